@@ -1,0 +1,104 @@
+package io.chunkserve.kv;
+
+import io.chunkserve.model.DType;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Preallocated off-heap storage for KV chunks: one K and one V slab per layer, addressed by
+ * chunk id (see {@link KvLayout}). Owned by the engine thread; not thread-safe.
+ */
+public final class ChunkPool implements AutoCloseable {
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private final KvLayout layout;
+    private final int numChunks;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment[] keys;   // per layer: (numChunks, kvHeads, chunkSize, headDim)
+    private final MemorySegment[] values; // per layer: (numChunks, kvHeads, chunkSize, headDim)
+    private final int[] freeStack;
+    private int freeTop;
+
+    public ChunkPool(KvLayout layout, int numChunks) {
+        if (numChunks < 1) throw new IllegalArgumentException("KV pool needs at least one chunk");
+        this.layout = layout;
+        this.numChunks = numChunks;
+        long slabBytes = layout.chunkElements() * numChunks * layout.dtype().bytes();
+        keys = new MemorySegment[layout.layers()];
+        values = new MemorySegment[layout.layers()];
+        for (int l = 0; l < layout.layers(); l++) {
+            keys[l] = arena.allocate(slabBytes, 64);
+            values[l] = arena.allocate(slabBytes, 64);
+        }
+        freeStack = new int[numChunks];
+        for (int i = 0; i < numChunks; i++) freeStack[i] = numChunks - 1 - i;
+        freeTop = numChunks;
+    }
+
+    /** A pool that fits in {@code bytes}. */
+    public static ChunkPool ofBytes(KvLayout layout, long bytes) {
+        long n = bytes / layout.bytesPerChunk();
+        if (n < 1) {
+            throw new IllegalArgumentException("KV pool of " + bytes + " bytes holds no chunk of " + layout.bytesPerChunk() + " bytes");
+        }
+        return new ChunkPool(layout, (int) Math.min(n, Integer.MAX_VALUE - 8));
+    }
+
+    public KvLayout layout() { return layout; }
+
+    public int numChunks() { return numChunks; }
+
+    public int freeChunks() { return freeTop; }
+
+    /** Takes a free chunk id, or returns -1 when none is free. */
+    public int allocate() {
+        return freeTop == 0 ? -1 : freeStack[--freeTop];
+    }
+
+    public void free(int chunk) {
+        if (chunk < 0 || chunk >= numChunks || freeTop == numChunks) throw new IllegalStateException("bad free of chunk " + chunk);
+        freeStack[freeTop++] = chunk;
+    }
+
+    /** Layer {@code l}'s K slab: (numChunks, kvHeads, chunkSize, headDim) in the pool dtype. */
+    public MemorySegment keys(int l) { return keys[l]; }
+
+    /** Layer {@code l}'s V slab: (numChunks, kvHeads, chunkSize, headDim) in the pool dtype. */
+    public MemorySegment values(int l) { return values[l]; }
+
+    /** Stores one token's K and V (each (kvHeads, headDim) at k[kOff], v[vOff]) into (chunk, slot) of layer l. */
+    public void write(int l, int chunk, int slot, float[] k, int kOff, float[] v, int vOff) {
+        int hd = layout.headDim();
+        for (int h = 0; h < layout.kvHeads(); h++) {
+            long base = layout.index(chunk, h, slot);
+            for (int d = 0; d < hd; d++) {
+                store(keys[l], base + d, k[kOff + h * hd + d]);
+                store(values[l], base + d, v[vOff + h * hd + d]);
+            }
+        }
+    }
+
+    /** Element i of a slab, widened to fp32. */
+    public float load(MemorySegment slab, long i) {
+        return switch (layout.dtype()) {
+            case F32 -> slab.get(F32, i * 4);
+            case F16 -> Float.float16ToFloat(slab.get(I16, i * 2));
+            case BF16 -> DType.bf16ToFloat(slab.get(I16, i * 2));
+        };
+    }
+
+    private void store(MemorySegment slab, long i, float x) {
+        switch (layout.dtype()) {
+            case F32 -> slab.set(F32, i * 4, x);
+            case F16 -> slab.set(I16, i * 2, Float.floatToFloat16(x));
+            case BF16 -> slab.set(I16, i * 2, DType.floatToBf16(x));
+        }
+    }
+
+    @Override
+    public void close() { arena.close(); }
+}
