@@ -1,0 +1,20 @@
+package io.chunkserve.runtime;
+
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.model.ModelConfig;
+
+/** Runs the model's forward pass for a batch over the chunked KV cache (one implementation per backend). */
+public interface ModelRunner extends AutoCloseable {
+    ModelConfig config();
+
+    /**
+     * Runs one step: writes the new tokens' K/V into {@code pool} and, for each sequence s that
+     * wants them, the next-token logits of its last token into {@code logits[s·vocab ..)}.
+     *
+     * @param logits (batch.size(), vocab) fp32; rows of sequences that want no logits are untouched
+     */
+    void forward(ForwardBatch batch, ChunkPool pool, float[] logits);
+
+    @Override
+    default void close() { }
+}

@@ -1,0 +1,170 @@
+package io.chunkserve.runtime.cpu;
+
+import io.chunkserve.attention.SequenceAttention;
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.model.ModelConfig;
+import io.chunkserve.model.ModelWeights;
+import io.chunkserve.runtime.ForwardBatch;
+import io.chunkserve.runtime.ModelRunner;
+
+/**
+ * The Llama-family forward pass on the CPU: Vector API kernels, weights in their stored dtype,
+ * every sequence of the batch in one pass over the weights. Not thread-safe: one engine thread
+ * calls it; the kernels fan out to the {@link CpuKernels} pool.
+ */
+public final class CpuModelRunner implements ModelRunner {
+    private final ModelConfig cfg;
+    private final ModelWeights w;
+    private final CpuKernels k;
+    private final float[] invFreq; // (headDim/2)
+    private Scratch s = new Scratch(0, 0, null);
+
+    public CpuModelRunner(ModelConfig cfg, ModelWeights w, CpuKernels kernels) {
+        this.cfg = cfg;
+        this.w = w;
+        this.k = kernels;
+        this.invFreq = cfg.rope().inverseFrequencies(cfg.headDim());
+    }
+
+    @Override
+    public ModelConfig config() { return cfg; }
+
+    /** Activation buffers for up to {@code tokens} tokens, reused across steps. */
+    private record Scratch(int tokens, int seqs, float[][] b) {
+        float[] x() { return b[0]; }      // (T, hidden) residual stream
+        float[] hn() { return b[1]; }     // (T, hidden) normalised
+        float[] q() { return b[2]; }      // (T, heads·headDim)
+        float[] kk() { return b[3]; }     // (T, kvHeads·headDim)
+        float[] v() { return b[4]; }      // (T, kvHeads·headDim)
+        float[] att() { return b[5]; }    // (T, heads·headDim)
+        float[] o() { return b[6]; }      // (T, hidden)
+        float[] gate() { return b[7]; }   // (T, intermediate)
+        float[] up() { return b[8]; }     // (T, intermediate)
+        float[] cos() { return b[9]; }    // (T, headDim/2)
+        float[] sin() { return b[10]; }   // (T, headDim/2)
+        float[] last() { return b[11]; }  // (S, hidden) last token of each sequence wanting logits
+        float[] lastN() { return b[12]; } // (S, hidden)
+        float[] lg() { return b[13]; }    // (S, vocab)
+    }
+
+    private Scratch scratch(int tokens, int seqs) {
+        if (tokens <= s.tokens && seqs <= s.seqs) return s;
+        int t = Math.max(tokens, s.tokens), n = Math.max(seqs, s.seqs);
+        int h = cfg.hiddenSize(), q = cfg.qDim(), kv = cfg.kvDim(), inter = cfg.intermediateSize(), half = cfg.headDim() / 2;
+        s = new Scratch(t, n, new float[][]{new float[t * h], new float[t * h], new float[t * q], new float[t * kv], new float[t * kv],
+                new float[t * q], new float[t * h], new float[t * inter], new float[t * inter], new float[t * half], new float[t * half],
+                new float[n * h], new float[n * h], new float[n * cfg.vocabSize()]});
+        return s;
+    }
+
+    @Override
+    public void forward(ForwardBatch b, ChunkPool pool, float[] logits) {
+        int T = b.totalTokens(), h = cfg.hiddenSize();
+        Scratch sc = scratch(T, b.size());
+        float[] x = sc.x();
+        for (int i = 0; i < T; i++) {
+            int tok = b.token(i);
+            if (tok < 0 || tok >= cfg.vocabSize()) throw new IllegalArgumentException("token id " + tok + " outside the vocabulary");
+            w.embed().row(tok, x, i * h);
+        }
+        ropeTables(b, sc);
+        for (int l = 0; l < cfg.numLayers(); l++) layer(l, b, pool, sc);
+        // Final norm and LM head only for the last token of sequences that want logits.
+        int n = 0;
+        int[] rows = new int[b.size()];
+        for (int q = 0; q < b.size(); q++) {
+            if (!b.wantsLogits(q)) continue;
+            System.arraycopy(x, (b.offset(q) + b.count(q) - 1) * h, sc.last(), n * h, h);
+            rows[n++] = q;
+        }
+        if (n == 0) return;
+        CpuKernels.rmsnorm(sc.lastN(), sc.last(), w.norm(), n, cfg.rmsNormEps());
+        k.matmul(w.lmHead(), sc.lastN(), n, sc.lg());
+        int vocab = cfg.vocabSize();
+        for (int i = 0; i < n; i++) System.arraycopy(sc.lg(), i * vocab, logits, rows[i] * vocab, vocab);
+    }
+
+    private void ropeTables(ForwardBatch b, Scratch sc) {
+        int half = cfg.headDim() / 2;
+        for (int q = 0; q < b.size(); q++) {
+            for (int j = 0; j < b.count(q); j++) {
+                int t = b.offset(q) + j;
+                float pos = b.startPosition(q) + j;
+                for (int i = 0; i < half; i++) {
+                    float angle = invFreq[i] * pos; // fp32 product, as Hugging Face computes it
+                    sc.cos()[t * half + i] = (float) Math.cos(angle);
+                    sc.sin()[t * half + i] = (float) Math.sin(angle);
+                }
+            }
+        }
+    }
+
+    private void layer(int l, ForwardBatch b, ChunkPool pool, Scratch sc) {
+        ModelWeights.Layer L = w.layers()[l];
+        int T = b.totalTokens(), h = cfg.hiddenSize(), hd = cfg.headDim();
+        int qDim = cfg.qDim(), kvDim = cfg.kvDim(), inter = cfg.intermediateSize();
+        float eps = cfg.rmsNormEps();
+        float[] x = sc.x(), hn = sc.hn(), q = sc.q(), kk = sc.kk(), v = sc.v();
+
+        CpuKernels.rmsnorm(hn, x, L.attnNorm(), T, eps);
+        k.matmul(L.wq(), hn, T, q);
+        k.matmul(L.wk(), hn, T, kk);
+        k.matmul(L.wv(), hn, T, v);
+        if (L.bq() != null) addBias(q, L.bq(), T);
+        if (L.bk() != null) addBias(kk, L.bk(), T);
+        if (L.bv() != null) addBias(v, L.bv(), T);
+        if (L.qNorm() != null) {
+            CpuKernels.rmsnorm(q, q, L.qNorm(), T * cfg.numHeads(), eps);
+            CpuKernels.rmsnorm(kk, kk, L.kNorm(), T * cfg.numKvHeads(), eps);
+        }
+        rope(q, T, cfg.numHeads(), sc);
+        rope(kk, T, cfg.numKvHeads(), sc);
+
+        int chunk = pool.layout().chunkSize();
+        for (int s = 0; s < b.size(); s++) {
+            int[] table = b.chunkTable(s);
+            for (int j = 0; j < b.count(s); j++) {
+                int t = b.offset(s) + j, pos = b.startPosition(s) + j;
+                pool.write(l, table[pos / chunk], pos % chunk, kk, t * kvDim, v, t * kvDim);
+            }
+        }
+        float[] att = sc.att();
+        for (int s = 0; s < b.size(); s++) {
+            SequenceAttention.attend(pool, l, b.chunkTable(s), b.startPosition(s), b.count(s), cfg.numHeads(),
+                    q, b.offset(s) * qDim, att, b.offset(s) * qDim);
+        }
+        k.matmul(L.wo(), att, T, sc.o());
+        CpuKernels.add(x, sc.o(), T * h);
+
+        CpuKernels.rmsnorm(hn, x, L.mlpNorm(), T, eps);
+        k.matmul(L.wGate(), hn, T, sc.gate());
+        k.matmul(L.wUp(), hn, T, sc.up());
+        CpuKernels.siluMul(sc.gate(), sc.up(), T * inter);
+        k.matmul(L.wDown(), sc.gate(), T, sc.o());
+        CpuKernels.add(x, sc.o(), T * h);
+    }
+
+    private static void addBias(float[] y, float[] bias, int T) {
+        int n = bias.length;
+        for (int t = 0; t < T; t++) {
+            for (int i = 0; i < n; i++) y[t * n + i] += bias[i];
+        }
+    }
+
+    /** Rotates every head of every token in place ("rotate half": pairs i and i + headDim/2). */
+    private void rope(float[] y, int T, int heads, Scratch sc) {
+        int hd = cfg.headDim(), half = hd / 2;
+        float[] cos = sc.cos(), sin = sc.sin();
+        for (int t = 0; t < T; t++) {
+            for (int hh = 0; hh < heads; hh++) {
+                int o = (t * heads + hh) * hd;
+                for (int i = 0; i < half; i++) {
+                    float c = cos[t * half + i], sn = sin[t * half + i];
+                    float x1 = y[o + i], x2 = y[o + half + i];
+                    y[o + i] = x1 * c - x2 * sn;
+                    y[o + half + i] = x2 * c + x1 * sn;
+                }
+            }
+        }
+    }
+}
