@@ -1,10 +1,47 @@
 package io.chunkserve.service;
 
-/** chunkserve command line entry point. */
-public final class Main {
-    private Main() { }
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * chunkserve's command line: {@code serve}, {@code generate}, {@code bench}. Errors are one
+ * line on stderr and a non-zero exit code, never a stack trace.
+ */
+@Command(name = "chunkserve", mixinStandardHelpOptions = true, version = "chunkserve 0.1.0",
+        description = "Multi-tenant LLM serving with a prefix-aware chunked KV cache.",
+        subcommands = {ServeCommand.class, GenerateCommand.class, BenchCommand.class})
+public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
 
     public static void main(String[] args) {
-        System.out.println("chunkserve");
+        System.exit(execute(args));
+    }
+
+    /** Runs the CLI and returns its exit code (tests call this). */
+    public static int execute(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setParameterExceptionHandler((ex, a) -> {
+            System.err.println("chunkserve: " + ex.getMessage() + " (see --help)");
+            return 2;
+        });
+        cl.setExecutionExceptionHandler((ex, cmd, parse) -> {
+            System.err.println("chunkserve: " + oneLine(ex));
+            if (Boolean.getBoolean("chunkserve.debug")) ex.printStackTrace();
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    static String oneLine(Throwable e) {
+        String m = e.getMessage();
+        if (m == null || m.isBlank()) m = e.getClass().getSimpleName();
+        int nl = m.indexOf('\n');
+        return nl < 0 ? m : m.substring(0, nl);
     }
 }

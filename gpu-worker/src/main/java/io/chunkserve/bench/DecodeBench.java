@@ -1,0 +1,110 @@
+package io.chunkserve.bench;
+
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.model.DType;
+import io.chunkserve.model.ModelConfig;
+import io.chunkserve.model.ModelWeights;
+import io.chunkserve.runtime.ForwardBatch;
+import io.chunkserve.runtime.cpu.CpuKernels;
+import io.chunkserve.runtime.cpu.CpuModelRunner;
+import io.chunkserve.runtime.cpu.MemoryBandwidth;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code chunkserve bench decode}: decode tokens/s of a random-weight model of a real shape at
+ * batch 1 and batch 16 on the CPU, beside the memory roofline (matrix bytes per step / measured
+ * read bandwidth) measured in the same run.
+ */
+public final class DecodeBench {
+    private DecodeBench() { }
+
+    public static void main(String[] args) {
+        Map<String, String> a = Args.parse(args, Map.of("--shape", "smollm2-135m", "--dtype", "bf16", "--threads",
+                String.valueOf(Runtime.getRuntime().availableProcessors()), "--steps", "32", "--context", "64", "--batch", "16"));
+        List<String> shapes = List.of(a.get("--shape").split(","));
+        DType dt = DType.parse(a.get("--dtype"));
+        int threads = Integer.parseInt(a.get("--threads")), steps = Integer.parseInt(a.get("--steps"));
+        int context = Integer.parseInt(a.get("--context")), batch = Integer.parseInt(a.get("--batch"));
+        try (CpuKernels k = new CpuKernels(threads)) {
+            double bw = MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30);
+            System.out.printf(Locale.ROOT, "machine: %s, %d threads, measured read bandwidth %.1f GB/s%n",
+                    Args.machine(), threads, bw / 1e9);
+            System.out.printf(Locale.ROOT, "%-14s %-5s %10s %12s %12s %9s %12s %12s %9s%n", "shape", "dtype", "weights_MB",
+                    "tok/s_b1", "roofline_b1", "b1/roof", "tok/s_b" + batch, "roofline_b" + batch, "speedup");
+            Map<String, Object> result = new LinkedHashMap<>();
+            for (String shape : shapes) {
+                ModelConfig c = RandomModel.shape(shape);
+                try (Arena arena = Arena.ofShared()) {
+                    ModelWeights w = RandomModel.weights(c, dt, arena, 42);
+                    long bytes = w.matrixBytesPerStep();
+                    double roof1 = bw / bytes;
+                    double b1 = run(c, w, k, 1, context, steps);
+                    double bn = run(c, w, k, batch, context, Math.max(4, steps / 4));
+                    System.out.printf(Locale.ROOT, "%-14s %-5s %10.1f %12.2f %12.2f %8.0f%% %12.2f %12.2f %8.1fx%n", shape,
+                            dt.name().toLowerCase(Locale.ROOT), bytes / 1e6, b1, roof1, 100 * b1 / roof1, bn, roof1 * batch, bn / b1);
+                    Map<String, Object> r = new LinkedHashMap<>();
+                    r.put("tokens_per_s_b1", round(b1));
+                    r.put("roofline_b1", round(roof1));
+                    r.put("fraction_of_roofline_b1", round(b1 / roof1));
+                    r.put("tokens_per_s_b" + batch, round(bn));
+                    r.put("tokens_per_s_b16", round(bn));
+                    r.put("weight_bytes_per_step", bytes);
+                    result.put(shape, r);
+                }
+            }
+            Map<String, Object> out = new LinkedHashMap<>();
+            if (result.size() == 1) out.putAll(castMap(result.values().iterator().next()));
+            out.put("shapes", result);
+            out.put("bandwidth_gb_s", round(bw / 1e9));
+            out.put("threads", threads);
+            out.put("dtype", dt.name().toLowerCase(Locale.ROOT));
+            System.out.println("RESULT " + Args.json(out));
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> castMap(Object o) { return (Map<String, Object>) o; }
+
+    static double round(double x) { return Math.round(x * 1000) / 1000.0; }
+
+    /** Decode tokens/s with {@code batch} sequences, each with {@code context} tokens already in the KV. */
+    static double run(ModelConfig c, ModelWeights w, CpuKernels k, int batch, int context, int steps) {
+        int chunk = 64;
+        int perSeq = (context + steps + 8 + chunk - 1) / chunk;
+        try (CpuModelRunner runner = new CpuModelRunner(c, w, k);
+             ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, DType.F32), perSeq * batch)) {
+            List<int[]> tables = new ArrayList<>();
+            for (int s = 0; s < batch; s++) {
+                int[] t = new int[perSeq];
+                for (int i = 0; i < perSeq; i++) t[i] = pool.allocate();
+                tables.add(t);
+            }
+            float[] logits = new float[batch * c.vocabSize()];
+            ForwardBatch fb = new ForwardBatch();
+            int[] prompt = new int[context];
+            for (int i = 0; i < context; i++) prompt[i] = (i * 31 + 7) % c.vocabSize();
+            for (int s = 0; s < batch; s++) runner.forward(fb.clear().add(prompt, 0, context, 0, tables.get(s), true), pool, logits);
+            int[] next = new int[1];
+            int warm = 3;
+            long t0 = 0;
+            for (int step = 0; step < warm + steps; step++) {
+                if (step == warm) t0 = System.nanoTime();
+                fb.clear();
+                for (int s = 0; s < batch; s++) {
+                    next[0] = (step * 17 + s) % c.vocabSize();
+                    fb.add(next, 0, 1, context + step, tables.get(s), true);
+                }
+                runner.forward(fb, pool, logits);
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            return batch * steps / secs;
+        }
+    }
+}

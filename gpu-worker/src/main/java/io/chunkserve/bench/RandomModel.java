@@ -1,0 +1,72 @@
+package io.chunkserve.bench;
+
+import io.chunkserve.model.DType;
+import io.chunkserve.model.ModelConfig;
+import io.chunkserve.model.ModelWeights;
+import io.chunkserve.model.RopeScaling;
+import io.chunkserve.model.Weight;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.Map;
+
+/** Random-weight models of real shapes, for benchmarks (weights off-heap in the chosen dtype). */
+public final class RandomModel {
+    private RandomModel() { }
+
+    /** Named shapes: hidden, intermediate, layers, heads, kvHeads, headDim, vocab, tied. */
+    static final Map<String, int[]> SHAPES = Map.of(
+            "smollm2-135m", new int[]{576, 1536, 30, 9, 3, 64, 49152, 1},
+            "smollm2-360m", new int[]{960, 2560, 32, 15, 5, 64, 49152, 1},
+            "llama-3.2-1b", new int[]{2048, 8192, 16, 32, 8, 64, 128256, 1},
+            "qwen2.5-0.5b", new int[]{896, 4864, 24, 14, 2, 64, 151936, 1},
+            "llama-3-8b", new int[]{4096, 14336, 32, 32, 8, 128, 128256, 0});
+
+    public static ModelConfig shape(String name) {
+        int[] s = SHAPES.get(name.toLowerCase(Locale.ROOT));
+        if (s == null) throw new IllegalArgumentException("unknown shape '" + name + "' (known: " + String.join(", ", SHAPES.keySet()) + ")");
+        return new ModelConfig("llama", s[6], s[0], s[1], s[2], s[3], s[4], s[5], 1e-5f, 131072, s[7] == 1,
+                new RopeScaling("llama3", 500000, 32, 1, 4, 8192));
+    }
+
+    /** Allocates random weights in {@code arena}: small random values, never NaN or Inf. */
+    public static ModelWeights weights(ModelConfig c, DType dtype, Arena arena, long seed) {
+        long[] state = {seed * 0x9E3779B97F4A7C15L + 1};
+        int h = c.hiddenSize();
+        Weight embed = random("embed", c.vocabSize(), h, dtype, arena, state);
+        ModelWeights.Layer[] layers = new ModelWeights.Layer[c.numLayers()];
+        float[] ones = new float[h];
+        Arrays.fill(ones, 1f);
+        for (int i = 0; i < layers.length; i++) {
+            layers[i] = new ModelWeights.Layer(ones,
+                    random("wq", c.qDim(), h, dtype, arena, state), random("wk", c.kvDim(), h, dtype, arena, state),
+                    random("wv", c.kvDim(), h, dtype, arena, state), null, null, null, null, null,
+                    random("wo", h, c.qDim(), dtype, arena, state), ones,
+                    random("gate", c.intermediateSize(), h, dtype, arena, state),
+                    random("up", c.intermediateSize(), h, dtype, arena, state),
+                    random("down", h, c.intermediateSize(), dtype, arena, state));
+        }
+        Weight head = c.tieWordEmbeddings() ? embed : random("lm_head", c.vocabSize(), h, dtype, arena, state);
+        return new ModelWeights(embed, layers, ones, head);
+    }
+
+    static Weight random(String name, int rows, int cols, DType dt, Arena arena, long[] state) {
+        long n = (long) rows * cols;
+        MemorySegment seg = arena.allocate(n * dt.bytes(), 64);
+        long x = state[0];
+        for (long i = 0; i < n; i++) {
+            x ^= x << 13; x ^= x >>> 7; x ^= x << 17;
+            float f = ((x >>> 40) / (float) (1L << 24) - 0.5f) * 0.1f;
+            switch (dt) {
+                case F32 -> seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, i * 4, f);
+                case F16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, i * 2, Float.floatToFloat16(f));
+                case BF16 -> seg.set(ValueLayout.JAVA_SHORT_UNALIGNED, i * 2, DType.floatToBf16(f));
+            }
+        }
+        state[0] = x;
+        return new Weight(name, seg, dt, rows, cols);
+    }
+}

@@ -1,0 +1,31 @@
+package io.chunkserve.service;
+
+import io.chunkserve.bench.DecodeBench;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+import java.util.Arrays;
+import java.util.List;
+
+/** {@code chunkserve bench <name> [options]}: the benchmark programs, each printing a table and a RESULT line. */
+@Command(name = "bench", description = "Run a benchmark: decode (see each benchmark's --help-less options in BENCHMARKS.md).")
+public final class BenchCommand implements java.util.concurrent.Callable<Integer> {
+    @Parameters(index = "0", description = "benchmark: decode")
+    String name;
+
+    @Parameters(index = "1..*", arity = "0..*", description = "benchmark options")
+    List<String> rest = List.of();
+
+    @Override
+    public Integer call() {
+        String[] args = rest.toArray(String[]::new);
+        switch (name) {
+            case "decode" -> DecodeBench.main(args);
+            default -> throw new IllegalArgumentException("unknown benchmark '" + name + "' (known: decode)");
+        }
+        return 0;
+    }
+
+    @Override
+    public String toString() { return name + " " + Arrays.toString(rest.toArray()); }
+}
