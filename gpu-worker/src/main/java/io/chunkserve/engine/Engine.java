@@ -1,0 +1,445 @@
+package io.chunkserve.engine;
+
+import io.chunkserve.kv.KvSequence;
+import io.chunkserve.kv.KvStats;
+import io.chunkserve.kv.PrefixCache;
+import io.chunkserve.model.ModelConfig;
+import io.chunkserve.runtime.ForwardBatch;
+import io.chunkserve.runtime.ModelRunner;
+import io.chunkserve.sampling.FinishReason;
+import io.chunkserve.sampling.SampledToken;
+import io.chunkserve.sampling.Sampler;
+import io.chunkserve.sampling.StopStringMatcher;
+import io.chunkserve.tokenizer.IncrementalDetokenizer;
+import io.chunkserve.tokenizer.Tokenizer;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.locks.LockSupport;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The engine loop. One thread owns the scheduler, the prefix cache and the model runner; other
+ * threads talk to it only through {@link #submit}, {@link #abort} and {@link #stats} (an inbox),
+ * and hear back through each request's {@link RequestListener}, at most once per step.
+ *
+ * <p>Each step: drain the inbox, admit waiting requests in the scheduler's order while KV memory
+ * and the batch allow, run one forward over every running decode plus prefill chunks within the
+ * token budget, sample, detokenize, check stops, emit, and release what finished. It parks when
+ * there is nothing to do.
+ */
+public final class Engine implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(Engine.class.getName());
+
+    private final ModelRunner runner;
+    private final PrefixCache cache;
+    private final Tokenizer tokenizer;
+    private final EngineConfig cfg;
+    private final ModelConfig model;
+    private final int[] eosIds;
+    private final Scheduler scheduler;
+
+    private final ConcurrentLinkedQueue<Runnable> inbox = new ConcurrentLinkedQueue<>();
+    private final Thread thread;
+    private volatile boolean stopping;
+
+    // Engine-thread state.
+    private final List<RequestState> waiting = new ArrayList<>();
+    private final List<RequestState> running = new ArrayList<>();
+    private final Map<String, RequestState> byId = new HashMap<>();
+    private final ForwardBatch batch = new ForwardBatch();
+    private final List<Choice> batchChoices = new ArrayList<>();
+    private final List<Integer> batchCounts = new ArrayList<>();
+    private final List<RequestState> endedWithoutSample = new ArrayList<>();
+    private float[] logits = new float[0];
+    private long arrivals;
+    private volatile EngineStats snapshot = EngineStats.EMPTY;
+
+    public Engine(ModelRunner runner, PrefixCache cache, Tokenizer tokenizer, EngineConfig cfg, Scheduler scheduler) {
+        this.runner = runner;
+        this.cache = cache;
+        this.tokenizer = tokenizer;
+        this.cfg = cfg;
+        this.model = runner.config();
+        this.eosIds = tokenizer.eosTokenIds();
+        this.scheduler = scheduler;
+        this.thread = Thread.ofPlatform().name("chunkserve-engine").daemon(true).unstarted(this::loop);
+        this.thread.start();
+    }
+
+    /** The most recent stats, published once per step (cheap; for metrics gauges). */
+    public EngineStats snapshot() { return snapshot; }
+
+    /** Stats taken on the engine thread at its next turn. */
+    public CompletableFuture<EngineStats> stats() {
+        CompletableFuture<EngineStats> f = new CompletableFuture<>();
+        post(() -> f.complete(buildStats()));
+        return f;
+    }
+
+    /**
+     * Queues a request. Validation that needs no engine state happens here, on the caller's
+     * thread, so a bad request fails at once with {@link IllegalArgumentException}.
+     */
+    public void submit(GenerationRequest r, RequestListener listener) {
+        int len = r.promptIds().length;
+        if (len >= model.maxPositions()) {
+            throw new IllegalArgumentException("the prompt has " + len + " tokens; this model's context is " + model.maxPositions()
+                    + " tokens, which leaves no room to generate");
+        }
+        for (int id : r.promptIds()) {
+            if (id < 0 || id >= model.vocabSize()) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary");
+        }
+        if (!cache.canEverFit(len + 1)) {
+            throw new IllegalArgumentException("the prompt has " + len + " tokens, more than the KV cache can hold ("
+                    + (long) cache.pool().numChunks() * cache.chunkSize() + " tokens)");
+        }
+        if (stopping) throw new IllegalStateException("the engine is shutting down");
+        post(() -> accept(r, listener));
+    }
+
+    /** Aborts a request at the next step boundary (its KV is released); unknown ids are ignored. */
+    public void abort(String requestId) {
+        post(() -> {
+            RequestState s = byId.get(requestId);
+            if (s != null) s.abortRequested = true;
+        });
+    }
+
+    private void post(Runnable r) {
+        inbox.add(r);
+        LockSupport.unpark(thread);
+    }
+
+    private void accept(GenerationRequest r, RequestListener listener) {
+        int n = r.params().n();
+        Sampler[] samplers = Sampler.forRequest(r.params(), r.promptIds());
+        Choice[] choices = new Choice[n];
+        for (int i = 0; i < n; i++) {
+            choices[i] = new Choice(i, r.promptIds(), samplers[i], new IncrementalDetokenizer(tokenizer, true),
+                    StopStringMatcher.of(r.params()));
+        }
+        RequestState s = new RequestState(r, listener, choices, arrivals++);
+        if (byId.putIfAbsent(r.id(), s) != null) {
+            listener.onOutput(new RequestOutput(r.id(), List.of(), true, new RequestOutput.Usage(r.promptIds().length, 0, 0),
+                    "duplicate request id " + r.id()));
+            return;
+        }
+        waiting.add(s);
+        scheduler.onArrival(s);
+    }
+
+    private void loop() {
+        while (!stopping) {
+            Runnable m;
+            while ((m = inbox.poll()) != null) m.run();
+            if (waiting.isEmpty() && running.isEmpty()) {
+                snapshot = buildStats();
+                LockSupport.park(this);
+                continue;
+            }
+            try {
+                step();
+            } catch (RuntimeException | Error e) {
+                LOG.log(Level.SEVERE, "engine step failed; failing the running requests", e);
+                for (RequestState s : new ArrayList<>(running)) fail(s, "internal error: " + e);
+            }
+            snapshot = buildStats();
+        }
+        for (RequestState s : new ArrayList<>(running)) fail(s, "the server is shutting down");
+        for (RequestState s : new ArrayList<>(waiting)) fail(s, "the server is shutting down");
+    }
+
+    void step() {
+        handleAborts();
+        scheduler.schedule(waiting, this::tryAdmit);
+        openForks();
+        buildBatch();
+        for (RequestState s : endedWithoutSample) {
+            List<RequestOutput.ChoiceDelta> d = new ArrayList<>();
+            for (Choice c : s.choices) {
+                if (c.finish == FinishReason.LENGTH && c.kv == null) d.add(new RequestOutput.ChoiceDelta(c.index, new int[0], c.stops.flush(), List.of(), c.finish));
+            }
+            if (s.allFinished() || running.contains(s)) emit(s, d);
+        }
+        endedWithoutSample.clear();
+        if (batch.size() == 0) return;
+        int vocab = model.vocabSize();
+        if (logits.length < batch.size() * vocab) logits = new float[batch.size() * vocab];
+        runner.forward(batch, cache.pool(), logits);
+        List<RequestState> touched = new ArrayList<>();
+        Map<RequestState, List<RequestOutput.ChoiceDelta>> deltas = new HashMap<>();
+        for (int i = 0; i < batchChoices.size(); i++) {
+            Choice c = batchChoices.get(i);
+            int n = batchCounts.get(i);
+            cache.commit(c.kv, c.tokens, c.kv.length(), n);
+        }
+        for (int i = 0; i < batchChoices.size(); i++) {
+            if (!batch.wantsLogits(i)) continue;
+            Choice c = batchChoices.get(i);
+            RequestState s = owner(c);
+            if (!deltas.containsKey(s)) touched.add(s);
+            List<RequestOutput.ChoiceDelta> list = deltas.computeIfAbsent(s, k -> new ArrayList<>());
+            if (c.index == 0 && s.fresh() && s.choices.length > 1) {
+                forkSiblings(s);
+                for (Choice sib : s.choices) {
+                    if (sib.index != 0 && sib.kv != null && sib.generated() == 0) list.add(sampleNext(sib, i));
+                }
+            }
+            list.add(sampleNext(c, i));
+        }
+        for (RequestState s : touched) emit(s, deltas.get(s));
+        scheduler.onStep(running);
+    }
+
+    private final Map<Choice, RequestState> owners = new HashMap<>();
+
+    private RequestState owner(Choice c) { return owners.get(c); }
+
+    /** Runs the scheduler's admission of one waiting request: KV for its remaining prompt, a batch slot. */
+    private Admission tryAdmit(RequestState s) {
+        int runningSeqs = 0;
+        for (RequestState r : running) runningSeqs += r.activeChoices();
+        if (runningSeqs + s.activeChoices() > cfg.maxRunningSequences() && !running.isEmpty()) return Admission.BATCH_FULL;
+        List<Choice> opened = new ArrayList<>();
+        boolean fresh = s.fresh();
+        for (Choice c : s.choices) {
+            if (c.finished() || (fresh && c.index > 0)) continue; // siblings of a fresh request fork from choice 0
+            KvSequence kv = cache.open(c.allTokens(), s.request.cacheSalt());
+            c.kv = kv;
+            opened.add(c);
+            if (!cache.reserve(kv, c.size - kv.length())) {
+                for (Choice o : opened) {
+                    cache.release(o.kv);
+                    o.kv = null;
+                }
+                return Admission.NO_KV_MEMORY;
+            }
+            if (s.cachedTokens < 0 && c.index == 0) s.cachedTokens = kv.cachedTokens();
+        }
+        for (Choice c : s.choices) owners.put(c, s);
+        waiting.remove(s);
+        running.add(s);
+        s.admitted = true;
+        return Admission.ADMITTED;
+    }
+
+    /** Siblings whose fork failed for lack of memory open on their own (their prompt prefix is cached by now). */
+    private void openForks() {
+        for (RequestState s : running) {
+            if (s.fresh()) continue;
+            for (Choice c : s.choices) {
+                if (c.kv != null || c.finished()) continue;
+                KvSequence kv = cache.open(c.allTokens(), s.request.cacheSalt());
+                if (cache.reserve(kv, c.size - kv.length())) c.kv = kv;
+                else cache.release(kv);
+            }
+        }
+    }
+
+    private void forkSiblings(RequestState s) {
+        Choice first = s.choices[0];
+        for (Choice c : s.choices) {
+            if (c.index == 0 || c.kv != null) continue;
+            c.kv = cache.fork(first.kv);
+        }
+    }
+
+    private void buildBatch() {
+        batch.clear();
+        batchChoices.clear();
+        batchCounts.clear();
+        int budget = cfg.maxBatchTokens();
+        // Decodes first: every running sequence advances one token per step.
+        for (int ri = 0; ri < running.size(); ri++) {
+            RequestState s = running.get(ri);
+            for (Choice c : s.choices) {
+                if (c.kv == null || c.finished() || c.pending() != 1) continue;
+                while (c.kv.reservedTokens() < 1 && !cache.reserve(c.kv, 1)) {
+                    if (running.size() == 1) {
+                        // Alone and still out of room: the KV cache cannot hold more of this sequence.
+                        c.finish = FinishReason.LENGTH;
+                        cache.release(c.kv);
+                        c.kv = null;
+                        endedWithoutSample.add(s);
+                        break;
+                    }
+                    if (!preemptOne(s)) break;
+                }
+                if (c.kv == null || c.kv.reservedTokens() < 1) continue; // s itself was preempted
+                add(c, 1, true);
+                budget--;
+            }
+        }
+        // Then prefill chunks in admission order, within the token budget.
+        for (RequestState s : running) {
+            for (Choice c : s.choices) {
+                if (budget <= 0) return;
+                if (c.kv == null || c.finished() || c.pending() <= 1) continue;
+                int n = Math.min(c.pending(), budget);
+                add(c, n, n == c.pending());
+                budget -= n;
+            }
+        }
+    }
+
+    private void add(Choice c, int n, boolean wantLogits) {
+        batch.add(c.tokens, c.kv.length(), n, c.kv.length(), c.kv.chunkTable(), wantLogits);
+        batchChoices.add(c);
+        batchCounts.add(n);
+    }
+
+    /**
+     * Frees KV by preempting the most recently admitted running request (its chunks are released,
+     * full ones stay cached, and it is recomputed later). Returns false if nothing but
+     * {@code needy} itself could be preempted and it was.
+     */
+    private boolean preemptOne(RequestState needy) {
+        RequestState victim = running.get(running.size() - 1);
+        for (Choice c : victim.choices) {
+            if (c.kv != null) {
+                cache.release(c.kv);
+                c.kv = null;
+            }
+        }
+        running.remove(victim);
+        victim.admitted = false;
+        victim.preemptions++;
+        waiting.add(0, victim);
+        scheduler.onPreempt(victim);
+        // The victim is the last running request, so none of its sequences is in this step's batch yet.
+        return victim != needy;
+    }
+
+    private RequestOutput.ChoiceDelta sampleNext(Choice c, int row) {
+        SampledToken t = c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
+        int id = t.tokenId();
+        c.sampler.accept(id);
+        c.append(id);
+        var params = owner(c).request.params();
+        FinishReason finish = null;
+        boolean eos = !params.ignoreEos() && contains(eosIds, id);
+        if (eos || params.stopTokenIds().contains(id)) finish = FinishReason.STOP;
+        else if (c.generated() >= params.maxTokens() || c.size >= model.maxPositions()) finish = FinishReason.LENGTH;
+        String text = finish == FinishReason.STOP ? "" : c.detok.push(id);
+        StopStringMatcher.Result r = c.stops.push(text);
+        String out = r.text();
+        if (r.stopped()) {
+            finish = FinishReason.STOP;
+        } else if (finish != null) {
+            StopStringMatcher.Result tail = c.stops.push(c.detok.flush());
+            out += tail.text();
+            if (!tail.stopped()) out += c.stops.flush();
+        }
+        c.finish = finish;
+        List<RequestOutput.TokenLogprob> lps = List.of();
+        if (params.logprobs()) lps = List.of(logprob(t));
+        return new RequestOutput.ChoiceDelta(c.index, new int[]{id}, out, lps, finish);
+    }
+
+    private RequestOutput.TokenLogprob logprob(SampledToken t) {
+        List<RequestOutput.TokenLogprob> top = new ArrayList<>();
+        int[] ids = t.topTokenIds();
+        float[] lp = t.topLogprobs();
+        for (int i = 0; ids != null && i < ids.length; i++) {
+            top.add(new RequestOutput.TokenLogprob(ids[i], tokenizer.tokenString(ids[i]), lp[i], List.of()));
+        }
+        return new RequestOutput.TokenLogprob(t.tokenId(), tokenizer.tokenString(t.tokenId()), t.logprob(), top);
+    }
+
+    private static boolean contains(int[] a, int x) {
+        for (int v : a) if (v == x) return true;
+        return false;
+    }
+
+    private void emit(RequestState s, List<RequestOutput.ChoiceDelta> deltas) {
+        for (Choice c : s.choices) {
+            if (c.finished() && c.kv != null) {
+                cache.release(c.kv);
+                c.kv = null;
+            }
+        }
+        boolean done = s.allFinished();
+        if (done) retire(s);
+        deliver(s, new RequestOutput(s.request.id(), deltas, done, usage(s), null));
+    }
+
+    private RequestOutput.Usage usage(RequestState s) {
+        return new RequestOutput.Usage(s.request.promptIds().length, s.completionTokens(), Math.max(0, s.cachedTokens));
+    }
+
+    private void retire(RequestState s) {
+        for (Choice c : s.choices) {
+            if (c.kv != null) {
+                cache.release(c.kv);
+                c.kv = null;
+            }
+            owners.remove(c);
+        }
+        running.remove(s);
+        waiting.remove(s);
+        byId.remove(s.request.id());
+        scheduler.onFinish(s);
+    }
+
+    private void handleAborts() {
+        for (Iterator<RequestState> it = new ArrayList<>(byId.values()).iterator(); it.hasNext(); ) {
+            RequestState s = it.next();
+            if (!s.abortRequested) continue;
+            List<RequestOutput.ChoiceDelta> deltas = new ArrayList<>();
+            for (Choice c : s.choices) {
+                if (!c.finished()) {
+                    c.finish = FinishReason.ABORT;
+                    deltas.add(new RequestOutput.ChoiceDelta(c.index, new int[0], "", List.of(), FinishReason.ABORT));
+                }
+            }
+            retire(s);
+            deliver(s, new RequestOutput(s.request.id(), deltas, true, usage(s), null));
+        }
+    }
+
+    private void fail(RequestState s, String message) {
+        s.finishAll(FinishReason.ERROR);
+        retire(s);
+        deliver(s, new RequestOutput(s.request.id(), List.of(), true, usage(s), message));
+    }
+
+    private void deliver(RequestState s, RequestOutput out) {
+        try {
+            s.listener.onOutput(out);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "listener of " + s.request.id() + " threw; aborting it", e);
+            s.abortRequested = true;
+        }
+    }
+
+    private EngineStats buildStats() {
+        Map<String, int[]> perTenant = new HashMap<>();
+        for (RequestState s : waiting) perTenant.computeIfAbsent(s.tenant(), k -> new int[2])[0]++;
+        for (RequestState s : running) perTenant.computeIfAbsent(s.tenant(), k -> new int[2])[1]++;
+        KvStats kv = cache.stats();
+        return new EngineStats(waiting.size(), running.size(), perTenant, kv, scheduler.stats());
+    }
+
+    /** Stops the engine thread; waiting and running requests end with an error output. */
+    @Override
+    public void close() {
+        stopping = true;
+        LockSupport.unpark(thread);
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public String toString() { return "Engine" + Arrays.asList(waiting.size(), running.size()); }
+}

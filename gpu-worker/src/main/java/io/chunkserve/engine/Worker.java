@@ -1,0 +1,82 @@
+package io.chunkserve.engine;
+
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.kv.PrefixCache;
+import io.chunkserve.model.Model;
+import io.chunkserve.model.ModelConfig;
+import io.chunkserve.runtime.cpu.CpuKernels;
+import io.chunkserve.runtime.cpu.CpuModelRunner;
+import io.chunkserve.tokenizer.ChatTemplate;
+import io.chunkserve.tokenizer.Tokenizer;
+
+import java.util.Optional;
+
+/**
+ * Everything one model replica needs, wired together: the model, its tokenizer and chat
+ * template, the CPU kernels, the KV pool and prefix cache, and the engine thread over them.
+ */
+public final class Worker implements AutoCloseable {
+    private final WorkerConfig config;
+    private final Model model;
+    private final Tokenizer tokenizer;
+    private final ChatTemplate chatTemplate; // may be null: the model has none
+    private final CpuKernels kernels;
+    private final ChunkPool pool;
+    private final Engine engine;
+
+    private Worker(WorkerConfig config, Model model, Tokenizer tokenizer, ChatTemplate chatTemplate, CpuKernels kernels,
+                   ChunkPool pool, Engine engine) {
+        this.config = config;
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.chatTemplate = chatTemplate;
+        this.kernels = kernels;
+        this.pool = pool;
+        this.engine = engine;
+    }
+
+    /** Loads the model and starts the engine; throws ModelLoadException / IllegalArgumentException with one clear line. */
+    public static Worker start(WorkerConfig cfg) {
+        Model model = Model.load(cfg.modelDir());
+        Tokenizer tok = null;
+        CpuKernels kernels = null;
+        ChunkPool pool = null;
+        try {
+            tok = Tokenizer.load(cfg.modelDir());
+            ChatTemplate tpl = ChatTemplate.find(cfg.modelDir()).orElse(null);
+            ModelConfig mc = model.config();
+            kernels = new CpuKernels(cfg.threads());
+            pool = ChunkPool.ofBytes(new KvLayout(mc.numLayers(), mc.numKvHeads(), mc.headDim(), cfg.chunkSize(), cfg.kvDtype()), cfg.kvBytes());
+            PrefixCache cache = new PrefixCache(pool);
+            Engine engine = new Engine(new CpuModelRunner(mc, model.weights(), kernels), cache, tok, cfg.engine(),
+                    Schedulers.create(cfg.scheduler(), cfg.quantum()));
+            return new Worker(cfg, model, tok, tpl, kernels, pool, engine);
+        } catch (RuntimeException e) {
+            if (pool != null) pool.close();
+            if (kernels != null) kernels.close();
+            if (tok != null) tok.close();
+            model.close();
+            throw e;
+        }
+    }
+
+    public WorkerConfig config() { return config; }
+
+    public Model model() { return model; }
+
+    public Tokenizer tokenizer() { return tokenizer; }
+
+    public Optional<ChatTemplate> chatTemplate() { return Optional.ofNullable(chatTemplate); }
+
+    public Engine engine() { return engine; }
+
+    @Override
+    public void close() {
+        engine.close();
+        pool.close();
+        kernels.close();
+        tokenizer.close();
+        model.close();
+    }
+}

@@ -1,0 +1,42 @@
+package io.chunkserve.engine;
+
+import io.chunkserve.model.DType;
+
+import java.nio.file.Path;
+
+/**
+ * How to start a {@link Worker}.
+ *
+ * @param modelDir   Hugging Face model directory
+ * @param threads    CPU compute threads
+ * @param chunkSize  KV chunk size in tokens (16, 32, 64, 128)
+ * @param kvBytes    KV pool size in bytes
+ * @param kvDtype    KV element type on the CPU (f32, f16, bf16)
+ * @param engine     batching limits
+ * @param scheduler  local scheduling policy name (dlpm, vtc, lpm, fcfs)
+ * @param quantum    DLPM quantum Q_u (tokens of service)
+ */
+public record WorkerConfig(Path modelDir, int threads, int chunkSize, long kvBytes, DType kvDtype, EngineConfig engine,
+                           String scheduler, double quantum) {
+
+    public static WorkerConfig defaults(Path modelDir) {
+        return new WorkerConfig(modelDir, Runtime.getRuntime().availableProcessors(), 64, 256L << 20, DType.F32,
+                EngineConfig.defaults(), "dlpm", 4096);
+    }
+
+    public WorkerConfig withKvBytes(long bytes) {
+        return new WorkerConfig(modelDir, threads, chunkSize, bytes, kvDtype, engine, scheduler, quantum);
+    }
+
+    public WorkerConfig withChunkSize(int c) {
+        return new WorkerConfig(modelDir, threads, c, kvBytes, kvDtype, engine, scheduler, quantum);
+    }
+
+    public WorkerConfig withEngine(EngineConfig e) {
+        return new WorkerConfig(modelDir, threads, chunkSize, kvBytes, kvDtype, e, scheduler, quantum);
+    }
+
+    public WorkerConfig withScheduler(String name, double q) {
+        return new WorkerConfig(modelDir, threads, chunkSize, kvBytes, kvDtype, engine, name, q);
+    }
+}
