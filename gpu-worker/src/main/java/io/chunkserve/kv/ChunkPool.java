@@ -10,6 +10,9 @@ import java.nio.ByteOrder;
 /**
  * Preallocated off-heap storage for KV chunks: one K and one V slab per layer, addressed by
  * chunk id (see {@link KvLayout}). Owned by the engine thread; not thread-safe.
+ *
+ * <p>Once a {@link PrefixCache} manages the pool, chunks are taken and given back through it
+ * only; {@link #allocate()} and {@link #free(int)} are its allocator.
  */
 public final class ChunkPool implements AutoCloseable {
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -20,7 +23,8 @@ public final class ChunkPool implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment[] keys;   // per layer: (numChunks, kvHeads, chunkSize, headDim)
     private final MemorySegment[] values; // per layer: (numChunks, kvHeads, chunkSize, headDim)
-    private final int[] freeStack;
+    private final int[] freeStack;        // free chunk ids; [0, freeTop) valid
+    private final boolean[] free;         // (numChunks): whether a chunk is on freeStack, to catch double frees
     private int freeTop;
 
     public ChunkPool(KvLayout layout, int numChunks) {
@@ -35,7 +39,9 @@ public final class ChunkPool implements AutoCloseable {
             values[l] = arena.allocate(slabBytes, 64);
         }
         freeStack = new int[numChunks];
+        free = new boolean[numChunks];
         for (int i = 0; i < numChunks; i++) freeStack[i] = numChunks - 1 - i;
+        java.util.Arrays.fill(free, true);
         freeTop = numChunks;
     }
 
@@ -56,12 +62,29 @@ public final class ChunkPool implements AutoCloseable {
 
     /** Takes a free chunk id, or returns -1 when none is free. */
     public int allocate() {
-        return freeTop == 0 ? -1 : freeStack[--freeTop];
+        if (freeTop == 0) return -1;
+        int c = freeStack[--freeTop];
+        free[c] = false;
+        return c;
     }
 
+    /** Gives a chunk back; throws on an id out of range or a chunk that is already free. */
     public void free(int chunk) {
-        if (chunk < 0 || chunk >= numChunks || freeTop == numChunks) throw new IllegalStateException("bad free of chunk " + chunk);
+        if (chunk < 0 || chunk >= numChunks || free[chunk]) throw new IllegalStateException("bad free of chunk " + chunk);
+        free[chunk] = true;
         freeStack[freeTop++] = chunk;
+    }
+
+    /** Whether {@code chunk} is free (not handed out). */
+    public boolean isFree(int chunk) { return free[chunk]; }
+
+    /** Copies chunk {@code src}'s K and V, every layer, into chunk {@code dst} (all slots). */
+    public void copyChunk(int src, int dst) {
+        long bytes = layout.chunkElements() * layout.dtype().bytes();
+        for (int l = 0; l < layout.layers(); l++) {
+            MemorySegment.copy(keys[l], src * bytes, keys[l], dst * bytes, bytes);
+            MemorySegment.copy(values[l], src * bytes, values[l], dst * bytes, bytes);
+        }
     }
 
     /** Layer {@code l}'s K slab: (numChunks, kvHeads, chunkSize, headDim) in the pool dtype. */

@@ -1,0 +1,60 @@
+package io.chunkserve.kv;
+
+import io.chunkserve.model.DType;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ChunkPoolTest {
+
+    @Test
+    void allocatesEveryChunkOnceAndCatchesDoubleFrees() {
+        try (ChunkPool pool = new ChunkPool(new KvLayout(1, 1, 4, 16, DType.F32), 3)) {
+            int a = pool.allocate(), b = pool.allocate(), c = pool.allocate();
+            assertEquals(-1, pool.allocate());
+            assertEquals(3, java.util.Set.of(a, b, c).size());
+            assertFalse(pool.isFree(b));
+            pool.free(b);
+            assertTrue(pool.isFree(b));
+            assertThrows(IllegalStateException.class, () -> pool.free(b));
+            assertThrows(IllegalStateException.class, () -> pool.free(3));
+            assertEquals(1, pool.freeChunks());
+            assertEquals(b, pool.allocate());
+        }
+    }
+
+    @Test
+    void copyChunkCopiesKAndVOfEveryLayer() {
+        for (DType dt : DType.values()) {
+            KvLayout lay = new KvLayout(3, 2, 4, 16, dt);
+            try (ChunkPool pool = new ChunkPool(lay, 4)) {
+                float[] k = new float[8], v = new float[8];
+                for (int l = 0; l < 3; l++) {
+                    for (int slot = 0; slot < 16; slot++) {
+                        for (int i = 0; i < 8; i++) {
+                            k[i] = l * 100 + slot + i * 0.5f;
+                            v[i] = -k[i];
+                        }
+                        pool.write(l, 1, slot, k, 0, v, 0);
+                    }
+                }
+                pool.copyChunk(1, 3);
+                for (int l = 0; l < 3; l++) {
+                    for (int h = 0; h < 2; h++) {
+                        for (int slot = 0; slot < 16; slot++) {
+                            for (int d = 0; d < 4; d++) {
+                                long src = lay.index(1, h, slot) + d, dst = lay.index(3, h, slot) + d;
+                                assertEquals(pool.load(pool.keys(l), src), pool.load(pool.keys(l), dst), dt + " K");
+                                assertEquals(pool.load(pool.values(l), src), pool.load(pool.values(l), dst), dt + " V");
+                                assertEquals(l * 100 + slot + (h * 4 + d) * 0.5f, pool.load(pool.keys(l), dst), 1.0f, dt + " value");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
