@@ -58,10 +58,11 @@ import java.util.concurrent.ThreadLocalRandom;
  *   <li>top_k: a bounded max-heap of k packed (logit, id) {@code long} keys; most logits are
  *       rejected by one vector compare against the heap's worst logit, so the cost is
  *       ~O(V + k log k · hits).</li>
- *   <li>top_p: first a provable pre-filter: tokens with {@code e_i < τ = (1 − p)·S / V} can never
- *       be needed, because together they weigh less than {@code (1 − p)·S}; the survivors of
- *       that threshold (usually a few hundred) go through a mass-aware quickselect that finds
- *       the boundary of the nucleus in expected linear time without sorting it.</li>
+ *   <li>top_p: a provable pre-filter (tokens with {@code e_i < τ = (1 − p)·S / V} can never be
+ *       needed: together they weigh less than {@code (1 − p)·S}), a mass histogram over
+ *       2^(1/16)-wide buckets of {@code e} that locates the bucket holding the nucleus boundary,
+ *       and a mass-aware quickselect over that one bucket only. Nothing is sorted; see
+ *       {@link #topPFullVocabulary}. After top_k the same quickselect runs on the k keys.</li>
  * </ul>
  * Penalties are applied sparsely (distinct prompt and output tokens only) to a reused copy.
  * Scratch arrays live in a {@link SamplerWorkspace} shared by the samplers of a thread. The only
@@ -298,6 +299,16 @@ public final class Sampler {
 
     // ---------------------------------------------------------------- penalties
 
+    /**
+     * The logits after penalties, as {@link #sample} sees them (a new array; for tests and
+     * debugging, not the hot path).
+     */
+    float[] penalizedLogits(float[] logits, int offset, int vocabSize) {
+        float[] w = Arrays.copyOfRange(logits, offset, offset + vocabSize);
+        if (penaltiesChangeSomething()) applyPenalties(w, vocabSize);
+        return w;
+    }
+
     private boolean penaltiesChangeSomething() {
         return (repetition != 1f && (promptDistinct.length > 0 || distinct > 0))
                 || ((presence != 0f || frequency != 0f) && distinct > 0);
@@ -369,19 +380,77 @@ public final class Sampler {
         double total = LogitKernels.expBlocks(w, wOff, n, max, invTemperature, minP, e, blocks);
         if (!useTopP) return drawFromBlocks(e, n, blocks, total, u);
 
-        // top_p over the full vocabulary: provable pre-filter, then mass-aware quickselect.
+        return topPFullVocabulary(w, wOff, n, e, total, u, ws);
+    }
+
+    /**
+     * top_p without top_k, over the whole vocabulary, in four steps that never sort:
+     * <ol>
+     *   <li>Pre-filter: tokens with {@code e < τ = (1 − p)·S / V} are never in the nucleus, since
+     *       all of them together weigh less than {@code (1 − p)·S}.</li>
+     *   <li>One pass builds a mass histogram of the survivors over 2^(1/16)-wide buckets of
+     *       {@code e} (float exponent + 4 mantissa bits), skipping vectors without survivors
+     *       ({@link LogitKernels#massHistogram}). Walking it from the top finds the boundary
+     *       bucket: every token above it is in the nucleus. (τ is taken at half its bound, so the
+     *       boundary lies in a bucket whose top is above τ, where the histogram is exact; if
+     *       rounding ever breaks that, the histogram is redone over all tokens.)</li>
+     *   <li>Only the boundary bucket's tokens get keys; a mass-aware quickselect
+     *       ({@link #nucleus}) picks the prefix of them that completes the mass.</li>
+     *   <li>The draw walks either the tokens above the boundary (vectorised membership test
+     *       {@code e >= bucket top}, in id order) or the selected boundary tokens.</li>
+     * </ol>
+     * Bucket membership is monotone in the penalized logit, so "above the boundary bucket" is a
+     * prefix of the (logit desc, id asc) order and the result is exactly the nucleus.
+     */
+    private int topPFullVocabulary(float[] w, int wOff, int n, float[] e, double total, double u,
+                                   SamplerWorkspace ws) {
         double target = topP * total;
-        long[] keys = ws.keys(n);
-        float tau = (float) ((1.0 - topP) * total / n * (1 - 1e-6));
+        double[] hist = ws.histogram;
+        // τ at half the bound leaves a wide margin for the rounding of S
+        float tau = (float) (0.5 * (1.0 - topP) * total / n);
         if (!(tau > 0f)) tau = Float.MIN_VALUE;
-        int c = LogitKernels.collectAtLeast(e, n, tau, w, wOff, keys, 0);
-        double collected = 0;
-        for (int j = 0; j < c; j++) collected += e[LogitKernels.id(keys[j])];
-        if (collected < target) { // only through rounding: take every token with mass
-            c = LogitKernels.collectAtLeast(e, n, Float.MIN_VALUE, w, wOff, keys, 0);
+        LogitKernels.massHistogram(e, n, tau, hist);
+        int top = LogitKernels.BUCKETS - 1; // bucket of e = 1, the maximum
+        int boundary = -1;
+        double above = 0;
+        for (int b = top; b >= 0; b--) {
+            if (above + hist[b] >= target) {
+                boundary = b;
+                break;
+            }
+            above += hist[b];
         }
-        c = nucleus(keys, c, target, e);
-        return drawFromKeys(keys, c, e, u);
+        if (boundary < 0 || Float.intBitsToFloat((boundary + 1) << LogitKernels.BUCKET_SHIFT) <= tau) {
+            // only through rounding: redo over every token (a hit everywhere, exact buckets)
+            Arrays.fill(hist, 0.0);
+            tau = Float.MIN_VALUE;
+            LogitKernels.massHistogram(e, n, 0f, hist);
+            above = 0;
+            boundary = 0;
+            for (int b = top; b > 0; b--) {
+                if (above + hist[b] >= target) {
+                    boundary = b;
+                    break;
+                }
+                above += hist[b];
+            }
+        }
+        Arrays.fill(hist, 0.0); // restore the all-zero invariant (16 kB)
+        float lo = Math.max(tau, Float.intBitsToFloat(boundary << LogitKernels.BUCKET_SHIFT));
+        float hi = Float.intBitsToFloat((boundary + 1) << LogitKernels.BUCKET_SHIFT);
+
+        long[] keys = ws.keys(n);
+        int c = LogitKernels.collectRange(e, n, lo, hi, w, wOff, keys, 0);
+        int m = nucleus(keys, c, target - above, e);
+        double selected = 0;
+        for (int j = 0; j < m; j++) selected += e[LogitKernels.id(keys[j])];
+
+        double x = u * (above + selected);
+        if (x < above) {
+            int id = LogitKernels.walkAtLeast(e, n, hi, x);
+            if (id >= 0) return id;
+        }
+        return drawFromKeys(keys, m, e, Math.min(1.0, Math.max(0.0, (x - above) / selected)));
     }
 
     /** Inverse CDF over the vocabulary: choose the block by its sum, then walk inside it. */
@@ -395,11 +464,9 @@ public final class Sampler {
                 int last = -1;
                 for (int i = start; i < end; i++) {
                     float x = e[i];
-                    if (x > 0f) {
-                        acc += x;
-                        last = i;
-                        if (u < acc) return i;
-                    }
+                    acc += x; // a zero (min_p) entry cannot make u < acc become true
+                    if (u < acc) return i;
+                    last = x > 0f ? i : last;
                 }
                 if (last >= 0) return last; // rounding: the block's walk fell short of its sum
             }
@@ -491,7 +558,7 @@ public final class Sampler {
      */
     static int nucleus(long[] a, int n, double target, float[] e) {
         int lo = 0, hi = n;
-        double need = target;
+        double need = target > 0 ? target : Double.MIN_VALUE; // the nucleus is never empty
         int rounds = 0;
         while (hi - lo > SMALL) {
             if (++rounds > 64) {

@@ -28,6 +28,8 @@ public final class SamplerWorkspace {
     private double[] blockSums = new double[0];
     /** Candidate keys (top-k heap or top-p candidates). */
     private long[] keys = new long[0];
+    /** Mass histogram of the top_p boundary search; all zero between calls. */
+    final double[] histogram = new double[LogitKernels.BUCKETS];
     /** Heap for the top_logprobs selection. */
     final long[] topHeap = new long[SamplingParams.MAX_TOP_LOGPROBS];
 
