@@ -133,87 +133,94 @@ final class LogitKernels {
 
     /**
      * Mass histogram: adds {@code e[i]} to {@code hist[bucket(e[i])]} for every i of every vector
-     * that contains at least one {@code e[i] >= threshold}; vectors without one are skipped.
+     * that contains at least one {@code e[i] >= threshold}, and records the start index of each
+     * such vector in {@code hitVectors} (the scalar tail counts as one more "vector" starting at
+     * {@code F.loopBound(n)} and is always processed). Later passes that only care about tokens
+     * {@code >= threshold} visit just these vectors: in peaked distributions a handful.
      *
      * <p>Inside a hit vector all lanes are added, branch-free: a per-lane test would mispredict
      * about half the time on flat distributions (measured ~10x slower). The extra lanes are
      * below the threshold, so they only add mass to buckets at or below the threshold's bucket;
      * every bucket strictly above it holds exactly the mass of its tokens.
+     *
+     * @return the number of entries written to {@code hitVectors}
      */
-    static void massHistogram(float[] e, int n, float threshold, double[] hist) {
+    static int massHistogram(float[] e, int n, float threshold, double[] hist, int[] hitVectors) {
+        int hits = 0;
         int i = 0;
         int bound = F.loopBound(n);
         for (; i < bound; i += LANES) {
             if (!FloatVector.fromArray(F, e, i).compare(VectorOperators.GE, threshold).anyTrue()) continue;
+            hitVectors[hits++] = i;
             for (int j = i, end = i + LANES; j < end; j++) {
                 float x = e[j];
                 hist[Float.floatToRawIntBits(x) >>> BUCKET_SHIFT] += x;
             }
         }
-        for (; i < n; i++) {
-            float x = e[i];
-            hist[Float.floatToRawIntBits(x) >>> BUCKET_SHIFT] += x;
+        if (i < n) {
+            hitVectors[hits++] = i;
+            for (; i < n; i++) {
+                float x = e[i];
+                hist[Float.floatToRawIntBits(x) >>> BUCKET_SHIFT] += x;
+            }
         }
+        return hits;
     }
 
     /**
      * Appends to {@code keys} (from {@code count}) the {@link #key} of every i with
-     * {@code lo <= e[i] < hi} (one histogram bucket; lo > 0); vectors without a hit are skipped
-     * with one compare, so the per-lane branch only runs where the bucket's tokens are.
+     * {@code lo <= e[i] < hi} (one histogram bucket), looking only at the vectors listed by
+     * {@link #massHistogram} (lo must be at least its threshold); vectors without a hit are
+     * skipped with one compare, so the per-lane branch only runs where the bucket's tokens are.
      *
      * @return the new count
      */
     static int collectRange(float[] e, int n, float lo, float hi, float[] w, int wOff,
-                            long[] keys, int count) {
-        int i = 0;
-        int bound = F.loopBound(n);
-        for (; i < bound; i += LANES) {
-            FloatVector v = FloatVector.fromArray(F, e, i);
-            VectorMask<Float> hit = v.compare(VectorOperators.GE, lo).and(v.compare(VectorOperators.LT, hi));
-            if (hit.anyTrue()) {
-                for (int j = i, end = i + LANES; j < end; j++) {
-                    if (e[j] >= lo && e[j] < hi) keys[count++] = key(w[wOff + j], j);
-                }
+                            int[] hitVectors, int hits, long[] keys, int count) {
+        for (int h = 0; h < hits; h++) {
+            int i = hitVectors[h];
+            int end = Math.min(n, i + LANES);
+            if (end - i == LANES) {
+                FloatVector v = FloatVector.fromArray(F, e, i);
+                if (!v.compare(VectorOperators.GE, lo).and(v.compare(VectorOperators.LT, hi)).anyTrue()) continue;
+            }
+            for (int j = i; j < end; j++) {
+                if (e[j] >= lo && e[j] < hi) keys[count++] = key(w[wOff + j], j);
             }
         }
-        for (; i < n; i++) if (e[i] >= lo && e[i] < hi) keys[count++] = key(w[wOff + i], i);
         return count;
     }
 
     /**
-     * Inverse CDF restricted to {@code e[i] >= lo}, in id order: the first such i whose running
+     * Inverse CDF restricted to {@code e[i] >= lo}, in id order, over the vectors listed by
+     * {@link #massHistogram} (lo must be at least its threshold): the first member whose running
      * sum exceeds {@code u}. Whole vectors are consumed by a masked lane sum; only the vector
      * where the sum crosses {@code u} is walked lane by lane. If rounding makes the sum fall
      * short of {@code u}, the last member is returned; -1 if there is none.
      */
-    static int walkAtLeast(float[] e, int n, float lo, double u) {
+    static int walkAtLeast(float[] e, int n, float lo, double u, int[] hitVectors, int hits) {
         double acc = 0;
         int last = -1;
-        int i = 0;
-        int bound = F.loopBound(n);
-        for (; i < bound; i += LANES) {
-            FloatVector v = FloatVector.fromArray(F, e, i);
-            VectorMask<Float> member = v.compare(VectorOperators.GE, lo);
-            if (!member.anyTrue()) continue;
-            double s = v.blend(0f, member.not()).reduceLanes(VectorOperators.ADD);
-            if (u < acc + s) {
-                for (int j = i, end = i + LANES; j < end; j++) {
-                    if (e[j] >= lo) {
-                        acc += e[j];
-                        last = j;
-                        if (u < acc) return j;
-                    }
+        for (int h = 0; h < hits; h++) {
+            int i = hitVectors[h];
+            int end = Math.min(n, i + LANES);
+            if (end - i == LANES) {
+                FloatVector v = FloatVector.fromArray(F, e, i);
+                VectorMask<Float> member = v.compare(VectorOperators.GE, lo);
+                if (!member.anyTrue()) continue;
+                double s = v.blend(0f, member.not()).reduceLanes(VectorOperators.ADD);
+                if (!(u < acc + s)) {
+                    acc += s;
+                    last = i + 63 - Long.numberOfLeadingZeros(member.toLong()); // highest member lane
+                    continue;
                 }
-            } else {
-                acc += s;
-                last = i + 63 - Long.numberOfLeadingZeros(member.toLong()); // highest member lane
             }
-        }
-        for (; i < n; i++) {
-            if (e[i] >= lo) {
-                acc += e[i];
-                last = i;
-                if (u < acc) return i;
+            for (int j = i; j < end; j++) {
+                if (e[j] >= lo) {
+                    acc += e[j];
+                    last = j;
+                    if (u < acc) return j;
+                }
             }
         }
         return last;

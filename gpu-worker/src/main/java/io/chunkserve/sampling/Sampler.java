@@ -264,29 +264,24 @@ public final class Sampler {
         SamplerWorkspace ws = fixedWorkspace != null ? fixedWorkspace : SamplerWorkspace.forCurrentThread();
         final int n = vocabSize;
 
-        // Raw logits (sanitized only if needed) and their maximum.
+        // Penalized logits (a sparse update of a reused copy, or the raw logits themselves) and
+        // their maximum. A NaN or +inf anywhere shows up in the maximum (Math.max semantics; a
+        // penalized +inf is already clamped), and only then is a sanitized copy made.
+        boolean penalize = penaltiesChangeSomething();
         float[] raw = logits;
         int rawOff = offset;
-        float rawMax = LogitKernels.max(raw, rawOff, n);
-        if (!(rawMax > Float.NEGATIVE_INFINITY && rawMax < Float.POSITIVE_INFINITY)) {
+        float[] w = penalize ? ws.work(n) : raw;
+        int wOff = penalize ? 0 : rawOff;
+        float max = penalizedMax(raw, rawOff, n, w, penalize);
+        if (!(max > Float.NEGATIVE_INFINITY && max < Float.POSITIVE_INFINITY)) {
             raw = sanitize(logits, offset, n, ws.clean(n));
             rawOff = 0;
-            rawMax = LogitKernels.max(raw, 0, n);
-            if (rawMax == Float.NEGATIVE_INFINITY) {
+            if (!penalize) w = raw;
+            wOff = 0;
+            max = penalizedMax(raw, 0, n, w, penalize);
+            if (max == Float.NEGATIVE_INFINITY) {
                 throw new IllegalArgumentException("logits contain no finite value");
             }
-        }
-
-        // Penalized logits: a sparse update of a reused copy, or the raw logits themselves.
-        float[] w = raw;
-        int wOff = rawOff;
-        float max = rawMax;
-        if (penaltiesChangeSomething()) {
-            w = ws.work(n);
-            System.arraycopy(raw, rawOff, w, 0, n);
-            wOff = 0;
-            applyPenalties(w, n);
-            max = LogitKernels.max(w, 0, n);
         }
 
         int token = greedy
@@ -294,7 +289,16 @@ public final class Sampler {
                 : sampleStochastic(w, wOff, n, max, ws);
 
         if (!params.logprobs()) return SampledToken.of(token);
+        float rawMax = penalize ? LogitKernels.max(raw, rawOff, n) : max;
         return withLogprobs(token, raw, rawOff, n, rawMax, ws);
+    }
+
+    /** Copies and penalizes {@code raw} into {@code w} if {@code penalize}; returns max(w). */
+    private float penalizedMax(float[] raw, int rawOff, int n, float[] w, boolean penalize) {
+        if (!penalize) return LogitKernels.max(raw, rawOff, n);
+        System.arraycopy(raw, rawOff, w, 0, n);
+        applyPenalties(w, n);
+        return LogitKernels.max(w, 0, n);
     }
 
     // ---------------------------------------------------------------- penalties
@@ -387,18 +391,22 @@ public final class Sampler {
      * top_p without top_k, over the whole vocabulary, in four steps that never sort:
      * <ol>
      *   <li>Pre-filter: tokens with {@code e < τ = (1 − p)·S / V} are never in the nucleus, since
-     *       all of them together weigh less than {@code (1 − p)·S}.</li>
+     *       all of them together weigh less than {@code (1 − p)·S}. τ is taken at half this
+     *       bound, which leaves a margin of {@code (1 − p)·S / 2} for the rounding of S.</li>
      *   <li>One pass builds a mass histogram of the survivors over 2^(1/16)-wide buckets of
      *       {@code e} (float exponent + 4 mantissa bits), skipping vectors without survivors
      *       ({@link LogitKernels#massHistogram}). Walking it from the top finds the boundary
-     *       bucket: every token above it is in the nucleus. (τ is taken at half its bound, so the
-     *       boundary lies in a bucket whose top is above τ, where the histogram is exact; if
-     *       rounding ever breaks that, the histogram is redone over all tokens.)</li>
+     *       bucket: every token above it is in the nucleus. Buckets above τ's own are exact;
+     *       τ's own may also hold sub-τ lanes of hit vectors, but it is only reached when the
+     *       survivors in it are needed, and then only they are collected. If rounding ever put
+     *       the boundary below τ's bucket, the histogram is redone over all tokens.</li>
      *   <li>Only the boundary bucket's tokens get keys; a mass-aware quickselect
      *       ({@link #nucleus}) picks the prefix of them that completes the mass.</li>
      *   <li>The draw walks either the tokens above the boundary (vectorised membership test
      *       {@code e >= bucket top}, in id order) or the selected boundary tokens.</li>
      * </ol>
+     * Steps 3 and 4 visit only the vectors in which step 2 found a survivor, so for a peaked
+     * distribution they cost next to nothing.
      * Bucket membership is monotone in the penalized logit, so "above the boundary bucket" is a
      * prefix of the (logit desc, id asc) order and the result is exactly the nucleus.
      */
@@ -406,10 +414,11 @@ public final class Sampler {
                                    SamplerWorkspace ws) {
         double target = topP * total;
         double[] hist = ws.histogram;
-        // τ at half the bound leaves a wide margin for the rounding of S
+        // τ at half the bound leaves a margin of (1 − p)·S/2 for the rounding of S
         float tau = (float) (0.5 * (1.0 - topP) * total / n);
         if (!(tau > 0f)) tau = Float.MIN_VALUE;
-        LogitKernels.massHistogram(e, n, tau, hist);
+        int[] hitVectors = ws.hitVectors(n);
+        int hits = LogitKernels.massHistogram(e, n, tau, hist, hitVectors);
         int top = LogitKernels.BUCKETS - 1; // bucket of e = 1, the maximum
         int boundary = -1;
         double above = 0;
@@ -424,7 +433,7 @@ public final class Sampler {
             // only through rounding: redo over every token (a hit everywhere, exact buckets)
             Arrays.fill(hist, 0.0);
             tau = Float.MIN_VALUE;
-            LogitKernels.massHistogram(e, n, 0f, hist);
+            hits = LogitKernels.massHistogram(e, n, 0f, hist, hitVectors);
             above = 0;
             boundary = 0;
             for (int b = top; b > 0; b--) {
@@ -440,14 +449,14 @@ public final class Sampler {
         float hi = Float.intBitsToFloat((boundary + 1) << LogitKernels.BUCKET_SHIFT);
 
         long[] keys = ws.keys(n);
-        int c = LogitKernels.collectRange(e, n, lo, hi, w, wOff, keys, 0);
+        int c = LogitKernels.collectRange(e, n, lo, hi, w, wOff, hitVectors, hits, keys, 0);
         int m = nucleus(keys, c, target - above, e);
         double selected = 0;
         for (int j = 0; j < m; j++) selected += e[LogitKernels.id(keys[j])];
 
         double x = u * (above + selected);
         if (x < above) {
-            int id = LogitKernels.walkAtLeast(e, n, hi, x);
+            int id = LogitKernels.walkAtLeast(e, n, hi, x, hitVectors, hits);
             if (id >= 0) return id;
         }
         return drawFromKeys(keys, m, e, Math.min(1.0, Math.max(0.0, (x - above) / selected)));

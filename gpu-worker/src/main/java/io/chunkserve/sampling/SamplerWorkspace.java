@@ -28,6 +28,8 @@ public final class SamplerWorkspace {
     private double[] blockSums = new double[0];
     /** Candidate keys (top-k heap or top-p candidates). */
     private long[] keys = new long[0];
+    /** Start indices of the vectors holding top_p candidates. */
+    private int[] hitVectors = new int[0];
     /** Mass histogram of the top_p boundary search; all zero between calls. */
     final double[] histogram = new double[LogitKernels.BUCKETS];
     /** Heap for the top_logprobs selection. */
@@ -59,6 +61,12 @@ public final class SamplerWorkspace {
         int blocks = (n + LogitKernels.BLOCK - 1) / LogitKernels.BLOCK;
         if (blockSums.length < blocks) blockSums = new double[blocks];
         return blockSums;
+    }
+
+    int[] hitVectors(int n) {
+        int entries = n / LogitKernels.LANES + 1;
+        if (hitVectors.length < entries) hitVectors = new int[entries];
+        return hitVectors;
     }
 
     long[] keys(int n) {

@@ -637,6 +637,16 @@ class SamplerTest {
         Set<Integer> seen = new HashSet<>();
         for (int i = 0; i < 200; i++) seen.add(s.sample(inf, 0, 4).tokenId());
         assertEquals(Set.of(1, 3), seen);
+        // the same through the penalized copy (+inf / 0.5 must not become a NaN-producing +inf)
+        Sampler pen = new Sampler(seeded(2).repetitionPenalty(0.5).frequencyPenalty(1).build(), new int[] {1});
+        pen.accept(0);
+        seen.clear();
+        for (int i = 0; i < 200; i++) seen.add(pen.sample(inf, 0, 4).tokenId());
+        assertEquals(Set.of(1, 3), seen);
+        for (int i = 0; i < 200; i++) {
+            int t = pen.sample(l, 0, 4).tokenId();
+            assertTrue(t == 1 || t == 3, "NaN and -inf tokens are never sampled");
+        }
         float[] dead = {Float.NEGATIVE_INFINITY, Float.NaN};
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> s.sample(dead, 0, 2));
         assertEquals("logits contain no finite value", e.getMessage());
