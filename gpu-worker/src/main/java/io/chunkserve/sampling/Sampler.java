@@ -55,9 +55,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * sums (the draw picks a block by its sum and walks ≤ 1024 entries), and, for logprobs, a
  * sum-exp. Nothing is fully sorted:
  * <ul>
- *   <li>top_k: a bounded max-heap of k packed (logit, id) {@code long} keys; most logits are
- *       rejected by one vector compare against the heap's worst logit, so the cost is
- *       ~O(V + k log k · hits).</li>
+ *   <li>top_k: a bounded max-heap of k packed (logit, id) {@code long} keys; whole vectors of
+ *       logits are rejected by one compare against the heap's worst logit, so the cost is
+ *       ~O(V / lanes + h · log k) where h, the number of heap replacements, is small on
+ *       average (~k·ln(V/k) for random order). Only the k survivors are exponentiated.</li>
  *   <li>top_p: a provable pre-filter (tokens with {@code e_i < τ = (1 − p)·S / V} can never be
  *       needed: together they weigh less than {@code (1 − p)·S}), a mass histogram over
  *       2^(1/16)-wide buckets of {@code e} that locates the bucket holding the nucleus boundary,

@@ -296,9 +296,10 @@ class SamplerTest {
             if (!strong.contains(id)) strong.add(id);
         }
         for (int j = 0; j < 40; j++) logits[strong.get(j)] = j < 12 ? 4.0f : 3.5f + (float) r.nextDouble();
+        Integer[] order = sortedOrder(logits);
         for (double pTop : new double[] {0.3, 0.55, 0.8}) {
             for (int topK : new int[] {-1, 1000}) { // the full-vocabulary path and the top_k path
-                Set<Integer> nucleus = bruteForceNucleus(logits, 1.0, pTop, topK > 0 ? topK : n);
+                Set<Integer> nucleus = bruteForceNucleus(logits, 1.0, pTop, topK > 0 ? topK : n, order);
                 assertTrue(nucleus.size() >= 5 && nucleus.size() <= 40, "nucleus " + nucleus.size());
                 Sampler s = new Sampler(seeded(33).topP(pTop).topK(topK).build(), NO_PROMPT);
                 Set<Integer> seen = new HashSet<>();
@@ -323,9 +324,18 @@ class SamplerTest {
 
     /** Full sort; top_p over the top_k survivors renormalised (vLLM order). */
     static Set<Integer> bruteForceNucleus(float[] logits, double t, double p, int topK) {
-        double[] prob = softmax(logits, t);
+        return bruteForceNucleus(logits, t, p, topK, sortedOrder(logits));
+    }
+
+    /** Ids by descending logit, ties by ascending id. */
+    static Integer[] sortedOrder(float[] logits) {
         Integer[] order = IntStream.range(0, logits.length).boxed().toArray(Integer[]::new);
         Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -logits[i]).thenComparingInt(i -> i));
+        return order;
+    }
+
+    static Set<Integer> bruteForceNucleus(float[] logits, double t, double p, int topK, Integer[] order) {
+        double[] prob = softmax(logits, t);
         int k = Math.min(topK, order.length);
         double kept = 0;
         for (int j = 0; j < k; j++) kept += prob[order[j]];
