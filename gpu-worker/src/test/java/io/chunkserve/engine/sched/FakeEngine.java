@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
+import java.util.function.ToIntFunction;
 
 /**
  * A tiny scripted engine for policy tests: a waiting and a running list, limits on running
@@ -22,14 +24,28 @@ final class FakeEngine {
     long passTokenBudget = Long.MAX_VALUE;
     long usedTokens;
     int matcherCalls;
+    /** The matched prefix of a request now; by default the {@link #matched} table. */
+    ToIntFunction<QueuedRequest> cache = r -> matched.getOrDefault(r.id(), 0);
+    /** Told of each admission, after the engine booked it. */
+    Consumer<QueuedRequest> onAdmit = r -> { };
     private long passTokens;
     private long nextSeq;
 
     FakeEngine(SchedulerConfig config) {
         this.policy = config.create(r -> {
             matcherCalls++;
-            return matched.getOrDefault(r.id(), 0);
+            return cache.applyAsInt(r);
         });
+    }
+
+    /** Submits a request with a generated id and arrival number; its matched prefix comes from {@link #cache}. */
+    QueuedRequest submit(String tenant, int prompt, int maxNew) {
+        long id = nextSeq++;
+        QueuedRequest r = new QueuedRequest(id, tenant, id, prompt, maxNew);
+        byId.put(id, r);
+        policy.onArrival(r);
+        waiting.add(r);
+        return r;
     }
 
     /** Submits a request whose id is its arrival number; {@code cached} is its current matched prefix. */
@@ -46,7 +62,7 @@ final class FakeEngine {
     AdmitOutcome tryAdmit(QueuedRequest r) {
         tried.add(r.id());
         if (running.size() >= maxRunning) return AdmitOutcome.BATCH_FULL;
-        int cached = matched.getOrDefault(r.id(), 0);
+        int cached = cache.applyAsInt(r);
         long prefill = r.promptTokens() - cached;
         if (passTokens > 0 && passTokens + prefill > passTokenBudget) return AdmitOutcome.TOKEN_BUDGET;
         long need = kvTokens(r, cached);
@@ -55,6 +71,7 @@ final class FakeEngine {
         passTokens += prefill;
         r.setCachedTokens(cached);
         running.add(r);
+        onAdmit.accept(r);
         return AdmitOutcome.ADMITTED;
     }
 
