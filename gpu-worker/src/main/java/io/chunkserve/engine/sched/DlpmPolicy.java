@@ -24,7 +24,8 @@ import java.util.function.ToIntFunction;
  * not a whole batch. Deficits stay in (−U, Q_u] with U = w_e·L_input + w_q·M (M = KV capacity in
  * tokens), and over any interval in which tenants f and g both have waiting requests,
  * |W_f − W_g| &lt; 2(U + Q_u): every refill in such an interval finds both at q &le; 0 and refills
- * both. With weights the same holds for W/weight. Larger Q_u: longer runs of one tenant's
+ * both. With weights (refill Q_u·w) deficits stay in (−U, Q_u·w] and
+ * |W_f/w_f − W_g/w_g| &lt; U/w_f + U/w_g + 2·Q_u. Larger Q_u: longer runs of one tenant's
  * cache-hot requests, more throughput, coarser fairness.
  *
  * <p>A preempted request is not charged again for its prompt when re-admitted (the engine chose to

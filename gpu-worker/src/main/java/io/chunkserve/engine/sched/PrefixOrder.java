@@ -20,8 +20,9 @@ import java.util.function.ToIntFunction;
  * tenant: DLPM's deficits only arbitrate between tenants. A request's {@link QueuedRequest#age()}
  * counts the younger requests of its own tenant admitted ahead of it; once it reaches
  * {@code agingLimit} the request is <em>promoted</em>: promoted requests sort before all others,
- * among themselves by arrival. So at most {@code agingLimit} younger requests of its tenant
- * overtake it, and after that it is the next of its tenant to be tried; other tenants are not
+ * among themselves by arrival. So fewer than {@code agingLimit} plus one pass's admissions of
+ * its tenant overtake it, and after that it is the next of its tenant to be tried (older promoted
+ * ones first); other tenants are not
  * harmed, since deficits still decide whether a tenant's request is tried at all. Counting
  * overtakes rather than waiting time means a request that waits only because memory is full or its
  * tenant has no credit never ages, so aging does not quietly turn LPM into FCFS under load.
