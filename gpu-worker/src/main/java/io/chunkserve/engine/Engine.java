@@ -2,6 +2,10 @@ package io.chunkserve.engine;
 
 import io.chunkserve.kv.KvSequence;
 import io.chunkserve.kv.KvStats;
+import io.chunkserve.engine.sched.AdmitOutcome;
+import io.chunkserve.engine.sched.QueuedRequest;
+import io.chunkserve.engine.sched.SchedulerConfig;
+import io.chunkserve.engine.sched.SchedulingPolicy;
 import io.chunkserve.kv.PrefixCache;
 import io.chunkserve.model.ModelConfig;
 import io.chunkserve.runtime.ForwardBatch;
@@ -44,15 +48,16 @@ public final class Engine implements AutoCloseable {
     private final EngineConfig cfg;
     private final ModelConfig model;
     private final int[] eosIds;
-    private final Scheduler scheduler;
+    private final SchedulingPolicy scheduler;
 
     private final ConcurrentLinkedQueue<Runnable> inbox = new ConcurrentLinkedQueue<>();
     private final Thread thread;
     private volatile boolean stopping;
 
     // Engine-thread state.
-    private final List<RequestState> waiting = new ArrayList<>();
+    private final List<QueuedRequest> waiting = new ArrayList<>();   // the scheduler reorders it
     private final List<RequestState> running = new ArrayList<>();
+    private final List<QueuedRequest> runningQueued = new ArrayList<>();
     private final Map<String, RequestState> byId = new HashMap<>();
     private final ForwardBatch batch = new ForwardBatch();
     private final List<Choice> batchChoices = new ArrayList<>();
@@ -62,14 +67,15 @@ public final class Engine implements AutoCloseable {
     private long arrivals;
     private volatile EngineStats snapshot = EngineStats.EMPTY;
 
-    public Engine(ModelRunner runner, PrefixCache cache, Tokenizer tokenizer, EngineConfig cfg, Scheduler scheduler) {
+    public Engine(ModelRunner runner, PrefixCache cache, Tokenizer tokenizer, EngineConfig cfg, SchedulerConfig scheduling) {
         this.runner = runner;
         this.cache = cache;
         this.tokenizer = tokenizer;
         this.cfg = cfg;
         this.model = runner.config();
         this.eosIds = tokenizer.eosTokenIds();
-        this.scheduler = scheduler;
+        this.scheduler = scheduling.create(q -> cache.matchLength(((RequestState) q.attachment()).request.promptIds(),
+                ((RequestState) q.attachment()).request.cacheSalt()));
         this.thread = Thread.ofPlatform().name("chunkserve-engine").daemon(true).unstarted(this::loop);
         this.thread.start();
     }
@@ -126,14 +132,17 @@ public final class Engine implements AutoCloseable {
             choices[i] = new Choice(i, r.promptIds(), samplers[i], new IncrementalDetokenizer(tokenizer, true),
                     StopStringMatcher.of(r.params()));
         }
-        RequestState s = new RequestState(r, listener, choices, arrivals++);
+        long seq = arrivals++;
+        RequestState s = new RequestState(r, listener, choices, seq);
+        s.queued = new QueuedRequest(seq, r.tenant(), seq, r.promptIds().length, r.params().maxTokens() * n);
+        s.queued.attach(s);
         if (byId.putIfAbsent(r.id(), s) != null) {
             listener.onOutput(new RequestOutput(r.id(), List.of(), true, new RequestOutput.Usage(r.promptIds().length, 0, 0),
                     "duplicate request id " + r.id()));
             return;
         }
-        waiting.add(s);
-        scheduler.onArrival(s);
+        scheduler.onArrival(s.queued);
+        waiting.add(s.queued);
     }
 
     private void loop() {
@@ -154,12 +163,12 @@ public final class Engine implements AutoCloseable {
             snapshot = buildStats();
         }
         for (RequestState s : new ArrayList<>(running)) fail(s, "the server is shutting down");
-        for (RequestState s : new ArrayList<>(waiting)) fail(s, "the server is shutting down");
+        for (QueuedRequest q : new ArrayList<>(waiting)) fail((RequestState) q.attachment(), "the server is shutting down");
     }
 
     void step() {
         handleAborts();
-        scheduler.schedule(waiting, this::tryAdmit);
+        scheduler.schedule(waiting, q -> tryAdmit((RequestState) q.attachment()));
         openForks();
         buildBatch();
         for (RequestState s : endedWithoutSample) {
@@ -195,8 +204,13 @@ public final class Engine implements AutoCloseable {
             }
             list.add(sampleNext(c, i));
         }
+        for (RequestState s : touched) {
+            int k = 0;
+            for (RequestOutput.ChoiceDelta d : deltas.get(s)) k += d.tokenIds().length;
+            s.queued.addOutputTokens(k);
+        }
+        scheduler.onStep(runningQueued);
         for (RequestState s : touched) emit(s, deltas.get(s));
-        scheduler.onStep(running);
     }
 
     private final Map<Choice, RequestState> owners = new HashMap<>();
@@ -204,10 +218,10 @@ public final class Engine implements AutoCloseable {
     private RequestState owner(Choice c) { return owners.get(c); }
 
     /** Runs the scheduler's admission of one waiting request: KV for its remaining prompt, a batch slot. */
-    private Admission tryAdmit(RequestState s) {
+    private AdmitOutcome tryAdmit(RequestState s) {
         int runningSeqs = 0;
         for (RequestState r : running) runningSeqs += r.activeChoices();
-        if (runningSeqs + s.activeChoices() > cfg.maxRunningSequences() && !running.isEmpty()) return Admission.BATCH_FULL;
+        if (runningSeqs + s.activeChoices() > cfg.maxRunningSequences() && !running.isEmpty()) return AdmitOutcome.BATCH_FULL;
         List<Choice> opened = new ArrayList<>();
         boolean fresh = s.fresh();
         for (Choice c : s.choices) {
@@ -220,15 +234,16 @@ public final class Engine implements AutoCloseable {
                     cache.release(o.kv);
                     o.kv = null;
                 }
-                return Admission.NO_KV_MEMORY;
+                return AdmitOutcome.NO_KV_MEMORY;
             }
             if (s.cachedTokens < 0 && c.index == 0) s.cachedTokens = kv.cachedTokens();
         }
         for (Choice c : s.choices) owners.put(c, s);
-        waiting.remove(s);
+        s.queued.setCachedTokens(Math.max(0, s.cachedTokens));
         running.add(s);
+        runningQueued.add(s.queued);
         s.admitted = true;
-        return Admission.ADMITTED;
+        return AdmitOutcome.ADMITTED;
     }
 
     /** Siblings whose fork failed for lack of memory open on their own (their prompt prefix is cached by now). */
@@ -310,10 +325,11 @@ public final class Engine implements AutoCloseable {
             }
         }
         running.remove(victim);
+        runningQueued.remove(victim.queued);
         victim.admitted = false;
         victim.preemptions++;
-        waiting.add(0, victim);
-        scheduler.onPreempt(victim);
+        scheduler.onPreempt(victim.queued);
+        waiting.add(0, victim.queued);
         // The victim is the last running request, so none of its sequences is in this step's batch yet.
         return victim != needy;
     }
@@ -383,10 +399,13 @@ public final class Engine implements AutoCloseable {
             }
             owners.remove(c);
         }
-        running.remove(s);
-        waiting.remove(s);
+        boolean wasRunning = running.remove(s);
+        runningQueued.remove(s.queued);
+        waiting.remove(s.queued);
         byId.remove(s.request.id());
-        scheduler.onFinish(s);
+        if (s.allFinishedNormally()) scheduler.onFinish(s.queued);
+        else scheduler.onAbort(s.queued);
+        if (wasRunning && LOG.isLoggable(Level.FINE)) LOG.fine("retired " + s.request);
     }
 
     private void handleAborts() {
@@ -422,7 +441,7 @@ public final class Engine implements AutoCloseable {
 
     private EngineStats buildStats() {
         Map<String, int[]> perTenant = new HashMap<>();
-        for (RequestState s : waiting) perTenant.computeIfAbsent(s.tenant(), k -> new int[2])[0]++;
+        for (QueuedRequest q : waiting) perTenant.computeIfAbsent(q.tenant(), k -> new int[2])[0]++;
         for (RequestState s : running) perTenant.computeIfAbsent(s.tenant(), k -> new int[2])[1]++;
         KvStats kv = cache.stats();
         return new EngineStats(waiting.size(), running.size(), perTenant, kv, scheduler.stats());

@@ -14,6 +14,6 @@ import java.util.Map;
  * @param scheduler   per-tenant scheduler counters (service, deficit, ...)
  */
 public record EngineStats(int waiting, int running, Map<String, int[]> perTenant, KvStats kv,
-                          Map<String, Map<String, Double>> scheduler) {
-    static final EngineStats EMPTY = new EngineStats(0, 0, Map.of(), null, Map.of());
+                          io.chunkserve.engine.sched.SchedulerStats scheduler) {
+    static final EngineStats EMPTY = new EngineStats(0, 0, Map.of(), null, null);
 }

@@ -8,6 +8,7 @@ final class RequestState {
     final RequestListener listener;
     final Choice[] choices;
     final long arrival;           // submission order
+    io.chunkserve.engine.sched.QueuedRequest queued; // the scheduler's view
     int cachedTokens = -1;        // prompt tokens served from the prefix cache (first admission)
     boolean admitted;
     boolean abortRequested;
@@ -43,6 +44,12 @@ final class RequestState {
     /** Whether the request has produced nothing yet (so choices > 0 can fork from choice 0). */
     boolean fresh() {
         for (Choice c : choices) if (c.generated() > 0 || c.finished()) return false;
+        return true;
+    }
+
+    /** Every choice ended by STOP or LENGTH (not aborted, not failed). */
+    boolean allFinishedNormally() {
+        for (Choice c : choices) if (c.finish != FinishReason.STOP && c.finish != FinishReason.LENGTH) return false;
         return true;
     }
 

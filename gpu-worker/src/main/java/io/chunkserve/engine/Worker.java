@@ -50,7 +50,7 @@ public final class Worker implements AutoCloseable {
             pool = ChunkPool.ofBytes(new KvLayout(mc.numLayers(), mc.numKvHeads(), mc.headDim(), cfg.chunkSize(), cfg.kvDtype()), cfg.kvBytes());
             PrefixCache cache = new PrefixCache(pool);
             Engine engine = new Engine(new CpuModelRunner(mc, model.weights(), kernels), cache, tok, cfg.engine(),
-                    Schedulers.create(cfg.scheduler(), cfg.quantum()));
+                    io.chunkserve.engine.sched.SchedulerConfig.of(cfg.scheduler()).withQuantum((long) cfg.quantum()));
             return new Worker(cfg, model, tok, tpl, kernels, pool, engine);
         } catch (RuntimeException e) {
             if (pool != null) pool.close();
