@@ -278,6 +278,11 @@ public final class Tokenizer implements AutoCloseable {
         return eosTokenIds.clone();
     }
 
+    /** Whether {@code id} is a {@code <0xHH>} byte piece that a ByteFallback decoder decodes run by run. */
+    boolean isByteFallbackToken(int id) {
+        return vocab.isByteFallback(id);
+    }
+
     /** Whether {@code id} is an added token flagged special (what {@code skip_special_tokens} drops). */
     public boolean isSpecial(int id) {
         return vocab.isSpecial(id);

@@ -18,11 +18,46 @@ final class Vocabulary {
     private final String[] pieces;
     private final boolean[] special;
     private final Map<String, Integer> ids;
+    private final boolean[] byteFallback;
 
-    private Vocabulary(String[] pieces, boolean[] special, Map<String, Integer> ids) {
+    private Vocabulary(String[] pieces, boolean[] special, Map<String, Integer> ids, boolean usesByteFallback) {
         this.pieces = pieces;
         this.special = special;
         this.ids = ids;
+        this.byteFallback = new boolean[pieces.length];
+        if (usesByteFallback) {
+            for (int i = 0; i < pieces.length; i++) {
+                byteFallback[i] = !special[i] && isBytePiece(pieces[i]);
+            }
+        }
+    }
+
+    /** Rust's ByteFallback test: exactly six chars "<0xHH>" with a hex byte. */
+    private static boolean isBytePiece(String piece) {
+        return piece != null && piece.length() == 6 && piece.startsWith("<0x") && piece.endsWith(">")
+                && Character.digit(piece.charAt(3), 16) >= 0 && Character.digit(piece.charAt(4), 16) >= 0;
+    }
+
+    /** Whether the tokenizer's decoder (or its model) uses byte fallback ({@code <0xHH>} pieces). */
+    private static boolean usesByteFallback(JsonNode root) {
+        if (root.path("model").path("byte_fallback").asBoolean(false)) {
+            return true;
+        }
+        return containsDecoder(root.path("decoder"), "ByteFallback");
+    }
+
+    private static boolean containsDecoder(JsonNode decoder, String type) {
+        if (decoder.isObject()) {
+            if (type.equals(decoder.path("type").asText())) {
+                return true;
+            }
+            for (JsonNode child : decoder.path("decoders")) {
+                if (containsDecoder(child, type)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /** Builds the table from a parsed {@code tokenizer.json}; throws IllegalArgumentException on an unknown layout. */
@@ -76,7 +111,7 @@ final class Vocabulary {
         }
         boolean[] special = new boolean[max + 1];
         specialIds.forEach((id, sp) -> special[id] = sp);
-        return new Vocabulary(pieces, special, Map.copyOf(ids));
+        return new Vocabulary(pieces, special, Map.copyOf(ids), usesByteFallback(root));
     }
 
     /** Highest id + 1: the size of an id-indexed table (HF's {@code len(tokenizer)} for contiguous ids). */
@@ -93,6 +128,14 @@ final class Vocabulary {
     int id(String piece) {
         Integer id = ids.get(piece);
         return id == null ? -1 : id;
+    }
+
+    /**
+     * Whether the id is a byte-fallback piece ({@code <0xHH>}) of a tokenizer that decodes with
+     * ByteFallback: such a decoder turns a run of byte pieces into text as a whole.
+     */
+    boolean isByteFallback(int id) {
+        return id >= 0 && id < byteFallback.length && byteFallback[id];
     }
 
     /** Whether the id is an added token flagged {@code special}. */
