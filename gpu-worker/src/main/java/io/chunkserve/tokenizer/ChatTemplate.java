@@ -289,7 +289,11 @@ public final class ChatTemplate {
         jinjava.getGlobalContext().registerFilter(new PyLengthFilter("length"));
         jinjava.getGlobalContext().registerFilter(new PyLengthFilter("count"));
         jinjava.getGlobalContext().registerFilter(new PyItemsFilter());
+        jinjava.getGlobalContext().registerFilter(new PyStringFilter());
+        jinjava.getGlobalContext().registerExpTest(new PyCollectionTest("iterable"));
+        jinjava.getGlobalContext().registerExpTest(new PyCollectionTest("sequence"));
         jinjava.getGlobalContext().registerTag(new GenerationTag());
+        jinjava.getGlobalContext().registerTag(new PyForTag());
         return jinjava;
     }
 }

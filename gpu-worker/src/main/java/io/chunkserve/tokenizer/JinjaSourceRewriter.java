@@ -28,8 +28,6 @@ import java.util.regex.Pattern;
  *   <li>keyword arguments {@code f(k=v)} → {@code f(k=(v))}: Jinjava binds {@code =} tighter than
  *       operators, so {@code namespace(n=xs|length - 1)} would otherwise compute
  *       {@code (n=xs|length) - 1};</li>
- *   <li>loop filters {@code for x in xs if cond} → {@code for x in __cs_loop_filter(xs, 'x', 'cond')}
- *       (Jinjava ignores the condition);</li>
  *   <li>string literals are re-escaped so that Python escapes ({@code \x41}, {@code \u00e9},
  *       {@code \U0001F600}, {@code \0}) mean what they mean in Python.</li>
  * </ul>
@@ -276,9 +274,6 @@ final class JinjaSourceRewriter {
     private static String statement(String code) {
         String trimmed = code.strip();
         String word = firstWord(trimmed);
-        if (word.equals("for")) {
-            return forStatement(code);
-        }
         return expression(code, !word.equals("macro"));
     }
 
@@ -290,29 +285,8 @@ final class JinjaSourceRewriter {
         return s.substring(0, i);
     }
 
-    /** {@code for targets in iter [if cond] [recursive]} with the condition moved into a function. */
-    private static String forStatement(String code) {
-        int in = topLevelKeyword(code, "in", 0);
-        if (in < 0) {
-            return expression(code, true);
-        }
-        int cond = topLevelKeyword(code, "if", in + 2);
-        if (cond < 0) {
-            return code.substring(0, in + 2) + expression(code.substring(in + 2), true);
-        }
-        String head = code.substring(0, in);
-        String targets = head.strip().substring(3).strip();
-        String iter = code.substring(in + 2, cond);
-        String condition = code.substring(cond + 2).strip();
-        if (condition.endsWith(" recursive") || condition.equals("recursive")) {
-            throw new IllegalArgumentException("recursive loops are not supported");
-        }
-        return head + "in " + TemplateFunctions.LOOP_FILTER_FN + "(" + expression(iter, true).strip() + ", "
-                + literal(targets) + ", " + literal(expression(condition, true)) + ")";
-    }
-
     /** Index of a keyword at bracket depth 0, outside strings, from {@code from}; -1 if absent. */
-    private static int topLevelKeyword(String c, String kw, int from) {
+    static int topLevelKeyword(String c, String kw, int from) {
         int depth = 0;
         int i = from;
         while (i < c.length()) {
