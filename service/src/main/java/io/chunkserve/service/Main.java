@@ -20,7 +20,18 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        configureLogging();
         System.exit(execute(args));
+    }
+
+    /** One-line log records; quiet third-party start-up chatter (see logging.properties). */
+    static void configureLogging() {
+        if (System.getProperty("java.util.logging.config.file") != null) return;
+        try (var in = Main.class.getResourceAsStream("/logging.properties")) {
+            if (in != null) java.util.logging.LogManager.getLogManager().readConfiguration(in);
+        } catch (java.io.IOException e) {
+            System.err.println("chunkserve: cannot read logging.properties: " + e.getMessage());
+        }
     }
 
     /** Runs the CLI and returns its exit code (tests call this). */

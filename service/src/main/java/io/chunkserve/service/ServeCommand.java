@@ -1,18 +1,13 @@
 package io.chunkserve.service;
 
-import io.chunkserve.model.Model;
-import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServer;
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
-import io.vertx.ext.web.Router;
+import io.chunkserve.engine.WorkerConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.concurrent.CountDownLatch;
 
-/** {@code chunkserve serve}: loads the model and serves HTTP until SIGTERM / Ctrl-C. */
+/** {@code chunkserve serve}: loads the model and serves until SIGTERM / Ctrl-C. */
 @Command(name = "serve", description = "Start the server (default: the bundled random-weight demo model).")
 public final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled demo model)")
@@ -26,24 +21,12 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
 
     @Override
     public Integer call() throws Exception {
-        Path dir = model != null ? model : Defaults.demoModel();
-        Model m = Model.load(dir);
-        Vertx vertx = Vertx.vertx();
-        Router router = Router.router(vertx);
-        router.get("/health").handler(ctx -> ctx.json(new JsonObject().put("status", "ok")));
-        router.get("/ready").handler(ctx -> ctx.json(new JsonObject().put("ready", true)));
-        router.get("/v1/models").handler(ctx -> ctx.json(new JsonObject().put("object", "list").put("data",
-                new JsonArray().add(new JsonObject().put("id", m.name()).put("object", "model").put("owned_by", "chunkserve")
-                        .put("max_model_len", m.config().maxPositions())))));
-        HttpServer server = vertx.createHttpServer().requestHandler(router).listen(port, host)
-                .toCompletionStage().toCompletableFuture().join();
-        System.out.printf("chunkserve: serving %s (%s, %d layers) on http://%s:%d%n", m.name(), m.config().modelType(),
-                m.config().numLayers(), host, server.actualPort());
+        WorkerConfig wc = WorkerConfig.defaults(model != null ? model : Defaults.demoModel());
+        Server server = Server.start(new ServiceConfig(host, port, wc));
+        System.out.printf("chunkserve: serving %s on http://%s:%d%n", server.context().bridge().modelName(), host, server.port());
         CountDownLatch done = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.close().toCompletionStage().toCompletableFuture().join();
-            vertx.close().toCompletionStage().toCompletableFuture().join();
-            m.close();
+            server.close();
             done.countDown();
         }));
         done.await();
