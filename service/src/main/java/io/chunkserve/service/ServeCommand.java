@@ -22,7 +22,7 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
     @Override
     public Integer call() throws Exception {
         WorkerConfig wc = WorkerConfig.defaults(model != null ? model : Defaults.demoModel());
-        Server server = Server.start(new ServiceConfig(host, port, wc));
+        Server server = Server.start(ServiceConfig.defaults(wc, host, port, -1));
         System.out.printf("chunkserve: serving %s on http://%s:%d%n", server.context().bridge().modelName(), host, server.port());
         CountDownLatch done = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

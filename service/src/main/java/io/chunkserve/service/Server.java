@@ -29,7 +29,7 @@ public final class Server implements AutoCloseable {
         Worker worker = Worker.start(cfg.worker());
         Vertx vertx = Vertx.vertx();
         try {
-            ServiceContext ctx = new ServiceContext(vertx, new EngineBridge(vertx, worker), cfg);
+            ServiceContext ctx = new ServiceContext(vertx, new EngineBridge(vertx, worker), TenantResolver.OPEN, cfg);
             Router router = Router.router(vertx);
             router.get("/health").handler(rc -> rc.json(new JsonObject().put("status", "ok")));
             router.get("/ready").handler(rc -> rc.json(new JsonObject().put("ready", true)));
