@@ -240,6 +240,39 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         MatKernels.widen(w, r, 0, dst, off, w.cols());
     }
 
+    /**
+     * Runs every matmul path (each dtype; T = 1, 2, 3 and larger) on small synthetic weights so
+     * that C2 compiles the kernels before the first real request. The first calls of a Vector-API
+     * kernel run in the interpreter and are 100× slower; call this once at model load (≈ 1 s).
+     */
+    public void warmUp() {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            int rows = 68, cols = 259;
+            Weight[] ws = new Weight[3];
+            int i = 0;
+            for (io.chunkserve.model.DType dt : io.chunkserve.model.DType.values()) {
+                java.lang.foreign.MemorySegment seg = arena.allocate((long) rows * cols * dt.bytes() + 8).asSlice(2);
+                seg.fill((byte) 0x3c);
+                ws[i++] = new Weight("warmup-" + dt, seg, dt, rows, cols);
+            }
+            int[] Ts = {1, 2, 3, 5, 8};
+            float[] x = new float[8 * cols], out = new float[8 * rows];
+            java.util.Arrays.fill(x, 0.5f);
+            float[][] outs = {new float[8 * rows], new float[8 * rows], new float[8 * rows]};
+            for (int rep = 0; rep < 400; rep++) {
+                for (int T : Ts) {
+                    for (Weight w : ws) {
+                        for (int j = T == 1 ? 8 : 1; j > 0; j--) MatKernels.matmulRows(w, x, T, out, 0, rows);
+                    }
+                }
+                if (rep % 50 == 0) {
+                    matmulMany(new Weight[] {ws[0], ws[0]}, x, 1, new float[][] {outs[0], outs[1]});
+                    matmul(ws[2], x, 3, outs[2]);
+                }
+            }
+        }
+    }
+
     /** A short description of the vector configuration, for logs and benchmarks. */
     public static String describe() {
         return Vec.F + ", register block 4x" + MatKernels.TT;

@@ -1,12 +1,23 @@
 package io.chunkserve.runtime.cpu;
 
 import static io.chunkserve.runtime.cpu.Vec.F;
+import static io.chunkserve.runtime.cpu.Vec.I;
 import static io.chunkserve.runtime.cpu.Vec.L;
+import static io.chunkserve.runtime.cpu.Vec.LE;
+import static io.chunkserve.runtime.cpu.Vec.S;
+import static jdk.incubator.vector.VectorOperators.ADD;
+import static jdk.incubator.vector.VectorOperators.GE;
+import static jdk.incubator.vector.VectorOperators.I2F;
+import static jdk.incubator.vector.VectorOperators.LSHL;
+import static jdk.incubator.vector.VectorOperators.LT;
+import static jdk.incubator.vector.VectorOperators.S2I;
 
 import io.chunkserve.model.DType;
 import io.chunkserve.model.Weight;
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
@@ -24,8 +35,11 @@ import jdk.incubator.vector.VectorOperators;
  *       to every token of the block by 4 × TT register-blocked micro-kernels, so W is read from
  *       memory once per TB tokens and widened once per TB tokens.</li>
  * </ul>
- * The per-dtype kernels are written out (not generic) because the Vector API cannot abstract
- * over the load conversion without boxing in the hot loop.
+ * The per-dtype kernels are written out, conversion included, rather than calling a shared
+ * widening helper: a helper that C2 has already compiled on its own is too big to inline
+ * ("already compiled into a big method"), and a non-inlined method returning a vector boxes it —
+ * measured as a 3× slowdown of the f16 kernel. Keep every vector-valued call in these loops to
+ * JDK methods (which are force-inlined).
  */
 final class MatKernels {
     private MatKernels() { }
@@ -91,9 +105,9 @@ final class MatKernels {
         }
         long e = (long) r * w.cols() + c0;
         switch (w.dtype()) {
-            case BF16 -> Vec.widenBf16(seg, 2 * e, dst, dOff, n);
-            case F16 -> Vec.widenF16(seg, 2 * e, dst, dOff, n);
-            case F32 -> Vec.widenF32(seg, 4 * e, dst, dOff, n);
+            case BF16 -> widenBf16(seg, 2 * e, dst, dOff, n);
+            case F16 -> widenF16(seg, 2 * e, dst, dOff, n);
+            case F32 -> widenF32(seg, 4 * e, dst, dOff, n);
         }
     }
 
@@ -151,13 +165,16 @@ final class MatKernels {
             for (int c = 0; c < vb; c += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xOff + c);
                 long cb = 2L * c;
-                a0 = Vec.bf16(seg, o0 + cb).fma(xv, a0);
-                a1 = Vec.bf16(seg, o1 + cb).fma(xv, a1);
-                a2 = Vec.bf16(seg, o2 + cb).fma(xv, a2);
-                a3 = Vec.bf16(seg, o3 + cb).fma(xv, a3);
+                FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+                a0 = w0.fma(xv, a0);
+                FloatVector w1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+                a1 = w1.fma(xv, a1);
+                FloatVector w2 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+                a2 = w2.fma(xv, a2);
+                FloatVector w3 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+                a3 = w3.fma(xv, a3);
             }
-            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
             for (int c = vb; c < cols; c++) {
                 float xc = x[xOff + c];
                 long cb = 2L * c;
@@ -176,14 +193,30 @@ final class MatKernels {
             FloatVector a0 = FloatVector.zero(F), a1 = a0;
             int c = 0;
             for (; c + 2 * L <= vb; c += 2 * L) {
-                a0 = Vec.bf16(seg, o0 + 2L * c).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-                a1 = Vec.bf16(seg, o0 + 2L * (c + L)).fma(FloatVector.fromArray(F, x, xOff + c + L), a1);
+                FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + 2L * c, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+                a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
+                FloatVector w1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + 2L * (c + L), LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+                a1 = w1.fma(FloatVector.fromArray(F, x, xOff + c + L), a1);
             }
-            for (; c < vb; c += L) a0 = Vec.bf16(seg, o0 + 2L * c).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-            float s0 = a0.add(a1).reduceLanes(VectorOperators.ADD);
+            for (; c < vb; c += L) {
+                FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + 2L * c, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+                a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
+            }
+            float s0 = a0.add(a1).reduceLanes(ADD);
             for (c = vb; c < cols; c++) s0 = Math.fma(bf16s(seg, o0 + 2L * c), x[xOff + c], s0);
             out[oOff + r] = s0;
         }
+    }
+
+    /** dst[dOff + i] = fp32 of the bf16 element at seg[off + 2·i], i &lt; n. */
+    static void widenBf16(MemorySegment seg, long off, float[] dst, int dOff, int n) {
+        int i = 0;
+        final int vb = n - n % L;
+        for (; i < vb; i += L) {
+            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(S, seg, off + 2L * i, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            v.intoArray(dst, dOff + i);
+        }
+        for (; i < n; i++) dst[dOff + i] = bf16s(seg, off + 2L * i);
     }
 
     /** T = 1: out[oOff + r] = Σ_c W[r, c]·x[xOff + c] for r in [r0, r1); W is f16 (rows × cols) at byte 0 of seg. */
@@ -197,13 +230,32 @@ final class MatKernels {
             for (int c = 0; c < vb; c += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xOff + c);
                 long cb = 2L * c;
-                a0 = Vec.f16(seg, o0 + cb).fma(xv, a0);
-                a1 = Vec.f16(seg, o1 + cb).fma(xv, a1);
-                a2 = Vec.f16(seg, o2 + cb).fma(xv, a2);
-                a3 = Vec.f16(seg, o3 + cb).fma(xv, a3);
+                IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0);
+                IntVector e0 = h0.and(0x7fff);
+                FloatVector w0 = e0.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e0.compare(GE, 0x7c00)))
+                        .blend(e0.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e0.compare(LT, 0x0400))
+                        .or(h0.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+                a0 = w0.fma(xv, a0);
+                IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0);
+                IntVector e1 = h1.and(0x7fff);
+                FloatVector w1 = e1.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e1.compare(GE, 0x7c00)))
+                        .blend(e1.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e1.compare(LT, 0x0400))
+                        .or(h1.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+                a1 = w1.fma(xv, a1);
+                IntVector h2 = (IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0);
+                IntVector e2 = h2.and(0x7fff);
+                FloatVector w2 = e2.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e2.compare(GE, 0x7c00)))
+                        .blend(e2.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e2.compare(LT, 0x0400))
+                        .or(h2.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+                a2 = w2.fma(xv, a2);
+                IntVector h3 = (IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0);
+                IntVector e3 = h3.and(0x7fff);
+                FloatVector w3 = e3.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e3.compare(GE, 0x7c00)))
+                        .blend(e3.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e3.compare(LT, 0x0400))
+                        .or(h3.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+                a3 = w3.fma(xv, a3);
             }
-            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
             for (int c = vb; c < cols; c++) {
                 float xc = x[xOff + c];
                 long cb = 2L * c;
@@ -222,14 +274,46 @@ final class MatKernels {
             FloatVector a0 = FloatVector.zero(F), a1 = a0;
             int c = 0;
             for (; c + 2 * L <= vb; c += 2 * L) {
-                a0 = Vec.f16(seg, o0 + 2L * c).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-                a1 = Vec.f16(seg, o0 + 2L * (c + L)).fma(FloatVector.fromArray(F, x, xOff + c + L), a1);
+                IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, seg, o0 + 2L * c, LE).convertShape(S2I, I, 0);
+                IntVector e0 = h0.and(0x7fff);
+                FloatVector w0 = e0.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e0.compare(GE, 0x7c00)))
+                        .blend(e0.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e0.compare(LT, 0x0400))
+                        .or(h0.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+                a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
+                IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, seg, o0 + 2L * (c + L), LE).convertShape(S2I, I, 0);
+                IntVector e1 = h1.and(0x7fff);
+                FloatVector w1 = e1.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e1.compare(GE, 0x7c00)))
+                        .blend(e1.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e1.compare(LT, 0x0400))
+                        .or(h1.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+                a1 = w1.fma(FloatVector.fromArray(F, x, xOff + c + L), a1);
             }
-            for (; c < vb; c += L) a0 = Vec.f16(seg, o0 + 2L * c).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-            float s0 = a0.add(a1).reduceLanes(VectorOperators.ADD);
+            for (; c < vb; c += L) {
+                IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, seg, o0 + 2L * c, LE).convertShape(S2I, I, 0);
+                IntVector e0 = h0.and(0x7fff);
+                FloatVector w0 = e0.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e0.compare(GE, 0x7c00)))
+                        .blend(e0.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e0.compare(LT, 0x0400))
+                        .or(h0.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+                a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
+            }
+            float s0 = a0.add(a1).reduceLanes(ADD);
             for (c = vb; c < cols; c++) s0 = Math.fma(f16s(seg, o0 + 2L * c), x[xOff + c], s0);
             out[oOff + r] = s0;
         }
+    }
+
+    /** dst[dOff + i] = fp32 of the f16 element at seg[off + 2·i], i &lt; n. */
+    static void widenF16(MemorySegment seg, long off, float[] dst, int dOff, int n) {
+        int i = 0;
+        final int vb = n - n % L;
+        for (; i < vb; i += L) {
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, off + 2L * i, LE).convertShape(S2I, I, 0);
+            IntVector e = h.and(0x7fff);
+            FloatVector v = e.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e.compare(GE, 0x7c00)))
+                    .blend(e.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e.compare(LT, 0x0400))
+                    .or(h.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            v.intoArray(dst, dOff + i);
+        }
+        for (; i < n; i++) dst[dOff + i] = f16s(seg, off + 2L * i);
     }
 
     /** T = 1: out[oOff + r] = Σ_c W[r, c]·x[xOff + c] for r in [r0, r1); W is f32 (rows × cols) at byte 0 of seg. */
@@ -243,13 +327,16 @@ final class MatKernels {
             for (int c = 0; c < vb; c += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xOff + c);
                 long cb = 4L * c;
-                a0 = Vec.f32(seg, o0 + cb).fma(xv, a0);
-                a1 = Vec.f32(seg, o1 + cb).fma(xv, a1);
-                a2 = Vec.f32(seg, o2 + cb).fma(xv, a2);
-                a3 = Vec.f32(seg, o3 + cb).fma(xv, a3);
+                FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + cb, LE);
+                a0 = w0.fma(xv, a0);
+                FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o1 + cb, LE);
+                a1 = w1.fma(xv, a1);
+                FloatVector w2 = FloatVector.fromMemorySegment(F, seg, o2 + cb, LE);
+                a2 = w2.fma(xv, a2);
+                FloatVector w3 = FloatVector.fromMemorySegment(F, seg, o3 + cb, LE);
+                a3 = w3.fma(xv, a3);
             }
-            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
             for (int c = vb; c < cols; c++) {
                 float xc = x[xOff + c];
                 long cb = 4L * c;
@@ -268,16 +355,31 @@ final class MatKernels {
             FloatVector a0 = FloatVector.zero(F), a1 = a0;
             int c = 0;
             for (; c + 2 * L <= vb; c += 2 * L) {
-                a0 = Vec.f32(seg, o0 + 4L * c).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-                a1 = Vec.f32(seg, o0 + 4L * (c + L)).fma(FloatVector.fromArray(F, x, xOff + c + L), a1);
+                FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + 4L * c, LE);
+                a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
+                FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o0 + 4L * (c + L), LE);
+                a1 = w1.fma(FloatVector.fromArray(F, x, xOff + c + L), a1);
             }
-            for (; c < vb; c += L) a0 = Vec.f32(seg, o0 + 4L * c).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-            float s0 = a0.add(a1).reduceLanes(VectorOperators.ADD);
+            for (; c < vb; c += L) {
+                FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + 4L * c, LE);
+                a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
+            }
+            float s0 = a0.add(a1).reduceLanes(ADD);
             for (c = vb; c < cols; c++) s0 = Math.fma(f32s(seg, o0 + 4L * c), x[xOff + c], s0);
             out[oOff + r] = s0;
         }
     }
 
+    /** dst[dOff + i] = fp32 of the f32 element at seg[off + 4·i], i &lt; n. */
+    static void widenF32(MemorySegment seg, long off, float[] dst, int dOff, int n) {
+        int i = 0;
+        final int vb = n - n % L;
+        for (; i < vb; i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(F, seg, off + 4L * i, LE);
+            v.intoArray(dst, dOff + i);
+        }
+        for (; i < n; i++) dst[dOff + i] = f32s(seg, off + 4L * i);
+    }
 
     /** 4×4 register block: out[oo + j·os + i] (+)= Σ_k w[wo + i·ws + k]·x[xo + j·xs + k], i < 4, j < 4, k < kc. */
     static void micro4x4(float[] w, int wo, int ws, float[] x, int xo, int xs, int kc,
@@ -312,7 +414,7 @@ final class MatKernels {
             a33 = w3.fma(x3, a33);
         }
         if (k < kc) {
-            VectorMask<Float> m = Vec.tailMask(k, kc);
+            VectorMask<Float> m = F.indexInRange(k, kc);
             FloatVector w0 = FloatVector.fromArray(F, w, wo + k, m);
             FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k, m);
             FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k, m);
@@ -339,39 +441,39 @@ final class MatKernels {
             a33 = w3.fma(x3, a33);
         }
         if (accumulate) {
-            out[oo] += a00.reduceLanes(VectorOperators.ADD);
-            out[oo + 1] += a10.reduceLanes(VectorOperators.ADD);
-            out[oo + 2] += a20.reduceLanes(VectorOperators.ADD);
-            out[oo + 3] += a30.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os] += a01.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 1] += a11.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 2] += a21.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 3] += a31.reduceLanes(VectorOperators.ADD);
-            out[oo + 2 * os] += a02.reduceLanes(VectorOperators.ADD);
-            out[oo + 2 * os + 1] += a12.reduceLanes(VectorOperators.ADD);
-            out[oo + 2 * os + 2] += a22.reduceLanes(VectorOperators.ADD);
-            out[oo + 2 * os + 3] += a32.reduceLanes(VectorOperators.ADD);
-            out[oo + 3 * os] += a03.reduceLanes(VectorOperators.ADD);
-            out[oo + 3 * os + 1] += a13.reduceLanes(VectorOperators.ADD);
-            out[oo + 3 * os + 2] += a23.reduceLanes(VectorOperators.ADD);
-            out[oo + 3 * os + 3] += a33.reduceLanes(VectorOperators.ADD);
+            out[oo] += a00.reduceLanes(ADD);
+            out[oo + 1] += a10.reduceLanes(ADD);
+            out[oo + 2] += a20.reduceLanes(ADD);
+            out[oo + 3] += a30.reduceLanes(ADD);
+            out[oo + 1 * os] += a01.reduceLanes(ADD);
+            out[oo + 1 * os + 1] += a11.reduceLanes(ADD);
+            out[oo + 1 * os + 2] += a21.reduceLanes(ADD);
+            out[oo + 1 * os + 3] += a31.reduceLanes(ADD);
+            out[oo + 2 * os] += a02.reduceLanes(ADD);
+            out[oo + 2 * os + 1] += a12.reduceLanes(ADD);
+            out[oo + 2 * os + 2] += a22.reduceLanes(ADD);
+            out[oo + 2 * os + 3] += a32.reduceLanes(ADD);
+            out[oo + 3 * os] += a03.reduceLanes(ADD);
+            out[oo + 3 * os + 1] += a13.reduceLanes(ADD);
+            out[oo + 3 * os + 2] += a23.reduceLanes(ADD);
+            out[oo + 3 * os + 3] += a33.reduceLanes(ADD);
         } else {
-            out[oo] = a00.reduceLanes(VectorOperators.ADD);
-            out[oo + 1] = a10.reduceLanes(VectorOperators.ADD);
-            out[oo + 2] = a20.reduceLanes(VectorOperators.ADD);
-            out[oo + 3] = a30.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os] = a01.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 1] = a11.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 2] = a21.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 3] = a31.reduceLanes(VectorOperators.ADD);
-            out[oo + 2 * os] = a02.reduceLanes(VectorOperators.ADD);
-            out[oo + 2 * os + 1] = a12.reduceLanes(VectorOperators.ADD);
-            out[oo + 2 * os + 2] = a22.reduceLanes(VectorOperators.ADD);
-            out[oo + 2 * os + 3] = a32.reduceLanes(VectorOperators.ADD);
-            out[oo + 3 * os] = a03.reduceLanes(VectorOperators.ADD);
-            out[oo + 3 * os + 1] = a13.reduceLanes(VectorOperators.ADD);
-            out[oo + 3 * os + 2] = a23.reduceLanes(VectorOperators.ADD);
-            out[oo + 3 * os + 3] = a33.reduceLanes(VectorOperators.ADD);
+            out[oo] = a00.reduceLanes(ADD);
+            out[oo + 1] = a10.reduceLanes(ADD);
+            out[oo + 2] = a20.reduceLanes(ADD);
+            out[oo + 3] = a30.reduceLanes(ADD);
+            out[oo + 1 * os] = a01.reduceLanes(ADD);
+            out[oo + 1 * os + 1] = a11.reduceLanes(ADD);
+            out[oo + 1 * os + 2] = a21.reduceLanes(ADD);
+            out[oo + 1 * os + 3] = a31.reduceLanes(ADD);
+            out[oo + 2 * os] = a02.reduceLanes(ADD);
+            out[oo + 2 * os + 1] = a12.reduceLanes(ADD);
+            out[oo + 2 * os + 2] = a22.reduceLanes(ADD);
+            out[oo + 2 * os + 3] = a32.reduceLanes(ADD);
+            out[oo + 3 * os] = a03.reduceLanes(ADD);
+            out[oo + 3 * os + 1] = a13.reduceLanes(ADD);
+            out[oo + 3 * os + 2] = a23.reduceLanes(ADD);
+            out[oo + 3 * os + 3] = a33.reduceLanes(ADD);
         }
     }
 
@@ -398,7 +500,7 @@ final class MatKernels {
             a31 = w3.fma(x1, a31);
         }
         if (k < kc) {
-            VectorMask<Float> m = Vec.tailMask(k, kc);
+            VectorMask<Float> m = F.indexInRange(k, kc);
             FloatVector w0 = FloatVector.fromArray(F, w, wo + k, m);
             FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k, m);
             FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k, m);
@@ -415,23 +517,23 @@ final class MatKernels {
             a31 = w3.fma(x1, a31);
         }
         if (accumulate) {
-            out[oo] += a00.reduceLanes(VectorOperators.ADD);
-            out[oo + 1] += a10.reduceLanes(VectorOperators.ADD);
-            out[oo + 2] += a20.reduceLanes(VectorOperators.ADD);
-            out[oo + 3] += a30.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os] += a01.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 1] += a11.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 2] += a21.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 3] += a31.reduceLanes(VectorOperators.ADD);
+            out[oo] += a00.reduceLanes(ADD);
+            out[oo + 1] += a10.reduceLanes(ADD);
+            out[oo + 2] += a20.reduceLanes(ADD);
+            out[oo + 3] += a30.reduceLanes(ADD);
+            out[oo + 1 * os] += a01.reduceLanes(ADD);
+            out[oo + 1 * os + 1] += a11.reduceLanes(ADD);
+            out[oo + 1 * os + 2] += a21.reduceLanes(ADD);
+            out[oo + 1 * os + 3] += a31.reduceLanes(ADD);
         } else {
-            out[oo] = a00.reduceLanes(VectorOperators.ADD);
-            out[oo + 1] = a10.reduceLanes(VectorOperators.ADD);
-            out[oo + 2] = a20.reduceLanes(VectorOperators.ADD);
-            out[oo + 3] = a30.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os] = a01.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 1] = a11.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 2] = a21.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os + 3] = a31.reduceLanes(VectorOperators.ADD);
+            out[oo] = a00.reduceLanes(ADD);
+            out[oo + 1] = a10.reduceLanes(ADD);
+            out[oo + 2] = a20.reduceLanes(ADD);
+            out[oo + 3] = a30.reduceLanes(ADD);
+            out[oo + 1 * os] = a01.reduceLanes(ADD);
+            out[oo + 1 * os + 1] = a11.reduceLanes(ADD);
+            out[oo + 1 * os + 2] = a21.reduceLanes(ADD);
+            out[oo + 1 * os + 3] = a31.reduceLanes(ADD);
         }
     }
 
@@ -453,7 +555,7 @@ final class MatKernels {
             a30 = w3.fma(x0, a30);
         }
         if (k < kc) {
-            VectorMask<Float> m = Vec.tailMask(k, kc);
+            VectorMask<Float> m = F.indexInRange(k, kc);
             FloatVector w0 = FloatVector.fromArray(F, w, wo + k, m);
             FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k, m);
             FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k, m);
@@ -465,15 +567,15 @@ final class MatKernels {
             a30 = w3.fma(x0, a30);
         }
         if (accumulate) {
-            out[oo] += a00.reduceLanes(VectorOperators.ADD);
-            out[oo + 1] += a10.reduceLanes(VectorOperators.ADD);
-            out[oo + 2] += a20.reduceLanes(VectorOperators.ADD);
-            out[oo + 3] += a30.reduceLanes(VectorOperators.ADD);
+            out[oo] += a00.reduceLanes(ADD);
+            out[oo + 1] += a10.reduceLanes(ADD);
+            out[oo + 2] += a20.reduceLanes(ADD);
+            out[oo + 3] += a30.reduceLanes(ADD);
         } else {
-            out[oo] = a00.reduceLanes(VectorOperators.ADD);
-            out[oo + 1] = a10.reduceLanes(VectorOperators.ADD);
-            out[oo + 2] = a20.reduceLanes(VectorOperators.ADD);
-            out[oo + 3] = a30.reduceLanes(VectorOperators.ADD);
+            out[oo] = a00.reduceLanes(ADD);
+            out[oo + 1] = a10.reduceLanes(ADD);
+            out[oo + 2] = a20.reduceLanes(ADD);
+            out[oo + 3] = a30.reduceLanes(ADD);
         }
     }
 
@@ -495,7 +597,7 @@ final class MatKernels {
             a03 = w0.fma(x3, a03);
         }
         if (k < kc) {
-            VectorMask<Float> m = Vec.tailMask(k, kc);
+            VectorMask<Float> m = F.indexInRange(k, kc);
             FloatVector w0 = FloatVector.fromArray(F, w, wo + k, m);
             FloatVector x0 = FloatVector.fromArray(F, x, xo + k, m);
             a00 = w0.fma(x0, a00);
@@ -507,15 +609,15 @@ final class MatKernels {
             a03 = w0.fma(x3, a03);
         }
         if (accumulate) {
-            out[oo] += a00.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os] += a01.reduceLanes(VectorOperators.ADD);
-            out[oo + 2 * os] += a02.reduceLanes(VectorOperators.ADD);
-            out[oo + 3 * os] += a03.reduceLanes(VectorOperators.ADD);
+            out[oo] += a00.reduceLanes(ADD);
+            out[oo + 1 * os] += a01.reduceLanes(ADD);
+            out[oo + 2 * os] += a02.reduceLanes(ADD);
+            out[oo + 3 * os] += a03.reduceLanes(ADD);
         } else {
-            out[oo] = a00.reduceLanes(VectorOperators.ADD);
-            out[oo + 1 * os] = a01.reduceLanes(VectorOperators.ADD);
-            out[oo + 2 * os] = a02.reduceLanes(VectorOperators.ADD);
-            out[oo + 3 * os] = a03.reduceLanes(VectorOperators.ADD);
+            out[oo] = a00.reduceLanes(ADD);
+            out[oo + 1 * os] = a01.reduceLanes(ADD);
+            out[oo + 2 * os] = a02.reduceLanes(ADD);
+            out[oo + 3 * os] = a03.reduceLanes(ADD);
         }
     }
 
@@ -531,15 +633,15 @@ final class MatKernels {
             a00 = w0.fma(x0, a00);
         }
         if (k < kc) {
-            VectorMask<Float> m = Vec.tailMask(k, kc);
+            VectorMask<Float> m = F.indexInRange(k, kc);
             FloatVector w0 = FloatVector.fromArray(F, w, wo + k, m);
             FloatVector x0 = FloatVector.fromArray(F, x, xo + k, m);
             a00 = w0.fma(x0, a00);
         }
         if (accumulate) {
-            out[oo] += a00.reduceLanes(VectorOperators.ADD);
+            out[oo] += a00.reduceLanes(ADD);
         } else {
-            out[oo] = a00.reduceLanes(VectorOperators.ADD);
+            out[oo] = a00.reduceLanes(ADD);
         }
     }
 }

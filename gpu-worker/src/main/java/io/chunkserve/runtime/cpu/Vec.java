@@ -1,20 +1,15 @@
 package io.chunkserve.runtime.cpu;
 
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Vector-API building blocks: the species (chosen once at class initialisation), half → fp32
- * widening loads from a little-endian {@link MemorySegment}, row widening and the elementwise
- * and dot-product kernels on fp32 arrays.
+ * Vector-API building blocks: the species (chosen once at class initialisation) and the
+ * elementwise and dot-product kernels on fp32 arrays.
  *
  * <p>The float species is {@code FloatVector.SPECIES_PREFERRED} unless the system property
  * {@code chunkserve.cpu.vectorBits} (128, 256 or 512) asks for a narrower one.
@@ -45,54 +40,6 @@ final class Vec {
         }
         // below 128 bits the half-width short species would not exist; the JDK never prefers that
         return pref.vectorBitSize() >= 128 ? pref : FloatVector.SPECIES_128;
-    }
-
-    // ---------------------------------------------------------------- widening loads (L elements)
-
-    /** L bf16 values at byte offset off → fp32: sign-extend to int, shift left 16. */
-    static FloatVector bf16(MemorySegment seg, long off) {
-        IntVector i = (IntVector) ShortVector.fromMemorySegment(S, seg, off, LE).convertShape(VectorOperators.S2I, I, 0);
-        return i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-    }
-
-    /**
-     * L IEEE binary16 values at byte offset off → fp32, bit-exact with {@link Float#float16ToFloat}
-     * (NaN payloads kept). Normal: rebias the exponent by adding 112 << 23 to (h & 0x7fff) << 13;
-     * Inf/NaN: add it twice; zero/subnormal: (float) m · 2^-24, exact and free of fp32 denormal
-     * operands. The sign is or-ed in last.
-     */
-    static FloatVector f16(MemorySegment seg, long off) {
-        IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, off, LE).convertShape(VectorOperators.S2I, I, 0);
-        IntVector em = h.and(0x7fff);
-        IntVector sign = h.lanewise(VectorOperators.LSHL, 16).and(0x8000_0000);
-        IntVector bits = em.lanewise(VectorOperators.LSHL, 13).add(0x3800_0000);
-        bits = bits.lanewise(VectorOperators.ADD, 0x3800_0000, em.compare(VectorOperators.GE, 0x7c00));
-        IntVector sub = ((FloatVector) em.convert(VectorOperators.I2F, 0)).mul(0x1p-24f).reinterpretAsInts();
-        bits = bits.blend(sub, em.compare(VectorOperators.LT, 0x0400));
-        return bits.or(sign).reinterpretAsFloats();
-    }
-
-    static FloatVector f32(MemorySegment seg, long off) {
-        return FloatVector.fromMemorySegment(F, seg, off, LE);
-    }
-
-    // ---------------------------------------------------------------- row widening
-
-    /** dst[dOff + i] = fp32(bf16 at seg[off + 2i]) for i < n. */
-    static void widenBf16(MemorySegment seg, long off, float[] dst, int dOff, int n) {
-        int i = 0, vb = n - n % L;
-        for (; i < vb; i += L) bf16(seg, off + 2L * i).intoArray(dst, dOff + i);
-        for (; i < n; i++) dst[dOff + i] = Float.intBitsToFloat((seg.get(I16_LE, off + 2L * i) & 0xffff) << 16);
-    }
-
-    static void widenF16(MemorySegment seg, long off, float[] dst, int dOff, int n) {
-        int i = 0, vb = n - n % L;
-        for (; i < vb; i += L) f16(seg, off + 2L * i).intoArray(dst, dOff + i);
-        for (; i < n; i++) dst[dOff + i] = Float.float16ToFloat(seg.get(I16_LE, off + 2L * i));
-    }
-
-    static void widenF32(MemorySegment seg, long off, float[] dst, int dOff, int n) {
-        MemorySegment.copy(seg, F32_LE, off, dst, dOff, n);
     }
 
     // ---------------------------------------------------------------- elementwise (fp32 arrays)
@@ -172,5 +119,4 @@ final class Vec {
         for (; i < n; i++) a[i] += b[i];
     }
 
-    static VectorMask<Float> tailMask(int k, int kc) { return F.indexInRange(k, kc); }
 }
