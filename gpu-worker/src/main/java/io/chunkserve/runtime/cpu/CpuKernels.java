@@ -246,28 +246,33 @@ public final class CpuKernels implements Parallel, AutoCloseable {
      * kernel run in the interpreter and are 100× slower; call this once at model load (≈ 1 s).
      */
     public void warmUp() {
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            int rows = 68, cols = 259;
-            Weight[] ws = new Weight[3];
-            int i = 0;
-            for (io.chunkserve.model.DType dt : io.chunkserve.model.DType.values()) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            // rows: a remainder of 3 after the 4-row groups; cols: a vector tail, and for the
+            // large ones two column blocks (exercised now and then so that C2 keeps that path)
+            int rows = 7, small = 2 * Vec.L + 3, large = MatKernels.KC_MAX + Vec.L + 3;
+            io.chunkserve.model.DType[] dts = io.chunkserve.model.DType.values();
+            Weight[] ws = new Weight[2 * dts.length];
+            for (int i = 0; i < ws.length; i++) {
+                io.chunkserve.model.DType dt = dts[i % dts.length];
+                int cols = i < dts.length ? small : large;
                 java.lang.foreign.MemorySegment seg = arena.allocate((long) rows * cols * dt.bytes() + 8).asSlice(2);
                 seg.fill((byte) 0x3c);
-                ws[i++] = new Weight("warmup-" + dt, seg, dt, rows, cols);
+                ws[i] = new Weight("warmup-" + dt, seg, dt, rows, cols);
             }
             int[] Ts = {1, 2, 3, 5, 8};
-            float[] x = new float[8 * cols], out = new float[8 * rows];
+            float[] x = new float[8 * large], out = new float[8 * rows];
             java.util.Arrays.fill(x, 0.5f);
-            float[][] outs = {new float[8 * rows], new float[8 * rows], new float[8 * rows]};
-            for (int rep = 0; rep < 400; rep++) {
+            float[][] outs = {new float[8 * rows], new float[8 * rows]};
+            for (int rep = 0; rep < 2000; rep++) {
+                int base = rep % 40 == 0 ? dts.length : 0;
                 for (int T : Ts) {
-                    for (Weight w : ws) {
-                        for (int j = T == 1 ? 8 : 1; j > 0; j--) MatKernels.matmulRows(w, x, T, out, 0, rows);
+                    for (int d = 0; d < dts.length; d++) {
+                        for (int j = T == 1 ? 4 : 1; j > 0; j--) MatKernels.matmulRows(ws[base + d], x, T, out, 0, rows);
                     }
                 }
-                if (rep % 50 == 0) {
-                    matmulMany(new Weight[] {ws[0], ws[0]}, x, 1, new float[][] {outs[0], outs[1]});
-                    matmul(ws[2], x, 3, outs[2]);
+                if (rep % 100 == 0) {
+                    matmulMany(new Weight[] {ws[rep % 3], ws[(rep + 1) % 3]}, x, 1 + rep % 3, outs);
+                    matmul(ws[rep % 3], x, 8, out);
                 }
             }
         }

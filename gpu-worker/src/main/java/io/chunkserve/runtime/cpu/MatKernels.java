@@ -116,11 +116,11 @@ final class MatKernels {
         final int kcMax = cols <= KC_MAX ? cols : KC_MAX;
         final int kcPad = (kcMax + L - 1) / L * L;
         final int rb = Math.max(4, Math.min(64, (scratch.length / kcPad) & ~3));
+        for (int t = 0; t < T; t++) java.util.Arrays.fill(out, t * rows + r0, t * rows + r1, 0f);
         for (int t0 = 0; t0 < T; t0 += TB) {
             final int t1 = Math.min(T, t0 + TB);
             for (int k0 = 0; k0 < cols; k0 += kcMax) {
-                final int kc = Math.min(kcMax, cols - k0);
-                final boolean acc = k0 > 0;
+                final int kc = Math.min(kcMax, cols - k0), kv = kc - kc % L;
                 for (int b0 = r0; b0 < r1; b0 += rb) {
                     final int bn = Math.min(rb, r1 - b0);
                     for (int i = 0; i < bn; i++) widen(w, b0 + i, k0, scratch, i * kcPad, kc);
@@ -132,21 +132,22 @@ final class MatKernels {
                         for (; i + 4 <= bn; i += 4) {
                             int oo = t * rows + b0 + i, wo = i * kcPad;
                             switch (tn) {
-                                case 4 -> micro4x4(scratch, wo, kcPad, x, xo, cols, kc, out, oo, rows, acc);
-                                case 2 -> micro4x2(scratch, wo, kcPad, x, xo, cols, kc, out, oo, rows, acc);
-                                default -> micro4x1(scratch, wo, kcPad, x, xo, cols, kc, out, oo, rows, acc);
+                                case 4 -> micro4x4(scratch, wo, kcPad, x, xo, cols, kv, out, oo, rows);
+                                case 2 -> micro4x2(scratch, wo, kcPad, x, xo, cols, kv, out, oo, rows);
+                                default -> micro4x1(scratch, wo, kcPad, x, xo, cols, kv, out, oo, rows);
                             }
                         }
                         for (; i < bn; i++) {
                             int oo = t * rows + b0 + i, wo = i * kcPad;
                             if (tn == 4) {
-                                micro1x4(scratch, wo, kcPad, x, xo, cols, kc, out, oo, rows, acc);
+                                micro1x4(scratch, wo, kcPad, x, xo, cols, kv, out, oo, rows);
                             } else {
                                 for (int j = 0; j < tn; j++) {
-                                    micro1x1(scratch, wo, kcPad, x, xo + j * cols, cols, kc, out, oo + j * rows, rows, acc);
+                                    micro1x1(scratch, wo, kcPad, x, xo + j * cols, cols, kv, out, oo + j * rows, rows);
                                 }
                             }
                         }
+                        if (kv < kc) tail(scratch, 0, kcPad, x, xo, cols, kv, kc, out, t * rows + b0, rows, bn, tn);
                         t += tn;
                     }
                 }
@@ -381,13 +382,12 @@ final class MatKernels {
         for (; i < n; i++) dst[dOff + i] = f32s(seg, off + 4L * i);
     }
 
-    /** 4×4 register block: out[oo + j·os + i] (+)= Σ_k w[wo + i·ws + k]·x[xo + j·xs + k], i < 4, j < 4, k < kc. */
-    static void micro4x4(float[] w, int wo, int ws, float[] x, int xo, int xs, int kc,
-                           float[] out, int oo, int os, boolean accumulate) {
+    /** 4×4 register block over the vector part kv (a multiple of L) of the columns:
+     *  out[oo + j·os + i] += Σ_k&lt;kv w[wo + i·ws + k]·x[xo + j·xs + k]. */
+    static void micro4x4(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv,
+                           float[] out, int oo, int os) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        final int vb = kc - kc % Vec.L;
-        int k = 0;
-        for (; k < vb; k += Vec.L) {
+        for (int k = 0; k < kv; k += L) {
             FloatVector w0 = FloatVector.fromArray(F, w, wo + k);
             FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k);
             FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k);
@@ -413,77 +413,30 @@ final class MatKernels {
             a23 = w2.fma(x3, a23);
             a33 = w3.fma(x3, a33);
         }
-        if (k < kc) {
-            VectorMask<Float> m = F.indexInRange(k, kc);
-            FloatVector w0 = FloatVector.fromArray(F, w, wo + k, m);
-            FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k, m);
-            FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k, m);
-            FloatVector w3 = FloatVector.fromArray(F, w, wo + 3 * ws + k, m);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k, m);
-            a00 = w0.fma(x0, a00);
-            a10 = w1.fma(x0, a10);
-            a20 = w2.fma(x0, a20);
-            a30 = w3.fma(x0, a30);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + k, m);
-            a01 = w0.fma(x1, a01);
-            a11 = w1.fma(x1, a11);
-            a21 = w2.fma(x1, a21);
-            a31 = w3.fma(x1, a31);
-            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * xs + k, m);
-            a02 = w0.fma(x2, a02);
-            a12 = w1.fma(x2, a12);
-            a22 = w2.fma(x2, a22);
-            a32 = w3.fma(x2, a32);
-            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * xs + k, m);
-            a03 = w0.fma(x3, a03);
-            a13 = w1.fma(x3, a13);
-            a23 = w2.fma(x3, a23);
-            a33 = w3.fma(x3, a33);
-        }
-        if (accumulate) {
-            out[oo] += a00.reduceLanes(ADD);
-            out[oo + 1] += a10.reduceLanes(ADD);
-            out[oo + 2] += a20.reduceLanes(ADD);
-            out[oo + 3] += a30.reduceLanes(ADD);
-            out[oo + 1 * os] += a01.reduceLanes(ADD);
-            out[oo + 1 * os + 1] += a11.reduceLanes(ADD);
-            out[oo + 1 * os + 2] += a21.reduceLanes(ADD);
-            out[oo + 1 * os + 3] += a31.reduceLanes(ADD);
-            out[oo + 2 * os] += a02.reduceLanes(ADD);
-            out[oo + 2 * os + 1] += a12.reduceLanes(ADD);
-            out[oo + 2 * os + 2] += a22.reduceLanes(ADD);
-            out[oo + 2 * os + 3] += a32.reduceLanes(ADD);
-            out[oo + 3 * os] += a03.reduceLanes(ADD);
-            out[oo + 3 * os + 1] += a13.reduceLanes(ADD);
-            out[oo + 3 * os + 2] += a23.reduceLanes(ADD);
-            out[oo + 3 * os + 3] += a33.reduceLanes(ADD);
-        } else {
-            out[oo] = a00.reduceLanes(ADD);
-            out[oo + 1] = a10.reduceLanes(ADD);
-            out[oo + 2] = a20.reduceLanes(ADD);
-            out[oo + 3] = a30.reduceLanes(ADD);
-            out[oo + 1 * os] = a01.reduceLanes(ADD);
-            out[oo + 1 * os + 1] = a11.reduceLanes(ADD);
-            out[oo + 1 * os + 2] = a21.reduceLanes(ADD);
-            out[oo + 1 * os + 3] = a31.reduceLanes(ADD);
-            out[oo + 2 * os] = a02.reduceLanes(ADD);
-            out[oo + 2 * os + 1] = a12.reduceLanes(ADD);
-            out[oo + 2 * os + 2] = a22.reduceLanes(ADD);
-            out[oo + 2 * os + 3] = a32.reduceLanes(ADD);
-            out[oo + 3 * os] = a03.reduceLanes(ADD);
-            out[oo + 3 * os + 1] = a13.reduceLanes(ADD);
-            out[oo + 3 * os + 2] = a23.reduceLanes(ADD);
-            out[oo + 3 * os + 3] = a33.reduceLanes(ADD);
-        }
+        out[oo] += a00.reduceLanes(ADD);
+        out[oo + 1] += a10.reduceLanes(ADD);
+        out[oo + 2] += a20.reduceLanes(ADD);
+        out[oo + 3] += a30.reduceLanes(ADD);
+        out[oo + 1 * os] += a01.reduceLanes(ADD);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD);
+        out[oo + 2 * os] += a02.reduceLanes(ADD);
+        out[oo + 2 * os + 1] += a12.reduceLanes(ADD);
+        out[oo + 2 * os + 2] += a22.reduceLanes(ADD);
+        out[oo + 2 * os + 3] += a32.reduceLanes(ADD);
+        out[oo + 3 * os] += a03.reduceLanes(ADD);
+        out[oo + 3 * os + 1] += a13.reduceLanes(ADD);
+        out[oo + 3 * os + 2] += a23.reduceLanes(ADD);
+        out[oo + 3 * os + 3] += a33.reduceLanes(ADD);
     }
 
-    /** 4×2 register block: out[oo + j·os + i] (+)= Σ_k w[wo + i·ws + k]·x[xo + j·xs + k], i < 4, j < 2, k < kc. */
-    static void micro4x2(float[] w, int wo, int ws, float[] x, int xo, int xs, int kc,
-                           float[] out, int oo, int os, boolean accumulate) {
+    /** 4×2 register block over the vector part kv (a multiple of L) of the columns:
+     *  out[oo + j·os + i] += Σ_k&lt;kv w[wo + i·ws + k]·x[xo + j·xs + k]. */
+    static void micro4x2(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv,
+                           float[] out, int oo, int os) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-        final int vb = kc - kc % Vec.L;
-        int k = 0;
-        for (; k < vb; k += Vec.L) {
+        for (int k = 0; k < kv; k += L) {
             FloatVector w0 = FloatVector.fromArray(F, w, wo + k);
             FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k);
             FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k);
@@ -499,51 +452,22 @@ final class MatKernels {
             a21 = w2.fma(x1, a21);
             a31 = w3.fma(x1, a31);
         }
-        if (k < kc) {
-            VectorMask<Float> m = F.indexInRange(k, kc);
-            FloatVector w0 = FloatVector.fromArray(F, w, wo + k, m);
-            FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k, m);
-            FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k, m);
-            FloatVector w3 = FloatVector.fromArray(F, w, wo + 3 * ws + k, m);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k, m);
-            a00 = w0.fma(x0, a00);
-            a10 = w1.fma(x0, a10);
-            a20 = w2.fma(x0, a20);
-            a30 = w3.fma(x0, a30);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + k, m);
-            a01 = w0.fma(x1, a01);
-            a11 = w1.fma(x1, a11);
-            a21 = w2.fma(x1, a21);
-            a31 = w3.fma(x1, a31);
-        }
-        if (accumulate) {
-            out[oo] += a00.reduceLanes(ADD);
-            out[oo + 1] += a10.reduceLanes(ADD);
-            out[oo + 2] += a20.reduceLanes(ADD);
-            out[oo + 3] += a30.reduceLanes(ADD);
-            out[oo + 1 * os] += a01.reduceLanes(ADD);
-            out[oo + 1 * os + 1] += a11.reduceLanes(ADD);
-            out[oo + 1 * os + 2] += a21.reduceLanes(ADD);
-            out[oo + 1 * os + 3] += a31.reduceLanes(ADD);
-        } else {
-            out[oo] = a00.reduceLanes(ADD);
-            out[oo + 1] = a10.reduceLanes(ADD);
-            out[oo + 2] = a20.reduceLanes(ADD);
-            out[oo + 3] = a30.reduceLanes(ADD);
-            out[oo + 1 * os] = a01.reduceLanes(ADD);
-            out[oo + 1 * os + 1] = a11.reduceLanes(ADD);
-            out[oo + 1 * os + 2] = a21.reduceLanes(ADD);
-            out[oo + 1 * os + 3] = a31.reduceLanes(ADD);
-        }
+        out[oo] += a00.reduceLanes(ADD);
+        out[oo + 1] += a10.reduceLanes(ADD);
+        out[oo + 2] += a20.reduceLanes(ADD);
+        out[oo + 3] += a30.reduceLanes(ADD);
+        out[oo + 1 * os] += a01.reduceLanes(ADD);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD);
     }
 
-    /** 4×1 register block: out[oo + j·os + i] (+)= Σ_k w[wo + i·ws + k]·x[xo + j·xs + k], i < 4, j < 1, k < kc. */
-    static void micro4x1(float[] w, int wo, int ws, float[] x, int xo, int xs, int kc,
-                           float[] out, int oo, int os, boolean accumulate) {
+    /** 4×1 register block over the vector part kv (a multiple of L) of the columns:
+     *  out[oo + j·os + i] += Σ_k&lt;kv w[wo + i·ws + k]·x[xo + j·xs + k]. */
+    static void micro4x1(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv,
+                           float[] out, int oo, int os) {
         FloatVector a00 = FloatVector.zero(F), a10 = a00, a20 = a00, a30 = a00;
-        final int vb = kc - kc % Vec.L;
-        int k = 0;
-        for (; k < vb; k += Vec.L) {
+        for (int k = 0; k < kv; k += L) {
             FloatVector w0 = FloatVector.fromArray(F, w, wo + k);
             FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k);
             FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k);
@@ -554,38 +478,18 @@ final class MatKernels {
             a20 = w2.fma(x0, a20);
             a30 = w3.fma(x0, a30);
         }
-        if (k < kc) {
-            VectorMask<Float> m = F.indexInRange(k, kc);
-            FloatVector w0 = FloatVector.fromArray(F, w, wo + k, m);
-            FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k, m);
-            FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k, m);
-            FloatVector w3 = FloatVector.fromArray(F, w, wo + 3 * ws + k, m);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k, m);
-            a00 = w0.fma(x0, a00);
-            a10 = w1.fma(x0, a10);
-            a20 = w2.fma(x0, a20);
-            a30 = w3.fma(x0, a30);
-        }
-        if (accumulate) {
-            out[oo] += a00.reduceLanes(ADD);
-            out[oo + 1] += a10.reduceLanes(ADD);
-            out[oo + 2] += a20.reduceLanes(ADD);
-            out[oo + 3] += a30.reduceLanes(ADD);
-        } else {
-            out[oo] = a00.reduceLanes(ADD);
-            out[oo + 1] = a10.reduceLanes(ADD);
-            out[oo + 2] = a20.reduceLanes(ADD);
-            out[oo + 3] = a30.reduceLanes(ADD);
-        }
+        out[oo] += a00.reduceLanes(ADD);
+        out[oo + 1] += a10.reduceLanes(ADD);
+        out[oo + 2] += a20.reduceLanes(ADD);
+        out[oo + 3] += a30.reduceLanes(ADD);
     }
 
-    /** 1×4 register block: out[oo + j·os + i] (+)= Σ_k w[wo + i·ws + k]·x[xo + j·xs + k], i < 1, j < 4, k < kc. */
-    static void micro1x4(float[] w, int wo, int ws, float[] x, int xo, int xs, int kc,
-                           float[] out, int oo, int os, boolean accumulate) {
+    /** 1×4 register block over the vector part kv (a multiple of L) of the columns:
+     *  out[oo + j·os + i] += Σ_k&lt;kv w[wo + i·ws + k]·x[xo + j·xs + k]. */
+    static void micro1x4(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv,
+                           float[] out, int oo, int os) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
-        final int vb = kc - kc % Vec.L;
-        int k = 0;
-        for (; k < vb; k += Vec.L) {
+        for (int k = 0; k < kv; k += L) {
             FloatVector w0 = FloatVector.fromArray(F, w, wo + k);
             FloatVector x0 = FloatVector.fromArray(F, x, xo + k);
             a00 = w0.fma(x0, a00);
@@ -596,52 +500,34 @@ final class MatKernels {
             FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * xs + k);
             a03 = w0.fma(x3, a03);
         }
-        if (k < kc) {
-            VectorMask<Float> m = F.indexInRange(k, kc);
-            FloatVector w0 = FloatVector.fromArray(F, w, wo + k, m);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k, m);
-            a00 = w0.fma(x0, a00);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + k, m);
-            a01 = w0.fma(x1, a01);
-            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * xs + k, m);
-            a02 = w0.fma(x2, a02);
-            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * xs + k, m);
-            a03 = w0.fma(x3, a03);
-        }
-        if (accumulate) {
-            out[oo] += a00.reduceLanes(ADD);
-            out[oo + 1 * os] += a01.reduceLanes(ADD);
-            out[oo + 2 * os] += a02.reduceLanes(ADD);
-            out[oo + 3 * os] += a03.reduceLanes(ADD);
-        } else {
-            out[oo] = a00.reduceLanes(ADD);
-            out[oo + 1 * os] = a01.reduceLanes(ADD);
-            out[oo + 2 * os] = a02.reduceLanes(ADD);
-            out[oo + 3 * os] = a03.reduceLanes(ADD);
-        }
+        out[oo] += a00.reduceLanes(ADD);
+        out[oo + 1 * os] += a01.reduceLanes(ADD);
+        out[oo + 2 * os] += a02.reduceLanes(ADD);
+        out[oo + 3 * os] += a03.reduceLanes(ADD);
     }
 
-    /** 1×1 register block: out[oo + j·os + i] (+)= Σ_k w[wo + i·ws + k]·x[xo + j·xs + k], i < 1, j < 1, k < kc. */
-    static void micro1x1(float[] w, int wo, int ws, float[] x, int xo, int xs, int kc,
-                           float[] out, int oo, int os, boolean accumulate) {
+    /** 1×1 register block over the vector part kv (a multiple of L) of the columns:
+     *  out[oo + j·os + i] += Σ_k&lt;kv w[wo + i·ws + k]·x[xo + j·xs + k]. */
+    static void micro1x1(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv,
+                           float[] out, int oo, int os) {
         FloatVector a00 = FloatVector.zero(F);
-        final int vb = kc - kc % Vec.L;
-        int k = 0;
-        for (; k < vb; k += Vec.L) {
+        for (int k = 0; k < kv; k += L) {
             FloatVector w0 = FloatVector.fromArray(F, w, wo + k);
             FloatVector x0 = FloatVector.fromArray(F, x, xo + k);
             a00 = w0.fma(x0, a00);
         }
-        if (k < kc) {
-            VectorMask<Float> m = F.indexInRange(k, kc);
-            FloatVector w0 = FloatVector.fromArray(F, w, wo + k, m);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k, m);
-            a00 = w0.fma(x0, a00);
-        }
-        if (accumulate) {
-            out[oo] += a00.reduceLanes(ADD);
-        } else {
-            out[oo] = a00.reduceLanes(ADD);
+        out[oo] += a00.reduceLanes(ADD);
+    }
+
+    /** Adds the scalar tail columns [kv, kc) of an R×N block (the micro-kernels stop at kv). */
+    static void tail(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv, int kc,
+                     float[] out, int oo, int os, int R, int N) {
+        for (int j = 0; j < N; j++) {
+            for (int i = 0; i < R; i++) {
+                float s = 0;
+                for (int k = kv; k < kc; k++) s = Math.fma(w[wo + i * ws + k], x[xo + j * xs + k], s);
+                out[oo + j * os + i] += s;
+            }
         }
     }
 }
