@@ -1,34 +1,204 @@
 package io.chunkserve.runtime.cpu;
 
 import io.chunkserve.model.Weight;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.function.IntConsumer;
 
 /**
  * The CPU compute kernels of the forward pass. Activations are fp32 arrays laid out
- * token-major: x is (T, cols), out is (T, rows). Weights stay in their stored dtype.
+ * token-major: x is (T, cols), out is (T, rows). Weights stay in their stored dtype (F32, F16,
+ * BF16, little-endian, any alignment) and are widened in registers by Vector-API kernels.
+ *
+ * <p>An instance owns {@code threads - 1} daemon worker threads (named
+ * {@code chunkserve-cpu-<instance>-<n>}); the calling thread is the remaining one. Matrix multiplies are
+ * split by row blocks of W, so each thread streams a disjoint part of the weights. Dispatch
+ * allocates nothing and costs a few microseconds while the workers are spinning (they spin for
+ * {@code chunkserve.cpu.spinMicros}, default 200 µs, after each job and then park).
+ *
+ * <p>An instance may be shared, but it runs one parallel call at a time: a call that overlaps
+ * another (from a second thread, or nested inside a {@link #forRange} task) runs on its calling
+ * thread alone. {@link #close()} stops the workers; later parallel calls throw.
  */
 public final class CpuKernels implements Parallel, AutoCloseable {
+    /** Below this many weight bytes a row task is not split further. */
+    private static final long MIN_TASK_BYTES = 32 * 1024;
+    /** Row tasks per thread (dynamic claiming balances threads slowed by other processes). */
+    private static final int TASKS_PER_THREAD = 4;
+
+    private static final VarHandle BUSY;
+    static {
+        try {
+            BUSY = MethodHandles.lookup().findVarHandle(CpuKernels.class, "busy", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private static final java.util.concurrent.atomic.AtomicInteger INSTANCES = new java.util.concurrent.atomic.AtomicInteger();
+
     private final int threads;
+    private final String threadNamePrefix = "chunkserve-cpu-" + INSTANCES.incrementAndGet() + "-";
+    private final WorkerPool pool; // null when threads == 1
+    private final MatmulJob job = new MatmulJob();
+    private final Weight[] one = new Weight[1];
+    private final float[][] oneOut = new float[1][];
+    @SuppressWarnings("unused") private volatile int busy;
 
     public CpuKernels(int threads) {
         this.threads = Math.max(1, threads);
+        long spinNanos = Long.getLong("chunkserve.cpu.spinMicros", 200L) * 1000L;
+        this.pool = this.threads > 1 ? new WorkerPool(this.threads - 1, threadNamePrefix, spinNanos) : null;
     }
 
     public int threads() { return threads; }
 
+    /** Worker threads are named this prefix followed by 1, 2, ... */
+    String threadNamePrefix() { return threadNamePrefix; }
+
+    /** Runs task(0..n-1), each index exactly once, on all threads; returns when all are done. */
     @Override
-    public void forRange(int n, java.util.function.IntConsumer task) {
-        Parallel.SERIAL.forRange(n, task);
+    public void forRange(int n, IntConsumer task) {
+        if (n <= 0) return;
+        if (pool == null || n == 1 || !tryAcquire()) {
+            for (int i = 0; i < n; i++) task.accept(i);
+            return;
+        }
+        try {
+            if (n <= WorkerPool.MAX_TASKS) {
+                pool.run(n, task);
+            } else {
+                final int group = (int) ((n + (long) WorkerPool.MAX_TASKS - 1) / WorkerPool.MAX_TASKS);
+                final int groups = (n + group - 1) / group;
+                pool.run(groups, g -> {
+                    int end = (int) Math.min(n, (long) (g + 1) * group);
+                    for (int i = g * group; i < end; i++) task.accept(i);
+                });
+            }
+        } finally {
+            release();
+        }
     }
 
     /** out[t, r] = Σ_c W[r, c] · x[t, c] for t < T. x: (T, W.cols), out: (T, W.rows). */
     public void matmul(Weight w, float[] x, int T, float[] out) {
-        int rows = w.rows(), cols = w.cols();
-        for (int r = 0; r < rows; r++) {
-            for (int t = 0; t < T; t++) {
-                float acc = 0;
-                for (int c = 0; c < cols; c++) acc += w.get(r, c) * x[t * cols + c];
-                out[t * rows + r] = acc;
+        checkArgs(w, x, T, out, w.cols());
+        if (T == 0) return;
+        if (pool == null || !tryAcquire()) {
+            MatKernels.matmulRows(w, x, T, out, 0, w.rows());
+            return;
+        }
+        try {
+            one[0] = w;
+            oneOut[0] = out;
+            dispatch(job.set(one, 1, x, T, oneOut, threads));
+        } finally {
+            one[0] = null;
+            oneOut[0] = null;
+            job.clear();
+            release();
+        }
+    }
+
+    /**
+     * outs[i] = x · ws[i]ᵀ for every i, in one parallel dispatch: weights sharing their input
+     * (q/k/v, gate/up). All ws must have the same cols; x: (T, cols), outs[i]: (T, ws[i].rows).
+     */
+    public void matmulMany(Weight[] ws, float[] x, int T, float[][] outs) {
+        if (ws.length != outs.length) throw new IllegalArgumentException(ws.length + " weights but " + outs.length + " outputs");
+        if (ws.length == 0) return;
+        int cols = ws[0].cols();
+        for (int i = 0; i < ws.length; i++) checkArgs(ws[i], x, T, outs[i], cols);
+        if (T == 0) return;
+        if (pool == null || !tryAcquire()) {
+            for (int i = 0; i < ws.length; i++) MatKernels.matmulRows(ws[i], x, T, outs[i], 0, ws[i].rows());
+            return;
+        }
+        try {
+            dispatch(job.set(ws, ws.length, x, T, outs, threads));
+        } finally {
+            job.clear();
+            release();
+        }
+    }
+
+    private void dispatch(MatmulJob j) {
+        int n = j.tasks();
+        if (n == 1) j.accept(0);
+        else pool.run(n, j);
+    }
+
+    private static void checkArgs(Weight w, float[] x, int T, float[] out, int cols) {
+        if (T < 0) throw new IllegalArgumentException("T = " + T);
+        if (w.cols() != cols) throw new IllegalArgumentException(w.name() + ": cols " + w.cols() + " != " + cols);
+        if (x.length < (long) T * w.cols()) {
+            throw new IllegalArgumentException("x has " + x.length + " floats, need " + (long) T * w.cols());
+        }
+        if (out.length < (long) T * w.rows()) {
+            throw new IllegalArgumentException("out has " + out.length + " floats, need " + (long) T * w.rows());
+        }
+    }
+
+    private boolean tryAcquire() { return BUSY.compareAndSet(this, 0, 1); }
+
+    private void release() { BUSY.setVolatile(this, 0); }
+
+    /** A reusable description of one (multi-)matmul: task i → (weight, row range). */
+    private static final class MatmulJob implements IntConsumer {
+        Weight[] ws;
+        float[][] outs;
+        float[] x;
+        int count, T;
+        int[] taskStart = new int[9]; // taskStart[j] = first task of weight j; taskStart[count] = total
+        int[] taskRows = new int[8];
+
+        MatmulJob set(Weight[] ws, int count, float[] x, int T, float[][] outs, int threads) {
+            if (taskRows.length < count) {
+                taskRows = new int[count];
+                taskStart = new int[count + 1];
             }
+            this.ws = ws;
+            this.count = count;
+            this.x = x;
+            this.T = T;
+            this.outs = outs;
+            long totalBytes = 0;
+            for (int j = 0; j < count; j++) totalBytes += ws[j].byteSize();
+            int total = 0;
+            for (int j = 0; j < count; j++) {
+                Weight w = ws[j];
+                int rows = w.rows();
+                long rowBytes = Math.max(1L, w.byteSize() / Math.max(1, rows));
+                // this weight's share of threads·TASKS_PER_THREAD tasks, by bytes
+                long want = Math.max(1L, threads * (long) TASKS_PER_THREAD * w.byteSize() / Math.max(1L, totalBytes));
+                long byBytes = Math.max(1L, (MIN_TASK_BYTES + rowBytes - 1) / rowBytes);
+                long per = Math.max((rows + want - 1) / want, T > 1 ? Math.max(1L, byBytes / T) : byBytes);
+                int r = (int) Math.min(rows, (per + 3) & ~3L);
+                r = Math.max(1, r);
+                taskRows[j] = r;
+                taskStart[j] = total;
+                total += (rows + r - 1) / r;
+            }
+            taskStart[count] = total;
+            return this;
+        }
+
+        int tasks() { return taskStart[count]; }
+
+        void clear() {
+            ws = null;
+            outs = null;
+            x = null;
+        }
+
+        @Override
+        public void accept(int i) {
+            int j = 0;
+            while (i >= taskStart[j + 1]) j++;
+            Weight w = ws[j];
+            int r0 = (i - taskStart[j]) * taskRows[j];
+            int r1 = Math.min(w.rows(), r0 + taskRows[j]);
+            MatKernels.matmulRows(w, x, T, outs[j], r0, r1);
         }
     }
 
@@ -37,26 +207,89 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         int n = gamma.length;
         for (int t = 0; t < T; t++) {
             int o = t * n;
-            double ss = 0;
-            for (int i = 0; i < n; i++) ss += x[o + i] * x[o + i];
+            double ss = Vec.sumSquares(x, o, n);
             float inv = (float) (1.0 / Math.sqrt(ss / n + eps));
-            for (int i = 0; i < n; i++) out[o + i] = x[o + i] * inv * gamma[i];
+            Vec.scaleMul(out, x, o, inv, gamma, n);
         }
     }
 
     /** gate[i] = silu(gate[i]) · up[i] for i < n. */
     public static void siluMul(float[] gate, float[] up, int n) {
-        for (int i = 0; i < n; i++) {
-            float g = gate[i];
-            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
-        }
+        Vec.siluMul(gate, up, n);
     }
 
     /** a[i] += b[i] for i < n. */
     public static void add(float[] a, float[] b, int n) {
-        for (int i = 0; i < n; i++) a[i] += b[i];
+        Vec.add(a, b, n);
+    }
+
+    /** Σ a[aOff + i] · b[bOff + i] for i < n (fp32, several vector accumulators). */
+    public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        return Vec.dot(a, aOff, b, bOff, n);
+    }
+
+    /** y[yOff + i] += a · x[xOff + i] for i < n. */
+    public static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int n) {
+        Vec.axpy(a, x, xOff, y, yOff, n);
+    }
+
+    /** Vectorised {@link Weight#row}: row r of w widened to fp32 into dst[off .. off + cols). */
+    public static void row(Weight w, int r, float[] dst, int off) {
+        if (r < 0 || r >= w.rows()) throw new IndexOutOfBoundsException("row " + r + " of " + w.rows());
+        java.util.Objects.checkFromIndexSize(off, w.cols(), dst.length);
+        MatKernels.widen(w, r, 0, dst, off, w.cols());
+    }
+
+    /**
+     * Runs every matmul path (each dtype; T = 1, 2, 3 and larger) on small synthetic weights so
+     * that C2 compiles the kernels before the first real request. The first calls of a Vector-API
+     * kernel run in the interpreter and are 100× slower; call this once at model load (≈ 1 s).
+     */
+    public void warmUp() {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            // rows: a remainder of 3 after the 4-row groups; cols: a vector tail, and for the
+            // large ones two column blocks (exercised now and then so that C2 keeps that path)
+            int rows = 7, small = 2 * Vec.L + 3, large = MatKernels.KC_MAX + Vec.L + 3;
+            io.chunkserve.model.DType[] dts = io.chunkserve.model.DType.values();
+            Weight[] ws = new Weight[2 * dts.length];
+            for (int i = 0; i < ws.length; i++) {
+                io.chunkserve.model.DType dt = dts[i % dts.length];
+                int cols = i < dts.length ? small : large;
+                java.lang.foreign.MemorySegment seg = arena.allocate((long) rows * cols * dt.bytes() + 8).asSlice(2);
+                seg.fill((byte) 0x3c);
+                ws[i] = new Weight("warmup-" + dt, seg, dt, rows, cols);
+            }
+            int[] Ts = {1, 2, 3, 5, 8};
+            float[] x = new float[8 * large], out = new float[8 * rows];
+            java.util.Arrays.fill(x, 0.5f);
+            float[][] outs = {new float[8 * rows], new float[8 * rows]};
+            for (int rep = 0; rep < 2000; rep++) {
+                int base = rep % 40 == 0 ? dts.length : 0;
+                for (int T : Ts) {
+                    for (int d = 0; d < dts.length; d++) {
+                        for (int j = T == 1 ? 4 : 1; j > 0; j--) MatKernels.matmulRows(ws[base + d], x, T, out, 0, rows);
+                    }
+                }
+                if (rep % 100 == 0) {
+                    matmulMany(new Weight[] {ws[rep % 3], ws[(rep + 1) % 3]}, x, 1 + rep % 3, outs);
+                    matmul(ws[rep % 3], x, 8, out);
+                }
+            }
+        }
+    }
+
+    /** A short description of the vector configuration, for logs and benchmarks. */
+    public static String describe() {
+        return Vec.F + ", register block 4x" + MatKernels.TT;
     }
 
     @Override
-    public void close() { }
+    public void close() {
+        if (pool != null) pool.close();
+    }
+
+    @Override
+    public String toString() {
+        return "CpuKernels[threads=" + threads + ", " + describe() + "]";
+    }
 }

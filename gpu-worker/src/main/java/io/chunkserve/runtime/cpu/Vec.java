@@ -1,0 +1,122 @@
+package io.chunkserve.runtime.cpu;
+
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector-API building blocks: the species (chosen once at class initialisation) and the
+ * elementwise and dot-product kernels on fp32 arrays.
+ *
+ * <p>The float species is {@code FloatVector.SPECIES_PREFERRED} unless the system property
+ * {@code chunkserve.cpu.vectorBits} (128, 256 or 512) asks for a narrower one.
+ */
+final class Vec {
+    private Vec() { }
+
+    static final VectorSpecies<Float> F = chooseSpecies();
+    static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    /** Float lanes per vector. */
+    static final int L = F.length();
+    /** True when the hardware has 32 vector registers (AVX-512): allows the 4×4 register block. */
+    static final boolean WIDE_REGISTER_FILE = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512;
+
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+    static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+
+    private static VectorSpecies<Float> chooseSpecies() {
+        VectorSpecies<Float> pref = FloatVector.SPECIES_PREFERRED;
+        String p = System.getProperty("chunkserve.cpu.vectorBits");
+        if (p != null) {
+            int bits = Integer.parseInt(p.trim());
+            if (bits >= 128 && bits < pref.vectorBitSize()) {
+                return VectorSpecies.of(float.class, VectorShape.forBitSize(bits));
+            }
+        }
+        // below 128 bits the half-width short species would not exist; the JDK never prefers that
+        return pref.vectorBitSize() >= 128 ? pref : FloatVector.SPECIES_128;
+    }
+
+    // ---------------------------------------------------------------- elementwise (fp32 arrays)
+
+    static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        FloatVector s0 = FloatVector.zero(F), s1 = s0, s2 = s0, s3 = s0;
+        int i = 0;
+        for (int ub = n - 4 * L; i <= ub; i += 4 * L) {
+            s0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), s0);
+            s1 = FloatVector.fromArray(F, a, aOff + i + L).fma(FloatVector.fromArray(F, b, bOff + i + L), s1);
+            s2 = FloatVector.fromArray(F, a, aOff + i + 2 * L).fma(FloatVector.fromArray(F, b, bOff + i + 2 * L), s2);
+            s3 = FloatVector.fromArray(F, a, aOff + i + 3 * L).fma(FloatVector.fromArray(F, b, bOff + i + 3 * L), s3);
+        }
+        for (int ub = n - L; i <= ub; i += L) {
+            s0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), s0);
+        }
+        float s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s = Math.fma(a[aOff + i], b[bOff + i], s);
+        return s;
+    }
+
+    /** y[yOff + i] += a · x[xOff + i]. */
+    static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int n) {
+        int i = 0;
+        FloatVector av = FloatVector.broadcast(F, a);
+        for (int ub = n - L; i <= ub; i += L) {
+            FloatVector.fromArray(F, x, xOff + i).fma(av, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) y[yOff + i] = Math.fma(a, x[xOff + i], y[yOff + i]);
+    }
+
+    /** Σ x[off + i]² in fp32 with several vector accumulators. */
+    static float sumSquares(float[] x, int off, int n) {
+        FloatVector s0 = FloatVector.zero(F), s1 = s0;
+        int i = 0;
+        for (int ub = n - 2 * L; i <= ub; i += 2 * L) {
+            FloatVector a = FloatVector.fromArray(F, x, off + i), b = FloatVector.fromArray(F, x, off + i + L);
+            s0 = a.fma(a, s0);
+            s1 = b.fma(b, s1);
+        }
+        for (int ub = n - L; i <= ub; i += L) {
+            FloatVector a = FloatVector.fromArray(F, x, off + i);
+            s0 = a.fma(a, s0);
+        }
+        float s = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s = Math.fma(x[off + i], x[off + i], s);
+        return s;
+    }
+
+    /** out[o + i] = x[o + i] · inv · gamma[i]. */
+    static void scaleMul(float[] out, float[] x, int o, float inv, float[] gamma, int n) {
+        int i = 0;
+        for (int ub = n - L; i <= ub; i += L) {
+            FloatVector.fromArray(F, x, o + i).mul(inv).mul(FloatVector.fromArray(F, gamma, i)).intoArray(out, o + i);
+        }
+        for (; i < n; i++) out[o + i] = x[o + i] * inv * gamma[i];
+    }
+
+    static void siluMul(float[] gate, float[] up, int n) {
+        int i = 0;
+        for (int ub = n - L; i <= ub; i += L) {
+            FloatVector g = FloatVector.fromArray(F, gate, i);
+            FloatVector e = g.neg().lanewise(VectorOperators.EXP);
+            g.div(e.add(1f)).mul(FloatVector.fromArray(F, up, i)).intoArray(gate, i);
+        }
+        for (; i < n; i++) {
+            float g = gate[i];
+            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
+        }
+    }
+
+    static void add(float[] a, float[] b, int n) {
+        int i = 0;
+        for (int ub = n - L; i <= ub; i += L) {
+            FloatVector.fromArray(F, a, i).add(FloatVector.fromArray(F, b, i)).intoArray(a, i);
+        }
+        for (; i < n; i++) a[i] += b[i];
+    }
+
+}

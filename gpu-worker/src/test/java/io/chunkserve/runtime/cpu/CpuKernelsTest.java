@@ -1,0 +1,298 @@
+package io.chunkserve.runtime.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.chunkserve.model.DType;
+import io.chunkserve.model.Weight;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class CpuKernelsTest {
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final double TOL = 1e-5;
+
+    static Arena arena;
+    static CpuKernels[] kernels;
+
+    @BeforeAll
+    static void setUp() {
+        arena = Arena.ofShared();
+        kernels = new CpuKernels[] {new CpuKernels(1), new CpuKernels(2), new CpuKernels(3)};
+    }
+
+    @AfterAll
+    static void tearDown() {
+        for (CpuKernels k : kernels) k.close();
+        arena.close();
+    }
+
+    /** A random weight stored as a slice at byte offset {@code skew} of a larger segment. */
+    static Weight randomWeight(SplittableRandom rnd, DType dt, int rows, int cols, int skew, boolean heap) {
+        long bytes = (long) rows * cols * dt.bytes();
+        MemorySegment big = heap ? MemorySegment.ofArray(new byte[(int) (bytes + skew + 64)]) : arena.allocate(bytes + skew + 64, 64);
+        MemorySegment seg = big.asSlice(skew, bytes);
+        for (long i = 0; i < (long) rows * cols; i++) {
+            float v = (float) (rnd.nextDouble() * 2 - 1);
+            switch (dt) {
+                case F32 -> seg.set(F32, 4 * i, v);
+                case F16 -> seg.set(I16, 2 * i, Float.floatToFloat16(v));
+                case BF16 -> seg.set(I16, 2 * i, DType.floatToBf16(v));
+            }
+        }
+        // poison the bytes around the slice: reading outside it would show up as a wrong result
+        big.asSlice(0, skew).fill((byte) 0x7f);
+        big.asSlice(skew + bytes).fill((byte) 0x7f);
+        return new Weight("w", seg, dt, rows, cols);
+    }
+
+    static float[] randomFloats(SplittableRandom rnd, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (rnd.nextDouble() * 2 - 1);
+        return a;
+    }
+
+    /** Double-accumulated reference and Σ|w·x| (the scale of the rounding error) per output. */
+    static double[][] reference(Weight w, float[] x, int T) {
+        int rows = w.rows(), cols = w.cols();
+        double[] ref = new double[T * rows], mag = new double[T * rows];
+        float[] wr = new float[cols];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) wr[c] = w.get(r, c);
+            for (int t = 0; t < T; t++) {
+                double s = 0, m = 0;
+                for (int c = 0; c < cols; c++) {
+                    double p = (double) wr[c] * x[t * cols + c];
+                    s += p;
+                    m += Math.abs(p);
+                }
+                ref[t * rows + r] = s;
+                mag[t * rows + r] = m;
+            }
+        }
+        return new double[][] {ref, mag};
+    }
+
+    static void assertClose(double[][] ref, float[] got, int n, String what) {
+        for (int i = 0; i < n; i++) {
+            double err = Math.abs(got[i] - ref[0][i]);
+            if (!(err <= TOL * ref[1][i] + 1e-30)) {
+                fail(what + ": element " + i + " got " + got[i] + " want " + ref[0][i] + " (scale " + ref[1][i] + ")");
+            }
+        }
+    }
+
+    @Test
+    void matmulMatchesReferenceForEveryDtypeShapeBatchAndThreadCount() {
+        SplittableRandom rnd = new SplittableRandom(1);
+        int[] colsList = {1, 7, 33, 250, 515};
+        int[] rowsList = {1, 5, 13, 67};
+        int[] Ts = {1, 3, 16, 70};
+        for (DType dt : DType.values()) {
+            for (int cols : colsList) {
+                for (int rows : rowsList) {
+                    int skew = 1 + rnd.nextInt(7);
+                    Weight w = randomWeight(rnd, dt, rows, cols, skew, rnd.nextInt(4) == 0);
+                    for (int T : Ts) {
+                        float[] x = randomFloats(rnd, T * cols);
+                        double[][] ref = reference(w, x, T);
+                        for (CpuKernels k : kernels) {
+                            float[] out = new float[T * rows + 3];
+                            out[T * rows] = 42f; // must stay untouched
+                            k.matmul(w, x, T, out);
+                            assertClose(ref, out, T * rows, dt + " " + rows + "x" + cols + " T=" + T + " threads=" + k.threads());
+                            assertEquals(42f, out[T * rows]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void matmulSplitsLongRowsIntoColumnBlocks() {
+        // cols above the column block (2048): partial sums are accumulated across blocks
+        SplittableRandom rnd = new SplittableRandom(2);
+        for (DType dt : DType.values()) {
+            int rows = 37, cols = 4099;
+            Weight w = randomWeight(rnd, dt, rows, cols, 3, false);
+            for (int T : new int[] {1, 5, 130}) {
+                float[] x = randomFloats(rnd, T * cols);
+                double[][] ref = reference(w, x, T);
+                for (CpuKernels k : kernels) {
+                    float[] out = new float[T * rows];
+                    java.util.Arrays.fill(out, Float.NaN); // must be overwritten, not accumulated into
+                    k.matmul(w, x, T, out);
+                    assertClose(ref, out, T * rows, dt + " long rows T=" + T + " threads=" + k.threads());
+                }
+            }
+        }
+    }
+
+    @Test
+    void matmulManyEqualsSeparateMatmuls() {
+        SplittableRandom rnd = new SplittableRandom(3);
+        int cols = 96;
+        for (DType dt : DType.values()) {
+            Weight[] ws = {
+                randomWeight(rnd, dt, 96, cols, 1, false),
+                randomWeight(rnd, dt, 33, cols, 2, false),
+                randomWeight(rnd, dt, 33, cols, 5, true)};
+            for (int T : new int[] {1, 3, 16, 70}) {
+                float[] x = randomFloats(rnd, T * cols);
+                for (CpuKernels k : kernels) {
+                    float[][] outs = new float[ws.length][];
+                    for (int i = 0; i < ws.length; i++) outs[i] = new float[T * ws[i].rows()];
+                    k.matmulMany(ws, x, T, outs);
+                    for (int i = 0; i < ws.length; i++) {
+                        assertClose(reference(ws[i], x, T), outs[i], T * ws[i].rows(), dt + " many[" + i + "] T=" + T);
+                    }
+                }
+            }
+        }
+        Weight a = randomWeight(rnd, DType.F32, 4, 8, 0, false), b = randomWeight(rnd, DType.F32, 4, 9, 0, false);
+        assertThrows(IllegalArgumentException.class,
+                () -> kernels[1].matmulMany(new Weight[] {a, b}, new float[9], 1, new float[][] {new float[4], new float[4]}));
+    }
+
+    @Test
+    void matmulOnLargerWeightUsesAllThreadsCorrectly() {
+        SplittableRandom rnd = new SplittableRandom(4);
+        Weight w = randomWeight(rnd, DType.BF16, 1031, 576, 7, false);
+        float[] x = randomFloats(rnd, 576 * 2);
+        double[][] r1 = reference(w, x, 1), r2 = reference(w, x, 2);
+        for (int rep = 0; rep < 200; rep++) {
+            for (CpuKernels k : kernels) {
+                float[] out = new float[1031];
+                k.matmul(w, x, 1, out);
+                assertClose(r1, out, 1031, "rep " + rep);
+                float[] out2 = new float[2 * 1031];
+                k.matmul(w, x, 2, out2);
+                assertClose(r2, out2, 2 * 1031, "rep " + rep);
+            }
+        }
+    }
+
+    @Test
+    void heapSegmentsNotBackedByBytesFallBackToScalar() {
+        SplittableRandom rnd = new SplittableRandom(5);
+        float[] data = randomFloats(rnd, 9 * 13);
+        Weight w = new Weight("f", MemorySegment.ofArray(data), DType.F32, 9, 13);
+        float[] x = randomFloats(rnd, 3 * 13);
+        for (CpuKernels k : kernels) {
+            float[] out = new float[27];
+            k.matmul(w, x, 3, out);
+            assertClose(reference(w, x, 3), out, 27, "float[]-backed");
+        }
+        float[] row = new float[13];
+        CpuKernels.row(w, 4, row, 0);
+        for (int c = 0; c < 13; c++) assertEquals(data[4 * 13 + c], row[c]);
+    }
+
+    @Test
+    void halfConversionsAreBitExactForAll65536Values() {
+        for (DType dt : new DType[] {DType.F16, DType.BF16}) {
+            MemorySegment seg = arena.allocate(2 * 65536 + 1).asSlice(1, 2 * 65536);
+            for (int i = 0; i < 65536; i++) seg.set(I16, 2L * i, (short) i);
+            Weight w = new Weight("all", seg, dt, 1, 65536);
+            float[] got = new float[65536 + 5];
+            CpuKernels.row(w, 0, got, 5);
+            for (int i = 0; i < 65536; i++) {
+                float want = dt == DType.F16 ? Float.float16ToFloat((short) i) : DType.bf16ToFloat((short) i);
+                float g = got[5 + i];
+                if (Float.isNaN(want)) {
+                    assertTrue(Float.isNaN(g), dt + " " + Integer.toHexString(i));
+                } else {
+                    assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(g), dt + " " + Integer.toHexString(i));
+                }
+            }
+        }
+    }
+
+    @Test
+    void rowMatchesWeightRow() {
+        SplittableRandom rnd = new SplittableRandom(6);
+        for (DType dt : DType.values()) {
+            for (int cols : new int[] {1, 7, 33, 250}) {
+                Weight w = randomWeight(rnd, dt, 3, cols, 3, false);
+                float[] want = new float[cols + 2], got = new float[cols + 2];
+                for (int r = 0; r < 3; r++) {
+                    w.row(r, want, 2);
+                    CpuKernels.row(w, r, got, 2);
+                    assertEquals(java.util.Arrays.toString(want), java.util.Arrays.toString(got));
+                }
+            }
+        }
+    }
+
+    @Test
+    void rmsnormSiluMulAddDotAxpyMatchScalar() {
+        SplittableRandom rnd = new SplittableRandom(7);
+        for (int n : new int[] {1, 7, 33, 250, 576, 1031}) {
+            int T = 3;
+            float[] x = randomFloats(rnd, T * n), gamma = randomFloats(rnd, n), out = new float[T * n];
+            CpuKernels.rmsnorm(out, x, gamma, T, 1e-5f);
+            for (int t = 0; t < T; t++) {
+                double ss = 0;
+                for (int i = 0; i < n; i++) ss += (double) x[t * n + i] * x[t * n + i];
+                double inv = 1.0 / Math.sqrt(ss / n + 1e-5f);
+                for (int i = 0; i < n; i++) {
+                    double want = x[t * n + i] * inv * gamma[i];
+                    assertEquals(want, out[t * n + i], 1e-5 * Math.abs(want) + 1e-30, "rmsnorm n=" + n);
+                }
+            }
+
+            float[] gate = randomFloats(rnd, n), up = randomFloats(rnd, n);
+            for (int i = 0; i < n; i++) gate[i] *= 20; // both tails of the sigmoid
+            float[] g2 = gate.clone();
+            CpuKernels.siluMul(g2, up, n);
+            for (int i = 0; i < n; i++) {
+                double g = gate[i], want = g / (1 + Math.exp(-g)) * up[i];
+                assertEquals(want, g2[i], 1e-5 * Math.abs(want) + 1e-30, "siluMul n=" + n + " g=" + g);
+            }
+
+            float[] a = randomFloats(rnd, n), b = randomFloats(rnd, n), a2 = a.clone();
+            CpuKernels.add(a2, b, n);
+            for (int i = 0; i < n; i++) assertEquals(a[i] + b[i], a2[i]);
+
+            double d = 0, m = 0;
+            for (int i = 0; i < n - 1; i++) {
+                d += (double) a[i + 1] * b[i];
+                m += Math.abs((double) a[i + 1] * b[i]);
+            }
+            assertEquals(d, CpuKernels.dot(a, 1, b, 0, n - 1), TOL * m + 1e-30, "dot n=" + n);
+
+            float[] y = b.clone();
+            CpuKernels.axpy(0.75f, a, 1, y, 0, n - 1);
+            for (int i = 0; i < n - 1; i++) assertEquals(Math.fma(0.75f, a[i + 1], b[i]), y[i], "axpy n=" + n);
+            assertEquals(b[n - 1], y[n - 1]);
+        }
+        float[] g = {Float.NEGATIVE_INFINITY, -1000f, 1000f, 0f, -0f, Float.NaN, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+        float[] up = new float[g.length];
+        java.util.Arrays.fill(up, 1f);
+        float[] want = g.clone();
+        for (int i = 0; i < want.length; i++) want[i] = want[i] / (1f + (float) Math.exp(-want[i]));
+        CpuKernels.siluMul(g, up, g.length);
+        for (int i = 0; i < g.length; i++) {
+            if (Float.isNaN(want[i])) assertTrue(Float.isNaN(g[i]), "silu " + i);
+            else assertEquals(want[i], g[i], 1e-6f * Math.abs(want[i]), "silu " + i);
+        }
+    }
+
+    @Test
+    void argumentChecks() {
+        Weight w = new Weight("w", arena.allocate(4 * 12), DType.F32, 3, 4);
+        assertThrows(IllegalArgumentException.class, () -> kernels[1].matmul(w, new float[7], 2, new float[6]));
+        assertThrows(IllegalArgumentException.class, () -> kernels[1].matmul(w, new float[8], 2, new float[5]));
+        kernels[1].matmul(w, new float[0], 0, new float[0]);
+    }
+}
