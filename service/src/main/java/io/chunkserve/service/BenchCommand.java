@@ -10,7 +10,9 @@ import java.util.List;
 /** {@code chunkserve bench <name> [options]}: the benchmark programs, each printing a table and a RESULT line. */
 @Command(name = "bench", description = "Run a benchmark: decode (see each benchmark's --help-less options in BENCHMARKS.md).")
 public final class BenchCommand implements java.util.concurrent.Callable<Integer> {
-    @Parameters(index = "0", description = "benchmark: decode")
+    static final String KNOWN = "decode, scheduler, kernels";
+
+    @Parameters(index = "0", description = "benchmark: decode, scheduler, kernels")
     String name;
 
     @Parameters(index = "1..*", arity = "0..*", description = "benchmark options")
@@ -21,7 +23,9 @@ public final class BenchCommand implements java.util.concurrent.Callable<Integer
         String[] args = rest.toArray(String[]::new);
         switch (name) {
             case "decode" -> DecodeBench.main(args);
-            default -> throw new IllegalArgumentException("unknown benchmark '" + name + "' (known: decode)");
+            case "scheduler" -> io.chunkserve.bench.SchedulerBench.main(args);
+            case "kernels" -> io.chunkserve.runtime.cpu.KernelBench.main(args);
+            default -> throw new IllegalArgumentException("unknown benchmark '" + name + "' (known: " + KNOWN + ")");
         }
         return 0;
     }

@@ -57,6 +57,9 @@ public final class GenerateCommand implements java.util.concurrent.Callable<Inte
     @Option(names = "--top-logprobs", defaultValue = "0", description = "alternatives to report per token (0..20)")
     int topLogprobs;
 
+    @Option(names = "--ignore-eos", description = "keep generating past the end-of-sequence token")
+    boolean ignoreEos;
+
     @Option(names = "--json", description = "print exactly one JSON object")
     boolean json;
 
@@ -66,7 +69,7 @@ public final class GenerateCommand implements java.util.concurrent.Callable<Inte
     @Override
     public Integer call() throws Exception {
         SamplingParams params = SamplingParams.builder().temperature(temperature).topP(topP).topK(topK).minP(minP).seed(seed)
-                .maxTokens(maxTokens).stop(stop).logprobs(topLogprobs > 0).topLogprobs(topLogprobs).build();
+                .maxTokens(maxTokens).ignoreEos(ignoreEos).stop(stop).logprobs(topLogprobs > 0).topLogprobs(topLogprobs).build();
         WorkerConfig cfg = WorkerConfig.defaults(model != null ? model : Defaults.demoModel()).withKvBytes(64L << 20);
         if (threads != null) cfg = new WorkerConfig(cfg.modelDir(), threads, cfg.chunkSize(), cfg.kvBytes(), cfg.kvDtype(),
                 cfg.engine(), cfg.scheduler(), cfg.quantum());

@@ -20,13 +20,15 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        configureLogging();
         System.exit(execute(args));
     }
 
     /** One-line log records; quiet third-party start-up chatter (see logging.properties). */
-    static void configureLogging() {
-        if (System.getProperty("java.util.logging.config.file") != null) return;
+    private static volatile boolean loggingConfigured;
+
+    static synchronized void configureLogging() {
+        if (loggingConfigured || System.getProperty("java.util.logging.config.file") != null) return;
+        loggingConfigured = true;
         try (var in = Main.class.getResourceAsStream("/logging.properties")) {
             if (in != null) java.util.logging.LogManager.getLogManager().readConfiguration(in);
         } catch (java.io.IOException e) {
@@ -36,6 +38,7 @@ public final class Main implements Runnable {
 
     /** Runs the CLI and returns its exit code (tests call this). */
     public static int execute(String... args) {
+        configureLogging();
         CommandLine cl = new CommandLine(new Main());
         cl.setParameterExceptionHandler((ex, a) -> {
             System.err.println("chunkserve: " + ex.getMessage() + " (see --help)");

@@ -4,6 +4,7 @@ import io.chunkserve.attention.SequenceAttention;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.model.ModelConfig;
 import io.chunkserve.model.ModelWeights;
+import io.chunkserve.model.Weight;
 import io.chunkserve.runtime.ForwardBatch;
 import io.chunkserve.runtime.ModelRunner;
 
@@ -65,7 +66,7 @@ public final class CpuModelRunner implements ModelRunner {
         for (int i = 0; i < T; i++) {
             int tok = b.token(i);
             if (tok < 0 || tok >= cfg.vocabSize()) throw new IllegalArgumentException("token id " + tok + " outside the vocabulary");
-            w.embed().row(tok, x, i * h);
+            CpuKernels.row(w.embed(), tok, x, i * h);
         }
         ropeTables(b, sc);
         for (int l = 0; l < cfg.numLayers(); l++) layer(l, b, pool, sc);
@@ -107,9 +108,7 @@ public final class CpuModelRunner implements ModelRunner {
         float[] x = sc.x(), hn = sc.hn(), q = sc.q(), kk = sc.kk(), v = sc.v();
 
         CpuKernels.rmsnorm(hn, x, L.attnNorm(), T, eps);
-        k.matmul(L.wq(), hn, T, q);
-        k.matmul(L.wk(), hn, T, kk);
-        k.matmul(L.wv(), hn, T, v);
+        k.matmulMany(new Weight[]{L.wq(), L.wk(), L.wv()}, hn, T, new float[][]{q, kk, v});
         if (L.bq() != null) addBias(q, L.bq(), T);
         if (L.bk() != null) addBias(kk, L.bk(), T);
         if (L.bv() != null) addBias(v, L.bv(), T);
@@ -137,8 +136,7 @@ public final class CpuModelRunner implements ModelRunner {
         CpuKernels.add(x, sc.o(), T * h);
 
         CpuKernels.rmsnorm(hn, x, L.mlpNorm(), T, eps);
-        k.matmul(L.wGate(), hn, T, sc.gate());
-        k.matmul(L.wUp(), hn, T, sc.up());
+        k.matmulMany(new Weight[]{L.wGate(), L.wUp()}, hn, T, new float[][]{sc.gate(), sc.up()});
         CpuKernels.siluMul(sc.gate(), sc.up(), T * inter);
         k.matmul(L.wDown(), sc.gate(), T, sc.o());
         CpuKernels.add(x, sc.o(), T * h);
