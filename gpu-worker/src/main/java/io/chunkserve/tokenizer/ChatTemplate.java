@@ -50,7 +50,9 @@ import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
  * ({@code bos_token}, {@code eos_token}, {@code unk_token}, {@code pad_token}, when set) and any
  * extra variables ({@code tools}, {@code documents}, {@code enable_thinking}, ...).
  *
- * <p>Immutable and thread-safe: concurrent renders use separate Jinjava engines from a small pool.
+ * <p>Immutable and thread-safe: concurrent renders use separate Jinjava engines from a shared pool
+ * (Jinjava's own render entry point resets shared state, so one engine is never used by two
+ * threads at once).
  */
 public final class ChatTemplate {
 
@@ -59,7 +61,8 @@ public final class ChatTemplate {
     private final String source;
     private final JinjaSourceRewriter.Result rewritten;
     private final Map<String, Object> specialTokens;
-    private final ConcurrentLinkedQueue<Jinjava> engines = new ConcurrentLinkedQueue<>();
+    /** Configured engines, shared by all templates (an engine holds no template state); one per concurrent render. */
+    private static final ConcurrentLinkedQueue<Jinjava> ENGINES = new ConcurrentLinkedQueue<>();
 
     private ChatTemplate(String source, Map<String, Object> specialTokens) {
         this.source = Objects.requireNonNull(source, "source");
@@ -79,7 +82,7 @@ public final class ChatTemplate {
             throw new ChatTemplateException("chat template error (line " + rewritten.sourceLine(e.getLineNumber()) + "): "
                     + ModelDirFiles.oneLine(e), e);
         } finally {
-            engines.offer(engine);
+            ENGINES.offer(engine);
         }
     }
 
@@ -212,7 +215,7 @@ public final class ChatTemplate {
         try {
             result = engine.renderForResult(rewritten.template(), bindings);
         } finally {
-            engines.offer(engine);
+            ENGINES.offer(engine);
         }
         for (TemplateError e : result.getErrors()) {
             if (raised(e) != null) {
@@ -253,8 +256,8 @@ public final class ChatTemplate {
         return v;
     }
 
-    private Jinjava borrow() {
-        Jinjava engine = engines.poll();
+    private static Jinjava borrow() {
+        Jinjava engine = ENGINES.poll();
         return engine != null ? engine : newEngine();
     }
 
