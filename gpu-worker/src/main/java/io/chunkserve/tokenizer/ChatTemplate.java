@@ -30,27 +30,47 @@ import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
  * tokenize=False, add_generation_prompt=...)} renders it.
  *
  * <p>The template is Jinja2; it runs on Jinjava with a Python-compatibility layer:
- * {@link JinjaSourceRewriter} applies Jinja2's whitespace rules with HF's settings
- * ({@code trim_blocks}, {@code lstrip_blocks}, no trailing newline) and rewrites Python syntax
- * Jinjava cannot parse (slices with steps or on strings, keyword arguments with operators, loop
- * filters); {@link PyCompatResolver} adds Python's string methods and slicing;
- * {@link PyExpressionStrategy} prints values as Python does; {@code tojson} is HF's
- * ({@code json.dumps} spacing, non-ASCII kept); {@code raise_exception(msg)} aborts with a
- * {@link ChatTemplateException}; {@code strftime_now(fmt)}, {@code namespace(...)} with
- * {@code {% set ns.x = ... %}}, loop variables, tests ({@code is defined}, {@code is none},
- * {@code is false}...) and {@code in} work. Output of user content is never re-interpreted.
+ * <ul>
+ *   <li>{@link JinjaSourceRewriter} applies Jinja2's lexer rules with HF's settings
+ *       ({@code trim_blocks}, {@code lstrip_blocks}, one trailing newline dropped, {@code -}/{@code +}
+ *       modifiers) so Jinjava does no whitespace handling of its own, and rewrites Python syntax
+ *       Jinjava cannot parse: slices ({@code x[1:]}, {@code x[::-1]}), keyword arguments with
+ *       operators ({@code namespace(n=xs|length - 1)}), Python string escapes, adjacent string
+ *       literals;</li>
+ *   <li>{@link PyCompatResolver}: Python {@code str} methods (strip/lstrip/rstrip with chars,
+ *       split/rsplit, startswith/endswith, upper/lower/title, replace, find, format, join...),
+ *       string indexing and slicing by code point;</li>
+ *   <li>{@link PyForTag}: Jinja2 loops (fresh scope per iteration, {@code if} filters,
+ *       {@code loop.previtem/nextitem}, {@code else}, dict keys, {@code break/continue});</li>
+ *   <li>{@link PyExpressionStrategy}: values print as Python's {@code str()} (True/False,
+ *       {@code ['a', 1]}, {@code 2.0}), and user content is never re-interpreted as template code;</li>
+ *   <li>filters and tests: HF's {@code tojson} ({@code json.dumps} spacing, non-ASCII kept,
+ *       {@code indent}), {@code string}, {@code length} (code points), {@code items},
+ *       {@code is iterable / sequence} (true for strings), plus Jinjava's own ({@code trim},
+ *       {@code selectattr}, {@code map}, {@code join}, {@code dictsort}, {@code is defined},
+ *       {@code is none}, {@code is false}...);</li>
+ *   <li>globals: {@code raise_exception(msg)} (a {@link ChatTemplateException} with exactly that
+ *       message, {@link ChatTemplateException#raisedByTemplate()} true), {@code strftime_now(fmt)},
+ *       {@code namespace(...)} with {@code {% set ns.x = ... %}}, {@code range}; the
+ *       {@code {% generation %}} block.</li>
+ * </ul>
  *
- * <p>Known differences from Jinja2: {@code None} prints as "" (Jinjava does not distinguish
- * undefined from None; Jinja2 prints "None"); an attribute of an undefined value is undefined
- * rather than an error; {@code a + b} with a None operand does not raise; recursive
- * {@code for} loops are not supported.
+ * <p>Known differences from Jinja2 (none matter for the chat templates tested): {@code None}
+ * prints as "" (Jinjava does not tell undefined from None; Jinja2 prints "None"); an attribute of
+ * an undefined value is undefined rather than an error, and operations on None ({@code 'x' in
+ * None}, {@code 'a' + None}) do not raise; {@code %} on negative numbers and
+ * {@code **} with a negative exponent follow Java; {@code ~} prints booleans as true/false;
+ * tuples print as lists; {@code sum}/{@code max} filters follow Jinjava; recursive loops are not
+ * supported.
  *
  * <p>Variables: {@code messages} (list of dicts, see {@link ChatMessage#toTemplateMap()}),
  * {@code add_generation_prompt}, the special tokens of {@code tokenizer_config.json}
  * ({@code bos_token}, {@code eos_token}, {@code unk_token}, {@code pad_token}, when set) and any
  * extra variables ({@code tools}, {@code documents}, {@code enable_thinking}, ...).
  *
- * <p>Immutable and thread-safe: concurrent renders use separate Jinjava engines from a small pool.
+ * <p>Immutable and thread-safe: concurrent renders use separate Jinjava engines from a shared pool
+ * (Jinjava's own render entry point resets shared state, so one engine is never used by two
+ * threads at once).
  */
 public final class ChatTemplate {
 
@@ -59,7 +79,8 @@ public final class ChatTemplate {
     private final String source;
     private final JinjaSourceRewriter.Result rewritten;
     private final Map<String, Object> specialTokens;
-    private final ConcurrentLinkedQueue<Jinjava> engines = new ConcurrentLinkedQueue<>();
+    /** Configured engines, shared by all templates (an engine holds no template state); one per concurrent render. */
+    private static final ConcurrentLinkedQueue<Jinjava> ENGINES = new ConcurrentLinkedQueue<>();
 
     private ChatTemplate(String source, Map<String, Object> specialTokens) {
         this.source = Objects.requireNonNull(source, "source");
@@ -79,7 +100,7 @@ public final class ChatTemplate {
             throw new ChatTemplateException("chat template error (line " + rewritten.sourceLine(e.getLineNumber()) + "): "
                     + ModelDirFiles.oneLine(e), e);
         } finally {
-            engines.offer(engine);
+            ENGINES.offer(engine);
         }
     }
 
@@ -212,7 +233,7 @@ public final class ChatTemplate {
         try {
             result = engine.renderForResult(rewritten.template(), bindings);
         } finally {
-            engines.offer(engine);
+            ENGINES.offer(engine);
         }
         for (TemplateError e : result.getErrors()) {
             if (raised(e) != null) {
@@ -253,8 +274,8 @@ public final class ChatTemplate {
         return v;
     }
 
-    private Jinjava borrow() {
-        Jinjava engine = engines.poll();
+    private static Jinjava borrow() {
+        Jinjava engine = ENGINES.poll();
         return engine != null ? engine : newEngine();
     }
 
@@ -272,6 +293,8 @@ public final class ChatTemplate {
                 .withFailOnUnknownTokens(false)
                 .withEnableRecursiveMacroCalls(true)
                 .withMaxMacroRecursionDepth(64)
+                .withRangeLimit(100_000) // Jinja2's sandbox MAX_RANGE; Jinjava's default 1000 truncates silently
+                .withMaxOutputSize(256L << 20) // a runaway template fails instead of exhausting the heap
                 .withElResolver(resolver)
                 .withExecutionMode(new PyExecutionMode())
                 .withLegacyOverrides(LegacyOverrides.newBuilder()

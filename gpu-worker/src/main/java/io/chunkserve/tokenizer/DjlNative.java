@@ -13,7 +13,10 @@ package io.chunkserve.tokenizer;
  * Without offline mode, on a machine with an sm_80/86/89/90 GPU (A100, H100...) DJL picks the
  * {@code cu122} flavor, finds no such library in the jar and tries to download it from
  * publish.djl.ai, which fails on an air-gapped GPU host. Every tokenizer creation also calls
- * {@code Ec2Utils.callHome}, which on EC2 reads the instance metadata endpoint and sends telemetry.
+ * {@code Ec2Utils.callHome}, which requests the EC2 instance metadata endpoint
+ * ({@code http://169.254.169.254/latest/api/token}, {@code .../meta-data/instance-id},
+ * {@code .../placement/region}: four HTTP requests, seen by {@code DjlOfflineTest}) and, on EC2,
+ * sends telemetry.
  *
  * <p>Offline mode ({@code ai.djl.offline=true}) makes DJL pick the {@code cpu} flavor (the one in
  * the jar), refuses every download and skips the telemetry call; {@code OPT_OUT_TRACKING=true}

@@ -143,10 +143,16 @@ public final class Tokenizer implements AutoCloseable {
             Throwable cause = e.getCause() == null ? e : e.getCause();
             throw new IllegalStateException("cannot load DJL's tokenizers native library: "
                     + ModelDirFiles.oneLine(cause), e);
-        } catch (IOException | RuntimeException e) {
-            // the Rust side reports an unparsable tokenizer.json as a RuntimeException
-            throw new IllegalArgumentException(file + " is not a valid Hugging Face tokenizer: "
-                    + ModelDirFiles.oneLine(e), e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read " + file + ": " + ModelDirFiles.oneLine(e), e);
+        } catch (RuntimeException e) {
+            if (e.getClass() == RuntimeException.class) {
+                // the Rust side reports an unparsable tokenizer.json as a plain RuntimeException
+                throw new IllegalArgumentException(file + " is not a valid Hugging Face tokenizer: "
+                        + ModelDirFiles.oneLine(e), e);
+            }
+            throw new IllegalStateException("DJL could not create the tokenizer of " + file + ": "
+                    + e.getClass().getSimpleName() + ": " + ModelDirFiles.oneLine(e), e);
         }
     }
 

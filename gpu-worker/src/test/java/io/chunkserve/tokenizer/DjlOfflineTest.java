@@ -27,21 +27,7 @@ class DjlOfflineTest {
     @Test
     void freshJvmWithEmptyCacheExtractsTheNativeLibraryFromTheJarWithoutAnyNetworkAccess(@TempDir Path cache)
             throws IOException, InterruptedException {
-        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
-        ProcessBuilder pb = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED",
-                "-DDJL_CACHE_DIR=" + cache, "-cp", classPath, OfflineProbeMain.class.getName(),
-                Fixtures.dir("tiny-llama3").toString());
-        pb.environment().remove("DJL_OFFLINE");
-        pb.environment().remove("OPT_OUT_TRACKING");
-        pb.environment().remove("DJL_CACHE_DIR");
-        pb.environment().remove("ENGINE_CACHE_DIR");
-        pb.environment().remove("RUST_LIBRARY_PATH");
-        pb.redirectErrorStream(true);
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "probe JVM hung");
-        assertEquals(0, p.exitValue(), out);
+        String out = runProbe(cache);
         assertFalse(out.contains("NETWORK-ATTEMPT"), out);
         int[] want = Fixtures.tokenizer("tiny-llama3").encode("Hello, world!", false);
         assertTrue(out.contains("IDS " + java.util.Arrays.toString(want)), out);
@@ -52,5 +38,33 @@ class DjlOfflineTest {
             Path lib = cache.relativize(libs.get(0));
             assertTrue(lib.toString().startsWith("tokenizers/") && lib.toString().contains("-cpu-"), lib.toString());
         }
+    }
+
+    @Test
+    void probeDetectsDjlsTelemetryCallsWhenOfflineModeIsSwitchedOff(@TempDir Path cache)
+            throws IOException, InterruptedException {
+        // negative control: DJL's defaults contact the EC2 metadata endpoint on every tokenizer
+        // creation; the probe refuses the connection before any socket is opened
+        String out = runProbe(cache, "-Dai.djl.offline=false", "-DOPT_OUT_TRACKING=false");
+        assertTrue(out.contains("NETWORK-ATTEMPT http://169.254.169.254/"), out);
+    }
+
+    private static String runProbe(Path cache, String... jvmArgs) throws IOException, InterruptedException {
+        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+        List<String> cmd = new java.util.ArrayList<>(List.of(javaBin.toString(), "--enable-native-access=ALL-UNNAMED",
+                "-DDJL_CACHE_DIR=" + cache));
+        cmd.addAll(List.of(jvmArgs));
+        cmd.addAll(List.of("-cp", classPath, OfflineProbeMain.class.getName(), Fixtures.dir("tiny-llama3").toString()));
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        for (String var : List.of("DJL_OFFLINE", "OPT_OUT_TRACKING", "DJL_CACHE_DIR", "ENGINE_CACHE_DIR", "RUST_LIBRARY_PATH")) {
+            pb.environment().remove(var);
+        }
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "probe JVM hung");
+        assertEquals(0, p.exitValue(), out);
+        return out;
     }
 }

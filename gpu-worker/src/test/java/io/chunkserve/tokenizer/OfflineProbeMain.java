@@ -1,6 +1,7 @@
 package io.chunkserve.tokenizer;
 
 import java.io.IOException;
+import java.net.Proxy;
 import java.net.URL;
 import java.net.URLConnection;
 import java.net.URLStreamHandler;
@@ -15,12 +16,21 @@ public final class OfflineProbeMain {
 
     private OfflineProbeMain() {}
 
+    private static URLConnection refuse(URL u) throws IOException {
+        System.out.println("NETWORK-ATTEMPT " + u);
+        throw new IOException("network access refused by OfflineProbeMain: " + u);
+    }
+
     public static void main(String[] args) {
         URL.setURLStreamHandlerFactory(protocol -> protocol.startsWith("http") ? new URLStreamHandler() {
             @Override
             protected URLConnection openConnection(URL u) throws IOException {
-                System.out.println("NETWORK-ATTEMPT " + u);
-                throw new IOException("network access refused by OfflineProbeMain: " + u);
+                return refuse(u);
+            }
+
+            @Override
+            protected URLConnection openConnection(URL u, Proxy p) throws IOException {
+                return refuse(u);
             }
         } : null);
         try (Tokenizer tok = Tokenizer.load(Path.of(args[0]))) {
