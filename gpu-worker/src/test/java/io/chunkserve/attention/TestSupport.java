@@ -64,6 +64,14 @@ final class TestSupport {
         }
     }
 
+    /** Writes fresh N(0,1) K and V into one slot (all layers): a token appended to a tail. */
+    static void fillSlot(ChunkPool pool, int chunk, int slot, Random rnd) {
+        KvLayout lay = pool.layout();
+        int w = lay.kvHeads() * lay.headDim();
+        float[] k = gaussian(w, 1, rnd), v = gaussian(w, 1, rnd);
+        for (int l = 0; l < lay.layers(); l++) pool.write(l, chunk, slot, k, 0, v, 0);
+    }
+
     /** Writes NaN into slots [from, chunkSize) of a chunk: attention must never read past a length. */
     static void poisonTail(ChunkPool pool, int chunk, int from) {
         KvLayout lay = pool.layout();
