@@ -3,6 +3,9 @@ package io.chunkserve.attention;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 
 import static io.chunkserve.attention.VectorMath.F;
@@ -17,6 +20,8 @@ import static io.chunkserve.attention.VectorMath.V;
 final class LaneDimsTile extends QueryTile {
     private static final int TB = 4; // tokens per dot-product block
     private static final int DB = 4; // vectors of head dims per output block
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
 
     private int tcap;
     private float[] q = new float[0];   // (rows, dim) scaled queries
@@ -49,38 +54,41 @@ final class LaneDimsTile extends QueryTile {
     }
 
     @Override
-    void accumulate(float[] kt, float[] vt, int tn, int pos0) {
+    void accumulate(MemorySegment ks, MemorySegment vs, long off, int tn, int pos0) {
         for (int r = 0; r < rows; r++) {
             int cnt = (int) Math.min(tn, (long) lim[r] - pos0 + 1);
             if (cnt <= 0) continue;
-            scores(kt, cnt, r);
+            scores(ks, off, cnt, r);
             float corr = softmax(cnt, r);
-            weightedSum(vt, cnt, r, corr);
+            weightedSum(vs, off, cnt, r, corr);
         }
     }
 
     /** s[t] = q[r, :] · k[t, :] for t < cnt. */
-    private void scores(float[] kt, int cnt, int r) {
+    private void scores(MemorySegment ks, long off, int cnt, int r) {
         final int D = dim, qb = r * D, dv = D - D % V;
+        final long row = 4L * D;
         int t = 0;
         for (; t + TB <= cnt; t += TB) {
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            int k0 = t * D;
+            long k0 = off + t * row;
             for (int d = 0; d < dv; d += V) {
                 FloatVector qv = FloatVector.fromArray(F, q, qb + d);
-                a0 = FloatVector.fromArray(F, kt, k0 + d).fma(qv, a0);
-                a1 = FloatVector.fromArray(F, kt, k0 + D + d).fma(qv, a1);
-                a2 = FloatVector.fromArray(F, kt, k0 + 2 * D + d).fma(qv, a2);
-                a3 = FloatVector.fromArray(F, kt, k0 + 3 * D + d).fma(qv, a3);
+                long k = k0 + 4L * d;
+                a0 = FloatVector.fromMemorySegment(F, ks, k, LE).fma(qv, a0);
+                a1 = FloatVector.fromMemorySegment(F, ks, k + row, LE).fma(qv, a1);
+                a2 = FloatVector.fromMemorySegment(F, ks, k + 2 * row, LE).fma(qv, a2);
+                a3 = FloatVector.fromMemorySegment(F, ks, k + 3 * row, LE).fma(qv, a3);
             }
             float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
             float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
             for (int d = dv; d < D; d++) {
                 float qd = q[qb + d];
-                s0 += qd * kt[k0 + d];
-                s1 += qd * kt[k0 + D + d];
-                s2 += qd * kt[k0 + 2 * D + d];
-                s3 += qd * kt[k0 + 3 * D + d];
+                long k = k0 + 4L * d;
+                s0 += qd * ks.get(F32, k);
+                s1 += qd * ks.get(F32, k + row);
+                s2 += qd * ks.get(F32, k + 2 * row);
+                s3 += qd * ks.get(F32, k + 3 * row);
             }
             s[t] = s0;
             s[t + 1] = s1;
@@ -89,10 +97,10 @@ final class LaneDimsTile extends QueryTile {
         }
         for (; t < cnt; t++) {
             FloatVector a = FloatVector.zero(F);
-            int k0 = t * D;
-            for (int d = 0; d < dv; d += V) a = FloatVector.fromArray(F, kt, k0 + d).fma(FloatVector.fromArray(F, q, qb + d), a);
+            long k0 = off + t * row;
+            for (int d = 0; d < dv; d += V) a = FloatVector.fromMemorySegment(F, ks, k0 + 4L * d, LE).fma(FloatVector.fromArray(F, q, qb + d), a);
             float x = a.reduceLanes(VectorOperators.ADD);
-            for (int d = dv; d < D; d++) x += q[qb + d] * kt[k0 + d];
+            for (int d = dv; d < D; d++) x += q[qb + d] * ks.get(F32, k0 + 4L * d);
             s[t] = x;
         }
     }
@@ -118,8 +126,9 @@ final class LaneDimsTile extends QueryTile {
     }
 
     /** o[r, :] = corr · o[r, :] + Σ_t s[t] · v[t, :]. */
-    private void weightedSum(float[] vt, int cnt, int r, float corr) {
+    private void weightedSum(MemorySegment vs, long off, int cnt, int r, float corr) {
         final int D = dim, ob = r * D, dv = D - D % V;
+        final long row = 4L * D;
         int d0 = 0;
         for (; d0 + DB * V <= dv; d0 += DB * V) {
             FloatVector a0 = FloatVector.fromArray(F, o, ob + d0).mul(corr);
@@ -128,11 +137,11 @@ final class LaneDimsTile extends QueryTile {
             FloatVector a3 = FloatVector.fromArray(F, o, ob + d0 + 3 * V).mul(corr);
             for (int t = 0; t < cnt; t++) {
                 FloatVector p = FloatVector.broadcast(F, s[t]);
-                int v0 = t * D + d0;
-                a0 = FloatVector.fromArray(F, vt, v0).fma(p, a0);
-                a1 = FloatVector.fromArray(F, vt, v0 + V).fma(p, a1);
-                a2 = FloatVector.fromArray(F, vt, v0 + 2 * V).fma(p, a2);
-                a3 = FloatVector.fromArray(F, vt, v0 + 3 * V).fma(p, a3);
+                long v0 = off + t * row + 4L * d0, vb = 4L * V;
+                a0 = FloatVector.fromMemorySegment(F, vs, v0, LE).fma(p, a0);
+                a1 = FloatVector.fromMemorySegment(F, vs, v0 + vb, LE).fma(p, a1);
+                a2 = FloatVector.fromMemorySegment(F, vs, v0 + 2 * vb, LE).fma(p, a2);
+                a3 = FloatVector.fromMemorySegment(F, vs, v0 + 3 * vb, LE).fma(p, a3);
             }
             a0.intoArray(o, ob + d0);
             a1.intoArray(o, ob + d0 + V);
@@ -141,12 +150,12 @@ final class LaneDimsTile extends QueryTile {
         }
         for (; d0 < dv; d0 += V) {
             FloatVector a = FloatVector.fromArray(F, o, ob + d0).mul(corr);
-            for (int t = 0; t < cnt; t++) a = FloatVector.fromArray(F, vt, t * D + d0).fma(FloatVector.broadcast(F, s[t]), a);
+            for (int t = 0; t < cnt; t++) a = FloatVector.fromMemorySegment(F, vs, off + t * row + 4L * d0, LE).fma(FloatVector.broadcast(F, s[t]), a);
             a.intoArray(o, ob + d0);
         }
         for (int d = dv; d < D; d++) {
             float a = o[ob + d] * corr;
-            for (int t = 0; t < cnt; t++) a += s[t] * vt[t * D + d];
+            for (int t = 0; t < cnt; t++) a += s[t] * vs.get(F32, off + t * row + 4L * d);
             o[ob + d] = a;
         }
     }
