@@ -2,51 +2,90 @@ package io.chunkserve.attention;
 
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
-
-import java.lang.foreign.MemorySegment;
+import io.chunkserve.runtime.cpu.Parallel;
 
 /**
  * Causal attention of one sequence's new tokens over its chunked KV (cached prefix plus the new
  * tokens, whose K/V are already written into the pool). Used for prefill and, one token at a
- * time, for decode. Online softmax over chunks, fp32 accumulation.
+ * time, for decode. Online softmax over chunks, fp32 accumulation, K/V widened from the pool
+ * dtype inside the loop, GQA (the g = qHeads / kvHeads query heads of a KV head read its K/V
+ * together).
+ *
+ * <p>Work is split into tasks of (KV head, query block): a query block of up to
+ * {@link #BLOCK_ROWS} rows (tokens × g heads) makes one pass over every chunk it can see, so
+ * each K/V element read feeds all its rows.
  */
 public final class SequenceAttention {
+    /** Query rows (tokens × g) per pass over the chunks; a few vectors of rows keeps the tile in L1/L2. */
+    static final int BLOCK_ROWS = Math.max(16, 4 * VectorMath.V);
+
     private SequenceAttention() { }
 
-    /**
-     * @param chunks     the sequence's chunk table: chunk ids covering positions 0 .. start+n-1
-     * @param start      position of the first new token
-     * @param n          number of new tokens
-     * @param q          queries (n, qHeads, headDim) at qOff
-     * @param out        output (n, qHeads, headDim) at outOff
-     */
+    /** Serial form of {@link #attend(ChunkPool, int, int[], int, int, int, float[], int, float[], int, Parallel)}. */
     public static void attend(ChunkPool pool, int layer, int[] chunks, int start, int n, int qHeads,
                               float[] q, int qOff, float[] out, int outOff) {
+        attend(pool, layer, chunks, start, n, qHeads, q, qOff, out, outOff, Parallel.SERIAL);
+    }
+
+    /**
+     * Token i (0 ≤ i &lt; n) at position start+i attends positions 0 .. start+i with scale 1/sqrt(headDim);
+     * query head h reads KV head h / (qHeads / kvHeads).
+     *
+     * @param chunks the sequence's chunk table: chunk ids covering positions 0 .. start+n-1
+     * @param start  position of the first new token
+     * @param n      number of new tokens
+     * @param q      queries (n, qHeads, headDim) at qOff
+     * @param out    output (n, qHeads, headDim) at outOff
+     * @param par    runs the (KV head, query block) tasks
+     */
+    public static void attend(ChunkPool pool, int layer, int[] chunks, int start, int n, int qHeads,
+                              float[] q, int qOff, float[] out, int outOff, Parallel par) {
+        attend(pool, layer, chunks, start, n, qHeads, q, qOff, out, outOff, par, Workspace.DEFAULT_WIDE_MIN_ROWS);
+    }
+
+    /** As above with the tile choice exposed for tests: rows ≥ wideMinRows use the rows-in-lanes tile. */
+    static void attend(ChunkPool pool, int layer, int[] chunks, int start, int n, int qHeads,
+                       float[] q, int qOff, float[] out, int outOff, Parallel par, int wideMinRows) {
         KvLayout lay = pool.layout();
-        int hd = lay.headDim(), c = lay.chunkSize(), group = qHeads / lay.kvHeads();
-        MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
-        float scale = (float) (1.0 / Math.sqrt(hd));
-        float[] acc = new float[hd];
-        for (int i = 0; i < n; i++) {
-            int last = start + i; // attends positions 0..last
-            for (int h = 0; h < qHeads; h++) {
-                int kvh = h / group;
-                int qo = qOff + (i * qHeads + h) * hd;
-                float m = Float.NEGATIVE_INFINITY, l = 0;
-                java.util.Arrays.fill(acc, 0);
-                for (int p = 0; p <= last; p++) {
-                    long base = lay.index(chunks[p / c], kvh, p % c);
-                    float s = 0;
-                    for (int d = 0; d < hd; d++) s += q[qo + d] * pool.load(ks, base + d);
-                    s *= scale;
-                    float mNew = Math.max(m, s);
-                    float corr = (float) Math.exp(m - mNew), w = (float) Math.exp(s - mNew);
-                    l = l * corr + w;
-                    for (int d = 0; d < hd; d++) acc[d] = acc[d] * corr + w * pool.load(vs, base + d);
-                    m = mNew;
-                }
-                int oo = outOff + (i * qHeads + h) * hd;
-                for (int d = 0; d < hd; d++) out[oo + d] = acc[d] / l;
+        int kvHeads = lay.kvHeads();
+        if (n < 1) return;
+        if (qHeads % kvHeads != 0) throw new IllegalArgumentException("qHeads " + qHeads + " not a multiple of kvHeads " + kvHeads);
+        int c = lay.chunkSize();
+        if ((long) chunks.length * c < (long) start + n) {
+            throw new IllegalArgumentException("chunk table of " + chunks.length + " chunks cannot hold " + (start + n) + " positions");
+        }
+        int g = qHeads / kvHeads;
+        int tokensPerBlock = Math.max(1, BLOCK_ROWS / g);
+        int qBlocks = (n + tokensPerBlock - 1) / tokensPerBlock;
+        // later query blocks see more chunks: hand them out first so the tail of the run is short
+        par.forRange(kvHeads * qBlocks, task -> {
+            int qb = qBlocks - 1 - task / kvHeads, kvh = task % kvHeads;
+            int i0 = qb * tokensPerBlock, i1 = Math.min(n, i0 + tokensPerBlock);
+            block(pool, layer, chunks, start, i0, i1, qHeads, g, kvh, q, qOff, out, outOff, wideMinRows);
+        });
+    }
+
+    /** Tokens i0..i1-1 of the new tokens, query heads of KV head kvh. */
+    private static void block(ChunkPool pool, int layer, int[] chunks, int start, int i0, int i1, int qHeads, int g,
+                              int kvh, float[] q, int qOff, float[] out, int outOff, int wideMinRows) {
+        KvLayout lay = pool.layout();
+        int hd = lay.headDim(), c = lay.chunkSize();
+        float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
+        Workspace ws = Workspace.get();
+        QueryTile tile = ws.tile((i1 - i0) * g, lay, wideMinRows);
+        for (int i = i0; i < i1; i++) {
+            for (int j = 0; j < g; j++) {
+                tile.setQuery((i - i0) * g + j, q, qOff + (i * qHeads + kvh * g + j) * hd, scale, start + i);
+            }
+        }
+        int last = start + i1 - 1; // last position any row of the block attends
+        for (int ci = 0; ci <= last / c; ci++) {
+            int pos0 = ci * c;
+            ws.accumulate(tile, pool, layer, chunks[ci], kvh, Math.min(c, last - pos0 + 1), pos0);
+        }
+        for (int i = i0; i < i1; i++) {
+            for (int j = 0; j < g; j++) {
+                tile.finish((i - i0) * g + j, out, outOff + (i * qHeads + kvh * g + j) * hd);
             }
         }
     }

@@ -1,0 +1,250 @@
+package io.chunkserve.attention;
+
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.model.DType;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Benchmark of decode attention over a prefix-shared KV cache ({@code ./chunkserve bench attention}):
+ * B sequences share a P-token prefix and own S unique tokens each (the last one being the step's
+ * new token). It times {@link TwoPhaseAttention} with its plan built with sharing on (prefix-aware)
+ * against the same code with sharing off (every chunk private: the prefix-unaware baseline), side
+ * by side in one run, and sets both against the unique-bytes floor
+ * {@code 2·H_kv·d·elem·(P + B·S)·layers / read bandwidth}, the bandwidth measured in the same run by
+ * {@link ReadBandwidth}. Working set: the pool holds many copies of the layer set and each timed
+ * call reads the next copy, so the data read by a call is never cache-resident (the sizes are printed).
+ * Timings are medians over repetitions after warm-up; aware and unaware runs alternate so a noisy
+ * neighbour hits both alike. The last line is {@code RESULT {json}}.
+ */
+public final class AttentionBench {
+    private AttentionBench() { }
+
+    /** Settings from the command line. */
+    record Config(int batch, int qHeads, int kvHeads, int headDim, int shared, int unique, int chunk, DType dtype,
+                  int threads, int layers, int reps, int warmup, long workingSetBytes, long bandwidthBytes, boolean grid) { }
+
+    /** Measured figures of one (B, P, S) point. */
+    record Point(int batch, int shared, int unique, double awareMs, double unawareMs, double awareMinMs, double unawareMinMs,
+                 double floorMs, double unawareFloorMs, long uniqueBytes, long poolBytes, double maxDiff, int groups, int tasks) {
+        double speedup() { return unawareMs / awareMs; }
+        double ideal() { return (double) batch * (shared + unique) / (shared + (double) batch * unique); }
+        double floorRatio() { return awareMs / floorMs; }
+    }
+
+    public static void main(String[] args) {
+        Config cfg;
+        try {
+            cfg = parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("attention bench: " + e.getMessage());
+            System.err.println(usage());
+            System.exit(2);
+            return;
+        }
+        System.out.println(run(cfg));
+    }
+
+    static String usage() {
+        return """
+                usage: bench attention [--batch 16] [--q-heads 8] [--kv-heads 8] [--head-dim 64] [--shared 2048]
+                                       [--unique 128] [--chunk 64] [--dtype f32|f16|bf16] [--threads N] [--layers 1]
+                                       [--reps 40] [--warmup 15] [--working-set-mb 512] [--bandwidth-mb 1024] [--no-grid]""";
+    }
+
+    static Config parse(String[] args) {
+        Map<String, String> m = new HashMap<>();
+        boolean grid = true;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--no-grid")) { grid = false; continue; }
+            if (a.equals("--help") || a.equals("-h")) throw new IllegalArgumentException("help");
+            if (!a.startsWith("--") || i + 1 >= args.length) throw new IllegalArgumentException("unexpected argument '" + a + "'");
+            m.put(a.substring(2), args[++i]);
+        }
+        int threads = Runtime.getRuntime().availableProcessors();
+        Config c = new Config(intArg(m, "batch", 16), intArg(m, "q-heads", 8), intArg(m, "kv-heads", 8), intArg(m, "head-dim", 64),
+                intArg(m, "shared", 2048), intArg(m, "unique", 128), intArg(m, "chunk", 64),
+                DType.parse(m.getOrDefault("dtype", "f32")), intArg(m, "threads", threads), intArg(m, "layers", 1),
+                intArg(m, "reps", 40), intArg(m, "warmup", 15), intArg(m, "working-set-mb", 512) * (1L << 20),
+                intArg(m, "bandwidth-mb", 1024) * (1L << 20), grid);
+        m.keySet().removeAll(List.of("batch", "q-heads", "kv-heads", "head-dim", "shared", "unique", "chunk", "dtype", "threads",
+                "layers", "reps", "warmup", "working-set-mb", "bandwidth-mb"));
+        if (!m.isEmpty()) throw new IllegalArgumentException("unknown option(s) " + m.keySet());
+        if (c.qHeads % c.kvHeads != 0) throw new IllegalArgumentException("--q-heads must be a multiple of --kv-heads");
+        if (c.unique < 1 || c.shared < 0 || c.batch < 1 || c.layers < 1 || c.threads < 1 || c.reps < 1) {
+            throw new IllegalArgumentException("need --unique ≥ 1, --shared ≥ 0, --batch, --layers, --threads, --reps ≥ 1");
+        }
+        return c;
+    }
+
+    private static int intArg(Map<String, String> m, String key, int def) {
+        String v = m.get(key);
+        if (v == null) return def;
+        try {
+            return Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--" + key + " expects an integer, got '" + v + "'");
+        }
+    }
+
+    /** Runs the default point and the grid; returns the whole report (table and RESULT line). */
+    static String run(Config cfg) {
+        StringBuilder out = new StringBuilder();
+        try (WorkerPool par = new WorkerPool(cfg.threads)) {
+            ReadBandwidth.Result bw = ReadBandwidth.measure(par, cfg.threads, cfg.bandwidthBytes, 3);
+            out.append(String.format(Locale.ROOT, "attention bench: decode, two-phase (prefix-aware) vs the same kernel with sharing off%n"));
+            out.append(String.format(Locale.ROOT, "machine: %d cpus, %s %s, java %s, float vectors %d-bit (%d lanes), threads %d%n",
+                    Runtime.getRuntime().availableProcessors(), System.getProperty("os.arch"), System.getProperty("os.name"),
+                    System.getProperty("java.version"), VectorMath.F.vectorBitSize(), VectorMath.V, cfg.threads));
+            out.append(String.format(Locale.ROOT, "read bandwidth: %.1f GB/s (best of %s GB/s; %d MiB off-heap, %d threads)%n",
+                    bw.bestGBs(), Arrays.toString(Arrays.stream(bw.passes()).map(x -> Math.round(x / 1e8) / 10.0).toArray()),
+                    bw.bytes() >> 20, cfg.threads));
+            out.append(String.format(Locale.ROOT, "shape: Hq/Hkv %d/%d, d %d, chunk %d, %s, %d layer(s) per call; median of %d reps after %d warm-up%n",
+                    cfg.qHeads, cfg.kvHeads, cfg.headDim, cfg.chunk, cfg.dtype.name().toLowerCase(Locale.ROOT), cfg.layers, cfg.reps, cfg.warmup));
+            out.append(String.format(Locale.ROOT, "%4s %6s %5s | %9s %9s %7s %6s | %8s %8s %9s | %9s %8s %7s%n",
+                    "B", "P", "S", "aware ms", "unaw. ms", "speedup", "ideal", "floor ms", "aw/floor", "unaw. eff", "unique MB", "pool MB", "maxdiff"));
+            System.out.print(out);
+            out.setLength(0);
+            Point def = point(cfg, par, cfg.batch, cfg.shared, cfg.unique, bw.bestBytesPerSecond());
+            printRow(def, "  (default)");
+            List<Point> grid = new ArrayList<>();
+            if (cfg.grid) {
+                for (int p : new int[] {512, 2048}) {
+                    for (int s : new int[] {32, 128}) {
+                        for (int b : new int[] {4, 16}) {
+                            Point pt = point(cfg, par, b, p, s, bw.bestBytesPerSecond());
+                            printRow(pt, "");
+                            grid.add(pt);
+                        }
+                    }
+                }
+            }
+            out.append("RESULT ").append(json(cfg, bw, def, grid));
+        }
+        return out.toString();
+    }
+
+    private static void printRow(Point p, String note) {
+        System.out.printf(Locale.ROOT, "%4d %6d %5d | %9.3f %9.3f %6.2fx %5.2fx | %8.3f %7.2fx %8.0f%% | %9.1f %8.0f %7.1e%s%n",
+                p.batch, p.shared, p.unique, p.awareMs, p.unawareMs, p.speedup(), p.ideal(), p.floorMs, p.floorRatio(),
+                100 * p.unawareFloorMs / p.unawareMs, p.uniqueBytes / 1e6, p.poolBytes / 1048576.0, p.maxDiff, note);
+    }
+
+    /** Builds the batch for (B, P, S), then times aware and unaware decode. */
+    static Point point(Config cfg, WorkerPool par, int batch, int shared, int unique, double bytesPerSecond) {
+        int c = cfg.chunk, sharedChunks = shared / c;
+        int privTokens = unique + shared % c;       // a partial last prefix chunk cannot be shared: each sequence copies it
+        int privChunks = (privTokens + c - 1) / c;
+        int perSet = sharedChunks + batch * privChunks;
+        KvLayout one = new KvLayout(1, cfg.kvHeads, cfg.headDim, c, cfg.dtype);
+        long perLayer = 2L * perSet * one.chunkElements() * cfg.dtype.bytes();
+        int poolLayers = (int) Math.max(2L * cfg.layers, (cfg.workingSetBytes + perLayer - 1) / perLayer);
+        KvLayout lay = new KvLayout(poolLayers, cfg.kvHeads, cfg.headDim, c, cfg.dtype);
+        try (ChunkPool pool = new ChunkPool(lay, perSet)) {
+            fill(pool, new Random(1234));
+            int[] prefix = new int[sharedChunks];
+            for (int i = 0; i < sharedChunks; i++) prefix[i] = pool.allocate();
+            int[][] tables = new int[batch][];
+            int[] lengths = new int[batch];
+            for (int b = 0; b < batch; b++) {
+                tables[b] = Arrays.copyOf(prefix, sharedChunks + privChunks);
+                for (int i = 0; i < privChunks; i++) tables[b][sharedChunks + i] = pool.allocate();
+                lengths[b] = shared + unique;
+            }
+            TwoPhasePlan aware = TwoPhasePlan.build(tables, lengths, c, true);
+            TwoPhasePlan unaware = TwoPhasePlan.build(tables, lengths, c, false);
+            TwoPhaseAttention kAware = new TwoPhaseAttention(cfg.threads), kUnaware = new TwoPhaseAttention(cfg.threads);
+            Random rnd = new Random(99);
+            float[] q = new float[batch * cfg.qHeads * cfg.headDim];         // (B, qHeads, d)
+            for (int i = 0; i < q.length; i++) q[i] = (float) rnd.nextGaussian();
+            float[] oAware = new float[q.length], oUnaware = new float[q.length]; // (B, qHeads, d)
+            double[] tA = new double[cfg.reps], tU = new double[cfg.reps];
+            int half = poolLayers / 2; // the unaware run reads the other half of the copies: no cache reuse between the two
+            for (int r = -cfg.warmup; r < cfg.reps; r++) {
+                int first = Math.floorMod(r * cfg.layers, poolLayers);
+                long t0 = System.nanoTime();
+                for (int l = 0; l < cfg.layers; l++) kAware.decode(pool, (first + l) % poolLayers, aware, cfg.qHeads, q, oAware, par);
+                long t1 = System.nanoTime();
+                for (int l = 0; l < cfg.layers; l++) kUnaware.decode(pool, (first + half + l) % poolLayers, unaware, cfg.qHeads, q, oUnaware, par);
+                long t2 = System.nanoTime();
+                if (r >= 0) { tA[r] = (t1 - t0) / 1e6; tU[r] = (t2 - t1) / 1e6; }
+            }
+            kAware.decode(pool, 0, aware, cfg.qHeads, q, oAware, par);
+            kUnaware.decode(pool, 0, unaware, cfg.qHeads, q, oUnaware, par);
+            double diff = 0;
+            for (int i = 0; i < q.length; i++) diff = Math.max(diff, Math.abs(oAware[i] - oUnaware[i]));
+            double elem = 2.0 * cfg.kvHeads * cfg.headDim * cfg.dtype.bytes() * cfg.layers;
+            long uniqueBytes = (long) (elem * (shared + (double) batch * unique));
+            double floorMs = uniqueBytes / bytesPerSecond * 1e3;
+            double unawareFloorMs = elem * batch * (shared + unique) / bytesPerSecond * 1e3;
+            long poolBytes = 2L * poolLayers * perSet * lay.chunkElements() * cfg.dtype.bytes();
+            return new Point(batch, shared, unique, median(tA), median(tU), min(tA), min(tU), floorMs, unawareFloorMs,
+                    uniqueBytes, poolBytes, diff, aware.groupCount(), kAware.chunkFirstTasks());
+        }
+    }
+
+    /** Fills every slab with N(0,1) values: one random 64 KiB pattern per slab kind, copied at shifting offsets. */
+    private static void fill(ChunkPool pool, Random rnd) {
+        KvLayout lay = pool.layout();
+        int patElems = 16384;
+        MemorySegment pat = MemorySegment.ofArray(new byte[patElems * lay.dtype().bytes()]);
+        for (int i = 0; i < patElems; i++) {
+            float x = (float) rnd.nextGaussian();
+            switch (lay.dtype()) {
+                case F32 -> pat.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), i, x);
+                case F16 -> pat.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), i, Float.floatToFloat16(x));
+                case BF16 -> pat.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), i, DType.floatToBf16(x));
+            }
+        }
+        long pb = pat.byteSize();
+        for (int l = 0; l < lay.layers(); l++) {
+            for (MemorySegment slab : new MemorySegment[] {pool.keys(l), pool.values(l)}) {
+                int shift = rnd.nextInt(patElems / 2) * lay.dtype().bytes();
+                for (long off = 0; off < slab.byteSize(); off += pb - shift) {
+                    long n = Math.min(pb - shift, slab.byteSize() - off);
+                    MemorySegment.copy(pat, shift, slab, off, n);
+                }
+            }
+        }
+    }
+
+    private static double median(double[] x) {
+        double[] s = x.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    private static double min(double[] x) { return Arrays.stream(x).min().orElse(Double.NaN); }
+
+    private static String json(Config cfg, ReadBandwidth.Result bw, Point def, List<Point> grid) {
+        StringBuilder j = new StringBuilder("{");
+        j.append(String.format(Locale.ROOT, "\"speedup_vs_unaware\":%.3f,\"ideal_speedup\":%.3f,\"floor_ratio\":%.3f,",
+                def.speedup(), def.ideal(), def.floorRatio()));
+        j.append(String.format(Locale.ROOT, "\"read_bw_gbs\":%.2f,\"threads\":%d,\"vector_bits\":%d,\"cpus\":%d,",
+                bw.bestGBs(), cfg.threads, VectorMath.F.vectorBitSize(), Runtime.getRuntime().availableProcessors()));
+        j.append(String.format(Locale.ROOT, "\"q_heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"chunk\":%d,\"dtype\":\"%s\",\"layers\":%d,\"reps\":%d,",
+                cfg.qHeads, cfg.kvHeads, cfg.headDim, cfg.chunk, cfg.dtype.name().toLowerCase(Locale.ROOT), cfg.layers, cfg.reps));
+        j.append("\"default\":").append(pointJson(def)).append(",\"grid\":[");
+        for (int i = 0; i < grid.size(); i++) j.append(i == 0 ? "" : ",").append(pointJson(grid.get(i)));
+        return j.append("]}").toString();
+    }
+
+    private static String pointJson(Point p) {
+        return String.format(Locale.ROOT, "{\"batch\":%d,\"shared\":%d,\"unique\":%d,\"aware_ms\":%.4f,\"unaware_ms\":%.4f,"
+                        + "\"aware_min_ms\":%.4f,\"unaware_min_ms\":%.4f,\"speedup\":%.3f,\"ideal_speedup\":%.3f,\"floor_ms\":%.4f,"
+                        + "\"floor_ratio\":%.3f,\"unaware_floor_ms\":%.4f,\"unique_bytes\":%d,\"pool_bytes\":%d,\"max_abs_diff\":%.3e,"
+                        + "\"groups\":%d,\"chunk_first_tasks\":%d}",
+                p.batch, p.shared, p.unique, p.awareMs, p.unawareMs, p.awareMinMs, p.unawareMinMs, p.speedup(), p.ideal(), p.floorMs,
+                p.floorRatio(), p.unawareFloorMs, p.uniqueBytes, p.poolBytes, p.maxDiff, p.groups, p.tasks);
+    }
+}

@@ -1,0 +1,187 @@
+package io.chunkserve.attention;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
+import static io.chunkserve.attention.VectorMath.F;
+import static io.chunkserve.attention.VectorMath.V;
+
+/**
+ * Head dims in vector lanes, one query row at a time: a score is a dot product (one horizontal
+ * reduction per token, amortised over dim/V fused multiply-adds) and the output update is a
+ * broadcast of the probability times a V row. Meant for 1 to a few rows — a decode step's g
+ * query heads over a private chunk — where the work is bound by reading K/V, not by arithmetic.
+ */
+final class LaneDimsTile extends QueryTile {
+    private static final int TB = 4; // tokens per dot-product block
+    private static final int DB = 4; // vectors of head dims per output block
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+
+    private int tcap;
+    private float[] q = new float[0];   // (rows, dim) scaled queries
+    private float[] o = new float[0];   // (rows, dim) unnormalised outputs
+    private float[] s = new float[0];   // (tcap rounded up to V) scores, then probabilities, of one row
+    private float[] m = new float[0];   // (rows) running max, log2 units
+    private float[] l = new float[0];   // (rows) running sum
+    private int[] lim = new int[0];     // (rows) last attended absolute position
+
+    @Override
+    void begin(int rows, int dim, int maxTokens) {
+        this.rows = rows;
+        this.dim = dim;
+        tcap = maxTokens;
+        if (q.length < rows * dim) { q = new float[rows * dim]; o = new float[rows * dim]; }
+        if (s.length < roundUp(tcap, V)) s = new float[roundUp(tcap, V)];
+        if (m.length < rows) { m = new float[rows]; l = new float[rows]; lim = new int[rows]; }
+        Arrays.fill(o, 0, rows * dim, 0f);
+        Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
+        Arrays.fill(l, 0, rows, 0f);
+        Arrays.fill(lim, 0, rows, Integer.MAX_VALUE);
+        minLimit = Integer.MAX_VALUE;
+    }
+
+    @Override
+    void setQuery(int r, float[] src, int off, float scale, int limit) {
+        for (int d = 0; d < dim; d++) q[r * dim + d] = src[off + d] * scale;
+        lim[r] = limit;
+        minLimit = Math.min(minLimit, limit);
+    }
+
+    @Override
+    void accumulate(MemorySegment ks, MemorySegment vs, long off, int tn, int pos0) {
+        for (int r = 0; r < rows; r++) {
+            int cnt = (int) Math.min(tn, (long) lim[r] - pos0 + 1);
+            if (cnt <= 0) continue;
+            scores(ks, off, cnt, r);
+            float corr = softmax(cnt, r);
+            weightedSum(vs, off, cnt, r, corr);
+        }
+    }
+
+    /** s[t] = q[r, :] · k[t, :] for t < cnt. */
+    private void scores(MemorySegment ks, long off, int cnt, int r) {
+        final int D = dim, qb = r * D, dv = D - D % V;
+        final long row = 4L * D;
+        int t = 0;
+        for (; t + TB <= cnt; t += TB) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            long k0 = off + t * row;
+            for (int d = 0; d < dv; d += V) {
+                FloatVector qv = FloatVector.fromArray(F, q, qb + d);
+                long k = k0 + 4L * d;
+                a0 = FloatVector.fromMemorySegment(F, ks, k, LE).fma(qv, a0);
+                a1 = FloatVector.fromMemorySegment(F, ks, k + row, LE).fma(qv, a1);
+                a2 = FloatVector.fromMemorySegment(F, ks, k + 2 * row, LE).fma(qv, a2);
+                a3 = FloatVector.fromMemorySegment(F, ks, k + 3 * row, LE).fma(qv, a3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            for (int d = dv; d < D; d++) {
+                float qd = q[qb + d];
+                long k = k0 + 4L * d;
+                s0 += qd * ks.get(F32, k);
+                s1 += qd * ks.get(F32, k + row);
+                s2 += qd * ks.get(F32, k + 2 * row);
+                s3 += qd * ks.get(F32, k + 3 * row);
+            }
+            s[t] = s0;
+            s[t + 1] = s1;
+            s[t + 2] = s2;
+            s[t + 3] = s3;
+        }
+        for (; t < cnt; t++) {
+            FloatVector a = FloatVector.zero(F);
+            long k0 = off + t * row;
+            for (int d = 0; d < dv; d += V) a = FloatVector.fromMemorySegment(F, ks, k0 + 4L * d, LE).fma(FloatVector.fromArray(F, q, qb + d), a);
+            float x = a.reduceLanes(VectorOperators.ADD);
+            for (int d = dv; d < D; d++) x += q[qb + d] * ks.get(F32, k0 + 4L * d);
+            s[t] = x;
+        }
+    }
+
+    /** Turns s[0, cnt) into probabilities against the new max; updates m, l; returns the old-state factor. */
+    private float softmax(int cnt, int r) {
+        int padded = roundUp(cnt, V);
+        Arrays.fill(s, cnt, padded, Float.NEGATIVE_INFINITY); // exp2(−∞) = 0: padding drops out
+        FloatVector mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        for (int t = 0; t < padded; t += V) mx = mx.max(FloatVector.fromArray(F, s, t));
+        float mNew = Math.max(m[r], mx.reduceLanes(VectorOperators.MAX));
+        float mRef = mNew == Float.NEGATIVE_INFINITY ? 0f : mNew;
+        FloatVector sum = FloatVector.zero(F);
+        for (int t = 0; t < padded; t += V) {
+            FloatVector p = VectorMath.exp2(FloatVector.fromArray(F, s, t).sub(mRef));
+            p.intoArray(s, t);
+            sum = sum.add(p);
+        }
+        float corr = VectorMath.exp2(m[r] - mRef);
+        l[r] = l[r] * corr + sum.reduceLanes(VectorOperators.ADD);
+        m[r] = mNew;
+        return corr;
+    }
+
+    /** o[r, :] = corr · o[r, :] + Σ_t s[t] · v[t, :]. */
+    private void weightedSum(MemorySegment vs, long off, int cnt, int r, float corr) {
+        final int D = dim, ob = r * D, dv = D - D % V;
+        final long row = 4L * D;
+        int d0 = 0;
+        for (; d0 + DB * V <= dv; d0 += DB * V) {
+            FloatVector a0 = FloatVector.fromArray(F, o, ob + d0).mul(corr);
+            FloatVector a1 = FloatVector.fromArray(F, o, ob + d0 + V).mul(corr);
+            FloatVector a2 = FloatVector.fromArray(F, o, ob + d0 + 2 * V).mul(corr);
+            FloatVector a3 = FloatVector.fromArray(F, o, ob + d0 + 3 * V).mul(corr);
+            for (int t = 0; t < cnt; t++) {
+                FloatVector p = FloatVector.broadcast(F, s[t]);
+                long v0 = off + t * row + 4L * d0, vb = 4L * V;
+                a0 = FloatVector.fromMemorySegment(F, vs, v0, LE).fma(p, a0);
+                a1 = FloatVector.fromMemorySegment(F, vs, v0 + vb, LE).fma(p, a1);
+                a2 = FloatVector.fromMemorySegment(F, vs, v0 + 2 * vb, LE).fma(p, a2);
+                a3 = FloatVector.fromMemorySegment(F, vs, v0 + 3 * vb, LE).fma(p, a3);
+            }
+            a0.intoArray(o, ob + d0);
+            a1.intoArray(o, ob + d0 + V);
+            a2.intoArray(o, ob + d0 + 2 * V);
+            a3.intoArray(o, ob + d0 + 3 * V);
+        }
+        for (; d0 < dv; d0 += V) {
+            FloatVector a = FloatVector.fromArray(F, o, ob + d0).mul(corr);
+            for (int t = 0; t < cnt; t++) a = FloatVector.fromMemorySegment(F, vs, off + t * row + 4L * d0, LE).fma(FloatVector.broadcast(F, s[t]), a);
+            a.intoArray(o, ob + d0);
+        }
+        for (int d = dv; d < D; d++) {
+            float a = o[ob + d] * corr;
+            for (int t = 0; t < cnt; t++) a += s[t] * vs.get(F32, off + t * row + 4L * d);
+            o[ob + d] = a;
+        }
+    }
+
+    @Override
+    void merge(int r, float pm, float pl, float[] src, int off) {
+        if (pm == Float.NEGATIVE_INFINITY) return; // empty partial
+        float mNew = Math.max(pm, m[r]);
+        float x = VectorMath.exp2(pm - mNew), y = VectorMath.exp2(m[r] - mNew);
+        for (int d = 0; d < dim; d++) o[r * dim + d] = x * src[off + d] + y * o[r * dim + d];
+        l[r] = x * pl + y * l[r];
+        m[r] = mNew;
+    }
+
+    @Override
+    float rowMax(int r) { return m[r]; }
+
+    @Override
+    float rowSum(int r) { return l[r]; }
+
+    @Override
+    void rowOutput(int r, float[] dst, int off) { System.arraycopy(o, r * dim, dst, off, dim); }
+
+    @Override
+    void finish(int r, float[] dst, int off) {
+        float inv = 1f / l[r];
+        for (int d = 0; d < dim; d++) dst[off + d] = o[r * dim + d] * inv;
+    }
+}

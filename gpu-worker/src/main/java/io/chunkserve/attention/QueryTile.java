@@ -1,0 +1,58 @@
+package io.chunkserve.attention;
+
+/**
+ * Online-softmax attention state of a block of query rows that all read the same K/V chunks
+ * (the g query heads of one KV head, times the sequences of a shared group or the tokens of a
+ * prefill block). Per row: the running max m, the running sum l and the unnormalised output
+ * o, all fp32. Scores are kept in log2 units (queries are pre-scaled by scale·log2 e) so the
+ * kernels use a base-2 exponential; m and l exported by {@link #rowMax}/{@link #rowSum} are in
+ * those units, and {@link #merge} expects the same.
+ *
+ * <p>Two implementations share this contract: {@link LaneRowsTile} puts query rows in vector
+ * lanes (no horizontal reductions; best from about half a vector of rows upwards) and
+ * {@link LaneDimsTile} puts head dims in lanes (best for one to a few rows). A tile belongs to
+ * one thread at a time; its buffers grow on demand and are reused.
+ */
+abstract sealed class QueryTile permits LaneRowsTile, LaneDimsTile {
+    /** Rows in use and head dim, set by {@link #begin}. */
+    int rows, dim;
+    /** Smallest causal limit over the rows; chunks ending at or before it need no mask. */
+    int minLimit;
+
+    /** Resets to an empty state of {@code rows} rows of width {@code dim}: m = −∞, l = 0, o = 0. */
+    abstract void begin(int rows, int dim, int maxTokens);
+
+    /**
+     * Sets row r's query (dim floats at q[off]) multiplied by {@code scale}, and its causal limit:
+     * the last absolute position it may attend ({@link Integer#MAX_VALUE} for none).
+     */
+    abstract void setQuery(int r, float[] q, int off, float scale, int limit);
+
+    /**
+     * Folds one chunk into every row.
+     *
+     * @param ks   keys: fp32 little-endian (≥ tn, dim) row-major at byte offset off — a pool slab
+     *             read in place, or widened scratch
+     * @param vs   values, laid out like the keys at the same offset
+     * @param tn   valid tokens of the chunk (1 ≤ tn ≤ maxTokens)
+     * @param pos0 absolute position of the chunk's token 0 (for the causal limits)
+     */
+    abstract void accumulate(java.lang.foreign.MemorySegment ks, java.lang.foreign.MemorySegment vs, long off, int tn, int pos0);
+
+    /** Merges a saved partial (max m, sum l, unnormalised output o[oOff .. oOff+dim)) into row r. */
+    abstract void merge(int r, float m, float l, float[] o, int oOff);
+
+    /** Row r's running max (log2 units). */
+    abstract float rowMax(int r);
+
+    /** Row r's running sum of exponentials. */
+    abstract float rowSum(int r);
+
+    /** Copies row r's unnormalised output into dst[off .. off+dim). */
+    abstract void rowOutput(int r, float[] dst, int off);
+
+    /** Writes row r's attention output o / l into dst[off .. off+dim). */
+    abstract void finish(int r, float[] dst, int off);
+
+    static int roundUp(int x, int to) { return (x + to - 1) / to * to; }
+}

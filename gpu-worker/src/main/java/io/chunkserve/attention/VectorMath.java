@@ -1,0 +1,111 @@
+package io.chunkserve.attention;
+
+import io.chunkserve.model.DType;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Vector API building blocks shared by the attention tiles: the float species, a base-2
+ * exponential accurate to ~1e-7 relative, and the widening copy of K/V rows from the pool's
+ * dtype into fp32 scratch.
+ */
+final class VectorMath {
+    private VectorMath() { }
+
+    /** The float species of every attention kernel (512-bit with AVX-512, 256-bit with AVX2). */
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Float lanes per vector. */
+    static final int V = F.length();
+    /** Int species of the same shape as {@link #F}, for bit manipulation. */
+    static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    /** Short species with as many lanes as {@link #F}: one half-precision load widens to one float vector. */
+    static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+
+    static final float LOG2E = 1.4426950408889634f;
+    private static final float LN2 = 0.6931471805599453f;
+    /** 1.5·2^23: adding it rounds a float of magnitude < 2^22 to an integer held in the low mantissa bits. */
+    private static final float ROUND_MAGIC = 12582912f;
+    private static final int ROUND_MAGIC_BITS = Float.floatToRawIntBits(ROUND_MAGIC);
+    // Taylor coefficients of 2^r = e^(r·ln2) on |r| ≤ 1/2; truncation error < 1.2e-8 at degree 7.
+    private static final float C1 = LN2, C2 = C1 * LN2 / 2, C3 = C2 * LN2 / 3, C4 = C3 * LN2 / 4,
+            C5 = C4 * LN2 / 5, C6 = C5 * LN2 / 6, C7 = C6 * LN2 / 7;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+
+    /**
+     * 2^x lane-wise for x ≤ 0 (our callers only pass score − max). Lanes below −126 (including
+     * −∞ from masked scores) give exactly 0, so masked or padded lanes drop out of every sum.
+     */
+    static FloatVector exp2(FloatVector x) {
+        FloatVector xc = x.max(-126f);
+        FloatVector t = xc.add(ROUND_MAGIC);
+        FloatVector n = t.sub(ROUND_MAGIC);               // round(x)
+        FloatVector r = xc.sub(n);                        // in [-1/2, 1/2]
+        IntVector ni = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS);
+        FloatVector pow2n = ni.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector p = r.fma(C7, C6).fma(r, FloatVector.broadcast(F, C5)).fma(r, FloatVector.broadcast(F, C4)).fma(r, FloatVector.broadcast(F, C3))
+                .fma(r, FloatVector.broadcast(F, C2)).fma(r, FloatVector.broadcast(F, C1)).fma(r, FloatVector.broadcast(F, 1f));
+        return p.mul(pow2n).blend(0f, x.lt(-126f));
+    }
+
+    /** Scalar 2^x with the same conventions (x ≤ 0; below −126 gives 0). */
+    static float exp2(float x) {
+        return x < -126f ? 0f : (float) Math.exp(x * (double) LN2);
+    }
+
+    /**
+     * dst[dstOff + i] = slab element (elemOff + i) widened to fp32, for i < count.
+     *
+     * @param slab    a layer's K or V slab in dtype {@code dt}, little-endian
+     * @param elemOff element index of the first element (not bytes)
+     */
+    static void widen(MemorySegment slab, DType dt, long elemOff, int count, float[] dst, int dstOff) {
+        int i = 0, bound = count - count % V;
+        switch (dt) {
+            case F32 -> {
+                long b = elemOff * 4;
+                for (; i < bound; i += V) FloatVector.fromMemorySegment(F, slab, b + 4L * i, LE).intoArray(dst, dstOff + i);
+                for (; i < count; i++) dst[dstOff + i] = slab.get(F32, b + 4L * i);
+            }
+            case BF16 -> {
+                long b = elemOff * 2;
+                for (; i < bound; i += V) {
+                    IntVector x = (IntVector) ShortVector.fromMemorySegment(S, slab, b + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0);
+                    x.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, dstOff + i);
+                }
+                for (; i < count; i++) dst[dstOff + i] = DType.bf16ToFloat(slab.get(I16, b + 2L * i));
+            }
+            case F16 -> {
+                long b = elemOff * 2;
+                for (; i < bound; i += V) {
+                    IntVector x = (IntVector) ShortVector.fromMemorySegment(S, slab, b + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0);
+                    halfToFloat(x).intoArray(dst, dstOff + i);
+                }
+                for (; i < count; i++) dst[dstOff + i] = Float.float16ToFloat(slab.get(I16, b + 2L * i));
+            }
+        }
+    }
+
+    /**
+     * IEEE half → float for sign-extended 16-bit lanes. The exponent/mantissa field shifted into
+     * float position and scaled by 2^112 is exact for normals and subnormals; infinities and NaNs
+     * get an all-ones exponent instead.
+     */
+    private static FloatVector halfToFloat(IntVector h) {
+        IntVector em = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
+        IntVector finite = em.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
+        VectorMask<Integer> special = em.compare(VectorOperators.GE, 0x7c00 << 13);
+        IntVector bits = finite.blend(em.or(0x7f800000), special);
+        return bits.or(h.and(0x80000000)).reinterpretAsFloats();
+    }
+}
