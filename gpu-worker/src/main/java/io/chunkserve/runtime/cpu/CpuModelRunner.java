@@ -1,6 +1,8 @@
 package io.chunkserve.runtime.cpu;
 
 import io.chunkserve.attention.SequenceAttention;
+import io.chunkserve.attention.TwoPhaseAttention;
+import io.chunkserve.attention.TwoPhasePlan;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.model.ModelConfig;
 import io.chunkserve.model.ModelWeights;
@@ -19,12 +21,20 @@ public final class CpuModelRunner implements ModelRunner {
     private final CpuKernels k;
     private final float[] invFreq; // (headDim/2)
     private Scratch s = new Scratch(0, 0, null);
+    private final TwoPhaseAttention twoPhase;
+    private TwoPhasePlan plan;            // decode plan, rebuilt only when the batch or the tree changes
+    private int[] decodeSeqs = new int[0]; // (D) batch index of each single-token sequence this step
+    private int decodeCount;
+    private float[] decQ = new float[0];   // (D, heads·headDim) gathered decode queries
+    private float[] decOut = new float[0]; // (D, heads·headDim)
+    private boolean sharing = true;
 
     public CpuModelRunner(ModelConfig cfg, ModelWeights w, CpuKernels kernels) {
         this.cfg = cfg;
         this.w = w;
         this.k = kernels;
         this.invFreq = cfg.rope().inverseFrequencies(cfg.headDim());
+        this.twoPhase = new TwoPhaseAttention(kernels.threads());
     }
 
     @Override
@@ -69,6 +79,7 @@ public final class CpuModelRunner implements ModelRunner {
             CpuKernels.row(w.embed(), tok, x, i * h);
         }
         ropeTables(b, sc);
+        planDecodes(b, pool.layout().chunkSize());
         for (int l = 0; l < cfg.numLayers(); l++) layer(l, b, pool, sc);
         // Final norm and LM head only for the last token of sequences that want logits.
         int n = 0;
@@ -84,6 +95,36 @@ public final class CpuModelRunner implements ModelRunner {
         int vocab = cfg.vocabSize();
         for (int i = 0; i < n; i++) System.arraycopy(sc.lg(), i * vocab, logits, rows[i] * vocab, vocab);
     }
+
+    /**
+     * Collects the single-token sequences of the step and (re)builds their two-phase plan: chunks
+     * shared by several of them are read once per step for all their queries.
+     */
+    private void planDecodes(ForwardBatch b, int chunkSize) {
+        int n = 0;
+        for (int s = 0; s < b.size(); s++) if (b.count(s) == 1) n++;
+        if (decodeSeqs.length < n) decodeSeqs = new int[n];
+        decodeCount = n;
+        if (n <= 1) return;
+        int[][] tables = new int[n][];
+        int[] lengths = new int[n];
+        for (int s = 0, i = 0; s < b.size(); s++) {
+            if (b.count(s) != 1) continue;
+            decodeSeqs[i] = s;
+            tables[i] = b.chunkTable(s);
+            lengths[i++] = b.startPosition(s) + 1;
+        }
+        plan = sharing ? TwoPhasePlan.reuseOrBuild(plan, tables, lengths, chunkSize)
+                : TwoPhasePlan.build(tables, lengths, chunkSize, false);
+        int need = n * cfg.qDim();
+        if (decQ.length < need) {
+            decQ = new float[need];
+            decOut = new float[need];
+        }
+    }
+
+    /** Benchmarks switch chunk sharing off to measure the prefix-unaware baseline with the same code. */
+    public void setSharing(boolean on) { sharing = on; plan = null; }
 
     private void ropeTables(ForwardBatch b, Scratch sc) {
         int half = cfg.headDim() / 2;
@@ -129,8 +170,14 @@ public final class CpuModelRunner implements ModelRunner {
         }
         float[] att = sc.att();
         for (int s = 0; s < b.size(); s++) {
+            if (b.count(s) == 1 && decodeCount > 1) continue; // in the two-phase decode below
             SequenceAttention.attend(pool, l, b.chunkTable(s), b.startPosition(s), b.count(s), cfg.numHeads(),
-                    q, b.offset(s) * qDim, att, b.offset(s) * qDim);
+                    q, b.offset(s) * qDim, att, b.offset(s) * qDim, k);
+        }
+        if (decodeCount > 1) {
+            for (int i = 0; i < decodeCount; i++) System.arraycopy(q, b.offset(decodeSeqs[i]) * qDim, decQ, i * qDim, qDim);
+            twoPhase.decode(pool, l, plan, cfg.numHeads(), decQ, decOut, k);
+            for (int i = 0; i < decodeCount; i++) System.arraycopy(decOut, i * qDim, att, b.offset(decodeSeqs[i]) * qDim, qDim);
         }
         k.matmul(L.wo(), att, T, sc.o());
         CpuKernels.add(x, sc.o(), T * h);
