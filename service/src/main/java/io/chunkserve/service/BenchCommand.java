@@ -10,9 +10,9 @@ import java.util.List;
 /** {@code chunkserve bench <name> [options]}: the benchmark programs, each printing a table and a RESULT line. */
 @Command(name = "bench", description = "Run a benchmark: decode (see each benchmark's --help-less options in BENCHMARKS.md).")
 public final class BenchCommand implements java.util.concurrent.Callable<Integer> {
-    static final String KNOWN = "decode, scheduler, kernels";
+    static final String KNOWN = "decode, attention, scheduler, kernels";
 
-    @Parameters(index = "0", description = "benchmark: decode, scheduler, kernels")
+    @Parameters(index = "0", description = "benchmark: decode, attention, scheduler, kernels")
     String name;
 
     @Parameters(index = "1..*", arity = "0..*", description = "benchmark options")
@@ -25,6 +25,7 @@ public final class BenchCommand implements java.util.concurrent.Callable<Integer
             case "decode" -> DecodeBench.main(args);
             case "scheduler" -> io.chunkserve.bench.SchedulerBench.main(args);
             case "kernels" -> io.chunkserve.runtime.cpu.KernelBench.main(args);
+            case "attention" -> io.chunkserve.attention.AttentionBench.main(args);
             default -> throw new IllegalArgumentException("unknown benchmark '" + name + "' (known: " + KNOWN + ")");
         }
         return 0;
