@@ -97,6 +97,50 @@ final class VectorMath {
     }
 
     /**
+     * {@link #widen} of the same range of a K slab and a V slab in one loop: two concurrent
+     * sequential streams keep the hardware prefetcher busy on both (measured ~21 GB/s on one core
+     * against ~13 GB/s for K then V).
+     */
+    static void widenPair(MemorySegment ks, MemorySegment vs, DType dt, long elemOff, int count, float[] kDst, float[] vDst) {
+        int i = 0, bound = count - count % V;
+        switch (dt) {
+            case F32 -> {
+                long b = elemOff * 4;
+                for (; i < bound; i += V) {
+                    FloatVector.fromMemorySegment(F, ks, b + 4L * i, LE).intoArray(kDst, i);
+                    FloatVector.fromMemorySegment(F, vs, b + 4L * i, LE).intoArray(vDst, i);
+                }
+            }
+            case BF16 -> {
+                long b = elemOff * 2;
+                for (; i < bound; i += V) {
+                    bf16ToFloat(ShortVector.fromMemorySegment(S, ks, b + 2L * i, LE)).intoArray(kDst, i);
+                    bf16ToFloat(ShortVector.fromMemorySegment(S, vs, b + 2L * i, LE)).intoArray(vDst, i);
+                }
+            }
+            case F16 -> {
+                long b = elemOff * 2;
+                for (; i < bound; i += V) {
+                    halfToFloat(ShortVector.fromMemorySegment(S, ks, b + 2L * i, LE)).intoArray(kDst, i);
+                    halfToFloat(ShortVector.fromMemorySegment(S, vs, b + 2L * i, LE)).intoArray(vDst, i);
+                }
+            }
+        }
+        if (i < count) {
+            widen(ks, dt, elemOff + i, count - i, kDst, i);
+            widen(vs, dt, elemOff + i, count - i, vDst, i);
+        }
+    }
+
+    private static FloatVector bf16ToFloat(ShortVector h) {
+        return ((IntVector) h.convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    private static FloatVector halfToFloat(ShortVector h) {
+        return halfToFloat((IntVector) h.convertShape(VectorOperators.S2I, I, 0));
+    }
+
+    /**
      * IEEE half → float for sign-extended 16-bit lanes. The exponent/mantissa field shifted into
      * float position and scaled by 2^112 is exact for normals and subnormals; infinities and NaNs
      * get an all-ones exponent instead.
