@@ -58,6 +58,22 @@ final class VectorMath {
         return p.mul(pow2n).blend(0f, x.lt(-126f));
     }
 
+    /** b[bo + i] = x·a[ao + i] + y·b[bo + i] for i < n. */
+    static void axpby(float x, float[] a, int ao, float y, float[] b, int bo, int n) {
+        int i = 0;
+        for (int bound = n - n % V; i < bound; i += V) {
+            FloatVector.fromArray(F, a, ao + i).mul(x).add(FloatVector.fromArray(F, b, bo + i).mul(y)).intoArray(b, bo + i);
+        }
+        for (; i < n; i++) b[bo + i] = x * a[ao + i] + y * b[bo + i];
+    }
+
+    /** b[bo + i] *= x for i < n. */
+    static void scale(float x, float[] b, int bo, int n) {
+        int i = 0;
+        for (int bound = n - n % V; i < bound; i += V) FloatVector.fromArray(F, b, bo + i).mul(x).intoArray(b, bo + i);
+        for (; i < n; i++) b[bo + i] *= x;
+    }
+
     /** Scalar 2^x with the same conventions (x ≤ 0; below −126 gives 0). */
     static float exp2(float x) {
         return x < -126f ? 0f : (float) Math.exp(x * (double) LN2);
