@@ -53,8 +53,22 @@ final class LaneDimsTile extends QueryTile {
         minLimit = Math.min(minLimit, limit);
     }
 
+    private float[] ktSeen, vtSeen;                      // scratch arrays last wrapped ...
+    private MemorySegment ktSeg, vtSeg;                  // ... and their segment views
+
     @Override
-    void accumulate(MemorySegment ks, MemorySegment vs, long off, int tn, int pos0) {
+    void accumulate(float[] kt, float[] vt, int tn, int pos0) {
+        if (kt != ktSeen) { ktSeen = kt; ktSeg = MemorySegment.ofArray(kt); }
+        if (vt != vtSeen) { vtSeen = vt; vtSeg = MemorySegment.ofArray(vt); }
+        accumulateInPlace(ktSeg, vtSeg, 0, tn, pos0);
+    }
+
+    /**
+     * As {@link #accumulate(float[], float[], int, int)} but reading fp32 K/V where they are: ks and vs
+     * hold (≥ tn, dim) little-endian floats, row-major, at byte offset off (a pool slab). Streaming
+     * the slab directly is what makes this memory-bound kernel fast: no copy pass.
+     */
+    void accumulateInPlace(MemorySegment ks, MemorySegment vs, long off, int tn, int pos0) {
         for (int r = 0; r < rows; r++) {
             int cnt = (int) Math.min(tn, (long) lim[r] - pos0 + 1);
             if (cnt <= 0) continue;

@@ -2,9 +2,6 @@ package io.chunkserve.attention;
 
 import jdk.incubator.vector.FloatVector;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.Arrays;
 
 import static io.chunkserve.attention.VectorMath.F;
@@ -22,7 +19,6 @@ import static io.chunkserve.attention.VectorMath.V;
 final class LaneRowsTile extends QueryTile {
     private static final int TB = 8; // tokens per register block in Q·Kᵀ (8 accumulators + q + broadcast)
     private static final int DB = 8; // head dims per register block in P·V
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private int blocks, tcap;
     private float[] qt = new float[0];  // (blocks, dim, V) scaled queries, transposed
@@ -59,35 +55,33 @@ final class LaneRowsTile extends QueryTile {
     }
 
     @Override
-    void accumulate(MemorySegment ks, MemorySegment vs, long off, int tn, int pos0) {
+    void accumulate(float[] kt, float[] vt, int tn, int pos0) {
         boolean masked = (long) pos0 + tn - 1 > minLimit;
         for (int rb = 0; rb < blocks; rb++) {
-            scores(ks, off, tn, rb);
+            scores(kt, tn, rb);
             if (masked) mask(tn, pos0, rb);
             FloatVector corr = softmax(tn, rb);
-            weightedSum(vs, off, tn, rb, corr);
+            weightedSum(vt, tn, rb, corr);
         }
     }
 
     /** st[rb, t, :] = Σ_d qt[rb, d, :] · k[t, d] for t < tn. */
-    private void scores(MemorySegment ks, long off, int tn, int rb) {
+    private void scores(float[] kt, int tn, int rb) {
         final int D = dim, qb = rb * D * V, sb = rb * tcap * V;
-        final long row = 4L * D;
         int t = 0;
         for (; t + TB <= tn; t += TB) {
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-            long k0 = off + t * row;
+            int k0 = t * D;
             for (int d = 0; d < D; d++) {
                 FloatVector qv = FloatVector.fromArray(F, qt, qb + d * V);
-                long k = k0 + 4L * d;
-                a0 = qv.fma(FloatVector.broadcast(F, ks.get(F32, k)), a0);
-                a1 = qv.fma(FloatVector.broadcast(F, ks.get(F32, k + row)), a1);
-                a2 = qv.fma(FloatVector.broadcast(F, ks.get(F32, k + 2 * row)), a2);
-                a3 = qv.fma(FloatVector.broadcast(F, ks.get(F32, k + 3 * row)), a3);
-                a4 = qv.fma(FloatVector.broadcast(F, ks.get(F32, k + 4 * row)), a4);
-                a5 = qv.fma(FloatVector.broadcast(F, ks.get(F32, k + 5 * row)), a5);
-                a6 = qv.fma(FloatVector.broadcast(F, ks.get(F32, k + 6 * row)), a6);
-                a7 = qv.fma(FloatVector.broadcast(F, ks.get(F32, k + 7 * row)), a7);
+                a0 = qv.fma(FloatVector.broadcast(F, kt[k0 + d]), a0);
+                a1 = qv.fma(FloatVector.broadcast(F, kt[k0 + D + d]), a1);
+                a2 = qv.fma(FloatVector.broadcast(F, kt[k0 + 2 * D + d]), a2);
+                a3 = qv.fma(FloatVector.broadcast(F, kt[k0 + 3 * D + d]), a3);
+                a4 = qv.fma(FloatVector.broadcast(F, kt[k0 + 4 * D + d]), a4);
+                a5 = qv.fma(FloatVector.broadcast(F, kt[k0 + 5 * D + d]), a5);
+                a6 = qv.fma(FloatVector.broadcast(F, kt[k0 + 6 * D + d]), a6);
+                a7 = qv.fma(FloatVector.broadcast(F, kt[k0 + 7 * D + d]), a7);
             }
             int s0 = sb + t * V;
             a0.intoArray(st, s0);
@@ -101,8 +95,8 @@ final class LaneRowsTile extends QueryTile {
         }
         for (; t < tn; t++) {
             FloatVector a = FloatVector.zero(F);
-            long k0 = off + t * row;
-            for (int d = 0; d < D; d++) a = FloatVector.fromArray(F, qt, qb + d * V).fma(FloatVector.broadcast(F, ks.get(F32, k0 + 4L * d)), a);
+            int k0 = t * D;
+            for (int d = 0; d < D; d++) a = FloatVector.fromArray(F, qt, qb + d * V).fma(FloatVector.broadcast(F, kt[k0 + d]), a);
             a.intoArray(st, sb + t * V);
         }
     }
@@ -139,9 +133,8 @@ final class LaneRowsTile extends QueryTile {
     }
 
     /** ot[rb, d, :] = corr · ot[rb, d, :] + Σ_t st[rb, t, :] · v[t, d]. */
-    private void weightedSum(MemorySegment vs, long off, int tn, int rb, FloatVector corr) {
+    private void weightedSum(float[] vt, int tn, int rb, FloatVector corr) {
         final int D = dim, ob = rb * D * V, sb = rb * tcap * V;
-        final long row = 4L * D;
         int d0 = 0;
         for (; d0 + DB <= D; d0 += DB) {
             int o0 = ob + d0 * V;
@@ -155,15 +148,15 @@ final class LaneRowsTile extends QueryTile {
             FloatVector a7 = FloatVector.fromArray(F, ot, o0 + 7 * V).mul(corr);
             for (int t = 0; t < tn; t++) {
                 FloatVector p = FloatVector.fromArray(F, st, sb + t * V);
-                long v0 = off + t * row + 4L * d0;
-                a0 = p.fma(FloatVector.broadcast(F, vs.get(F32, v0)), a0);
-                a1 = p.fma(FloatVector.broadcast(F, vs.get(F32, v0 + 4)), a1);
-                a2 = p.fma(FloatVector.broadcast(F, vs.get(F32, v0 + 8)), a2);
-                a3 = p.fma(FloatVector.broadcast(F, vs.get(F32, v0 + 12)), a3);
-                a4 = p.fma(FloatVector.broadcast(F, vs.get(F32, v0 + 16)), a4);
-                a5 = p.fma(FloatVector.broadcast(F, vs.get(F32, v0 + 20)), a5);
-                a6 = p.fma(FloatVector.broadcast(F, vs.get(F32, v0 + 24)), a6);
-                a7 = p.fma(FloatVector.broadcast(F, vs.get(F32, v0 + 28)), a7);
+                int v0 = t * D + d0;
+                a0 = p.fma(FloatVector.broadcast(F, vt[v0]), a0);
+                a1 = p.fma(FloatVector.broadcast(F, vt[v0 + 1]), a1);
+                a2 = p.fma(FloatVector.broadcast(F, vt[v0 + 2]), a2);
+                a3 = p.fma(FloatVector.broadcast(F, vt[v0 + 3]), a3);
+                a4 = p.fma(FloatVector.broadcast(F, vt[v0 + 4]), a4);
+                a5 = p.fma(FloatVector.broadcast(F, vt[v0 + 5]), a5);
+                a6 = p.fma(FloatVector.broadcast(F, vt[v0 + 6]), a6);
+                a7 = p.fma(FloatVector.broadcast(F, vt[v0 + 7]), a7);
             }
             a0.intoArray(ot, o0);
             a1.intoArray(ot, o0 + V);
@@ -177,7 +170,7 @@ final class LaneRowsTile extends QueryTile {
         for (; d0 < D; d0++) {
             int o0 = ob + d0 * V;
             FloatVector a = FloatVector.fromArray(F, ot, o0).mul(corr);
-            for (int t = 0; t < tn; t++) a = FloatVector.fromArray(F, st, sb + t * V).fma(FloatVector.broadcast(F, vs.get(F32, off + t * row + 4L * d0)), a);
+            for (int t = 0; t < tn; t++) a = FloatVector.fromArray(F, st, sb + t * V).fma(FloatVector.broadcast(F, vt[t * D + d0]), a);
             a.intoArray(ot, o0);
         }
     }

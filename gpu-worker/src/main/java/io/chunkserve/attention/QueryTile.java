@@ -31,13 +31,12 @@ abstract sealed class QueryTile permits LaneRowsTile, LaneDimsTile {
     /**
      * Folds one chunk into every row.
      *
-     * @param ks   keys: fp32 little-endian (≥ tn, dim) row-major at byte offset off — a pool slab
-     *             read in place, or widened scratch
-     * @param vs   values, laid out like the keys at the same offset
+     * @param kt   keys (≥ tn, dim) fp32, row-major (the chunk's K of one KV head, widened)
+     * @param vt   values (≥ tn, dim) fp32, row-major
      * @param tn   valid tokens of the chunk (1 ≤ tn ≤ maxTokens)
      * @param pos0 absolute position of the chunk's token 0 (for the causal limits)
      */
-    abstract void accumulate(java.lang.foreign.MemorySegment ks, java.lang.foreign.MemorySegment vs, long off, int tn, int pos0);
+    abstract void accumulate(float[] kt, float[] vt, int tn, int pos0);
 
     /** Merges a saved partial (max m, sum l, unnormalised output o[oOff .. oOff+dim)) into row r. */
     abstract void merge(int r, float m, float l, float[] o, int oOff);

@@ -168,13 +168,11 @@ public final class TwoPhaseAttention {
                 int pr = seqPartBase[e] + h * seqPartStride[e] + j;
                 float pm = partM[pr], mNew = Math.max(m, pm);
                 float x = VectorMath.exp2(pm - mNew), y = VectorMath.exp2(m - mNew); // m = −∞ (no private chunk) gives y = 0
-                int po = pr * hd;
-                for (int d = 0; d < hd; d++) out[o + d] = x * partO[po + d] + y * out[o + d];
+                VectorMath.axpby(x, partO, pr * hd, y, out, o, hd);
                 l = x * partL[pr] + y * l;
                 m = mNew;
             }
-            float inv = 1f / l;
-            for (int d = 0; d < hd; d++) out[o + d] *= inv;
+            VectorMath.scale(1f / l, out, o, hd);
         }
     }
 

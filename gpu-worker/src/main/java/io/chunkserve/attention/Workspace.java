@@ -4,8 +4,6 @@ import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
 
-import java.lang.foreign.MemorySegment;
-
 /**
  * Per-thread scratch of the attention kernels: the current chunk's K and V widened to fp32 and
  * the two query tiles. Buffers grow on demand and are then reused, so steady-state calls do not
@@ -22,7 +20,6 @@ final class Workspace {
 
     float[] kt = new float[0]; // (chunkSize, headDim) keys of one chunk and KV head, widened to fp32
     float[] vt = new float[0]; // (chunkSize, headDim) values of one chunk and KV head, widened to fp32
-    private MemorySegment kSeg = MemorySegment.ofArray(kt), vSeg = MemorySegment.ofArray(vt); // views of kt, vt
     private LaneRowsTile[] wide = {new LaneRowsTile()};
     private LaneDimsTile[] narrow = {new LaneDimsTile()};
     private QueryTile[] picked = new QueryTile[1];
@@ -40,12 +37,7 @@ final class Workspace {
      */
     QueryTile[] tiles(int count, int rows, KvLayout lay, int wideMinRows) {
         int chunkElems = lay.chunkSize() * lay.headDim();
-        if (kt.length < chunkElems) {
-            kt = new float[chunkElems];
-            vt = new float[chunkElems];
-            kSeg = MemorySegment.ofArray(kt);
-            vSeg = MemorySegment.ofArray(vt);
-        }
+        if (kt.length < chunkElems) { kt = new float[chunkElems]; vt = new float[chunkElems]; }
         if (picked.length < count) picked = new QueryTile[count];
         boolean useWide = rows >= wideMinRows;
         if (useWide && wide.length < count) wide = grow(wide, count, LaneRowsTile::new, LaneRowsTile[]::new);
@@ -66,20 +58,20 @@ final class Workspace {
     }
 
     /**
-     * Folds the first {@code tn} tokens of (chunk, kvHead) of a layer into the tile. fp32 slabs are
-     * read in place (measured ~1.7× the streaming rate of copy-then-compute on one core); half
-     * types are first widened into kt, vt.
+     * Folds the first {@code tn} tokens of (chunk, kvHead) of a layer into the tile. The
+     * dims-in-lanes tile is bound by memory and reads fp32 slabs in place (one core streamed ~1.7×
+     * faster than copy-then-compute); the rows-in-lanes tile is bound by arithmetic and wants its
+     * broadcast operands in L1, so it gets K/V widened into kt, vt (as do half types everywhere),
+     * K and V in one loop so both streams stay in flight.
      */
     void accumulate(QueryTile tile, ChunkPool pool, int layer, int chunk, int kvHead, int tn, int pos0) {
         KvLayout lay = pool.layout();
         long base = lay.index(chunk, kvHead, 0);
-        if (lay.dtype() == DType.F32) {
-            tile.accumulate(pool.keys(layer), pool.values(layer), base * 4, tn, pos0);
+        if (lay.dtype() == DType.F32 && tile instanceof LaneDimsTile narrow) {
+            narrow.accumulateInPlace(pool.keys(layer), pool.values(layer), base * 4, tn, pos0);
             return;
         }
-        int n = tn * lay.headDim();
-        VectorMath.widen(pool.keys(layer), lay.dtype(), base, n, kt, 0);
-        VectorMath.widen(pool.values(layer), lay.dtype(), base, n, vt, 0);
-        tile.accumulate(kSeg, vSeg, 0, tn, pos0);
+        VectorMath.widenPair(pool.keys(layer), pool.values(layer), lay.dtype(), base, tn * lay.headDim(), kt, vt);
+        tile.accumulate(kt, vt, tn, pos0);
     }
 }

@@ -44,6 +44,28 @@ class TwoPhaseAttentionTest {
         runCase(seed, new KvLayout(2, kvHeads, hd, chunk, dt), g, batch, rnd);
     }
 
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> sweep() {
+        int[] chunks = {16, 32, 64, 128}, dims = {32, 64, 80, 128}, gs = {1, 2, 4, 8};
+        java.util.List<org.junit.jupiter.params.provider.Arguments> out = new java.util.ArrayList<>();
+        int i = 0;
+        for (int chunk : chunks) {
+            for (DType dt : DType.values()) {
+                int batch = i % 3 == 0 ? 1 : i % 3 == 1 ? 24 : 7;
+                out.add(org.junit.jupiter.params.provider.Arguments.of(chunk, dt, dims[i % 4], gs[(i / 4 + i) % 4], batch));
+                i++;
+            }
+        }
+        return out.stream();
+    }
+
+    /** Every chunk size × dtype once, head dims, GQA ratios and batch sizes 1 / 7 / 24 rotating through them. */
+    @ParameterizedTest(name = "C={0} {1} d={2} g={3} B={4}")
+    @MethodSource("sweep")
+    void everyChunkSizeAndDtype(int chunk, DType dt, int hd, int g, int batch) {
+        long seed = 1000L * chunk + 10L * dt.ordinal() + hd;
+        runCase(seed, new KvLayout(2, 2, hd, chunk, dt), g, batch, new Random(seed));
+    }
+
     @Test
     void benchmarkShapeSmall() {
         // the benchmark's sharing pattern (one common prefix, private suffixes) at GQA 8/2

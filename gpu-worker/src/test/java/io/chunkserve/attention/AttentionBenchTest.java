@@ -1,0 +1,76 @@
+package io.chunkserve.attention;
+
+import io.chunkserve.model.DType;
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The benchmark program end to end on tiny sizes (not a timing test), its options, and its thread pool. */
+class AttentionBenchTest {
+    @Test
+    void parsesOptionsAndRejectsBadOnes() {
+        AttentionBench.Config c = AttentionBench.parse(new String[] {"--batch", "4", "--q-heads", "8", "--kv-heads", "2",
+                "--head-dim", "80", "--shared", "96", "--unique", "5", "--chunk", "32", "--dtype", "bf16", "--threads", "2",
+                "--layers", "3", "--no-grid"});
+        assertEquals(4, c.batch());
+        assertEquals(2, c.kvHeads());
+        assertEquals(80, c.headDim());
+        assertEquals(DType.BF16, c.dtype());
+        assertEquals(3, c.layers());
+        assertFalse(c.grid());
+        assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--batch"}));
+        assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--frobnicate", "1"}));
+        assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--q-heads", "6", "--kv-heads", "4"}));
+        assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--unique", "0"}));
+        assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--dtype", "int4"}));
+    }
+
+    @Test
+    void tinyRunPrintsTableAndResultJson() {
+        AttentionBench.Config c = AttentionBench.parse(new String[] {"--batch", "3", "--q-heads", "4", "--kv-heads", "2",
+                "--head-dim", "32", "--shared", "80", "--unique", "7", "--chunk", "16", "--dtype", "f16", "--threads", "2",
+                "--reps", "3", "--warmup", "1", "--working-set-mb", "4", "--bandwidth-mb", "16", "--no-grid"});
+        String report = AttentionBench.run(c);
+        String result = report.lines().filter(l -> l.startsWith("RESULT ")).findFirst().orElseThrow();
+        for (String key : new String[] {"speedup_vs_unaware", "ideal_speedup", "floor_ratio", "read_bw_gbs", "grid", "default"}) {
+            assertTrue(result.contains("\"" + key + "\""), key + " missing from " + result);
+        }
+        // ideal = B(P+S) / (P+BS) = 3·87 / (80+21)
+        assertEquals(3.0 * 87 / 101, number(result, "ideal_speedup"), 1e-3);
+        assertTrue(number(result, "max_abs_diff") < 1e-4, "aware and unaware runs disagree: " + result);
+    }
+
+    private static double number(String json, String key) {
+        Matcher m = Pattern.compile("\"" + key + "\":([-0-9.eE+]+)").matcher(json);
+        assertTrue(m.find(), key);
+        return Double.parseDouble(m.group(1));
+    }
+
+    @Test
+    void workerPoolRunsEveryTaskOnceAcrossManyCalls() {
+        try (WorkerPool pool = new WorkerPool(3)) {
+            for (int call = 0; call < 200; call++) {
+                int n = call % 17;
+                AtomicIntegerArray hits = new AtomicIntegerArray(Math.max(1, n));
+                pool.forRange(n, i -> hits.incrementAndGet(i));
+                for (int i = 0; i < n; i++) assertEquals(1, hits.get(i), "call " + call + " task " + i);
+            }
+        }
+    }
+
+    @Test
+    void readBandwidthIsPositive() {
+        try (WorkerPool pool = new WorkerPool(2)) {
+            ReadBandwidth.Result r = ReadBandwidth.measure(pool, 2, 8 << 20, 2);
+            assertTrue(r.bestBytesPerSecond() > 1e8, "implausible bandwidth " + r.bestGBs() + " GB/s");
+            assertEquals(2, r.passes().length);
+        }
+    }
+}
