@@ -50,6 +50,9 @@ final class GenerationCall<Req> implements StreamingGeneration.Sink {
     /** Handles calls of one server-streaming RPC whose request {@code parse} converts (throwing IllegalArgumentException). */
     static <Req> void handle(ServiceContext ctx, GrpcServerRequest<Req, GenerateResponse> request, Function<Req, Parsed> parse) {
         GenerationCall<Req> call = new GenerationCall<>(ctx, request);
+        // A client cancel (RST_STREAM) arrives as a GrpcError once the request message has ended;
+        // a dropped connection as an exception.
+        request.errorHandler(err -> call.onReset());
         request.exceptionHandler(e -> call.onReset());
         request.response().exceptionHandler(e -> call.onReset());
         request.handler(msg -> call.start(msg, parse));

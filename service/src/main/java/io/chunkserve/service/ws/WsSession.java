@@ -137,6 +137,7 @@ final class WsSession {
     }
 
     private void onDrain() {
+        if (gone()) return;
         for (Iterator<Generation> it = backlog.iterator(); it.hasNext() && !ws.writeQueueFull(); ) {
             Generation g = it.next();
             it.remove();
@@ -148,9 +149,15 @@ final class WsSession {
         }
     }
 
+    /**
+     * Whether nothing more may be written: the close handshake has begun ({@code isClosed()}) or
+     * the connection is gone. Generations are aborted in the close handler, which comes last.
+     */
+    private boolean gone() { return closed || ws.isClosed(); }
+
     /** Writes a frame that is not a generation's output (pong, errors); they are few per client message read. */
     private void send(JsonObject frame) {
-        if (closed) return;
+        if (gone()) return;
         ws.writeTextMessage(frame.encode());
         throttleIfFull();
     }
@@ -197,7 +204,7 @@ final class WsSession {
         }
 
         private void emit() {
-            if (closed) return;
+            if (gone()) return;
             if (ws.writeQueueFull()) {
                 backlog.add(this);
                 throttleIfFull();
