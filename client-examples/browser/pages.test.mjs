@@ -3,13 +3,17 @@
 //   node pages.test.mjs http://127.0.0.1:8080 [chat] [sse-parser] [complete]
 //
 // Prints one line per check: "PASS name", "FAIL name: why" or "SKIP name: why"; exits 1 when a
-// check failed. CHROMIUM overrides the browser path (default /usr/bin/chromium).
+// check failed. CHROMIUM overrides the browser path (default /usr/bin/chromium). PAGES_DIR serves
+// the pages (html/js/css) from a directory instead of the server, e.g. a checkout's webroot
+// against a server built from another branch.
 import { chromium } from 'playwright-core';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 const base = (process.argv[2] || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const wanted = process.argv.slice(3);
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const pagesDir = process.env.PAGES_DIR;
 
 class Skip extends Error { }
 
@@ -144,6 +148,12 @@ async function main() {
   try {
     for (const name of names) {
       const context = await browser.newContext();
+      if (pagesDir) {
+        await context.route(/\/[\w.-]+\.(html|js|css)(\?.*)?$/, (route) => {
+          const file = new URL(route.request().url()).pathname.slice(1);
+          return route.fulfill({ path: join(pagesDir, file) });
+        });
+      }
       const page = await context.newPage();
       page.setDefaultTimeout(20000);
       const pageErrors = [];

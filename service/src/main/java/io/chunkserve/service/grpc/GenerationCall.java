@@ -56,6 +56,9 @@ final class GenerationCall<Req> implements StreamingGeneration.Sink {
         request.exceptionHandler(e -> call.onReset());
         request.response().exceptionHandler(e -> call.onReset());
         request.handler(msg -> call.start(msg, parse));
+        request.endHandler(v -> {
+            if (call.generation == null) call.fail(GrpcStatus.INVALID_ARGUMENT, "the call carried no request message");
+        });
     }
 
     private void start(Req msg, Function<Req, Parsed> parse) {

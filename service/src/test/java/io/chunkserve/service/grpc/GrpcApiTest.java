@@ -168,6 +168,15 @@ class GrpcApiTest {
     }
 
     @Test
+    void aPassedDeadlineEndsTheCallAndFreesKv() throws Exception {
+        Call<GenerateResponse> call = call(address, GENERATE, GenerateRequest.newBuilder().setPrompt("Once upon a time")
+                .setParams(SamplingParams.newBuilder().setMaxTokens(480).setTemperature(0).setIgnoreEos(true)).build(),
+                r -> r.headers().set("grpc-timeout", "1m")); // 1 ms: over long before 480 tokens
+        assertEquals(GrpcStatus.DEADLINE_EXCEEDED, call.status(), call.statusMessage);
+        ServiceTestSupport.awaitKvFreed(server);
+    }
+
+    @Test
     void missingKeyIsUnauthenticatedAndAFullQueueIsResourceExhausted() throws Exception {
         ServiceContext base = server.context();
         ServiceContext keyed = new ServiceContext(base.vertx(), base.bridge(), ServiceTestSupport.keyResolver("sk-test"), base.config());
