@@ -64,6 +64,12 @@ public final class ServiceTestSupport {
         return t.outputTokens();
     }
 
+    /** Like {@link #outputTokens} but 0 while the scheduler has not seen the tenant yet. */
+    public static long outputTokensOrZero(Server server, String tenant) throws Exception {
+        var t = server.worker().engine().stats().get(5, TimeUnit.SECONDS).scheduler().tenants().get(tenant);
+        return t == null ? 0 : t.outputTokens();
+    }
+
     /** Greedy reference output straight from the engine. */
     public record Reference(List<Integer> tokenIds, String text) { }
 
