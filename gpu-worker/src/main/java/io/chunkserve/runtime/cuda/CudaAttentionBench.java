@@ -40,7 +40,14 @@ public final class CudaAttentionBench {
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
-        CudaDevice dev = CudaDevice.open();
+        CudaDevice dev;
+        try {
+            dev = CudaDevice.open();
+        } catch (CudaUnavailableException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
         System.out.println("device: " + dev.describe());
         long flushBytes = Math.max(256L << 20, 4L * dev.l2Bytes());
         double copyBps;
@@ -62,8 +69,43 @@ public final class CudaAttentionBench {
                 }
             }
             Files.write(out, rows);
+            sweep(dev, flush, iters);
         }
         dev.close();
+    }
+
+    /** Piece-size sweep at two headline shapes (sharing on): how far the cost model's choice is from the best. */
+    private static void sweep(CudaDevice dev, DeviceBuffer flush, int iters) {
+        int[][] shapes = {{32, 32, 4096, 0}, {32, 32, 4096, 512}, {8, 32, 4096, 512}};
+        for (int[] sh : shapes) {
+            int hkv = sh[0], batch = sh[1], prefix = sh[2], unique = sh[3], c = 64, d = 128;
+            int sharedChunks = prefix / c, privChunks = unique / c, numChunks = sharedChunks + batch * privChunks;
+            int[][] tables = new int[batch][];
+            int[] lengths = new int[batch];
+            for (int b = 0; b < batch; b++) {
+                tables[b] = new int[sharedChunks + privChunks];
+                for (int i = 0; i < sharedChunks; i++) tables[b][i] = i;
+                for (int i = 0; i < privChunks; i++) tables[b][sharedChunks + i] = sharedChunks + b * privChunks + i;
+                lengths[b] = prefix + unique;
+            }
+            KvLayout lay = new KvLayout(1, hkv, d, c, DType.F16);
+            StringBuilder line = new StringBuilder(String.format("sweep hkv=%d B=%d P=%d S=%d:", hkv, batch, prefix, unique));
+            try (DeviceKvCache kv = new DeviceKvCache(lay, numChunks);
+                 CudaAttention att = new CudaAttention(dev, kv, 32);
+                 DeviceBuffer dq = DeviceBuffer.allocate(2L * batch * 32 * d);
+                 DeviceBuffer o = DeviceBuffer.allocate(2L * batch * 32 * d)) {
+                att.fillRandom(kv.keys(0).ptr(), lay.chunkElements() * numChunks, 21);
+                att.fillRandom(kv.values(0).ptr(), lay.chunkElements() * numChunks, 22);
+                att.fillRandom(dq.ptr(), (long) batch * 32 * d, 23);
+                for (int tp : new int[] {0, 1, 2, 4, 8, 16, 32}) {
+                    att.forceTilesPerPiece(tp);
+                    att.prepare(tables, lengths, true);
+                    line.append(String.format(" tp=%s:%.1fus", tp == 0 ? "auto(" + att.plan().tilesPerPiece() + ")" : tp + "",
+                            median(time(dev, att, flush, dq, o, iters))));
+                }
+            }
+            System.out.println(line);
+        }
     }
 
     /** Bytes read plus written per second by a 1 GiB device-to-device copy (median of 10). */

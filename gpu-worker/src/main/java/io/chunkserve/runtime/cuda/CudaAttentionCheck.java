@@ -34,7 +34,14 @@ public final class CudaAttentionCheck {
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
-        CudaDevice dev = CudaDevice.open();
+        CudaDevice dev;
+        try {
+            dev = CudaDevice.open();
+        } catch (CudaUnavailableException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
         System.out.println("device: " + dev.describe() + "; seed " + seed + (small ? " (small cases)" : ""));
         SplittableRandom rnd = new SplittableRandom(seed);
         int passed = 0, failed = 0;
