@@ -25,5 +25,6 @@ jlink --add-modules java.base,java.logging,jdk.unsupported --strip-debug --no-he
   --compress=zip-6 --output "$STAGE/cs/jre"
 mkdir -p "$DEST"
 tar -C "$STAGE" -czf "$DEST/chunkserve-gpu.tar.gz" cs
+cp "$ROOT/kernels/target/classes/io/chunkserve/kernels/attention.fatbin" "$DEST/"
 cp "$ROOT"/tools/gpu/run_all.sh "$ROOT"/tools/gpu/sdpa_bench.py "$ROOT"/tools/gpu/report.py "$DEST/"
 du -sh "$DEST"/*

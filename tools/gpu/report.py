@@ -56,23 +56,26 @@ def main():
     key = lambda r: (int(r["hkv"]), int(r["B"]), int(r["P"]), int(r["S"]))
     sd = {key(r): r for r in sdpa}
     print(f"Card: {card}. Device copy {bw / 1e9:.0f} GB/s (read + write). fp16, 32 query heads x 128, chunk 64; "
-          f"median of 30 launches, each after an L2 flush, CUDA events.\n")
-    print("| B | H_q/H_kv | shared P | unique S | SDPA µs | ours µs | ours, sharing off µs | floor µs | SDPA / ours | ours / floor | sharing off: % of copy BW | pieces (tiles, on/off) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          f"median of 30 launches, each after an L2 flush by reads, CUDA events. Floor = 2*H_kv*128*2*(P + B*S) bytes / copy bandwidth. "
+          f"'sharing off' = our kernel with the plan's sharing disabled over the same tree (the prefix chunks are re-read per "
+          f"sequence, partly from L2); 'distinct' = our kernel over per-sequence copies (B*(P+S) distinct tokens, SDPA's bytes), "
+          f"its bandwidth as a share of the copy bandwidth.\n")
+    print("| B | H_q/H_kv | shared P | unique S | SDPA µs | ours µs | floor µs | SDPA / ours | ours / floor | sharing off µs | distinct µs | distinct: % of copy BW | pieces (tiles, on/off) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     slower, nosh_frac, rows = [], [], []
     for r in ours:
         k = key(r)
         hkv, b, p, s = k
-        t = float(r["ours_us"]); tn = float(r["noshare_us"])
+        t = float(r["ours_us"]); tn = float(r["noshare_us"]); td = float(r["distinct_us"])
         floor = 2 * hkv * 128 * 2 * (p + b * s) / bw * 1e6
-        frac = 2 * hkv * 128 * 2 * b * (p + s) / (tn * 1e-6) / bw
+        frac = 2 * hkv * 128 * 2 * b * (p + s) / (td * 1e-6) / bw
         nosh_frac.append(frac)
         srow = sd.get(k)
         ts = float(srow["sdpa_us"]) if srow else float("nan")
         if srow and t > ts:
             slower.append(k)
         rows.append({"hkv": hkv, "B": b, "P": p, "S": s, "sdpa_us": ts, "ours_us": t, "noshare_us": tn, "floor_us": round(floor, 2)})
-        print(f"| {b} | 32/{hkv} | {p} | {s} | {ts:.1f} | {t:.1f} | {tn:.1f} | {floor:.1f} | {ts / t:.1f}x | {t / floor:.2f} | {100 * frac:.0f}% | {r['tiles_per_piece']} |")
+        print(f"| {b} | 32/{hkv} | {p} | {s} | {ts:.1f} | {t:.1f} | {floor:.1f} | {ts / t:.1f}x | {t / floor:.2f} | {tn:.1f} | {td:.1f} | {100 * frac:.0f}% | {r['tiles_per_piece']} |")
     def get(hkv, b, p, s, field):
         for x in rows:
             if (x["hkv"], x["B"], x["P"], x["S"]) == (hkv, b, p, s):
@@ -88,11 +91,12 @@ def main():
         "ours_over_floor_B32_P4096_S512": round(get(32, 32, 4096, 512, "ours_us") / get(32, 32, 4096, 512, "floor_us"), 2) if get(32, 32, 4096, 512, "ours_us") else None,
         "speedup_B32_P4096_S0": ratio(32, 32, 4096, 0),
         "speedup_gqa8_B32_P4096_S512": ratio(8, 32, 4096, 512),
-        "noshare_bw_fraction_min": round(min(nosh_frac), 3),
-        "noshare_bw_fraction_median": round(sorted(nosh_frac)[len(nosh_frac) // 2], 3),
+        "distinct_bw_fraction_min": round(min(nosh_frac), 3),
+        "distinct_bw_fraction_median": round(sorted(nosh_frac)[len(nosh_frac) // 2], 3),
+        "ours_over_floor_max": round(max(x["ours_us"] / x["floor_us"] for x in rows), 2),
         "targets": {"speedup_B32_P4096_S512>=5": (ratio(32, 32, 4096, 512) or 0) >= 5,
                     "speedup_B32_P4096_S0>=15": (ratio(32, 32, 4096, 0) or 0) >= 15,
-                    "noshare_bw>=0.85": min(nosh_frac) >= 0.85},
+                    "distinct_bw>=0.85": min(nosh_frac) >= 0.85},
     })
     print()
     print(f"check: {result['check']}; {result['worst_error']}; sanitizer: {result['sanitizer']}")

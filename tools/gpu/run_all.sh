@@ -35,18 +35,18 @@ echo "check exit $?" >> "$OUT/check.log"
 grep -E "FAIL|ERROR|worst|passed|exit" "$OUT/check.log" | tail -15
 
 stamp "SASS summary + our kernels"
-{ (cd "$W" && unzip -o -q cs/lib/kernels-0.1.0-SNAPSHOT.jar io/chunkserve/kernels/attention.fatbin \
-    && cuobjdump -res-usage io/chunkserve/kernels/attention.fatbin 2>&1 | grep -A1 "partials.*sm_90\|Function cs_attn_partials" | head -20
-   for f in cs_attn_partials_f16_d128 cs_attn_partials_bf16_d64; do
-     echo "$f (sm_90):"; cuobjdump -sass -fun "$f" -arch sm_90 io/chunkserve/kernels/attention.fatbin 2>/dev/null \
-       | grep -oE "\b(HMMA[.0-9A-Z]*|LDSM[.0-9A-Z]*|LDGSTS[.0-9A-Z]*|LDL|STL|MUFU\.EX2)\b" | sort | uniq -c | tr '\n' ' '; echo
-   done) 2>&1
+{ FB="$HERE/attention.fatbin"
+  cuobjdump -res-usage "$FB" 2>&1 | grep -A1 "Function cs_attn_partials" | grep -B1 -A0 "REG" | head -16
+  for f in cs_attn_partials_f16_d128 cs_attn_partials_bf16_d64 cs_attn_merge_f16_d128; do
+    echo "$f (sm_90 SASS): $(cuobjdump -sass -fun "$f" -arch sm_90 "$FB" 2>/dev/null \
+      | grep -oE "\b(HMMA[.0-9A-Z]*|LDSM[.0-9A-Z]*|LDGSTS[.0-9A-Z]*|LDL|STL|MUFU\.EX2)\b" | sort | uniq -c | tr -s ' \n' ' ')"
+  done
   timeout 120 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaAttentionBench --out "$OUT/ours.tsv" 2>&1
   echo "bench exit $?"
   stamp "torch SDPA"
   PYTHONUNBUFFERED=1 timeout 150 python3 "$HERE/sdpa_bench.py" --out "$OUT/sdpa.tsv" 2>&1
   echo "sdpa exit $?"; } > "$OUT/bench.log" 2>&1
-grep -E "exit|Exception|Error|device|sweep" "$OUT/bench.log" | head -20
+grep -E "exit|Exception|Error|device|sweep|SASS|REG" "$OUT/bench.log" | head -24
 if [ "$SANITIZE" = 1 ] && [ $(( $(date +%s) - T0 )) -lt 420 ]; then
   stamp "compute-sanitizer memcheck (java launcher, small cases)"
   { timeout 90 compute-sanitizer --tool memcheck --target-processes all --error-exitcode 7 \

@@ -30,7 +30,7 @@ public final class CudaAttention implements AutoCloseable {
     private final KvLayout layout;
     private final int qHeads, groupSize, smemBytes, blocksPerSm;
     private final CUmodule module;
-    private final CUfunction partials, merge, append, fill;
+    private final CUfunction partials, merge, append, fill, readAll;
     private int forcedTilesPerPiece;
 
     private CudaPlan plan;
@@ -57,6 +57,7 @@ public final class CudaAttention implements AutoCloseable {
         merge = CudaDevice.function(module, "cs_attn_merge_" + t);
         append = CudaDevice.function(module, "cs_kv_append16");
         fill = CudaDevice.function(module, "cs_fill_random16");
+        readAll = CudaDevice.function(module, "cs_read_all");
         int d = layout.headDim();
         smemBytes = (CudaPlan.ROWS * d + STAGES * 2 * CudaPlan.TILE * d) * 2;
         if (smemBytes > device.maxSharedPerBlockOptin()) {
@@ -96,7 +97,7 @@ public final class CudaAttention implements AutoCloseable {
         boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
         if (rebuild) {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
-                    device.multiprocessors() * blocksPerSm, forcedTilesPerPiece);
+                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
             dItems = upload(dItems, plan.items);
             dChunkIds = upload(dChunkIds, plan.chunkIds);
@@ -164,6 +165,16 @@ public final class CudaAttention implements AutoCloseable {
         Pointer p = Pointer.to(Pointer.to(ptr), Pointer.to(new long[] {elements}), Pointer.to(new int[] {seed}),
                 Pointer.to(new int[] {layout.dtype() == DType.BF16 ? 1 : 0}));
         cuLaunchKernel(fill, Math.max(blocks, 1), 1, 1, 256, 1, 1, 0, null, p, null);
+    }
+
+    /**
+     * Reads every byte of {@code buf} (asynchronously): benchmarks flush L2 with it before a timed launch. Reads
+     * leave clean lines behind; a memset would leave dirty ones whose write-back lands inside the timed region.
+     */
+    public void readAll(DeviceBuffer buf) {
+        int blocks = 4 * device.multiprocessors() * 8;
+        Pointer p = Pointer.to(Pointer.to(buf.ptr()), Pointer.to(new long[] {buf.bytes() / 16}), Pointer.to(buf.ptr()));
+        cuLaunchKernel(readAll, blocks, 1, 1, 256, 1, 1, 0, null, p, null);
     }
 
     /** Fills the partial buffers with NaN, so that a record the merge reads but no block wrote shows (tests). */

@@ -2,7 +2,6 @@ package io.chunkserve.runtime.cuda;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 
 /**
@@ -19,8 +18,8 @@ import java.util.List;
  * <p>Work: each shared group and each sequence's private chunk list is cut into pieces of about
  * {@link #tilesPerPiece()} 64-token tiles, and a group's rows (its sequences × the g query heads of a KV head)
  * into row tiles of ≤ 64; one item per (piece, row tile), one block per (item, KV head). The piece size comes
- * from a small cost model: the makespan of the blocks on the GPU's resident-block slots (longest items first)
- * plus the fp32 partial traffic each extra piece costs.
+ * from a small cost model ({@code choosePieceTiles}): the makespan of the items on the GPU's multiprocessors
+ * (longest items first) plus the fp32 partial traffic each extra piece costs.
  */
 public final class CudaPlan {
     static final int TILE = 64;        // KV tokens per tile (kernel constant)
@@ -33,17 +32,19 @@ public final class CudaPlan {
     /**
      * What the work split depends on besides the batch.
      *
-     * @param kvHeads   KV heads
-     * @param groupSize query heads per KV head (g)
-     * @param headDim   head dim
-     * @param chunkSize tokens per chunk (a power of two)
-     * @param slots     blocks the GPU runs at once (multiprocessors × resident blocks each)
+     * @param kvHeads         KV heads
+     * @param groupSize       query heads per KV head (g)
+     * @param headDim         head dim
+     * @param chunkSize       tokens per chunk (a power of two)
+     * @param multiprocessors the GPU's multiprocessors
+     * @param blocksPerSm     partials blocks resident per multiprocessor
      * @param forcedTilesPerPiece 0 for the cost model, else this piece size (experiments)
      */
-    public record Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int slots, int forcedTilesPerPiece) {
+    public record Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm,
+                        int forcedTilesPerPiece) {
         public Shape {
             if (Integer.bitCount(chunkSize) != 1) throw new IllegalArgumentException("chunk size " + chunkSize + " is not a power of two");
-            if (kvHeads < 1 || groupSize < 1 || slots < 1) throw new IllegalArgumentException("bad shape " + this);
+            if (kvHeads < 1 || groupSize < 1 || multiprocessors < 1 || blocksPerSm < 1) throw new IllegalArgumentException("bad shape " + this);
         }
     }
 
@@ -156,28 +157,27 @@ public final class CudaPlan {
         Work(int[][] tables, int[] lengths, boolean sharing, Shape shape) {
             int batch = tables.length, c = shape.chunkSize(), g = shape.groupSize();
             // 1. keys (table index, chunk id) → holders, and whether any holder has the chunk partly filled
-            HashMap<Long, Integer> keyIds = new HashMap<>();
+            int entries = 0;
+            for (int[] t : tables) entries += t.length;
+            KeyTable keyIds = new KeyTable(entries);
             List<IntList> holders = new ArrayList<>();
-            List<Boolean> partial = new ArrayList<>();
+            IntList partial = new IntList();
             int[][] entryKey = new int[batch][];
             for (int b = 0; b < batch; b++) {
                 entryKey[b] = new int[tables[b].length];
                 for (int i = 0; i < tables[b].length; i++) {
-                    long key = ((long) i << 32) | (tables[b][i] & 0xffffffffL);
-                    Integer k = keyIds.get(key);
-                    if (k == null) {
-                        k = holders.size();
-                        keyIds.put(key, k);
+                    int k = keyIds.idOf(((long) i << 32) | (tables[b][i] & 0xffffffffL));
+                    if (k == holders.size()) {
                         holders.add(new IntList());
-                        partial.add(false);
+                        partial.add(0);
                     }
                     holders.get(k).add(b);
-                    if ((long) (i + 1) * c > lengths[b]) partial.set(k, true);
+                    if ((long) (i + 1) * c > lengths[b]) partial.set(k, 1);
                     entryKey[b][i] = k;
                 }
             }
             boolean[] shared = new boolean[holders.size()];
-            for (int k = 0; k < shared.length; k++) shared[k] = sharing && holders.get(k).size() >= 2 && !partial.get(k);
+            for (int k = 0; k < shared.length; k++) shared[k] = sharing && holders.get(k).size() >= 2 && partial.get(k) == 0;
             // 2. groups: opened by their first (lowest) holder, extended along its table while the holder set stays
             List<WorkList> lists = new ArrayList<>();
             IntList rowSeqList = new IntList();
@@ -272,29 +272,38 @@ public final class CudaPlan {
             return (int) Math.max(1, Math.min(Integer.MAX_VALUE, (long) tiles * TILE / chunkSize));
         }
 
-        /** The piece size (in tiles) of least estimated time: makespan on the slots plus partial traffic. */
+        /**
+         * The piece size (in tiles) of least estimated time. Measured on an H200 (BENCHMARKS-cuda.md): a
+         * multiprocessor streams about the same bytes per second with one resident block as with two, so the
+         * model spreads tiles over multiprocessors, not block slots: time ≈ max(longest item, slowed down by the
+         * blocks that share its multiprocessor; Σ tiles / SMs plus half the smallest item as the tail of the
+         * longest-first order) plus the fp32 partials each piece writes and the merge reads back.
+         */
         static int choosePieceTiles(List<WorkList> lists, Shape shape) {
-            int c = shape.chunkSize(), slots = shape.slots(), hkv = shape.kvHeads();
+            int c = shape.chunkSize(), sms = shape.multiprocessors(), hkv = shape.kvHeads();
             double tileBytes = 2.0 * TILE * shape.headDim() * 2, recordBytes = shape.headDim() * 4.0 + 8;
             int best = PIECE_CANDIDATES[PIECE_CANDIDATES.length - 1];
             double bestCost = Double.MAX_VALUE;
             for (int tp : PIECE_CANDIDATES) {
                 int pc = pieceChunks(tp, c);
-                double work = 0, maxItem = 0, records = 0;
+                double work = 0, maxItem = 0, minItem = Double.MAX_VALUE, records = 0;
                 long blocks = 0;
                 for (WorkList l : lists) {
                     int n = l.chunks.length, pieces = (n + pc - 1) / pc;
                     int rowTiles = (l.rows + ROWS - 1) / ROWS;
                     double tiles = (double) n * c / TILE;
                     double maxTiles = Math.ceil((double) ((n + pieces - 1) / pieces) * c / TILE);
+                    double minTiles = Math.max(1, Math.ceil((double) (n / pieces) * c / TILE));
                     long b = (long) pieces * rowTiles * hkv;
                     blocks += b;
                     work += tiles * rowTiles * hkv + b * ITEM_OVERHEAD_TILES;
                     maxItem = Math.max(maxItem, maxTiles + ITEM_OVERHEAD_TILES);
+                    minItem = Math.min(minItem, minTiles + ITEM_OVERHEAD_TILES);
                     records += (double) pieces * hkv * l.rows;
                 }
-                double makespan = blocks <= slots ? maxItem : Math.max(maxItem, work / slots + 0.5 * maxItem);
-                double cost = makespan + 2 * records * recordBytes / (tileBytes * slots);
+                double sharing = blocks <= sms ? 1 : Math.min(shape.blocksPerSm(), (double) blocks / sms);
+                double makespan = Math.max(maxItem * sharing, blocks <= sms ? 0 : work / sms + 0.5 * minItem);
+                double cost = makespan + 2 * records * recordBytes / (tileBytes * sms);
                 if (cost <= bestCost * (1 + 1e-9)) {   // ties go to larger pieces (fewer partials)
                     bestCost = Math.min(cost, bestCost);
                     best = tp;
@@ -315,6 +324,32 @@ public final class CudaPlan {
         }
     }
 
+    /** Open-addressing map from (table index, chunk id) keys to dense ids 0, 1, 2, ... in order of first sight. */
+    private static final class KeyTable {
+        private final long[] keys;
+        private final int[] ids;
+        private final int mask;
+        private int size;
+
+        KeyTable(int entries) {
+            int cap = Integer.highestOneBit(Math.max(4, 2 * entries) - 1) << 1;
+            keys = new long[cap];
+            ids = new int[cap];
+            Arrays.fill(ids, -1);
+            mask = cap - 1;
+        }
+
+        int idOf(long key) {
+            int s = (int) ((key * 0x9E3779B97F4A7C15L) >>> 32) & mask;
+            while (ids[s] >= 0 && keys[s] != key) s = (s + 1) & mask;
+            if (ids[s] < 0) {
+                keys[s] = key;
+                ids[s] = size++;
+            }
+            return ids[s];
+        }
+    }
+
     /** A growable int array. */
     static final class IntList {
         private int[] a = new int[8];
@@ -326,6 +361,8 @@ public final class CudaPlan {
         }
 
         int get(int i) { return a[i]; }
+
+        void set(int i, int x) { a[i] = x; }
 
         int size() { return size; }
 

@@ -29,10 +29,10 @@ class CudaPlanTest {
             RandomBatch rb = RandomBatch.generate(rnd, DType.F16, batch, hg[0], hg[1], 8, chunk, 1 + rnd.nextInt(8));
             double[] ref = rb.reference();
             for (boolean sharing : new boolean[] {true, false}) {
-                int slots = new int[] {1, 7, 264}[rnd.nextInt(3)];
+                int sms = new int[] {1, 7, 132}[rnd.nextInt(3)];
                 int forced = new int[] {0, 0, 1, 2, 3}[rnd.nextInt(5)];
                 CudaPlan plan = CudaPlan.build(rb.tables(), rb.lengths(), sharing,
-                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, slots, forced));
+                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced));
                 double[] out = emulate(plan, rb);
                 for (int i = 0; i < ref.length; i++) {
                     assertEquals(ref[i], out[i], 1e-9, "case " + c + " sharing " + sharing + " " + plan + " at " + i);
@@ -53,12 +53,12 @@ class CudaPlanTest {
             for (int i = 0; i < s / c; i++) tables[b][p / c + i] = p / c + b * (s / c) + i;
             lengths[b] = p + s;
         }
-        CudaPlan.Shape shape = new CudaPlan.Shape(32, 1, 128, c, 264, 0);
+        CudaPlan.Shape shape = new CudaPlan.Shape(32, 1, 128, c, 132, 2, 0);
         CudaPlan on = CudaPlan.build(tables, lengths, true, shape);
         assertEquals(1, on.groupCount());
         assertEquals(64, on.sharedChunkCount());
         assertEquals(batch * 8, on.privateChunkCount());
-        assertTrue(on.blockCount() >= 264, on.toString());   // enough blocks to fill the GPU
+        assertTrue(on.blockCount() >= 132, on.toString());   // enough blocks to fill the GPU
         CudaPlan off = CudaPlan.build(tables, lengths, false, shape);
         assertEquals(0, off.groupCount());
         assertEquals(batch * 72, off.privateChunkCount());
@@ -68,7 +68,7 @@ class CudaPlanTest {
     void structureSurvivesTailGrowthOnly() {
         int[][] tables = {{5, 6, 7}, {5, 6, 9}};
         int[] lengths = {150, 140};   // chunk 64: two full shared chunks, private tails
-        CudaPlan.Shape shape = new CudaPlan.Shape(2, 2, 64, 64, 100, 0);
+        CudaPlan.Shape shape = new CudaPlan.Shape(2, 2, 64, 64, 100, 2, 0);
         CudaPlan plan = CudaPlan.build(tables, lengths, true, shape);
         assertEquals(1, plan.groupCount());
         assertTrue(plan.sameStructure(tables, new int[] {151, 141}));
