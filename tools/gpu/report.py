@@ -94,9 +94,12 @@ def main():
         "distinct_bw_fraction_min": round(min(nosh_frac), 3),
         "distinct_bw_fraction_median": round(sorted(nosh_frac)[len(nosh_frac) // 2], 3),
         "ours_over_floor_max": round(max(x["ours_us"] / x["floor_us"] for x in rows), 2),
+        "sharing_on_vs_off_max_rel_diff": max(float(r["diff_share_vs_noshare"]) for r in ours),
         "targets": {"speedup_B32_P4096_S512>=5": (ratio(32, 32, 4096, 512) or 0) >= 5,
                     "speedup_B32_P4096_S0>=15": (ratio(32, 32, 4096, 0) or 0) >= 15,
-                    "distinct_bw>=0.85": min(nosh_frac) >= 0.85},
+                    "distinct_bw>=0.85": min(nosh_frac) >= 0.85,
+                    "distinct_bw>=0.85_rows": f"{sum(f >= 0.85 for f in nosh_frac)}/{len(nosh_frac)}",
+                    "sharing_on_vs_off_agree<=2e-3": max(float(r["diff_share_vs_noshare"]) for r in ours) <= 2e-3},
     })
     print()
     print(f"check: {result['check']}; {result['worst_error']}; sanitizer: {result['sanitizer']}")

@@ -11,7 +11,7 @@ set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-$PWD/gpu-out}"
 mkdir -p "$OUT"
-CASES=80; SANITIZE=1
+CASES=150; SANITIZE=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --cases) CASES="$2"; shift ;;

@@ -144,7 +144,8 @@ public final class CudaAttentionBench {
              CudaAttention att = new CudaAttention(dev, kv, qHeads);
              DeviceBuffer dq = DeviceBuffer.allocate(2L * batch * qHeads * d);
              DeviceBuffer outShared = DeviceBuffer.allocate(2L * batch * qHeads * d);
-             DeviceBuffer outPrivate = DeviceBuffer.allocate(2L * batch * qHeads * d)) {
+             DeviceBuffer outPrivate = DeviceBuffer.allocate(2L * batch * qHeads * d);
+             DeviceBuffer outDistinct = DeviceBuffer.allocate(2L * batch * qHeads * d)) {
             long elems = lay.chunkElements() * numChunks;
             att.fillRandom(kv.keys(0).ptr(), elems, 11 + batch + prefix + unique);
             att.fillRandom(kv.values(0).ptr(), elems, 12 + batch + prefix + unique);
@@ -156,7 +157,7 @@ public final class CudaAttentionBench {
             att.prepare(tables, lengths, false);
             tp += "/" + att.plan().tilesPerPiece();
             float[] priv = time(dev, att, flush, dq, outPrivate, iters);
-            float[] distinct = timeDistinct(dev, flush, hkv, batch, prefix, unique, dq, outPrivate, iters);
+            float[] distinct = timeDistinct(dev, flush, hkv, batch, prefix, unique, dq, outDistinct, iters);
             // host cost of a plan rebuild (the engine pays it when the batch or the tree changes)
             CudaPlan.Shape shape = att.plan().shape();
             double[] buildUs = new double[20];
