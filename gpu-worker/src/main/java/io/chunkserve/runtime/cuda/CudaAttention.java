@@ -1,0 +1,202 @@
+package io.chunkserve.runtime.cuda;
+
+import io.chunkserve.kernels.KernelImages;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.model.DType;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+
+/**
+ * Two-phase decode attention on the GPU over a {@link DeviceKvCache} (kernels in
+ * {@code kernels/src/main/cuda/attention.cu}): per step, {@link #prepare} takes the batch's chunk tables and
+ * lengths, rebuilds and uploads the {@link CudaPlan} only when its structure changed (otherwise only the lengths
+ * move), and {@link #decode} launches the partials kernel (chunk-first and sequence-first items in one grid) and
+ * the log-sum-exp merge on the default stream, asynchronously.
+ *
+ * <p>Queries and outputs are device arrays (B, qHeads, headDim) in the cache's dtype (fp16 or bf16); query
+ * head h reads KV head h / (qHeads / kvHeads); scale 1/sqrt(headDim). One instance per engine thread.
+ */
+public final class CudaAttention implements AutoCloseable {
+    static final int THREADS = 128;
+    static final int STAGES = 3;    // must match the kernels' pipeline depth
+
+    private final CudaDevice device;
+    private final DeviceKvCache kv;
+    private final KvLayout layout;
+    private final int qHeads, groupSize, smemBytes, blocksPerSm;
+    private final CUmodule module;
+    private final CUfunction partials, merge, append, fill, readAll;
+    private int forcedTilesPerPiece;
+
+    private CudaPlan plan;
+    private long planUploads;
+    // plan arrays on the device, grown as needed
+    private DeviceBuffer dItems, dChunkIds, dRowSeqs, dMergeOff, dMergeEnt, dLens;
+    private DeviceBuffer dPartO;    // (records, headDim) fp32 unnormalised partial outputs
+    private DeviceBuffer dPartML;   // (records, 2) fp32 (m in log2 units, l)
+
+    /** @throws CudaUnavailableException when this build carries no kernels (built without nvcc) */
+    public CudaAttention(CudaDevice device, DeviceKvCache kv, int qHeads) {
+        this.device = device;
+        this.kv = kv;
+        this.layout = kv.layout();
+        if (qHeads % layout.kvHeads() != 0) throw new IllegalArgumentException("qHeads " + qHeads + " not a multiple of kvHeads " + layout.kvHeads());
+        this.qHeads = qHeads;
+        this.groupSize = qHeads / layout.kvHeads();
+        byte[] image = KernelImages.attention().orElseThrow(() ->
+                new CudaUnavailableException("CUDA unavailable: this build carries no attention kernels (kernels module built without nvcc)"));
+        device.makeCurrent();
+        module = device.loadModule(image);
+        String t = (layout.dtype() == DType.F16 ? "f16" : "bf16") + "_d" + layout.headDim();
+        partials = CudaDevice.function(module, "cs_attn_partials_" + t);
+        merge = CudaDevice.function(module, "cs_attn_merge_" + t);
+        append = CudaDevice.function(module, "cs_kv_append16");
+        fill = CudaDevice.function(module, "cs_fill_random16");
+        readAll = CudaDevice.function(module, "cs_read_all");
+        int d = layout.headDim();
+        smemBytes = (CudaPlan.ROWS * d + STAGES * 2 * CudaPlan.TILE * d) * 2;
+        if (smemBytes > device.maxSharedPerBlockOptin()) {
+            throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
+        }
+        CudaDevice.setDynamicShared(partials, smemBytes);
+        blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, THREADS, smemBytes));
+    }
+
+    public KvLayout layout() { return layout; }
+
+    public int qHeads() { return qHeads; }
+
+    /** Resident partials blocks per multiprocessor (occupancy). */
+    public int blocksPerMultiprocessor() { return blocksPerSm; }
+
+    /** Fixes the piece size (tiles) for experiments; 0 restores the cost model. Takes effect at the next rebuild. */
+    public void forceTilesPerPiece(int tiles) {
+        forcedTilesPerPiece = tiles;
+        plan = null;
+    }
+
+    /** How many times a plan was built and uploaded. */
+    public long planUploads() { return planUploads; }
+
+    /** The current plan (after {@link #prepare}). */
+    public CudaPlan plan() { return plan; }
+
+    /**
+     * Readies a decode step: rebuilds and uploads the plan only when the batch's structure changed (or the
+     * sharing mode), always uploads the lengths (B ints).
+     *
+     * @return true when the plan was rebuilt
+     */
+    public boolean prepare(int[][] tables, int[] lengths, boolean sharing) {
+        device.makeCurrent();
+        boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
+        if (rebuild) {
+            CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
+                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece);
+            plan = CudaPlan.build(tables, lengths, sharing, shape);
+            dItems = upload(dItems, plan.items);
+            dChunkIds = upload(dChunkIds, plan.chunkIds);
+            dRowSeqs = upload(dRowSeqs, plan.rowSeqs);
+            dMergeOff = upload(dMergeOff, plan.mergeOff);
+            dMergeEnt = upload(dMergeEnt, plan.mergeEnt);
+            dPartO = ensure(dPartO, (long) plan.records() * layout.headDim() * 4);
+            dPartML = ensure(dPartML, (long) plan.records() * 8);
+            planUploads++;
+        } else {
+            plan.updateLengths(lengths);
+        }
+        dLens = upload(dLens, lengths);
+        return rebuild;
+    }
+
+    private static DeviceBuffer ensure(DeviceBuffer b, long bytes) {
+        if (b != null && b.bytes() >= bytes) return b;
+        if (b != null) b.close();
+        return DeviceBuffer.allocate(Math.max(bytes, b == null ? 0 : b.bytes() * 3 / 2));
+    }
+
+    private static DeviceBuffer upload(DeviceBuffer b, int[] a) {
+        DeviceBuffer r = ensure(b, 4L * a.length);
+        r.upload(a);
+        return r;
+    }
+
+    /** Launches one layer's decode attention for the prepared plan (asynchronous, default stream). */
+    public void decode(int layer, CUdeviceptr q, CUdeviceptr out) {
+        if (plan == null) throw new IllegalStateException("prepare() first");
+        int hkv = layout.kvHeads(), d = layout.headDim();
+        float scaleLog2 = (float) (1.0 / Math.sqrt(d) / Math.log(2.0));
+        Pointer p = Pointer.to(
+                Pointer.to(kv.keys(layer).ptr()), Pointer.to(kv.values(layer).ptr()), Pointer.to(q),
+                Pointer.to(dItems.ptr()), Pointer.to(dChunkIds.ptr()), Pointer.to(dRowSeqs.ptr()), Pointer.to(dLens.ptr()),
+                Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()),
+                Pointer.to(new int[] {hkv}), Pointer.to(new int[] {groupSize}),
+                Pointer.to(new int[] {Integer.numberOfTrailingZeros(layout.chunkSize())}), Pointer.to(new float[] {scaleLog2}));
+        cuLaunchKernel(partials, plan.blockCount(), 1, 1, THREADS, 1, 1, smemBytes, null, p, null);
+        int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
+        Pointer m = Pointer.to(
+                Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(dMergeOff.ptr()), Pointer.to(dMergeEnt.ptr()),
+                Pointer.to(out), Pointer.to(new int[] {batch}), Pointer.to(new int[] {qHeads}), Pointer.to(new int[] {groupSize}));
+        cuLaunchKernel(merge, (batch * qHeads + perBlock - 1) / perBlock, 1, 1, THREADS, 1, 1, 0, null, m, null);
+    }
+
+    /**
+     * Writes n new tokens' K and V (device arrays (n, kvHeads, headDim)) into layer's slabs at (chunk[t], slot[t])
+     * (device int arrays). Asynchronous, default stream.
+     */
+    public void append(int layer, CUdeviceptr kNew, CUdeviceptr vNew, CUdeviceptr chunk, CUdeviceptr slot, int n) {
+        if (n == 0) return;
+        long pieces = (long) n * layout.kvHeads() * (layout.headDim() / 8);
+        int blocks = (int) Math.min((pieces + 255) / 256, 65535);
+        Pointer p = Pointer.to(Pointer.to(kv.keys(layer).ptr()), Pointer.to(kv.values(layer).ptr()), Pointer.to(kNew), Pointer.to(vNew),
+                Pointer.to(chunk), Pointer.to(slot), Pointer.to(new int[] {n}), Pointer.to(new int[] {layout.kvHeads()}),
+                Pointer.to(new int[] {Integer.numberOfTrailingZeros(layout.chunkSize())}), Pointer.to(new int[] {layout.headDim()}));
+        cuLaunchKernel(append, blocks, 1, 1, 256, 1, 1, 0, null, p, null);
+    }
+
+    /** Fills {@code elements} 16-bit values at {@code ptr} with uniform [-1, 1) values of the cache's dtype. */
+    public void fillRandom(CUdeviceptr ptr, long elements, int seed) {
+        int blocks = (int) Math.min((elements + 255) / 256, 8L * device.multiprocessors() * 16);
+        Pointer p = Pointer.to(Pointer.to(ptr), Pointer.to(new long[] {elements}), Pointer.to(new int[] {seed}),
+                Pointer.to(new int[] {layout.dtype() == DType.BF16 ? 1 : 0}));
+        cuLaunchKernel(fill, Math.max(blocks, 1), 1, 1, 256, 1, 1, 0, null, p, null);
+    }
+
+    /**
+     * Reads every byte of {@code buf} (asynchronously): benchmarks flush L2 with it before a timed launch. Reads
+     * leave clean lines behind; a memset would leave dirty ones whose write-back lands inside the timed region.
+     */
+    public void readAll(DeviceBuffer buf) {
+        int blocks = 4 * device.multiprocessors() * 8;
+        Pointer p = Pointer.to(Pointer.to(buf.ptr()), Pointer.to(new long[] {buf.bytes() / 16}), Pointer.to(buf.ptr()));
+        cuLaunchKernel(readAll, blocks, 1, 1, 256, 1, 1, 0, null, p, null);
+    }
+
+    /** Fills the partial buffers with NaN, so that a record the merge reads but no block wrote shows (tests). */
+    public void poisonScratch() {
+        if (dPartO != null) dPartO.fill32(0x7fc00000);
+        if (dPartML != null) dPartML.fill32(0x7fc00000);
+    }
+
+    /** Device bytes of the plan and partial buffers. */
+    public long scratchBytes() {
+        long n = 0;
+        for (DeviceBuffer b : new DeviceBuffer[] {dItems, dChunkIds, dRowSeqs, dMergeOff, dMergeEnt, dLens, dPartO, dPartML}) {
+            if (b != null) n += b.bytes();
+        }
+        return n;
+    }
+
+    @Override
+    public void close() {
+        for (DeviceBuffer b : new DeviceBuffer[] {dItems, dChunkIds, dRowSeqs, dMergeOff, dMergeEnt, dLens, dPartO, dPartML}) {
+            if (b != null) b.close();
+        }
+        cuModuleUnload(module);
+    }
+}

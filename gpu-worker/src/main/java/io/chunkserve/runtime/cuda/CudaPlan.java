@@ -1,0 +1,373 @@
+package io.chunkserve.runtime.cuda;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Host side of a decode step's two-phase attention on the GPU: the "kernel context" in the int arrays the
+ * kernels read ({@code kernels/src/main/cuda/attention.cu} documents them), rebuilt only when the batch's
+ * structure changes ({@link #sameStructure}); decode steps inside tail chunks only move the lengths, which the
+ * kernels read from a separate array.
+ *
+ * <p>Semantics as in the CPU two-phase plan: a <em>shared group</em> is a maximal run of consecutive chunks (by
+ * table index) that are full and held by exactly the same set of ≥ 2 sequences; every other chunk is private to
+ * its sequence, and only a sequence's last chunk can be partly filled. With sharing off every chunk is private
+ * (the prefix-unaware baseline).
+ *
+ * <p>Work: each shared group and each sequence's private chunk list is cut into pieces of about
+ * {@link #tilesPerPiece()} 64-token tiles, and a group's rows (its sequences × the g query heads of a KV head)
+ * into row tiles of ≤ 64; one item per (piece, row tile), one block per (item, KV head). The piece size comes
+ * from a small cost model ({@code choosePieceTiles}): the makespan of the items on the GPU's multiprocessors
+ * (longest items first) plus the fp32 partial traffic each extra piece costs.
+ */
+public final class CudaPlan {
+    static final int TILE = 64;        // KV tokens per tile (kernel constant)
+    static final int ROWS = 64;        // query rows per block (kernel constant)
+    static final int ITEM_INTS = 8;
+    /** Per-block start cost in tiles (prologue, pipeline fill, partial write), for the cost model. */
+    private static final double ITEM_OVERHEAD_TILES = 0.5;
+    private static final int[] PIECE_CANDIDATES = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1 << 20};
+
+    /**
+     * What the work split depends on besides the batch.
+     *
+     * @param kvHeads         KV heads
+     * @param groupSize       query heads per KV head (g)
+     * @param headDim         head dim
+     * @param chunkSize       tokens per chunk (a power of two)
+     * @param multiprocessors the GPU's multiprocessors
+     * @param blocksPerSm     partials blocks resident per multiprocessor
+     * @param forcedTilesPerPiece 0 for the cost model, else this piece size (experiments)
+     */
+    public record Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm,
+                        int forcedTilesPerPiece) {
+        public Shape {
+            if (Integer.bitCount(chunkSize) != 1) throw new IllegalArgumentException("chunk size " + chunkSize + " is not a power of two");
+            if (kvHeads < 1 || groupSize < 1 || multiprocessors < 1 || blocksPerSm < 1) throw new IllegalArgumentException("bad shape " + this);
+        }
+    }
+
+    private final Shape shape;
+    private final boolean sharing;
+    private final int[][] tables;     // per sequence: the chunk ids it uses (copy)
+    private final int[] lengths;      // (B) tokens per sequence, the new token included
+    final int[] items;                // (items, 8) see attention.cu
+    final int[] chunkIds;             // chunk lists of all pieces, concatenated
+    final int[] rowSeqs;              // group sequence lists, then 0 .. B-1
+    final int[] mergeOff;             // (B+1) sequence b's merge entries are mergeEnt[2·mergeOff[b] ..]
+    final int[] mergeEnt;             // (entries, 2) record base, record stride per KV head
+    final int records;                // partial records (rows × KV heads over all pieces)
+    private final int tilesPerPiece, groups, sharedChunks, privateChunks;
+
+    private CudaPlan(Shape shape, boolean sharing, int[][] tables, int[] lengths, Work w) {
+        this.shape = shape;
+        this.sharing = sharing;
+        this.tables = tables;
+        this.lengths = lengths;
+        items = w.items;
+        chunkIds = w.chunkIds;
+        rowSeqs = w.rowSeqs;
+        mergeOff = w.mergeOff;
+        mergeEnt = w.mergeEnt;
+        records = w.records;
+        tilesPerPiece = w.tilesPerPiece;
+        groups = w.groups;
+        sharedChunks = w.sharedChunks;
+        privateChunks = w.privateChunks;
+    }
+
+    /**
+     * @param tables  per sequence its chunk table (at least ⌈lengths[b] / C⌉ entries; extra entries are ignored)
+     * @param lengths per sequence its tokens including the new one (≥ 1)
+     * @param sharing false treats every chunk as private (the prefix-unaware baseline)
+     */
+    public static CudaPlan build(int[][] tables, int[] lengths, boolean sharing, Shape shape) {
+        int batch = tables.length, c = shape.chunkSize();
+        if (lengths.length != batch) throw new IllegalArgumentException(batch + " tables but " + lengths.length + " lengths");
+        int[][] used = new int[batch][];
+        for (int b = 0; b < batch; b++) {
+            if (lengths[b] < 1) throw new IllegalArgumentException("sequence " + b + " has length " + lengths[b]);
+            int n = (lengths[b] + c - 1) / c;
+            if (tables[b].length < n) throw new IllegalArgumentException("sequence " + b + ": " + lengths[b] + " tokens need " + n + " chunks, table has " + tables[b].length);
+            used[b] = Arrays.copyOf(tables[b], n);
+        }
+        return new CudaPlan(shape, sharing, used, lengths.clone(), new Work(used, lengths, sharing, shape));
+    }
+
+    /** True when this plan holds for the batch: same sequences, chunk ids and last-chunk fullness. O(N). */
+    public boolean sameStructure(int[][] tables, int[] lengths) {
+        if (tables.length != this.tables.length || lengths.length != this.lengths.length) return false;
+        int c = shape.chunkSize();
+        for (int b = 0; b < tables.length; b++) {
+            int[] mine = this.tables[b];
+            if (lengths[b] < 1 || (lengths[b] + c - 1) / c != mine.length || tables[b].length < mine.length) return false;
+            if ((lengths[b] % c == 0) != (this.lengths[b] % c == 0)) return false;
+            if (!Arrays.equals(mine, 0, mine.length, tables[b], 0, mine.length)) return false;
+        }
+        return true;
+    }
+
+    /** Adopts lengths that keep the structure ({@link #sameStructure} must hold). */
+    public void updateLengths(int[] lengths) {
+        if (lengths.length != this.lengths.length) throw new IllegalArgumentException("batch size changed");
+        System.arraycopy(lengths, 0, this.lengths, 0, lengths.length);
+    }
+
+    public Shape shape() { return shape; }
+
+    public boolean sharing() { return sharing; }
+
+    public int batchSize() { return lengths.length; }
+
+    /** Current lengths (the array the kernels read; do not modify). */
+    int[] lengths() { return lengths; }
+
+    public int itemCount() { return items.length / ITEM_INTS; }
+
+    public int blockCount() { return itemCount() * shape.kvHeads(); }
+
+    public int records() { return records; }
+
+    public int tilesPerPiece() { return tilesPerPiece; }
+
+    public int groupCount() { return groups; }
+
+    /** Distinct chunks the chunk-first items read. */
+    public int sharedChunkCount() { return sharedChunks; }
+
+    /** Chunk reads of the sequence-first items (Σ over sequences). */
+    public int privateChunkCount() { return privateChunks; }
+
+    @Override
+    public String toString() {
+        return "CudaPlan[B=" + lengths.length + ", groups=" + groups + ", shared chunks=" + sharedChunks + ", private chunks="
+                + privateChunks + ", items=" + itemCount() + ", blocks=" + blockCount() + ", tiles/piece=" + tilesPerPiece
+                + (sharing ? "" : ", sharing off") + "]";
+    }
+
+    /** One chunk list to cut into pieces: a shared group or a sequence's private chunks. */
+    private record WorkList(int[] chunks, int rows, int seqOff, int tailSeq, int[] members) { }
+
+    /** The construction: groups, lists, piece size, items, merge entries. */
+    private static final class Work {
+        int[] items, chunkIds, rowSeqs, mergeOff, mergeEnt;
+        int records, tilesPerPiece, groups, sharedChunks, privateChunks;
+
+        Work(int[][] tables, int[] lengths, boolean sharing, Shape shape) {
+            int batch = tables.length, c = shape.chunkSize(), g = shape.groupSize();
+            // 1. keys (table index, chunk id) → holders, and whether any holder has the chunk partly filled
+            int entries = 0;
+            for (int[] t : tables) entries += t.length;
+            KeyTable keyIds = new KeyTable(entries);
+            List<IntList> holders = new ArrayList<>();
+            IntList partial = new IntList();
+            int[][] entryKey = new int[batch][];
+            for (int b = 0; b < batch; b++) {
+                entryKey[b] = new int[tables[b].length];
+                for (int i = 0; i < tables[b].length; i++) {
+                    int k = keyIds.idOf(((long) i << 32) | (tables[b][i] & 0xffffffffL));
+                    if (k == holders.size()) {
+                        holders.add(new IntList());
+                        partial.add(0);
+                    }
+                    holders.get(k).add(b);
+                    if ((long) (i + 1) * c > lengths[b]) partial.set(k, 1);
+                    entryKey[b][i] = k;
+                }
+            }
+            boolean[] shared = new boolean[holders.size()];
+            for (int k = 0; k < shared.length; k++) shared[k] = sharing && holders.get(k).size() >= 2 && partial.get(k) == 0;
+            // 2. groups: opened by their first (lowest) holder, extended along its table while the holder set stays
+            List<WorkList> lists = new ArrayList<>();
+            IntList rowSeqList = new IntList();
+            for (int b = 0; b < batch; b++) {
+                IntList open = null;
+                int openKey = -1, seqOff = 0;
+                int[] members = null;
+                for (int i = 0; i <= tables[b].length; i++) {
+                    int k = i < tables[b].length ? entryKey[b][i] : -1;
+                    boolean opener = k >= 0 && shared[k] && holders.get(k).get(0) == b;
+                    boolean extend = opener && open != null && holders.get(k).sameAs(holders.get(openKey));
+                    if (open != null && !extend) {   // close the open group
+                        lists.add(new WorkList(open.toArray(), members.length * g, seqOff, -1, members));
+                        open = null;
+                    }
+                    if (!opener) continue;
+                    if (open == null) {
+                        open = new IntList();
+                        members = holders.get(k).toArray();
+                        seqOff = rowSeqList.size();
+                        for (int s : members) rowSeqList.add(s);
+                    }
+                    open.add(tables[b][i]);
+                    openKey = k;
+                }
+            }
+            groups = lists.size();
+            for (WorkList l : lists) sharedChunks += l.chunks.length;
+            // 3. private lists; the sequence's last chunk is last in its list and masked by its length
+            int idOff = rowSeqList.size();
+            for (int b = 0; b < batch; b++) rowSeqList.add(b);
+            for (int b = 0; b < batch; b++) {
+                IntList priv = new IntList();
+                boolean tail = false;
+                for (int i = 0; i < tables[b].length; i++) {
+                    if (!shared[entryKey[b][i]]) {
+                        priv.add(tables[b][i]);
+                        tail = i == tables[b].length - 1;
+                    }
+                }
+                if (priv.size() > 0) lists.add(new WorkList(priv.toArray(), g, idOff + b, tail ? b : -1, new int[] {b}));
+                privateChunks += priv.size();
+            }
+            rowSeqs = rowSeqList.toArray();
+            // 4. piece size
+            tilesPerPiece = shape.forcedTilesPerPiece() > 0 ? shape.forcedTilesPerPiece() : choosePieceTiles(lists, shape);
+            // 5. items, records, merge entries
+            IntList chunkList = new IntList(), itemList = new IntList();
+            IntList[] ent = new IntList[batch];
+            for (int b = 0; b < batch; b++) ent[b] = new IntList();
+            int pc = pieceChunks(tilesPerPiece, c);
+            for (WorkList l : lists) {
+                int n = l.chunks.length, pieces = (n + pc - 1) / pc, base = n / pieces, extra = n % pieces;
+                int rowTiles = (l.rows + ROWS - 1) / ROWS;
+                for (int p = 0, start = 0; p < pieces; p++) {
+                    int len = base + (p < extra ? 1 : 0);
+                    int chunkOff = chunkList.size();
+                    for (int j = 0; j < len; j++) chunkList.add(l.chunks[start + j]);
+                    start += len;
+                    int pieceBase = records;
+                    records = Math.addExact(records, Math.multiplyExact(shape.kvHeads(), l.rows));
+                    int tailSeq = p == pieces - 1 ? l.tailSeq : -1;
+                    for (int rt = 0; rt < rowTiles; rt++) {
+                        itemList.add(chunkOff);
+                        itemList.add(len * c);
+                        itemList.add(l.seqOff);
+                        itemList.add(rt * ROWS);
+                        itemList.add(Math.min(ROWS, l.rows - rt * ROWS));
+                        itemList.add(pieceBase + rt * ROWS);
+                        itemList.add(l.rows);
+                        itemList.add(tailSeq);
+                    }
+                    for (int pos = 0; pos < l.members.length; pos++) {
+                        ent[l.members[pos]].add(pieceBase + pos * g);
+                        ent[l.members[pos]].add(l.rows);
+                    }
+                }
+            }
+            chunkIds = chunkList.toArray();
+            items = longestFirst(itemList.toArray());
+            mergeOff = new int[batch + 1];
+            IntList all = new IntList();
+            for (int b = 0; b < batch; b++) {
+                for (int j = 0; j < ent[b].size(); j++) all.add(ent[b].get(j));
+                mergeOff[b + 1] = all.size() / 2;
+            }
+            mergeEnt = all.toArray();
+        }
+
+        /** Chunks per piece for a piece of {@code tiles} 64-token tiles (at least one chunk). */
+        static int pieceChunks(int tiles, int chunkSize) {
+            return (int) Math.max(1, Math.min(Integer.MAX_VALUE, (long) tiles * TILE / chunkSize));
+        }
+
+        /**
+         * The piece size (in tiles) of least estimated time. Measured on an H200 (BENCHMARKS-cuda.md): a
+         * multiprocessor streams about the same bytes per second with one resident block as with two, so the
+         * model spreads tiles over multiprocessors, not block slots: time ≈ max(longest item, slowed down by the
+         * blocks that share its multiprocessor; Σ tiles / SMs plus half the smallest item as the tail of the
+         * longest-first order) plus the fp32 partials each piece writes and the merge reads back.
+         */
+        static int choosePieceTiles(List<WorkList> lists, Shape shape) {
+            int c = shape.chunkSize(), sms = shape.multiprocessors(), hkv = shape.kvHeads();
+            double tileBytes = 2.0 * TILE * shape.headDim() * 2, recordBytes = shape.headDim() * 4.0 + 8;
+            int best = PIECE_CANDIDATES[PIECE_CANDIDATES.length - 1];
+            double bestCost = Double.MAX_VALUE;
+            for (int tp : PIECE_CANDIDATES) {
+                int pc = pieceChunks(tp, c);
+                double work = 0, maxItem = 0, minItem = Double.MAX_VALUE, records = 0;
+                long blocks = 0;
+                for (WorkList l : lists) {
+                    int n = l.chunks.length, pieces = (n + pc - 1) / pc;
+                    int rowTiles = (l.rows + ROWS - 1) / ROWS;
+                    double tiles = (double) n * c / TILE;
+                    double maxTiles = Math.ceil((double) ((n + pieces - 1) / pieces) * c / TILE);
+                    double minTiles = Math.max(1, Math.ceil((double) (n / pieces) * c / TILE));
+                    long b = (long) pieces * rowTiles * hkv;
+                    blocks += b;
+                    work += tiles * rowTiles * hkv + b * ITEM_OVERHEAD_TILES;
+                    maxItem = Math.max(maxItem, maxTiles + ITEM_OVERHEAD_TILES);
+                    minItem = Math.min(minItem, minTiles + ITEM_OVERHEAD_TILES);
+                    records += (double) pieces * hkv * l.rows;
+                }
+                double sharing = blocks <= sms ? 1 : Math.min(shape.blocksPerSm(), (double) blocks / sms);
+                double makespan = Math.max(maxItem * sharing, blocks <= sms ? 0 : work / sms + 0.5 * minItem);
+                double cost = makespan + 2 * records * recordBytes / (tileBytes * sms);
+                if (cost <= bestCost * (1 + 1e-9)) {   // ties go to larger pieces (fewer partials)
+                    bestCost = Math.min(cost, bestCost);
+                    best = tp;
+                }
+            }
+            return best;
+        }
+
+        /** Items reordered by tiles, longest first (stable, so row tiles of one piece stay adjacent). */
+        static int[] longestFirst(int[] items) {
+            int n = items.length / ITEM_INTS;
+            long[] keys = new long[n];
+            for (int i = 0; i < n; i++) keys[i] = ((long) (Integer.MAX_VALUE - items[i * ITEM_INTS + 1]) << 32) | i;
+            Arrays.sort(keys);
+            int[] out = new int[items.length];
+            for (int i = 0; i < n; i++) System.arraycopy(items, (int) keys[i] * ITEM_INTS, out, i * ITEM_INTS, ITEM_INTS);
+            return out;
+        }
+    }
+
+    /** Open-addressing map from (table index, chunk id) keys to dense ids 0, 1, 2, ... in order of first sight. */
+    private static final class KeyTable {
+        private final long[] keys;
+        private final int[] ids;
+        private final int mask;
+        private int size;
+
+        KeyTable(int entries) {
+            int cap = Integer.highestOneBit(Math.max(4, 2 * entries) - 1) << 1;
+            keys = new long[cap];
+            ids = new int[cap];
+            Arrays.fill(ids, -1);
+            mask = cap - 1;
+        }
+
+        int idOf(long key) {
+            int s = (int) ((key * 0x9E3779B97F4A7C15L) >>> 32) & mask;
+            while (ids[s] >= 0 && keys[s] != key) s = (s + 1) & mask;
+            if (ids[s] < 0) {
+                keys[s] = key;
+                ids[s] = size++;
+            }
+            return ids[s];
+        }
+    }
+
+    /** A growable int array. */
+    static final class IntList {
+        private int[] a = new int[8];
+        private int size;
+
+        void add(int x) {
+            if (size == a.length) a = Arrays.copyOf(a, 2 * size);
+            a[size++] = x;
+        }
+
+        int get(int i) { return a[i]; }
+
+        void set(int i, int x) { a[i] = x; }
+
+        int size() { return size; }
+
+        boolean sameAs(IntList o) { return Arrays.equals(a, 0, size, o.a, 0, o.size); }
+
+        int[] toArray() { return Arrays.copyOf(a, size); }
+    }
+}

@@ -1,0 +1,150 @@
+package io.chunkserve.runtime.cuda;
+
+import io.chunkserve.model.DType;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The plan the CUDA kernels read, checked without a GPU: an emulator runs the work items and the merge exactly
+ * as attention.cu defines them (in float64) and must reproduce the float64 reference on random prefix trees,
+ * batch sizes, lengths, chunk sizes, GQA ratios, piece sizes and slot counts, with every partial record written
+ * once and merged once.
+ */
+class CudaPlanTest {
+    @Test
+    void emulatedKernelsMatchReferenceOnRandomTrees() {
+        SplittableRandom rnd = new SplittableRandom(20261128);
+        int[][] heads = {{1, 1}, {2, 4}, {4, 2}, {1, 6}, {2, 8}, {1, 80}};
+        int[] chunkSizes = {16, 32, 64, 128};
+        for (int c = 0; c < 200; c++) {
+            int[] hg = heads[rnd.nextInt(heads.length)];
+            int chunk = chunkSizes[rnd.nextInt(chunkSizes.length)];
+            int batch = 1 + rnd.nextInt(rnd.nextInt(4) == 0 ? 40 : 10);
+            RandomBatch rb = RandomBatch.generate(rnd, DType.F16, batch, hg[0], hg[1], 8, chunk, 1 + rnd.nextInt(8));
+            double[] ref = rb.reference();
+            for (boolean sharing : new boolean[] {true, false}) {
+                int sms = new int[] {1, 7, 132}[rnd.nextInt(3)];
+                int forced = new int[] {0, 0, 1, 2, 3}[rnd.nextInt(5)];
+                CudaPlan plan = CudaPlan.build(rb.tables(), rb.lengths(), sharing,
+                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced));
+                double[] out = emulate(plan, rb);
+                for (int i = 0; i < ref.length; i++) {
+                    assertEquals(ref[i], out[i], 1e-9, "case " + c + " sharing " + sharing + " " + plan + " at " + i);
+                }
+                if (!sharing) assertEquals(0, plan.groupCount());
+            }
+        }
+    }
+
+    @Test
+    void paperBatchHasOneGroupAndPrivateTails() {
+        int batch = 32, p = 4096, s = 512, c = 64;
+        int[][] tables = new int[batch][];
+        int[] lengths = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            tables[b] = new int[(p + s) / c];
+            for (int i = 0; i < p / c; i++) tables[b][i] = i;
+            for (int i = 0; i < s / c; i++) tables[b][p / c + i] = p / c + b * (s / c) + i;
+            lengths[b] = p + s;
+        }
+        CudaPlan.Shape shape = new CudaPlan.Shape(32, 1, 128, c, 132, 2, 0);
+        CudaPlan on = CudaPlan.build(tables, lengths, true, shape);
+        assertEquals(1, on.groupCount());
+        assertEquals(64, on.sharedChunkCount());
+        assertEquals(batch * 8, on.privateChunkCount());
+        assertTrue(on.blockCount() >= 132, on.toString());   // enough blocks to fill the GPU
+        CudaPlan off = CudaPlan.build(tables, lengths, false, shape);
+        assertEquals(0, off.groupCount());
+        assertEquals(batch * 72, off.privateChunkCount());
+    }
+
+    @Test
+    void structureSurvivesTailGrowthOnly() {
+        int[][] tables = {{5, 6, 7}, {5, 6, 9}};
+        int[] lengths = {150, 140};   // chunk 64: two full shared chunks, private tails
+        CudaPlan.Shape shape = new CudaPlan.Shape(2, 2, 64, 64, 100, 2, 0);
+        CudaPlan plan = CudaPlan.build(tables, lengths, true, shape);
+        assertEquals(1, plan.groupCount());
+        assertTrue(plan.sameStructure(tables, new int[] {151, 141}));
+        assertFalse(plan.sameStructure(tables, new int[] {192, 141}), "a tail that fills changes the structure");
+        assertFalse(plan.sameStructure(new int[][] {{5, 6, 7}, {5, 8, 9}}, lengths), "another chunk id");
+        assertFalse(plan.sameStructure(new int[][] {{5, 6, 7}}, new int[] {150}), "another batch");
+        plan.updateLengths(new int[] {151, 141});
+        assertEquals(151, plan.lengths()[0]);
+    }
+
+    /** Runs the items and the merge as attention.cu does, in float64. */
+    static double[] emulate(CudaPlan plan, RandomBatch rb) {
+        CudaPlan.Shape s = plan.shape();
+        int hkv = s.kvHeads(), g = s.groupSize(), d = s.headDim(), c = s.chunkSize(), hq = hkv * g;
+        int n = plan.records();
+        double[] po = new double[n * d], pm = new double[n], pl = new double[n];
+        boolean[] written = new boolean[n];
+        int[] merged = new int[n];
+        int[] it = plan.items, lens = rb.lengths();
+        for (int i = 0; i < plan.itemCount(); i++) {
+            int chunkOff = it[i * 8], fullTok = it[i * 8 + 1], seqOff = it[i * 8 + 2], rowStart = it[i * 8 + 3];
+            int rowCount = it[i * 8 + 4], partBase = it[i * 8 + 5], partStride = it[i * 8 + 6], tailSeq = it[i * 8 + 7];
+            int nTok = tailSeq >= 0 ? fullTok - c + ((lens[tailSeq] - 1) & (c - 1)) + 1 : fullTok;
+            assertTrue(rowCount >= 1 && rowCount <= CudaPlan.ROWS && nTok >= 1);
+            for (int h = 0; h < hkv; h++) {
+                for (int r = 0; r < rowCount; r++) {
+                    int rg = rowStart + r, seq = plan.rowSeqs[seqOff + rg / g], qh = h * g + rg % g;
+                    double[] sc = new double[nTok];
+                    double m = Double.NEGATIVE_INFINITY;
+                    for (int t = 0; t < nTok; t++) {
+                        int base = ((plan.chunkIds[chunkOff + t / c] * hkv + h) * c + t % c) * d;
+                        double dot = 0;
+                        for (int x = 0; x < d; x++) dot += RandomBatch.value(rb.dtype(), rb.q()[(seq * hq + qh) * d + x]) * RandomBatch.value(rb.dtype(), rb.keys()[base + x]);
+                        sc[t] = dot / Math.sqrt(d);
+                        m = Math.max(m, sc[t]);
+                    }
+                    int rec = partBase + h * partStride + r;
+                    assertFalse(written[rec], "record " + rec + " written twice");
+                    written[rec] = true;
+                    pm[rec] = m;
+                    for (int t = 0; t < nTok; t++) {
+                        double w = Math.exp(sc[t] - m);
+                        pl[rec] += w;
+                        int base = ((plan.chunkIds[chunkOff + t / c] * hkv + h) * c + t % c) * d;
+                        for (int x = 0; x < d; x++) po[rec * d + x] += w * RandomBatch.value(rb.dtype(), rb.values()[base + x]);
+                    }
+                }
+            }
+        }
+        int batch = lens.length;
+        double[] out = new double[batch * hq * d];
+        for (int b = 0; b < batch; b++) {
+            for (int qh = 0; qh < hq; qh++) {
+                int kvh = qh / g, j = qh % g;
+                double mm = Double.NEGATIVE_INFINITY, l = 0;
+                double[] o = new double[d];
+                for (int e = plan.mergeOff[b]; e < plan.mergeOff[b + 1]; e++) {
+                    int rec = plan.mergeEnt[2 * e] + kvh * plan.mergeEnt[2 * e + 1] + j;
+                    assertTrue(written[rec], "merge reads unwritten record " + rec);
+                    merged[rec]++;
+                    mm = Math.max(mm, pm[rec]);
+                }
+                for (int e = plan.mergeOff[b]; e < plan.mergeOff[b + 1]; e++) {
+                    int rec = plan.mergeEnt[2 * e] + kvh * plan.mergeEnt[2 * e + 1] + j;
+                    double f = Math.exp(pm[rec] - mm);
+                    l += f * pl[rec];
+                    for (int x = 0; x < d; x++) o[x] += f * po[rec * d + x];
+                }
+                for (int x = 0; x < d; x++) out[(b * hq + qh) * d + x] = o[x] / l;
+            }
+        }
+        for (int r = 0; r < n; r++) {
+            assertTrue(written[r], "record " + r + " never written");
+            assertEquals(1, merged[r], "record " + r + " merged " + merged[r] + " times");
+        }
+        assertTrue(Arrays.stream(plan.items).count() % 8 == 0);
+        return out;
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds attention.fatbin (sm_80 + sm_90 machine code + compute_90 PTX) from src/main/cuda with nvcc, when nvcc
+# exists; otherwise says so and succeeds (the CPU path is the default, the resource is then absent).
+#   build-fatbin.sh SRC_DIR OUT_DIR
+set -euo pipefail
+src="$1"; out="$2"
+nvcc_bin="$(command -v nvcc || true)"
+for c in "${CUDA_HOME:-}/bin/nvcc" /usr/local/cuda/bin/nvcc; do
+  [ -z "$nvcc_bin" ] && [ -x "$c" ] && nvcc_bin="$c"
+done
+if [ -z "$nvcc_bin" ]; then
+  echo "[kernels] nvcc not found (PATH, \$CUDA_HOME/bin, /usr/local/cuda/bin): attention.fatbin not built; CUDA attention unavailable, CPU path only"
+  exit 0
+fi
+mkdir -p "$out"
+fatbin="$out/attention.fatbin"
+if [ -f "$fatbin" ] && [ -z "$(find "$src" -newer "$fatbin" -type f -print -quit)" ]; then
+  echo "[kernels] attention.fatbin up to date"
+  exit 0
+fi
+echo "[kernels] $("$nvcc_bin" --version | tail -n 2 | head -n 1): building attention.fatbin (sm_80, sm_90, compute_90)"
+"$nvcc_bin" -O3 -std=c++17 -fatbin -o "$fatbin.tmp" \
+  -gencode=arch=compute_80,code=sm_80 \
+  -gencode=arch=compute_90,code=sm_90 \
+  -gencode=arch=compute_90,code=compute_90 \
+  "$src/attention.cu"
+mv "$fatbin.tmp" "$fatbin"

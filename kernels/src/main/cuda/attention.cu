@@ -1,0 +1,329 @@
+// Two-phase partition decode attention over the chunked KV cache (ChunkAttention, with the gaps of the
+// published kernel closed: maximal shared groups, a query tile of the group's rows, long groups split across
+// blocks, fp32 partials, tensor cores, GQA, fp16 and bf16, head dims 64 and 128).
+//
+// KV layout per layer slab (K and V alike): element (chunk c, kv head h, slot t, dim d) at
+// ((c·Hkv + h)·C + t)·D + d.
+//
+// One launch of cs_attn_partials_* runs every work item of a decode step, both kinds side by side:
+//   chunk-first item  = (piece of a shared group, row tile): rows are (sequence, query head of the KV head) of
+//                       the group's sequences, ≤ 64 per item; KV tiles of 64 tokens go through shared memory
+//                       once and feed all rows through mma.sync;
+//   sequence-first item = (piece of one sequence's private chunks): rows are the g query heads of the sequence;
+//                       the last piece masks the tail chunk past the sequence's length (read from lens[]).
+// Each (item, KV head) block leaves, per row, an unnormalised partial state (o[D], m, l) in fp32 (m in log2
+// units). cs_attn_merge_* then merges, per (sequence, query head), the partials of its group pieces and its
+// private pieces with the log-sum-exp rule and writes out = O / L.
+//
+// Work item: 8 ints {chunkOff, fullTokens, seqOff, rowStart, rowCount, partBase, partStride, tailSeq}
+//   chunk ids chunkIds[chunkOff ..] cover the item's tokens, fullTokens = chunks × C;
+//   tailSeq ≥ 0: the last chunk is sequence tailSeq's last chunk and holds ((lens[tailSeq]−1) mod C)+1 tokens;
+//   row r (0 ≤ r < rowCount) is global row rg = rowStart + r of the piece: sequence rowSeqs[seqOff + rg / g],
+//   query head h·g + rg mod g; its partial record is partBase + h·partStride + r.
+// Merge entries: sequence b's entries are mergeEnt[2e], mergeEnt[2e+1] for e in mergeOff[b] .. mergeOff[b+1]−1:
+//   query head qh = kvh·g + j reads record mergeEnt[2e] + kvh·mergeEnt[2e+1] + j.
+
+#include "common.cuh"
+
+namespace cs {
+
+constexpr int TILE = 64;      // KV tokens per pipeline stage
+constexpr int ROWS = 64;      // query rows per block (4 warps × 16)
+constexpr int THREADS = 128;
+
+template <typename T, int D, int STAGES>
+struct PartialsSmem {
+    static constexpr int Q = ROWS * D;              // elements of the query tile
+    static constexpr int STAGE = 2 * TILE * D;      // elements of one K + V stage
+    static constexpr int BYTES = (Q + STAGES * STAGE) * 2;
+    static constexpr int RED_STRIDE = D + 4;        // fp32 row stride of the cross-warp reduction area
+    static_assert(ROWS * RED_STRIDE * 4 + 2 * ROWS * 4 <= STAGES * STAGE * 2, "reduction area must fit the stages");
+};
+
+// NT = KV tokens of each tile that one warp handles: 16 (rows ≤ 16: 4 warps split the tile's tokens),
+// 32 (rows ≤ 32: 2 row slices × 2 token halves) or 64 (4 row slices, each all tokens).
+template <typename T, int D, int STAGES, int NT>
+__device__ __forceinline__ void partials_body(
+        const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
+        const int* __restrict__ chunkIds, const int* __restrict__ rowSeqs,
+        float* __restrict__ partO, float* __restrict__ partML,
+        int h, int hkv, int g, int logC,
+        int chunkOff, int nTok, int seqOff, int rowStart, int rowCount, int partBase, int partStride,
+        float scaleLog2, unsigned char* smem) {
+    using S = PartialsSmem<T, D, STAGES>;
+    constexpr int PR = D / 8;            // 16-byte pieces per row
+    constexpr int NRS = NT / 16;         // row slices (warps along rows)
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int rs = warp % NRS, kp = warp / NRS;
+    const int C = 1 << logC, hq = hkv * g;
+    const int nTiles = (nTok + TILE - 1) / TILE;
+    T* qs = reinterpret_cast<T*>(smem);
+    T* kvs = qs + S::Q;
+
+    // query tile (rows past rowCount are zero)
+    for (int p = tid; p < ROWS * PR; p += THREADS) {
+        int r = p / PR, c = p % PR;
+        bool valid = r < rowCount;
+        const T* src = q;
+        if (valid) {
+            int rg = rowStart + r, k = rg / g;
+            int seq = __ldg(rowSeqs + seqOff + k);
+            src = q + (size_t)(seq * hq + h * g + (rg - k * g)) * D + c * 8;
+        }
+        cp_async16(smem_u32(qs + swz<D>(r, c)), src, valid);
+    }
+    auto load_tile = [&](int tile, int stage) {
+        T* ks = kvs + stage * S::STAGE;
+        T* vs = ks + TILE * D;
+        #pragma unroll
+        for (int it = 0; it < TILE * PR / THREADS; ++it) {
+            int p = tid + it * THREADS;
+            int r = p / PR, c = p % PR;
+            int tok = tile * TILE + r;
+            bool valid = tok < nTok;
+            size_t off = 0;
+            if (valid) {
+                int chunk = __ldg(chunkIds + chunkOff + (tok >> logC));
+                off = (((size_t)chunk * hkv + h) * C + (tok & (C - 1))) * D + c * 8;
+            }
+            cp_async16(smem_u32(ks + swz<D>(r, c)), kc + off, valid);
+            cp_async16(smem_u32(vs + swz<D>(r, c)), vc + off, valid);
+        }
+    };
+    #pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < nTiles) load_tile(s, s);
+        cp_async_commit();
+    }
+
+    float o[D / 8][4];
+    #pragma unroll
+    for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    uint32_t qf[D / 16][4];
+
+    for (int i = 0; i < nTiles; ++i) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        if (i + STAGES - 1 < nTiles) load_tile(i + STAGES - 1, (i + STAGES - 1) % STAGES);
+        cp_async_commit();
+        if (i == 0) {
+            #pragma unroll
+            for (int kk = 0; kk < D / 16; ++kk) {
+                int mat = lane >> 3;
+                int row = rs * 16 + (lane & 7) + ((mat & 1) << 3);
+                ldsm_x4(qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], smem_u32(qs + swz<D>(row, kk * 2 + (mat >> 1))));
+            }
+        }
+        const T* ks = kvs + (i % STAGES) * S::STAGE;
+        const T* vs = ks + TILE * D;
+        const int t0 = kp * NT;   // this warp's first token within the tile
+
+        // scores S = Q·Kᵀ for 16 rows × NT tokens
+        float s[NT / 8][4];
+        #pragma unroll
+        for (int n = 0; n < NT / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+        #pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) {
+            #pragma unroll
+            for (int nb = 0; nb < NT / 16; ++nb) {
+                uint32_t b0, b1, b2, b3;
+                int row = t0 + nb * 16 + (lane & 7) + ((lane >> 4) << 3);
+                ldsm_x4(b0, b1, b2, b3, smem_u32(ks + swz<D>(row, kk * 2 + ((lane >> 3) & 1))));
+                Elem<T>::mma(s[2 * nb], qf[kk], b0, b1);
+                Elem<T>::mma(s[2 * nb + 1], qf[kk], b2, b3);
+            }
+        }
+        // online softmax (log2 units); tokens past nTok are masked
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+        #pragma unroll
+        for (int n = 0; n < NT / 8; ++n) {
+            #pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                int tg = i * TILE + t0 + n * 8 + 2 * (lane & 3) + e;
+                bool v = tg < nTok;
+                s[n][e] = v ? s[n][e] * scaleLog2 : -INFINITY;
+                s[n][2 + e] = v ? s[n][2 + e] * scaleLog2 : -INFINITY;
+                mx0 = fmaxf(mx0, s[n][e]);
+                mx1 = fmaxf(mx1, s[n][2 + e]);
+            }
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+        float base0 = mn0 == -INFINITY ? 0.f : mn0, base1 = mn1 == -INFINITY ? 0.f : mn1;
+        float c0 = exp2f(m0 - base0), c1 = exp2f(m1 - base1);
+        m0 = mn0;
+        m1 = mn1;
+        l0 *= c0;
+        l1 *= c1;
+        #pragma unroll
+        for (int n = 0; n < D / 8; ++n) {
+            o[n][0] *= c0; o[n][1] *= c0;
+            o[n][2] *= c1; o[n][3] *= c1;
+        }
+        uint32_t pf[NT / 16][4];
+        #pragma unroll
+        for (int n = 0; n < NT / 8; ++n) {
+            float p0 = exp2f(s[n][0] - base0), p1 = exp2f(s[n][1] - base0);
+            float p2 = exp2f(s[n][2] - base1), p3 = exp2f(s[n][3] - base1);
+            l0 += p0 + p1;
+            l1 += p2 + p3;
+            pf[n >> 1][(n & 1) * 2 + 0] = Elem<T>::pack(p0, p1);
+            pf[n >> 1][(n & 1) * 2 + 1] = Elem<T>::pack(p2, p3);
+        }
+        // O += P·V
+        #pragma unroll
+        for (int kk = 0; kk < NT / 16; ++kk) {
+            #pragma unroll
+            for (int db = 0; db < D / 16; ++db) {
+                uint32_t v0, v1, v2, v3;
+                int row = t0 + kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3);
+                ldsm_x4_t(v0, v1, v2, v3, smem_u32(vs + swz<D>(row, db * 2 + (lane >> 4))));
+                Elem<T>::mma(o[2 * db], pf[kk], v0, v1);
+                Elem<T>::mma(o[2 * db + 1], pf[kk], v2, v3);
+            }
+        }
+    }
+
+    // each warp: row sums over its quad; then combine the warps that share a row slice
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    cp_async_wait<0>();
+    __syncthreads();
+    float* red = reinterpret_cast<float*>(kvs);          // [4 warps × 16 rows][RED_STRIDE]
+    float* redM = red + ROWS * S::RED_STRIDE;             // [64]
+    float* redL = redM + ROWS;                            // [64]
+    {
+        int r0 = warp * 16 + (lane >> 2);
+        #pragma unroll
+        for (int n = 0; n < D / 8; ++n) {
+            int col = n * 8 + 2 * (lane & 3);
+            *reinterpret_cast<float2*>(red + r0 * S::RED_STRIDE + col) = make_float2(o[n][0], o[n][1]);
+            *reinterpret_cast<float2*>(red + (r0 + 8) * S::RED_STRIDE + col) = make_float2(o[n][2], o[n][3]);
+        }
+        if ((lane & 3) == 0) {
+            redM[r0] = m0; redM[r0 + 8] = m1;
+            redL[r0] = l0; redL[r0 + 8] = l1;
+        }
+    }
+    __syncthreads();
+    constexpr int KSPLIT = 4 / NRS;
+    for (int e = tid; e < rowCount * (D / 4); e += THREADS) {
+        int r = e / (D / 4), c4 = e % (D / 4);
+        int slice = r >> 4, ri = r & 15;
+        float M = -INFINITY;
+        #pragma unroll
+        for (int k = 0; k < KSPLIT; ++k) M = fmaxf(M, redM[(slice + k * NRS) * 16 + ri]);
+        float base = M == -INFINITY ? 0.f : M;
+        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+        float L = 0.f;
+        #pragma unroll
+        for (int k = 0; k < KSPLIT; ++k) {
+            int w = (slice + k * NRS) * 16 + ri;
+            float f = exp2f(redM[w] - base);
+            L += f * redL[w];
+            float4 x = *reinterpret_cast<const float4*>(red + w * S::RED_STRIDE + c4 * 4);
+            acc.x += f * x.x; acc.y += f * x.y; acc.z += f * x.z; acc.w += f * x.w;
+        }
+        size_t rec = (size_t)partBase + (size_t)h * partStride + r;
+        reinterpret_cast<float4*>(partO)[rec * (D / 4) + c4] = acc;
+        if (c4 == 0) *reinterpret_cast<float2*>(partML + 2 * rec) = make_float2(M, L);
+    }
+}
+
+template <typename T, int D, int STAGES>
+__device__ __forceinline__ void partials(
+        const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
+        const int* __restrict__ items, const int* __restrict__ chunkIds, const int* __restrict__ rowSeqs,
+        const int* __restrict__ lens, float* __restrict__ partO, float* __restrict__ partML,
+        int hkv, int g, int logC, float scaleLog2) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    const int item = blockIdx.x / hkv, h = blockIdx.x - item * hkv;
+    const int4 a = __ldg(reinterpret_cast<const int4*>(items) + 2 * item);
+    const int4 b = __ldg(reinterpret_cast<const int4*>(items) + 2 * item + 1);
+    const int chunkOff = a.x, fullTok = a.y, seqOff = a.z, rowStart = a.w;
+    const int rowCount = b.x, partBase = b.y, partStride = b.z, tailSeq = b.w;
+    const int C = 1 << logC;
+    int nTok = fullTok;
+    if (tailSeq >= 0) nTok = fullTok - C + ((__ldg(lens + tailSeq) - 1) & (C - 1)) + 1;
+    if (rowCount <= 16) {
+        partials_body<T, D, STAGES, 16>(kc, vc, q, chunkIds, rowSeqs, partO, partML, h, hkv, g, logC, chunkOff, nTok,
+                                        seqOff, rowStart, rowCount, partBase, partStride, scaleLog2, smem);
+    } else if (rowCount <= 32) {
+        partials_body<T, D, STAGES, 32>(kc, vc, q, chunkIds, rowSeqs, partO, partML, h, hkv, g, logC, chunkOff, nTok,
+                                        seqOff, rowStart, rowCount, partBase, partStride, scaleLog2, smem);
+    } else {
+        partials_body<T, D, STAGES, 64>(kc, vc, q, chunkIds, rowSeqs, partO, partML, h, hkv, g, logC, chunkOff, nTok,
+                                        seqOff, rowStart, rowCount, partBase, partStride, scaleLog2, smem);
+    }
+}
+
+// Per (sequence, query head): log-sum-exp merge of its partial records, out = O / L. Block: 128 threads, D/4
+// threads (float4 each) per (sequence, head).
+template <typename T, int D>
+__device__ __forceinline__ void merge(const float* __restrict__ partO, const float* __restrict__ partML,
+                                      const int* __restrict__ mergeOff, const int* __restrict__ mergeEnt,
+                                      T* __restrict__ out, int batch, int hq, int g) {
+    constexpr int TPP = D / 4;
+    int pair = blockIdx.x * (THREADS / TPP) + threadIdx.x / TPP, c4 = threadIdx.x % TPP;
+    if (pair >= batch * hq) return;
+    int bIdx = pair / hq, qh = pair - bIdx * hq, kvh = qh / g, j = qh - kvh * g;
+    int e0 = __ldg(mergeOff + bIdx), e1 = __ldg(mergeOff + bIdx + 1);
+    float M = -INFINITY;
+    for (int e = e0; e < e1; ++e) {
+        size_t rec = (size_t)__ldg(mergeEnt + 2 * e) + (size_t)kvh * __ldg(mergeEnt + 2 * e + 1) + j;
+        M = fmaxf(M, __ldg(partML + 2 * rec));
+    }
+    float base = M == -INFINITY ? 0.f : M;
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    float L = 0.f;
+    for (int e = e0; e < e1; ++e) {
+        size_t rec = (size_t)__ldg(mergeEnt + 2 * e) + (size_t)kvh * __ldg(mergeEnt + 2 * e + 1) + j;
+        float2 ml = __ldg(reinterpret_cast<const float2*>(partML) + rec);
+        float f = exp2f(ml.x - base);
+        L += f * ml.y;
+        float4 x = __ldg(reinterpret_cast<const float4*>(partO) + rec * TPP + c4);
+        acc.x += f * x.x; acc.y += f * x.y; acc.z += f * x.z; acc.w += f * x.w;
+    }
+    float inv = 1.f / L;   // L > 0 whenever the sequence has a token; 0 → inf/NaN shows the bug
+    ushort4 r;
+    r.x = Elem<T>::bits(acc.x * inv);
+    r.y = Elem<T>::bits(acc.y * inv);
+    r.z = Elem<T>::bits(acc.z * inv);
+    r.w = Elem<T>::bits(acc.w * inv);
+    reinterpret_cast<ushort4*>(out)[(size_t)pair * TPP + c4] = r;
+}
+
+}  // namespace cs
+
+#define CS_PARTIALS(NAME, T, D, STAGES)                                                                      \
+    extern "C" __global__ void __launch_bounds__(cs::THREADS, 2)                                             \
+    NAME(const T* kc, const T* vc, const T* q, const int* items, const int* chunkIds, const int* rowSeqs,   \
+         const int* lens, float* partO, float* partML, int hkv, int g, int logC, float scaleLog2) {         \
+        cs::partials<T, D, STAGES>(kc, vc, q, items, chunkIds, rowSeqs, lens, partO, partML, hkv, g, logC,   \
+                                   scaleLog2);                                                               \
+    }
+
+CS_PARTIALS(cs_attn_partials_f16_d128, __half, 128, 3)
+CS_PARTIALS(cs_attn_partials_bf16_d128, __nv_bfloat16, 128, 3)
+CS_PARTIALS(cs_attn_partials_f16_d64, __half, 64, 3)
+CS_PARTIALS(cs_attn_partials_bf16_d64, __nv_bfloat16, 64, 3)
+
+#define CS_MERGE(NAME, T, D)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(cs::THREADS)                                                \
+    NAME(const float* partO, const float* partML, const int* mergeOff, const int* mergeEnt, T* out,          \
+         int batch, int hq, int g) {                                                                         \
+        cs::merge<T, D>(partO, partML, mergeOff, mergeEnt, out, batch, hq, g);                               \
+    }
+
+CS_MERGE(cs_attn_merge_f16_d128, __half, 128)
+CS_MERGE(cs_attn_merge_bf16_d128, __nv_bfloat16, 128)
+CS_MERGE(cs_attn_merge_f16_d64, __half, 64)
+CS_MERGE(cs_attn_merge_bf16_d64, __nv_bfloat16, 64)
+
+#include "kv_append.cuh"
