@@ -41,6 +41,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     private final String threadNamePrefix = "chunkserve-cpu-" + INSTANCES.incrementAndGet() + "-";
     private final WorkerPool pool; // null when threads == 1
     private final MatmulJob job = new MatmulJob();
+    private final PackJob pack = new PackJob();
+    private float[] xpack = new float[0];
     private final Weight[] one = new Weight[1];
     private final float[][] oneOut = new float[1][];
     @SuppressWarnings("unused") private volatile int busy;
@@ -123,9 +125,39 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     }
 
     private void dispatch(MatmulJob j) {
+        if (j.T > MatKernels.DIRECT_MAX_T && MatKernels.vectorizable(j.ws[0].data())) {
+            // the packed GEMM: transpose x into token tiles once, on all threads, for all weights
+            int cols = j.ws[0].cols(), need = cols * Gemm.padT(j.T);
+            if (xpack.length < need) xpack = new float[need];
+            pack.set(j.x, cols, j.T, xpack);
+            int n = Gemm.columnBlocks(cols) * Gemm.tiles(j.T);
+            if (n == 1) pack.accept(0);
+            else pool.run(n, pack);
+            pack.x = null;
+            j.xp = xpack;
+        }
         int n = j.tasks();
         if (n == 1) j.accept(0);
         else pool.run(n, j);
+    }
+
+    /** Packs one (column block, token tile) of x for {@link Gemm}. */
+    private static final class PackJob implements IntConsumer {
+        float[] x, xp;
+        int cols, T, tiles;
+
+        void set(float[] x, int cols, int T, float[] xp) {
+            this.x = x;
+            this.cols = cols;
+            this.T = T;
+            this.xp = xp;
+            this.tiles = Gemm.tiles(T);
+        }
+
+        @Override
+        public void accept(int i) {
+            Gemm.packTile(x, cols, T, i / tiles, i % tiles, xp);
+        }
     }
 
     private static void checkArgs(Weight w, float[] x, int T, float[] out, int cols) {
@@ -148,6 +180,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         Weight[] ws;
         float[][] outs;
         float[] x;
+        float[] xp; // x packed for Gemm, when T > DIRECT_MAX_T
         int count, T;
         int[] taskStart = new int[9]; // taskStart[j] = first task of weight j; taskStart[count] = total
         int[] taskRows = new int[8];
@@ -162,6 +195,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             this.x = x;
             this.T = T;
             this.outs = outs;
+            this.xp = null;
+            final int align = T > MatKernels.DIRECT_MAX_T ? Gemm.R : 4;
             long totalBytes = 0;
             for (int j = 0; j < count; j++) totalBytes += ws[j].byteSize();
             int total = 0;
@@ -173,7 +208,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                 long want = Math.max(1L, threads * (long) TASKS_PER_THREAD * w.byteSize() / Math.max(1L, totalBytes));
                 long byBytes = Math.max(1L, (MIN_TASK_BYTES + rowBytes - 1) / rowBytes);
                 long per = Math.max((rows + want - 1) / want, T > 1 ? Math.max(1L, byBytes / T) : byBytes);
-                int r = (int) Math.min(rows, (per + 3) & ~3L);
+                int r = (int) Math.min(rows, (per + align - 1) / align * align);
                 r = Math.max(1, r);
                 taskRows[j] = r;
                 taskStart[j] = total;
@@ -189,6 +224,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             ws = null;
             outs = null;
             x = null;
+            xp = null;
         }
 
         @Override
@@ -198,7 +234,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             Weight w = ws[j];
             int r0 = (i - taskStart[j]) * taskRows[j];
             int r1 = Math.min(w.rows(), r0 + taskRows[j]);
-            MatKernels.matmulRows(w, x, T, outs[j], r0, r1);
+            if (xp != null && MatKernels.vectorizable(w.data())) Gemm.gemm(w, xp, T, outs[j], r0, r1);
+            else MatKernels.matmulRows(w, x, T, outs[j], r0, r1);
         }
     }
 
@@ -249,7 +286,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
             // rows: a remainder of 3 after the 4-row groups; cols: a vector tail, and for the
             // large ones two column blocks (exercised now and then so that C2 keeps that path)
-            int rows = 7, small = 2 * Vec.L + 3, large = MatKernels.KC_MAX + Vec.L + 3;
+            int rows = 7, small = 2 * Vec.L + 3, large = Math.max(MatKernels.DIRECT_KC, Gemm.KC) + Vec.L + 3;
             io.chunkserve.model.DType[] dts = io.chunkserve.model.DType.values();
             Weight[] ws = new Weight[2 * dts.length];
             for (int i = 0; i < ws.length; i++) {
@@ -259,20 +296,23 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                 seg.fill((byte) 0x3c);
                 ws[i] = new Weight("warmup-" + dt, seg, dt, rows, cols);
             }
-            int[] Ts = {1, 2, 3, 5, 8};
-            float[] x = new float[8 * large], out = new float[8 * rows];
+            int[] Ts = {1, 2, 3, 5, 8, (MatKernels.DIRECT_MAX_T / Gemm.TILE + 1) * Gemm.TILE + Vec.L - 3};
+            int maxT = Ts[Ts.length - 1];
+            float[] x = new float[maxT * large], out = new float[maxT * rows];
             java.util.Arrays.fill(x, 0.5f);
-            float[][] outs = {new float[8 * rows], new float[8 * rows]};
+            float[][] outs = {new float[maxT * rows], new float[maxT * rows]};
             for (int rep = 0; rep < 2000; rep++) {
                 int base = rep % 40 == 0 ? dts.length : 0;
                 for (int T : Ts) {
                     for (int d = 0; d < dts.length; d++) {
+                        if (T > 8 && rep % 4 != 0) continue;
                         for (int j = T == 1 ? 4 : 1; j > 0; j--) MatKernels.matmulRows(ws[base + d], x, T, out, 0, rows);
                     }
                 }
                 if (rep % 100 == 0) {
                     matmulMany(new Weight[] {ws[rep % 3], ws[(rep + 1) % 3]}, x, 1 + rep % 3, outs);
                     matmul(ws[rep % 3], x, 8, out);
+                    matmul(ws[rep % 3], x, maxT, out);
                 }
             }
         }
@@ -280,7 +320,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
 
     /** A short description of the vector configuration, for logs and benchmarks. */
     public static String describe() {
-        return Vec.F + ", register block 4x" + MatKernels.TT;
+        return Vec.F + ", T<=" + MatKernels.DIRECT_MAX_T + ": 4x4 in-register widening, larger T: packed "
+                + Gemm.R + "x" + Gemm.TILE + " GEMM";
     }
 
     @Override
