@@ -86,7 +86,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     public void matmul(Weight w, float[] x, int T, float[] out) {
         checkArgs(w, x, T, out, w.cols());
         if (T == 0) return;
-        if (pool == null || !tryAcquire()) {
+        if (!tryAcquire()) { // overlapping call: run alone on this thread
             MatKernels.matmulRows(w, x, T, out, 0, w.rows());
             return;
         }
@@ -112,7 +112,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         int cols = ws[0].cols();
         for (int i = 0; i < ws.length; i++) checkArgs(ws[i], x, T, outs[i], cols);
         if (T == 0) return;
-        if (pool == null || !tryAcquire()) {
+        if (!tryAcquire()) { // overlapping call: run alone on this thread
             for (int i = 0; i < ws.length; i++) MatKernels.matmulRows(ws[i], x, T, outs[i], 0, ws[i].rows());
             return;
         }
@@ -130,15 +130,20 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             int cols = j.ws[0].cols(), need = cols * Gemm.padT(j.T);
             if (xpack.length < need) xpack = new float[need];
             pack.set(j.x, cols, j.T, xpack);
-            int n = Gemm.columnBlocks(cols) * Gemm.tiles(j.T);
-            if (n == 1) pack.accept(0);
-            else pool.run(n, pack);
+            run(Gemm.columnBlocks(cols) * Gemm.tiles(j.T), pack);
             pack.x = null;
             j.xp = xpack;
         }
-        int n = j.tasks();
-        if (n == 1) j.accept(0);
-        else pool.run(n, j);
+        run(j.tasks(), j);
+    }
+
+    /** Runs task(0..n-1) on the pool, or here when there is no pool or a single task. */
+    private void run(int n, IntConsumer task) {
+        if (pool == null || n == 1) {
+            for (int i = 0; i < n; i++) task.accept(i);
+        } else {
+            pool.run(n, task);
+        }
     }
 
     /** Packs one (column block, token tile) of x for {@link Gemm}. */
