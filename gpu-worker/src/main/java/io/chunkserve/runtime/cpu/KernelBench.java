@@ -61,7 +61,7 @@ public final class KernelBench {
             warmUp(k);
             System.out.printf(Locale.ROOT, "warm-up %.2f s%n", (System.nanoTime() - w0) / 1e9);
             double bw = 0;
-            for (int i = 0; i < 3; i++) bw = Math.max(bw, MemoryBandwidth.measureReadBytesPerSecond(k, bwMib << 20));
+            for (int i = 0; i < 2; i++) bw = Math.max(bw, MemoryBandwidth.measureReadBytesPerSecond(k, bwMib << 20));
             double bw1;
             try (CpuKernels one = new CpuKernels(1)) {
                 bw1 = MemoryBandwidth.measureReadBytesPerSecond(one, Math.min(bwMib, 512) << 20);
