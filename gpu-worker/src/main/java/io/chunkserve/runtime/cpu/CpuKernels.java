@@ -21,6 +21,8 @@ import java.util.function.IntConsumer;
  * thread alone. {@link #close()} stops the workers; later parallel calls throw.
  */
 public final class CpuKernels implements Parallel, AutoCloseable {
+    private static volatile boolean warmedUp;
+    private static final long WARM_UP_LIMIT_NANOS = Long.getLong("chunkserve.cpu.warmUpSeconds", 30L) * 1_000_000_000L;
     /** Below this many weight bytes a row task is not split further. */
     private static final long MIN_TASK_BYTES = 32 * 1024;
     /** Row tasks per thread (dynamic claiming balances threads slowed by other processes). */
@@ -285,9 +287,13 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     /**
      * Runs every matmul path (each dtype; T = 1, 2, 3 and larger) on small synthetic weights so
      * that C2 compiles the kernels before the first real request. The first calls of a Vector-API
-     * kernel run in the interpreter and are 100× slower; call this once at model load (≈ 1 s).
+     * kernel run in the interpreter and are 100× slower; call this once at model load. Takes
+     * 2-5 s on an idle 2-core machine (mostly waiting for C2), at most
+     * {@code chunkserve.cpu.warmUpSeconds} (default 30). Returns at once after a warm-up that
+     * saw the kernels compiled (in this JVM, by any instance).
      */
     public void warmUp() {
+        if (warmedUp) return; // the kernels are static: once per JVM
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
             // rows: a remainder of 3 after the 4-row groups; cols: a vector tail, and for the
             // large ones two column blocks (exercised now and then so that C2 keeps that path)
@@ -306,12 +312,40 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             float[] x = new float[maxT * large], out = new float[maxT * rows];
             java.util.Arrays.fill(x, 0.5f);
             float[][] outs = {new float[maxT * rows], new float[maxT * rows]};
-            for (int rep = 0; rep < 2000; rep++) {
-                int base = rep % 40 == 0 ? dts.length : 0;
+            // C2 needs a few thousand calls of each kernel, then time in its (possibly long) queue.
+            // Rounds are timed in blocks of 16: stop once a block is far faster than the first
+            // (interpreted) one and no block has been 10% faster than the best for 100 blocks
+            // (noise only makes blocks slower), or at the time limit.
+            long start = System.nanoTime(), deadline = start + WARM_UP_LIMIT_NANOS;
+            long first = 0, best = Long.MAX_VALUE, blockStart = start;
+            int sinceBest = 0;
+            for (int rep = 0; ; rep++) {
+                int base = rep % 40 == 39 ? dts.length : 0;
                 for (int T : Ts) {
                     for (int d = 0; d < dts.length; d++) {
                         if (T > 8 && rep % 4 != 0) continue;
                         for (int j = T == 1 ? 4 : 1; j > 0; j--) MatKernels.matmulRows(ws[base + d], x, T, out, 0, rows);
+                    }
+                }
+                if ((rep & 15) == 15) {
+                    long now = System.nanoTime(), dt = now - blockStart;
+                    blockStart = now;
+                    if (rep == 15) first = dt;
+                    if (dt < best * 0.9) {
+                        best = dt;
+                        sinceBest = 0;
+                    } else {
+                        best = Math.min(best, dt);
+                        sinceBest++;
+                    }
+                    boolean compiled = rep >= 3000 && sinceBest >= 100 && best * 20 < first;
+                    if (compiled) warmedUp = true;
+                    if (compiled || now > deadline) {
+                        if (Boolean.getBoolean("chunkserve.cpu.debugWarmUp")) {
+                            System.err.printf("warmUp: %d rounds, %.2f s, first block %d us, best %d us%n",
+                                    rep + 1, (now - start) / 1e9, first / 1000, best / 1000);
+                        }
+                        break;
                     }
                 }
                 if (rep % 100 == 0) {
