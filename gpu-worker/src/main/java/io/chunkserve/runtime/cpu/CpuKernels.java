@@ -211,8 +211,9 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                 Weight w = ws[j];
                 int rows = w.rows();
                 long rowBytes = Math.max(1L, w.byteSize() / Math.max(1, rows));
-                // this weight's share of threads·TASKS_PER_THREAD tasks, by bytes
-                long want = Math.max(1L, threads * (long) TASKS_PER_THREAD * w.byteSize() / Math.max(1L, totalBytes));
+                // this weight's share of threads·TASKS_PER_THREAD tasks (one task alone), by bytes
+                long split = threads == 1 ? 1 : threads * (long) TASKS_PER_THREAD;
+                long want = Math.max(1L, split * w.byteSize() / Math.max(1L, totalBytes));
                 long byBytes = Math.max(1L, (MIN_TASK_BYTES + rowBytes - 1) / rowBytes);
                 long per = Math.max((rows + want - 1) / want, T > 1 ? Math.max(1L, byBytes / T) : byBytes);
                 int r = (int) Math.min(rows, (per + align - 1) / align * align);
