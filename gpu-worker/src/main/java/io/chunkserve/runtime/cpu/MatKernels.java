@@ -99,11 +99,10 @@ final class MatKernels {
                 int r = r0;
                 for (; r + 4 <= r1; r += 4) {
                     int t = tb;
-                    for (; t + 4 <= te; t += 4) direct4x4(kind, seg, r, cols, c0, c1, x, t * cols, cols, out, t * rows + r, rows);
-                    if (t + 2 <= te) {
-                        direct4x2(kind, seg, r, cols, c0, c1, x, t * cols, cols, out, t * rows + r, rows);
-                        t += 2;
+                    if (Vec.WIDE_REGISTER_FILE) { // 16 accumulators need 32 vector registers
+                        for (; t + 4 <= te; t += 4) direct4x4(kind, seg, r, cols, c0, c1, x, t * cols, cols, out, t * rows + r, rows);
                     }
+                    for (; t + 2 <= te; t += 2) direct4x2(kind, seg, r, cols, c0, c1, x, t * cols, cols, out, t * rows + r, rows);
                     if (t < te) direct4x1(kind, seg, r, cols, c0, c1, x, t * cols, cols, out, t * rows + r, rows);
                 }
                 for (; r < r1; r++) {
