@@ -296,18 +296,22 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     public void warmUp() {
         if (warmedUp) return; // the kernels are static: once per JVM
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
-            // rows: a remainder of 3 after the 4-row groups; cols: a vector tail, and for the
-            // large ones two column blocks (exercised now and then so that C2 keeps that path)
-            int rows = 7, small = 2 * Vec.L + 3, large = Math.max(MatKernels.DIRECT_KC, Gemm.KC) + Vec.L + 3;
+            // varied shapes, so that C2's profile-based speculation holds for real ones: row counts
+            // with and without a remainder after the 4-row groups, columns with and without a
+            // vector tail, and (now and then) two column blocks
+            int L = Vec.L, big = Math.max(MatKernels.DIRECT_KC, Gemm.KC);
+            int[][] shapes = {{7, 2 * L + 3}, {12, 4 * L}, {23, 3 * L + 1}, {16, 8 * L}, {7, big + L + 3}, {8, 2 * big}};
+            int nSmall = 4, large = 2 * big;
             io.chunkserve.model.DType[] dts = io.chunkserve.model.DType.values();
-            Weight[] ws = new Weight[2 * dts.length];
+            Weight[] ws = new Weight[shapes.length * dts.length];
             for (int i = 0; i < ws.length; i++) {
                 io.chunkserve.model.DType dt = dts[i % dts.length];
-                int cols = i < dts.length ? small : large;
-                java.lang.foreign.MemorySegment seg = arena.allocate((long) rows * cols * dt.bytes() + 8).asSlice(2);
+                int[] shape = shapes[i / dts.length];
+                java.lang.foreign.MemorySegment seg = arena.allocate((long) shape[0] * shape[1] * dt.bytes() + 8).asSlice(2);
                 seg.fill((byte) 0x3c);
-                ws[i] = new Weight("warmup-" + dt, seg, dt, rows, cols);
+                ws[i] = new Weight("warmup-" + dt, seg, dt, shape[0], shape[1]);
             }
+            int rows = 23;
             int[] Ts = {1, 2, 3, 5, 8, (MatKernels.DIRECT_MAX_T / Gemm.TILE + 1) * Gemm.TILE + Vec.L - 3};
             int maxT = Ts[Ts.length - 1];
             float[] x = new float[maxT * large], out = new float[maxT * rows];
@@ -321,11 +325,13 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             long first = 0, best = Long.MAX_VALUE, blockStart = start;
             int sinceBest = 0;
             for (int rep = 0; ; rep++) {
-                int base = rep % 40 == 39 ? dts.length : 0;
+                int shape = rep % 40 == 39 ? nSmall + (rep / 40) % 2 : rep % nSmall;
                 for (int T : Ts) {
                     for (int d = 0; d < dts.length; d++) {
                         if (T > 8 && rep % 4 != 0) continue;
-                        for (int j = T == 1 ? 4 : 1; j > 0; j--) MatKernels.matmulRows(ws[base + d], x, T, out, 0, rows);
+                        Weight w = ws[shape * dts.length + d];
+                        int r0 = (rep & 1) == 1 && w.rows() > 8 ? 4 : 0;
+                        for (int j = T == 1 ? 4 : 1; j > 0; j--) MatKernels.matmulRows(w, x, T, out, r0, w.rows());
                     }
                 }
                 if ((rep & 15) == 15) {
@@ -350,9 +356,10 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                     }
                 }
                 if (rep % 100 == 0) {
-                    matmulMany(new Weight[] {ws[rep % 3], ws[(rep + 1) % 3]}, x, 1 + rep % 3, outs);
-                    matmul(ws[rep % 3], x, 8, out);
-                    matmul(ws[rep % 3], x, maxT, out);
+                    Weight a = ws[(rep / 100) % (nSmall * dts.length)];
+                    matmulMany(new Weight[] {a, a}, x, 1 + rep % 3, outs);
+                    matmul(a, x, 8, out);
+                    matmul(a, x, maxT, out);
                 }
             }
         }
