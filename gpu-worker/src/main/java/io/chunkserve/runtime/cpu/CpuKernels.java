@@ -21,6 +21,8 @@ import java.util.function.IntConsumer;
  * thread alone. {@link #close()} stops the workers; later parallel calls throw.
  */
 public final class CpuKernels implements Parallel, AutoCloseable {
+    private static volatile boolean warmedUp;
+    private static final long WARM_UP_LIMIT_NANOS = Long.getLong("chunkserve.cpu.warmUpSeconds", 30L) * 1_000_000_000L;
     /** Below this many weight bytes a row task is not split further. */
     private static final long MIN_TASK_BYTES = 32 * 1024;
     /** Row tasks per thread (dynamic claiming balances threads slowed by other processes). */
@@ -41,6 +43,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     private final String threadNamePrefix = "chunkserve-cpu-" + INSTANCES.incrementAndGet() + "-";
     private final WorkerPool pool; // null when threads == 1
     private final MatmulJob job = new MatmulJob();
+    private final PackJob pack = new PackJob();
+    private float[] xpack = new float[0];
     private final Weight[] one = new Weight[1];
     private final float[][] oneOut = new float[1][];
     @SuppressWarnings("unused") private volatile int busy;
@@ -84,7 +88,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     public void matmul(Weight w, float[] x, int T, float[] out) {
         checkArgs(w, x, T, out, w.cols());
         if (T == 0) return;
-        if (pool == null || !tryAcquire()) {
+        if (!tryAcquire()) { // overlapping call: run alone on this thread
             MatKernels.matmulRows(w, x, T, out, 0, w.rows());
             return;
         }
@@ -110,7 +114,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         int cols = ws[0].cols();
         for (int i = 0; i < ws.length; i++) checkArgs(ws[i], x, T, outs[i], cols);
         if (T == 0) return;
-        if (pool == null || !tryAcquire()) {
+        if (!tryAcquire()) { // overlapping call: run alone on this thread
             for (int i = 0; i < ws.length; i++) MatKernels.matmulRows(ws[i], x, T, outs[i], 0, ws[i].rows());
             return;
         }
@@ -123,9 +127,44 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     }
 
     private void dispatch(MatmulJob j) {
-        int n = j.tasks();
-        if (n == 1) j.accept(0);
-        else pool.run(n, j);
+        if (j.T > MatKernels.DIRECT_MAX_T && MatKernels.vectorizable(j.ws[0].data())) {
+            // the packed GEMM: transpose x into token tiles once, on all threads, for all weights
+            int cols = j.ws[0].cols(), need = cols * Gemm.padT(j.T);
+            if (xpack.length < need) xpack = new float[need];
+            pack.set(j.x, cols, j.T, xpack);
+            run(Gemm.columnBlocks(cols) * Gemm.tiles(j.T), pack);
+            pack.x = null;
+            j.xp = xpack;
+        }
+        run(j.tasks(), j);
+    }
+
+    /** Runs task(0..n-1) on the pool, or here when there is no pool or a single task. */
+    private void run(int n, IntConsumer task) {
+        if (pool == null || n == 1) {
+            for (int i = 0; i < n; i++) task.accept(i);
+        } else {
+            pool.run(n, task);
+        }
+    }
+
+    /** Packs one (column block, token tile) of x for {@link Gemm}. */
+    private static final class PackJob implements IntConsumer {
+        float[] x, xp;
+        int cols, T, tiles;
+
+        void set(float[] x, int cols, int T, float[] xp) {
+            this.x = x;
+            this.cols = cols;
+            this.T = T;
+            this.xp = xp;
+            this.tiles = Gemm.tiles(T);
+        }
+
+        @Override
+        public void accept(int i) {
+            Gemm.packTile(x, cols, T, i / tiles, i % tiles, xp);
+        }
     }
 
     private static void checkArgs(Weight w, float[] x, int T, float[] out, int cols) {
@@ -148,6 +187,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         Weight[] ws;
         float[][] outs;
         float[] x;
+        float[] xp; // x packed for Gemm, when T > DIRECT_MAX_T
         int count, T;
         int[] taskStart = new int[9]; // taskStart[j] = first task of weight j; taskStart[count] = total
         int[] taskRows = new int[8];
@@ -162,6 +202,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             this.x = x;
             this.T = T;
             this.outs = outs;
+            this.xp = null;
+            final int align = T > MatKernels.DIRECT_MAX_T ? Gemm.R : 4;
             long totalBytes = 0;
             for (int j = 0; j < count; j++) totalBytes += ws[j].byteSize();
             int total = 0;
@@ -169,11 +211,12 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                 Weight w = ws[j];
                 int rows = w.rows();
                 long rowBytes = Math.max(1L, w.byteSize() / Math.max(1, rows));
-                // this weight's share of threads·TASKS_PER_THREAD tasks, by bytes
-                long want = Math.max(1L, threads * (long) TASKS_PER_THREAD * w.byteSize() / Math.max(1L, totalBytes));
+                // this weight's share of threads·TASKS_PER_THREAD tasks (one task alone), by bytes
+                long split = threads == 1 ? 1 : threads * (long) TASKS_PER_THREAD;
+                long want = Math.max(1L, split * w.byteSize() / Math.max(1L, totalBytes));
                 long byBytes = Math.max(1L, (MIN_TASK_BYTES + rowBytes - 1) / rowBytes);
                 long per = Math.max((rows + want - 1) / want, T > 1 ? Math.max(1L, byBytes / T) : byBytes);
-                int r = (int) Math.min(rows, (per + 3) & ~3L);
+                int r = (int) Math.min(rows, (per + align - 1) / align * align);
                 r = Math.max(1, r);
                 taskRows[j] = r;
                 taskStart[j] = total;
@@ -189,6 +232,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             ws = null;
             outs = null;
             x = null;
+            xp = null;
         }
 
         @Override
@@ -198,7 +242,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             Weight w = ws[j];
             int r0 = (i - taskStart[j]) * taskRows[j];
             int r1 = Math.min(w.rows(), r0 + taskRows[j]);
-            MatKernels.matmulRows(w, x, T, outs[j], r0, r1);
+            if (xp != null && MatKernels.vectorizable(w.data())) Gemm.gemm(w, xp, T, outs[j], r0, r1);
+            else MatKernels.matmulRows(w, x, T, outs[j], r0, r1);
         }
     }
 
@@ -243,36 +288,78 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     /**
      * Runs every matmul path (each dtype; T = 1, 2, 3 and larger) on small synthetic weights so
      * that C2 compiles the kernels before the first real request. The first calls of a Vector-API
-     * kernel run in the interpreter and are 100× slower; call this once at model load (≈ 1 s).
+     * kernel run in the interpreter and are 100× slower; call this once at model load. Takes
+     * 2-5 s on an idle 2-core machine (mostly waiting for C2), at most
+     * {@code chunkserve.cpu.warmUpSeconds} (default 30). Returns at once after a warm-up that
+     * saw the kernels compiled (in this JVM, by any instance).
      */
     public void warmUp() {
+        if (warmedUp) return; // the kernels are static: once per JVM
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
-            // rows: a remainder of 3 after the 4-row groups; cols: a vector tail, and for the
-            // large ones two column blocks (exercised now and then so that C2 keeps that path)
-            int rows = 7, small = 2 * Vec.L + 3, large = MatKernels.KC_MAX + Vec.L + 3;
+            // varied shapes, so that C2's profile-based speculation holds for real ones: row counts
+            // with and without a remainder after the 4-row groups, columns with and without a
+            // vector tail, and (now and then) two column blocks
+            int L = Vec.L, big = Math.max(MatKernels.DIRECT_KC, Gemm.KC);
+            int[][] shapes = {{7, 2 * L + 3}, {12, 4 * L}, {23, 3 * L + 1}, {16, 8 * L}, {7, big + L + 3}, {8, 2 * big}};
+            int nSmall = 4, large = 2 * big;
             io.chunkserve.model.DType[] dts = io.chunkserve.model.DType.values();
-            Weight[] ws = new Weight[2 * dts.length];
+            Weight[] ws = new Weight[shapes.length * dts.length];
             for (int i = 0; i < ws.length; i++) {
                 io.chunkserve.model.DType dt = dts[i % dts.length];
-                int cols = i < dts.length ? small : large;
-                java.lang.foreign.MemorySegment seg = arena.allocate((long) rows * cols * dt.bytes() + 8).asSlice(2);
+                int[] shape = shapes[i / dts.length];
+                java.lang.foreign.MemorySegment seg = arena.allocate((long) shape[0] * shape[1] * dt.bytes() + 8).asSlice(2);
                 seg.fill((byte) 0x3c);
-                ws[i] = new Weight("warmup-" + dt, seg, dt, rows, cols);
+                ws[i] = new Weight("warmup-" + dt, seg, dt, shape[0], shape[1]);
             }
-            int[] Ts = {1, 2, 3, 5, 8};
-            float[] x = new float[8 * large], out = new float[8 * rows];
+            int rows = 23;
+            int[] Ts = {1, 2, 3, 5, 8, (MatKernels.DIRECT_MAX_T / Gemm.TILE + 1) * Gemm.TILE + Vec.L - 3};
+            int maxT = Ts[Ts.length - 1];
+            float[] x = new float[maxT * large], out = new float[maxT * rows];
             java.util.Arrays.fill(x, 0.5f);
-            float[][] outs = {new float[8 * rows], new float[8 * rows]};
-            for (int rep = 0; rep < 2000; rep++) {
-                int base = rep % 40 == 0 ? dts.length : 0;
+            float[][] outs = {new float[maxT * rows], new float[maxT * rows]};
+            // C2 needs a few thousand calls of each kernel, then time in its (possibly long) queue.
+            // Rounds are timed in blocks of 16: stop once a block is far faster than the first
+            // (interpreted) one and no block has been 10% faster than the best for 100 blocks
+            // (noise only makes blocks slower), or at the time limit.
+            long start = System.nanoTime(), deadline = start + WARM_UP_LIMIT_NANOS;
+            long first = 0, best = Long.MAX_VALUE, blockStart = start;
+            int sinceBest = 0;
+            for (int rep = 0; ; rep++) {
+                int shape = rep % 40 == 39 ? nSmall + (rep / 40) % 2 : rep % nSmall;
                 for (int T : Ts) {
                     for (int d = 0; d < dts.length; d++) {
-                        for (int j = T == 1 ? 4 : 1; j > 0; j--) MatKernels.matmulRows(ws[base + d], x, T, out, 0, rows);
+                        if (T > 8 && rep % 4 != 0) continue;
+                        Weight w = ws[shape * dts.length + d];
+                        int r0 = (rep & 1) == 1 && w.rows() > 8 ? 4 : 0;
+                        for (int j = T == 1 ? 4 : 1; j > 0; j--) MatKernels.matmulRows(w, x, T, out, r0, w.rows());
+                    }
+                }
+                if ((rep & 15) == 15) {
+                    long now = System.nanoTime(), dt = now - blockStart;
+                    blockStart = now;
+                    if (rep == 15) first = dt;
+                    if (dt < best * 0.9) {
+                        best = dt;
+                        sinceBest = 0;
+                    } else {
+                        best = Math.min(best, dt);
+                        sinceBest++;
+                    }
+                    boolean compiled = rep >= 3000 && sinceBest >= 100 && best * 20 < first;
+                    if (compiled) warmedUp = true;
+                    if (compiled || now > deadline) {
+                        if (Boolean.getBoolean("chunkserve.cpu.debugWarmUp")) {
+                            System.err.printf("warmUp: %d rounds, %.2f s, first block %d us, best %d us%n",
+                                    rep + 1, (now - start) / 1e9, first / 1000, best / 1000);
+                        }
+                        break;
                     }
                 }
                 if (rep % 100 == 0) {
-                    matmulMany(new Weight[] {ws[rep % 3], ws[(rep + 1) % 3]}, x, 1 + rep % 3, outs);
-                    matmul(ws[rep % 3], x, 8, out);
+                    Weight a = ws[(rep / 100) % (nSmall * dts.length)];
+                    matmulMany(new Weight[] {a, a}, x, 1 + rep % 3, outs);
+                    matmul(a, x, 8, out);
+                    matmul(a, x, maxT, out);
                 }
             }
         }
@@ -280,7 +367,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
 
     /** A short description of the vector configuration, for logs and benchmarks. */
     public static String describe() {
-        return Vec.F + ", register block 4x" + MatKernels.TT;
+        return Vec.F + ", T<=" + MatKernels.DIRECT_MAX_T + ": 4x4 in-register widening, larger T: packed "
+                + Gemm.R + "x" + Gemm.TILE + " GEMM";
     }
 
     @Override

@@ -37,7 +37,7 @@ public final class KernelBench {
 
     public static void main(String[] args) {
         int threads = Runtime.getRuntime().availableProcessors();
-        long ms = 300, bwMib = 1024, coldMib = 256;
+        long ms = 250, bwMib = 1024, coldMib = 256;
         boolean quick = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -50,7 +50,7 @@ public final class KernelBench {
             }
         }
         long start = System.nanoTime();
-        int[][] shapes = quick ? new int[][] {{576, 1536}, {2048, 8192}} : new int[][] {{576, 1536}, {1536, 576}, {2048, 8192}, {8192, 2048}};
+        int[][] shapes = quick ? new int[][] {{576, 1536}, {2048, 8192}} : new int[][] {{576, 1536}, {2048, 8192}, {8192, 2048}};
         int[] Ts = quick ? new int[] {1, 16} : new int[] {1, 4, 16, 64};
         DType[] dtypes = {DType.BF16, DType.F16, DType.F32};
 
@@ -61,7 +61,7 @@ public final class KernelBench {
             warmUp(k);
             System.out.printf(Locale.ROOT, "warm-up %.2f s%n", (System.nanoTime() - w0) / 1e9);
             double bw = 0;
-            for (int i = 0; i < 3; i++) bw = Math.max(bw, MemoryBandwidth.measureReadBytesPerSecond(k, bwMib << 20));
+            for (int i = 0; i < 2; i++) bw = Math.max(bw, MemoryBandwidth.measureReadBytesPerSecond(k, bwMib << 20));
             double bw1;
             try (CpuKernels one = new CpuKernels(1)) {
                 bw1 = MemoryBandwidth.measureReadBytesPerSecond(one, Math.min(bwMib, 512) << 20);
@@ -87,6 +87,15 @@ public final class KernelBench {
                 }
             }
 
+            // a whole decode step of a SmolLM-135M-shaped model: many small matmuls, dispatch included
+            double[] steps = decodeStep(k, new int[] {1, 16}, ms);
+            double[] step1 = {steps[0], steps[2]}, step16 = {steps[1], steps[2]};
+            System.out.printf(Locale.ROOT, "%nSmolLM-135M-shaped decode step (bf16, 30 layers + lm_head, %.0f MB of weights, qkv and gate/up as matmulMany):%n",
+                    step1[1] / 1e6);
+            System.out.printf(Locale.ROOT, "  T=1:  %.2f ms/step  %.1f GB/s (%.0f%% of bandwidth)%n", step1[0] * 1e3, step1[1] / step1[0] / 1e9,
+                    100 * step1[1] / step1[0] / bw);
+            System.out.printf(Locale.ROOT, "  T=16: %.2f ms/step  (%.2fx the T=1 step for 16x the tokens)%n", step16[0] * 1e3, step16[0] / step1[0]);
+
             // naive scalar baseline (the former placeholder) against the kernels on one shape
             double scalarGbs, vec1Gbs, vecGbs;
             try (Arena arena = Arena.ofShared(); CpuKernels one = new CpuKernels(1)) {
@@ -110,8 +119,10 @@ public final class KernelBench {
             StringBuilder json = new StringBuilder();
             json.append(String.format(Locale.ROOT,
                     "{\"threads\":%d,\"species\":\"%s\",\"bandwidth_gbs\":%.2f,\"bandwidth_1thread_gbs\":%.2f,\"dispatch_us\":%.3f,"
-                            + "\"scalar_baseline_gbs\":%.3f,\"vector_1thread_gbs\":%.2f,\"vector_gbs\":%.2f,\"matmul\":[",
-                    threads, Vec.F, bw / 1e9, bw1 / 1e9, dispatchNs / 1e3, scalarGbs, vec1Gbs, vecGbs));
+                            + "\"scalar_baseline_gbs\":%.3f,\"vector_1thread_gbs\":%.2f,\"vector_gbs\":%.2f,"
+                            + "\"decode_step_ms\":%.3f,\"decode_step_gbs\":%.2f,\"decode_step_t16_ms\":%.3f,\"matmul\":[",
+                    threads, Vec.F, bw / 1e9, bw1 / 1e9, dispatchNs / 1e3, scalarGbs, vec1Gbs, vecGbs,
+                    step1[0] * 1e3, step1[1] / step1[0] / 1e9, step16[0] * 1e3));
             for (int i = 0; i < rows.size(); i++) {
                 Row r = rows.get(i);
                 if (i > 0) json.append(',');
@@ -147,26 +158,37 @@ public final class KernelBench {
     static Weight[] copies(Arena arena, DType dt, int rows, int cols, long minBytes) {
         long bytes = (long) rows * cols * dt.bytes();
         int n = (int) Math.max(1, (minBytes + bytes - 1) / bytes);
-        MemorySegment proto = arena.allocate(bytes, 64);
-        SplittableRandom rnd = new SplittableRandom(11);
-        ValueLayout.OfShort i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-        ValueLayout.OfFloat f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-        long count = (long) rows * cols;
-        for (long i = 0; i < count; i++) {
-            float v = (float) (rnd.nextGaussian() * 0.02);
-            switch (dt) {
-                case F32 -> proto.set(f32, 4 * i, v);
-                case F16 -> proto.set(i16, 2 * i, Float.floatToFloat16(v));
-                case BF16 -> proto.set(i16, 2 * i, DType.floatToBf16(v));
-            }
-        }
+        MemorySegment proto = randomData(arena, dt, (long) rows * cols);
         Weight[] ws = new Weight[n];
         for (int c = 0; c < n; c++) {
-            MemorySegment s = arena.allocate(bytes + 64, 64).asSlice(2, bytes);
-            s.copyFrom(proto);
+            MemorySegment s = c == 0 ? proto : arena.allocate(bytes + 64, 64).asSlice(2, bytes);
+            if (c > 0) s.copyFrom(proto);
             ws[c] = new Weight("bench" + c, s, dt, rows, cols);
         }
         return ws;
+    }
+
+    /** N(0, 0.02²) values in dtype dt at a 2-byte misaligned offset: a random 64 Ki-element block, repeated. */
+    static MemorySegment randomData(Arena arena, DType dt, long count) {
+        long bytes = count * dt.bytes();
+        MemorySegment seg = arena.allocate(bytes + 64, 64).asSlice(2, bytes);
+        SplittableRandom rnd = new SplittableRandom(11);
+        ValueLayout.OfShort i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        ValueLayout.OfFloat f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+        long block = Math.min(count, 1 << 16);
+        for (long i = 0; i < block; i++) {
+            float v = (float) (rnd.nextGaussian() * 0.02);
+            switch (dt) {
+                case F32 -> seg.set(f32, 4 * i, v);
+                case F16 -> seg.set(i16, 2 * i, Float.floatToFloat16(v));
+                case BF16 -> seg.set(i16, 2 * i, DType.floatToBf16(v));
+            }
+        }
+        long blockBytes = block * dt.bytes();
+        for (long o = blockBytes; o < bytes; o += blockBytes) {
+            MemorySegment.copy(seg, 0, seg, o, Math.min(blockBytes, bytes - o));
+        }
+        return seg;
     }
 
     private static float[] randomFloats(int n, long seed) {
@@ -200,6 +222,55 @@ public final class KernelBench {
             best = Math.min(best, (System.nanoTime() - t0) / 20_000.0);
         }
         return best;
+    }
+
+    /**
+     * Best time of one decode step's matmuls for a SmolLM-135M-shaped model (hidden 576, 9 heads
+     * and 3 KV heads of 64, intermediate 1536, 30 layers, vocab 49152), bf16: the best seconds
+     * per step for each T, then the weight bytes.
+     */
+    private static double[] decodeStep(CpuKernels k, int[] Ts, long ms) {
+        int hidden = 576, kv = 192, inter = 1536, layers = 30, vocab = 49152;
+        try (Arena arena = Arena.ofShared()) {
+            Weight[][] qkv = new Weight[layers][], gateUp = new Weight[layers][];
+            Weight[] o = new Weight[layers], down = new Weight[layers];
+            long bytes = 0;
+            for (int l = 0; l < layers; l++) {
+                qkv[l] = new Weight[] {copies(arena, DType.BF16, hidden, hidden, 0)[0], copies(arena, DType.BF16, kv, hidden, 0)[0],
+                    copies(arena, DType.BF16, kv, hidden, 0)[0]};
+                o[l] = copies(arena, DType.BF16, hidden, hidden, 0)[0];
+                gateUp[l] = new Weight[] {copies(arena, DType.BF16, inter, hidden, 0)[0], copies(arena, DType.BF16, inter, hidden, 0)[0]};
+                down[l] = copies(arena, DType.BF16, hidden, inter, 0)[0];
+                bytes += 2L * (hidden * hidden * 2 + 2 * kv * hidden + 3 * inter * hidden);
+            }
+            Weight head = copies(arena, DType.BF16, vocab, hidden, 0)[0];
+            bytes += 2L * vocab * hidden;
+            double[] result = new double[Ts.length + 1];
+            result[Ts.length] = bytes;
+            for (int ti = 0; ti < Ts.length; ti++) {
+            int T = Ts[ti];
+            float[] x = randomFloats(T * inter, 5);
+            float[][] qkvOut = {new float[T * hidden], new float[T * kv], new float[T * kv]};
+            float[][] guOut = {new float[T * inter], new float[T * inter]};
+            float[] h = new float[T * hidden], logits = new float[T * vocab];
+            double best = Double.MAX_VALUE;
+            long end = System.nanoTime() + 2 * ms * 1_000_000L;
+            int n = 0;
+            do {
+                long t0 = System.nanoTime();
+                for (int l = 0; l < layers; l++) {
+                    k.matmulMany(qkv[l], x, T, qkvOut);
+                    k.matmul(o[l], x, T, h);
+                    k.matmulMany(gateUp[l], x, T, guOut);
+                    k.matmul(down[l], x, T, h);
+                }
+                k.matmul(head, x, T, logits);
+                best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+            } while (++n < 3 || System.nanoTime() < end);
+            result[ti] = best;
+            }
+            return result;
+        }
     }
 
     /** The original scalar kernel: element access through Weight.get. */

@@ -15,6 +15,7 @@ import static jdk.incubator.vector.VectorOperators.S2I;
 import io.chunkserve.model.DType;
 import io.chunkserve.model.Weight;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -30,32 +31,28 @@ import jdk.incubator.vector.VectorOperators;
  *   <li>T = 1 ({@code gemv*}): per-dtype streaming kernels, four rows at a time sharing each x
  *       load, widened in registers straight from the (possibly unaligned, memory-mapped)
  *       segment. Memory-bandwidth bound.</li>
- *   <li>T &gt; 1 ({@link #gemm}): blocked over tokens (TB), columns (KC) and rows (RB). A RB × KC
- *       block of W is widened once into a per-thread fp32 scratch (L2-resident) and then applied
- *       to every token of the block by 4 × TT register-blocked micro-kernels, so W is read from
- *       memory once per TB tokens and widened once per TB tokens.</li>
+ *   <li>1 &lt; T ≤ DIRECT_MAX_T ({@link #direct}): the same in-register widening with a 4 rows ×
+ *       4 tokens register block (16 accumulators), blocked over columns and tokens. Close to
+ *       memory bound up to T ≈ 4 and compute bound beyond.</li>
+ *   <li>larger T ({@link Gemm}): packed, cache-blocked GEMM in broadcast form; W is widened once
+ *       per block of tokens.</li>
  * </ul>
  * The per-dtype kernels are written out, conversion included, rather than calling a shared
  * widening helper: a helper that C2 has already compiled on its own is too big to inline
  * ("already compiled into a big method"), and a non-inlined method returning a vector boxes it —
  * measured as a 3× slowdown of the f16 kernel. Keep every vector-valued call in these loops to
- * JDK methods (which are force-inlined).
+ * JDK methods (which are force-inlined). The kernels were generated from one template per shape;
+ * edit all dtypes alike.
  */
 final class MatKernels {
     private MatKernels() { }
 
-    /** Token tile of the register block: 4 with 32 vector registers, else 2. */
-    static final int TT = Integer.getInteger("chunkserve.cpu.tt", Vec.WIDE_REGISTER_FILE ? 4 : 2);
-    /** Tokens per W pass. */
-    static final int TB = Integer.getInteger("chunkserve.cpu.tb", 128);
-    /** Largest column block (a multiple of every vector length). */
-    static final int KC_MAX = Integer.getInteger("chunkserve.cpu.kc", 2048) & ~63;
-    /** Floats of the per-thread scratch holding a widened RB × KC block of W. */
-    static final int SCRATCH_FLOATS = Integer.getInteger("chunkserve.cpu.scratch", 32 * 1024);
-
-    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[scratchFloats()]);
-
-    private static int scratchFloats() { return Math.max(SCRATCH_FLOATS, 4 * (KC_MAX + L)); }
+    /** Largest T served by the scratch-free kernels; larger T goes to the packed {@link Gemm}. */
+    static final int DIRECT_MAX_T = Integer.getInteger("chunkserve.cpu.directMaxT", 24);
+    /** Column block of the scratch-free kernels (a multiple of every vector length). */
+    static final int DIRECT_KC = Math.max(64, Integer.getInteger("chunkserve.cpu.direct.kc", 2048) & ~63);
+    /** Token block of the scratch-free kernels. */
+    static final int DIRECT_TB = Math.max(4, Integer.getInteger("chunkserve.cpu.direct.tb", 64));
 
     static float bf16s(MemorySegment seg, long off) { return DType.bf16ToFloat(seg.get(Vec.I16_LE, off)); }
 
@@ -63,7 +60,11 @@ final class MatKernels {
 
     static float f32s(MemorySegment seg, long off) { return seg.get(Vec.F32_LE, off); }
 
-    /** Rows [r0, r1) of out = x · Wᵀ, any T ≥ 1. x: (T, cols) at 0; out: (T, rows) at 0. */
+    /**
+     * Rows [r0, r1) of out = x · Wᵀ, any T ≥ 1. x: (T, cols) at 0; out: (T, rows) at 0. For
+     * T &gt; DIRECT_MAX_T this packs x itself; parallel callers pack once ({@link Gemm#pack}) and
+     * call {@link Gemm#gemm} per row range.
+     */
     static void matmulRows(Weight w, float[] x, int T, float[] out, int r0, int r1) {
         if (!vectorizable(w.data())) {
             scalarRows(w, x, T, out, r0, r1);
@@ -74,8 +75,83 @@ final class MatKernels {
                 case F16 -> gemvF16(seg, w.cols(), x, 0, out, 0, r0, r1);
                 case F32 -> gemvF32(seg, w.cols(), x, 0, out, 0, r0, r1);
             }
+        } else if (T <= DIRECT_MAX_T) {
+            direct(w, x, T, out, r0, r1);
         } else {
-            gemm(w, x, T, out, r0, r1, SCRATCH.get());
+            Gemm.gemm(w, Gemm.pack(x, w.cols(), T), T, out, r0, r1);
+        }
+    }
+
+    /**
+     * T &gt; 1 without scratch: W is widened in registers for every 4 tokens. Blocked over tokens
+     * (DIRECT_TB) and columns (DIRECT_KC) so that the x block stays in L2 and the 4 × KC tiles of
+     * W and x in L1; W is streamed from memory once per DIRECT_TB tokens.
+     */
+    static void direct(Weight w, float[] x, int T, float[] out, int r0, int r1) {
+        final MemorySegment seg = w.data();
+        final int rows = w.rows(), cols = w.cols();
+        final int kind = switch (w.dtype()) { case BF16 -> K_BF16; case F16 -> K_F16; case F32 -> K_F32; };
+        for (int t = 0; t < T; t++) Arrays.fill(out, t * rows + r0, t * rows + r1, 0f);
+        for (int tb = 0; tb < T; tb += DIRECT_TB) {
+            final int te = Math.min(T, tb + DIRECT_TB);
+            for (int c0 = 0; c0 < cols; c0 += DIRECT_KC) {
+                final int c1 = Math.min(cols, c0 + DIRECT_KC);
+                int r = r0;
+                for (; r + 4 <= r1; r += 4) {
+                    int t = tb;
+                    if (Vec.WIDE_REGISTER_FILE) { // 16 accumulators need 32 vector registers
+                        for (; t + 4 <= te; t += 4) direct4x4(kind, seg, r, cols, c0, c1, x, t * cols, cols, out, t * rows + r, rows);
+                    }
+                    for (; t + 2 <= te; t += 2) direct4x2(kind, seg, r, cols, c0, c1, x, t * cols, cols, out, t * rows + r, rows);
+                    if (t < te) direct4x1(kind, seg, r, cols, c0, c1, x, t * cols, cols, out, t * rows + r, rows);
+                }
+                for (; r < r1; r++) {
+                    for (int t = tb; t < te; t++) direct1x1(kind, seg, r, cols, c0, c1, x, t * cols, cols, out, t * rows + r, rows);
+                }
+            }
+        }
+    }
+
+    private static void direct4x4(int kind, MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        switch (kind) {
+            case K_BF16 -> direct4x4Bf16(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+            case K_F16 -> direct4x4F16(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+            default -> direct4x4F32(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+        }
+    }
+
+    private static void direct4x2(int kind, MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        switch (kind) {
+            case K_BF16 -> direct4x2Bf16(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+            case K_F16 -> direct4x2F16(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+            default -> direct4x2F32(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+        }
+    }
+
+    private static void direct4x1(int kind, MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        switch (kind) {
+            case K_BF16 -> direct4x1Bf16(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+            case K_F16 -> direct4x1F16(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+            default -> direct4x1F32(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+        }
+    }
+
+    private static void direct1x1(int kind, MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        switch (kind) {
+            case K_BF16 -> direct1x1Bf16(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+            case K_F16 -> direct1x1F16(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+            default -> direct1x1F32(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
+        }
+    }
+
+    /** The T = 1 kernel for tokens [t0, t1) and rows [r0, r1). */
+    private static void gemvTokens(MemorySegment seg, DType dt, int cols, float[] x, int t0, int t1, float[] out, int rows, int r0, int r1) {
+        for (int t = t0; t < t1; t++) {
+            switch (dt) {
+                case BF16 -> gemvBf16(seg, cols, x, t * cols, out, t * rows, r0, r1);
+                case F16 -> gemvF16(seg, cols, x, t * cols, out, t * rows, r0, r1);
+                case F32 -> gemvF32(seg, cols, x, t * cols, out, t * rows, r0, r1);
+            }
         }
     }
 
@@ -108,50 +184,6 @@ final class MatKernels {
             case BF16 -> widenBf16(seg, 2 * e, dst, dOff, n);
             case F16 -> widenF16(seg, 2 * e, dst, dOff, n);
             case F32 -> widenF32(seg, 4 * e, dst, dOff, n);
-        }
-    }
-
-    static void gemm(Weight w, float[] x, int T, float[] out, int r0, int r1, float[] scratch) {
-        final int rows = w.rows(), cols = w.cols();
-        final int kcMax = cols <= KC_MAX ? cols : KC_MAX;
-        final int kcPad = (kcMax + L - 1) / L * L;
-        final int rb = Math.max(4, Math.min(64, (scratch.length / kcPad) & ~3));
-        for (int t = 0; t < T; t++) java.util.Arrays.fill(out, t * rows + r0, t * rows + r1, 0f);
-        for (int t0 = 0; t0 < T; t0 += TB) {
-            final int t1 = Math.min(T, t0 + TB);
-            for (int k0 = 0; k0 < cols; k0 += kcMax) {
-                final int kc = Math.min(kcMax, cols - k0), kv = kc - kc % L;
-                for (int b0 = r0; b0 < r1; b0 += rb) {
-                    final int bn = Math.min(rb, r1 - b0);
-                    for (int i = 0; i < bn; i++) widen(w, b0 + i, k0, scratch, i * kcPad, kc);
-                    for (int t = t0; t < t1; ) {
-                        int tn = Math.min(TT, t1 - t);
-                        if (tn >= 4) tn = 4; else if (tn >= 2) tn = 2; else tn = 1;
-                        final int xo = t * cols + k0;
-                        int i = 0;
-                        for (; i + 4 <= bn; i += 4) {
-                            int oo = t * rows + b0 + i, wo = i * kcPad;
-                            switch (tn) {
-                                case 4 -> micro4x4(scratch, wo, kcPad, x, xo, cols, kv, out, oo, rows);
-                                case 2 -> micro4x2(scratch, wo, kcPad, x, xo, cols, kv, out, oo, rows);
-                                default -> micro4x1(scratch, wo, kcPad, x, xo, cols, kv, out, oo, rows);
-                            }
-                        }
-                        for (; i < bn; i++) {
-                            int oo = t * rows + b0 + i, wo = i * kcPad;
-                            if (tn == 4) {
-                                micro1x4(scratch, wo, kcPad, x, xo, cols, kv, out, oo, rows);
-                            } else {
-                                for (int j = 0; j < tn; j++) {
-                                    micro1x1(scratch, wo, kcPad, x, xo + j * cols, cols, kv, out, oo + j * rows, rows);
-                                }
-                            }
-                        }
-                        if (kv < kc) tail(scratch, 0, kcPad, x, xo, cols, kv, kc, out, t * rows + b0, rows, bn, tn);
-                        t += tn;
-                    }
-                }
-            }
         }
     }
 
@@ -382,152 +414,442 @@ final class MatKernels {
         for (; i < n; i++) dst[dOff + i] = f32s(seg, off + 4L * i);
     }
 
-    /** 4×4 register block over the vector part kv (a multiple of L) of the columns:
-     *  out[oo + j·os + i] += Σ_k&lt;kv w[wo + i·ws + k]·x[xo + j·xs + k]. */
-    static void micro4x4(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv,
-                           float[] out, int oo, int os) {
+
+    /** Rows r..r+3 × 4 token(s), columns [c0, c1), bf16 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x4Bf16(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        for (int k = 0; k < kv; k += L) {
-            FloatVector w0 = FloatVector.fromArray(F, w, wo + k);
-            FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k);
-            FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k);
-            FloatVector w3 = FloatVector.fromArray(F, w, wo + 3 * ws + k);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k);
+        for (int c = c0; c < vb; c += L) {
+            long cb = 2L * c;
+            FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector w1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector w2 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector w3 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
             a00 = w0.fma(x0, a00);
             a10 = w1.fma(x0, a10);
             a20 = w2.fma(x0, a20);
             a30 = w3.fma(x0, a30);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + k);
+            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + c);
             a01 = w0.fma(x1, a01);
             a11 = w1.fma(x1, a11);
             a21 = w2.fma(x1, a21);
             a31 = w3.fma(x1, a31);
-            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * xs + k);
+            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * xs + c);
             a02 = w0.fma(x2, a02);
             a12 = w1.fma(x2, a12);
             a22 = w2.fma(x2, a22);
             a32 = w3.fma(x2, a32);
-            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * xs + k);
+            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * xs + c);
             a03 = w0.fma(x3, a03);
             a13 = w1.fma(x3, a13);
             a23 = w2.fma(x3, a23);
             a33 = w3.fma(x3, a33);
         }
-        out[oo] += a00.reduceLanes(ADD);
-        out[oo + 1] += a10.reduceLanes(ADD);
-        out[oo + 2] += a20.reduceLanes(ADD);
-        out[oo + 3] += a30.reduceLanes(ADD);
-        out[oo + 1 * os] += a01.reduceLanes(ADD);
-        out[oo + 1 * os + 1] += a11.reduceLanes(ADD);
-        out[oo + 1 * os + 2] += a21.reduceLanes(ADD);
-        out[oo + 1 * os + 3] += a31.reduceLanes(ADD);
-        out[oo + 2 * os] += a02.reduceLanes(ADD);
-        out[oo + 2 * os + 1] += a12.reduceLanes(ADD);
-        out[oo + 2 * os + 2] += a22.reduceLanes(ADD);
-        out[oo + 2 * os + 3] += a32.reduceLanes(ADD);
-        out[oo + 3 * os] += a03.reduceLanes(ADD);
-        out[oo + 3 * os + 1] += a13.reduceLanes(ADD);
-        out[oo + 3 * os + 2] += a23.reduceLanes(ADD);
-        out[oo + 3 * os + 3] += a33.reduceLanes(ADD);
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo + 1 * xs);
+        out[oo + 2 * os] += a02.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 1] += a12.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 2] += a22.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 3] += a32.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo + 2 * xs);
+        out[oo + 3 * os] += a03.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 1] += a13.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 2] += a23.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 3] += a33.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo + 3 * xs);
     }
 
-    /** 4×2 register block over the vector part kv (a multiple of L) of the columns:
-     *  out[oo + j·os + i] += Σ_k&lt;kv w[wo + i·ws + k]·x[xo + j·xs + k]. */
-    static void micro4x2(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv,
-                           float[] out, int oo, int os) {
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-        for (int k = 0; k < kv; k += L) {
-            FloatVector w0 = FloatVector.fromArray(F, w, wo + k);
-            FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k);
-            FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k);
-            FloatVector w3 = FloatVector.fromArray(F, w, wo + 3 * ws + k);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k);
+    /** Rows r..r+3 × 4 token(s), columns [c0, c1), f16 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x4F16(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        for (int c = c0; c < vb; c += L) {
+            long cb = 2L * c;
+            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e0 = h0.and(0x7fff);
+            FloatVector w0 = e0.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e0.compare(GE, 0x7c00)))
+                    .blend(e0.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e0.compare(LT, 0x0400))
+                    .or(h0.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e1 = h1.and(0x7fff);
+            FloatVector w1 = e1.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e1.compare(GE, 0x7c00)))
+                    .blend(e1.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e1.compare(LT, 0x0400))
+                    .or(h1.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e2 = h2.and(0x7fff);
+            FloatVector w2 = e2.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e2.compare(GE, 0x7c00)))
+                    .blend(e2.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e2.compare(LT, 0x0400))
+                    .or(h2.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            IntVector h3 = (IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e3 = h3.and(0x7fff);
+            FloatVector w3 = e3.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e3.compare(GE, 0x7c00)))
+                    .blend(e3.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e3.compare(LT, 0x0400))
+                    .or(h3.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
             a00 = w0.fma(x0, a00);
             a10 = w1.fma(x0, a10);
             a20 = w2.fma(x0, a20);
             a30 = w3.fma(x0, a30);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + k);
+            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + c);
+            a01 = w0.fma(x1, a01);
+            a11 = w1.fma(x1, a11);
+            a21 = w2.fma(x1, a21);
+            a31 = w3.fma(x1, a31);
+            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * xs + c);
+            a02 = w0.fma(x2, a02);
+            a12 = w1.fma(x2, a12);
+            a22 = w2.fma(x2, a22);
+            a32 = w3.fma(x2, a32);
+            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * xs + c);
+            a03 = w0.fma(x3, a03);
+            a13 = w1.fma(x3, a13);
+            a23 = w2.fma(x3, a23);
+            a33 = w3.fma(x3, a33);
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 2 * os] += a02.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 1] += a12.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 2] += a22.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 3] += a32.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo + 2 * xs);
+        out[oo + 3 * os] += a03.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 1] += a13.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 2] += a23.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 3] += a33.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo + 3 * xs);
+    }
+
+    /** Rows r..r+3 × 4 token(s), columns [c0, c1), f32 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x4F32(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 4L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        for (int c = c0; c < vb; c += L) {
+            long cb = 4L * c;
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + cb, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o1 + cb, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, seg, o2 + cb, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(F, seg, o3 + cb, LE);
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
+            a10 = w1.fma(x0, a10);
+            a20 = w2.fma(x0, a20);
+            a30 = w3.fma(x0, a30);
+            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + c);
+            a01 = w0.fma(x1, a01);
+            a11 = w1.fma(x1, a11);
+            a21 = w2.fma(x1, a21);
+            a31 = w3.fma(x1, a31);
+            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * xs + c);
+            a02 = w0.fma(x2, a02);
+            a12 = w1.fma(x2, a12);
+            a22 = w2.fma(x2, a22);
+            a32 = w3.fma(x2, a32);
+            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * xs + c);
+            a03 = w0.fma(x3, a03);
+            a13 = w1.fma(x3, a13);
+            a23 = w2.fma(x3, a23);
+            a33 = w3.fma(x3, a33);
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 2 * os] += a02.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 1] += a12.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 2] += a22.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 3] += a32.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 3 * os] += a03.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 1] += a13.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 2] += a23.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 3] += a33.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 3 * xs);
+    }
+
+    /** Rows r..r+3 × 2 token(s), columns [c0, c1), bf16 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x2Bf16(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        for (int c = c0; c < vb; c += L) {
+            long cb = 2L * c;
+            FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector w1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector w2 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector w3 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
+            a10 = w1.fma(x0, a10);
+            a20 = w2.fma(x0, a20);
+            a30 = w3.fma(x0, a30);
+            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + c);
             a01 = w0.fma(x1, a01);
             a11 = w1.fma(x1, a11);
             a21 = w2.fma(x1, a21);
             a31 = w3.fma(x1, a31);
         }
-        out[oo] += a00.reduceLanes(ADD);
-        out[oo + 1] += a10.reduceLanes(ADD);
-        out[oo + 2] += a20.reduceLanes(ADD);
-        out[oo + 3] += a30.reduceLanes(ADD);
-        out[oo + 1 * os] += a01.reduceLanes(ADD);
-        out[oo + 1 * os + 1] += a11.reduceLanes(ADD);
-        out[oo + 1 * os + 2] += a21.reduceLanes(ADD);
-        out[oo + 1 * os + 3] += a31.reduceLanes(ADD);
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo + 1 * xs);
     }
 
-    /** 4×1 register block over the vector part kv (a multiple of L) of the columns:
-     *  out[oo + j·os + i] += Σ_k&lt;kv w[wo + i·ws + k]·x[xo + j·xs + k]. */
-    static void micro4x1(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv,
-                           float[] out, int oo, int os) {
+    /** Rows r..r+3 × 2 token(s), columns [c0, c1), f16 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x2F16(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        for (int c = c0; c < vb; c += L) {
+            long cb = 2L * c;
+            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e0 = h0.and(0x7fff);
+            FloatVector w0 = e0.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e0.compare(GE, 0x7c00)))
+                    .blend(e0.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e0.compare(LT, 0x0400))
+                    .or(h0.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e1 = h1.and(0x7fff);
+            FloatVector w1 = e1.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e1.compare(GE, 0x7c00)))
+                    .blend(e1.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e1.compare(LT, 0x0400))
+                    .or(h1.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e2 = h2.and(0x7fff);
+            FloatVector w2 = e2.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e2.compare(GE, 0x7c00)))
+                    .blend(e2.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e2.compare(LT, 0x0400))
+                    .or(h2.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            IntVector h3 = (IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e3 = h3.and(0x7fff);
+            FloatVector w3 = e3.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e3.compare(GE, 0x7c00)))
+                    .blend(e3.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e3.compare(LT, 0x0400))
+                    .or(h3.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
+            a10 = w1.fma(x0, a10);
+            a20 = w2.fma(x0, a20);
+            a30 = w3.fma(x0, a30);
+            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + c);
+            a01 = w0.fma(x1, a01);
+            a11 = w1.fma(x1, a11);
+            a21 = w2.fma(x1, a21);
+            a31 = w3.fma(x1, a31);
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo + 1 * xs);
+    }
+
+    /** Rows r..r+3 × 2 token(s), columns [c0, c1), f32 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x2F32(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 4L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        for (int c = c0; c < vb; c += L) {
+            long cb = 4L * c;
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + cb, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o1 + cb, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, seg, o2 + cb, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(F, seg, o3 + cb, LE);
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
+            a10 = w1.fma(x0, a10);
+            a20 = w2.fma(x0, a20);
+            a30 = w3.fma(x0, a30);
+            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + c);
+            a01 = w0.fma(x1, a01);
+            a11 = w1.fma(x1, a11);
+            a21 = w2.fma(x1, a21);
+            a31 = w3.fma(x1, a31);
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 1 * xs);
+    }
+
+    /** Rows r..r+3 × 1 token(s), columns [c0, c1), bf16 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x1Bf16(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
         FloatVector a00 = FloatVector.zero(F), a10 = a00, a20 = a00, a30 = a00;
-        for (int k = 0; k < kv; k += L) {
-            FloatVector w0 = FloatVector.fromArray(F, w, wo + k);
-            FloatVector w1 = FloatVector.fromArray(F, w, wo + 1 * ws + k);
-            FloatVector w2 = FloatVector.fromArray(F, w, wo + 2 * ws + k);
-            FloatVector w3 = FloatVector.fromArray(F, w, wo + 3 * ws + k);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k);
+        for (int c = c0; c < vb; c += L) {
+            long cb = 2L * c;
+            FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector w1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector w2 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector w3 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
             a00 = w0.fma(x0, a00);
             a10 = w1.fma(x0, a10);
             a20 = w2.fma(x0, a20);
             a30 = w3.fma(x0, a30);
         }
-        out[oo] += a00.reduceLanes(ADD);
-        out[oo + 1] += a10.reduceLanes(ADD);
-        out[oo + 2] += a20.reduceLanes(ADD);
-        out[oo + 3] += a30.reduceLanes(ADD);
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo);
     }
 
-    /** 1×4 register block over the vector part kv (a multiple of L) of the columns:
-     *  out[oo + j·os + i] += Σ_k&lt;kv w[wo + i·ws + k]·x[xo + j·xs + k]. */
-    static void micro1x4(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv,
-                           float[] out, int oo, int os) {
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
-        for (int k = 0; k < kv; k += L) {
-            FloatVector w0 = FloatVector.fromArray(F, w, wo + k);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k);
+    /** Rows r..r+3 × 1 token(s), columns [c0, c1), f16 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x1F16(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F), a10 = a00, a20 = a00, a30 = a00;
+        for (int c = c0; c < vb; c += L) {
+            long cb = 2L * c;
+            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e0 = h0.and(0x7fff);
+            FloatVector w0 = e0.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e0.compare(GE, 0x7c00)))
+                    .blend(e0.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e0.compare(LT, 0x0400))
+                    .or(h0.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e1 = h1.and(0x7fff);
+            FloatVector w1 = e1.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e1.compare(GE, 0x7c00)))
+                    .blend(e1.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e1.compare(LT, 0x0400))
+                    .or(h1.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e2 = h2.and(0x7fff);
+            FloatVector w2 = e2.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e2.compare(GE, 0x7c00)))
+                    .blend(e2.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e2.compare(LT, 0x0400))
+                    .or(h2.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            IntVector h3 = (IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e3 = h3.and(0x7fff);
+            FloatVector w3 = e3.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e3.compare(GE, 0x7c00)))
+                    .blend(e3.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e3.compare(LT, 0x0400))
+                    .or(h3.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
             a00 = w0.fma(x0, a00);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + k);
-            a01 = w0.fma(x1, a01);
-            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * xs + k);
-            a02 = w0.fma(x2, a02);
-            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * xs + k);
-            a03 = w0.fma(x3, a03);
+            a10 = w1.fma(x0, a10);
+            a20 = w2.fma(x0, a20);
+            a30 = w3.fma(x0, a30);
         }
-        out[oo] += a00.reduceLanes(ADD);
-        out[oo + 1 * os] += a01.reduceLanes(ADD);
-        out[oo + 2 * os] += a02.reduceLanes(ADD);
-        out[oo + 3 * os] += a03.reduceLanes(ADD);
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo);
     }
 
-    /** 1×1 register block over the vector part kv (a multiple of L) of the columns:
-     *  out[oo + j·os + i] += Σ_k&lt;kv w[wo + i·ws + k]·x[xo + j·xs + k]. */
-    static void micro1x1(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv,
-                           float[] out, int oo, int os) {
+    /** Rows r..r+3 × 1 token(s), columns [c0, c1), f32 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x1F32(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 4L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F), a10 = a00, a20 = a00, a30 = a00;
+        for (int c = c0; c < vb; c += L) {
+            long cb = 4L * c;
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + cb, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o1 + cb, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, seg, o2 + cb, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(F, seg, o3 + cb, LE);
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
+            a10 = w1.fma(x0, a10);
+            a20 = w2.fma(x0, a20);
+            a30 = w3.fma(x0, a30);
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
+    }
+
+    /** Rows r..r+0 × 1 token(s), columns [c0, c1), bf16 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct1x1Bf16(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
         FloatVector a00 = FloatVector.zero(F);
-        for (int k = 0; k < kv; k += L) {
-            FloatVector w0 = FloatVector.fromArray(F, w, wo + k);
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + k);
+        for (int c = c0; c < vb; c += L) {
+            long cb = 2L * c;
+            FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
             a00 = w0.fma(x0, a00);
         }
-        out[oo] += a00.reduceLanes(ADD);
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo);
     }
 
-    /** Adds the scalar tail columns [kv, kc) of an R×N block (the micro-kernels stop at kv). */
-    static void tail(float[] w, int wo, int ws, float[] x, int xo, int xs, int kv, int kc,
-                     float[] out, int oo, int os, int R, int N) {
-        for (int j = 0; j < N; j++) {
-            for (int i = 0; i < R; i++) {
-                float s = 0;
-                for (int k = kv; k < kc; k++) s = Math.fma(w[wo + i * ws + k], x[xo + j * xs + k], s);
-                out[oo + j * os + i] += s;
-            }
+    /** Rows r..r+0 × 1 token(s), columns [c0, c1), f16 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct1x1F16(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F);
+        for (int c = c0; c < vb; c += L) {
+            long cb = 2L * c;
+            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0);
+            IntVector e0 = h0.and(0x7fff);
+            FloatVector w0 = e0.lanewise(LSHL, 13).add(IntVector.broadcast(I, 0x3800_0000).blend(0x7000_0000, e0.compare(GE, 0x7c00)))
+                    .blend(e0.convert(I2F, 0).reinterpretAsFloats().mul(0x1p-24f).reinterpretAsInts(), e0.compare(LT, 0x0400))
+                    .or(h0.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
         }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo);
     }
+
+    /** Rows r..r+0 × 1 token(s), columns [c0, c1), f32 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct1x1F32(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 4L * cols, o0 = r * rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F);
+        for (int c = c0; c < vb; c += L) {
+            long cb = 4L * c;
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + cb, LE);
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+    }
+
+    static final int K_BF16 = 0, K_F16 = 1, K_F32 = 2;
+
+    /** Σ_{c in [vb, cols)} W(row at byte rowOff)[c]·x[xo + c], scalar (the columns after the vectors). */
+    static float tailDot(MemorySegment seg, long rowOff, int kind, int vb, int cols, float[] x, int xo) {
+        float s = 0;
+        for (int c = vb; c < cols; c++) {
+            float w = switch (kind) {
+                case K_BF16 -> bf16s(seg, rowOff + 2L * c);
+                case K_F16 -> f16s(seg, rowOff + 2L * c);
+                default -> f32s(seg, rowOff + 4L * c);
+            };
+            s = Math.fma(w, x[xo + c], s);
+        }
+        return s;
+    }
+
 }

@@ -16,8 +16,8 @@ public final class MemoryBandwidth {
 
     /** 1 GiB: many times any last-level cache, so the passes stream from DRAM. */
     public static final long DEFAULT_BYTES = 1L << 30;
-    private static final int CHUNK = 1 << 20;
-    private static final int PASSES = 5;
+    private static final int CHUNK = 4 << 20;
+    private static final int PASSES = 8;
     private static final VectorSpecies<Long> LS = VectorSpecies.of(long.class, VectorShape.forBitSize(Vec.F.vectorBitSize()));
     private static final int LB = LS.vectorByteSize();
 
@@ -27,9 +27,11 @@ public final class MemoryBandwidth {
     }
 
     /**
-     * Reads an off-heap buffer of {@code bytes} (rounded down to whole MiB, at least 1 MiB) with
-     * Vector-API loads on all threads of {@code p}, in 1 MiB tasks; returns the best of a few
-     * passes in bytes per second. The buffer is written first so that every page is resident.
+     * Reads an off-heap buffer of {@code bytes} (rounded down to whole 4 MiB, at least 4 MiB) with
+     * Vector-API loads on all threads of {@code p}, in 4 MiB tasks each read as 4 interleaved
+     * streams (as the 4-row matmul kernels read W; one stream per core reaches ~15% less);
+     * returns the best of 8 passes in bytes per second. The buffer is written first so that
+     * every page is resident.
      */
     public static double measureReadBytesPerSecond(Parallel p, long bytes) {
         final int chunks = (int) Math.max(1, Math.min(Integer.MAX_VALUE, bytes / CHUNK));
@@ -52,14 +54,15 @@ public final class MemoryBandwidth {
         }
     }
 
-    /** Sum of the longs in seg[off, off + len); len a multiple of 4 vectors. */
+    /** Sum of the longs in seg[off, off + len), read as 4 streams of len/4; len a multiple of 4 vectors. */
     static long sum(MemorySegment seg, long off, int len) {
+        final long q = len / 4;
         LongVector a0 = LongVector.zero(LS), a1 = a0, a2 = a0, a3 = a0;
-        for (long o = off, end = off + len; o < end; o += 4L * LB) {
+        for (long o = off, end = off + q; o < end; o += LB) {
             a0 = a0.add(LongVector.fromMemorySegment(LS, seg, o, ByteOrder.LITTLE_ENDIAN));
-            a1 = a1.add(LongVector.fromMemorySegment(LS, seg, o + LB, ByteOrder.LITTLE_ENDIAN));
-            a2 = a2.add(LongVector.fromMemorySegment(LS, seg, o + 2L * LB, ByteOrder.LITTLE_ENDIAN));
-            a3 = a3.add(LongVector.fromMemorySegment(LS, seg, o + 3L * LB, ByteOrder.LITTLE_ENDIAN));
+            a1 = a1.add(LongVector.fromMemorySegment(LS, seg, o + q, ByteOrder.LITTLE_ENDIAN));
+            a2 = a2.add(LongVector.fromMemorySegment(LS, seg, o + 2 * q, ByteOrder.LITTLE_ENDIAN));
+            a3 = a3.add(LongVector.fromMemorySegment(LS, seg, o + 3 * q, ByteOrder.LITTLE_ENDIAN));
         }
         return a0.add(a1).add(a2.add(a3)).reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
     }

@@ -160,7 +160,13 @@ final class WorkerPool implements AutoCloseable {
                 while (!closed) {
                     Thread.onSpinWait();
                     if (currentGen() != seen) { found = true; break; }
-                    if ((++spins & 255) == 0 && System.nanoTime() - start > spinNanos) break;
+                    if ((++spins & 255) == 0) {
+                        long spent = System.nanoTime() - start;
+                        if (spent > spinNanos) break;
+                        // past the first 20 µs, let other runnable threads have the core now and then
+                        // (an oversubscribed or shared machine); costs ~1 µs of wake-up latency
+                        if (spent > 20_000) Thread.yield();
+                    }
                 }
                 if (found || closed) continue;
                 parked = true;                         // volatile store, then volatile load of the claim word:

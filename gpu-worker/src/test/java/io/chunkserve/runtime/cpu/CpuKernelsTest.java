@@ -289,6 +289,33 @@ class CpuKernelsTest {
     }
 
     @Test
+    void packedXHasTheDocumentedLayout() {
+        SplittableRandom rnd = new SplittableRandom(8);
+        int L = Vec.L;
+        for (int cols : new int[] {1, 7, 33, Gemm.KC + 3 * L + 5}) {
+            for (int T : new int[] {1, L - 1, L, 2 * L, 2 * L + 1, 3 * L, 5 * L + 3}) {
+                float[] x = randomFloats(rnd, T * cols);
+                float[] xp = Gemm.pack(x, cols, T);
+                int tPad = Gemm.padT(T);
+                assertEquals(cols * tPad, xp.length);
+                for (int kb = 0; kb < cols; kb += Gemm.KC) {
+                    int kc = Math.min(Gemm.KC, cols - kb);
+                    for (int tt = 0; tt < tPad; tt += Gemm.TILE) {
+                        int width = Math.min(Gemm.TILE, tPad - tt);
+                        for (int k = 0; k < kc; k++) {
+                            for (int j = 0; j < width; j++) {
+                                float want = tt + j < T ? x[(tt + j) * cols + kb + k] : 0f;
+                                int at = kb * tPad + tt * kc + k * width + j;
+                                if (xp[at] != want) fail("cols=" + cols + " T=" + T + " kb=" + kb + " tt=" + tt + " k=" + k + " j=" + j);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void argumentChecks() {
         Weight w = new Weight("w", arena.allocate(4 * 12), DType.F32, 3, 4);
         assertThrows(IllegalArgumentException.class, () -> kernels[1].matmul(w, new float[7], 2, new float[6]));

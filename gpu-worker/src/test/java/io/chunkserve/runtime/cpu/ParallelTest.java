@@ -119,6 +119,15 @@ class ParallelTest {
     }
 
     @Test
+    void memoryBandwidthIsMeasured() {
+        try (CpuKernels k = new CpuKernels(2)) {
+            double bw = MemoryBandwidth.measureReadBytesPerSecond(k, 16L << 20);
+            assertTrue(bw > 1e8 && bw < 1e13, "bandwidth " + bw);
+            assertTrue(MemoryBandwidth.measureReadBytesPerSecond(Parallel.SERIAL, 1) > 0);
+        }
+    }
+
+    @Test
     void closeStopsTheDaemonWorkers() throws Exception {
         CpuKernels k = new CpuKernels(4);
         k.forRange(10, i -> { });
