@@ -1,6 +1,10 @@
 package io.chunkserve.service;
 
 import io.chunkserve.engine.Worker;
+import io.chunkserve.service.health.Drain;
+import io.chunkserve.service.health.HealthRoutes;
+import io.chunkserve.service.metrics.ServiceMetrics;
+import io.chunkserve.service.synthetic.SyntheticBridge;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
@@ -25,14 +29,17 @@ public final class Server implements AutoCloseable {
         this.context = context;
     }
 
+    /** Loads the model (or, with {@code cfg.synthetic() > 0}, the synthetic engine) and binds the port. */
     public static Server start(ServiceConfig cfg) {
-        Worker worker = Worker.start(cfg.worker());
+        Worker worker = cfg.synthetic() > 0 ? null : Worker.start(cfg.worker());
         Vertx vertx = Vertx.vertx();
         try {
-            ServiceContext ctx = new ServiceContext(vertx, new EngineBridge(vertx, worker), TenantResolver.OPEN, cfg);
+            EngineBridge bridge = worker == null ? new SyntheticBridge(vertx, cfg.synthetic()) : new EngineBridge(vertx, worker);
+            ServiceMetrics metrics = new ServiceMetrics(bridge::snapshot, bridge::inFlight, bridge::draining);
+            bridge.attachMetrics(metrics);
+            ServiceContext ctx = new ServiceContext(vertx, bridge, TenantResolver.OPEN, cfg);
             Router router = Router.router(vertx);
-            router.get("/health").handler(rc -> rc.json(new JsonObject().put("status", "ok")));
-            router.get("/ready").handler(rc -> rc.json(new JsonObject().put("ready", true)));
+            HealthRoutes.mount(router, bridge, metrics); // /health, /ready, /metrics, the drain gate
             router.get("/v1/models").handler(rc -> rc.json(new JsonObject().put("object", "list").put("data",
                     new JsonArray().add(new JsonObject().put("id", ctx.bridge().modelName()).put("object", "model")
                             .put("owned_by", "chunkserve").put("max_model_len", ctx.bridge().contextLength())))));
@@ -41,7 +48,7 @@ public final class Server implements AutoCloseable {
             return new Server(vertx, worker, http, ctx);
         } catch (RuntimeException e) {
             vertx.close();
-            worker.close();
+            if (worker != null) worker.close();
             throw e;
         }
     }
@@ -50,11 +57,24 @@ public final class Server implements AutoCloseable {
 
     public ServiceContext context() { return context; }
 
+    /** The model worker; null in synthetic mode. */
     public Worker worker() { return worker; }
+
+    /**
+     * Drains (see {@link Drain}), then closes: what the SIGTERM hook runs. Blocks up to
+     * {@code timeout} plus a few seconds; never call it on an event loop.
+     */
+    public Drain.Result drainAndClose(java.time.Duration timeout) throws InterruptedException {
+        Drain.Result r = Drain.run(context.bridge(), timeout);
+        // Let responses whose last bytes are still queued go out before the sockets close.
+        Future.await(http.shutdown(2, java.util.concurrent.TimeUnit.SECONDS).recover(e -> Future.succeededFuture()));
+        close();
+        return r;
+    }
 
     @Override
     public void close() {
         Future.await(http.close().transform(x -> vertx.close()));
-        worker.close();
+        if (worker != null) worker.close();
     }
 }
