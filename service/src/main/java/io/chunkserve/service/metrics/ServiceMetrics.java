@@ -61,7 +61,6 @@ public final class ServiceMetrics {
     private final TenantMeters tenants;
     private final Timer ttft, itl, e2e;
     private final Counter generationTokens;
-    private volatile KvStats cacheInfoFor; // the KV layout cache_config_info was registered for
 
     /**
      * @param engine   the latest engine snapshot (must be cheap and non-blocking; may return null or stats with null parts)
@@ -113,8 +112,7 @@ public final class ServiceMetrics {
     public String scrape() {
         EngineStats s = snapshot();
         tenants.refresh(s);
-        registerCacheInfo(s.kv());
-        return registry.scrape() + VllmAliases.render(s);
+        return registry.scrape() + TextSeries.render(s);
     }
 
     /** The Micrometer registry, for callers that add their own meters. */
@@ -144,19 +142,6 @@ public final class ServiceMetrics {
     }
 
     private static java.util.Optional<KvStats> kv(ServiceMetrics m) { return java.util.Optional.ofNullable(m.snapshot().kv()); }
-
-    /** {@code chunkserve_cache_config_info}: registered once the engine has published its KV layout. */
-    private void registerCacheInfo(KvStats kv) {
-        if (kv == null || cacheInfoFor != null) return;
-        synchronized (this) {
-            if (cacheInfoFor != null) return;
-            Gauge.builder("chunkserve_cache_config_info", () -> 1)
-                    .tags("chunk_size", Integer.toString(kv.chunkSize()), "num_chunks", Integer.toString(kv.totalChunks()))
-                    .description("KV cache layout: chunk_size tokens per chunk, num_chunks in the pool (value is always 1)")
-                    .register(registry);
-            cacheInfoFor = kv;
-        }
-    }
 
     private Timer histogram(String name, String help, Duration[] buckets) {
         return Timer.builder(name).description(help).serviceLevelObjectives(buckets)
