@@ -21,6 +21,7 @@ public final class Server implements AutoCloseable {
     private final Worker worker;
     private final HttpServer http;
     private final ServiceContext context;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private Server(Vertx vertx, Worker worker, HttpServer http, ServiceContext context) {
         this.vertx = vertx;
@@ -72,9 +73,14 @@ public final class Server implements AutoCloseable {
         return r;
     }
 
+    /** Closes the server and the worker; later calls do nothing. */
     @Override
     public void close() {
-        Future.await(http.close().transform(x -> vertx.close()));
+        if (!closed.compareAndSet(false, true)) return;
+        // Two awaits, not http.close().transform(vertx.close()): that chain completes on an event loop
+        // which vertx.close() has already stopped, and the await would never return.
+        Future.await(http.close().recover(e -> Future.succeededFuture()));
+        Future.await(vertx.close());
         if (worker != null) worker.close();
     }
 }

@@ -17,7 +17,7 @@ import io.vertx.ext.web.RoutingContext;
  *     is not draining; else 503 {@code {"ready":false,"reason":"draining"}}. The server binds its
  *     port only after the model has loaded, so "loaded" holds whenever this answers.</li>
  * <li>While draining, every request under {@code /v1/} gets 503 with an OpenAI error body
- *     ({@code type: "service_unavailable"}) and {@code Connection: close}, so clients and load
+ *     ({@code type: "service_unavailable"}) and, on HTTP/1.1, {@code Connection: close}, so clients and load
  *     balancers move to another replica; requests already running are not affected.</li>
  * </ul>
  */
@@ -55,7 +55,10 @@ public final class HealthRoutes {
         JsonObject err = new JsonObject().put("error", new JsonObject()
                 .put("message", "the server is shutting down; retry on another replica")
                 .put("type", "service_unavailable").putNull("param").put("code", "draining"));
-        rc.response().setStatusCode(503).putHeader(HttpHeaders.CONNECTION, "close").putHeader("Retry-After", "1");
+        rc.response().setStatusCode(503).putHeader("Retry-After", "1");
+        // HTTP/1.1: close so the client reconnects, through the load balancer, to a replica that serves.
+        // HTTP/2 forbids the header (and a GOAWAY comes with the server's shutdown).
+        if (rc.request().version() != io.vertx.core.http.HttpVersion.HTTP_2) rc.response().putHeader(HttpHeaders.CONNECTION, "close");
         rc.json(err);
     }
 }

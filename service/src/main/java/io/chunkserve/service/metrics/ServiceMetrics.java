@@ -71,18 +71,18 @@ public final class ServiceMetrics {
         this.engine = engine;
         this.tenants = new TenantMeters(registry, this::snapshot);
         Gauge.builder("chunkserve_waiting_requests", this, m -> m.snapshot().waiting())
-                .description("Requests queued in the engine, not yet admitted (all tenants)").register(registry);
+                .description("Requests queued in the engine, not yet admitted (all tenants)").strongReference(true).register(registry);
         Gauge.builder("chunkserve_running_requests", this, m -> m.snapshot().running())
-                .description("Requests admitted into the running batch (all tenants)").register(registry);
+                .description("Requests admitted into the running batch (all tenants)").strongReference(true).register(registry);
         Gauge.builder("chunkserve_kv_cache_usage_ratio", this, m -> kv(m).map(KvStats::usageRatio).orElse(0.0))
-                .description("Fraction of KV chunks held by live sequences, 0..1 (cached evictable chunks count as free)").register(registry);
+                .description("Fraction of KV chunks held by live sequences, 0..1 (cached evictable chunks count as free)").strongReference(true).register(registry);
         for (String state : new String[]{"free", "cached", "referenced"}) {
             Gauge.builder("chunkserve_kv_cache_chunks", this, m -> kv(m).map(k -> (double) switch (state) {
                         case "free" -> k.freeChunks();
                         case "cached" -> k.cachedChunks();
                         default -> k.referencedChunks();
                     }).orElse(0.0))
-                    .tags("state", state).description("KV chunks by state").register(registry);
+                    .tags("state", state).description("KV chunks by state").strongReference(true).register(registry);
         }
         FunctionCounter.builder("chunkserve_prefix_cache_queried_tokens", this, m -> kv(m).map(k -> (double) k.queriedTokens()).orElse(0.0))
                 .description("Prompt tokens looked up in the prefix cache").register(registry);
@@ -91,9 +91,9 @@ public final class ServiceMetrics {
         FunctionCounter.builder("chunkserve_kv_cache_evictions", this, m -> kv(m).map(k -> (double) k.evictions()).orElse(0.0))
                 .description("Cached KV chunks evicted to make room").register(registry);
         Gauge.builder("chunkserve_inflight_requests", inFlight, s -> s.getAsInt())
-                .description("Requests submitted and not finished, queued or running (front-end view)").register(registry);
+                .description("Requests submitted and not finished, queued or running (front-end view)").strongReference(true).register(registry);
         Gauge.builder("chunkserve_draining", draining, s -> s.getAsBoolean() ? 1 : 0)
-                .description("1 while the server drains for shutdown (not ready)").register(registry);
+                .description("1 while the server drains for shutdown (not ready)").strongReference(true).register(registry);
         ttft = histogram("chunkserve_time_to_first_token", "Time from request arrival to its first token", TTFT_BUCKETS);
         itl = histogram("chunkserve_inter_token_latency", "Time between consecutive token outputs of one request", ITL_BUCKETS);
         e2e = histogram("chunkserve_e2e_request_latency", "Time from request arrival to its end", E2E_BUCKETS);

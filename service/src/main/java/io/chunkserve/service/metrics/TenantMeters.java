@@ -87,7 +87,7 @@ final class TenantMeters {
     }
 
     private void gauge(String name, String help, String tenant, ToDoubleFunction<EngineStats> f) {
-        Gauge.builder(name, engine, e -> f.applyAsDouble(orEmpty(e.get()))).tag("tenant", tenant).description(help).register(registry);
+        Gauge.builder(name, engine, e -> f.applyAsDouble(orEmpty(e.get()))).tag("tenant", tenant).description(help).strongReference(true).register(registry);
     }
 
     private void counter(String name, String help, String tenant, ToDoubleFunction<EngineStats> f) {
