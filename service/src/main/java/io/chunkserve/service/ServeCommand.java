@@ -108,8 +108,8 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
         return 0;
     }
 
-    /** The built-in defaults: the demo model, ports 8080 / 9090. */
-    static ServiceConfig defaults() {
+    /** The built-in defaults: the demo model, ports 8080 / 9090 (the Kubernetes manifests' tests check against them). */
+    public static ServiceConfig defaults() {
         return ServiceConfig.defaults(WorkerConfig.defaults(Defaults.home().resolve(DEMO_MODEL)), "0.0.0.0", 8080, 9090);
     }
 

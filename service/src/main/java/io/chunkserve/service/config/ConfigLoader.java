@@ -152,27 +152,41 @@ public final class ConfigLoader {
 
     /** The settings in a YAML/JSON file: a flat map of known keys to scalars (null values are skipped). */
     static Map<Setting, String> readFile(Path file) {
-        JsonNode root;
+        String text;
         try {
-            String text = Files.readString(file);
-            root = new YAMLMapper().readTree(text);
+            text = Files.readString(file);
         } catch (IOException e) {
             String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().split("\n", 2)[0];
             throw new ConfigException("config file " + file + ": " + (e instanceof java.nio.file.NoSuchFileException ? "not found" : m));
         }
+        return parse(text, "config file " + file);
+    }
+
+    /**
+     * Config-file text (YAML or JSON) to settings, values unparsed: a flat map of known keys to
+     * scalars; null values are skipped. Throws {@link ConfigException} (prefixed with {@code origin})
+     * for malformed text, unknown keys and non-scalar values. The Kubernetes manifests' tests use it.
+     */
+    public static Map<Setting, String> parse(String text, String origin) {
+        JsonNode root;
+        try {
+            root = new YAMLMapper().readTree(text);
+        } catch (IOException e) {
+            String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().split("\n", 2)[0];
+            throw new ConfigException(origin + ": " + m);
+        }
         Map<Setting, String> out = new LinkedHashMap<>();
         if (root == null || root.isMissingNode() || root.isNull()) return out; // an empty file
-        if (!root.isObject()) throw new ConfigException("config file " + file + ": expected a map of settings (key: value)");
+        if (!root.isObject()) throw new ConfigException(origin + ": expected a map of settings (key: value)");
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
             var f = it.next();
             Setting s = Setting.byKey(f.getKey());
             if (s == null) {
-                throw new ConfigException("config file " + file + ": unknown key '" + f.getKey() + "' (known: "
-                        + String.join(", ", Setting.keys()) + ")");
+                throw new ConfigException(origin + ": unknown key '" + f.getKey() + "' (known: " + String.join(", ", Setting.keys()) + ")");
             }
             JsonNode v = f.getValue();
             if (v.isNull()) continue;
-            if (!v.isValueNode()) throw new ConfigException("config file " + file + ": " + s.key() + " must be a single value");
+            if (!v.isValueNode()) throw new ConfigException(origin + ": " + s.key() + " must be a single value");
             out.put(s, v.asText());
         }
         return out;
