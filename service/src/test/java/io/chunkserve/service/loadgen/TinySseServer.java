@@ -55,7 +55,9 @@ final class TinySseServer {
         Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(Runtime.getRuntime().availableProcessors()));
         vertx.exceptionHandler(Throwable::printStackTrace);
         SyntheticBridge bridge = new SyntheticBridge(vertx, rate);
-        HttpServer s = start(vertx, bridge, Integer.parseInt(args[1]));
+        // One server per event loop, sharing the port (Vert.x round-robins connections over them).
+        HttpServer s = null;
+        for (int i = 0; i < Runtime.getRuntime().availableProcessors(); i++) s = start(vertx, bridge, Integer.parseInt(args[1]));
         System.out.println("tiny SSE server on " + s.actualPort());
         TimeUnit.DAYS.sleep(1);
     }
