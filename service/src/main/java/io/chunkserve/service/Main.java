@@ -40,6 +40,8 @@ public final class Main implements Runnable {
     public static int execute(String... args) {
         configureLogging();
         CommandLine cl = new CommandLine(new Main());
+        // Benchmarks parse their own options: hand them over in order, unknown ones included.
+        cl.getSubcommands().get("bench").setUnmatchedOptionsArePositionalParams(true);
         cl.setParameterExceptionHandler((ex, a) -> {
             System.err.println("chunkserve: " + ex.getMessage() + " (see --help)");
             return 2;

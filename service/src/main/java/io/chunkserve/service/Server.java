@@ -3,6 +3,10 @@ package io.chunkserve.service;
 import io.chunkserve.engine.Worker;
 import io.chunkserve.service.grpc.GrpcApi;
 import io.chunkserve.service.ws.WebSocketApi;
+import io.chunkserve.service.health.Drain;
+import io.chunkserve.service.health.HealthRoutes;
+import io.chunkserve.service.metrics.ServiceMetrics;
+import io.chunkserve.service.synthetic.SyntheticBridge;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
@@ -21,6 +25,7 @@ public final class Server implements AutoCloseable {
     private final HttpServer http;
     private final ServiceContext context;
     private final GrpcApi grpc; // null when grpcPort is -1
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private Server(Vertx vertx, Worker worker, HttpServer http, ServiceContext context, GrpcApi grpc) {
         this.vertx = vertx;
@@ -30,14 +35,17 @@ public final class Server implements AutoCloseable {
         this.grpc = grpc;
     }
 
+    /** Loads the model (or, with {@code cfg.synthetic() > 0}, the synthetic engine) and binds the port. */
     public static Server start(ServiceConfig cfg) {
-        Worker worker = Worker.start(cfg.worker());
+        Worker worker = cfg.synthetic() > 0 ? null : Worker.start(cfg.worker());
         Vertx vertx = Vertx.vertx();
         try {
-            ServiceContext ctx = new ServiceContext(vertx, new EngineBridge(vertx, worker), TenantResolver.OPEN, cfg);
+            EngineBridge bridge = worker == null ? new SyntheticBridge(vertx, cfg.synthetic()) : new EngineBridge(vertx, worker);
+            ServiceMetrics metrics = new ServiceMetrics(bridge::snapshot, bridge::inFlight, bridge::draining);
+            bridge.attachMetrics(metrics);
+            ServiceContext ctx = new ServiceContext(vertx, bridge, TenantResolver.OPEN, cfg);
             Router router = Router.router(vertx);
-            router.get("/health").handler(rc -> rc.json(new JsonObject().put("status", "ok")));
-            router.get("/ready").handler(rc -> rc.json(new JsonObject().put("ready", true)));
+            HealthRoutes.mount(router, bridge, metrics); // /health, /ready, /metrics, the drain gate
             router.get("/v1/models").handler(rc -> rc.json(new JsonObject().put("object", "list").put("data",
                     new JsonArray().add(new JsonObject().put("id", ctx.bridge().modelName()).put("object", "model")
                             .put("owned_by", "chunkserve").put("max_model_len", ctx.bridge().contextLength())))));
@@ -49,7 +57,7 @@ public final class Server implements AutoCloseable {
             return new Server(vertx, worker, http, ctx, grpc);
         } catch (RuntimeException e) {
             vertx.close();
-            worker.close();
+            if (worker != null) worker.close();
             throw e;
         }
     }
@@ -61,14 +69,30 @@ public final class Server implements AutoCloseable {
 
     public ServiceContext context() { return context; }
 
+    /** The model worker; null in synthetic mode. */
     public Worker worker() { return worker; }
 
+    /**
+     * Drains (see {@link Drain}), then closes: what the SIGTERM hook runs. Blocks up to
+     * {@code timeout} plus a few seconds; never call it on an event loop.
+     */
+    public Drain.Result drainAndClose(java.time.Duration timeout) throws InterruptedException {
+        Drain.Result r = Drain.run(context.bridge(), timeout);
+        // Let responses whose last bytes are still queued go out before the sockets close.
+        Future.await(http.shutdown(2, java.util.concurrent.TimeUnit.SECONDS).recover(e -> Future.succeededFuture()));
+        close();
+        return r;
+    }
+
+    /** Closes the server and the worker; later calls do nothing. */
     @Override
     public void close() {
-        Future<Void> grpcClosed = grpc == null ? Future.succeededFuture() : grpc.close();
-        Future.await(grpcClosed.transform(x -> http.close()));
-        // Awaited apart: a future chained on a server's context never completes once Vert.x has stopped its event loops.
+        if (!closed.compareAndSet(false, true)) return;
+        // Awaited apart, not chained: a future chained on a server's context never completes once
+        // vertx.close() has stopped its event loops.
+        if (grpc != null) Future.await(grpc.close().recover(e -> Future.succeededFuture()));
+        Future.await(http.close().recover(e -> Future.succeededFuture()));
         Future.await(vertx.close());
-        worker.close();
+        if (worker != null) worker.close();
     }
 }

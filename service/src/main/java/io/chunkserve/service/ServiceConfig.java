@@ -25,7 +25,7 @@ public record ServiceConfig(String host, int port, int grpcPort, WorkerConfig wo
                             int maxWaitingRequests, long maxWaitingTokens, int maxWaitingRequestsPerTenant,
                             long maxWaitingTokensPerTenant, Path keysFile, Duration drainTimeout, double synthetic) {
 
-    /** Defaults for {@code modelDir} on the given ports. */
+    /** Defaults for {@code worker} on the given ports (body 4 MiB, drain 30 s, synthetic off). */
     public static ServiceConfig defaults(WorkerConfig worker, String host, int port, int grpcPort) {
         return new ServiceConfig(host, port, grpcPort, worker, 4L << 20, 1024, 1L << 20, 256, 256L << 10, null,
                 Duration.ofSeconds(30), 0);
@@ -34,6 +34,32 @@ public record ServiceConfig(String host, int port, int grpcPort, WorkerConfig wo
     public ServiceConfig withKeysFile(Path p) {
         return new ServiceConfig(host, port, grpcPort, worker, maxBodyBytes, maxWaitingRequests, maxWaitingTokens,
                 maxWaitingRequestsPerTenant, maxWaitingTokensPerTenant, p, drainTimeout, synthetic);
+    }
+
+    public ServiceConfig withHost(String h) {
+        return new ServiceConfig(h, port, grpcPort, worker, maxBodyBytes, maxWaitingRequests, maxWaitingTokens,
+                maxWaitingRequestsPerTenant, maxWaitingTokensPerTenant, keysFile, drainTimeout, synthetic);
+    }
+
+    public ServiceConfig withPorts(int httpPort, int grpc) {
+        return new ServiceConfig(host, httpPort, grpc, worker, maxBodyBytes, maxWaitingRequests, maxWaitingTokens,
+                maxWaitingRequestsPerTenant, maxWaitingTokensPerTenant, keysFile, drainTimeout, synthetic);
+    }
+
+    public ServiceConfig withWorker(WorkerConfig w) {
+        return new ServiceConfig(host, port, grpcPort, w, maxBodyBytes, maxWaitingRequests, maxWaitingTokens,
+                maxWaitingRequestsPerTenant, maxWaitingTokensPerTenant, keysFile, drainTimeout, synthetic);
+    }
+
+    public ServiceConfig withDrainTimeout(Duration d) {
+        return new ServiceConfig(host, port, grpcPort, worker, maxBodyBytes, maxWaitingRequests, maxWaitingTokens,
+                maxWaitingRequestsPerTenant, maxWaitingTokensPerTenant, keysFile, d, synthetic);
+    }
+
+    /** Frontend benchmark mode: no model, {@code tokensPerSecond} per stream (0 = off). */
+    public ServiceConfig withSynthetic(double tokensPerSecond) {
+        return new ServiceConfig(host, port, grpcPort, worker, maxBodyBytes, maxWaitingRequests, maxWaitingTokens,
+                maxWaitingRequestsPerTenant, maxWaitingTokensPerTenant, keysFile, drainTimeout, tokensPerSecond);
     }
 
     public ServiceConfig withLimits(long bodyBytes, int waitingRequests, long waitingTokens, int perTenantRequests, long perTenantTokens) {

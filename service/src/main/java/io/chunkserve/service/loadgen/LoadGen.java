@@ -1,0 +1,186 @@
+package io.chunkserve.service.loadgen;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.json.JsonObject;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.lang.management.ManagementFactory;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The load generator behind {@code chunkserve bench serve}, a main class of its own so it runs in
+ * its own JVM, apart from the server it measures: N concurrent streaming clients across T tenants,
+ * each a keep-alive HTTP/1.1 connection that POSTs {@code /v1/completions} with
+ * {@code stream: true} in a closed loop and scans the SSE reply.
+ *
+ * <p>Prints TTFT and inter-token latency p50/p99, tokens/s, SSE events/s, errors, and, against a
+ * synthetic server ({@code --synthetic RATE}), the latency the front end adds: each observed
+ * inter-token gap minus the configured {@code 1/RATE}. The last line is {@code RESULT {json}}.
+ *
+ * <p>Streams start spread over {@code --ramp} (random phases, as real traffic has, and no SYN
+ * burst); only samples after {@code --warmup} and within {@code --duration} count.
+ */
+@Command(name = "loadgen", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Streaming load against a running chunkserve (or any OpenAI-compatible server); last line RESULT {json}.")
+public final class LoadGen implements Callable<Integer> {
+    @Option(names = "--url", required = true, description = "server base URL, e.g. http://127.0.0.1:8080")
+    URI url;
+
+    @Option(names = "--streams", defaultValue = "1000", description = "concurrent streams (connections) (default ${DEFAULT-VALUE})")
+    int streams;
+
+    @Option(names = "--tenants", defaultValue = "10", description = "tenants, as the request's user (default ${DEFAULT-VALUE})")
+    int tenants;
+
+    @Option(names = "--duration", defaultValue = "15", description = "measured seconds (default ${DEFAULT-VALUE})")
+    double duration;
+
+    @Option(names = "--warmup", description = "seconds before measuring (default: ramp + 3)")
+    Double warmup;
+
+    @Option(names = "--ramp", description = "seconds over which streams start (default: streams/2000, 0.5..5)")
+    Double ramp;
+
+    @Option(names = "--max-tokens", defaultValue = "256", description = "max_tokens per request (default ${DEFAULT-VALUE})")
+    int maxTokens;
+
+    @Option(names = "--prompt-words", defaultValue = "16", description = "prompt length in words (default ${DEFAULT-VALUE})")
+    int promptWords;
+
+    @Option(names = "--synthetic", defaultValue = "0", description = "the server's synthetic rate (tokens/s per stream), for added latency; 0 = not synthetic")
+    double synthetic;
+
+    @Option(names = "--loops", description = "event loops (default: the number of cores)")
+    Integer loops;
+
+    @Option(names = "--api-key", description = "API key (repeatable; stream i uses key i mod K)")
+    List<String> apiKeys = new ArrayList<>();
+
+    @Option(names = "--model", description = "model name to send (default: the first of GET /v1/models)")
+    String model;
+
+    @Option(names = "--label", defaultValue = "", description = "what is being measured, for the report")
+    String label;
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new LoadGen()).execute(args));
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (streams < 1 || tenants < 1 || duration <= 0 || maxTokens < 1) throw new IllegalArgumentException("streams, tenants, duration and max-tokens must be positive");
+        double rampS = ramp != null ? ramp : Math.clamp(streams / 2000.0, 0.5, 5.0);
+        double warmS = warmup != null ? warmup : rampS + 3;
+        int nLoops = loops != null ? loops : Runtime.getRuntime().availableProcessors();
+        String modelName = model != null ? model : firstModel();
+        long fdLimit = fdLimit();
+        if (fdLimit > 0 && fdLimit < streams + 64L) {
+            System.err.printf("loadgen: warning: open-file limit %d is below %d streams; raise it (ulimit -n)%n", fdLimit, streams);
+        }
+
+        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(nLoops).setPreferNativeTransport(true));
+        long t0 = System.nanoTime();
+        Plan plan = new Plan(url, modelName, streams, tenants, maxTokens, promptWords, apiKeys, synthetic,
+                t0, (long) (rampS * 1e9), t0 + (long) (warmS * 1e9), t0 + (long) ((warmS + duration) * 1e9));
+        List<StreamGroup> groups = new ArrayList<>();
+        for (int g = 0; g < nLoops; g++) {
+            StreamGroup sg = new StreamGroup(plan, g, nLoops);
+            groups.add(sg);
+            vertx.deployVerticle(sg).await(30, TimeUnit.SECONDS);
+        }
+        long sleepNs = plan.measureEnd() - System.nanoTime();
+        if (sleepNs > 0) TimeUnit.NANOSECONDS.sleep(sleepNs);
+        LoadStats total = new LoadStats();
+        for (StreamGroup g : groups) total.merge(g.collect().await(30, TimeUnit.SECONDS));
+        vertx.close().await(30, TimeUnit.SECONDS);
+        report(total, rampS, warmS, nLoops, fdLimit, modelName);
+        return total.events == 0 ? 1 : 0;
+    }
+
+    private void report(LoadStats s, double rampS, double warmS, int nLoops, long fdLimit, String modelName) {
+        double evps = s.events / duration, tps = s.tokens / duration;
+        String what = !label.isEmpty() ? label : synthetic > 0 ? "synthetic " + fmt(synthetic) + " tokens/s per stream" : "model " + modelName;
+        System.out.printf(Locale.ROOT, "bench serve: %d streams, %d tenants, %s, max_tokens %d, %s s measured after %s s warm-up (ramp %s s)%n",
+                streams, tenants, what, maxTokens, fmt(duration), fmt(warmS), fmt(rampS));
+        System.out.printf(Locale.ROOT, "machine: %d cores, Java %s, %d client event loops, open-file limit %d%n",
+                Runtime.getRuntime().availableProcessors(), Runtime.version(), nLoops, fdLimit);
+        row("requests started / completed", s.started + " / " + s.completed);
+        row("SSE events/s", String.format(Locale.ROOT, "%,.0f", evps));
+        row("tokens/s", String.format(Locale.ROOT, "%,.0f", tps));
+        row("TTFT p50 / p99 ms", ms(s.ttft, 50) + " / " + ms(s.ttft, 99));
+        row("inter-token p50 / p99 ms", ms(s.itl, 50) + " / " + ms(s.itl, 99));
+        if (synthetic > 0) {
+            row("added inter-token p50 / p99 ms", ms(s.addedItl, 50) + " / " + ms(s.addedItl, 99));
+            row("added TTFT p50 / p99 ms", ms(s.addedTtft, 50) + " / " + ms(s.addedTtft, 99));
+        }
+        row("errors", Long.toString(s.errors));
+        JsonObject r = new JsonObject().put("bench", "serve").put("target", what).put("streams", streams).put("tenants", tenants)
+                .put("max_tokens", maxTokens).put("duration_s", duration).put("cores", Runtime.getRuntime().availableProcessors())
+                .put("client_loops", nLoops).put("fd_limit", fdLimit)
+                .put("requests_completed", s.completed).put("events_per_s", Math.round(evps)).put("tokens_per_s", Math.round(tps))
+                .put("ttft_p50_ms", msv(s.ttft, 50)).put("ttft_p99_ms", msv(s.ttft, 99))
+                .put("itl_p50_ms", msv(s.itl, 50)).put("itl_p99_ms", msv(s.itl, 99)).put("errors", s.errors);
+        if (synthetic > 0) {
+            r.put("synthetic_rate", synthetic).put("added_itl_p50_ms", msv(s.addedItl, 50)).put("added_itl_p99_ms", msv(s.addedItl, 99))
+                    .put("added_ttft_p50_ms", msv(s.addedTtft, 50)).put("added_ttft_p99_ms", msv(s.addedTtft, 99));
+        }
+        System.out.println("RESULT " + r.encode());
+        System.out.flush();
+    }
+
+    private static void row(String k, String v) { System.out.printf("  %-32s %s%n", k, v); }
+
+    private static double msv(org.HdrHistogram.Histogram h, double p) {
+        return h.getTotalCount() == 0 ? Double.NaN : Math.round(h.getValueAtPercentile(p) / 10.0) / 100.0;
+    }
+
+    private static String ms(org.HdrHistogram.Histogram h, double p) {
+        return h.getTotalCount() == 0 ? "-" : String.format(Locale.ROOT, "%.2f", h.getValueAtPercentile(p) / 1000.0);
+    }
+
+    private static String fmt(double d) {
+        return d == Math.rint(d) ? Long.toString((long) d) : String.format(Locale.ROOT, "%.1f", d);
+    }
+
+    /** The first model the server lists, so requests name one it serves. */
+    private String firstModel() {
+        try (HttpClient c = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build()) {
+            HttpResponse<String> r = c.send(HttpRequest.newBuilder(url.resolve("/v1/models")).timeout(Duration.ofSeconds(10)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() == 200) return new JsonObject(r.body()).getJsonArray("data").getJsonObject(0).getString("id");
+        } catch (Exception e) {
+            System.err.println("loadgen: GET /v1/models failed (" + e.getMessage() + "); sending model \"default\"");
+        }
+        return "default";
+    }
+
+    private static long fdLimit() {
+        return ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.UnixOperatingSystemMXBean u
+                ? u.getMaxFileDescriptorCount() : -1;
+    }
+
+    /**
+     * What every stream group needs: the target, the request shape, and the clock: streams start
+     * between {@code start} and {@code start + rampNanos}; samples count between
+     * {@code measureStart} and {@code measureEnd}.
+     */
+    record Plan(URI url, String model, int streams, int tenants, int maxTokens, int promptWords, List<String> apiKeys,
+                double syntheticRate, long start, long rampNanos, long measureStart, long measureEnd) {
+        boolean measuring(long now) { return now >= measureStart && now < measureEnd; }
+
+        /** Nanoseconds between tokens of a synthetic server, 0 when unknown. */
+        long intervalNanos() { return syntheticRate > 0 ? Math.round(1e9 / syntheticRate) : 0; }
+    }
+}

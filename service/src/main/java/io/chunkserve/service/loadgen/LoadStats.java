@@ -1,0 +1,40 @@
+package io.chunkserve.service.loadgen;
+
+import org.HdrHistogram.Histogram;
+
+/**
+ * What the streams of one event loop measured, in microseconds; touched only on that loop, merged
+ * at the end. Only samples inside the measured window count (after warm-up, before the end).
+ */
+final class LoadStats {
+    /** 1 µs .. 10 min, 3 significant digits. */
+    private static final long MAX_US = 600_000_000L;
+
+    final Histogram ttft = new Histogram(MAX_US, 3);
+    final Histogram itl = new Histogram(MAX_US, 3);
+    /** Inter-token gap minus the configured interval (synthetic mode), clamped at 0. */
+    final Histogram addedItl = new Histogram(MAX_US, 3);
+    /** Time to first token minus one interval (synthetic mode), clamped at 0. */
+    final Histogram addedTtft = new Histogram(MAX_US, 3);
+    long events;      // SSE data events, [DONE] included
+    long tokens;      // content events
+    long completed;   // responses that ended with [DONE]
+    long errors;      // failed connections, non-200 answers, error events, streams cut short
+    long started;
+
+    void merge(LoadStats o) {
+        ttft.add(o.ttft);
+        itl.add(o.itl);
+        addedItl.add(o.addedItl);
+        addedTtft.add(o.addedTtft);
+        events += o.events;
+        tokens += o.tokens;
+        completed += o.completed;
+        errors += o.errors;
+        started += o.started;
+    }
+
+    static void record(Histogram h, long nanos) {
+        h.recordValue(Math.min(MAX_US, Math.max(0, nanos / 1000)));
+    }
+}

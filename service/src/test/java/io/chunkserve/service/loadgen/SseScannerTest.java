@@ -1,0 +1,38 @@
+package io.chunkserve.service.loadgen;
+
+import io.vertx.core.buffer.Buffer;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+class SseScannerTest {
+    private final List<String> seen = new ArrayList<>();
+    private final SseScanner scanner = new SseScanner(new SseScanner.Listener() {
+        @Override
+        public void onData(boolean error) { seen.add(error ? "error" : "data"); }
+
+        @Override
+        public void onDone() { seen.add("done"); }
+    });
+
+    @Test
+    void eventsSplitAnywhereAcrossReads() {
+        String stream = "data: {\"id\":1}\n\n: comment\n\ndata:{\"id\":2}\r\n\r\nevent: x\ndata: {\"error\":{\"message\":\"m\"}}\n\ndata: [DONE]\n\n";
+        for (int cut = 0; cut <= stream.length(); cut++) {
+            seen.clear();
+            scanner.feed(Buffer.buffer(stream.substring(0, cut)));
+            scanner.feed(Buffer.buffer(stream.substring(cut)));
+            assertEquals(List.of("data", "data", "error", "done"), seen, "cut at " + cut);
+        }
+    }
+
+    @Test
+    void byteByByte() {
+        String stream = "data: {\"choices\":[{\"text\":\" dolor\"}]}\n\ndata: [DONE]\n\n";
+        for (char c : stream.toCharArray()) scanner.feed(Buffer.buffer(String.valueOf(c)));
+        assertEquals(List.of("data", "done"), seen);
+    }
+}
