@@ -63,15 +63,17 @@ public final class Workloads {
          * The same workloads shrunk so every request (prompt + output, follow-ups included) fits a
          * 512-token context, with ids below {@code vocab}: lengths 8–60× shorter (the misbehaving
          * tenants' ratios kept where 512 allows: S2 documents 2×, tree prefix 3.6×, judge context
-         * 3.1×, chat system prompt 12×), request counts as the paper's, arrivals over 2 s and 50 ms
-         * think time instead of 20–30 s and 0.5 s. Meant for {@code scale} ≈ 0.1.
+         * 3.1×, chat system prompt 12×); per-tenant counts 2.5× the paper's for document QA and
+         * judge and 2× for chat (their requests shrank most), so each kind takes a similar time at
+         * the same scale; arrivals over 2 s and 50 ms think time instead of 20–30 s and 0.5 s. For the
+         * real CPU engine at {@code scale} ≈ 0.2 (about 300–850 requests per workload).
          */
         public static Sizes tiny(int vocab) {
             return new Sizes("tiny (context 512)", vocab, 16,
-                    new DocQa(8, 96, 224, 2.0, 8, 16, 8, 240, 2),
+                    new DocQa(8, 96, 224, 2.0, 8, 16, 15, 600, 2),
                     new Tot(56, 240, 40, 72, 8, 60, 2),
-                    new Judge(112, 384, 8, 24, 40, 60, 40, 2),
-                    new Chat(192, 8, 20, 12, 28, 4, 6, 0.05, 60, 2));
+                    new Judge(112, 384, 8, 24, 40, 150, 100, 2),
+                    new Chat(192, 8, 20, 12, 28, 4, 6, 0.05, 120, 2));
         }
     }
 
