@@ -21,6 +21,11 @@ import java.util.Map;
  * throughput, Jain's index over tenant service while every tenant is backlogged, the largest
  * service gap, well-behaved tenants' latency and the prefix hit rate. The last line is
  * {@code RESULT {json}}. Deterministic for a given seed; runs in seconds.
+ *
+ * <p>With {@code --real} the same workloads, shrunk to a small model, run through the real engine
+ * on the CPU instead, in wall-clock time ({@link SchedulerBenchReal}; options {@code --model},
+ * {@code --threads}, {@code --arrivals}, {@code --load}, {@code --warmup}, {@code --timeout} and
+ * real-engine defaults for the others).
  */
 public final class SchedulerBench {
     private SchedulerBench() { }
@@ -172,7 +177,7 @@ public final class SchedulerBench {
     }
 
     /** DLPM against VTC (throughput ratio, Jain difference) and LPM (throughput ratio), per workload. */
-    static void summarize(Map<String, Map<String, RunResult>> all) {
+    private static void summarize(Map<String, Map<String, RunResult>> all) {
         System.out.printf("%-9s %14s %14s %14s%n", "workload", "dlpm/vtc tput", "jain dlpm-vtc", "dlpm/lpm tput");
         for (var e : all.entrySet()) {
             RunResult d = e.getValue().get("dlpm"), v = e.getValue().get("vtc"), l = e.getValue().get("lpm");

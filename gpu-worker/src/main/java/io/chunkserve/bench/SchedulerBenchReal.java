@@ -105,7 +105,7 @@ public final class SchedulerBenchReal {
                 "cpu_s", "steps", "preem", "evict", "fcfs%", "maxW");
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("mode", "real");
-        Map<String, Map<String, RunResult>> all = new LinkedHashMap<>();
+        Map<String, Map<String, RealRun.Result>> all = new LinkedHashMap<>();
         for (Workload w : workloads) {
             System.out.printf("%s: %s (%d requests, %.0fk tokens)%n", w.name(), w.description(), w.requests(), w.tokens() / 1e3);
             RealRun.Options ow = o;
@@ -117,10 +117,10 @@ public final class SchedulerBenchReal {
             }
             System.out.println(header);
             Map<String, Object> row = new LinkedHashMap<>();
-            Map<String, RunResult> byPolicy = new LinkedHashMap<>();
+            Map<String, RealRun.Result> byPolicy = new LinkedHashMap<>();
             for (String p : policies) {
                 RealRun.Result r = run(w, base.withPolicy(p), ow);
-                byPolicy.put(r.run().policy(), r.run());
+                byPolicy.put(r.run().policy(), r);
                 Map<String, Object> summary = r.run().summary();
                 double perCpu = r.throughputPerCpuSecond();
                 summary.put("throughput_per_cpu_s", Double.isFinite(perCpu) ? Math.round(perCpu * 10) / 10.0 : Double.NaN);
@@ -139,7 +139,7 @@ public final class SchedulerBenchReal {
                 + "that fell back to FCFS order (more than lpm_max_waiting waiting); maxW = most requests waiting at a step's start; "
                 + "evict = cached KV chunks evicted; preem = requests preempted for KV memory; cpu_s = process CPU time of the run, "
                 + "tok/cpu_s = tokens per CPU second (steadier than tok/s on a shared machine)%n%n", SchedulerConfig.DEFAULT_LPM_MAX_WAITING);
-        SchedulerBench.summarize(all);
+        summarize(all);
         System.out.printf("wall time %.1f s%n", (System.nanoTime() - wall0) / 1e9);
         System.out.println("RESULT " + BenchArgs.json(json));
     }
@@ -151,13 +151,31 @@ public final class SchedulerBenchReal {
     static double warmUp(RealRun.Options o, SchedulerConfig base, List<String> policies, Workloads.Sizes sizes, long seed, double seconds) {
         long t0 = System.nanoTime();
         if (seconds <= 0) return 0;
-        Workload w = Workloads.judge(Workloads.Pattern.S2, seed + 1, 0.1, sizes);
+        Workload w = Workloads.judge(Workloads.Pattern.S2, seed + 1, 0.04, sizes);
         RealRun.Options burst = new RealRun.Options(o.modelDir(), o.threads(), o.chunkSize(), o.kvTokens(), o.maxRunning(),
                 o.tokenBudget(), 0, Math.max(o.timeoutSeconds(), 300));
         for (int i = 0; i < policies.size() || (System.nanoTime() - t0) / 1e9 < seconds; i++) {
             run(w, base.withPolicy(policies.get(i % policies.size())), burst);
         }
         return (System.nanoTime() - t0) / 1e9;
+    }
+
+    /** DLPM against VTC and LPM per workload: throughput per wall and per CPU second, steps, hit rate and Jain differences. */
+    private static void summarize(Map<String, Map<String, RealRun.Result>> all) {
+        System.out.printf("%-9s %14s %14s %14s %13s %14s %14s%n", "workload", "dlpm/vtc tput", "dlpm/vtc t/cpu",
+                "dlpm/vtc steps", "hit dlpm-vtc", "jain dlpm-vtc", "dlpm/lpm t/cpu");
+        for (var e : all.entrySet()) {
+            RealRun.Result d = e.getValue().get("dlpm"), v = e.getValue().get("vtc"), l = e.getValue().get("lpm");
+            if (d == null) continue;
+            System.out.printf("%-9s %14s %14s %14s %13s %14s %14s%n", e.getKey(),
+                    v == null ? "-" : String.format("%.2fx", d.run().throughput() / v.run().throughput()),
+                    v == null ? "-" : String.format("%.2fx", d.throughputPerCpuSecond() / v.throughputPerCpuSecond()),
+                    v == null ? "-" : String.format("%.2fx", (double) d.run().steps() / v.run().steps()),
+                    v == null ? "-" : String.format("%+.3f", d.run().hitRate() - v.run().hitRate()),
+                    v == null ? "-" : String.format("%+.4f", d.run().jain() - v.run().jain()),
+                    l == null ? "-" : String.format("%.2fx", d.throughputPerCpuSecond() / l.throughputPerCpuSecond()));
+        }
+        System.out.println();
     }
 
     static RealRun.Result run(Workload w, SchedulerConfig config, RealRun.Options o) {
