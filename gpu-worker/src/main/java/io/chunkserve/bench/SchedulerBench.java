@@ -24,7 +24,7 @@ import java.util.Map;
  *
  * <p>With {@code --real} the same workloads, shrunk to a small model, run through the real engine
  * on the CPU instead, in wall-clock time ({@link SchedulerBenchReal}; options {@code --model},
- * {@code --threads}, {@code --arrivals}, {@code --load}, {@code --warmup}, {@code --timeout} and
+ * {@code --threads}, {@code --arrivals}, {@code --load}, {@code --warmup}, {@code --repeat}, {@code --timeout} and
  * real-engine defaults for the others).
  */
 public final class SchedulerBench {
@@ -60,6 +60,7 @@ public final class SchedulerBench {
         opt("arrivals", null, "burst");
         opt("load", null, "1.5");
         opt("warmup", null, "6");
+        opt("repeat", null, "1");
         opt("timeout", null, "120");
     }
 

@@ -62,6 +62,8 @@ public final class SchedulerBenchReal {
         }
         boolean burst = arrivals.equals("burst");
         double load = Double.parseDouble(a.get("load"));
+        int repeat = Integer.parseInt(a.get("repeat"));
+        if (repeat < 1) throw new IllegalArgumentException("--repeat must be >= 1, got " + repeat);
         if (!(load > 0)) throw new IllegalArgumentException("--load must be > 0, got " + load);
         RealRun.Options o = new RealRun.Options(model, Integer.parseInt(a.get("threads")), Integer.parseInt(a.get("chunk")),
                 Integer.parseInt(a.get("kv-tokens")), Integer.parseInt(a.get("max-running")), Integer.parseInt(a.get("token-budget")),
@@ -95,7 +97,8 @@ public final class SchedulerBenchReal {
                 : String.format("wall clock, each workload's roots spread over 1/%.2f of the time the whole workload took in a burst "
                 + "under fcfs (offered load ~%.2fx the measured capacity); follow-ups after their parent", load, load));
         System.out.printf("service = w_e*computed prompt (counted at a request's first token) + w_q*output; Jain and gap over steps "
-                + "that began with every tenant waiting; latency = end-to-end of the well-behaved tenants t1..t3; times in wall seconds%n");
+                + "that began with every tenant waiting; latency = end-to-end of the well-behaved tenants t1..t3; times in wall seconds%s%n",
+                repeat > 1 ? String.format("; each row the run of median tok/s among %d", repeat) : "");
 
         double warm = warmUp(o, base, policies, sizes, seed, Double.parseDouble(a.get("warmup")));
         System.out.printf("warm-up: %.1f s%n%n", warm);
@@ -119,7 +122,7 @@ public final class SchedulerBenchReal {
             Map<String, Object> row = new LinkedHashMap<>();
             Map<String, RealRun.Result> byPolicy = new LinkedHashMap<>();
             for (String p : policies) {
-                RealRun.Result r = run(w, base.withPolicy(p), ow);
+                RealRun.Result r = median(w, base.withPolicy(p), ow, repeat);
                 byPolicy.put(r.run().policy(), r);
                 Map<String, Object> summary = r.run().summary();
                 double perCpu = r.throughputPerCpuSecond();
@@ -129,7 +132,7 @@ public final class SchedulerBenchReal {
                 print(r.run().policy(), r);
             }
             if (policies.contains("dlpm") && base.lpmMaxWaiting() != SchedulerConfig.DEFAULT_LPM_MAX_WAITING) {
-                print("dlpm*", run(w, base.withLpmMaxWaiting(SchedulerConfig.DEFAULT_LPM_MAX_WAITING), ow));
+                print("dlpm*", median(w, base.withLpmMaxWaiting(SchedulerConfig.DEFAULT_LPM_MAX_WAITING), ow, repeat));
             }
             all.put(w.name(), byPolicy);
             json.put(w.name(), row);
@@ -176,6 +179,14 @@ public final class SchedulerBenchReal {
                     l == null ? "-" : String.format("%.2fx", d.throughputPerCpuSecond() / l.throughputPerCpuSecond()));
         }
         System.out.println();
+    }
+
+    /** The run of median wall-clock throughput among {@code n} (the machine's noise is in the wall clock). */
+    static RealRun.Result median(Workload w, SchedulerConfig config, RealRun.Options o, int n) {
+        List<RealRun.Result> runs = new ArrayList<>();
+        for (int i = 0; i < n; i++) runs.add(run(w, config, o));
+        runs.sort(java.util.Comparator.comparingDouble(r -> r.run().throughput()));
+        return runs.get((n - 1) / 2);
     }
 
     static RealRun.Result run(Workload w, SchedulerConfig config, RealRun.Options o) {
