@@ -21,6 +21,11 @@ import java.util.Map;
  * throughput, Jain's index over tenant service while every tenant is backlogged, the largest
  * service gap, well-behaved tenants' latency and the prefix hit rate. The last line is
  * {@code RESULT {json}}. Deterministic for a given seed; runs in seconds.
+ *
+ * <p>With {@code --real} the same workloads, shrunk to a small model, run through the real engine
+ * on the CPU instead, in wall-clock time ({@link SchedulerBenchReal}; options {@code --model},
+ * {@code --threads}, {@code --arrivals}, {@code --load}, {@code --warmup}, {@code --repeat}, {@code --timeout} and
+ * real-engine defaults for the others).
  */
 public final class SchedulerBench {
     private SchedulerBench() { }
@@ -32,22 +37,67 @@ public final class SchedulerBench {
      */
     private static final int BENCH_LPM_MAX_WAITING = 1024;
 
+    private static final String UNSET = "\u0000"; // not given on the command line
+
+    /** Options: name → {simulated default, real-engine default}; null where the option does not apply. */
+    private static final Map<String, String[]> OPTIONS = new LinkedHashMap<>();
+
+    static {
+        opt("real", "false", "true");
+        opt("seed", "42", "42");
+        opt("scale", "1.0", "0.2");
+        opt("kv-tokens", "131072", "2048");
+        opt("max-running", "128", "32");
+        opt("token-budget", "8192", "512");
+        opt("chunk", "64", "16");
+        opt("quantum", Long.toString(SchedulerConfig.DEFAULT_QUANTUM), "1024");
+        opt("lpm-max-waiting", Integer.toString(BENCH_LPM_MAX_WAITING), Integer.toString(BENCH_LPM_MAX_WAITING));
+        opt("aging-limit", Integer.toString(SchedulerConfig.DEFAULT_AGING_LIMIT), Integer.toString(SchedulerConfig.DEFAULT_AGING_LIMIT));
+        opt("workloads", "all", "all");
+        opt("policies", String.join(",", SchedulerConfig.POLICIES), String.join(",", SchedulerConfig.POLICIES));
+        opt("model", null, "");
+        opt("threads", null, Integer.toString(Runtime.getRuntime().availableProcessors()));
+        opt("arrivals", null, "burst");
+        opt("load", null, "1.5");
+        opt("warmup", null, "6");
+        opt("repeat", null, "1");
+        opt("timeout", null, "120");
+    }
+
+    private static void opt(String name, String sim, String real) { OPTIONS.put(name, new String[] {sim, real}); }
+
+    /**
+     * The options of {@code argv} over the defaults of its mode ({@code --real} or not); an option of
+     * the other mode only throws {@link IllegalArgumentException}.
+     */
+    static Map<String, String> parseOptions(String[] argv) {
+        Map<String, String> unset = new LinkedHashMap<>();
+        for (String k : OPTIONS.keySet()) unset.put(k, UNSET);
+        Map<String, String> given = BenchArgs.parse(argv, unset, java.util.Set.of("real"));
+        boolean real = Boolean.parseBoolean(given.get("real").equals(UNSET) ? "false" : given.get("real"));
+        Map<String, String> a = new LinkedHashMap<>();
+        for (var e : OPTIONS.entrySet()) {
+            String dflt = e.getValue()[real ? 1 : 0], v = given.get(e.getKey());
+            if (dflt == null) {
+                if (!v.equals(UNSET)) {
+                    throw new IllegalArgumentException("--" + e.getKey() + (real ? " applies to the simulated engine only" : " needs --real"));
+                }
+                continue;
+            }
+            a.put(e.getKey(), v.equals(UNSET) ? dflt : v);
+        }
+        a.put("real", Boolean.toString(real));
+        return a;
+    }
+
     public static void main(String[] argv) {
-        Map<String, String> defaults = new LinkedHashMap<>();
-        defaults.put("seed", "42");
-        defaults.put("scale", "1.0");
-        defaults.put("kv-tokens", "131072");
-        defaults.put("max-running", "128");
-        defaults.put("token-budget", "8192");
-        defaults.put("chunk", "64");
-        defaults.put("quantum", Long.toString(SchedulerConfig.DEFAULT_QUANTUM));
-        defaults.put("lpm-max-waiting", Integer.toString(BENCH_LPM_MAX_WAITING));
-        defaults.put("aging-limit", Integer.toString(SchedulerConfig.DEFAULT_AGING_LIMIT));
-        defaults.put("workloads", "all");
-        defaults.put("policies", String.join(",", SchedulerConfig.POLICIES));
         Map<String, String> a;
         try {
-            a = BenchArgs.parse(argv, defaults);
+            a = parseOptions(argv);
+            if (a.get("real").equals("true")) {
+                SchedulerBenchReal.main(a);
+                return;
+            }
         } catch (IllegalArgumentException e) {
             System.err.println("bench scheduler: " + e.getMessage());
             System.exit(2);

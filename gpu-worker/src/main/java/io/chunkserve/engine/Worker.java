@@ -11,6 +11,7 @@ import io.chunkserve.tokenizer.ChatTemplate;
 import io.chunkserve.tokenizer.Tokenizer;
 
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 
 /**
  * Everything one model replica needs, wired together: the model, its tokenizer and chat
@@ -37,7 +38,14 @@ public final class Worker implements AutoCloseable {
     }
 
     /** Loads the model and starts the engine; throws ModelLoadException / IllegalArgumentException with one clear line. */
-    public static Worker start(WorkerConfig cfg) {
+    public static Worker start(WorkerConfig cfg) { return start(cfg, UnaryOperator.identity()); }
+
+    /**
+     * As {@link #start(WorkerConfig)}, with the scheduler's other parameters (lpm_max_waiting,
+     * aging_limit, weights) set by {@code tune} on top of the policy and quantum {@code cfg} names.
+     * For benchmarks; servers configure the scheduler through {@code cfg} alone.
+     */
+    public static Worker start(WorkerConfig cfg, UnaryOperator<io.chunkserve.engine.sched.SchedulerConfig> tune) {
         Model model = Model.load(cfg.modelDir());
         Tokenizer tok = null;
         CpuKernels kernels = null;
@@ -50,7 +58,7 @@ public final class Worker implements AutoCloseable {
             pool = ChunkPool.ofBytes(new KvLayout(mc.numLayers(), mc.numKvHeads(), mc.headDim(), cfg.chunkSize(), cfg.kvDtype()), cfg.kvBytes());
             PrefixCache cache = new PrefixCache(pool);
             Engine engine = new Engine(new CpuModelRunner(mc, model.weights(), kernels), cache, tok, cfg.engine(),
-                    io.chunkserve.engine.sched.SchedulerConfig.of(cfg.scheduler()).withQuantum((long) cfg.quantum()));
+                    tune.apply(io.chunkserve.engine.sched.SchedulerConfig.of(cfg.scheduler()).withQuantum((long) cfg.quantum())));
             return new Worker(cfg, model, tok, tpl, kernels, pool, engine);
         } catch (RuntimeException e) {
             if (pool != null) pool.close();

@@ -3,6 +3,7 @@ package io.chunkserve.bench.sim;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Tiny command-line and JSON helpers for benchmarks (a stand-in until the shared
@@ -15,7 +16,13 @@ public final class BenchArgs {
      * {@code --key value} or {@code --key=value} pairs over {@code defaults}; a key not in
      * {@code defaults} or a key without a value throws {@link IllegalArgumentException}.
      */
-    public static Map<String, String> parse(String[] args, Map<String, String> defaults) {
+    public static Map<String, String> parse(String[] args, Map<String, String> defaults) { return parse(args, defaults, Set.of()); }
+
+    /**
+     * As {@link #parse(String[], Map)}, and each key of {@code flags} (also a key of {@code defaults})
+     * may stand alone: {@code --key} means {@code --key=true}.
+     */
+    public static Map<String, String> parse(String[] args, Map<String, String> defaults, Set<String> flags) {
         Map<String, String> out = new LinkedHashMap<>(defaults);
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -25,6 +32,8 @@ public final class BenchArgs {
             if (eq >= 0) {
                 value = key.substring(eq + 1);
                 key = key.substring(0, eq);
+            } else if (flags.contains(key)) {
+                value = "true";
             } else if (i + 1 < args.length) {
                 value = args[++i];
             } else {
