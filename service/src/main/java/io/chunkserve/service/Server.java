@@ -1,7 +1,8 @@
 package io.chunkserve.service;
 
 import io.chunkserve.engine.Worker;
-import io.vertx.core.Future;
+import io.chunkserve.service.auth.ApiKeyResolver;
+import io.chunkserve.service.openai.OpenAiApi;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonArray;
@@ -29,8 +30,9 @@ public final class Server implements AutoCloseable {
         Worker worker = Worker.start(cfg.worker());
         Vertx vertx = Vertx.vertx();
         try {
-            ServiceContext ctx = new ServiceContext(vertx, new EngineBridge(vertx, worker), TenantResolver.OPEN, cfg);
+            ServiceContext ctx = new ServiceContext(vertx, new EngineBridge(vertx, worker), ApiKeyResolver.forConfig(cfg), cfg);
             Router router = Router.router(vertx);
+            OpenAiApi.mount(router, ctx); // first: its key check guards /v1/models below
             router.get("/health").handler(rc -> rc.json(new JsonObject().put("status", "ok")));
             router.get("/ready").handler(rc -> rc.json(new JsonObject().put("ready", true)));
             router.get("/v1/models").handler(rc -> rc.json(new JsonObject().put("object", "list").put("data",
@@ -54,7 +56,10 @@ public final class Server implements AutoCloseable {
 
     @Override
     public void close() {
-        Future.await(http.close().transform(x -> vertx.close()));
+        // Two joins from the caller's thread: chaining vertx.close() inside a Vert.x callback and awaiting
+        // the result deadlocks (its completion is dispatched to the event loop that close() just stopped).
+        http.close().toCompletionStage().toCompletableFuture().join();
+        vertx.close().toCompletionStage().toCompletableFuture().join();
         worker.close();
     }
 }
