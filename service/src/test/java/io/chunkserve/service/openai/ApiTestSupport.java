@@ -79,9 +79,9 @@ public final class ApiTestSupport {
     }
 
     public record Resp(int status, java.net.http.HttpHeaders headers, String body) {
-        JsonObject json() { return new JsonObject(body); }
+        public JsonObject json() { return new JsonObject(body); }
 
-        String header(String name) { return headers.firstValue(name).orElse(null); }
+        public String header(String name) { return headers.firstValue(name).orElse(null); }
     }
 
     public static String url(Server s, String path) { return "http://127.0.0.1:" + s.port() + path; }
@@ -131,6 +131,13 @@ public final class ApiTestSupport {
     public static List<JsonObject> chunks(String body) {
         List<JsonObject> out = new ArrayList<>();
         for (String e : events(body)) if (!e.equals("[DONE]")) out.add(new JsonObject(e));
+        return out;
+    }
+
+    /** Events of a stream still in progress (no [DONE] yet), as JSON. */
+    public static List<JsonObject> chunksNoDone(String body) {
+        List<JsonObject> out = new ArrayList<>();
+        for (String e : events(body + "data: [DONE]\n\n")) if (!e.equals("[DONE]")) out.add(new JsonObject(e));
         return out;
     }
 
