@@ -1,5 +1,6 @@
 package io.chunkserve.service.openai;
 
+import io.chunkserve.engine.Worker;
 import io.chunkserve.service.EngineBridge;
 import io.chunkserve.service.ServiceContext;
 import io.chunkserve.service.TenantResolver;
@@ -8,6 +9,7 @@ import io.chunkserve.service.auth.AdmissionControl;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
@@ -39,6 +41,8 @@ public final class OpenAiApi {
     /** Bodies up to this size are decoded on the event loop (well under a millisecond). */
     static final int INLINE_DECODE_BYTES = 64 << 10;
     private static final String TENANT_KEY = "chunkserve.tenant";
+    /** Largest {@code n} when the engine's batch size is unknown (EngineConfig's default). */
+    private static final int DEFAULT_MAX_N = 64;
 
     private final ServiceContext ctx;
     private final AdmissionControl admission;
@@ -49,8 +53,9 @@ public final class OpenAiApi {
         this.ctx = ctx;
         this.admission = admission;
         EngineBridge b = ctx.bridge();
-        this.parser = new RequestParser(b.modelName(), b.worker().model().config().vocabSize(),
-                b.worker().config().engine().maxRunningSequences());
+        Worker w = b.worker(); // null for an engine without a model (a synthetic one): no vocabulary to check against
+        this.parser = new RequestParser(b.modelName(), w == null ? Integer.MAX_VALUE : w.model().config().vocabSize(),
+                w == null ? DEFAULT_MAX_N : w.config().engine().maxRunningSequences());
     }
 
     /**
@@ -64,15 +69,25 @@ public final class OpenAiApi {
             // Two routes: the key check runs before the body is read (Vert.x wants body handlers first on a route).
             router.post(e.path).handler(api::authenticate);
             router.post(e.path).handler(body).handler(rc -> api.handle(rc, e)).failureHandler(api::failure);
+            // Explicit, so that a catch-all route mounted later (static pages) cannot turn a 405 into a 404.
+            router.route(e.path).handler(rc -> methodNotAllowed(rc, "POST"));
         }
-        router.get("/v1/models").handler(api::authenticate);
+        router.route("/v1/models").handler(rc -> {
+            if (rc.request().method() == HttpMethod.GET) api.authenticate(rc);
+            else methodNotAllowed(rc, "GET");
+        });
         router.errorHandler(404, rc -> sendError(rc.response(), new OpenAiError(404, "invalid_request_error",
                 "Invalid URL (" + rc.request().method() + " " + rc.request().path() + ")", null, null)));
-        router.errorHandler(405, rc -> sendError(rc.response(), new OpenAiError(405, "invalid_request_error",
-                "Method " + rc.request().method() + " is not allowed for " + rc.request().path(), null, "method_not_allowed")));
+        router.errorHandler(405, rc -> methodNotAllowed(rc, null));
         router.errorHandler(413, api::failure);
         router.errorHandler(500, api::failure);
         return api;
+    }
+
+    private static void methodNotAllowed(RoutingContext rc, String allow) {
+        if (allow != null) rc.response().putHeader(HttpHeaders.ALLOW, allow);
+        sendError(rc.response(), new OpenAiError(405, "invalid_request_error",
+                "Method " + rc.request().method() + " is not allowed for " + rc.request().path(), null, "method_not_allowed"));
     }
 
     /** Requests in flight, for metrics and tests. */

@@ -204,7 +204,9 @@ class OpenAiErrorsTest {
         assertTrue(e.getString("message").contains("/v1/nope"));
         error(ApiTestSupport.send(HttpRequest.newBuilder(URI.create(ApiTestSupport.url(server, "/nothing/here"))).GET().build()), 404);
         for (String path : List.of("/v1/chat/completions", "/v1/completions")) {
-            error(ApiTestSupport.send(HttpRequest.newBuilder(URI.create(ApiTestSupport.url(server, path))).GET().build()), 405);
+            var get = ApiTestSupport.send(HttpRequest.newBuilder(URI.create(ApiTestSupport.url(server, path))).GET().build());
+            assertEquals("method_not_allowed", error(get, 405).getString("code"));
+            assertEquals("POST", get.header("allow"));
             error(ApiTestSupport.send(HttpRequest.newBuilder(URI.create(ApiTestSupport.url(server, path))).DELETE().build()), 405);
         }
         error(post(server, "/v1/models", "{}"), 405);
