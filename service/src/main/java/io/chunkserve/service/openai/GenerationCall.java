@@ -70,13 +70,23 @@ final class GenerationCall {
                 return;
             }
             submit(ar.result());
-        } catch (OpenAiError e) {
-            ticket.release();
-            OpenAiApi.sendError(resp, e);
         } catch (RuntimeException e) {
-            ticket.release();
-            LOG.log(Level.SEVERE, "request " + id + " failed before submission", e);
-            OpenAiApi.sendError(resp, OpenAiError.internal("internal error; the server log has details"));
+            OpenAiError err;
+            if (e instanceof OpenAiError oe) {
+                err = oe;
+            } else {
+                LOG.log(Level.SEVERE, "request " + id + " failed", e);
+                err = OpenAiError.internal("internal error; the server log has details");
+            }
+            if (submitted) {
+                // Already in the engine (and maybe streaming): stop it, end the response; the
+                // engine's final output releases the ticket.
+                api.bridge().abort(id);
+                responder.fail(err);
+            } else {
+                ticket.release();
+                OpenAiApi.sendError(resp, err);
+            }
         }
     }
 

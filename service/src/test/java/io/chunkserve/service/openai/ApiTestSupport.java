@@ -21,7 +21,6 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Handler;
-import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
@@ -36,15 +35,20 @@ import static org.junit.jupiter.api.Assertions.fail;
 public final class ApiTestSupport {
     private ApiTestSupport() { }
 
-    /** Vert.x's blocked-thread checker logs through this logger (JUL). Held strongly so the handler stays. */
-    private static final Logger BLOCKED_LOGGER = Logger.getLogger("io.vertx.core.internal.threadchecker.BlockedThreadChecker");
+    /**
+     * Vert.x's blocked-thread checker warns "Thread ... has been blocked for N ms, time limit is M ms"
+     * through its logging delegate (SLF4J or JUL, under a logger name that varies by version), so the
+     * watch sits on the JUL root logger and matches the message. Held strongly so the handler stays.
+     */
+    private static final Logger ROOT = Logger.getLogger("");
     private static final List<String> BLOCKED = new CopyOnWriteArrayList<>();
 
     static {
-        BLOCKED_LOGGER.addHandler(new Handler() {
+        ROOT.addHandler(new Handler() {
             @Override
             public void publish(LogRecord r) {
-                if (r.getLevel().intValue() >= Level.WARNING.intValue()) BLOCKED.add(r.getMessage());
+                String m = r.getMessage();
+                if (m != null && m.contains("has been blocked for")) BLOCKED.add(m);
             }
 
             @Override
