@@ -148,7 +148,14 @@ public final class Engine implements AutoCloseable {
     private void loop() {
         while (!stopping) {
             Runnable m;
-            while ((m = inbox.poll()) != null) m.run();
+            while ((m = inbox.poll()) != null) {
+                try {
+                    m.run();
+                } catch (RuntimeException e) {
+                    // A bad message must not kill the thread every request depends on.
+                    LOG.log(Level.SEVERE, "engine inbox message failed", e);
+                }
+            }
             if (waiting.isEmpty() && running.isEmpty()) {
                 snapshot = buildStats();
                 LockSupport.park(this);

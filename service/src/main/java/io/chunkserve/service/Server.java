@@ -8,6 +8,8 @@ import io.chunkserve.service.health.HealthRoutes;
 import io.chunkserve.service.metrics.ServiceMetrics;
 import io.chunkserve.service.synthetic.SyntheticBridge;
 import io.vertx.core.Future;
+import io.chunkserve.service.auth.ApiKeyResolver;
+import io.chunkserve.service.openai.OpenAiApi;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonArray;
@@ -43,9 +45,10 @@ public final class Server implements AutoCloseable {
             EngineBridge bridge = worker == null ? new SyntheticBridge(vertx, cfg.synthetic()) : new EngineBridge(vertx, worker);
             ServiceMetrics metrics = new ServiceMetrics(bridge::snapshot, bridge::inFlight, bridge::draining);
             bridge.attachMetrics(metrics);
-            ServiceContext ctx = new ServiceContext(vertx, bridge, TenantResolver.OPEN, cfg);
+            ServiceContext ctx = new ServiceContext(vertx, bridge, ApiKeyResolver.forConfig(cfg), cfg);
             Router router = Router.router(vertx);
             HealthRoutes.mount(router, bridge, metrics); // /health, /ready, /metrics, the drain gate
+            OpenAiApi.mount(router, ctx); // its key check guards /v1/models below
             router.get("/v1/models").handler(rc -> rc.json(new JsonObject().put("object", "list").put("data",
                     new JsonArray().add(new JsonObject().put("id", ctx.bridge().modelName()).put("object", "model")
                             .put("owned_by", "chunkserve").put("max_model_len", ctx.bridge().contextLength())))));

@@ -1,0 +1,134 @@
+package io.chunkserve.service.openai;
+
+import io.chunkserve.engine.RequestOutput;
+import io.chunkserve.engine.RequestOutput.ChoiceDelta;
+import io.chunkserve.sampling.FinishReason;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.json.JsonObject;
+
+/**
+ * Streams a response as server-sent events, framed as OpenAI does: for chat, a first chunk per
+ * choice with {@code delta: {role: "assistant", content: ""}}; then one chunk per text delta; a
+ * finish chunk per choice (empty delta or text, and {@code finish_reason}); with
+ * {@code stream_options.include_usage}, a chunk with no choices and the usage; then
+ * {@code data: [DONE]}. A failure sends {@code data: {"error": {...}}} and then {@code [DONE]}, so a
+ * stream always ends.
+ *
+ * <p><b>Backpressure.</b> The engine keeps generating at its own pace (pausing a request would hold
+ * its KV chunks and stall the batch on one slow reader). When the connection's write queue is full
+ * nothing is written: each choice's new text and logprobs are appended to its {@link ChoiceBuffer},
+ * and a drain handler is armed once. When the client has drained the queue, everything pending goes
+ * out as one coalesced delta per choice. Memory per stream is therefore bounded by the text of at
+ * most {@code n × max_tokens} tokens (what the request may generate at all), plus at most one
+ * write's worth above the queue's high-water mark — never by how slowly the client reads.
+ */
+final class SseResponder implements Responder {
+    private static final Buffer DONE = Buffer.buffer("data: [DONE]\n\n");
+
+    private final SseSink sink;
+    private final ResponseJson json;
+    private final boolean chat;
+    private final boolean includeUsage;
+    private final ChoiceBuffer[] choices;
+    private RequestOutput.Usage usage;
+    private OpenAiError error;
+    private boolean finished;   // the engine (or a failure) has ended the request
+    private boolean ended;      // the response is ended
+    private boolean drainArmed;
+    private long deferredFlushes;
+
+    SseResponder(SseSink sink, ResponseJson json, Endpoint endpoint, int n, boolean includeUsage) {
+        this.sink = sink;
+        this.json = json;
+        this.chat = endpoint == Endpoint.CHAT;
+        this.includeUsage = includeUsage;
+        this.choices = new ChoiceBuffer[n];
+        for (int i = 0; i < n; i++) choices[i] = new ChoiceBuffer();
+    }
+
+    @Override
+    public void start() {
+        sink.begin();
+        Buffer b = Buffer.buffer();
+        if (chat) {
+            for (int i = 0; i < choices.length; i++) event(b, json.chunk(json.roleChoice(i)));
+        }
+        sink.write(b); // also sends the headers, so the client sees 200 at once
+    }
+
+    @Override
+    public void onOutput(RequestOutput out) {
+        if (ended) return;
+        for (ChoiceDelta d : out.choices()) choices[d.index()].add(d);
+        if (out.error() != null) error = EngineErrors.toOpenAi(out.error());
+        if (out.finished()) {
+            finished = true;
+            usage = out.usage();
+        }
+        flush();
+    }
+
+    @Override
+    public void fail(OpenAiError e) {
+        if (ended) return;
+        error = e;
+        finished = true;
+        flush();
+    }
+
+    /** How many times output had to wait for the client to drain (and was coalesced). */
+    long deferredFlushes() { return deferredFlushes; }
+
+    boolean ended() { return ended; }
+
+    private void flush() {
+        if (ended) return;
+        if (sink.closed()) {
+            ended = true;
+            return;
+        }
+        if (sink.writeQueueFull()) {
+            deferredFlushes++;
+            if (!drainArmed) {
+                drainArmed = true;
+                sink.onDrain(() -> {
+                    drainArmed = false;
+                    flush();
+                });
+            }
+            return;
+        }
+        Buffer b = Buffer.buffer();
+        for (int i = 0; i < choices.length; i++) {
+            ChoiceBuffer c = choices[i];
+            if (c.hasDelta()) {
+                JsonObject lp = c.logprobs.isEmpty() ? null : json.logprobs(c.logprobs, c.textOffset);
+                event(b, json.chunk(json.deltaChoice(i, c.text.toString(), lp)));
+                c.clearDelta();
+            }
+        }
+        for (int i = 0; i < choices.length; i++) {
+            ChoiceBuffer c = choices[i];
+            if (c.finish == null || c.finishWritten) continue;
+            c.finishWritten = true;
+            if (c.finish == FinishReason.ERROR) {
+                if (error == null) error = OpenAiError.internal("generation failed");
+            } else {
+                event(b, json.chunk(json.finishChoice(i, c.finish)));
+            }
+        }
+        if (finished) {
+            if (error != null) event(b, error.toJson());
+            else if (includeUsage && usage != null) event(b, json.usageChunk(usage));
+            b.appendBuffer(DONE);
+            ended = true;
+            sink.end(b);
+        } else if (b.length() > 0) {
+            sink.write(b);
+        }
+    }
+
+    private static void event(Buffer b, JsonObject data) {
+        b.appendString("data: ").appendString(data.encode()).appendString("\n\n");
+    }
+}
