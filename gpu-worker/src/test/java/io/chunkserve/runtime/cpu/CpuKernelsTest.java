@@ -120,10 +120,11 @@ class CpuKernelsTest {
 
     @Test
     void matmulSplitsLongRowsIntoColumnBlocks() {
-        // cols above the column block (2048): partial sums are accumulated across blocks
+        // cols above the column blocks (Gemm: 256 and 2048; direct: 16384): partial sums are
+        // accumulated across blocks
         SplittableRandom rnd = new SplittableRandom(2);
         for (DType dt : DType.values()) {
-            int rows = 37, cols = 4099;
+            int rows = 37, cols = MatKernels.DIRECT_KC + 35;
             Weight w = randomWeight(rnd, dt, rows, cols, 3, false);
             for (int T : new int[] {1, 5, 130}) {
                 float[] x = randomFloats(rnd, T * cols);
