@@ -31,7 +31,7 @@
  * {@code chunkserve.cpu.spinMicros} (worker spin before parking, 200),
  * {@code chunkserve.cpu.directMaxT} (24), {@code chunkserve.cpu.direct.kc} (16384),
  * {@code chunkserve.cpu.direct.tb} (64), {@code chunkserve.cpu.gemm.kc} (256),
- * {@code chunkserve.cpu.gemm.kw} (2048), {@code chunkserve.cpu.gemm.wp} (65536 floats),
+ * {@code chunkserve.cpu.gemm.kw} (8192), {@code chunkserve.cpu.gemm.wp} (131072 floats),
  * {@code chunkserve.cpu.gemm.tb} (128), {@code chunkserve.cpu.warmUpSeconds} (30).
  *
  * <h2>Notes for editing</h2>
