@@ -326,7 +326,7 @@ final class Gemm {
         final float[] wp = s.wp;
         final int rows = w.rows(), cols = w.cols(), tPad = padT(T);
         final int nr = r1 - r0, nrPad = (nr + R - 1) / R * R;
-        final int kw = Math.min(KW, cols);
+        final int kw = Math.max(1, Math.min(KW, cols));
         final int rbMax = Math.max(R, Math.min(256, wp.length / kw / R * R));
         for (int tb = 0; tb < tPad; tb += TB) {
             final int te = Math.min(tPad, tb + TB), tn = te - tb;

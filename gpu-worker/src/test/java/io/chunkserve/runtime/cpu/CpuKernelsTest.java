@@ -322,5 +322,17 @@ class CpuKernelsTest {
         assertThrows(IllegalArgumentException.class, () -> kernels[1].matmul(w, new float[7], 2, new float[6]));
         assertThrows(IllegalArgumentException.class, () -> kernels[1].matmul(w, new float[8], 2, new float[5]));
         kernels[1].matmul(w, new float[0], 0, new float[0]);
+        // empty shapes
+        for (CpuKernels k : kernels) {
+            for (int T : new int[] {1, 3, 30}) {
+                Weight noCols = new Weight("c0", arena.allocate(8), DType.BF16, 3, 0);
+                float[] out = new float[3 * T];
+                java.util.Arrays.fill(out, 1f);
+                k.matmul(noCols, new float[0], T, out);
+                for (float v : out) assertEquals(0f, v);
+                Weight noRows = new Weight("r0", arena.allocate(8), DType.F16, 0, 5);
+                k.matmul(noRows, new float[5 * T], T, new float[0]);
+            }
+        }
     }
 }
