@@ -299,7 +299,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             // varied shapes, so that C2's profile-based speculation holds for real ones: row counts
             // with and without a remainder after the 4-row groups, columns with and without a
             // vector tail, and (now and then) two column blocks
-            int L = Vec.L, big = Math.max(MatKernels.DIRECT_KC, Gemm.KC);
+            int L = Vec.L, big = Math.min(4096, Math.max(MatKernels.DIRECT_KC, Gemm.KW));
             int[][] shapes = {{7, 2 * L + 3}, {12, 4 * L}, {23, 3 * L + 1}, {16, 8 * L}, {7, big + L + 3}, {8, 2 * big}};
             int nSmall = 4, large = 2 * big;
             io.chunkserve.model.DType[] dts = io.chunkserve.model.DType.values();

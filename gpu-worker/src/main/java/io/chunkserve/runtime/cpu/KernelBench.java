@@ -19,7 +19,7 @@ import java.util.SplittableRandom;
  * java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
  *      -cp gpu-worker/target/classes io.chunkserve.runtime.cpu.KernelBench [options]
  *   --threads N      worker threads incl. the caller (default: available processors)
- *   --ms M           measuring time per configuration in ms (default 300)
+ *   --ms M           measuring time per configuration in ms (default 200)
  *   --bw-mib M       bandwidth buffer (default 1024)
  *   --cold-mib M     each weight is cycled through copies totalling at least this (default 256),
  *                    so that T = 1 streams from DRAM as it does in a real decode step
@@ -37,7 +37,7 @@ public final class KernelBench {
 
     public static void main(String[] args) {
         int threads = Runtime.getRuntime().availableProcessors();
-        long ms = 250, bwMib = 1024, coldMib = 256;
+        long ms = 200, bwMib = 1024, coldMib = 256;
         boolean quick = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {

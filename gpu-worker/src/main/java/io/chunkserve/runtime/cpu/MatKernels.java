@@ -50,7 +50,7 @@ final class MatKernels {
     /** Largest T served by the scratch-free kernels; larger T goes to the packed {@link Gemm}. */
     static final int DIRECT_MAX_T = Integer.getInteger("chunkserve.cpu.directMaxT", 24);
     /** Column block of the scratch-free kernels (a multiple of every vector length). */
-    static final int DIRECT_KC = Math.max(64, Integer.getInteger("chunkserve.cpu.direct.kc", 2048) & ~63);
+    static final int DIRECT_KC = Math.max(64, Integer.getInteger("chunkserve.cpu.direct.kc", 16384) & ~63);
     /** Token block of the scratch-free kernels. */
     static final int DIRECT_TB = Math.max(4, Integer.getInteger("chunkserve.cpu.direct.tb", 64));
 

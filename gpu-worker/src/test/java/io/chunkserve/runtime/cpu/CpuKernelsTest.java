@@ -120,10 +120,11 @@ class CpuKernelsTest {
 
     @Test
     void matmulSplitsLongRowsIntoColumnBlocks() {
-        // cols above the column block (2048): partial sums are accumulated across blocks
+        // cols above the column blocks (Gemm: 256 and 2048; direct: 16384): partial sums are
+        // accumulated across blocks
         SplittableRandom rnd = new SplittableRandom(2);
         for (DType dt : DType.values()) {
-            int rows = 37, cols = 4099;
+            int rows = 37, cols = MatKernels.DIRECT_KC + 35;
             Weight w = randomWeight(rnd, dt, rows, cols, 3, false);
             for (int T : new int[] {1, 5, 130}) {
                 float[] x = randomFloats(rnd, T * cols);
@@ -321,5 +322,17 @@ class CpuKernelsTest {
         assertThrows(IllegalArgumentException.class, () -> kernels[1].matmul(w, new float[7], 2, new float[6]));
         assertThrows(IllegalArgumentException.class, () -> kernels[1].matmul(w, new float[8], 2, new float[5]));
         kernels[1].matmul(w, new float[0], 0, new float[0]);
+        // empty shapes
+        for (CpuKernels k : kernels) {
+            for (int T : new int[] {1, 3, 30}) {
+                Weight noCols = new Weight("c0", arena.allocate(8), DType.BF16, 3, 0);
+                float[] out = new float[3 * T];
+                java.util.Arrays.fill(out, 1f);
+                k.matmul(noCols, new float[0], T, out);
+                for (float v : out) assertEquals(0f, v);
+                Weight noRows = new Weight("r0", arena.allocate(8), DType.F16, 0, 5);
+                k.matmul(noRows, new float[5 * T], T, new float[0]);
+            }
+        }
     }
 }
