@@ -30,6 +30,8 @@ final class LaneDimsTile extends QueryTile {
     private float[] m = new float[0];   // (rows) running max, log2 units
     private float[] l = new float[0];   // (rows) running sum
     private int[] lim = new int[0];     // (rows) last attended absolute position
+    private float[] ktSeen, vtSeen;     // scratch arrays last wrapped ...
+    private MemorySegment ktSeg, vtSeg; // ... and their segment views
 
     @Override
     void begin(int rows, int dim, int maxTokens) {
@@ -52,9 +54,6 @@ final class LaneDimsTile extends QueryTile {
         lim[r] = limit;
         minLimit = Math.min(minLimit, limit);
     }
-
-    private float[] ktSeen, vtSeen;                      // scratch arrays last wrapped ...
-    private MemorySegment ktSeg, vtSeg;                  // ... and their segment views
 
     @Override
     void accumulate(float[] kt, float[] vt, int tn, int pos0) {

@@ -107,7 +107,7 @@ public final class TwoPhaseAttention {
     /** Piece p of a shared group, KV heads h0..h1-1: all rows of the group over the piece's chunks → partials. */
     private void chunkFirst(ChunkPool pool, int layer, TwoPhasePlan plan, int p, int h0, int h1, int qHeads, int g, float[] q) {
         KvLayout lay = pool.layout();
-        int hd = lay.headDim(), c = lay.chunkSize(), grp = pieceGroup[p];
+        int hd = lay.headDim(), grp = pieceGroup[p];
         int s0 = plan.groupSeqStart[grp], nSeq = plan.groupSeqStart[grp + 1] - s0, rows = nSeq * g;
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
         Workspace ws = Workspace.get();
@@ -118,10 +118,7 @@ public final class TwoPhaseAttention {
                 for (int j = 0; j < g; j++) tiles[h - h0].setQuery(k * g + j, q, (b * qHeads + h * g + j) * hd, scale, Integer.MAX_VALUE);
             }
         }
-        for (int i = pieceFrom[p]; i < pieceTo[p]; i++) {
-            int chunk = plan.groupChunks[i];
-            for (int h = h0; h < h1; h++) ws.accumulate(tiles[h - h0], pool, layer, chunk, h, c, 0); // full chunks, no causal limit
-        }
+        ws.fold(tiles, h0, h1, pool, layer, plan.groupChunks, pieceFrom[p], pieceTo[p], lay.chunkSize()); // full chunks
         for (int h = h0; h < h1; h++) {
             QueryTile tile = tiles[h - h0];
             int base = pieceBase[p] + h * rows;
@@ -137,16 +134,16 @@ public final class TwoPhaseAttention {
     private void privateFirst(ChunkPool pool, int layer, TwoPhasePlan plan, int b, int h0, int h1, int qHeads, int g,
                               float[] q, float[] out) {
         KvLayout lay = pool.layout();
-        int hd = lay.headDim(), c = lay.chunkSize();
+        int hd = lay.headDim();
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
         Workspace ws = Workspace.get();
         QueryTile[] tiles = ws.tiles(h1 - h0, g, lay, wideMinRows);
         for (int h = h0; h < h1; h++) {
             for (int j = 0; j < g; j++) tiles[h - h0].setQuery(j, q, (b * qHeads + h * g + j) * hd, scale, Integer.MAX_VALUE);
         }
-        for (int e = plan.privStart[b]; e < plan.privStart[b + 1]; e++) {
-            int idx = plan.privIndex[e], chunk = plan.privChunks[e], tn = plan.validTokens(b, idx);
-            for (int h = h0; h < h1; h++) ws.accumulate(tiles[h - h0], pool, layer, chunk, h, tn, idx * c);
+        int e0 = plan.privStart[b], e1 = plan.privStart[b + 1];
+        if (e1 > e0) { // only the last private chunk can be partly filled; no causal limits in decode
+            ws.fold(tiles, h0, h1, pool, layer, plan.privChunks, e0, e1, plan.validTokens(b, plan.privIndex[e1 - 1]));
         }
         for (int h = h0; h < h1; h++) {
             for (int j = 0; j < g; j++) {
