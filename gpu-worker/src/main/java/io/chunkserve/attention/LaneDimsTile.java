@@ -4,8 +4,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.Arrays;
 
 import static io.chunkserve.attention.VectorMath.F;
@@ -15,13 +13,12 @@ import static io.chunkserve.attention.VectorMath.V;
  * Head dims in vector lanes, one query row at a time: a score is a dot product (one horizontal
  * reduction per token, amortised over dim/V fused multiply-adds) and the output update is a
  * broadcast of the probability times a V row. Meant for 1 to a few rows — a decode step's g
- * query heads over a private chunk — where the work is bound by reading K/V, not by arithmetic.
+ * query heads over a private chunk — where the work is bound by reading K/V, not by arithmetic,
+ * so it reads the pool slab in place and widens half types in registers.
  */
 final class LaneDimsTile extends QueryTile {
     private static final int TB = 4; // tokens per dot-product block
     private static final int DB = 4; // vectors of head dims per output block
-    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
 
     private int tcap;
     private float[] q = new float[0];   // (rows, dim) scaled queries
@@ -59,49 +56,50 @@ final class LaneDimsTile extends QueryTile {
     void accumulate(float[] kt, float[] vt, int tn, int pos0) {
         if (kt != ktSeen) { ktSeen = kt; ktSeg = MemorySegment.ofArray(kt); }
         if (vt != vtSeen) { vtSeen = vt; vtSeg = MemorySegment.ofArray(vt); }
-        accumulateInPlace(ktSeg, vtSeg, 0, tn, pos0);
+        accumulateInPlace(ktSeg, vtSeg, VectorMath.KIND_F32, 0, tn, pos0);
     }
 
     /**
-     * As {@link #accumulate(float[], float[], int, int)} but reading fp32 K/V where they are: ks and vs
-     * hold (≥ tn, dim) little-endian floats, row-major, at byte offset off (a pool slab). Streaming
-     * the slab directly is what makes this memory-bound kernel fast: no copy pass.
+     * As {@link #accumulate(float[], float[], int, int)} but reading K/V where they are: ks and vs
+     * hold (≥ tn, dim) elements of the given kind ({@link VectorMath#kind}), little-endian,
+     * row-major, from element off (a pool slab), widened in registers. Streaming the slab directly
+     * is what makes this memory-bound kernel fast: no copy pass.
      */
-    void accumulateInPlace(MemorySegment ks, MemorySegment vs, long off, int tn, int pos0) {
+    void accumulateInPlace(MemorySegment ks, MemorySegment vs, int kind, long off, int tn, int pos0) {
         for (int r = 0; r < rows; r++) {
             int cnt = (int) Math.min(tn, (long) lim[r] - pos0 + 1);
             if (cnt <= 0) continue;
-            scores(ks, off, cnt, r);
+            scores(ks, kind, off, cnt, r);
             float corr = softmax(cnt, r);
-            weightedSum(vs, off, cnt, r, corr);
+            weightedSum(vs, kind, off, cnt, r, corr);
         }
     }
 
     /** s[t] = q[r, :] · k[t, :] for t < cnt. */
-    private void scores(MemorySegment ks, long off, int cnt, int r) {
+    private void scores(MemorySegment ks, int kind, long off, int cnt, int r) {
         final int D = dim, qb = r * D, dv = D - D % V;
-        final long row = 4L * D;
+        final long row = D;
         int t = 0;
         for (; t + TB <= cnt; t += TB) {
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
             long k0 = off + t * row;
             for (int d = 0; d < dv; d += V) {
                 FloatVector qv = FloatVector.fromArray(F, q, qb + d);
-                long k = k0 + 4L * d;
-                a0 = FloatVector.fromMemorySegment(F, ks, k, LE).fma(qv, a0);
-                a1 = FloatVector.fromMemorySegment(F, ks, k + row, LE).fma(qv, a1);
-                a2 = FloatVector.fromMemorySegment(F, ks, k + 2 * row, LE).fma(qv, a2);
-                a3 = FloatVector.fromMemorySegment(F, ks, k + 3 * row, LE).fma(qv, a3);
+                long k = k0 + d;
+                a0 = VectorMath.load(ks, kind, k).fma(qv, a0);
+                a1 = VectorMath.load(ks, kind, k + row).fma(qv, a1);
+                a2 = VectorMath.load(ks, kind, k + 2 * row).fma(qv, a2);
+                a3 = VectorMath.load(ks, kind, k + 3 * row).fma(qv, a3);
             }
             float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
             float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
             for (int d = dv; d < D; d++) {
                 float qd = q[qb + d];
-                long k = k0 + 4L * d;
-                s0 += qd * ks.get(F32, k);
-                s1 += qd * ks.get(F32, k + row);
-                s2 += qd * ks.get(F32, k + 2 * row);
-                s3 += qd * ks.get(F32, k + 3 * row);
+                long k = k0 + d;
+                s0 += qd * VectorMath.loadScalar(ks, kind, k);
+                s1 += qd * VectorMath.loadScalar(ks, kind, k + row);
+                s2 += qd * VectorMath.loadScalar(ks, kind, k + 2 * row);
+                s3 += qd * VectorMath.loadScalar(ks, kind, k + 3 * row);
             }
             s[t] = s0;
             s[t + 1] = s1;
@@ -111,9 +109,9 @@ final class LaneDimsTile extends QueryTile {
         for (; t < cnt; t++) {
             FloatVector a = FloatVector.zero(F);
             long k0 = off + t * row;
-            for (int d = 0; d < dv; d += V) a = FloatVector.fromMemorySegment(F, ks, k0 + 4L * d, LE).fma(FloatVector.fromArray(F, q, qb + d), a);
+            for (int d = 0; d < dv; d += V) a = VectorMath.load(ks, kind, k0 + d).fma(FloatVector.fromArray(F, q, qb + d), a);
             float x = a.reduceLanes(VectorOperators.ADD);
-            for (int d = dv; d < D; d++) x += q[qb + d] * ks.get(F32, k0 + 4L * d);
+            for (int d = dv; d < D; d++) x += q[qb + d] * VectorMath.loadScalar(ks, kind, k0 + d);
             s[t] = x;
         }
     }
@@ -139,9 +137,9 @@ final class LaneDimsTile extends QueryTile {
     }
 
     /** o[r, :] = corr · o[r, :] + Σ_t s[t] · v[t, :]. */
-    private void weightedSum(MemorySegment vs, long off, int cnt, int r, float corr) {
+    private void weightedSum(MemorySegment vs, int kind, long off, int cnt, int r, float corr) {
         final int D = dim, ob = r * D, dv = D - D % V;
-        final long row = 4L * D;
+        final long row = D;
         int d0 = 0;
         for (; d0 + DB * V <= dv; d0 += DB * V) {
             FloatVector a0 = FloatVector.fromArray(F, o, ob + d0).mul(corr);
@@ -150,11 +148,11 @@ final class LaneDimsTile extends QueryTile {
             FloatVector a3 = FloatVector.fromArray(F, o, ob + d0 + 3 * V).mul(corr);
             for (int t = 0; t < cnt; t++) {
                 FloatVector p = FloatVector.broadcast(F, s[t]);
-                long v0 = off + t * row + 4L * d0, vb = 4L * V;
-                a0 = FloatVector.fromMemorySegment(F, vs, v0, LE).fma(p, a0);
-                a1 = FloatVector.fromMemorySegment(F, vs, v0 + vb, LE).fma(p, a1);
-                a2 = FloatVector.fromMemorySegment(F, vs, v0 + 2 * vb, LE).fma(p, a2);
-                a3 = FloatVector.fromMemorySegment(F, vs, v0 + 3 * vb, LE).fma(p, a3);
+                long v0 = off + t * row + d0;
+                a0 = VectorMath.load(vs, kind, v0).fma(p, a0);
+                a1 = VectorMath.load(vs, kind, v0 + V).fma(p, a1);
+                a2 = VectorMath.load(vs, kind, v0 + 2 * V).fma(p, a2);
+                a3 = VectorMath.load(vs, kind, v0 + 3 * V).fma(p, a3);
             }
             a0.intoArray(o, ob + d0);
             a1.intoArray(o, ob + d0 + V);
@@ -163,12 +161,12 @@ final class LaneDimsTile extends QueryTile {
         }
         for (; d0 < dv; d0 += V) {
             FloatVector a = FloatVector.fromArray(F, o, ob + d0).mul(corr);
-            for (int t = 0; t < cnt; t++) a = FloatVector.fromMemorySegment(F, vs, off + t * row + 4L * d0, LE).fma(FloatVector.broadcast(F, s[t]), a);
+            for (int t = 0; t < cnt; t++) a = VectorMath.load(vs, kind, off + t * row + d0).fma(FloatVector.broadcast(F, s[t]), a);
             a.intoArray(o, ob + d0);
         }
         for (int d = dv; d < D; d++) {
             float a = o[ob + d] * corr;
-            for (int t = 0; t < cnt; t++) a += s[t] * vs.get(F32, off + t * row + 4L * d);
+            for (int t = 0; t < cnt; t++) a += s[t] * VectorMath.loadScalar(vs, kind, off + t * row + d);
             o[ob + d] = a;
         }
     }

@@ -148,6 +148,31 @@ final class VectorMath {
         }
     }
 
+    /** Codes of {@link #load}: the pool dtype as a small int, cheap to test in inner loops. */
+    static final int KIND_F32 = 0, KIND_BF16 = 1, KIND_F16 = 2;
+
+    static int kind(DType dt) {
+        return switch (dt) {
+            case F32 -> KIND_F32;
+            case BF16 -> KIND_BF16;
+            case F16 -> KIND_F16;
+        };
+    }
+
+    /** V elements from element {@code elem} of a slab of the given kind, widened to fp32 in registers. */
+    static FloatVector load(MemorySegment seg, int kind, long elem) {
+        if (kind == KIND_F32) return FloatVector.fromMemorySegment(F, seg, elem << 2, LE);
+        ShortVector h = ShortVector.fromMemorySegment(S, seg, elem << 1, LE);
+        return kind == KIND_BF16 ? bf16ToFloat(h) : halfToFloat(h);
+    }
+
+    /** One element of a slab of the given kind, widened to fp32. */
+    static float loadScalar(MemorySegment seg, int kind, long elem) {
+        if (kind == KIND_F32) return seg.get(F32, elem << 2);
+        short h = seg.get(I16, elem << 1);
+        return kind == KIND_BF16 ? DType.bf16ToFloat(h) : Float.float16ToFloat(h);
+    }
+
     private static FloatVector bf16ToFloat(ShortVector h) {
         return ((IntVector) h.convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }

@@ -60,24 +60,28 @@ final class Workspace {
      * chunk holds a full chunk of tokens except the last, which holds {@code lastTokens}; chunk i's
      * token 0 sits at position (i − from)·chunkSize (what the causal limits are checked against).
      *
-     * <p>The dims-in-lanes tile is bound by memory and reads fp32 slabs in place (one core streamed
-     * ~1.7× faster than copy-then-compute). The rows-in-lanes tile is bound by arithmetic and wants
-     * its broadcast operands in L1, so each block is first widened into kt, vt (as half types are
-     * everywhere), K and V in one loop so that both streams are in flight (~21 against ~13 GB/s on
-     * one core). Copying the next block in pieces between the FMA blocks instead was measured
-     * slower: demand loads that miss stall retirement, and Java has no prefetch instruction.
+     * <p>The dims-in-lanes tile is bound by memory and reads fp32 and bf16 slabs in place, bf16
+     * widened in registers (one core streamed ~1.7× faster than copy-then-compute). The
+     * rows-in-lanes tile is bound by arithmetic and wants its broadcast operands in L1, so each
+     * block is first widened into kt, vt, K and V in one loop so that both streams are in flight
+     * (~21 against ~13 GB/s on one core). Copying the next block in pieces between the FMA blocks
+     * instead was measured slower: demand loads that miss stall retirement, and Java has no
+     * prefetch instruction.
      */
     void fold(QueryTile[] tiles, int h0, int h1, ChunkPool pool, int layer, int[] ids, int from, int to, int lastTokens) {
         KvLayout lay = pool.layout();
         int c = lay.chunkSize(), hd = lay.headDim();
         MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
-        boolean inPlace = lay.dtype() == DType.F32 && tiles[0] instanceof LaneDimsTile;
+        // f16 is widened by copy: its in-register conversion, unrolled in the dot-product loop, passes
+        // C2's node-count inlining cutoff and the vectors get boxed (measured 6× slower than bf16)
+        boolean inPlace = tiles[0] instanceof LaneDimsTile && lay.dtype() != DType.F16;
+        int kind = VectorMath.kind(lay.dtype());
         for (int i = from; i < to; i++) {
             int tn = i == to - 1 ? lastTokens : c, pos0 = (i - from) * c;
             for (int h = h0; h < h1; h++) {
                 long base = lay.index(ids[i], h, 0);
                 if (inPlace) {
-                    ((LaneDimsTile) tiles[h - h0]).accumulateInPlace(ks, vs, base * 4, tn, pos0);
+                    ((LaneDimsTile) tiles[h - h0]).accumulateInPlace(ks, vs, kind, base, tn, pos0);
                 } else {
                     VectorMath.widenPair(ks, vs, lay.dtype(), base, tn * hd, kt, vt, 0);
                     tiles[h - h0].accumulate(kt, vt, tn, pos0);
