@@ -13,10 +13,11 @@ import java.lang.foreign.MemorySegment;
  */
 final class Workspace {
     /**
-     * Rows from which the rows-in-lanes tile is used: half a vector. Below that the dims-in-lanes
-     * tile wastes fewer lanes (measured crossover is close to V/2 on AVX2 and AVX-512).
+     * Rows from which the rows-in-lanes tile is used. Per 64×64 fp32 chunk (L1-hot, one core) a
+     * row block of it cost ~2.5–2.7 µs up to V rows while the dims-in-lanes tile cost ~0.45–0.55 µs
+     * per row, with both AVX2 (V = 8) and AVX-512 (V = 16): the crossover is near 5 rows.
      */
-    static final int DEFAULT_WIDE_MIN_ROWS = Math.max(2, VectorMath.V / 2);
+    static final int DEFAULT_WIDE_MIN_ROWS = Math.min(VectorMath.V, 5);
 
     private static final ThreadLocal<Workspace> LOCAL = ThreadLocal.withInitial(Workspace::new);
 
