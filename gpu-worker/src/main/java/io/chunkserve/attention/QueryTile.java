@@ -9,7 +9,7 @@ package io.chunkserve.attention;
  * those units, and {@link #merge} expects the same.
  *
  * <p>Two implementations share this contract: {@link LaneRowsTile} puts query rows in vector
- * lanes (no horizontal reductions; best from about half a vector of rows upwards) and
+ * lanes (no horizontal reductions; best from about 5 rows upwards) and
  * {@link LaneDimsTile} puts head dims in lanes (best for one to a few rows). A tile belongs to
  * one thread at a time; its buffers grow on demand and are reused.
  */

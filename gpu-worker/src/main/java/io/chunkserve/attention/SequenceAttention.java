@@ -72,17 +72,15 @@ public final class SequenceAttention {
         int hd = lay.headDim(), c = lay.chunkSize();
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
         Workspace ws = Workspace.get();
-        QueryTile tile = ws.tile((i1 - i0) * g, lay, wideMinRows);
+        QueryTile[] tiles = ws.tiles(1, (i1 - i0) * g, lay, wideMinRows);
+        QueryTile tile = tiles[0];
         for (int i = i0; i < i1; i++) {
             for (int j = 0; j < g; j++) {
                 tile.setQuery((i - i0) * g + j, q, qOff + (i * qHeads + kvh * g + j) * hd, scale, start + i);
             }
         }
         int last = start + i1 - 1; // last position any row of the block attends
-        for (int ci = 0; ci <= last / c; ci++) {
-            int pos0 = ci * c;
-            ws.accumulate(tile, pool, layer, chunks[ci], kvh, Math.min(c, last - pos0 + 1), pos0);
-        }
+        ws.fold(tiles, kvh, kvh + 1, pool, layer, chunks, 0, last / c + 1, last % c + 1);
         for (int i = i0; i < i1; i++) {
             for (int j = 0; j < g; j++) {
                 tile.finish((i - i0) * g + j, out, outOff + (i * qHeads + kvh * g + j) * hd);

@@ -4,6 +4,8 @@ import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.runtime.cpu.Parallel;
 
+import java.util.function.IntConsumer;
+
 /**
  * Decode attention of a batch over a prefix-shared chunked KV cache, with ChunkAttention's
  * two-phase partition (see {@link TwoPhasePlan}):
@@ -56,6 +58,13 @@ public final class TwoPhaseAttention {
     private float[] privM = new float[0];    // (B, qHeads) max of each query over its private chunks, log2 units
     private float[] privL = new float[0];    // (B, qHeads) sum over its private chunks
 
+    // the arguments of the decode call in progress, read by the tasks (no capturing lambda per call)
+    private ChunkPool callPool;
+    private int callLayer;
+    private TwoPhasePlan callPlan;
+    private float[] callQ, callOut;
+    private final IntConsumer firstPass = this::firstPassTask, mergePass = this::mergeAndFinish;
+
     /** @param threads threads of the {@link Parallel} that will run it; work is split to keep them busy */
     public TwoPhaseAttention(int threads) {
         this(threads, Workspace.DEFAULT_WIDE_MIN_ROWS);
@@ -88,18 +97,32 @@ public final class TwoPhaseAttention {
         if (plan.version() != schedVersion || qHeads != schedQHeads || kvHeads != schedKvHeads || hd != schedDim) {
             schedule(plan, qHeads, kvHeads, hd);
         }
-        int g = qHeads / kvHeads;
-        par.forRange(tasks, t -> {
-            int code = taskCode[t];
-            if (code >= 0) {
-                int p = code / splits(kvHeads, pieceHeadSpan), h0 = code % splits(kvHeads, pieceHeadSpan) * pieceHeadSpan;
-                chunkFirst(pool, layer, plan, p, h0, Math.min(kvHeads, h0 + pieceHeadSpan), qHeads, g, q);
-            } else {
-                int c = -1 - code, b = c / splits(kvHeads, privHeadSpan), h0 = c % splits(kvHeads, privHeadSpan) * privHeadSpan;
-                privateFirst(pool, layer, plan, b, h0, Math.min(kvHeads, h0 + privHeadSpan), qHeads, g, q, out);
-            }
-        });
-        par.forRange(batch, b -> mergeAndFinish(b, qHeads, hd, out));
+        callPool = pool;
+        callLayer = layer;
+        callPlan = plan;
+        callQ = q;
+        callOut = out;
+        try {
+            par.forRange(tasks, firstPass);
+            par.forRange(batch, mergePass);
+        } finally {
+            callPool = null;
+            callPlan = null;
+            callQ = null;
+            callOut = null;
+        }
+    }
+
+    /** Task t of the first pass: a chunk-first piece or a sequence's private chunks, over a range of KV heads. */
+    private void firstPassTask(int t) {
+        int kvHeads = schedKvHeads, qHeads = schedQHeads, g = qHeads / kvHeads, code = taskCode[t];
+        if (code >= 0) {
+            int p = code / splits(kvHeads, pieceHeadSpan), h0 = code % splits(kvHeads, pieceHeadSpan) * pieceHeadSpan;
+            chunkFirst(callPool, callLayer, callPlan, p, h0, Math.min(kvHeads, h0 + pieceHeadSpan), qHeads, g, callQ);
+        } else {
+            int c = -1 - code, b = c / splits(kvHeads, privHeadSpan), h0 = c % splits(kvHeads, privHeadSpan) * privHeadSpan;
+            privateFirst(callPool, callLayer, callPlan, b, h0, Math.min(kvHeads, h0 + privHeadSpan), qHeads, g, callQ, callOut);
+        }
     }
 
     private static int splits(int heads, int span) { return (heads + span - 1) / span; }
@@ -107,7 +130,7 @@ public final class TwoPhaseAttention {
     /** Piece p of a shared group, KV heads h0..h1-1: all rows of the group over the piece's chunks → partials. */
     private void chunkFirst(ChunkPool pool, int layer, TwoPhasePlan plan, int p, int h0, int h1, int qHeads, int g, float[] q) {
         KvLayout lay = pool.layout();
-        int hd = lay.headDim(), c = lay.chunkSize(), grp = pieceGroup[p];
+        int hd = lay.headDim(), grp = pieceGroup[p];
         int s0 = plan.groupSeqStart[grp], nSeq = plan.groupSeqStart[grp + 1] - s0, rows = nSeq * g;
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
         Workspace ws = Workspace.get();
@@ -118,10 +141,7 @@ public final class TwoPhaseAttention {
                 for (int j = 0; j < g; j++) tiles[h - h0].setQuery(k * g + j, q, (b * qHeads + h * g + j) * hd, scale, Integer.MAX_VALUE);
             }
         }
-        for (int i = pieceFrom[p]; i < pieceTo[p]; i++) {
-            int chunk = plan.groupChunks[i];
-            for (int h = h0; h < h1; h++) ws.accumulate(tiles[h - h0], pool, layer, chunk, h, c, 0); // full chunks, no causal limit
-        }
+        ws.fold(tiles, h0, h1, pool, layer, plan.groupChunks, pieceFrom[p], pieceTo[p], lay.chunkSize()); // full chunks
         for (int h = h0; h < h1; h++) {
             QueryTile tile = tiles[h - h0];
             int base = pieceBase[p] + h * rows;
@@ -137,16 +157,16 @@ public final class TwoPhaseAttention {
     private void privateFirst(ChunkPool pool, int layer, TwoPhasePlan plan, int b, int h0, int h1, int qHeads, int g,
                               float[] q, float[] out) {
         KvLayout lay = pool.layout();
-        int hd = lay.headDim(), c = lay.chunkSize();
+        int hd = lay.headDim();
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
         Workspace ws = Workspace.get();
         QueryTile[] tiles = ws.tiles(h1 - h0, g, lay, wideMinRows);
         for (int h = h0; h < h1; h++) {
             for (int j = 0; j < g; j++) tiles[h - h0].setQuery(j, q, (b * qHeads + h * g + j) * hd, scale, Integer.MAX_VALUE);
         }
-        for (int e = plan.privStart[b]; e < plan.privStart[b + 1]; e++) {
-            int idx = plan.privIndex[e], chunk = plan.privChunks[e], tn = plan.validTokens(b, idx);
-            for (int h = h0; h < h1; h++) ws.accumulate(tiles[h - h0], pool, layer, chunk, h, tn, idx * c);
+        int e0 = plan.privStart[b], e1 = plan.privStart[b + 1];
+        if (e1 > e0) { // only the last private chunk can be partly filled; no causal limits in decode
+            ws.fold(tiles, h0, h1, pool, layer, plan.privChunks, e0, e1, plan.validTokens(b, plan.privIndex[e1 - 1]));
         }
         for (int h = h0; h < h1; h++) {
             for (int j = 0; j < g; j++) {
@@ -159,8 +179,9 @@ public final class TwoPhaseAttention {
     }
 
     /** Sequence b, every query head: fold in its group partials (log-sum-exp rule), then out = O / N. */
-    private void mergeAndFinish(int b, int qHeads, int hd, float[] out) {
-        int g = qHeads / schedKvHeads;
+    private void mergeAndFinish(int b) {
+        int qHeads = schedQHeads, hd = schedDim, g = qHeads / schedKvHeads;
+        float[] out = callOut;
         for (int qh = 0; qh < qHeads; qh++) {
             int row = b * qHeads + qh, h = qh / g, j = qh % g, o = row * hd;
             float m = privM[row], l = privL[row];

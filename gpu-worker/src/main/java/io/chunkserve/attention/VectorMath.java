@@ -117,35 +117,60 @@ final class VectorMath {
      * sequential streams keep the hardware prefetcher busy on both (measured ~21 GB/s on one core
      * against ~13 GB/s for K then V).
      */
-    static void widenPair(MemorySegment ks, MemorySegment vs, DType dt, long elemOff, int count, float[] kDst, float[] vDst) {
+    static void widenPair(MemorySegment ks, MemorySegment vs, DType dt, long elemOff, int count, float[] kDst, float[] vDst, int dstOff) {
         int i = 0, bound = count - count % V;
         switch (dt) {
             case F32 -> {
                 long b = elemOff * 4;
                 for (; i < bound; i += V) {
-                    FloatVector.fromMemorySegment(F, ks, b + 4L * i, LE).intoArray(kDst, i);
-                    FloatVector.fromMemorySegment(F, vs, b + 4L * i, LE).intoArray(vDst, i);
+                    FloatVector.fromMemorySegment(F, ks, b + 4L * i, LE).intoArray(kDst, dstOff + i);
+                    FloatVector.fromMemorySegment(F, vs, b + 4L * i, LE).intoArray(vDst, dstOff + i);
                 }
             }
             case BF16 -> {
                 long b = elemOff * 2;
                 for (; i < bound; i += V) {
-                    bf16ToFloat(ShortVector.fromMemorySegment(S, ks, b + 2L * i, LE)).intoArray(kDst, i);
-                    bf16ToFloat(ShortVector.fromMemorySegment(S, vs, b + 2L * i, LE)).intoArray(vDst, i);
+                    bf16ToFloat(ShortVector.fromMemorySegment(S, ks, b + 2L * i, LE)).intoArray(kDst, dstOff + i);
+                    bf16ToFloat(ShortVector.fromMemorySegment(S, vs, b + 2L * i, LE)).intoArray(vDst, dstOff + i);
                 }
             }
             case F16 -> {
                 long b = elemOff * 2;
                 for (; i < bound; i += V) {
-                    halfToFloat(ShortVector.fromMemorySegment(S, ks, b + 2L * i, LE)).intoArray(kDst, i);
-                    halfToFloat(ShortVector.fromMemorySegment(S, vs, b + 2L * i, LE)).intoArray(vDst, i);
+                    halfToFloat(ShortVector.fromMemorySegment(S, ks, b + 2L * i, LE)).intoArray(kDst, dstOff + i);
+                    halfToFloat(ShortVector.fromMemorySegment(S, vs, b + 2L * i, LE)).intoArray(vDst, dstOff + i);
                 }
             }
         }
         if (i < count) {
-            widen(ks, dt, elemOff + i, count - i, kDst, i);
-            widen(vs, dt, elemOff + i, count - i, vDst, i);
+            widen(ks, dt, elemOff + i, count - i, kDst, dstOff + i);
+            widen(vs, dt, elemOff + i, count - i, vDst, dstOff + i);
         }
+    }
+
+    /** Codes of {@link #load}: the pool dtype as a small int, cheap to test in inner loops. */
+    static final int KIND_F32 = 0, KIND_BF16 = 1, KIND_F16 = 2;
+
+    static int kind(DType dt) {
+        return switch (dt) {
+            case F32 -> KIND_F32;
+            case BF16 -> KIND_BF16;
+            case F16 -> KIND_F16;
+        };
+    }
+
+    /** V elements from element {@code elem} of a slab of the given kind, widened to fp32 in registers. */
+    static FloatVector load(MemorySegment seg, int kind, long elem) {
+        if (kind == KIND_F32) return FloatVector.fromMemorySegment(F, seg, elem << 2, LE);
+        ShortVector h = ShortVector.fromMemorySegment(S, seg, elem << 1, LE);
+        return kind == KIND_BF16 ? bf16ToFloat(h) : halfToFloat(h);
+    }
+
+    /** One element of a slab of the given kind, widened to fp32. */
+    static float loadScalar(MemorySegment seg, int kind, long elem) {
+        if (kind == KIND_F32) return seg.get(F32, elem << 2);
+        short h = seg.get(I16, elem << 1);
+        return kind == KIND_BF16 ? DType.bf16ToFloat(h) : Float.float16ToFloat(h);
     }
 
     private static FloatVector bf16ToFloat(ShortVector h) {

@@ -4,6 +4,8 @@ import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * Per-thread scratch of the attention kernels: the current chunk's K and V widened to fp32 and
  * the two query tiles. Buffers grow on demand and are then reused, so steady-state calls do not
@@ -11,25 +13,21 @@ import io.chunkserve.model.DType;
  */
 final class Workspace {
     /**
-     * Rows from which the rows-in-lanes tile is used: half a vector. Below that the dims-in-lanes
-     * tile wastes fewer lanes (measured crossover is close to V/2 on AVX2 and AVX-512).
+     * Rows from which the rows-in-lanes tile is used. Per 64×64 fp32 chunk (L1-hot, one core) a
+     * row block of it cost ~2.5–2.7 µs up to V rows while the dims-in-lanes tile cost ~0.45–0.55 µs
+     * per row, with both AVX2 (V = 8) and AVX-512 (V = 16): the crossover is near 5 rows.
      */
-    static final int DEFAULT_WIDE_MIN_ROWS = Math.max(2, VectorMath.V / 2);
+    static final int DEFAULT_WIDE_MIN_ROWS = Math.min(VectorMath.V, 5);
 
     private static final ThreadLocal<Workspace> LOCAL = ThreadLocal.withInitial(Workspace::new);
 
-    float[] kt = new float[0]; // (chunkSize, headDim) keys of one chunk and KV head, widened to fp32
-    float[] vt = new float[0]; // (chunkSize, headDim) values of one chunk and KV head, widened to fp32
+    private float[] kt = new float[0]; // (chunkSize, headDim) keys of one chunk and KV head, widened to fp32
+    private float[] vt = new float[0]; // (chunkSize, headDim) values of one chunk and KV head, widened to fp32
     private LaneRowsTile[] wide = {new LaneRowsTile()};
     private LaneDimsTile[] narrow = {new LaneDimsTile()};
     private QueryTile[] picked = new QueryTile[1];
 
     static Workspace get() { return LOCAL.get(); }
-
-    /** A tile reset for {@code rows} rows, the kind chosen by the row count. */
-    QueryTile tile(int rows, KvLayout lay, int wideMinRows) {
-        return tiles(1, rows, lay, wideMinRows)[0];
-    }
 
     /**
      * {@code count} distinct tiles (one per KV head of a task), each reset for {@code rows} rows.
@@ -58,20 +56,38 @@ final class Workspace {
     }
 
     /**
-     * Folds the first {@code tn} tokens of (chunk, kvHead) of a layer into the tile. The
-     * dims-in-lanes tile is bound by memory and reads fp32 slabs in place (one core streamed ~1.7×
-     * faster than copy-then-compute); the rows-in-lanes tile is bound by arithmetic and wants its
-     * broadcast operands in L1, so it gets K/V widened into kt, vt (as do half types everywhere),
-     * K and V in one loop so both streams stay in flight.
+     * Folds chunks ids[from .. to) into the tiles of KV heads h0 .. h1-1 (tiles[h − h0]), walking
+     * chunk by chunk with the heads inside, since a chunk's heads are contiguous in the slab. Every
+     * chunk holds a full chunk of tokens except the last, which holds {@code lastTokens}; chunk i's
+     * token 0 sits at position (i − from)·chunkSize (what the causal limits are checked against).
+     *
+     * <p>The dims-in-lanes tile is bound by memory and reads fp32 and bf16 slabs in place, bf16
+     * widened in registers (one core streamed ~1.7× faster than copy-then-compute). The
+     * rows-in-lanes tile is bound by arithmetic and wants its broadcast operands in L1, so each
+     * block is first widened into kt, vt, K and V in one loop so that both streams are in flight
+     * (~21 against ~13 GB/s on one core). Copying the next block in pieces between the FMA blocks
+     * instead was measured slower: demand loads that miss stall retirement, and Java has no
+     * prefetch instruction.
      */
-    void accumulate(QueryTile tile, ChunkPool pool, int layer, int chunk, int kvHead, int tn, int pos0) {
+    void fold(QueryTile[] tiles, int h0, int h1, ChunkPool pool, int layer, int[] ids, int from, int to, int lastTokens) {
         KvLayout lay = pool.layout();
-        long base = lay.index(chunk, kvHead, 0);
-        if (lay.dtype() == DType.F32 && tile instanceof LaneDimsTile narrow) {
-            narrow.accumulateInPlace(pool.keys(layer), pool.values(layer), base * 4, tn, pos0);
-            return;
+        int c = lay.chunkSize(), hd = lay.headDim();
+        MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
+        // f16 is widened by copy: its in-register conversion, unrolled in the dot-product loop, passes
+        // C2's node-count inlining cutoff and the vectors get boxed (measured 6× slower than bf16)
+        boolean inPlace = tiles[0] instanceof LaneDimsTile && lay.dtype() != DType.F16;
+        int kind = VectorMath.kind(lay.dtype());
+        for (int i = from; i < to; i++) {
+            int tn = i == to - 1 ? lastTokens : c, pos0 = (i - from) * c;
+            for (int h = h0; h < h1; h++) {
+                long base = lay.index(ids[i], h, 0);
+                if (inPlace) {
+                    ((LaneDimsTile) tiles[h - h0]).accumulateInPlace(ks, vs, kind, base, tn, pos0);
+                } else {
+                    VectorMath.widenPair(ks, vs, lay.dtype(), base, tn * hd, kt, vt, 0);
+                    tiles[h - h0].accumulate(kt, vt, tn, pos0);
+                }
+            }
         }
-        VectorMath.widenPair(pool.keys(layer), pool.values(layer), lay.dtype(), base, tn * lay.headDim(), kt, vt);
-        tile.accumulate(kt, vt, tn, pos0);
     }
 }

@@ -69,7 +69,9 @@ class AttentionBenchTest {
     void readBandwidthIsPositive() {
         try (WorkerPool pool = new WorkerPool(2)) {
             ReadBandwidth.Result r = ReadBandwidth.measure(pool, 2, 8 << 20, 2);
-            assertTrue(r.bestBytesPerSecond() > 1e8, "implausible bandwidth " + r.bestGBs() + " GB/s");
+            // a sanity check only: on a starved machine even a few MB/s is possible
+            assertTrue(r.bestBytesPerSecond() > 0 && Double.isFinite(r.bestBytesPerSecond()), "bandwidth " + r.bestGBs() + " GB/s");
+            assertEquals(8 << 20, r.bytes(), 1 << 16);
             assertEquals(2, r.passes().length);
         }
     }
