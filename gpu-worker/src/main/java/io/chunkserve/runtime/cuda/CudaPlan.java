@@ -273,7 +273,7 @@ public final class CudaPlan {
         }
 
         /**
-         * The piece size (in tiles) of least estimated time. Measured on an H200 (BENCHMARKS-cuda.md): a
+         * The piece size (in tiles) of least estimated time. Measured on an H200 (BENCHMARKS.md, CUDA section): a
          * multiprocessor streams about the same bytes per second with one resident block as with two, so the
          * model spreads tiles over multiprocessors, not block slots: time ≈ max(longest item, slowed down by the
          * blocks that share its multiprocessor; Σ tiles / SMs plus half the smallest item as the tail of the
