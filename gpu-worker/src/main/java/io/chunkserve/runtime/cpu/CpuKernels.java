@@ -24,9 +24,9 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     private static volatile boolean warmedUp;
     private static final long WARM_UP_LIMIT_NANOS = Long.getLong("chunkserve.cpu.warmUpSeconds", 30L) * 1_000_000_000L;
     /** Below this many weight bytes a row task is not split further. */
-    private static final long MIN_TASK_BYTES = 32 * 1024;
+    private static final long MIN_TASK_BYTES = Long.getLong("chunkserve.cpu.minTaskBytes", 32 * 1024);
     /** Row tasks per thread (dynamic claiming balances threads slowed by other processes). */
-    private static final int TASKS_PER_THREAD = 4;
+    private static final int TASKS_PER_THREAD = Integer.getInteger("chunkserve.cpu.tasksPerThread", 4);
 
     private static final VarHandle BUSY;
     static {

@@ -361,10 +361,11 @@ final class Gemm {
                     }
                 }
             }
+            // ct[row][token] → out[token][row]: contiguous stores, strided loads from L2
             final int tReal = Math.min(T, te) - tb;
-            for (int i = 0; i < nr; i++) {
-                final int c = i * tn, o = tb * rows + r0 + i;
-                for (int j = 0; j < tReal; j++) out[o + j * rows] = ct[c + j];
+            for (int j = 0; j < tReal; j++) {
+                final int o = (tb + j) * rows + r0;
+                for (int i = 0; i < nr; i++) out[o + i] = ct[i * tn + j];
             }
         }
     }

@@ -114,14 +114,17 @@ public final class KernelBench {
             }
             System.out.printf(Locale.ROOT, "%nbf16 576 x 1536, T=1: naive scalar (1 thread) %.2f GB/s; vector 1 thread %.2f GB/s (%.0fx); %d threads %.2f GB/s (%.0fx)%n",
                     scalarGbs, vec1Gbs, vec1Gbs / scalarGbs, threads, vecGbs, vecGbs / scalarGbs);
+            double bwEnd = MemoryBandwidth.measureReadBytesPerSecond(k, bwMib << 20);
+            System.out.printf(Locale.ROOT, "DRAM read bandwidth again at the end: %.1f GB/s (%%BW above uses %.1f; on a shared machine both vary)%n",
+                    bwEnd / 1e9, bw / 1e9);
             System.out.printf(Locale.ROOT, "total %.1f s%n", (System.nanoTime() - start) / 1e9);
 
             StringBuilder json = new StringBuilder();
             json.append(String.format(Locale.ROOT,
-                    "{\"threads\":%d,\"species\":\"%s\",\"bandwidth_gbs\":%.2f,\"bandwidth_1thread_gbs\":%.2f,\"dispatch_us\":%.3f,"
+                    "{\"threads\":%d,\"species\":\"%s\",\"bandwidth_gbs\":%.2f,\"bandwidth_end_gbs\":%.2f,\"bandwidth_1thread_gbs\":%.2f,\"dispatch_us\":%.3f,"
                             + "\"scalar_baseline_gbs\":%.3f,\"vector_1thread_gbs\":%.2f,\"vector_gbs\":%.2f,"
                             + "\"decode_step_ms\":%.3f,\"decode_step_gbs\":%.2f,\"decode_step_t16_ms\":%.3f,\"matmul\":[",
-                    threads, Vec.F, bw / 1e9, bw1 / 1e9, dispatchNs / 1e3, scalarGbs, vec1Gbs, vecGbs,
+                    threads, Vec.F, bw / 1e9, bwEnd / 1e9, bw1 / 1e9, dispatchNs / 1e3, scalarGbs, vec1Gbs, vecGbs,
                     step1[0] * 1e3, step1[1] / step1[0] / 1e9, step16[0] * 1e3));
             for (int i = 0; i < rows.size(); i++) {
                 Row r = rows.get(i);

@@ -83,9 +83,10 @@ final class MatKernels {
     }
 
     /**
-     * T &gt; 1 without scratch: W is widened in registers for every 4 tokens. Blocked over tokens
-     * (DIRECT_TB) and columns (DIRECT_KC) so that the x block stays in L2 and the 4 × KC tiles of
-     * W and x in L1; W is streamed from memory once per DIRECT_TB tokens.
+     * T &gt; 1 without scratch: W is widened in registers for every 4 tokens. For each group of 4
+     * rows, tiles of 4 (then 2, 1) tokens run over whole rows (blocked over columns only beyond
+     * DIRECT_KC): W streams from memory once per DIRECT_TB tokens as 4 long row streams, later
+     * token tiles find the group's rows in L1/L2, and the 4-token x tile stays in L2.
      */
     static void direct(Weight w, float[] x, int T, float[] out, int r0, int r1) {
         final MemorySegment seg = w.data();

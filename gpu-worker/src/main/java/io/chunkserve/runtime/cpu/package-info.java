@@ -32,7 +32,8 @@
  * {@code chunkserve.cpu.directMaxT} (24), {@code chunkserve.cpu.direct.kc} (16384),
  * {@code chunkserve.cpu.direct.tb} (64), {@code chunkserve.cpu.gemm.kc} (256),
  * {@code chunkserve.cpu.gemm.kw} (8192), {@code chunkserve.cpu.gemm.wp} (131072 floats),
- * {@code chunkserve.cpu.gemm.tb} (128), {@code chunkserve.cpu.warmUpSeconds} (30).
+ * {@code chunkserve.cpu.gemm.tb} (128), {@code chunkserve.cpu.warmUpSeconds} (30),
+ * {@code chunkserve.cpu.tasksPerThread} (4), {@code chunkserve.cpu.minTaskBytes} (32768).
  *
  * <h2>Notes for editing</h2>
  * Keep vector values inside one method: a helper returning a vector that C2 does not inline
