@@ -85,7 +85,8 @@ public final class TwoPhaseAttention {
      * @param qHeads query heads (a multiple of the pool's KV heads)
      * @param q      queries (B, qHeads, headDim)
      * @param out    outputs (B, qHeads, headDim), fully overwritten
-     * @param par    runs the tasks of each pass
+     * @param par    runs the tasks of each pass; like any executor it must order the caller's writes
+     *               before its tasks and their writes before its return
      */
     public void decode(ChunkPool pool, int layer, TwoPhasePlan plan, int qHeads, float[] q, float[] out, Parallel par) {
         KvLayout lay = pool.layout();
