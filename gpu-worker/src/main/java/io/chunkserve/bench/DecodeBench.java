@@ -33,6 +33,7 @@ public final class DecodeBench {
         int threads = Integer.parseInt(a.get("--threads")), steps = Integer.parseInt(a.get("--steps"));
         int context = Integer.parseInt(a.get("--context")), batch = Integer.parseInt(a.get("--batch"));
         try (CpuKernels k = new CpuKernels(threads)) {
+            k.warmUp(); // compile every kernel path before anything is timed
             double bw = MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30);
             System.out.printf(Locale.ROOT, "machine: %s, %d threads, measured read bandwidth %.1f GB/s%n",
                     Args.machine(), threads, bw / 1e9);

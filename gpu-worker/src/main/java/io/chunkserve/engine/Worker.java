@@ -55,6 +55,7 @@ public final class Worker implements AutoCloseable {
             ChatTemplate tpl = ChatTemplate.find(cfg.modelDir()).orElse(null);
             ModelConfig mc = model.config();
             kernels = new CpuKernels(cfg.threads());
+            kernels.warmUp(); // JIT-compile the kernels now, not on the first requests
             pool = ChunkPool.ofBytes(new KvLayout(mc.numLayers(), mc.numKvHeads(), mc.headDim(), cfg.chunkSize(), cfg.kvDtype()), cfg.kvBytes());
             PrefixCache cache = new PrefixCache(pool);
             Engine engine = new Engine(new CpuModelRunner(mc, model.weights(), kernels), cache, tok, cfg.engine(),
