@@ -25,8 +25,7 @@ final class Choice {
     final int promptLength;
     KvSequence kv;         // null while waiting (not admitted, preempted, or awaiting a fork)
     FinishReason finish;   // null while running
-    int cachedAtOpen;      // prompt tokens the prefix cache supplied when this choice was first opened
-    boolean cachedCounted;
+    RequestState owner;    // set once, right after the request's state is created
 
     Choice(int index, int[] prompt, Sampler sampler, IncrementalDetokenizer detok, StopStringMatcher stops) {
         this.index = index;

@@ -20,7 +20,6 @@ import io.chunkserve.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -63,6 +62,7 @@ public final class Engine implements AutoCloseable {
     private final List<Choice> batchChoices = new ArrayList<>();
     private final List<Integer> batchCounts = new ArrayList<>();
     private final List<RequestState> endedWithoutSample = new ArrayList<>();
+    private final List<RequestState> aborting = new ArrayList<>();   // abort asked, handled at the next step boundary
     private float[] logits = new float[0];
     private long arrivals;
     private volatile EngineStats snapshot = EngineStats.EMPTY;
@@ -115,7 +115,10 @@ public final class Engine implements AutoCloseable {
     public void abort(String requestId) {
         post(() -> {
             RequestState s = byId.get(requestId);
-            if (s != null) s.abortRequested = true;
+            if (s != null && !s.abortRequested) {
+                s.abortRequested = true;
+                aborting.add(s);
+            }
         });
     }
 
@@ -134,6 +137,7 @@ public final class Engine implements AutoCloseable {
         }
         long seq = arrivals++;
         RequestState s = new RequestState(r, listener, choices, seq);
+        for (Choice c : choices) c.owner = s;
         s.queued = new QueuedRequest(seq, r.tenant(), seq, r.promptIds().length, r.params().maxTokens() * n);
         s.queued.attach(s);
         if (byId.putIfAbsent(r.id(), s) != null) {
@@ -220,9 +224,7 @@ public final class Engine implements AutoCloseable {
         for (RequestState s : touched) emit(s, deltas.get(s));
     }
 
-    private final Map<Choice, RequestState> owners = new HashMap<>();
-
-    private RequestState owner(Choice c) { return owners.get(c); }
+    private static RequestState owner(Choice c) { return c.owner; }
 
     /** Runs the scheduler's admission of one waiting request: KV for its remaining prompt, a batch slot. */
     private AdmitOutcome tryAdmit(RequestState s) {
@@ -245,11 +247,9 @@ public final class Engine implements AutoCloseable {
             }
             if (s.cachedTokens < 0 && c.index == 0) s.cachedTokens = kv.cachedTokens();
         }
-        for (Choice c : s.choices) owners.put(c, s);
         s.queued.setCachedTokens(Math.max(0, s.cachedTokens));
         running.add(s);
         runningQueued.add(s.queued);
-        s.admitted = true;
         return AdmitOutcome.ADMITTED;
     }
 
@@ -333,8 +333,6 @@ public final class Engine implements AutoCloseable {
         }
         running.remove(victim);
         runningQueued.remove(victim.queued);
-        victim.admitted = false;
-        victim.preemptions++;
         scheduler.onPreempt(victim.queued);
         waiting.add(0, victim.queued);
         // The victim is the last running request, so none of its sequences is in this step's batch yet.
@@ -404,7 +402,6 @@ public final class Engine implements AutoCloseable {
                 cache.release(c.kv);
                 c.kv = null;
             }
-            owners.remove(c);
         }
         boolean wasRunning = running.remove(s);
         runningQueued.remove(s.queued);
@@ -416,9 +413,11 @@ public final class Engine implements AutoCloseable {
     }
 
     private void handleAborts() {
-        for (Iterator<RequestState> it = new ArrayList<>(byId.values()).iterator(); it.hasNext(); ) {
-            RequestState s = it.next();
-            if (!s.abortRequested) continue;
+        if (aborting.isEmpty()) return;
+        List<RequestState> now = new ArrayList<>(aborting);
+        aborting.clear();
+        for (RequestState s : now) {
+            if (!byId.containsKey(s.request.id()) || byId.get(s.request.id()) != s) continue; // already ended
             List<RequestOutput.ChoiceDelta> deltas = new ArrayList<>();
             for (Choice c : s.choices) {
                 if (!c.finished()) {
@@ -442,7 +441,10 @@ public final class Engine implements AutoCloseable {
             s.listener.onOutput(out);
         } catch (RuntimeException e) {
             LOG.log(Level.WARNING, "listener of " + s.request.id() + " threw; aborting it", e);
-            s.abortRequested = true;
+            if (!s.abortRequested && byId.get(s.request.id()) == s) {
+                s.abortRequested = true;
+                aborting.add(s);
+            }
         }
     }
 

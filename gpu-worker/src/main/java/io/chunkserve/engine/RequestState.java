@@ -10,9 +10,7 @@ final class RequestState {
     final long arrival;           // submission order
     io.chunkserve.engine.sched.QueuedRequest queued; // the scheduler's view
     int cachedTokens = -1;        // prompt tokens served from the prefix cache (first admission)
-    boolean admitted;
     boolean abortRequested;
-    int preemptions;
 
     RequestState(GenerationRequest request, RequestListener listener, Choice[] choices, long arrival) {
         this.request = request;

@@ -20,7 +20,10 @@ public final class CpuModelRunner implements ModelRunner {
     private final ModelWeights w;
     private final CpuKernels k;
     private final float[] invFreq; // (headDim/2)
+    private final Weight[][] qkv;   // per layer: {wq, wk, wv}, one dispatch
+    private final Weight[][] gateUp; // per layer: {wGate, wUp}, one dispatch
     private Scratch s = new Scratch(0, 0, null);
+    private float[][] qkvOut, gateUpOut; // the scratch buffers matmulMany writes, regrouped when the scratch grows
     private final TwoPhaseAttention twoPhase;
     private TwoPhasePlan plan;            // decode plan, rebuilt only when the batch or the tree changes
     private int[] decodeSeqs = new int[0]; // (D) batch index of each single-token sequence this step
@@ -35,6 +38,14 @@ public final class CpuModelRunner implements ModelRunner {
         this.k = kernels;
         this.invFreq = cfg.rope().inverseFrequencies(cfg.headDim());
         this.twoPhase = new TwoPhaseAttention(kernels.threads());
+        int n = w.layers().length;
+        this.qkv = new Weight[n][];
+        this.gateUp = new Weight[n][];
+        for (int l = 0; l < n; l++) {
+            ModelWeights.Layer L = w.layers()[l];
+            qkv[l] = new Weight[]{L.wq(), L.wk(), L.wv()};
+            gateUp[l] = new Weight[]{L.wGate(), L.wUp()};
+        }
     }
 
     @Override
@@ -65,6 +76,8 @@ public final class CpuModelRunner implements ModelRunner {
         s = new Scratch(t, n, new float[][]{new float[t * h], new float[t * h], new float[t * q], new float[t * kv], new float[t * kv],
                 new float[t * q], new float[t * h], new float[t * inter], new float[t * inter], new float[t * half], new float[t * half],
                 new float[n * h], new float[n * h], new float[n * cfg.vocabSize()]});
+        qkvOut = new float[][]{s.q(), s.kk(), s.v()};
+        gateUpOut = new float[][]{s.gate(), s.up()};
         return s;
     }
 
@@ -149,7 +162,7 @@ public final class CpuModelRunner implements ModelRunner {
         float[] x = sc.x(), hn = sc.hn(), q = sc.q(), kk = sc.kk(), v = sc.v();
 
         CpuKernels.rmsnorm(hn, x, L.attnNorm(), T, eps);
-        k.matmulMany(new Weight[]{L.wq(), L.wk(), L.wv()}, hn, T, new float[][]{q, kk, v});
+        k.matmulMany(qkv[l], hn, T, qkvOut);
         if (L.bq() != null) addBias(q, L.bq(), T);
         if (L.bk() != null) addBias(kk, L.bk(), T);
         if (L.bv() != null) addBias(v, L.bv(), T);
@@ -183,7 +196,7 @@ public final class CpuModelRunner implements ModelRunner {
         CpuKernels.add(x, sc.o(), T * h);
 
         CpuKernels.rmsnorm(hn, x, L.mlpNorm(), T, eps);
-        k.matmulMany(new Weight[]{L.wGate(), L.wUp()}, hn, T, new float[][]{sc.gate(), sc.up()});
+        k.matmulMany(gateUp[l], hn, T, gateUpOut);
         CpuKernels.siluMul(sc.gate(), sc.up(), T * inter);
         k.matmul(L.wDown(), sc.gate(), T, sc.o());
         CpuKernels.add(x, sc.o(), T * h);
