@@ -1,5 +1,6 @@
 package io.chunkserve.engine;
 
+import io.chunkserve.engine.sched.SchedulerConfig;
 import io.chunkserve.model.DType;
 
 import java.nio.file.Path;
@@ -21,7 +22,7 @@ public record WorkerConfig(Path modelDir, int threads, int chunkSize, long kvByt
 
     public static WorkerConfig defaults(Path modelDir) {
         return new WorkerConfig(modelDir, Runtime.getRuntime().availableProcessors(), 64, 256L << 20, DType.F32,
-                EngineConfig.defaults(), "dlpm", 4096);
+                EngineConfig.defaults(), "dlpm", SchedulerConfig.DEFAULT_QUANTUM);
     }
 
     public WorkerConfig withKvBytes(long bytes) {
