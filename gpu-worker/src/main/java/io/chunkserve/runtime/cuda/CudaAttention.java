@@ -15,8 +15,10 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * Two-phase decode attention on the GPU over a {@link DeviceKvCache} (kernels in
  * {@code kernels/src/main/cuda/attention.cu}): per step, {@link #prepare} takes the batch's chunk tables and
  * lengths, rebuilds and uploads the {@link CudaPlan} only when its structure changed (otherwise only the lengths
- * move), and {@link #decode} launches the partials kernel (chunk-first and sequence-first items in one grid) and
- * the log-sum-exp merge on the default stream, asynchronously.
+ * move), and {@link #decode} launches one kernel on the default stream, asynchronously: chunk-first and
+ * sequence-first items in one grid, the last block of each (sequence, KV head) merging its partial states
+ * (log-sum-exp) into the output. {@link #fuseMerge(boolean) fuseMerge(false)} restores the earlier two launches
+ * (partials, then a merge kernel), kept for comparison.
  *
  * <p>Queries and outputs are device arrays (B, qHeads, headDim) in the cache's dtype (fp16 or bf16); query
  * head h reads KV head h / (qHeads / kvHeads); scale 1/sqrt(headDim). One instance per engine thread.
@@ -32,11 +34,15 @@ public final class CudaAttention implements AutoCloseable {
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
     private int forcedTilesPerPiece;
+    private boolean fused = true;
 
     private CudaPlan plan;
     private long planUploads;
-    // plan arrays on the device, grown as needed
-    private DeviceBuffer dItems, dChunkIds, dRowSeqs, dMergeOff, dMergeEnt, dLens;
+    // plan arrays on the device, one buffer (items | chunk ids | row sequences | sequence info | merge entries,
+    // each section 16-byte aligned), grown as needed
+    private DeviceBuffer dPlan, dLens;
+    private int offChunkIds, offRowSeqs, offSeqInfo, offMergeEnt, planLines;   // int offsets of the sections
+    private DeviceBuffer dCounters; // (B, kvHeads) ints, zero between launches (the fused merge's arrival counts)
     private DeviceBuffer dPartO;    // (records, headDim) fp32 unnormalised partial outputs
     private DeviceBuffer dPartML;   // (records, 2) fp32 (m in log2 units, l)
 
@@ -80,6 +86,14 @@ public final class CudaAttention implements AutoCloseable {
         plan = null;
     }
 
+    /**
+     * true (the default): one launch, the merge fused into the partials kernel; false: partials, then a merge
+     * kernel (the earlier path, for comparisons and checks).
+     */
+    public void fuseMerge(boolean on) { fused = on; }
+
+    public boolean mergeFused() { return fused; }
+
     /** How many times a plan was built and uploaded. */
     public long planUploads() { return planUploads; }
 
@@ -99,11 +113,23 @@ public final class CudaAttention implements AutoCloseable {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
                     device.multiprocessors(), blocksPerSm, forcedTilesPerPiece);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
-            dItems = upload(dItems, plan.items);
-            dChunkIds = upload(dChunkIds, plan.chunkIds);
-            dRowSeqs = upload(dRowSeqs, plan.rowSeqs);
-            dMergeOff = upload(dMergeOff, plan.mergeOff);
-            dMergeEnt = upload(dMergeEnt, plan.mergeEnt);
+            int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
+            int[] offsets = new int[sections.length];
+            int total = 0;
+            for (int i = 0; i < sections.length; i++) {
+                offsets[i] = total;
+                total += (sections[i].length + 3) & ~3;
+            }
+            int[] packed = new int[total];
+            for (int i = 0; i < sections.length; i++) System.arraycopy(sections[i], 0, packed, offsets[i], sections[i].length);
+            dPlan = upload(dPlan, packed);
+            offChunkIds = offsets[1];
+            offRowSeqs = offsets[2];
+            offSeqInfo = offsets[3];
+            offMergeEnt = offsets[4];
+            planLines = (int) ((4L * total + 127) / 128);
+            dCounters = ensure(dCounters, 4L * plan.batchSize() * layout.kvHeads());
+            dCounters.fill32(0);
             dPartO = ensure(dPartO, (long) plan.records() * layout.headDim() * 4);
             dPartML = ensure(dPartML, (long) plan.records() * 8);
             planUploads++;
@@ -133,15 +159,19 @@ public final class CudaAttention implements AutoCloseable {
         float scaleLog2 = (float) (1.0 / Math.sqrt(d) / Math.log(2.0));
         Pointer p = Pointer.to(
                 Pointer.to(kv.keys(layer).ptr()), Pointer.to(kv.values(layer).ptr()), Pointer.to(q),
-                Pointer.to(dItems.ptr()), Pointer.to(dChunkIds.ptr()), Pointer.to(dRowSeqs.ptr()), Pointer.to(dLens.ptr()),
-                Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()),
+                Pointer.to(dPlan.ptr()), Pointer.to(new int[] {offChunkIds}), Pointer.to(new int[] {offRowSeqs}),
+                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {offMergeEnt}), Pointer.to(new int[] {planLines}),
+                Pointer.to(dLens.ptr()), Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()),
+                Pointer.to(dCounters.ptr()), Pointer.to(out),
                 Pointer.to(new int[] {hkv}), Pointer.to(new int[] {groupSize}),
-                Pointer.to(new int[] {Integer.numberOfTrailingZeros(layout.chunkSize())}), Pointer.to(new float[] {scaleLog2}));
+                Pointer.to(new int[] {Integer.numberOfTrailingZeros(layout.chunkSize())}), Pointer.to(new float[] {scaleLog2}),
+                Pointer.to(new int[] {fused ? 1 : 0}));
         cuLaunchKernel(partials, plan.blockCount(), 1, 1, THREADS, 1, 1, smemBytes, null, p, null);
+        if (fused) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         Pointer m = Pointer.to(
-                Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(dMergeOff.ptr()), Pointer.to(dMergeEnt.ptr()),
-                Pointer.to(out), Pointer.to(new int[] {batch}), Pointer.to(new int[] {qHeads}), Pointer.to(new int[] {groupSize}));
+                Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(dPlan.ptr()),
+                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {offMergeEnt}), Pointer.to(out), Pointer.to(new int[] {batch}), Pointer.to(new int[] {qHeads}), Pointer.to(new int[] {groupSize}));
         cuLaunchKernel(merge, (batch * qHeads + perBlock - 1) / perBlock, 1, 1, THREADS, 1, 1, 0, null, m, null);
     }
 
@@ -177,6 +207,12 @@ public final class CudaAttention implements AutoCloseable {
         cuLaunchKernel(readAll, blocks, 1, 1, 256, 1, 1, 0, null, p, null);
     }
 
+    /** Launches one block of 32 threads that reads the first 16 bytes of {@code buf} (benchmarks: the launch floor). */
+    void readOne(DeviceBuffer buf) {
+        Pointer p = Pointer.to(Pointer.to(buf.ptr()), Pointer.to(new long[] {1}), Pointer.to(buf.ptr()));
+        cuLaunchKernel(readAll, 1, 1, 1, 32, 1, 1, 0, null, p, null);
+    }
+
     /** Fills the partial buffers with NaN, so that a record the merge reads but no block wrote shows (tests). */
     public void poisonScratch() {
         if (dPartO != null) dPartO.fill32(0x7fc00000);
@@ -186,7 +222,7 @@ public final class CudaAttention implements AutoCloseable {
     /** Device bytes of the plan and partial buffers. */
     public long scratchBytes() {
         long n = 0;
-        for (DeviceBuffer b : new DeviceBuffer[] {dItems, dChunkIds, dRowSeqs, dMergeOff, dMergeEnt, dLens, dPartO, dPartML}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dCounters, dPartO, dPartML}) {
             if (b != null) n += b.bytes();
         }
         return n;
@@ -194,7 +230,7 @@ public final class CudaAttention implements AutoCloseable {
 
     @Override
     public void close() {
-        for (DeviceBuffer b : new DeviceBuffer[] {dItems, dChunkIds, dRowSeqs, dMergeOff, dMergeEnt, dLens, dPartO, dPartML}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dCounters, dPartO, dPartML}) {
             if (b != null) b.close();
         }
         cuModuleUnload(module);
