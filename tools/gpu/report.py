@@ -59,7 +59,7 @@ def main():
           f"median of 30 launches, each after an L2 flush by reads, CUDA events. Floor = 2*H_kv*128*2*(P + B*S) bytes / copy bandwidth. "
           f"'sharing off' = our kernel with the plan's sharing disabled over the same tree (the prefix chunks are re-read per "
           f"sequence, partly from L2); 'distinct' = our kernel over per-sequence copies (B*(P+S) distinct tokens, SDPA's bytes), "
-          f"its bandwidth as a share of the copy bandwidth. '2L' = the same kernel with the merge as a second launch (the "
+          f"its bandwidth as a share of the copy bandwidth. '2L' = the same kernel with every row through a partial record and the merge launch (the "
           f"previous path), same run.\n")
     print("| B | H_q/H_kv | shared P | unique S | SDPA µs | ours µs | floor µs | SDPA / ours | ours / floor | sharing off µs | distinct µs | distinct: % of copy BW | pieces (tiles, on/off) | ours 2L µs | distinct 2L µs | distinct 2L: % of copy BW |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -12,11 +12,11 @@
 //   sequence-first item = (piece of one sequence's private chunks): rows are the g query heads of the sequence;
 //                       the last piece masks the tail chunk past the sequence's length (read from lens[]).
 // Each (item, KV head) block ends with, per row, an unnormalised partial state (o[D], m, l) in fp32 (m in log2
-// units). With fused = 1 (the default path) the same launch finishes the step: a row whose sequence is covered
-// by this item alone is normalised and written to out directly; otherwise the block writes its partial record,
-// and the last block to finish a (sequence, KV head) — an atomic counter per pair, reset by that block — merges
-// the sequence's records with the log-sum-exp rule and writes out = O / L. With fused = 0 every row leaves a
-// record and cs_attn_merge_* (a second launch) merges them.
+// units). With direct = 1 (the default path) a row whose sequence is held by this item alone is normalised and
+// written to out at once; every other row leaves its partial record, and cs_attn_merge_* (a second launch, only
+// when some sequence needs it) merges, per (sequence, query head), the records of its group pieces and its
+// private pieces with the log-sum-exp rule and writes out = O / L. With direct = 0 every row leaves a record
+// (the earlier path).
 //
 // Work item: 16 ints {chunkOff, fullTokens, seqOff, rowStart, rowCount, partBase, partStride, tailSeq,
 //                     seqBase, chunk ids 0..6 of the item}
@@ -29,7 +29,6 @@
 // Sequence info: seqInfo[4b .. 4b+3] = {e0, e1, items, 0}: sequence b's merge entries are e in e0 .. e1−1, and
 //   `items` work items hold rows of b (1: written directly). Entry e: query head qh = kvh·g + j of b reads
 //   record mergeEnt[2e] + kvh·mergeEnt[2e+1] + j.
-// Counters: (B, Hkv) ints, zero between launches.
 
 #include "common.cuh"
 
@@ -47,11 +46,11 @@ template <typename T, int D, int STAGES>
 struct PartialsSmem {
     static constexpr int Q = ROWS * D;              // elements of the query tile
     static constexpr int STAGE = 2 * TILE * D;      // elements of one K + V stage
-    static constexpr int BYTES = (Q + STAGES * STAGE) * 2;
+    static constexpr int SEQ_BYTES = 2 * ROWS * 4;  // after the stages: sequence ids [ROWS], items holding them [ROWS]
+    static constexpr int BYTES = (Q + STAGES * STAGE) * 2 + SEQ_BYTES;
     static constexpr int RED_STRIDE = D + 4;        // fp32 row stride of the cross-warp reduction area
-    // after the loop the stages hold: red [ROWS][RED_STRIDE], redM [ROWS], redL [ROWS], seq info [ROWS] int4,
-    // sequence ids [ROWS], list of sequences to merge [ROWS], its length
-    static constexpr int FIN_BYTES = ROWS * RED_STRIDE * 4 + 2 * ROWS * 4 + ROWS * 16 + 2 * ROWS * 4 + 16;
+    // after the loop the stages hold: red [ROWS][RED_STRIDE], redM [ROWS], redL [ROWS]
+    static constexpr int FIN_BYTES = ROWS * RED_STRIDE * 4 + 2 * ROWS * 4;
     static_assert(FIN_BYTES <= STAGES * STAGE * 2, "finish area must fit the stages");
 };
 
@@ -63,10 +62,8 @@ struct Args {
     float* partO;
     float* partML;
     const int* seqInfo;
-    const int* mergeEnt;
-    int* counters;
     void* out;
-    int hkv, g, logC, fused;
+    int hkv, g, logC, direct;
     float scaleLog2;
 };
 
@@ -156,6 +153,19 @@ __device__ __forceinline__ void partials_body(
     for (int s = 0; s < STAGES - 1; ++s) {
         if (s < nTilesFull) load_tile(s, s, std::true_type{});
         cp_async_commit();
+    }
+    // the sequences of this block's rows and how many items hold each (1: rows written out directly), read
+    // while the first tiles load
+    int* sSeq = reinterpret_cast<int*>(kvs + STAGES * S::STAGE);   // [ROWS]
+    int* sItems = sSeq + ROWS;                                     // [ROWS]
+    {
+        const int seqOff = ia.z, rowStart = ia.w, rowCount = ib.x, seqBase = ic.x;
+        const int k0 = rowStart / g, nSeq = (rowStart + rowCount - 1) / g - k0 + 1;
+        if (A.direct && tid < nSeq) {
+            int seq = seqBase >= 0 ? seqBase + k0 + tid : __ldg(A.rowSeqs + seqOff + k0 + tid);
+            sSeq[tid] = seq;
+            sItems[tid] = __ldg(A.seqInfo + 4 * seq + 2);
+        }
     }
     const int nTok = tailSeq >= 0 ? fullTok - C + ((tailLen - 1) & (C - 1)) + 1 : fullTok;
     const int nTiles = (nTok + TILE - 1) / TILE;
@@ -261,16 +271,10 @@ __device__ __forceinline__ void partials_body(
         }
     }
 
-    // the sequences of this block's rows: ids and merge info (from L2: the grid prefetched the plan)
-    const int4 ja = ldg_again(itemRec), jb = ldg_again(itemRec + 4), jc = ldg_again(itemRec + 8);
-    const int seqOff = ja.z, rowStart = ja.w, rowCount = jb.x, partBase = jb.y, partStride = jb.z, seqBase = jc.x;
-    const int k0 = rowStart / g, nSeq = (rowStart + rowCount - 1) / g - k0 + 1;
-    int mySeq = 0;
-    int4 myInfo = make_int4(0, 0, 0, 0);
-    if (A.fused && tid < nSeq) {
-        mySeq = seqBase >= 0 ? seqBase + k0 + tid : __ldg(A.rowSeqs + seqOff + k0 + tid);
-        myInfo = __ldg(reinterpret_cast<const int4*>(A.seqInfo) + mySeq);
-    }
+    // the item's fields needed from here on (an L1 hit: K/V bypass L1)
+    const int4 ja = ldg_again(itemRec), jb = ldg_again(itemRec + 4);
+    const int rowStart = ja.w, rowCount = jb.x, partBase = jb.y, partStride = jb.z;
+    const int k0 = rowStart / g;
 
     // each warp: row sums over its quad; then combine the warps that share a row slice
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -282,10 +286,6 @@ __device__ __forceinline__ void partials_body(
     float* red = reinterpret_cast<float*>(kvs);          // [4 warps × 16 rows][RED_STRIDE]
     float* redM = red + ROWS * S::RED_STRIDE;             // [64]
     float* redL = redM + ROWS;                            // [64]
-    int4* sInfo = reinterpret_cast<int4*>(redL + ROWS);   // [64]
-    int* sSeq = reinterpret_cast<int*>(sInfo + ROWS);     // [64]
-    int* sList = sSeq + ROWS;                             // [64]
-    int* sCount = sList + ROWS;
     {
         int r0 = warp * 16 + (lane >> 2);
         #pragma unroll
@@ -298,15 +298,9 @@ __device__ __forceinline__ void partials_body(
             redM[r0] = m0; redM[r0 + 8] = m1;
             redL[r0] = l0; redL[r0 + 8] = l1;
         }
-        if (tid < nSeq) {
-            sInfo[tid] = myInfo;
-            sSeq[tid] = mySeq;
-        }
-        if (tid == 0) *sCount = 0;
     }
     __syncthreads();
     constexpr int KSPLIT = 4 / NRS;
-    int pending = 0;   // this thread wrote a record that a merge will read
     for (int e = tid; e < rowCount * (D / 4); e += THREADS) {
         int r = e / (D / 4), c4 = e % (D / 4);
         int slice = r >> 4, ri = r & 15;
@@ -325,7 +319,7 @@ __device__ __forceinline__ void partials_body(
             acc.x += f * x.x; acc.y += f * x.y; acc.z += f * x.z; acc.w += f * x.w;
         }
         int rg = rowStart + r, k = rg / g - k0;
-        if (A.fused && sInfo[k].z == 1) {   // the only item of this sequence: normalise and write out
+        if (A.direct && sItems[k] == 1) {   // the only item of this sequence: normalise and write out
             float inv = 1.f / L;
             ushort4 v;
             v.x = Elem<T>::bits(acc.x * inv);
@@ -339,55 +333,6 @@ __device__ __forceinline__ void partials_body(
         size_t rec = (size_t)partBase + (size_t)h * partStride + r;
         reinterpret_cast<float4*>(A.partO)[rec * (D / 4) + c4] = acc;
         if (c4 == 0) *reinterpret_cast<float2*>(A.partML + 2 * rec) = make_float2(M, L);
-        pending = 1;
-    }
-    if (!A.fused || !__syncthreads_or(pending)) return;
-
-    // fused finish: publish this block's records, count it in, and let the last block of each
-    // (sequence, KV head) merge that sequence's records
-    __threadfence();
-    __syncthreads();
-    if (tid < nSeq && sInfo[tid].z > 1) {
-        int* ctr = A.counters + (size_t)sSeq[tid] * hkv + h;
-        int old = atomicAdd(ctr, 1);
-        if (old == sInfo[tid].z - 1) {
-            __threadfence();
-            *ctr = 0;   // every other block of this pair has counted in: ready for the next launch
-            sList[atomicAdd(sCount, 1)] = tid;
-        }
-    }
-    __syncthreads();
-    const int nLast = *sCount;
-    if (nLast == 0) return;
-    __threadfence();
-    constexpr int TPP = D / 4;
-    for (int w = tid; w < nLast * g * TPP; w += THREADS) {
-        int li = w / (g * TPP), rem = w - li * (g * TPP), j = rem / TPP, c4 = rem - j * TPP;
-        int k = sList[li];
-        int4 info = sInfo[k];
-        float M = -INFINITY;
-        for (int e = info.x; e < info.y; ++e) {
-            size_t rec = (size_t)__ldg(A.mergeEnt + 2 * e) + (size_t)h * __ldg(A.mergeEnt + 2 * e + 1) + j;
-            M = fmaxf(M, __ldcg(A.partML + 2 * rec));
-        }
-        float base = M == -INFINITY ? 0.f : M;
-        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-        float L = 0.f;
-        for (int e = info.x; e < info.y; ++e) {
-            size_t rec = (size_t)__ldg(A.mergeEnt + 2 * e) + (size_t)h * __ldg(A.mergeEnt + 2 * e + 1) + j;
-            float2 ml = __ldcg(reinterpret_cast<const float2*>(A.partML) + rec);
-            float f = exp2f(ml.x - base);
-            L += f * ml.y;
-            float4 x = __ldcg(reinterpret_cast<const float4*>(A.partO) + rec * TPP + c4);
-            acc.x += f * x.x; acc.y += f * x.y; acc.z += f * x.z; acc.w += f * x.w;
-        }
-        float inv = 1.f / L;
-        ushort4 v;
-        v.x = Elem<T>::bits(acc.x * inv);
-        v.y = Elem<T>::bits(acc.y * inv);
-        v.z = Elem<T>::bits(acc.z * inv);
-        v.w = Elem<T>::bits(acc.w * inv);
-        reinterpret_cast<ushort4*>(A.out)[((size_t)sSeq[k] * hq + h * g + j) * TPP + c4] = v;
     }
 }
 
@@ -413,16 +358,18 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     }
 }
 
-// Per (sequence, query head): log-sum-exp merge of its partial records, out = O / L (fused = 0 only). Block:
-// 128 threads, D/4 threads (float4 each) per (sequence, head).
+// Per (sequence, query head): log-sum-exp merge of its partial records, out = O / L; with direct = 1 the
+// sequences that one item holds were written by the partials kernel and are skipped. Block: 128 threads, D/4
+// threads (float4 each) per (sequence, head).
 template <typename T, int D>
 __device__ __forceinline__ void merge(const float* __restrict__ partO, const float* __restrict__ partML,
                                       const int* __restrict__ seqInfo, const int* __restrict__ mergeEnt,
-                                      T* __restrict__ out, int batch, int hq, int g) {
+                                      T* __restrict__ out, int batch, int hq, int g, int direct) {
     constexpr int TPP = D / 4;
     int pair = blockIdx.x * (THREADS / TPP) + threadIdx.x / TPP, c4 = threadIdx.x % TPP;
     if (pair >= batch * hq) return;
     int bIdx = pair / hq, qh = pair - bIdx * hq, kvh = qh / g, j = qh - kvh * g;
+    if (direct && __ldg(seqInfo + 4 * bIdx + 2) == 1) return;
     int e0 = __ldg(seqInfo + 4 * bIdx), e1 = __ldg(seqInfo + 4 * bIdx + 1);
     float M = -INFINITY;
     for (int e = e0; e < e1; ++e) {
@@ -455,11 +402,10 @@ __device__ __forceinline__ void merge(const float* __restrict__ partO, const flo
 #define CS_PARTIALS(NAME, T, D, STAGES)                                                                      \
     extern "C" __global__ void __launch_bounds__(cs::THREADS, 2)                                             \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
-         int offSeqInfo, int offMergeEnt, int planLines, const int* lens, float* partO, float* partML,      \
-         int* counters, T* out, int hkv, int g, int logC, float scaleLog2, int fused) {                     \
+         int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
+         int g, int logC, float scaleLog2, int direct) {                                                     \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
-                         plan + offSeqInfo, plan + offMergeEnt, counters, out, hkv, g, logC, fused,          \
-                         scaleLog2};                                                                         \
+                         plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2};                           \
         cs::partials<T, D, STAGES>(kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);            \
     }
 
@@ -471,8 +417,8 @@ CS_PARTIALS(cs_attn_partials_bf16_d64, __nv_bfloat16, 64, 3)
 #define CS_MERGE(NAME, T, D)                                                                                 \
     extern "C" __global__ void __launch_bounds__(cs::THREADS)                                                \
     NAME(const float* partO, const float* partML, const int* plan, int offSeqInfo, int offMergeEnt, T* out,   \
-         int batch, int hq, int g) {                                                                         \
-        cs::merge<T, D>(partO, partML, plan + offSeqInfo, plan + offMergeEnt, out, batch, hq, g);            \
+         int batch, int hq, int g, int direct) {                                                             \
+        cs::merge<T, D>(partO, partML, plan + offSeqInfo, plan + offMergeEnt, out, batch, hq, g, direct);    \
     }
 
 CS_MERGE(cs_attn_merge_f16_d128, __half, 128)

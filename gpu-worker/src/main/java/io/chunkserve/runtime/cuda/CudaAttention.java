@@ -15,10 +15,11 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * Two-phase decode attention on the GPU over a {@link DeviceKvCache} (kernels in
  * {@code kernels/src/main/cuda/attention.cu}): per step, {@link #prepare} takes the batch's chunk tables and
  * lengths, rebuilds and uploads the {@link CudaPlan} only when its structure changed (otherwise only the lengths
- * move), and {@link #decode} launches one kernel on the default stream, asynchronously: chunk-first and
- * sequence-first items in one grid, the last block of each (sequence, KV head) merging its partial states
- * (log-sum-exp) into the output. {@link #fuseMerge(boolean) fuseMerge(false)} restores the earlier two launches
- * (partials, then a merge kernel), kept for comparison.
+ * move), and {@link #decode} launches, on the default stream and asynchronously, the partials kernel
+ * (chunk-first and sequence-first items in one grid; rows of a sequence that one item holds are written out
+ * directly) and, when some sequence is split over several items, the log-sum-exp merge.
+ * {@link #directWrites(boolean) directWrites(false)} sends every row through a partial record and the merge (the
+ * earlier path, kept for comparisons and checks).
  *
  * <p>Queries and outputs are device arrays (B, qHeads, headDim) in the cache's dtype (fp16 or bf16); query
  * head h reads KV head h / (qHeads / kvHeads); scale 1/sqrt(headDim). One instance per engine thread.
@@ -34,7 +35,7 @@ public final class CudaAttention implements AutoCloseable {
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
     private int forcedTilesPerPiece;
-    private boolean fused = true;
+    private boolean direct = true;
 
     private CudaPlan plan;
     private long planUploads;
@@ -42,7 +43,6 @@ public final class CudaAttention implements AutoCloseable {
     // each section 16-byte aligned), grown as needed
     private DeviceBuffer dPlan, dLens;
     private int offChunkIds, offRowSeqs, offSeqInfo, offMergeEnt, planLines;   // int offsets of the sections
-    private DeviceBuffer dCounters; // (B, kvHeads) ints, zero between launches (the fused merge's arrival counts)
     private DeviceBuffer dPartO;    // (records, headDim) fp32 unnormalised partial outputs
     private DeviceBuffer dPartML;   // (records, 2) fp32 (m in log2 units, l)
 
@@ -65,7 +65,7 @@ public final class CudaAttention implements AutoCloseable {
         fill = CudaDevice.function(module, "cs_fill_random16");
         readAll = CudaDevice.function(module, "cs_read_all");
         int d = layout.headDim();
-        smemBytes = (CudaPlan.ROWS * d + STAGES * 2 * CudaPlan.TILE * d) * 2;
+        smemBytes = (CudaPlan.ROWS * d + STAGES * 2 * CudaPlan.TILE * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
         if (smemBytes > device.maxSharedPerBlockOptin()) {
             throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
         }
@@ -87,12 +87,13 @@ public final class CudaAttention implements AutoCloseable {
     }
 
     /**
-     * true (the default): one launch, the merge fused into the partials kernel; false: partials, then a merge
-     * kernel (the earlier path, for comparisons and checks).
+     * true (the default): rows of a sequence that one work item holds are normalised and written by the partials
+     * kernel, and the merge launch is left out when no sequence needs it; false: every row goes through a partial
+     * record and the merge (the earlier path, for comparisons and checks).
      */
-    public void fuseMerge(boolean on) { fused = on; }
+    public void directWrites(boolean on) { direct = on; }
 
-    public boolean mergeFused() { return fused; }
+    public boolean directWrites() { return direct; }
 
     /** How many times a plan was built and uploaded. */
     public long planUploads() { return planUploads; }
@@ -128,8 +129,7 @@ public final class CudaAttention implements AutoCloseable {
             offSeqInfo = offsets[3];
             offMergeEnt = offsets[4];
             planLines = (int) ((4L * total + 127) / 128);
-            dCounters = ensure(dCounters, 4L * plan.batchSize() * layout.kvHeads());
-            dCounters.fill32(0);
+
             dPartO = ensure(dPartO, (long) plan.records() * layout.headDim() * 4);
             dPartML = ensure(dPartML, (long) plan.records() * 8);
             planUploads++;
@@ -160,18 +160,18 @@ public final class CudaAttention implements AutoCloseable {
         Pointer p = Pointer.to(
                 Pointer.to(kv.keys(layer).ptr()), Pointer.to(kv.values(layer).ptr()), Pointer.to(q),
                 Pointer.to(dPlan.ptr()), Pointer.to(new int[] {offChunkIds}), Pointer.to(new int[] {offRowSeqs}),
-                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {offMergeEnt}), Pointer.to(new int[] {planLines}),
-                Pointer.to(dLens.ptr()), Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()),
-                Pointer.to(dCounters.ptr()), Pointer.to(out),
+                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {planLines}),
+                Pointer.to(dLens.ptr()), Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(out),
                 Pointer.to(new int[] {hkv}), Pointer.to(new int[] {groupSize}),
                 Pointer.to(new int[] {Integer.numberOfTrailingZeros(layout.chunkSize())}), Pointer.to(new float[] {scaleLog2}),
-                Pointer.to(new int[] {fused ? 1 : 0}));
+                Pointer.to(new int[] {direct ? 1 : 0}));
         cuLaunchKernel(partials, plan.blockCount(), 1, 1, THREADS, 1, 1, smemBytes, null, p, null);
-        if (fused) return;
+        if (direct && !plan.needsMerge()) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         Pointer m = Pointer.to(
                 Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(dPlan.ptr()),
-                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {offMergeEnt}), Pointer.to(out), Pointer.to(new int[] {batch}), Pointer.to(new int[] {qHeads}), Pointer.to(new int[] {groupSize}));
+                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {offMergeEnt}), Pointer.to(out), Pointer.to(new int[] {batch}), Pointer.to(new int[] {qHeads}), Pointer.to(new int[] {groupSize}),
+                Pointer.to(new int[] {direct ? 1 : 0}));
         cuLaunchKernel(merge, (batch * qHeads + perBlock - 1) / perBlock, 1, 1, THREADS, 1, 1, 0, null, m, null);
     }
 
@@ -222,7 +222,7 @@ public final class CudaAttention implements AutoCloseable {
     /** Device bytes of the plan and partial buffers. */
     public long scratchBytes() {
         long n = 0;
-        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dCounters, dPartO, dPartML}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dPartO, dPartML}) {
             if (b != null) n += b.bytes();
         }
         return n;
@@ -230,7 +230,7 @@ public final class CudaAttention implements AutoCloseable {
 
     @Override
     public void close() {
-        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dCounters, dPartO, dPartML}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dPartO, dPartML}) {
             if (b != null) b.close();
         }
         cuModuleUnload(module);

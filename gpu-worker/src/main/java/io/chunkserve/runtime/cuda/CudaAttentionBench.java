@@ -19,7 +19,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * heads × 128; shared prefix P ∈ {1024, 2048, 4096}; unique tokens per sequence S ∈ {0, 256, 512, 1024}; fp16;
  * chunk 64) with 32 and 8 KV heads, our two-phase kernel with sharing on and off, and the device-copy bandwidth
  * that the unique-bytes floor uses, plus the same kernel over distinct per-sequence copies (the prefix-unaware
- * memory pattern), each also with the merge as a second launch (the earlier path: {@link CudaAttention#fuseMerge}).
+ * memory pattern), each also with every row through the merge (the earlier path: {@link CudaAttention#directWrites}).
  * Every timed launch starts with L2 flushed (a read of 4× the L2, which leaves clean lines), is
  * bracketed by CUDA events, and the median of the iterations is reported. Writes a TSV that
  * {@code tools/gpu/report.py} joins with the SDPA timings.
@@ -115,7 +115,7 @@ public final class CudaAttentionBench {
 
     /**
      * Piece-size sweep over distinct per-sequence copies (the "≥ 85% of the copy bandwidth" rows with GQA): the
-     * cost model's choice against fixed piece sizes, merge fused.
+     * cost model's choice against fixed piece sizes.
      */
     private static void sweepDistinct(CudaDevice dev, DeviceBuffer flush, int iters) {
         int[][] shapes = {{8, 32, 1024, 0}, {8, 32, 1024, 256}, {8, 64, 1024, 0}, {8, 32, 2048, 0}};
@@ -138,7 +138,7 @@ public final class CudaAttentionBench {
 
     /**
      * The fixed cost of one timed launch as the table measures it: an L2 flush, then a kernel that reads 16
-     * bytes (one block), between CUDA events (median). Our fused kernel cannot take less than this.
+     * bytes (one block), between CUDA events (median). No launch of ours can take less than this.
      */
     private static void launchFloor(CudaDevice dev, DeviceBuffer flush, int iters) {
         try (DeviceKvCache kv = new DeviceKvCache(new KvLayout(1, 8, 128, 64, DType.F16), 1);
@@ -156,6 +156,7 @@ public final class CudaAttentionBench {
                 if (i >= 0) us[i] = ms * 1e3f;
             }
             System.out.printf("launch floor (L2 flushed, one tiny kernel between events): median %.2f us, min %.2f us%n", median(us), min(us));
+            System.out.println("partials blocks per multiprocessor (occupancy): " + att.blocksPerMultiprocessor());
         }
     }
 
@@ -205,9 +206,9 @@ public final class CudaAttentionBench {
             String tp = att.plan().tilesPerPiece() + "";
             int items = att.plan().itemCount();
             float[] shared = time(dev, att, flush, dq, outShared, iters);
-            att.fuseMerge(false);
+            att.directWrites(false);
             float[] shared2 = time(dev, att, flush, dq, out2, iters);
-            att.fuseMerge(true);
+            att.directWrites(true);
             att.prepare(tables, lengths, false);
             tp += "/" + att.plan().tilesPerPiece();
             float[] priv = time(dev, att, flush, dq, outPrivate, iters);
@@ -234,7 +235,7 @@ public final class CudaAttentionBench {
                 den += y * y;
             }
             double diff = Double.isFinite(num) ? Math.sqrt(num / den) : Double.POSITIVE_INFINITY;
-            // the fused merge and the two launches compute the same function too
+            // direct writes and the all-merged path compute the same function too
             out2.download(bb);
             double num2 = 0, den2 = 0;
             for (int i = 0; i < a.length; i++) {
@@ -259,7 +260,7 @@ public final class CudaAttentionBench {
      * partly hit L2.)
      */
     private static float[] timeDistinct(CudaDevice dev, DeviceBuffer flush, int hkv, int batch, int prefix, int unique,
-                                        DeviceBuffer dq, DeviceBuffer dout, int iters, boolean fused, int forcedTiles, String[] tpOut) {
+                                        DeviceBuffer dq, DeviceBuffer dout, int iters, boolean direct, int forcedTiles, String[] tpOut) {
         int c = 64, per = (prefix + unique) / c;
         KvLayout lay = new KvLayout(1, hkv, 128, c, DType.F16);
         int[][] tables = new int[batch][per];
@@ -271,7 +272,7 @@ public final class CudaAttentionBench {
         try (DeviceKvCache kv = new DeviceKvCache(lay, batch * per); CudaAttention att = new CudaAttention(dev, kv, 32)) {
             att.fillRandom(kv.keys(0).ptr(), lay.chunkElements() * batch * per, 31);
             att.fillRandom(kv.values(0).ptr(), lay.chunkElements() * batch * per, 32);
-            att.fuseMerge(fused);
+            att.directWrites(direct);
             att.forceTilesPerPiece(forcedTiles);
             att.prepare(tables, lengths, true);
             if (tpOut != null) tpOut[0] = att.plan().tilesPerPiece() + "";

@@ -28,6 +28,11 @@ public final class CudaPlan {
     static final int ITEM_PREFIX = 7;  // chunk ids repeated in the item record (kernel constant PRE)
     /** Per-block start cost in tiles (prologue, pipeline fill, partial write), for the cost model. */
     private static final double ITEM_OVERHEAD_TILES = 0.5;
+    /**
+     * The merge launch in tiles of one multiprocessor's time (~1 µs each on an H200): a launch (3.4 µs measured
+     * for a tiny kernel after an L2 flush) plus its dependent reads; paid only when some sequence is split.
+     */
+    private static final double MERGE_LAUNCH_TILES = 5;
     static boolean DEBUG = Boolean.getBoolean("cs.plan.debug");
     private static final int[] PIECE_CANDIDATES = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1 << 20};
 
@@ -130,6 +135,12 @@ public final class CudaPlan {
     public int blockCount() { return itemCount() * shape.kvHeads(); }
 
     public int records() { return records; }
+
+    /** True when some sequence is split over several work items (the merge launch is then needed). */
+    public boolean needsMerge() {
+        for (int b = 0; b < lengths.length; b++) if (seqInfo[4 * b + 2] > 1) return true;
+        return false;
+    }
 
     public int tilesPerPiece() { return tilesPerPiece; }
 
@@ -293,9 +304,12 @@ public final class CudaPlan {
          * The piece size (in tiles) of least estimated time. Measured on an H200 (BENCHMARKS.md, CUDA section): a
          * multiprocessor streams about the same bytes per second with one resident block as with two, so the
          * model spreads tiles over multiprocessors, not block slots: time ≈ max(longest item, slowed down by the
-         * blocks that share its multiprocessor; Σ tiles / SMs plus half the smallest item as the tail of the
-         * longest-first order) plus the fp32 partials each piece writes and the merge reads back (none for a list
-         * in one piece whose sequences are in no other list: the kernel writes those rows out directly).
+         * blocks that share its multiprocessor; Σ tiles / SMs plus a tail) plus the fp32 partials each piece
+         * writes and the merge reads back, plus the merge launch itself when any row needs it (none when every
+         * list is one piece whose sequences are in no other list: the kernel then writes all rows directly). The
+         * tail: half the smallest item (longest-first order), which matched the measured piece sweeps of split
+         * plans; for a plan with no merge and equal blocks, the unfilled part of the last wave, (⌈blocks / SMs⌉ −
+         * blocks / SMs) blocks, which matched the sweeps over per-sequence copies (0.5 there cost up to 25%).
          */
         static int choosePieceTiles(List<WorkList> lists, int[] listsPerSeq, Shape shape) {
             int c = shape.chunkSize(), sms = shape.multiprocessors(), hkv = shape.kvHeads();
@@ -311,6 +325,7 @@ public final class CudaPlan {
                 int pc = pieceChunks(tp, c);
                 double work = 0, maxItem = 0, minItem = Double.MAX_VALUE, records = 0;
                 long blocks = 0;
+                boolean equal = true;   // every block streams the same number of tiles
                 for (int li = 0; li < lists.size(); li++) {
                     WorkList l = lists.get(li);
                     int n = l.chunks.length, pieces = (n + pc - 1) / pc;
@@ -324,10 +339,14 @@ public final class CudaPlan {
                     maxItem = Math.max(maxItem, maxTiles + ITEM_OVERHEAD_TILES);
                     minItem = Math.min(minItem, minTiles + ITEM_OVERHEAD_TILES);
                     if (pieces > 1 || rowTiles > 1 || !alone[li]) records += (double) pieces * hkv * l.rows;
+                    equal &= maxTiles == minTiles;
                 }
+                equal &= maxItem == minItem;
                 double sharing = blocks <= sms ? 1 : Math.min(shape.blocksPerSm(), (double) blocks / sms);
-                double makespan = Math.max(maxItem * sharing, blocks <= sms ? 0 : work / sms + 0.5 * minItem);
-                double cost = makespan + 2 * records * recordBytes / (tileBytes * sms);
+                double waves = (double) blocks / sms;
+                double tail = equal && records == 0 ? Math.ceil(waves - 1e-9) - waves : 0.5;
+                double makespan = Math.max(maxItem * sharing, blocks <= sms ? 0 : work / sms + tail * minItem);
+                double cost = makespan + 2 * records * recordBytes / (tileBytes * sms) + (records > 0 ? MERGE_LAUNCH_TILES : 0);
                 if (DEBUG) System.out.printf("  tp=%d blocks=%d makespan=%.1f records=%.1f cost=%.1f%n", tp, blocks, makespan, 2 * records * recordBytes / (tileBytes * sms), cost);
                 if (cost <= bestCost * (1 + 1e-9)) {   // ties go to larger pieces (fewer partials)
                     bestCost = Math.min(cost, bestCost);
