@@ -35,7 +35,7 @@ public final class CudaAttention implements AutoCloseable {
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
     private int forcedTilesPerPiece;
-    private boolean direct = true;
+    private boolean direct = true, prefetchPlan = true;
 
     private CudaPlan plan;
     private long planUploads;
@@ -94,6 +94,9 @@ public final class CudaAttention implements AutoCloseable {
     public void directWrites(boolean on) { direct = on; }
 
     public boolean directWrites() { return direct; }
+
+    /** Benchmarks: whether the grid prefetches the plan arrays into L2 (default true). */
+    void prefetchPlan(boolean on) { prefetchPlan = on; }
 
     /** How many times a plan was built and uploaded. */
     public long planUploads() { return planUploads; }
@@ -160,7 +163,7 @@ public final class CudaAttention implements AutoCloseable {
         Pointer p = Pointer.to(
                 Pointer.to(kv.keys(layer).ptr()), Pointer.to(kv.values(layer).ptr()), Pointer.to(q),
                 Pointer.to(dPlan.ptr()), Pointer.to(new int[] {offChunkIds}), Pointer.to(new int[] {offRowSeqs}),
-                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {planLines}),
+                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {prefetchPlan ? planLines : 0}),
                 Pointer.to(dLens.ptr()), Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(out),
                 Pointer.to(new int[] {hkv}), Pointer.to(new int[] {groupSize}),
                 Pointer.to(new int[] {Integer.numberOfTrailingZeros(layout.chunkSize())}), Pointer.to(new float[] {scaleLog2}),

@@ -108,6 +108,11 @@ public final class CudaAttentionBench {
                     line.append(String.format(" tp=%s:%.1fus", tp == 0 ? "auto(" + att.plan().tilesPerPiece() + ")" : tp + "",
                             median(time(dev, att, flush, dq, o, iters))));
                 }
+                att.forceTilesPerPiece(0);
+                att.prepare(tables, lengths, true);
+                att.prefetchPlan(false);
+                line.append(String.format(" | auto without plan prefetch:%.1fus", median(time(dev, att, flush, dq, o, iters))));
+                att.prefetchPlan(true);
             }
             System.out.println(line);
         }
