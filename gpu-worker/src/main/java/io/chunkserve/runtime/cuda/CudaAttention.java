@@ -36,6 +36,7 @@ public final class CudaAttention implements AutoCloseable {
     private final CUfunction partials, merge, append, fill, readAll;
     private int forcedTilesPerPiece;
     private boolean direct = true, prefetchPlan = true;
+    private boolean planDirect, planMerge;   // the plan has rows to write directly; some sequence is split
 
     private CudaPlan plan;
     private long planUploads;
@@ -88,8 +89,9 @@ public final class CudaAttention implements AutoCloseable {
 
     /**
      * true (the default): rows of a sequence that one work item holds are normalised and written by the partials
-     * kernel, and the merge launch is left out when no sequence needs it; false: every row goes through a partial
-     * record and the merge (the earlier path, for comparisons and checks).
+     * kernel, and the merge launch is left out when no sequence needs it; for a plan without such rows the
+     * kernels run as with false (measured on an H200: the direct-write bookkeeping cost up to 13% there); false:
+     * every row goes through a partial record and the merge (the earlier path, for comparisons and checks).
      */
     public void directWrites(boolean on) { direct = on; }
 
@@ -132,6 +134,8 @@ public final class CudaAttention implements AutoCloseable {
             offSeqInfo = offsets[3];
             offMergeEnt = offsets[4];
             planLines = (int) ((4L * total + 127) / 128);
+            planDirect = plan.hasDirectRows();
+            planMerge = plan.needsMerge();
 
             dPartO = ensure(dPartO, (long) plan.records() * layout.headDim() * 4);
             dPartML = ensure(dPartML, (long) plan.records() * 8);
@@ -159,6 +163,7 @@ public final class CudaAttention implements AutoCloseable {
     public void decode(int layer, CUdeviceptr q, CUdeviceptr out) {
         if (plan == null) throw new IllegalStateException("prepare() first");
         int hkv = layout.kvHeads(), d = layout.headDim();
+        boolean directNow = direct && planDirect;
         float scaleLog2 = (float) (1.0 / Math.sqrt(d) / Math.log(2.0));
         Pointer p = Pointer.to(
                 Pointer.to(kv.keys(layer).ptr()), Pointer.to(kv.values(layer).ptr()), Pointer.to(q),
@@ -167,14 +172,14 @@ public final class CudaAttention implements AutoCloseable {
                 Pointer.to(dLens.ptr()), Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(out),
                 Pointer.to(new int[] {hkv}), Pointer.to(new int[] {groupSize}),
                 Pointer.to(new int[] {Integer.numberOfTrailingZeros(layout.chunkSize())}), Pointer.to(new float[] {scaleLog2}),
-                Pointer.to(new int[] {direct ? 1 : 0}));
+                Pointer.to(new int[] {directNow ? 1 : 0}));
         cuLaunchKernel(partials, plan.blockCount(), 1, 1, THREADS, 1, 1, smemBytes, null, p, null);
-        if (direct && !plan.needsMerge()) return;
+        if (directNow && !planMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         Pointer m = Pointer.to(
                 Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(dPlan.ptr()),
                 Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {offMergeEnt}), Pointer.to(out), Pointer.to(new int[] {batch}), Pointer.to(new int[] {qHeads}), Pointer.to(new int[] {groupSize}),
-                Pointer.to(new int[] {direct ? 1 : 0}));
+                Pointer.to(new int[] {directNow ? 1 : 0}));
         cuLaunchKernel(merge, (batch * qHeads + perBlock - 1) / perBlock, 1, 1, THREADS, 1, 1, 0, null, m, null);
     }
 

@@ -136,6 +136,12 @@ public final class CudaPlan {
 
     public int records() { return records; }
 
+    /** True when some sequence is held by one work item alone (its rows can be written out by that item). */
+    public boolean hasDirectRows() {
+        for (int b = 0; b < lengths.length; b++) if (seqInfo[4 * b + 2] == 1) return true;
+        return false;
+    }
+
     /** True when some sequence is split over several work items (the merge launch is then needed). */
     public boolean needsMerge() {
         for (int b = 0; b < lengths.length; b++) if (seqInfo[4 * b + 2] > 1) return true;

@@ -65,6 +65,29 @@ class CudaPlanTest {
     }
 
     @Test
+    void perSequenceCopiesAreWrittenDirectlyAndSharedTreesMerged() {
+        int batch = 32, p = 1024, c = 64, per = p / c;
+        int[][] copies = new int[batch][per], shared = new int[batch][per];
+        int[] lengths = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            for (int i = 0; i < per; i++) {
+                copies[b][i] = b * per + i;
+                shared[b][i] = i;
+            }
+            lengths[b] = p;
+        }
+        CudaPlan.Shape shape = new CudaPlan.Shape(8, 4, 128, c, 132, 2, 0);
+        CudaPlan distinct = CudaPlan.build(copies, lengths, true, shape);
+        // one piece per sequence (the cost model's choice measured fastest on an H200): no merge at all
+        assertEquals(1 << 20, distinct.tilesPerPiece(), distinct.toString());
+        assertTrue(distinct.hasDirectRows());
+        assertFalse(distinct.needsMerge());
+        CudaPlan tree = CudaPlan.build(shared, lengths, true, shape);
+        assertFalse(tree.hasDirectRows(), tree.toString());
+        assertTrue(tree.needsMerge());
+    }
+
+    @Test
     void structureSurvivesTailGrowthOnly() {
         int[][] tables = {{5, 6, 7}, {5, 6, 9}};
         int[] lengths = {150, 140};   // chunk 64: two full shared chunks, private tails
