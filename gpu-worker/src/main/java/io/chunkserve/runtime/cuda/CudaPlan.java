@@ -33,7 +33,6 @@ public final class CudaPlan {
      * for a tiny kernel after an L2 flush) plus its dependent reads; paid only when some sequence is split.
      */
     private static final double MERGE_LAUNCH_TILES = 5;
-    static boolean DEBUG = Boolean.getBoolean("cs.plan.debug");
     private static final int[] PIECE_CANDIDATES = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1 << 20};
 
     /**
@@ -353,7 +352,6 @@ public final class CudaPlan {
                 double tail = equal && records == 0 ? Math.ceil(waves - 1e-9) - waves : 0.5;
                 double makespan = Math.max(maxItem * sharing, blocks <= sms ? 0 : work / sms + tail * minItem);
                 double cost = makespan + 2 * records * recordBytes / (tileBytes * sms) + (records > 0 ? MERGE_LAUNCH_TILES : 0);
-                if (DEBUG) System.out.printf("  tp=%d blocks=%d makespan=%.1f records=%.1f cost=%.1f%n", tp, blocks, makespan, 2 * records * recordBytes / (tileBytes * sms), cost);
                 if (cost <= bestCost * (1 + 1e-9)) {   // ties go to larger pieces (fewer partials)
                     bestCost = Math.min(cost, bestCost);
                     best = tp;
