@@ -10,7 +10,7 @@ DEST="${1:-$ROOT/.dist/cuda}"
 JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 export JAVA_HOME PATH="$JAVA_HOME/bin:$PATH"
 command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || { echo "build_dist: nvcc is needed to build attention.fatbin" >&2; exit 1; }
-(cd "$ROOT" && mvn -B -q -Dstyle.color=never -pl kernels,gpu-worker -am install -DskipTests)
+(cd "$ROOT" && mvn -B -q -o -Dstyle.color=never -pl kernels,gpu-worker -am package -DskipTests)
 unzip -l "$ROOT/kernels/target/kernels-0.1.0-SNAPSHOT.jar" | grep attention.fatbin >/dev/null || { echo "build_dist: kernels jar has no fatbin" >&2; exit 1; }
 M2="${M2_REPO:-$HOME/.m2/repository}"
 STAGE="$(mktemp -d)"

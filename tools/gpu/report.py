@@ -59,10 +59,11 @@ def main():
           f"median of 30 launches, each after an L2 flush by reads, CUDA events. Floor = 2*H_kv*128*2*(P + B*S) bytes / copy bandwidth. "
           f"'sharing off' = our kernel with the plan's sharing disabled over the same tree (the prefix chunks are re-read per "
           f"sequence, partly from L2); 'distinct' = our kernel over per-sequence copies (B*(P+S) distinct tokens, SDPA's bytes), "
-          f"its bandwidth as a share of the copy bandwidth.\n")
-    print("| B | H_q/H_kv | shared P | unique S | SDPA µs | ours µs | floor µs | SDPA / ours | ours / floor | sharing off µs | distinct µs | distinct: % of copy BW | pieces (tiles, on/off) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    slower, nosh_frac, rows = [], [], []
+          f"its bandwidth as a share of the copy bandwidth. '2L' = the same kernel with every row through a partial record and the merge launch (the "
+          f"previous path), same run.\n")
+    print("| B | H_q/H_kv | shared P | unique S | SDPA µs | ours µs | floor µs | SDPA / ours | ours / floor | sharing off µs | distinct µs | distinct: % of copy BW | pieces (tiles, on/off) | ours 2L µs | distinct 2L µs | distinct 2L: % of copy BW |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    slower, nosh_frac, rows, frac2 = [], [], [], []
     for r in ours:
         k = key(r)
         hkv, b, p, s = k
@@ -75,7 +76,10 @@ def main():
         if srow and t > ts:
             slower.append(k)
         rows.append({"hkv": hkv, "B": b, "P": p, "S": s, "sdpa_us": ts, "ours_us": t, "noshare_us": tn, "floor_us": round(floor, 2)})
-        print(f"| {b} | 32/{hkv} | {p} | {s} | {ts:.1f} | {t:.1f} | {floor:.1f} | {ts / t:.1f}x | {t / floor:.2f} | {tn:.1f} | {td:.1f} | {100 * frac:.0f}% | {r['tiles_per_piece']} |")
+        t2 = float(r.get("ours_2launch_us", "nan")); td2 = float(r.get("distinct_2launch_us", "nan"))
+        f2 = 2 * hkv * 128 * 2 * b * (p + s) / (td2 * 1e-6) / bw
+        frac2.append(f2)
+        print(f"| {b} | 32/{hkv} | {p} | {s} | {ts:.1f} | {t:.1f} | {floor:.1f} | {ts / t:.1f}x | {t / floor:.2f} | {tn:.1f} | {td:.1f} | {100 * frac:.1f}% | {r['tiles_per_piece']} | {t2:.1f} | {td2:.1f} | {100 * f2:.1f}% |")
     def get(hkv, b, p, s, field):
         for x in rows:
             if (x["hkv"], x["B"], x["P"], x["S"]) == (hkv, b, p, s):
@@ -93,6 +97,8 @@ def main():
         "speedup_gqa8_B32_P4096_S512": ratio(8, 32, 4096, 512),
         "distinct_bw_fraction_min": round(min(nosh_frac), 3),
         "distinct_bw_fraction_median": round(sorted(nosh_frac)[len(nosh_frac) // 2], 3),
+        "distinct_bw_fraction_min_2launch": round(min(frac2), 3),
+        "slowest_ours_vs_2launch": round(max(float(r["ours_us"]) / float(r["ours_2launch_us"]) for r in ours), 3) if "ours_2launch_us" in ours[0] else None,
         "ours_over_floor_max": round(max(x["ours_us"] / x["floor_us"] for x in rows), 2),
         "sharing_on_vs_off_max_rel_diff": max(float(r["diff_share_vs_noshare"]) for r in ours),
         "targets": {"speedup_B32_P4096_S512>=5": (ratio(32, 32, 4096, 512) or 0) >= 5,

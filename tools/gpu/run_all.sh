@@ -41,12 +41,12 @@ stamp "SASS summary + our kernels"
     echo "$f (sm_90 SASS): $(cuobjdump -sass -fun "$f" -arch sm_90 "$FB" 2>/dev/null \
       | grep -oE "\b(HMMA[.0-9A-Z]*|LDSM[.0-9A-Z]*|LDGSTS[.0-9A-Z]*|LDL|STL|MUFU\.EX2)\b" | sort | uniq -c | tr -s ' \n' ' ')"
   done
-  timeout 120 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaAttentionBench --out "$OUT/ours.tsv" 2>&1
+  timeout 240 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaAttentionBench --out "$OUT/ours.tsv" 2>&1
   echo "bench exit $?"
   stamp "torch SDPA"
   PYTHONUNBUFFERED=1 timeout 150 python3 "$HERE/sdpa_bench.py" --out "$OUT/sdpa.tsv" 2>&1
   echo "sdpa exit $?"; } > "$OUT/bench.log" 2>&1
-grep -E "exit|Exception|Error|device|sweep|SASS|REG" "$OUT/bench.log" | head -24
+grep -E "exit|Exception|Error|device|sweep|SASS|REG|floor" "$OUT/bench.log" | head -30
 if [ "$SANITIZE" = 1 ] && [ $(( $(date +%s) - T0 )) -lt 420 ]; then
   stamp "compute-sanitizer memcheck (java launcher, small cases)"
   { timeout 90 compute-sanitizer --tool memcheck --target-processes all --error-exitcode 7 \

@@ -11,68 +11,121 @@
 //                       once and feed all rows through mma.sync;
 //   sequence-first item = (piece of one sequence's private chunks): rows are the g query heads of the sequence;
 //                       the last piece masks the tail chunk past the sequence's length (read from lens[]).
-// Each (item, KV head) block leaves, per row, an unnormalised partial state (o[D], m, l) in fp32 (m in log2
-// units). cs_attn_merge_* then merges, per (sequence, query head), the partials of its group pieces and its
-// private pieces with the log-sum-exp rule and writes out = O / L.
+// Each (item, KV head) block ends with, per row, an unnormalised partial state (o[D], m, l) in fp32 (m in log2
+// units). With direct = 1 (the default path) a row whose sequence is held by this item alone is normalised and
+// written to out at once; every other row leaves its partial record, and cs_attn_merge_* (a second launch, only
+// when some sequence needs it) merges, per (sequence, query head), the records of its group pieces and its
+// private pieces with the log-sum-exp rule and writes out = O / L. With direct = 0 every row leaves a record
+// (the earlier path).
 //
-// Work item: 8 ints {chunkOff, fullTokens, seqOff, rowStart, rowCount, partBase, partStride, tailSeq}
-//   chunk ids chunkIds[chunkOff ..] cover the item's tokens, fullTokens = chunks × C;
+// Work item: 16 ints {chunkOff, fullTokens, seqOff, rowStart, rowCount, partBase, partStride, tailSeq,
+//                     seqBase, chunk ids 0..6 of the item}
+//   chunk ids chunkIds[chunkOff ..] cover the item's tokens, fullTokens = chunks × C; the first 7 are repeated
+//   in the item, so the first tiles' loads wait for one dependent read only;
 //   tailSeq ≥ 0: the last chunk is sequence tailSeq's last chunk and holds ((lens[tailSeq]−1) mod C)+1 tokens;
-//   row r (0 ≤ r < rowCount) is global row rg = rowStart + r of the piece: sequence rowSeqs[seqOff + rg / g],
-//   query head h·g + rg mod g; its partial record is partBase + h·partStride + r.
-// Merge entries: sequence b's entries are mergeEnt[2e], mergeEnt[2e+1] for e in mergeOff[b] .. mergeOff[b+1]−1:
-//   query head qh = kvh·g + j reads record mergeEnt[2e] + kvh·mergeEnt[2e+1] + j.
+//   row r (0 ≤ r < rowCount) is global row rg = rowStart + r of the piece: sequence rowSeqs[seqOff + rg / g]
+//   (= seqBase + rg / g when seqBase ≥ 0: the list's sequences are consecutive), query head h·g + rg mod g; its
+//   partial record is partBase + h·partStride + r.
+// Sequence info: seqInfo[4b .. 4b+3] = {e0, e1, items, 0}: sequence b's merge entries are e in e0 .. e1−1, and
+//   `items` work items hold rows of b (1: written directly). Entry e: query head qh = kvh·g + j of b reads
+//   record mergeEnt[2e] + kvh·mergeEnt[2e+1] + j.
 
 #include "common.cuh"
+
+#include <type_traits>
 
 namespace cs {
 
 constexpr int TILE = 64;      // KV tokens per pipeline stage
 constexpr int ROWS = 64;      // query rows per block (4 warps × 16)
 constexpr int THREADS = 128;
+constexpr int ITEM_INTS = 16;
+constexpr int PRE = 7;        // chunk ids repeated in the item record
 
 template <typename T, int D, int STAGES>
 struct PartialsSmem {
     static constexpr int Q = ROWS * D;              // elements of the query tile
     static constexpr int STAGE = 2 * TILE * D;      // elements of one K + V stage
-    static constexpr int BYTES = (Q + STAGES * STAGE) * 2;
+    static constexpr int SEQ_BYTES = 2 * ROWS * 4;  // after the stages: sequence ids [ROWS], items holding them [ROWS]
+    static constexpr int BYTES = (Q + STAGES * STAGE) * 2 + SEQ_BYTES;
     static constexpr int RED_STRIDE = D + 4;        // fp32 row stride of the cross-warp reduction area
-    static_assert(ROWS * RED_STRIDE * 4 + 2 * ROWS * 4 <= STAGES * STAGE * 2, "reduction area must fit the stages");
+    // after the loop the stages hold: red [ROWS][RED_STRIDE], redM [ROWS], redL [ROWS]
+    static constexpr int FIN_BYTES = ROWS * RED_STRIDE * 4 + 2 * ROWS * 4;
+    static_assert(FIN_BYTES <= STAGES * STAGE * 2, "finish area must fit the stages");
 };
+
+struct Args {
+    const int* items;
+    const int* chunkIds;
+    const int* rowSeqs;
+    const int* lens;
+    float* partO;
+    float* partML;
+    const int* seqInfo;
+    void* out;
+    int hkv, g, logC, direct;
+    float scaleLog2;
+};
+
+// A read-only 16-byte load the compiler may not merge with an earlier one: values needed only after the main
+// loop are read again there instead of holding registers through it.
+__device__ __forceinline__ int4 ldg_again(const int* p) {
+    int4 v;
+    asm volatile("ld.global.nc.v4.s32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ int pick_pre(int4 c, int4 d, int i) {
+    // chunk id i (< PRE) of the item record without a run-time register index
+    int v = c.y;
+    v = i == 1 ? c.z : v;
+    v = i == 2 ? c.w : v;
+    v = i == 3 ? d.x : v;
+    v = i == 4 ? d.y : v;
+    v = i == 5 ? d.z : v;
+    v = i == 6 ? d.w : v;
+    return v;
+}
 
 // NT = KV tokens of each tile that one warp handles: 16 (rows ≤ 16: 4 warps split the tile's tokens),
 // 32 (rows ≤ 32: 2 row slices × 2 token halves) or 64 (4 row slices, each all tokens).
 template <typename T, int D, int STAGES, int NT>
 __device__ __forceinline__ void partials_body(
-        const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
-        const int* __restrict__ chunkIds, const int* __restrict__ rowSeqs,
-        float* __restrict__ partO, float* __restrict__ partML,
-        int h, int hkv, int g, int logC,
-        int chunkOff, int nTok, int seqOff, int rowStart, int rowCount, int partBase, int partStride,
-        float scaleLog2, unsigned char* smem) {
+        const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q, const Args& A,
+        int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
     using S = PartialsSmem<T, D, STAGES>;
     constexpr int PR = D / 8;            // 16-byte pieces per row
     constexpr int NRS = NT / 16;         // row slices (warps along rows)
+    const int chunkOff = ia.x, fullTok = ia.y, tailSeq = ib.w;
+    const int hkv = A.hkv, g = A.g, logC = A.logC;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int rs = warp % NRS, kp = warp / NRS;
     const int C = 1 << logC, hq = hkv * g;
-    const int nTiles = (nTok + TILE - 1) / TILE;
+    // the tail length arrives while the first tiles load; only masking and the loop bound need it
+    const int tailLen = tailSeq >= 0 ? __ldg(A.lens + tailSeq) : 0;
+    const int nTilesFull = (fullTok + TILE - 1) / TILE;
     T* qs = reinterpret_cast<T*>(smem);
     T* kvs = qs + S::Q;
 
     // query tile (rows past rowCount are zero)
+    {
+    const int seqOff = ia.z, rowStart = ia.w, rowCount = ib.x, seqBase = ic.x;
     for (int p = tid; p < ROWS * PR; p += THREADS) {
         int r = p / PR, c = p % PR;
         bool valid = r < rowCount;
         const T* src = q;
         if (valid) {
             int rg = rowStart + r, k = rg / g;
-            int seq = __ldg(rowSeqs + seqOff + k);
+            int seq = seqBase >= 0 ? seqBase + k : __ldg(A.rowSeqs + seqOff + k);
             src = q + (size_t)(seq * hq + h * g + (rg - k * g)) * D + c * 8;
         }
         cp_async16(smem_u32(qs + swz<D>(r, c)), src, valid);
     }
-    auto load_tile = [&](int tile, int stage) {
+    }
+    // tokens < fullTok are copied (a tail chunk's slots past the length too: they lie inside the chunk and are
+    // masked below, V rows zeroed); tokens ≥ fullTok are zero-filled
+    // (the prologue takes the first chunk ids from the item record; later tiles read chunkIds, from L2)
+    auto load_tile = [&](int tile, int stage, auto prologue) {
         T* ks = kvs + stage * S::STAGE;
         T* vs = ks + TILE * D;
         #pragma unroll
@@ -80,10 +133,16 @@ __device__ __forceinline__ void partials_body(
             int p = tid + it * THREADS;
             int r = p / PR, c = p % PR;
             int tok = tile * TILE + r;
-            bool valid = tok < nTok;
+            bool valid = tok < fullTok;
             size_t off = 0;
             if (valid) {
-                int chunk = __ldg(chunkIds + chunkOff + (tok >> logC));
+                int ci = tok >> logC;
+                int chunk;
+                if constexpr (decltype(prologue)::value) {
+                    chunk = ci < PRE ? pick_pre(ic, id, ci) : __ldg(A.chunkIds + chunkOff + ci);
+                } else {
+                    chunk = __ldg(A.chunkIds + chunkOff + ci);
+                }
                 off = (((size_t)chunk * hkv + h) * C + (tok & (C - 1))) * D + c * 8;
             }
             cp_async16(smem_u32(ks + swz<D>(r, c)), kc + off, valid);
@@ -92,9 +151,24 @@ __device__ __forceinline__ void partials_body(
     };
     #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < nTiles) load_tile(s, s);
+        if (s < nTilesFull) load_tile(s, s, std::true_type{});
         cp_async_commit();
     }
+    // the sequences of this block's rows and how many items hold each (1: rows written out directly), read
+    // while the first tiles load
+    int* sSeq = reinterpret_cast<int*>(kvs + STAGES * S::STAGE);   // [ROWS]
+    int* sItems = sSeq + ROWS;                                     // [ROWS]
+    {
+        const int seqOff = ia.z, rowStart = ia.w, rowCount = ib.x, seqBase = ic.x;
+        const int k0 = rowStart / g, nSeq = (rowStart + rowCount - 1) / g - k0 + 1;
+        if (A.direct && tid < nSeq) {
+            int seq = seqBase >= 0 ? seqBase + k0 + tid : __ldg(A.rowSeqs + seqOff + k0 + tid);
+            sSeq[tid] = seq;
+            sItems[tid] = __ldg(A.seqInfo + 4 * seq + 2);
+        }
+    }
+    const int nTok = tailSeq >= 0 ? fullTok - C + ((tailLen - 1) & (C - 1)) + 1 : fullTok;
+    const int nTiles = (nTok + TILE - 1) / TILE;
 
     float o[D / 8][4];
     #pragma unroll
@@ -105,8 +179,19 @@ __device__ __forceinline__ void partials_body(
     for (int i = 0; i < nTiles; ++i) {
         cp_async_wait<STAGES - 2>();
         __syncthreads();
-        if (i + STAGES - 1 < nTiles) load_tile(i + STAGES - 1, (i + STAGES - 1) % STAGES);
+        if (i + STAGES - 1 < nTiles) load_tile(i + STAGES - 1, (i + STAGES - 1) % STAGES, std::false_type{});
         cp_async_commit();
+        const T* ks = kvs + (i % STAGES) * S::STAGE;
+        T* vs = const_cast<T*>(ks) + TILE * D;
+        if (i == nTiles - 1 && nTok < fullTok) {
+            // tail slots past the length: P is 0 there, but 0 · (whatever the slot holds) must not be NaN
+            int r0 = nTok - i * TILE;
+            for (int p = tid; p < (TILE - r0) * PR; p += THREADS) {
+                int r = r0 + p / PR, c = p % PR;
+                *reinterpret_cast<uint4*>(vs + swz<D>(r, c)) = make_uint4(0u, 0u, 0u, 0u);
+            }
+            __syncthreads();
+        }
         if (i == 0) {
             #pragma unroll
             for (int kk = 0; kk < D / 16; ++kk) {
@@ -115,8 +200,6 @@ __device__ __forceinline__ void partials_body(
                 ldsm_x4(qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], smem_u32(qs + swz<D>(row, kk * 2 + (mat >> 1))));
             }
         }
-        const T* ks = kvs + (i % STAGES) * S::STAGE;
-        const T* vs = ks + TILE * D;
         const int t0 = kp * NT;   // this warp's first token within the tile
 
         // scores S = Q·Kᵀ for 16 rows × NT tokens
@@ -134,7 +217,7 @@ __device__ __forceinline__ void partials_body(
                 Elem<T>::mma(s[2 * nb + 1], qf[kk], b2, b3);
             }
         }
-        // online softmax (log2 units); tokens past nTok are masked
+        // online softmax (log2 units); tokens past nTok are masked (a select: whatever K held there is dropped)
         float mx0 = -INFINITY, mx1 = -INFINITY;
         #pragma unroll
         for (int n = 0; n < NT / 8; ++n) {
@@ -142,8 +225,8 @@ __device__ __forceinline__ void partials_body(
             for (int e = 0; e < 2; ++e) {
                 int tg = i * TILE + t0 + n * 8 + 2 * (lane & 3) + e;
                 bool v = tg < nTok;
-                s[n][e] = v ? s[n][e] * scaleLog2 : -INFINITY;
-                s[n][2 + e] = v ? s[n][2 + e] * scaleLog2 : -INFINITY;
+                s[n][e] = v ? s[n][e] * A.scaleLog2 : -INFINITY;
+                s[n][2 + e] = v ? s[n][2 + e] * A.scaleLog2 : -INFINITY;
                 mx0 = fmaxf(mx0, s[n][e]);
                 mx1 = fmaxf(mx1, s[n][2 + e]);
             }
@@ -188,6 +271,11 @@ __device__ __forceinline__ void partials_body(
         }
     }
 
+    // the item's fields needed from here on (an L1 hit: K/V bypass L1)
+    const int4 ja = ldg_again(itemRec), jb = ldg_again(itemRec + 4);
+    const int rowStart = ja.w, rowCount = jb.x, partBase = jb.y, partStride = jb.z;
+    const int k0 = rowStart / g;
+
     // each warp: row sums over its quad; then combine the warps that share a row slice
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -230,50 +318,59 @@ __device__ __forceinline__ void partials_body(
             float4 x = *reinterpret_cast<const float4*>(red + w * S::RED_STRIDE + c4 * 4);
             acc.x += f * x.x; acc.y += f * x.y; acc.z += f * x.z; acc.w += f * x.w;
         }
+        int rg = rowStart + r, k = rg / g - k0;
+        if (A.direct && sItems[k] == 1) {   // the only item of this sequence: normalise and write out
+            float inv = 1.f / L;
+            ushort4 v;
+            v.x = Elem<T>::bits(acc.x * inv);
+            v.y = Elem<T>::bits(acc.y * inv);
+            v.z = Elem<T>::bits(acc.z * inv);
+            v.w = Elem<T>::bits(acc.w * inv);
+            int j = rg - (k + k0) * g;
+            reinterpret_cast<ushort4*>(A.out)[((size_t)sSeq[k] * hq + h * g + j) * (D / 4) + c4] = v;
+            continue;
+        }
         size_t rec = (size_t)partBase + (size_t)h * partStride + r;
-        reinterpret_cast<float4*>(partO)[rec * (D / 4) + c4] = acc;
-        if (c4 == 0) *reinterpret_cast<float2*>(partML + 2 * rec) = make_float2(M, L);
+        reinterpret_cast<float4*>(A.partO)[rec * (D / 4) + c4] = acc;
+        if (c4 == 0) *reinterpret_cast<float2*>(A.partML + 2 * rec) = make_float2(M, L);
     }
 }
 
 template <typename T, int D, int STAGES>
-__device__ __forceinline__ void partials(
-        const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
-        const int* __restrict__ items, const int* __restrict__ chunkIds, const int* __restrict__ rowSeqs,
-        const int* __restrict__ lens, float* __restrict__ partO, float* __restrict__ partML,
-        int hkv, int g, int logC, float scaleLog2) {
+__device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
+                                         const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smem[];
-    const int item = blockIdx.x / hkv, h = blockIdx.x - item * hkv;
-    const int4 a = __ldg(reinterpret_cast<const int4*>(items) + 2 * item);
-    const int4 b = __ldg(reinterpret_cast<const int4*>(items) + 2 * item + 1);
-    const int chunkOff = a.x, fullTok = a.y, seqOff = a.z, rowStart = a.w;
-    const int rowCount = b.x, partBase = b.y, partStride = b.z, tailSeq = b.w;
-    const int C = 1 << logC;
-    int nTok = fullTok;
-    if (tailSeq >= 0) nTok = fullTok - C + ((__ldg(lens + tailSeq) - 1) & (C - 1)) + 1;
+    const int item = blockIdx.x / A.hkv, h = blockIdx.x - item * A.hkv;
+    const int* itemRec = A.items + (size_t)item * ITEM_INTS;
+    const int4* rec = reinterpret_cast<const int4*>(itemRec);
+    const int4 ia = __ldg(rec), ib = __ldg(rec + 1), ic = __ldg(rec + 2), id = __ldg(rec + 3);
+    // the grid pulls the plan arrays into L2 (blocks of later waves and the merges then find them there)
+    for (int l = blockIdx.x + threadIdx.x * gridDim.x; l < planLines; l += THREADS * gridDim.x) {
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(planBase + (size_t)l * 128));
+    }
+    const int rowCount = ib.x;
     if (rowCount <= 16) {
-        partials_body<T, D, STAGES, 16>(kc, vc, q, chunkIds, rowSeqs, partO, partML, h, hkv, g, logC, chunkOff, nTok,
-                                        seqOff, rowStart, rowCount, partBase, partStride, scaleLog2, smem);
+        partials_body<T, D, STAGES, 16>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else if (rowCount <= 32) {
-        partials_body<T, D, STAGES, 32>(kc, vc, q, chunkIds, rowSeqs, partO, partML, h, hkv, g, logC, chunkOff, nTok,
-                                        seqOff, rowStart, rowCount, partBase, partStride, scaleLog2, smem);
+        partials_body<T, D, STAGES, 32>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else {
-        partials_body<T, D, STAGES, 64>(kc, vc, q, chunkIds, rowSeqs, partO, partML, h, hkv, g, logC, chunkOff, nTok,
-                                        seqOff, rowStart, rowCount, partBase, partStride, scaleLog2, smem);
+        partials_body<T, D, STAGES, 64>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
 }
 
-// Per (sequence, query head): log-sum-exp merge of its partial records, out = O / L. Block: 128 threads, D/4
+// Per (sequence, query head): log-sum-exp merge of its partial records, out = O / L; with direct = 1 the
+// sequences that one item holds were written by the partials kernel and are skipped. Block: 128 threads, D/4
 // threads (float4 each) per (sequence, head).
 template <typename T, int D>
 __device__ __forceinline__ void merge(const float* __restrict__ partO, const float* __restrict__ partML,
-                                      const int* __restrict__ mergeOff, const int* __restrict__ mergeEnt,
-                                      T* __restrict__ out, int batch, int hq, int g) {
+                                      const int* __restrict__ seqInfo, const int* __restrict__ mergeEnt,
+                                      T* __restrict__ out, int batch, int hq, int g, int direct) {
     constexpr int TPP = D / 4;
     int pair = blockIdx.x * (THREADS / TPP) + threadIdx.x / TPP, c4 = threadIdx.x % TPP;
     if (pair >= batch * hq) return;
     int bIdx = pair / hq, qh = pair - bIdx * hq, kvh = qh / g, j = qh - kvh * g;
-    int e0 = __ldg(mergeOff + bIdx), e1 = __ldg(mergeOff + bIdx + 1);
+    if (direct && __ldg(seqInfo + 4 * bIdx + 2) == 1) return;
+    int e0 = __ldg(seqInfo + 4 * bIdx), e1 = __ldg(seqInfo + 4 * bIdx + 1);
     float M = -INFINITY;
     for (int e = e0; e < e1; ++e) {
         size_t rec = (size_t)__ldg(mergeEnt + 2 * e) + (size_t)kvh * __ldg(mergeEnt + 2 * e + 1) + j;
@@ -301,12 +398,15 @@ __device__ __forceinline__ void merge(const float* __restrict__ partO, const flo
 
 }  // namespace cs
 
+// plan: one int array, items at 0, the other sections at the given int offsets (16-byte aligned)
 #define CS_PARTIALS(NAME, T, D, STAGES)                                                                      \
     extern "C" __global__ void __launch_bounds__(cs::THREADS, 2)                                             \
-    NAME(const T* kc, const T* vc, const T* q, const int* items, const int* chunkIds, const int* rowSeqs,   \
-         const int* lens, float* partO, float* partML, int hkv, int g, int logC, float scaleLog2) {         \
-        cs::partials<T, D, STAGES>(kc, vc, q, items, chunkIds, rowSeqs, lens, partO, partML, hkv, g, logC,   \
-                                   scaleLog2);                                                               \
+    NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
+         int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
+         int g, int logC, float scaleLog2, int direct) {                                                     \
+        const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
+                         plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2};                           \
+        cs::partials<T, D, STAGES>(kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);            \
     }
 
 CS_PARTIALS(cs_attn_partials_f16_d128, __half, 128, 3)
@@ -316,9 +416,9 @@ CS_PARTIALS(cs_attn_partials_bf16_d64, __nv_bfloat16, 64, 3)
 
 #define CS_MERGE(NAME, T, D)                                                                                 \
     extern "C" __global__ void __launch_bounds__(cs::THREADS)                                                \
-    NAME(const float* partO, const float* partML, const int* mergeOff, const int* mergeEnt, T* out,          \
-         int batch, int hq, int g) {                                                                         \
-        cs::merge<T, D>(partO, partML, mergeOff, mergeEnt, out, batch, hq, g);                               \
+    NAME(const float* partO, const float* partML, const int* plan, int offSeqInfo, int offMergeEnt, T* out,   \
+         int batch, int hq, int g, int direct) {                                                             \
+        cs::merge<T, D>(partO, partML, plan + offSeqInfo, plan + offMergeEnt, out, batch, hq, g, direct);    \
     }
 
 CS_MERGE(cs_attn_merge_f16_d128, __half, 128)

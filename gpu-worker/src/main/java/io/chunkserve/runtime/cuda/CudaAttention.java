@@ -15,8 +15,11 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * Two-phase decode attention on the GPU over a {@link DeviceKvCache} (kernels in
  * {@code kernels/src/main/cuda/attention.cu}): per step, {@link #prepare} takes the batch's chunk tables and
  * lengths, rebuilds and uploads the {@link CudaPlan} only when its structure changed (otherwise only the lengths
- * move), and {@link #decode} launches the partials kernel (chunk-first and sequence-first items in one grid) and
- * the log-sum-exp merge on the default stream, asynchronously.
+ * move), and {@link #decode} launches, on the default stream and asynchronously, the partials kernel
+ * (chunk-first and sequence-first items in one grid; rows of a sequence that one item holds are written out
+ * directly) and, when some sequence is split over several items, the log-sum-exp merge.
+ * {@link #directWrites(boolean) directWrites(false)} sends every row through a partial record and the merge (the
+ * earlier path, kept for comparisons and checks).
  *
  * <p>Queries and outputs are device arrays (B, qHeads, headDim) in the cache's dtype (fp16 or bf16); query
  * head h reads KV head h / (qHeads / kvHeads); scale 1/sqrt(headDim). One instance per engine thread.
@@ -32,11 +35,15 @@ public final class CudaAttention implements AutoCloseable {
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
     private int forcedTilesPerPiece;
+    private boolean direct = true, prefetchPlan = true;
+    private boolean planDirect, planMerge;   // the plan has rows to write directly; some sequence is split
 
     private CudaPlan plan;
     private long planUploads;
-    // plan arrays on the device, grown as needed
-    private DeviceBuffer dItems, dChunkIds, dRowSeqs, dMergeOff, dMergeEnt, dLens;
+    // plan arrays on the device, one buffer (items | chunk ids | row sequences | sequence info | merge entries,
+    // each section 16-byte aligned), grown as needed
+    private DeviceBuffer dPlan, dLens;
+    private int offChunkIds, offRowSeqs, offSeqInfo, offMergeEnt, planLines;   // int offsets of the sections
     private DeviceBuffer dPartO;    // (records, headDim) fp32 unnormalised partial outputs
     private DeviceBuffer dPartML;   // (records, 2) fp32 (m in log2 units, l)
 
@@ -59,7 +66,7 @@ public final class CudaAttention implements AutoCloseable {
         fill = CudaDevice.function(module, "cs_fill_random16");
         readAll = CudaDevice.function(module, "cs_read_all");
         int d = layout.headDim();
-        smemBytes = (CudaPlan.ROWS * d + STAGES * 2 * CudaPlan.TILE * d) * 2;
+        smemBytes = (CudaPlan.ROWS * d + STAGES * 2 * CudaPlan.TILE * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
         if (smemBytes > device.maxSharedPerBlockOptin()) {
             throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
         }
@@ -80,6 +87,19 @@ public final class CudaAttention implements AutoCloseable {
         plan = null;
     }
 
+    /**
+     * true (the default): rows of a sequence that one work item holds are normalised and written by the partials
+     * kernel, and the merge launch is left out when no sequence needs it; for a plan without such rows the
+     * kernels run as with false (measured on an H200: the direct-write bookkeeping cost up to 13% there); false:
+     * every row goes through a partial record and the merge (the earlier path, for comparisons and checks).
+     */
+    public void directWrites(boolean on) { direct = on; }
+
+    public boolean directWrites() { return direct; }
+
+    /** Benchmarks: whether the grid prefetches the plan arrays into L2 (default true). */
+    void prefetchPlan(boolean on) { prefetchPlan = on; }
+
     /** How many times a plan was built and uploaded. */
     public long planUploads() { return planUploads; }
 
@@ -99,11 +119,24 @@ public final class CudaAttention implements AutoCloseable {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
                     device.multiprocessors(), blocksPerSm, forcedTilesPerPiece);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
-            dItems = upload(dItems, plan.items);
-            dChunkIds = upload(dChunkIds, plan.chunkIds);
-            dRowSeqs = upload(dRowSeqs, plan.rowSeqs);
-            dMergeOff = upload(dMergeOff, plan.mergeOff);
-            dMergeEnt = upload(dMergeEnt, plan.mergeEnt);
+            int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
+            int[] offsets = new int[sections.length];
+            int total = 0;
+            for (int i = 0; i < sections.length; i++) {
+                offsets[i] = total;
+                total += (sections[i].length + 3) & ~3;
+            }
+            int[] packed = new int[total];
+            for (int i = 0; i < sections.length; i++) System.arraycopy(sections[i], 0, packed, offsets[i], sections[i].length);
+            dPlan = upload(dPlan, packed);
+            offChunkIds = offsets[1];
+            offRowSeqs = offsets[2];
+            offSeqInfo = offsets[3];
+            offMergeEnt = offsets[4];
+            planLines = (int) ((4L * total + 127) / 128);
+            planDirect = plan.hasDirectRows();
+            planMerge = plan.needsMerge();
+
             dPartO = ensure(dPartO, (long) plan.records() * layout.headDim() * 4);
             dPartML = ensure(dPartML, (long) plan.records() * 8);
             planUploads++;
@@ -130,18 +163,23 @@ public final class CudaAttention implements AutoCloseable {
     public void decode(int layer, CUdeviceptr q, CUdeviceptr out) {
         if (plan == null) throw new IllegalStateException("prepare() first");
         int hkv = layout.kvHeads(), d = layout.headDim();
+        boolean directNow = direct && planDirect;
         float scaleLog2 = (float) (1.0 / Math.sqrt(d) / Math.log(2.0));
         Pointer p = Pointer.to(
                 Pointer.to(kv.keys(layer).ptr()), Pointer.to(kv.values(layer).ptr()), Pointer.to(q),
-                Pointer.to(dItems.ptr()), Pointer.to(dChunkIds.ptr()), Pointer.to(dRowSeqs.ptr()), Pointer.to(dLens.ptr()),
-                Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()),
+                Pointer.to(dPlan.ptr()), Pointer.to(new int[] {offChunkIds}), Pointer.to(new int[] {offRowSeqs}),
+                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {prefetchPlan ? planLines : 0}),
+                Pointer.to(dLens.ptr()), Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(out),
                 Pointer.to(new int[] {hkv}), Pointer.to(new int[] {groupSize}),
-                Pointer.to(new int[] {Integer.numberOfTrailingZeros(layout.chunkSize())}), Pointer.to(new float[] {scaleLog2}));
+                Pointer.to(new int[] {Integer.numberOfTrailingZeros(layout.chunkSize())}), Pointer.to(new float[] {scaleLog2}),
+                Pointer.to(new int[] {directNow ? 1 : 0}));
         cuLaunchKernel(partials, plan.blockCount(), 1, 1, THREADS, 1, 1, smemBytes, null, p, null);
+        if (directNow && !planMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         Pointer m = Pointer.to(
-                Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(dMergeOff.ptr()), Pointer.to(dMergeEnt.ptr()),
-                Pointer.to(out), Pointer.to(new int[] {batch}), Pointer.to(new int[] {qHeads}), Pointer.to(new int[] {groupSize}));
+                Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(dPlan.ptr()),
+                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {offMergeEnt}), Pointer.to(out), Pointer.to(new int[] {batch}), Pointer.to(new int[] {qHeads}), Pointer.to(new int[] {groupSize}),
+                Pointer.to(new int[] {directNow ? 1 : 0}));
         cuLaunchKernel(merge, (batch * qHeads + perBlock - 1) / perBlock, 1, 1, THREADS, 1, 1, 0, null, m, null);
     }
 
@@ -177,6 +215,12 @@ public final class CudaAttention implements AutoCloseable {
         cuLaunchKernel(readAll, blocks, 1, 1, 256, 1, 1, 0, null, p, null);
     }
 
+    /** Launches one block of 32 threads that reads the first 16 bytes of {@code buf} (benchmarks: the launch floor). */
+    void readOne(DeviceBuffer buf) {
+        Pointer p = Pointer.to(Pointer.to(buf.ptr()), Pointer.to(new long[] {1}), Pointer.to(buf.ptr()));
+        cuLaunchKernel(readAll, 1, 1, 1, 32, 1, 1, 0, null, p, null);
+    }
+
     /** Fills the partial buffers with NaN, so that a record the merge reads but no block wrote shows (tests). */
     public void poisonScratch() {
         if (dPartO != null) dPartO.fill32(0x7fc00000);
@@ -186,7 +230,7 @@ public final class CudaAttention implements AutoCloseable {
     /** Device bytes of the plan and partial buffers. */
     public long scratchBytes() {
         long n = 0;
-        for (DeviceBuffer b : new DeviceBuffer[] {dItems, dChunkIds, dRowSeqs, dMergeOff, dMergeEnt, dLens, dPartO, dPartML}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dPartO, dPartML}) {
             if (b != null) n += b.bytes();
         }
         return n;
@@ -194,7 +238,7 @@ public final class CudaAttention implements AutoCloseable {
 
     @Override
     public void close() {
-        for (DeviceBuffer b : new DeviceBuffer[] {dItems, dChunkIds, dRowSeqs, dMergeOff, dMergeEnt, dLens, dPartO, dPartML}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dPartO, dPartML}) {
             if (b != null) b.close();
         }
         cuModuleUnload(module);

@@ -19,7 +19,8 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * heads × 128; shared prefix P ∈ {1024, 2048, 4096}; unique tokens per sequence S ∈ {0, 256, 512, 1024}; fp16;
  * chunk 64) with 32 and 8 KV heads, our two-phase kernel with sharing on and off, and the device-copy bandwidth
  * that the unique-bytes floor uses, plus the same kernel over distinct per-sequence copies (the prefix-unaware
- * memory pattern). Every timed launch starts with L2 flushed (a read of 4× the L2, which leaves clean lines), is
+ * memory pattern), each also with every row through the merge (the earlier path: {@link CudaAttention#directWrites}).
+ * Every timed launch starts with L2 flushed (a read of 4× the L2, which leaves clean lines), is
  * bracketed by CUDA events, and the median of the iterations is reported. Writes a TSV that
  * {@code tools/gpu/report.py} joins with the SDPA timings.
  *
@@ -57,9 +58,11 @@ public final class CudaAttentionBench {
             System.out.printf("device copy: %.0f GB/s (bytes read + written)%n", copyBps / 1e9);
             List<String> rows = new ArrayList<>();
             rows.add("# device\t" + dev.name() + "\tcopy_GBps\t" + String.format("%.1f", copyBps / 1e9));
-            rows.add("hkv\tB\tP\tS\tours_us\tours_min_us\tnoshare_us\tnoshare_min_us\tdistinct_us\ttiles_per_piece\titems\tplan_build_us\tdiff_share_vs_noshare");
-            System.out.printf("%4s %3s %5s %5s | %9s %9s %9s (copy%%) | %9s %6s | %7s %7s %s%n", "Hkv", "B", "P", "S", "ours us", "noshare", "distinct",
-                    "tp on/off", "items", "floorus", "plan us", "diff");
+            rows.add("hkv\tB\tP\tS\tours_us\tours_min_us\tnoshare_us\tnoshare_min_us\tdistinct_us\ttiles_per_piece\titems\tplan_build_us\tdiff_share_vs_noshare"
+                    + "\tours_2launch_us\tdistinct_2launch_us\tdistinct_tiles_per_piece");
+            System.out.printf("%4s %3s %5s %5s | %9s %9s %9s (copy%%) | %9s %9s | %9s %6s | %7s %7s %s%n", "Hkv", "B", "P", "S", "ours us", "noshare", "distinct",
+                    "ours 2L", "dist 2L", "tp on/off", "items", "floorus", "plan us", "diff");
+            launchFloor(dev, flush, iters);
             for (int hkv : kvHeadsList) {
                 for (int b : batches) {
                     for (int p : prefixes) {
@@ -71,6 +74,7 @@ public final class CudaAttentionBench {
             }
             Files.write(out, rows);
             sweep(dev, flush, iters);
+            sweepDistinct(dev, flush, iters);
         }
         dev.close();
     }
@@ -104,8 +108,60 @@ public final class CudaAttentionBench {
                     line.append(String.format(" tp=%s:%.1fus", tp == 0 ? "auto(" + att.plan().tilesPerPiece() + ")" : tp + "",
                             median(time(dev, att, flush, dq, o, iters))));
                 }
+                att.forceTilesPerPiece(0);
+                att.prepare(tables, lengths, true);
+                att.prefetchPlan(false);
+                line.append(String.format(" | auto without plan prefetch:%.1fus", median(time(dev, att, flush, dq, o, iters))));
+                att.prefetchPlan(true);
             }
             System.out.println(line);
+        }
+    }
+
+    /**
+     * Piece-size sweep over distinct per-sequence copies (the "≥ 85% of the copy bandwidth" rows with GQA): the
+     * cost model's choice against fixed piece sizes.
+     */
+    private static void sweepDistinct(CudaDevice dev, DeviceBuffer flush, int iters) {
+        int[][] shapes = {{8, 32, 1024, 0}, {8, 32, 1024, 256}, {8, 64, 1024, 0}, {8, 32, 2048, 0}};
+        for (int[] sh : shapes) {
+            int hkv = sh[0], batch = sh[1], prefix = sh[2], unique = sh[3];
+            StringBuilder line = new StringBuilder(String.format("sweep distinct hkv=%d B=%d P=%d S=%d:", hkv, batch, prefix, unique));
+            try (DeviceBuffer dq = DeviceBuffer.allocate(2L * batch * 32 * 128); DeviceBuffer o = DeviceBuffer.allocate(2L * batch * 32 * 128)) {
+                try (DeviceKvCache kv = new DeviceKvCache(new KvLayout(1, hkv, 128, 64, DType.F16), 1); CudaAttention att = new CudaAttention(dev, kv, 32)) {
+                    att.fillRandom(dq.ptr(), (long) batch * 32 * 128, 41);
+                }
+                for (int tp : new int[] {0, 4, 8, 16, 1 << 20}) {
+                    String[] chosen = new String[1];
+                    float us = median(timeDistinct(dev, flush, hkv, batch, prefix, unique, dq, o, iters, true, tp, chosen));
+                    line.append(String.format(" tp=%s:%.1fus", tp == 0 ? "auto(" + chosen[0] + ")" : tp == 1 << 20 ? "whole" : tp + "", us));
+                }
+            }
+            System.out.println(line);
+        }
+    }
+
+    /**
+     * The fixed cost of one timed launch as the table measures it: an L2 flush, then a kernel that reads 16
+     * bytes (one block), between CUDA events (median). No launch of ours can take less than this.
+     */
+    private static void launchFloor(CudaDevice dev, DeviceBuffer flush, int iters) {
+        try (DeviceKvCache kv = new DeviceKvCache(new KvLayout(1, 8, 128, 64, DType.F16), 1);
+             CudaAttention att = new CudaAttention(dev, kv, 32);
+             DeviceBuffer tiny = DeviceBuffer.allocate(16)) {
+            att.readOne(tiny);
+            CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
+            float[] us = new float[iters];
+            for (int i = -3; i < iters; i++) {
+                att.readAll(flush);
+                CudaDevice.record(e0);
+                att.readOne(tiny);
+                CudaDevice.record(e1);
+                float ms = CudaDevice.elapsedMs(e0, e1);
+                if (i >= 0) us[i] = ms * 1e3f;
+            }
+            System.out.printf("launch floor (L2 flushed, one tiny kernel between events): median %.2f us, min %.2f us%n", median(us), min(us));
+            System.out.println("partials blocks per multiprocessor (occupancy): " + att.blocksPerMultiprocessor());
         }
     }
 
@@ -145,7 +201,8 @@ public final class CudaAttentionBench {
              DeviceBuffer dq = DeviceBuffer.allocate(2L * batch * qHeads * d);
              DeviceBuffer outShared = DeviceBuffer.allocate(2L * batch * qHeads * d);
              DeviceBuffer outPrivate = DeviceBuffer.allocate(2L * batch * qHeads * d);
-             DeviceBuffer outDistinct = DeviceBuffer.allocate(2L * batch * qHeads * d)) {
+             DeviceBuffer outDistinct = DeviceBuffer.allocate(2L * batch * qHeads * d);
+             DeviceBuffer out2 = DeviceBuffer.allocate(2L * batch * qHeads * d)) {
             long elems = lay.chunkElements() * numChunks;
             att.fillRandom(kv.keys(0).ptr(), elems, 11 + batch + prefix + unique);
             att.fillRandom(kv.values(0).ptr(), elems, 12 + batch + prefix + unique);
@@ -154,10 +211,15 @@ public final class CudaAttentionBench {
             String tp = att.plan().tilesPerPiece() + "";
             int items = att.plan().itemCount();
             float[] shared = time(dev, att, flush, dq, outShared, iters);
+            att.directWrites(false);
+            float[] shared2 = time(dev, att, flush, dq, out2, iters);
+            att.directWrites(true);
             att.prepare(tables, lengths, false);
             tp += "/" + att.plan().tilesPerPiece();
             float[] priv = time(dev, att, flush, dq, outPrivate, iters);
-            float[] distinct = timeDistinct(dev, flush, hkv, batch, prefix, unique, dq, outDistinct, iters);
+            String[] distinctTp = new String[1];
+            float[] distinct = timeDistinct(dev, flush, hkv, batch, prefix, unique, dq, outDistinct, iters, true, 0, distinctTp);
+            float[] distinct2 = timeDistinct(dev, flush, hkv, batch, prefix, unique, dq, outDistinct, iters, false, 0, null);
             // host cost of a plan rebuild (the engine pays it when the batch or the tree changes)
             CudaPlan.Shape shape = att.plan().shape();
             double[] buildUs = new double[20];
@@ -178,12 +240,21 @@ public final class CudaAttentionBench {
                 den += y * y;
             }
             double diff = Double.isFinite(num) ? Math.sqrt(num / den) : Double.POSITIVE_INFINITY;
+            // direct writes and the all-merged path compute the same function too
+            out2.download(bb);
+            double num2 = 0, den2 = 0;
+            for (int i = 0; i < a.length; i++) {
+                double x = Float.float16ToFloat(a[i]), y = Float.float16ToFloat(bb[i]);
+                num2 += (x - y) * (x - y);
+                den2 += y * y;
+            }
+            diff = Math.max(diff, Double.isFinite(num2) ? Math.sqrt(num2 / den2) : Double.POSITIVE_INFINITY);
             double floorUs = 2.0 * hkv * d * 2 * (prefix + (double) batch * unique) / copyBps * 1e6;
             double distinctBw = 2.0 * hkv * d * 2 * batch * (prefix + unique) / (median(distinct) * 1e-6);
-            System.out.printf("%4d %3d %5d %5d | %9.1f %9.1f %9.1f (%3.0f%%) | %9s %6d | %7.1f %7.1f %.1e%n", hkv, batch, prefix, unique, median(shared),
-                    median(priv), median(distinct), 100 * distinctBw / copyBps, tp, items, floorUs, buildUs[buildUs.length / 2], diff);
-            return String.format("%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%d\t%.1f\t%.2e", hkv, batch, prefix, unique, median(shared), min(shared),
-                    median(priv), min(priv), median(distinct), tp, items, buildUs[buildUs.length / 2], diff);
+            System.out.printf("%4d %3d %5d %5d | %9.1f %9.1f %9.1f (%3.0f%%) | %9.1f %9.1f | %9s %6d | %7.1f %7.1f %.1e%n", hkv, batch, prefix, unique, median(shared),
+                    median(priv), median(distinct), 100 * distinctBw / copyBps, median(shared2), median(distinct2), tp, items, floorUs, buildUs[buildUs.length / 2], diff);
+            return String.format("%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%d\t%.1f\t%.2e\t%.2f\t%.2f\t%s", hkv, batch, prefix, unique, median(shared), min(shared),
+                    median(priv), min(priv), median(distinct), tp, items, buildUs[buildUs.length / 2], diff, median(shared2), median(distinct2), distinctTp[0]);
         }
     }
 
@@ -194,7 +265,7 @@ public final class CudaAttentionBench {
      * partly hit L2.)
      */
     private static float[] timeDistinct(CudaDevice dev, DeviceBuffer flush, int hkv, int batch, int prefix, int unique,
-                                        DeviceBuffer dq, DeviceBuffer dout, int iters) {
+                                        DeviceBuffer dq, DeviceBuffer dout, int iters, boolean direct, int forcedTiles, String[] tpOut) {
         int c = 64, per = (prefix + unique) / c;
         KvLayout lay = new KvLayout(1, hkv, 128, c, DType.F16);
         int[][] tables = new int[batch][per];
@@ -206,7 +277,10 @@ public final class CudaAttentionBench {
         try (DeviceKvCache kv = new DeviceKvCache(lay, batch * per); CudaAttention att = new CudaAttention(dev, kv, 32)) {
             att.fillRandom(kv.keys(0).ptr(), lay.chunkElements() * batch * per, 31);
             att.fillRandom(kv.values(0).ptr(), lay.chunkElements() * batch * per, 32);
+            att.directWrites(direct);
+            att.forceTilesPerPiece(forcedTiles);
             att.prepare(tables, lengths, true);
+            if (tpOut != null) tpOut[0] = att.plan().tilesPerPiece() + "";
             return time(dev, att, flush, dq, dout, iters);
         }
     }

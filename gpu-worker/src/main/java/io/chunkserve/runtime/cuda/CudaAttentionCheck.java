@@ -11,7 +11,8 @@ import java.util.SplittableRandom;
  * GPU correctness check of the CUDA decode attention through the Java launch path (JCuda): random prefix trees,
  * batch sizes, lengths, chunk sizes, head dims, GQA ratios and piece sizes, fresh random inputs per case, outputs
  * and partials poisoned with NaN before every launch, compared with a float64 reference by ‖out − ref‖ / ‖ref‖
- * (≤ 2e-3 fp16, ≤ 1e-2 bf16), sharing on and off. Each case then appends one token to some sequences through
+ * (≤ 2e-3 fp16, ≤ 1e-2 bf16), sharing on and off, with rows written directly where one item holds their sequence (the default) and with every
+ * row through the merge. Each case then appends one token to some sequences through
  * the KV-append kernel (checked bit for bit), moves their lengths, and checks again without a plan rebuild.
  *
  * <pre>java ... io.chunkserve.runtime.cuda.CudaAttentionCheck [--cases N] [--seed S] [--small]</pre>
@@ -102,6 +103,10 @@ public final class CudaAttentionCheck {
                 att.prepare(rb.tables(), rb.lengths(), sharing);
                 res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, (sharing ? "shared " : "private ") + "tiles/piece=" + att.plan().tilesPerPiece()
                         + " groups=" + att.plan().groupCount() + " items=" + att.plan().itemCount()));
+                // every row through a record and the merge (the earlier path)
+                att.directWrites(false);
+                res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, "all-merged"));
+                att.directWrites(true);
             }
             // append one token to sequences whose tail stays partly filled, through the kernel and on the host
             List<Integer> seqs = new ArrayList<>();

@@ -24,9 +24,15 @@ import java.util.List;
 public final class CudaPlan {
     static final int TILE = 64;        // KV tokens per tile (kernel constant)
     static final int ROWS = 64;        // query rows per block (kernel constant)
-    static final int ITEM_INTS = 8;
+    static final int ITEM_INTS = 16;
+    static final int ITEM_PREFIX = 7;  // chunk ids repeated in the item record (kernel constant PRE)
     /** Per-block start cost in tiles (prologue, pipeline fill, partial write), for the cost model. */
     private static final double ITEM_OVERHEAD_TILES = 0.5;
+    /**
+     * The merge launch in tiles of one multiprocessor's time (~1 µs each on an H200): a launch (3.4 µs measured
+     * for a tiny kernel after an L2 flush) plus its dependent reads; paid only when some sequence is split.
+     */
+    private static final double MERGE_LAUNCH_TILES = 5;
     private static final int[] PIECE_CANDIDATES = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1 << 20};
 
     /**
@@ -52,10 +58,10 @@ public final class CudaPlan {
     private final boolean sharing;
     private final int[][] tables;     // per sequence: the chunk ids it uses (copy)
     private final int[] lengths;      // (B) tokens per sequence, the new token included
-    final int[] items;                // (items, 8) see attention.cu
+    final int[] items;                // (items, 16) see attention.cu
     final int[] chunkIds;             // chunk lists of all pieces, concatenated
     final int[] rowSeqs;              // group sequence lists, then 0 .. B-1
-    final int[] mergeOff;             // (B+1) sequence b's merge entries are mergeEnt[2·mergeOff[b] ..]
+    final int[] seqInfo;              // (B, 4) first merge entry, end, work items holding the sequence's rows, 0
     final int[] mergeEnt;             // (entries, 2) record base, record stride per KV head
     final int records;                // partial records (rows × KV heads over all pieces)
     private final int tilesPerPiece, groups, sharedChunks, privateChunks;
@@ -68,7 +74,7 @@ public final class CudaPlan {
         items = w.items;
         chunkIds = w.chunkIds;
         rowSeqs = w.rowSeqs;
-        mergeOff = w.mergeOff;
+        seqInfo = w.seqInfo;
         mergeEnt = w.mergeEnt;
         records = w.records;
         tilesPerPiece = w.tilesPerPiece;
@@ -129,6 +135,18 @@ public final class CudaPlan {
 
     public int records() { return records; }
 
+    /** True when some sequence is held by one work item alone (its rows can be written out by that item). */
+    public boolean hasDirectRows() {
+        for (int b = 0; b < lengths.length; b++) if (seqInfo[4 * b + 2] == 1) return true;
+        return false;
+    }
+
+    /** True when some sequence is split over several work items (the merge launch is then needed). */
+    public boolean needsMerge() {
+        for (int b = 0; b < lengths.length; b++) if (seqInfo[4 * b + 2] > 1) return true;
+        return false;
+    }
+
     public int tilesPerPiece() { return tilesPerPiece; }
 
     public int groupCount() { return groups; }
@@ -147,11 +165,17 @@ public final class CudaPlan {
     }
 
     /** One chunk list to cut into pieces: a shared group or a sequence's private chunks. */
-    private record WorkList(int[] chunks, int rows, int seqOff, int tailSeq, int[] members) { }
+    private record WorkList(int[] chunks, int rows, int seqOff, int tailSeq, int[] members) {
+        /** The first member when the members are consecutive sequence ids (the kernel then skips rowSeqs), else −1. */
+        int seqBase() {
+            for (int i = 1; i < members.length; i++) if (members[i] != members[0] + i) return -1;
+            return members[0];
+        }
+    }
 
     /** The construction: groups, lists, piece size, items, merge entries. */
     private static final class Work {
-        int[] items, chunkIds, rowSeqs, mergeOff, mergeEnt;
+        int[] items, chunkIds, rowSeqs, seqInfo, mergeEnt;
         int records, tilesPerPiece, groups, sharedChunks, privateChunks;
 
         Work(int[][] tables, int[] lengths, boolean sharing, Shape shape) {
@@ -222,11 +246,14 @@ public final class CudaPlan {
                 privateChunks += priv.size();
             }
             rowSeqs = rowSeqList.toArray();
+            int[] listsPerSeq = new int[batch];
+            for (WorkList l : lists) for (int m : l.members) listsPerSeq[m]++;
             // 4. piece size
-            tilesPerPiece = shape.forcedTilesPerPiece() > 0 ? shape.forcedTilesPerPiece() : choosePieceTiles(lists, shape);
+            tilesPerPiece = shape.forcedTilesPerPiece() > 0 ? shape.forcedTilesPerPiece() : choosePieceTiles(lists, listsPerSeq, shape);
             // 5. items, records, merge entries
             IntList chunkList = new IntList(), itemList = new IntList();
             IntList[] ent = new IntList[batch];
+            int[] itemsPerSeq = new int[batch];
             for (int b = 0; b < batch; b++) ent[b] = new IntList();
             int pc = pieceChunks(tilesPerPiece, c);
             for (WorkList l : lists) {
@@ -239,16 +266,20 @@ public final class CudaPlan {
                     start += len;
                     int pieceBase = records;
                     records = Math.addExact(records, Math.multiplyExact(shape.kvHeads(), l.rows));
-                    int tailSeq = p == pieces - 1 ? l.tailSeq : -1;
+                    int tailSeq = p == pieces - 1 ? l.tailSeq : -1, seqBase = l.seqBase();
                     for (int rt = 0; rt < rowTiles; rt++) {
+                        int rowStart = rt * ROWS, rowCount = Math.min(ROWS, l.rows - rowStart);
                         itemList.add(chunkOff);
                         itemList.add(len * c);
                         itemList.add(l.seqOff);
-                        itemList.add(rt * ROWS);
-                        itemList.add(Math.min(ROWS, l.rows - rt * ROWS));
-                        itemList.add(pieceBase + rt * ROWS);
+                        itemList.add(rowStart);
+                        itemList.add(rowCount);
+                        itemList.add(pieceBase + rowStart);
                         itemList.add(l.rows);
                         itemList.add(tailSeq);
+                        itemList.add(seqBase);
+                        for (int j = 0; j < ITEM_PREFIX; j++) itemList.add(j < len ? chunkList.get(chunkOff + j) : 0);
+                        for (int k = rowStart / g; k <= (rowStart + rowCount - 1) / g; k++) itemsPerSeq[l.members[k]]++;
                     }
                     for (int pos = 0; pos < l.members.length; pos++) {
                         ent[l.members[pos]].add(pieceBase + pos * g);
@@ -258,11 +289,13 @@ public final class CudaPlan {
             }
             chunkIds = chunkList.toArray();
             items = longestFirst(itemList.toArray());
-            mergeOff = new int[batch + 1];
+            seqInfo = new int[4 * batch];
             IntList all = new IntList();
             for (int b = 0; b < batch; b++) {
+                seqInfo[4 * b] = all.size() / 2;
                 for (int j = 0; j < ent[b].size(); j++) all.add(ent[b].get(j));
-                mergeOff[b + 1] = all.size() / 2;
+                seqInfo[4 * b + 1] = all.size() / 2;
+                seqInfo[4 * b + 2] = itemsPerSeq[b];
             }
             mergeEnt = all.toArray();
         }
@@ -276,19 +309,30 @@ public final class CudaPlan {
          * The piece size (in tiles) of least estimated time. Measured on an H200 (BENCHMARKS.md, CUDA section): a
          * multiprocessor streams about the same bytes per second with one resident block as with two, so the
          * model spreads tiles over multiprocessors, not block slots: time ≈ max(longest item, slowed down by the
-         * blocks that share its multiprocessor; Σ tiles / SMs plus half the smallest item as the tail of the
-         * longest-first order) plus the fp32 partials each piece writes and the merge reads back.
+         * blocks that share its multiprocessor; Σ tiles / SMs plus a tail) plus the fp32 partials each piece
+         * writes and the merge reads back, plus the merge launch itself when any row needs it (none when every
+         * list is one piece whose sequences are in no other list: the kernel then writes all rows directly). The
+         * tail: half the smallest item (longest-first order), which matched the measured piece sweeps of split
+         * plans; for a plan with no merge and equal blocks, the unfilled part of the last wave, (⌈blocks / SMs⌉ −
+         * blocks / SMs) blocks, which matched the sweeps over per-sequence copies (0.5 there cost up to 25%).
          */
-        static int choosePieceTiles(List<WorkList> lists, Shape shape) {
+        static int choosePieceTiles(List<WorkList> lists, int[] listsPerSeq, Shape shape) {
             int c = shape.chunkSize(), sms = shape.multiprocessors(), hkv = shape.kvHeads();
             double tileBytes = 2.0 * TILE * shape.headDim() * 2, recordBytes = shape.headDim() * 4.0 + 8;
+            boolean[] alone = new boolean[lists.size()];
+            for (int i = 0; i < alone.length; i++) {
+                alone[i] = true;
+                for (int m : lists.get(i).members) alone[i] &= listsPerSeq[m] == 1;
+            }
             int best = PIECE_CANDIDATES[PIECE_CANDIDATES.length - 1];
             double bestCost = Double.MAX_VALUE;
             for (int tp : PIECE_CANDIDATES) {
                 int pc = pieceChunks(tp, c);
                 double work = 0, maxItem = 0, minItem = Double.MAX_VALUE, records = 0;
                 long blocks = 0;
-                for (WorkList l : lists) {
+                boolean equal = true;   // every block streams the same number of tiles
+                for (int li = 0; li < lists.size(); li++) {
+                    WorkList l = lists.get(li);
                     int n = l.chunks.length, pieces = (n + pc - 1) / pc;
                     int rowTiles = (l.rows + ROWS - 1) / ROWS;
                     double tiles = (double) n * c / TILE;
@@ -299,11 +343,15 @@ public final class CudaPlan {
                     work += tiles * rowTiles * hkv + b * ITEM_OVERHEAD_TILES;
                     maxItem = Math.max(maxItem, maxTiles + ITEM_OVERHEAD_TILES);
                     minItem = Math.min(minItem, minTiles + ITEM_OVERHEAD_TILES);
-                    records += (double) pieces * hkv * l.rows;
+                    if (pieces > 1 || rowTiles > 1 || !alone[li]) records += (double) pieces * hkv * l.rows;
+                    equal &= maxTiles == minTiles;
                 }
+                equal &= maxItem == minItem;
                 double sharing = blocks <= sms ? 1 : Math.min(shape.blocksPerSm(), (double) blocks / sms);
-                double makespan = Math.max(maxItem * sharing, blocks <= sms ? 0 : work / sms + 0.5 * minItem);
-                double cost = makespan + 2 * records * recordBytes / (tileBytes * sms);
+                double waves = (double) blocks / sms;
+                double tail = equal && records == 0 ? Math.ceil(waves - 1e-9) - waves : 0.5;
+                double makespan = Math.max(maxItem * sharing, blocks <= sms ? 0 : work / sms + tail * minItem);
+                double cost = makespan + 2 * records * recordBytes / (tileBytes * sms) + (records > 0 ? MERGE_LAUNCH_TILES : 0);
                 if (cost <= bestCost * (1 + 1e-9)) {   // ties go to larger pieces (fewer partials)
                     bestCost = Math.min(cost, bestCost);
                     best = tp;

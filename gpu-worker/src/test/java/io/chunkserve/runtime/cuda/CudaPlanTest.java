@@ -65,6 +65,29 @@ class CudaPlanTest {
     }
 
     @Test
+    void perSequenceCopiesAreWrittenDirectlyAndSharedTreesMerged() {
+        int batch = 32, p = 1024, c = 64, per = p / c;
+        int[][] copies = new int[batch][per], shared = new int[batch][per];
+        int[] lengths = new int[batch];
+        for (int b = 0; b < batch; b++) {
+            for (int i = 0; i < per; i++) {
+                copies[b][i] = b * per + i;
+                shared[b][i] = i;
+            }
+            lengths[b] = p;
+        }
+        CudaPlan.Shape shape = new CudaPlan.Shape(8, 4, 128, c, 132, 2, 0);
+        CudaPlan distinct = CudaPlan.build(copies, lengths, true, shape);
+        // one piece per sequence (the cost model's choice measured fastest on an H200): no merge at all
+        assertEquals(1 << 20, distinct.tilesPerPiece(), distinct.toString());
+        assertTrue(distinct.hasDirectRows());
+        assertFalse(distinct.needsMerge());
+        CudaPlan tree = CudaPlan.build(shared, lengths, true, shape);
+        assertFalse(tree.hasDirectRows(), tree.toString());
+        assertTrue(tree.needsMerge());
+    }
+
+    @Test
     void structureSurvivesTailGrowthOnly() {
         int[][] tables = {{5, 6, 7}, {5, 6, 9}};
         int[] lengths = {150, 140};   // chunk 64: two full shared chunks, private tails
@@ -79,23 +102,36 @@ class CudaPlanTest {
         assertEquals(151, plan.lengths()[0]);
     }
 
-    /** Runs the items and the merge as attention.cu does, in float64. */
+    /**
+     * Runs the items and the merge as attention.cu does with the merge fused (fused = 1), in float64: a row whose
+     * sequence is held by one item only is written out directly; the others leave a record that their
+     * sequence's merge reads. Also checks what the kernel takes from the item record (chunk id prefix,
+     * consecutive sequence ids) and the per-sequence item counts that decide the last block.
+     */
     static double[] emulate(CudaPlan plan, RandomBatch rb) {
         CudaPlan.Shape s = plan.shape();
         int hkv = s.kvHeads(), g = s.groupSize(), d = s.headDim(), c = s.chunkSize(), hq = hkv * g;
-        int n = plan.records();
+        int n = plan.records(), batch = rb.lengths().length, w = CudaPlan.ITEM_INTS;
         double[] po = new double[n * d], pm = new double[n], pl = new double[n];
         boolean[] written = new boolean[n];
-        int[] merged = new int[n];
-        int[] it = plan.items, lens = rb.lengths();
+        int[] merged = new int[n], itemsSeen = new int[batch];
+        int[] it = plan.items, lens = rb.lengths(), info = plan.seqInfo;
+        double[] out = new double[batch * hq * d];
+        int[] outWrites = new int[batch * hq];
         for (int i = 0; i < plan.itemCount(); i++) {
-            int chunkOff = it[i * 8], fullTok = it[i * 8 + 1], seqOff = it[i * 8 + 2], rowStart = it[i * 8 + 3];
-            int rowCount = it[i * 8 + 4], partBase = it[i * 8 + 5], partStride = it[i * 8 + 6], tailSeq = it[i * 8 + 7];
+            int chunkOff = it[i * w], fullTok = it[i * w + 1], seqOff = it[i * w + 2], rowStart = it[i * w + 3];
+            int rowCount = it[i * w + 4], partBase = it[i * w + 5], partStride = it[i * w + 6], tailSeq = it[i * w + 7];
+            int seqBase = it[i * w + 8];
+            for (int j = 0; j < CudaPlan.ITEM_PREFIX && j < fullTok / c; j++) {
+                assertEquals(plan.chunkIds[chunkOff + j], it[i * w + 9 + j], "item " + i + " chunk prefix " + j);
+            }
             int nTok = tailSeq >= 0 ? fullTok - c + ((lens[tailSeq] - 1) & (c - 1)) + 1 : fullTok;
             assertTrue(rowCount >= 1 && rowCount <= CudaPlan.ROWS && nTok >= 1);
+            for (int k = rowStart / g; k <= (rowStart + rowCount - 1) / g; k++) itemsSeen[plan.rowSeqs[seqOff + k]]++;
             for (int h = 0; h < hkv; h++) {
                 for (int r = 0; r < rowCount; r++) {
                     int rg = rowStart + r, seq = plan.rowSeqs[seqOff + rg / g], qh = h * g + rg % g;
+                    if (seqBase >= 0) assertEquals(seqBase + rg / g, seq, "item " + i + " seqBase");
                     double[] sc = new double[nTok];
                     double m = Double.NEGATIVE_INFINITY;
                     for (int t = 0; t < nTok; t++) {
@@ -105,46 +141,56 @@ class CudaPlanTest {
                         sc[t] = dot / Math.sqrt(d);
                         m = Math.max(m, sc[t]);
                     }
+                    double l = 0;
+                    double[] o = new double[d];
+                    for (int t = 0; t < nTok; t++) {
+                        double wt = Math.exp(sc[t] - m);
+                        l += wt;
+                        int base = ((plan.chunkIds[chunkOff + t / c] * hkv + h) * c + t % c) * d;
+                        for (int x = 0; x < d; x++) o[x] += wt * RandomBatch.value(rb.dtype(), rb.values()[base + x]);
+                    }
+                    if (info[4 * seq + 2] == 1) {   // written directly
+                        outWrites[seq * hq + qh]++;
+                        for (int x = 0; x < d; x++) out[(seq * hq + qh) * d + x] = o[x] / l;
+                        continue;
+                    }
                     int rec = partBase + h * partStride + r;
                     assertFalse(written[rec], "record " + rec + " written twice");
                     written[rec] = true;
                     pm[rec] = m;
-                    for (int t = 0; t < nTok; t++) {
-                        double w = Math.exp(sc[t] - m);
-                        pl[rec] += w;
-                        int base = ((plan.chunkIds[chunkOff + t / c] * hkv + h) * c + t % c) * d;
-                        for (int x = 0; x < d; x++) po[rec * d + x] += w * RandomBatch.value(rb.dtype(), rb.values()[base + x]);
-                    }
+                    pl[rec] = l;
+                    System.arraycopy(o, 0, po, rec * d, d);
                 }
             }
         }
-        int batch = lens.length;
-        double[] out = new double[batch * hq * d];
         for (int b = 0; b < batch; b++) {
+            assertEquals(itemsSeen[b], info[4 * b + 2], "items holding sequence " + b);
+            if (info[4 * b + 2] == 1) continue;
             for (int qh = 0; qh < hq; qh++) {
                 int kvh = qh / g, j = qh % g;
                 double mm = Double.NEGATIVE_INFINITY, l = 0;
                 double[] o = new double[d];
-                for (int e = plan.mergeOff[b]; e < plan.mergeOff[b + 1]; e++) {
+                for (int e = info[4 * b]; e < info[4 * b + 1]; e++) {
                     int rec = plan.mergeEnt[2 * e] + kvh * plan.mergeEnt[2 * e + 1] + j;
                     assertTrue(written[rec], "merge reads unwritten record " + rec);
                     merged[rec]++;
                     mm = Math.max(mm, pm[rec]);
                 }
-                for (int e = plan.mergeOff[b]; e < plan.mergeOff[b + 1]; e++) {
+                for (int e = info[4 * b]; e < info[4 * b + 1]; e++) {
                     int rec = plan.mergeEnt[2 * e] + kvh * plan.mergeEnt[2 * e + 1] + j;
                     double f = Math.exp(pm[rec] - mm);
                     l += f * pl[rec];
                     for (int x = 0; x < d; x++) o[x] += f * po[rec * d + x];
                 }
+                outWrites[b * hq + qh]++;
                 for (int x = 0; x < d; x++) out[(b * hq + qh) * d + x] = o[x] / l;
             }
         }
         for (int r = 0; r < n; r++) {
-            assertTrue(written[r], "record " + r + " never written");
-            assertEquals(1, merged[r], "record " + r + " merged " + merged[r] + " times");
+            assertEquals(written[r] ? 1 : 0, merged[r], "record " + r + " written " + written[r] + ", merged " + merged[r] + " times");
         }
-        assertTrue(Arrays.stream(plan.items).count() % 8 == 0);
+        for (int i = 0; i < outWrites.length; i++) assertEquals(1, outWrites[i], "output row " + i + " written " + outWrites[i] + " times");
+        assertEquals(0, plan.items.length % w);
         return out;
     }
 }
