@@ -10,8 +10,9 @@ DEST="${1:?DEST}"
 JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 export JAVA_HOME PATH="$JAVA_HOME/bin:$PATH"
 (cd "$ROOT" && mvn -B -q -o -Dstyle.color=never -pl gpu-worker -am package -DskipTests)
+listing="$(unzip -l "$ROOT/kernels/target/kernels-0.1.0-SNAPSHOT.jar")"
 for f in attention model; do
-  unzip -l "$ROOT/kernels/target/kernels-0.1.0-SNAPSHOT.jar" | grep -q "$f.fatbin" || { echo "build_dist7: kernels jar has no $f.fatbin" >&2; exit 1; }
+  [[ "$listing" == *"$f.fatbin"* ]] || { echo "build_dist7: kernels jar has no $f.fatbin" >&2; exit 1; }
 done
 STAGE="$(mktemp -d)"
 trap 'rm -rf "$STAGE"' EXIT
@@ -20,7 +21,7 @@ mkdir -p "$STAGE/cs/lib"
 cp "$ROOT/gpu-worker/target/gpu-worker-0.1.0-SNAPSHOT.jar" "$ROOT/kernels/target/kernels-0.1.0-SNAPSHOT.jar" "$STAGE/cs/lib/"
 tr ':' '\n' < "$STAGE/cp.txt" | while read -r j; do
   case "$j" in
-    *kernels-0.1.0-SNAPSHOT*|*junit*|*opentest4j*|*apiguardian*) ;;
+    *kernels-0.1.0-SNAPSHOT*|*junit*|*opentest4j*|*apiguardian*|*/netty-*|*/vertx-*) ;;   # Vert.x: only WorkerVerticle
     *jcuda-natives*)
       mkdir -p "$STAGE/natives" && (cd "$STAGE/natives" && unzip -q "$j" && rm -f lib/libJNvPTXCompiler-* lib/libJNvrtc-* lib/libJCudaRuntime-* \
         && jar --create --file "$STAGE/cs/lib/jcuda-natives-driver-linux-x86_64.jar" -C . lib) ;;
@@ -29,10 +30,15 @@ tr ':' '\n' < "$STAGE/cp.txt" | while read -r j; do
     *.jar) cp "$j" "$STAGE/cs/lib/" ;;
   esac
 done
-jlink --add-modules java.base,java.logging,jdk.unsupported,jdk.incubator.vector,java.sql,java.naming,java.management,java.desktop,java.xml,java.scripting,jdk.crypto.ec,java.net.http \
-  --strip-debug --no-header-files --no-man-pages --compress=zip-6 --output "$STAGE/cs/jre"
+# the modules jdeps names for these jars (java.desktop for java.beans); the device tool carries at most 64 MiB in
+# all, so: no CDS archive, libjvm stripped, no AWT/font/image native libraries
+jlink --add-modules java.base,java.logging,jdk.unsupported,jdk.incubator.vector,java.desktop,java.management,java.xml,java.sql,java.naming,jdk.management \
+  --strip-debug --no-header-files --no-man-pages --compress=zip-9 --output "$STAGE/cs/jre"
+strip --strip-unneeded "$STAGE/cs/jre/lib/server/libjvm.so"
+rm -f "$STAGE"/cs/jre/lib/server/classes*.jsa "$STAGE"/cs/jre/lib/libawt*.so "$STAGE"/cs/jre/lib/libfontmanager.so \
+  "$STAGE"/cs/jre/lib/libjavajpeg.so "$STAGE"/cs/jre/lib/liblcms.so "$STAGE"/cs/jre/lib/libmlib_image.so \
+  "$STAGE"/cs/jre/lib/libsplashscreen.so "$STAGE"/cs/jre/lib/libjsound.so
 mkdir -p "$DEST"
-tar -C "$STAGE" -czf "$DEST/chunkserve-gpu7.tar.gz" cs
-cp "$ROOT/kernels/target/classes/io/chunkserve/kernels/model.fatbin" "$DEST/"
+tar -C "$STAGE" -cf - cs | gzip -9 > "$DEST/chunkserve-gpu7.tar.gz"
 cp "$ROOT"/tools/gpu/run7.sh "$ROOT"/tools/gpu/torch_decode_bench.py "$DEST/"
 du -sh "$DEST"/*
