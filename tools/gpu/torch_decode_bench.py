@@ -4,7 +4,9 @@ CudaServeBench. Random weights made on the GPU; per sequence a KV cache of ctx t
 prefix sharing: every sequence holds its own copy), preallocated (B, Hkv, L, D) per layer; one step = embedding,
 per layer RMSNorm, fused qkv matmul, RoPE, KV write, SDPA (GQA) over the cache, o matmul, residual, RMSNorm,
 fused gate|up matmul, SiLU*mul, down matmul, residual; final norm, LM head, argmax (fed back). Times `steps`
-steps with CUDA events after 3 warm-ups; prints one TSV line per (shape, B) and a RESULT json line."""
+steps with CUDA events after 3 warm-ups, eager and replayed as one CUDA graph (static shapes: the position in a
+device tensor, attention over the whole preallocated cache under a mask); prints one TSV line per (shape, B) and
+a RESULT json line."""
 import argparse, json, math, sys, time
 import torch
 import torch.nn.functional as F
@@ -74,22 +76,71 @@ def bench(shape, B, ctx, steps):
         logits = rmsnorm(x, norm) @ head.T
         return logits.argmax(-1)
 
+    # the same step with the position in a device tensor and a mask over the whole cache (static shapes), so
+    # that one CUDA graph replays it: no launch overhead, the attention reads cap instead of pos + 1 tokens
+    pos_t = torch.zeros(1, dtype=torch.long, device=dev)
+    tok_t = torch.zeros(B, dtype=torch.long, device=dev)
+    ar = torch.arange(cap, device=dev)
+
+    @torch.inference_mode()
+    def step_static():
+        x = embed[tok_t]
+        ang = inv * pos_t.float()
+        cos, sin = torch.cos(ang).to(dt), torch.sin(ang).to(dt)
+        mask = (ar <= pos_t).view(1, 1, 1, cap)
+        for li, l in enumerate(layers):
+            hn = rmsnorm(x, l["n1"])
+            q, k, v = (hn @ l["wqkv"].T).split([hq * d, hkv * d, hkv * d], dim=-1)
+            q = rot(q.view(B, hq, 1, d), cos, sin)
+            k = rot(k.view(B, hkv, 1, d), cos, sin)
+            K[li].index_copy_(2, pos_t, k)
+            V[li].index_copy_(2, pos_t, v.view(B, hkv, 1, d))
+            o = F.scaled_dot_product_attention(q, K[li], V[li], attn_mask=mask, enable_gqa=True)
+            x = x + o.reshape(B, hq * d) @ l["wo"].T
+            hn = rmsnorm(x, l["n2"])
+            gg, uu = (hn @ l["wgu"].T).chunk(2, dim=-1)
+            x = x + (F.silu(gg) * uu) @ l["wd"].T
+        tok_t.copy_((rmsnorm(x, norm) @ head.T).argmax(-1))
+        pos_t.add_(1)
+
+    def timed(fn, n):
+        torch.cuda.synchronize()
+        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        e0.record()
+        for _ in range(n):
+            fn()
+        e1.record()
+        torch.cuda.synchronize()
+        return e0.elapsed_time(e1) / n
+
     tok = torch.randint(0, s["vocab"], (B,), device=dev)
-    pos = ctx
+    state = {"tok": tok, "pos": ctx}
+    def eager():
+        state["tok"] = step(state["tok"], state["pos"]); state["pos"] += 1
     for _ in range(3):
-        tok = step(tok, pos); pos += 1
-    torch.cuda.synchronize()
-    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    e0.record()
-    for _ in range(steps):
-        tok = step(tok, pos); pos += 1
-    e1.record()
-    torch.cuda.synchronize()
-    ms = e0.elapsed_time(e1) / steps
+        eager()
+    ms = timed(eager, steps)
+    ms_graph = float("nan")
+    try:
+        tok_t.copy_(tok); pos_t.fill_(ctx)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                step_static()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step_static()
+        pos_t.fill_(ctx)
+        graph.replay()
+        ms_graph = timed(graph.replay, steps)
+    except Exception as e:   # report, keep the eager figure
+        print(f"# graph capture failed for {shape} B={B}: {type(e).__name__}: {e}", flush=True)
     kvbytes = 2 * s["L"] * hkv * d * 2 * B * (ctx + steps / 2)
     del K, V, layers
     torch.cuda.empty_cache()
-    return ms, wbytes, kvbytes
+    return ms, ms_graph, wbytes, kvbytes
 
 def main():
     ap = argparse.ArgumentParser()
@@ -100,16 +151,17 @@ def main():
     a = ap.parse_args()
     print("torch", torch.__version__, torch.cuda.get_device_name(0), flush=True)
     res = {}
-    print("shape\tB\tms_per_step\ttok_s\tweight_GB\tkv_GB", flush=True)
+    print("shape\tB\teager_ms\teager_tok_s\tgraph_ms\tgraph_tok_s\tweight_GB\tkv_GB", flush=True)
     for shape in a.shapes.split(","):
         res[shape] = {}
         for B in [int(b) for b in a.batches.split(",")]:
             try:
-                ms, wb, kb = bench(shape, B, a.ctx, a.steps)
+                ms, msg, wb, kb = bench(shape, B, a.ctx, a.steps)
             except torch.cuda.OutOfMemoryError as e:
                 print(f"{shape}\t{B}\tOOM", flush=True); torch.cuda.empty_cache(); continue
-            res[shape][f"b{B}"] = dict(step_ms=round(ms, 3), tok_s=round(B / ms * 1e3, 1))
-            print(f"{shape}\t{B}\t{ms:.3f}\t{B / ms * 1e3:.1f}\t{wb / 1e9:.2f}\t{kb / 1e9:.2f}", flush=True)
+            res[shape][f"b{B}"] = dict(eager_step_ms=round(ms, 3), eager_tok_s=round(B / ms * 1e3, 1),
+                                       graph_step_ms=round(msg, 3), graph_tok_s=round(B / msg * 1e3, 1))
+            print(f"{shape}\t{B}\t{ms:.3f}\t{B / ms * 1e3:.1f}\t{msg:.3f}\t{B / msg * 1e3:.1f}\t{wb / 1e9:.2f}\t{kb / 1e9:.2f}", flush=True)
     print("RESULT " + json.dumps(res), flush=True)
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ public final class Cublas implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment handle;
     private final MemorySegment one, zero;   // host fp32 scalars alpha = 1, beta = 0 / 1
+    private final MethodHandle gemm;
     private boolean closed;
 
     private record Lib(String path, MethodHandle create, MethodHandle destroy, MethodHandle gemmEx, MethodHandle version) { }
@@ -83,6 +84,7 @@ public final class Cublas implements AutoCloseable {
     /** Creates a handle in the calling thread's current context. */
     public Cublas() {
         Lib l = load();
+        gemm = l.gemmEx;
         MemorySegment out = arena.allocate(ADDRESS);
         check(invoke(l.create, out), "cublasCreate");
         handle = out.get(ADDRESS, 0);
@@ -111,8 +113,13 @@ public final class Cublas implements AutoCloseable {
     public void linear(long w, int wType, long x, int xType, long y, int T, int n, int k, boolean accumulate) {
         if (T == 0) return;
         int compute = wType == CUDA_R_32F ? COMPUTE_32F_PEDANTIC : COMPUTE_32F;
-        int st = invoke(load().gemmEx, handle, OP_T, OP_N, n, T, k, one, w, wType, k, x, xType, k,
-                accumulate ? one : zero, y, CUDA_R_32F, n, compute, GEMM_DEFAULT);
+        int st;
+        try {
+            st = (int) gemm.invokeExact(handle, OP_T, OP_N, n, T, k, one, w, wType, k, x, xType, k,
+                    accumulate ? one : zero, y, CUDA_R_32F, n, compute, GEMM_DEFAULT);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
         if (st != 0) {
             throw new IllegalStateException("cublasGemmEx failed with status " + st + " (T=" + T + ", n=" + n + ", k=" + k
                     + ", types " + wType + "/" + xType + ")");
@@ -152,6 +159,15 @@ public final class Cublas implements AutoCloseable {
             BYTE_OFFSET.setAccessible(true);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** The handle a JCuda object (a CUfunction, a CUstream, ...) wraps. */
+    public static long nativeHandle(NativePointerObject o) {
+        try {
+            return NATIVE_POINTER.getLong(o);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
         }
     }
 

@@ -9,12 +9,10 @@ import io.chunkserve.runtime.ForwardBatch;
 import io.chunkserve.runtime.ModelRunner;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
-import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 
 import java.util.Arrays;
 
-import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
@@ -36,7 +34,6 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * <p>All work runs on the legacy default stream; one thread (the engine's) calls {@link #forward}.
  */
 public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
-    private static final CUdeviceptr NULL = new CUdeviceptr();
 
     private final CudaDevice device;
     private final ModelConfig cfg;
@@ -46,7 +43,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceWeights.Precision precision;
     private final boolean ownsWeights;
     private final CUmodule module;
-    private final CUfunction fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fConvert;
+    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fConvert;
+    private final Launcher k = new Launcher();
     private final DeviceKvCache kvCache;          // when the two-phase kernels apply: its slabs are the KV
     private final DeviceBuffer[] kSlabs, vSlabs;
     private final CudaAttention twoPhase;         // null when it does not apply
@@ -62,6 +60,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private int[] order = new int[16];
     private int[] idsHost = new int[16];
     private long steps;
+    private final jcuda.driver.CUevent ev0 = CudaDevice.event(), ev1 = CudaDevice.event();
+    private final java.util.Map<Integer, double[]> decodeTiming = new java.util.HashMap<>();  // B → {steps, gpu ms, host ms}
 
     /**
      * @param pool the engine's pool (usually {@link ChunkPool#indexOnly}); its layout's dtype is the device KV
@@ -89,14 +89,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         device.makeCurrent();
         module = device.loadModule(image);
         String a = precision.suffix, kv = kvName(layout.dtype());
-        fEmbed = CudaDevice.function(module, "cs_embed_" + a);
-        fNorm = CudaDevice.function(module, "cs_rmsnorm_" + a);
-        fRope = CudaDevice.function(module, "cs_rope_table");
-        fPost = CudaDevice.function(module, "cs_qkv_post_" + kv);
-        fAttn = CudaDevice.function(module, "cs_attn_prefill_" + kv + "_" + a + "_d" + hd);
-        fSilu = CudaDevice.function(module, "cs_silu_mul_" + a);
-        fArgmax = CudaDevice.function(module, "cs_argmax");
-        fConvert = layout.dtype() == DType.F16 ? CudaDevice.function(module, "cs_convert_f16_bf16") : null;
+        fEmbed = Launcher.handle(CudaDevice.function(module, "cs_embed_" + a));
+        fNorm = Launcher.handle(CudaDevice.function(module, "cs_rmsnorm_" + a));
+        fRope = Launcher.handle(CudaDevice.function(module, "cs_rope_table"));
+        fPost = Launcher.handle(CudaDevice.function(module, "cs_qkv_post_" + kv));
+        fAttn = Launcher.handle(CudaDevice.function(module, "cs_attn_prefill_" + kv + "_" + a + "_d" + hd));
+        fSilu = Launcher.handle(CudaDevice.function(module, "cs_silu_mul_" + a));
+        fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
+        fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         qt = Math.max(1, 64 / cfg.groupSize());
         scaleLog2 = (float) (1.0 / Math.sqrt(hd) / Math.log(2.0));
         boolean eligible = precision == DeviceWeights.Precision.BF16 && layout.dtype() != DType.F32 && (hd == 64 || hd == 128)
@@ -280,7 +280,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         sinT = ensure(sinT, 4L * T * half);
         if (tp) {
             q16 = ensure(q16, 2L * nDec * qDim);
-            if (fConvert != null) att16 = ensure(att16, 2L * nDec * qDim);
+            if (fConvert != 0) att16 = ensure(att16, 2L * nDec * qDim);
             int[][] tables = new int[nDec][];
             int[] lengths = new int[nDec];
             for (int i = 0; i < nDec; i++) {
@@ -289,43 +289,42 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             }
             twoPhase.prepare(tables, lengths, true);
         }
+        long hostStart = System.nanoTime();
+        CudaDevice.record(ev0);
         // 4. embedding and RoPE tables
-        launch(fEmbed, T, 1, 256, 0, Pointer.to(w.embed().ptr()), Pointer.to(dTok), Pointer.to(x.ptr()), ip(h));
-        launch(fRope, Math.max(1, Math.min((T * half + 255) / 256, 4096)), 1, 256, 0, Pointer.to(dPos), Pointer.to(invFreq.ptr()),
-                Pointer.to(cosT.ptr()), Pointer.to(sinT.ptr()), ip(T), ip(half));
+        k.begin().ptr(w.embed()).ptr(dTok).ptr(x).i32(h).launch(fEmbed, T, 1, 256, 0);
+        k.begin().ptr(dPos).ptr(invFreq).ptr(cosT).ptr(sinT).i32(T).i32(half)
+                .launch(fRope, Math.max(1, Math.min((T * half + 255) / 256, 4096)), 1, 256, 0);
         float eps = cfg.rmsNormEps();
         int normThreads = h >= 4096 ? 1024 : h >= 1024 ? 512 : h >= 256 ? 256 : 64;
         long wqkvN = qDim + 2L * kvDim;
+        long siluN = (long) T * inter;
+        int siluBlocks = (int) Math.min((siluN + 255) / 256, 8L * device.multiprocessors() * 8);
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
-            launch(fNorm, T, 1, normThreads, 0, Pointer.to(x.ptr()), Pointer.to(NULL), Pointer.to(L.attnNorm().ptr()),
-                    Pointer.to(hn.ptr()), ip(h), fp(eps));
+            k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).launch(fNorm, T, 1, normThreads, 0);
             gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false);
-            launch(fPost, T, 1, 128, 0, Pointer.to(qkv.ptr()), ptr(L.bias()), ptr(L.qNorm()), ptr(L.kNorm()),
-                    Pointer.to(cosT.ptr()), Pointer.to(sinT.ptr()), Pointer.to(kSlabs[l].ptr()), Pointer.to(vSlabs[l].ptr()),
-                    Pointer.to(dChunk), Pointer.to(dSlot), Pointer.to(tp ? q16.ptr() : NULL), ip(tp ? nDec : 0), ip(hq), ip(hkv),
-                    ip(hd), ip(logC), fp(eps));
+            k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
+                    .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps)
+                    .launch(fPost, T, 1, 128, 0);
             if (tp) {
-                if (fConvert == null) {
+                if (fConvert == 0) {
                     twoPhase.decode(l, q16.ptr(), att.ptr());
                 } else {
                     twoPhase.decode(l, q16.ptr(), att16.ptr());
                     long n = (long) nDec * qDim;
-                    launch(fConvert, (int) Math.min((n + 255) / 256, 4096), 1, 256, 0, Pointer.to(att16.ptr()), Pointer.to(att.ptr()), lp(n));
+                    k.begin().ptr(att16).ptr(att).i64(n).launch(fConvert, (int) Math.min((n + 255) / 256, 4096), 1, 256, 0);
                 }
             }
             if (units > 0) {
-                launch(fAttn, units, hkv, 128, 0, Pointer.to(qkv.ptr()), Pointer.to(kSlabs[l].ptr()), Pointer.to(vSlabs[l].ptr()),
-                        Pointer.to(dUnits), Pointer.to(dTables), Pointer.to(att.ptr()), ip(hq), ip(hkv), ip(logC), fp(scaleLog2));
+                k.begin().ptr(qkv).ptr(kSlabs[l]).ptr(vSlabs[l]).ptr(dUnits).ptr(dTables).ptr(att).i32(hq).i32(hkv).i32(logC)
+                        .f32(scaleLog2).launch(fAttn, units, hkv, 128, 0);
             }
             gemm(L.wo(), att, x, T, h, qDim, true);
-            launch(fNorm, T, 1, normThreads, 0, Pointer.to(x.ptr()), Pointer.to(NULL), Pointer.to(L.mlpNorm().ptr()),
-                    Pointer.to(hn.ptr()), ip(h), fp(eps));
+            k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).launch(fNorm, T, 1, normThreads, 0);
             gemm(L.wgu(), hn, gu, T, 2 * inter, h, false);
-            long n = (long) T * inter;
-            launch(fSilu, (int) Math.min((n + 255) / 256, 8L * device.multiprocessors() * 8), 1, 256, 0, Pointer.to(gu.ptr()),
-                    Pointer.to(act.ptr()), lp(n), ip(inter));
+            k.begin().ptr(gu).ptr(act).i64(siluN).i32(inter).launch(fSilu, siluBlocks, 1, 256, 0);
             gemm(L.wdown(), act, x, T, h, inter, true);
         }
         steps++;
@@ -333,15 +332,17 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // 6. final norm and LM head for the rows that want logits; greedy ones picked on the device
         lastN = ensure(lastN, (long) A * nLog * h);
         lg = ensure(lg, 4L * nLog * vocab);
-        launch(fNorm, nLog, 1, normThreads, 0, Pointer.to(x.ptr()), Pointer.to(dRows), Pointer.to(w.norm().ptr()),
-                Pointer.to(lastN.ptr()), ip(h), fp(eps));
+        k.begin().ptr(x).ptr(dRows).ptr(w.norm()).ptr(lastN).i32(h).f32(eps).launch(fNorm, nLog, 1, normThreads, 0);
         gemm(w.lmHead(), lastN, lg, nLog, vocab, h, false);
         int nNeed = nLog - nGreedy;
+        CudaDevice.record(ev1);
+        long hostNs = System.nanoTime() - hostStart;
         if (nGreedy > 0) {
             ids = ensure(ids, 4L * nGreedy);
-            launch(fArgmax, nGreedy, 1, 1024, 0, Pointer.to(lg.at(4L * nNeed * vocab)), ip(vocab), Pointer.to(ids.ptr()));
+            k.begin().ptr(lg.at(4L * nNeed * vocab)).i32(vocab).ptr(ids).launch(fArgmax, nGreedy, 1, 1024, 0);
             if (idsHost.length < nGreedy) idsHost = new int[Math.max(nGreedy, 2 * idsHost.length)];
             cuMemcpyDtoH(Pointer.to(idsHost), ids.ptr(), 4L * nGreedy);
+            noteTiming(b, hostNs);
             for (int i = 0; i < nGreedy; i++) {
                 int s = logSeq[nNeed + i];
                 if (idsHost[i] >= 0) b.setSampled(s, idsHost[i]);
@@ -349,6 +350,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             }
         }
         if (nNeed > 0) {
+            if (nGreedy == 0) {
+                jcuda.driver.JCudaDriver.cuEventSynchronize(ev1);
+                noteTiming(b, hostNs);
+            }
             boolean contiguous = true;
             for (int i = 0; i < nNeed; i++) contiguous &= logSeq[i] == logSeq[0] + i;
             if (contiguous) {
@@ -357,6 +362,25 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 for (int i = 0; i < nNeed; i++) downloadRow(logits, logSeq[i], i, vocab);
             }
         }
+    }
+
+    /** After the step's first download (which waited for the device): its GPU time, for decode-only steps. */
+    private void noteTiming(ForwardBatch b, long hostNs) {
+        if (!b.isDecodeOnly()) return;
+        double[] t = decodeTiming.computeIfAbsent(b.size(), k -> new double[3]);
+        t[0]++;
+        t[1] += CudaDevice.elapsedMs(ev0, ev1);
+        t[2] += hostNs / 1e6;
+    }
+
+    /**
+     * Decode-only steps of batch size B so far: {steps, mean GPU ms (first launch to last kernel, CUDA events),
+     * mean host ms to enqueue the step}; null when there were none. Clears the record when {@code reset}.
+     */
+    public double[] decodeTiming(int B, boolean reset) {
+        double[] t = decodeTiming.get(B);
+        if (reset) decodeTiming.clear();
+        return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0]};
     }
 
     private void downloadRow(float[] logits, int seq, int lgRow, int vocab) {
@@ -369,17 +393,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 Cublas.address(y.ptr()), T, n, k, accumulate);
     }
 
-    private static Pointer ptr(DeviceBuffer b) { return Pointer.to(b == null ? NULL : b.ptr()); }
-
-    private static Pointer ip(int v) { return Pointer.to(new int[] {v}); }
-
-    private static Pointer lp(long v) { return Pointer.to(new long[] {v}); }
-
-    private static Pointer fp(float v) { return Pointer.to(new float[] {v}); }
-
-    private static void launch(CUfunction f, int gx, int gy, int threads, int smem, Pointer... args) {
-        cuLaunchKernel(f, gx, gy, 1, threads, 1, 1, smem, null, Pointer.to(args), null);
-    }
 
     @Override
     public void close() {

@@ -63,8 +63,8 @@ public final class CudaServeBench {
                     dev.describe(), Cublas.library(), bw / 1e9);
             result.put("device", dev.name());
             result.put("copy_GBps", Math.round(bw / 1e9));
-            System.out.printf(Locale.ROOT, "%-13s %5s %12s %12s %8s %10s %10s %10s%n", "shape", "B", "tok/s", "roofline", "of roof",
-                    "step ms", "roof ms", "plan/step");
+            System.out.printf(Locale.ROOT, "%-13s %5s %10s %10s %8s %9s %9s %9s %9s %8s%n", "shape", "B", "tok/s", "roofline", "of roof",
+                    "step ms", "GPU ms", "host ms", "roof ms", "steps");
             for (String shape : a.get("--shapes").split(",")) {
                 ModelConfig c = RandomModel.shape(shape);
                 Map<String, Object> r = new LinkedHashMap<>();
@@ -96,20 +96,26 @@ public final class CudaServeBench {
                         System.out.printf(Locale.ROOT, "%-13s TTFT (one request, %d + %d tokens): %.1f ms with the %d-token prefix cached, %.1f ms without%n",
                                 shape, P, U, hit, P, miss);
                         for (int B : batches) {
+                            runner.decodeTiming(B, true);
                             Run x = run(engine, system, U, G, B, rnd, c.vocabSize(), 0);
+                            double[] tm = runner.decodeTiming(B, false);
+                            double gpuMs = tm == null ? Double.NaN : tm[1], hostMs = tm == null ? Double.NaN : tm[2];
                             double avgCtx = P + U + G / 2.0;
                             double kvStep = (P + B * (avgCtx - P)) * layout.bytesPerToken();
                             double roofStep = (w.matrixBytesPerStep() + kvStep) / bw;
                             double roofTps = B / roofStep;
                             double stepMs = B / x.decodeTps * 1e3;
-                            System.out.printf(Locale.ROOT, "%-13s %5d %12.0f %12.0f %7.0f%% %10.3f %10.3f %10s%n", shape, B, x.decodeTps, roofTps,
-                                    100 * x.decodeTps / roofTps, stepMs, roofStep * 1e3, x.decodeSteps + " steps");
+                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d%n", shape, B, x.decodeTps, roofTps,
+                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps);
                             Map<String, Object> rb = new LinkedHashMap<>();
                             rb.put("decode_tok_s", round(x.decodeTps));
                             rb.put("roofline_tok_s", round(roofTps));
                             rb.put("fraction_of_roofline", Math.round(1000 * x.decodeTps / roofTps) / 1000.0);
                             rb.put("step_ms", round(stepMs));
                             rb.put("roofline_step_ms", round(roofStep * 1e3));
+                            rb.put("gpu_ms_per_decode_step", round(gpuMs));
+                            rb.put("host_enqueue_ms_per_decode_step", round(hostMs));
+                            rb.put("gpu_fraction_of_roofline", Math.round(1000 * roofStep * 1e3 / gpuMs) / 1000.0);
                             r.put("b" + B, rb);
                         }
                     } finally {
