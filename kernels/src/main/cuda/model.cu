@@ -114,19 +114,25 @@ __device__ void qkv_post(float* __restrict__ qkv, const float* __restrict__ bias
 // Causal attention of new tokens over a sequence's chunked KV (their own K/V already appended).
 // Unit u = {tableOff, row0, nq, pos0}: query tokens row0 .. row0+nq-1 (rows of qkv / out) at positions
 // pos0 .. pos0+nq-1 of the sequence whose chunk ids start at tables[tableOff]; token i attends 0 .. pos0+i.
-// Block (unit, kv head): rows = nq·g (≤ 64) pairs (token, query head of the group); 2 threads per row, each
-// holding half of the head dims. Keys go through shared memory in tiles of KT, online softmax per tile in fp32.
+// Block (unit, kv head): rows = nq·g (≤ 64) pairs (token, query head of the group); TPR = max(1, D/32) threads
+// per row, each holding D/TPR of the head dims (64·TPR threads). Keys go through shared memory in tiles of KT,
+// online softmax per tile in fp32.
+template <int D> struct AttnShape {
+    static constexpr int TPR = D >= 64 ? D / 32 : 1;
+    static constexpr int THREADS = 64 * TPR;
+};
+
 template <typename KV, typename A, int D>
 __device__ void attn_prefill(const float* __restrict__ qkv, const KV* __restrict__ kc, const KV* __restrict__ vc,
                              const int* __restrict__ units, const int* __restrict__ tables, A* __restrict__ out,
                              int hq, int hkv, int logC, float scaleLog2) {
-    constexpr int KT = 32, DPT = D / 2, HS = DPT + 4, RS = 2 * HS;
+    constexpr int TPR = AttnShape<D>::TPR, KT = 32, DPT = D / TPR, HS = DPT + 4, RS = TPR * HS;
     __shared__ __align__(16) float ks[KT * RS];
     __shared__ __align__(16) float vs[KT * RS];
     const int4 u = __ldg(reinterpret_cast<const int4*>(units) + blockIdx.x);
     const int tableOff = u.x, row0 = u.y, nq = u.z, pos0 = u.w;
     const int h = blockIdx.y, g = hq / hkv, C = 1 << logC;
-    const int tid = threadIdx.x, r = tid >> 1, hf = tid & 1;
+    const int tid = threadIdx.x, r = tid / TPR, part = tid % TPR;
     const int qi = r / g, gi = r - qi * g;
     const bool valid = qi < nq;
     const int stride = (hq + 2 * hkv) * D;
@@ -134,7 +140,7 @@ __device__ void attn_prefill(const float* __restrict__ qkv, const KV* __restrict
     float q[DPT], o[DPT];
     #pragma unroll
     for (int i = 0; i < DPT; ++i) {
-        q[i] = valid ? qkv[(size_t)(row0 + qi) * stride + (h * g + gi) * D + hf * DPT + i] * scaleLog2 : 0.f;
+        q[i] = valid ? qkv[(size_t)(row0 + qi) * stride + (h * g + gi) * D + part * DPT + i] * scaleLog2 : 0.f;
         o[i] = 0.f;
     }
     float m = -INFINITY, l = 0.f;
@@ -159,7 +165,7 @@ __device__ void attn_prefill(const float* __restrict__ qkv, const KV* __restrict
         float mt = -INFINITY;
         #pragma unroll
         for (int j = 0; j < KT; ++j) {
-            const float* kr = ks + j * RS + hf * HS;
+            const float* kr = ks + j * RS + part * HS;
             float acc = 0.f;
             #pragma unroll
             for (int i = 0; i < DPT; i += 4) {
@@ -169,7 +175,8 @@ __device__ void attn_prefill(const float* __restrict__ qkv, const KV* __restrict
                 acc = fmaf(q[i + 2], k4.z, acc);
                 acc = fmaf(q[i + 3], k4.w, acc);
             }
-            acc += __shfl_xor_sync(0xffffffffu, acc, 1);
+            #pragma unroll
+            for (int x = 1; x < TPR; x <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, x);
             s[j] = (k0 + j <= myPos) ? acc : -INFINITY;
             mt = fmaxf(mt, s[j]);
         }
@@ -187,7 +194,7 @@ __device__ void attn_prefill(const float* __restrict__ qkv, const KV* __restrict
         for (int i = 0; i < DPT; ++i) o[i] *= alpha;
         #pragma unroll
         for (int j = 0; j < KT; ++j) {
-            const float* vr = vs + j * RS + hf * HS;
+            const float* vr = vs + j * RS + part * HS;
             float p = s[j];
             #pragma unroll
             for (int i = 0; i < DPT; i += 4) {
@@ -201,7 +208,7 @@ __device__ void attn_prefill(const float* __restrict__ qkv, const KV* __restrict
     }
     if (valid) {
         float inv = 1.f / l;
-        A* dst = out + (size_t)(row0 + qi) * hq * D + (h * g + gi) * D + hf * DPT;
+        A* dst = out + (size_t)(row0 + qi) * hq * D + (h * g + gi) * D + part * DPT;
         #pragma unroll
         for (int i = 0; i < DPT; ++i) dst[i] = from_f<A>(o[i] * inv);
     }
@@ -261,7 +268,7 @@ CS_QKV_POST(cs_qkv_post_f16, __half)
 CS_QKV_POST(cs_qkv_post_bf16, __nv_bfloat16)
 
 #define CS_ATTN(NAME, KV, A, D)                                                                              \
-    extern "C" __global__ void __launch_bounds__(128)                                                        \
+    extern "C" __global__ void __launch_bounds__(csm::AttnShape<D>::THREADS, 2)                              \
     NAME(const float* qkv, const KV* kc, const KV* vc, const int* units, const int* tables, A* out, int hq,  \
          int hkv, int logC, float scaleLog2) {                                                               \
         csm::attn_prefill<KV, A, D>(qkv, kc, vc, units, tables, out, hq, hkv, logC, scaleLog2);             \

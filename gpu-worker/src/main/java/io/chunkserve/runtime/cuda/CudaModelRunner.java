@@ -51,6 +51,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final Cublas blas;
     private final DeviceBuffer invFreq;
     private final int qt;                         // query tokens per generic-attention unit
+    private final int attnThreads;                // 64 rows × max(1, D/32) threads per row (model.cu AttnShape)
     private final float scaleLog2;
     private boolean useTwoPhase = true;
 
@@ -98,6 +99,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
         fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         qt = Math.max(1, 64 / cfg.groupSize());
+        attnThreads = 64 * (hd >= 64 ? hd / 32 : 1);
         scaleLog2 = (float) (1.0 / Math.sqrt(hd) / Math.log(2.0));
         boolean eligible = precision == DeviceWeights.Precision.BF16 && layout.dtype() != DType.F32 && (hd == 64 || hd == 128)
                 && KernelImages.attention().isPresent();
@@ -319,7 +321,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             }
             if (units > 0) {
                 k.begin().ptr(qkv).ptr(kSlabs[l]).ptr(vSlabs[l]).ptr(dUnits).ptr(dTables).ptr(att).i32(hq).i32(hkv).i32(logC)
-                        .f32(scaleLog2).launch(fAttn, units, hkv, 128, 0);
+                        .f32(scaleLog2).launch(fAttn, units, hkv, attnThreads, 0);
             }
             gemm(L.wo(), att, x, T, h, qDim, true);
             k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).launch(fNorm, T, 1, normThreads, 0);
