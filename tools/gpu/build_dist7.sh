@@ -40,5 +40,5 @@ rm -f "$STAGE"/cs/jre/lib/server/classes*.jsa "$STAGE"/cs/jre/lib/libawt*.so "$S
   "$STAGE"/cs/jre/lib/libsplashscreen.so "$STAGE"/cs/jre/lib/libjsound.so
 mkdir -p "$DEST"
 tar -C "$STAGE" -cf - cs | gzip -9 > "$DEST/chunkserve-gpu7.tar.gz"
-cp "$ROOT"/tools/gpu/run7.sh "$ROOT"/tools/gpu/torch_decode_bench.py "$DEST/"
+cp "$ROOT"/tools/gpu/run7.sh "$ROOT"/tools/gpu/torch_decode_bench.py "$ROOT"/tools/gpu/report7.py "$DEST/"
 du -sh "$DEST"/*

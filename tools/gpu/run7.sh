@@ -44,4 +44,6 @@ if [[ "$STAGES" == *torch* || "$STAGES" == all ]]; then
   echo "torch exit $?" >> "$OUT/torch.log"
   tail -12 "$OUT/torch.log"
 fi
+python3 "$HERE/report7.py" "$OUT/bench.log" "$OUT/torch.log" "$OUT/gpu.txt" > "$OUT/report.md" 2>&1
+cat "$OUT/report.md"
 stamp "done"
