@@ -114,9 +114,10 @@ public final class Cublas implements AutoCloseable {
         if (T == 0) return;
         int compute = wType == CUDA_R_32F ? COMPUTE_32F_PEDANTIC : COMPUTE_32F;
         int st;
+        MemorySegment beta = accumulate ? one : zero;
         try {
             st = (int) gemm.invokeExact(handle, OP_T, OP_N, n, T, k, one, w, wType, k, x, xType, k,
-                    accumulate ? one : zero, y, CUDA_R_32F, n, compute, GEMM_DEFAULT);
+                    beta, y, CUDA_R_32F, n, compute, GEMM_DEFAULT);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
