@@ -38,6 +38,22 @@ if [[ "$STAGES" == *bench* || "$STAGES" == all ]]; then
   echo "bench exit $?" >> "$OUT/bench.log"
   grep -vE "^\s+at |SLF4J" "$OUT/bench.log" | tail -20
 fi
+if [[ "$STAGES" == *gemm* || "$STAGES" == all ]]; then
+  stamp "GEMM: cuBLAS through Java vs torch.matmul"
+  { timeout 120 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaGemmBench 2>&1; echo "java gemm exit $?"
+    PYTHONUNBUFFERED=1 timeout 120 python3 "$HERE/torch_decode_bench.py" --gemm 2>&1; echo "torch gemm exit $?"; } > "$OUT/gemm.log"
+  python3 - "$OUT/gemm.log" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if len(f) == 7 and f[0] == "gemm" and f[1] != "shape":
+        rows.setdefault((f[1], int(f[2])), {})[f[3]] = float(f[4])
+print("shape\tT\tcublas_f32out_us\tcublas_bf16out_us\ttorch_us")
+for (s, t), v in rows.items():
+    print(f"{s}\t{t}\t{v.get('f32', float('nan')):.1f}\t{v.get('bf16', float('nan')):.1f}\t{v.get('bf16(torch)', float('nan')):.1f}")
+PY
+fi
 if [[ "$STAGES" == *torch* || "$STAGES" == all ]]; then
   stamp "torch baseline"
   PYTHONUNBUFFERED=1 timeout 240 python3 "$HERE/torch_decode_bench.py" > "$OUT/torch.log" 2>&1

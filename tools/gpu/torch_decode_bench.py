@@ -142,14 +142,43 @@ def bench(shape, B, ctx, steps):
     torch.cuda.empty_cache()
     return ms, ms_graph, wbytes, kvbytes
 
+GEMMS = [("1b.qkv", 3072, 2048), ("1b.o", 2048, 2048), ("1b.gate_up", 16384, 2048), ("1b.down", 2048, 8192), ("1b.lm_head", 128256, 2048),
+         ("8b.qkv", 6144, 4096), ("8b.o", 4096, 4096), ("8b.gate_up", 28672, 4096), ("8b.down", 4096, 14336), ("8b.lm_head", 128256, 4096)]
+
+def gemm_bench():
+    """torch.matmul(x, w.T) in bf16 on the shapes CudaGemmBench times, the same way (median of 20, rotating weights)."""
+    print("gemm\tshape\tT\tout\tus\tGBps\tTFLOPs", flush=True)
+    for name, n, k in GEMMS:
+        copies = max(1, min(8, (256 << 20) // (2 * n * k) + 1))
+        ws = [torch.rand(n, k, device="cuda", dtype=torch.bfloat16) for _ in range(copies)]
+        x = torch.rand(2304, k, device="cuda", dtype=torch.bfloat16)
+        for T in (1, 64, 128, 2304):
+            xs = x[:T]
+            ts = []
+            for it in range(23):
+                e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                w = ws[it % copies]
+                e0.record(); y = torch.matmul(xs, w.T); e1.record()
+                torch.cuda.synchronize()
+                if it >= 3: ts.append(e0.elapsed_time(e1) * 1e3)
+            ts.sort(); t = ts[len(ts) // 2]
+            b = 2 * n * k + 2 * T * k + 2 * T * n
+            print(f"gemm\t{name}\t{T}\tbf16(torch)\t{t:.1f}\t{b / (t * 1e3):.0f}\t{2 * T * n * k / (t * 1e6):.1f}", flush=True)
+        del ws, x
+        torch.cuda.empty_cache()
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="llama-3.2-1b,llama-3-8b")
     ap.add_argument("--batches", default="1,32,64,128")
     ap.add_argument("--ctx", type=int, default=2048 + 256)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--gemm", action="store_true", help="only the torch.matmul shapes")
     a = ap.parse_args()
     print("torch", torch.__version__, torch.cuda.get_device_name(0), flush=True)
+    if a.gemm:
+        gemm_bench()
+        return
     res = {}
     print("shape\tB\teager_ms\teager_tok_s\tgraph_ms\tgraph_tok_s\tweight_GB\tkv_GB", flush=True)
     for shape in a.shapes.split(","):

@@ -111,13 +111,18 @@ public final class Cublas implements AutoCloseable {
      * @param y     device address of y (fp32)
      */
     public void linear(long w, int wType, long x, int xType, long y, int T, int n, int k, boolean accumulate) {
+        linear(w, wType, x, xType, y, CUDA_R_32F, T, n, k, accumulate);
+    }
+
+    /** As {@link #linear(long, int, long, int, long, int, int, int, boolean)} with y of type {@code yType}. */
+    public void linear(long w, int wType, long x, int xType, long y, int yType, int T, int n, int k, boolean accumulate) {
         if (T == 0) return;
         int compute = wType == CUDA_R_32F ? COMPUTE_32F_PEDANTIC : COMPUTE_32F;
         int st;
         MemorySegment beta = accumulate ? one : zero;
         try {
             st = (int) gemm.invokeExact(handle, OP_T, OP_N, n, T, k, one, w, wType, k, x, xType, k,
-                    beta, y, CUDA_R_32F, n, compute, GEMM_DEFAULT);
+                    beta, y, yType, n, compute, GEMM_DEFAULT);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }

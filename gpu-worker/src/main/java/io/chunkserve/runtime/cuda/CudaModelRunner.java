@@ -63,6 +63,15 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private long steps;
     private final jcuda.driver.CUevent ev0 = CudaDevice.event(), ev1 = CudaDevice.event();
     private final java.util.Map<Integer, double[]> decodeTiming = new java.util.HashMap<>();  // B → {steps, gpu ms, host ms}
+    // profiling (benchmarks): an event before each op of a decode step, time attributed per category
+    static final String[] CATEGORIES = {"embed+rope", "rmsnorm", "gemm qkv", "qkv epilogue", "attention", "gemm o", "gemm gate_up",
+            "silu", "gemm down", "lm head+argmax"};
+    private static final int C_EMBED = 0, C_NORM = 1, C_QKV = 2, C_POST = 3, C_ATTN = 4, C_O = 5, C_GU = 6, C_SILU = 7, C_DOWN = 8, C_HEAD = 9;
+    private boolean profile;
+    private jcuda.driver.CUevent[] marks = new jcuda.driver.CUevent[0];
+    private int[] markCat = new int[0];
+    private int nMarks, profiledSteps;
+    private final double[] profileMs = new double[CATEGORIES.length];
 
     /**
      * @param pool the engine's pool (usually {@link ChunkPool#indexOnly}); its layout's dtype is the device KV
@@ -293,6 +302,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
         long hostStart = System.nanoTime();
         CudaDevice.record(ev0);
+        nMarks = 0;
+        mark(C_EMBED);
         // 4. embedding and RoPE tables
         k.begin().ptr(w.embed()).ptr(dTok).ptr(x).i32(h).launch(fEmbed, T, 1, 256, 0);
         k.begin().ptr(dPos).ptr(invFreq).ptr(cosT).ptr(sinT).i32(T).i32(half)
@@ -305,11 +316,15 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
+            mark(C_NORM);
             k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).launch(fNorm, T, 1, normThreads, 0);
+            mark(C_QKV);
             gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false);
+            mark(C_POST);
             k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
                     .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps)
                     .launch(fPost, T, 1, 128, 0);
+            mark(C_ATTN);
             if (tp) {
                 if (fConvert == 0) {
                     twoPhase.decode(l, q16.ptr(), att.ptr());
@@ -323,25 +338,37 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 k.begin().ptr(qkv).ptr(kSlabs[l]).ptr(vSlabs[l]).ptr(dUnits).ptr(dTables).ptr(att).i32(hq).i32(hkv).i32(logC)
                         .f32(scaleLog2).launch(fAttn, units, hkv, attnThreads, 0);
             }
+            mark(C_O);
             gemm(L.wo(), att, x, T, h, qDim, true);
+            mark(C_NORM);
             k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).launch(fNorm, T, 1, normThreads, 0);
+            mark(C_GU);
             gemm(L.wgu(), hn, gu, T, 2 * inter, h, false);
+            mark(C_SILU);
             k.begin().ptr(gu).ptr(act).i64(siluN).i32(inter).launch(fSilu, siluBlocks, 1, 256, 0);
+            mark(C_DOWN);
             gemm(L.wdown(), act, x, T, h, inter, true);
         }
         steps++;
-        if (nLog == 0) return;
+        mark(C_HEAD);
+        if (nLog == 0) {
+            nMarks = 0;
+            return;
+        }
         // 6. final norm and LM head for the rows that want logits; greedy ones picked on the device
         lastN = ensure(lastN, (long) A * nLog * h);
         lg = ensure(lg, 4L * nLog * vocab);
         k.begin().ptr(x).ptr(dRows).ptr(w.norm()).ptr(lastN).i32(h).f32(eps).launch(fNorm, nLog, 1, normThreads, 0);
         gemm(w.lmHead(), lastN, lg, nLog, vocab, h, false);
         int nNeed = nLog - nGreedy;
-        CudaDevice.record(ev1);
-        long hostNs = System.nanoTime() - hostStart;
         if (nGreedy > 0) {
             ids = ensure(ids, 4L * nGreedy);
             k.begin().ptr(lg.at(4L * nNeed * vocab)).i32(vocab).ptr(ids).launch(fArgmax, nGreedy, 1, 1024, 0);
+        }
+        mark(C_HEAD);   // the end mark
+        CudaDevice.record(ev1);
+        long hostNs = System.nanoTime() - hostStart;
+        if (nGreedy > 0) {
             if (idsHost.length < nGreedy) idsHost = new int[Math.max(nGreedy, 2 * idsHost.length)];
             cuMemcpyDtoH(Pointer.to(idsHost), ids.ptr(), 4L * nGreedy);
             noteTiming(b, hostNs);
@@ -366,9 +393,43 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
     }
 
+    /** Benchmarks: time every op category of decode steps with CUDA events (adds ~300 event records a step). */
+    public void setProfile(boolean on) {
+        profile = on;
+        java.util.Arrays.fill(profileMs, 0);
+        profiledSteps = 0;
+    }
+
+    /** Mean GPU ms per profiled decode step of each category ({@link #CATEGORIES} order), and the step count. */
+    public java.util.Map<String, Double> profile() {
+        java.util.Map<String, Double> m = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < CATEGORIES.length; i++) m.put(CATEGORIES[i], profiledSteps == 0 ? 0 : profileMs[i] / profiledSteps);
+        m.put("steps", (double) profiledSteps);
+        return m;
+    }
+
+    private void mark(int cat) {
+        if (!profile) return;
+        if (nMarks == marks.length) {
+            int n = Math.max(64, 2 * marks.length);
+            jcuda.driver.CUevent[] a = java.util.Arrays.copyOf(marks, n);
+            for (int i = marks.length; i < n; i++) a[i] = CudaDevice.event();
+            marks = a;
+            markCat = java.util.Arrays.copyOf(markCat, n);
+        }
+        markCat[nMarks] = cat;
+        CudaDevice.record(marks[nMarks++]);
+    }
+
     /** After the step's first download (which waited for the device): its GPU time, for decode-only steps. */
     private void noteTiming(ForwardBatch b, long hostNs) {
+        int n = nMarks;
+        nMarks = 0;
         if (!b.isDecodeOnly()) return;
+        if (profile && n > 1) {
+            for (int i = 0; i + 1 < n; i++) profileMs[markCat[i]] += CudaDevice.elapsedMs(marks[i], marks[i + 1]);
+            profiledSteps++;
+        }
         double[] t = decodeTiming.computeIfAbsent(b.size(), k -> new double[3]);
         t[0]++;
         t[1] += CudaDevice.elapsedMs(ev0, ev1);

@@ -118,6 +118,23 @@ public final class CudaServeBench {
                             rb.put("gpu_fraction_of_roofline", Math.round(1000 * roofStep * 1e3 / gpuMs) / 1000.0);
                             r.put("b" + B, rb);
                         }
+                        int pb = Arrays.stream(batches).anyMatch(b -> b == 64) ? 64 : batches[batches.length - 1];
+                        runner.setProfile(true);
+                        run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
+                        Map<String, Double> prof = runner.profile();
+                        runner.setProfile(false);
+                        StringBuilder ps = new StringBuilder();
+                        Map<String, Object> pr = new LinkedHashMap<>();
+                        double sum = 0;
+                        for (var e : prof.entrySet()) {
+                            if (e.getKey().equals("steps")) continue;
+                            sum += e.getValue();
+                            ps.append(String.format(Locale.ROOT, "%s %.3f, ", e.getKey(), e.getValue()));
+                            pr.put(e.getKey().replace(' ', '_').replace('+', '_'), round(e.getValue() * 1000) / 1000.0);
+                        }
+                        System.out.printf(Locale.ROOT, "%-13s GPU ms per decode step at B=%d by op (%.0f profiled steps, events around each op): %stotal %.3f%n",
+                                shape, pb, prof.get("steps"), ps, sum);
+                        r.put("profile_b" + pb + "_ms", pr);
                     } finally {
                         engine.close();
                     }
