@@ -63,20 +63,20 @@ __device__ void rmsnorm(const float* __restrict__ x, const int* __restrict__ row
 // After the fused q|k|v projection (T, (Hq + 2·Hkv)·D) fp32, per token: bias, q/k RMSNorm (Qwen3), RoPE on q
 // and k (pairs i, i + D/2), K and V into the cache at (chunk[t], slot[t]), and for t < nq16 the query in the
 // cache's 16-bit type (q16, (nq16, Hq, D)) for the two-phase decode kernels. Rotated q/k stay in qkv (fp32).
-// Grid: T blocks; one warp per head.
+// Grid: (T, ⌈heads / warps per block⌉); one warp per head.
 template <typename KV>
 __device__ void qkv_post(float* __restrict__ qkv, const float* __restrict__ bias, const float* __restrict__ qn,
                          const float* __restrict__ kn, const float* __restrict__ cosT, const float* __restrict__ sinT,
                          KV* __restrict__ kc, KV* __restrict__ vc, const int* __restrict__ chunk,
                          const int* __restrict__ slot, KV* __restrict__ q16, int nq16, int hq, int hkv, int d,
                          int logC, float eps) {
-    const int t = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int t = blockIdx.x, lane = threadIdx.x & 31, nw = blockDim.x >> 5, warp = blockIdx.y * nw + (threadIdx.x >> 5);
     const int half = d >> 1, heads = hq + 2 * hkv, stride = heads * d;
     float* row = qkv + (size_t)t * stride;
     const float* cs = cosT + (size_t)t * half;
     const float* sn = sinT + (size_t)t * half;
     const int ch = __ldg(chunk + t), sl = __ldg(slot + t);
-    for (int hh = warp; hh < heads; hh += nw) {
+    for (int hh = warp; hh < heads; hh += nw * gridDim.y) {
         float* v = row + hh * d;
         const bool isQ = hh < hq, isK = !isQ && hh < hq + hkv;
         if (bias) {

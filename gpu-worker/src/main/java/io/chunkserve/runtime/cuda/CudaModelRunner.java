@@ -312,6 +312,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         int normThreads = h >= 4096 ? 1024 : h >= 1024 ? 512 : h >= 256 ? 256 : 64;
         long wqkvN = qDim + 2L * kvDim;
         long siluN = (long) T * inter;
+        int postBlocksY = (hq + 2 * hkv + 7) / 8;   // one warp per head, 8 warps a block
         int siluBlocks = (int) Math.min((siluN + 255) / 256, 8L * device.multiprocessors() * 8);
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
@@ -323,7 +324,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             mark(C_POST);
             k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
                     .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps)
-                    .launch(fPost, T, 1, 128, 0);
+                    .launch(fPost, T, postBlocksY, 256, 0);
             mark(C_ATTN);
             if (tp) {
                 if (fConvert == 0) {

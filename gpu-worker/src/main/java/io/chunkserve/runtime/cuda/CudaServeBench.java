@@ -82,9 +82,10 @@ public final class CudaServeBench {
                     try {
                         java.util.Random rnd = new java.util.Random(3);
                         int[] system = rnd.ints(P, 10, c.vocabSize() - 10).toArray();
-                        // warm-up (cuBLAS heuristics, module loads, JIT): the shared prompt goes into the cache
+                        // warm-up (cuBLAS heuristics, module loads, the JIT of the engine and launch paths): the
+                        // shared prompt goes into the cache
                         run(engine, system, U, 4, 1, rnd, c.vocabSize(), 0);
-                        run(engine, system, U, 4, 8, rnd, c.vocabSize(), 0);
+                        for (int wb : new int[] {8, 1, 64, 1}) run(engine, system, U, 48, wb, rnd, c.vocabSize(), 0);
                         // TTFT: a prefix hit (the system prompt is cached) and a miss (salted: nothing cached)
                         double hit = Double.MAX_VALUE, miss = Double.MAX_VALUE;
                         for (int i = 0; i < 3; i++) {
