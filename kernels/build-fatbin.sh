@@ -17,7 +17,8 @@ mkdir -p "$out"
 for cu in "$src"/*.cu; do
   name="$(basename "$cu" .cu)"
   fatbin="$out/$name.fatbin"
-  if [ -f "$fatbin" ] && [ -z "$(find "$src" -newer "$fatbin" -type f -print -quit)" ]; then
+  # stale when the .cu or any shared header changed since
+  if [ -f "$fatbin" ] && [ -z "$(find "$cu" "$src"/*.cuh -newer "$fatbin" -type f -print -quit 2>/dev/null)" ]; then
     echo "[kernels] $name.fatbin up to date"
     continue
   fi
