@@ -42,6 +42,7 @@ if [[ "$STAGES" == *gemm* || "$STAGES" == all ]]; then
   stamp "GEMM: cuBLAS through Java vs torch.matmul"
   { timeout 120 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaGemmBench 2>&1; echo "java gemm exit $?"
     PYTHONUNBUFFERED=1 timeout 120 python3 "$HERE/torch_decode_bench.py" --gemm 2>&1; echo "torch gemm exit $?"; } > "$OUT/gemm.log"
+  grep -E "^# skinny GEMM|FAIL|exit" "$OUT/gemm.log"
   python3 - "$OUT/gemm.log" <<'PY'
 import sys
 rows = {}
@@ -49,9 +50,9 @@ for line in open(sys.argv[1]):
     f = line.rstrip("\n").split("\t")
     if len(f) == 7 and f[0] == "gemm" and f[1] != "shape":
         rows.setdefault((f[1], int(f[2])), {})[f[3]] = float(f[4])
-print("shape\tT\tcublas_f32out_us\tcublas_bf16out_us\ttorch_us")
+print("shape\tT\tskinny_us\tcublas_f32out_us\tcublas_bf16out_us\ttorch_us")
 for (s, t), v in rows.items():
-    print(f"{s}\t{t}\t{v.get('f32', float('nan')):.1f}\t{v.get('bf16', float('nan')):.1f}\t{v.get('bf16(torch)', float('nan')):.1f}")
+    print(f"{s}\t{t}\t{v.get('skinny', float('nan')):.1f}\t{v.get('f32', float('nan')):.1f}\t{v.get('bf16', float('nan')):.1f}\t{v.get('bf16(torch)', float('nan')):.1f}")
 PY
 fi
 if [[ "$STAGES" == *torch* || "$STAGES" == all ]]; then

@@ -152,7 +152,7 @@ def gemm_bench():
         copies = max(1, min(8, (256 << 20) // (2 * n * k) + 1))
         ws = [torch.rand(n, k, device="cuda", dtype=torch.bfloat16) for _ in range(copies)]
         x = torch.rand(2304, k, device="cuda", dtype=torch.bfloat16)
-        for T in (1, 64, 128, 2304):
+        for T in (1, 16, 64, 128, 2304):
             xs = x[:T]
             ts = []
             for it in range(23):

@@ -352,3 +352,102 @@ extern "C" __global__ void cs_read_words(const uint4* p, long long n16, unsigned
     }
     if (acc == 0x9E3779B9u && n16 < 0) *sink = acc;
 }
+
+// Skinny GEMM for decode-sized token counts: y[t, r] (+)= Σ_k W[r, k] · x[t, k] for t < T ≤ NT, W (n, k) bf16
+// row-major, x (T, k) bf16 row-major, y (T, n) fp32 row-major. Block = 4 warps over 64 rows of W (16 each) × NT
+// tokens × one k-slice of kSlice (a multiple of 64); 64-wide k tiles stream through STAGES shared-memory stages
+// by cp.async (the weights are the traffic: each byte read once), tensor cores (mma.sync m16n8k16, fp32
+// accumulation). mode 0: y = result (one k-slice), 1: y += result (one k-slice, the block owns its outputs),
+// 2: atomicAdd into y (several k-slices; y zeroed first unless accumulating). Grid: (⌈n / 64⌉, slices).
+namespace csm {
+constexpr int GK = 64, GSTAGES = 4;
+
+template <int NT>
+__device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
+                            int T, int n, int k, int kSlice, int mode, unsigned char* smem) {
+    using namespace cs;
+    constexpr int WT = 64 * GK, XT = NT * GK, STAGE = WT + XT;   // elements
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int r0 = blockIdx.x * 64, k0 = blockIdx.y * kSlice;
+    const int nk = min(kSlice, k - k0) / GK;
+    __nv_bfloat16* st = reinterpret_cast<__nv_bfloat16*>(smem);
+    auto load = [&](int kt, int s) {
+        __nv_bfloat16* ws = st + s * STAGE;
+        __nv_bfloat16* xs = ws + WT;
+        const int kk = k0 + kt * GK;
+        #pragma unroll
+        for (int it = 0; it < 64 * 8 / 128; ++it) {
+            int p = tid + it * 128, r = p >> 3, c = p & 7;
+            bool v = r0 + r < n;
+            cp_async16(smem_u32(ws + swz<GK>(r, c)), w + (size_t)(v ? r0 + r : 0) * k + kk + c * 8, v);
+        }
+        #pragma unroll
+        for (int it = 0; it < (NT * 8 + 127) / 128; ++it) {
+            int p = tid + it * 128, r = p >> 3, c = p & 7;
+            if (r < NT) {
+                bool v = r < T;
+                cp_async16(smem_u32(xs + swz<GK>(r, c)), x + (size_t)(v ? r : 0) * k + kk + c * 8, v);
+            }
+        }
+    };
+    #pragma unroll
+    for (int s = 0; s < GSTAGES - 1; ++s) {
+        if (s < nk) load(s, s);
+        cp_async_commit();
+    }
+    float acc[NT / 8][4];
+    #pragma unroll
+    for (int i = 0; i < NT / 8; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    for (int i = 0; i < nk; ++i) {
+        cp_async_wait<GSTAGES - 2>();
+        __syncthreads();
+        if (i + GSTAGES - 1 < nk) load(i + GSTAGES - 1, (i + GSTAGES - 1) % GSTAGES);
+        cp_async_commit();
+        const __nv_bfloat16* ws = st + (i % GSTAGES) * STAGE;
+        const __nv_bfloat16* xs = ws + WT;
+        #pragma unroll
+        for (int kk = 0; kk < GK / 16; ++kk) {
+            uint32_t a[4];
+            int mat = lane >> 3;
+            int row = warp * 16 + (lane & 7) + ((mat & 1) << 3);
+            ldsm_x4(a[0], a[1], a[2], a[3], smem_u32(ws + swz<GK>(row, kk * 2 + (mat >> 1))));
+            #pragma unroll
+            for (int nb = 0; nb < NT / 16; ++nb) {
+                uint32_t b0, b1, b2, b3;
+                int xr = nb * 16 + (lane & 7) + ((lane >> 4) << 3);
+                ldsm_x4(b0, b1, b2, b3, smem_u32(xs + swz<GK>(xr, kk * 2 + ((lane >> 3) & 1))));
+                Elem<__nv_bfloat16>::mma(acc[2 * nb], a, b0, b1);
+                Elem<__nv_bfloat16>::mma(acc[2 * nb + 1], a, b2, b3);
+            }
+        }
+    }
+    cp_async_wait<0>();
+    // acc[nt][e]: W row r0 + warp·16 + lane/4 (+8 for e ≥ 2), token nt·8 + 2·(lane%4) + (e & 1)
+    const int rA = r0 + warp * 16 + (lane >> 2), rB = rA + 8;
+    #pragma unroll
+    for (int nt = 0; nt < NT / 8; ++nt) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            int t = nt * 8 + 2 * (lane & 3) + (e & 1), r = e < 2 ? rA : rB;
+            if (t < T && r < n) {
+                float* dst = y + (size_t)t * n + r;
+                if (mode == 0) *dst = acc[nt][e];
+                else if (mode == 1) *dst += acc[nt][e];
+                else atomicAdd(dst, acc[nt][e]);
+            }
+        }
+    }
+}
+}  // namespace csm
+
+#define CS_GEMM(NT)                                                                                          \
+    extern "C" __global__ void __launch_bounds__(128)                                                        \
+    cs_gemm_skinny_t##NT(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k,     \
+                         int kSlice, int mode) {                                                              \
+        extern __shared__ __align__(128) unsigned char smem[];                                               \
+        csm::gemm_skinny<NT>(w, x, y, T, n, k, kSlice, mode, smem);                                          \
+    }
+CS_GEMM(16)
+CS_GEMM(32)
+CS_GEMM(64)
+CS_GEMM(128)

@@ -22,12 +22,14 @@ public final class CudaGemmBench {
     static final Object[][] SHAPES = {
             {"1b.qkv", 3072, 2048}, {"1b.o", 2048, 2048}, {"1b.gate_up", 16384, 2048}, {"1b.down", 2048, 8192}, {"1b.lm_head", 128256, 2048},
             {"8b.qkv", 6144, 4096}, {"8b.o", 4096, 4096}, {"8b.gate_up", 28672, 4096}, {"8b.down", 4096, 14336}, {"8b.lm_head", 128256, 4096}};
-    static final int[] TS = {1, 64, 128, 2304};
+    static final int[] TS = {1, 16, 64, 128, 2304};
 
     public static void main(String[] args) {
         try (CudaDevice dev = CudaDevice.open(); Cublas blas = new Cublas()) {
             CUmodule mod = dev.loadModule(KernelImages.model().orElseThrow());
             CUfunction fill = CudaDevice.function(mod, "cs_fill_bf16");
+            SkinnyGemm sk = new SkinnyGemm(mod, dev);
+            int checked = 0, failed = 0;
             System.out.println("# cuBLAS " + blas.version() + " (" + Cublas.library() + ") on " + dev.describe());
             System.out.println("gemm\tshape\tT\tout\tus\tGBps\tTFLOPs");
             CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
@@ -44,6 +46,44 @@ public final class CudaGemmBench {
                     }
                     fillBf16(fill, x, 2304L * k, 99);
                     for (int T : TS) {
+                        if (SkinnyGemm.fits(T, k)) {
+                            // model.cu's skinny kernel: checked against cuBLAS (fp32 out), then timed
+                            try (DeviceBuffer ref = DeviceBuffer.allocate(4L * T * n)) {
+                                long wa = Cublas.address(ws[0].ptr()), xa = Cublas.address(x.ptr());
+                                blas.linear(wa, Cublas.CUDA_R_16BF, xa, Cublas.CUDA_R_16BF, Cublas.address(ref.ptr()), T, n, k, false);
+                                y.fill32(0x7fc00000);
+                                sk.run(wa, xa, Cublas.address(y.ptr()), T, n, k, false);
+                                sk.run(wa, xa, Cublas.address(y.ptr()), T, n, k, true);   // y = 2 · x·Wᵀ
+                                float[] a = new float[T * n], b = new float[T * n];
+                                jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(a), y.ptr(), 4L * T * n);
+                                ref.download(b);
+                                double num = 0, den = 0;
+                                for (int i = 0; i < a.length; i++) {
+                                    double d = a[i] - 2.0 * b[i];
+                                    num += Float.isFinite(a[i]) ? d * d : Double.POSITIVE_INFINITY;
+                                    den += 4.0 * b[i] * b[i];
+                                }
+                                double err = Math.sqrt(num / den);
+                                checked++;
+                                if (!(err < 1e-4)) failed++;
+                                System.out.printf(Locale.ROOT, "# skinny %s T=%d: y = x·Wᵀ then y += x·Wᵀ vs 2·cuBLAS: rel err %.2e %s%n", name, T, err,
+                                        err < 1e-4 ? "ok" : "FAIL");
+                            }
+                            double[] us = new double[20];
+                            for (int it = -3; it < us.length; it++) {
+                                DeviceBuffer w = ws[(it + 3) % copies];
+                                CudaDevice.record(e0);
+                                sk.run(Cublas.address(w.ptr()), Cublas.address(x.ptr()), Cublas.address(y.ptr()), T, n, k, false);
+                                CudaDevice.record(e1);
+                                float ms = CudaDevice.elapsedMs(e0, e1);
+                                if (it >= 0) us[it] = ms * 1e3;
+                            }
+                            Arrays.sort(us);
+                            double t = us[us.length / 2];
+                            double bytes = wBytes + 2.0 * T * k + 4.0 * T * n;
+                            System.out.printf(Locale.ROOT, "gemm\t%s\t%d\t%s\t%.1f\t%.0f\t%.1f%n", name, T, "skinny", t, bytes / (t * 1e3),
+                                    2.0 * T * n * k / (t * 1e6));
+                        }
                         for (int outType : new int[] {Cublas.CUDA_R_32F, Cublas.CUDA_R_16BF}) {
                             double[] us = new double[20];
                             for (int it = -3; it < us.length; it++) {
@@ -66,6 +106,7 @@ public final class CudaGemmBench {
                     for (DeviceBuffer w : ws) if (w != null) w.close();
                 }
             }
+            System.out.println("# skinny GEMM checks: " + checked + ", failed " + failed);
         }
     }
 

@@ -49,6 +49,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceBuffer[] kSlabs, vSlabs;
     private final CudaAttention twoPhase;         // null when it does not apply
     private final Cublas blas;
+    private final SkinnyGemm skinny;              // bf16 GEMMs of ≤ 128 tokens; null in the exact mode or when disabled
     private final DeviceBuffer invFreq;
     private final int qt;                         // query tokens per generic-attention unit
     private final int attnThreads;                // 64 rows × max(1, D/32) threads per row (model.cu AttnShape)
@@ -107,6 +108,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         fSilu = Launcher.handle(CudaDevice.function(module, "cs_silu_mul_" + a));
         fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
         fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
+        skinny = precision == DeviceWeights.Precision.BF16 && !"false".equals(System.getProperty("chunkserve.cuda.skinnyGemm"))
+                ? new SkinnyGemm(module, device) : null;
         qt = Math.max(1, 64 / cfg.groupSize());
         attnThreads = 64 * (hd >= 64 ? hd / 32 : 1);
         scaleLog2 = (float) (1.0 / Math.sqrt(hd) / Math.log(2.0));
@@ -164,6 +167,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     public DeviceWeights weights() { return w; }
 
     public CudaDevice device() { return device; }
+
+    /** Whether bf16 GEMMs of up to 128 tokens use model.cu's skinny kernel (else cuBLAS). */
+    public boolean skinnyGemm() { return skinny != null; }
 
     /** Whether the two-phase decode kernels serve single-token sequences (they apply: bf16, 16-bit KV, D 64/128). */
     public boolean twoPhaseActive() { return twoPhase != null && useTwoPhase; }
@@ -453,6 +459,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** y (T, n) fp32 = x (T, k) · Wᵀ (+ y when accumulate), in the precision's types. */
     private void gemm(DeviceBuffer wm, DeviceBuffer xin, DeviceBuffer y, int T, int n, int k, boolean accumulate) {
+        if (skinny != null && SkinnyGemm.fits(T, k)) {
+            skinny.run(Cublas.address(wm.ptr()), Cublas.address(xin.ptr()), Cublas.address(y.ptr()), T, n, k, accumulate);
+            return;
+        }
         blas.linear(Cublas.address(wm.ptr()), precision.cudaType, Cublas.address(xin.ptr()), precision.cudaType,
                 Cublas.address(y.ptr()), T, n, k, accumulate);
     }
