@@ -49,7 +49,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceBuffer[] kSlabs, vSlabs;
     private final CudaAttention twoPhase;         // null when it does not apply
     private final Cublas blas;
-    private final SkinnyGemm skinny;              // bf16 GEMMs of ≤ 128 tokens; null in the exact mode or when disabled
+    private final SkinnyGemm skinny;              // bf16 GEMMs of ≤ 32 tokens (where it wins); null in the exact mode or when disabled
     private final DeviceBuffer invFreq;
     private final int qt;                         // query tokens per generic-attention unit
     private final int attnThreads;                // 64 rows × max(1, D/32) threads per row (model.cu AttnShape)
@@ -168,7 +168,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     public CudaDevice device() { return device; }
 
-    /** Whether bf16 GEMMs of up to 128 tokens use model.cu's skinny kernel (else cuBLAS). */
+    /** Whether bf16 GEMMs of up to 32 tokens may use model.cu's skinny kernel ({@link SkinnyGemm#prefers}; else cuBLAS). */
     public boolean skinnyGemm() { return skinny != null; }
 
     /** Whether the two-phase decode kernels serve single-token sequences (they apply: bf16, 16-bit KV, D 64/128). */
@@ -459,7 +459,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** y (T, n) fp32 = x (T, k) · Wᵀ (+ y when accumulate), in the precision's types. */
     private void gemm(DeviceBuffer wm, DeviceBuffer xin, DeviceBuffer y, int T, int n, int k, boolean accumulate) {
-        if (skinny != null && SkinnyGemm.fits(T, k)) {
+        if (skinny != null && skinny.prefers(T, n, k)) {
             skinny.run(Cublas.address(wm.ptr()), Cublas.address(xin.ptr()), Cublas.address(y.ptr()), T, n, k, accumulate);
             return;
         }

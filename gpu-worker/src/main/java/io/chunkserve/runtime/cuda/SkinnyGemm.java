@@ -28,8 +28,24 @@ public final class SkinnyGemm {
 
     static int smem(int nt) { return 4 * (64 + nt) * 64 * 2; }
 
-    /** Whether this kernel takes the shape. */
+    /** Whether this kernel can compute the shape (T ≤ 128, k a multiple of 64). */
     public static boolean fits(int T, int k) { return T >= 1 && T <= 128 && k % 64 == 0 && k > 0; }
+
+    /**
+     * Whether it should, by CudaGemmBench on the H200 (kernels/bench/2026-11-28-h200-model/run5/gemm.log): at
+     * T ≤ 32 it matches or beats cuBLAS when each block streams ≥ 8 k-tiles (8B o −9%, gate_up −9% at T=16, 1B down
+     * −5%, LM heads −1 to −5%); with fewer tiles a block's pipeline barely fills (1B qkv: +50%), and at T ≥ 64
+     * the per-warp tensor work and shared-memory reads of x make it 1.3–1.7× slower than cuBLAS.
+     */
+    public boolean prefers(int T, int n, int k) {
+        return fits(T, k) && T <= 32 && tilesPerSlice(n, k) >= 8;
+    }
+
+    private int tilesPerSlice(int n, int k) {
+        int rowBlocks = (n + 63) / 64, kTiles = k / 64;
+        int slices = Math.max(1, Math.min(kTiles, (targetBlocks + rowBlocks - 1) / rowBlocks));
+        return (kTiles + slices - 1) / slices;
+    }
 
     /** y (+)= x · Wᵀ (device addresses); see the class comment. */
     public void run(long w, long x, long y, int T, int n, int k, boolean accumulate) {
