@@ -38,8 +38,11 @@ public final class SkinnyGemm {
      * the per-warp tensor work and shared-memory reads of x make it 1.3–1.7× slower than cuBLAS.
      */
     public boolean prefers(int T, int n, int k) {
-        return fits(T, k) && T <= 32 && tilesPerSlice(n, k) >= 8;
+        return fits(T, k) && (forced || (T <= 32 && tilesPerSlice(n, k) >= 8));
     }
+
+    /** Tests: {@code -Dchunkserve.cuda.skinnyGemm=force} sends every shape it can compute through it. */
+    private final boolean forced = "force".equals(System.getProperty("chunkserve.cuda.skinnyGemm"));
 
     private int tilesPerSlice(int n, int k) {
         int rowBlocks = (n + 63) / 64, kTiles = k / 64;
