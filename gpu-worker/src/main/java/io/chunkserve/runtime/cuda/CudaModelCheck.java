@@ -276,7 +276,7 @@ public final class CudaModelCheck {
             }
             double e4 = 0;
             for (int i = 0; i < ref.size(); i++) e4 = Math.max(e4, relError(skinny.get(i), twoPhase.get(i)));
-            check(e4 < 1e-3, String.format(Locale.ROOT, "random d%d: bf16 with every GEMM of <= 128 tokens through the skinny kernel vs cuBLAS: rel err worst %.2e (tol 1e-3)", hd, e4));
+            check(e4 < 2e-3, String.format(Locale.ROOT, "random d%d: bf16 with every GEMM of <= 128 tokens through the skinny kernel vs cuBLAS: rel err worst %.2e (tol 2e-3)", hd, e4));
             double e1 = 0, e2 = 0, e3 = 0;
             for (int i = 0; i < ref.size(); i++) {
                 e1 = Math.max(e1, relError(exact.get(i), ref.get(i)));
