@@ -31,6 +31,10 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * two-phase decode kernels ({@link CudaAttention}) for the single-token sequences when the KV type is 16-bit,
  * the head dim 64 or 128 and the precision bf16; the generic causal kernel (model.cu) for everything else.
  *
+ * <p>Matrix multiplies: cuBLAS ({@link Cublas}, fp32 output, the residual add fused as beta = 1), or model.cu's skinny
+ * tensor-core kernel for bf16 GEMMs of ≤ 32 tokens where it measured faster ({@link SkinnyGemm#prefers}). Kernels
+ * launch through {@link Launcher} ({@code java.lang.foreign} into libcuda, nothing allocated per launch).
+ *
  * <p>All work runs on the legacy default stream; one thread (the engine's) calls {@link #forward}.
  */
 public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
