@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds attention.fatbin (sm_80 + sm_90 machine code + compute_90 PTX) from src/main/cuda with nvcc, when nvcc
+# Builds one fatbin per src/main/cuda/*.cu (attention.fatbin, model.fatbin; sm_80 + sm_90 machine code + compute_90 PTX) from src/main/cuda with nvcc, when nvcc
 # exists; otherwise says so and succeeds (the CPU path is the default, the resource is then absent).
 #   build-fatbin.sh SRC_DIR OUT_DIR
 set -euo pipefail
@@ -13,15 +13,20 @@ if [ -z "$nvcc_bin" ]; then
   exit 0
 fi
 mkdir -p "$out"
-fatbin="$out/attention.fatbin"
-if [ -f "$fatbin" ] && [ -z "$(find "$src" -newer "$fatbin" -type f -print -quit)" ]; then
-  echo "[kernels] attention.fatbin up to date"
-  exit 0
-fi
-echo "[kernels] $("$nvcc_bin" --version | tail -n 2 | head -n 1): building attention.fatbin (sm_80, sm_90, compute_90)"
-"$nvcc_bin" -O3 -std=c++17 -fatbin -o "$fatbin.tmp" \
-  -gencode=arch=compute_80,code=sm_80 \
-  -gencode=arch=compute_90,code=sm_90 \
-  -gencode=arch=compute_90,code=compute_90 \
-  "$src/attention.cu"
-mv "$fatbin.tmp" "$fatbin"
+# one fatbin per top-level .cu file (attention.cu -> attention.fatbin, model.cu -> model.fatbin)
+for cu in "$src"/*.cu; do
+  name="$(basename "$cu" .cu)"
+  fatbin="$out/$name.fatbin"
+  # stale when the .cu or any shared header changed since
+  if [ -f "$fatbin" ] && [ -z "$(find "$cu" "$src"/*.cuh -newer "$fatbin" -type f -print -quit 2>/dev/null)" ]; then
+    echo "[kernels] $name.fatbin up to date"
+    continue
+  fi
+  echo "[kernels] $("$nvcc_bin" --version | tail -n 2 | head -n 1): building $name.fatbin (sm_80, sm_90, compute_90)"
+  "$nvcc_bin" -O3 -std=c++17 -fatbin -o "$fatbin.tmp" \
+    -gencode=arch=compute_80,code=sm_80 \
+    -gencode=arch=compute_90,code=sm_90 \
+    -gencode=arch=compute_90,code=compute_90 \
+    "$cu"
+  mv "$fatbin.tmp" "$fatbin"
+done

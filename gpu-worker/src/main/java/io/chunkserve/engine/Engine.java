@@ -314,6 +314,7 @@ public final class Engine implements AutoCloseable {
 
     private void add(Choice c, int n, boolean wantLogits) {
         batch.add(c.tokens, c.kv.length(), n, c.kv.length(), c.kv.chunkTable(), wantLogits);
+        if (wantLogits && plainGreedy(owner(c).request.params())) batch.markGreedy();
         batchChoices.add(c);
         batchCounts.add(n);
     }
@@ -339,8 +340,14 @@ public final class Engine implements AutoCloseable {
         return victim != needy;
     }
 
+    /** Argmax sampling with nothing else: the runner may pick such tokens itself (on the device). */
+    private static boolean plainGreedy(io.chunkserve.sampling.SamplingParams p) {
+        return p.isGreedy() && !p.hasPenalties() && !p.logprobs();
+    }
+
     private RequestOutput.ChoiceDelta sampleNext(Choice c, int row) {
-        SampledToken t = c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
+        int picked = batch.sampled(row);
+        SampledToken t = picked >= 0 ? SampledToken.of(picked) : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
         int id = t.tokenId();
         c.sampler.accept(id);
         c.append(id);

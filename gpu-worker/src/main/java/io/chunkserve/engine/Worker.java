@@ -5,7 +5,12 @@ import io.chunkserve.kv.KvLayout;
 import io.chunkserve.kv.PrefixCache;
 import io.chunkserve.model.Model;
 import io.chunkserve.model.ModelConfig;
+import io.chunkserve.runtime.ModelRunner;
 import io.chunkserve.runtime.cpu.CpuKernels;
+import io.chunkserve.runtime.cuda.CudaDevice;
+import io.chunkserve.runtime.cuda.CudaModelRunner;
+import io.chunkserve.runtime.cuda.CudaUnavailableException;
+import io.chunkserve.runtime.cuda.DeviceWeights;
 import io.chunkserve.runtime.cpu.CpuModelRunner;
 import io.chunkserve.tokenizer.ChatTemplate;
 import io.chunkserve.tokenizer.Tokenizer;
@@ -22,18 +27,22 @@ public final class Worker implements AutoCloseable {
     private final Model model;
     private final Tokenizer tokenizer;
     private final ChatTemplate chatTemplate; // may be null: the model has none
-    private final CpuKernels kernels;
+    private final CpuKernels kernels;      // null on the GPU
     private final ChunkPool pool;
+    private final ModelRunner runner;
+    private final CudaDevice device;       // null on the CPU
     private final Engine engine;
 
     private Worker(WorkerConfig config, Model model, Tokenizer tokenizer, ChatTemplate chatTemplate, CpuKernels kernels,
-                   ChunkPool pool, Engine engine) {
+                   ChunkPool pool, ModelRunner runner, CudaDevice device, Engine engine) {
         this.config = config;
         this.model = model;
         this.tokenizer = tokenizer;
         this.chatTemplate = chatTemplate;
         this.kernels = kernels;
         this.pool = pool;
+        this.runner = runner;
+        this.device = device;
         this.engine = engine;
     }
 
@@ -50,18 +59,33 @@ public final class Worker implements AutoCloseable {
         Tokenizer tok = null;
         CpuKernels kernels = null;
         ChunkPool pool = null;
+        CudaDevice device = null;
+        ModelRunner runner = null;
         try {
             tok = Tokenizer.load(cfg.modelDir());
             ChatTemplate tpl = ChatTemplate.find(cfg.modelDir()).orElse(null);
             ModelConfig mc = model.config();
-            kernels = new CpuKernels(cfg.threads());
-            kernels.warmUp(); // JIT-compile the kernels now, not on the first requests
-            pool = ChunkPool.ofBytes(new KvLayout(mc.numLayers(), mc.numKvHeads(), mc.headDim(), cfg.chunkSize(), cfg.kvDtype()), cfg.kvBytes());
+            KvLayout layout = new KvLayout(mc.numLayers(), mc.numKvHeads(), mc.headDim(), cfg.chunkSize(), cfg.kvDtype());
+            device = openDevice(cfg.device());
+            if (device != null) {
+                pool = ChunkPool.indexOnly(layout, cfg.kvBytes());
+                DeviceWeights.Precision p = DeviceWeights.Precision.forCheckpoint(model.weights().embed().dtype());
+                String forced = System.getProperty("chunkserve.cuda.precision");
+                if (forced != null) p = DeviceWeights.Precision.valueOf(forced.trim().toUpperCase(java.util.Locale.ROOT));
+                runner = new CudaModelRunner(device, mc, DeviceWeights.upload(mc, model.weights(), p), pool, true);
+            } else {
+                kernels = new CpuKernels(cfg.threads());
+                kernels.warmUp(); // JIT-compile the kernels now, not on the first requests
+                pool = ChunkPool.ofBytes(layout, cfg.kvBytes());
+                runner = new CpuModelRunner(mc, model.weights(), kernels);
+            }
             PrefixCache cache = new PrefixCache(pool);
-            Engine engine = new Engine(new CpuModelRunner(mc, model.weights(), kernels), cache, tok, cfg.engine(),
+            Engine engine = new Engine(runner, cache, tok, cfg.engine(),
                     tune.apply(io.chunkserve.engine.sched.SchedulerConfig.of(cfg.scheduler()).withQuantum((long) cfg.quantum())));
-            return new Worker(cfg, model, tok, tpl, kernels, pool, engine);
+            return new Worker(cfg, model, tok, tpl, kernels, pool, runner, device, engine);
         } catch (RuntimeException e) {
+            if (runner != null) runner.close();
+            if (device != null) device.close();
             if (pool != null) pool.close();
             if (kernels != null) kernels.close();
             if (tok != null) tok.close();
@@ -70,7 +94,26 @@ public final class Worker implements AutoCloseable {
         }
     }
 
+    /**
+     * The device for "cuda" (or {@link io.chunkserve.runtime.cuda.CudaUnavailableException}, one line) and for
+     * "auto" when CUDA and the kernels are there; null for the CPU.
+     */
+    private static CudaDevice openDevice(String device) {
+        if (device.equals("cpu")) return null;
+        boolean kernels = io.chunkserve.kernels.KernelImages.model().isPresent();
+        if (device.equals("cuda")) {
+            if (!kernels) throw new CudaUnavailableException("CUDA unavailable: this build carries no model kernels (built without nvcc)");
+            return CudaDevice.open();
+        }
+        if (!kernels) return null;
+        CudaDevice.Probe p = CudaDevice.tryOpen();
+        return p.available() ? p.device() : null;
+    }
+
     public WorkerConfig config() { return config; }
+
+    /** The model runner (CPU or CUDA). */
+    public ModelRunner runner() { return runner; }
 
     public Model model() { return model; }
 
@@ -83,8 +126,10 @@ public final class Worker implements AutoCloseable {
     @Override
     public void close() {
         engine.close();
+        runner.close();
+        if (device != null) device.close();
         pool.close();
-        kernels.close();
+        if (kernels != null) kernels.close();
         tokenizer.close();
         model.close();
     }

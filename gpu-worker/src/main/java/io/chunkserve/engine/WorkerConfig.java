@@ -16,9 +16,24 @@ import java.nio.file.Path;
  * @param engine     batching limits
  * @param scheduler  local scheduling policy name (dlpm, vtc, lpm, fcfs)
  * @param quantum    DLPM quantum Q_u (tokens of service)
+ * @param device     where the model runs: "cpu", "cuda" (fails with one line when there is no usable GPU) or
+ *                   "auto" (CUDA when a device and the kernels are there, else the CPU)
  */
 public record WorkerConfig(Path modelDir, int threads, int chunkSize, long kvBytes, DType kvDtype, EngineConfig engine,
-                           String scheduler, double quantum) {
+                           String scheduler, double quantum, String device) {
+
+    public WorkerConfig {
+        device = device == null ? "cpu" : device.trim().toLowerCase(java.util.Locale.ROOT);
+        if (!device.equals("cpu") && !device.equals("cuda") && !device.equals("auto")) {
+            throw new IllegalArgumentException("unknown device '" + device + "' (use cpu, cuda or auto)");
+        }
+    }
+
+    /** On the CPU. */
+    public WorkerConfig(Path modelDir, int threads, int chunkSize, long kvBytes, DType kvDtype, EngineConfig engine,
+                        String scheduler, double quantum) {
+        this(modelDir, threads, chunkSize, kvBytes, kvDtype, engine, scheduler, quantum, "cpu");
+    }
 
     public static WorkerConfig defaults(Path modelDir) {
         return new WorkerConfig(modelDir, Runtime.getRuntime().availableProcessors(), 64, 256L << 20, DType.F32,
@@ -26,18 +41,26 @@ public record WorkerConfig(Path modelDir, int threads, int chunkSize, long kvByt
     }
 
     public WorkerConfig withKvBytes(long bytes) {
-        return new WorkerConfig(modelDir, threads, chunkSize, bytes, kvDtype, engine, scheduler, quantum);
+        return new WorkerConfig(modelDir, threads, chunkSize, bytes, kvDtype, engine, scheduler, quantum, device);
     }
 
     public WorkerConfig withChunkSize(int c) {
-        return new WorkerConfig(modelDir, threads, c, kvBytes, kvDtype, engine, scheduler, quantum);
+        return new WorkerConfig(modelDir, threads, c, kvBytes, kvDtype, engine, scheduler, quantum, device);
     }
 
     public WorkerConfig withEngine(EngineConfig e) {
-        return new WorkerConfig(modelDir, threads, chunkSize, kvBytes, kvDtype, e, scheduler, quantum);
+        return new WorkerConfig(modelDir, threads, chunkSize, kvBytes, kvDtype, e, scheduler, quantum, device);
     }
 
     public WorkerConfig withScheduler(String name, double q) {
-        return new WorkerConfig(modelDir, threads, chunkSize, kvBytes, kvDtype, engine, name, q);
+        return new WorkerConfig(modelDir, threads, chunkSize, kvBytes, kvDtype, engine, name, q, device);
+    }
+
+    public WorkerConfig withDevice(String d) {
+        return new WorkerConfig(modelDir, threads, chunkSize, kvBytes, kvDtype, engine, scheduler, quantum, d);
+    }
+
+    public WorkerConfig withKvDtype(DType d) {
+        return new WorkerConfig(modelDir, threads, chunkSize, kvBytes, d, engine, scheduler, quantum, device);
     }
 }

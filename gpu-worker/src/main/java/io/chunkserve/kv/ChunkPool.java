@@ -26,15 +26,26 @@ public final class ChunkPool implements AutoCloseable {
     private final int[] freeStack;        // free chunk ids; [0, freeTop) valid
     private final boolean[] free;         // (numChunks): whether a chunk is on freeStack, to catch double frees
     private int freeTop;
+    private Mirror mirror;
 
-    public ChunkPool(KvLayout layout, int numChunks) {
+    /**
+     * Storage of the same chunk ids elsewhere (a GPU backend's device slabs): told of every {@link #copyChunk}
+     * so that its copy follows the host pool's bookkeeping.
+     */
+    public interface Mirror {
+        void copyChunk(int src, int dst);
+    }
+
+    public ChunkPool(KvLayout layout, int numChunks) { this(layout, numChunks, true); }
+
+    private ChunkPool(KvLayout layout, int numChunks, boolean slabs) {
         if (numChunks < 1) throw new IllegalArgumentException("KV pool needs at least one chunk");
         this.layout = layout;
         this.numChunks = numChunks;
         long slabBytes = layout.chunkElements() * numChunks * layout.dtype().bytes();
-        keys = new MemorySegment[layout.layers()];
-        values = new MemorySegment[layout.layers()];
-        for (int l = 0; l < layout.layers(); l++) {
+        keys = slabs ? new MemorySegment[layout.layers()] : null;
+        values = slabs ? new MemorySegment[layout.layers()] : null;
+        for (int l = 0; slabs && l < layout.layers(); l++) {
             keys[l] = arena.allocate(slabBytes, 64);
             values[l] = arena.allocate(slabBytes, 64);
         }
@@ -47,11 +58,32 @@ public final class ChunkPool implements AutoCloseable {
 
     /** A pool that fits in {@code bytes}. */
     public static ChunkPool ofBytes(KvLayout layout, long bytes) {
+        return new ChunkPool(layout, chunksIn(layout, bytes));
+    }
+
+    /**
+     * Chunk ids and their bookkeeping only, no host slabs: for a backend that keeps the K/V elsewhere (the GPU)
+     * and registers a {@link Mirror}. {@link #keys}, {@link #values}, {@link #write} and {@link #load} throw.
+     */
+    public static ChunkPool indexOnly(KvLayout layout, long bytes) {
+        return new ChunkPool(layout, chunksIn(layout, bytes), false);
+    }
+
+    private static int chunksIn(KvLayout layout, long bytes) {
         long n = bytes / layout.bytesPerChunk();
         if (n < 1) {
             throw new IllegalArgumentException("KV pool of " + bytes + " bytes holds no chunk of " + layout.bytesPerChunk() + " bytes");
         }
-        return new ChunkPool(layout, (int) Math.min(n, Integer.MAX_VALUE - 8));
+        return (int) Math.min(n, Integer.MAX_VALUE - 8);
+    }
+
+    /** Whether the K/V live in this pool's host slabs (false for {@link #indexOnly} pools). */
+    public boolean hasSlabs() { return keys != null; }
+
+    /** Registers the storage that mirrors this pool's chunks (one at most). */
+    public void setMirror(Mirror m) {
+        if (mirror != null && m != null && mirror != m) throw new IllegalStateException("the pool already has a mirror");
+        mirror = m;
     }
 
     public KvLayout layout() { return layout; }
@@ -80,6 +112,8 @@ public final class ChunkPool implements AutoCloseable {
 
     /** Copies chunk {@code src}'s K and V, every layer, into chunk {@code dst} (all slots). */
     public void copyChunk(int src, int dst) {
+        if (mirror != null) mirror.copyChunk(src, dst);
+        if (keys == null) return;
         long bytes = layout.chunkElements() * layout.dtype().bytes();
         for (int l = 0; l < layout.layers(); l++) {
             MemorySegment.copy(keys[l], src * bytes, keys[l], dst * bytes, bytes);
@@ -88,13 +122,19 @@ public final class ChunkPool implements AutoCloseable {
     }
 
     /** Layer {@code l}'s K slab: (numChunks, kvHeads, chunkSize, headDim) in the pool dtype. */
-    public MemorySegment keys(int l) { return keys[l]; }
+    public MemorySegment keys(int l) { return slabs()[l]; }
+
+    private MemorySegment[] slabs() {
+        if (keys == null) throw new IllegalStateException("this KV pool keeps no host slabs (the K/V live on the device)");
+        return keys;
+    }
 
     /** Layer {@code l}'s V slab: (numChunks, kvHeads, chunkSize, headDim) in the pool dtype. */
-    public MemorySegment values(int l) { return values[l]; }
+    public MemorySegment values(int l) { slabs(); return values[l]; }
 
     /** Stores one token's K and V (each (kvHeads, headDim) at k[kOff], v[vOff]) into (chunk, slot) of layer l. */
     public void write(int l, int chunk, int slot, float[] k, int kOff, float[] v, int vOff) {
+        slabs();
         int hd = layout.headDim();
         for (int h = 0; h < layout.kvHeads(); h++) {
             long base = layout.index(chunk, h, slot);

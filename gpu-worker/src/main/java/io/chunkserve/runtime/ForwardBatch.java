@@ -15,6 +15,8 @@ public final class ForwardBatch {
     private int[] startPositions = new int[8];
     private int[][] chunkTables = new int[8][];
     private boolean[] wantLogits = new boolean[8];
+    private boolean[] greedy = new boolean[8];
+    private int[] sampled = new int[8];
 
     /** Empties the batch. */
     public ForwardBatch clear() {
@@ -39,6 +41,8 @@ public final class ForwardBatch {
             startPositions = Arrays.copyOf(startPositions, cap);
             chunkTables = Arrays.copyOf(chunkTables, cap);
             wantLogits = Arrays.copyOf(wantLogits, cap);
+            greedy = Arrays.copyOf(greedy, cap);
+            sampled = Arrays.copyOf(sampled, cap);
         }
         int t = offsets[size];
         if (t + n > tokens.length) tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, t + n));
@@ -46,9 +50,33 @@ public final class ForwardBatch {
         startPositions[size] = startPos;
         chunkTables[size] = chunkTable;
         wantLogits[size] = logits;
+        greedy[size] = false;
+        sampled[size] = -1;
         offsets[++size] = t + n;
         return this;
     }
+
+    /**
+     * Marks the last added sequence as plain greedy (argmax, no penalties, no log-probabilities): a runner may
+     * then pick its next token itself ({@link #setSampled}) and leave its logits row unwritten.
+     */
+    public ForwardBatch markGreedy() {
+        if (size == 0 || !wantLogits[size - 1]) throw new IllegalStateException("mark a sequence that wants logits");
+        greedy[size - 1] = true;
+        return this;
+    }
+
+    /** Whether sequence s was marked plain greedy. */
+    public boolean isGreedy(int s) { return greedy[s]; }
+
+    /** Set by a runner: the greedy next token of sequence s (its logits row is then not written). */
+    public void setSampled(int s, int token) {
+        if (!greedy[s]) throw new IllegalStateException("sequence " + s + " is not marked greedy");
+        sampled[s] = token;
+    }
+
+    /** The token a runner picked for sequence s this step, or -1 (then its logits row holds the logits). */
+    public int sampled(int s) { return sampled[s]; }
 
     public int size() { return size; }
 

@@ -11,6 +11,9 @@ public interface ModelRunner extends AutoCloseable {
      * Runs one step: writes the new tokens' K/V into {@code pool} and, for each sequence s that
      * wants them, the next-token logits of its last token into {@code logits[s·vocab ..)}.
      *
+     * A runner may pick the next token of a sequence marked {@link ForwardBatch#markGreedy greedy} itself
+     * ({@link ForwardBatch#setSampled}, the lowest id of the maximum logit); its logits row is then not written.
+     *
      * @param logits (batch.size(), vocab) fp32; rows of sequences that want no logits are untouched
      */
     void forward(ForwardBatch batch, ChunkPool pool, float[] logits);

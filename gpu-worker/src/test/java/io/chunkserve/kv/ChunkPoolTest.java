@@ -57,4 +57,23 @@ class ChunkPoolTest {
             }
         }
     }
+
+    @Test
+    void indexOnlyPoolKeepsNoSlabsAndTellsItsMirrorOfCopies() {
+        KvLayout layout = new KvLayout(2, 1, 4, 16, DType.BF16);
+        try (ChunkPool pool = ChunkPool.indexOnly(layout, layout.bytesPerChunk() * 5)) {
+            org.junit.jupiter.api.Assertions.assertEquals(5, pool.numChunks());
+            org.junit.jupiter.api.Assertions.assertFalse(pool.hasSlabs());
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> pool.keys(0));
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> pool.write(0, 0, 0, new float[4], 0, new float[4], 0));
+            java.util.List<int[]> copies = new java.util.ArrayList<>();
+            pool.setMirror((src, dst) -> copies.add(new int[] {src, dst}));
+            int a = pool.allocate(), b = pool.allocate();
+            pool.copyChunk(a, b);
+            org.junit.jupiter.api.Assertions.assertEquals(1, copies.size());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {a, b}, copies.get(0));
+            org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> pool.setMirror((s, d) -> { }));
+        }
+    }
 }

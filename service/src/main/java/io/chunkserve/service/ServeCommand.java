@@ -50,6 +50,9 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
     @Option(names = "--kv-dtype", paramLabel = "TYPE", description = "KV element type: f32, f16 or bf16 (default f32)")
     String kvDtype;
 
+    @Option(names = "--device", paramLabel = "DEV", description = "where the model runs: cpu, cuda or auto (default cpu)")
+    String device;
+
     @Option(names = "--threads", paramLabel = "N", description = "CPU compute threads (default: the number of cores)")
     String threads;
 
@@ -123,6 +126,7 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
         put(m, Setting.CHUNK_SIZE, chunkSize);
         put(m, Setting.KV_BYTES, kvBytes);
         put(m, Setting.KV_DTYPE, kvDtype);
+        put(m, Setting.DEVICE, device);
         put(m, Setting.THREADS, threads);
         put(m, Setting.SCHEDULER, scheduler);
         put(m, Setting.QUANTUM, quantum);

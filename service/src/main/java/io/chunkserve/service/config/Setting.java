@@ -34,6 +34,8 @@ public enum Setting {
     KV_DTYPE("kv_dtype", "KV element type: f32, f16 or bf16",
             (c, v) -> c.withWorker(worker(c.worker(), c.worker().modelDir(), c.worker().threads(), DType.parse(v.trim()))),
             c -> c.worker().kvDtype().name().toLowerCase(Locale.ROOT)),
+    DEVICE("device", "where the model runs: cpu, cuda (fails when there is no usable GPU) or auto",
+            (c, v) -> c.withWorker(c.worker().withDevice(v)), c -> c.worker().device()),
     THREADS("threads", "CPU compute threads (default: the number of cores)",
             (c, v) -> c.withWorker(worker(c.worker(), c.worker().modelDir(), intIn(v, 1, 4096), c.worker().kvDtype())),
             c -> String.valueOf(c.worker().threads())),
@@ -170,6 +172,6 @@ public enum Setting {
     }
 
     private static WorkerConfig worker(WorkerConfig w, Path modelDir, int threads, DType dtype) {
-        return new WorkerConfig(modelDir, threads, w.chunkSize(), w.kvBytes(), dtype, w.engine(), w.scheduler(), w.quantum());
+        return new WorkerConfig(modelDir, threads, w.chunkSize(), w.kvBytes(), dtype, w.engine(), w.scheduler(), w.quantum(), w.device());
     }
 }

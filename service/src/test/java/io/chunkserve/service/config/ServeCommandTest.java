@@ -42,4 +42,27 @@ class ServeCommandTest {
         assertEquals(1, text.lines().count(), text);
         assertEquals("chunkserve: kv_bytes (flag --kv-bytes): '12XB' is not a size (use e.g. 512MiB, 2GiB, 1.5GB or a byte count)", text);
     }
+
+    @Test
+    void deviceCudaWithoutAGpuExitsWithOneLine() {
+        io.chunkserve.runtime.cuda.CudaDevice.Probe p = io.chunkserve.runtime.cuda.CudaDevice.tryOpen();
+        if (p.available()) p.device().close();
+        org.junit.jupiter.api.Assumptions.assumeFalse(p.available(), "a GPU is present");
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream old = System.err;
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            java.nio.file.Path model = java.nio.file.Path.of("..", "fixtures", "tiny-llama3").toAbsolutePath().normalize();
+            code = Main.execute("serve", "--model", model.toString(), "--device", "cuda", "--port", "0", "--grpc-port=-1",
+                    "--kv-bytes", "4MiB");
+        } finally {
+            System.setErr(old);
+        }
+        String text = err.toString(StandardCharsets.UTF_8).strip();
+        assertEquals(1, code, text);
+        String last = text.lines().reduce((a, b) -> b).orElse("");
+        assertTrue(last.startsWith("chunkserve: CUDA unavailable: "), text);
+        assertEquals(1, text.lines().filter(l -> l.startsWith("chunkserve:")).count(), text);
+    }
 }

@@ -1,0 +1,116 @@
+package io.chunkserve.runtime.cuda;
+
+import io.chunkserve.kernels.KernelImages;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * cuBLAS through {@link Cublas} on the projection shapes of Llama-3.2-1B and Llama-3-8B at decode and prefill
+ * token counts: bf16 weights and inputs, fp32 accumulation, output fp32 (what the runner uses) and bf16; median
+ * of 20 timed calls (CUDA events) after 3 warm-ups, rotating over enough weight copies that each call reads its
+ * weights from DRAM, not L2. Prints TSV (shape, T, µs, GB/s of weights + inputs + outputs, TFLOP/s), to compare
+ * with torch.matmul on the same shapes (tools/gpu/torch_decode_bench.py --gemm) in the same run.
+ */
+public final class CudaGemmBench {
+    private CudaGemmBench() { }
+
+    /** name, n (out features), k (in features). */
+    static final Object[][] SHAPES = {
+            {"1b.qkv", 3072, 2048}, {"1b.o", 2048, 2048}, {"1b.gate_up", 16384, 2048}, {"1b.down", 2048, 8192}, {"1b.lm_head", 128256, 2048},
+            {"8b.qkv", 6144, 4096}, {"8b.o", 4096, 4096}, {"8b.gate_up", 28672, 4096}, {"8b.down", 4096, 14336}, {"8b.lm_head", 128256, 4096}};
+    static final int[] TS = {1, 16, 64, 128, 2304};
+
+    public static void main(String[] args) {
+        try (CudaDevice dev = CudaDevice.open(); Cublas blas = new Cublas()) {
+            CUmodule mod = dev.loadModule(KernelImages.model().orElseThrow());
+            CUfunction fill = CudaDevice.function(mod, "cs_fill_bf16");
+            SkinnyGemm sk = new SkinnyGemm(mod, dev);
+            int checked = 0, failed = 0;
+            System.out.println("# cuBLAS " + blas.version() + " (" + Cublas.library() + ") on " + dev.describe());
+            System.out.println("gemm\tshape\tT\tout\tus\tGBps\tTFLOPs");
+            CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
+            for (Object[] sh : SHAPES) {
+                String name = (String) sh[0];
+                int n = (Integer) sh[1], k = (Integer) sh[2];
+                long wBytes = 2L * n * k;
+                int copies = (int) Math.max(1, Math.min(8, (256L << 20) / wBytes + 1));
+                DeviceBuffer[] ws = new DeviceBuffer[copies];
+                try (DeviceBuffer x = DeviceBuffer.allocate(2L * 2304 * k); DeviceBuffer y = DeviceBuffer.allocate(4L * 2304 * n)) {
+                    for (int i = 0; i < copies; i++) {
+                        ws[i] = DeviceBuffer.allocate(wBytes);
+                        fillBf16(fill, ws[i], wBytes / 2, 5 + i);
+                    }
+                    fillBf16(fill, x, 2304L * k, 99);
+                    for (int T : TS) {
+                        if (SkinnyGemm.fits(T, k)) {
+                            // model.cu's skinny kernel: checked against cuBLAS (fp32 out), then timed
+                            try (DeviceBuffer ref = DeviceBuffer.allocate(4L * T * n)) {
+                                long wa = Cublas.address(ws[0].ptr()), xa = Cublas.address(x.ptr());
+                                blas.linear(wa, Cublas.CUDA_R_16BF, xa, Cublas.CUDA_R_16BF, Cublas.address(ref.ptr()), T, n, k, false);
+                                y.fill32(0x7fc00000);
+                                sk.run(wa, xa, Cublas.address(y.ptr()), T, n, k, false);
+                                sk.run(wa, xa, Cublas.address(y.ptr()), T, n, k, true);   // y = 2 · x·Wᵀ
+                                float[] a = new float[T * n], b = new float[T * n];
+                                jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(a), y.ptr(), 4L * T * n);
+                                ref.download(b);
+                                double num = 0, den = 0;
+                                for (int i = 0; i < a.length; i++) {
+                                    double d = a[i] - 2.0 * b[i];
+                                    num += Float.isFinite(a[i]) ? d * d : Double.POSITIVE_INFINITY;
+                                    den += 4.0 * b[i] * b[i];
+                                }
+                                double err = Math.sqrt(num / den);
+                                checked++;
+                                if (!(err < 1e-4)) failed++;
+                                System.out.printf(Locale.ROOT, "# skinny %s T=%d: y = x·Wᵀ then y += x·Wᵀ vs 2·cuBLAS: rel err %.2e %s%n", name, T, err,
+                                        err < 1e-4 ? "ok" : "FAIL");
+                            }
+                            double[] us = new double[20];
+                            for (int it = -3; it < us.length; it++) {
+                                DeviceBuffer w = ws[(it + 3) % copies];
+                                CudaDevice.record(e0);
+                                sk.run(Cublas.address(w.ptr()), Cublas.address(x.ptr()), Cublas.address(y.ptr()), T, n, k, false);
+                                CudaDevice.record(e1);
+                                float ms = CudaDevice.elapsedMs(e0, e1);
+                                if (it >= 0) us[it] = ms * 1e3;
+                            }
+                            Arrays.sort(us);
+                            double t = us[us.length / 2];
+                            double bytes = wBytes + 2.0 * T * k + 4.0 * T * n;
+                            System.out.printf(Locale.ROOT, "gemm\t%s\t%d\t%s\t%.1f\t%.0f\t%.1f%n", name, T, "skinny", t, bytes / (t * 1e3),
+                                    2.0 * T * n * k / (t * 1e6));
+                        }
+                        for (int outType : new int[] {Cublas.CUDA_R_32F, Cublas.CUDA_R_16BF}) {
+                            double[] us = new double[20];
+                            for (int it = -3; it < us.length; it++) {
+                                DeviceBuffer w = ws[(it + 3) % copies];
+                                CudaDevice.record(e0);
+                                blas.linear(Cublas.address(w.ptr()), Cublas.CUDA_R_16BF, Cublas.address(x.ptr()), Cublas.CUDA_R_16BF,
+                                        Cublas.address(y.ptr()), outType, T, n, k, false);
+                                CudaDevice.record(e1);
+                                float ms = CudaDevice.elapsedMs(e0, e1);
+                                if (it >= 0) us[it] = ms * 1e3;
+                            }
+                            Arrays.sort(us);
+                            double t = us[us.length / 2];
+                            double bytes = wBytes + 2.0 * T * k + (outType == Cublas.CUDA_R_32F ? 4.0 : 2.0) * T * n;
+                            System.out.printf(Locale.ROOT, "gemm\t%s\t%d\t%s\t%.1f\t%.0f\t%.1f%n", name, T,
+                                    outType == Cublas.CUDA_R_32F ? "f32" : "bf16", t, bytes / (t * 1e3), 2.0 * T * n * k / (t * 1e6));
+                        }
+                    }
+                } finally {
+                    for (DeviceBuffer w : ws) if (w != null) w.close();
+                }
+            }
+            System.out.println("# skinny GEMM checks: " + checked + ", failed " + failed);
+        }
+    }
+
+    static void fillBf16(CUfunction fill, DeviceBuffer b, long n, int seed) {
+        new Launcher().begin().ptr(b).i64(n).i32(seed).f32(0.05f).launch(Launcher.handle(fill), 1024, 1, 256, 0);
+    }
+}

@@ -1,0 +1,493 @@
+package io.chunkserve.runtime.cuda;
+
+import io.chunkserve.kernels.KernelImages;
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.model.DType;
+import io.chunkserve.model.ModelConfig;
+import io.chunkserve.runtime.ForwardBatch;
+import io.chunkserve.runtime.ModelRunner;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUmodule;
+
+import java.util.Arrays;
+
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+
+/**
+ * The Llama-family forward pass on one CUDA device, with the CPU backend's semantics (chunked prefill, prefix
+ * reuse through the chunk ids of {@link io.chunkserve.kv.PrefixCache}, forks through {@link ChunkPool.Mirror}):
+ * the K/V live in device slabs indexed by the host pool's chunk ids; the host pool only keeps the bookkeeping.
+ *
+ * <p>Per step: the batch's sequences are reordered (single-token sequences first), their token ids, positions,
+ * KV slots, attention work units and chunk tables go to the device in one copy; then embedding, and per layer
+ * RMSNorm → fused q|k|v GEMM → epilogue (bias, q/k norm, RoPE, KV append) → attention → o GEMM accumulating
+ * into the fp32 residual → RMSNorm → fused gate|up GEMM → SiLU·mul → down GEMM accumulating into the residual;
+ * then the final norm and LM head for the sequences that want logits only, the argmax on the device for plain
+ * greedy ones (their ids come back, not their logits) and the logits rows of the others. Attention: the
+ * two-phase decode kernels ({@link CudaAttention}) for the single-token sequences when the KV type is 16-bit,
+ * the head dim 64 or 128 and the precision bf16; the generic causal kernel (model.cu) for everything else.
+ *
+ * <p>Matrix multiplies: cuBLAS ({@link Cublas}, fp32 output, the residual add fused as beta = 1), or model.cu's skinny
+ * tensor-core kernel for bf16 GEMMs of ≤ 32 tokens where it measured faster ({@link SkinnyGemm#prefers}). Kernels
+ * launch through {@link Launcher} ({@code java.lang.foreign} into libcuda, nothing allocated per launch).
+ *
+ * <p>All work runs on the legacy default stream; one thread (the engine's) calls {@link #forward}.
+ */
+public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
+
+    private final CudaDevice device;
+    private final ModelConfig cfg;
+    private final DeviceWeights w;
+    private final ChunkPool pool;
+    private final KvLayout layout;
+    private final DeviceWeights.Precision precision;
+    private final boolean ownsWeights;
+    private final CUmodule module;
+    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fConvert;
+    private final Launcher k = new Launcher();
+    private final DeviceKvCache kvCache;          // when the two-phase kernels apply: its slabs are the KV
+    private final DeviceBuffer[] kSlabs, vSlabs;
+    private final CudaAttention twoPhase;         // null when it does not apply
+    private final Cublas blas;
+    private final SkinnyGemm skinny;              // bf16 GEMMs of ≤ 32 tokens (where it wins); null in the exact mode or when disabled
+    private final DeviceBuffer invFreq;
+    private final int qt;                         // query tokens per generic-attention unit
+    private final int attnThreads;                // 64 rows × max(1, D/32) threads per row (model.cu AttnShape)
+    private final float scaleLog2;
+    private boolean useTwoPhase = true;
+
+    // scratch, grown as needed
+    private DeviceBuffer dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg, ids;
+    private int[] hostInts = new int[1024];
+    private int[] order = new int[16];
+    private int[] idsHost = new int[16];
+    private long steps;
+    private final jcuda.driver.CUevent ev0 = CudaDevice.event(), ev1 = CudaDevice.event();
+    private final java.util.Map<Integer, double[]> decodeTiming = new java.util.HashMap<>();  // B → {steps, gpu ms, host ms}
+    // profiling (benchmarks): an event before each op of a decode step, time attributed per category
+    static final String[] CATEGORIES = {"embed+rope", "rmsnorm", "gemm qkv", "qkv epilogue", "attention", "gemm o", "gemm gate_up",
+            "silu", "gemm down", "lm head+argmax"};
+    private static final int C_EMBED = 0, C_NORM = 1, C_QKV = 2, C_POST = 3, C_ATTN = 4, C_O = 5, C_GU = 6, C_SILU = 7, C_DOWN = 8, C_HEAD = 9;
+    private boolean profile;
+    private jcuda.driver.CUevent[] marks = new jcuda.driver.CUevent[0];
+    private int[] markCat = new int[0];
+    private int nMarks, profiledSteps;
+    private final double[] profileMs = new double[CATEGORIES.length];
+
+    /**
+     * @param pool the engine's pool (usually {@link ChunkPool#indexOnly}); its layout's dtype is the device KV
+     *             type (f32, f16 or bf16); this runner registers as its mirror
+     * @param ownsWeights whether {@link #close()} frees {@code w}
+     */
+    public CudaModelRunner(CudaDevice device, ModelConfig cfg, DeviceWeights w, ChunkPool pool, boolean ownsWeights) {
+        this.device = device;
+        this.cfg = cfg;
+        this.w = w;
+        this.pool = pool;
+        this.layout = pool.layout();
+        this.precision = w.precision();
+        this.ownsWeights = ownsWeights;
+        int hd = cfg.headDim();
+        if (hd != 16 && hd != 32 && hd != 64 && hd != 128) {
+            throw new IllegalArgumentException("the CUDA backend supports head dims 16, 32, 64 and 128, not " + hd);
+        }
+        if (cfg.groupSize() > 64) throw new IllegalArgumentException("the CUDA backend supports up to 64 query heads per KV head");
+        if (layout.layers() != cfg.numLayers() || layout.kvHeads() != cfg.numKvHeads() || layout.headDim() != hd) {
+            throw new IllegalArgumentException("KV layout " + layout + " does not fit the model");
+        }
+        byte[] image = KernelImages.model().orElseThrow(() ->
+                new CudaUnavailableException("CUDA unavailable: this build carries no model kernels (kernels module built without nvcc)"));
+        device.makeCurrent();
+        module = device.loadModule(image);
+        String a = precision.suffix, kv = kvName(layout.dtype());
+        fEmbed = Launcher.handle(CudaDevice.function(module, "cs_embed_" + a));
+        fNorm = Launcher.handle(CudaDevice.function(module, "cs_rmsnorm_" + a));
+        fRope = Launcher.handle(CudaDevice.function(module, "cs_rope_table"));
+        fPost = Launcher.handle(CudaDevice.function(module, "cs_qkv_post_" + kv));
+        fAttn = Launcher.handle(CudaDevice.function(module, "cs_attn_prefill_" + kv + "_" + a + "_d" + hd));
+        fSilu = Launcher.handle(CudaDevice.function(module, "cs_silu_mul_" + a));
+        fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
+        fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
+        skinny = precision == DeviceWeights.Precision.BF16 && !"false".equals(System.getProperty("chunkserve.cuda.skinnyGemm"))
+                ? new SkinnyGemm(module, device) : null;
+        qt = Math.max(1, 64 / cfg.groupSize());
+        attnThreads = 64 * (hd >= 64 ? hd / 32 : 1);
+        scaleLog2 = (float) (1.0 / Math.sqrt(hd) / Math.log(2.0));
+        boolean eligible = precision == DeviceWeights.Precision.BF16 && layout.dtype() != DType.F32 && (hd == 64 || hd == 128)
+                && KernelImages.attention().isPresent();
+        DeviceKvCache cache = null;
+        CudaAttention tp = null;
+        int layers = cfg.numLayers();
+        kSlabs = new DeviceBuffer[layers];
+        vSlabs = new DeviceBuffer[layers];
+        try {
+            if (eligible) {
+                cache = new DeviceKvCache(layout, pool.numChunks());
+                tp = new CudaAttention(device, cache, cfg.numHeads());
+                for (int l = 0; l < layers; l++) {
+                    kSlabs[l] = cache.keys(l);
+                    vSlabs[l] = cache.values(l);
+                }
+            } else {
+                long slab = layout.chunkElements() * pool.numChunks() * layout.dtype().bytes();
+                for (int l = 0; l < layers; l++) {
+                    kSlabs[l] = DeviceBuffer.allocate(slab);
+                    vSlabs[l] = DeviceBuffer.allocate(slab);
+                }
+            }
+            blas = new Cublas();
+        } catch (RuntimeException e) {
+            if (tp != null) tp.close();
+            if (cache != null) cache.close();
+            else for (int l = 0; l < layers; l++) {
+                if (kSlabs[l] != null) kSlabs[l].close();
+                if (vSlabs[l] != null) vSlabs[l].close();
+            }
+            cuModuleUnload(module);
+            throw e;
+        }
+        kvCache = cache;
+        twoPhase = tp;
+        invFreq = DeviceBuffer.allocate(4L * (hd / 2));
+        invFreq.upload(cfg.rope().inverseFrequencies(hd));
+        pool.setMirror(this);
+    }
+
+    private static String kvName(DType d) {
+        return switch (d) {
+            case F32 -> "f32";
+            case F16 -> "f16";
+            case BF16 -> "bf16";
+        };
+    }
+
+    @Override
+    public ModelConfig config() { return cfg; }
+
+    public DeviceWeights weights() { return w; }
+
+    public CudaDevice device() { return device; }
+
+    /** Whether bf16 GEMMs of up to 32 tokens may use model.cu's skinny kernel ({@link SkinnyGemm#prefers}; else cuBLAS). */
+    public boolean skinnyGemm() { return skinny != null; }
+
+    /** Whether the two-phase decode kernels serve single-token sequences (they apply: bf16, 16-bit KV, D 64/128). */
+    public boolean twoPhaseActive() { return twoPhase != null && useTwoPhase; }
+
+    /** Tests and benchmarks: route single-token sequences through the generic kernel instead. */
+    public void setTwoPhase(boolean on) { useTwoPhase = on; }
+
+    /** Forward steps run. */
+    public long steps() { return steps; }
+
+    /** Device bytes of the KV slabs. */
+    public long kvBytes() {
+        long n = 0;
+        for (int l = 0; l < kSlabs.length; l++) n += kSlabs[l].bytes() + vSlabs[l].bytes();
+        return n;
+    }
+
+    @Override
+    public void copyChunk(int src, int dst) {
+        device.makeCurrent();
+        long bytes = layout.chunkElements() * layout.dtype().bytes();
+        for (int l = 0; l < kSlabs.length; l++) {
+            cuMemcpyDtoDAsync(kSlabs[l].at(dst * bytes), kSlabs[l].at(src * bytes), bytes, null);
+            cuMemcpyDtoDAsync(vSlabs[l].at(dst * bytes), vSlabs[l].at(src * bytes), bytes, null);
+        }
+    }
+
+    private static DeviceBuffer ensure(DeviceBuffer b, long bytes) {
+        if (b != null && b.bytes() >= bytes) return b;
+        long size = Math.max(bytes, b == null ? 0 : b.bytes() * 3 / 2);
+        if (b != null) b.close();
+        return DeviceBuffer.allocate(size);
+    }
+
+    private int[] ints(int n) {
+        if (hostInts.length < n) hostInts = new int[Math.max(n, hostInts.length * 2)];
+        return hostInts;
+    }
+
+    @Override
+    public void forward(ForwardBatch b, ChunkPool pool, float[] logits) {
+        if (pool != this.pool) throw new IllegalArgumentException("this runner serves the pool it was built with");
+        int S = b.size();
+        if (S == 0) return;
+        device.makeCurrent();
+        int T = b.totalTokens(), C = layout.chunkSize(), logC = Integer.numberOfTrailingZeros(C);
+        int h = cfg.hiddenSize(), qDim = cfg.qDim(), kvDim = cfg.kvDim(), inter = cfg.intermediateSize(), vocab = cfg.vocabSize();
+        int hq = cfg.numHeads(), hkv = cfg.numKvHeads(), hd = cfg.headDim(), half = hd / 2, A = precision.bytes;
+        for (int i = 0; i < T; i++) {
+            int tok = b.token(i);
+            if (tok < 0 || tok >= vocab) throw new IllegalArgumentException("token id " + tok + " outside the vocabulary");
+        }
+        // 1. order: single-token sequences first (the two-phase kernels read their queries as rows 0 .. nDec-1)
+        if (order.length < S) order = new int[Math.max(S, order.length * 2)];
+        int nDec = 0;
+        for (int s = 0; s < S; s++) if (b.count(s) == 1) order[nDec++] = s;
+        for (int s = 0, k = nDec; s < S; s++) if (b.count(s) != 1) order[k++] = s;
+        boolean tp = twoPhase != null && useTwoPhase && nDec > 0;
+        // 2. the step's ints: tokens, positions, chunks, slots (T each), units (4 per), tables, logit rows
+        int units = 0, tableInts = 0;
+        for (int i = tp ? nDec : 0; i < S; i++) {
+            int s = order[i];
+            units += (b.count(s) + qt - 1) / qt;
+            tableInts += (b.startPosition(s) + b.count(s) + C - 1) / C;
+        }
+        int nLog = 0, nGreedy = 0;
+        for (int s = 0; s < S; s++) {
+            if (b.wantsLogits(s)) {
+                nLog++;
+                if (b.isGreedy(s)) nGreedy++;
+            }
+        }
+        int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, total = oRows + nLog;
+        int[] in = ints(total);
+        int row = 0;
+        int[] rowOf = new int[S];   // first internal token row of each batch sequence
+        for (int i = 0; i < S; i++) {
+            int s = order[i], n = b.count(s), start = b.startPosition(s), off = b.offset(s);
+            int[] table = b.chunkTable(s);
+            if (table.length < (start + n + C - 1) / C) throw new IllegalArgumentException("sequence " + s + ": chunk table too short");
+            rowOf[s] = row;
+            for (int j = 0; j < n; j++, row++) {
+                int pos = start + j;
+                in[row] = b.token(off + j);
+                in[T + row] = pos;
+                in[2 * T + row] = table[pos >> logC];
+                in[3 * T + row] = pos & (C - 1);
+            }
+        }
+        int u = 0, tOff = 0;
+        for (int i = tp ? nDec : 0; i < S; i++) {
+            int s = order[i], n = b.count(s), start = b.startPosition(s);
+            int chunks = (start + n + C - 1) / C;
+            System.arraycopy(b.chunkTable(s), 0, in, oTables + tOff, chunks);
+            for (int j = 0; j < n; j += qt, u++) {
+                in[oUnits + 4 * u] = tOff;
+                in[oUnits + 4 * u + 1] = rowOf[s] + j;
+                in[oUnits + 4 * u + 2] = Math.min(qt, n - j);
+                in[oUnits + 4 * u + 3] = start + j;
+            }
+            tOff += chunks;
+        }
+        // logit rows: sequences that need their logits first, plain greedy ones last
+        int[] logSeq = new int[nLog];
+        int li = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            for (int s = 0; s < S; s++) {
+                if (!b.wantsLogits(s) || b.isGreedy(s) != (pass == 1)) continue;
+                logSeq[li] = s;
+                in[oRows + li++] = rowOf[s] + b.count(s) - 1;
+            }
+        }
+        dInts = ensure(dInts, 4L * total);
+        dInts.upload(Arrays.copyOf(in, total));
+        CUdeviceptr dTok = dInts.at(0), dPos = dInts.at(4L * T), dChunk = dInts.at(8L * T), dSlot = dInts.at(12L * T);
+        CUdeviceptr dUnits = dInts.at(4L * oUnits), dTables = dInts.at(4L * oTables), dRows = dInts.at(4L * oRows);
+        // 3. scratch
+        x = ensure(x, 4L * T * h);
+        hn = ensure(hn, (long) A * T * Math.max(h, Math.max(qDim, inter)));
+        qkv = ensure(qkv, 4L * T * (qDim + 2 * kvDim));
+        att = ensure(att, (long) A * T * qDim);
+        gu = ensure(gu, 8L * T * inter);
+        act = ensure(act, (long) A * T * inter);
+        cosT = ensure(cosT, 4L * T * half);
+        sinT = ensure(sinT, 4L * T * half);
+        if (tp) {
+            q16 = ensure(q16, 2L * nDec * qDim);
+            if (fConvert != 0) att16 = ensure(att16, 2L * nDec * qDim);
+            int[][] tables = new int[nDec][];
+            int[] lengths = new int[nDec];
+            for (int i = 0; i < nDec; i++) {
+                tables[i] = b.chunkTable(order[i]);
+                lengths[i] = b.startPosition(order[i]) + 1;
+            }
+            twoPhase.prepare(tables, lengths, true);
+        }
+        long hostStart = System.nanoTime();
+        CudaDevice.record(ev0);
+        nMarks = 0;
+        mark(C_EMBED);
+        // 4. embedding and RoPE tables
+        k.begin().ptr(w.embed()).ptr(dTok).ptr(x).i32(h).launch(fEmbed, T, 1, 256, 0);
+        k.begin().ptr(dPos).ptr(invFreq).ptr(cosT).ptr(sinT).i32(T).i32(half)
+                .launch(fRope, Math.max(1, Math.min((T * half + 255) / 256, 4096)), 1, 256, 0);
+        float eps = cfg.rmsNormEps();
+        int normThreads = h >= 4096 ? 1024 : h >= 1024 ? 512 : h >= 256 ? 256 : 64;
+        long wqkvN = qDim + 2L * kvDim;
+        long siluN = (long) T * inter;
+        int postBlocksY = (hq + 2 * hkv + 7) / 8;   // one warp per head, 8 warps a block
+        int siluBlocks = (int) Math.min((siluN + 255) / 256, 8L * device.multiprocessors() * 8);
+        // 5. layers
+        for (int l = 0; l < cfg.numLayers(); l++) {
+            DeviceWeights.Layer L = w.layer(l);
+            mark(C_NORM);
+            k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).launch(fNorm, T, 1, normThreads, 0);
+            mark(C_QKV);
+            gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false);
+            mark(C_POST);
+            k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
+                    .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps)
+                    .launch(fPost, T, postBlocksY, 256, 0);
+            mark(C_ATTN);
+            if (tp) {
+                if (fConvert == 0) {
+                    twoPhase.decode(l, q16.ptr(), att.ptr());
+                } else {
+                    twoPhase.decode(l, q16.ptr(), att16.ptr());
+                    long n = (long) nDec * qDim;
+                    k.begin().ptr(att16).ptr(att).i64(n).launch(fConvert, (int) Math.min((n + 255) / 256, 4096), 1, 256, 0);
+                }
+            }
+            if (units > 0) {
+                k.begin().ptr(qkv).ptr(kSlabs[l]).ptr(vSlabs[l]).ptr(dUnits).ptr(dTables).ptr(att).i32(hq).i32(hkv).i32(logC)
+                        .f32(scaleLog2).launch(fAttn, units, hkv, attnThreads, 0);
+            }
+            mark(C_O);
+            gemm(L.wo(), att, x, T, h, qDim, true);
+            mark(C_NORM);
+            k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).launch(fNorm, T, 1, normThreads, 0);
+            mark(C_GU);
+            gemm(L.wgu(), hn, gu, T, 2 * inter, h, false);
+            mark(C_SILU);
+            k.begin().ptr(gu).ptr(act).i64(siluN).i32(inter).launch(fSilu, siluBlocks, 1, 256, 0);
+            mark(C_DOWN);
+            gemm(L.wdown(), act, x, T, h, inter, true);
+        }
+        steps++;
+        mark(C_HEAD);
+        if (nLog == 0) {
+            nMarks = 0;
+            return;
+        }
+        // 6. final norm and LM head for the rows that want logits; greedy ones picked on the device
+        lastN = ensure(lastN, (long) A * nLog * h);
+        lg = ensure(lg, 4L * nLog * vocab);
+        k.begin().ptr(x).ptr(dRows).ptr(w.norm()).ptr(lastN).i32(h).f32(eps).launch(fNorm, nLog, 1, normThreads, 0);
+        gemm(w.lmHead(), lastN, lg, nLog, vocab, h, false);
+        int nNeed = nLog - nGreedy;
+        if (nGreedy > 0) {
+            ids = ensure(ids, 4L * nGreedy);
+            k.begin().ptr(lg.at(4L * nNeed * vocab)).i32(vocab).ptr(ids).launch(fArgmax, nGreedy, 1, 1024, 0);
+        }
+        mark(C_HEAD);   // the end mark
+        CudaDevice.record(ev1);
+        long hostNs = System.nanoTime() - hostStart;
+        if (nGreedy > 0) {
+            if (idsHost.length < nGreedy) idsHost = new int[Math.max(nGreedy, 2 * idsHost.length)];
+            cuMemcpyDtoH(Pointer.to(idsHost), ids.ptr(), 4L * nGreedy);
+            noteTiming(b, hostNs);
+            for (int i = 0; i < nGreedy; i++) {
+                int s = logSeq[nNeed + i];
+                if (idsHost[i] >= 0) b.setSampled(s, idsHost[i]);
+                else downloadRow(logits, s, nNeed + i, vocab);   // a non-finite logit: the host sampler decides
+            }
+        }
+        if (nNeed > 0) {
+            if (nGreedy == 0) {
+                jcuda.driver.JCudaDriver.cuEventSynchronize(ev1);
+                noteTiming(b, hostNs);
+            }
+            boolean contiguous = true;
+            for (int i = 0; i < nNeed; i++) contiguous &= logSeq[i] == logSeq[0] + i;
+            if (contiguous) {
+                cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * logSeq[0] * vocab), lg.ptr(), 4L * nNeed * vocab);
+            } else {
+                for (int i = 0; i < nNeed; i++) downloadRow(logits, logSeq[i], i, vocab);
+            }
+        }
+    }
+
+    /** Benchmarks: time every op category of decode steps with CUDA events (adds ~300 event records a step). */
+    public void setProfile(boolean on) {
+        profile = on;
+        java.util.Arrays.fill(profileMs, 0);
+        profiledSteps = 0;
+    }
+
+    /** Mean GPU ms per profiled decode step of each category ({@link #CATEGORIES} order), and the step count. */
+    public java.util.Map<String, Double> profile() {
+        java.util.Map<String, Double> m = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < CATEGORIES.length; i++) m.put(CATEGORIES[i], profiledSteps == 0 ? 0 : profileMs[i] / profiledSteps);
+        m.put("steps", (double) profiledSteps);
+        return m;
+    }
+
+    private void mark(int cat) {
+        if (!profile) return;
+        if (nMarks == marks.length) {
+            int n = Math.max(64, 2 * marks.length);
+            jcuda.driver.CUevent[] a = java.util.Arrays.copyOf(marks, n);
+            for (int i = marks.length; i < n; i++) a[i] = CudaDevice.event();
+            marks = a;
+            markCat = java.util.Arrays.copyOf(markCat, n);
+        }
+        markCat[nMarks] = cat;
+        CudaDevice.record(marks[nMarks++]);
+    }
+
+    /** After the step's first download (which waited for the device): its GPU time, for decode-only steps. */
+    private void noteTiming(ForwardBatch b, long hostNs) {
+        int n = nMarks;
+        nMarks = 0;
+        if (!b.isDecodeOnly()) return;
+        if (profile && n > 1) {
+            for (int i = 0; i + 1 < n; i++) profileMs[markCat[i]] += CudaDevice.elapsedMs(marks[i], marks[i + 1]);
+            profiledSteps++;
+        }
+        double[] t = decodeTiming.computeIfAbsent(b.size(), k -> new double[3]);
+        t[0]++;
+        t[1] += CudaDevice.elapsedMs(ev0, ev1);
+        t[2] += hostNs / 1e6;
+    }
+
+    /**
+     * Decode-only steps of batch size B so far: {steps, mean GPU ms (first launch to last kernel, CUDA events),
+     * mean host ms to enqueue the step}; null when there were none. Clears the record when {@code reset}.
+     */
+    public double[] decodeTiming(int B, boolean reset) {
+        double[] t = decodeTiming.get(B);
+        if (reset) decodeTiming.clear();
+        return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0]};
+    }
+
+    private void downloadRow(float[] logits, int seq, int lgRow, int vocab) {
+        cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * seq * vocab), lg.at(4L * lgRow * vocab), 4L * vocab);
+    }
+
+    /** y (T, n) fp32 = x (T, k) · Wᵀ (+ y when accumulate), in the precision's types. */
+    private void gemm(DeviceBuffer wm, DeviceBuffer xin, DeviceBuffer y, int T, int n, int k, boolean accumulate) {
+        if (skinny != null && skinny.prefers(T, n, k)) {
+            skinny.run(Cublas.address(wm.ptr()), Cublas.address(xin.ptr()), Cublas.address(y.ptr()), T, n, k, accumulate);
+            return;
+        }
+        blas.linear(Cublas.address(wm.ptr()), precision.cudaType, Cublas.address(xin.ptr()), precision.cudaType,
+                Cublas.address(y.ptr()), T, n, k, accumulate);
+    }
+
+
+    @Override
+    public void close() {
+        device.makeCurrent();
+        device.synchronize();
+        pool.setMirror(null);
+        blas.close();
+        if (twoPhase != null) twoPhase.close();
+        if (kvCache != null) kvCache.close();
+        else for (int l = 0; l < kSlabs.length; l++) {
+            kSlabs[l].close();
+            vSlabs[l].close();
+        }
+        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg, ids, invFreq}) {
+            if (d != null) d.close();
+        }
+        cuModuleUnload(module);
+        if (ownsWeights) w.close();
+    }
+}

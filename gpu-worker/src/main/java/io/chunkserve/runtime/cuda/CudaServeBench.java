@@ -1,0 +1,262 @@
+package io.chunkserve.runtime.cuda;
+
+import io.chunkserve.bench.RandomModel;
+import io.chunkserve.engine.Engine;
+import io.chunkserve.engine.EngineConfig;
+import io.chunkserve.engine.GenerationRequest;
+import io.chunkserve.engine.RequestOutput;
+import io.chunkserve.engine.sched.SchedulerConfig;
+import io.chunkserve.kernels.KernelImages;
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.kv.PrefixCache;
+import io.chunkserve.model.DType;
+import io.chunkserve.model.ModelConfig;
+import io.chunkserve.sampling.SamplingParams;
+import io.chunkserve.tokenizer.Tokenizer;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUmodule;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
+
+/**
+ * Serving benchmark of the CUDA backend through the real engine (scheduler, prefix cache, engine thread):
+ * random bf16 models of real shapes made on the device; B requests share a P-token system prompt and own U
+ * unique tokens each, greedy (picked on the device), G generated tokens. Decode tokens/s = tokens generated
+ * after the last request's first token / that time, beside the roofline (weight bytes + the step's unique KV
+ * bytes, over the device copy bandwidth measured in the same run); TTFT of one request with and without a
+ * prefix hit. Prints a table and {@code RESULT {json}} (its numbers are read back by tools/gpu/report7.py).
+ *
+ * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
+ * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16]}
+ */
+public final class CudaServeBench {
+    private CudaServeBench() { }
+
+    public static void main(String[] args) throws Exception {
+        Map<String, String> a = new LinkedHashMap<>(Map.of("--shapes", "llama-3.2-1b,llama-3-8b", "--batches", "1,32,64,128",
+                "--prefix", "2048", "--unique", "256", "--gen", "64", "--chunk", "64", "--kv", "bf16", "--budget", "8192"));
+        for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
+        int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
+        int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
+        DType kv = DType.parse(a.get("--kv"));
+        int[] batches = Arrays.stream(a.get("--batches").split(",")).mapToInt(Integer::parseInt).toArray();
+        Path tokDir = writeTokenizer(128256 + 1024);
+        Map<String, Object> result = new LinkedHashMap<>();
+        try (CudaDevice dev = CudaDevice.open(); Tokenizer tok = Tokenizer.load(tokDir)) {
+            CUmodule mod = dev.loadModule(KernelImages.model().orElseThrow());
+            double bw = copyBandwidth(dev);
+            System.out.printf(Locale.ROOT, "device: %s; cuBLAS %s; device copy %.0f GB/s (read + write, 1 GiB cuMemcpyDtoD, median of 10)%n",
+                    dev.describe(), Cublas.library(), bw / 1e9);
+            result.put("device", dev.name());
+            result.put("copy_GBps", Math.round(bw / 1e9));
+            System.out.printf(Locale.ROOT, "%-13s %5s %10s %10s %8s %9s %9s %9s %9s %8s%n", "shape", "B", "tok/s", "roofline", "of roof",
+                    "step ms", "GPU ms", "host ms", "roof ms", "steps");
+            for (String shape : a.get("--shapes").split(",")) {
+                ModelConfig c = RandomModel.shape(shape);
+                Map<String, Object> r = new LinkedHashMap<>();
+                KvLayout layout = new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, kv);
+                int maxB = Arrays.stream(batches).max().orElse(1);
+                long tokens = (long) P + (long) maxB * (U + G + 2L * chunk) + 8L * (P + U);
+                long kvBytes = tokens * layout.bytesPerToken();
+                try (DeviceWeights w = DeviceWeights.random(c, 11, dev, CudaDevice.function(mod, "cs_fill_bf16"));
+                     ChunkPool pool = ChunkPool.indexOnly(layout, kvBytes);
+                     CudaModelRunner runner = new CudaModelRunner(dev, c, w, pool, false)) {
+                    r.put("weight_bytes_per_step", w.matrixBytesPerStep());
+                    r.put("gemm_policy", runner.skinnyGemm() ? "skinny kernel for T<=32 where it wins, else cuBLAS" : "cuBLAS");
+                    System.out.println(shape + ": GEMMs " + (runner.skinnyGemm() ? "of <= 32 tokens through model.cu's skinny kernel where it wins, else cuBLAS" : "through cuBLAS"));
+                    r.put("kv_pool_GB", Math.round(runner.kvBytes() / 1e8) / 10.0);
+                    Engine engine = new Engine(runner, new PrefixCache(pool), tok, new EngineConfig(Math.max(maxB, 8), budget),
+                            SchedulerConfig.of("fcfs"));
+                    try {
+                        java.util.Random rnd = new java.util.Random(3);
+                        int[] system = rnd.ints(P, 10, c.vocabSize() - 10).toArray();
+                        // warm-up (cuBLAS heuristics, module loads, the JIT of the engine and launch paths): the
+                        // shared prompt goes into the cache
+                        run(engine, system, U, 4, 1, rnd, c.vocabSize(), 0);
+                        for (int wb : new int[] {8, 1, 64, 1}) run(engine, system, U, 48, wb, rnd, c.vocabSize(), 0);
+                        // TTFT: a prefix hit (the system prompt is cached) and a miss (salted: nothing cached)
+                        double hit = Double.MAX_VALUE, miss = Double.MAX_VALUE;
+                        for (int i = 0; i < 3; i++) {
+                            hit = Math.min(hit, run(engine, system, U, 1, 1, rnd, c.vocabSize(), 0).ttftMs);
+                            miss = Math.min(miss, run(engine, system, U, 1, 1, rnd, c.vocabSize(), 1000 + i).ttftMs);
+                        }
+                        r.put("ttft_ms_prefix_hit", round(hit));
+                        r.put("ttft_ms_no_hit", round(miss));
+                        System.out.printf(Locale.ROOT, "%-13s TTFT (one request, %d + %d tokens): %.1f ms with the %d-token prefix cached, %.1f ms without%n",
+                                shape, P, U, hit, P, miss);
+                        for (int B : batches) {
+                            runner.decodeTiming(B, true);
+                            Run x = run(engine, system, U, G, B, rnd, c.vocabSize(), 0);
+                            double[] tm = runner.decodeTiming(B, false);
+                            double gpuMs = tm == null ? Double.NaN : tm[1], hostMs = tm == null ? Double.NaN : tm[2];
+                            double avgCtx = P + U + G / 2.0;
+                            double kvStep = (P + B * (avgCtx - P)) * layout.bytesPerToken();
+                            double roofStep = (w.matrixBytesPerStep() + kvStep) / bw;
+                            double roofTps = B / roofStep;
+                            double stepMs = B / x.decodeTps * 1e3;
+                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d%n", shape, B, x.decodeTps, roofTps,
+                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps);
+                            Map<String, Object> rb = new LinkedHashMap<>();
+                            rb.put("decode_tok_s", round(x.decodeTps));
+                            rb.put("roofline_tok_s", round(roofTps));
+                            rb.put("fraction_of_roofline", Math.round(1000 * x.decodeTps / roofTps) / 1000.0);
+                            rb.put("step_ms", round(stepMs));
+                            rb.put("roofline_step_ms", round(roofStep * 1e3));
+                            rb.put("gpu_ms_per_decode_step", round(gpuMs));
+                            rb.put("host_enqueue_ms_per_decode_step", round(hostMs));
+                            rb.put("gpu_fraction_of_roofline", Math.round(1000 * roofStep * 1e3 / gpuMs) / 1000.0);
+                            r.put("b" + B, rb);
+                        }
+                        int pb = Arrays.stream(batches).anyMatch(b -> b == 64) ? 64 : batches[batches.length - 1];
+                        runner.setProfile(true);
+                        run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
+                        Map<String, Double> prof = runner.profile();
+                        runner.setProfile(false);
+                        StringBuilder ps = new StringBuilder();
+                        Map<String, Object> pr = new LinkedHashMap<>();
+                        double sum = 0;
+                        for (var e : prof.entrySet()) {
+                            if (e.getKey().equals("steps")) continue;
+                            sum += e.getValue();
+                            ps.append(String.format(Locale.ROOT, "%s %.3f, ", e.getKey(), e.getValue()));
+                            pr.put(e.getKey().replace(' ', '_').replace('+', '_'), round(e.getValue() * 1000) / 1000.0);
+                        }
+                        System.out.printf(Locale.ROOT, "%-13s GPU ms per decode step at B=%d by op (%.0f profiled steps, events around each op): %stotal %.3f%n",
+                                shape, pb, prof.get("steps"), ps, sum);
+                        r.put("profile_b" + pb + "_ms", pr);
+                    } finally {
+                        engine.close();
+                    }
+                }
+                result.put(shape, r);
+            }
+        }
+        StringBuilder sb = new StringBuilder("{");
+        json(sb, result);
+        System.out.println("RESULT " + sb.append("}"));
+    }
+
+    static double round(double v) { return Math.round(v * 100) / 100.0; }
+
+    @SuppressWarnings("unchecked")
+    static void json(StringBuilder sb, Map<String, Object> m) {
+        boolean first = true;
+        for (var e : m.entrySet()) {
+            if (!first) sb.append(',');
+            first = false;
+            sb.append('"').append(e.getKey()).append("\":");
+            Object v = e.getValue();
+            if (v instanceof Map) {
+                sb.append('{');
+                json(sb, (Map<String, Object>) v);
+                sb.append('}');
+            } else if (v instanceof String s) {
+                sb.append('"').append(s.replace("\"", "'")).append('"');
+            } else {
+                sb.append(v);
+            }
+        }
+    }
+
+    record Run(double ttftMs, double decodeTps, long decodeSteps) { }
+
+    /**
+     * B requests (system prompt + U unique tokens, G greedy tokens each, ignoring EOS) submitted at once; waits for
+     * all. Decode throughput counts the tokens produced after the last request's first token.
+     */
+    static Run run(Engine engine, int[] system, int U, int G, int B, java.util.Random rnd, int vocab, long salt) throws Exception {
+        SamplingParams p = SamplingParams.builder().temperature(0).maxTokens(G).ignoreEos(true).build();
+        long[] first = new long[B], last = new long[B];
+        List<long[]> stamps = new ArrayList<>();   // per request: time of each token
+        List<CompletableFuture<Void>> done = new ArrayList<>();
+        AtomicLong seq = new AtomicLong();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < B; i++) {
+            int[] prompt = Arrays.copyOf(system, system.length + U);
+            for (int j = 0; j < U; j++) prompt[system.length + j] = 10 + rnd.nextInt(vocab - 20);
+            long[] ts = new long[G];
+            stamps.add(ts);
+            int k = i;
+            int[] n = {0};
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            done.add(f);
+            engine.submit(new GenerationRequest("r" + seq.incrementAndGet() + "-" + System.nanoTime(), "t", prompt, p, salt), out -> {
+                long now = System.nanoTime();
+                for (RequestOutput.ChoiceDelta d : out.choices()) for (int t : d.tokenIds()) if (n[0] < G) ts[n[0]++] = now;
+                if (out.error() != null) f.completeExceptionally(new IllegalStateException(out.error()));
+                else if (out.finished()) {
+                    first[k] = ts[0];
+                    last[k] = now;
+                    f.complete(null);
+                }
+            });
+        }
+        for (CompletableFuture<Void> f : done) f.get(600, TimeUnit.SECONDS);
+        long start = Arrays.stream(first).max().orElse(t0), end = Arrays.stream(last).max().orElse(t0);
+        long after = 0;
+        java.util.TreeSet<Long> steps = new java.util.TreeSet<>();
+        for (long[] ts : stamps) {
+            for (long t : ts) {
+                if (t > start) {
+                    after++;
+                    steps.add(t);
+                }
+            }
+        }
+        double ttft = (Arrays.stream(first).min().orElse(t0) - t0) / 1e6;
+        double tps = end > start ? after / ((end - start) / 1e9) : 0;
+        return new Run(ttft, tps, steps.size());
+    }
+
+    /** Device-to-device copy of 1 GiB, bytes read + written over the median time of 10 (after 3 warm-ups). */
+    static double copyBandwidth(CudaDevice dev) {
+        long n = 1L << 30;
+        try (DeviceBuffer s = DeviceBuffer.allocate(n); DeviceBuffer d = DeviceBuffer.allocate(n)) {
+            s.fill32(0x3f800000);
+            CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
+            double[] ms = new double[10];
+            for (int i = -3; i < ms.length; i++) {
+                CudaDevice.record(e0);
+                cuMemcpyDtoD(d.ptr(), s.ptr(), n);
+                CudaDevice.record(e1);
+                float t = CudaDevice.elapsedMs(e0, e1);
+                if (i >= 0) ms[i] = t;
+            }
+            Arrays.sort(ms);
+            return 2.0 * n / (ms[ms.length / 2] / 1e3);
+        }
+    }
+
+    /**
+     * A word-level tokenizer.json of {@code n} tokens ("t0" … "tN", decoded with spaces): the random models'
+     * ids decode like a real vocabulary's (the engine detokenizes every token), and EOS never appears (ignored).
+     */
+    static Path writeTokenizer(int n) throws IOException {
+        Path dir = Files.createTempDirectory("cs-bench-tok");
+        StringBuilder v = new StringBuilder();
+        for (int i = 0; i < n; i++) {
+            if (i > 0) v.append(',');
+            v.append("\"t").append(i).append("\":").append(i);
+        }
+        String json = "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[],\"normalizer\":null,"
+                + "\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},\"post_processor\":null,\"decoder\":null,"
+                + "\"model\":{\"type\":\"WordLevel\",\"vocab\":{" + v + "},\"unk_token\":\"t0\"}}";
+        Files.writeString(dir.resolve("tokenizer.json"), json);
+        Files.writeString(dir.resolve("config.json"), "{\"eos_token_id\": 1}");
+        return dir;
+    }
+}

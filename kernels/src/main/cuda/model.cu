@@ -1,0 +1,453 @@
+// The forward pass of a Llama-family decoder on the GPU, apart from the matrix multiplies (cuBLAS) and the
+// two-phase decode attention (attention.cu): embedding, RMSNorm, RoPE tables, the q/k/v epilogue (bias, q/k
+// norm, RoPE, KV append), attention over the chunked KV for prefill (and decode where attention.cu does not
+// apply), SiLU·mul, 16-bit conversions, greedy argmax and random weight fill. Built into model.fatbin.
+//
+// Activations: the residual stream x is fp32 (T, hidden); matrix-multiply inputs are "A" = float (exact mode)
+// or bf16; matrix-multiply outputs are fp32. KV slabs hold float, half or bf16 in KvLayout's layout:
+// element (chunk c, kv head h, slot t, dim d) at ((c·Hkv + h)·C + t)·D + d.
+
+#include "common.cuh"
+
+namespace csm {
+
+__device__ __forceinline__ float to_f(float x) { return x; }
+__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ __forceinline__ T from_f(float x);
+template <> __device__ __forceinline__ float from_f<float>(float x) { return x; }
+template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+    #pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Sum over a block of ≤ 1024 threads (blockDim a multiple of 32); every thread gets the result.
+__device__ __forceinline__ float block_sum(float v, float* red) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) red[w] = v;
+    __syncthreads();
+    float s = 0.f;
+    for (int i = 0; i < nw; ++i) s += red[i];
+    return s;
+}
+
+// x[t, :] = embed[tokens[t], :] widened to fp32. Grid: T blocks.
+template <typename W>
+__device__ void embed(const W* __restrict__ e, const int* __restrict__ tokens, float* __restrict__ x, int hidden) {
+    int t = blockIdx.x;
+    const W* row = e + (size_t)__ldg(tokens + t) * hidden;
+    for (int i = threadIdx.x; i < hidden; i += blockDim.x) x[(size_t)t * hidden + i] = to_f(row[i]);
+}
+
+// out[i, :] = x[r, :] / rms(x[r, :]) · gamma with r = rows ? rows[i] : i. Grid: n blocks.
+template <typename A>
+__device__ void rmsnorm(const float* __restrict__ x, const int* __restrict__ rows, const float* __restrict__ gamma,
+                        A* __restrict__ out, int hidden, float eps) {
+    __shared__ float red[32];
+    int i = blockIdx.x, r = rows ? __ldg(rows + i) : i;
+    const float* xr = x + (size_t)r * hidden;
+    float ss = 0.f;
+    for (int j = threadIdx.x; j < hidden; j += blockDim.x) ss = fmaf(xr[j], xr[j], ss);
+    ss = block_sum(ss, red);
+    float inv = (float)(1.0 / sqrt((double)ss / hidden + (double)eps));
+    for (int j = threadIdx.x; j < hidden; j += blockDim.x) out[(size_t)i * hidden + j] = from_f<A>(xr[j] * inv * gamma[j]);
+}
+
+// After the fused q|k|v projection (T, (Hq + 2·Hkv)·D) fp32, per token: bias, q/k RMSNorm (Qwen3), RoPE on q
+// and k (pairs i, i + D/2), K and V into the cache at (chunk[t], slot[t]), and for t < nq16 the query in the
+// cache's 16-bit type (q16, (nq16, Hq, D)) for the two-phase decode kernels. Rotated q/k stay in qkv (fp32).
+// Grid: (T, ⌈heads / warps per block⌉); one warp per head.
+template <typename KV>
+__device__ void qkv_post(float* __restrict__ qkv, const float* __restrict__ bias, const float* __restrict__ qn,
+                         const float* __restrict__ kn, const float* __restrict__ cosT, const float* __restrict__ sinT,
+                         KV* __restrict__ kc, KV* __restrict__ vc, const int* __restrict__ chunk,
+                         const int* __restrict__ slot, KV* __restrict__ q16, int nq16, int hq, int hkv, int d,
+                         int logC, float eps) {
+    const int t = blockIdx.x, lane = threadIdx.x & 31, nw = blockDim.x >> 5, warp = blockIdx.y * nw + (threadIdx.x >> 5);
+    const int half = d >> 1, heads = hq + 2 * hkv, stride = heads * d;
+    float* row = qkv + (size_t)t * stride;
+    const float* cs = cosT + (size_t)t * half;
+    const float* sn = sinT + (size_t)t * half;
+    const int ch = __ldg(chunk + t), sl = __ldg(slot + t);
+    for (int hh = warp; hh < heads; hh += nw * gridDim.y) {
+        float* v = row + hh * d;
+        const bool isQ = hh < hq, isK = !isQ && hh < hq + hkv;
+        if (bias) {
+            for (int i = lane; i < d; i += 32) v[i] += bias[hh * d + i];
+        }
+        if (qn && (isQ || isK)) {
+            const float* gm = isQ ? qn : kn;
+            float ss = 0.f;
+            for (int i = lane; i < d; i += 32) ss = fmaf(v[i], v[i], ss);
+            ss = warp_sum(ss);
+            float inv = (float)(1.0 / sqrt((double)ss / d + (double)eps));
+            for (int i = lane; i < d; i += 32) v[i] = v[i] * inv * gm[i];
+        }
+        __syncwarp();
+        if (isQ || isK) {
+            for (int i = lane; i < half; i += 32) {
+                float c = cs[i], s = sn[i], x1 = v[i], x2 = v[i + half];
+                v[i] = x1 * c - x2 * s;
+                v[i + half] = x2 * c + x1 * s;
+            }
+        }
+        __syncwarp();
+        if (isQ) {
+            if (t < nq16) {
+                for (int i = lane; i < d; i += 32) q16[((size_t)t * hq + hh) * d + i] = from_f<KV>(v[i]);
+            }
+        } else {
+            int kh = isK ? hh - hq : hh - hq - hkv;
+            KV* dst = (isK ? kc : vc) + ((((size_t)ch * hkv + kh) << logC) + sl) * d;
+            for (int i = lane; i < d; i += 32) dst[i] = from_f<KV>(v[i]);
+        }
+    }
+}
+
+// Causal attention of new tokens over a sequence's chunked KV (their own K/V already appended).
+// Unit u = {tableOff, row0, nq, pos0}: query tokens row0 .. row0+nq-1 (rows of qkv / out) at positions
+// pos0 .. pos0+nq-1 of the sequence whose chunk ids start at tables[tableOff]; token i attends 0 .. pos0+i.
+// Block (unit, kv head): rows = nq·g (≤ 64) pairs (token, query head of the group); TPR = max(1, D/32) threads
+// per row, each holding D/TPR of the head dims (64·TPR threads). Keys go through shared memory in tiles of KT,
+// online softmax per tile in fp32.
+template <int D> struct AttnShape {
+    static constexpr int TPR = D >= 64 ? D / 32 : 1;
+    static constexpr int THREADS = 64 * TPR;
+};
+
+template <typename KV, typename A, int D>
+__device__ void attn_prefill(const float* __restrict__ qkv, const KV* __restrict__ kc, const KV* __restrict__ vc,
+                             const int* __restrict__ units, const int* __restrict__ tables, A* __restrict__ out,
+                             int hq, int hkv, int logC, float scaleLog2) {
+    constexpr int TPR = AttnShape<D>::TPR, KT = 32, DPT = D / TPR, HS = DPT + 4, RS = TPR * HS;
+    __shared__ __align__(16) float ks[KT * RS];
+    __shared__ __align__(16) float vs[KT * RS];
+    const int4 u = __ldg(reinterpret_cast<const int4*>(units) + blockIdx.x);
+    const int tableOff = u.x, row0 = u.y, nq = u.z, pos0 = u.w;
+    const int h = blockIdx.y, g = hq / hkv, C = 1 << logC;
+    const int tid = threadIdx.x, r = tid / TPR, part = tid % TPR;
+    const int qi = r / g, gi = r - qi * g;
+    const bool valid = qi < nq;
+    const int stride = (hq + 2 * hkv) * D;
+    const int myPos = pos0 + (valid ? qi : nq - 1);
+    float q[DPT], o[DPT];
+    #pragma unroll
+    for (int i = 0; i < DPT; ++i) {
+        q[i] = valid ? qkv[(size_t)(row0 + qi) * stride + (h * g + gi) * D + part * DPT + i] * scaleLog2 : 0.f;
+        o[i] = 0.f;
+    }
+    float m = -INFINITY, l = 0.f;
+    const int nKeys = pos0 + nq;
+    for (int k0 = 0; k0 < nKeys; k0 += KT) {
+        __syncthreads();
+        for (int e = tid; e < KT * D; e += blockDim.x) {
+            int j = e / D, dd = e - j * D, kp = k0 + j;
+            float kv = 0.f, vv = 0.f;
+            if (kp < nKeys) {
+                int c = __ldg(tables + tableOff + (kp >> logC));
+                size_t idx = ((((size_t)c * hkv + h) << logC) + (kp & (C - 1))) * D + dd;
+                kv = to_f(kc[idx]);
+                vv = to_f(vc[idx]);
+            }
+            int at = j * RS + (dd / DPT) * HS + (dd % DPT);
+            ks[at] = kv;
+            vs[at] = vv;
+        }
+        __syncthreads();
+        float s[KT];
+        float mt = -INFINITY;
+        #pragma unroll
+        for (int j = 0; j < KT; ++j) {
+            const float* kr = ks + j * RS + part * HS;
+            float acc = 0.f;
+            #pragma unroll
+            for (int i = 0; i < DPT; i += 4) {
+                float4 k4 = *reinterpret_cast<const float4*>(kr + i);
+                acc = fmaf(q[i], k4.x, acc);
+                acc = fmaf(q[i + 1], k4.y, acc);
+                acc = fmaf(q[i + 2], k4.z, acc);
+                acc = fmaf(q[i + 3], k4.w, acc);
+            }
+            #pragma unroll
+            for (int x = 1; x < TPR; x <<= 1) acc += __shfl_xor_sync(0xffffffffu, acc, x);
+            s[j] = (k0 + j <= myPos) ? acc : -INFINITY;
+            mt = fmaxf(mt, s[j]);
+        }
+        float mn = fmaxf(m, mt);
+        float alpha = exp2f(m - mn);   // m = -inf at first: 0
+        float ls = 0.f;
+        #pragma unroll
+        for (int j = 0; j < KT; ++j) {
+            s[j] = exp2f(s[j] - mn);
+            ls += s[j];
+        }
+        l = l * alpha + ls;
+        m = mn;
+        #pragma unroll
+        for (int i = 0; i < DPT; ++i) o[i] *= alpha;
+        #pragma unroll
+        for (int j = 0; j < KT; ++j) {
+            const float* vr = vs + j * RS + part * HS;
+            float p = s[j];
+            #pragma unroll
+            for (int i = 0; i < DPT; i += 4) {
+                float4 v4 = *reinterpret_cast<const float4*>(vr + i);
+                o[i] = fmaf(p, v4.x, o[i]);
+                o[i + 1] = fmaf(p, v4.y, o[i + 1]);
+                o[i + 2] = fmaf(p, v4.z, o[i + 2]);
+                o[i + 3] = fmaf(p, v4.w, o[i + 3]);
+            }
+        }
+    }
+    if (valid) {
+        float inv = 1.f / l;
+        A* dst = out + (size_t)(row0 + qi) * hq * D + (h * g + gi) * D + part * DPT;
+        #pragma unroll
+        for (int i = 0; i < DPT; ++i) dst[i] = from_f<A>(o[i] * inv);
+    }
+}
+
+// out[t, :] = silu(gu[t, :I]) · gu[t, I:2I]. Grid-stride.
+template <typename A>
+__device__ void silu_mul(const float* __restrict__ gu, A* __restrict__ out, long long n, int inter) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        long long t = i / inter;
+        int j = (int)(i - t * inter);
+        float g = gu[t * 2 * inter + j], u = gu[t * 2 * inter + inter + j];
+        out[i] = from_f<A>(g / (1.f + expf(-g)) * u);
+    }
+}
+
+template <typename S, typename A>
+__device__ void convert(const S* __restrict__ in, A* __restrict__ out, long long n) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        out[i] = from_f<A>(to_f(in[i]));
+}
+
+}  // namespace csm
+
+#define CS_EMBED(NAME, W) \
+    extern "C" __global__ void NAME(const W* e, const int* tokens, float* x, int hidden) { csm::embed<W>(e, tokens, x, hidden); }
+CS_EMBED(cs_embed_f32, float)
+CS_EMBED(cs_embed_bf16, __nv_bfloat16)
+
+#define CS_RMSNORM(NAME, A)                                                                                  \
+    extern "C" __global__ void NAME(const float* x, const int* rows, const float* gamma, A* out, int hidden, \
+                                    float eps) { csm::rmsnorm<A>(x, rows, gamma, out, hidden, eps); }
+CS_RMSNORM(cs_rmsnorm_f32, float)
+CS_RMSNORM(cs_rmsnorm_bf16, __nv_bfloat16)
+
+// cos/sin (T, half) of angle = invFreq[i] · pos[t] (the fp32 product, as Hugging Face), in double like the CPU.
+extern "C" __global__ void cs_rope_table(const int* pos, const float* invFreq, float* cosT, float* sinT, int T, int half) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < T * half; i += gridDim.x * blockDim.x) {
+        int t = i / half, j = i - t * half;
+        float angle = invFreq[j] * (float)__ldg(pos + t);
+        double s, c;
+        sincos((double)angle, &s, &c);
+        cosT[i] = (float)c;
+        sinT[i] = (float)s;
+    }
+}
+
+#define CS_QKV_POST(NAME, KV)                                                                                \
+    extern "C" __global__ void NAME(float* qkv, const float* bias, const float* qn, const float* kn,          \
+                                    const float* cosT, const float* sinT, KV* kc, KV* vc, const int* chunk,   \
+                                    const int* slot, KV* q16, int nq16, int hq, int hkv, int d, int logC,     \
+                                    float eps) {                                                              \
+        csm::qkv_post<KV>(qkv, bias, qn, kn, cosT, sinT, kc, vc, chunk, slot, q16, nq16, hq, hkv, d, logC, eps); \
+    }
+CS_QKV_POST(cs_qkv_post_f32, float)
+CS_QKV_POST(cs_qkv_post_f16, __half)
+CS_QKV_POST(cs_qkv_post_bf16, __nv_bfloat16)
+
+#define CS_ATTN(NAME, KV, A, D)                                                                              \
+    extern "C" __global__ void __launch_bounds__(csm::AttnShape<D>::THREADS, 2)                              \
+    NAME(const float* qkv, const KV* kc, const KV* vc, const int* units, const int* tables, A* out, int hq,  \
+         int hkv, int logC, float scaleLog2) {                                                               \
+        csm::attn_prefill<KV, A, D>(qkv, kc, vc, units, tables, out, hq, hkv, logC, scaleLog2);             \
+    }
+#define CS_ATTN_D(D)                                                     \
+    CS_ATTN(cs_attn_prefill_f32_f32_d##D, float, float, D)               \
+    CS_ATTN(cs_attn_prefill_f16_f32_d##D, __half, float, D)              \
+    CS_ATTN(cs_attn_prefill_bf16_f32_d##D, __nv_bfloat16, float, D)      \
+    CS_ATTN(cs_attn_prefill_f32_bf16_d##D, float, __nv_bfloat16, D)      \
+    CS_ATTN(cs_attn_prefill_f16_bf16_d##D, __half, __nv_bfloat16, D)     \
+    CS_ATTN(cs_attn_prefill_bf16_bf16_d##D, __nv_bfloat16, __nv_bfloat16, D)
+CS_ATTN_D(16)
+CS_ATTN_D(32)
+CS_ATTN_D(64)
+CS_ATTN_D(128)
+
+#define CS_SILU(NAME, A) \
+    extern "C" __global__ void NAME(const float* gu, A* out, long long n, int inter) { csm::silu_mul<A>(gu, out, n, inter); }
+CS_SILU(cs_silu_mul_f32, float)
+CS_SILU(cs_silu_mul_bf16, __nv_bfloat16)
+
+#define CS_CONVERT(NAME, S, A) \
+    extern "C" __global__ void NAME(const S* in, A* out, long long n) { csm::convert<S, A>(in, out, n); }
+CS_CONVERT(cs_convert_f16_f32, __half, float)
+CS_CONVERT(cs_convert_bf16_f32, __nv_bfloat16, float)
+CS_CONVERT(cs_convert_f16_bf16, __half, __nv_bfloat16)
+
+// Per row of logits (vocab fp32): the lowest index of the maximum (greedy), or -1 when the maximum is not a
+// finite number (NaN or ±inf anywhere that wins: the host sampler's sanitising rules then decide). Grid: rows.
+extern "C" __global__ void __launch_bounds__(1024) cs_argmax(const float* logits, int vocab, int* out) {
+    __shared__ float bv[32];
+    __shared__ int bi[32];
+    __shared__ int bad;
+    const float* row = logits + (size_t)blockIdx.x * vocab;
+    if (threadIdx.x == 0) bad = 0;
+    __syncthreads();
+    float best = -INFINITY;
+    int idx = 0x7fffffff;
+    bool nonfinite = false;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+        float v = row[i];
+        if (!isfinite(v)) nonfinite = true;
+        if (v > best || (v == best && i < idx)) { best = v; idx = i; }
+    }
+    if (nonfinite) bad = 1;
+    #pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xffffffffu, best, o);
+        int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+    }
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    if (lane == 0) { bv[w] = best; bi[w] = idx; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int k = 1; k < (int)(blockDim.x >> 5); ++k) {
+            if (bv[k] > best || (bv[k] == best && bi[k] < idx)) { best = bv[k]; idx = bi[k]; }
+        }
+        // a NaN or +inf among the logits: leave the row to the host sampler's sanitising rules
+        out[blockIdx.x] = (bad || !(best > -INFINITY)) ? -1 : idx;
+    }
+}
+
+// Uniform values in [-scale, scale) from a hash of (seed, index), as bf16: random weights made on the device.
+extern "C" __global__ void cs_fill_bf16(__nv_bfloat16* p, long long n, unsigned int seed, float scale) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        unsigned long long x = (unsigned long long)i * 0x9E3779B97F4A7C15ull + seed * 0xD1B54A32D192ED03ull + 0x632BE59BD9B4E019ull;
+        x ^= x >> 31; x *= 0xBF58476D1CE4E5B9ull; x ^= x >> 27; x *= 0x94D049BB133111EBull; x ^= x >> 31;
+        float u = (float)(x >> 40) * (1.0f / 16777216.0f) * 2.f - 1.f;
+        p[i] = __float2bfloat16_rn(u * scale);
+    }
+}
+
+// Reads n16 16-byte words and writes nothing unless the data hold an impossible pattern: the read half of a
+// bandwidth measurement.
+extern "C" __global__ void cs_read_words(const uint4* p, long long n16, unsigned int* sink) {
+    unsigned int acc = 0;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n16; i += (long long)gridDim.x * blockDim.x) {
+        uint4 v = __ldcg(p + i);
+        acc ^= v.x ^ v.y ^ v.z ^ v.w;
+    }
+    if (acc == 0x9E3779B9u && n16 < 0) *sink = acc;
+}
+
+// Skinny GEMM for decode-sized token counts: y[t, r] (+)= Σ_k W[r, k] · x[t, k] for t < T ≤ NT, W (n, k) bf16
+// row-major, x (T, k) bf16 row-major, y (T, n) fp32 row-major. Block = 4 warps over 64 rows of W (16 each) × NT
+// tokens × one k-slice of kSlice (a multiple of 64); 64-wide k tiles stream through STAGES shared-memory stages
+// by cp.async (the weights are the traffic: each byte read once), tensor cores (mma.sync m16n8k16, fp32
+// accumulation). mode 0: y = result (one k-slice), 1: y += result (one k-slice, the block owns its outputs),
+// 2: atomicAdd into y (several k-slices; y zeroed first unless accumulating). Grid: (⌈n / 64⌉, slices).
+namespace csm {
+constexpr int GK = 64, GSTAGES = 4;
+
+template <int NT>
+__device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
+                            int T, int n, int k, int kSlice, int mode, unsigned char* smem) {
+    using namespace cs;
+    constexpr int WT = 64 * GK, XT = NT * GK, STAGE = WT + XT;   // elements
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int r0 = blockIdx.x * 64, k0 = blockIdx.y * kSlice;
+    const int nk = min(kSlice, k - k0) / GK;
+    __nv_bfloat16* st = reinterpret_cast<__nv_bfloat16*>(smem);
+    auto load = [&](int kt, int s) {
+        __nv_bfloat16* ws = st + s * STAGE;
+        __nv_bfloat16* xs = ws + WT;
+        const int kk = k0 + kt * GK;
+        #pragma unroll
+        for (int it = 0; it < 64 * 8 / 128; ++it) {
+            int p = tid + it * 128, r = p >> 3, c = p & 7;
+            bool v = r0 + r < n;
+            cp_async16(smem_u32(ws + swz<GK>(r, c)), w + (size_t)(v ? r0 + r : 0) * k + kk + c * 8, v);
+        }
+        #pragma unroll
+        for (int it = 0; it < (NT * 8 + 127) / 128; ++it) {
+            int p = tid + it * 128, r = p >> 3, c = p & 7;
+            if (r < NT) {
+                bool v = r < T;
+                cp_async16(smem_u32(xs + swz<GK>(r, c)), x + (size_t)(v ? r : 0) * k + kk + c * 8, v);
+            }
+        }
+    };
+    #pragma unroll
+    for (int s = 0; s < GSTAGES - 1; ++s) {
+        if (s < nk) load(s, s);
+        cp_async_commit();
+    }
+    float acc[NT / 8][4];
+    #pragma unroll
+    for (int i = 0; i < NT / 8; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    for (int i = 0; i < nk; ++i) {
+        cp_async_wait<GSTAGES - 2>();
+        __syncthreads();
+        if (i + GSTAGES - 1 < nk) load(i + GSTAGES - 1, (i + GSTAGES - 1) % GSTAGES);
+        cp_async_commit();
+        const __nv_bfloat16* ws = st + (i % GSTAGES) * STAGE;
+        const __nv_bfloat16* xs = ws + WT;
+        #pragma unroll
+        for (int kk = 0; kk < GK / 16; ++kk) {
+            uint32_t a[4];
+            int mat = lane >> 3;
+            int row = warp * 16 + (lane & 7) + ((mat & 1) << 3);
+            ldsm_x4(a[0], a[1], a[2], a[3], smem_u32(ws + swz<GK>(row, kk * 2 + (mat >> 1))));
+            #pragma unroll
+            for (int nb = 0; nb < NT / 16; ++nb) {
+                uint32_t b0, b1, b2, b3;
+                int xr = nb * 16 + (lane & 7) + ((lane >> 4) << 3);
+                ldsm_x4(b0, b1, b2, b3, smem_u32(xs + swz<GK>(xr, kk * 2 + ((lane >> 3) & 1))));
+                Elem<__nv_bfloat16>::mma(acc[2 * nb], a, b0, b1);
+                Elem<__nv_bfloat16>::mma(acc[2 * nb + 1], a, b2, b3);
+            }
+        }
+    }
+    cp_async_wait<0>();
+    // acc[nt][e]: W row r0 + warp·16 + lane/4 (+8 for e ≥ 2), token nt·8 + 2·(lane%4) + (e & 1)
+    const int rA = r0 + warp * 16 + (lane >> 2), rB = rA + 8;
+    #pragma unroll
+    for (int nt = 0; nt < NT / 8; ++nt) {
+        #pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            int t = nt * 8 + 2 * (lane & 3) + (e & 1), r = e < 2 ? rA : rB;
+            if (t < T && r < n) {
+                float* dst = y + (size_t)t * n + r;
+                if (mode == 0) *dst = acc[nt][e];
+                else if (mode == 1) *dst += acc[nt][e];
+                else atomicAdd(dst, acc[nt][e]);
+            }
+        }
+    }
+}
+}  // namespace csm
+
+#define CS_GEMM(NT)                                                                                          \
+    extern "C" __global__ void __launch_bounds__(128)                                                        \
+    cs_gemm_skinny_t##NT(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k,     \
+                         int kSlice, int mode) {                                                              \
+        extern __shared__ __align__(128) unsigned char smem[];                                               \
+        csm::gemm_skinny<NT>(w, x, y, T, n, k, kSlice, mode, smem);                                          \
+    }
+CS_GEMM(16)
+CS_GEMM(32)
+CS_GEMM(64)
+CS_GEMM(128)

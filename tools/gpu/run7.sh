@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# GPU-machine side of issue 7 (the CUDA model backend), everything in one device-tool call:
+#   1. unpack the jlink runtime + jars (chunkserve-gpu7.tar.gz from build_dist7.sh), find libcublas
+#   2. CudaModelCheck: fixtures exact and bf16 vs the CPU backend, random d64/d128 batches with shared prefixes,
+#      the real engine CPU vs CUDA (check.log)
+#   3. CudaServeBench: 1B and 8B shapes through the engine (bench.log)
+#   4. the plain PyTorch decode forward on the same shapes (torch.log)
+# Usage: bash run7.sh [check|bench|torch|all ...] [-- extra CudaServeBench args]; logs in $OUT (or ./gpu-out).
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+OUT="${OUT:-$PWD/gpu-out}"
+mkdir -p "$OUT"
+STAGES="${1:-all}"
+T0=$(date +%s)
+stamp() { echo "[run7 +$(( $(date +%s) - T0 ))s] $*"; }
+W=/tmp/chunkserve-gpu7
+rm -rf "$W" && mkdir -p "$W" && tar -C "$W" -xzf "$HERE/chunkserve-gpu7.tar.gz" || { echo "RESULT {\"error\":\"unpack failed\"}"; exit 1; }
+CUBLAS="$(ls /usr/local/cuda/lib64/libcublas.so.13* /usr/local/cuda*/lib64/libcublas.so.1[23]* /opt/torch/.venv/lib/python3*/site-packages/nvidia/cu13/lib/libcublas.so.13* /opt/torch/.venv/lib/python3*/site-packages/nvidia/cublas/lib/libcublas.so.1[23]* 2>/dev/null | head -1)"
+[ -z "$CUBLAS" ] && CUBLAS="$(find / -xdev -name 'libcublas.so.1[23]*' 2>/dev/null | grep -v Lt | head -1)"
+export LD_LIBRARY_PATH="$(dirname "${CUBLAS:-/x/x}"):${LD_LIBRARY_PATH:-}"
+J="$W/cs/jre/bin/java"
+JOPTS=(--enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector --sun-misc-unsafe-memory-access=allow -Xmx48g
+       -Djava.io.tmpdir="$W" -Dchunkserve.cublas="$CUBLAS" -cp "$W/cs/lib/*")
+stamp "unpacked; $("$J" -version 2>&1 | head -1); cublas: $CUBLAS"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem,power.limit --format=csv,noheader | tee "$OUT/gpu.txt"
+if [[ "$STAGES" == *check* || "$STAGES" == all ]]; then
+  stamp "CudaModelCheck"
+  timeout 240 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaModelCheck --fixtures fixtures > "$OUT/check.log" 2>&1
+  echo "check exit $?" >> "$OUT/check.log"
+  grep -E "^FAIL|CHECK SUMMARY|exit|Exception" "$OUT/check.log" | head -40
+  grep -cE "^ok" "$OUT/check.log"
+fi
+shift || true
+[ "${1:-}" = "--" ] && shift
+if [[ "$STAGES" == *bench* || "$STAGES" == all ]]; then
+  stamp "CudaServeBench $*"
+  timeout 300 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaServeBench "$@" > "$OUT/bench.log" 2>&1
+  echo "bench exit $?" >> "$OUT/bench.log"
+  grep -vE "^\s+at |SLF4J" "$OUT/bench.log" | tail -20
+fi
+if [[ "$STAGES" == *gemm* || "$STAGES" == all ]]; then
+  stamp "GEMM: cuBLAS through Java vs torch.matmul"
+  { timeout 120 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaGemmBench 2>&1; echo "java gemm exit $?"
+    PYTHONUNBUFFERED=1 timeout 120 python3 "$HERE/torch_decode_bench.py" --gemm 2>&1; echo "torch gemm exit $?"; } > "$OUT/gemm.log"
+  grep -E "^# skinny GEMM|FAIL|exit" "$OUT/gemm.log"
+  python3 - "$OUT/gemm.log" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if len(f) == 7 and f[0] == "gemm" and f[1] != "shape":
+        rows.setdefault((f[1], int(f[2])), {})[f[3]] = float(f[4])
+print("shape\tT\tskinny_us\tcublas_f32out_us\tcublas_bf16out_us\ttorch_us")
+for (s, t), v in rows.items():
+    print(f"{s}\t{t}\t{v.get('skinny', float('nan')):.1f}\t{v.get('f32', float('nan')):.1f}\t{v.get('bf16', float('nan')):.1f}\t{v.get('bf16(torch)', float('nan')):.1f}")
+PY
+fi
+if [[ "$STAGES" == *torch* || "$STAGES" == all ]]; then
+  stamp "torch baseline"
+  PYTHONUNBUFFERED=1 timeout 240 python3 "$HERE/torch_decode_bench.py" > "$OUT/torch.log" 2>&1
+  echo "torch exit $?" >> "$OUT/torch.log"
+  tail -12 "$OUT/torch.log"
+fi
+python3 "$HERE/report7.py" "$OUT/bench.log" "$OUT/torch.log" "$OUT/gpu.txt" > "$OUT/report.md" 2>&1
+cat "$OUT/report.md"
+stamp "done"
