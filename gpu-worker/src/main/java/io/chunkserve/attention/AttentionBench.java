@@ -21,7 +21,8 @@ import java.util.Random;
  * against the same code with sharing off (every chunk private: the prefix-unaware baseline), side
  * by side in one run, and sets both against the unique-bytes floor
  * {@code 2·H_kv·d·elem·(P + B·S)·layers / read bandwidth}, the bandwidth measured in the same run by
- * {@link ReadBandwidth}. Working set: the pool holds copies of the layer set filling ≥ 1 GiB
+ * {@link ReadBandwidth}. A timed call is one decode step's attention over {@code --layers} layers
+ * (default {@link #DEFAULT_LAYERS}), each with its own slabs. Working set: the pool holds copies of the layer set filling ≥ 1 GiB
  * ({@code --working-set-mb}) and each timed call reads the next copy, so what a call reads was last
  * touched a GiB of traffic ago and is not cache-resident (per-call unique bytes and pool size are
  * printed). Within one call the prefix-unaware baseline re-reads the shared prefix once per
@@ -31,6 +32,14 @@ import java.util.Random;
  * neighbour hits both alike. The last line is {@code RESULT {json}}.
  */
 public final class AttentionBench {
+    /**
+     * Layers per timed call: a decode step runs attention once per layer, each layer over its own
+     * K/V slabs, so a call here reads distinct memory for each layer as a step does. 16 is a
+     * 1B-class model (Llama-3.2-1B: 16 layers of 8 KV heads × 64 dims, the default shape's KV);
+     * a ~10 ms call is also long enough that timer and dispatch noise stay small.
+     */
+    static final int DEFAULT_LAYERS = 16;
+
     private AttentionBench() { }
 
     /** Settings from the command line. */
@@ -71,7 +80,7 @@ public final class AttentionBench {
     static String usage() {
         return """
                 usage: bench attention [--batch 16] [--q-heads 8] [--kv-heads 8] [--head-dim 64] [--shared 2048]
-                                       [--unique 128] [--chunk 64] [--dtype f32|f16|bf16] [--threads N] [--layers 1]
+                                       [--unique 128] [--chunk 64] [--dtype f32|f16|bf16] [--threads N] [--layers 16]
                                        [--reps 40] [--warmup 15] [--working-set-mb 1024] [--bandwidth-mb 1024] [--no-grid]
                                        [--clock wall|cpu]   (cpu: the caller's CPU time, needs --threads 1; for a busy machine)""";
     }
@@ -89,7 +98,7 @@ public final class AttentionBench {
         int threads = Runtime.getRuntime().availableProcessors();
         Config c = new Config(intArg(m, "batch", 16), intArg(m, "q-heads", 8), intArg(m, "kv-heads", 8), intArg(m, "head-dim", 64),
                 intArg(m, "shared", 2048), intArg(m, "unique", 128), intArg(m, "chunk", 64),
-                DType.parse(m.getOrDefault("dtype", "f32")), intArg(m, "threads", threads), intArg(m, "layers", 1),
+                DType.parse(m.getOrDefault("dtype", "f32")), intArg(m, "threads", threads), intArg(m, "layers", DEFAULT_LAYERS),
                 intArg(m, "reps", 40), intArg(m, "warmup", 15), intArg(m, "working-set-mb", 1024) * (1L << 20),
                 intArg(m, "bandwidth-mb", 1024) * (1L << 20), grid, switch (m.getOrDefault("clock", "wall")) {
                     case "wall" -> false;

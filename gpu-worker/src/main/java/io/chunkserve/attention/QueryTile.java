@@ -31,7 +31,9 @@ abstract sealed class QueryTile permits LaneRowsTile, LaneDimsTile {
     /**
      * Folds one chunk into every row.
      *
-     * @param kt   keys (≥ tn, dim) fp32, row-major (the chunk's K of one KV head, widened)
+     * @param kt   keys (≥ tn, dim) fp32, row-major (the chunk's K of one KV head, widened); the
+     *             rows-in-lanes tile wants its panel layout ({@link LaneRowsTile#KP}), which is
+     *             row-major only when dim = KP
      * @param vt   values (≥ tn, dim) fp32, row-major
      * @param tn   valid tokens of the chunk (1 ≤ tn ≤ maxTokens)
      * @param pos0 absolute position of the chunk's token 0 (for the causal limits)

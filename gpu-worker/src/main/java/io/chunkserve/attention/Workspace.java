@@ -23,6 +23,8 @@ final class Workspace {
 
     private float[] kt = new float[0]; // (chunkSize, headDim) keys of one chunk and KV head, widened to fp32
     private float[] vt = new float[0]; // (chunkSize, headDim) values of one chunk and KV head, widened to fp32
+    private float[] kAll = new float[0]; // (heads, ⌈headDim/KP⌉, chunkSize, KP) keys of one chunk, the rows tile's panel layout
+    private float[] vAll = new float[0]; // (heads, chunkSize, headDim) values of one chunk
     private LaneRowsTile[] wide = {new LaneRowsTile()};
     private LaneDimsTile[] narrow = {new LaneDimsTile()};
     private QueryTile[] picked = new QueryTile[1];
@@ -63,19 +65,23 @@ final class Workspace {
      *
      * <p>The dims-in-lanes tile is bound by memory and reads fp32 and bf16 slabs in place, bf16
      * widened in registers (one core streamed ~1.7× faster than copy-then-compute). The
-     * rows-in-lanes tile is bound by arithmetic and wants its broadcast operands in L1, so each
-     * block is first widened into kt, vt, K and V in one loop so that both streams are in flight
-     * (~21 against ~13 GB/s on one core). Copying the next block in pieces between the FMA blocks
-     * instead was measured slower: demand loads that miss stall retirement, and Java has no
-     * prefetch instruction.
+     * rows-in-lanes tile is bound by arithmetic and wants its broadcast operands in L1/L2, so each
+     * chunk is first widened into scratch ({@link #foldRows}), K and V in one loop so that both
+     * streams are in flight (~21 against ~13 GB/s on one core). Copying the next block in pieces
+     * between the FMA blocks instead was measured slower: demand loads that miss stall
+     * retirement, and Java has no prefetch instruction.
      */
     void fold(QueryTile[] tiles, int h0, int h1, ChunkPool pool, int layer, int[] ids, int from, int to, int lastTokens) {
         KvLayout lay = pool.layout();
         int c = lay.chunkSize(), hd = lay.headDim();
         MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
+        if (tiles[0] instanceof LaneRowsTile) {
+            foldRows(tiles, h0, h1, lay, ks, vs, ids, from, to, lastTokens);
+            return;
+        }
         // f16 is widened by copy: its in-register conversion, unrolled in the dot-product loop, passes
         // C2's node-count inlining cutoff and the vectors get boxed (measured 6× slower than bf16)
-        boolean inPlace = tiles[0] instanceof LaneDimsTile && lay.dtype() != DType.F16;
+        boolean inPlace = lay.dtype() != DType.F16;
         int kind = VectorMath.kind(lay.dtype());
         for (int i = from; i < to; i++) {
             int tn = i == to - 1 ? lastTokens : c, pos0 = (i - from) * c;
@@ -88,6 +94,37 @@ final class Workspace {
                     tiles[h - h0].accumulate(kt, vt, tn, pos0);
                 }
             }
+        }
+    }
+
+    /**
+     * {@link #fold} for rows-in-lanes tiles: per chunk, K and V of all the task's heads are widened
+     * into scratch first (heads h0..h1-1 of a full chunk are contiguous in the slab, so with
+     * headDim = KP that is one stream for K and one for V), K into the panel layout of
+     * {@link LaneRowsTile#KP}; then each head's tile folds its part from L2.
+     */
+    private void foldRows(QueryTile[] tiles, int h0, int h1, KvLayout lay, MemorySegment ks, MemorySegment vs,
+                          int[] ids, int from, int to, int lastTokens) {
+        int c = lay.chunkSize(), hd = lay.headDim(), nh = h1 - h0, kp = LaneRowsTile.KP;
+        int kHead = c * QueryTile.roundUp(hd, kp), vHead = c * hd; // scratch floats per head
+        if (kAll.length < nh * kHead) kAll = new float[nh * kHead];
+        if (vAll.length < nh * vHead) vAll = new float[nh * vHead];
+        for (int i = from; i < to; i++) {
+            int tn = i == to - 1 ? lastTokens : c, pos0 = (i - from) * c;
+            long base = lay.index(ids[i], h0, 0);
+            if (hd == kp && tn == c) { // whole heads, already in the panel layout: one stream for K, one for V
+                VectorMath.widenPair(ks, vs, lay.dtype(), base, nh * c * hd, kAll, vAll, 0);
+            } else {
+                for (int h = 0; h < nh; h++) {
+                    long hb = base + (long) h * c * hd;
+                    for (int p0 = 0; p0 < hd; p0 += kp) {
+                        int w = Math.min(kp, hd - p0), dst = h * kHead + p0 / kp * c * kp;
+                        for (int t = 0; t < tn; t++) VectorMath.widen(ks, lay.dtype(), hb + (long) t * hd + p0, w, kAll, dst + t * kp);
+                    }
+                    VectorMath.widen(vs, lay.dtype(), hb, tn * hd, vAll, h * vHead);
+                }
+            }
+            for (int h = 0; h < nh; h++) ((LaneRowsTile) tiles[h]).accumulate(kAll, h * kHead, vAll, h * vHead, tn, pos0);
         }
     }
 }

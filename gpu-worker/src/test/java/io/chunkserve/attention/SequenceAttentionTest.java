@@ -75,6 +75,23 @@ class SequenceAttentionTest {
         }
     }
 
+    /**
+     * The rows-in-lanes tile's edges: head dims that are not one K panel (16, 40: a partial panel;
+     * 96, 144: two or three panels, 40 and 144 with a scalar P·V tail), row counts (tokens × g)
+     * that are not multiples of its 4-row P·V block or of the vector width, and token counts
+     * that leave 4-token and single-token score tails.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {16, 40, 96, 144})
+    void rowsTileOddShapesMatchNaive(int hd) {
+        Random rnd = new Random(hd);
+        int[] chunks = {16, 32, 64, 128};
+        for (int i = 0; i < 8; i++) {
+            int chunk = chunks[i % 4], g = 1 + rnd.nextInt(3), n = 1 + rnd.nextInt(70 / g);
+            check(hd * 100L + i, chunk, hd, 1 + rnd.nextInt(2), g, DType.values()[i % 3], rnd.nextInt(2 * chunk + 1), n);
+        }
+    }
+
     @Test
     void longPrefillSpansManyBlocks() {
         check(42, 32, 64, 2, 2, DType.F32, 50, 150);

@@ -66,6 +66,20 @@ class TwoPhaseAttentionTest {
         runCase(seed, new KvLayout(2, 2, hd, chunk, dt), g, batch, new Random(seed));
     }
 
+    /**
+     * Shared groups whose row count (|group| × g) is not a multiple of the rows tile's 4-row P·V
+     * block or of the vector width, with several KV heads per chunk-first task (the per-chunk
+     * scratch copy of all the task's heads) and head dims of one and of two K panels.
+     */
+    @ParameterizedTest(name = "d={0} g={1} B={2}")
+    @org.junit.jupiter.params.provider.CsvSource({"64,1,13", "64,3,11", "128,2,9", "80,1,21", "64,1,16"})
+    void sharedRowsOddCountsManyHeads(int hd, int g, int batch) {
+        for (DType dt : DType.values()) {
+            long seed = 31L * hd + 7L * g + batch + dt.ordinal();
+            runCase(seed, new KvLayout(2, 4, hd, 16 << (int) (seed % 4), dt), g, batch, new Random(seed));
+        }
+    }
+
     @Test
     void benchmarkShapeSmall() {
         // the benchmark's sharing pattern (one common prefix, private suffixes) at GQA 8/2
