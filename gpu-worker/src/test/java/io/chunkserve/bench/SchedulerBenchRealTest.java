@@ -49,10 +49,19 @@ class SchedulerBenchRealTest {
             assertFraction(r.hitRate(), at + "hit rate");
             assertTrue(r.hitRate() > 0.2, at + "later turns reuse the conversation's KV: hit rate " + r.hitRate());
             assertFraction(x.hitRateKv(), at + "KV hit rate");
-            assertFraction(r.jain(), at + "jain");
-            assertFraction(r.jainFullPrompt(), at + "jain (full prompt)");
-            assertTrue(r.windowSeconds() > 0 && r.windowSeconds() <= r.makespan() + 1e-9, at + "window " + r.windowSeconds());
-            assertTrue(Double.isFinite(r.maxGap()) && r.maxGap() >= 0, at + "gap " + r.maxGap());
+            // The fairness window (every tenant has a request waiting) is wall-clock dependent: on a
+            // warm JIT this tiny workload can drain some tenant's queue before a second step starts, and
+            // then there is no window and the fairness figures are NaN by definition. Either way they
+            // must agree with the window.
+            assertTrue(r.windowSeconds() >= 0 && r.windowSeconds() <= r.makespan() + 1e-9, at + "window " + r.windowSeconds());
+            if (r.windowSeconds() > 0) {
+                assertFraction(r.jain(), at + "jain");
+                assertFraction(r.jainFullPrompt(), at + "jain (full prompt)");
+                assertTrue(Double.isFinite(r.maxGap()) && r.maxGap() >= 0, at + "gap " + r.maxGap());
+            } else {
+                assertTrue(Double.isNaN(r.jain()) && Double.isNaN(r.jainFullPrompt()) && Double.isNaN(r.maxGap()),
+                        at + "no window, yet fairness figures " + r);
+            }
             assertPositive(r.p50(), at + "p50");
             assertTrue(Double.isFinite(r.p99()) && r.p99() >= r.p50(), at + "p99 " + r.p99() + " vs p50 " + r.p50());
             assertTrue(r.steps() > 0 && r.preemptions() >= 0 && x.evictions() >= 0 && x.fcfsPasses() == 0, at + x);
