@@ -24,12 +24,12 @@ import io.vertx.ext.web.handler.StaticHandler;
 public final class Server implements AutoCloseable {
     private final Vertx vertx;
     private final Worker worker;
-    private final HttpServer http;
+    private final java.util.List<HttpServer> http; // one per event loop, all on one port
     private final ServiceContext context;
     private final GrpcApi grpc; // null when grpcPort is -1
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private Server(Vertx vertx, Worker worker, HttpServer http, ServiceContext context, GrpcApi grpc) {
+    private Server(Vertx vertx, Worker worker, java.util.List<HttpServer> http, ServiceContext context, GrpcApi grpc) {
         this.vertx = vertx;
         this.worker = worker;
         this.http = http;
@@ -53,8 +53,13 @@ public final class Server implements AutoCloseable {
                     new JsonArray().add(new JsonObject().put("id", ctx.bridge().modelName()).put("object", "model")
                             .put("owned_by", "chunkserve").put("max_model_len", ctx.bridge().contextLength())))));
             router.route().handler(StaticHandler.create("webroot")); // the pages at /; keep this route last
-            HttpServer http = WebSocketApi.mount(vertx.createHttpServer(), ctx).requestHandler(router).listen(cfg.port(), cfg.host())
-                    .toCompletionStage().toCompletableFuture().join();
+            // One server instance per event loop, all sharing the port (Vert.x hands each new
+            // connection to the next instance). Port 0 becomes -1: Vert.x's "one random port shared
+            // by every server listening on -1". Every instance serves the same router, so what they
+            // share (admission counters, metrics, the bridge) is one thread-safe object.
+            java.util.List<HttpServer> http = new java.util.ArrayList<>();
+            int port = cfg.port() == 0 ? -1 : cfg.port();
+            for (int i = 0; i < httpInstances(); i++) http.add(listen(vertx, ctx, router, port, cfg.host()));
             GrpcApi grpc = cfg.grpcPort() < 0 ? null
                     : GrpcApi.start(ctx, cfg.host(), cfg.grpcPort()).toCompletionStage().toCompletableFuture().join();
             return new Server(vertx, worker, http, ctx, grpc);
@@ -65,7 +70,27 @@ public final class Server implements AutoCloseable {
         }
     }
 
-    public int port() { return http.actualPort(); }
+    public int port() { return http.getFirst().actualPort(); }
+
+    /**
+     * HTTP server instances (event loops accepting connections): the cores, or the system property
+     * {@code chunkserve.http.instances}.
+     */
+    static int httpInstances() {
+        return Math.max(1, Integer.getInteger("chunkserve.http.instances", Runtime.getRuntime().availableProcessors()));
+    }
+
+    /** Creates and binds one HTTP server on a fresh event-loop context (so instances spread over the loops). */
+    private static HttpServer listen(Vertx vertx, ServiceContext ctx, Router router, int port, String host) {
+        io.vertx.core.internal.ContextInternal c = ((io.vertx.core.internal.VertxInternal) vertx).createEventLoopContext();
+        java.util.concurrent.CompletableFuture<HttpServer> f = new java.util.concurrent.CompletableFuture<>();
+        c.runOnContext(v -> WebSocketApi.mount(vertx.createHttpServer(), ctx).requestHandler(router).listen(port, host)
+                .onComplete(ar -> {
+                    if (ar.succeeded()) f.complete(ar.result());
+                    else f.completeExceptionally(ar.cause());
+                }));
+        return f.join();
+    }
 
     /** The gRPC port, or -1 when gRPC is off. */
     public int grpcPort() { return grpc == null ? -1 : grpc.port(); }
@@ -82,7 +107,8 @@ public final class Server implements AutoCloseable {
     public Drain.Result drainAndClose(java.time.Duration timeout) throws InterruptedException {
         Drain.Result r = Drain.run(context.bridge(), timeout);
         // Let responses whose last bytes are still queued go out before the sockets close.
-        Future.await(http.shutdown(2, java.util.concurrent.TimeUnit.SECONDS).recover(e -> Future.succeededFuture()));
+        Future.await(Future.join(http.stream().map(h -> h.shutdown(2, java.util.concurrent.TimeUnit.SECONDS)).toList())
+                .recover(e -> Future.succeededFuture()));
         close();
         return r;
     }
@@ -94,7 +120,7 @@ public final class Server implements AutoCloseable {
         // Awaited apart, not chained: a future chained on a server's context never completes once
         // vertx.close() has stopped its event loops.
         if (grpc != null) Future.await(grpc.close().recover(e -> Future.succeededFuture()));
-        Future.await(http.close().recover(e -> Future.succeededFuture()));
+        for (HttpServer h : http) Future.await(h.close().recover(e -> Future.succeededFuture()));
         Future.await(vertx.close());
         if (worker != null) worker.close();
     }
