@@ -102,8 +102,11 @@ final class SseResponder implements Responder {
         for (int i = 0; i < choices.length; i++) {
             ChoiceBuffer c = choices[i];
             if (c.hasDelta()) {
-                JsonObject lp = c.logprobs.isEmpty() ? null : json.logprobs(c.logprobs, c.textOffset);
-                event(b, json.chunk(json.deltaChoice(i, c.text.toString(), lp)));
+                if (c.logprobs.isEmpty()) {
+                    json.appendDeltaEvent(b, i, c.text); // the common case, encoded without building JSON objects
+                } else {
+                    event(b, json.chunk(json.deltaChoice(i, c.text.toString(), json.logprobs(c.logprobs, c.textOffset))));
+                }
                 c.clearDelta();
             }
         }
