@@ -42,7 +42,7 @@ public final class Server implements AutoCloseable {
         Worker worker = cfg.synthetic() > 0 ? null : Worker.start(cfg.worker());
         Vertx vertx = Vertx.vertx();
         try {
-            EngineBridge bridge = worker == null ? new SyntheticBridge(vertx, cfg.synthetic()) : new EngineBridge(vertx, worker);
+            EngineBridge bridge = worker == null ? new SyntheticBridge(vertx, cfg.synthetic(), Boolean.getBoolean(SyntheticBridge.STAMPS_PROPERTY)) : new EngineBridge(vertx, worker);
             ServiceMetrics metrics = new ServiceMetrics(bridge::snapshot, bridge::inFlight, bridge::draining);
             bridge.attachMetrics(metrics);
             ServiceContext ctx = new ServiceContext(vertx, bridge, ApiKeyResolver.forConfig(cfg), cfg);

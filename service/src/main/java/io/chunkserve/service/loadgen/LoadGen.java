@@ -121,9 +121,12 @@ public final class LoadGen implements Callable<Integer> {
         row("tokens/s", String.format(Locale.ROOT, "%,.0f", tps));
         row("TTFT p50 / p99 ms", ms(s.ttft, 50) + " / " + ms(s.ttft, 99));
         row("inter-token p50 / p99 ms", ms(s.itl, 50) + " / " + ms(s.itl, 99));
+        if (s.sinceEmission.getTotalCount() > 0) {
+            row("added: receive - emission p50 / p99 / max ms", ms(s.sinceEmission, 50) + " / " + ms(s.sinceEmission, 99) + " / " + ms(s.sinceEmission, 100));
+        }
         if (synthetic > 0) {
-            row("added inter-token p50 / p99 ms", ms(s.addedItl, 50) + " / " + ms(s.addedItl, 99));
-            row("added TTFT p50 / p99 ms", ms(s.addedTtft, 50) + " / " + ms(s.addedTtft, 99));
+            row("added: inter-token - period p50 / p99 ms", ms(s.addedItl, 50) + " / " + ms(s.addedItl, 99));
+            row("added: TTFT - period p50 / p99 ms", ms(s.addedTtft, 50) + " / " + ms(s.addedTtft, 99));
         }
         row("errors", Long.toString(s.errors));
         JsonObject r = new JsonObject().put("bench", "serve").put("target", what).put("streams", streams).put("tenants", tenants)
@@ -136,11 +139,15 @@ public final class LoadGen implements Callable<Integer> {
             r.put("synthetic_rate", synthetic).put("added_itl_p50_ms", msv(s.addedItl, 50)).put("added_itl_p99_ms", msv(s.addedItl, 99))
                     .put("added_ttft_p50_ms", msv(s.addedTtft, 50)).put("added_ttft_p99_ms", msv(s.addedTtft, 99));
         }
+        if (s.sinceEmission.getTotalCount() > 0) {
+            r.put("added_since_emission_p50_ms", msv(s.sinceEmission, 50)).put("added_since_emission_p99_ms", msv(s.sinceEmission, 99))
+                    .put("added_since_emission_max_ms", msv(s.sinceEmission, 100));
+        }
         System.out.println("RESULT " + r.encode());
         System.out.flush();
     }
 
-    private static void row(String k, String v) { System.out.printf("  %-32s %s%n", k, v); }
+    private static void row(String k, String v) { System.out.printf("  %-44s %s%n", k, v); }
 
     private static double msv(org.HdrHistogram.Histogram h, double p) {
         return h.getTotalCount() == 0 ? Double.NaN : Math.round(h.getValueAtPercentile(p) / 10.0) / 100.0;
@@ -179,6 +186,10 @@ public final class LoadGen implements Callable<Integer> {
     record Plan(URI url, String model, int streams, int tenants, int maxTokens, int promptWords, List<String> apiKeys,
                 double syntheticRate, long start, long rampNanos, long measureStart, long measureEnd) {
         boolean measuring(long now) { return now >= measureStart && now < measureEnd; }
+
+        int port() { return url.getPort() > 0 ? url.getPort() : 80; }
+
+        String hostHeader() { return url.getHost() + (url.getPort() > 0 ? ":" + url.getPort() : ""); }
 
         /** Nanoseconds between tokens of a synthetic server, 0 when unknown. */
         long intervalNanos() { return syntheticRate > 0 ? Math.round(1e9 / syntheticRate) : 0; }

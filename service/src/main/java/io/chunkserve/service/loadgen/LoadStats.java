@@ -16,6 +16,8 @@ final class LoadStats {
     final Histogram addedItl = new Histogram(MAX_US, 3);
     /** Time to first token minus one interval (synthetic mode), clamped at 0. */
     final Histogram addedTtft = new Histogram(MAX_US, 3);
+    /** Receive time minus the emission stamp in the token text (a stamped synthetic server on this host). */
+    final Histogram sinceEmission = new Histogram(MAX_US, 3);
     long events;      // SSE data events, [DONE] included
     long tokens;      // content events
     long completed;   // responses that ended with [DONE]
@@ -27,6 +29,7 @@ final class LoadStats {
         itl.add(o.itl);
         addedItl.add(o.addedItl);
         addedTtft.add(o.addedTtft);
+        sinceEmission.add(o.sinceEmission);
         events += o.events;
         tokens += o.tokens;
         completed += o.completed;

@@ -77,7 +77,8 @@ public final class ServeBench {
                 if (model != null) cmd.addAll(List.of("--model", model));
                 else cmd.addAll(List.of("--synthetic", Double.toString(synthetic)));
                 cmd.addAll(serverArgs);
-                server = javaChild(cmd, List.of("-Xms1g", "-Xmx4g")).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+                // Stamped tokens: the load generator measures receive time minus emission time.
+                server = javaChild(cmd, List.of("-Xms1g", "-Xmx4g", "-D" + io.chunkserve.service.synthetic.SyntheticBridge.STAMPS_PROPERTY + "=true")).redirectError(ProcessBuilder.Redirect.INHERIT).start();
                 url = awaitServing(server);
                 awaitReady(URI.create(url), Duration.ofMinutes(3));
             }

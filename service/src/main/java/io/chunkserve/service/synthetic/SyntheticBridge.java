@@ -54,6 +54,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class SyntheticBridge extends EngineBridge {
     /** A long context so no benchmark prompt is refused. */
     public static final int CONTEXT_LENGTH = 1 << 20;
+    /** System property that turns {@code stamps} on for {@code serve --synthetic} ({@code bench serve} sets it). */
+    public static final String STAMPS_PROPERTY = "chunkserve.synthetic.stamps";
     /** The engine's step, at most. */
     public static final long STEP_MICROS = 1000;
     static final String[] WORDS = {" lorem", " ipsum", " dolor", " sit", " amet", " consectetur", " adipiscing", " elit",

@@ -12,7 +12,7 @@ class SseScannerTest {
     private final List<String> seen = new ArrayList<>();
     private final SseScanner scanner = new SseScanner(new SseScanner.Listener() {
         @Override
-        public void onData(boolean error) { seen.add(error ? "error" : "data"); }
+        public void onData(boolean error, long stamp) { seen.add(error ? "error" : stamp >= 0 ? "data@" + stamp : "data"); }
 
         @Override
         public void onDone() { seen.add("done"); }
@@ -34,5 +34,16 @@ class SseScannerTest {
         String stream = "data: {\"choices\":[{\"text\":\" dolor\"}]}\n\ndata: [DONE]\n\n";
         for (char c : stream.toCharArray()) scanner.feed(Buffer.buffer(String.valueOf(c)));
         assertEquals(List.of("data", "done"), seen);
+    }
+
+    @Test
+    void stampsAreTheFirstAtNumberOfTheLine() {
+        String stream = "data: {\"id\":\"x\",\"choices\":[{\"text\":\" @123456789 @5\"}]}\n\ndata: {\"text\":\"@\"}\n\ndata: {\"text\":\" @42\"}\n\ndata: [DONE]\n\n";
+        for (int cut = 0; cut <= stream.length(); cut++) {
+            seen.clear();
+            scanner.feed(Buffer.buffer(stream.substring(0, cut)));
+            scanner.feed(Buffer.buffer(stream.substring(cut)));
+            assertEquals(List.of("data@123456789", "data", "data@42", "done"), seen, "cut at " + cut);
+        }
     }
 }
