@@ -40,7 +40,8 @@ public final class Server implements AutoCloseable {
     /** Loads the model (or, with {@code cfg.synthetic() > 0}, the synthetic engine) and binds the port. */
     public static Server start(ServiceConfig cfg) {
         Worker worker = cfg.synthetic() > 0 ? null : Worker.start(cfg.worker());
-        Vertx vertx = Vertx.vertx();
+        // epoll when its native library is on the class path (Linux), else NIO.
+        Vertx vertx = Vertx.vertx(new io.vertx.core.VertxOptions().setPreferNativeTransport(true));
         try {
             EngineBridge bridge = worker == null ? new SyntheticBridge(vertx, cfg.synthetic(), Boolean.getBoolean(SyntheticBridge.STAMPS_PROPERTY)) : new EngineBridge(vertx, worker);
             ServiceMetrics metrics = new ServiceMetrics(bridge::snapshot, bridge::inFlight, bridge::draining);
@@ -76,7 +77,7 @@ public final class Server implements AutoCloseable {
      * HTTP server instances (event loops accepting connections): the cores, or the system property
      * {@code chunkserve.http.instances}.
      */
-    static int httpInstances() {
+    public static int httpInstances() {
         return Math.max(1, Integer.getInteger("chunkserve.http.instances", Runtime.getRuntime().availableProcessors()));
     }
 

@@ -74,6 +74,8 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--label", defaultValue = "", description = "what is being measured, for the report")
     String label;
 
+    private String transport = "?";
+
     public static void main(String[] args) {
         System.exit(new CommandLine(new LoadGen()).execute(args));
     }
@@ -104,6 +106,7 @@ public final class LoadGen implements Callable<Integer> {
         if (sleepNs > 0) TimeUnit.NANOSECONDS.sleep(sleepNs);
         LoadStats total = new LoadStats();
         for (StreamGroup g : groups) total.merge(g.collect().await(30, TimeUnit.SECONDS));
+        transport = vertx.isNativeTransportEnabled() ? "epoll" : "nio";
         vertx.close().await(30, TimeUnit.SECONDS);
         report(total, rampS, warmS, nLoops, fdLimit, modelName);
         return total.events == 0 ? 1 : 0;
@@ -114,8 +117,8 @@ public final class LoadGen implements Callable<Integer> {
         String what = !label.isEmpty() ? label : synthetic > 0 ? "synthetic " + fmt(synthetic) + " tokens/s per stream" : "model " + modelName;
         System.out.printf(Locale.ROOT, "bench serve: %d streams, %d tenants, %s, max_tokens %d, %s s measured after %s s warm-up (ramp %s s)%n",
                 streams, tenants, what, maxTokens, fmt(duration), fmt(warmS), fmt(rampS));
-        System.out.printf(Locale.ROOT, "machine: %d cores, Java %s, %d client event loops, open-file limit %d%n",
-                Runtime.getRuntime().availableProcessors(), Runtime.version(), nLoops, fdLimit);
+        System.out.printf(Locale.ROOT, "machine: %d cores, Java %s, %d client event loops (%s), open-file limit %d%n",
+                Runtime.getRuntime().availableProcessors(), Runtime.version(), nLoops, transport, fdLimit);
         row("requests started / completed", s.started + " / " + s.completed);
         row("SSE events/s", String.format(Locale.ROOT, "%,.0f", evps));
         row("tokens/s", String.format(Locale.ROOT, "%,.0f", tps));
