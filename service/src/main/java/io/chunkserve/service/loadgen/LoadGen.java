@@ -71,6 +71,9 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--model", description = "model name to send (default: the first of GET /v1/models)")
     String model;
 
+    @Option(names = "--server-pid", defaultValue = "0", description = "the server's process id, to report its CPU use (bench serve passes it)")
+    long serverPid;
+
     @Option(names = "--label", defaultValue = "", description = "what is being measured, for the report")
     String label;
 
@@ -102,17 +105,22 @@ public final class LoadGen implements Callable<Integer> {
             groups.add(sg);
             vertx.deployVerticle(sg).await(30, TimeUnit.SECONDS);
         }
+        CpuMeter cpu = new CpuMeter(serverPid);
+        long toStart = plan.measureStart() - System.nanoTime();
+        if (toStart > 0) TimeUnit.NANOSECONDS.sleep(toStart);
+        CpuMeter.Sample c0 = cpu.sample();
         long sleepNs = plan.measureEnd() - System.nanoTime();
         if (sleepNs > 0) TimeUnit.NANOSECONDS.sleep(sleepNs);
+        CpuMeter.Usage used = CpuMeter.between(c0, cpu.sample());
         LoadStats total = new LoadStats();
         for (StreamGroup g : groups) total.merge(g.collect().await(30, TimeUnit.SECONDS));
         transport = vertx.isNativeTransportEnabled() ? "epoll" : "nio";
         vertx.close().await(30, TimeUnit.SECONDS);
-        report(total, rampS, warmS, nLoops, fdLimit, modelName);
+        report(total, rampS, warmS, nLoops, fdLimit, modelName, used);
         return total.events == 0 ? 1 : 0;
     }
 
-    private void report(LoadStats s, double rampS, double warmS, int nLoops, long fdLimit, String modelName) {
+    private void report(LoadStats s, double rampS, double warmS, int nLoops, long fdLimit, String modelName, CpuMeter.Usage cpu) {
         double evps = s.events / duration, tps = s.tokens / duration;
         String what = !label.isEmpty() ? label : synthetic > 0 ? "synthetic " + fmt(synthetic) + " tokens/s per stream" : "model " + modelName;
         System.out.printf(Locale.ROOT, "bench serve: %d streams, %d tenants, %s, max_tokens %d, %s s measured after %s s warm-up (ramp %s s)%n",
@@ -132,12 +140,19 @@ public final class LoadGen implements Callable<Integer> {
             row("added: TTFT - period p50 / p99 ms", ms(s.addedTtft, 50) + " / " + ms(s.addedTtft, 99));
         }
         row("errors", Long.toString(s.errors));
+        row("CPU cores used: server / load gen / other", String.format(Locale.ROOT, "%.2f / %.2f / %.2f (machine busy %.2f of %d)",
+                cpu.server(), cpu.self(), cpu.others(), cpu.machineBusy(), Runtime.getRuntime().availableProcessors()));
+        double perEvent = s.events == 0 ? Double.NaN : 1e6 * cpu.seconds() / s.events;
+        row("CPU µs per SSE event: server / load gen", String.format(Locale.ROOT, "%.1f / %.1f", cpu.server() * perEvent, cpu.self() * perEvent));
         JsonObject r = new JsonObject().put("bench", "serve").put("target", what).put("streams", streams).put("tenants", tenants)
                 .put("max_tokens", maxTokens).put("duration_s", duration).put("cores", Runtime.getRuntime().availableProcessors())
                 .put("client_loops", nLoops).put("fd_limit", fdLimit)
                 .put("requests_completed", s.completed).put("events_per_s", Math.round(evps)).put("tokens_per_s", Math.round(tps))
                 .put("ttft_p50_ms", msv(s.ttft, 50)).put("ttft_p99_ms", msv(s.ttft, 99))
-                .put("itl_p50_ms", msv(s.itl, 50)).put("itl_p99_ms", msv(s.itl, 99)).put("errors", s.errors);
+                .put("itl_p50_ms", msv(s.itl, 50)).put("itl_p99_ms", msv(s.itl, 99)).put("errors", s.errors)
+                .put("cpu_server_cores", round2(cpu.server())).put("cpu_loadgen_cores", round2(cpu.self()))
+                .put("cpu_other_cores", round2(cpu.others()))
+                .put("server_cpu_us_per_event", round2(cpu.server() * perEvent)).put("loadgen_cpu_us_per_event", round2(cpu.self() * perEvent));
         if (synthetic > 0) {
             r.put("synthetic_rate", synthetic).put("added_itl_p50_ms", msv(s.addedItl, 50)).put("added_itl_p99_ms", msv(s.addedItl, 99))
                     .put("added_ttft_p50_ms", msv(s.addedTtft, 50)).put("added_ttft_p99_ms", msv(s.addedTtft, 99));
@@ -149,6 +164,9 @@ public final class LoadGen implements Callable<Integer> {
         System.out.println("RESULT " + r.encode());
         System.out.flush();
     }
+
+    /** Two decimals; null (JSON null) for NaN. */
+    private static Double round2(double v) { return Double.isFinite(v) ? Math.round(v * 100) / 100.0 : null; }
 
     private static void row(String k, String v) { System.out.printf("  %-44s %s%n", k, v); }
 

@@ -83,6 +83,7 @@ public final class ServeBench {
                 awaitReady(URI.create(url), Duration.ofMinutes(3));
             }
             List<String> cmd = new ArrayList<>(List.of(LoadGen.class.getName(), "--url", url, "--synthetic", Double.toString(Math.max(0, synthetic))));
+            if (server != null) cmd.addAll(List.of("--server-pid", Long.toString(serverJavaPid(server))));
             cmd.addAll(loadArgs);
             Process load = javaChild(cmd, List.of("-Xms512m", "-Xmx2g")).inheritIO().start();
             return load.waitFor();
@@ -115,6 +116,11 @@ public final class ServeBench {
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path")));
         cmd.addAll(mainAndArgs);
         return new ProcessBuilder(cmd);
+    }
+
+    /** The server JVM's pid: the child itself, since bash execs java in its place. */
+    private static long serverJavaPid(Process server) {
+        return server.pid();
     }
 
     /** Reads the server's stdout until its "serving ... on http://host:port" line; echoes it to stderr. */
