@@ -20,8 +20,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.Comparator;
-import java.util.PriorityQueue;
+import java.util.ArrayDeque;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
@@ -66,9 +65,11 @@ public final class SyntheticBridge extends EngineBridge {
     private final boolean stamps;
     private final Map<String, Stream> streams = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> perTenant = new ConcurrentHashMap<>();
-    // Engine thread: new streams come in through the inbox; the heap orders live ones by next due time.
+    // Engine thread: new streams come in through the inbox.
     private final ConcurrentLinkedQueue<Stream> inbox = new ConcurrentLinkedQueue<>();
-    private final PriorityQueue<Stream> due = new PriorityQueue<>(Comparator.comparingLong((Stream s) -> s.nextDue));
+    // A timing wheel: slot (step index mod slots) holds the streams whose next token falls due in that step.
+    private final ArrayDeque<Stream>[] wheel;
+    private int live; // streams in the wheel
     private final Map<EventLoop, Outbox> outboxes = new ConcurrentHashMap<>();
     private final Thread engine;
     private volatile boolean closed;
@@ -89,6 +90,10 @@ public final class SyntheticBridge extends EngineBridge {
         this.periodNanos = Math.max(1, Math.round(1e9 / tokensPerSecond));
         this.stepNanos = Math.min(periodNanos, STEP_MICROS * 1000);
         this.stamps = stamps;
+        @SuppressWarnings("unchecked")
+        ArrayDeque<Stream>[] w = new ArrayDeque[(int) Math.ceilDiv(periodNanos, stepNanos) + 2];
+        for (int i = 0; i < w.length; i++) w[i] = new ArrayDeque<>();
+        this.wheel = w;
         this.engine = Thread.ofPlatform().daemon().name("synthetic-engine").unstarted(this::runEngine);
         engine.start();
         if (vertx instanceof VertxInternal vi) {
@@ -156,49 +161,73 @@ public final class SyntheticBridge extends EngineBridge {
         return new EngineStats(0, streams.size(), t, null, null);
     }
 
-    private static int[] words(String text) {
-        String[] parts = text.trim().split("\\s+");
-        int[] ids = new int[Math.max(1, parts.length)];
-        for (int i = 0; i < parts.length; i++) ids[i] = Math.floorMod(parts[i].hashCode(), 32000);
+    /** One id per whitespace-separated word (at least one), from the word's hash. */
+    static int[] words(String text) {
+        int n = 0;
+        for (int i = 0; i < text.length(); i++) {
+            if (!Character.isWhitespace(text.charAt(i)) && (i == 0 || Character.isWhitespace(text.charAt(i - 1)))) n++;
+        }
+        int[] ids = new int[Math.max(1, n)];
+        int k = 0, h = 0;
+        boolean in = false;
+        for (int i = 0; i <= text.length(); i++) {
+            boolean ws = i == text.length() || Character.isWhitespace(text.charAt(i));
+            if (!ws) {
+                h = in ? 31 * h + text.charAt(i) : text.charAt(i);
+                in = true;
+            } else if (in) {
+                ids[k++] = Math.floorMod(h, 32000);
+                in = false;
+            }
+        }
+        if (n == 0) ids[0] = Math.floorMod("".hashCode(), 32000);
         return ids;
     }
 
     // --- the engine thread ---
 
     private void runEngine() {
-        long step = System.nanoTime();
+        long step = 0; // index of the next step to run; its nominal time is step * stepNanos
         while (!closed) {
-            for (Stream s; (s = inbox.poll()) != null; ) {
-                s.nextDue = s.start + periodNanos;
-                due.add(s);
-            }
-            if (due.isEmpty()) {
+            if (live == 0 && inbox.isEmpty()) {
                 LockSupport.park(this); // until a submission (or close) unparks us
-                step = System.nanoTime();
                 continue;
             }
-            // The next step on the grid at or after the earliest due token; sleep until then.
-            long first = due.peek().nextDue;
-            if (first > step) step += Math.ceilDiv(first - step, stepNanos) * stepNanos;
-            long wait = step - System.nanoTime();
+            if (live == 0) step = Math.ceilDiv(System.nanoTime(), stepNanos); // idle until now: no steps to catch up
+            for (Stream s; (s = inbox.poll()) != null; ) {
+                s.nextDue = s.start + periodNanos;
+                place(s, step);
+            }
+            long at = step * stepNanos;
+            long wait = at - System.nanoTime();
             if (wait > 0) {
                 LockSupport.parkNanos(this, wait); // may return early (a submission): then look again
                 continue;
             }
-            emit(step);
+            emit(step, at);
+            step++; // when behind, the next steps run at once, each with its own nominal time
         }
     }
 
-    /** One step at nominal time {@code step}: every token due by then. */
-    private void emit(long step) {
-        for (Stream s; (s = due.peek()) != null && s.nextDue <= step; ) {
-            due.poll();
+    /** Puts a stream in the slot of the first step at or after its next due time (no earlier than {@code step}). */
+    private void place(Stream s, long step) {
+        long k = Math.max(step, Math.ceilDiv(s.nextDue, stepNanos));
+        wheel[(int) Math.floorMod(k, wheel.length)].add(s);
+        live++;
+    }
+
+    /** Step {@code step}, nominal time {@code at}: every token due by then. */
+    private void emit(long step, long at) {
+        ArrayDeque<Stream> slot = wheel[(int) Math.floorMod(step, wheel.length)];
+        for (int n = slot.size(); n > 0; n--) {
+            Stream s = slot.poll();
+            live--;
             if (s.cancelled) continue;
             s.produced++;
-            s.offer(step);
+            s.offer(at);
             if (s.produced < s.params.maxTokens()) {
                 s.nextDue += periodNanos;
-                due.add(s);
+                place(s, step + 1);
             }
         }
         for (Outbox box : outboxes.values()) box.post();
