@@ -50,7 +50,7 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--warmup", description = "seconds before measuring (default: ramp + 3)")
     Double warmup;
 
-    @Option(names = "--ramp", description = "seconds over which streams start (default: streams/2000, 0.5..5)")
+    @Option(names = "--ramp", description = "seconds over which streams start (default: streams/2000, 0.5..5; at least max-tokens/RATE against a synthetic server)")
     Double ramp;
 
     @Option(names = "--max-tokens", defaultValue = "256", description = "max_tokens per request (default ${DEFAULT-VALUE})")
@@ -86,7 +86,11 @@ public final class LoadGen implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (streams < 1 || tenants < 1 || duration <= 0 || maxTokens < 1) throw new IllegalArgumentException("streams, tenants, duration and max-tokens must be positive");
-        double rampS = ramp != null ? ramp : Math.clamp(streams / 2000.0, 0.5, 5.0);
+        // Against a synthetic server every request lasts max_tokens/RATE: starting the streams spread over
+        // one such duration spreads request arrivals evenly, and they stay spread (a short ramp makes every
+        // stream restart in the same instant, over and over: bursts of new requests that stall the tokens).
+        double rampS = ramp != null ? ramp
+                : Math.max(Math.clamp(streams / 2000.0, 0.5, 5.0), synthetic > 0 ? Math.min(30, maxTokens / synthetic) : 0);
         double warmS = warmup != null ? warmup : rampS + 3;
         int nLoops = loops != null ? loops : Runtime.getRuntime().availableProcessors();
         String modelName = model != null ? model : firstModel();
@@ -135,12 +139,15 @@ public final class LoadGen implements Callable<Integer> {
         if (s.sinceEmission.getTotalCount() > 0) {
             row("added: receive - emission p50 / p99 / max ms", ms(s.sinceEmission, 50) + " / " + ms(s.sinceEmission, 99) + " / " + ms(s.sinceEmission, 100));
         }
+        if (s.engineLate.getTotalCount() > 0) {
+            row("  of which engine thread late p50/p99/max", ms(s.engineLate, 50) + " / " + ms(s.engineLate, 99) + " / " + ms(s.engineLate, 100));
+        }
         if (synthetic > 0) {
             row("added: inter-token - period p50 / p99 ms", ms(s.addedItl, 50) + " / " + ms(s.addedItl, 99));
             row("added: TTFT - period p50 / p99 ms", ms(s.addedTtft, 50) + " / " + ms(s.addedTtft, 99));
         }
         row("errors", Long.toString(s.errors));
-        row("CPU cores used: server / load gen / other", String.format(Locale.ROOT, "%.2f / %.2f / %.2f (machine busy %.2f of %d)",
+        row("CPU cores used: server / load gen / other", String.format(Locale.ROOT, "%.2f / %.2f / %.2f (all processes %.2f of %d)",
                 cpu.server(), cpu.self(), cpu.others(), cpu.machineBusy(), Runtime.getRuntime().availableProcessors()));
         double perEvent = s.events == 0 ? Double.NaN : 1e6 * cpu.seconds() / s.events;
         row("CPU µs per SSE event: server / load gen", String.format(Locale.ROOT, "%.1f / %.1f", cpu.server() * perEvent, cpu.self() * perEvent));
@@ -160,6 +167,10 @@ public final class LoadGen implements Callable<Integer> {
         if (s.sinceEmission.getTotalCount() > 0) {
             r.put("added_since_emission_p50_ms", msv(s.sinceEmission, 50)).put("added_since_emission_p99_ms", msv(s.sinceEmission, 99))
                     .put("added_since_emission_max_ms", msv(s.sinceEmission, 100));
+        }
+        if (s.engineLate.getTotalCount() > 0) {
+            r.put("engine_late_p50_ms", msv(s.engineLate, 50)).put("engine_late_p99_ms", msv(s.engineLate, 99))
+                    .put("engine_late_max_ms", msv(s.engineLate, 100));
         }
         System.out.println("RESULT " + r.encode());
         System.out.flush();

@@ -18,6 +18,8 @@ final class LoadStats {
     final Histogram addedTtft = new Histogram(MAX_US, 3);
     /** Receive time minus the emission stamp in the token text (a stamped synthetic server on this host). */
     final Histogram sinceEmission = new Histogram(MAX_US, 3);
+    /** How late the synthetic engine's thread ran the step that emitted the token (stamped servers). */
+    final Histogram engineLate = new Histogram(MAX_US, 3);
     long events;      // SSE data events, [DONE] included
     long tokens;      // content events
     long completed;   // responses that ended with [DONE]
@@ -30,6 +32,7 @@ final class LoadStats {
         addedItl.add(o.addedItl);
         addedTtft.add(o.addedTtft);
         sinceEmission.add(o.sinceEmission);
+        engineLate.add(o.engineLate);
         events += o.events;
         tokens += o.tokens;
         completed += o.completed;

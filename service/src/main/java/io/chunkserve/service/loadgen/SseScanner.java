@@ -17,9 +17,10 @@ public final class SseScanner {
     public interface Listener {
         /**
          * A {@code data:} event other than {@code [DONE]}; {@code error} when it is an error object;
-         * {@code stamp} the first {@code @<digits>} number on its line, or -1.
+         * {@code stamp} the first {@code @<digits>} number on its line, or -1; {@code late} the
+         * number right after it in {@code @<digits>~<digits>}, or -1.
          */
-        void onData(boolean error, long stamp);
+        void onData(boolean error, long stamp, long late);
 
         /** {@code data: [DONE]}. */
         void onDone();
@@ -34,9 +35,9 @@ public final class SseScanner {
     private final byte[] head = new byte[16];
     private int headLen;
     private boolean inLine;
-    // The stamp: 0 = none seen yet on this line, 1 = reading digits after '@', 2 = done
+    // The stamp: 0 = none seen yet on this line, 1 = reading digits after '@', 2 = after '~', 3 = done
     private int stampState;
-    private long stamp = -1;
+    private long stamp = -1, late = -1;
 
     public SseScanner(Listener listener) {
         this.listener = listener;
@@ -47,7 +48,7 @@ public final class SseScanner {
         headLen = 0;
         inLine = false;
         stampState = 0;
-        stamp = -1;
+        stamp = late = -1;
     }
 
     /** Scans one chunk of the body. */
@@ -68,7 +69,10 @@ public final class SseScanner {
                 inLine = true;
                 if (stampState == 1) {
                     if (c >= '0' && c <= '9') stamp = (stamp < 0 ? 0 : stamp * 10) + (c - '0');
-                    else stampState = 2;
+                    else stampState = c == '~' && stamp >= 0 ? 2 : 3;
+                } else if (stampState == 2) {
+                    if (c >= '0' && c <= '9') late = (late < 0 ? 0 : late * 10) + (c - '0');
+                    else stampState = 3;
                 } else if (stampState == 0 && c == '@') {
                     stampState = 1;
                 }
@@ -81,12 +85,12 @@ public final class SseScanner {
             int p = DATA.length;
             if (p < headLen && head[p] == ' ') p++;
             if (startsWith(DONE, p)) listener.onDone();
-            else listener.onData(startsWith(ERROR, p), stamp);
+            else listener.onData(startsWith(ERROR, p), stamp, late);
         }
         headLen = 0;
         inLine = false;
         stampState = 0;
-        stamp = -1;
+        stamp = late = -1;
     }
 
     private boolean startsWith(byte[] prefix, int at) {

@@ -205,7 +205,7 @@ final class StreamGroup extends VerticleBase {
         }
 
         @Override
-        public void onData(boolean error, long stamp) {
+        public void onData(boolean error, long stamp, long late) {
             boolean measuring = plan.measuring(now);
             if (error) {
                 failed = true;
@@ -217,6 +217,7 @@ final class StreamGroup extends VerticleBase {
                 stats.events++;
                 stats.tokens++;
                 if (stamp >= 0) LoadStats.record(stats.sinceEmission, now - stamp);
+                if (late >= 0) LoadStats.record(stats.engineLate, late * 1000);
                 if (!sawToken) {
                     LoadStats.record(stats.ttft, now - t0);
                     if (interval > 0) LoadStats.record(stats.addedTtft, now - t0 - interval);

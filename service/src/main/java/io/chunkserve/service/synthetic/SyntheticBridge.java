@@ -44,10 +44,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * refused) so the front ends run unchanged and a load generator measures their cost alone.
  *
  * <p>Text is a cycle of short words, one token each. With {@code stamps} on (what
- * {@code bench serve} uses), each token's text is instead {@code " @<nanos>"}: the
+ * {@code bench serve} uses), each token's text is instead {@code " @<nanos>~<micros>"}: the
  * {@link System#nanoTime()} of the step that emitted it (its nominal time, so a late engine thread
  * counts against the front end), which a load generator on the same host subtracts from its
- * receive time to get the latency the front end added to every token. Stop strings, stop ids and
+ * receive time to get the latency the front end added to every token, and how late the engine
+ * thread actually ran that step (the machine's scheduling delay, reported apart). Stop strings, stop ids and
  * EOS are not simulated. {@link #worker()} is null.
  */
 public final class SyntheticBridge extends EngineBridge {
@@ -81,7 +82,7 @@ public final class SyntheticBridge extends EngineBridge {
 
     /**
      * @param tokensPerSecond tokens per second per choice, &gt; 0
-     * @param stamps          token text {@code " @<nanoTime of the emitting step>"} instead of words
+     * @param stamps          token text {@code " @<nanoTime of the emitting step>~<its lateness in µs>"} instead of words
      */
     public SyntheticBridge(Vertx vertx, double tokensPerSecond, boolean stamps) {
         super(vertx);
@@ -218,13 +219,14 @@ public final class SyntheticBridge extends EngineBridge {
 
     /** Step {@code step}, nominal time {@code at}: every token due by then. */
     private void emit(long step, long at) {
+        long late = System.nanoTime() - at; // how late this thread runs the step (the machine's scheduling)
         ArrayDeque<Stream> slot = wheel[(int) Math.floorMod(step, wheel.length)];
         for (int n = slot.size(); n > 0; n--) {
             Stream s = slot.poll();
             live--;
             if (s.cancelled) continue;
             s.produced++;
-            s.offer(at);
+            s.offer(at, late);
             if (s.produced < s.params.maxTokens()) {
                 s.nextDue += periodNanos;
                 place(s, step + 1);
@@ -273,6 +275,7 @@ public final class SyntheticBridge extends EngineBridge {
         // engine thread -> context
         final AtomicInteger pending = new AtomicInteger(); // tokens emitted, not yet delivered
         volatile long pendingStamp;                        // the step of the oldest of them
+        volatile long pendingLate;                         // how late the engine thread ran that step
         volatile boolean cancelled;
         // context
         int delivered;
@@ -286,11 +289,12 @@ public final class SyntheticBridge extends EngineBridge {
             this.params = request.params();
         }
 
-        /** Engine thread: one more token, emitted at step {@code stamp}. */
-        void offer(long stamp) {
+        /** Engine thread: one more token, emitted at step {@code stamp}, which ran {@code late} ns after its time. */
+        void offer(long stamp, long late) {
             if (pending.getAndIncrement() == 0) {
                 // Written before the stream is handed over; its context reads it only after taking it from there.
                 pendingStamp = stamp;
+                pendingLate = late;
                 if (box != null) box.ready.add(this);
                 else ctx.runOnContext(v -> deliver());
             }
@@ -298,7 +302,7 @@ public final class SyntheticBridge extends EngineBridge {
 
         /** On the context: delivers the pending tokens as one output. */
         void deliver() {
-            long stamp = pendingStamp; // before taking the count: the engine rewrites it once pending is back to 0
+            long stamp = pendingStamp, late = pendingLate; // before taking the count: rewritten once pending is back to 0
             int k = pending.getAndSet(0);
             if (done || k == 0) return;
             int from = delivered;
@@ -310,7 +314,7 @@ public final class SyntheticBridge extends EngineBridge {
             StringBuilder text = new StringBuilder();
             for (int j = 0; j < k; j++) {
                 ids[j] = (from + j) % WORDS.length;
-                if (stamps) text.append(" @").append(stamp);
+                if (stamps) text.append(" @").append(stamp).append('~').append(late / 1000);
                 else text.append(WORDS[(from + j) % WORDS.length]);
             }
             String t = text.toString();

@@ -12,7 +12,9 @@ class SseScannerTest {
     private final List<String> seen = new ArrayList<>();
     private final SseScanner scanner = new SseScanner(new SseScanner.Listener() {
         @Override
-        public void onData(boolean error, long stamp) { seen.add(error ? "error" : stamp >= 0 ? "data@" + stamp : "data"); }
+        public void onData(boolean error, long stamp, long late) {
+            seen.add(error ? "error" : stamp >= 0 ? "data@" + stamp + (late >= 0 ? "~" + late : "") : "data");
+        }
 
         @Override
         public void onDone() { seen.add("done"); }
@@ -38,12 +40,12 @@ class SseScannerTest {
 
     @Test
     void stampsAreTheFirstAtNumberOfTheLine() {
-        String stream = "data: {\"id\":\"x\",\"choices\":[{\"text\":\" @123456789 @5\"}]}\n\ndata: {\"text\":\"@\"}\n\ndata: {\"text\":\" @42\"}\n\ndata: [DONE]\n\n";
+        String stream = "data: {\"id\":\"x\",\"choices\":[{\"text\":\" @123456789~17 @5\"}]}\n\ndata: {\"text\":\"@\"}\n\ndata: {\"text\":\" @42\"}\n\ndata: [DONE]\n\n";
         for (int cut = 0; cut <= stream.length(); cut++) {
             seen.clear();
             scanner.feed(Buffer.buffer(stream.substring(0, cut)));
             scanner.feed(Buffer.buffer(stream.substring(cut)));
-            assertEquals(List.of("data@123456789", "data", "data@42", "done"), seen, "cut at " + cut);
+            assertEquals(List.of("data@123456789~17", "data", "data@42", "done"), seen, "cut at " + cut);
         }
     }
 }

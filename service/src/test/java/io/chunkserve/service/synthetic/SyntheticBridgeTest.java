@@ -100,8 +100,8 @@ class SyntheticBridgeTest {
         long prev = t0;
         for (int i = 0; i < outs.size(); i++) {
             String text = outs.get(i).choices().getFirst().text();
-            assertTrue(text.matches("( @\\d+)+"), text);
-            long stamp = Long.parseLong(text.substring(2).split(" ")[0]);
+            assertTrue(text.matches("( @\\d+~\\d+)+"), text);
+            long stamp = Long.parseLong(text.substring(2).split("~")[0]);
             // Emitted after submission and the previous token, delivered after it was emitted.
             assertTrue(stamp >= prev && stamp <= at.get(i), stamp + " not in [" + prev + ", " + at.get(i) + "]");
             prev = stamp;
