@@ -133,7 +133,8 @@ public final class LoadGen implements Callable<Integer> {
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), nLoops, transport, fdLimit);
         row("requests started / completed", s.started + " / " + s.completed);
         row("SSE events/s", String.format(Locale.ROOT, "%,.0f", evps));
-        row("tokens/s", String.format(Locale.ROOT, "%,.0f", tps));
+        row(s.sinceEmission.getTotalCount() > 0 ? "tokens/s (counted in the stamps)" : "tokens/s (one per text event)",
+                String.format(Locale.ROOT, "%,.0f (%.2f per text event)", tps, s.contentEvents == 0 ? 0.0 : (double) s.tokens / s.contentEvents));
         row("TTFT p50 / p99 ms", ms(s.ttft, 50) + " / " + ms(s.ttft, 99));
         row("inter-token p50 / p99 ms", ms(s.itl, 50) + " / " + ms(s.itl, 99));
         if (s.sinceEmission.getTotalCount() > 0) {
@@ -155,6 +156,7 @@ public final class LoadGen implements Callable<Integer> {
                 .put("max_tokens", maxTokens).put("duration_s", duration).put("cores", Runtime.getRuntime().availableProcessors())
                 .put("client_loops", nLoops).put("fd_limit", fdLimit)
                 .put("requests_completed", s.completed).put("events_per_s", Math.round(evps)).put("tokens_per_s", Math.round(tps))
+                .put("text_events_per_s", Math.round(s.contentEvents / duration))
                 .put("ttft_p50_ms", msv(s.ttft, 50)).put("ttft_p99_ms", msv(s.ttft, 99))
                 .put("itl_p50_ms", msv(s.itl, 50)).put("itl_p99_ms", msv(s.itl, 99)).put("errors", s.errors)
                 .put("cpu_server_cores", round2(cpu.server())).put("cpu_loadgen_cores", round2(cpu.self()))

@@ -21,7 +21,8 @@ final class LoadStats {
     /** How late the synthetic engine's thread ran the step that emitted the token (stamped servers). */
     final Histogram engineLate = new Histogram(MAX_US, 3);
     long events;      // SSE data events, [DONE] included
-    long tokens;      // content events
+    long contentEvents; // events carrying text
+    long tokens;        // tokens they carried (exact against a stamped server, else one per event)
     long completed;   // responses that ended with [DONE]
     long errors;      // failed connections, non-200 answers, error events, streams cut short
     long started;
@@ -35,6 +36,7 @@ final class LoadStats {
         engineLate.add(o.engineLate);
         events += o.events;
         tokens += o.tokens;
+        contentEvents += o.contentEvents;
         completed += o.completed;
         errors += o.errors;
         started += o.started;

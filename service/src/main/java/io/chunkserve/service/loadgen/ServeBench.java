@@ -41,6 +41,7 @@ public final class ServeBench {
               --model DIR        start a server on a real model instead
               --url URL          measure a running server (pass --synthetic RATE too if it is synthetic)
               --server-arg ARG   extra flag for the started server (repeatable), e.g. --server-arg=--max-body-bytes=1MiB
+                                 (the started server's admission limits are raised to fit the streams unless given here)
               --streams N (1000) --tenants T (10) --duration S (15) --warmup S --ramp S --max-tokens M (256)
               --prompt-words W (16) --loops L --api-key KEY...   (see LoadGen --help)
             The last line of output is RESULT {json}.""";
@@ -76,6 +77,13 @@ public final class ServeBench {
                         "--grpc-port", "-1", "--drain-timeout", "2s"));
                 if (model != null) cmd.addAll(List.of("--model", model));
                 else cmd.addAll(List.of("--synthetic", Double.toString(synthetic)));
+                // Admission control would turn streams beyond its limits (1024 requests, 256 per tenant by
+                // default) into 429s: the started server admits every stream the benchmark opens.
+                int streams = intArg(loadArgs, "--streams", 1000), tenants = intArg(loadArgs, "--tenants", 10);
+                if (serverArgs.stream().noneMatch(a -> a.startsWith("--max-waiting-requests"))) {
+                    cmd.add("--max-waiting-requests=" + Math.max(1024, 2 * streams));
+                    cmd.add("--max-waiting-requests-per-tenant=" + Math.max(256, 2 * Math.ceilDiv(streams, tenants)));
+                }
                 cmd.addAll(serverArgs);
                 // Stamped tokens: the load generator measures receive time minus emission time.
                 server = javaChild(cmd, List.of("-Xms1g", "-Xmx4g", "-D" + io.chunkserve.service.synthetic.SyntheticBridge.STAMPS_PROPERTY + "=true")).redirectError(ProcessBuilder.Redirect.INHERIT).start();
@@ -93,6 +101,16 @@ public final class ServeBench {
                 if (!server.waitFor(30, TimeUnit.SECONDS)) server.destroyForcibly();
             }
         }
+    }
+
+    /** The value of {@code --name N} or {@code --name=N} among {@code args}, else {@code dflt}. */
+    static int intArg(List<String> args, String name, int dflt) {
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            if (a.equals(name) && i + 1 < args.size()) return Integer.parseInt(args.get(i + 1));
+            if (a.startsWith(name + "=")) return Integer.parseInt(a.substring(name.length() + 1));
+        }
+        return dflt;
     }
 
     /**

@@ -18,9 +18,10 @@ public final class SseScanner {
         /**
          * A {@code data:} event other than {@code [DONE]}; {@code error} when it is an error object;
          * {@code stamp} the first {@code @<digits>} number on its line, or -1; {@code late} the
-         * number right after it in {@code @<digits>~<digits>}, or -1.
+         * number right after it in {@code @<digits>~<digits>}, or -1; {@code stamps} how many
+         * {@code @} the line holds (a stamped synthetic server writes one per token).
          */
-        void onData(boolean error, long stamp, long late);
+        void onData(boolean error, long stamp, long late, int stamps);
 
         /** {@code data: [DONE]}. */
         void onDone();
@@ -38,6 +39,7 @@ public final class SseScanner {
     // The stamp: 0 = none seen yet on this line, 1 = reading digits after '@', 2 = after '~', 3 = done
     private int stampState;
     private long stamp = -1, late = -1;
+    private int ats;
 
     public SseScanner(Listener listener) {
         this.listener = listener;
@@ -49,6 +51,7 @@ public final class SseScanner {
         inLine = false;
         stampState = 0;
         stamp = late = -1;
+        ats = 0;
     }
 
     /** Scans one chunk of the body. */
@@ -67,6 +70,7 @@ public final class SseScanner {
             } else if (c != '\r') {
                 if (headLen < head.length) head[headLen++] = c;
                 inLine = true;
+                if (c == '@') ats++;
                 if (stampState == 1) {
                     if (c >= '0' && c <= '9') stamp = (stamp < 0 ? 0 : stamp * 10) + (c - '0');
                     else stampState = c == '~' && stamp >= 0 ? 2 : 3;
@@ -85,12 +89,13 @@ public final class SseScanner {
             int p = DATA.length;
             if (p < headLen && head[p] == ' ') p++;
             if (startsWith(DONE, p)) listener.onDone();
-            else listener.onData(startsWith(ERROR, p), stamp, late);
+            else listener.onData(startsWith(ERROR, p), stamp, late, ats);
         }
         headLen = 0;
         inLine = false;
         stampState = 0;
         stamp = late = -1;
+        ats = 0;
     }
 
     private boolean startsWith(byte[] prefix, int at) {

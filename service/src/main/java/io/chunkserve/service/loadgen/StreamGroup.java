@@ -205,7 +205,7 @@ final class StreamGroup extends VerticleBase {
         }
 
         @Override
-        public void onData(boolean error, long stamp, long late) {
+        public void onData(boolean error, long stamp, long late, int stamps) {
             boolean measuring = plan.measuring(now);
             if (error) {
                 failed = true;
@@ -215,7 +215,8 @@ final class StreamGroup extends VerticleBase {
             long interval = plan.intervalNanos();
             if (measuring) {
                 stats.events++;
-                stats.tokens++;
+                stats.contentEvents++;
+                stats.tokens += stamp >= 0 ? Math.max(1, stamps) : 1; // a stamped event carries one stamp per token
                 if (stamp >= 0) LoadStats.record(stats.sinceEmission, now - stamp);
                 if (late >= 0) LoadStats.record(stats.engineLate, late * 1000);
                 if (!sawToken) {

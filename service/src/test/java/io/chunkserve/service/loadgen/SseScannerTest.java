@@ -12,8 +12,8 @@ class SseScannerTest {
     private final List<String> seen = new ArrayList<>();
     private final SseScanner scanner = new SseScanner(new SseScanner.Listener() {
         @Override
-        public void onData(boolean error, long stamp, long late) {
-            seen.add(error ? "error" : stamp >= 0 ? "data@" + stamp + (late >= 0 ? "~" + late : "") : "data");
+        public void onData(boolean error, long stamp, long late, int stamps) {
+            seen.add(error ? "error" : stamp >= 0 ? "data@" + stamp + (late >= 0 ? "~" + late : "") + "x" + stamps : "data");
         }
 
         @Override
@@ -45,7 +45,7 @@ class SseScannerTest {
             seen.clear();
             scanner.feed(Buffer.buffer(stream.substring(0, cut)));
             scanner.feed(Buffer.buffer(stream.substring(cut)));
-            assertEquals(List.of("data@123456789~17", "data", "data@42", "done"), seen, "cut at " + cut);
+            assertEquals(List.of("data@123456789~17x2", "data", "data@42x1", "done"), seen, "cut at " + cut);
         }
     }
 }
