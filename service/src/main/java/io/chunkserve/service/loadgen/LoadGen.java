@@ -74,6 +74,12 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--server-pid", defaultValue = "0", description = "the server's process id, to report its CPU use (bench serve passes it)")
     long serverPid;
 
+    @Option(names = "--baseline-events-per-s", defaultValue = "0", description = "raw loopback TCP messages/s measured before the run (bench serve passes it)")
+    long baselineEventsPerS;
+
+    @Option(names = "--baseline-connections", defaultValue = "0", description = "connections of that baseline")
+    int baselineConnections;
+
     @Option(names = "--label", defaultValue = "", description = "what is being measured, for the report")
     String label;
 
@@ -133,6 +139,10 @@ public final class LoadGen implements Callable<Integer> {
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), nLoops, transport, fdLimit);
         row("requests started / completed", s.started + " / " + s.completed);
         row("SSE events/s", String.format(Locale.ROOT, "%,.0f", evps));
+        if (baselineEventsPerS > 0) {
+            row("baseline: raw TCP messages/s (no HTTP)", String.format(Locale.ROOT, "%,d (%d connections, %d B; SSE = %.0f%% of it)",
+                    baselineEventsPerS, baselineConnections, ServeBench.FLOOR_EVENT_BYTES, 100 * evps / baselineEventsPerS));
+        }
         row(s.sinceEmission.getTotalCount() > 0 ? "tokens/s (counted in the stamps)" : "tokens/s (one per text event)",
                 String.format(Locale.ROOT, "%,.0f (%.2f per text event)", tps, s.contentEvents == 0 ? 0.0 : (double) s.tokens / s.contentEvents));
         row("TTFT p50 / p99 ms", ms(s.ttft, 50) + " / " + ms(s.ttft, 99));
@@ -155,6 +165,7 @@ public final class LoadGen implements Callable<Integer> {
         JsonObject r = new JsonObject().put("bench", "serve").put("target", what).put("streams", streams).put("tenants", tenants)
                 .put("max_tokens", maxTokens).put("duration_s", duration).put("cores", Runtime.getRuntime().availableProcessors())
                 .put("client_loops", nLoops).put("fd_limit", fdLimit)
+                .put("baseline_raw_tcp_events_per_s", baselineEventsPerS > 0 ? baselineEventsPerS : null)
                 .put("requests_completed", s.completed).put("events_per_s", Math.round(evps)).put("tokens_per_s", Math.round(tps))
                 .put("text_events_per_s", Math.round(s.contentEvents / duration))
                 .put("ttft_p50_ms", msv(s.ttft, 50)).put("ttft_p99_ms", msv(s.ttft, 99))
