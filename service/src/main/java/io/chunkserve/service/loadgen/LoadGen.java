@@ -62,7 +62,7 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--synthetic", defaultValue = "0", description = "the server's synthetic rate (tokens/s per stream), for added latency; 0 = not synthetic")
     double synthetic;
 
-    @Option(names = "--loops", description = "event loops (default: the number of cores)")
+    @Option(names = "--loops", description = "event loops (default: half the cores, at least 1: the server sharing the machine gets the rest)")
     Integer loops;
 
     @Option(names = "--api-key", description = "API key (repeatable; stream i uses key i mod K)")
@@ -98,7 +98,10 @@ public final class LoadGen implements Callable<Integer> {
         double rampS = ramp != null ? ramp
                 : Math.max(Math.clamp(streams / 2000.0, 0.5, 5.0), synthetic > 0 ? Math.min(30, maxTokens / synthetic) : 0);
         double warmS = warmup != null ? warmup : rampS + 3;
-        int nLoops = loops != null ? loops : Runtime.getRuntime().availableProcessors();
+        // One loop per two cores: on a machine shared with the server, fewer client threads means more
+        // ready sockets per epoll wake-up and less time waiting for a core (measured: 2 cores, 1 loop
+        // 8.5 µs of client CPU per event, 2 loops 13.4).
+        int nLoops = loops != null ? loops : Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
         String modelName = model != null ? model : firstModel();
         long fdLimit = fdLimit();
         if (fdLimit > 0 && fdLimit < streams + 64L) {
