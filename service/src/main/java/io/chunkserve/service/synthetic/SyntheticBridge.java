@@ -225,6 +225,10 @@ public final class SyntheticBridge extends EngineBridge {
             Stream s = slot.poll();
             live--;
             if (s.cancelled) continue;
+            if (s.nextDue > at) { // placed a whole turn of the wheel ahead (a new stream while this thread ran behind)
+                place(s, step + 1);
+                continue;
+            }
             s.produced++;
             s.offer(at, late);
             if (s.produced < s.params.maxTokens()) {
