@@ -41,7 +41,7 @@ public final class Server implements AutoCloseable {
     public static Server start(ServiceConfig cfg) {
         Worker worker = cfg.synthetic() > 0 ? null : Worker.start(cfg.worker());
         // epoll when its native library is on the class path (Linux), else NIO.
-        Vertx vertx = Vertx.vertx(new io.vertx.core.VertxOptions().setPreferNativeTransport(true));
+        Vertx vertx = newVertx();
         try {
             EngineBridge bridge = worker == null ? new SyntheticBridge(vertx, cfg.synthetic(), Boolean.getBoolean(SyntheticBridge.STAMPS_PROPERTY)) : new EngineBridge(vertx, worker);
             ServiceMetrics metrics = new ServiceMetrics(bridge::snapshot, bridge::inFlight, bridge::draining);
@@ -69,6 +69,34 @@ public final class Server implements AutoCloseable {
             if (worker != null) worker.close();
             throw e;
         }
+    }
+
+    /**
+     * Vert.x on epoll where its native library is present (Linux), else NIO; the system property
+     * {@code chunkserve.transport} ({@code epoll}, {@code io_uring}, {@code nio}) picks one.
+     */
+    public static Vertx newVertx() {
+        return newVertx(new io.vertx.core.VertxOptions());
+    }
+
+    /** {@link #newVertx()} with these options. */
+    public static Vertx newVertx(io.vertx.core.VertxOptions o) {
+        String t = System.getProperty("chunkserve.transport", "");
+        io.vertx.core.transport.Transport chosen = switch (t) {
+            case "io_uring" -> io.vertx.core.transport.Transport.IO_URING;
+            case "epoll" -> io.vertx.core.transport.Transport.EPOLL;
+            case "nio" -> io.vertx.core.transport.Transport.NIO;
+            case "" -> null;
+            default -> throw new IllegalArgumentException("chunkserve.transport: expected epoll, io_uring or nio, got " + t);
+        };
+        if (chosen == null) return Vertx.vertx(o.setPreferNativeTransport(true));
+        return Vertx.builder().with(o).withTransport(chosen).build();
+    }
+
+    /** The network transport Vert.x runs on. */
+    public static String transportName(Vertx vertx) {
+        if (!vertx.isNativeTransportEnabled()) return "nio";
+        return ((io.vertx.core.internal.VertxInternal) vertx).transport().getClass().getSimpleName().replace("Transport", "").toLowerCase(java.util.Locale.ROOT);
     }
 
     public int port() { return http.getFirst().actualPort(); }

@@ -108,7 +108,7 @@ public final class LoadGen implements Callable<Integer> {
             System.err.printf("loadgen: warning: open-file limit %d is below %d streams; raise it (ulimit -n)%n", fdLimit, streams);
         }
 
-        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(nLoops).setPreferNativeTransport(true));
+        Vertx vertx = io.chunkserve.service.Server.newVertx(new VertxOptions().setEventLoopPoolSize(nLoops));
         long t0 = System.nanoTime();
         Plan plan = new Plan(url, modelName, streams, tenants, maxTokens, promptWords, apiKeys, synthetic,
                 t0, (long) (rampS * 1e9), t0 + (long) (warmS * 1e9), t0 + (long) ((warmS + duration) * 1e9));
@@ -127,7 +127,7 @@ public final class LoadGen implements Callable<Integer> {
         CpuMeter.Usage used = CpuMeter.between(c0, cpu.sample());
         LoadStats total = new LoadStats();
         for (StreamGroup g : groups) total.merge(g.collect().await(30, TimeUnit.SECONDS));
-        transport = vertx.isNativeTransportEnabled() ? "epoll" : "nio";
+        transport = io.chunkserve.service.Server.transportName(vertx);
         vertx.close().await(30, TimeUnit.SECONDS);
         report(total, rampS, warmS, nLoops, fdLimit, modelName, used);
         return total.events == 0 ? 1 : 0;
