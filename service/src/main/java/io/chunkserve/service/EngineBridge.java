@@ -8,6 +8,7 @@ import io.chunkserve.service.metrics.RequestMetrics;
 import io.chunkserve.service.metrics.ServiceMetrics;
 import io.chunkserve.tokenizer.ChatMessage;
 import io.chunkserve.tokenizer.ChatTemplate;
+import io.netty.channel.EventLoop;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
@@ -18,6 +19,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The service's door to the engine, safe to use from event loops: tokenization and chat-template
@@ -37,7 +40,7 @@ public class EngineBridge {
     private final Vertx vertx;
     private final Worker worker; // null for engines without a model
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
-    private final Map<io.netty.channel.EventLoop, Mailbox> mailboxes = new ConcurrentHashMap<>();
+    private final Map<EventLoop, Mailbox> mailboxes = new ConcurrentHashMap<>();
     private volatile boolean draining;
     private volatile ServiceMetrics metrics;
 
@@ -127,11 +130,11 @@ public class EngineBridge {
     private static final class Mailbox implements Runnable {
         private record Delivery(ContextInternal ctx, Handler<RequestOutput> handler, RequestOutput out) { }
 
-        private final io.netty.channel.EventLoop loop;
-        private final java.util.concurrent.ConcurrentLinkedQueue<Delivery> queue = new java.util.concurrent.ConcurrentLinkedQueue<>();
-        private final java.util.concurrent.atomic.AtomicBoolean posted = new java.util.concurrent.atomic.AtomicBoolean();
+        private final EventLoop loop;
+        private final ConcurrentLinkedQueue<Delivery> queue = new ConcurrentLinkedQueue<>();
+        private final AtomicBoolean posted = new AtomicBoolean();
 
-        Mailbox(io.netty.channel.EventLoop loop) {
+        Mailbox(EventLoop loop) {
             this.loop = loop;
         }
 

@@ -1,21 +1,33 @@
 package io.chunkserve.service;
 
 import io.chunkserve.engine.Worker;
+import io.chunkserve.service.auth.ApiKeyResolver;
 import io.chunkserve.service.grpc.GrpcApi;
-import io.chunkserve.service.ws.WebSocketApi;
 import io.chunkserve.service.health.Drain;
 import io.chunkserve.service.health.HealthRoutes;
 import io.chunkserve.service.metrics.ServiceMetrics;
-import io.chunkserve.service.synthetic.SyntheticBridge;
-import io.vertx.core.Future;
-import io.chunkserve.service.auth.ApiKeyResolver;
 import io.chunkserve.service.openai.OpenAiApi;
+import io.chunkserve.service.synthetic.SyntheticBridge;
+import io.chunkserve.service.ws.WebSocketApi;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.transport.Transport;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.handler.StaticHandler;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The running service: one Vert.x instance, the worker (engine thread) and the HTTP server with
@@ -24,12 +36,12 @@ import io.vertx.ext.web.handler.StaticHandler;
 public final class Server implements AutoCloseable {
     private final Vertx vertx;
     private final Worker worker;
-    private final java.util.List<HttpServer> http; // one per event loop, all on one port
+    private final List<HttpServer> http; // one per event loop, all on one port
     private final ServiceContext context;
     private final GrpcApi grpc; // null when grpcPort is -1
-    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
 
-    private Server(Vertx vertx, Worker worker, java.util.List<HttpServer> http, ServiceContext context, GrpcApi grpc) {
+    private Server(Vertx vertx, Worker worker, List<HttpServer> http, ServiceContext context, GrpcApi grpc) {
         this.vertx = vertx;
         this.worker = worker;
         this.http = http;
@@ -58,7 +70,7 @@ public final class Server implements AutoCloseable {
             // connection to the next instance). Port 0 becomes -1: Vert.x's "one random port shared
             // by every server listening on -1". Every instance serves the same router, so what they
             // share (admission counters, metrics, the bridge) is one thread-safe object.
-            java.util.List<HttpServer> http = new java.util.ArrayList<>();
+            List<HttpServer> http = new ArrayList<>();
             int port = cfg.port() == 0 ? -1 : cfg.port();
             for (int i = 0; i < httpInstances(); i++) http.add(listen(vertx, ctx, router, port, cfg.host()));
             GrpcApi grpc = cfg.grpcPort() < 0 ? null
@@ -76,16 +88,16 @@ public final class Server implements AutoCloseable {
      * {@code chunkserve.transport} ({@code epoll}, {@code io_uring}, {@code nio}) picks one.
      */
     public static Vertx newVertx() {
-        return newVertx(new io.vertx.core.VertxOptions());
+        return newVertx(new VertxOptions());
     }
 
     /** {@link #newVertx()} with these options. */
-    public static Vertx newVertx(io.vertx.core.VertxOptions o) {
+    public static Vertx newVertx(VertxOptions o) {
         String t = System.getProperty("chunkserve.transport", "");
-        io.vertx.core.transport.Transport chosen = switch (t) {
-            case "io_uring" -> io.vertx.core.transport.Transport.IO_URING;
-            case "epoll" -> io.vertx.core.transport.Transport.EPOLL;
-            case "nio" -> io.vertx.core.transport.Transport.NIO;
+        Transport chosen = switch (t) {
+            case "io_uring" -> Transport.IO_URING;
+            case "epoll" -> Transport.EPOLL;
+            case "nio" -> Transport.NIO;
             case "" -> null;
             default -> throw new IllegalArgumentException("chunkserve.transport: expected epoll, io_uring or nio, got " + t);
         };
@@ -96,7 +108,7 @@ public final class Server implements AutoCloseable {
     /** The network transport Vert.x runs on. */
     public static String transportName(Vertx vertx) {
         if (!vertx.isNativeTransportEnabled()) return "nio";
-        return ((io.vertx.core.internal.VertxInternal) vertx).transport().getClass().getSimpleName().replace("Transport", "").toLowerCase(java.util.Locale.ROOT);
+        return ((VertxInternal) vertx).transport().getClass().getSimpleName().replace("Transport", "").toLowerCase(Locale.ROOT);
     }
 
     public int port() { return http.getFirst().actualPort(); }
@@ -111,8 +123,8 @@ public final class Server implements AutoCloseable {
 
     /** Creates and binds one HTTP server on a fresh event-loop context (so instances spread over the loops). */
     private static HttpServer listen(Vertx vertx, ServiceContext ctx, Router router, int port, String host) {
-        io.vertx.core.internal.ContextInternal c = ((io.vertx.core.internal.VertxInternal) vertx).createEventLoopContext();
-        java.util.concurrent.CompletableFuture<HttpServer> f = new java.util.concurrent.CompletableFuture<>();
+        ContextInternal c = ((VertxInternal) vertx).createEventLoopContext();
+        CompletableFuture<HttpServer> f = new CompletableFuture<>();
         c.runOnContext(v -> WebSocketApi.mount(vertx.createHttpServer(), ctx).requestHandler(router).listen(port, host)
                 .onComplete(ar -> {
                     if (ar.succeeded()) f.complete(ar.result());
@@ -133,10 +145,10 @@ public final class Server implements AutoCloseable {
      * Drains (see {@link Drain}), then closes: what the SIGTERM hook runs. Blocks up to
      * {@code timeout} plus a few seconds; never call it on an event loop.
      */
-    public Drain.Result drainAndClose(java.time.Duration timeout) throws InterruptedException {
+    public Drain.Result drainAndClose(Duration timeout) throws InterruptedException {
         Drain.Result r = Drain.run(context.bridge(), timeout);
         // Let responses whose last bytes are still queued go out before the sockets close.
-        Future.await(Future.join(http.stream().map(h -> h.shutdown(2, java.util.concurrent.TimeUnit.SECONDS)).toList())
+        Future.await(Future.join(http.stream().map(h -> h.shutdown(2, TimeUnit.SECONDS)).toList())
                 .recover(e -> Future.succeededFuture()));
         close();
         return r;
