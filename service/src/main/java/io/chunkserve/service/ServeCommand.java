@@ -105,6 +105,9 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
         System.out.println(resolved.describe());
         ServiceConfig cfg = resolved.config();
         Server server = Server.start(cfg);
+        io.vertx.core.Vertx vx = server.context().vertx();
+        System.err.println("chunkserve: network transport " + Server.transportName(vx)
+                + (vx.isNativeTransportEnabled() ? "" : " (" + vx.unavailableNativeTransportCause() + ")") + ", " + Server.httpInstances() + " HTTP event loops");
         System.out.printf("chunkserve: serving %s on http://%s:%d%n", server.context().bridge().modelName(), cfg.host(), server.port());
         System.out.flush();
         GracefulShutdown.install(server, cfg.drainTimeout()).awaitStopped();

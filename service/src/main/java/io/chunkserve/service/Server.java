@@ -1,21 +1,33 @@
 package io.chunkserve.service;
 
 import io.chunkserve.engine.Worker;
+import io.chunkserve.service.auth.ApiKeyResolver;
 import io.chunkserve.service.grpc.GrpcApi;
-import io.chunkserve.service.ws.WebSocketApi;
 import io.chunkserve.service.health.Drain;
 import io.chunkserve.service.health.HealthRoutes;
 import io.chunkserve.service.metrics.ServiceMetrics;
-import io.chunkserve.service.synthetic.SyntheticBridge;
-import io.vertx.core.Future;
-import io.chunkserve.service.auth.ApiKeyResolver;
 import io.chunkserve.service.openai.OpenAiApi;
+import io.chunkserve.service.synthetic.SyntheticBridge;
+import io.chunkserve.service.ws.WebSocketApi;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.internal.ContextInternal;
+import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.transport.Transport;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.handler.StaticHandler;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The running service: one Vert.x instance, the worker (engine thread) and the HTTP server with
@@ -24,12 +36,12 @@ import io.vertx.ext.web.handler.StaticHandler;
 public final class Server implements AutoCloseable {
     private final Vertx vertx;
     private final Worker worker;
-    private final HttpServer http;
+    private final List<HttpServer> http; // one per event loop, all on one port
     private final ServiceContext context;
     private final GrpcApi grpc; // null when grpcPort is -1
-    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
 
-    private Server(Vertx vertx, Worker worker, HttpServer http, ServiceContext context, GrpcApi grpc) {
+    private Server(Vertx vertx, Worker worker, List<HttpServer> http, ServiceContext context, GrpcApi grpc) {
         this.vertx = vertx;
         this.worker = worker;
         this.http = http;
@@ -40,9 +52,10 @@ public final class Server implements AutoCloseable {
     /** Loads the model (or, with {@code cfg.synthetic() > 0}, the synthetic engine) and binds the port. */
     public static Server start(ServiceConfig cfg) {
         Worker worker = cfg.synthetic() > 0 ? null : Worker.start(cfg.worker());
-        Vertx vertx = Vertx.vertx();
+        // epoll when its native library is on the class path (Linux), else NIO.
+        Vertx vertx = newVertx();
         try {
-            EngineBridge bridge = worker == null ? new SyntheticBridge(vertx, cfg.synthetic()) : new EngineBridge(vertx, worker);
+            EngineBridge bridge = worker == null ? new SyntheticBridge(vertx, cfg.synthetic(), Boolean.getBoolean(SyntheticBridge.STAMPS_PROPERTY)) : new EngineBridge(vertx, worker);
             ServiceMetrics metrics = new ServiceMetrics(bridge::snapshot, bridge::inFlight, bridge::draining);
             bridge.attachMetrics(metrics);
             ServiceContext ctx = new ServiceContext(vertx, bridge, ApiKeyResolver.forConfig(cfg), cfg);
@@ -53,8 +66,13 @@ public final class Server implements AutoCloseable {
                     new JsonArray().add(new JsonObject().put("id", ctx.bridge().modelName()).put("object", "model")
                             .put("owned_by", "chunkserve").put("max_model_len", ctx.bridge().contextLength())))));
             router.route().handler(StaticHandler.create("webroot")); // the pages at /; keep this route last
-            HttpServer http = WebSocketApi.mount(vertx.createHttpServer(), ctx).requestHandler(router).listen(cfg.port(), cfg.host())
-                    .toCompletionStage().toCompletableFuture().join();
+            // One server instance per event loop, all sharing the port (Vert.x hands each new
+            // connection to the next instance). Port 0 becomes -1: Vert.x's "one random port shared
+            // by every server listening on -1". Every instance serves the same router, so what they
+            // share (admission counters, metrics, the bridge) is one thread-safe object.
+            List<HttpServer> http = new ArrayList<>();
+            int port = cfg.port() == 0 ? -1 : cfg.port();
+            for (int i = 0; i < httpInstances(); i++) http.add(listen(vertx, ctx, router, port, cfg.host()));
             GrpcApi grpc = cfg.grpcPort() < 0 ? null
                     : GrpcApi.start(ctx, cfg.host(), cfg.grpcPort()).toCompletionStage().toCompletableFuture().join();
             return new Server(vertx, worker, http, ctx, grpc);
@@ -65,7 +83,55 @@ public final class Server implements AutoCloseable {
         }
     }
 
-    public int port() { return http.actualPort(); }
+    /**
+     * Vert.x on epoll where its native library is present (Linux), else NIO; the system property
+     * {@code chunkserve.transport} ({@code epoll}, {@code io_uring}, {@code nio}) picks one.
+     */
+    public static Vertx newVertx() {
+        return newVertx(new VertxOptions());
+    }
+
+    /** {@link #newVertx()} with these options. */
+    public static Vertx newVertx(VertxOptions o) {
+        String t = System.getProperty("chunkserve.transport", "");
+        Transport chosen = switch (t) {
+            case "io_uring" -> Transport.IO_URING;
+            case "epoll" -> Transport.EPOLL;
+            case "nio" -> Transport.NIO;
+            case "" -> null;
+            default -> throw new IllegalArgumentException("chunkserve.transport: expected epoll, io_uring or nio, got " + t);
+        };
+        if (chosen == null) return Vertx.vertx(o.setPreferNativeTransport(true));
+        return Vertx.builder().with(o).withTransport(chosen).build();
+    }
+
+    /** The network transport Vert.x runs on. */
+    public static String transportName(Vertx vertx) {
+        if (!vertx.isNativeTransportEnabled()) return "nio";
+        return ((VertxInternal) vertx).transport().getClass().getSimpleName().replace("Transport", "").toLowerCase(Locale.ROOT);
+    }
+
+    public int port() { return http.getFirst().actualPort(); }
+
+    /**
+     * HTTP server instances (event loops accepting connections): the cores, or the system property
+     * {@code chunkserve.http.instances}.
+     */
+    public static int httpInstances() {
+        return Math.max(1, Integer.getInteger("chunkserve.http.instances", Runtime.getRuntime().availableProcessors()));
+    }
+
+    /** Creates and binds one HTTP server on a fresh event-loop context (so instances spread over the loops). */
+    private static HttpServer listen(Vertx vertx, ServiceContext ctx, Router router, int port, String host) {
+        ContextInternal c = ((VertxInternal) vertx).createEventLoopContext();
+        CompletableFuture<HttpServer> f = new CompletableFuture<>();
+        c.runOnContext(v -> WebSocketApi.mount(vertx.createHttpServer(), ctx).requestHandler(router).listen(port, host)
+                .onComplete(ar -> {
+                    if (ar.succeeded()) f.complete(ar.result());
+                    else f.completeExceptionally(ar.cause());
+                }));
+        return f.join();
+    }
 
     /** The gRPC port, or -1 when gRPC is off. */
     public int grpcPort() { return grpc == null ? -1 : grpc.port(); }
@@ -79,10 +145,11 @@ public final class Server implements AutoCloseable {
      * Drains (see {@link Drain}), then closes: what the SIGTERM hook runs. Blocks up to
      * {@code timeout} plus a few seconds; never call it on an event loop.
      */
-    public Drain.Result drainAndClose(java.time.Duration timeout) throws InterruptedException {
+    public Drain.Result drainAndClose(Duration timeout) throws InterruptedException {
         Drain.Result r = Drain.run(context.bridge(), timeout);
         // Let responses whose last bytes are still queued go out before the sockets close.
-        Future.await(http.shutdown(2, java.util.concurrent.TimeUnit.SECONDS).recover(e -> Future.succeededFuture()));
+        Future.await(Future.join(http.stream().map(h -> h.shutdown(2, TimeUnit.SECONDS)).toList())
+                .recover(e -> Future.succeededFuture()));
         close();
         return r;
     }
@@ -94,7 +161,7 @@ public final class Server implements AutoCloseable {
         // Awaited apart, not chained: a future chained on a server's context never completes once
         // vertx.close() has stopped its event loops.
         if (grpc != null) Future.await(grpc.close().recover(e -> Future.succeededFuture()));
-        Future.await(http.close().recover(e -> Future.succeededFuture()));
+        for (HttpServer h : http) Future.await(h.close().recover(e -> Future.succeededFuture()));
         Future.await(vertx.close());
         if (worker != null) worker.close();
     }

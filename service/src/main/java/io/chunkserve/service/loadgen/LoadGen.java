@@ -50,7 +50,7 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--warmup", description = "seconds before measuring (default: ramp + 3)")
     Double warmup;
 
-    @Option(names = "--ramp", description = "seconds over which streams start (default: streams/2000, 0.5..5)")
+    @Option(names = "--ramp", description = "seconds over which streams start (default: streams/2000, 0.5..5; at least max-tokens/RATE against a synthetic server)")
     Double ramp;
 
     @Option(names = "--max-tokens", defaultValue = "256", description = "max_tokens per request (default ${DEFAULT-VALUE})")
@@ -62,7 +62,7 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--synthetic", defaultValue = "0", description = "the server's synthetic rate (tokens/s per stream), for added latency; 0 = not synthetic")
     double synthetic;
 
-    @Option(names = "--loops", description = "event loops (default: the number of cores)")
+    @Option(names = "--loops", description = "event loops (default: half the cores, at least 1: the server sharing the machine gets the rest)")
     Integer loops;
 
     @Option(names = "--api-key", description = "API key (repeatable; stream i uses key i mod K)")
@@ -71,8 +71,19 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--model", description = "model name to send (default: the first of GET /v1/models)")
     String model;
 
+    @Option(names = "--server-pid", defaultValue = "0", description = "the server's process id, to report its CPU use (bench serve passes it)")
+    long serverPid;
+
+    @Option(names = "--baseline-events-per-s", defaultValue = "0", description = "raw loopback TCP messages/s measured before the run (bench serve passes it)")
+    long baselineEventsPerS;
+
+    @Option(names = "--baseline-connections", defaultValue = "0", description = "connections of that baseline")
+    int baselineConnections;
+
     @Option(names = "--label", defaultValue = "", description = "what is being measured, for the report")
     String label;
+
+    private String transport = "?";
 
     public static void main(String[] args) {
         System.exit(new CommandLine(new LoadGen()).execute(args));
@@ -81,16 +92,23 @@ public final class LoadGen implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (streams < 1 || tenants < 1 || duration <= 0 || maxTokens < 1) throw new IllegalArgumentException("streams, tenants, duration and max-tokens must be positive");
-        double rampS = ramp != null ? ramp : Math.clamp(streams / 2000.0, 0.5, 5.0);
+        // Against a synthetic server every request lasts max_tokens/RATE: starting the streams spread over
+        // one such duration spreads request arrivals evenly, and they stay spread (a short ramp makes every
+        // stream restart in the same instant, over and over: bursts of new requests that stall the tokens).
+        double rampS = ramp != null ? ramp
+                : Math.max(Math.clamp(streams / 2000.0, 0.5, 5.0), synthetic > 0 ? Math.min(30, maxTokens / synthetic) : 0);
         double warmS = warmup != null ? warmup : rampS + 3;
-        int nLoops = loops != null ? loops : Runtime.getRuntime().availableProcessors();
+        // One loop per two cores: on a machine shared with the server, fewer client threads means more
+        // ready sockets per epoll wake-up and less time waiting for a core (measured: 2 cores, 1 loop
+        // 8.5 µs of client CPU per event, 2 loops 13.4).
+        int nLoops = loops != null ? loops : Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
         String modelName = model != null ? model : firstModel();
         long fdLimit = fdLimit();
         if (fdLimit > 0 && fdLimit < streams + 64L) {
             System.err.printf("loadgen: warning: open-file limit %d is below %d streams; raise it (ulimit -n)%n", fdLimit, streams);
         }
 
-        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(nLoops).setPreferNativeTransport(true));
+        Vertx vertx = io.chunkserve.service.Server.newVertx(new VertxOptions().setEventLoopPoolSize(nLoops));
         long t0 = System.nanoTime();
         Plan plan = new Plan(url, modelName, streams, tenants, maxTokens, promptWords, apiKeys, synthetic,
                 t0, (long) (rampS * 1e9), t0 + (long) (warmS * 1e9), t0 + (long) ((warmS + duration) * 1e9));
@@ -100,47 +118,84 @@ public final class LoadGen implements Callable<Integer> {
             groups.add(sg);
             vertx.deployVerticle(sg).await(30, TimeUnit.SECONDS);
         }
+        CpuMeter cpu = new CpuMeter(serverPid);
+        long toStart = plan.measureStart() - System.nanoTime();
+        if (toStart > 0) TimeUnit.NANOSECONDS.sleep(toStart);
+        CpuMeter.Sample c0 = cpu.sample();
         long sleepNs = plan.measureEnd() - System.nanoTime();
         if (sleepNs > 0) TimeUnit.NANOSECONDS.sleep(sleepNs);
+        CpuMeter.Usage used = CpuMeter.between(c0, cpu.sample());
         LoadStats total = new LoadStats();
         for (StreamGroup g : groups) total.merge(g.collect().await(30, TimeUnit.SECONDS));
+        transport = io.chunkserve.service.Server.transportName(vertx);
         vertx.close().await(30, TimeUnit.SECONDS);
-        report(total, rampS, warmS, nLoops, fdLimit, modelName);
+        report(total, rampS, warmS, nLoops, fdLimit, modelName, used);
         return total.events == 0 ? 1 : 0;
     }
 
-    private void report(LoadStats s, double rampS, double warmS, int nLoops, long fdLimit, String modelName) {
+    private void report(LoadStats s, double rampS, double warmS, int nLoops, long fdLimit, String modelName, CpuMeter.Usage cpu) {
         double evps = s.events / duration, tps = s.tokens / duration;
         String what = !label.isEmpty() ? label : synthetic > 0 ? "synthetic " + fmt(synthetic) + " tokens/s per stream" : "model " + modelName;
         System.out.printf(Locale.ROOT, "bench serve: %d streams, %d tenants, %s, max_tokens %d, %s s measured after %s s warm-up (ramp %s s)%n",
                 streams, tenants, what, maxTokens, fmt(duration), fmt(warmS), fmt(rampS));
-        System.out.printf(Locale.ROOT, "machine: %d cores, Java %s, %d client event loops, open-file limit %d%n",
-                Runtime.getRuntime().availableProcessors(), Runtime.version(), nLoops, fdLimit);
+        System.out.printf(Locale.ROOT, "machine: %d cores, Java %s, %d client event loops (%s), open-file limit %d%n",
+                Runtime.getRuntime().availableProcessors(), Runtime.version(), nLoops, transport, fdLimit);
         row("requests started / completed", s.started + " / " + s.completed);
         row("SSE events/s", String.format(Locale.ROOT, "%,.0f", evps));
-        row("tokens/s", String.format(Locale.ROOT, "%,.0f", tps));
+        if (baselineEventsPerS > 0) {
+            row("baseline: raw TCP messages/s (no HTTP)", String.format(Locale.ROOT, "%,d (%d connections, %d B; SSE = %.0f%% of it)",
+                    baselineEventsPerS, baselineConnections, ServeBench.FLOOR_EVENT_BYTES, 100 * evps / baselineEventsPerS));
+        }
+        row(s.sinceEmission.getTotalCount() > 0 ? "tokens/s (counted in the stamps)" : "tokens/s (one per text event)",
+                String.format(Locale.ROOT, "%,.0f (%.2f per text event)", tps, s.contentEvents == 0 ? 0.0 : (double) s.tokens / s.contentEvents));
         row("TTFT p50 / p99 ms", ms(s.ttft, 50) + " / " + ms(s.ttft, 99));
         row("inter-token p50 / p99 ms", ms(s.itl, 50) + " / " + ms(s.itl, 99));
+        if (s.sinceEmission.getTotalCount() > 0) {
+            row("added: receive - emission p50 / p99 / max ms", ms(s.sinceEmission, 50) + " / " + ms(s.sinceEmission, 99) + " / " + ms(s.sinceEmission, 100));
+        }
+        if (s.engineLate.getTotalCount() > 0) {
+            row("  of which engine thread late p50/p99/max", ms(s.engineLate, 50) + " / " + ms(s.engineLate, 99) + " / " + ms(s.engineLate, 100));
+        }
         if (synthetic > 0) {
-            row("added inter-token p50 / p99 ms", ms(s.addedItl, 50) + " / " + ms(s.addedItl, 99));
-            row("added TTFT p50 / p99 ms", ms(s.addedTtft, 50) + " / " + ms(s.addedTtft, 99));
+            row("added: inter-token - period p50 / p99 ms", ms(s.addedItl, 50) + " / " + ms(s.addedItl, 99));
+            row("added: TTFT - period p50 / p99 ms", ms(s.addedTtft, 50) + " / " + ms(s.addedTtft, 99));
         }
         row("errors", Long.toString(s.errors));
+        row("CPU cores used: server / load gen / other", String.format(Locale.ROOT, "%.2f / %.2f / %.2f (all processes %.2f of %d)",
+                cpu.server(), cpu.self(), cpu.others(), cpu.machineBusy(), Runtime.getRuntime().availableProcessors()));
+        double perEvent = s.events == 0 ? Double.NaN : 1e6 * cpu.seconds() / s.events;
+        row("CPU µs per SSE event: server / load gen", String.format(Locale.ROOT, "%.1f / %.1f", cpu.server() * perEvent, cpu.self() * perEvent));
         JsonObject r = new JsonObject().put("bench", "serve").put("target", what).put("streams", streams).put("tenants", tenants)
                 .put("max_tokens", maxTokens).put("duration_s", duration).put("cores", Runtime.getRuntime().availableProcessors())
                 .put("client_loops", nLoops).put("fd_limit", fdLimit)
+                .put("baseline_raw_tcp_events_per_s", baselineEventsPerS > 0 ? baselineEventsPerS : null)
                 .put("requests_completed", s.completed).put("events_per_s", Math.round(evps)).put("tokens_per_s", Math.round(tps))
+                .put("text_events_per_s", Math.round(s.contentEvents / duration))
                 .put("ttft_p50_ms", msv(s.ttft, 50)).put("ttft_p99_ms", msv(s.ttft, 99))
-                .put("itl_p50_ms", msv(s.itl, 50)).put("itl_p99_ms", msv(s.itl, 99)).put("errors", s.errors);
+                .put("itl_p50_ms", msv(s.itl, 50)).put("itl_p99_ms", msv(s.itl, 99)).put("errors", s.errors)
+                .put("cpu_server_cores", round2(cpu.server())).put("cpu_loadgen_cores", round2(cpu.self()))
+                .put("cpu_other_cores", round2(cpu.others()))
+                .put("server_cpu_us_per_event", round2(cpu.server() * perEvent)).put("loadgen_cpu_us_per_event", round2(cpu.self() * perEvent));
         if (synthetic > 0) {
             r.put("synthetic_rate", synthetic).put("added_itl_p50_ms", msv(s.addedItl, 50)).put("added_itl_p99_ms", msv(s.addedItl, 99))
                     .put("added_ttft_p50_ms", msv(s.addedTtft, 50)).put("added_ttft_p99_ms", msv(s.addedTtft, 99));
+        }
+        if (s.sinceEmission.getTotalCount() > 0) {
+            r.put("added_since_emission_p50_ms", msv(s.sinceEmission, 50)).put("added_since_emission_p99_ms", msv(s.sinceEmission, 99))
+                    .put("added_since_emission_max_ms", msv(s.sinceEmission, 100));
+        }
+        if (s.engineLate.getTotalCount() > 0) {
+            r.put("engine_late_p50_ms", msv(s.engineLate, 50)).put("engine_late_p99_ms", msv(s.engineLate, 99))
+                    .put("engine_late_max_ms", msv(s.engineLate, 100));
         }
         System.out.println("RESULT " + r.encode());
         System.out.flush();
     }
 
-    private static void row(String k, String v) { System.out.printf("  %-32s %s%n", k, v); }
+    /** Two decimals; null (JSON null) for NaN. */
+    private static Double round2(double v) { return Double.isFinite(v) ? Math.round(v * 100) / 100.0 : null; }
+
+    private static void row(String k, String v) { System.out.printf("  %-44s %s%n", k, v); }
 
     private static double msv(org.HdrHistogram.Histogram h, double p) {
         return h.getTotalCount() == 0 ? Double.NaN : Math.round(h.getValueAtPercentile(p) / 10.0) / 100.0;
@@ -179,6 +234,10 @@ public final class LoadGen implements Callable<Integer> {
     record Plan(URI url, String model, int streams, int tenants, int maxTokens, int promptWords, List<String> apiKeys,
                 double syntheticRate, long start, long rampNanos, long measureStart, long measureEnd) {
         boolean measuring(long now) { return now >= measureStart && now < measureEnd; }
+
+        int port() { return url.getPort() > 0 ? url.getPort() : 80; }
+
+        String hostHeader() { return url.getHost() + (url.getPort() > 0 ? ":" + url.getPort() : ""); }
 
         /** Nanoseconds between tokens of a synthetic server, 0 when unknown. */
         long intervalNanos() { return syntheticRate > 0 ? Math.round(1e9 / syntheticRate) : 0; }

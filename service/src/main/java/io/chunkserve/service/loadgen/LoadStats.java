@@ -16,8 +16,13 @@ final class LoadStats {
     final Histogram addedItl = new Histogram(MAX_US, 3);
     /** Time to first token minus one interval (synthetic mode), clamped at 0. */
     final Histogram addedTtft = new Histogram(MAX_US, 3);
+    /** Receive time minus the emission stamp in the token text (a stamped synthetic server on this host). */
+    final Histogram sinceEmission = new Histogram(MAX_US, 3);
+    /** How late the synthetic engine's thread ran the step that emitted the token (stamped servers). */
+    final Histogram engineLate = new Histogram(MAX_US, 3);
     long events;      // SSE data events, [DONE] included
-    long tokens;      // content events
+    long contentEvents; // events carrying text
+    long tokens;        // tokens they carried (exact against a stamped server, else one per event)
     long completed;   // responses that ended with [DONE]
     long errors;      // failed connections, non-200 answers, error events, streams cut short
     long started;
@@ -27,8 +32,11 @@ final class LoadStats {
         itl.add(o.itl);
         addedItl.add(o.addedItl);
         addedTtft.add(o.addedTtft);
+        sinceEmission.add(o.sinceEmission);
+        engineLate.add(o.engineLate);
         events += o.events;
         tokens += o.tokens;
+        contentEvents += o.contentEvents;
         completed += o.completed;
         errors += o.errors;
         started += o.started;

@@ -30,6 +30,10 @@ import java.util.regex.Pattern;
  */
 public final class ServeBench {
     private static final Pattern SERVING = Pattern.compile("chunkserve: serving \\S+ on http://([^:]+):(\\d+)");
+    /** The raw-TCP baseline's message: about one SSE text-delta event with its chunk framing. */
+    static final int FLOOR_EVENT_BYTES = 190;
+    /** Both ends of every baseline connection live in this process. */
+    static final int FLOOR_MAX_CONNECTIONS = 4000;
     /** Enough open files for 10,000+ streams on each side. */
     static final int NOFILE = 65536;
 
@@ -40,7 +44,9 @@ public final class ServeBench {
               --synthetic RATE   start a synthetic server, RATE tokens/s per stream (default 100): the frontend alone
               --model DIR        start a server on a real model instead
               --url URL          measure a running server (pass --synthetic RATE too if it is synthetic)
+              --baseline-seconds S  raw loopback TCP baseline before the run (default 3; 0 = skip)
               --server-arg ARG   extra flag for the started server (repeatable), e.g. --server-arg=--max-body-bytes=1MiB
+                                 (the started server's admission limits are raised to fit the streams unless given here)
               --streams N (1000) --tenants T (10) --duration S (15) --warmup S --ramp S --max-tokens M (256)
               --prompt-words W (16) --loops L --api-key KEY...   (see LoadGen --help)
             The last line of output is RESULT {json}.""";
@@ -48,7 +54,7 @@ public final class ServeBench {
     /** Runs the benchmark; returns the exit status. */
     public static int run(String[] args) throws Exception {
         String url = null, model = null;
-        double synthetic = -1;
+        double synthetic = -1, floorSeconds = 3;
         List<String> serverArgs = new ArrayList<>(), loadArgs = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -63,6 +69,7 @@ public final class ServeBench {
                 case "--model" -> model = v != null ? v : args[++i];
                 case "--synthetic" -> synthetic = Double.parseDouble(v != null ? v : args[++i]);
                 case "--server-arg" -> serverArgs.add(v != null ? v : args[++i]);
+                case "--baseline-seconds" -> floorSeconds = Double.parseDouble(v != null ? v : args[++i]);
                 default -> loadArgs.add(a);
             }
         }
@@ -70,18 +77,37 @@ public final class ServeBench {
         if (model == null && synthetic < 0) synthetic = 100;
         if (model != null) synthetic = 0;
         Process server = null;
+        SocketFloor.Result floor = null;
+        if (floorSeconds > 0 && url == null) {
+            // Connections capped so that both ends fit this process's open-file limit.
+            int conns = Math.min(intArg(loadArgs, "--streams", 1000), FLOOR_MAX_CONNECTIONS);
+            floor = SocketFloor.run(conns, FLOOR_EVENT_BYTES, floorSeconds);
+            System.err.printf(java.util.Locale.ROOT, "bench serve: baseline raw loopback TCP, %d connections, %d-byte messages: %,.0f messages/s%n",
+                    floor.connections(), floor.eventBytes(), floor.eventsPerSecond());
+        }
         try {
             if (url == null) {
                 List<String> cmd = new ArrayList<>(List.of("io.chunkserve.service.Main", "serve", "--host", "127.0.0.1", "--port", "0",
                         "--grpc-port", "-1", "--drain-timeout", "2s"));
                 if (model != null) cmd.addAll(List.of("--model", model));
                 else cmd.addAll(List.of("--synthetic", Double.toString(synthetic)));
+                // Admission control would turn streams beyond its limits (1024 requests, 256 per tenant by
+                // default) into 429s: the started server admits every stream the benchmark opens.
+                int streams = intArg(loadArgs, "--streams", 1000), tenants = intArg(loadArgs, "--tenants", 10);
+                if (serverArgs.stream().noneMatch(a -> a.startsWith("--max-waiting-requests"))) {
+                    cmd.add("--max-waiting-requests=" + Math.max(1024, 2 * streams));
+                    cmd.add("--max-waiting-requests-per-tenant=" + Math.max(256, 2 * Math.ceilDiv(streams, tenants)));
+                }
                 cmd.addAll(serverArgs);
-                server = javaChild(cmd, List.of("-Xms1g", "-Xmx4g")).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+                // Stamped tokens: the load generator measures receive time minus emission time.
+                server = javaChild(cmd, List.of("-Xms1g", "-Xmx4g", "-D" + io.chunkserve.service.synthetic.SyntheticBridge.STAMPS_PROPERTY + "=true")).redirectError(ProcessBuilder.Redirect.INHERIT).start();
                 url = awaitServing(server);
                 awaitReady(URI.create(url), Duration.ofMinutes(3));
             }
             List<String> cmd = new ArrayList<>(List.of(LoadGen.class.getName(), "--url", url, "--synthetic", Double.toString(Math.max(0, synthetic))));
+            if (server != null) cmd.addAll(List.of("--server-pid", Long.toString(serverJavaPid(server))));
+            if (floor != null) cmd.addAll(List.of("--baseline-events-per-s", Long.toString(Math.round(floor.eventsPerSecond())),
+                    "--baseline-connections", Integer.toString(floor.connections())));
             cmd.addAll(loadArgs);
             Process load = javaChild(cmd, List.of("-Xms512m", "-Xmx2g")).inheritIO().start();
             return load.waitFor();
@@ -91,6 +117,16 @@ public final class ServeBench {
                 if (!server.waitFor(30, TimeUnit.SECONDS)) server.destroyForcibly();
             }
         }
+    }
+
+    /** The value of {@code --name N} or {@code --name=N} among {@code args}, else {@code dflt}. */
+    static int intArg(List<String> args, String name, int dflt) {
+        for (int i = 0; i < args.size(); i++) {
+            String a = args.get(i);
+            if (a.equals(name) && i + 1 < args.size()) return Integer.parseInt(args.get(i + 1));
+            if (a.startsWith(name + "=")) return Integer.parseInt(a.substring(name.length() + 1));
+        }
+        return dflt;
     }
 
     /**
@@ -114,6 +150,11 @@ public final class ServeBench {
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path")));
         cmd.addAll(mainAndArgs);
         return new ProcessBuilder(cmd);
+    }
+
+    /** The server JVM's pid: the child itself, since bash execs java in its place. */
+    private static long serverJavaPid(Process server) {
+        return server.pid();
     }
 
     /** Reads the server's stdout until its "serving ... on http://host:port" line; echoes it to stderr. */

@@ -1,23 +1,27 @@
 package io.chunkserve.service.loadgen;
 
+import io.netty.buffer.ByteBuf;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.HttpClient;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpClientResponse;
-import io.vertx.core.http.HttpHeaders;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.HttpVersion;
-import io.vertx.core.http.PoolOptions;
-import io.vertx.core.http.RequestOptions;
+import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.NetClientOptions;
+import io.vertx.core.net.NetSocket;
+
+import java.nio.charset.StandardCharsets;
 
 /**
  * The streams of one event loop: streams {@code g, g + loops, g + 2·loops, ...}, each a closed
  * loop of streaming completions over its own keep-alive connection, all on this verticle's
  * context (no locks; {@link LoadStats} is touched only here).
+ *
+ * <p>Connections are raw TCP with a minimal HTTP/1.1 parser ({@link HttpResponseParser}) and the
+ * SSE byte scanner ({@link SseScanner}): per network read, one timestamp and one pass over the
+ * bytes, no HTTP objects and no JSON, so that the client, which shares the machine with the
+ * server it measures, costs as little as it can.
  */
 final class StreamGroup extends VerticleBase {
     /** Pause before retrying after a failure, so a refusing server is not hammered. */
@@ -26,9 +30,10 @@ final class StreamGroup extends VerticleBase {
     private final LoadGen.Plan plan;
     private final int group, loops;
     private final LoadStats stats = new LoadStats();
-    private HttpClient client;
+    private NetClient client;
     private volatile boolean stopped;
     private int failuresShown;
+    private byte[] scratch = new byte[16 << 10];
 
     StreamGroup(LoadGen.Plan plan, int group, int loops) {
         this.plan = plan;
@@ -38,17 +43,12 @@ final class StreamGroup extends VerticleBase {
 
     @Override
     public Future<?> start() {
-        int mine = 0;
-        for (int i = group; i < plan.streams(); i += loops) mine++;
-        client = vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_1_1).setKeepAlive(true)
-                        .setTcpNoDelay(true).setConnectTimeout(30_000).setDefaultHost(plan.url().getHost())
-                        .setDefaultPort(plan.url().getPort() > 0 ? plan.url().getPort() : 80),
-                new PoolOptions().setHttp1MaxSize(Math.max(1, mine)).setMaxWaitQueueSize(-1));
+        client = vertx.createNetClient(new NetClientOptions().setTcpNoDelay(true).setConnectTimeout(30_000));
         for (int i = group; i < plan.streams(); i += loops) {
-            int stream = i;
+            Stream s = new Stream(i);
             long at = plan.start() + plan.rampNanos() * i / plan.streams();
             long delayMs = Math.max(1, (at - System.nanoTime()) / 1_000_000);
-            vertx.setTimer(delayMs, t -> send(stream, 0));
+            vertx.setTimer(delayMs, t -> s.connect());
         }
         return Future.succeededFuture();
     }
@@ -63,84 +63,149 @@ final class StreamGroup extends VerticleBase {
         return p.future();
     }
 
-    private Buffer body(int stream, long seq) {
-        int tenant = stream % plan.tenants();
-        StringBuilder prompt = new StringBuilder("Tenant ").append(tenant).append(" shared instructions:");
-        for (int w = 0; w < plan.promptWords() - 1; w++) prompt.append(" word").append(w);
-        prompt.append(" request ").append(seq);
-        return new JsonObject().put("model", plan.model()).put("prompt", prompt.toString()).put("max_tokens", plan.maxTokens())
-                .put("stream", true).put("temperature", 0).put("ignore_eos", true).put("user", "tenant-" + tenant).toBuffer();
-    }
-
-    private void send(int stream, long seq) {
-        if (stopped || System.nanoTime() >= plan.measureEnd()) return;
-        RequestOptions ro = new RequestOptions().setMethod(HttpMethod.POST).setURI("/v1/completions")
-                .putHeader(HttpHeaders.CONTENT_TYPE, "application/json").putHeader(HttpHeaders.ACCEPT, "text/event-stream");
-        if (!plan.apiKeys().isEmpty()) ro.putHeader(HttpHeaders.AUTHORIZATION, "Bearer " + plan.apiKeys().get(stream % plan.apiKeys().size()));
-        Buffer body = body(stream, seq);
-        long t0 = System.nanoTime();
-        if (plan.measuring(t0)) stats.started++;
-        client.request(ro).onComplete(rr -> {
-            if (rr.failed()) {
-                fail(stream, seq, rr.cause().toString());
-                return;
-            }
-            // No compose(): the response must get its handler in the callback that delivers it, before
-            // the first chunk (which shares the read with the headers) is dispatched.
-            rr.result().send(body).onComplete(ar -> {
-                if (ar.failed()) {
-                    fail(stream, seq, ar.cause().toString());
-                    return;
-                }
-                HttpClientResponse resp = ar.result();
-                if (resp.statusCode() != 200) {
-                    resp.body().onComplete(x -> fail(stream, seq, "HTTP " + resp.statusCode() + (x.succeeded() ? " " + x.result() : "")));
-                    return;
-                }
-                new Exchange(stream, seq, t0).attach(resp);
-            });
-        });
-    }
-
-    private void fail(int stream, long seq, String why) {
-        if (plan.measuring(System.nanoTime())) stats.errors++;
+    private void showFailure(String why) {
         if (stopped) return; // the run is over: connections are being closed on purpose
-        if (++failuresShown <= 3) System.err.println("loadgen: request failed: " + why + (failuresShown == 3 ? " (further failures not shown)" : ""));
-        vertx.setTimer(RETRY_MS, t -> send(stream, seq + 1));
+        if (++failuresShown <= 3) System.err.println("loadgen: " + why + (failuresShown == 3 ? " (further failures not shown)" : ""));
     }
 
-    /** One streaming response: timestamps per network read, samples into the group's stats. */
-    private final class Exchange implements SseScanner.Listener {
+    /** One stream: a connection and the request on it now. */
+    private final class Stream implements HttpResponseParser.Listener, SseScanner.Listener {
         final int stream;
-        final long seq, t0;
-        long now, last;
+        final int tenant;
+        final HttpResponseParser http = new HttpResponseParser(this);
+        final SseScanner sse = new SseScanner(this);
+        NetSocket socket;
+        long seq = -1;
+        // the current request
+        long t0, now, last;
+        int status;
         boolean sawToken, done, failed;
+        StringBuilder errorBody;
 
-        Exchange(int stream, long seq, long t0) {
+        Stream(int stream) {
             this.stream = stream;
-            this.seq = seq;
-            this.t0 = t0;
+            this.tenant = stream % plan.tenants();
         }
 
-        void attach(HttpClientResponse resp) {
-            SseScanner scanner = new SseScanner(this);
-            resp.handler(buf -> {
-                now = System.nanoTime();
-                scanner.feed(buf);
+        void connect() {
+            if (stopped || System.nanoTime() >= plan.measureEnd()) return;
+            client.connect(plan.port(), plan.url().getHost()).onComplete(ar -> {
+                if (ar.failed()) {
+                    if (plan.measuring(System.nanoTime())) stats.errors++;
+                    showFailure("connect failed: " + ar.cause());
+                    vertx.setTimer(RETRY_MS, t -> connect());
+                    return;
+                }
+                socket = ar.result();
+                socket.handler(this::read);
+                socket.exceptionHandler(e -> showFailure("connection failed: " + e));
+                socket.closeHandler(v -> closed());
+                send();
             });
-            resp.exceptionHandler(e -> {
-                failed = true;
-                if (!stopped && ++failuresShown <= 3) System.err.println("loadgen: stream failed: " + e);
-            });
-            resp.endHandler(v -> {
-                boolean measuring = plan.measuring(System.nanoTime());
-                if ((!done || failed) && measuring) stats.errors++;
-                send(stream, seq + 1);
-            });
+        }
+
+        private byte[] request() {
+            StringBuilder prompt = new StringBuilder("Tenant ").append(tenant).append(" shared instructions:");
+            for (int w = 0; w < plan.promptWords() - 1; w++) prompt.append(" word").append(w);
+            prompt.append(" request ").append(seq);
+            byte[] body = new JsonObject().put("model", plan.model()).put("prompt", prompt.toString()).put("max_tokens", plan.maxTokens())
+                    .put("stream", true).put("temperature", 0).put("ignore_eos", true).put("user", "tenant-" + tenant).toBuffer().getBytes();
+            StringBuilder h = new StringBuilder("POST /v1/completions HTTP/1.1\r\nHost: ").append(plan.hostHeader())
+                    .append("\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: ").append(body.length).append("\r\n");
+            if (!plan.apiKeys().isEmpty()) h.append("Authorization: Bearer ").append(plan.apiKeys().get(stream % plan.apiKeys().size())).append("\r\n");
+            h.append("\r\n");
+            byte[] head = h.toString().getBytes(StandardCharsets.UTF_8);
+            byte[] all = new byte[head.length + body.length];
+            System.arraycopy(head, 0, all, 0, head.length);
+            System.arraycopy(body, 0, all, head.length, body.length);
+            return all;
+        }
+
+        void send() {
+            if (stopped || System.nanoTime() >= plan.measureEnd()) {
+                socket.close();
+                return;
+            }
+            seq++;
+            byte[] req = request();
+            sawToken = done = failed = false;
+            status = 0;
+            errorBody = null;
+            sse.reset();
+            http.expectResponse();
+            t0 = System.nanoTime();
+            if (plan.measuring(t0)) stats.started++;
+            socket.write(Buffer.buffer(req));
+        }
+
+        void read(Buffer buf) {
+            now = System.nanoTime();
+            ByteBuf bb = ((BufferInternal) buf).getByteBuf();
+            int n = bb.readableBytes();
+            byte[] a;
+            int off;
+            if (bb.hasArray()) {
+                a = bb.array();
+                off = bb.arrayOffset() + bb.readerIndex();
+            } else {
+                if (scratch.length < n) scratch = new byte[Math.max(n, scratch.length * 2)];
+                bb.getBytes(bb.readerIndex(), scratch, 0, n);
+                a = scratch;
+                off = 0;
+            }
+            try {
+                http.feed(a, off, n);
+            } catch (RuntimeException e) {
+                if (plan.measuring(now)) stats.errors++;
+                showFailure("bad response: " + e.getMessage());
+                socket.close();
+            }
+        }
+
+        void closed() {
+            boolean complete = http.closed();
+            if (!complete) {
+                if (plan.measuring(System.nanoTime())) stats.errors++;
+                showFailure("the server closed the connection mid-response");
+            }
+            socket = null;
+            if (!stopped) vertx.setTimer(complete ? 1 : RETRY_MS, t -> connect());
         }
 
         @Override
-        public void onData(boolean error) {
+        public void onHead(int status) {
+            this.status = status;
+            if (status != 200) errorBody = new StringBuilder();
+        }
+
+        @Override
+        public void onBody(byte[] b, int off, int len) {
+            if (status == 200) sse.feed(b, off, len);
+            else if (errorBody.length() < 400) errorBody.append(new String(b, off, Math.min(len, 400), StandardCharsets.UTF_8));
+        }
+
+        @Override
+        public void onEnd(boolean keepAlive) {
+            boolean measuring = plan.measuring(now);
+            boolean retry = false;
+            if (status != 200) {
+                if (measuring) stats.errors++;
+                showFailure("request failed: HTTP " + status + " " + errorBody);
+                retry = true;
+            } else if ((!done || failed) && measuring) {
+                stats.errors++;
+            }
+            if (!keepAlive) {
+                socket.close(); // the close handler reconnects
+            } else if (retry) {
+                vertx.setTimer(RETRY_MS, t -> send());
+            } else {
+                send();
+            }
+        }
+
+        @Override
+        public void onData(boolean error, long stamp, long late, int stamps) {
             boolean measuring = plan.measuring(now);
             if (error) {
                 failed = true;
@@ -150,7 +215,10 @@ final class StreamGroup extends VerticleBase {
             long interval = plan.intervalNanos();
             if (measuring) {
                 stats.events++;
-                stats.tokens++;
+                stats.contentEvents++;
+                stats.tokens += stamp >= 0 ? Math.max(1, stamps) : 1; // a stamped event carries one stamp per token
+                if (stamp >= 0) LoadStats.record(stats.sinceEmission, now - stamp);
+                if (late >= 0) LoadStats.record(stats.engineLate, late * 1000);
                 if (!sawToken) {
                     LoadStats.record(stats.ttft, now - t0);
                     if (interval > 0) LoadStats.record(stats.addedTtft, now - t0 - interval);

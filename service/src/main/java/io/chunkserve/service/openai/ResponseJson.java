@@ -38,6 +38,33 @@ final class ResponseJson {
 
     String id() { return id; }
 
+    /** Per choice index: the bytes of a text-delta event before the escaped text, and after it. */
+    private byte[][] deltaPrefix = new byte[0][], deltaSuffix = new byte[0][];
+
+    /**
+     * Appends {@code data: <chunk>\n\n} for a choice's new text without logprobs: the same bytes as
+     * {@code "data: " + chunk(deltaChoice(index, text, null)).encode() + "\n\n"}, but the parts that
+     * do not change during the stream are encoded once, and only the text is escaped per event.
+     */
+    void appendDeltaEvent(io.vertx.core.buffer.Buffer b, int index, CharSequence text) {
+        if (index >= deltaPrefix.length) {
+            deltaPrefix = java.util.Arrays.copyOf(deltaPrefix, index + 1);
+            deltaSuffix = java.util.Arrays.copyOf(deltaSuffix, index + 1);
+        }
+        if (deltaPrefix[index] == null) {
+            // Encode a chunk whose text is a marker, and split around the marker's JSON string.
+            String marker = "\u0001chunkserve\u0001";
+            String quoted = JsonEscape.quote(marker);
+            String whole = "data: " + chunk(deltaChoice(index, marker, null)).encode() + "\n\n";
+            int at = whole.indexOf(quoted);
+            deltaPrefix[index] = whole.substring(0, at).getBytes(StandardCharsets.UTF_8);
+            deltaSuffix[index] = whole.substring(at + quoted.length()).getBytes(StandardCharsets.UTF_8);
+        }
+        b.appendBytes(deltaPrefix[index]);
+        JsonEscape.appendQuoted(b, text);
+        b.appendBytes(deltaSuffix[index]);
+    }
+
     /** A chunk with one choice. */
     JsonObject chunk(JsonObject choice) {
         JsonObject c = head(endpoint.chunkObject).put("choices", new JsonArray().add(choice));

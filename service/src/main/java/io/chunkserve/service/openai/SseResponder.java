@@ -24,6 +24,8 @@ import io.vertx.core.json.JsonObject;
  */
 final class SseResponder implements Responder {
     private static final Buffer DONE = Buffer.buffer("data: [DONE]\n\n");
+    /** Room for one typical text-delta event (the chunk JSON around a token or a few). */
+    private static final int EVENT_BYTES = 384;
 
     private final SseSink sink;
     private final ResponseJson json;
@@ -98,12 +100,16 @@ final class SseResponder implements Responder {
             }
             return;
         }
-        Buffer b = Buffer.buffer();
+        // Sized for a few events up front: growing a buffer byte array by byte array cost more than encoding.
+        Buffer b = Buffer.buffer(EVENT_BYTES * choices.length);
         for (int i = 0; i < choices.length; i++) {
             ChoiceBuffer c = choices[i];
             if (c.hasDelta()) {
-                JsonObject lp = c.logprobs.isEmpty() ? null : json.logprobs(c.logprobs, c.textOffset);
-                event(b, json.chunk(json.deltaChoice(i, c.text.toString(), lp)));
+                if (c.logprobs.isEmpty()) {
+                    json.appendDeltaEvent(b, i, c.text); // the common case, encoded without building JSON objects
+                } else {
+                    event(b, json.chunk(json.deltaChoice(i, c.text.toString(), json.logprobs(c.logprobs, c.textOffset))));
+                }
                 c.clearDelta();
             }
         }

@@ -107,7 +107,8 @@ class DrainTest {
         assertEquals(1, r.inFlightAtStart());
         assertEquals(0, r.aborted());
         List<RequestOutput> outs = running.get(1, TimeUnit.SECONDS);
-        assertEquals(50, outs.size());
+        // 50 tokens (an output carries more than one when its event loop fell behind the engine)
+        assertEquals(50, outs.stream().mapToInt(o -> o.choices().getFirst().tokenIds().length).sum());
         assertEquals(FinishReason.LENGTH, outs.getLast().choices().getFirst().finish());
         assertTrue(get("/metrics").body().contains("chunkserve_requests_rejected_total{reason=\"draining\"} 1.0"));
     }

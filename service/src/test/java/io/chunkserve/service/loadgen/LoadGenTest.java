@@ -52,6 +52,6 @@ class LoadGenTest {
         assertTrue(r.getLong("requests_completed") > 0, r.encode());
         assertTrue(r.getDouble("ttft_p50_ms") >= 4, r.encode());
         assertTrue(r.getDouble("itl_p99_ms") >= 0 && r.getDouble("added_itl_p99_ms") >= 0, r.encode());
-        assertTrue(text.contains("added inter-token p50 / p99 ms"), text);
+        assertTrue(text.contains("added: inter-token - period p50 / p99 ms"), text);
     }
 }

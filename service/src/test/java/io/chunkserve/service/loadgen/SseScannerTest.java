@@ -12,7 +12,9 @@ class SseScannerTest {
     private final List<String> seen = new ArrayList<>();
     private final SseScanner scanner = new SseScanner(new SseScanner.Listener() {
         @Override
-        public void onData(boolean error) { seen.add(error ? "error" : "data"); }
+        public void onData(boolean error, long stamp, long late, int stamps) {
+            seen.add(error ? "error" : stamp >= 0 ? "data@" + stamp + (late >= 0 ? "~" + late : "") + "x" + stamps : "data");
+        }
 
         @Override
         public void onDone() { seen.add("done"); }
@@ -34,5 +36,16 @@ class SseScannerTest {
         String stream = "data: {\"choices\":[{\"text\":\" dolor\"}]}\n\ndata: [DONE]\n\n";
         for (char c : stream.toCharArray()) scanner.feed(Buffer.buffer(String.valueOf(c)));
         assertEquals(List.of("data", "done"), seen);
+    }
+
+    @Test
+    void stampsAreTheFirstAtNumberOfTheLine() {
+        String stream = "data: {\"id\":\"x\",\"choices\":[{\"text\":\" @123456789~17 @5\"}]}\n\ndata: {\"text\":\"@\"}\n\ndata: {\"text\":\" @42\"}\n\ndata: [DONE]\n\n";
+        for (int cut = 0; cut <= stream.length(); cut++) {
+            seen.clear();
+            scanner.feed(Buffer.buffer(stream.substring(0, cut)));
+            scanner.feed(Buffer.buffer(stream.substring(cut)));
+            assertEquals(List.of("data@123456789~17x2", "data", "data@42x1", "done"), seen, "cut at " + cut);
+        }
     }
 }

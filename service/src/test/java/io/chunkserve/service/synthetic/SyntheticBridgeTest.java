@@ -54,16 +54,26 @@ class SyntheticBridgeTest {
         List<Long> at = new CopyOnWriteArrayList<>();
         long t0 = System.nanoTime();
         List<RequestOutput> outs = run(request("r1", 20, 2), at, null).get(10, TimeUnit.SECONDS);
-        assertEquals(20, outs.size());
-        for (int k = 0; k < 20; k++) {
+        // One token per output unless the event loop fell behind (then an output carries all that were pending).
+        StringBuilder text = new StringBuilder(), expected = new StringBuilder();
+        int tokens = 0;
+        for (int k = 0; k < outs.size(); k++) {
             RequestOutput o = outs.get(k);
             assertEquals(2, o.choices().size());
-            assertEquals(1, o.choices().get(0).tokenIds().length);
-            assertEquals(SyntheticBridge.WORDS[k % SyntheticBridge.WORDS.length], o.choices().get(1).text());
+            int t = o.choices().get(0).tokenIds().length;
+            assertTrue(t >= 1, "an output without tokens");
+            assertEquals(o.choices().get(0).text(), o.choices().get(1).text());
+            assertEquals(t, o.choices().get(1).logprobs().size());
             assertEquals(2, o.choices().get(0).logprobs().getFirst().top().size());
-            assertEquals(k == 19 ? FinishReason.LENGTH : null, o.choices().get(0).finish());
-            assertEquals(k == 19, o.finished());
+            boolean last = k == outs.size() - 1;
+            assertEquals(last ? FinishReason.LENGTH : null, o.choices().get(0).finish());
+            assertEquals(last, o.finished());
+            text.append(o.choices().get(1).text());
+            tokens += t;
         }
+        for (int k = 0; k < 20; k++) expected.append(SyntheticBridge.WORDS[k % SyntheticBridge.WORDS.length]);
+        assertEquals(20, tokens);
+        assertEquals(expected.toString(), text.toString());
         RequestOutput last = outs.getLast();
         assertEquals(new RequestOutput.Usage(3, 40, 0), last.usage());
         assertNull(last.error());
@@ -72,6 +82,31 @@ class SyntheticBridgeTest {
         assertTrue(ms >= 99 && ms < 1000, "took " + ms + " ms");
         assertEquals(0, bridge.inFlight());
         assertEquals(0, bridge.snapshot().running());
+    }
+
+    @Test
+    void stampsCarryTheEmittingStepsTime() throws Exception {
+        SyntheticBridge stamped = new SyntheticBridge(vertx, 100, true); // 10 ms per token
+        CompletableFuture<List<RequestOutput>> done = new CompletableFuture<>();
+        List<RequestOutput> outs = new CopyOnWriteArrayList<>();
+        List<Long> at = new CopyOnWriteArrayList<>();
+        long t0 = System.nanoTime();
+        vertx.getOrCreateContext().runOnContext(v -> stamped.submit(request("s", 5, 1), out -> {
+            at.add(System.nanoTime());
+            outs.add(out);
+            if (out.finished()) done.complete(outs);
+        }));
+        done.get(10, TimeUnit.SECONDS);
+        long prev = t0;
+        for (int i = 0; i < outs.size(); i++) {
+            String text = outs.get(i).choices().getFirst().text();
+            assertTrue(text.matches("( @\\d+~\\d+)+"), text);
+            long stamp = Long.parseLong(text.substring(2).split("~")[0]);
+            // Emitted after submission and the previous token, delivered after it was emitted.
+            assertTrue(stamp >= prev && stamp <= at.get(i), stamp + " not in [" + prev + ", " + at.get(i) + "]");
+            prev = stamp;
+        }
+        assertTrue(prev - t0 >= 50_000_000L, "5 tokens at 100/s took " + (prev - t0) + " ns");
     }
 
     @Test
@@ -87,7 +122,9 @@ class SyntheticBridgeTest {
         RequestOutput last = outs.getLast();
         assertTrue(last.finished());
         assertEquals(FinishReason.ABORT, last.choices().getFirst().finish());
-        assertEquals(outs.size() - 1, last.usage().completionTokens());
+        int delivered = 0;
+        for (RequestOutput o : outs.subList(0, outs.size() - 1)) delivered += o.choices().getFirst().tokenIds().length;
+        assertEquals(delivered, last.usage().completionTokens());
         assertEquals(0, bridge.inFlight());
         assertEquals(0, bridge.snapshot().running());
     }
@@ -128,7 +165,7 @@ class SyntheticBridgeTest {
             outs.add(out);
             if (out.finished()) done.complete(outs);
         });
-        assertEquals(3, done.get(5, TimeUnit.SECONDS).size());
+        assertEquals(3, done.get(5, TimeUnit.SECONDS).stream().mapToInt(o -> o.choices().getFirst().tokenIds().length).sum());
         assertTrue(first[0] != null && first[0].isEventLoopContext());
     }
 }
