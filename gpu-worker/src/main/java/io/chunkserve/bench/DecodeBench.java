@@ -26,7 +26,7 @@ public final class DecodeBench {
     private DecodeBench() { }
 
     public static void main(String[] args) {
-        Map<String, String> a = Args.parse(args, Map.of("--shape", "smollm2-135m", "--dtype", "bf16", "--threads",
+        Map<String, String> a = Args.parse(args, Map.of("--shape", "smollm2-135m,llama-3.2-1b", "--dtype", "bf16", "--threads",
                 String.valueOf(Runtime.getRuntime().availableProcessors()), "--steps", "32", "--context", "64", "--batch", "16"));
         List<String> shapes = List.of(a.get("--shape").split(","));
         DType dt = DType.parse(a.get("--dtype"));
