@@ -28,10 +28,12 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     /** Row tasks per thread (dynamic claiming balances threads slowed by other processes). */
     private static final int TASKS_PER_THREAD = Integer.getInteger("chunkserve.cpu.tasksPerThread", 4);
     /**
-     * Row tasks per thread of a one-token (T = 1) matmul. Few and long: the gemv kernel reads each
-     * task's rows as four long streams, and the prefetcher needs long streams to reach full bandwidth.
+     * Split of a one-token (T = 1) matmul: one long row range per thread (the gemv kernel reads each
+     * range as four long streams, and the prefetcher needs long streams to reach full bandwidth),
+     * then this fraction of the rows in 2 small ranges per thread, claimed by whichever thread is
+     * done first (a thread slowed by another process does not hold up the step).
      */
-    private static final int GEMV_TASKS_PER_THREAD = Math.max(1, Integer.getInteger("chunkserve.cpu.gemvTasksPerThread", 1));
+    private static final double GEMV_TAIL = Math.min(0.9, Math.max(0, Double.parseDouble(System.getProperty("chunkserve.cpu.gemvTail", "0.2"))));
 
     private static final VarHandle BUSY;
     static {
@@ -101,7 +103,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         try {
             one[0] = w;
             oneOut[0] = out;
-            if (T == 1) runGemv(gemv.many(one, 1, x, oneOut, threads * GEMV_TASKS_PER_THREAD));
+            if (T == 1) runGemv(gemv.many(one, 1, x, oneOut, threads));
             else dispatch(job.set(one, 1, x, T, oneOut, threads));
         } finally {
             one[0] = null;
@@ -127,7 +129,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             return;
         }
         try {
-            if (T == 1) runGemv(gemv.many(ws, ws.length, x, outs, threads * GEMV_TASKS_PER_THREAD));
+            if (T == 1) runGemv(gemv.many(ws, ws.length, x, outs, threads));
             else dispatch(job.set(ws, ws.length, x, T, outs, threads));
         } finally {
             job.clear();
@@ -152,7 +154,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             return;
         }
         try {
-            runGemv(gemv.residual(w, x, out, residual, threads * GEMV_TASKS_PER_THREAD));
+            runGemv(gemv.residual(w, x, out, residual, threads));
         } finally {
             gemv.clear();
             release();
@@ -187,7 +189,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             return;
         }
         try {
-            runGemv(gemv.gateUp(wGate, wUp, x, gate, up, threads * GEMV_TASKS_PER_THREAD));
+            runGemv(gemv.gateUp(wGate, wUp, x, gate, up, threads));
         } finally {
             gemv.clear();
             release();
@@ -200,21 +202,21 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     private final float[][] pairOut = new float[2][];
 
     /**
-     * One T = 1 dispatch: the rows of the job's weights, concatenated, cut into {@code tasks}
-     * contiguous ranges of (nearly) equal size on {@code ROW_ALIGN}-row boundaries, one range per
-     * task. Each task streams its range of each weight once (the gemv kernels read it as four
+     * One T = 1 dispatch: the rows of the job's weights, concatenated, cut into contiguous
+     * ranges on {@code ROW_ALIGN}-row boundaries: one big range per thread, then a tail of small
+     * ones (see {@code GEMV_TAIL}). Each task streams its range of each weight once (the gemv kernels read it as four
      * long streams) and applies the element-wise epilogue to the rows it produced.
      */
     private static final class GemvJob implements IntConsumer {
         static final int MANY = 0, RESIDUAL = 1, GATE_UP = 2;
         /** Range boundaries are multiples of this: whole cache lines of output per task, whole vectors in the epilogues. */
         static final int ROW_ALIGN = 16;
-        int mode, count, totalRows, tasks;
+        int mode, count, totalRows, tasks, big;
         Weight[] ws = new Weight[8];
         float[][] outs = new float[8][];
         float[] x, residual;
 
-        GemvJob many(Weight[] w, int n, float[] x, float[][] o, int tasks) {
+        GemvJob many(Weight[] w, int n, float[] x, float[][] o, int threads) {
             if (ws.length < n) {
                 ws = new Weight[n];
                 outs = new float[n][];
@@ -225,30 +227,33 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                 outs[j] = o[j];
                 total += w[j].rows();
             }
-            return set(MANY, n, total, x, null, tasks);
+            return set(MANY, n, total, x, null, threads);
         }
 
-        GemvJob residual(Weight w, float[] x, float[] out, float[] residual, int tasks) {
+        GemvJob residual(Weight w, float[] x, float[] out, float[] residual, int threads) {
             ws[0] = w;
             outs[0] = out;
-            return set(RESIDUAL, 1, w.rows(), x, residual, tasks);
+            return set(RESIDUAL, 1, w.rows(), x, residual, threads);
         }
 
-        GemvJob gateUp(Weight gate, Weight up, float[] x, float[] g, float[] u, int tasks) {
+        GemvJob gateUp(Weight gate, Weight up, float[] x, float[] g, float[] u, int threads) {
             ws[0] = gate;
             ws[1] = up;
             outs[0] = g;
             outs[1] = u;
-            return set(GATE_UP, 2, gate.rows(), x, null, tasks);
+            return set(GATE_UP, 2, gate.rows(), x, null, threads);
         }
 
-        private GemvJob set(int mode, int count, int totalRows, float[] x, float[] residual, int tasks) {
+        private GemvJob set(int mode, int count, int totalRows, float[] x, float[] residual, int threads) {
             this.mode = mode;
             this.count = count;
             this.totalRows = totalRows;
             this.x = x;
             this.residual = residual;
-            this.tasks = Math.max(1, Math.min(tasks, (totalRows + ROW_ALIGN - 1) / ROW_ALIGN));
+            // threads: one big range each, then (with a tail) two small ones per thread
+            int aligned = (totalRows + ROW_ALIGN - 1) / ROW_ALIGN;
+            this.big = Math.max(1, Math.min(threads, aligned));
+            this.tasks = threads > 1 && GEMV_TAIL > 0 && aligned >= 8 * threads ? 3 * big : big;
             return this;
         }
 
@@ -262,11 +267,12 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             x = residual = null;
         }
 
-        /** First row of task t's range (t = tasks gives totalRows). */
+        /** First row of task t's range (t = tasks gives totalRows): big ranges first, then the tail's small ones. */
         private int bound(int t) {
             if (t >= tasks) return totalRows;
-            long b = (long) t * totalRows / tasks;
-            return (int) Math.min(totalRows, (b + ROW_ALIGN / 2) / ROW_ALIGN * ROW_ALIGN);
+            double head = big < tasks ? (1 - GEMV_TAIL) * totalRows : totalRows;
+            double b = t <= big ? head * t / big : head + (totalRows - head) * (t - big) / (tasks - big);
+            return (int) Math.min(totalRows, Math.round(b / ROW_ALIGN) * ROW_ALIGN);
         }
 
         @Override
