@@ -73,12 +73,15 @@ public final class DecodeBench {
     @SuppressWarnings("unchecked")
     private static Map<String, Object> castMap(Object o) { return (Map<String, Object>) o; }
 
+    private static final long WARM_NANOS = 1_000_000_000L;
+    private static final int MAX_WARM_STEPS = 64;
+
     static double round(double x) { return Math.round(x * 1000) / 1000.0; }
 
     /** Decode tokens/s with {@code batch} sequences, each with {@code context} tokens already in the KV. */
     static double run(ModelConfig c, ModelWeights w, CpuKernels k, int batch, int context, int steps) {
         int chunk = 64;
-        int perSeq = (context + steps + 8 + chunk - 1) / chunk;
+        int perSeq = (context + steps + MAX_WARM_STEPS + chunk - 1) / chunk;
         try (CpuModelRunner runner = new CpuModelRunner(c, w, k);
              ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, DType.F32), perSeq * batch)) {
             List<int[]> tables = new ArrayList<>();
@@ -93,9 +96,19 @@ public final class DecodeBench {
             for (int i = 0; i < context; i++) prompt[i] = (i * 31 + 7) % c.vocabSize();
             for (int s = 0; s < batch; s++) runner.forward(fb.clear().add(prompt, 0, context, 0, tables.get(s), true), pool, logits);
             int[] next = new int[1];
-            int warm = 3;
+            // untimed warm-up steps: at least 3, then up to WARM_NANOS (at most MAX_WARM_STEPS), so that the JIT has compiled
+            // the per-token code (norms, attention, dispatch) before the timed steps
+            int warm = 0;
+            for (long w0 = System.nanoTime(); warm < 3 || (warm < MAX_WARM_STEPS && System.nanoTime() - w0 < WARM_NANOS); warm++) {
+                fb.clear();
+                for (int s = 0; s < batch; s++) {
+                    next[0] = (warm * 17 + s) % c.vocabSize();
+                    fb.add(next, 0, 1, context + warm, tables.get(s), true);
+                }
+                runner.forward(fb, pool, logits);
+            }
             long t0 = 0;
-            for (int step = 0; step < warm + steps; step++) {
+            for (int step = warm; step < warm + steps; step++) {
                 if (step == warm) t0 = System.nanoTime();
                 fb.clear();
                 for (int s = 0; s < batch; s++) {

@@ -500,6 +500,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             float[] x = new float[maxT * large], out = new float[maxT * rows];
             java.util.Arrays.fill(x, 0.5f);
             float[][] outs = {new float[maxT * rows], new float[maxT * rows]};
+            float[] act = new float[2 * big + L], gamma = new float[act.length / 2];
+            java.util.Arrays.fill(gamma, 1f);
             // C2 needs a few thousand calls of each kernel, then time in its (possibly long) queue.
             // Rounds are timed in blocks of 16: stop once a block is far faster than the first
             // (interpreted) one and no block has been 10% faster than the best for 100 blocks
@@ -538,9 +540,16 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                         break;
                     }
                 }
+                // the per-token element-wise kernels (Vector API code runs ~100x slower before C2)
+                rmsnorm(act, x, gamma, 2, 1e-5f);
+                siluMul(act, x, act.length);
+                add(act, x, act.length);
+                row(ws[rep % ws.length], rep % 7, act, 0);
                 if (rep % 100 == 0) {
                     Weight a = ws[(rep / 100) % (nSmall * dts.length)];
                     matmulMany(new Weight[] {a, a}, x, 1 + rep % 3, outs);
+                    matmulAdd(a, x, 1, outs[0], outs[1]);
+                    gateUpSilu(a, a, x, 1, outs[0], outs[1]);
                     matmul(a, x, 8, out);
                     matmul(a, x, maxT, out);
                 }
