@@ -5,6 +5,7 @@ import static io.chunkserve.runtime.cpu.Vec.I;
 import static io.chunkserve.runtime.cpu.Vec.L;
 import static io.chunkserve.runtime.cpu.Vec.LE;
 import static io.chunkserve.runtime.cpu.Vec.S;
+import static io.chunkserve.runtime.cpu.Vec.S2;
 import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.GE;
 import static jdk.incubator.vector.VectorOperators.I2F;
@@ -273,11 +274,30 @@ final class MatKernels {
     static void gemv4Bf16(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
                           int cols, float[] x, int xOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
         final long rowBytes = 2L * cols;
-        final int vb = cols - cols % L;
+        final int vb = cols - cols % L, vb2 = cols - cols % (2 * L);
         for (int i = 0; i < n; i++) {
             final long p0 = b0 + i * rowBytes, p1 = b1 + i * rowBytes, p2 = b2 + i * rowBytes, p3 = b3 + i * rowBytes;
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            for (int c = 0; c < vb; c += L) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, e0 = a0, e1 = a0, e2 = a0, e3 = a0;
+            int c = 0;
+            // full-width loads of 2·L bf16, widened in two halves: half the load instructions of the
+            // loop below, measured ~15% faster from DRAM at 2048 columns (equal at 576)
+            for (; c < vb2; c += 2 * L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xOff + c), xw = FloatVector.fromArray(F, x, xOff + c + L);
+                long cb = 2L * c;
+                ShortVector h0 = ShortVector.fromMemorySegment(S2, m0, p0 + cb, LE);
+                a0 = ((IntVector) h0.convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats().fma(xv, a0);
+                e0 = ((IntVector) h0.convertShape(S2I, I, 1)).lanewise(LSHL, 16).reinterpretAsFloats().fma(xw, e0);
+                ShortVector h1 = ShortVector.fromMemorySegment(S2, m1, p1 + cb, LE);
+                a1 = ((IntVector) h1.convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats().fma(xv, a1);
+                e1 = ((IntVector) h1.convertShape(S2I, I, 1)).lanewise(LSHL, 16).reinterpretAsFloats().fma(xw, e1);
+                ShortVector h2 = ShortVector.fromMemorySegment(S2, m2, p2 + cb, LE);
+                a2 = ((IntVector) h2.convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats().fma(xv, a2);
+                e2 = ((IntVector) h2.convertShape(S2I, I, 1)).lanewise(LSHL, 16).reinterpretAsFloats().fma(xw, e2);
+                ShortVector h3 = ShortVector.fromMemorySegment(S2, m3, p3 + cb, LE);
+                a3 = ((IntVector) h3.convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats().fma(xv, a3);
+                e3 = ((IntVector) h3.convertShape(S2I, I, 1)).lanewise(LSHL, 16).reinterpretAsFloats().fma(xw, e3);
+            }
+            for (; c < vb; c += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xOff + c);
                 long cb = 2L * c;
                 FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, m0, p0 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
@@ -289,8 +309,8 @@ final class MatKernels {
                 FloatVector w3 = ((IntVector) ShortVector.fromMemorySegment(S, m3, p3 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
                 a3 = w3.fma(xv, a3);
             }
-            float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
-            for (int c = vb; c < cols; c++) {
+            float s0 = a0.add(e0).reduceLanes(ADD), s1 = a1.add(e1).reduceLanes(ADD), s2 = a2.add(e2).reduceLanes(ADD), s3 = a3.add(e3).reduceLanes(ADD);
+            for (c = vb; c < cols; c++) {
                 float xc = x[xOff + c];
                 long cb = 2L * c;
                 s0 = Math.fma(bf16s(m0, p0 + cb), xc, s0);

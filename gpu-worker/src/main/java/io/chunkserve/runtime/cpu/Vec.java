@@ -19,6 +19,8 @@ final class Vec {
 
     static final VectorSpecies<Float> F = chooseSpecies();
     static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    /** Shorts of a full-width vector: 2·L lanes, widened to ints in two parts. */
+    static final VectorSpecies<Short> S2 = VectorSpecies.of(short.class, F.vectorShape());
     static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     /** Float lanes per vector. */
     static final int L = F.length();
