@@ -172,7 +172,7 @@ class CpuKernelsTest {
         SplittableRandom rnd = new SplittableRandom(11);
         int[][] rowSets = {{97, 33, 35}, {1, 2, 3}, {5, 300, 7, 64}, {577}};
         for (DType dt : DType.values()) {
-            for (int cols : new int[] {1, 17, 67, 579}) {
+            for (int cols : new int[] {1, 17, 67, 579, 2085}) {
                 for (int[] rows : rowSets) {
                     Weight[] ws = new Weight[rows.length];
                     for (int i = 0; i < rows.length; i++) ws[i] = randomWeight(rnd, dt, rows[i], cols, 1 + rnd.nextInt(7), rnd.nextInt(5) == 0);
