@@ -27,6 +27,13 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     private static final long MIN_TASK_BYTES = Long.getLong("chunkserve.cpu.minTaskBytes", 32 * 1024);
     /** Row tasks per thread (dynamic claiming balances threads slowed by other processes). */
     private static final int TASKS_PER_THREAD = Integer.getInteger("chunkserve.cpu.tasksPerThread", 4);
+    /**
+     * Split of a one-token (T = 1) matmul: one long row range per thread (the gemv kernel reads each
+     * range as four long streams, and the prefetcher needs long streams to reach full bandwidth),
+     * then this fraction of the rows in 2 small ranges per thread, claimed by whichever thread is
+     * done first (a thread slowed by another process does not hold up the step).
+     */
+    private static final double GEMV_TAIL = Math.min(0.9, Math.max(0, Double.parseDouble(System.getProperty("chunkserve.cpu.gemvTail", "0.2"))));
 
     private static final VarHandle BUSY;
     static {
@@ -43,6 +50,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     private final String threadNamePrefix = "chunkserve-cpu-" + INSTANCES.incrementAndGet() + "-";
     private final WorkerPool pool; // null when threads == 1
     private final MatmulJob job = new MatmulJob();
+    private final GemvJob gemv = new GemvJob();
     private final PackJob pack = new PackJob();
     private float[] xpack = new float[0];
     private final Weight[] one = new Weight[1];
@@ -95,11 +103,13 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         try {
             one[0] = w;
             oneOut[0] = out;
-            dispatch(job.set(one, 1, x, T, oneOut, threads));
+            if (T == 1) runGemv(gemv.many(one, 1, x, oneOut, threads));
+            else dispatch(job.set(one, 1, x, T, oneOut, threads));
         } finally {
             one[0] = null;
             oneOut[0] = null;
             job.clear();
+            gemv.clear();
             release();
         }
     }
@@ -119,10 +129,183 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             return;
         }
         try {
-            dispatch(job.set(ws, ws.length, x, T, outs, threads));
+            if (T == 1) runGemv(gemv.many(ws, ws.length, x, outs, threads));
+            else dispatch(job.set(ws, ws.length, x, T, outs, threads));
         } finally {
             job.clear();
+            gemv.clear();
             release();
+        }
+    }
+
+    /**
+     * residual[t, r] += out[t, r] after out = x · Wᵀ (as {@link #matmul}): the output projections
+     * feeding the residual stream. At T = 1 one dispatch does both; out holds the product after.
+     */
+    public void matmulAdd(Weight w, float[] x, int T, float[] out, float[] residual) {
+        checkArgs(w, x, T, out, w.cols());
+        if (residual.length < (long) T * w.rows()) {
+            throw new IllegalArgumentException("residual has " + residual.length + " floats, need " + (long) T * w.rows());
+        }
+        if (T != 1 || !tryAcquire()) {
+            if (T == 1) MatKernels.matmulRows(w, x, 1, out, 0, w.rows()); // overlapping call: alone on this thread
+            else matmul(w, x, T, out);
+            Vec.add(residual, out, T * w.rows());
+            return;
+        }
+        try {
+            runGemv(gemv.residual(w, x, out, residual, threads));
+        } finally {
+            gemv.clear();
+            release();
+        }
+    }
+
+    /**
+     * gate = silu(x · Wgateᵀ) · (x · Wupᵀ), the Llama MLP's first half; up is scratch (T, rows).
+     * At T = 1 one dispatch computes both products and the activation for each row range.
+     */
+    public void gateUpSilu(Weight wGate, Weight wUp, float[] x, int T, float[] gate, float[] up) {
+        if (wGate.rows() != wUp.rows()) throw new IllegalArgumentException("gate rows " + wGate.rows() + " != up rows " + wUp.rows());
+        checkArgs(wGate, x, T, gate, wGate.cols());
+        checkArgs(wUp, x, T, up, wGate.cols());
+        if (T != 1 || !tryAcquire()) {
+            if (T == 1) { // overlapping call: alone on this thread
+                MatKernels.matmulRows(wGate, x, 1, gate, 0, wGate.rows());
+                MatKernels.matmulRows(wUp, x, 1, up, 0, wUp.rows());
+            } else {
+                pair[0] = wGate;
+                pair[1] = wUp;
+                pairOut[0] = gate;
+                pairOut[1] = up;
+                try {
+                    matmulMany(pair, x, T, pairOut);
+                } finally {
+                    pair[0] = pair[1] = null;
+                    pairOut[0] = pairOut[1] = null;
+                }
+            }
+            Vec.siluMul(gate, up, T * wGate.rows());
+            return;
+        }
+        try {
+            runGemv(gemv.gateUp(wGate, wUp, x, gate, up, threads));
+        } finally {
+            gemv.clear();
+            release();
+        }
+    }
+
+    private void runGemv(GemvJob j) { run(j.tasks(), j); }
+
+    private final Weight[] pair = new Weight[2];
+    private final float[][] pairOut = new float[2][];
+
+    /**
+     * One T = 1 dispatch: the rows of the job's weights, concatenated, cut into contiguous
+     * ranges on {@code ROW_ALIGN}-row boundaries: one big range per thread, then a tail of small
+     * ones (see {@code GEMV_TAIL}). Each task streams its range of each weight once (the gemv kernels read it as four
+     * long streams) and applies the element-wise epilogue to the rows it produced.
+     */
+    private static final class GemvJob implements IntConsumer {
+        static final int MANY = 0, RESIDUAL = 1, GATE_UP = 2;
+        /** Range boundaries are multiples of this: whole cache lines of output per task, whole vectors in the epilogues. */
+        static final int ROW_ALIGN = 16;
+        int mode, count, totalRows, tasks, big;
+        Weight[] ws = new Weight[8];
+        float[][] outs = new float[8][];
+        float[] x, residual;
+
+        GemvJob many(Weight[] w, int n, float[] x, float[][] o, int threads) {
+            if (ws.length < n) {
+                ws = new Weight[n];
+                outs = new float[n][];
+            }
+            int total = 0;
+            for (int j = 0; j < n; j++) {
+                ws[j] = w[j];
+                outs[j] = o[j];
+                total += w[j].rows();
+            }
+            return set(MANY, n, total, x, null, threads);
+        }
+
+        GemvJob residual(Weight w, float[] x, float[] out, float[] residual, int threads) {
+            ws[0] = w;
+            outs[0] = out;
+            return set(RESIDUAL, 1, w.rows(), x, residual, threads);
+        }
+
+        GemvJob gateUp(Weight gate, Weight up, float[] x, float[] g, float[] u, int threads) {
+            ws[0] = gate;
+            ws[1] = up;
+            outs[0] = g;
+            outs[1] = u;
+            return set(GATE_UP, 2, gate.rows(), x, null, threads);
+        }
+
+        private GemvJob set(int mode, int count, int totalRows, float[] x, float[] residual, int threads) {
+            this.mode = mode;
+            this.count = count;
+            this.totalRows = totalRows;
+            this.x = x;
+            this.residual = residual;
+            // threads: one big range each, then (with a tail) two small ones per thread
+            int aligned = (totalRows + ROW_ALIGN - 1) / ROW_ALIGN;
+            this.big = Math.max(1, Math.min(threads, aligned));
+            this.tasks = threads > 1 && GEMV_TAIL > 0 && aligned >= 8 * threads ? 3 * big : big;
+            return this;
+        }
+
+        int tasks() { return tasks; }
+
+        void clear() {
+            for (int j = 0; j < count; j++) {
+                ws[j] = null;
+                outs[j] = null;
+            }
+            x = residual = null;
+        }
+
+        /** First row of task t's range (t = tasks gives totalRows): big ranges first, then the tail's small ones. */
+        private int bound(int t) {
+            if (t >= tasks) return totalRows;
+            double head = big < tasks ? (1 - GEMV_TAIL) * totalRows : totalRows;
+            double b = t <= big ? head * t / big : head + (totalRows - head) * (t - big) / (tasks - big);
+            return (int) Math.min(totalRows, Math.round(b / ROW_ALIGN) * ROW_ALIGN);
+        }
+
+        @Override
+        public void accept(int t) {
+            int a = bound(t), b = bound(t + 1);
+            if (a >= b) return;
+            int n = mode == MANY ? count : mode == GATE_UP ? 2 : 1;
+            Weight[] pw = new Weight[n];
+            float[][] po = new float[n][];
+            int[] lo = new int[n], hi = new int[n];
+            int pieces = 0;
+            if (mode == MANY) {
+                for (int j = 0, base = 0; j < count && base < b; j++) {
+                    int rows = ws[j].rows(), l = Math.max(a, base), h = Math.min(b, base + rows);
+                    if (l < h) {
+                        pw[pieces] = ws[j];
+                        po[pieces] = outs[j];
+                        lo[pieces] = l - base;
+                        hi[pieces++] = h - base;
+                    }
+                    base += rows;
+                }
+            } else {
+                for (int j = 0; j < n; j++, pieces++) {
+                    pw[j] = ws[j];
+                    po[j] = outs[j];
+                    lo[j] = a;
+                    hi[j] = b;
+                }
+            }
+            MatKernels.gemvPieces(pw, po, lo, hi, pieces, x);
+            if (mode == RESIDUAL) Vec.add(residual, outs[0], a, b - a);
+            else if (mode == GATE_UP) Vec.siluMul(outs[0], outs[1], a, b - a);
         }
     }
 
@@ -317,6 +500,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             float[] x = new float[maxT * large], out = new float[maxT * rows];
             java.util.Arrays.fill(x, 0.5f);
             float[][] outs = {new float[maxT * rows], new float[maxT * rows]};
+            float[] act = new float[2 * big + L], gamma = new float[act.length / 2];
+            java.util.Arrays.fill(gamma, 1f);
             // C2 needs a few thousand calls of each kernel, then time in its (possibly long) queue.
             // Rounds are timed in blocks of 16: stop once a block is far faster than the first
             // (interpreted) one and no block has been 10% faster than the best for 100 blocks
@@ -355,9 +540,16 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                         break;
                     }
                 }
+                // the per-token element-wise kernels (Vector API code runs ~100x slower before C2)
+                rmsnorm(act, x, gamma, 2, 1e-5f);
+                siluMul(act, x, act.length);
+                add(act, x, act.length);
+                row(ws[rep % ws.length], rep % 7, act, 0);
                 if (rep % 100 == 0) {
                     Weight a = ws[(rep / 100) % (nSmall * dts.length)];
                     matmulMany(new Weight[] {a, a}, x, 1 + rep % 3, outs);
+                    matmulAdd(a, x, 1, outs[0], outs[1]);
+                    gateUpSilu(a, a, x, 1, outs[0], outs[1]);
                     matmul(a, x, 8, out);
                     matmul(a, x, maxT, out);
                 }

@@ -21,9 +21,8 @@ public final class CpuModelRunner implements ModelRunner {
     private final CpuKernels k;
     private final float[] invFreq; // (headDim/2)
     private final Weight[][] qkv;   // per layer: {wq, wk, wv}, one dispatch
-    private final Weight[][] gateUp; // per layer: {wGate, wUp}, one dispatch
     private Scratch s = new Scratch(0, 0, null);
-    private float[][] qkvOut, gateUpOut; // the scratch buffers matmulMany writes, regrouped when the scratch grows
+    private float[][] qkvOut; // the scratch buffers matmulMany writes, regrouped when the scratch grows
     private final TwoPhaseAttention twoPhase;
     private TwoPhasePlan plan;            // decode plan, rebuilt only when the batch or the tree changes
     private int[] decodeSeqs = new int[0]; // (D) batch index of each single-token sequence this step
@@ -40,11 +39,9 @@ public final class CpuModelRunner implements ModelRunner {
         this.twoPhase = new TwoPhaseAttention(kernels.threads());
         int n = w.layers().length;
         this.qkv = new Weight[n][];
-        this.gateUp = new Weight[n][];
         for (int l = 0; l < n; l++) {
             ModelWeights.Layer L = w.layers()[l];
             qkv[l] = new Weight[]{L.wq(), L.wk(), L.wv()};
-            gateUp[l] = new Weight[]{L.wGate(), L.wUp()};
         }
     }
 
@@ -77,7 +74,6 @@ public final class CpuModelRunner implements ModelRunner {
                 new float[t * q], new float[t * h], new float[t * inter], new float[t * inter], new float[t * half], new float[t * half],
                 new float[n * h], new float[n * h], new float[n * cfg.vocabSize()]});
         qkvOut = new float[][]{s.q(), s.kk(), s.v()};
-        gateUpOut = new float[][]{s.gate(), s.up()};
         return s;
     }
 
@@ -157,7 +153,7 @@ public final class CpuModelRunner implements ModelRunner {
     private void layer(int l, ForwardBatch b, ChunkPool pool, Scratch sc) {
         ModelWeights.Layer L = w.layers()[l];
         int T = b.totalTokens(), h = cfg.hiddenSize(), hd = cfg.headDim();
-        int qDim = cfg.qDim(), kvDim = cfg.kvDim(), inter = cfg.intermediateSize();
+        int qDim = cfg.qDim(), kvDim = cfg.kvDim();
         float eps = cfg.rmsNormEps();
         float[] x = sc.x(), hn = sc.hn(), q = sc.q(), kk = sc.kk(), v = sc.v();
 
@@ -192,14 +188,11 @@ public final class CpuModelRunner implements ModelRunner {
             twoPhase.decode(pool, l, plan, cfg.numHeads(), decQ, decOut, k);
             for (int i = 0; i < decodeCount; i++) System.arraycopy(decOut, i * qDim, att, b.offset(decodeSeqs[i]) * qDim, qDim);
         }
-        k.matmul(L.wo(), att, T, sc.o());
-        CpuKernels.add(x, sc.o(), T * h);
+        k.matmulAdd(L.wo(), att, T, sc.o(), x);
 
         CpuKernels.rmsnorm(hn, x, L.mlpNorm(), T, eps);
-        k.matmulMany(gateUp[l], hn, T, gateUpOut);
-        CpuKernels.siluMul(sc.gate(), sc.up(), T * inter);
-        k.matmul(L.wDown(), sc.gate(), T, sc.o());
-        CpuKernels.add(x, sc.o(), T * h);
+        k.gateUpSilu(L.wGate(), L.wUp(), hn, T, sc.gate(), sc.up());
+        k.matmulAdd(L.wDown(), sc.gate(), T, sc.o(), x);
     }
 
     private static void addBias(float[] y, float[] bias, int T) {

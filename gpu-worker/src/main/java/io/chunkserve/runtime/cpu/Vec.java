@@ -19,6 +19,8 @@ final class Vec {
 
     static final VectorSpecies<Float> F = chooseSpecies();
     static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    /** Shorts of a full-width vector: 2·L lanes, widened to ints in two parts. */
+    static final VectorSpecies<Short> S2 = VectorSpecies.of(short.class, F.vectorShape());
     static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     /** Float lanes per vector. */
     static final int L = F.length();
@@ -99,24 +101,34 @@ final class Vec {
     }
 
     static void siluMul(float[] gate, float[] up, int n) {
-        int i = 0;
-        for (int ub = n - L; i <= ub; i += L) {
+        siluMul(gate, up, 0, n);
+    }
+
+    /** gate[i] = silu(gate[i]) · up[i] for i in [off, off + n). */
+    static void siluMul(float[] gate, float[] up, int off, int n) {
+        int i = off, end = off + n;
+        for (int ub = end - L; i <= ub; i += L) {
             FloatVector g = FloatVector.fromArray(F, gate, i);
             FloatVector e = g.neg().lanewise(VectorOperators.EXP);
             g.div(e.add(1f)).mul(FloatVector.fromArray(F, up, i)).intoArray(gate, i);
         }
-        for (; i < n; i++) {
+        for (; i < end; i++) {
             float g = gate[i];
             gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
         }
     }
 
     static void add(float[] a, float[] b, int n) {
-        int i = 0;
-        for (int ub = n - L; i <= ub; i += L) {
+        add(a, b, 0, n);
+    }
+
+    /** a[i] += b[i] for i in [off, off + n). */
+    static void add(float[] a, float[] b, int off, int n) {
+        int i = off, end = off + n;
+        for (int ub = end - L; i <= ub; i += L) {
             FloatVector.fromArray(F, a, i).add(FloatVector.fromArray(F, b, i)).intoArray(a, i);
         }
-        for (; i < n; i++) a[i] += b[i];
+        for (; i < end; i++) a[i] += b[i];
     }
 
 }

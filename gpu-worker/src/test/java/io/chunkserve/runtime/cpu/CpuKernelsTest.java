@@ -166,6 +166,125 @@ class CpuKernelsTest {
     }
 
     @Test
+    void oneTokenMatmulStreamsAcrossWeightBoundariesAndRowTails() {
+        // q/k/v-like weights whose concatenated rows split into thread ranges, four streams each,
+        // that cross weight boundaries, with rows left over after the four streams
+        SplittableRandom rnd = new SplittableRandom(11);
+        int[][] rowSets = {{97, 33, 35}, {1, 2, 3}, {5, 300, 7, 64}, {577}};
+        for (DType dt : DType.values()) {
+            for (int cols : new int[] {1, 17, 67, 579, 2085}) {
+                for (int[] rows : rowSets) {
+                    Weight[] ws = new Weight[rows.length];
+                    for (int i = 0; i < rows.length; i++) ws[i] = randomWeight(rnd, dt, rows[i], cols, 1 + rnd.nextInt(7), rnd.nextInt(5) == 0);
+                    float[] x = randomFloats(rnd, cols);
+                    for (CpuKernels k : kernels) {
+                        float[][] outs = new float[ws.length][];
+                        for (int i = 0; i < ws.length; i++) outs[i] = new float[rows[i]];
+                        k.matmulMany(ws, x, 1, outs);
+                        for (int i = 0; i < ws.length; i++) {
+                            assertClose(reference(ws[i], x, 1), outs[i], rows[i], dt + " cols=" + cols + " many[" + i + "] threads=" + k.threads());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void gemvPiecesComputesExactlyTheRowsOfEachPiece() {
+        SplittableRandom rnd = new SplittableRandom(12);
+        for (DType dt : DType.values()) {
+            int cols = 45;
+            Weight a = randomWeight(rnd, dt, 50, cols, 3, false), b = randomWeight(rnd, dt, 21, cols, 0, true);
+            float[] x = randomFloats(rnd, cols);
+            double[][] ra = reference(a, x, 1), rb = reference(b, x, 1);
+            // pieces: rows [3, 41) of a, [0, 21) of b, [41, 50) of a: 68 rows = 4 streams of 17
+            int[][] cases = {{3, 41, 0, 21, 41, 50}, {7, 8, 2, 19, 9, 10}, {0, 50, 0, 0, 0, 0}, {10, 13, 5, 6, 20, 27}};
+            for (int[] c : cases) {
+                float[] oa = new float[50], ob = new float[21];
+                java.util.Arrays.fill(oa, Float.NaN);
+                java.util.Arrays.fill(ob, Float.NaN);
+                int pieces = c[3] > c[2] ? 3 : 1;
+                Weight[] pw = pieces == 3 ? new Weight[] {a, b, a} : new Weight[] {a};
+                float[][] po = pieces == 3 ? new float[][] {oa, ob, oa} : new float[][] {oa};
+                int[] lo = pieces == 3 ? new int[] {c[0], c[2], c[4]} : new int[] {c[0]};
+                int[] hi = pieces == 3 ? new int[] {c[1], c[3], c[5]} : new int[] {c[1]};
+                MatKernels.gemvPieces(pw, po, lo, hi, pieces, x);
+                for (int r = 0; r < 50; r++) {
+                    boolean in = (r >= c[0] && r < c[1]) || (pieces == 3 && r >= c[4] && r < c[5]);
+                    if (!in) {
+                        assertTrue(Float.isNaN(oa[r]), dt + " row " + r + " of a written outside its pieces");
+                    } else {
+                        double err = Math.abs(oa[r] - ra[0][r]);
+                        assertTrue(err <= TOL * ra[1][r] + 1e-30, dt + " a[" + r + "] got " + oa[r] + " want " + ra[0][r]);
+                    }
+                }
+                for (int r = 0; r < 21; r++) {
+                    boolean in = pieces == 3 && r >= c[2] && r < c[3];
+                    if (!in) {
+                        assertTrue(Float.isNaN(ob[r]), dt + " row " + r + " of b written outside its pieces");
+                    } else {
+                        double err = Math.abs(ob[r] - rb[0][r]);
+                        assertTrue(err <= TOL * rb[1][r] + 1e-30, dt + " b[" + r + "] got " + ob[r] + " want " + rb[0][r]);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void matmulAddEqualsMatmulThenResidualAdd() {
+        SplittableRandom rnd = new SplittableRandom(13);
+        for (DType dt : DType.values()) {
+            for (int[] shape : new int[][] {{576, 64}, {67, 33}, {3, 5}, {1031, 250}}) {
+                int rows = shape[0], cols = shape[1];
+                Weight w = randomWeight(rnd, dt, rows, cols, 1 + rnd.nextInt(7), false);
+                for (int T : new int[] {1, 2, 30}) {
+                    float[] x = randomFloats(rnd, T * cols), res0 = randomFloats(rnd, T * rows);
+                    double[][] ref = reference(w, x, T);
+                    for (CpuKernels k : kernels) {
+                        float[] out = new float[T * rows], res = res0.clone();
+                        k.matmulAdd(w, x, T, out, res);
+                        assertClose(ref, out, T * rows, dt + " " + rows + "x" + cols + " T=" + T + " product");
+                        for (int i = 0; i < T * rows; i++) {
+                            assertEquals(res0[i] + out[i], res[i], 0f, dt + " residual " + i + " T=" + T + " threads=" + k.threads());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void gateUpSiluEqualsTheUnfusedProductsAndActivation() {
+        SplittableRandom rnd = new SplittableRandom(14);
+        for (DType dt : DType.values()) {
+            for (int[] shape : new int[][] {{1536, 64}, {67, 33}, {5, 17}, {200, 579}}) {
+                int rows = shape[0], cols = shape[1];
+                Weight g = randomWeight(rnd, dt, rows, cols, 1, false), u = randomWeight(rnd, dt, rows, cols, 2, rnd.nextBoolean());
+                for (int T : new int[] {1, 3, 30}) {
+                    float[] x = randomFloats(rnd, T * cols);
+                    double[][] rg = reference(g, x, T), ru = reference(u, x, T);
+                    for (CpuKernels k : kernels) {
+                        float[] gate = new float[T * rows], up = new float[T * rows];
+                        k.gateUpSilu(g, u, x, T, gate, up);
+                        assertClose(ru, up, T * rows, dt + " up T=" + T);
+                        for (int i = 0; i < T * rows; i++) {
+                            double gv = rg[0][i], uv = ru[0][i], want = gv / (1 + Math.exp(-gv)) * uv;
+                            double tol = 1e-5 * ((rg[1][i] + Math.abs(gv)) * Math.abs(uv) + ru[1][i] * (Math.abs(gv) + 1)) + 1e-30;
+                            if (!(Math.abs(gate[i] - want) <= tol)) {
+                                fail(dt + " " + rows + "x" + cols + " T=" + T + " threads=" + k.threads() + " act " + i + " got " + gate[i] + " want " + want);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Weight a = randomWeight(rnd, DType.F32, 4, 8, 0, false), b = randomWeight(rnd, DType.F32, 5, 8, 0, false);
+        assertThrows(IllegalArgumentException.class, () -> kernels[1].gateUpSilu(a, b, new float[8], 1, new float[5], new float[5]));
+    }
+
+    @Test
     void matmulOnLargerWeightUsesAllThreadsCorrectly() {
         SplittableRandom rnd = new SplittableRandom(4);
         Weight w = randomWeight(rnd, DType.BF16, 1031, 576, 7, false);
