@@ -113,7 +113,7 @@ public final class StreamingGeneration {
         } catch (IllegalArgumentException e) {
             throw invalid(e.getMessage());
         }
-        admit(ctx.config(), ctx.bridge().worker().engine().snapshot(), tenant);
+        admit(ctx.config(), ctx.bridge().snapshot(), tenant);
         StreamingGeneration g = new StreamingGeneration(ctx.bridge(), engineId, sink);
         Future<int[]> ids = switch (prompt) {
             case TextPrompt t -> ctx.bridge().tokenize(t.text());

@@ -115,6 +115,10 @@ final class WsSession {
         } catch (StreamingGeneration.Rejected e) {
             send(WsFrames.error(id, e.failure(), e.getMessage()));
             return;
+        } catch (RuntimeException e) { // our bug, not the client's: say so on the socket instead of going silent
+            LOG.log(Level.WARNING, "WebSocket generation " + id + " failed to start", e);
+            send(WsFrames.error(id, WsFrames.SERVER_ERROR, "internal_error", "the generation could not start: " + e));
+            return;
         }
         active.put(id, g);
     }

@@ -27,6 +27,8 @@ class BrowserPagesTest {
 
     private static ServiceTestSupport.BlockedThreadWatch blocked;
     private static Server server;
+    /** The synthetic engine at 20 tokens/s: a 480-token reply lasts 24 s, so a cancel always lands mid-stream. */
+    private static Server slow;
     private static Path scripts;
 
     @BeforeAll
@@ -41,31 +43,38 @@ class BrowserPagesTest {
         }
         blocked = ServiceTestSupport.BlockedThreadWatch.install();
         server = Server.start(ServiceTestSupport.config());
+        slow = Server.start(ServiceTestSupport.config().withSynthetic(20));
     }
 
     @AfterAll
     static void stop() {
         if (server != null) server.close();
+        if (slow != null) slow.close();
         if (blocked != null) blocked.assertNone();
     }
 
     @Test
-    void chatPageStreamsARepliesAndCancels() throws Exception {
-        runCheck("chat");
+    void chatPageStreamsAReply() throws Exception {
+        runCheck(server, "chat");
+    }
+
+    @Test
+    void chatPageCancelsALongReply() throws Exception {
+        runCheck(slow, "chat-cancel");
     }
 
     @Test
     void completionPageReadsOpenAiSseFraming() throws Exception {
-        runCheck("sse-parser");
+        runCheck(server, "sse-parser");
     }
 
     @Test
     void completionPageStreamsFromTheServer() throws Exception {
-        runCheck("complete");
+        runCheck(server, "complete");
     }
 
-    private static void runCheck(String check) throws Exception {
-        Result r = exec(List.of("node", "pages.test.mjs", "http://127.0.0.1:" + server.port(), check), 180);
+    private static void runCheck(Server target, String check) throws Exception {
+        Result r = exec(List.of("node", "pages.test.mjs", "http://127.0.0.1:" + target.port(), check), 180);
         String skip = "SKIP " + check + ": ";
         for (String line : r.output.split("\n")) {
             if (line.startsWith(skip)) Assumptions.abort(line.substring(skip.length()));
