@@ -3,6 +3,7 @@ package io.chunkserve.attention;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
+import io.chunkserve.runtime.cpu.MemoryBandwidth;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -21,7 +22,7 @@ import java.util.Random;
  * against the same code with sharing off (every chunk private: the prefix-unaware baseline), side
  * by side in one run, and sets both against the unique-bytes floor
  * {@code 2·H_kv·d·elem·(P + B·S)·layers / read bandwidth}, the bandwidth measured in the same run by
- * {@link ReadBandwidth}. A timed call is one decode step's attention over {@code --layers} layers
+ * {@link io.chunkserve.runtime.cpu.MemoryBandwidth} (the meter bench decode uses). A timed call is one decode step's attention over {@code --layers} layers
  * (default {@link #DEFAULT_LAYERS}), each with its own slabs. Working set: the pool holds copies of the layer set filling ≥ 1 GiB
  * ({@code --working-set-mb}) and each timed call reads the next copy, so what a call reads was last
  * touched a GiB of traffic ago and is not cache-resident (per-call unique bytes and pool size are
@@ -130,14 +131,14 @@ public final class AttentionBench {
     static String run(Config cfg) {
         StringBuilder out = new StringBuilder();
         try (WorkerPool par = new WorkerPool(cfg.threads)) {
-            ReadBandwidth.Result bw = ReadBandwidth.measure(par, cfg.threads, cfg.bandwidthBytes, 3);
+            // the same meter (and so the same roofline denominator) as bench decode and bench kernels
+            double bw = MemoryBandwidth.measureReadBytesPerSecond(par, cfg.bandwidthBytes);
             out.append(String.format(Locale.ROOT, "attention bench: decode, two-phase (prefix-aware) vs the same kernel with sharing off%n"));
             out.append(String.format(Locale.ROOT, "machine: %d cpus, %s %s, java %s, float vectors %d-bit (%d lanes), threads %d%n",
                     Runtime.getRuntime().availableProcessors(), System.getProperty("os.arch"), System.getProperty("os.name"),
                     System.getProperty("java.version"), VectorMath.F.vectorBitSize(), VectorMath.V, cfg.threads));
-            out.append(String.format(Locale.ROOT, "read bandwidth: %.1f GB/s (best of %s GB/s; %d MiB off-heap, %d threads)%n",
-                    bw.bestGBs(), Arrays.toString(Arrays.stream(bw.passes()).map(x -> Math.round(x / 1e8) / 10.0).toArray()),
-                    bw.bytes() >> 20, cfg.threads));
+            out.append(String.format(Locale.ROOT, "read bandwidth: %.1f GB/s (MemoryBandwidth: best of 8 passes; %d MiB off-heap, %d threads)%n",
+                    bw / 1e9, cfg.bandwidthBytes >> 20, cfg.threads));
             out.append(String.format(Locale.ROOT, "shape: Hq/Hkv %d/%d, d %d, chunk %d, %s, %d layer(s) per call; median of %d reps after %d warm-up; %s%n",
                     cfg.qHeads, cfg.kvHeads, cfg.headDim, cfg.chunk, cfg.dtype.name().toLowerCase(Locale.ROOT), cfg.layers, cfg.reps, cfg.warmup,
                     cfg.cpuClock ? "CPU time of the calling thread" : "wall clock"));
@@ -148,21 +149,21 @@ public final class AttentionBench {
             out.setLength(0);
             List<Point> raw = new ArrayList<>();
             raw.add(point(cfg, par, cfg.batch, cfg.shared, cfg.unique));
-            printRow(raw.get(0), bw.bestBytesPerSecond(), "  (default)");
+            printRow(raw.get(0), bw, "  (default)");
             if (cfg.grid) {
                 for (int p : new int[] {512, 2048}) {
                     for (int s : new int[] {32, 128}) {
                         for (int b : new int[] {4, 16}) {
                             raw.add(point(cfg, par, b, p, s));
-                            printRow(raw.getLast(), bw.bestBytesPerSecond(), "");
+                            printRow(raw.getLast(), bw, "");
                         }
                     }
                 }
             }
             // bandwidth again after the timings; the floor uses the better figure (the stricter floor)
-            ReadBandwidth.Result bw2 = ReadBandwidth.measure(par, cfg.threads, cfg.bandwidthBytes, 3);
-            double bps = Math.max(bw.bestBytesPerSecond(), bw2.bestBytesPerSecond());
-            out.append(String.format(Locale.ROOT, "read bandwidth after: %.1f GB/s; floors use %.1f GB/s:%n", bw2.bestGBs(), bps / 1e9));
+            double bw2 = MemoryBandwidth.measureReadBytesPerSecond(par, cfg.bandwidthBytes);
+            double bps = Math.max(bw, bw2);
+            out.append(String.format(Locale.ROOT, "read bandwidth after: %.1f GB/s; floors use %.1f GB/s:%n", bw2 / 1e9, bps / 1e9));
             System.out.print(out);
             out.setLength(0);
             List<Point> pts = raw.stream().map(p -> p.withBandwidth(bps)).toList();

@@ -1,5 +1,7 @@
 package io.chunkserve.attention;
 
+import io.chunkserve.runtime.cpu.MemoryBandwidth;
+
 import io.chunkserve.model.DType;
 import org.junit.jupiter.api.Test;
 
@@ -66,13 +68,11 @@ class AttentionBenchTest {
     }
 
     @Test
-    void readBandwidthIsPositive() {
+    void readBandwidthThroughTheAttentionPoolIsPositive() {
         try (WorkerPool pool = new WorkerPool(2)) {
-            ReadBandwidth.Result r = ReadBandwidth.measure(pool, 2, 8 << 20, 2);
+            double bps = MemoryBandwidth.measureReadBytesPerSecond(pool, 8 << 20);
             // a sanity check only: on a starved machine even a few MB/s is possible
-            assertTrue(r.bestBytesPerSecond() > 0 && Double.isFinite(r.bestBytesPerSecond()), "bandwidth " + r.bestGBs() + " GB/s");
-            assertEquals(8 << 20, r.bytes(), 1 << 16);
-            assertEquals(2, r.passes().length);
+            assertTrue(bps > 0 && Double.isFinite(bps), "bandwidth " + bps / 1e9 + " GB/s");
         }
     }
 }
