@@ -8,6 +8,7 @@ import io.chunkserve.service.TenantResolver.Tenant;
 import io.chunkserve.service.auth.AdmissionControl;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Future;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServerResponse;
 
 import java.util.Map;
@@ -27,6 +28,7 @@ final class GenerationCall {
 
     private final OpenAiApi api;
     private final HttpServerResponse resp;
+    private final HttpConnection conn;
     private final ApiRequest req;
     private final Tenant tenant;
     private final String id;
@@ -36,9 +38,10 @@ final class GenerationCall {
     private boolean done;
     private io.chunkserve.service.metrics.RequestMetrics metrics = io.chunkserve.service.metrics.RequestMetrics.NOOP;
 
-    GenerationCall(OpenAiApi api, HttpServerResponse resp, ApiRequest req, Tenant tenant) {
+    GenerationCall(OpenAiApi api, HttpServerResponse resp, HttpConnection conn, ApiRequest req, Tenant tenant) {
         this.api = api;
         this.resp = resp;
+        this.conn = conn;
         this.req = req;
         this.tenant = tenant;
         this.id = req.endpoint().idPrefix + randomHex();
@@ -103,7 +106,7 @@ final class GenerationCall {
         ResponseJson json = new ResponseJson(req.endpoint(), id, System.currentTimeMillis() / 1000, api.bridge().modelName(),
                 req.includeUsage());
         responder = req.stream()
-                ? new SseResponder(SseSink.of(resp), json, req.endpoint(), params.n(), req.includeUsage())
+                ? new SseResponder(SseSink.of(resp, conn), json, req.endpoint(), params.n(), req.includeUsage())
                 : new JsonResponder(resp, json, params.n(), params.logprobs());
         try {
             api.bridge().submit(new GenerationRequest(id, tenant.name(), promptIds, params, tenant.cacheSalt()), this::onOutput);

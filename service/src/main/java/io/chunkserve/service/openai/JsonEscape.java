@@ -1,7 +1,5 @@
 package io.chunkserve.service.openai;
 
-import io.vertx.core.buffer.Buffer;
-
 /**
  * JSON string literals written as Vert.x's encoder (Jackson) writes them: {@code "} and {@code \}
  * escaped, the control characters as {@code \b \t \n \f \r} or a six-character escape, everything else
@@ -20,7 +18,7 @@ final class JsonEscape {
     }
 
     /** Appends the quoted literal, UTF-8. */
-    static void appendQuoted(Buffer b, CharSequence s) {
+    static void appendQuoted(EventBytes b, CharSequence s) {
         int n = s.length();
         boolean plain = true;
         for (int i = 0; i < n && plain; i++) {
@@ -28,10 +26,10 @@ final class JsonEscape {
             plain = c >= 0x20 && c != '"' && c != '\\';
         }
         if (plain) {
-            // appendString encodes UTF-8 (a lone surrogate becomes '?', as it does when the encoded chunk is appended).
-            b.appendByte((byte) '"').appendString(s.toString()).appendByte((byte) '"');
+            // UTF-8 (a lone surrogate becomes '?', as it does when the encoded chunk is appended).
+            b.appendByte('"').appendUtf8(s).appendByte('"');
         } else {
-            b.appendString(quote(s));
+            b.appendUtf8(quote(s));
         }
     }
 

@@ -143,7 +143,7 @@ public final class OpenAiApi {
                 ApiRequest req = parser.parse(endpoint, ar.result());
                 Tenant t = rc.get(TENANT_KEY);
                 if (t == null) t = ctx.tenants().resolve(rc.request().getHeader(HttpHeaders.AUTHORIZATION), req.user());
-                new GenerationCall(this, rc.response(), req, t).run();
+                new GenerationCall(this, rc.response(), rc.request().connection(), req, t).run();
             } catch (Throwable e) {
                 respondFailure(rc.response(), e);
             }

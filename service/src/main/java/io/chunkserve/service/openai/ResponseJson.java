@@ -46,7 +46,7 @@ final class ResponseJson {
      * {@code "data: " + chunk(deltaChoice(index, text, null)).encode() + "\n\n"}, but the parts that
      * do not change during the stream are encoded once, and only the text is escaped per event.
      */
-    void appendDeltaEvent(io.vertx.core.buffer.Buffer b, int index, CharSequence text) {
+    void appendDeltaEvent(EventBytes b, int index, CharSequence text) {
         if (index >= deltaPrefix.length) {
             deltaPrefix = java.util.Arrays.copyOf(deltaPrefix, index + 1);
             deltaSuffix = java.util.Arrays.copyOf(deltaSuffix, index + 1);
@@ -60,9 +60,9 @@ final class ResponseJson {
             deltaPrefix[index] = whole.substring(0, at).getBytes(StandardCharsets.UTF_8);
             deltaSuffix[index] = whole.substring(at + quoted.length()).getBytes(StandardCharsets.UTF_8);
         }
-        b.appendBytes(deltaPrefix[index]);
+        b.append(deltaPrefix[index]);
         JsonEscape.appendQuoted(b, text);
-        b.appendBytes(deltaSuffix[index]);
+        b.append(deltaSuffix[index]);
     }
 
     /** A chunk with one choice. */

@@ -3,7 +3,6 @@ package io.chunkserve.service.openai;
 import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.engine.RequestOutput.ChoiceDelta;
 import io.chunkserve.sampling.FinishReason;
-import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonObject;
 
 /**
@@ -23,7 +22,7 @@ import io.vertx.core.json.JsonObject;
  * write's worth above the queue's high-water mark — never by how slowly the client reads.
  */
 final class SseResponder implements Responder {
-    private static final Buffer DONE = Buffer.buffer("data: [DONE]\n\n");
+    private static final byte[] DONE = "data: [DONE]\n\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     /** Room for one typical text-delta event (the chunk JSON around a token or a few). */
     private static final int EVENT_BYTES = 384;
 
@@ -38,6 +37,7 @@ final class SseResponder implements Responder {
     private boolean ended;      // the response is ended
     private boolean drainArmed;
     private long deferredFlushes;
+    private EventBytes bytes; // reused from flush to flush
 
     SseResponder(SseSink sink, ResponseJson json, Endpoint endpoint, int n, boolean includeUsage) {
         this.sink = sink;
@@ -51,11 +51,11 @@ final class SseResponder implements Responder {
     @Override
     public void start() {
         sink.begin();
-        Buffer b = Buffer.buffer();
+        EventBytes b = new EventBytes(EVENT_BYTES * choices.length);
         if (chat) {
             for (int i = 0; i < choices.length; i++) event(b, json.chunk(json.roleChoice(i)));
         }
-        sink.write(b); // also sends the headers, so the client sees 200 at once
+        sink.write(b.toBuffer()); // also sends the headers, so the client sees 200 at once
     }
 
     @Override
@@ -100,8 +100,10 @@ final class SseResponder implements Responder {
             }
             return;
         }
-        // Sized for a few events up front: growing a buffer byte array by byte array cost more than encoding.
-        Buffer b = Buffer.buffer(EVENT_BYTES * choices.length);
+        // Sized for a few events up front, and kept: the common event is encoded without allocating.
+        EventBytes b = bytes;
+        if (b == null) b = bytes = new EventBytes(EVENT_BYTES * choices.length);
+        b.clear();
         for (int i = 0; i < choices.length; i++) {
             ChoiceBuffer c = choices[i];
             if (c.hasDelta()) {
@@ -126,15 +128,16 @@ final class SseResponder implements Responder {
         if (finished) {
             if (error != null) event(b, error.toJson());
             else if (includeUsage && usage != null) event(b, json.usageChunk(usage));
-            b.appendBuffer(DONE);
+            b.append(DONE);
             ended = true;
-            sink.end(b);
+            bytes = null;
+            sink.end(b.toBuffer());
         } else if (b.length() > 0) {
-            sink.write(b);
+            sink.write(b.array(), b.length());
         }
     }
 
-    private static void event(Buffer b, JsonObject data) {
-        b.appendString("data: ").appendString(data.encode()).appendString("\n\n");
+    private static void event(EventBytes b, JsonObject data) {
+        b.appendUtf8("data: ").appendUtf8(data.encode()).appendUtf8("\n\n");
     }
 }

@@ -39,9 +39,9 @@ class DeltaEventEncodingTest {
                 for (int index : new int[]{0, 2, 1}) {
                     for (String text : texts()) {
                         String expected = "data: " + json.chunk(json.deltaChoice(index, text, null)).encode() + "\n\n";
-                        Buffer b = Buffer.buffer();
+                        EventBytes b = new EventBytes(8); // small: growing is exercised too
                         json.appendDeltaEvent(b, index, new StringBuilder(text));
-                        assertEquals(Buffer.buffer(expected), b, () -> e + " index " + index + " text " + text.codePoints().boxed().toList());
+                        assertEquals(Buffer.buffer(expected), b.toBuffer(), () -> e + " index " + index + " text " + text.codePoints().boxed().toList());
                     }
                 }
             }
