@@ -31,6 +31,9 @@ final class HttpResponseParser {
     private int headBytes;
     private int status;
     private long remaining; // body or chunk bytes left
+    private long size; // the chunk size being read
+    private int sizeDigits;
+    private boolean inExtension;
     private boolean chunked, close, sawStatus;
 
     HttpResponseParser(Listener listener) {
@@ -44,7 +47,9 @@ final class HttpResponseParser {
         headBytes = 0;
         status = 0;
         remaining = -1;
-        chunked = close = sawStatus = false;
+        size = 0;
+        sizeDigits = 0;
+        chunked = close = sawStatus = inExtension = false;
     }
 
     /** Whether a response is in progress (the connection may not be reused yet). */
@@ -65,7 +70,33 @@ final class HttpResponseParser {
         while (i < end) {
             switch (state) {
                 case IDLE -> throw new IllegalStateException("bytes from the server with no request outstanding");
-                case HEAD, CHUNK_SIZE, CHUNK_DATA_END, TRAILER -> {
+                case CHUNK_SIZE -> { // parsed from the bytes: no line string per chunk
+                    byte c = b[i++];
+                    if (c == '\n') {
+                        if (sizeDigits == 0) throw new IllegalStateException("bad chunk size: no digits");
+                        remaining = size;
+                        size = 0;
+                        sizeDigits = 0;
+                        inExtension = false;
+                        state = remaining == 0 ? State.TRAILER : State.CHUNK_DATA;
+                    } else if (!inExtension && c != '\r') {
+                        int d = Character.digit(c, 16);
+                        if (c == ';' || ((c == ' ' || c == '\t') && sizeDigits > 0)) {
+                            inExtension = true; // chunk extensions (and whitespace before them) are ignored
+                        } else if (d >= 0 && sizeDigits < 15) {
+                            size = size * 16 + d;
+                            sizeDigits++;
+                        } else if (c != ' ' && c != '\t') {
+                            throw new IllegalStateException("bad chunk size byte " + (c & 0xff));
+                        }
+                    }
+                }
+                case CHUNK_DATA_END -> {
+                    byte c = b[i++];
+                    if (c == '\n') state = State.CHUNK_SIZE;
+                    else if (c != '\r') throw new IllegalStateException("chunk not followed by CRLF");
+                }
+                case HEAD, TRAILER -> {
                     byte c = b[i++];
                     if (state == State.HEAD && ++headBytes > MAX_HEAD) throw new IllegalStateException("response head over " + MAX_HEAD + " bytes");
                     if (c == '\n') {
@@ -128,20 +159,6 @@ final class HttpResponseParser {
                         state = State.UNTIL_CLOSE;
                     }
                 }
-            }
-            case CHUNK_SIZE -> {
-                int semi = l.indexOf(';');
-                String hex = (semi < 0 ? l : l.substring(0, semi)).trim();
-                try {
-                    remaining = Long.parseLong(hex, 16);
-                } catch (NumberFormatException e) {
-                    throw new IllegalStateException("bad chunk size: " + l);
-                }
-                state = remaining == 0 ? State.TRAILER : State.CHUNK_DATA;
-            }
-            case CHUNK_DATA_END -> {
-                if (!l.isEmpty()) throw new IllegalStateException("chunk not followed by CRLF");
-                state = State.CHUNK_SIZE;
             }
             case TRAILER -> {
                 if (l.isEmpty()) finish();
