@@ -160,6 +160,9 @@ public final class LoadGen implements Callable<Integer> {
             row("added: inter-token - period p50 / p99 ms", ms(s.addedItl, 50) + " / " + ms(s.addedItl, 99));
             row("added: TTFT - period p50 / p99 ms", ms(s.addedTtft, 50) + " / " + ms(s.addedTtft, 99));
         }
+        if (s.requestPath.getTotalCount() > 0) {
+            row("  of which request write -> engine p50 / p99", ms(s.requestPath, 50) + " / " + ms(s.requestPath, 99));
+        }
         row("errors", Long.toString(s.errors));
         row("CPU cores used: server / load gen / other", String.format(Locale.ROOT, "%.2f / %.2f / %.2f (all processes %.2f of %d)",
                 cpu.server(), cpu.self(), cpu.others(), cpu.machineBusy(), Runtime.getRuntime().availableProcessors()));
@@ -187,6 +190,9 @@ public final class LoadGen implements Callable<Integer> {
         if (s.engineLate.getTotalCount() > 0) {
             r.put("engine_late_p50_ms", msv(s.engineLate, 50)).put("engine_late_p99_ms", msv(s.engineLate, 99))
                     .put("engine_late_max_ms", msv(s.engineLate, 100));
+        }
+        if (s.requestPath.getTotalCount() > 0) {
+            r.put("request_path_p50_ms", msv(s.requestPath, 50)).put("request_path_p99_ms", msv(s.requestPath, 99));
         }
         System.out.println("RESULT " + r.encode());
         System.out.flush();

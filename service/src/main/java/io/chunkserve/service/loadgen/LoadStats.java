@@ -20,6 +20,13 @@ final class LoadStats {
     final Histogram sinceEmission = new Histogram(MAX_US, 3);
     /** How late the synthetic engine's thread ran the step that emitted the token (stamped servers). */
     final Histogram engineLate = new Histogram(MAX_US, 3);
+    /**
+     * The request's path into the engine (stamped servers): the first token's stamp minus one
+     * interval minus the time the request was written, i.e. from the client's write to the
+     * synthetic engine's submission (plus at most one engine step, ≤ 1 ms, of rounding). TTFT is
+     * this, one interval, and the first event's receive − emission.
+     */
+    final Histogram requestPath = new Histogram(MAX_US, 3);
     long events;      // SSE data events, [DONE] included
     long contentEvents; // events carrying text
     long tokens;        // tokens they carried (exact against a stamped server, else one per event)
@@ -34,6 +41,7 @@ final class LoadStats {
         addedTtft.add(o.addedTtft);
         sinceEmission.add(o.sinceEmission);
         engineLate.add(o.engineLate);
+        requestPath.add(o.requestPath);
         events += o.events;
         tokens += o.tokens;
         contentEvents += o.contentEvents;

@@ -255,6 +255,7 @@ final class StreamGroup extends VerticleBase {
                 if (!sawToken) {
                     LoadStats.record(stats.ttft, now - t0);
                     if (interval > 0) LoadStats.record(stats.addedTtft, now - t0 - interval);
+                    if (interval > 0 && stamp >= 0) LoadStats.record(stats.requestPath, stamp - interval - t0);
                 } else {
                     LoadStats.record(stats.itl, now - last);
                     if (interval > 0) LoadStats.record(stats.addedItl, now - last - interval);
