@@ -163,6 +163,7 @@ public final class LoadGen implements Callable<Integer> {
         if (s.requestPath.getTotalCount() > 0) {
             row("  of which request write -> engine p50 / p99", ms(s.requestPath, 50) + " / " + ms(s.requestPath, 99));
         }
+        row("response head p50 / p99 ms", ms(s.head, 50) + " / " + ms(s.head, 99));
         row("errors", Long.toString(s.errors));
         row("CPU cores used: server / load gen / other", String.format(Locale.ROOT, "%.2f / %.2f / %.2f (all processes %.2f of %d)",
                 cpu.server(), cpu.self(), cpu.others(), cpu.machineBusy(), Runtime.getRuntime().availableProcessors()));
@@ -191,6 +192,7 @@ public final class LoadGen implements Callable<Integer> {
             r.put("engine_late_p50_ms", msv(s.engineLate, 50)).put("engine_late_p99_ms", msv(s.engineLate, 99))
                     .put("engine_late_max_ms", msv(s.engineLate, 100));
         }
+        r.put("head_p50_ms", msv(s.head, 50)).put("head_p99_ms", msv(s.head, 99));
         if (s.requestPath.getTotalCount() > 0) {
             r.put("request_path_p50_ms", msv(s.requestPath, 50)).put("request_path_p99_ms", msv(s.requestPath, 99));
         }

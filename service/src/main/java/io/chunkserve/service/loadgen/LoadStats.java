@@ -27,6 +27,8 @@ final class LoadStats {
      * this, one interval, and the first event's receive − emission.
      */
     final Histogram requestPath = new Histogram(MAX_US, 3);
+    /** From the request's write to the arrival of the response head (the server sends it when it submits to the engine). */
+    final Histogram head = new Histogram(MAX_US, 3);
     long events;      // SSE data events, [DONE] included
     long contentEvents; // events carrying text
     long tokens;        // tokens they carried (exact against a stamped server, else one per event)
@@ -42,6 +44,7 @@ final class LoadStats {
         sinceEmission.add(o.sinceEmission);
         engineLate.add(o.engineLate);
         requestPath.add(o.requestPath);
+        head.add(o.head);
         events += o.events;
         tokens += o.tokens;
         contentEvents += o.contentEvents;

@@ -208,6 +208,7 @@ final class StreamGroup extends VerticleBase {
         @Override
         public void onHead(int status) {
             this.status = status;
+            if (plan.measuring(now)) LoadStats.record(stats.head, now - t0);
             if (status != 200) errorBody = new StringBuilder();
         }
 
