@@ -59,6 +59,11 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final int attnThreads;                // 64 rows × max(1, D/32) threads per row (model.cu AttnShape)
     private final float scaleLog2;
     private boolean useTwoPhase = true;
+    private final boolean overlap = !"false".equals(System.getProperty("chunkserve.cuda.overlap"));
+    private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
+    private long hostWorkNs;                      // its time in this step (left out of the enqueue time)
+    private double hostWorkMs = 0.3;              // its recent time (moving average; a first guess before any)
+    private double gpuMsPerLayer;                 // GPU time per layer of the last decode step
 
     // scratch, grown as needed
     private DeviceBuffer dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg, ids;
@@ -215,7 +220,48 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     @Override
     public void forward(ForwardBatch b, ChunkPool pool, float[] logits) {
+        forward(b, pool, logits, null);
+    }
+
+    /** Whether the engine's host work runs while a step computes (default true; -Dchunkserve.cuda.overlap=false: before it). */
+    @Override
+    public boolean overlapsHostWork() { return overlap; }
+
+    /**
+     * Runs {@code whileRunning} (when not null) once the queued part of the step is estimated to keep the device
+     * busy for as long as the host work took last time (GPU ms per layer of the last decode step × layers queued −
+     * host time since the first launch), else after the last launch; always before waiting for the results.
+     */
+    @Override
+    public void forward(ForwardBatch b, ChunkPool pool, float[] logits, Runnable whileRunning) {
+        try {
+            step(b, pool, logits, whileRunning);
+        } finally {
+            if (pendingHostWork != null) runHostWork();   // an early return or a failure: still exactly once
+        }
+    }
+
+    private void runHostWork() {
+        Runnable r = pendingHostWork;
+        pendingHostWork = null;
+        long t = System.nanoTime();
+        r.run();
+        long ns = System.nanoTime() - t;
+        hostWorkNs += ns;
+        hostWorkMs = hostWorkMs <= 0 ? ns / 1e6 : 0.7 * hostWorkMs + 0.3 * ns / 1e6;
+    }
+
+    /** After layersQueued layers are queued: whether the device's backlog covers the host work. */
+    private boolean backlogCoversHostWork(int layersQueued, long firstLaunchNs) {
+        if (gpuMsPerLayer <= 0 || hostWorkMs <= 0) return false;
+        double backlogMs = layersQueued * gpuMsPerLayer - (System.nanoTime() - firstLaunchNs) / 1e6;
+        return backlogMs >= hostWorkMs + 0.02;
+    }
+
+    private void step(ForwardBatch b, ChunkPool pool, float[] logits, Runnable whileRunning) {
         if (pool != this.pool) throw new IllegalArgumentException("this runner serves the pool it was built with");
+        pendingHostWork = whileRunning;
+        hostWorkNs = 0;
         int S = b.size();
         if (S == 0) return;
         device.makeCurrent();
@@ -359,6 +405,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             k.begin().ptr(gu).ptr(act).i64(siluN).i32(inter).launch(fSilu, siluBlocks, 1, 256, 0);
             mark(C_DOWN);
             gemm(L.wdown(), act, x, T, h, inter, true);
+            if (pendingHostWork != null && l + 1 < cfg.numLayers() && backlogCoversHostWork(l + 1, hostStart)) runHostWork();
         }
         steps++;
         mark(C_HEAD);
@@ -378,7 +425,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
         mark(C_HEAD);   // the end mark
         CudaDevice.record(ev1);
-        long hostNs = System.nanoTime() - hostStart;
+        long hostNs = System.nanoTime() - hostStart - hostWorkNs;
+        if (pendingHostWork != null) runHostWork();
         if (nGreedy > 0) {
             if (idsHost.length < nGreedy) idsHost = new int[Math.max(nGreedy, 2 * idsHost.length)];
             cuMemcpyDtoH(Pointer.to(idsHost), ids.ptr(), 4L * nGreedy);
@@ -442,8 +490,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             profiledSteps++;
         }
         double[] t = decodeTiming.computeIfAbsent(b.size(), k -> new double[3]);
+        double gpuMs = CudaDevice.elapsedMs(ev0, ev1);
+        gpuMsPerLayer = gpuMs / cfg.numLayers();
         t[0]++;
-        t[1] += CudaDevice.elapsedMs(ev0, ev1);
+        t[1] += gpuMs;
         t[2] += hostNs / 1e6;
     }
 
