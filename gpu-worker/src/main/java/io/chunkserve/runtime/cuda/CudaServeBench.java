@@ -63,8 +63,8 @@ public final class CudaServeBench {
                     dev.describe(), Cublas.library(), bw / 1e9);
             result.put("device", dev.name());
             result.put("copy_GBps", Math.round(bw / 1e9));
-            System.out.printf(Locale.ROOT, "%-13s %5s %10s %10s %8s %9s %9s %9s %9s %8s%n", "shape", "B", "tok/s", "roofline", "of roof",
-                    "step ms", "GPU ms", "host ms", "roof ms", "steps");
+            System.out.printf(Locale.ROOT, "%-13s %5s %10s %10s %8s %9s %9s %9s %9s %8s %9s %9s %9s%n", "shape", "B", "tok/s", "roofline", "of roof",
+                    "step ms", "GPU ms", "host ms", "roof ms", "steps", "prep ms", "engine ms", "overlap ms");
             for (String shape : a.get("--shapes").split(",")) {
                 ModelConfig c = RandomModel.shape(shape);
                 Map<String, Object> r = new LinkedHashMap<>();
@@ -108,8 +108,10 @@ public final class CudaServeBench {
                             double roofStep = (w.matrixBytesPerStep() + kvStep) / bw;
                             double roofTps = B / roofStep;
                             double stepMs = B / x.decodeTps * 1e3;
-                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d%n", shape, B, x.decodeTps, roofTps,
-                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps);
+                            double prepMs = tm == null ? Double.NaN : tm[3], overlapMs = tm == null ? Double.NaN : tm[4];
+                            double engineMs = tm == null ? Double.NaN : tm[5];
+                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d %9.3f %9.3f %9.3f%n", shape, B, x.decodeTps, roofTps,
+                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps, prepMs, engineMs, overlapMs);
                             Map<String, Object> rb = new LinkedHashMap<>();
                             rb.put("decode_tok_s", round(x.decodeTps));
                             rb.put("roofline_tok_s", round(roofTps));
@@ -118,6 +120,9 @@ public final class CudaServeBench {
                             rb.put("roofline_step_ms", round(roofStep * 1e3));
                             rb.put("gpu_ms_per_decode_step", round(gpuMs));
                             rb.put("host_enqueue_ms_per_decode_step", round(hostMs));
+                            rb.put("runner_prep_ms_per_decode_step", Math.round(prepMs * 1000) / 1000.0);
+                            rb.put("engine_between_steps_ms", Math.round(engineMs * 1000) / 1000.0);
+                            rb.put("engine_work_during_step_ms", Math.round(overlapMs * 1000) / 1000.0);
                             rb.put("gpu_fraction_of_roofline", Math.round(1000 * roofStep * 1e3 / gpuMs) / 1000.0);
                             r.put("b" + B, rb);
                         }
