@@ -6,7 +6,7 @@
 #   3. CudaServeBench: 1B and 8B shapes through the engine (bench.log)
 #   4. the plain PyTorch decode forward on the same shapes (torch.log)
 #   5. (attn) CudaAttentionCheck, 150 cases of the two-phase kernels alone (attncheck.log)
-#   6. (nooverlap) CudaServeBench at B = 64 with the engine's host work not overlapped (-Dchunkserve.cuda.overlap=false),
+#   6. (nooverlap) CudaServeBench at B = 64 and 128 with the engine's host work not overlapped (-Dchunkserve.cuda.overlap=false),
 #      for the A/B beside stage 3 (bench-nooverlap.log)
 # Usage: bash run7.sh [check|bench|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
 # (or ./gpu-out). JEXTRA: extra JVM options for every Java stage.
@@ -50,7 +50,7 @@ if [[ "$STAGES" == *bench* || "$STAGES" == all ]]; then
 fi
 if [[ "$STAGES" == *nooverlap* ]]; then
   stamp "CudaServeBench, host work not overlapped"
-  timeout 200 "$J" "${JOPTS[@]}" -Dchunkserve.cuda.overlap=false io.chunkserve.runtime.cuda.CudaServeBench --batches 64 > "$OUT/bench-nooverlap.log" 2>&1
+  timeout 200 "$J" "${JOPTS[@]}" -Dchunkserve.cuda.overlap=false io.chunkserve.runtime.cuda.CudaServeBench --batches 64,128 > "$OUT/bench-nooverlap.log" 2>&1
   echo "bench exit $?" >> "$OUT/bench-nooverlap.log"
   grep -vE "^\s+at |SLF4J" "$OUT/bench-nooverlap.log" | tail -8
 fi

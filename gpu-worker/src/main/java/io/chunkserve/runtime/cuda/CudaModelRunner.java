@@ -191,6 +191,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** Tests and benchmarks: route single-token sequences through the generic kernel instead. */
     public void setTwoPhase(boolean on) { useTwoPhase = on; }
 
+    /** The two-phase kernels' current plan (null when they do not apply or ran no step yet). */
+    public CudaPlan attentionPlan() { return twoPhase == null ? null : twoPhase.plan(); }
+
+    /** Benchmarks: fixes the two-phase plan's piece size (tiles; 0 = the cost model's choice). */
+    public void forceAttentionTiles(int tiles) {
+        if (twoPhase != null) twoPhase.forceTilesPerPiece(tiles);
+    }
+
     /** Forward steps run. */
     public long steps() { return steps; }
 

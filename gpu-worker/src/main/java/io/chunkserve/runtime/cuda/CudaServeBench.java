@@ -41,14 +41,16 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * prefix hit. Prints a table and {@code RESULT {json}} (its numbers are read back by tools/gpu/report7.py).
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
- * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16]}
+ * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16]} (the last: a piece-size sweep of
+ * the two-phase plan at B = 64 through the engine, 0 = the cost model's choice)
  */
 public final class CudaServeBench {
     private CudaServeBench() { }
 
     public static void main(String[] args) throws Exception {
         Map<String, String> a = new LinkedHashMap<>(Map.of("--shapes", "llama-3.2-1b,llama-3-8b", "--batches", "1,32,64,128",
-                "--prefix", "2048", "--unique", "256", "--gen", "64", "--chunk", "64", "--kv", "bf16", "--budget", "8192"));
+                "--prefix", "2048", "--unique", "256", "--gen", "64", "--chunk", "64", "--kv", "bf16", "--budget", "8192",
+                "--attn-tiles", ""));
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -127,6 +129,23 @@ public final class CudaServeBench {
                             r.put("b" + B, rb);
                         }
                         int pb = Arrays.stream(batches).anyMatch(b -> b == 64) ? 64 : batches[batches.length - 1];
+                        if (!a.get("--attn-tiles").isEmpty()) {
+                            // piece-size sweep of the two-phase plan at B = pb, through the engine (profiled attention)
+                            for (String ts : a.get("--attn-tiles").split(",")) {
+                                int tiles = Integer.parseInt(ts);
+                                runner.forceAttentionTiles(tiles);
+                                runner.setProfile(true);
+                                runner.decodeTiming(pb, true);
+                                Run x = run(engine, system, U, 24, pb, rnd, c.vocabSize(), 0);
+                                Map<String, Double> prof = runner.profile();
+                                double[] tm = runner.decodeTiming(pb, false);
+                                runner.setProfile(false);
+                                System.out.printf(Locale.ROOT, "%-13s B=%d attention pieces %s: attention %.3f ms/step (profiled), GPU %.3f ms/step, %.0f tok/s; %s%n",
+                                        shape, pb, tiles == 0 ? "auto" : tiles + " tiles", prof.get("attention"), tm == null ? Double.NaN : tm[1],
+                                        x.decodeTps, runner.attentionPlan());
+                            }
+                            runner.forceAttentionTiles(0);
+                        }
                         runner.setProfile(true);
                         run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
                         Map<String, Double> prof = runner.profile();
