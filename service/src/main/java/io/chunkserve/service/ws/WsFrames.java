@@ -2,7 +2,7 @@ package io.chunkserve.service.ws;
 
 import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.sampling.FinishReason;
-import io.chunkserve.service.ws.StreamingGeneration.Failure;
+import io.chunkserve.service.generation.StreamingGeneration.Failure;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 

@@ -1,9 +1,9 @@
 package io.chunkserve.service.ws;
 
 import io.chunkserve.sampling.SamplingParams;
-import io.chunkserve.service.ws.StreamingGeneration.ChatPrompt;
-import io.chunkserve.service.ws.StreamingGeneration.Prompt;
-import io.chunkserve.service.ws.StreamingGeneration.TextPrompt;
+import io.chunkserve.service.generation.StreamingGeneration.ChatPrompt;
+import io.chunkserve.service.generation.StreamingGeneration.Prompt;
+import io.chunkserve.service.generation.StreamingGeneration.TextPrompt;
 import io.chunkserve.tokenizer.ChatMessage;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;

@@ -4,7 +4,9 @@ import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.sampling.FinishReason;
 import io.chunkserve.service.ServiceContext;
 import io.chunkserve.service.TenantResolver.Tenant;
-import io.chunkserve.service.ws.StreamingGeneration.Failure;
+import io.chunkserve.service.generation.StreamingGeneration;
+import io.chunkserve.service.generation.StreamingGeneration.Failure;
+import io.chunkserve.service.generation.TokenBuffer;
 import io.vertx.core.http.ServerWebSocket;
 import io.vertx.core.json.JsonObject;
 
