@@ -4,14 +4,14 @@ import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.sampling.FinishReason;
 import io.chunkserve.service.ServiceContext;
 import io.chunkserve.service.TenantResolver.Tenant;
-import io.chunkserve.service.grpc.v1.GenerateResponse;
-import io.chunkserve.service.grpc.v1.Usage;
-import io.chunkserve.service.request.InvalidParameter;
-import io.chunkserve.service.request.RequestedSampling;
 import io.chunkserve.service.generation.StreamingGeneration;
 import io.chunkserve.service.generation.StreamingGeneration.Failure;
 import io.chunkserve.service.generation.StreamingGeneration.Prompt;
 import io.chunkserve.service.generation.TokenBuffer;
+import io.chunkserve.service.grpc.v1.GenerateResponse;
+import io.chunkserve.service.grpc.v1.Usage;
+import io.chunkserve.service.request.InvalidParameter;
+import io.chunkserve.service.request.RequestedSampling;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
@@ -81,6 +81,10 @@ final class GenerationCall<Req> implements StreamingGeneration.Sink {
             return;
         } catch (StreamingGeneration.Rejected e) {
             fail(status(e.failure()), e.getMessage(), null);
+            return;
+        } catch (RuntimeException e) { // our bug, not the client's: answer INTERNAL instead of resetting the stream
+            LOG.log(Level.WARNING, "gRPC call " + id + " failed to start", e);
+            fail(GrpcStatus.INTERNAL, "the generation could not start: " + e, null);
             return;
         }
         long timeoutMs = request.timeout();
