@@ -386,7 +386,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         long wqkvN = qDim + 2L * kvDim;
         long siluN = (long) T * inter;
         int postBlocksY = (hq + 2 * hkv + 7) / 8;   // one warp per head, 8 warps a block
-        int siluBlocks = (int) Math.min((siluN + 255) / 256, 8L * device.multiprocessors() * 8);
+        int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
