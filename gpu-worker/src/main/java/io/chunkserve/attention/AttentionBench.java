@@ -3,6 +3,7 @@ package io.chunkserve.attention;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
+import io.chunkserve.runtime.cpu.CpuKernels;
 import io.chunkserve.runtime.cpu.MemoryBandwidth;
 
 import java.lang.foreign.MemorySegment;
@@ -130,7 +131,8 @@ public final class AttentionBench {
     /** Runs the default point and the grid; returns the whole report (table and RESULT line). */
     static String run(Config cfg) {
         StringBuilder out = new StringBuilder();
-        try (WorkerPool par = new WorkerPool(cfg.threads)) {
+        // the runtime's own pool (the one the engine's attention runs on), so the bench measures its dispatch
+        try (CpuKernels par = new CpuKernels(cfg.threads)) {
             // the same meter (and so the same roofline denominator) as bench decode and bench kernels
             double bw = MemoryBandwidth.measureReadBytesPerSecond(par, cfg.bandwidthBytes);
             out.append(String.format(Locale.ROOT, "attention bench: decode, two-phase (prefix-aware) vs the same kernel with sharing off%n"));
@@ -182,7 +184,7 @@ public final class AttentionBench {
     }
 
     /** Builds the batch for (B, P, S), then times aware and unaware decode. */
-    static Point point(Config cfg, WorkerPool par, int batch, int shared, int unique) {
+    static Point point(Config cfg, CpuKernels par, int batch, int shared, int unique) {
         int c = cfg.chunk, sharedChunks = shared / c;
         int privTokens = unique + shared % c;       // a partial last prefix chunk cannot be shared: each sequence copies it
         int privChunks = (privTokens + c - 1) / c;

@@ -1,11 +1,8 @@
 package io.chunkserve.attention;
 
-import io.chunkserve.runtime.cpu.MemoryBandwidth;
-
 import io.chunkserve.model.DType;
 import org.junit.jupiter.api.Test;
 
-import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -14,7 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The benchmark program end to end on tiny sizes (not a timing test), its options, and its thread pool. */
+/** The benchmark program end to end on tiny sizes (not a timing test), and its options. */
 class AttentionBenchTest {
     @Test
     void parsesOptionsAndRejectsBadOnes() {
@@ -53,26 +50,5 @@ class AttentionBenchTest {
         Matcher m = Pattern.compile("\"" + key + "\":([-0-9.eE+]+)").matcher(json);
         assertTrue(m.find(), key);
         return Double.parseDouble(m.group(1));
-    }
-
-    @Test
-    void workerPoolRunsEveryTaskOnceAcrossManyCalls() {
-        try (WorkerPool pool = new WorkerPool(3)) {
-            for (int call = 0; call < 200; call++) {
-                int n = call % 17;
-                AtomicIntegerArray hits = new AtomicIntegerArray(Math.max(1, n));
-                pool.forRange(n, i -> hits.incrementAndGet(i));
-                for (int i = 0; i < n; i++) assertEquals(1, hits.get(i), "call " + call + " task " + i);
-            }
-        }
-    }
-
-    @Test
-    void readBandwidthThroughTheAttentionPoolIsPositive() {
-        try (WorkerPool pool = new WorkerPool(2)) {
-            double bps = MemoryBandwidth.measureReadBytesPerSecond(pool, 8 << 20);
-            // a sanity check only: on a starved machine even a few MB/s is possible
-            assertTrue(bps > 0 && Double.isFinite(bps), "bandwidth " + bps / 1e9 + " GB/s");
-        }
     }
 }
