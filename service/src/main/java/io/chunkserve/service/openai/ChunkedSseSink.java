@@ -32,7 +32,8 @@ import io.vertx.core.net.impl.ConnectionBase;
  *
  * <p>Used only when the pipeline is the plain HTTP/1.x one: no HTTP compression between the
  * response and the socket (its bytes would differ); TLS, if any, sits below the encoder and still
- * sees every byte.
+ * sees every byte. An HTTP/1.0 response is not chunked (its body ends with the connection): its
+ * events go through Vert.x as they are.
  */
 final class ChunkedSseSink implements SseSink {
     private static final String RELAY = "chunkserve-sse-writable";
@@ -41,6 +42,7 @@ final class ChunkedSseSink implements SseSink {
     private final HttpServerResponse resp;
     private final ChannelHandlerContext below; // the encoder's context: writes from it skip the encoder
     private final Channel ch;
+    private boolean chunked; // HTTP/1.0 responses are not: their events go through Vert.x unframed
 
     private ChunkedSseSink(HttpServerResponse resp, ChannelHandlerContext encoder) {
         this.resp = resp;
@@ -58,7 +60,10 @@ final class ChunkedSseSink implements SseSink {
     }
 
     @Override
-    public void begin() { SseSink.beginStream(resp); }
+    public void begin() {
+        SseSink.beginStream(resp);
+        chunked = resp.isChunked();
+    }
 
     @Override
     public boolean writeQueueFull() { return !ch.isWritable() || resp.writeQueueFull(); }
@@ -69,7 +74,7 @@ final class ChunkedSseSink implements SseSink {
     @Override
     public void write(byte[] data, int len) {
         if (len == 0) return;
-        if (!ch.isWritable() || !resp.headWritten()) { // not on the fast path's terms: let Vert.x queue it in order
+        if (!chunked || !ch.isWritable() || !resp.headWritten()) { // not on the fast path's terms: Vert.x writes it, in order
             SseSink.super.write(data, len);
             return;
         }

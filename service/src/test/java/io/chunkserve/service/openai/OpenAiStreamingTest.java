@@ -7,6 +7,12 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 
 import static io.chunkserve.service.openai.ApiTestSupport.chunks;
@@ -135,5 +141,41 @@ class OpenAiStreamingTest {
         assertEquals(1, roles[1]);
         assertEquals(1, finishes[0]);
         assertEquals(1, finishes[1]);
+    }
+
+    /**
+     * An HTTP/1.0 client gets no chunked encoding (the server's framed-chunk fast path must not
+     * apply): the body is the bare event stream, ended by the connection's close, and it carries
+     * the same text as the unary answer.
+     */
+    @Test
+    void http10StreamIsUnchunkedAndEndsWithTheConnection() throws IOException {
+        String json = "{\"prompt\":\"Once upon a time\",\"stream\":true,\"max_tokens\":6,\"temperature\":0,\"ignore_eos\":true}";
+        byte[] body = json.getBytes(StandardCharsets.UTF_8);
+        String raw;
+        try (Socket s = new Socket("127.0.0.1", server.port())) {
+            s.setSoTimeout(30_000);
+            OutputStream out = s.getOutputStream();
+            out.write(("POST /v1/completions HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+                    + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(body);
+            out.flush();
+            InputStream in = s.getInputStream();
+            ByteArrayOutputStream all = new ByteArrayOutputStream();
+            in.transferTo(all); // until the server closes
+            raw = all.toString(StandardCharsets.UTF_8);
+        }
+        int split = raw.indexOf("\r\n\r\n");
+        String head = raw.substring(0, split).toLowerCase(java.util.Locale.ROOT);
+        String sse = raw.substring(split + 4);
+        assertTrue(head.startsWith("http/1.0 200"), head);
+        assertTrue(!head.contains("transfer-encoding"), head);
+        assertTrue(sse.startsWith("data: {"), sse);
+        assertTrue(sse.endsWith("data: [DONE]\n\n"), sse);
+        StringBuilder text = new StringBuilder();
+        for (JsonObject c : chunks(sse)) text.append(c.getJsonArray("choices").getJsonObject(0).getString("text"));
+        var unary = post(server, "/v1/completions", """
+                {"prompt":"Once upon a time","max_tokens":6,"temperature":0,"ignore_eos":true}""");
+        assertEquals(unary.json().getJsonArray("choices").getJsonObject(0).getString("text"), text.toString());
     }
 }
