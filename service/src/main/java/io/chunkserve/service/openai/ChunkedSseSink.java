@@ -5,6 +5,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.VoidChannelPromise;
 import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpConnection;
@@ -42,12 +43,15 @@ final class ChunkedSseSink implements SseSink {
     private final HttpServerResponse resp;
     private final ChannelHandlerContext below; // the encoder's context: writes from it skip the encoder
     private final Channel ch;
+    /** As Vert.x's own writes: a failed write (the peer is gone) raises nothing; the close is handled as a close. */
+    private final VoidChannelPromise quiet;
     private boolean chunked; // HTTP/1.0 responses are not: their events go through Vert.x unframed
 
     private ChunkedSseSink(HttpServerResponse resp, ChannelHandlerContext encoder) {
         this.resp = resp;
         this.below = encoder;
         this.ch = encoder.channel();
+        this.quiet = new VoidChannelPromise(ch, false);
     }
 
     /** The sink, or null when the connection is not a plain HTTP/1.x one. */
@@ -82,7 +86,7 @@ final class ChunkedSseSink implements SseSink {
         ByteBuf b = ch.alloc().directBuffer(digits + len + 4);
         for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) b.writeByte(HEX[(len >>> shift) & 0xF]);
         b.writeShort(0x0d0a).writeBytes(data, 0, len).writeShort(0x0d0a);
-        below.writeAndFlush(b, below.voidPromise());
+        below.writeAndFlush(b, quiet);
     }
 
     @Override
