@@ -37,16 +37,13 @@
 namespace cs {
 
 constexpr int TILE = 64;      // KV tokens per pipeline stage
-constexpr int THREADS = 128;  // threads of a 4-warp unit (64 rows) and of a merge block
-constexpr int WIDE_THREADS = 256;   // a paired partials block: one 128-row unit or two 64-row units
-constexpr int WIDE_STAGES = 6;      // pipeline depth of a 128-row unit (the same shared memory as two 3-stage units)
+constexpr int ROWS = 64;      // query rows per block (4 warps × 16)
+constexpr int THREADS = 128;
 constexpr int ITEM_INTS = 16;
 constexpr int PRE = 7;        // chunk ids repeated in the item record
 
-// NW warps: a unit of 16·NW query rows
-template <typename T, int D, int STAGES, int NW>
+template <typename T, int D, int STAGES>
 struct PartialsSmem {
-    static constexpr int ROWS = 16 * NW;
     static constexpr int Q = ROWS * D;              // elements of the query tile
     static constexpr int STAGE = 2 * TILE * D;      // elements of one K + V stage
     static constexpr int SEQ_BYTES = 2 * ROWS * 4;  // after the stages: sequence ids [ROWS], items holding them [ROWS]
@@ -90,30 +87,18 @@ __device__ __forceinline__ int pick_pre(int4 c, int4 d, int i) {
     return v;
 }
 
-// Barrier of one unit: id 0 with all the block's threads, or ids 1, 2 for the two 128-thread halves of a paired
-// block (each half runs its own unit and never waits for the other).
-template <int N>
-__device__ __forceinline__ void unit_sync(int id) {
-    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(N) : "memory");
-}
-
-// One unit of NW warps (16·NW rows). NT = KV tokens of each tile that one warp handles; KP = TILE / NT warps
-// split a tile's tokens, NRS = NW / KP row slices. NW = 4: NT 16 (rows ≤ 16: 4 warps split the tile's tokens),
-// 32 (rows ≤ 32: 2 row slices × 2 token halves) or 64 (4 row slices, each all tokens); NW = 8: NT 64 (8 row
-// slices, rows ≤ 128: the KV tile goes through shared memory once for twice the rows).
-template <typename T, int D, int STAGES, int NW, int NT>
+// NT = KV tokens of each tile that one warp handles: 16 (rows ≤ 16: 4 warps split the tile's tokens),
+// 32 (rows ≤ 32: 2 row slices × 2 token halves) or 64 (4 row slices, each all tokens).
+template <typename T, int D, int STAGES, int NT>
 __device__ __forceinline__ void partials_body(
         const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q, const Args& A,
-        int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem, int tid, int bar) {
-    using S = PartialsSmem<T, D, STAGES, NW>;
-    constexpr int ROWS = S::ROWS, NTHREADS = 32 * NW;
+        int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
+    using S = PartialsSmem<T, D, STAGES>;
     constexpr int PR = D / 8;            // 16-byte pieces per row
-    constexpr int KP = TILE / NT;        // warps along a tile's tokens
-    constexpr int NRS = NW / KP;         // row slices (warps along rows)
-    static_assert(NRS * KP == NW && NRS * 16 >= 16, "bad unit shape");
+    constexpr int NRS = NT / 16;         // row slices (warps along rows)
     const int chunkOff = ia.x, fullTok = ia.y, tailSeq = ib.w;
     const int hkv = A.hkv, g = A.g, logC = A.logC;
-    const int warp = tid >> 5, lane = tid & 31;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int rs = warp % NRS, kp = warp / NRS;
     const int C = 1 << logC, hq = hkv * g;
     // the tail length arrives while the first tiles load; only masking and the loop bound need it
@@ -125,7 +110,7 @@ __device__ __forceinline__ void partials_body(
     // query tile (rows past rowCount are zero)
     {
     const int seqOff = ia.z, rowStart = ia.w, rowCount = ib.x, seqBase = ic.x;
-    for (int p = tid; p < ROWS * PR; p += NTHREADS) {
+    for (int p = tid; p < ROWS * PR; p += THREADS) {
         int r = p / PR, c = p % PR;
         bool valid = r < rowCount;
         const T* src = q;
@@ -145,8 +130,8 @@ __device__ __forceinline__ void partials_body(
         T* ks = kvs + stage * S::STAGE;
         T* vs = ks + TILE * D;
         #pragma unroll
-        for (int it = 0; it < TILE * PR / NTHREADS; ++it) {
-            int p = tid + it * NTHREADS;
+        for (int it = 0; it < TILE * PR / THREADS; ++it) {
+            int p = tid + it * THREADS;
             int r = p / PR, c = p % PR;
             int tok = tile * TILE + r;
             bool valid = tok < bound;
@@ -194,7 +179,7 @@ __device__ __forceinline__ void partials_body(
 
     for (int i = 0; i < nTiles; ++i) {
         cp_async_wait<STAGES - 2>();
-        unit_sync<NTHREADS>(bar);
+        __syncthreads();
         if (i + STAGES - 1 < nTiles) load_tile(i + STAGES - 1, (i + STAGES - 1) % STAGES, std::false_type{}, nTok);
         cp_async_commit();
         const T* ks = kvs + (i % STAGES) * S::STAGE;
@@ -203,11 +188,11 @@ __device__ __forceinline__ void partials_body(
             // tail slots past the length of a prologue tile: P is 0 there, but 0 · (whatever the slot holds)
             // must not be NaN (main-loop tiles zero-filled them)
             int r0 = nTok - i * TILE;
-            for (int p = tid; p < (TILE - r0) * PR; p += NTHREADS) {
+            for (int p = tid; p < (TILE - r0) * PR; p += THREADS) {
                 int r = r0 + p / PR, c = p % PR;
                 *reinterpret_cast<uint4*>(vs + swz<D>(r, c)) = make_uint4(0u, 0u, 0u, 0u);
             }
-            unit_sync<NTHREADS>(bar);
+            __syncthreads();
         }
         if (i == 0) {
             #pragma unroll
@@ -299,10 +284,10 @@ __device__ __forceinline__ void partials_body(
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
     cp_async_wait<0>();
-    unit_sync<NTHREADS>(bar);
-    float* red = reinterpret_cast<float*>(kvs);          // [NW warps × 16 rows][RED_STRIDE]
-    float* redM = red + ROWS * S::RED_STRIDE;             // [ROWS]
-    float* redL = redM + ROWS;                            // [ROWS]
+    __syncthreads();
+    float* red = reinterpret_cast<float*>(kvs);          // [4 warps × 16 rows][RED_STRIDE]
+    float* redM = red + ROWS * S::RED_STRIDE;             // [64]
+    float* redL = redM + ROWS;                            // [64]
     {
         int r0 = warp * 16 + (lane >> 2);
         #pragma unroll
@@ -316,9 +301,9 @@ __device__ __forceinline__ void partials_body(
             redL[r0] = l0; redL[r0 + 8] = l1;
         }
     }
-    unit_sync<NTHREADS>(bar);
-    constexpr int KSPLIT = KP;
-    for (int e = tid; e < rowCount * (D / 4); e += NTHREADS) {
+    __syncthreads();
+    constexpr int KSPLIT = 4 / NRS;
+    for (int e = tid; e < rowCount * (D / 4); e += THREADS) {
         int r = e / (D / 4), c4 = e % (D / 4);
         int slice = r >> 4, ri = r & 15;
         float M = -INFINITY;
@@ -353,54 +338,26 @@ __device__ __forceinline__ void partials_body(
     }
 }
 
-template <typename T, int D, int STAGES, int NW>
-__device__ __forceinline__ void run_unit(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
-                                         const Args& A, int unit, unsigned char* smem, int tid, int bar) {
-    const int item = unit / A.hkv, h = unit - item * A.hkv;
+template <typename T, int D, int STAGES>
+__device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
+                                         const Args& A, const char* planBase, int planLines) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    const int item = blockIdx.x / A.hkv, h = blockIdx.x - item * A.hkv;
     const int* itemRec = A.items + (size_t)item * ITEM_INTS;
     const int4* rec = reinterpret_cast<const int4*>(itemRec);
     const int4 ia = __ldg(rec), ib = __ldg(rec + 1), ic = __ldg(rec + 2), id = __ldg(rec + 3);
-    const int rowCount = ib.x;
-    if constexpr (NW == 8) {
-        partials_body<T, D, STAGES, 8, 64>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem, tid, bar);
-    } else if (rowCount <= 16) {
-        partials_body<T, D, STAGES, 4, 16>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem, tid, bar);
-    } else if (rowCount <= 32) {
-        partials_body<T, D, STAGES, 4, 32>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem, tid, bar);
-    } else {
-        partials_body<T, D, STAGES, 4, 64>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem, tid, bar);
-    }
-}
-
-// Units: (item, KV head) = item · hkv + h, items in plan order. paired = 0: one 4-warp unit per block (128
-// threads). paired = 1 (WIDE kernels, 256 threads): blocks below wideBlocks run one 8-warp unit each (the
-// plan puts its 128-row items first), every later block runs two 4-warp units side by side, one per half, each
-// in its own half of shared memory with its own barrier.
-template <typename T, int D, int STAGES, bool WIDE>
-__device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
-                                         const Args& A, const char* planBase, int planLines, int paired,
-                                         int wideBlocks, int units) {
-    extern __shared__ __align__(128) unsigned char smem[];
     // the grid pulls the plan arrays into L2 (blocks of later waves and the merges then find them there)
-    for (int l = blockIdx.x + threadIdx.x * gridDim.x; l < planLines; l += blockDim.x * gridDim.x) {
+    for (int l = blockIdx.x + threadIdx.x * gridDim.x; l < planLines; l += THREADS * gridDim.x) {
         asm volatile("prefetch.global.L2 [%0];" ::"l"(planBase + (size_t)l * 128));
     }
-    if constexpr (WIDE) {
-        if (paired) {
-            if ((int)blockIdx.x < wideBlocks) {
-                run_unit<T, D, WIDE_STAGES, 8>(kc, vc, q, A, blockIdx.x, smem, threadIdx.x, 0);
-            } else {
-                const int half = threadIdx.x >> 7;
-                const int unit = wideBlocks + 2 * ((int)blockIdx.x - wideBlocks) + half;
-                if (unit < units) {
-                    run_unit<T, D, STAGES, 4>(kc, vc, q, A, unit, smem + half * PartialsSmem<T, D, STAGES, 4>::BYTES,
-                                              threadIdx.x & 127, 1 + half);
-                }
-            }
-            return;
-        }
+    const int rowCount = ib.x;
+    if (rowCount <= 16) {
+        partials_body<T, D, STAGES, 16>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+    } else if (rowCount <= 32) {
+        partials_body<T, D, STAGES, 32>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+    } else {
+        partials_body<T, D, STAGES, 64>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
-    run_unit<T, D, STAGES, 4>(kc, vc, q, A, blockIdx.x, smem, threadIdx.x, 0);
 }
 
 // Per (sequence, query head): log-sum-exp merge of its partial records, out = O / L; with direct = 1 the
@@ -444,26 +401,22 @@ __device__ __forceinline__ void merge(const float* __restrict__ partO, const flo
 }  // namespace cs
 
 // plan: one int array, items at 0, the other sections at the given int offsets (16-byte aligned)
-// NTH, MINB: block size and resident blocks per SM the register budget must allow. d64: 128 threads, 3 blocks
-// (its shared memory allows 3 on sm_90; at 2 the compiler took 201 registers and the SM ran 2 blocks, measured
-// slower on sharing-on plans of short items). d128: WIDE, 256 threads, 1 block (launched with paired = 1:
-// 128-row units or two 64-row units a block, 225 KiB of shared memory; with paired = 0, 128 threads and 112.5
-// KiB, 2 blocks an SM, for devices without that much shared memory per block).
-#define CS_PARTIALS(NAME, T, D, STAGES, WIDE, NTH, MINB)                                                     \
-    extern "C" __global__ void __launch_bounds__(NTH, MINB)                                                  \
+// MINB: resident blocks per SM the register budget must allow (d64: 3, which its shared memory allows on sm_90;
+// at 2 the compiler took 201 registers and the SM ran 2 blocks, measured slower on sharing-on plans of short items)
+#define CS_PARTIALS(NAME, T, D, STAGES, MINB)                                                                \
+    extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
-         int g, int logC, float scaleLog2, int direct, int paired, int wideBlocks, int units) {              \
+         int g, int logC, float scaleLog2, int direct) {                                                     \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2};                           \
-        cs::partials<T, D, STAGES, WIDE>(kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines,       \
-                                         paired, wideBlocks, units);                                         \
+        cs::partials<T, D, STAGES>(kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);            \
     }
 
-CS_PARTIALS(cs_attn_partials_f16_d128, __half, 128, 3, true, cs::WIDE_THREADS, 1)
-CS_PARTIALS(cs_attn_partials_bf16_d128, __nv_bfloat16, 128, 3, true, cs::WIDE_THREADS, 1)
-CS_PARTIALS(cs_attn_partials_f16_d64, __half, 64, 3, false, cs::THREADS, 3)
-CS_PARTIALS(cs_attn_partials_bf16_d64, __nv_bfloat16, 64, 3, false, cs::THREADS, 3)
+CS_PARTIALS(cs_attn_partials_f16_d128, __half, 128, 3, 2)
+CS_PARTIALS(cs_attn_partials_bf16_d128, __nv_bfloat16, 128, 3, 2)
+CS_PARTIALS(cs_attn_partials_f16_d64, __half, 64, 3, 3)
+CS_PARTIALS(cs_attn_partials_bf16_d64, __nv_bfloat16, 64, 3, 3)
 
 #define CS_MERGE(NAME, T, D)                                                                                 \
     extern "C" __global__ void __launch_bounds__(cs::THREADS)                                                \

@@ -25,16 +25,13 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * head h reads KV head h / (qHeads / kvHeads); scale 1/sqrt(headDim). One instance per engine thread.
  */
 public final class CudaAttention implements AutoCloseable {
-    static final int THREADS = 128;       // a 4-warp unit; a merge block
-    static final int WIDE_THREADS = 256;  // a paired block of the d128 kernels
-    static final int STAGES = 3;          // must match the kernels' pipeline depth
+    static final int THREADS = 128;
+    static final int STAGES = 3;    // must match the kernels' pipeline depth
 
     private final CudaDevice device;
     private final DeviceKvCache kv;
     private final KvLayout layout;
     private final int qHeads, groupSize, smemBytes, blocksPerSm;
-    private final boolean paired;   // d128: 256-thread blocks, 128-row units or two 64-row units each
-    private boolean wideRows = true;
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
     private final long hPartials, hMerge;
@@ -73,36 +70,20 @@ public final class CudaAttention implements AutoCloseable {
         hPartials = Launcher.handle(partials);
         hMerge = Launcher.handle(merge);
         int d = layout.headDim();
-        int unitBytes = (CudaPlan.ROWS * d + STAGES * 2 * CudaPlan.TILE * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
-        // d128 kernels: two 64-row units (or one 128-row unit with 6 stages, the same bytes) a 256-thread block
-        paired = d == 128 && 2 * unitBytes <= device.maxSharedPerBlockOptin();
-        smemBytes = paired ? 2 * unitBytes : unitBytes;
+        smemBytes = (CudaPlan.ROWS * d + STAGES * 2 * CudaPlan.TILE * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
         if (smemBytes > device.maxSharedPerBlockOptin()) {
             throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
         }
         CudaDevice.setDynamicShared(partials, smemBytes);
-        int blocks = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, paired ? WIDE_THREADS : THREADS, smemBytes));
-        blocksPerSm = paired ? 2 * blocks : blocks;   // in 64-row units
+        blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, THREADS, smemBytes));
     }
 
     public KvLayout layout() { return layout; }
 
     public int qHeads() { return qHeads; }
 
-    /** Resident 64-row partials units per multiprocessor (occupancy; a paired block holds two). */
+    /** Resident partials blocks per multiprocessor (occupancy). */
     public int blocksPerMultiprocessor() { return blocksPerSm; }
-
-    /** Whether the partials kernel runs paired 256-thread blocks (d128 with enough shared memory). */
-    public boolean paired() { return paired; }
-
-    /**
-     * true (the default, paired kernels only): groups of more than 64 rows are cut into 128-row tiles that run
-     * as 8-warp units; false: 64-row tiles only (comparisons). Takes effect at the next rebuild.
-     */
-    public void wideRows(boolean on) {
-        wideRows = on;
-        plan = null;
-    }
 
     /** Fixes the piece size (tiles) for experiments; 0 restores the cost model. Takes effect at the next rebuild. */
     public void forceTilesPerPiece(int tiles) {
@@ -140,7 +121,7 @@ public final class CudaAttention implements AutoCloseable {
         boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
         if (rebuild) {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
-                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, paired && wideRows);
+                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
             int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
             int[] offsets = new int[sections.length];
@@ -187,16 +168,13 @@ public final class CudaAttention implements AutoCloseable {
         if (plan == null) throw new IllegalStateException("prepare() first");
         int hkv = layout.kvHeads(), d = layout.headDim();
         boolean directNow = direct && planDirect;
-        int units = plan.blockCount(), wideBlocks = plan.wideItems() * hkv;
-        int grid = paired ? wideBlocks + (units - wideBlocks + 1) / 2 : units;
         float scaleLog2 = (float) (1.0 / Math.sqrt(d) / Math.log(2.0));
         // through java.lang.foreign (Launcher): JCuda's launch cost ~18 µs of host time each, 2 a layer
         launcher.begin().ptr(kv.keys(layer).ptr()).ptr(kv.values(layer).ptr()).ptr(q).ptr(dPlan.ptr())
                 .i32(offChunkIds).i32(offRowSeqs).i32(offSeqInfo).i32(prefetchPlan ? planLines : 0)
                 .ptr(dLens.ptr()).ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(out)
                 .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
-                .i32(paired ? 1 : 0).i32(wideBlocks).i32(units)
-                .launch(hPartials, grid, 1, paired ? WIDE_THREADS : THREADS, smemBytes);
+                .launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         if (directNow && !planMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)

@@ -79,13 +79,9 @@ public final class CudaAttentionBench {
         dev.close();
     }
 
-    /**
-     * Piece-size sweep at headline shapes (sharing on): how far the cost model's choice is from the best; where
-     * the kernel runs 128-row units, also with 64-row tiles only (the earlier work split, same kernel).
-     */
+    /** Piece-size sweep at two headline shapes (sharing on): how far the cost model's choice is from the best. */
     private static void sweep(CudaDevice dev, DeviceBuffer flush, int iters) {
-        int[][] shapes = {{32, 32, 4096, 0}, {32, 32, 4096, 512}, {32, 64, 4096, 512}, {8, 32, 4096, 512}, {8, 64, 4096, 512},
-                {8, 64, 2048, 0}, {8, 64, 2048, 256}, {8, 32, 2048, 256}};
+        int[][] shapes = {{32, 32, 4096, 0}, {32, 32, 4096, 512}, {32, 64, 4096, 512}, {8, 32, 4096, 512}, {8, 64, 4096, 512}};
         for (int[] sh : shapes) {
             int hkv = sh[0], batch = sh[1], prefix = sh[2], unique = sh[3], c = 64, d = 128;
             int sharedChunks = prefix / c, privChunks = unique / c, numChunks = sharedChunks + batch * privChunks;
@@ -111,16 +107,6 @@ public final class CudaAttentionBench {
                     att.prepare(tables, lengths, true);
                     line.append(String.format(" tp=%s:%.1fus", tp == 0 ? "auto(" + att.plan().tilesPerPiece() + ")" : tp + "",
                             median(time(dev, att, flush, dq, o, iters))));
-                }
-                if (att.plan().wideItems() > 0) {
-                    att.wideRows(false);
-                    for (int tp : new int[] {0, 4, 8, 16}) {
-                        att.forceTilesPerPiece(tp);
-                        att.prepare(tables, lengths, true);
-                        line.append(String.format(" 64-row tp=%s:%.1fus", tp == 0 ? "auto(" + att.plan().tilesPerPiece() + ")" : tp + "",
-                                median(time(dev, att, flush, dq, o, iters))));
-                    }
-                    att.wideRows(true);
                 }
                 att.forceTilesPerPiece(0);
                 att.prepare(tables, lengths, true);
@@ -175,7 +161,7 @@ public final class CudaAttentionBench {
                 if (i >= 0) us[i] = ms * 1e3f;
             }
             System.out.printf("launch floor (L2 flushed, one tiny kernel between events): median %.2f us, min %.2f us%n", median(us), min(us));
-            System.out.println("partials 64-row units per multiprocessor (occupancy): " + att.blocksPerMultiprocessor() + (att.paired() ? " (paired 256-thread blocks)" : ""));
+            System.out.println("partials blocks per multiprocessor (occupancy): " + att.blocksPerMultiprocessor());
         }
     }
 

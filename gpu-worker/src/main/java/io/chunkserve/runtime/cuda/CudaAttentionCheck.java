@@ -102,20 +102,11 @@ public final class CudaAttentionCheck {
             for (boolean sharing : new boolean[] {false, true}) {
                 att.prepare(rb.tables(), rb.lengths(), sharing);
                 res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, (sharing ? "shared " : "private ") + "tiles/piece=" + att.plan().tilesPerPiece()
-                        + " groups=" + att.plan().groupCount() + " items=" + att.plan().itemCount()
-                        + (att.plan().wideItems() > 0 ? " wide=" + att.plan().wideItems() : "")));
+                        + " groups=" + att.plan().groupCount() + " items=" + att.plan().itemCount()));
                 // every row through a record and the merge (the earlier path)
                 att.directWrites(false);
                 res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, "all-merged"));
                 att.directWrites(true);
-                if (att.plan().wideItems() > 0) {
-                    // the same plan cut into 64-row tiles only (paired 4-warp units)
-                    att.wideRows(false);
-                    att.prepare(rb.tables(), rb.lengths(), sharing);
-                    res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, "64-row"));
-                    att.wideRows(true);
-                    att.prepare(rb.tables(), rb.lengths(), sharing);
-                }
             }
             // append one token to sequences whose tail stays partly filled, through the kernel and on the host
             List<Integer> seqs = new ArrayList<>();

@@ -17,15 +17,13 @@ import java.util.List;
  *
  * <p>Work: each shared group and each sequence's private chunk list is cut into pieces of about
  * {@link #tilesPerPiece()} 64-token tiles, and a group's rows (its sequences × the g query heads of a KV head)
- * into row tiles of ≤ 64 (≤ 128 with {@link Shape#wideRows}: such items come first and run as 8-warp units that
- * read each KV tile once for all their rows); one item per (piece, row tile), one unit per (item, KV head). The piece size comes
+ * into row tiles of ≤ 64; one item per (piece, row tile), one block per (item, KV head). The piece size comes
  * from a small cost model ({@code choosePieceTiles}): the makespan of the items on the GPU's multiprocessors
  * (longest items first) plus the fp32 partial traffic each extra piece costs.
  */
 public final class CudaPlan {
     static final int TILE = 64;        // KV tokens per tile (kernel constant)
-    static final int ROWS = 64;        // query rows of a 4-warp unit (kernel constant)
-    static final int WIDE_ROWS = 128;  // query rows of an 8-warp unit (paired d128 kernels)
+    static final int ROWS = 64;        // query rows per block (kernel constant)
     static final int ITEM_INTS = 16;
     static final int ITEM_PREFIX = 7;  // chunk ids repeated in the item record (kernel constant PRE)
     /** Per-block start cost in tiles (prologue, pipeline fill, partial write), for the cost model. */
@@ -45,25 +43,15 @@ public final class CudaPlan {
      * @param headDim         head dim
      * @param chunkSize       tokens per chunk (a power of two)
      * @param multiprocessors the GPU's multiprocessors
-     * @param blocksPerSm     64-row units resident per multiprocessor
+     * @param blocksPerSm     partials blocks resident per multiprocessor
      * @param forcedTilesPerPiece 0 for the cost model, else this piece size (experiments)
-     * @param wideRows        lists of more than 64 rows are cut into row tiles of 128 (the kernel runs them as
-     *                        8-warp units, one a multiprocessor)
      */
     public record Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm,
-                        int forcedTilesPerPiece, boolean wideRows) {
+                        int forcedTilesPerPiece) {
         public Shape {
             if (Integer.bitCount(chunkSize) != 1) throw new IllegalArgumentException("chunk size " + chunkSize + " is not a power of two");
             if (kvHeads < 1 || groupSize < 1 || multiprocessors < 1 || blocksPerSm < 1) throw new IllegalArgumentException("bad shape " + this);
         }
-
-        /** Without 128-row tiles. */
-        public Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm, int forcedTilesPerPiece) {
-            this(kvHeads, groupSize, headDim, chunkSize, multiprocessors, blocksPerSm, forcedTilesPerPiece, false);
-        }
-
-        /** Row tile of a list of {@code rows} rows. */
-        int rowTile(int rows) { return wideRows && rows > ROWS ? WIDE_ROWS : ROWS; }
     }
 
     private final Shape shape;
@@ -76,7 +64,6 @@ public final class CudaPlan {
     final int[] seqInfo;              // (B, 4) first merge entry, end, work items holding the sequence's rows, 0
     final int[] mergeEnt;             // (entries, 2) record base, record stride per KV head
     final int records;                // partial records (rows × KV heads over all pieces)
-    final int wideItems;              // items of more than 64 rows, first in items
     private final int tilesPerPiece, groups, sharedChunks, privateChunks;
 
     private CudaPlan(Shape shape, boolean sharing, int[][] tables, int[] lengths, Work w) {
@@ -90,7 +77,6 @@ public final class CudaPlan {
         seqInfo = w.seqInfo;
         mergeEnt = w.mergeEnt;
         records = w.records;
-        wideItems = w.wideItems;
         tilesPerPiece = w.tilesPerPiece;
         groups = w.groups;
         sharedChunks = w.sharedChunks;
@@ -145,11 +131,7 @@ public final class CudaPlan {
 
     public int itemCount() { return items.length / ITEM_INTS; }
 
-    /** Units (item, KV head) of the partials kernel. */
     public int blockCount() { return itemCount() * shape.kvHeads(); }
-
-    /** Items of more than 64 rows (8-warp units); they come first. */
-    public int wideItems() { return wideItems; }
 
     public int records() { return records; }
 
@@ -194,7 +176,7 @@ public final class CudaPlan {
     /** The construction: groups, lists, piece size, items, merge entries. */
     private static final class Work {
         int[] items, chunkIds, rowSeqs, seqInfo, mergeEnt;
-        int records, wideItems, tilesPerPiece, groups, sharedChunks, privateChunks;
+        int records, tilesPerPiece, groups, sharedChunks, privateChunks;
 
         Work(int[][] tables, int[] lengths, boolean sharing, Shape shape) {
             int batch = tables.length, c = shape.chunkSize(), g = shape.groupSize();
@@ -276,7 +258,7 @@ public final class CudaPlan {
             int pc = pieceChunks(tilesPerPiece, c);
             for (WorkList l : lists) {
                 int n = l.chunks.length, pieces = (n + pc - 1) / pc, base = n / pieces, extra = n % pieces;
-                int rowTile = shape.rowTile(l.rows), rowTiles = (l.rows + rowTile - 1) / rowTile;
+                int rowTiles = (l.rows + ROWS - 1) / ROWS;
                 for (int p = 0, start = 0; p < pieces; p++) {
                     int len = base + (p < extra ? 1 : 0);
                     int chunkOff = chunkList.size();
@@ -286,8 +268,7 @@ public final class CudaPlan {
                     records = Math.addExact(records, Math.multiplyExact(shape.kvHeads(), l.rows));
                     int tailSeq = p == pieces - 1 ? l.tailSeq : -1, seqBase = l.seqBase();
                     for (int rt = 0; rt < rowTiles; rt++) {
-                        int rowStart = rt * rowTile, rowCount = Math.min(rowTile, l.rows - rowStart);
-                        if (rowCount > ROWS) wideItems++;
+                        int rowStart = rt * ROWS, rowCount = Math.min(ROWS, l.rows - rowStart);
                         itemList.add(chunkOff);
                         itemList.add(len * c);
                         itemList.add(l.seqOff);
@@ -347,14 +328,13 @@ public final class CudaPlan {
             double bestCost = Double.MAX_VALUE;
             for (int tp : PIECE_CANDIDATES) {
                 int pc = pieceChunks(tp, c);
-                double work = 0, maxItem = 0, maxWide = 0, minItem = Double.MAX_VALUE, records = 0;
+                double work = 0, maxItem = 0, minItem = Double.MAX_VALUE, records = 0;
                 long blocks = 0;
                 boolean equal = true;   // every block streams the same number of tiles
                 for (int li = 0; li < lists.size(); li++) {
                     WorkList l = lists.get(li);
                     int n = l.chunks.length, pieces = (n + pc - 1) / pc;
-                    int rowTiles = (l.rows + ROWS - 1) / ROWS;   // in 64-row units (a 128-row unit counts 2)
-                    boolean wide = shape.rowTile(l.rows) > ROWS;
+                    int rowTiles = (l.rows + ROWS - 1) / ROWS;
                     double tiles = (double) n * c / TILE;
                     double maxTiles = Math.ceil((double) ((n + pieces - 1) / pieces) * c / TILE);
                     double minTiles = Math.max(1, Math.ceil((double) (n / pieces) * c / TILE));
@@ -362,8 +342,6 @@ public final class CudaPlan {
                     blocks += b;
                     work += tiles * rowTiles * hkv + b * ITEM_OVERHEAD_TILES;
                     maxItem = Math.max(maxItem, maxTiles + ITEM_OVERHEAD_TILES);
-                    // a 128-row unit fills its multiprocessor: as long as the 64-row units that would share it
-                    if (wide) maxWide = Math.max(maxWide, (maxTiles + ITEM_OVERHEAD_TILES) * shape.blocksPerSm());
                     minItem = Math.min(minItem, minTiles + ITEM_OVERHEAD_TILES);
                     if (pieces > 1 || rowTiles > 1 || !alone[li]) records += (double) pieces * hkv * l.rows;
                     equal &= maxTiles == minTiles;
@@ -372,7 +350,7 @@ public final class CudaPlan {
                 double sharing = blocks <= sms ? 1 : Math.min(shape.blocksPerSm(), (double) blocks / sms);
                 double waves = (double) blocks / sms;
                 double tail = equal && records == 0 ? Math.ceil(waves - 1e-9) - waves : 0.5;
-                double makespan = Math.max(Math.max(maxItem * sharing, maxWide), blocks <= sms ? 0 : work / sms + tail * minItem);
+                double makespan = Math.max(maxItem * sharing, blocks <= sms ? 0 : work / sms + tail * minItem);
                 double cost = makespan + 2 * records * recordBytes / (tileBytes * sms) + (records > 0 ? MERGE_LAUNCH_TILES : 0);
                 if (cost <= bestCost * (1 + 1e-9)) {   // ties go to larger pieces (fewer partials)
                     bestCost = Math.min(cost, bestCost);
@@ -382,17 +360,11 @@ public final class CudaPlan {
             return best;
         }
 
-        /**
-         * Items reordered: those of more than 64 rows first (the kernel's 8-warp units), then by tiles, longest
-         * first (stable, so row tiles of one piece stay adjacent).
-         */
+        /** Items reordered by tiles, longest first (stable, so row tiles of one piece stay adjacent). */
         static int[] longestFirst(int[] items) {
             int n = items.length / ITEM_INTS;
             long[] keys = new long[n];
-            for (int i = 0; i < n; i++) {
-                long wide = items[i * ITEM_INTS + 4] > ROWS ? 0 : 1L << 62;
-                keys[i] = wide | ((long) (Integer.MAX_VALUE - items[i * ITEM_INTS + 1]) << 31) | i;
-            }
+            for (int i = 0; i < n; i++) keys[i] = ((long) (Integer.MAX_VALUE - items[i * ITEM_INTS + 1]) << 32) | i;
             Arrays.sort(keys);
             int[] out = new int[items.length];
             for (int i = 0; i < n; i++) System.arraycopy(items, (int) keys[i] * ITEM_INTS, out, i * ITEM_INTS, ITEM_INTS);

@@ -31,10 +31,8 @@ class CudaPlanTest {
             for (boolean sharing : new boolean[] {true, false}) {
                 int sms = new int[] {1, 7, 132}[rnd.nextInt(3)];
                 int forced = new int[] {0, 0, 1, 2, 3}[rnd.nextInt(5)];
-                boolean wide = rnd.nextBoolean();
                 CudaPlan plan = CudaPlan.build(rb.tables(), rb.lengths(), sharing,
-                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced, wide));
-                if (!wide) assertEquals(0, plan.wideItems());
+                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced));
                 double[] out = emulate(plan, rb);
                 for (int i = 0; i < ref.length; i++) {
                     assertEquals(ref[i], out[i], 1e-9, "case " + c + " sharing " + sharing + " " + plan + " at " + i);
@@ -90,29 +88,6 @@ class CudaPlanTest {
     }
 
     @Test
-    void gqaGroupOf256RowsIsCutIntoTwo128RowTilesFirst() {
-        int batch = 64, p = 2048, u = 256, c = 64;
-        int[][] tables = new int[batch][(p + u) / c];
-        int[] lengths = new int[batch];
-        for (int b = 0; b < batch; b++) {
-            for (int i = 0; i < p / c; i++) tables[b][i] = i;
-            for (int i = 0; i < u / c; i++) tables[b][p / c + i] = p / c + b * (u / c) + i;
-            lengths[b] = p + u;
-        }
-        CudaPlan wide = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 128, c, 132, 2, 0, true));
-        CudaPlan narrow = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 128, c, 132, 2, 0, false));
-        int groupPieces = 0;
-        for (int i = 0; i < narrow.itemCount(); i++) if (narrow.items[i * CudaPlan.ITEM_INTS + 4] > 4) groupPieces++;
-        assertEquals(0, narrow.wideItems());
-        assertTrue(wide.wideItems() > 0, wide.toString());
-        for (int i = 0; i < wide.itemCount(); i++) {
-            int rows = wide.items[i * CudaPlan.ITEM_INTS + 4];
-            assertEquals(i < wide.wideItems() ? 128 : 4, rows, "item " + i);
-        }
-        assertEquals(0, groupPieces % 4, narrow.toString());   // 256 rows: four 64-row tiles a piece
-    }
-
-    @Test
     void structureSurvivesTailGrowthOnly() {
         int[][] tables = {{5, 6, 7}, {5, 6, 9}};
         int[] lengths = {150, 140};   // chunk 64: two full shared chunks, private tails
@@ -151,8 +126,7 @@ class CudaPlanTest {
                 assertEquals(plan.chunkIds[chunkOff + j], it[i * w + 9 + j], "item " + i + " chunk prefix " + j);
             }
             int nTok = tailSeq >= 0 ? fullTok - c + ((lens[tailSeq] - 1) & (c - 1)) + 1 : fullTok;
-            assertTrue(rowCount >= 1 && rowCount <= (s.wideRows() ? CudaPlan.WIDE_ROWS : CudaPlan.ROWS) && nTok >= 1);
-            assertEquals(i < plan.wideItems(), rowCount > CudaPlan.ROWS, "item " + i + ": 128-row items come first");
+            assertTrue(rowCount >= 1 && rowCount <= CudaPlan.ROWS && nTok >= 1);
             for (int k = rowStart / g; k <= (rowStart + rowCount - 1) / g; k++) itemsSeen[plan.rowSeqs[seqOff + k]]++;
             for (int h = 0; h < hkv; h++) {
                 for (int r = 0; r < rowCount; r++) {
