@@ -81,7 +81,8 @@ public final class CudaAttentionBench {
 
     /** Piece-size sweep at two headline shapes (sharing on): how far the cost model's choice is from the best. */
     private static void sweep(CudaDevice dev, DeviceBuffer flush, int iters) {
-        int[][] shapes = {{32, 32, 4096, 0}, {32, 32, 4096, 512}, {32, 64, 4096, 512}, {8, 32, 4096, 512}, {8, 64, 4096, 512}};
+        int[][] shapes = {{32, 32, 4096, 0}, {32, 32, 4096, 512}, {32, 64, 4096, 512}, {8, 32, 4096, 512}, {8, 64, 4096, 512},
+                {8, 64, 2048, 0}, {8, 64, 2048, 256}, {8, 32, 2048, 256}, {32, 64, 2048, 0}};
         for (int[] sh : shapes) {
             int hkv = sh[0], batch = sh[1], prefix = sh[2], unique = sh[3], c = 64, d = 128;
             int sharedChunks = prefix / c, privChunks = unique / c, numChunks = sharedChunks + batch * privChunks;
@@ -113,6 +114,14 @@ public final class CudaAttentionBench {
                 att.prefetchPlan(false);
                 line.append(String.format(" | auto without plan prefetch:%.1fus", median(time(dev, att, flush, dq, o, iters))));
                 att.prefetchPlan(true);
+                if (att.plan().needsMerge()) {
+                    // the same plan with the merge as a plain launch after the partials (no programmatic dependence)
+                    boolean dep = att.dependentMerge();
+                    att.dependentMerge(false);
+                    line.append(String.format(" | auto, plain merge launch:%.1fus", median(time(dev, att, flush, dq, o, iters))));
+                    att.dependentMerge(dep);
+                    line.append(String.format(" | auto again (merge %s):%.1fus", dep ? "dependent" : "plain", median(time(dev, att, flush, dq, o, iters))));
+                }
             }
             System.out.println(line);
         }
