@@ -76,7 +76,8 @@ public final class CudaAttention implements AutoCloseable {
         }
         CudaDevice.setDynamicShared(partials, smemBytes);
         blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, THREADS, smemBytes));
-        dependentMerge = device.computeCapability() >= 90;
+        // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
+        dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
     }
 
     public KvLayout layout() { return layout; }
