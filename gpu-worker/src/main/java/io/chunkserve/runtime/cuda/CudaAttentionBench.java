@@ -33,11 +33,20 @@ public final class CudaAttentionBench {
         Path out = Path.of("ours.tsv");
         int iters = 30;
         int[] kvHeadsList = {32, 8}, batches = {32, 64}, prefixes = {1024, 2048, 4096}, uniques = {0, 256, 512, 1024};
+        boolean sweeps = true;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--out" -> out = Path.of(args[++i]);
                 case "--iters" -> iters = Integer.parseInt(args[++i]);
                 case "--quick" -> { batches = new int[] {32}; prefixes = new int[] {4096}; uniques = new int[] {0, 512}; }
+                case "--only" -> {   // one shape, no sweeps (profilers): --only HKV,B,P,S
+                    int[] v = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+                    kvHeadsList = new int[] {v[0]};
+                    batches = new int[] {v[1]};
+                    prefixes = new int[] {v[2]};
+                    uniques = new int[] {v[3]};
+                    sweeps = false;
+                }
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -73,8 +82,10 @@ public final class CudaAttentionBench {
                 }
             }
             Files.write(out, rows);
-            sweep(dev, flush, iters);
-            sweepDistinct(dev, flush, iters);
+            if (sweeps) {
+                sweep(dev, flush, iters);
+                sweepDistinct(dev, flush, iters);
+            }
         }
         dev.close();
     }
