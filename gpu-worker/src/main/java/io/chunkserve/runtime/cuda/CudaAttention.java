@@ -17,7 +17,8 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * lengths, rebuilds and uploads the {@link CudaPlan} only when its structure changed (otherwise only the lengths
  * move), and {@link #decode} launches, on the default stream and asynchronously, the partials kernel
  * (chunk-first and sequence-first items in one grid; rows of a sequence that one item holds are written out
- * directly) and, when some sequence is split over several items, the log-sum-exp merge.
+ * directly) and, when some sequence is split over several items, the log-sum-exp merge (on sm_90 and newer a
+ * programmatic dependent launch: it is scheduled while the partials' last wave runs and waits for them on the device).
  * {@link #directWrites(boolean) directWrites(false)} sends every row through a partial record and the merge (the
  * earlier path, kept for comparisons and checks).
  *
