@@ -5,7 +5,11 @@
 #      the real engine CPU vs CUDA (check.log)
 #   3. CudaServeBench: 1B and 8B shapes through the engine (bench.log)
 #   4. the plain PyTorch decode forward on the same shapes (torch.log)
-# Usage: bash run7.sh [check|bench|torch|all ...] [-- extra CudaServeBench args]; logs in $OUT (or ./gpu-out).
+#   5. (attn) CudaAttentionCheck, 150 cases of the two-phase kernels alone (attncheck.log)
+#   6. (nooverlap) CudaServeBench at B = 64 and 128 with the engine's host work not overlapped (-Dchunkserve.cuda.overlap=false),
+#      for the A/B beside stage 3 (bench-nooverlap.log)
+# Usage: bash run7.sh [check|bench|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
+# (or ./gpu-out). JEXTRA: extra JVM options for every Java stage.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-$PWD/gpu-out}"
@@ -20,7 +24,7 @@ CUBLAS="$(ls /usr/local/cuda/lib64/libcublas.so.13* /usr/local/cuda*/lib64/libcu
 export LD_LIBRARY_PATH="$(dirname "${CUBLAS:-/x/x}"):${LD_LIBRARY_PATH:-}"
 J="$W/cs/jre/bin/java"
 JOPTS=(--enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector --sun-misc-unsafe-memory-access=allow -Xmx48g
-       -Djava.io.tmpdir="$W" -Dchunkserve.cublas="$CUBLAS" -cp "$W/cs/lib/*")
+       -Djava.io.tmpdir="$W" -Dchunkserve.cublas="$CUBLAS" -cp "$W/cs/lib/*" ${JEXTRA:-})
 stamp "unpacked; $("$J" -version 2>&1 | head -1); cublas: $CUBLAS"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem,power.limit --format=csv,noheader | tee "$OUT/gpu.txt"
 if [[ "$STAGES" == *check* || "$STAGES" == all ]]; then
@@ -30,6 +34,12 @@ if [[ "$STAGES" == *check* || "$STAGES" == all ]]; then
   grep -E "^FAIL|CHECK SUMMARY|exit|Exception" "$OUT/check.log" | head -40
   grep -cE "^ok" "$OUT/check.log"
 fi
+if [[ "$STAGES" == *attn* || "$STAGES" == all ]]; then
+  stamp "CudaAttentionCheck (150 cases)"
+  timeout 180 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaAttentionCheck --cases 150 > "$OUT/attncheck.log" 2>&1
+  echo "attncheck exit $?" >> "$OUT/attncheck.log"
+  grep -E "^FAIL|passed|exit|Exception" "$OUT/attncheck.log" | head -20
+fi
 shift || true
 [ "${1:-}" = "--" ] && shift
 if [[ "$STAGES" == *bench* || "$STAGES" == all ]]; then
@@ -37,6 +47,12 @@ if [[ "$STAGES" == *bench* || "$STAGES" == all ]]; then
   timeout 300 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaServeBench "$@" > "$OUT/bench.log" 2>&1
   echo "bench exit $?" >> "$OUT/bench.log"
   grep -vE "^\s+at |SLF4J" "$OUT/bench.log" | tail -20
+fi
+if [[ "$STAGES" == *nooverlap* ]]; then
+  stamp "CudaServeBench, host work not overlapped"
+  timeout 200 "$J" "${JOPTS[@]}" -Dchunkserve.cuda.overlap=false io.chunkserve.runtime.cuda.CudaServeBench --batches 64,128 > "$OUT/bench-nooverlap.log" 2>&1
+  echo "bench exit $?" >> "$OUT/bench-nooverlap.log"
+  grep -vE "^\s+at |SLF4J" "$OUT/bench-nooverlap.log" | tail -8
 fi
 if [[ "$STAGES" == *gemm* || "$STAGES" == all ]]; then
   stamp "GEMM: cuBLAS through Java vs torch.matmul"

@@ -125,7 +125,8 @@ __device__ __forceinline__ void partials_body(
     // tokens < fullTok are copied (a tail chunk's slots past the length too: they lie inside the chunk and are
     // masked below, V rows zeroed); tokens ≥ fullTok are zero-filled
     // (the prologue takes the first chunk ids from the item record; later tiles read chunkIds, from L2)
-    auto load_tile = [&](int tile, int stage, auto prologue) {
+    // (tiles of the main loop know the tail length by then: there, slots past it are zero-filled, not read)
+    auto load_tile = [&](int tile, int stage, auto prologue, int bound) {
         T* ks = kvs + stage * S::STAGE;
         T* vs = ks + TILE * D;
         #pragma unroll
@@ -133,7 +134,7 @@ __device__ __forceinline__ void partials_body(
             int p = tid + it * THREADS;
             int r = p / PR, c = p % PR;
             int tok = tile * TILE + r;
-            bool valid = tok < fullTok;
+            bool valid = tok < bound;
             size_t off = 0;
             if (valid) {
                 int ci = tok >> logC;
@@ -151,7 +152,7 @@ __device__ __forceinline__ void partials_body(
     };
     #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < nTilesFull) load_tile(s, s, std::true_type{});
+        if (s < nTilesFull) load_tile(s, s, std::true_type{}, fullTok);
         cp_async_commit();
     }
     // the sequences of this block's rows and how many items hold each (1: rows written out directly), read
@@ -179,12 +180,13 @@ __device__ __forceinline__ void partials_body(
     for (int i = 0; i < nTiles; ++i) {
         cp_async_wait<STAGES - 2>();
         __syncthreads();
-        if (i + STAGES - 1 < nTiles) load_tile(i + STAGES - 1, (i + STAGES - 1) % STAGES, std::false_type{});
+        if (i + STAGES - 1 < nTiles) load_tile(i + STAGES - 1, (i + STAGES - 1) % STAGES, std::false_type{}, nTok);
         cp_async_commit();
         const T* ks = kvs + (i % STAGES) * S::STAGE;
         T* vs = const_cast<T*>(ks) + TILE * D;
-        if (i == nTiles - 1 && nTok < fullTok) {
-            // tail slots past the length: P is 0 there, but 0 · (whatever the slot holds) must not be NaN
+        if (i == nTiles - 1 && i < STAGES - 1 && nTok < fullTok) {
+            // tail slots past the length of a prologue tile: P is 0 there, but 0 · (whatever the slot holds)
+            // must not be NaN (main-loop tiles zero-filled them)
             int r0 = nTok - i * TILE;
             for (int p = tid; p < (TILE - r0) * PR; p += THREADS) {
                 int r = r0 + p / PR, c = p % PR;
@@ -399,8 +401,10 @@ __device__ __forceinline__ void merge(const float* __restrict__ partO, const flo
 }  // namespace cs
 
 // plan: one int array, items at 0, the other sections at the given int offsets (16-byte aligned)
-#define CS_PARTIALS(NAME, T, D, STAGES)                                                                      \
-    extern "C" __global__ void __launch_bounds__(cs::THREADS, 2)                                             \
+// MINB: resident blocks per SM the register budget must allow (d64: 3, which its shared memory allows on sm_90;
+// at 2 the compiler took 201 registers and the SM ran 2 blocks, measured slower on sharing-on plans of short items)
+#define CS_PARTIALS(NAME, T, D, STAGES, MINB)                                                                \
+    extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
          int g, int logC, float scaleLog2, int direct) {                                                     \
@@ -409,10 +413,10 @@ __device__ __forceinline__ void merge(const float* __restrict__ partO, const flo
         cs::partials<T, D, STAGES>(kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);            \
     }
 
-CS_PARTIALS(cs_attn_partials_f16_d128, __half, 128, 3)
-CS_PARTIALS(cs_attn_partials_bf16_d128, __nv_bfloat16, 128, 3)
-CS_PARTIALS(cs_attn_partials_f16_d64, __half, 64, 3)
-CS_PARTIALS(cs_attn_partials_bf16_d64, __nv_bfloat16, 64, 3)
+CS_PARTIALS(cs_attn_partials_f16_d128, __half, 128, 3, 2)
+CS_PARTIALS(cs_attn_partials_bf16_d128, __nv_bfloat16, 128, 3, 2)
+CS_PARTIALS(cs_attn_partials_f16_d64, __half, 64, 3, 3)
+CS_PARTIALS(cs_attn_partials_bf16_d64, __nv_bfloat16, 64, 3, 3)
 
 #define CS_MERGE(NAME, T, D)                                                                                 \
     extern "C" __global__ void __launch_bounds__(cs::THREADS)                                                \

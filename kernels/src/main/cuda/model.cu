@@ -53,11 +53,45 @@ __device__ void rmsnorm(const float* __restrict__ x, const int* __restrict__ row
     __shared__ float red[32];
     int i = blockIdx.x, r = rows ? __ldg(rows + i) : i;
     const float* xr = x + (size_t)r * hidden;
+    A* o = out + (size_t)i * hidden;
+    constexpr int RV = 2;   // float4s per thread held in registers on the vector path
+    if ((hidden & 3) == 0 && hidden <= 4 * RV * (int)blockDim.x && ((reinterpret_cast<size_t>(gamma) & 15) == 0)) {
+        // the row and gamma in registers, loaded once and before the reduction (it was latency-bound: load,
+        // reduce, then load the row again and gamma)
+        const int n4 = hidden >> 2;
+        float4 v[RV], gv[RV];
+        float ss = 0.f;
+        #pragma unroll
+        for (int k = 0; k < RV; ++k) {
+            int j = threadIdx.x + k * blockDim.x;
+            if (j < n4) {
+                v[k] = reinterpret_cast<const float4*>(xr)[j];
+                gv[k] = __ldg(reinterpret_cast<const float4*>(gamma) + j);
+                ss = fmaf(v[k].x, v[k].x, ss);
+                ss = fmaf(v[k].y, v[k].y, ss);
+                ss = fmaf(v[k].z, v[k].z, ss);
+                ss = fmaf(v[k].w, v[k].w, ss);
+            }
+        }
+        ss = block_sum(ss, red);
+        float inv = (float)(1.0 / sqrt((double)ss / hidden + (double)eps));
+        #pragma unroll
+        for (int k = 0; k < RV; ++k) {
+            int j = threadIdx.x + k * blockDim.x;
+            if (j < n4) {
+                o[4 * j] = from_f<A>(v[k].x * inv * gv[k].x);
+                o[4 * j + 1] = from_f<A>(v[k].y * inv * gv[k].y);
+                o[4 * j + 2] = from_f<A>(v[k].z * inv * gv[k].z);
+                o[4 * j + 3] = from_f<A>(v[k].w * inv * gv[k].w);
+            }
+        }
+        return;
+    }
     float ss = 0.f;
     for (int j = threadIdx.x; j < hidden; j += blockDim.x) ss = fmaf(xr[j], xr[j], ss);
     ss = block_sum(ss, red);
     float inv = (float)(1.0 / sqrt((double)ss / hidden + (double)eps));
-    for (int j = threadIdx.x; j < hidden; j += blockDim.x) out[(size_t)i * hidden + j] = from_f<A>(xr[j] * inv * gamma[j]);
+    for (int j = threadIdx.x; j < hidden; j += blockDim.x) o[j] = from_f<A>(xr[j] * inv * gamma[j]);
 }
 
 // After the fused q|k|v projection (T, (Hq + 2·Hkv)·D) fp32, per token: bias, q/k RMSNorm (Qwen3), RoPE on q
@@ -217,6 +251,21 @@ __device__ void attn_prefill(const float* __restrict__ qkv, const KV* __restrict
 // out[t, :] = silu(gu[t, :I]) · gu[t, I:2I]. Grid-stride.
 template <typename A>
 __device__ void silu_mul(const float* __restrict__ gu, A* __restrict__ out, long long n, int inter) {
+    if ((inter & 3) == 0 && n / 4 <= 0x7fffffffLL) {
+        // 4 consecutive elements a thread (float4 loads of gate and up), 32-bit index arithmetic
+        const int n4 = (int)(n >> 2), i4 = inter >> 2;
+        for (int q = blockIdx.x * blockDim.x + threadIdx.x; q < n4; q += gridDim.x * blockDim.x) {
+            int t = q / i4, j = q - t * i4;
+            const float* row = gu + (size_t)t * 2 * inter;
+            float4 g = reinterpret_cast<const float4*>(row)[j], u = reinterpret_cast<const float4*>(row + inter)[j];
+            A* o = out + (size_t)q * 4;
+            o[0] = from_f<A>(g.x / (1.f + expf(-g.x)) * u.x);
+            o[1] = from_f<A>(g.y / (1.f + expf(-g.y)) * u.y);
+            o[2] = from_f<A>(g.z / (1.f + expf(-g.z)) * u.z);
+            o[3] = from_f<A>(g.w / (1.f + expf(-g.w)) * u.w);
+        }
+        return;
+    }
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         long long t = i / inter;
         int j = (int)(i - t * inter);

@@ -37,6 +37,13 @@ import java.util.logging.Logger;
  * and the batch allow, run one forward over every running decode plus prefill chunks within the
  * token budget, sample, detokenize, check stops, emit, and release what finished. It parks when
  * there is nothing to do.
+ *
+ * <p>With a runner that {@link ModelRunner#overlapsHostWork overlaps host work}, the text of a step's tokens
+ * (detokenizing, log-probability strings) and their delivery to the listeners wait until the next step's forward
+ * is running on the device, for requests without stop strings: whether such a request goes on depends on its
+ * token ids alone (EOS, stop ids, lengths), so the next batch, the KV bookkeeping and every output are the same as
+ * without the overlap; only the delivery comes later, within the next step. Any other output of such a request
+ * (an abort, an error, a length end without a sample) is delivered after its deferred ones.
  */
 public final class Engine implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Engine.class.getName());
@@ -64,6 +71,9 @@ public final class Engine implements AutoCloseable {
     private final List<RequestState> endedWithoutSample = new ArrayList<>();
     private final List<RequestState> aborting = new ArrayList<>();   // abort asked, handled at the next step boundary
     private float[] logits = new float[0];
+    private final boolean overlap;
+    private final List<Deferred> deferred = new ArrayList<>();
+    private final Runnable flushDeferred = this::flushDeferred;
     private long arrivals;
     private volatile EngineStats snapshot = EngineStats.EMPTY;
 
@@ -74,6 +84,7 @@ public final class Engine implements AutoCloseable {
         this.cfg = cfg;
         this.model = runner.config();
         this.eosIds = tokenizer.eosTokenIds();
+        this.overlap = runner.overlapsHostWork();
         this.scheduler = scheduling.create(q -> cache.matchLength(((RequestState) q.attachment()).request.promptIds(),
                 ((RequestState) q.attachment()).request.cacheSalt()));
         this.thread = Thread.ofPlatform().name("chunkserve-engine").daemon(true).unstarted(this::loop);
@@ -161,6 +172,7 @@ public final class Engine implements AutoCloseable {
                 }
             }
             if (waiting.isEmpty() && running.isEmpty()) {
+                flushDeferred();
                 snapshot = buildStats();
                 LockSupport.park(this);
                 continue;
@@ -169,19 +181,28 @@ public final class Engine implements AutoCloseable {
                 step();
             } catch (RuntimeException | Error e) {
                 LOG.log(Level.SEVERE, "engine step failed; failing the running requests", e);
+                try {
+                    flushDeferred();
+                } catch (RuntimeException | Error e2) {
+                    deferred.clear();
+                    LOG.log(Level.SEVERE, "delivering the last step's outputs failed", e2);
+                }
                 for (RequestState s : new ArrayList<>(running)) fail(s, "internal error: " + e);
             }
             snapshot = buildStats();
         }
+        flushDeferred();
         for (RequestState s : new ArrayList<>(running)) fail(s, "the server is shutting down");
         for (QueuedRequest q : new ArrayList<>(waiting)) fail((RequestState) q.attachment(), "the server is shutting down");
     }
 
     void step() {
+        if (!aborting.isEmpty()) flushDeferred();
         handleAborts();
         scheduler.schedule(waiting, q -> tryAdmit((RequestState) q.attachment()));
         openForks();
         buildBatch();
+        if (!endedWithoutSample.isEmpty()) flushDeferred();
         for (RequestState s : endedWithoutSample) {
             List<RequestOutput.ChoiceDelta> d = new ArrayList<>();
             for (Choice c : s.choices) {
@@ -190,12 +211,20 @@ public final class Engine implements AutoCloseable {
             if (s.allFinished() || running.contains(s)) emit(s, d);
         }
         endedWithoutSample.clear();
-        if (batch.size() == 0) return;
+        if (batch.size() == 0) {
+            flushDeferred();
+            return;
+        }
         int vocab = model.vocabSize();
         if (logits.length < batch.size() * vocab) logits = new float[batch.size() * vocab];
-        runner.forward(batch, cache.pool(), logits);
+        if (overlap) {
+            runner.forward(batch, cache.pool(), logits, flushDeferred);
+            flushDeferred();   // in case the runner did not call it
+        } else {
+            runner.forward(batch, cache.pool(), logits);
+        }
         List<RequestState> touched = new ArrayList<>();
-        Map<RequestState, List<RequestOutput.ChoiceDelta>> deltas = new HashMap<>();
+        Map<RequestState, List<Sampled>> deltas = new HashMap<>();
         for (int i = 0; i < batchChoices.size(); i++) {
             Choice c = batchChoices.get(i);
             int n = batchCounts.get(i);
@@ -206,22 +235,53 @@ public final class Engine implements AutoCloseable {
             Choice c = batchChoices.get(i);
             RequestState s = owner(c);
             if (!deltas.containsKey(s)) touched.add(s);
-            List<RequestOutput.ChoiceDelta> list = deltas.computeIfAbsent(s, k -> new ArrayList<>());
+            List<Sampled> list = deltas.computeIfAbsent(s, k -> new ArrayList<>());
+            boolean now = !deferrable(s);
             if (c.index == 0 && s.fresh() && s.choices.length > 1) {
                 forkSiblings(s);
                 for (Choice sib : s.choices) {
-                    if (sib.index != 0 && sib.kv != null && sib.generated() == 0) list.add(sampleNext(sib, i));
+                    if (sib.index != 0 && sib.kv != null && sib.generated() == 0) list.add(sampleNext(sib, i, now));
                 }
             }
-            list.add(sampleNext(c, i));
+            list.add(sampleNext(c, i, now));
         }
-        for (RequestState s : touched) {
-            int k = 0;
-            for (RequestOutput.ChoiceDelta d : deltas.get(s)) k += d.tokenIds().length;
-            s.queued.addOutputTokens(k);
-        }
+        for (RequestState s : touched) s.queued.addOutputTokens(deltas.get(s).size());
         scheduler.onStep(runningQueued);
-        for (RequestState s : touched) emit(s, deltas.get(s));
+        for (RequestState s : touched) {
+            List<Sampled> list = deltas.get(s);
+            if (!deferrable(s)) {
+                List<RequestOutput.ChoiceDelta> d = new ArrayList<>(list.size());
+                for (Sampled x : list) d.add(x.delta);
+                emit(s, d);
+                continue;
+            }
+            // everything but the text and the delivery now: the next step depends on it
+            boolean done = releaseFinished(s);
+            deferred.add(new Deferred(s, list, done, usage(s)));
+        }
+    }
+
+    /** A sampled token: its delta when its text is made at once, else what making it later needs. */
+    private record Sampled(Choice c, SampledToken t, FinishReason finish, RequestOutput.ChoiceDelta delta) { }
+
+    /** A step's output of one request whose text and delivery wait for the next forward (see the class comment). */
+    private record Deferred(RequestState s, List<Sampled> sampled, boolean done, RequestOutput.Usage usage) { }
+
+    /** Whether a request's tokens can be turned into text after the next step started: no stop strings. */
+    private boolean deferrable(RequestState s) {
+        return overlap && s.request.params().stop().isEmpty();
+    }
+
+    /** Makes the text of the deferred outputs and delivers them, in step order. Engine thread only. */
+    private void flushDeferred() {
+        if (deferred.isEmpty()) return;
+        List<Deferred> now = new ArrayList<>(deferred);
+        deferred.clear();
+        for (Deferred d : now) {
+            List<RequestOutput.ChoiceDelta> list = new ArrayList<>(d.sampled.size());
+            for (Sampled x : d.sampled) list.add(text(x.c, x.t, x.finish));
+            deliver(d.s, new RequestOutput(d.s.request.id(), list, d.done, d.usage, null));
+        }
     }
 
     private static RequestState owner(Choice c) { return c.owner; }
@@ -345,7 +405,11 @@ public final class Engine implements AutoCloseable {
         return p.isGreedy() && !p.hasPenalties() && !p.logprobs();
     }
 
-    private RequestOutput.ChoiceDelta sampleNext(Choice c, int row) {
+    /**
+     * Picks row's next token for c and decides, from the token alone, whether c ends; with {@code now} also its
+     * text (detokenizer, stop strings, which may end c too), else {@link #text} does that later.
+     */
+    private Sampled sampleNext(Choice c, int row, boolean now) {
         int picked = batch.sampled(row);
         SampledToken t = picked >= 0 ? SampledToken.of(picked) : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
         int id = t.tokenId();
@@ -356,17 +420,25 @@ public final class Engine implements AutoCloseable {
         boolean eos = !params.ignoreEos() && contains(eosIds, id);
         if (eos || params.stopTokenIds().contains(id)) finish = FinishReason.STOP;
         else if (c.generated() >= params.maxTokens() || c.size >= model.maxPositions()) finish = FinishReason.LENGTH;
+        c.finish = finish;
+        return new Sampled(c, t, finish, now ? text(c, t, finish) : null);
+    }
+
+    /** The delta of a sampled token: its text through c's detokenizer and stop strings (which may end c). */
+    private RequestOutput.ChoiceDelta text(Choice c, SampledToken t, FinishReason finish) {
+        int id = t.tokenId();
+        var params = owner(c).request.params();
         String text = finish == FinishReason.STOP ? "" : c.detok.push(id);
         StopStringMatcher.Result r = c.stops.push(text);
         String out = r.text();
         if (r.stopped()) {
             finish = FinishReason.STOP;
+            c.finish = finish;   // (never for a deferred delta: no stop strings; its finish was set when sampled)
         } else if (finish != null) {
             StopStringMatcher.Result tail = c.stops.push(c.detok.flush());
             out += tail.text();
             if (!tail.stopped()) out += c.stops.flush();
         }
-        c.finish = finish;
         List<RequestOutput.TokenLogprob> lps = List.of();
         if (params.logprobs()) lps = List.of(logprob(t));
         return new RequestOutput.ChoiceDelta(c.index, new int[]{id}, out, lps, finish);
@@ -388,6 +460,12 @@ public final class Engine implements AutoCloseable {
     }
 
     private void emit(RequestState s, List<RequestOutput.ChoiceDelta> deltas) {
+        boolean done = releaseFinished(s);
+        deliver(s, new RequestOutput(s.request.id(), deltas, done, usage(s), null));
+    }
+
+    /** Releases the KV of s's finished choices; retires s when all are: returns whether it did. */
+    private boolean releaseFinished(RequestState s) {
         for (Choice c : s.choices) {
             if (c.finished() && c.kv != null) {
                 cache.release(c.kv);
@@ -396,7 +474,7 @@ public final class Engine implements AutoCloseable {
         }
         boolean done = s.allFinished();
         if (done) retire(s);
-        deliver(s, new RequestOutput(s.request.id(), deltas, done, usage(s), null));
+        return done;
     }
 
     private RequestOutput.Usage usage(RequestState s) {
@@ -438,6 +516,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private void fail(RequestState s, String message) {
+        flushDeferred();
         s.finishAll(FinishReason.ERROR);
         retire(s);
         deliver(s, new RequestOutput(s.request.id(), List.of(), true, usage(s), message));

@@ -18,6 +18,20 @@ public interface ModelRunner extends AutoCloseable {
      */
     void forward(ForwardBatch batch, ChunkPool pool, float[] logits);
 
+    /**
+     * {@link #forward(ForwardBatch, ChunkPool, float[])} that runs {@code whileRunning} (host work of the caller that
+     * touches neither the batch nor the pool) exactly once, while the step computes where the runner can (a device
+     * runner: once enough of the step is queued on the device, before it waits for the results). This default runs
+     * it first.
+     */
+    default void forward(ForwardBatch batch, ChunkPool pool, float[] logits, Runnable whileRunning) {
+        whileRunning.run();
+        forward(batch, pool, logits);
+    }
+
+    /** Whether {@link #forward(ForwardBatch, ChunkPool, float[], Runnable)} overlaps the host work with the step. */
+    default boolean overlapsHostWork() { return false; }
+
     @Override
     default void close() { }
 }

@@ -380,7 +380,7 @@ class SamplerTest {
                 keys[i] = keys[j];
                 keys[j] = tmp;
             }
-            int m = Sampler.nucleus(keys, n, target, e);
+            int m = TopSelection.nucleus(keys, n, target, e);
             long[] got = Arrays.copyOf(keys, m);
             Arrays.sort(got);
             // always a prefix of the sorted order ...

@@ -116,13 +116,18 @@ public final class Cublas implements AutoCloseable {
 
     /** As {@link #linear(long, int, long, int, long, int, int, int, boolean)} with y of type {@code yType}. */
     public void linear(long w, int wType, long x, int xType, long y, int yType, int T, int n, int k, boolean accumulate) {
+        linear(w, wType, x, xType, y, yType, T, n, k, accumulate, GEMM_DEFAULT);
+    }
+
+    /** As above with cublasGemmEx's {@code algo} (−1: cuBLAS's heuristic; 0..23, 99..115: the numbered algorithms). */
+    public void linear(long w, int wType, long x, int xType, long y, int yType, int T, int n, int k, boolean accumulate, int algo) {
         if (T == 0) return;
         int compute = wType == CUDA_R_32F ? COMPUTE_32F_PEDANTIC : COMPUTE_32F;
         int st;
         MemorySegment beta = accumulate ? one : zero;
         try {
             st = (int) gemm.invokeExact(handle, OP_T, OP_N, n, T, k, one, w, wType, k, x, xType, k,
-                    beta, y, yType, n, compute, GEMM_DEFAULT);
+                    beta, y, yType, n, compute, algo);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }

@@ -34,6 +34,8 @@ public final class CudaAttention implements AutoCloseable {
     private final int qHeads, groupSize, smemBytes, blocksPerSm;
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
+    private final long hPartials, hMerge;
+    private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
     private boolean direct = true, prefetchPlan = true;
     private boolean planDirect, planMerge;   // the plan has rows to write directly; some sequence is split
@@ -65,6 +67,8 @@ public final class CudaAttention implements AutoCloseable {
         append = CudaDevice.function(module, "cs_kv_append16");
         fill = CudaDevice.function(module, "cs_fill_random16");
         readAll = CudaDevice.function(module, "cs_read_all");
+        hPartials = Launcher.handle(partials);
+        hMerge = Launcher.handle(merge);
         int d = layout.headDim();
         smemBytes = (CudaPlan.ROWS * d + STAGES * 2 * CudaPlan.TILE * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
         if (smemBytes > device.maxSharedPerBlockOptin()) {
@@ -165,22 +169,17 @@ public final class CudaAttention implements AutoCloseable {
         int hkv = layout.kvHeads(), d = layout.headDim();
         boolean directNow = direct && planDirect;
         float scaleLog2 = (float) (1.0 / Math.sqrt(d) / Math.log(2.0));
-        Pointer p = Pointer.to(
-                Pointer.to(kv.keys(layer).ptr()), Pointer.to(kv.values(layer).ptr()), Pointer.to(q),
-                Pointer.to(dPlan.ptr()), Pointer.to(new int[] {offChunkIds}), Pointer.to(new int[] {offRowSeqs}),
-                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {prefetchPlan ? planLines : 0}),
-                Pointer.to(dLens.ptr()), Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(out),
-                Pointer.to(new int[] {hkv}), Pointer.to(new int[] {groupSize}),
-                Pointer.to(new int[] {Integer.numberOfTrailingZeros(layout.chunkSize())}), Pointer.to(new float[] {scaleLog2}),
-                Pointer.to(new int[] {directNow ? 1 : 0}));
-        cuLaunchKernel(partials, plan.blockCount(), 1, 1, THREADS, 1, 1, smemBytes, null, p, null);
+        // through java.lang.foreign (Launcher): JCuda's launch cost ~18 µs of host time each, 2 a layer
+        launcher.begin().ptr(kv.keys(layer).ptr()).ptr(kv.values(layer).ptr()).ptr(q).ptr(dPlan.ptr())
+                .i32(offChunkIds).i32(offRowSeqs).i32(offSeqInfo).i32(prefetchPlan ? planLines : 0)
+                .ptr(dLens.ptr()).ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(out)
+                .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
+                .launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         if (directNow && !planMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
-        Pointer m = Pointer.to(
-                Pointer.to(dPartO.ptr()), Pointer.to(dPartML.ptr()), Pointer.to(dPlan.ptr()),
-                Pointer.to(new int[] {offSeqInfo}), Pointer.to(new int[] {offMergeEnt}), Pointer.to(out), Pointer.to(new int[] {batch}), Pointer.to(new int[] {qHeads}), Pointer.to(new int[] {groupSize}),
-                Pointer.to(new int[] {directNow ? 1 : 0}));
-        cuLaunchKernel(merge, (batch * qHeads + perBlock - 1) / perBlock, 1, 1, THREADS, 1, 1, 0, null, m, null);
+        launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)
+                .i32(batch).i32(qHeads).i32(groupSize).i32(directNow ? 1 : 0)
+                .launch(hMerge, (batch * qHeads + perBlock - 1) / perBlock, 1, THREADS, 0);
     }
 
     /**

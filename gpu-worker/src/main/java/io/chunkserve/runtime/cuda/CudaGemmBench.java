@@ -25,6 +25,10 @@ public final class CudaGemmBench {
     static final int[] TS = {1, 16, 64, 128, 2304};
 
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("--algos")) {
+            algos();
+            return;
+        }
         try (CudaDevice dev = CudaDevice.open(); Cublas blas = new Cublas()) {
             CUmodule mod = dev.loadModule(KernelImages.model().orElseThrow());
             CUfunction fill = CudaDevice.function(mod, "cs_fill_bf16");
@@ -107,6 +111,87 @@ public final class CudaGemmBench {
                 }
             }
             System.out.println("# skinny GEMM checks: " + checked + ", failed " + failed);
+        }
+    }
+
+    /**
+     * cublasGemmEx's numbered algorithms against its heuristic (algo −1) on the decode shapes at T = 64 and 128, fp32
+     * output: median µs of 20 (weights rotated out of L2), and each algorithm's result vs the heuristic's.
+     */
+    static void algos() {
+        int[] algos = new int[1 + 24 + 17];
+        algos[0] = -1;
+        for (int i = 0; i < 24; i++) algos[1 + i] = i;
+        for (int i = 0; i < 17; i++) algos[25 + i] = 99 + i;
+        try (CudaDevice dev = CudaDevice.open(); Cublas blas = new Cublas()) {
+            CUmodule mod = dev.loadModule(KernelImages.model().orElseThrow());
+            CUfunction fill = CudaDevice.function(mod, "cs_fill_bf16");
+            System.out.println("# cuBLAS " + blas.version() + " algorithms on " + dev.describe());
+            System.out.println("algo\tshape\tT\talgo\tus\tGBps\trel_err_vs_default");
+            CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
+            for (Object[] sh : SHAPES) {
+                String name = (String) sh[0];
+                int n = (Integer) sh[1], k = (Integer) sh[2];
+                if (name.endsWith("lm_head")) continue;
+                long wBytes = 2L * n * k;
+                int copies = (int) Math.max(1, Math.min(8, (256L << 20) / wBytes + 1));
+                DeviceBuffer[] ws = new DeviceBuffer[copies];
+                try (DeviceBuffer x = DeviceBuffer.allocate(2L * 128 * k); DeviceBuffer y = DeviceBuffer.allocate(4L * 128 * n);
+                     DeviceBuffer ref = DeviceBuffer.allocate(4L * 128 * n)) {
+                    for (int i = 0; i < copies; i++) {
+                        ws[i] = DeviceBuffer.allocate(wBytes);
+                        fillBf16(fill, ws[i], wBytes / 2, 5 + i);
+                    }
+                    fillBf16(fill, x, 128L * k, 99);
+                    for (int T : new int[] {64, 128}) {
+                        long wa = Cublas.address(ws[0].ptr()), xa = Cublas.address(x.ptr());
+                        blas.linear(wa, Cublas.CUDA_R_16BF, xa, Cublas.CUDA_R_16BF, Cublas.address(ref.ptr()), Cublas.CUDA_R_32F, T, n, k, false, -1);
+                        float[] b = new float[T * n], a = new float[T * n];
+                        ref.download(b);
+                        double best = Double.MAX_VALUE, dflt = 0;
+                        int bestAlgo = -1;
+                        for (int algo : algos) {
+                            try {
+                                y.fill32(0x7fc00000);
+                                blas.linear(wa, Cublas.CUDA_R_16BF, xa, Cublas.CUDA_R_16BF, Cublas.address(y.ptr()), Cublas.CUDA_R_32F, T, n, k, false, algo);
+                            } catch (IllegalStateException e) {
+                                System.out.printf(Locale.ROOT, "algo\t%s\t%d\t%d\tunsupported\t\t%n", name, T, algo);
+                                continue;
+                            }
+                            jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(a), y.ptr(), 4L * T * n);
+                            double num = 0, den = 0;
+                            for (int i = 0; i < a.length; i++) {
+                                double d = a[i] - b[i];
+                                num += Float.isFinite(a[i]) ? d * d : Double.POSITIVE_INFINITY;
+                                den += (double) b[i] * b[i];
+                            }
+                            double err = Math.sqrt(num / den);
+                            double[] us = new double[20];
+                            for (int it = -3; it < us.length; it++) {
+                                DeviceBuffer w = ws[(it + 3) % copies];
+                                CudaDevice.record(e0);
+                                blas.linear(Cublas.address(w.ptr()), Cublas.CUDA_R_16BF, xa, Cublas.CUDA_R_16BF, Cublas.address(y.ptr()),
+                                        Cublas.CUDA_R_32F, T, n, k, false, algo);
+                                CudaDevice.record(e1);
+                                float ms = CudaDevice.elapsedMs(e0, e1);
+                                if (it >= 0) us[it] = ms * 1e3;
+                            }
+                            Arrays.sort(us);
+                            double t = us[us.length / 2];
+                            if (algo == -1) dflt = t;
+                            if (err < 1e-3 && t < best) {
+                                best = t;
+                                bestAlgo = algo;
+                            }
+                            System.out.printf(Locale.ROOT, "algo\t%s\t%d\t%d\t%.1f\t%.0f\t%.1e%n", name, T, algo, t,
+                                    (wBytes + 2.0 * T * k + 4.0 * T * n) / (t * 1e3), err);
+                        }
+                        System.out.printf(Locale.ROOT, "# %s T=%d: heuristic %.1f us, best algo %d %.1f us (%.2fx)%n", name, T, dflt, bestAlgo, best, dflt / best);
+                    }
+                } finally {
+                    for (DeviceBuffer w : ws) if (w != null) w.close();
+                }
+            }
         }
     }
 

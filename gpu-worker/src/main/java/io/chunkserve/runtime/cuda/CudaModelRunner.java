@@ -59,6 +59,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final int attnThreads;                // 64 rows × max(1, D/32) threads per row (model.cu AttnShape)
     private final float scaleLog2;
     private boolean useTwoPhase = true;
+    private final boolean overlap = !"false".equals(System.getProperty("chunkserve.cuda.overlap"));
+    private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
+    private long hostWorkNs;                      // its time in this step (left out of the enqueue time)
+    private double hostWorkMs = 0.3;              // its recent time (moving average; a first guess before any)
+    // lowest GPU ms per layer seen in decode steps of the current batch size (a step whose host work ran early
+    // may have left the device idle, which its ev0..ev1 time includes: the minimum does not feed on that)
+    private double gpuMsPerLayer;
+    private int gpuMsBatch;
 
     // scratch, grown as needed
     private DeviceBuffer dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg, ids;
@@ -67,7 +75,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private int[] idsHost = new int[16];
     private long steps;
     private final jcuda.driver.CUevent ev0 = CudaDevice.event(), ev1 = CudaDevice.event();
-    private final java.util.Map<Integer, double[]> decodeTiming = new java.util.HashMap<>();  // B → {steps, gpu ms, host ms}
+    // B → {steps, gpu ms, host enqueue ms, prep ms, host work ms, engine ms}
+    private final java.util.Map<Integer, double[]> decodeTiming = new java.util.HashMap<>();
+    private long entryNs, prepNs, lastReturnNs, engineNs;   // this step's entry, its prep before the first launch; the last return
     // profiling (benchmarks): an event before each op of a decode step, time attributed per category
     static final String[] CATEGORIES = {"embed+rope", "rmsnorm", "gemm qkv", "qkv epilogue", "attention", "gemm o", "gemm gate_up",
             "silu", "gemm down", "lm head+argmax"};
@@ -181,6 +191,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** Tests and benchmarks: route single-token sequences through the generic kernel instead. */
     public void setTwoPhase(boolean on) { useTwoPhase = on; }
 
+    /** The two-phase kernels' current plan (null when they do not apply or ran no step yet). */
+    public CudaPlan attentionPlan() { return twoPhase == null ? null : twoPhase.plan(); }
+
+    /** Benchmarks: fixes the two-phase plan's piece size (tiles; 0 = the cost model's choice). */
+    public void forceAttentionTiles(int tiles) {
+        if (twoPhase != null) twoPhase.forceTilesPerPiece(tiles);
+    }
+
     /** Forward steps run. */
     public long steps() { return steps; }
 
@@ -215,7 +233,51 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     @Override
     public void forward(ForwardBatch b, ChunkPool pool, float[] logits) {
+        forward(b, pool, logits, null);
+    }
+
+    /** Whether the engine's host work runs while a step computes (default true; -Dchunkserve.cuda.overlap=false: before it). */
+    @Override
+    public boolean overlapsHostWork() { return overlap; }
+
+    /**
+     * Runs {@code whileRunning} (when not null) once the queued part of the step is estimated to keep the device
+     * busy for as long as the host work took last time (GPU ms per layer of the last decode step × layers queued −
+     * host time since the first launch), else after the last launch; always before waiting for the results.
+     */
+    @Override
+    public void forward(ForwardBatch b, ChunkPool pool, float[] logits, Runnable whileRunning) {
+        entryNs = System.nanoTime();
+        engineNs = lastReturnNs == 0 ? 0 : entryNs - lastReturnNs;
+        try {
+            step(b, pool, logits, whileRunning);
+        } finally {
+            if (pendingHostWork != null) runHostWork();   // an early return or a failure: still exactly once
+            lastReturnNs = System.nanoTime();
+        }
+    }
+
+    private void runHostWork() {
+        Runnable r = pendingHostWork;
+        pendingHostWork = null;
+        long t = System.nanoTime();
+        r.run();
+        long ns = System.nanoTime() - t;
+        hostWorkNs += ns;
+        hostWorkMs = hostWorkMs <= 0 ? ns / 1e6 : 0.7 * hostWorkMs + 0.3 * ns / 1e6;
+    }
+
+    /** After layersQueued layers are queued: whether the device's backlog covers the host work. */
+    private boolean backlogCoversHostWork(int layersQueued, long firstLaunchNs, ForwardBatch b) {
+        if (gpuMsPerLayer <= 0 || hostWorkMs <= 0 || !b.isDecodeOnly() || b.size() != gpuMsBatch) return false;
+        double backlogMs = layersQueued * gpuMsPerLayer - (System.nanoTime() - firstLaunchNs) / 1e6;
+        return backlogMs >= hostWorkMs + 0.02;
+    }
+
+    private void step(ForwardBatch b, ChunkPool pool, float[] logits, Runnable whileRunning) {
         if (pool != this.pool) throw new IllegalArgumentException("this runner serves the pool it was built with");
+        pendingHostWork = whileRunning;
+        hostWorkNs = 0;
         int S = b.size();
         if (S == 0) return;
         device.makeCurrent();
@@ -311,6 +373,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             twoPhase.prepare(tables, lengths, true);
         }
         long hostStart = System.nanoTime();
+        prepNs = hostStart - entryNs;
         CudaDevice.record(ev0);
         nMarks = 0;
         mark(C_EMBED);
@@ -323,7 +386,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         long wqkvN = qDim + 2L * kvDim;
         long siluN = (long) T * inter;
         int postBlocksY = (hq + 2 * hkv + 7) / 8;   // one warp per head, 8 warps a block
-        int siluBlocks = (int) Math.min((siluN + 255) / 256, 8L * device.multiprocessors() * 8);
+        int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
@@ -359,6 +422,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             k.begin().ptr(gu).ptr(act).i64(siluN).i32(inter).launch(fSilu, siluBlocks, 1, 256, 0);
             mark(C_DOWN);
             gemm(L.wdown(), act, x, T, h, inter, true);
+            if (pendingHostWork != null && l + 1 < cfg.numLayers() && backlogCoversHostWork(l + 1, hostStart, b)) runHostWork();
         }
         steps++;
         mark(C_HEAD);
@@ -378,7 +442,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
         mark(C_HEAD);   // the end mark
         CudaDevice.record(ev1);
-        long hostNs = System.nanoTime() - hostStart;
+        long hostNs = System.nanoTime() - hostStart - hostWorkNs;
+        if (pendingHostWork != null) runHostWork();
         if (nGreedy > 0) {
             if (idsHost.length < nGreedy) idsHost = new int[Math.max(nGreedy, 2 * idsHost.length)];
             cuMemcpyDtoH(Pointer.to(idsHost), ids.ptr(), 4L * nGreedy);
@@ -441,20 +506,28 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             for (int i = 0; i + 1 < n; i++) profileMs[markCat[i]] += CudaDevice.elapsedMs(marks[i], marks[i + 1]);
             profiledSteps++;
         }
-        double[] t = decodeTiming.computeIfAbsent(b.size(), k -> new double[3]);
+        double[] t = decodeTiming.computeIfAbsent(b.size(), k -> new double[6]);
+        double gpuMs = CudaDevice.elapsedMs(ev0, ev1), per = gpuMs / cfg.numLayers();
+        if (b.size() != gpuMsBatch || per < gpuMsPerLayer) gpuMsPerLayer = per;
+        gpuMsBatch = b.size();
         t[0]++;
-        t[1] += CudaDevice.elapsedMs(ev0, ev1);
+        t[1] += gpuMs;
+        t[3] += prepNs / 1e6;
+        t[4] += hostWorkNs / 1e6;
+        t[5] += engineNs / 1e6;
         t[2] += hostNs / 1e6;
     }
 
     /**
      * Decode-only steps of batch size B so far: {steps, mean GPU ms (first launch to last kernel, CUDA events),
-     * mean host ms to enqueue the step}; null when there were none. Clears the record when {@code reset}.
+     * mean host ms to enqueue the step, mean host ms of the runner's preparation before the first launch, mean ms
+     * of the caller's host work run during the step, mean ms the caller spent between the previous step's return
+     * and this one}; null when there were none. Clears the record when {@code reset}.
      */
     public double[] decodeTiming(int B, boolean reset) {
         double[] t = decodeTiming.get(B);
         if (reset) decodeTiming.clear();
-        return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0]};
+        return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0], t[3] / t[0], t[4] / t[0], t[5] / t[0]};
     }
 
     private void downloadRow(float[] logits, int seq, int lgRow, int vocab) {

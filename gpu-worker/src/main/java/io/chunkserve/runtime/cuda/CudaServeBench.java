@@ -41,14 +41,16 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * prefix hit. Prints a table and {@code RESULT {json}} (its numbers are read back by tools/gpu/report7.py).
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
- * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16]}
+ * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16]} (the last: a piece-size sweep of
+ * the two-phase plan at B = 64 through the engine, 0 = the cost model's choice)
  */
 public final class CudaServeBench {
     private CudaServeBench() { }
 
     public static void main(String[] args) throws Exception {
         Map<String, String> a = new LinkedHashMap<>(Map.of("--shapes", "llama-3.2-1b,llama-3-8b", "--batches", "1,32,64,128",
-                "--prefix", "2048", "--unique", "256", "--gen", "64", "--chunk", "64", "--kv", "bf16", "--budget", "8192"));
+                "--prefix", "2048", "--unique", "256", "--gen", "64", "--chunk", "64", "--kv", "bf16", "--budget", "8192",
+                "--attn-tiles", ""));
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -63,8 +65,8 @@ public final class CudaServeBench {
                     dev.describe(), Cublas.library(), bw / 1e9);
             result.put("device", dev.name());
             result.put("copy_GBps", Math.round(bw / 1e9));
-            System.out.printf(Locale.ROOT, "%-13s %5s %10s %10s %8s %9s %9s %9s %9s %8s%n", "shape", "B", "tok/s", "roofline", "of roof",
-                    "step ms", "GPU ms", "host ms", "roof ms", "steps");
+            System.out.printf(Locale.ROOT, "%-13s %5s %10s %10s %8s %9s %9s %9s %9s %8s %9s %9s %9s%n", "shape", "B", "tok/s", "roofline", "of roof",
+                    "step ms", "GPU ms", "host ms", "roof ms", "steps", "prep ms", "engine ms", "overlap ms");
             for (String shape : a.get("--shapes").split(",")) {
                 ModelConfig c = RandomModel.shape(shape);
                 Map<String, Object> r = new LinkedHashMap<>();
@@ -108,8 +110,10 @@ public final class CudaServeBench {
                             double roofStep = (w.matrixBytesPerStep() + kvStep) / bw;
                             double roofTps = B / roofStep;
                             double stepMs = B / x.decodeTps * 1e3;
-                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d%n", shape, B, x.decodeTps, roofTps,
-                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps);
+                            double prepMs = tm == null ? Double.NaN : tm[3], overlapMs = tm == null ? Double.NaN : tm[4];
+                            double engineMs = tm == null ? Double.NaN : tm[5];
+                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d %9.3f %9.3f %9.3f%n", shape, B, x.decodeTps, roofTps,
+                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps, prepMs, engineMs, overlapMs);
                             Map<String, Object> rb = new LinkedHashMap<>();
                             rb.put("decode_tok_s", round(x.decodeTps));
                             rb.put("roofline_tok_s", round(roofTps));
@@ -118,10 +122,30 @@ public final class CudaServeBench {
                             rb.put("roofline_step_ms", round(roofStep * 1e3));
                             rb.put("gpu_ms_per_decode_step", round(gpuMs));
                             rb.put("host_enqueue_ms_per_decode_step", round(hostMs));
+                            rb.put("runner_prep_ms_per_decode_step", Math.round(prepMs * 1000) / 1000.0);
+                            rb.put("engine_between_steps_ms", Math.round(engineMs * 1000) / 1000.0);
+                            rb.put("engine_work_during_step_ms", Math.round(overlapMs * 1000) / 1000.0);
                             rb.put("gpu_fraction_of_roofline", Math.round(1000 * roofStep * 1e3 / gpuMs) / 1000.0);
                             r.put("b" + B, rb);
                         }
                         int pb = Arrays.stream(batches).anyMatch(b -> b == 64) ? 64 : batches[batches.length - 1];
+                        if (!a.get("--attn-tiles").isEmpty()) {
+                            // piece-size sweep of the two-phase plan at B = pb, through the engine (profiled attention)
+                            for (String ts : a.get("--attn-tiles").split(",")) {
+                                int tiles = Integer.parseInt(ts);
+                                runner.forceAttentionTiles(tiles);
+                                runner.setProfile(true);
+                                runner.decodeTiming(pb, true);
+                                Run x = run(engine, system, U, 24, pb, rnd, c.vocabSize(), 0);
+                                Map<String, Double> prof = runner.profile();
+                                double[] tm = runner.decodeTiming(pb, false);
+                                runner.setProfile(false);
+                                System.out.printf(Locale.ROOT, "%-13s B=%d attention pieces %s: attention %.3f ms/step (profiled), GPU %.3f ms/step, %.0f tok/s; %s%n",
+                                        shape, pb, tiles == 0 ? "auto" : tiles + " tiles", prof.get("attention"), tm == null ? Double.NaN : tm[1],
+                                        x.decodeTps, runner.attentionPlan());
+                            }
+                            runner.forceAttentionTiles(0);
+                        }
                         runner.setProfile(true);
                         run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
                         Map<String, Double> prof = runner.profile();

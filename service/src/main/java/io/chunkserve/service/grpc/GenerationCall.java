@@ -4,12 +4,14 @@ import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.sampling.FinishReason;
 import io.chunkserve.service.ServiceContext;
 import io.chunkserve.service.TenantResolver.Tenant;
+import io.chunkserve.service.generation.StreamingGeneration;
+import io.chunkserve.service.generation.StreamingGeneration.Failure;
+import io.chunkserve.service.generation.StreamingGeneration.Prompt;
+import io.chunkserve.service.generation.TokenBuffer;
 import io.chunkserve.service.grpc.v1.GenerateResponse;
 import io.chunkserve.service.grpc.v1.Usage;
-import io.chunkserve.service.ws.StreamingGeneration;
-import io.chunkserve.service.ws.StreamingGeneration.Failure;
-import io.chunkserve.service.ws.StreamingGeneration.Prompt;
-import io.chunkserve.service.ws.TokenBuffer;
+import io.chunkserve.service.request.InvalidParameter;
+import io.chunkserve.service.request.RequestedSampling;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
@@ -28,8 +30,11 @@ import java.util.logging.Logger;
 final class GenerationCall<Req> implements StreamingGeneration.Sink {
     private static final Logger LOG = Logger.getLogger(GenerationCall.class.getName());
 
-    /** What a request message says, in the engine's terms (built by the RPC's handler). */
-    record Parsed(String model, String user, Prompt prompt, io.chunkserve.service.grpc.v1.SamplingParams params) { }
+    /** The gRPC trailer naming the request field an INVALID_ARGUMENT is about (OpenAI's {@code param}). */
+    static final String PARAM_TRAILER = "chunkserve-error-param";
+
+    /** What a request message says, in the engine's terms (built by {@link GrpcRequests}). */
+    record Parsed(String user, Prompt prompt, RequestedSampling sampling) { }
 
     private final ServiceContext ctx;
     private final GrpcServerRequest<Req, GenerateResponse> request;
@@ -47,7 +52,7 @@ final class GenerationCall<Req> implements StreamingGeneration.Sink {
         this.response = request.response();
     }
 
-    /** Handles calls of one server-streaming RPC whose request {@code parse} converts (throwing IllegalArgumentException). */
+    /** Handles calls of one server-streaming RPC whose request {@code parse} converts (throwing InvalidParameter). */
     static <Req> void handle(ServiceContext ctx, GrpcServerRequest<Req, GenerateResponse> request, Function<Req, Parsed> parse) {
         GenerationCall<Req> call = new GenerationCall<>(ctx, request);
         // A client cancel (RST_STREAM) arrives as a GrpcError once the request message has ended;
@@ -57,32 +62,29 @@ final class GenerationCall<Req> implements StreamingGeneration.Sink {
         request.response().exceptionHandler(e -> call.onReset());
         request.handler(msg -> call.start(msg, parse));
         request.endHandler(v -> {
-            if (call.generation == null) call.fail(GrpcStatus.INVALID_ARGUMENT, "the call carried no request message");
+            if (call.generation == null) call.fail(GrpcStatus.INVALID_ARGUMENT, "the call carried no request message", null);
         });
     }
 
     private void start(Req msg, Function<Req, Parsed> parse) {
         if (generation != null || ended) return; // one request message per server-streaming call
-        Tenant tenant;
-        Parsed p;
-        Integer maxTokens;
         try {
-            p = parse.apply(msg);
-            tenant = GrpcApi.authenticate(ctx, request.headers(), p.user());
-            if (!p.model().isEmpty() && !p.model().equals(ctx.bridge().modelName())) {
-                fail(GrpcStatus.NOT_FOUND, "the model " + p.model() + " does not exist; this server serves " + ctx.bridge().modelName());
-                return;
-            }
-            maxTokens = GrpcRequests.maxTokens(p.params());
-            generation = StreamingGeneration.start(ctx, id, tenant, p.prompt(), GrpcRequests.params(p.params()), maxTokens, this);
-        } catch (IllegalArgumentException e) {
-            fail(GrpcStatus.INVALID_ARGUMENT, e.getMessage());
+            Parsed p = parse.apply(msg);
+            Tenant tenant = GrpcApi.authenticate(ctx, request.headers(), p.user());
+            generation = StreamingGeneration.start(ctx, id, tenant, p.prompt(), p.sampling(), this);
+        } catch (InvalidParameter e) {
+            GrpcStatus s = InvalidParameter.MODEL_NOT_FOUND.equals(e.code()) ? GrpcStatus.NOT_FOUND : GrpcStatus.INVALID_ARGUMENT;
+            fail(s, e.getMessage(), e.param());
             return;
         } catch (GrpcApi.Unauthenticated e) {
-            fail(GrpcStatus.UNAUTHENTICATED, e.getMessage());
+            fail(GrpcStatus.UNAUTHENTICATED, e.getMessage(), null);
             return;
         } catch (StreamingGeneration.Rejected e) {
-            fail(status(e.failure()), e.getMessage());
+            fail(status(e.failure()), e.getMessage(), null);
+            return;
+        } catch (RuntimeException e) { // our bug, not the client's: answer INTERNAL instead of resetting the stream
+            LOG.log(Level.WARNING, "gRPC call " + id + " failed to start", e);
+            fail(GrpcStatus.INTERNAL, "the generation could not start: " + e, null);
             return;
         }
         long timeoutMs = request.timeout();
@@ -102,9 +104,9 @@ final class GenerationCall<Req> implements StreamingGeneration.Sink {
     }
 
     @Override
-    public void onFailure(Failure failure, String message) {
+    public void onFailure(Failure failure, String message, String param) {
         flushPending();
-        fail(status(failure), message);
+        fail(status(failure), message, param);
     }
 
     private void emit() {
@@ -136,10 +138,12 @@ final class GenerationCall<Req> implements StreamingGeneration.Sink {
         }
     }
 
-    private void fail(GrpcStatus status, String message) {
+    /** Ends the call with a status; {@code param} (the field at fault, or null) goes in {@link #PARAM_TRAILER}. */
+    private void fail(GrpcStatus status, String message, String param) {
         if (ended) return;
         ended = true;
         cancelDeadline();
+        if (param != null) response.trailers().set(PARAM_TRAILER, param);
         response.status(status).statusMessage(message).end();
     }
 
@@ -154,7 +158,7 @@ final class GenerationCall<Req> implements StreamingGeneration.Sink {
     private void onDeadline() {
         deadlineTimer = -1;
         if (generation != null) generation.cancel();
-        fail(GrpcStatus.DEADLINE_EXCEEDED, "the deadline passed before generation finished");
+        fail(GrpcStatus.DEADLINE_EXCEEDED, "the deadline passed before generation finished", null);
     }
 
     private void cancelDeadline() {

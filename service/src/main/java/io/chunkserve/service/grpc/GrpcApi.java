@@ -2,14 +2,10 @@ package io.chunkserve.service.grpc;
 
 import io.chunkserve.service.ServiceContext;
 import io.chunkserve.service.TenantResolver.Tenant;
-import io.chunkserve.service.grpc.v1.ChatRequest;
-import io.chunkserve.service.grpc.v1.GenerateRequest;
 import io.chunkserve.service.grpc.v1.GenerationGrpcService;
 import io.chunkserve.service.grpc.v1.ListModelsRequest;
 import io.chunkserve.service.grpc.v1.ListModelsResponse;
 import io.chunkserve.service.grpc.v1.Model;
-import io.chunkserve.service.ws.StreamingGeneration.ChatPrompt;
-import io.chunkserve.service.ws.StreamingGeneration.TextPrompt;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.http.HttpServer;
@@ -43,8 +39,9 @@ public final class GrpcApi {
     /** Binds the gRPC server on {@code host:port} (0 = any free port). */
     public static Future<GrpcApi> start(ServiceContext ctx, String host, int port) {
         GrpcServer grpc = GrpcServer.server(ctx.vertx(), new GrpcServerOptions().setMaxMessageSize(MAX_MESSAGE_BYTES));
-        grpc.callHandler(GenerationGrpcService.Generate, req -> GenerationCall.handle(ctx, req, GrpcApi::parseGenerate));
-        grpc.callHandler(GenerationGrpcService.Chat, req -> GenerationCall.handle(ctx, req, GrpcApi::parseChat));
+        String model = ctx.bridge().modelName();
+        grpc.callHandler(GenerationGrpcService.Generate, req -> GenerationCall.handle(ctx, req, r -> GrpcRequests.generate(r, model)));
+        grpc.callHandler(GenerationGrpcService.Chat, req -> GenerationCall.handle(ctx, req, r -> GrpcRequests.chat(r, model)));
         grpc.callHandler(GenerationGrpcService.ListModels, req -> listModels(ctx, req));
         // "" is the whole server (what Kubernetes' grpc probe asks by default), beside the service itself.
         grpc.addService(HealthService.create(ctx.vertx())
@@ -67,17 +64,9 @@ public final class GrpcApi {
     }
 
     static Tenant authenticate(ServiceContext ctx, MultiMap headers, String user) {
-        Tenant t = ctx.tenants().resolve(headers.get("authorization"), user == null || user.isEmpty() ? null : user);
+        Tenant t = ctx.tenants().resolve(headers.get("authorization"), user);
         if (t == null) throw new Unauthenticated();
         return t;
-    }
-
-    private static GenerationCall.Parsed parseGenerate(GenerateRequest r) {
-        return new GenerationCall.Parsed(r.getModel(), r.getUser(), new TextPrompt(r.getPrompt()), r.getParams());
-    }
-
-    private static GenerationCall.Parsed parseChat(ChatRequest r) {
-        return new GenerationCall.Parsed(r.getModel(), r.getUser(), new ChatPrompt(GrpcRequests.messages(r.getMessagesList())), r.getParams());
     }
 
     private static void listModels(ServiceContext ctx, GrpcServerRequest<ListModelsRequest, ListModelsResponse> req) {

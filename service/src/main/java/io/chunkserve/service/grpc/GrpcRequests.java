@@ -1,6 +1,14 @@
 package io.chunkserve.service.grpc;
 
-import io.chunkserve.sampling.SamplingParams;
+import io.chunkserve.service.generation.StreamingGeneration.ChatPrompt;
+import io.chunkserve.service.generation.StreamingGeneration.TextPrompt;
+import io.chunkserve.service.grpc.v1.ChatRequest;
+import io.chunkserve.service.grpc.v1.GenerateRequest;
+import io.chunkserve.service.request.ChatMessages;
+import io.chunkserve.service.request.Identity;
+import io.chunkserve.service.request.InvalidParameter;
+import io.chunkserve.service.request.RequestKind;
+import io.chunkserve.service.request.SamplingFields;
 import io.chunkserve.tokenizer.ChatMessage;
 
 import java.util.ArrayList;
@@ -8,49 +16,44 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Converts the protobuf request fields into the engine's types. Problems throw
- * {@link IllegalArgumentException} naming the field (answered as INVALID_ARGUMENT).
+ * Converts the protobuf requests into the engine's terms by the rules every front end shares.
+ * Proto3 cannot tell an empty string from an unset one, so an empty {@code model} or {@code user}
+ * is absent and an empty {@code prompt} or {@code role} is missing. Problems throw
+ * {@link InvalidParameter} (answered as INVALID_ARGUMENT, or NOT_FOUND for an unknown model).
  */
 final class GrpcRequests {
     private GrpcRequests() { }
 
-    /** Sampling settings except max_tokens; unset fields keep the OpenAI defaults. */
-    static SamplingParams.Builder params(io.chunkserve.service.grpc.v1.SamplingParams p) {
-        SamplingParams.Builder b = SamplingParams.builder();
-        if (p.hasTemperature()) b.temperature(p.getTemperature());
-        if (p.hasTopP()) b.topP(p.getTopP());
-        if (p.hasTopK()) b.topK(p.getTopK());
-        if (p.hasMinP()) b.minP(p.getMinP());
-        if (p.hasSeed()) b.seed(p.getSeed());
-        if (p.hasPresencePenalty()) b.presencePenalty(p.getPresencePenalty());
-        if (p.hasFrequencyPenalty()) b.frequencyPenalty(p.getFrequencyPenalty());
-        if (p.hasRepetitionPenalty()) b.repetitionPenalty(p.getRepetitionPenalty());
-        b.stop(p.getStopList());
-        List<Integer> stopIds = new ArrayList<>(p.getStopTokenIdsCount());
-        for (int id : p.getStopTokenIdsList()) {
-            if (id < 0) throw new IllegalArgumentException("stop_token_ids must be below 2^31, got " + Integer.toUnsignedString(id));
-            stopIds.add(id);
-        }
-        b.stopTokenIds(stopIds);
-        b.ignoreEos(p.getIgnoreEos());
-        return b;
+    static GenerationCall.Parsed generate(GenerateRequest r, String servedModel) {
+        Identity.checkModel(emptyToNull(r.getModel()), servedModel);
+        if (r.getPrompt().isEmpty()) throw InvalidParameter.missing("prompt");
+        return new GenerationCall.Parsed(user(r.getUser()), new TextPrompt(r.getPrompt()),
+                SamplingFields.read(new ProtoSamplingFields(r.getParams()), RequestKind.COMPLETION, SamplingFields.Capabilities.SINGLE_STREAM));
     }
 
-    /** max_tokens, or null (the rest of the context) when unset. */
-    static Integer maxTokens(io.chunkserve.service.grpc.v1.SamplingParams p) {
-        if (!p.hasMaxTokens()) return null;
-        int v = p.getMaxTokens(); // uint32 arrives as a signed int
-        if (v <= 0) throw new IllegalArgumentException("max_tokens must be in [1, 2^31), got " + Integer.toUnsignedString(v));
-        return v;
+    static GenerationCall.Parsed chat(ChatRequest r, String servedModel) {
+        Identity.checkModel(emptyToNull(r.getModel()), servedModel);
+        ChatPrompt prompt = new ChatPrompt(messages(r.getMessagesList()));
+        return new GenerationCall.Parsed(user(r.getUser()), prompt,
+                SamplingFields.read(new ProtoSamplingFields(r.getParams()), RequestKind.CHAT, SamplingFields.Capabilities.SINGLE_STREAM));
     }
 
-    static List<ChatMessage> messages(List<io.chunkserve.service.grpc.v1.ChatMessage> in) {
+    private static List<ChatMessage> messages(List<io.chunkserve.service.grpc.v1.ChatMessage> in) {
+        ChatMessages.requireSome(in.size());
         List<ChatMessage> out = new ArrayList<>(in.size());
         for (int i = 0; i < in.size(); i++) {
             io.chunkserve.service.grpc.v1.ChatMessage m = in.get(i);
-            if (m.getRole().isEmpty()) throw new IllegalArgumentException("messages[" + i + "].role must be set");
-            out.add(new ChatMessage(m.getRole(), m.getContent(), m.getName().isEmpty() ? Map.of() : Map.of("name", m.getName())));
+            Map<String, Object> extra = m.getName().isEmpty() ? Map.of() : Map.of("name", m.getName());
+            out.add(ChatMessages.of(emptyToNull(m.getRole()), m.getContent(), extra, "messages[" + i + "]"));
         }
         return out;
+    }
+
+    private static String user(String user) {
+        return emptyToNull(Identity.checkUser(user));
+    }
+
+    private static String emptyToNull(String s) {
+        return s.isEmpty() ? null : s;
     }
 }

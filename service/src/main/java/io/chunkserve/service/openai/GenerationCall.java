@@ -6,6 +6,7 @@ import io.chunkserve.sampling.SamplingParams;
 import io.chunkserve.service.EngineBridge;
 import io.chunkserve.service.TenantResolver.Tenant;
 import io.chunkserve.service.auth.AdmissionControl;
+import io.chunkserve.service.request.InvalidParameter;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Future;
 import io.vertx.core.http.HttpServerResponse;
@@ -120,22 +121,11 @@ final class GenerationCall {
 
     /** The final sampling parameters, now that the prompt length is known. */
     private SamplingParams paramsFor(int promptTokens) {
-        int context = api.bridge().contextLength();
-        String input = req.endpoint() == Endpoint.CHAT ? "messages" : "prompt";
-        if (promptTokens >= context) {
-            throw OpenAiError.invalid("This model's maximum context length is " + context + " tokens. However, your " + input
-                    + " resulted in " + promptTokens + " tokens. Please reduce the length of the " + input + ".",
-                    req.endpoint().inputParam, "context_length_exceeded");
+        try {
+            return req.sampling().forPrompt(promptTokens, api.bridge().contextLength());
+        } catch (InvalidParameter e) {
+            throw OpenAiError.of(e);
         }
-        int room = context - promptTokens;
-        int max = req.params().maxTokens();
-        if (req.maxTokensGiven() && max > room) {
-            throw OpenAiError.invalid("This model's maximum context length is " + context + " tokens. However, you requested "
-                    + ((long) promptTokens + max) + " tokens (" + promptTokens + " in the " + input + ", " + max
-                    + " in the completion). Please reduce the length of the " + input + " or completion.",
-                    req.endpoint().inputParam, "context_length_exceeded");
-        }
-        return req.params().toBuilder().maxTokens(req.maxTokensGiven() ? max : room).build();
     }
 
     private void onOutput(RequestOutput out) {

@@ -1,5 +1,6 @@
 package io.chunkserve.service.openai;
 
+import io.chunkserve.service.request.InvalidParameter;
 import io.vertx.core.json.JsonObject;
 
 /**
@@ -32,16 +33,10 @@ public final class OpenAiError extends RuntimeException {
         return new OpenAiError(400, "invalid_request_error", message, param, code);
     }
 
-    /** 400 for a parameter of the wrong JSON type. */
-    public static OpenAiError invalidType(String param, String expected, Object got) {
-        return new OpenAiError(400, "invalid_request_error", "Invalid type for '" + param + "': expected " + expected
-                + ", but got " + jsonTypeName(got) + " instead.", param, "invalid_type");
-    }
-
-    /** 400 for a required parameter that is absent. */
-    public static OpenAiError missing(String param) {
-        return new OpenAiError(400, "invalid_request_error", "Missing required parameter: '" + param + "'.", param,
-                "missing_required_parameter");
+    /** A refused request field: 404 for an unknown model, else 400. */
+    public static OpenAiError of(InvalidParameter e) {
+        int status = InvalidParameter.MODEL_NOT_FOUND.equals(e.code()) ? 404 : 400;
+        return new OpenAiError(status, "invalid_request_error", e.getMessage(), e.param(), e.code());
     }
 
     /** 500 server_error: a genuine internal failure (details go to the log, not the client). */
@@ -61,22 +56,6 @@ public final class OpenAiError extends RuntimeException {
     public JsonObject toJson() {
         return new JsonObject().put("error", new JsonObject().put("message", getMessage()).put("type", type)
                 .put("param", param).put("code", code));
-    }
-
-    /** How an OpenAI error message names a JSON value's type. */
-    static String jsonTypeName(Object v) {
-        return switch (v) {
-            case null -> "null";
-            case String s -> "a string";
-            case Boolean b -> "a boolean";
-            case Integer i -> "an integer";
-            case Long l -> "an integer";
-            case java.math.BigInteger b -> "an integer";
-            case Number n -> "a decimal";
-            case io.vertx.core.json.JsonArray a -> "an array";
-            case JsonObject o -> "an object";
-            default -> "a value";
-        };
     }
 
     @Override

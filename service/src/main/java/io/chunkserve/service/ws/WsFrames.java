@@ -2,7 +2,8 @@ package io.chunkserve.service.ws;
 
 import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.sampling.FinishReason;
-import io.chunkserve.service.ws.StreamingGeneration.Failure;
+import io.chunkserve.service.generation.StreamingGeneration.Failure;
+import io.chunkserve.service.request.InvalidParameter;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 
@@ -31,17 +32,29 @@ final class WsFrames {
         return new JsonObject().put("type", "done").put("id", id).put("finish_reason", reason.openAiName()).put("usage", u);
     }
 
-    static JsonObject error(String id, String type, String code, String message) {
-        return new JsonObject().put("type", "error").put("id", id)
-                .put("error", new JsonObject().put("message", message).put("type", type).put("code", code));
+    /** An error frame; its {@code error} object has OpenAI's fields: message, type, param, code. */
+    static JsonObject error(String id, String type, String code, String message, String param) {
+        return new JsonObject().put("type", "error").put("id", id).put("error",
+                new JsonObject().put("message", message).put("type", type).put("param", param).put("code", code));
     }
 
-    static JsonObject error(String id, Failure failure, String message) {
+    /** An error frame about no particular field. */
+    static JsonObject error(String id, String type, String code, String message) {
+        return error(id, type, code, message, null);
+    }
+
+    /** A refused {@code generate} field: code {@code model_not_found} or {@code invalid_request}. */
+    static JsonObject error(String id, InvalidParameter e) {
+        String code = InvalidParameter.MODEL_NOT_FOUND.equals(e.code()) ? e.code() : "invalid_request";
+        return error(id, INVALID_REQUEST_ERROR, code, e.getMessage(), e.param());
+    }
+
+    static JsonObject error(String id, Failure failure, String message, String param) {
         return switch (failure) {
-            case INVALID_REQUEST -> error(id, INVALID_REQUEST_ERROR, "invalid_request", message);
-            case OVERLOADED -> error(id, RATE_LIMIT_ERROR, "overloaded", message);
-            case UNAVAILABLE -> error(id, SERVER_ERROR, "unavailable", message);
-            case INTERNAL -> error(id, SERVER_ERROR, "internal_error", message);
+            case INVALID_REQUEST -> error(id, INVALID_REQUEST_ERROR, "invalid_request", message, param);
+            case OVERLOADED -> error(id, RATE_LIMIT_ERROR, "overloaded", message, param);
+            case UNAVAILABLE -> error(id, SERVER_ERROR, "unavailable", message, param);
+            case INTERNAL -> error(id, SERVER_ERROR, "internal_error", message, param);
         };
     }
 

@@ -4,7 +4,10 @@ import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.sampling.FinishReason;
 import io.chunkserve.service.ServiceContext;
 import io.chunkserve.service.TenantResolver.Tenant;
-import io.chunkserve.service.ws.StreamingGeneration.Failure;
+import io.chunkserve.service.generation.StreamingGeneration;
+import io.chunkserve.service.generation.StreamingGeneration.Failure;
+import io.chunkserve.service.generation.TokenBuffer;
+import io.chunkserve.service.request.InvalidParameter;
 import io.vertx.core.http.ServerWebSocket;
 import io.vertx.core.json.JsonObject;
 
@@ -93,14 +96,9 @@ final class WsSession {
         }
         WsRequests.Generate req;
         try {
-            req = WsRequests.parse(msg);
-        } catch (IllegalArgumentException e) {
-            send(WsFrames.error(id, WsFrames.INVALID_REQUEST_ERROR, "invalid_request", e.getMessage()));
-            return;
-        }
-        if (req.model() != null && !req.model().equals(ctx.bridge().modelName())) {
-            send(WsFrames.error(id, WsFrames.INVALID_REQUEST_ERROR, "model_not_found",
-                    "the model " + req.model() + " does not exist; this server serves " + ctx.bridge().modelName()));
+            req = WsRequests.parse(msg, ctx.bridge().modelName());
+        } catch (InvalidParameter e) {
+            send(WsFrames.error(id, e));
             return;
         }
         Tenant tenant = ctx.tenants().resolve(authorization, req.user());
@@ -110,10 +108,9 @@ final class WsSession {
         }
         Generation g = new Generation(id);
         try {
-            g.handle = StreamingGeneration.start(ctx, StreamingGeneration.newRequestId("ws"), tenant, req.prompt(), req.params(),
-                    req.maxTokens(), g);
+            g.handle = StreamingGeneration.start(ctx, StreamingGeneration.newRequestId("ws"), tenant, req.prompt(), req.sampling(), g);
         } catch (StreamingGeneration.Rejected e) {
-            send(WsFrames.error(id, e.failure(), e.getMessage()));
+            send(WsFrames.error(id, e.failure(), e.getMessage(), null));
             return;
         } catch (RuntimeException e) { // our bug, not the client's: say so on the socket instead of going silent
             LOG.log(Level.WARNING, "WebSocket generation " + id + " failed to start", e);
@@ -197,8 +194,8 @@ final class WsSession {
         }
 
         @Override
-        public void onFailure(Failure failure, String message) {
-            end(WsFrames.error(id, failure, message));
+        public void onFailure(Failure failure, String message, String param) {
+            end(WsFrames.error(id, failure, message, param));
         }
 
         private void end(JsonObject frame) {

@@ -1,4 +1,4 @@
-package io.chunkserve.service.ws;
+package io.chunkserve.service.generation;
 
 import java.util.Arrays;
 

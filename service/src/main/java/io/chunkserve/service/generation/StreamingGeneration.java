@@ -1,4 +1,4 @@
-package io.chunkserve.service.ws;
+package io.chunkserve.service.generation;
 
 import io.chunkserve.engine.EngineStats;
 import io.chunkserve.engine.GenerationRequest;
@@ -9,6 +9,8 @@ import io.chunkserve.service.EngineBridge;
 import io.chunkserve.service.ServiceConfig;
 import io.chunkserve.service.ServiceContext;
 import io.chunkserve.service.TenantResolver.Tenant;
+import io.chunkserve.service.request.InvalidParameter;
+import io.chunkserve.service.request.RequestedSampling;
 import io.chunkserve.tokenizer.ChatMessage;
 import io.vertx.core.Future;
 
@@ -52,7 +54,7 @@ public final class StreamingGeneration {
         INTERNAL
     }
 
-    /** Refusal at {@link #start}: nothing was submitted. */
+    /** Refusal at {@link #start} by admission control: nothing was submitted. */
     public static final class Rejected extends RuntimeException {
         private final Failure failure;
 
@@ -72,8 +74,12 @@ public final class StreamingGeneration {
         /** The last call for a generation that ended normally or was cancelled ({@link FinishReason#ABORT}). */
         void onDone(FinishReason reason, RequestOutput.Usage usage);
 
-        /** The last call for a generation that failed after {@link #start} returned. */
-        void onFailure(Failure failure, String message);
+        /**
+         * The last call for a generation that failed after {@link #start} returned.
+         *
+         * @param param the request field at fault ({@code prompt} too long for the context, ...), or null
+         */
+        void onFailure(Failure failure, String message, String param);
     }
 
     private enum State { TOKENIZING, RUNNING, ENDED }
@@ -96,23 +102,14 @@ public final class StreamingGeneration {
     }
 
     /**
-     * Validates and admits the request, then tokenizes and submits it asynchronously.
+     * Admits the request, then tokenizes and submits it asynchronously.
      *
-     * @param params    sampling settings except {@code max_tokens}
-     * @param maxTokens {@code max_tokens}, or null for the rest of the model's context (as vLLM)
-     * @throws Rejected when the parameters are invalid or admission control refuses; then
-     *                  {@code sink} is never called
+     * @param sampling validated sampling settings (see {@code io.chunkserve.service.request.SamplingFields});
+     *                 the context check runs once the prompt is tokenized
+     * @throws Rejected when admission control refuses; then {@code sink} is never called
      */
     public static StreamingGeneration start(ServiceContext ctx, String engineId, Tenant tenant, Prompt prompt,
-                                            SamplingParams.Builder params, Integer maxTokens, Sink sink) {
-        validatePrompt(prompt);
-        if (maxTokens != null && maxTokens < 1) throw invalid("max_tokens must be at least 1, got " + maxTokens);
-        int limit = maxTokens != null ? maxTokens : 1;
-        try {
-            params.maxTokens(limit).build();
-        } catch (IllegalArgumentException e) {
-            throw invalid(e.getMessage());
-        }
+                                            RequestedSampling sampling, Sink sink) {
         admit(ctx.config(), ctx.bridge().snapshot(), tenant);
         StreamingGeneration g = new StreamingGeneration(ctx.bridge(), engineId, sink);
         Future<int[]> ids = switch (prompt) {
@@ -120,8 +117,8 @@ public final class StreamingGeneration {
             case ChatPrompt c -> ctx.bridge().tokenizeChat(c.messages(), true, Map.of());
         };
         ids.onComplete(ar -> {
-            if (ar.succeeded()) g.submit(tenant, ar.result(), params, maxTokens);
-            else g.failTokenization(ar.cause());
+            if (ar.succeeded()) g.submit(tenant, ar.result(), sampling);
+            else g.failTokenization(ar.cause(), sampling.kind().inputParam);
         });
         return g;
     }
@@ -136,34 +133,37 @@ public final class StreamingGeneration {
     /** The engine's id of this request. */
     public String engineId() { return engineId; }
 
-    private void submit(Tenant tenant, int[] promptIds, SamplingParams.Builder params, Integer maxTokens) {
+    private void submit(Tenant tenant, int[] promptIds, RequestedSampling sampling) {
         if (cancelRequested) {
             end();
             sink.onDone(FinishReason.ABORT, new RequestOutput.Usage(promptIds.length, 0, 0));
             return;
         }
-        int limit = maxTokens != null ? maxTokens : Math.max(1, bridge.contextLength() - promptIds.length);
+        String input = sampling.kind().inputParam;
         try {
-            GenerationRequest r = new GenerationRequest(engineId, tenant.name(), promptIds, params.maxTokens(limit).build(),
-                    tenant.cacheSalt());
+            SamplingParams params = sampling.forPrompt(promptIds.length, bridge.contextLength());
+            GenerationRequest r = new GenerationRequest(engineId, tenant.name(), promptIds, params, tenant.cacheSalt());
             state = State.RUNNING;
             bridge.submit(r, this::onOutput);
-        } catch (IllegalArgumentException e) {
+        } catch (InvalidParameter e) {
             end();
-            sink.onFailure(Failure.INVALID_REQUEST, e.getMessage());
+            sink.onFailure(Failure.INVALID_REQUEST, e.getMessage(), e.param());
+        } catch (IllegalArgumentException e) { // the engine refused the prompt (too big for the KV cache, ...)
+            end();
+            sink.onFailure(Failure.INVALID_REQUEST, e.getMessage(), input);
         } catch (IllegalStateException e) {
             end();
-            sink.onFailure(Failure.UNAVAILABLE, e.getMessage());
+            sink.onFailure(Failure.UNAVAILABLE, e.getMessage(), null);
         }
     }
 
-    private void failTokenization(Throwable cause) {
+    private void failTokenization(Throwable cause, String input) {
         end();
         if (cause instanceof IllegalArgumentException) {
-            sink.onFailure(Failure.INVALID_REQUEST, cause.getMessage());
+            sink.onFailure(Failure.INVALID_REQUEST, cause.getMessage(), input);
         } else {
             LOG.log(Level.WARNING, "tokenization of " + engineId + " failed", cause);
-            sink.onFailure(Failure.INTERNAL, "tokenization failed: " + cause);
+            sink.onFailure(Failure.INTERNAL, "tokenization failed: " + cause, null);
         }
     }
 
@@ -171,7 +171,7 @@ public final class StreamingGeneration {
         if (state == State.ENDED) return;
         if (out.error() != null) {
             end();
-            sink.onFailure(Failure.INTERNAL, out.error());
+            sink.onFailure(Failure.INTERNAL, out.error(), null);
             return;
         }
         FinishReason finish = null;
@@ -181,19 +181,11 @@ public final class StreamingGeneration {
         }
         if (!out.finished()) return;
         end();
-        if (finish == FinishReason.ERROR) sink.onFailure(Failure.INTERNAL, "generation failed (the model produced no finite logits)");
+        if (finish == FinishReason.ERROR) sink.onFailure(Failure.INTERNAL, "generation failed (the model produced no finite logits)", null);
         else sink.onDone(finish != null ? finish : FinishReason.STOP, out.usage());
     }
 
     private void end() { state = State.ENDED; }
-
-    private static void validatePrompt(Prompt prompt) {
-        switch (prompt) {
-            case TextPrompt t when t.text() == null || t.text().isEmpty() -> throw invalid("prompt must be a non-empty string");
-            case ChatPrompt c when c.messages() == null || c.messages().isEmpty() -> throw invalid("messages must be a non-empty list");
-            default -> { }
-        }
-    }
 
     /**
      * Admission control on the engine's last published stats: refuse when the queue, overall or
@@ -211,9 +203,5 @@ public final class StreamingGeneration {
             throw new Rejected(Failure.OVERLOADED, "tenant " + tenant.name() + " has " + waiting + " requests queued (limit "
                     + cfg.maxWaitingRequestsPerTenant() + "); retry later");
         }
-    }
-
-    private static Rejected invalid(String message) {
-        return new Rejected(Failure.INVALID_REQUEST, message);
     }
 }
