@@ -182,6 +182,11 @@ final class MatKernels {
      * the first, or that the Vector API cannot read, run on their own.
      */
     static void gemvPieces(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] x) {
+        gemvPieces(ws, outs, lo, hi, pieces, x, new int[4], new int[4]);
+    }
+
+    /** As above with the caller's scratch for the four streams' piece and row (4 ints each): no allocation. */
+    static void gemvPieces(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] x, int[] p, int[] r) {
         if (pieces == 0) return;
         DType dt = ws[0].dtype();
         int cols = ws[0].cols(), total = 0;
@@ -197,7 +202,7 @@ final class MatKernels {
         final long rowBytes = (long) dt.bytes() * cols;
         final int q = total / 4;
         if (q > 0) {
-            int[] p = new int[4], r = new int[4]; // each stream's piece and row
+            // p, r: each stream's piece and row
             for (int s = 0; s < 4; s++) {
                 int g = s * q, k = 0;
                 while (g >= hi[k] - lo[k]) g -= hi[k] - lo[k++];
