@@ -346,6 +346,11 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     const int* itemRec = A.items + (size_t)item * ITEM_INTS;
     const int4* rec = reinterpret_cast<const int4*>(itemRec);
     const int4 ia = __ldg(rec), ib = __ldg(rec + 1), ic = __ldg(rec + 2), id = __ldg(rec + 3);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // a merge launched as a programmatic dependent may start once every block has begun (its blocks then wait
+    // for this grid's completion and memory flush in griddepcontrol.wait): its launch overlaps the last wave
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
     // the grid pulls the plan arrays into L2 (blocks of later waves and the merges then find them there)
     for (int l = blockIdx.x + threadIdx.x * gridDim.x; l < planLines; l += THREADS * gridDim.x) {
         asm volatile("prefetch.global.L2 [%0];" ::"l"(planBase + (size_t)l * 128));
@@ -362,32 +367,39 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
 
 // Per (sequence, query head): log-sum-exp merge of its partial records, out = O / L; with direct = 1 the
 // sequences that one item holds were written by the partials kernel and are skipped. Block: 128 threads, D/4
-// threads (float4 each) per (sequence, head).
+// threads (float4 each) per (sequence, head). One pass with a running maximum (the records' loads do not wait
+// for each other). Launched as a programmatic dependent of the partials (sm_90), it waits for them first.
 template <typename T, int D>
-__device__ __forceinline__ void merge(const float* __restrict__ partO, const float* __restrict__ partML,
+__device__ __forceinline__ void merge(const float* partO, const float* partML,
                                       const int* __restrict__ seqInfo, const int* __restrict__ mergeEnt,
                                       T* __restrict__ out, int batch, int hq, int g, int direct) {
     constexpr int TPP = D / 4;
     int pair = blockIdx.x * (THREADS / TPP) + threadIdx.x / TPP, c4 = threadIdx.x % TPP;
     if (pair >= batch * hq) return;
     int bIdx = pair / hq, qh = pair - bIdx * hq, kvh = qh / g, j = qh - kvh * g;
-    if (direct && __ldg(seqInfo + 4 * bIdx + 2) == 1) return;
-    int e0 = __ldg(seqInfo + 4 * bIdx), e1 = __ldg(seqInfo + 4 * bIdx + 1);
-    float M = -INFINITY;
-    for (int e = e0; e < e1; ++e) {
-        size_t rec = (size_t)__ldg(mergeEnt + 2 * e) + (size_t)kvh * __ldg(mergeEnt + 2 * e + 1) + j;
-        M = fmaxf(M, __ldg(partML + 2 * rec));
-    }
-    float base = M == -INFINITY ? 0.f : M;
+    // the plan's arrays are not written by the partials: read them before waiting
+    const int4 info = __ldg(reinterpret_cast<const int4*>(seqInfo) + bIdx);
+    if (direct && info.z == 1) return;
+    const int e0 = info.x, e1 = info.y;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+    float M = -INFINITY, L = 0.f;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    float L = 0.f;
+    #pragma unroll 4
     for (int e = e0; e < e1; ++e) {
-        size_t rec = (size_t)__ldg(mergeEnt + 2 * e) + (size_t)kvh * __ldg(mergeEnt + 2 * e + 1) + j;
-        float2 ml = __ldg(reinterpret_cast<const float2*>(partML) + rec);
-        float f = exp2f(ml.x - base);
-        L += f * ml.y;
-        float4 x = __ldg(reinterpret_cast<const float4*>(partO) + rec * TPP + c4);
-        acc.x += f * x.x; acc.y += f * x.y; acc.z += f * x.z; acc.w += f * x.w;
+        const int2 me = __ldg(reinterpret_cast<const int2*>(mergeEnt) + e);
+        size_t rec = (size_t)me.x + (size_t)kvh * me.y + j;
+        // partO / partML were written by the previous grid: plain loads, not the non-coherent path
+        float2 ml = reinterpret_cast<const float2*>(partML)[rec];
+        float4 x = reinterpret_cast<const float4*>(partO)[rec * TPP + c4];
+        float Mn = fmaxf(M, ml.x);
+        float base = Mn == -INFINITY ? 0.f : Mn;
+        float c = exp2f(M - base), f = exp2f(ml.x - base);
+        L = L * c + f * ml.y;
+        acc.x = acc.x * c + f * x.x; acc.y = acc.y * c + f * x.y;
+        acc.z = acc.z * c + f * x.z; acc.w = acc.w * c + f * x.w;
+        M = Mn;
     }
     float inv = 1.f / L;   // L > 0 whenever the sequence has a token; 0 → inf/NaN shows the bug
     ushort4 r;

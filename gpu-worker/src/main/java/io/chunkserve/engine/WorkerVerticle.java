@@ -1,6 +1,5 @@
 package io.chunkserve.engine;
 
-import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.VerticleBase;
@@ -14,6 +13,7 @@ import io.vertx.core.VerticleBase;
  */
 public final class WorkerVerticle extends VerticleBase {
     private final WorkerConfig config;
+    private final ContextDelivery delivery = new ContextDelivery();
     private volatile Worker worker;
 
     public WorkerVerticle(WorkerConfig config) {
@@ -44,8 +44,7 @@ public final class WorkerVerticle extends VerticleBase {
      */
     public void submit(GenerationRequest request, Handler<RequestOutput> onOutput) {
         Worker w = running();
-        Context ctx = vertx.getOrCreateContext();
-        w.engine().submit(request, out -> ctx.runOnContext(v -> onOutput.handle(out)));
+        w.engine().submit(request, delivery.to(vertx.getOrCreateContext(), onOutput));
     }
 
     /** Aborts at the next step boundary; its KV is released. */

@@ -1,5 +1,6 @@
 package io.chunkserve.service;
 
+import io.chunkserve.engine.ContextDelivery;
 import io.chunkserve.engine.EngineStats;
 import io.chunkserve.engine.GenerationRequest;
 import io.chunkserve.engine.RequestOutput;
@@ -8,19 +9,15 @@ import io.chunkserve.service.metrics.RequestMetrics;
 import io.chunkserve.service.metrics.ServiceMetrics;
 import io.chunkserve.tokenizer.ChatMessage;
 import io.chunkserve.tokenizer.ChatTemplate;
-import io.netty.channel.EventLoop;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
-import io.vertx.core.internal.ContextInternal;
 
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The service's door to the engine, safe to use from event loops: tokenization and chat-template
@@ -40,7 +37,7 @@ public class EngineBridge {
     private final Vertx vertx;
     private final Worker worker; // null for engines without a model
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
-    private final Map<EventLoop, Mailbox> mailboxes = new ConcurrentHashMap<>();
+    private final ContextDelivery delivery = new ContextDelivery();
     private volatile boolean draining;
     private volatile ServiceMetrics metrics;
 
@@ -111,45 +108,11 @@ public class EngineBridge {
     }
 
     /**
-     * Hands the request to the engine; each output must reach {@code onOutput} on {@code ctx}. The
-     * engine thread does not post one task per output: outputs for the requests of one event loop
-     * go into that loop's {@link Mailbox}, which has at most one delivery task queued at a time, so
-     * a step's outputs for a loop usually arrive in one task.
+     * Hands the request to the engine; each output must reach {@code onOutput} on {@code ctx}
+     * (batched per event loop by {@link ContextDelivery}).
      */
     protected void dispatch(GenerationRequest request, Context ctx, Handler<RequestOutput> onOutput) {
-        ContextInternal c = (ContextInternal) ctx;
-        if (!c.isEventLoopContext()) {
-            worker.engine().submit(request, out -> ctx.runOnContext(v -> onOutput.handle(out)));
-            return;
-        }
-        Mailbox box = mailboxes.computeIfAbsent(c.nettyEventLoop(), Mailbox::new);
-        worker.engine().submit(request, out -> box.post(c, onOutput, out));
-    }
-
-    /** One event loop's outputs from the engine thread, delivered in order, in batches. */
-    private static final class Mailbox implements Runnable {
-        private record Delivery(ContextInternal ctx, Handler<RequestOutput> handler, RequestOutput out) { }
-
-        private final EventLoop loop;
-        private final ConcurrentLinkedQueue<Delivery> queue = new ConcurrentLinkedQueue<>();
-        private final AtomicBoolean posted = new AtomicBoolean();
-
-        Mailbox(EventLoop loop) {
-            this.loop = loop;
-        }
-
-        /** Any thread (the engine's): queues an output; schedules a delivery task unless one is queued. */
-        void post(ContextInternal ctx, Handler<RequestOutput> handler, RequestOutput out) {
-            queue.add(new Delivery(ctx, handler, out));
-            if (posted.compareAndSet(false, true)) loop.execute(this);
-        }
-
-        /** On the loop: each output on its request's context. */
-        @Override
-        public void run() {
-            posted.set(false); // before draining: an output queued from now on schedules another run
-            for (Delivery d; (d = queue.poll()) != null; ) d.ctx().dispatch(d.out(), d.handler());
-        }
+        worker.engine().submit(request, delivery.to(ctx, onOutput));
     }
 
     /** Stops a request at the next step boundary and frees its KV. */

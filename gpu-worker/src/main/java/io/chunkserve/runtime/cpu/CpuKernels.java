@@ -215,6 +215,10 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         Weight[] ws = new Weight[8];
         float[][] outs = new float[8][];
         float[] x, residual;
+        // per-task piece lists (tasks ≤ 3·threads), reused: a dispatch allocates nothing
+        Weight[][] pw = new Weight[0][];
+        float[][][] po = new float[0][][];
+        int[][] lo = new int[0][], hi = new int[0][], streamPiece = new int[0][], streamRow = new int[0][];
 
         GemvJob many(Weight[] w, int n, float[] x, float[][] o, int threads) {
             if (ws.length < n) {
@@ -254,6 +258,16 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             int aligned = (totalRows + ROW_ALIGN - 1) / ROW_ALIGN;
             this.big = Math.max(1, Math.min(threads, aligned));
             this.tasks = threads > 1 && GEMV_TAIL > 0 && aligned >= 8 * threads ? 3 * big : big;
+            int pieces = mode == MANY ? count : 2;
+            if (pw.length < tasks || pw[0].length < pieces) {
+                int n = Math.max(tasks, pw.length), m = Math.max(pieces, pw.length == 0 ? 0 : pw[0].length);
+                pw = new Weight[n][m];
+                po = new float[n][m][];
+                lo = new int[n][m];
+                hi = new int[n][m];
+                streamPiece = new int[n][4];
+                streamRow = new int[n][4];
+            }
             return this;
         }
 
@@ -264,6 +278,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                 ws[j] = null;
                 outs[j] = null;
             }
+            for (Weight[] a : pw) java.util.Arrays.fill(a, null);
+            for (float[][] a : po) java.util.Arrays.fill(a, null);
             x = residual = null;
         }
 
@@ -280,9 +296,9 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             int a = bound(t), b = bound(t + 1);
             if (a >= b) return;
             int n = mode == MANY ? count : mode == GATE_UP ? 2 : 1;
-            Weight[] pw = new Weight[n];
-            float[][] po = new float[n][];
-            int[] lo = new int[n], hi = new int[n];
+            Weight[] pw = this.pw[t];
+            float[][] po = this.po[t];
+            int[] lo = this.lo[t], hi = this.hi[t];
             int pieces = 0;
             if (mode == MANY) {
                 for (int j = 0, base = 0; j < count && base < b; j++) {
@@ -303,7 +319,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                     hi[j] = b;
                 }
             }
-            MatKernels.gemvPieces(pw, po, lo, hi, pieces, x);
+            MatKernels.gemvPieces(pw, po, lo, hi, pieces, x, streamPiece[t], streamRow[t]);
             if (mode == RESIDUAL) Vec.add(residual, outs[0], a, b - a);
             else if (mode == GATE_UP) Vec.siluMul(outs[0], outs[1], a, b - a);
         }

@@ -30,6 +30,7 @@ public final class CpuModelRunner implements ModelRunner {
     private float[] decQ = new float[0];   // (D, heads·headDim) gathered decode queries
     private float[] decOut = new float[0]; // (D, heads·headDim)
     private boolean sharing = true;
+    private int[] logitRows = new int[0]; // batch index of each sequence wanting logits this step
 
     public CpuModelRunner(ModelConfig cfg, ModelWeights w, CpuKernels kernels) {
         this.cfg = cfg;
@@ -92,7 +93,8 @@ public final class CpuModelRunner implements ModelRunner {
         for (int l = 0; l < cfg.numLayers(); l++) layer(l, b, pool, sc);
         // Final norm and LM head only for the last token of sequences that want logits.
         int n = 0;
-        int[] rows = new int[b.size()];
+        if (logitRows.length < b.size()) logitRows = new int[b.size()];
+        int[] rows = logitRows;
         for (int q = 0; q < b.size(); q++) {
             if (!b.wantsLogits(q)) continue;
             System.arraycopy(x, (b.offset(q) + b.count(q) - 1) * h, sc.last(), n * h, h);

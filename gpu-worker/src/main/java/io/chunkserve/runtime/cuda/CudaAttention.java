@@ -17,7 +17,8 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * lengths, rebuilds and uploads the {@link CudaPlan} only when its structure changed (otherwise only the lengths
  * move), and {@link #decode} launches, on the default stream and asynchronously, the partials kernel
  * (chunk-first and sequence-first items in one grid; rows of a sequence that one item holds are written out
- * directly) and, when some sequence is split over several items, the log-sum-exp merge.
+ * directly) and, when some sequence is split over several items, the log-sum-exp merge (on sm_90 and newer a
+ * programmatic dependent launch: it is scheduled while the partials' last wave runs and waits for them on the device).
  * {@link #directWrites(boolean) directWrites(false)} sends every row through a partial record and the merge (the
  * earlier path, kept for comparisons and checks).
  *
@@ -37,7 +38,7 @@ public final class CudaAttention implements AutoCloseable {
     private final long hPartials, hMerge;
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
-    private boolean direct = true, prefetchPlan = true;
+    private boolean direct = true, prefetchPlan = true, dependentMerge;
     private boolean planDirect, planMerge;   // the plan has rows to write directly; some sequence is split
 
     private CudaPlan plan;
@@ -76,6 +77,8 @@ public final class CudaAttention implements AutoCloseable {
         }
         CudaDevice.setDynamicShared(partials, smemBytes);
         blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, THREADS, smemBytes));
+        // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
+        dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
     }
 
     public KvLayout layout() { return layout; }
@@ -100,6 +103,15 @@ public final class CudaAttention implements AutoCloseable {
     public void directWrites(boolean on) { direct = on; }
 
     public boolean directWrites() { return direct; }
+
+    /**
+     * Whether the merge is launched as a programmatic dependent of the partials kernel (default: on sm_90 and
+     * newer, where the kernels carry the griddepcontrol instructions): its launch then overlaps the partials'
+     * last wave instead of following their completion. false: a plain launch (comparisons).
+     */
+    public void dependentMerge(boolean on) { dependentMerge = on; }
+
+    public boolean dependentMerge() { return dependentMerge; }
 
     /** Benchmarks: whether the grid prefetches the plan arrays into L2 (default true). */
     void prefetchPlan(boolean on) { prefetchPlan = on; }
@@ -178,8 +190,13 @@ public final class CudaAttention implements AutoCloseable {
         if (directNow && !planMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)
-                .i32(batch).i32(qHeads).i32(groupSize).i32(directNow ? 1 : 0)
-                .launch(hMerge, (batch * qHeads + perBlock - 1) / perBlock, 1, THREADS, 0);
+                .i32(batch).i32(qHeads).i32(groupSize).i32(directNow ? 1 : 0);
+        int grid = (batch * qHeads + perBlock - 1) / perBlock;
+        if (dependentMerge) {
+            launcher.launchDependent(hMerge, grid, 1, THREADS, 0);
+        } else {
+            launcher.launch(hMerge, grid, 1, THREADS, 0);
+        }
     }
 
     /**

@@ -33,11 +33,20 @@ public final class CudaAttentionBench {
         Path out = Path.of("ours.tsv");
         int iters = 30;
         int[] kvHeadsList = {32, 8}, batches = {32, 64}, prefixes = {1024, 2048, 4096}, uniques = {0, 256, 512, 1024};
+        boolean sweeps = true;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--out" -> out = Path.of(args[++i]);
                 case "--iters" -> iters = Integer.parseInt(args[++i]);
                 case "--quick" -> { batches = new int[] {32}; prefixes = new int[] {4096}; uniques = new int[] {0, 512}; }
+                case "--only" -> {   // one shape, no sweeps (profilers): --only HKV,B,P,S
+                    int[] v = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+                    kvHeadsList = new int[] {v[0]};
+                    batches = new int[] {v[1]};
+                    prefixes = new int[] {v[2]};
+                    uniques = new int[] {v[3]};
+                    sweeps = false;
+                }
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -73,15 +82,18 @@ public final class CudaAttentionBench {
                 }
             }
             Files.write(out, rows);
-            sweep(dev, flush, iters);
-            sweepDistinct(dev, flush, iters);
+            if (sweeps) {
+                sweep(dev, flush, iters);
+                sweepDistinct(dev, flush, iters);
+            }
         }
         dev.close();
     }
 
     /** Piece-size sweep at two headline shapes (sharing on): how far the cost model's choice is from the best. */
     private static void sweep(CudaDevice dev, DeviceBuffer flush, int iters) {
-        int[][] shapes = {{32, 32, 4096, 0}, {32, 32, 4096, 512}, {32, 64, 4096, 512}, {8, 32, 4096, 512}, {8, 64, 4096, 512}};
+        int[][] shapes = {{32, 32, 4096, 0}, {32, 32, 4096, 512}, {32, 64, 4096, 512}, {8, 32, 4096, 512}, {8, 64, 4096, 512},
+                {8, 64, 2048, 0}, {8, 64, 2048, 256}, {8, 32, 2048, 256}, {32, 64, 2048, 0}};
         for (int[] sh : shapes) {
             int hkv = sh[0], batch = sh[1], prefix = sh[2], unique = sh[3], c = 64, d = 128;
             int sharedChunks = prefix / c, privChunks = unique / c, numChunks = sharedChunks + batch * privChunks;
@@ -113,6 +125,14 @@ public final class CudaAttentionBench {
                 att.prefetchPlan(false);
                 line.append(String.format(" | auto without plan prefetch:%.1fus", median(time(dev, att, flush, dq, o, iters))));
                 att.prefetchPlan(true);
+                if (att.plan().needsMerge()) {
+                    // the same plan with the merge as a plain launch after the partials (no programmatic dependence)
+                    boolean dep = att.dependentMerge();
+                    att.dependentMerge(false);
+                    line.append(String.format(" | auto, plain merge launch:%.1fus", median(time(dev, att, flush, dq, o, iters))));
+                    att.dependentMerge(dep);
+                    line.append(String.format(" | auto again (merge %s):%.1fus", dep ? "dependent" : "plain", median(time(dev, att, flush, dq, o, iters))));
+                }
             }
             System.out.println(line);
         }

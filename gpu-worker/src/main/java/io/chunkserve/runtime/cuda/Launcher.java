@@ -26,22 +26,35 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class Launcher {
     private static final int MAX_ARGS = 32;
-    private static final MethodHandle LAUNCH;
+    private static final MethodHandle LAUNCH, LAUNCH_EX;
+    /** CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION (cuda.h). */
+    private static final int ATTR_PROGRAMMATIC_SERIALIZATION = 6;
     static {
         Linker linker = Linker.nativeLinker();
         SymbolLookup cuda = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
         // CUresult cuLaunchKernel(CUfunction f, uint gx, gy, gz, bx, by, bz, uint smem, CUstream s, void** params, void** extra)
         LAUNCH = linker.downcallHandle(cuda.findOrThrow("cuLaunchKernel"), FunctionDescriptor.of(JAVA_INT, JAVA_LONG,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS));
+        // CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params, void** extra)
+        LAUNCH_EX = linker.downcallHandle(cuda.findOrThrow("cuLaunchKernelEx"), FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS));
     }
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment slots = arena.allocate(8L * MAX_ARGS, 16);
     private final MemorySegment params = arena.allocate(ADDRESS.byteSize() * MAX_ARGS, 16);
+    // CUlaunchConfig (56 bytes: grid x y z, block x y z, shared bytes, stream @32, attrs @40, numAttrs @48) and one
+    // CUlaunchAttribute (72 bytes: id, pad, a 64-byte value union)
+    private final MemorySegment config = arena.allocate(56, 16);
+    private final MemorySegment attr = arena.allocate(72, 16);
     private int n;
 
     public Launcher() {
         for (int i = 0; i < MAX_ARGS; i++) params.setAtIndex(ADDRESS, i, slots.asSlice(8L * i, 8));
+        attr.set(JAVA_INT, 0, ATTR_PROGRAMMATIC_SERIALIZATION);
+        attr.set(JAVA_INT, 8, 1);   // programmaticStreamSerializationAllowed
+        config.set(JAVA_LONG, 32, 0L);   // the legacy default stream
+        config.set(ADDRESS, 40, attr);
+        config.set(JAVA_INT, 48, 1);
     }
 
     public Launcher begin() {
@@ -86,6 +99,28 @@ public final class Launcher {
             throw new IllegalStateException(t);
         }
         if (st != 0) throw new IllegalStateException("cuLaunchKernel failed with CUresult " + st + " (grid " + gx + "x" + gy + ", block " + threads + ")");
+    }
+
+    /**
+     * Launches on the legacy default stream as a programmatic dependent of the kernel before it (sm_90): the
+     * driver may start it once every block of that kernel has run {@code griddepcontrol.launch_dependents}; the
+     * kernel must run {@code griddepcontrol.wait} before it reads what that kernel wrote. Throws on a driver error.
+     */
+    public void launchDependent(long function, int gx, int gy, int threads, int smem) {
+        config.set(JAVA_INT, 0, gx);
+        config.set(JAVA_INT, 4, gy);
+        config.set(JAVA_INT, 8, 1);
+        config.set(JAVA_INT, 12, threads);
+        config.set(JAVA_INT, 16, 1);
+        config.set(JAVA_INT, 20, 1);
+        config.set(JAVA_INT, 24, smem);
+        int st;
+        try {
+            st = (int) LAUNCH_EX.invokeExact(config, function, params, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        if (st != 0) throw new IllegalStateException("cuLaunchKernelEx failed with CUresult " + st + " (grid " + gx + "x" + gy + ", block " + threads + ")");
     }
 
     /** The driver handle of a JCuda function. */

@@ -1,14 +1,13 @@
 package io.chunkserve.service.generation;
 
-import io.chunkserve.engine.EngineStats;
 import io.chunkserve.engine.GenerationRequest;
 import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.sampling.FinishReason;
 import io.chunkserve.sampling.SamplingParams;
 import io.chunkserve.service.EngineBridge;
-import io.chunkserve.service.ServiceConfig;
 import io.chunkserve.service.ServiceContext;
 import io.chunkserve.service.TenantResolver.Tenant;
+import io.chunkserve.service.auth.AdmissionControl;
 import io.chunkserve.service.request.InvalidParameter;
 import io.chunkserve.service.request.RequestedSampling;
 import io.chunkserve.tokenizer.ChatMessage;
@@ -46,7 +45,7 @@ public final class StreamingGeneration {
     public enum Failure {
         /** Bad input: parameters, prompt too long, a conversation the template rejects. */
         INVALID_REQUEST,
-        /** Admission control: too many requests are queued (retry later). */
+        /** Admission control: too many requests or prompt tokens in flight, overall or for the tenant (retry later). */
         OVERLOADED,
         /** The engine is shutting down. */
         UNAVAILABLE,
@@ -86,13 +85,15 @@ public final class StreamingGeneration {
 
     private final EngineBridge bridge;
     private final String engineId;
+    private final AdmissionControl.Ticket ticket; // released when the generation ends, however it ends
     private final Sink sink;
     private State state = State.TOKENIZING;
     private boolean cancelRequested;
 
-    private StreamingGeneration(EngineBridge bridge, String engineId, Sink sink) {
+    private StreamingGeneration(EngineBridge bridge, String engineId, AdmissionControl.Ticket ticket, Sink sink) {
         this.bridge = bridge;
         this.engineId = engineId;
+        this.ticket = ticket;
         this.sink = sink;
     }
 
@@ -110,8 +111,9 @@ public final class StreamingGeneration {
      */
     public static StreamingGeneration start(ServiceContext ctx, String engineId, Tenant tenant, Prompt prompt,
                                             RequestedSampling sampling, Sink sink) {
-        admit(ctx.config(), ctx.bridge().snapshot(), tenant);
-        StreamingGeneration g = new StreamingGeneration(ctx.bridge(), engineId, sink);
+        AdmissionControl.Ticket ticket = ctx.admission().admit(tenant.name());
+        if (ticket.refusal() != null) throw new Rejected(Failure.OVERLOADED, ticket.refusal().message());
+        StreamingGeneration g = new StreamingGeneration(ctx.bridge(), engineId, ticket, sink);
         Future<int[]> ids = switch (prompt) {
             case TextPrompt t -> ctx.bridge().tokenize(t.text());
             case ChatPrompt c -> ctx.bridge().tokenizeChat(c.messages(), true, Map.of());
@@ -137,6 +139,12 @@ public final class StreamingGeneration {
         if (cancelRequested) {
             end();
             sink.onDone(FinishReason.ABORT, new RequestOutput.Usage(promptIds.length, 0, 0));
+            return;
+        }
+        AdmissionControl.Refusal refused = ticket.addTokens(promptIds.length);
+        if (refused != null) {
+            end();
+            sink.onFailure(Failure.OVERLOADED, refused.message(), null);
             return;
         }
         String input = sampling.kind().inputParam;
@@ -185,23 +193,8 @@ public final class StreamingGeneration {
         else sink.onDone(finish != null ? finish : FinishReason.STOP, out.usage());
     }
 
-    private void end() { state = State.ENDED; }
-
-    /**
-     * Admission control on the engine's last published stats: refuse when the queue, overall or
-     * the tenant's, is at its limit. The snapshot lags by at most one engine step, so a burst can
-     * overshoot a little; the engine's own KV-aware admission still bounds memory.
-     */
-    private static void admit(ServiceConfig cfg, EngineStats stats, Tenant tenant) {
-        if (stats.waiting() >= cfg.maxWaitingRequests()) {
-            throw new Rejected(Failure.OVERLOADED, "the server has " + stats.waiting() + " requests queued (limit "
-                    + cfg.maxWaitingRequests() + "); retry later");
-        }
-        int[] mine = stats.perTenant().get(tenant.name());
-        int waiting = mine == null ? 0 : mine[0];
-        if (waiting >= cfg.maxWaitingRequestsPerTenant()) {
-            throw new Rejected(Failure.OVERLOADED, "tenant " + tenant.name() + " has " + waiting + " requests queued (limit "
-                    + cfg.maxWaitingRequestsPerTenant() + "); retry later");
-        }
+    private void end() {
+        state = State.ENDED;
+        ticket.release();
     }
 }

@@ -63,7 +63,7 @@ public final class OpenAiApi {
      * check runs first. Sets the router's 404/405/413/500 handlers to answer OpenAI error JSON.
      */
     public static OpenAiApi mount(Router router, ServiceContext ctx) {
-        OpenAiApi api = new OpenAiApi(ctx, new AdmissionControl(AdmissionControl.Limits.of(ctx.config())));
+        OpenAiApi api = new OpenAiApi(ctx, ctx.admission());
         BodyHandler body = BodyHandler.create(false).setBodyLimit(ctx.config().maxBodyBytes());
         for (Endpoint e : Endpoint.values()) {
             // Two routes: the key check runs before the body is read (Vert.x wants body handlers first on a route).

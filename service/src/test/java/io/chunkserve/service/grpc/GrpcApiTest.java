@@ -2,6 +2,7 @@ package io.chunkserve.service.grpc;
 
 import io.chunkserve.service.Server;
 import io.chunkserve.service.ServiceContext;
+import io.chunkserve.service.auth.AdmissionControl;
 import io.chunkserve.service.grpc.v1.ChatMessage;
 import io.chunkserve.service.grpc.v1.ChatRequest;
 import io.chunkserve.service.grpc.v1.FinishReason;
@@ -35,6 +36,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** chunkserve.v1.Generation and grpc.health.v1.Health against a real server on the tiny demo model. */
@@ -198,6 +200,39 @@ class GrpcApiTest {
             keyedApi.close().await();
             fullApi.close().await();
         }
+    }
+
+    @Test
+    void callsChargeTheAdmissionControlEveryFrontEndSharesAndGiveItBack() throws Exception {
+        ServiceContext base = server.context();
+        ServiceContext one = new ServiceContext(base.vertx(), base.bridge(), base.tenants(),
+                base.config().withLimits(base.config().maxBodyBytes(), 1, 1 << 20, 1, 1 << 20));
+        GrpcApi api = GrpcApi.start(one, "127.0.0.1", 0).await();
+        try {
+            SocketAddress addr = SocketAddress.inetSocketAddress(api.port(), "127.0.0.1");
+            GenerateRequest hi = GenerateRequest.newBuilder().setPrompt("hi").setParams(SamplingParams.newBuilder().setMaxTokens(2)).build();
+            // the one slot taken elsewhere (as an HTTP or WebSocket request in flight would): refused
+            AdmissionControl.Ticket held = one.admission().admit(one.tenants().resolve(null, null).name());
+            assertNull(held.refusal());
+            Call<GenerateResponse> refused = call(addr, GENERATE, hi, m -> { });
+            assertEquals(GrpcStatus.RESOURCE_EXHAUSTED, refused.status());
+            assertTrue(refused.statusMessage.contains("in flight"), refused.statusMessage);
+            held.release();
+            // free again: served, and the ticket is given back when the call ends, also when it ends early
+            Call<GenerateResponse> ok = call(addr, GENERATE, hi, m -> { });
+            assertEquals(GrpcStatus.OK, ok.status(), ok.statusMessage);
+            ServiceTestSupport.awaitAdmissionReleased(one);
+            Call<GenerateResponse> late = call(addr, GENERATE, GenerateRequest.newBuilder().setPrompt("Once upon a time")
+                    .setParams(SamplingParams.newBuilder().setMaxTokens(480).setTemperature(0).setIgnoreEos(true)).build(),
+                    r -> r.headers().set("grpc-timeout", "1m"));
+            assertEquals(GrpcStatus.DEADLINE_EXCEEDED, late.status(), late.statusMessage);
+            ServiceTestSupport.awaitAdmissionReleased(one);
+            Call<GenerateResponse> again = call(addr, GENERATE, hi, m -> { });
+            assertEquals(GrpcStatus.OK, again.status(), again.statusMessage);
+        } finally {
+            api.close().await();
+        }
+        ServiceTestSupport.awaitKvFreed(server);
     }
 
     // ---- client helpers ----

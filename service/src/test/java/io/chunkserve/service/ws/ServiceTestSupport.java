@@ -57,6 +57,18 @@ public final class ServiceTestSupport {
         fail("KV not freed: " + s.kv() + ", running " + s.running() + ", waiting " + s.waiting());
     }
 
+    /** Waits until no request holds an admission ticket of {@code ctx} (every front end gives its ticket back when a request ends). */
+    public static void awaitAdmissionReleased(io.chunkserve.service.ServiceContext ctx) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (ctx.admission().requestsInFlight() != 0 || ctx.admission().tokensInFlight() != 0) {
+            if (System.nanoTime() > deadline) {
+                fail("admission tickets not released: " + ctx.admission().requestsInFlight() + " requests, "
+                        + ctx.admission().tokensInFlight() + " prompt tokens in flight");
+            }
+            Thread.sleep(20);
+        }
+    }
+
     /** Output tokens the scheduler has charged to {@code tenant} so far (tells an aborted request from a finished one). */
     public static long outputTokens(Server server, String tenant) throws Exception {
         var t = server.worker().engine().stats().get(5, TimeUnit.SECONDS).scheduler().tenants().get(tenant);

@@ -1,0 +1,229 @@
+package io.chunkserve.runtime.cpu;
+
+import static io.chunkserve.runtime.cpu.MatKernels.K_F32;
+import static io.chunkserve.runtime.cpu.MatKernels.f32s;
+import static io.chunkserve.runtime.cpu.MatKernels.tailDot;
+import static io.chunkserve.runtime.cpu.Vec.F;
+import static io.chunkserve.runtime.cpu.Vec.L;
+import static io.chunkserve.runtime.cpu.Vec.LE;
+import static jdk.incubator.vector.VectorOperators.ADD;
+
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * The f32 weight kernels of {@link MatKernels}: one-token gemv (four far-apart row streams,
+ * one row alone), widening a row slice to fp32, and the scratch-free 4×4 / 4×2 / 4×1 / 1×1 register
+ * blocks of {@link MatKernels#direct}. Written out per dtype on purpose (see MatKernels: a shared
+ * vector-returning widening helper is not inlined and boxes); keep the three dtype classes alike.
+ */
+final class F32Kernels {
+    private F32Kernels() { }
+
+    /** T = 1: out[oOff + r] = Σ_c W[r, c]·x[xOff + c] for r in [r0, r1); W is f32 (rows × cols) at byte 0 of seg. */
+    static void gemv(MemorySegment seg, int cols, float[] x, int xOff, float[] out, int oOff, int r0, int r1) {
+        // four row streams far apart (quarters of [r0, r1)): the hardware prefetcher follows each
+        // one, where four adjacent rows look like short streams it cannot run ahead of
+        final long rowBytes = 4L * cols;
+        final int q = (r1 - r0) / 4;
+        if (q > 0) {
+            final long o = r0 * rowBytes, qb = q * rowBytes;
+            gemv4(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, x, xOff,
+                    out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q);
+        }
+        for (int r = r0 + 4 * q; r < r1; r++) gemv1(seg, r * rowBytes, cols, x, xOff, out, oOff + r);
+    }
+
+    /**
+     * Four streams of n rows each, read side by side: stream k is the rows at bytes bk, bk + rowBytes, ...
+     * of mk (a f32 matrix of {@code cols} columns); dk[ik + i] = row i of stream k · x[xOff ..].
+     */
+    static void gemv4(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
+                          int cols, float[] x, int xOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
+        final long rowBytes = 4L * cols;
+        final int vb = cols - cols % L;
+        for (int i = 0; i < n; i++) {
+            final long p0 = b0 + i * rowBytes, p1 = b1 + i * rowBytes, p2 = b2 + i * rowBytes, p3 = b3 + i * rowBytes;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int c = 0; c < vb; c += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xOff + c);
+                long cb = 4L * c;
+                FloatVector w0 = FloatVector.fromMemorySegment(F, m0, p0 + cb, LE);
+                a0 = w0.fma(xv, a0);
+                FloatVector w1 = FloatVector.fromMemorySegment(F, m1, p1 + cb, LE);
+                a1 = w1.fma(xv, a1);
+                FloatVector w2 = FloatVector.fromMemorySegment(F, m2, p2 + cb, LE);
+                a2 = w2.fma(xv, a2);
+                FloatVector w3 = FloatVector.fromMemorySegment(F, m3, p3 + cb, LE);
+                a3 = w3.fma(xv, a3);
+            }
+            float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
+            for (int c = vb; c < cols; c++) {
+                float xc = x[xOff + c];
+                long cb = 4L * c;
+                s0 = Math.fma(f32s(m0, p0 + cb), xc, s0);
+                s1 = Math.fma(f32s(m1, p1 + cb), xc, s1);
+                s2 = Math.fma(f32s(m2, p2 + cb), xc, s2);
+                s3 = Math.fma(f32s(m3, p3 + cb), xc, s3);
+            }
+            d0[i0 + i] = s0;
+            d1[i1 + i] = s1;
+            d2[i2 + i] = s2;
+            d3[i3 + i] = s3;
+        }
+    }
+
+    /** One row: out[oi] = (the f32 row at byte o0 of seg, cols long) · x[xOff ..]. */
+    static void gemv1(MemorySegment seg, long o0, int cols, float[] x, int xOff, float[] out, int oi) {
+        final int vb = cols - cols % L;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        int c = 0;
+        for (; c + 2 * L <= vb; c += 2 * L) {
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + 4L * c, LE);
+            a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o0 + 4L * (c + L), LE);
+            a1 = w1.fma(FloatVector.fromArray(F, x, xOff + c + L), a1);
+        }
+        for (; c < vb; c += L) {
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + 4L * c, LE);
+            a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
+        }
+        float s0 = a0.add(a1).reduceLanes(ADD);
+        for (c = vb; c < cols; c++) s0 = Math.fma(f32s(seg, o0 + 4L * c), x[xOff + c], s0);
+        out[oi] = s0;
+    }
+
+    /** dst[dOff + i] = fp32 of the f32 element at seg[off + 4·i], i &lt; n. */
+    static void widen(MemorySegment seg, long off, float[] dst, int dOff, int n) {
+        int i = 0;
+        final int vb = n - n % L;
+        for (; i < vb; i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(F, seg, off + 4L * i, LE);
+            v.intoArray(dst, dOff + i);
+        }
+        for (; i < n; i++) dst[dOff + i] = f32s(seg, off + 4L * i);
+    }
+
+    /** Rows r..r+3 × 4 token(s), columns [c0, c1), f32 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x4(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 4L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        for (int c = c0; c < vb; c += L) {
+            long cb = 4L * c;
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + cb, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o1 + cb, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, seg, o2 + cb, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(F, seg, o3 + cb, LE);
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
+            a10 = w1.fma(x0, a10);
+            a20 = w2.fma(x0, a20);
+            a30 = w3.fma(x0, a30);
+            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + c);
+            a01 = w0.fma(x1, a01);
+            a11 = w1.fma(x1, a11);
+            a21 = w2.fma(x1, a21);
+            a31 = w3.fma(x1, a31);
+            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * xs + c);
+            a02 = w0.fma(x2, a02);
+            a12 = w1.fma(x2, a12);
+            a22 = w2.fma(x2, a22);
+            a32 = w3.fma(x2, a32);
+            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * xs + c);
+            a03 = w0.fma(x3, a03);
+            a13 = w1.fma(x3, a13);
+            a23 = w2.fma(x3, a23);
+            a33 = w3.fma(x3, a33);
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 2 * os] += a02.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 1] += a12.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 2] += a22.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 3] += a32.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 3 * os] += a03.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 1] += a13.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 2] += a23.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 3] += a33.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 3 * xs);
+    }
+
+    /** Rows r..r+3 × 2 token(s), columns [c0, c1), f32 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x2(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 4L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        for (int c = c0; c < vb; c += L) {
+            long cb = 4L * c;
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + cb, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o1 + cb, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, seg, o2 + cb, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(F, seg, o3 + cb, LE);
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
+            a10 = w1.fma(x0, a10);
+            a20 = w2.fma(x0, a20);
+            a30 = w3.fma(x0, a30);
+            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + c);
+            a01 = w0.fma(x1, a01);
+            a11 = w1.fma(x1, a11);
+            a21 = w2.fma(x1, a21);
+            a31 = w3.fma(x1, a31);
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 1 * xs);
+    }
+
+    /** Rows r..r+3 × 1 token(s), columns [c0, c1), f32 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x1(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 4L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F), a10 = a00, a20 = a00, a30 = a00;
+        for (int c = c0; c < vb; c += L) {
+            long cb = 4L * c;
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + cb, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, seg, o1 + cb, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, seg, o2 + cb, LE);
+            FloatVector w3 = FloatVector.fromMemorySegment(F, seg, o3 + cb, LE);
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
+            a10 = w1.fma(x0, a10);
+            a20 = w2.fma(x0, a20);
+            a30 = w3.fma(x0, a30);
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
+    }
+
+    /** Rows r..r+0 × 1 token(s), columns [c0, c1), f32 widened in registers (no scratch):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct1x1(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 4L * cols, o0 = r * rowBytes;
+        final int vb = c0 + (c1 - c0) / L * L;
+        FloatVector a00 = FloatVector.zero(F);
+        for (int c = c0; c < vb; c += L) {
+            long cb = 4L * c;
+            FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + cb, LE);
+            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
+            a00 = w0.fma(x0, a00);
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+    }
+}
