@@ -69,8 +69,10 @@ final class GenerationCall<Req> implements StreamingGeneration.Sink {
     private void start(Req msg, Function<Req, Parsed> parse) {
         if (generation != null || ended) return; // one request message per server-streaming call
         try {
+            // the key before anything else: a caller without one learns nothing about its request
+            GrpcApi.authenticate(ctx, request.headers(), null);
             Parsed p = parse.apply(msg);
-            Tenant tenant = GrpcApi.authenticate(ctx, request.headers(), p.user());
+            Tenant tenant = GrpcApi.authenticate(ctx, request.headers(), p.user()); // without keys, the tenant is the user
             generation = StreamingGeneration.start(ctx, id, tenant, p.prompt(), p.sampling(), this);
         } catch (InvalidParameter e) {
             GrpcStatus s = InvalidParameter.MODEL_NOT_FOUND.equals(e.code()) ? GrpcStatus.NOT_FOUND : GrpcStatus.INVALID_ARGUMENT;

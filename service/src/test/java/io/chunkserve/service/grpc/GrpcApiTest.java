@@ -191,6 +191,10 @@ class GrpcApiTest {
             GenerateRequest hi = GenerateRequest.newBuilder().setPrompt("hi").setParams(SamplingParams.newBuilder().setMaxTokens(2)).build();
             assertEquals(GrpcStatus.UNAUTHENTICATED, call(keyedAddr, GENERATE, hi, m -> { }).status());
             assertEquals(GrpcStatus.UNAUTHENTICATED, call(keyedAddr, LIST_MODELS, ListModelsRequest.getDefaultInstance(), m -> { }).status());
+            // the key is checked before the request: no key and a bad model is UNAUTHENTICATED, not NOT_FOUND
+            GenerateRequest badModel = GenerateRequest.newBuilder().setModel("no-such-model").setPrompt("hi").build();
+            assertEquals(GrpcStatus.UNAUTHENTICATED, call(keyedAddr, GENERATE, badModel, m -> { }).status());
+            assertEquals(GrpcStatus.NOT_FOUND, call(keyedAddr, GENERATE, badModel, r -> r.headers().set("authorization", "Bearer sk-test")).status());
             Call<GenerateResponse> ok = call(keyedAddr, GENERATE, hi, r -> r.headers().set("authorization", "Bearer sk-test"));
             assertEquals(GrpcStatus.OK, ok.status(), ok.statusMessage);
             assertEquals(2, ok.tokenIds().size());
