@@ -67,4 +67,12 @@ template <> struct Elem<__nv_bfloat16> {
 template <int D>
 __device__ __forceinline__ int swz(int row, int piece) { return row * D + ((piece ^ (row & 7)) << 3); }
 
+// A uniform value in [-1, 1) from a hash (splitmix64) of (seed, index): random data made on the device, the same
+// for the same (seed, index) on every launch shape.
+__device__ __forceinline__ float hash_uniform(long long i, unsigned int seed) {
+    unsigned long long x = (unsigned long long)i * 0x9E3779B97F4A7C15ull + seed * 0xD1B54A32D192ED03ull + 0x632BE59BD9B4E019ull;
+    x ^= x >> 31; x *= 0xBF58476D1CE4E5B9ull; x ^= x >> 27; x *= 0x94D049BB133111EBull; x ^= x >> 31;
+    return (float)(x >> 40) * (1.0f / 16777216.0f) * 2.f - 1.f;
+}
+
 }  // namespace cs

@@ -26,9 +26,7 @@ extern "C" __global__ void cs_kv_append16(uint16_t* kc, uint16_t* vc, const uint
 // (seed, index): fresh inputs without a host round trip.
 extern "C" __global__ void cs_fill_random16(uint16_t* p, long long n, unsigned int seed, int bf16) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-        unsigned long long x = (unsigned long long)i * 0x9E3779B97F4A7C15ull + seed * 0xD1B54A32D192ED03ull + 0x632BE59BD9B4E019ull;
-        x ^= x >> 31; x *= 0xBF58476D1CE4E5B9ull; x ^= x >> 27; x *= 0x94D049BB133111EBull; x ^= x >> 31;
-        float u = (float)(x >> 40) * (1.0f / 16777216.0f) * 2.f - 1.f;
+        float u = cs::hash_uniform(i, seed);
         p[i] = bf16 ? cs::Elem<__nv_bfloat16>::bits(u) : cs::Elem<__half>::bits(u);
     }
 }

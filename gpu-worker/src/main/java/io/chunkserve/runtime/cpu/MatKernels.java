@@ -1,27 +1,9 @@
 package io.chunkserve.runtime.cpu;
 
-import static io.chunkserve.runtime.cpu.Vec.F;
-import static io.chunkserve.runtime.cpu.Vec.I;
-import static io.chunkserve.runtime.cpu.Vec.L;
-import static io.chunkserve.runtime.cpu.Vec.LE;
-import static io.chunkserve.runtime.cpu.Vec.S;
-import static io.chunkserve.runtime.cpu.Vec.S2;
-import static jdk.incubator.vector.VectorOperators.ADD;
-import static jdk.incubator.vector.VectorOperators.GE;
-import static jdk.incubator.vector.VectorOperators.I2F;
-import static jdk.incubator.vector.VectorOperators.LSHL;
-import static jdk.incubator.vector.VectorOperators.LT;
-import static jdk.incubator.vector.VectorOperators.S2I;
-
 import io.chunkserve.model.DType;
 import io.chunkserve.model.Weight;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * Matrix-multiply kernels: out (T, rows) = x (T, cols) · Wᵀ with W (rows, cols) row-major in its
@@ -258,7 +240,6 @@ final class MatKernels {
             case F32 -> F32Kernels.widen(seg, 4 * e, dst, dOff, n);
         }
     }
-
 
     static final int K_BF16 = 0, K_F16 = 1, K_F32 = 2;
 
