@@ -63,6 +63,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         this.pool = this.threads > 1 ? new WorkerPool(this.threads - 1, threadNamePrefix, spinNanos) : null;
     }
 
+    @Override
     public int threads() { return threads; }
 
     /** Worker threads are named this prefix followed by 1, 2, ... */
