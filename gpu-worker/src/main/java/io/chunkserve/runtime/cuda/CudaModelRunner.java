@@ -32,8 +32,11 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * the head dim 64 or 128 and the precision bf16; the generic causal kernel (model.cu) for everything else.
  *
  * <p>Matrix multiplies: cuBLAS ({@link Cublas}, fp32 output, the residual add fused as beta = 1), or model.cu's skinny
- * tensor-core kernel for bf16 GEMMs of ≤ 32 tokens where it measured faster ({@link SkinnyGemm#prefers}). Kernels
- * launch through {@link Launcher} ({@code java.lang.foreign} into libcuda, nothing allocated per launch).
+ * tensor-core kernels for bf16 GEMMs of ≤ 64 tokens where they measured faster ({@link SkinnyGemm#prefers}); at
+ * 32 < T ≤ 64 the gate|up GEMM also applies SiLU·mul in its epilogue (interleaved gate|up rows, no fp32 gate|up
+ * buffer). Kernels launch through {@link Launcher} ({@code java.lang.foreign} into libcuda, nothing allocated per
+ * launch); on sm_90 the model.cu kernels and the attention partials launch as programmatic dependents of the kernel
+ * before them (each waits in {@code griddepcontrol.wait} before touching its data).
  *
  * <p>All work runs on the legacy default stream; one thread (the engine's) calls {@link #forward}.
  */
@@ -191,6 +194,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** Whether bf16 GEMMs of up to 32 tokens may use model.cu's skinny kernel ({@link SkinnyGemm#prefers}; else cuBLAS). */
     public boolean skinnyGemm() { return skinny != null; }
+
+    /** The GEMM policy in words (benchmark output). */
+    public String gemmPolicy() { return skinny != null ? skinny.describe() : "cuBLAS"; }
 
     /** Whether the two-phase decode kernels serve single-token sequences (they apply: bf16, 16-bit KV, D 64/128). */
     public boolean twoPhaseActive() { return twoPhase != null && useTwoPhase; }

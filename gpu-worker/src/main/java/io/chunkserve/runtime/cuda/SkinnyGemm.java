@@ -76,6 +76,12 @@ public final class SkinnyGemm {
         return -1;
     }
 
+    /** The GEMM policy in words (benchmark output). */
+    public String describe() {
+        return "skinny kernels for T<=32 where they win" + (wide >= 0 ? ", " + VARIANTS[wide].name() + " for 32<T<=64 ("
+                + widePolicy + " shapes; gate|up with SiLU·mul fused)" : "") + ", else cuBLAS" + (pdl ? "; dependent launches" : "");
+    }
+
     /** Whether launches go as programmatic dependents (sm_90+, unless -Dchunkserve.cuda.pdl=false). */
     public boolean dependentLaunch() { return pdl; }
 
