@@ -57,7 +57,8 @@ public final class SequenceAttention {
         if ((long) chunks.length * c < (long) start + n) {
             throw new IllegalArgumentException("chunk table of " + chunks.length + " chunks cannot hold " + (start + n) + " positions");
         }
-        if (n == 1 && SPLIT_DECODE && SplitDecode.applies(lay, qHeads, wideMinRows)) {
+        if (n == 1 && SPLIT_DECODE && SplitDecode.applies(lay, qHeads, wideMinRows) && kvHeads % par.threads() != 0) {
+            // the threads cannot share the KV heads evenly (SmolLM2: 3 heads on 2 threads): split by positions
             SplitDecode.attend(pool, layer, chunks, start, qHeads, q, qOff, out, outOff, par);
             return;
         }

@@ -120,7 +120,7 @@ class SequenceAttentionTest {
         }
     }
 
-    /** One decode token at position len − 1 through attend with the given Parallel vs the reference. */
+    /** One decode token at position len − 1 through SplitDecode with the given Parallel vs the reference. */
     private static void decodeCase(long seed, KvLayout lay, int g, int len, io.chunkserve.runtime.cpu.Parallel p) {
         Random rnd = new Random(seed);
         int chunk = lay.chunkSize(), hd = lay.headDim(), nChunks = (len + chunk - 1) / chunk, qHeads = lay.kvHeads() * g;
@@ -133,7 +133,7 @@ class SequenceAttentionTest {
             float[] want = new float[qHeads * hd];
             NaiveAttention.attend(pool, 1, table, len - 1, 1, qHeads, q, 2, want, 0);
             float[] got = nans(qHeads * hd + 1);
-            SequenceAttention.attend(pool, 1, table, len - 1, 1, qHeads, q, 2, got, 1, p);
+            SplitDecode.attend(pool, 1, table, len - 1, qHeads, q, 2, got, 1, p);
             assertClose(want, java.util.Arrays.copyOfRange(got, 1, got.length), hd, 1e-5,
                     "len " + len + " g " + g + " kv " + lay.kvHeads() + " " + lay.dtype() + " threads " + p.threads());
         }
