@@ -95,12 +95,16 @@ public final class Server implements AutoCloseable {
 
     /** {@link #newVertx()} with these options. */
     public static Vertx newVertx(VertxOptions o) {
-        return Vertx.builder().with(o).withTransport(transport()).build();
+        return newVertx(o, System.getProperty("chunkserve.transport", ""));
     }
 
-    /** The transport {@link #newVertx()} uses (see there). */
-    public static Transport transport() {
-        String t = System.getProperty("chunkserve.transport", "");
+    /** Vert.x with these options on the transport named {@code transport} ({@code io_uring}, {@code epoll}, {@code nio}; "" = the first available). */
+    public static Vertx newVertx(VertxOptions o, String transport) {
+        return Vertx.builder().with(o).withTransport(transport(transport)).build();
+    }
+
+    /** The transport named {@code t}, or for "" io_uring if available, else epoll, else NIO. */
+    static Transport transport(String t) {
         return switch (t) {
             case "io_uring" -> Transport.IO_URING;
             case "epoll" -> Transport.EPOLL;
