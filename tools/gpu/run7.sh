@@ -8,7 +8,7 @@
 #   5. (attn) CudaAttentionCheck, 150 cases of the two-phase kernels alone (attncheck.log)
 #   6. (nooverlap) CudaServeBench at B = 64 and 128 with the engine's host work not overlapped (-Dchunkserve.cuda.overlap=false),
 #      for the A/B beside stage 3 (bench-nooverlap.log)
-# Usage: bash run7.sh [check|bench|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
+# Usage: bash run7.sh [check|bench|base|ab|memcheck|wide|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
 # (or ./gpu-out). JEXTRA: extra JVM options for every Java stage.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -47,6 +47,47 @@ if [[ "$STAGES" == *bench* || "$STAGES" == all ]]; then
   timeout 300 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaServeBench "$@" > "$OUT/bench.log" 2>&1
   echo "bench exit $?" >> "$OUT/bench.log"
   grep -vE "^\s+at |SLF4J" "$OUT/bench.log" | tail -20
+fi
+if [[ "$STAGES" == *base* ]]; then
+  # session 3's configuration in the same call: cuBLAS at 32 < T <= 64, no programmatic dependent launches
+  stamp "CudaServeBench, baseline (-Dchunkserve.cuda.skinnyWide=off -Dchunkserve.cuda.pdl=false) $*"
+  timeout 300 "$J" "${JOPTS[@]}" -Dchunkserve.cuda.skinnyWide=off -Dchunkserve.cuda.pdl=false io.chunkserve.runtime.cuda.CudaServeBench "$@" > "$OUT/bench-base.log" 2>&1
+  echo "bench exit $?" >> "$OUT/bench-base.log"
+  grep -vE "^\s+at |SLF4J" "$OUT/bench-base.log" | tail -12
+fi
+if [[ "$STAGES" == *ab* ]]; then
+  # the bench under other configurations in the same call (AB: names in run order; default "pdl small base2")
+  for cfg in ${AB:-pdl small base2}; do
+    case "$cfg" in
+      base*) props=(-Dchunkserve.cuda.skinnyWide=off -Dchunkserve.cuda.pdl=false) ;;   # session 3: cuBLAS at 32 < T <= 64, plain launches
+      pdl*) props=(-Dchunkserve.cuda.skinnyWide=off) ;;                                # cuBLAS at 32 < T <= 64, dependent launches
+      small*) props=(-Dchunkserve.cuda.widePolicy=small) ;;                            # wide kernel on the small shapes and LM heads only
+      nopdl*) props=(-Dchunkserve.cuda.pdl=false) ;;                                   # wide kernel everywhere, plain launches
+      nofuse*) props=(-Dchunkserve.cuda.fuseSilu=false) ;;                             # gate|up GEMM to fp32, then the SiLU·mul kernel
+      noattnpdl*) props=(-Dchunkserve.cuda.dependentPartials=false) ;;                 # attention partials launched plainly
+      *) echo "unknown AB config $cfg"; continue ;;
+    esac
+    stamp "CudaServeBench [$cfg: ${props[*]}] $*"
+    timeout 300 "$J" "${JOPTS[@]}" "${props[@]}" io.chunkserve.runtime.cuda.CudaServeBench "$@" > "$OUT/bench-$cfg.log" 2>&1
+    echo "bench exit $?" >> "$OUT/bench-$cfg.log"
+    grep -E "^llama.* (64|128) |exit" "$OUT/bench-$cfg.log"
+  done
+fi
+if [[ "$STAGES" == *memcheck* ]]; then
+  stamp "compute-sanitizer memcheck: CudaAttentionCheck (small cases), CudaModelCheck without the engine part"
+  { timeout 120 compute-sanitizer --tool memcheck --target-processes all --error-exitcode 7 \
+      "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaAttentionCheck --small --cases 8 --seed 7 2>&1
+    echo "memcheck attn exit $?"
+    timeout 150 compute-sanitizer --tool memcheck --target-processes all --error-exitcode 7 \
+      "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaModelCheck --fixtures fixtures --skip-engine 2>&1
+    echo "memcheck model exit $?"; } > "$OUT/memcheck.log" 2>&1
+  grep -E "ERROR SUMMARY|CHECK SUMMARY|passed|exit" "$OUT/memcheck.log" | tail -8
+fi
+if [[ "$STAGES" == *wide* ]]; then
+  stamp "skinny GEMM variants vs cuBLAS at T = 64 (CudaGemmBench --wide)"
+  timeout 200 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaGemmBench --wide 64 > "$OUT/wide.log" 2>&1
+  echo "wide exit $?" >> "$OUT/wide.log"
+  grep -E "^# best|^# fused|checks|FAIL|exit|Exception" "$OUT/wide.log"
 fi
 if [[ "$STAGES" == *nooverlap* ]]; then
   stamp "CudaServeBench, host work not overlapped"

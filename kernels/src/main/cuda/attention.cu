@@ -355,6 +355,12 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     for (int l = blockIdx.x + threadIdx.x * gridDim.x; l < planLines; l += THREADS * gridDim.x) {
         asm volatile("prefetch.global.L2 [%0];" ::"l"(planBase + (size_t)l * 128));
     }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // launched as a programmatic dependent of the kernel that wrote the queries and the new K/V (the model
+    // runner's q/k/v epilogue): wait for it before the first load of them; the plan and lengths (uploaded
+    // before the step) were read above. A no-op on a plain launch.
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
     const int rowCount = ib.x;
     if (rowCount <= 16) {
         partials_body<T, D, STAGES, 16>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
@@ -374,6 +380,11 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
                                       const int* __restrict__ seqInfo, const int* __restrict__ mergeEnt,
                                       T* __restrict__ out, int batch, int hq, int g, int direct) {
     constexpr int TPP = D / 4;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // the next kernel (the o projection, a programmatic dependent in the model runner) may be scheduled now: its
+    // blocks load their first weight stages while this grid runs, and wait for it before reading the output
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
     int pair = blockIdx.x * (THREADS / TPP) + threadIdx.x / TPP, c4 = threadIdx.x % TPP;
     if (pair >= batch * hq) return;
     int bIdx = pair / hq, qh = pair - bIdx * hq, kvh = qh / g, j = qh - kvh * g;

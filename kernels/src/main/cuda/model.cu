@@ -11,6 +11,22 @@
 
 namespace csm {
 
+// Programmatic dependent launch (sm_90): a kernel launched with programmatic stream serialization may start
+// while the kernel before it runs; it must wait (pdl_wait) before it reads or writes what that kernel or any earlier
+// one touches. pdl_trigger lets the next such kernel be scheduled once every block of this one has started. Both
+// are no-ops on a plain launch and before sm_90. Every kernel that runs pdl_wait runs it in every block before it
+// exits, so the completion of a grid implies the completion of the grids before it.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ float to_f(float x) { return x; }
 __device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
 __device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
@@ -47,10 +63,19 @@ __device__ void embed(const W* __restrict__ e, const int* __restrict__ tokens, f
 }
 
 // out[i, :] = x[r, :] / rms(x[r, :]) · gamma with r = rows ? rows[i] : i. Grid: n blocks.
+// Also zeroes zero[0 .. zeroWords) (the fp32 output of a split-k GEMM that follows; 16-byte aligned), after pdl_wait.
 template <typename A>
 __device__ void rmsnorm(const float* __restrict__ x, const int* __restrict__ rows, const float* __restrict__ gamma,
-                        A* __restrict__ out, int hidden, float eps) {
+                        A* __restrict__ out, int hidden, float eps, float* __restrict__ zero, int zeroWords) {
     __shared__ float red[32];
+    pdl_trigger();
+    pdl_wait();
+    if (zero) {
+        const float4 z4 = make_float4(0.f, 0.f, 0.f, 0.f);
+        for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < (zeroWords >> 2); j += gridDim.x * blockDim.x)
+            reinterpret_cast<float4*>(zero)[j] = z4;
+        for (int j = (zeroWords & ~3) + blockIdx.x * blockDim.x + threadIdx.x; j < zeroWords; j += gridDim.x * blockDim.x) zero[j] = 0.f;
+    }
     int i = blockIdx.x, r = rows ? __ldg(rows + i) : i;
     const float* xr = x + (size_t)r * hidden;
     A* o = out + (size_t)i * hidden;
@@ -104,6 +129,8 @@ __device__ void qkv_post(float* __restrict__ qkv, const float* __restrict__ bias
                          KV* __restrict__ kc, KV* __restrict__ vc, const int* __restrict__ chunk,
                          const int* __restrict__ slot, KV* __restrict__ q16, int nq16, int hq, int hkv, int d,
                          int logC, float eps) {
+    pdl_trigger();
+    pdl_wait();
     const int t = blockIdx.x, lane = threadIdx.x & 31, nw = blockDim.x >> 5, warp = blockIdx.y * nw + (threadIdx.x >> 5);
     const int half = d >> 1, heads = hq + 2 * hkv, stride = heads * d;
     float* row = qkv + (size_t)t * stride;
@@ -248,16 +275,20 @@ __device__ void attn_prefill(const float* __restrict__ qkv, const KV* __restrict
     }
 }
 
-// out[t, :] = silu(gu[t, :I]) · gu[t, I:2I]. Grid-stride.
+// out[t, :] = silu(gate) · up for each row t of gu: gate = gu[t, :I], up = gu[t, I:2I]; or, interleaved (the
+// layout of DeviceWeights when I % 8 == 0), gate j = gu[t, 16·(j/8) + j%8] and up j 8 columns after it. Grid-stride.
 template <typename A>
-__device__ void silu_mul(const float* __restrict__ gu, A* __restrict__ out, long long n, int inter) {
+__device__ void silu_mul(const float* __restrict__ gu, A* __restrict__ out, long long n, int inter, int interleaved) {
+    pdl_trigger();
+    pdl_wait();
     if ((inter & 3) == 0 && n / 4 <= 0x7fffffffLL) {
         // 4 consecutive elements a thread (float4 loads of gate and up), 32-bit index arithmetic
         const int n4 = (int)(n >> 2), i4 = inter >> 2;
         for (int q = blockIdx.x * blockDim.x + threadIdx.x; q < n4; q += gridDim.x * blockDim.x) {
             int t = q / i4, j = q - t * i4;
             const float* row = gu + (size_t)t * 2 * inter;
-            float4 g = reinterpret_cast<const float4*>(row)[j], u = reinterpret_cast<const float4*>(row + inter)[j];
+            int gc = interleaved ? 16 * (j >> 1) + 4 * (j & 1) : 4 * j, uc = interleaved ? gc + 8 : inter + 4 * j;
+            float4 g = *reinterpret_cast<const float4*>(row + gc), u = *reinterpret_cast<const float4*>(row + uc);
             A* o = out + (size_t)q * 4;
             o[0] = from_f<A>(g.x / (1.f + expf(-g.x)) * u.x);
             o[1] = from_f<A>(g.y / (1.f + expf(-g.y)) * u.y);
@@ -269,7 +300,8 @@ __device__ void silu_mul(const float* __restrict__ gu, A* __restrict__ out, long
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
         long long t = i / inter;
         int j = (int)(i - t * inter);
-        float g = gu[t * 2 * inter + j], u = gu[t * 2 * inter + inter + j];
+        int gc = interleaved ? 16 * (j >> 3) + (j & 7) : j, uc = interleaved ? gc + 8 : inter + j;
+        float g = gu[t * 2 * inter + gc], u = gu[t * 2 * inter + uc];
         out[i] = from_f<A>(g / (1.f + expf(-g)) * u);
     }
 }
@@ -289,7 +321,9 @@ CS_EMBED(cs_embed_bf16, __nv_bfloat16)
 
 #define CS_RMSNORM(NAME, A)                                                                                  \
     extern "C" __global__ void NAME(const float* x, const int* rows, const float* gamma, A* out, int hidden, \
-                                    float eps) { csm::rmsnorm<A>(x, rows, gamma, out, hidden, eps); }
+                                    float eps, float* zero, int zeroWords) {                                 \
+        csm::rmsnorm<A>(x, rows, gamma, out, hidden, eps, zero, zeroWords);                                  \
+    }
 CS_RMSNORM(cs_rmsnorm_f32, float)
 CS_RMSNORM(cs_rmsnorm_bf16, __nv_bfloat16)
 
@@ -334,8 +368,10 @@ CS_ATTN_D(32)
 CS_ATTN_D(64)
 CS_ATTN_D(128)
 
-#define CS_SILU(NAME, A) \
-    extern "C" __global__ void NAME(const float* gu, A* out, long long n, int inter) { csm::silu_mul<A>(gu, out, n, inter); }
+#define CS_SILU(NAME, A)                                                                                      \
+    extern "C" __global__ void NAME(const float* gu, A* out, long long n, int inter, int interleaved) {         \
+        csm::silu_mul<A>(gu, out, n, inter, interleaved);                                                     \
+    }
 CS_SILU(cs_silu_mul_f32, float)
 CS_SILU(cs_silu_mul_bf16, __nv_bfloat16)
 
@@ -389,37 +425,48 @@ extern "C" __global__ void cs_fill_bf16(__nv_bfloat16* p, long long n, unsigned 
     }
 }
 
-// Skinny GEMM for decode-sized token counts: y[t, r] (+)= Σ_k W[r, k] · x[t, k] for t < T ≤ NT, W (n, k) bf16
-// row-major, x (T, k) bf16 row-major, y (T, n) fp32 row-major. Block = 4 warps over 64 rows of W (16 each) × NT
-// tokens × one k-slice of kSlice (a multiple of 64); 64-wide k tiles stream through STAGES shared-memory stages
-// by cp.async (the weights are the traffic: each byte read once), tensor cores (mma.sync m16n8k16, fp32
-// accumulation). mode 0: y = result (one k-slice), 1: y += result (one k-slice, the block owns its outputs),
-// 2: atomicAdd into y (several k-slices; y zeroed first unless accumulating). Grid: (⌈n / 64⌉, slices).
-namespace csm {
-constexpr int GK = 64, GSTAGES = 4;
 
-template <int NT>
+// Skinny GEMM for decode-sized token counts: y[t, r] (+)= Σ_k W[r, k] · x[t, k] for t < T ≤ NT, W (n, k) bf16
+// row-major, x (T, k) bf16 row-major, y (T, n) fp32 row-major. Block = WARPS warps over 16·MT·WARPS rows of W
+// (16·MT each) × NT tokens × one k-slice of kSlice (a multiple of 64); 64-wide k tiles stream through STAGES
+// shared-memory stages by cp.async (the weights are the traffic: each byte read once), tensor cores (mma.sync
+// m16n8k16, fp32 accumulation). A warp's x fragments serve its MT row tiles, so shared-memory reads of x per weight
+// byte fall as 1/MT (MT = 1 was bound by them at NT = 64). The first stages' weights are requested before
+// pdl_wait (they do not depend on the kernel before), x after it. mode 0: y = result (one k-slice), 1: y += result
+// (one k-slice, the block owns its outputs), 2: atomicAdd into y (several k-slices; y zeroed first unless
+// accumulating), 3: SiLU·mul epilogue (one k-slice; W's rows are gate|up interleaved in blocks of 8, see
+// silu_mul): y is then the bf16 activation (T, n/2), act[t, 8q + i] = silu(row 16q + i) · row 16q + 8 + i, which
+// one thread holds both of (accumulator rows lane/4 and lane/4 + 8). Grid: (⌈n / rows⌉, slices).
+namespace csm {
+constexpr int GK = 64;
+
+template <int NT, int MT, int WARPS, int STAGES>
 __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
                             int T, int n, int k, int kSlice, int mode, unsigned char* smem) {
     using namespace cs;
-    constexpr int WT = 64 * GK, XT = NT * GK, STAGE = WT + XT;   // elements
+    constexpr int BR = 16 * MT * WARPS, THREADS = 32 * WARPS;
+    constexpr int WT = BR * GK, XT = NT * GK, STAGE = WT + XT;   // elements
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int r0 = blockIdx.x * 64, k0 = blockIdx.y * kSlice;
+    const int r0 = blockIdx.x * BR, k0 = blockIdx.y * kSlice;
     const int nk = min(kSlice, k - k0) / GK;
     __nv_bfloat16* st = reinterpret_cast<__nv_bfloat16*>(smem);
-    auto load = [&](int kt, int s) {
+    pdl_trigger();
+    auto loadW = [&](int kt, int s) {
         __nv_bfloat16* ws = st + s * STAGE;
-        __nv_bfloat16* xs = ws + WT;
         const int kk = k0 + kt * GK;
         #pragma unroll
-        for (int it = 0; it < 64 * 8 / 128; ++it) {
-            int p = tid + it * 128, r = p >> 3, c = p & 7;
+        for (int it = 0; it < BR * 8 / THREADS; ++it) {
+            int p = tid + it * THREADS, r = p >> 3, c = p & 7;
             bool v = r0 + r < n;
             cp_async16(smem_u32(ws + swz<GK>(r, c)), w + (size_t)(v ? r0 + r : 0) * k + kk + c * 8, v);
         }
+    };
+    auto loadX = [&](int kt, int s) {
+        __nv_bfloat16* xs = st + s * STAGE + WT;
+        const int kk = k0 + kt * GK;
         #pragma unroll
-        for (int it = 0; it < (NT * 8 + 127) / 128; ++it) {
-            int p = tid + it * 128, r = p >> 3, c = p & 7;
+        for (int it = 0; it < (NT * 8 + THREADS - 1) / THREADS; ++it) {
+            int p = tid + it * THREADS, r = p >> 3, c = p & 7;
             if (r < NT) {
                 bool v = r < T;
                 cp_async16(smem_u32(xs + swz<GK>(r, c)), x + (size_t)(v ? r : 0) * k + kk + c * 8, v);
@@ -427,63 +474,109 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         }
     };
     #pragma unroll
-    for (int s = 0; s < GSTAGES - 1; ++s) {
-        if (s < nk) load(s, s);
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < nk) loadW(s, s);
+    }
+    pdl_wait();
+    #pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < nk) loadX(s, s);
         cp_async_commit();
     }
-    float acc[NT / 8][4];
+    float acc[MT][NT / 8][4];
     #pragma unroll
-    for (int i = 0; i < NT / 8; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    for (int m = 0; m < MT; ++m)
+        #pragma unroll
+        for (int i = 0; i < NT / 8; ++i) acc[m][i][0] = acc[m][i][1] = acc[m][i][2] = acc[m][i][3] = 0.f;
     for (int i = 0; i < nk; ++i) {
-        cp_async_wait<GSTAGES - 2>();
+        cp_async_wait<STAGES - 2>();
         __syncthreads();
-        if (i + GSTAGES - 1 < nk) load(i + GSTAGES - 1, (i + GSTAGES - 1) % GSTAGES);
+        if (i + STAGES - 1 < nk) {
+            loadW(i + STAGES - 1, (i + STAGES - 1) % STAGES);
+            loadX(i + STAGES - 1, (i + STAGES - 1) % STAGES);
+        }
         cp_async_commit();
-        const __nv_bfloat16* ws = st + (i % GSTAGES) * STAGE;
+        const __nv_bfloat16* ws = st + (i % STAGES) * STAGE;
         const __nv_bfloat16* xs = ws + WT;
         #pragma unroll
         for (int kk = 0; kk < GK / 16; ++kk) {
-            uint32_t a[4];
-            int mat = lane >> 3;
-            int row = warp * 16 + (lane & 7) + ((mat & 1) << 3);
-            ldsm_x4(a[0], a[1], a[2], a[3], smem_u32(ws + swz<GK>(row, kk * 2 + (mat >> 1))));
+            uint32_t a[MT][4];
+            const int mat = lane >> 3;
+            #pragma unroll
+            for (int m = 0; m < MT; ++m) {
+                int row = (warp * MT + m) * 16 + (lane & 7) + ((mat & 1) << 3);
+                ldsm_x4(a[m][0], a[m][1], a[m][2], a[m][3], smem_u32(ws + swz<GK>(row, kk * 2 + (mat >> 1))));
+            }
             #pragma unroll
             for (int nb = 0; nb < NT / 16; ++nb) {
                 uint32_t b0, b1, b2, b3;
                 int xr = nb * 16 + (lane & 7) + ((lane >> 4) << 3);
                 ldsm_x4(b0, b1, b2, b3, smem_u32(xs + swz<GK>(xr, kk * 2 + ((lane >> 3) & 1))));
-                Elem<__nv_bfloat16>::mma(acc[2 * nb], a, b0, b1);
-                Elem<__nv_bfloat16>::mma(acc[2 * nb + 1], a, b2, b3);
+                #pragma unroll
+                for (int m = 0; m < MT; ++m) {
+                    Elem<__nv_bfloat16>::mma(acc[m][2 * nb], a[m], b0, b1);
+                    Elem<__nv_bfloat16>::mma(acc[m][2 * nb + 1], a[m], b2, b3);
+                }
             }
         }
     }
     cp_async_wait<0>();
-    // acc[nt][e]: W row r0 + warp·16 + lane/4 (+8 for e ≥ 2), token nt·8 + 2·(lane%4) + (e & 1)
-    const int rA = r0 + warp * 16 + (lane >> 2), rB = rA + 8;
-    #pragma unroll
-    for (int nt = 0; nt < NT / 8; ++nt) {
+    // acc[m][nt][e]: W row r0 + (warp·MT + m)·16 + lane/4 (+8 for e ≥ 2), token nt·8 + 2·(lane%4) + (e & 1)
+    if (mode == 3) {
+        __nv_bfloat16* act = reinterpret_cast<__nv_bfloat16*>(y);
+        const int inter = n >> 1;
         #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            int t = nt * 8 + 2 * (lane & 3) + (e & 1), r = e < 2 ? rA : rB;
-            if (t < T && r < n) {
-                float* dst = y + (size_t)t * n + r;
-                if (mode == 0) *dst = acc[nt][e];
-                else if (mode == 1) *dst += acc[nt][e];
-                else atomicAdd(dst, acc[nt][e]);
+        for (int m = 0; m < MT; ++m) {
+            const int rA = r0 + (warp * MT + m) * 16 + (lane >> 2), j = ((rA >> 4) << 3) + (lane >> 2);
+            #pragma unroll
+            for (int nt = 0; nt < NT / 8; ++nt) {
+                #pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    int t = nt * 8 + 2 * (lane & 3) + e;
+                    if (t < T && rA < n) {
+                        float g = acc[m][nt][e], u = acc[m][nt][e + 2];
+                        act[(size_t)t * inter + j] = __float2bfloat16_rn(g / (1.f + expf(-g)) * u);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    #pragma unroll
+    for (int m = 0; m < MT; ++m) {
+        const int rA = r0 + (warp * MT + m) * 16 + (lane >> 2), rB = rA + 8;
+        #pragma unroll
+        for (int nt = 0; nt < NT / 8; ++nt) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                int t = nt * 8 + 2 * (lane & 3) + (e & 1), r = e < 2 ? rA : rB;
+                if (t < T && r < n) {
+                    float* dst = y + (size_t)t * n + r;
+                    if (mode == 0) *dst = acc[m][nt][e];
+                    else if (mode == 1) *dst += acc[m][nt][e];
+                    else atomicAdd(dst, acc[m][nt][e]);
+                }
             }
         }
     }
 }
 }  // namespace csm
 
-#define CS_GEMM(NT)                                                                                          \
-    extern "C" __global__ void __launch_bounds__(128)                                                        \
-    cs_gemm_skinny_t##NT(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k,     \
-                         int kSlice, int mode) {                                                              \
+#define CS_GEMM(NAME, NT, MT, WARPS, STAGES)                                                                  \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS)                                                 \
+    NAME(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k, int kSlice, int mode) { \
         extern __shared__ __align__(128) unsigned char smem[];                                               \
-        csm::gemm_skinny<NT>(w, x, y, T, n, k, kSlice, mode, smem);                                          \
+        csm::gemm_skinny<NT, MT, WARPS, STAGES>(w, x, y, T, n, k, kSlice, mode, smem);                       \
     }
-CS_GEMM(16)
-CS_GEMM(32)
-CS_GEMM(64)
-CS_GEMM(128)
+// the T ≤ 32 / 128 kernels of sessions 2-3 (one 16-row tile a warp, 4 warps, 4 stages)
+CS_GEMM(cs_gemm_skinny_t16, 16, 1, 4, 4)
+CS_GEMM(cs_gemm_skinny_t32, 32, 1, 4, 4)
+CS_GEMM(cs_gemm_skinny_t64, 64, 1, 4, 4)
+CS_GEMM(cs_gemm_skinny_t128, 128, 1, 4, 4)
+// T ≤ 64 with several row tiles a warp (name: t<NT>_m<MT>w<WARPS>s<STAGES>)
+CS_GEMM(cs_gemm_skinny_t64_m2w4s4, 64, 2, 4, 4)
+CS_GEMM(cs_gemm_skinny_t64_m2w4s3, 64, 2, 4, 3)
+CS_GEMM(cs_gemm_skinny_t64_m4w4s4, 64, 4, 4, 4)
+CS_GEMM(cs_gemm_skinny_t64_m2w8s4, 64, 2, 8, 4)
+CS_GEMM(cs_gemm_skinny_t32_m2w4s4, 32, 2, 4, 4)
+CS_GEMM(cs_gemm_skinny_t64_m2w7s4, 64, 2, 7, 4)

@@ -113,6 +113,15 @@ public final class CudaAttention implements AutoCloseable {
 
     public boolean dependentMerge() { return dependentMerge; }
 
+    private boolean dependentPartials;
+
+    /**
+     * Whether the partials kernel is launched as a programmatic dependent of the kernel before it (sm_90+ only;
+     * default off): it reads its plan first and waits in {@code griddepcontrol.wait} before loading queries and
+     * K/V. For a caller whose previous kernel wrote them (the model runner's q/k/v epilogue, which triggers early).
+     */
+    public void dependentPartials(boolean on) { dependentPartials = on && device.computeCapability() >= 90; }
+
     /** Benchmarks: whether the grid prefetches the plan arrays into L2 (default true). */
     void prefetchPlan(boolean on) { prefetchPlan = on; }
 
@@ -185,8 +194,9 @@ public final class CudaAttention implements AutoCloseable {
         launcher.begin().ptr(kv.keys(layer).ptr()).ptr(kv.values(layer).ptr()).ptr(q).ptr(dPlan.ptr())
                 .i32(offChunkIds).i32(offRowSeqs).i32(offSeqInfo).i32(prefetchPlan ? planLines : 0)
                 .ptr(dLens.ptr()).ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(out)
-                .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
-                .launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
+                .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0);
+        if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
+        else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         if (directNow && !planMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)

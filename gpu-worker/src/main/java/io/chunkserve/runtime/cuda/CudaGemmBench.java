@@ -29,6 +29,10 @@ public final class CudaGemmBench {
             algos();
             return;
         }
+        if (args.length > 0 && args[0].equals("--wide")) {
+            wide(args.length > 1 ? Integer.parseInt(args[1]) : 64);
+            return;
+        }
         try (CudaDevice dev = CudaDevice.open(); Cublas blas = new Cublas()) {
             CUmodule mod = dev.loadModule(KernelImages.model().orElseThrow());
             CUfunction fill = CudaDevice.function(mod, "cs_fill_bf16");
@@ -193,6 +197,126 @@ public final class CudaGemmBench {
                 }
             }
         }
+    }
+
+    /**
+     * The skinny kernel's variants (SkinnyGemm.VARIANTS for T) × target blocks (1-4 × SMs) × plain / programmatic
+     * dependent launch, against cuBLAS (fp32 out), on the decode shapes at T tokens. Timed as the engine runs them:
+     * 10 launches back to back between two events (weights rotated out of L2, y zeroed beforehand as the runner's
+     * RMSNorm does), µs per launch, median of 7 such loops. Each variant is first checked against cuBLAS
+     * (y = then y += x·Wᵀ vs 2·cuBLAS, rel err < 1e-4).
+     */
+    static void wide(int T) {
+        try (CudaDevice dev = CudaDevice.open(); Cublas blas = new Cublas()) {
+            CUmodule mod = dev.loadModule(KernelImages.model().orElseThrow());
+            CUfunction fill = CudaDevice.function(mod, "cs_fill_bf16");
+            SkinnyGemm sk = new SkinnyGemm(mod, dev);
+            int checked = 0, failed = 0;
+            System.out.println("# skinny variants vs cuBLAS " + blas.version() + " at T=" + T + " on " + dev.describe());
+            System.out.println("wide\tshape\tT\tkernel\ttarget\tpdl\tus\tGBps");
+            CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
+            for (Object[] sh : SHAPES) {
+                String name = (String) sh[0];
+                int n = (Integer) sh[1], k = (Integer) sh[2];
+                long wBytes = 2L * n * k;
+                int copies = (int) Math.max(2, Math.min(8, (256L << 20) / wBytes + 1));
+                DeviceBuffer[] ws = new DeviceBuffer[copies];
+                try (DeviceBuffer x = DeviceBuffer.allocate(2L * T * k); DeviceBuffer y = DeviceBuffer.allocate(4L * T * n);
+                     DeviceBuffer ref = DeviceBuffer.allocate(4L * T * n)) {
+                    for (int i = 0; i < copies; i++) {
+                        ws[i] = DeviceBuffer.allocate(wBytes);
+                        fillBf16(fill, ws[i], wBytes / 2, 5 + i);
+                    }
+                    fillBf16(fill, x, (long) T * k, 99);
+                    long xa = Cublas.address(x.ptr()), ya = Cublas.address(y.ptr());
+                    boolean acc = name.endsWith(".o") || name.endsWith(".down");   // the residual adds (beta = 1), as the runner
+                    blas.linear(Cublas.address(ws[0].ptr()), Cublas.CUDA_R_16BF, xa, Cublas.CUDA_R_16BF, Cublas.address(ref.ptr()), T, n, k, false);
+                    float[] b = new float[T * n], a = new float[T * n];
+                    ref.download(b);
+                    double cub = loopUs(e0, e1, i -> blas.linear(Cublas.address(ws[i % copies].ptr()), Cublas.CUDA_R_16BF, xa,
+                            Cublas.CUDA_R_16BF, ya, T, n, k, acc));
+                    System.out.printf(Locale.ROOT, "wide\t%s\t%d\t%s\t%d\t%s\t%.1f\t%.0f%n", name, T, "cublas", 0, "-", cub, wBytes / (cub * 1e3));
+                    double best = Double.MAX_VALUE;
+                    String bestCfg = "";
+                    for (int v = 0; v < SkinnyGemm.VARIANTS.length; v++) {
+                        SkinnyGemm.Variant var = SkinnyGemm.VARIANTS[v];
+                        if (var.nt() < T || (var.nt() > 64 && T <= 64) || (T > 32 && var.nt() < 64)) continue;
+                        final int fv = v;
+                        y.fill32(0x7fc00000);
+                        sk.run(fv, 2, false, Cublas.address(ws[0].ptr()), xa, ya, T, n, k, false, false);
+                        sk.run(fv, 2, false, Cublas.address(ws[0].ptr()), xa, ya, T, n, k, true, false);
+                        jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(a), y.ptr(), 4L * T * n);
+                        double num = 0, den = 0;
+                        for (int i = 0; i < a.length; i++) {
+                            double d = a[i] - 2.0 * b[i];
+                            num += Float.isFinite(a[i]) ? d * d : Double.POSITIVE_INFINITY;
+                            den += 4.0 * b[i] * b[i];
+                        }
+                        double err = Math.sqrt(num / den);
+                        checked++;
+                        if (!(err < 1e-4)) failed++;
+                        System.out.printf(Locale.ROOT, "# %s %s T=%d: y = x·Wᵀ then y += x·Wᵀ vs 2·cuBLAS: rel err %.2e %s (occupancy %d blocks/SM)%n", var.name(), name, T, err,
+                                err < 1e-4 ? "ok" : "FAIL", sk.occupancy(fv));
+                        for (int target = 1; target <= (var.mt() == 1 ? 4 : 2); target++) {
+                            for (boolean dep : new boolean[] {false, true}) {
+                                if (dep && !sk.dependentLaunch()) continue;
+                                final int ft = target;
+                                final boolean fd = dep;
+                                double us = loopUs(e0, e1, i -> sk.run(fv, ft, fd, Cublas.address(ws[i % copies].ptr()), xa, ya, T, n, k, acc, !acc));
+                                System.out.printf(Locale.ROOT, "wide\t%s\t%d\t%s\t%d\t%s\t%.1f\t%.0f%n", name, T, var.name(), target, dep, us, wBytes / (us * 1e3));
+                                if (us < best) {
+                                    best = us;
+                                    bestCfg = var.name() + " target " + target + (dep ? " pdl" : "");
+                                }
+                            }
+                        }
+                    }
+                    System.out.printf(Locale.ROOT, "# best %s T=%d: %s %.1f us vs cuBLAS %.1f us (%.2fx)%n", name, T, bestCfg, best, cub, cub / best);
+                    if (name.endsWith("gate_up") && sk.fusesSiluMul(T, n, k)) {
+                        // the SiLU·mul epilogue (rows read as interleaved gate|up) vs SiLU·mul of cuBLAS's fp32 output on the host
+                        try (DeviceBuffer act = DeviceBuffer.allocate(2L * T * (n / 2))) {
+                            sk.runSiluMul(Cublas.address(ws[0].ptr()), xa, Cublas.address(act.ptr()), T, n, k);
+                            short[] got = new short[T * (n / 2)];
+                            jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(got), act.ptr(), 2L * got.length);
+                            double num = 0, den = 0;
+                            for (int t = 0; t < T; t++) {
+                                for (int j = 0; j < n / 2; j++) {
+                                    int gc = 16 * (j / 8) + j % 8;
+                                    double g = b[t * n + gc], u = b[t * n + gc + 8];
+                                    double want = g / (1 + Math.exp(-g)) * u;
+                                    double d = Float.intBitsToFloat((got[t * (n / 2) + j] & 0xffff) << 16) - want;
+                                    num += Double.isFinite(d) ? d * d : Double.POSITIVE_INFINITY;
+                                    den += want * want;
+                                }
+                            }
+                            double err = Math.sqrt(num / den);
+                            checked++;
+                            if (!(err < 1e-2)) failed++;
+                            double us = loopUs(e0, e1, i -> sk.runSiluMul(Cublas.address(ws[i % copies].ptr()), xa, Cublas.address(act.ptr()), T, n, k));
+                            System.out.printf(Locale.ROOT, "# fused SiLU·mul %s T=%d: bf16 act vs host SiLU·mul of cuBLAS: rel err %.2e %s; %.1f us (%.0f GB/s)%n",
+                                    name, T, err, err < 1e-2 ? "ok" : "FAIL", us, wBytes / (us * 1e3));
+                        }
+                    }
+                } finally {
+                    for (DeviceBuffer w : ws) if (w != null) w.close();
+                }
+            }
+            System.out.println("# wide checks: " + checked + ", failed " + failed);
+        }
+    }
+
+    /** µs per launch: 10 launches (i = 0..9 of the loop's offset) between two events, median of 7 loops after one warm-up. */
+    private static double loopUs(CUevent e0, CUevent e1, java.util.function.IntConsumer launch) {
+        double[] us = new double[7];
+        for (int rep = -1; rep < us.length; rep++) {
+            CudaDevice.record(e0);
+            for (int i = 0; i < 10; i++) launch.accept(10 * (rep + 1) + i);
+            CudaDevice.record(e1);
+            float ms = CudaDevice.elapsedMs(e0, e1);
+            if (rep >= 0) us[rep] = ms * 100;
+        }
+        Arrays.sort(us);
+        return us[us.length / 2];
     }
 
     static void fillBf16(CUfunction fill, DeviceBuffer b, long n, int seed) {

@@ -32,8 +32,11 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * the head dim 64 or 128 and the precision bf16; the generic causal kernel (model.cu) for everything else.
  *
  * <p>Matrix multiplies: cuBLAS ({@link Cublas}, fp32 output, the residual add fused as beta = 1), or model.cu's skinny
- * tensor-core kernel for bf16 GEMMs of ≤ 32 tokens where it measured faster ({@link SkinnyGemm#prefers}). Kernels
- * launch through {@link Launcher} ({@code java.lang.foreign} into libcuda, nothing allocated per launch).
+ * tensor-core kernels for bf16 GEMMs of ≤ 64 tokens where they measured faster ({@link SkinnyGemm#prefers}); at
+ * 32 < T ≤ 64 the gate|up GEMM also applies SiLU·mul in its epilogue (interleaved gate|up rows, no fp32 gate|up
+ * buffer). Kernels launch through {@link Launcher} ({@code java.lang.foreign} into libcuda, nothing allocated per
+ * launch); on sm_90 the model.cu kernels and the attention partials launch as programmatic dependents of the kernel
+ * before them (each waits in {@code griddepcontrol.wait} before touching its data).
  *
  * <p>All work runs on the legacy default stream; one thread (the engine's) calls {@link #forward}.
  */
@@ -59,6 +62,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final int attnThreads;                // 64 rows × max(1, D/32) threads per row (model.cu AttnShape)
     private final float scaleLog2;
     private boolean useTwoPhase = true;
+    // the model.cu kernels of a layer launch as programmatic dependents (sm_90+; -Dchunkserve.cuda.pdl=false: plain)
+    private final boolean pdl;
+    // -Dchunkserve.cuda.fuseSilu=false: the gate|up GEMM writes fp32 and the SiLU·mul kernel runs (A/B)
+    private final boolean fuseSiluMul = !"false".equals(System.getProperty("chunkserve.cuda.fuseSilu"));
     private final boolean overlap = !"false".equals(System.getProperty("chunkserve.cuda.overlap"));
     private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
     private long hostWorkNs;                      // its time in this step (left out of the enqueue time)
@@ -124,6 +131,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         skinny = precision == DeviceWeights.Precision.BF16 && !"false".equals(System.getProperty("chunkserve.cuda.skinnyGemm"))
                 ? new SkinnyGemm(module, device) : null;
+        pdl = device.computeCapability() >= 90 && !"false".equals(System.getProperty("chunkserve.cuda.pdl"));
         qt = Math.max(1, 64 / cfg.groupSize());
         attnThreads = 64 * (hd >= 64 ? hd / 32 : 1);
         scaleLog2 = (float) (1.0 / Math.sqrt(hd) / Math.log(2.0));
@@ -162,6 +170,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
         kvCache = cache;
         twoPhase = tp;
+        // its previous kernel is the q/k/v epilogue, which triggers early (-Dchunkserve.cuda.dependentPartials=false: plain)
+        if (tp != null) tp.dependentPartials(pdl && !"false".equals(System.getProperty("chunkserve.cuda.dependentPartials")));
         invFreq = DeviceBuffer.allocate(4L * (hd / 2));
         invFreq.upload(cfg.rope().inverseFrequencies(hd));
         pool.setMirror(this);
@@ -184,6 +194,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** Whether bf16 GEMMs of up to 32 tokens may use model.cu's skinny kernel ({@link SkinnyGemm#prefers}; else cuBLAS). */
     public boolean skinnyGemm() { return skinny != null; }
+
+    /** The GEMM policy in words (benchmark output). */
+    public String gemmPolicy() { return skinny != null ? skinny.describe() : "cuBLAS"; }
 
     /** Whether the two-phase decode kernels serve single-token sequences (they apply: bf16, 16-bit KV, D 64/128). */
     public boolean twoPhaseActive() { return twoPhase != null && useTwoPhase; }
@@ -386,18 +399,22 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         long wqkvN = qDim + 2L * kvDim;
         long siluN = (long) T * inter;
         int postBlocksY = (hq + 2 * hkv + 7) / 8;   // one warp per head, 8 warps a block
+        // SiLU·mul in the gate|up GEMM's epilogue (bf16, interleaved gate|up rows, the wide skinny kernel's T range)
+        boolean fuseSilu = fuseSiluMul && skinny != null && w.gateUpInterleaved() && skinny.fusesSiluMul(T, 2 * inter, h);
         int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
             mark(C_NORM);
-            k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).launch(fNorm, T, 1, normThreads, 0);
+            boolean zq = zeroFirst(T, (int) wqkvN, h);
+            k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).ptr(zq ? qkv : null).i32(zq ? (int) (T * wqkvN) : 0);
+            launch(fNorm, T, 1, normThreads);
             mark(C_QKV);
-            gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false);
+            gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false, zq);
             mark(C_POST);
             k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
-                    .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps)
-                    .launch(fPost, T, postBlocksY, 256, 0);
+                    .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps);
+            launch(fPost, T, postBlocksY, 256);
             mark(C_ATTN);
             if (tp) {
                 if (fConvert == 0) {
@@ -413,15 +430,22 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                         .f32(scaleLog2).launch(fAttn, units, hkv, attnThreads, 0);
             }
             mark(C_O);
-            gemm(L.wo(), att, x, T, h, qDim, true);
+            gemm(L.wo(), att, x, T, h, qDim, true, false);
             mark(C_NORM);
-            k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).launch(fNorm, T, 1, normThreads, 0);
+            boolean zg = !fuseSilu && zeroFirst(T, 2 * inter, h);
+            k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).ptr(zg ? gu : null).i32(zg ? T * 2 * inter : 0);
+            launch(fNorm, T, 1, normThreads);
             mark(C_GU);
-            gemm(L.wgu(), hn, gu, T, 2 * inter, h, false);
-            mark(C_SILU);
-            k.begin().ptr(gu).ptr(act).i64(siluN).i32(inter).launch(fSilu, siluBlocks, 1, 256, 0);
+            if (fuseSilu) {
+                skinny.runSiluMul(Cublas.address(L.wgu().ptr()), Cublas.address(hn.ptr()), Cublas.address(act.ptr()), T, 2 * inter, h);
+            } else {
+                gemm(L.wgu(), hn, gu, T, 2 * inter, h, false, zg);
+                mark(C_SILU);
+                k.begin().ptr(gu).ptr(act).i64(siluN).i32(inter).i32(w.gateUpInterleaved() ? 1 : 0);
+                launch(fSilu, siluBlocks, 1, 256);
+            }
             mark(C_DOWN);
-            gemm(L.wdown(), act, x, T, h, inter, true);
+            gemm(L.wdown(), act, x, T, h, inter, true, false);
             if (pendingHostWork != null && l + 1 < cfg.numLayers() && backlogCoversHostWork(l + 1, hostStart, b)) runHostWork();
         }
         steps++;
@@ -433,8 +457,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // 6. final norm and LM head for the rows that want logits; greedy ones picked on the device
         lastN = ensure(lastN, (long) A * nLog * h);
         lg = ensure(lg, 4L * nLog * vocab);
-        k.begin().ptr(x).ptr(dRows).ptr(w.norm()).ptr(lastN).i32(h).f32(eps).launch(fNorm, nLog, 1, normThreads, 0);
-        gemm(w.lmHead(), lastN, lg, nLog, vocab, h, false);
+        k.begin().ptr(x).ptr(dRows).ptr(w.norm()).ptr(lastN).i32(h).f32(eps).ptr((Pointer) null).i32(0);
+        launch(fNorm, nLog, 1, normThreads);
+        gemm(w.lmHead(), lastN, lg, nLog, vocab, h, false, false);
         int nNeed = nLog - nGreedy;
         if (nGreedy > 0) {
             ids = ensure(ids, 4L * nGreedy);
@@ -534,10 +559,24 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * seq * vocab), lg.at(4L * lgRow * vocab), 4L * vocab);
     }
 
-    /** y (T, n) fp32 = x (T, k) · Wᵀ (+ y when accumulate), in the precision's types. */
-    private void gemm(DeviceBuffer wm, DeviceBuffer xin, DeviceBuffer y, int T, int n, int k, boolean accumulate) {
+    /**
+     * Launches the kernel whose arguments {@link #k} holds: as a programmatic dependent of the kernel before it
+     * where that is on (sm_90+; the model.cu kernels wait for it in {@code pdl_wait} first), else plainly.
+     */
+    private void launch(long f, int gx, int gy, int threads) {
+        if (pdl) k.launchDependent(f, gx, gy, threads, 0);
+        else k.launch(f, gx, gy, threads, 0);
+    }
+
+    /** Whether the GEMM y = x·Wᵀ of this shape adds k-slices atomically into y, which must be zeroed first. */
+    private boolean zeroFirst(int T, int n, int k) {
+        return skinny != null && skinny.prefers(T, n, k) && skinny.splitsK(T, n, k);
+    }
+
+    /** y (T, n) fp32 = x (T, k) · Wᵀ (+ y when accumulate), in the precision's types; yZeroed: see zeroFirst. */
+    private void gemm(DeviceBuffer wm, DeviceBuffer xin, DeviceBuffer y, int T, int n, int k, boolean accumulate, boolean yZeroed) {
         if (skinny != null && skinny.prefers(T, n, k)) {
-            skinny.run(Cublas.address(wm.ptr()), Cublas.address(xin.ptr()), Cublas.address(y.ptr()), T, n, k, accumulate);
+            skinny.run(Cublas.address(wm.ptr()), Cublas.address(xin.ptr()), Cublas.address(y.ptr()), T, n, k, accumulate, yZeroed);
             return;
         }
         blas.linear(Cublas.address(wm.ptr()), precision.cudaType, Cublas.address(xin.ptr()), precision.cudaType,

@@ -78,8 +78,8 @@ public final class CudaServeBench {
                      ChunkPool pool = ChunkPool.indexOnly(layout, kvBytes);
                      CudaModelRunner runner = new CudaModelRunner(dev, c, w, pool, false)) {
                     r.put("weight_bytes_per_step", w.matrixBytesPerStep());
-                    r.put("gemm_policy", runner.skinnyGemm() ? "skinny kernel for T<=32 where it wins, else cuBLAS" : "cuBLAS");
-                    System.out.println(shape + ": GEMMs " + (runner.skinnyGemm() ? "of <= 32 tokens through model.cu's skinny kernel where it wins, else cuBLAS" : "through cuBLAS"));
+                    r.put("gemm_policy", runner.gemmPolicy());
+                    System.out.println(shape + ": GEMMs: " + runner.gemmPolicy());
                     r.put("kv_pool_GB", Math.round(runner.kvBytes() / 1e8) / 10.0);
                     Engine engine = new Engine(runner, new PrefixCache(pool), tok, new EngineConfig(Math.max(maxB, 8), budget),
                             SchedulerConfig.of("fcfs"));

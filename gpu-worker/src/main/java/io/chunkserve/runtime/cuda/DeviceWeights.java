@@ -17,7 +17,10 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 /**
  * A model's weights on the device, laid out for {@link CudaModelRunner}: per layer the fused q|k|v projection
  * ((Hq + 2·Hkv)·D, hidden), o, the fused gate|up projection (2·I, hidden) and down, in the matrix type of the
- * {@link Precision} (bf16, or fp32 for the exact mode); norm gains, biases and q/k norms in fp32.
+ * {@link Precision} (bf16, or fp32 for the exact mode); norm gains, biases and q/k norms in fp32. When I % 8 == 0
+ * the gate|up rows are interleaved in blocks of 8 ({@link #gateUpInterleaved}: rows 16q .. 16q+7 are gate rows
+ * 8q .. 8q+7, rows 16q+8 .. 16q+15 the up rows 8q .. 8q+7), so that a GEMM's epilogue holds both factors of
+ * SiLU(gate)·up in one thread (model.cu gemm_skinny mode 3).
  */
 public final class DeviceWeights implements AutoCloseable {
     /** Matrix type on the device, and so the type of every matrix-multiply input. */
@@ -49,9 +52,11 @@ public final class DeviceWeights implements AutoCloseable {
     private final Layer[] layers;
     private final List<DeviceBuffer> owned;
     private final long matrixBytesPerStep;
+    private final boolean gateUpInterleaved;
 
     private DeviceWeights(Precision p, DeviceBuffer embed, DeviceBuffer lmHead, DeviceBuffer norm, Layer[] layers,
-                          List<DeviceBuffer> owned, long matrixBytesPerStep) {
+                          List<DeviceBuffer> owned, long matrixBytesPerStep, boolean gateUpInterleaved) {
+        this.gateUpInterleaved = gateUpInterleaved;
         this.precision = p;
         this.embed = embed;
         this.lmHead = lmHead;
@@ -70,6 +75,12 @@ public final class DeviceWeights implements AutoCloseable {
     public DeviceBuffer norm() { return norm; }
 
     public Layer layer(int l) { return layers[l]; }
+
+    /** Whether each layer's gate|up rows are interleaved in blocks of 8 (see the class comment). */
+    public boolean gateUpInterleaved() { return gateUpInterleaved; }
+
+    /** Whether a model of this config gets the interleaved gate|up layout. */
+    static boolean interleaves(ModelConfig c) { return c.intermediateSize() % 8 == 0; }
 
     /** Bytes of the matrices a decode step reads: every layer's projections and the LM head. */
     public long matrixBytesPerStep() { return matrixBytesPerStep; }
@@ -106,10 +117,11 @@ public final class DeviceWeights implements AutoCloseable {
                 }
                 layers[l] = new Layer(vector(owned, L.attnNorm()), matrix(owned, p, L.wq(), L.wk(), L.wv()), bias,
                         L.qNorm() == null ? null : vector(owned, L.qNorm()), L.kNorm() == null ? null : vector(owned, L.kNorm()),
-                        matrix(owned, p, L.wo()), vector(owned, L.mlpNorm()), matrix(owned, p, L.wGate(), L.wUp()),
+                        matrix(owned, p, L.wo()), vector(owned, L.mlpNorm()),
+                        interleaves(c) ? gateUp(owned, p, L.wGate(), L.wUp()) : matrix(owned, p, L.wGate(), L.wUp()),
                         matrix(owned, p, L.wDown()));
             }
-            return new DeviceWeights(p, embed, head, norm, layers, owned, matrixBytes(c, p.bytes));
+            return new DeviceWeights(p, embed, head, norm, layers, owned, matrixBytes(c, p.bytes), interleaves(c));
         } catch (RuntimeException e) {
             for (DeviceBuffer b : owned) b.close();
             throw e;
@@ -138,7 +150,8 @@ public final class DeviceWeights implements AutoCloseable {
                         randomMatrix(owned, device, fill, (long) h * c.intermediateSize(), (float) Math.sqrt(3.0 / c.intermediateSize()), next));
             }
             device.synchronize();
-            return new DeviceWeights(Precision.BF16, embed, head, norm, layers, owned, matrixBytes(c, 2));
+            // random gate|up rows: any order is as random as the other; the flag keeps the runner's layout consistent
+            return new DeviceWeights(Precision.BF16, embed, head, norm, layers, owned, matrixBytes(c, 2), interleaves(c));
         } catch (RuntimeException e) {
             for (DeviceBuffer b : owned) b.close();
             throw e;
@@ -184,6 +197,51 @@ public final class DeviceWeights implements AutoCloseable {
         for (Weight w : parts) {
             upload(w, p, b, off);
             off += w.elements() * p.bytes;
+        }
+        return b;
+    }
+
+    /** gate (I, cols) and up (I, cols) as one (2·I, cols) matrix in p's type, rows interleaved in blocks of 8. */
+    private static DeviceBuffer gateUp(List<DeviceBuffer> owned, Precision p, Weight gate, Weight up) {
+        int inter = gate.rows(), cols = gate.cols();
+        if (up.rows() != inter || up.cols() != cols || inter % 8 != 0) {
+            throw new IllegalArgumentException("gate " + gate.rows() + "x" + gate.cols() + " and up " + up.rows() + "x" + up.cols()
+                    + " must match, rows a multiple of 8");
+        }
+        DeviceBuffer b = DeviceBuffer.allocate(2L * inter * cols * p.bytes);
+        owned.add(b);
+        // staged in pieces of whole 16-row groups (8 gate + 8 up rows)
+        long groupElems = 16L * cols;
+        int groupsPerPiece = (int) Math.max(1, STEP / groupElems);
+        int groups = inter / 8;
+        for (int g0 = 0; g0 < groups; g0 += groupsPerPiece) {
+            int ng = Math.min(groupsPerPiece, groups - g0);
+            int elems = (int) (ng * groupElems);
+            if (p == Precision.F32) {
+                float[] a = new float[elems];
+                for (int g = 0; g < ng; g++) {
+                    for (int i = 0; i < 16; i++) {
+                        Weight w = i < 8 ? gate : up;
+                        int row = 8 * (g0 + g) + (i & 7), base = (16 * g + i) * cols;
+                        for (int c = 0; c < cols; c++) a[base + c] = w.get(row, c);
+                    }
+                }
+                cuMemcpyHtoD(b.at(g0 * groupElems * 4), Pointer.to(a), 4L * elems);
+            } else {
+                short[] a = new short[elems];
+                for (int g = 0; g < ng; g++) {
+                    for (int i = 0; i < 16; i++) {
+                        Weight w = i < 8 ? gate : up;
+                        int row = 8 * (g0 + g) + (i & 7), base = (16 * g + i) * cols;
+                        if (w.dtype() == DType.BF16) {
+                            MemorySegment.copy(w.data(), java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2L * row * cols, a, base, cols);
+                        } else {
+                            for (int c = 0; c < cols; c++) a[base + c] = DType.floatToBf16(w.get(row, c));
+                        }
+                    }
+                }
+                cuMemcpyHtoD(b.at(g0 * groupElems * 2), Pointer.to(a), 2L * elems);
+            }
         }
         return b;
     }

@@ -4,66 +4,187 @@ import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 
 /**
- * The decode-sized GEMM of model.cu ({@code cs_gemm_skinny_t16/32/64/128}): y (T, n) fp32 (+)= x (T, k) · Wᵀ
- * with W (n, k) and x bf16, T ≤ 128, k a multiple of 64. Streams each weight byte once through a 4-stage
- * cp.async pipeline into tensor cores; when the n/64 row blocks alone cannot fill the GPU, k is split into
- * slices whose partial sums are added atomically (so the fp32 sums of such shapes are not bitwise
- * reproducible run to run, ~1e-7 relative). Chosen over cuBLAS for these shapes by CudaGemmBench's
- * measurement (BENCHMARKS.md). Launches on the legacy default stream.
+ * The decode-sized GEMM of model.cu ({@code cs_gemm_skinny_*}): y (T, n) fp32 (+)= x (T, k) · Wᵀ with W (n, k) and
+ * x bf16, T ≤ 128, k a multiple of 64. Streams each weight byte once through a cp.async pipeline into tensor
+ * cores; when the row blocks alone cannot fill the GPU, k is split into slices whose partial sums are added
+ * atomically (so the fp32 sums of such shapes are not bitwise reproducible run to run, ~1e-7 relative). Kernel
+ * variants differ in rows a warp (16·mt), warps a block and pipeline stages; for 32 < T ≤ 64 the wide ones
+ * (several 16-row tiles a warp: x's shared-memory reads per weight byte fall as 1/mt). Chosen over cuBLAS for the
+ * shapes where CudaGemmBench measured it faster (BENCHMARKS.md). On sm_90 and newer it launches as a programmatic
+ * dependent of the kernel before it (its first weight stages load while that kernel finishes); on the legacy
+ * default stream.
  */
 public final class SkinnyGemm {
-    static final int[] NTS = {16, 32, 64, 128};
-    private final long[] fns = new long[NTS.length];
-    private final int targetBlocks;
-    private final Launcher l = new Launcher();
-
-    public SkinnyGemm(CUmodule module, CudaDevice device) {
-        for (int i = 0; i < NTS.length; i++) {
-            CUfunction f = CudaDevice.function(module, "cs_gemm_skinny_t" + NTS[i]);
-            CudaDevice.setDynamicShared(f, smem(NTS[i]));
-            fns[i] = Launcher.handle(f);
-        }
-        targetBlocks = 3 * device.multiprocessors();
+    /** One compiled variant: cs_gemm_skinny_{name}, nt tokens, mt 16-row tiles a warp, warps a block, stages. */
+    record Variant(String name, int nt, int mt, int warps, int stages) {
+        int rows() { return 16 * mt * warps; }
+        int threads() { return 32 * warps; }
+        int smem() { return stages * (rows() + nt) * 64 * 2; }
     }
 
-    static int smem(int nt) { return 4 * (64 + nt) * 64 * 2; }
+    static final Variant[] VARIANTS = {
+            new Variant("t16", 16, 1, 4, 4), new Variant("t32", 32, 1, 4, 4), new Variant("t64", 64, 1, 4, 4),
+            new Variant("t128", 128, 1, 4, 4),
+            new Variant("t64_m2w4s4", 64, 2, 4, 4), new Variant("t64_m2w4s3", 64, 2, 4, 3), new Variant("t64_m4w4s4", 64, 4, 4, 4),
+            new Variant("t64_m2w8s4", 64, 2, 8, 4), new Variant("t32_m2w4s4", 32, 2, 4, 4), new Variant("t64_m2w7s4", 64, 2, 7, 4)};
+    private static final int T16 = 0, T32 = 1, T128 = 3, W7 = 9;
+
+    private final long[] fns = new long[VARIANTS.length];
+    private final int[] occupancy = new int[VARIANTS.length];   // resident blocks per SM
+    private final int sms;
+    private final Launcher l = new Launcher();
+    private final boolean pdl;
+    /** the variant and target blocks (× SMs) for 32 < T ≤ 64; wide == -1: cuBLAS there (unless forced) */
+    private final int wide;
+    private final int wideTarget;
+
+    public SkinnyGemm(CUmodule module, CudaDevice device) {
+        for (int i = 0; i < VARIANTS.length; i++) {
+            CUfunction f = CudaDevice.function(module, "cs_gemm_skinny_" + VARIANTS[i].name());
+            CudaDevice.setDynamicShared(f, VARIANTS[i].smem());
+            fns[i] = Launcher.handle(f);
+            occupancy[i] = Math.max(1, CudaDevice.blocksPerMultiprocessor(f, VARIANTS[i].threads(), VARIANTS[i].smem()));
+        }
+        sms = device.multiprocessors();
+        pdl = device.computeCapability() >= 90 && !"false".equals(System.getProperty("chunkserve.cuda.pdl"));
+        String w = System.getProperty("chunkserve.cuda.skinnyWide", DEFAULT_WIDE);
+        wide = variantIndex(w);
+        wideTarget = Integer.getInteger("chunkserve.cuda.skinnyWideWaves", DEFAULT_WIDE_WAVES);
+        widePolicy = System.getProperty("chunkserve.cuda.widePolicy", DEFAULT_WIDE_POLICY);
+        if (!widePolicy.equals("all") && !widePolicy.equals("small")) throw new IllegalArgumentException("chunkserve.cuda.widePolicy: all or small, not " + widePolicy);
+    }
+
+    /** 32 < T ≤ 64: "all" shapes through the wide variant, or the "small" ones only (see {@link #wideShape}). */
+    private final String widePolicy;
+    static final String DEFAULT_WIDE_POLICY = "all";
+
+    /**
+     * Whether the shape goes through the wide variant under the "small" policy: weight matrices of ≤ 16 Mi
+     * elements with n < 4096 (1B qkv, o, down), where cuBLAS's fixed cost per call dominates, and LM heads (n ≥ 64 Ki).
+     */
+    static boolean wideShape(int n, int k) {
+        return (n < 4096 && (long) n * k <= (16L << 20)) || n >= 65536;
+    }
+
+    /** Measured by CudaGemmBench on the H200 (BENCHMARKS.md, issue 7, session 4). */
+    static final String DEFAULT_WIDE = "t64_m2w4s4";
+    static final int DEFAULT_WIDE_WAVES = 1;
+
+    /** The index of a variant by name, -1 for "off" / unknown. */
+    static int variantIndex(String name) {
+        for (int i = 0; i < VARIANTS.length; i++) if (VARIANTS[i].name().equals(name)) return i;
+        return -1;
+    }
+
+    /** The GEMM policy in words (benchmark output). */
+    public String describe() {
+        return "skinny kernels for T<=32 where they win" + (wide >= 0 ? ", " + VARIANTS[wide].name() + " for 32<T<=64 ("
+                + widePolicy + " shapes; gate|up with SiLU·mul fused)" : "") + ", else cuBLAS" + (pdl ? "; dependent launches" : "");
+    }
+
+    /** Whether launches go as programmatic dependents (sm_90+, unless -Dchunkserve.cuda.pdl=false). */
+    public boolean dependentLaunch() { return pdl; }
 
     /** Whether this kernel can compute the shape (T ≤ 128, k a multiple of 64). */
     public static boolean fits(int T, int k) { return T >= 1 && T <= 128 && k % 64 == 0 && k > 0; }
 
     /**
-     * Whether it should, by CudaGemmBench on the H200 (kernels/bench/2026-11-28-h200-model/run5/gemm.log): at
-     * T ≤ 32 it matches or beats cuBLAS when each block streams ≥ 8 k-tiles (8B o −9%, gate_up −9% at T=16, 1B down
-     * −5%, LM heads −1 to −5%); with fewer tiles a block's pipeline barely fills (1B qkv: +50%), and at T ≥ 64
-     * the per-warp tensor work and shared-memory reads of x make it 1.3–1.7× slower than cuBLAS.
+     * Whether it should, by CudaGemmBench on the H200: at T ≤ 32 (kernels/bench/2026-11-28-h200-model/run5/gemm.log)
+     * it matches or beats cuBLAS when each block streams ≥ 8 k-tiles (8B o −9%, gate_up −9% at T=16, 1B down −5%,
+     * LM heads −1 to −5%), with fewer tiles a block's pipeline barely fills (1B qkv: +50%); at 32 < T ≤ 64 the wide
+     * variant (session 4, s4-* logs); at T > 64 cuBLAS.
      */
     public boolean prefers(int T, int n, int k) {
-        return fits(T, k) && (forced || (T <= 32 && tilesPerSlice(n, k) >= 8));
+        if (!fits(T, k)) return false;
+        if (forced) return true;
+        if (T <= 32) return tilesPerSlice(T16, 3, n, k) >= 8;
+        return T <= 64 && wide >= 0 && T <= VARIANTS[wide].nt() && (widePolicy.equals("all") || wideShape(n, k));
     }
 
     /** Tests: {@code -Dchunkserve.cuda.skinnyGemm=force} sends every shape it can compute through it. */
     private final boolean forced = "force".equals(System.getProperty("chunkserve.cuda.skinnyGemm"));
 
-    private int tilesPerSlice(int n, int k) {
-        int rowBlocks = (n + 63) / 64, kTiles = k / 64;
-        int slices = Math.max(1, Math.min(kTiles, (targetBlocks + rowBlocks - 1) / rowBlocks));
+    /**
+     * k-tiles a slice. The sessions-2-3 kernels (one row tile a warp): about target × SMs blocks (rounded up). The
+     * wide ones: at most target waves of resident blocks (occupancy × SMs), as many as fit: a second, partly filled
+     * wave of a memory-bound kernel costs nearly as much as the first (measured: 8B down at 1.09 waves 48 µs, at
+     * 0.97 waves 38 µs).
+     */
+    private int tilesPerSlice(int v, int target, int n, int k) {
+        int rowBlocks = (n + VARIANTS[v].rows() - 1) / VARIANTS[v].rows(), kTiles = k / 64;
+        int slices = VARIANTS[v].mt() == 1
+                ? (target * sms + rowBlocks - 1) / rowBlocks
+                : target * occupancy[v] * sms / rowBlocks;
+        slices = Math.max(1, Math.min(kTiles, slices));
         return (kTiles + slices - 1) / slices;
+    }
+
+    private int variantFor(int T) {
+        return T <= 16 ? T16 : T <= 32 ? T32 : T <= 64 && wide >= 0 && T <= VARIANTS[wide].nt() ? wide : T <= 64 ? 2 : T128;
+    }
+
+    private int targetFor(int v) { return v == wide ? wideTarget : 3; }
+
+    /** Whether {@link #run} with accumulate == false needs y zeroed first (the k-slices add into it atomically). */
+    public boolean splitsK(int T, int n, int k) {
+        int v = variantFor(T);
+        return tilesPerSlice(v, targetFor(v), n, k) < k / 64;
     }
 
     /** y (+)= x · Wᵀ (device addresses); see the class comment. */
     public void run(long w, long x, long y, int T, int n, int k, boolean accumulate) {
-        if (!fits(T, k)) throw new IllegalArgumentException("skinny GEMM needs T <= 128 and k % 64 == 0: T=" + T + ", k=" + k);
-        int idx = T <= 16 ? 0 : T <= 32 ? 1 : T <= 64 ? 2 : 3;
-        int rowBlocks = (n + 63) / 64, kTiles = k / 64;
-        int slices = Math.max(1, Math.min(kTiles, (targetBlocks + rowBlocks - 1) / rowBlocks));
-        int perSlice = (kTiles + slices - 1) / slices;
-        slices = (kTiles + perSlice - 1) / perSlice;
+        run(w, x, y, T, n, k, accumulate, false);
+    }
+
+    /** As {@link #run(long, long, long, int, int, int, boolean)}; yZeroed: the caller zeroed y (split-k, no accumulate). */
+    public void run(long w, long x, long y, int T, int n, int k, boolean accumulate, boolean yZeroed) {
+        int v = variantFor(T);
+        run(v, targetFor(v), pdl, w, x, y, T, n, k, accumulate, yZeroed);
+    }
+
+    /**
+     * Whether {@link #runSiluMul} serves this gate|up shape (n = 2·I rows interleaved as DeviceWeights lays them
+     * out): 32 < T ≤ 64 with the wide variant on.
+     */
+    public boolean fusesSiluMul(int T, int n, int k) {
+        return fits(T, k) && T > 32 && T <= 64 && wide >= 0 && T <= VARIANTS[wide].nt() && n % 16 == 0;
+    }
+
+    /**
+     * act (T, n/2) bf16 = SiLU(gate)·up of x · Wᵀ, W the interleaved gate|up rows (n = 2·I): the GEMM's epilogue
+     * (mode 3, one k-slice) replaces the fp32 gate|up output and the SiLU·mul kernel. 224-row blocks when they
+     * make one full wave, else the wide variant when its row blocks fill every SM, else the 64-row one (8B: 128
+     * blocks of 224 rows; 1B: 256 of 64).
+     */
+    public void runSiluMul(long w, long x, long act, int T, int n, int k) {
+        if (!fusesSiluMul(T, n, k)) throw new IllegalArgumentException("no fused SiLU·mul GEMM for T=" + T + ", n=" + n + ", k=" + k);
+        // 224-row blocks when they make one full wave of 1 block an SM (8B: 128 blocks, 65.3 µs vs 69.1 with 128 rows)
+        int v7 = W7, b7 = (n + VARIANTS[W7].rows() - 1) / VARIANTS[W7].rows();
+        int v = b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
+                : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide : 2;
+        Variant var = VARIANTS[v];
+        l.begin().i64(w).i64(x).i64(act).i32(T).i32(n).i32(k).i32(k).i32(3);
+        int rowBlocks = (n + var.rows() - 1) / var.rows();
+        if (pdl) l.launchDependent(fns[v], rowBlocks, 1, var.threads(), var.smem());
+        else l.launch(fns[v], rowBlocks, 1, var.threads(), var.smem());
+    }
+
+    /** Resident blocks per SM of variant v. */
+    int occupancy(int v) { return occupancy[v]; }
+
+    /** Benchmarks: a given variant (index into VARIANTS) with target × SMs blocks (wide variants: target waves). */
+    void run(int v, int target, boolean dependent, long w, long x, long y, int T, int n, int k, boolean accumulate, boolean yZeroed) {
+        Variant var = VARIANTS[v];
+        if (!fits(T, k) || T > var.nt()) throw new IllegalArgumentException("skinny GEMM " + var.name() + " needs T <= " + var.nt() + " and k % 64 == 0: T=" + T + ", k=" + k);
+        int rowBlocks = (n + var.rows() - 1) / var.rows(), kTiles = k / 64;
+        int perSlice = tilesPerSlice(v, target, n, k);
+        int slices = (kTiles + perSlice - 1) / perSlice;
         int mode = slices == 1 ? (accumulate ? 1 : 0) : 2;
-        if (mode == 2 && !accumulate) {
-            zero(y, (long) T * n);
-        }
-        l.begin().i64(w).i64(x).i64(y).i32(T).i32(n).i32(k).i32(perSlice * 64).i32(mode)
-                .launch(fns[idx], rowBlocks, slices, 128, smem(NTS[idx]));
+        boolean memset = mode == 2 && !accumulate && !yZeroed;
+        if (memset) zero(y, (long) T * n);
+        l.begin().i64(w).i64(x).i64(y).i32(T).i32(n).i32(k).i32(perSlice * 64).i32(mode);
+        if (dependent && !memset) l.launchDependent(fns[v], rowBlocks, slices, var.threads(), var.smem());
+        else l.launch(fns[v], rowBlocks, slices, var.threads(), var.smem());
     }
 
     private static final java.lang.invoke.MethodHandle MEMSET;
