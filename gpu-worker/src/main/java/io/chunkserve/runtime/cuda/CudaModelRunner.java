@@ -205,6 +205,11 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     public void setTwoPhase(boolean on) { useTwoPhase = on; }
 
     /** The two-phase kernels' current plan (null when they do not apply or ran no step yet). */
+    /** The two-phase partials kernel variant and its resident blocks per multiprocessor, or "none". */
+    public String attentionKernel() {
+        return twoPhase == null ? "none" : twoPhase.variant() + ", " + twoPhase.blocksPerMultiprocessor() + " blocks an SM";
+    }
+
     public CudaPlan attentionPlan() { return twoPhase == null ? null : twoPhase.plan(); }
 
     /** Benchmarks: fixes the two-phase plan's piece size (tiles; 0 = the cost model's choice). */
