@@ -68,6 +68,9 @@ if [[ "$STAGES" == *ab* ]]; then
       av0*) props=(-Dchunkserve.cuda.attnVariant=v0) ;;                               # session-3 partials kernel (64-token stages)
       af64*) props=(-Dchunkserve.cuda.attnVariant=f64) ;;                             # 64-token stages, cheaper loads, rescale skip
       at32*) props=(-Dchunkserve.cuda.attnVariant=t32) ;;                             # 32-token stages (more blocks an SM)
+      new*) props=() ;;                                                                 # the defaults
+      postloop*) props=(-Dchunkserve.cuda.postReg=false) ;;                            # q/k/v epilogue: the loop kernel (session 4)
+      norm512*) props=(-Dchunkserve.cuda.normThreads=512) ;;                           # RMSNorm with 512 threads a block
       *) echo "unknown AB config $cfg"; continue ;;
     esac
     stamp "CudaServeBench [$cfg: ${props[*]}] $*"
