@@ -8,7 +8,7 @@
 #   5. (attn) CudaAttentionCheck, 150 cases of the two-phase kernels alone (attncheck.log)
 #   6. (nooverlap) CudaServeBench at B = 64 and 128 with the engine's host work not overlapped (-Dchunkserve.cuda.overlap=false),
 #      for the A/B beside stage 3 (bench-nooverlap.log)
-# Usage: bash run7.sh [check|bench|base|ab|memcheck|wide|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
+# Usage: bash run7.sh [check|bench|base|ab|avars|memcheck|wide|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
 # (or ./gpu-out). JEXTRA: extra JVM options for every Java stage.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -65,12 +65,33 @@ if [[ "$STAGES" == *ab* ]]; then
       nopdl*) props=(-Dchunkserve.cuda.pdl=false) ;;                                   # wide kernel everywhere, plain launches
       nofuse*) props=(-Dchunkserve.cuda.fuseSilu=false) ;;                             # gate|up GEMM to fp32, then the SiLU·mul kernel
       noattnpdl*) props=(-Dchunkserve.cuda.dependentPartials=false) ;;                 # attention partials launched plainly
+      av0*) props=(-Dchunkserve.cuda.attnVariant=v0) ;;                               # session-3 partials kernel (64-token stages)
+      af64*) props=(-Dchunkserve.cuda.attnVariant=f64) ;;                             # 64-token stages, cheaper loads, rescale skip
+      at32*) props=(-Dchunkserve.cuda.attnVariant=t32) ;;                             # 32-token stages (more blocks an SM)
+      new*) props=() ;;                                                                 # the defaults
+      postloop*) props=(-Dchunkserve.cuda.postReg=false) ;;                            # q/k/v epilogue: the loop kernel (session 4)
+      norm512*) props=(-Dchunkserve.cuda.normThreads=512) ;;                           # RMSNorm with 512 threads a block
       *) echo "unknown AB config $cfg"; continue ;;
     esac
     stamp "CudaServeBench [$cfg: ${props[*]}] $*"
     timeout 300 "$J" "${JOPTS[@]}" "${props[@]}" io.chunkserve.runtime.cuda.CudaServeBench "$@" > "$OUT/bench-$cfg.log" 2>&1
     echo "bench exit $?" >> "$OUT/bench-$cfg.log"
     grep -E "^llama.* (64|128) |exit" "$OUT/bench-$cfg.log"
+  done
+fi
+if [[ "$STAGES" == *avars* ]]; then
+  # the partials kernel variants (AVARS, default "v0 f64 t32"): CudaAttentionCheck (150 cases) and the attention
+  # alone at the 8B shape (CudaAttentionBench --only 8,64,2048,256), each in its own process (AVCHECK=0: bench only)
+  for v in ${AVARS:-v0 f64 t32}; do
+    stamp "variant $v: CudaAttentionCheck, CudaAttentionBench --only 8,64,2048,256"
+    if [ "${AVCHECK:-1}" != 0 ]; then
+      timeout 180 "$J" "${JOPTS[@]}" -Dchunkserve.cuda.attnVariant=$v io.chunkserve.runtime.cuda.CudaAttentionCheck --cases 150 > "$OUT/attncheck-$v.log" 2>&1
+      echo "attncheck exit $?" >> "$OUT/attncheck-$v.log"
+      grep -E "^FAIL|passed|exit|Exception" "$OUT/attncheck-$v.log" | head -5
+    fi
+    timeout 120 "$J" "${JOPTS[@]}" -Dchunkserve.cuda.attnVariant=$v io.chunkserve.runtime.cuda.CudaAttentionBench --only 8,64,2048,256 --out "$OUT/attnbench-$v.tsv" > "$OUT/attnbench-$v.log" 2>&1
+    echo "attnbench exit $?" >> "$OUT/attnbench-$v.log"
+    grep -vE "^\s+at |SLF4J" "$OUT/attnbench-$v.log" | tail -4
   done
 fi
 if [[ "$STAGES" == *memcheck* ]]; then

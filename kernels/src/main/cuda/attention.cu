@@ -42,10 +42,10 @@ constexpr int THREADS = 128;
 constexpr int ITEM_INTS = 16;
 constexpr int PRE = 7;        // chunk ids repeated in the item record
 
-template <typename T, int D, int STAGES>
+template <typename T, int D, int STAGES, int TL = TILE>
 struct PartialsSmem {
     static constexpr int Q = ROWS * D;              // elements of the query tile
-    static constexpr int STAGE = 2 * TILE * D;      // elements of one K + V stage
+    static constexpr int STAGE = 2 * TL * D;        // elements of one K + V stage
     static constexpr int SEQ_BYTES = 2 * ROWS * 4;  // after the stages: sequence ids [ROWS], items holding them [ROWS]
     static constexpr int BYTES = (Q + STAGES * STAGE) * 2 + SEQ_BYTES;
     static constexpr int RED_STRIDE = D + 4;        // fp32 row stride of the cross-warp reduction area
@@ -87,25 +87,35 @@ __device__ __forceinline__ int pick_pre(int4 c, int4 d, int i) {
     return v;
 }
 
-// NT = KV tokens of each tile that one warp handles: 16 (rows ≤ 16: 4 warps split the tile's tokens),
-// 32 (rows ≤ 32: 2 row slices × 2 token halves) or 64 (4 row slices, each all tokens).
-template <typename T, int D, int STAGES, int NT>
+// TL = KV tokens of a pipeline stage (64, or 32 where smaller stages let more blocks reside); NRS = row slices
+// (warps along rows: 1 for rows ≤ 16, 2 for ≤ 32, 4); NT = tokens of a stage that one warp handles, TL·NRS/4 but
+// at least 16 (the mma's k): with TL = 32 and one row slice, warps 2 and 3 only load (their o stays 0, m −inf).
+// FAST: the tile loads take one chunk id per tile when a chunk holds whole stages (C ≥ TL; the address of each
+// 16-byte piece is then the tile's base plus a per-thread constant), the next tile's chunk id is read before the
+// stage wait, and the o rescale is skipped when no row maximum of the warp moved.
+template <typename T, int D, int STAGES, int TL, int NRS, bool FAST>
 __device__ __forceinline__ void partials_body(
         const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q, const Args& A,
         int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
-    using S = PartialsSmem<T, D, STAGES>;
+    using S = PartialsSmem<T, D, STAGES, TL>;
     constexpr int PR = D / 8;            // 16-byte pieces per row
-    constexpr int NRS = NT / 16;         // row slices (warps along rows)
+    constexpr int NT = TL * NRS / 4 < 16 ? 16 : TL * NRS / 4;
+    constexpr int KS = TL / NT;          // token slices with work
+    static_assert(NT % 16 == 0 && TL % NT == 0 && KS * NRS <= 4, "warp split");
+    static_assert(TL * PR % THREADS == 0 && THREADS % PR == 0, "tile load split");
     const int chunkOff = ia.x, fullTok = ia.y, tailSeq = ib.w;
     const int hkv = A.hkv, g = A.g, logC = A.logC;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int rs = warp % NRS, kp = warp / NRS;
+    const bool active = kp < KS;
     const int C = 1 << logC, hq = hkv * g;
     // the tail length arrives while the first tiles load; only masking and the loop bound need it
     const int tailLen = tailSeq >= 0 ? __ldg(A.lens + tailSeq) : 0;
-    const int nTilesFull = (fullTok + TILE - 1) / TILE;
+    const int nTilesFull = (fullTok + TL - 1) / TL;
     T* qs = reinterpret_cast<T*>(smem);
     T* kvs = qs + S::Q;
+    // fast loads: a chunk holds whole stages
+    const bool wholeTiles = FAST && C >= TL;
 
     // query tile (rows past rowCount are zero)
     {
@@ -128,12 +138,12 @@ __device__ __forceinline__ void partials_body(
     // (tiles of the main loop know the tail length by then: there, slots past it are zero-filled, not read)
     auto load_tile = [&](int tile, int stage, auto prologue, int bound) {
         T* ks = kvs + stage * S::STAGE;
-        T* vs = ks + TILE * D;
+        T* vs = ks + TL * D;
         #pragma unroll
-        for (int it = 0; it < TILE * PR / THREADS; ++it) {
+        for (int it = 0; it < TL * PR / THREADS; ++it) {
             int p = tid + it * THREADS;
             int r = p / PR, c = p % PR;
-            int tok = tile * TILE + r;
+            int tok = tile * TL + r;
             bool valid = tok < bound;
             size_t off = 0;
             if (valid) {
@@ -150,9 +160,33 @@ __device__ __forceinline__ void partials_body(
             cp_async16(smem_u32(vs + swz<D>(r, c)), vc + off, valid);
         }
     };
+    // whole-tile load (wholeTiles only): the tile lies in chunk `chunk`; piece p = tid + it·THREADS of the tile is
+    // row p / PR, column p % PR, so its global offset is the tile's base + 8·p and its shared offset a per-thread
+    // constant + it·THREADS·8 elements (the swizzle depends on row mod 8, which `it` does not change)
+    const uint32_t sOffB = (uint32_t)swz<D>(tid / PR, tid % PR) * 2u;
+    auto load_whole = [&](int tile, int stage, int chunk, int bound) {
+        const uint32_t ks = smem_u32(kvs + stage * S::STAGE) + sOffB, vs = ks + TL * D * 2;
+        const size_t base = (((size_t)chunk * hkv + h) * C + ((tile * TL) & (C - 1))) * D + tid * 8;
+        const T* kp0 = kc + base;
+        const T* vp0 = vc + base;
+        const int rLim = bound - tile * TL - tid / PR;   // piece rows below this are valid
+        #pragma unroll
+        for (int it = 0; it < TL * PR / THREADS; ++it) {
+            bool valid = it * (THREADS / PR) < rLim;
+            cp_async16(ks + it * THREADS * 16, valid ? kp0 + it * THREADS * 8 : kc, valid);
+            cp_async16(vs + it * THREADS * 16, valid ? vp0 + it * THREADS * 8 : vc, valid);
+        }
+    };
     #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < nTilesFull) load_tile(s, s, std::true_type{}, fullTok);
+        if (s < nTilesFull) {
+            if (wholeTiles) {
+                int ci = (s * TL) >> logC;
+                load_whole(s, s, ci < PRE ? pick_pre(ic, id, ci) : __ldg(A.chunkIds + chunkOff + ci), fullTok);
+            } else {
+                load_tile(s, s, std::true_type{}, fullTok);
+            }
+        }
         cp_async_commit();
     }
     // the sequences of this block's rows and how many items hold each (1: rows written out directly), read
@@ -169,37 +203,51 @@ __device__ __forceinline__ void partials_body(
         }
     }
     const int nTok = tailSeq >= 0 ? fullTok - C + ((tailLen - 1) & (C - 1)) + 1 : fullTok;
-    const int nTiles = (nTok + TILE - 1) / TILE;
+    const int nTiles = (nTok + TL - 1) / TL;
 
     float o[D / 8][4];
     #pragma unroll
     for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
-    uint32_t qf[D / 16][4];
+    // query fragments held in registers through the loop, or (d128 with 32-token stages, 3 blocks an SM: 168
+    // registers) read again from shared memory for each tile
+    constexpr bool QREG = !(D >= 128 && TL < 64);
+    uint32_t qf[QREG ? D / 16 : 1][4];
 
     for (int i = 0; i < nTiles; ++i) {
+        const int nextTile = i + STAGES - 1;
+        // the next tile's chunk id, requested before the stage wait (its latency hides behind it)
+        int nextChunk = 0;
+        if (wholeTiles && nextTile < nTiles) nextChunk = __ldg(A.chunkIds + chunkOff + ((nextTile * TL) >> logC));
         cp_async_wait<STAGES - 2>();
         __syncthreads();
-        if (i + STAGES - 1 < nTiles) load_tile(i + STAGES - 1, (i + STAGES - 1) % STAGES, std::false_type{}, nTok);
+        if (nextTile < nTiles) {
+            if (wholeTiles) load_whole(nextTile, nextTile % STAGES, nextChunk, nTok);
+            else load_tile(nextTile, nextTile % STAGES, std::false_type{}, nTok);
+        }
         cp_async_commit();
         const T* ks = kvs + (i % STAGES) * S::STAGE;
-        T* vs = const_cast<T*>(ks) + TILE * D;
+        T* vs = const_cast<T*>(ks) + TL * D;
         if (i == nTiles - 1 && i < STAGES - 1 && nTok < fullTok) {
             // tail slots past the length of a prologue tile: P is 0 there, but 0 · (whatever the slot holds)
             // must not be NaN (main-loop tiles zero-filled them)
-            int r0 = nTok - i * TILE;
-            for (int p = tid; p < (TILE - r0) * PR; p += THREADS) {
+            int r0 = nTok - i * TL;
+            for (int p = tid; p < (TL - r0) * PR; p += THREADS) {
                 int r = r0 + p / PR, c = p % PR;
                 *reinterpret_cast<uint4*>(vs + swz<D>(r, c)) = make_uint4(0u, 0u, 0u, 0u);
             }
             __syncthreads();
         }
-        if (i == 0) {
-            #pragma unroll
-            for (int kk = 0; kk < D / 16; ++kk) {
-                int mat = lane >> 3;
-                int row = rs * 16 + (lane & 7) + ((mat & 1) << 3);
-                ldsm_x4(qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], smem_u32(qs + swz<D>(row, kk * 2 + (mat >> 1))));
+        if (!active) continue;   // warps without tokens: loads and barriers only
+        auto load_q = [&](int kk, uint32_t (&f)[4]) {
+            int mat = lane >> 3;
+            int row = rs * 16 + (lane & 7) + ((mat & 1) << 3);
+            ldsm_x4(f[0], f[1], f[2], f[3], smem_u32(qs + swz<D>(row, kk * 2 + (mat >> 1))));
+        };
+        if constexpr (QREG) {
+            if (i == 0) {
+                #pragma unroll
+                for (int kk = 0; kk < D / 16; ++kk) load_q(kk, qf[kk]);
             }
         }
         const int t0 = kp * NT;   // this warp's first token within the tile
@@ -210,13 +258,21 @@ __device__ __forceinline__ void partials_body(
         for (int n = 0; n < NT / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
         #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
+            uint32_t qt[4];
+            const uint32_t* qa;
+            if constexpr (QREG) {
+                qa = qf[kk];
+            } else {
+                load_q(kk, qt);
+                qa = qt;
+            }
             #pragma unroll
             for (int nb = 0; nb < NT / 16; ++nb) {
                 uint32_t b0, b1, b2, b3;
                 int row = t0 + nb * 16 + (lane & 7) + ((lane >> 4) << 3);
                 ldsm_x4(b0, b1, b2, b3, smem_u32(ks + swz<D>(row, kk * 2 + ((lane >> 3) & 1))));
-                Elem<T>::mma(s[2 * nb], qf[kk], b0, b1);
-                Elem<T>::mma(s[2 * nb + 1], qf[kk], b2, b3);
+                Elem<T>::mma(s[2 * nb], qa, b0, b1);
+                Elem<T>::mma(s[2 * nb + 1], qa, b2, b3);
             }
         }
         // online softmax (log2 units); tokens past nTok are masked (a select: whatever K held there is dropped)
@@ -225,7 +281,7 @@ __device__ __forceinline__ void partials_body(
         for (int n = 0; n < NT / 8; ++n) {
             #pragma unroll
             for (int e = 0; e < 2; ++e) {
-                int tg = i * TILE + t0 + n * 8 + 2 * (lane & 3) + e;
+                int tg = i * TL + t0 + n * 8 + 2 * (lane & 3) + e;
                 bool v = tg < nTok;
                 s[n][e] = v ? s[n][e] * A.scaleLog2 : -INFINITY;
                 s[n][2 + e] = v ? s[n][2 + e] * A.scaleLog2 : -INFINITY;
@@ -240,15 +296,18 @@ __device__ __forceinline__ void partials_body(
         float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
         float base0 = mn0 == -INFINITY ? 0.f : mn0, base1 = mn1 == -INFINITY ? 0.f : mn1;
         float c0 = exp2f(m0 - base0), c1 = exp2f(m1 - base1);
+        // (FAST: when no row maximum of the warp moved, c0 = c1 = 1 (or o = l = 0 for rows with no token yet))
+        if (!FAST || !__all_sync(0xffffffffu, mn0 == m0 && mn1 == m1)) {
+            l0 *= c0;
+            l1 *= c1;
+            #pragma unroll
+            for (int n = 0; n < D / 8; ++n) {
+                o[n][0] *= c0; o[n][1] *= c0;
+                o[n][2] *= c1; o[n][3] *= c1;
+            }
+        }
         m0 = mn0;
         m1 = mn1;
-        l0 *= c0;
-        l1 *= c1;
-        #pragma unroll
-        for (int n = 0; n < D / 8; ++n) {
-            o[n][0] *= c0; o[n][1] *= c0;
-            o[n][2] *= c1; o[n][3] *= c1;
-        }
         uint32_t pf[NT / 16][4];
         #pragma unroll
         for (int n = 0; n < NT / 8; ++n) {
@@ -338,7 +397,7 @@ __device__ __forceinline__ void partials_body(
     }
 }
 
-template <typename T, int D, int STAGES>
+template <typename T, int D, int STAGES, int TL, bool FAST>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smem[];
@@ -363,11 +422,11 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
 #endif
     const int rowCount = ib.x;
     if (rowCount <= 16) {
-        partials_body<T, D, STAGES, 16>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 1, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else if (rowCount <= 32) {
-        partials_body<T, D, STAGES, 32>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 2, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else {
-        partials_body<T, D, STAGES, 64>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 4, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
 }
 
@@ -426,20 +485,29 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 // plan: one int array, items at 0, the other sections at the given int offsets (16-byte aligned)
 // MINB: resident blocks per SM the register budget must allow (d64: 3, which its shared memory allows on sm_90;
 // at 2 the compiler took 201 registers and the SM ran 2 blocks, measured slower on sharing-on plans of short items)
-#define CS_PARTIALS(NAME, T, D, STAGES, MINB)                                                                \
+// TL: KV tokens a stage; FAST: see partials_body. Shared memory: (64·D + STAGES·2·TL·D)·2 + 512 bytes
+// (CudaAttention.smemBytes must agree). _f64 is CudaAttention's default; _v0 (64-token stages without FAST: the
+// session-3 kernel) and _t32 (32-token stages, 3 blocks an SM at d128: no faster than _f64) are kept for A/B.
+#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB)                                                      \
     extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
          int g, int logC, float scaleLog2, int direct) {                                                     \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2};                           \
-        cs::partials<T, D, STAGES>(kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);            \
+        cs::partials<T, D, STAGES, TL, FAST>(kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);  \
     }
 
-CS_PARTIALS(cs_attn_partials_f16_d128, __half, 128, 3, 2)
-CS_PARTIALS(cs_attn_partials_bf16_d128, __nv_bfloat16, 128, 3, 2)
-CS_PARTIALS(cs_attn_partials_f16_d64, __half, 64, 3, 3)
-CS_PARTIALS(cs_attn_partials_bf16_d64, __nv_bfloat16, 64, 3, 3)
+#define CS_PARTIALS_ALL(T, NAME_T)                                                                           \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_v0, T, 128, 3, 64, false, 2)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_f64, T, 128, 3, 64, true, 2)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_t32, T, 128, 3, 32, true, 3)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_v0, T, 64, 3, 64, false, 3)                                  \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64, T, 64, 3, 64, true, 3)                                  \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4)
+
+CS_PARTIALS_ALL(__half, f16)
+CS_PARTIALS_ALL(__nv_bfloat16, bf16)
 
 #define CS_MERGE(NAME, T, D)                                                                                 \
     extern "C" __global__ void __launch_bounds__(cs::THREADS)                                                \

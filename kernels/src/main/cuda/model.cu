@@ -62,6 +62,18 @@ __device__ void embed(const W* __restrict__ e, const int* __restrict__ tokens, f
     for (int i = threadIdx.x; i < hidden; i += blockDim.x) x[(size_t)t * hidden + i] = to_f(row[i]);
 }
 
+// Four consecutive outputs in one store (o is 4-element aligned: 16 bytes for float, 8 for bf16).
+__device__ __forceinline__ void store4(float* o, float a, float b, float c, float d) {
+    *reinterpret_cast<float4*>(o) = make_float4(a, b, c, d);
+}
+__device__ __forceinline__ void store4(__nv_bfloat16* o, float a, float b, float c, float d) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(a, b), hi = __floats2bfloat162_rn(c, d);
+    uint2 u;
+    u.x = *reinterpret_cast<unsigned int*>(&lo);
+    u.y = *reinterpret_cast<unsigned int*>(&hi);
+    *reinterpret_cast<uint2*>(o) = u;
+}
+
 // out[i, :] = x[r, :] / rms(x[r, :]) · gamma with r = rows ? rows[i] : i. Grid: n blocks.
 // Also zeroes zero[0 .. zeroWords) (the fp32 output of a split-k GEMM that follows; 16-byte aligned), after pdl_wait.
 template <typename A>
@@ -104,10 +116,8 @@ __device__ void rmsnorm(const float* __restrict__ x, const int* __restrict__ row
         for (int k = 0; k < RV; ++k) {
             int j = threadIdx.x + k * blockDim.x;
             if (j < n4) {
-                o[4 * j] = from_f<A>(v[k].x * inv * gv[k].x);
-                o[4 * j + 1] = from_f<A>(v[k].y * inv * gv[k].y);
-                o[4 * j + 2] = from_f<A>(v[k].z * inv * gv[k].z);
-                o[4 * j + 3] = from_f<A>(v[k].w * inv * gv[k].w);
+                store4(o + 4 * j, v[k].x * inv * gv[k].x, v[k].y * inv * gv[k].y, v[k].z * inv * gv[k].z,
+                       v[k].w * inv * gv[k].w);
             }
         }
         return;
@@ -169,6 +179,78 @@ __device__ void qkv_post(float* __restrict__ qkv, const float* __restrict__ bias
             KV* dst = (isK ? kc : vc) + ((((size_t)ch * hkv + kh) << logC) + sl) * d;
             for (int i = lane; i < d; i += 32) dst[i] = from_f<KV>(v[i]);
         }
+    }
+}
+
+// qkv_post with a head held in registers (D = 32·NPL, NPL ∈ {2, 4}): lane holds dims lane + 32·j, so a RoPE pair
+// (i, i + D/2) is j and j + NPL/2 of one lane. One coalesced load of the head, every step in registers, then the
+// stores: the session-4 kernel made three dependent global round trips a head (bias/norm, RoPE, cache write) and
+// re-read v after each. Same arithmetic in the same order, so the same bits. Rotated q/k (and V with a bias) go back
+// into qkv only for rows ≥ nq16, the ones the prefill attention reads from there.
+template <typename KV, int NPL>
+__device__ void qkv_post_reg(float* __restrict__ qkv, const float* __restrict__ bias, const float* __restrict__ qn,
+                             const float* __restrict__ kn, const float* __restrict__ cosT, const float* __restrict__ sinT,
+                             KV* __restrict__ kc, KV* __restrict__ vc, const int* __restrict__ chunk,
+                             const int* __restrict__ slot, KV* __restrict__ q16, int nq16, int hq, int hkv,
+                             int logC, float eps) {
+    constexpr int D = 32 * NPL, HALF = D / 2, NH = NPL / 2;
+    pdl_trigger();
+    const int t = blockIdx.x, lane = threadIdx.x & 31, nw = blockDim.x >> 5, warp = blockIdx.y * nw + (threadIdx.x >> 5);
+    const int heads = hq + 2 * hkv;
+    // everything read here (qkv from the GEMM, the RoPE table, chunk/slot) comes from earlier kernels or copies
+    pdl_wait();
+    if (warp >= heads) return;
+    const int hh = warp;
+    float* v = qkv + (size_t)t * heads * D + hh * D;
+    const bool isQ = hh < hq, isK = !isQ && hh < hq + hkv;
+    float r[NPL];
+    #pragma unroll
+    for (int j = 0; j < NPL; ++j) r[j] = v[lane + 32 * j];
+    float c[NH], s[NH];
+    if (isQ || isK) {
+        #pragma unroll
+        for (int j = 0; j < NH; ++j) {
+            c[j] = __ldg(cosT + (size_t)t * HALF + lane + 32 * j);
+            s[j] = __ldg(sinT + (size_t)t * HALF + lane + 32 * j);
+        }
+    }
+    if (bias) {
+        #pragma unroll
+        for (int j = 0; j < NPL; ++j) r[j] += __ldg(bias + hh * D + lane + 32 * j);
+    }
+    if (qn && (isQ || isK)) {
+        const float* gm = isQ ? qn : kn;
+        float ss = 0.f;
+        #pragma unroll
+        for (int j = 0; j < NPL; ++j) ss = fmaf(r[j], r[j], ss);
+        ss = warp_sum(ss);
+        float inv = (float)(1.0 / sqrt((double)ss / D + (double)eps));
+        #pragma unroll
+        for (int j = 0; j < NPL; ++j) r[j] = r[j] * inv * __ldg(gm + lane + 32 * j);
+    }
+    if (isQ || isK) {
+        #pragma unroll
+        for (int j = 0; j < NH; ++j) {
+            float x1 = r[j], x2 = r[j + NH];
+            r[j] = x1 * c[j] - x2 * s[j];
+            r[j + NH] = x2 * c[j] + x1 * s[j];
+        }
+    }
+    if ((isQ || isK || bias) && t >= nq16) {   // rows < nq16: the two-phase kernels read q16 and the cache, not qkv
+        #pragma unroll
+        for (int j = 0; j < NPL; ++j) v[lane + 32 * j] = r[j];
+    }
+    KV* dst = nullptr;
+    if (isQ) {
+        if (t < nq16) dst = q16 + ((size_t)t * hq + hh) * D;
+    } else {
+        const int ch = __ldg(chunk + t), sl = __ldg(slot + t);
+        int kh = isK ? hh - hq : hh - hq - hkv;
+        dst = (isK ? kc : vc) + ((((size_t)ch * hkv + kh) << logC) + sl) * D;
+    }
+    if (dst) {
+        #pragma unroll
+        for (int j = 0; j < NPL; ++j) dst[lane + 32 * j] = from_f<KV>(r[j]);
     }
 }
 
@@ -349,6 +431,21 @@ extern "C" __global__ void cs_rope_table(const int* pos, const float* invFreq, f
 CS_QKV_POST(cs_qkv_post_f32, float)
 CS_QKV_POST(cs_qkv_post_f16, __half)
 CS_QKV_POST(cs_qkv_post_bf16, __nv_bfloat16)
+
+// qkv_post_reg at D = 64 and 128 (same arguments; d must equal the name's D). Grid: (T, ⌈heads / warps a block⌉).
+#define CS_QKV_POST_REG(NAME, KV, NPL)                                                                       \
+    extern "C" __global__ void NAME(float* qkv, const float* bias, const float* qn, const float* kn,          \
+                                    const float* cosT, const float* sinT, KV* kc, KV* vc, const int* chunk,   \
+                                    const int* slot, KV* q16, int nq16, int hq, int hkv, int d, int logC,     \
+                                    float eps) {                                                              \
+        csm::qkv_post_reg<KV, NPL>(qkv, bias, qn, kn, cosT, sinT, kc, vc, chunk, slot, q16, nq16, hq, hkv, logC, eps); \
+    }
+CS_QKV_POST_REG(cs_qkv_post_reg_f32_d64, float, 2)
+CS_QKV_POST_REG(cs_qkv_post_reg_f16_d64, __half, 2)
+CS_QKV_POST_REG(cs_qkv_post_reg_bf16_d64, __nv_bfloat16, 2)
+CS_QKV_POST_REG(cs_qkv_post_reg_f32_d128, float, 4)
+CS_QKV_POST_REG(cs_qkv_post_reg_f16_d128, __half, 4)
+CS_QKV_POST_REG(cs_qkv_post_reg_bf16_d128, __nv_bfloat16, 4)
 
 #define CS_ATTN(NAME, KV, A, D)                                                                              \
     extern "C" __global__ void __launch_bounds__(csm::AttnShape<D>::THREADS, 2)                              \

@@ -27,12 +27,21 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  */
 public final class CudaAttention implements AutoCloseable {
     static final int THREADS = 128;
-    static final int STAGES = 3;    // must match the kernels' pipeline depth
+    /**
+     * Partials kernel variants (attention.cu's CS_PARTIALS_ALL; stages and stage tokens must match the kernels):
+     * {@code v0} the session-3 kernel (64-token stages, 3 of them), {@code f64} the same with the cheaper tile
+     * loads and the skipped rescale, {@code t32} 32-token stages (d128: 3 stages, 3 blocks an SM; d64: 4 stages,
+     * 4 blocks an SM) with both. {@code -Dchunkserve.cuda.attnVariant=v0|f64|t32} overrides the default (A/B).
+     * Default f64: through the engine at B = 64 on an H200 it took 0.37–0.39 ms off the 8B step against v0 and
+     * t32 ran as fast as it there (the extra resident blocks bought nothing more), 1B was 1–2 % better with f64.
+     */
+    static final String DEFAULT_VARIANT = "f64";
 
     private final CudaDevice device;
     private final DeviceKvCache kv;
     private final KvLayout layout;
     private final int qHeads, groupSize, smemBytes, blocksPerSm;
+    private final String variant;
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
     private final long hPartials, hMerge;
@@ -63,7 +72,14 @@ public final class CudaAttention implements AutoCloseable {
         device.makeCurrent();
         module = device.loadModule(image);
         String t = (layout.dtype() == DType.F16 ? "f16" : "bf16") + "_d" + layout.headDim();
-        partials = CudaDevice.function(module, "cs_attn_partials_" + t);
+        variant = System.getProperty("chunkserve.cuda.attnVariant", DEFAULT_VARIANT);
+        int stages, stageTokens;
+        switch (variant) {
+            case "v0", "f64" -> { stages = 3; stageTokens = 64; }
+            case "t32" -> { stages = layout.headDim() >= 128 ? 3 : 4; stageTokens = 32; }
+            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, t32)");
+        }
+        partials = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + variant);
         merge = CudaDevice.function(module, "cs_attn_merge_" + t);
         append = CudaDevice.function(module, "cs_kv_append16");
         fill = CudaDevice.function(module, "cs_fill_random16");
@@ -71,7 +87,7 @@ public final class CudaAttention implements AutoCloseable {
         hPartials = Launcher.handle(partials);
         hMerge = Launcher.handle(merge);
         int d = layout.headDim();
-        smemBytes = (CudaPlan.ROWS * d + STAGES * 2 * CudaPlan.TILE * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
+        smemBytes = (CudaPlan.ROWS * d + stages * 2 * stageTokens * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
         if (smemBytes > device.maxSharedPerBlockOptin()) {
             throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
         }
@@ -84,6 +100,9 @@ public final class CudaAttention implements AutoCloseable {
     public KvLayout layout() { return layout; }
 
     public int qHeads() { return qHeads; }
+
+    /** The partials kernel variant in use (v0, f64, t32). */
+    public String variant() { return variant; }
 
     /** Resident partials blocks per multiprocessor (occupancy). */
     public int blocksPerMultiprocessor() { return blocksPerSm; }

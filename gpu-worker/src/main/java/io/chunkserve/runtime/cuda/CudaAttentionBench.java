@@ -181,7 +181,7 @@ public final class CudaAttentionBench {
                 if (i >= 0) us[i] = ms * 1e3f;
             }
             System.out.printf("launch floor (L2 flushed, one tiny kernel between events): median %.2f us, min %.2f us%n", median(us), min(us));
-            System.out.println("partials blocks per multiprocessor (occupancy): " + att.blocksPerMultiprocessor());
+            System.out.println("partials blocks per multiprocessor (occupancy): " + att.blocksPerMultiprocessor() + " (variant " + att.variant() + ")");
         }
     }
 

@@ -51,6 +51,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final boolean ownsWeights;
     private final CUmodule module;
     private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fConvert;
+    /** The q/k/v epilogue with a head in registers (head dims 64 and 128; -Dchunkserve.cuda.postReg=false: the loop kernel). */
+    private final boolean postReg;
+    /** RMSNorm threads a block (-Dchunkserve.cuda.normThreads; 0: by the hidden size). */
+    private final int normThreadsProp = Integer.getInteger("chunkserve.cuda.normThreads", 0);
     private final Launcher k = new Launcher();
     private final DeviceKvCache kvCache;          // when the two-phase kernels apply: its slabs are the KV
     private final DeviceBuffer[] kSlabs, vSlabs;
@@ -124,7 +128,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         fEmbed = Launcher.handle(CudaDevice.function(module, "cs_embed_" + a));
         fNorm = Launcher.handle(CudaDevice.function(module, "cs_rmsnorm_" + a));
         fRope = Launcher.handle(CudaDevice.function(module, "cs_rope_table"));
-        fPost = Launcher.handle(CudaDevice.function(module, "cs_qkv_post_" + kv));
+        postReg = (hd == 64 || hd == 128) && !"false".equals(System.getProperty("chunkserve.cuda.postReg"));
+        fPost = Launcher.handle(CudaDevice.function(module, postReg ? "cs_qkv_post_reg_" + kv + "_d" + hd : "cs_qkv_post_" + kv));
         fAttn = Launcher.handle(CudaDevice.function(module, "cs_attn_prefill_" + kv + "_" + a + "_d" + hd));
         fSilu = Launcher.handle(CudaDevice.function(module, "cs_silu_mul_" + a));
         fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
@@ -205,6 +210,11 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     public void setTwoPhase(boolean on) { useTwoPhase = on; }
 
     /** The two-phase kernels' current plan (null when they do not apply or ran no step yet). */
+    /** The two-phase partials kernel variant and its resident blocks per multiprocessor, or "none". */
+    public String attentionKernel() {
+        return twoPhase == null ? "none" : twoPhase.variant() + ", " + twoPhase.blocksPerMultiprocessor() + " blocks an SM";
+    }
+
     public CudaPlan attentionPlan() { return twoPhase == null ? null : twoPhase.plan(); }
 
     /** Benchmarks: fixes the two-phase plan's piece size (tiles; 0 = the cost model's choice). */
@@ -395,7 +405,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         k.begin().ptr(dPos).ptr(invFreq).ptr(cosT).ptr(sinT).i32(T).i32(half)
                 .launch(fRope, Math.max(1, Math.min((T * half + 255) / 256, 4096)), 1, 256, 0);
         float eps = cfg.rmsNormEps();
-        int normThreads = h >= 4096 ? 1024 : h >= 1024 ? 512 : h >= 256 ? 256 : 64;
+        int normThreads = normThreadsProp > 0 ? normThreadsProp : h >= 4096 ? 1024 : h >= 1024 ? 512 : h >= 256 ? 256 : 64;
         long wqkvN = qDim + 2L * kvDim;
         long siluN = (long) T * inter;
         int postBlocksY = (hq + 2 * hkv + 7) / 8;   // one warp per head, 8 warps a block

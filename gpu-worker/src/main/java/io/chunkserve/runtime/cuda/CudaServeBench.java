@@ -79,7 +79,7 @@ public final class CudaServeBench {
                      CudaModelRunner runner = new CudaModelRunner(dev, c, w, pool, false)) {
                     r.put("weight_bytes_per_step", w.matrixBytesPerStep());
                     r.put("gemm_policy", runner.gemmPolicy());
-                    System.out.println(shape + ": GEMMs: " + runner.gemmPolicy());
+                    System.out.println(shape + ": GEMMs: " + runner.gemmPolicy() + "; two-phase partials: " + runner.attentionKernel());
                     r.put("kv_pool_GB", Math.round(runner.kvBytes() / 1e8) / 10.0);
                     Engine engine = new Engine(runner, new PrefixCache(pool), tok, new EngineConfig(Math.max(maxB, 8), budget),
                             SchedulerConfig.of("fcfs"));

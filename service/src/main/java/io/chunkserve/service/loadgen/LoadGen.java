@@ -80,6 +80,9 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--baseline-connections", defaultValue = "0", description = "connections of that baseline")
     int baselineConnections;
 
+    @Option(names = "--transport", description = "the client's network transport: io_uring, epoll or nio (default: the system property chunkserve.transport, else the first available of these)")
+    String transportName;
+
     @Option(names = "--label", defaultValue = "", description = "what is being measured, for the report")
     String label;
 
@@ -108,7 +111,8 @@ public final class LoadGen implements Callable<Integer> {
             System.err.printf("loadgen: warning: open-file limit %d is below %d streams; raise it (ulimit -n)%n", fdLimit, streams);
         }
 
-        Vertx vertx = io.chunkserve.service.Server.newVertx(new VertxOptions().setEventLoopPoolSize(nLoops));
+        VertxOptions vo = new VertxOptions().setEventLoopPoolSize(nLoops);
+        Vertx vertx = transportName != null ? io.chunkserve.service.Server.newVertx(vo, transportName) : io.chunkserve.service.Server.newVertx(vo);
         long t0 = System.nanoTime();
         Plan plan = new Plan(url, modelName, streams, tenants, maxTokens, promptWords, apiKeys, synthetic,
                 t0, (long) (rampS * 1e9), t0 + (long) (warmS * 1e9), t0 + (long) ((warmS + duration) * 1e9));
@@ -171,7 +175,7 @@ public final class LoadGen implements Callable<Integer> {
         row("CPU µs per SSE event: server / load gen", String.format(Locale.ROOT, "%.1f / %.1f", cpu.server() * perEvent, cpu.self() * perEvent));
         JsonObject r = new JsonObject().put("bench", "serve").put("target", what).put("streams", streams).put("tenants", tenants)
                 .put("max_tokens", maxTokens).put("duration_s", duration).put("cores", Runtime.getRuntime().availableProcessors())
-                .put("client_loops", nLoops).put("fd_limit", fdLimit)
+                .put("client_loops", nLoops).put("client_transport", transport).put("fd_limit", fdLimit)
                 .put("baseline_raw_tcp_events_per_s", baselineEventsPerS > 0 ? baselineEventsPerS : null)
                 .put("requests_completed", s.completed).put("events_per_s", Math.round(evps)).put("tokens_per_s", Math.round(tps))
                 .put("text_events_per_s", Math.round(s.contentEvents / duration))

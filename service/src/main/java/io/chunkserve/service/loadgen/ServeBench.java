@@ -48,7 +48,9 @@ public final class ServeBench {
               --server-arg ARG   extra flag for the started server (repeatable), e.g. --server-arg=--max-body-bytes=1MiB
                                  (the started server's admission limits are raised to fit the streams unless given here)
               --streams N (1000) --tenants T (10) --duration S (15) --warmup S --ramp S --max-tokens M (256)
-              --prompt-words W (16) --loops L --api-key KEY...   (see LoadGen --help)
+              --prompt-words W (16) --loops L --transport T --api-key KEY...   (see LoadGen --help)
+            Both processes use io_uring where the kernel allows it, else epoll, else NIO;
+            CHUNKSERVE_JAVA_OPTS=-Dchunkserve.transport=T picks one for both, --transport T for the load generator alone.
             The last line of output is RESULT {json}.""";
 
     /** Runs the benchmark; returns the exit status. */

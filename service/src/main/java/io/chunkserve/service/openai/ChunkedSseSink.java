@@ -34,21 +34,24 @@ import io.vertx.core.net.impl.ConnectionBase;
  * <p>Used only when the pipeline is the plain HTTP/1.x one: no HTTP compression between the
  * response and the socket (its bytes would differ); TLS, if any, sits below the encoder and still
  * sees every byte. An HTTP/1.0 response is not chunked (its body ends with the connection): its
- * events go through Vert.x as they are.
+ * events go through Vert.x as they are. The connection's network metrics (Vert.x's metrics SPI,
+ * when one is configured) count these bytes; {@link HttpServerResponse#bytesWritten()} does not.
  */
 final class ChunkedSseSink implements SseSink {
     private static final String RELAY = "chunkserve-sse-writable";
     private static final byte[] HEX = "0123456789abcdef".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     private final HttpServerResponse resp;
+    private final ConnectionBase conn; // its network metrics count the bytes written here, as Vert.x's writes are counted
     private final ChannelHandlerContext below; // the encoder's context: writes from it skip the encoder
     private final Channel ch;
     /** As Vert.x's own writes: a failed write (the peer is gone) raises nothing; the close is handled as a close. */
     private final VoidChannelPromise quiet;
     private boolean chunked; // HTTP/1.0 responses are not: their events go through Vert.x unframed
 
-    private ChunkedSseSink(HttpServerResponse resp, ChannelHandlerContext encoder) {
+    private ChunkedSseSink(HttpServerResponse resp, ConnectionBase conn, ChannelHandlerContext encoder) {
         this.resp = resp;
+        this.conn = conn;
         this.below = encoder;
         this.ch = encoder.channel();
         this.quiet = new VoidChannelPromise(ch, false);
@@ -60,7 +63,7 @@ final class ChunkedSseSink implements SseSink {
         ChannelPipeline p = cb.channel().pipeline();
         ChannelHandlerContext enc = p.context("httpEncoder");
         if (enc == null || !(enc.handler() instanceof HttpResponseEncoder) || p.get("deflater") != null) return null;
-        return new ChunkedSseSink(resp, enc);
+        return new ChunkedSseSink(resp, cb, enc);
     }
 
     @Override
@@ -86,6 +89,7 @@ final class ChunkedSseSink implements SseSink {
         ByteBuf b = ch.alloc().directBuffer(digits + len + 4);
         for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) b.writeByte(HEX[(len >>> shift) & 0xF]);
         b.writeShort(0x0d0a).writeBytes(data, 0, len).writeShort(0x0d0a);
+        conn.reportBytesWritten(b.readableBytes()); // nothing to do unless Vert.x metrics are on
         below.writeAndFlush(b, quiet);
     }
 

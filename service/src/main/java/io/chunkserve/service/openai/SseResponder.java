@@ -3,6 +3,7 @@ package io.chunkserve.service.openai;
 import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.engine.RequestOutput.ChoiceDelta;
 import io.chunkserve.sampling.FinishReason;
+import io.netty.util.concurrent.FastThreadLocal;
 import io.vertx.core.json.JsonObject;
 
 /**
@@ -25,6 +26,17 @@ final class SseResponder implements Responder {
     private static final byte[] DONE = "data: [DONE]\n\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     /** Room for one typical text-delta event (the chunk JSON around a token or a few). */
     private static final int EVENT_BYTES = 384;
+    /** A scratch buffer kept beyond one flush only up to this size. */
+    private static final int SCRATCH_KEEP = 64 << 10;
+    /**
+     * One scratch buffer per thread (event loop) for the flushes of all its streams: the sink copies
+     * the bytes before it returns, so a flush leaves nothing in it, and one buffer that stays in the
+     * cache replaces a cold one per stream.
+     */
+    private static final FastThreadLocal<EventBytes> SCRATCH = new FastThreadLocal<>() {
+        @Override
+        protected EventBytes initialValue() { return new EventBytes(4 * EVENT_BYTES); }
+    };
 
     private final SseSink sink;
     private final ResponseJson json;
@@ -37,7 +49,6 @@ final class SseResponder implements Responder {
     private boolean ended;      // the response is ended
     private boolean drainArmed;
     private long deferredFlushes;
-    private EventBytes bytes; // reused from flush to flush
 
     SseResponder(SseSink sink, ResponseJson json, Endpoint endpoint, int n, boolean includeUsage) {
         this.sink = sink;
@@ -100,9 +111,8 @@ final class SseResponder implements Responder {
             }
             return;
         }
-        // Sized for a few events up front, and kept: the common event is encoded without allocating.
-        EventBytes b = bytes;
-        if (b == null) b = bytes = new EventBytes(EVENT_BYTES * choices.length);
+        // The thread's scratch buffer: the common event is encoded without allocating.
+        EventBytes b = SCRATCH.get();
         b.clear();
         for (int i = 0; i < choices.length; i++) {
             ChoiceBuffer c = choices[i];
@@ -130,11 +140,11 @@ final class SseResponder implements Responder {
             else if (includeUsage && usage != null) event(b, json.usageChunk(usage));
             b.append(DONE);
             ended = true;
-            bytes = null;
             sink.end(b.toBuffer());
         } else if (b.length() > 0) {
             sink.write(b.array(), b.length());
         }
+        if (b.array().length > SCRATCH_KEEP) SCRATCH.set(new EventBytes(4 * EVENT_BYTES)); // a large coalesced flush: not kept
     }
 
     private static void event(EventBytes b, JsonObject data) {

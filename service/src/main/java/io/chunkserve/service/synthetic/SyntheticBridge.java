@@ -258,15 +258,12 @@ public final class SyntheticBridge extends EngineBridge {
         @Override
         public void run() {
             posted.set(false);
-            for (Stream s; (s = ready.poll()) != null; ) {
-                Stream st = s;
-                st.ctx.dispatch(v -> st.deliver());
-            }
+            for (Stream s; (s = ready.poll()) != null; ) s.ctx.dispatch(s); // s.run(): deliver() on its context
         }
     }
 
     /** One request. Emission state is the engine thread's; delivery state its context's. */
-    private final class Stream {
+    private final class Stream implements Runnable {
         final GenerationRequest request;
         final ContextInternal ctx;
         final Outbox box; // null: not an event-loop context, one task per delivery
@@ -303,6 +300,10 @@ public final class SyntheticBridge extends EngineBridge {
                 else ctx.runOnContext(v -> deliver());
             }
         }
+
+        /** {@link #deliver()}, for {@link ContextInternal#dispatch(Runnable)} without a lambda per delivery. */
+        @Override
+        public void run() { deliver(); }
 
         /** On the context: delivers the pending tokens as one output. */
         void deliver() {
