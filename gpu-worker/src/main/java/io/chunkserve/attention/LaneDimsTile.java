@@ -25,6 +25,7 @@ final class LaneDimsTile extends QueryTile {
     private float[] o = new float[0];   // (rows, dim) unnormalised outputs
     private float[] s = new float[0];   // (tcap rounded up to V) scores, then probabilities, of one row
     private float[] s2 = new float[0];  // (tcap rounded up to V) the same for the second row of a pair
+    private float[] s3 = new float[0];  // (tcap rounded up to V) the same for the third row of a triple
     private float[] m = new float[0];   // (rows) running max, log2 units
     private float[] l = new float[0];   // (rows) running sum
     private int[] lim = new int[0];     // (rows) last attended absolute position
@@ -37,7 +38,7 @@ final class LaneDimsTile extends QueryTile {
         this.dim = dim;
         tcap = maxTokens;
         if (q.length < rows * dim) { q = new float[rows * dim]; o = new float[rows * dim]; }
-        if (s.length < roundUp(tcap, V)) { s = new float[roundUp(tcap, V)]; s2 = new float[roundUp(tcap, V)]; }
+        if (s.length < roundUp(tcap, V)) { s = new float[roundUp(tcap, V)]; s2 = new float[roundUp(tcap, V)]; s3 = new float[roundUp(tcap, V)]; }
         if (m.length < rows) { m = new float[rows]; l = new float[rows]; lim = new int[rows]; }
         Arrays.fill(o, 0, rows * dim, 0f);
         Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
@@ -68,6 +69,21 @@ final class LaneDimsTile extends QueryTile {
      */
     void accumulateInPlace(MemorySegment ks, MemorySegment vs, int kind, long off, int tn, int pos0) {
         int r = 0;
+        if (rows % 2 == 1 && rows >= 3) { // an odd count starts with three rows (a GQA group of 3) in one pass over K and V
+            int c0 = (int) Math.min(tn, (long) lim[0] - pos0 + 1), c1 = (int) Math.min(tn, (long) lim[1] - pos0 + 1);
+            int c2 = (int) Math.min(tn, (long) lim[2] - pos0 + 1);
+            if (c0 > 0 && c1 > 0 && c2 > 0) {
+                int cnt = Math.max(c0, Math.max(c1, c2));
+                scores3(ks, kind, off, cnt);
+                float corr0 = softmax(s, c0, cnt, 0), corr1 = softmax(s2, c1, cnt, 1), corr2 = softmax(s3, c2, cnt, 2);
+                weightedSum3(vs, kind, off, cnt, corr0, corr1, corr2);
+            } else {
+                single(ks, vs, kind, off, c0, 0);
+                single(ks, vs, kind, off, c1, 1);
+                single(ks, vs, kind, off, c2, 2);
+            }
+            r = 3;
+        }
         for (; r + 1 < rows; r += 2) { // row pairs share every K/V load (and its widening)
             int c0 = (int) Math.min(tn, (long) lim[r] - pos0 + 1), c1 = (int) Math.min(tn, (long) lim[r + 1] - pos0 + 1);
             if (c0 > 0 && c1 > 0) {
@@ -136,6 +152,119 @@ final class LaneDimsTile extends QueryTile {
             }
             s[t] = x;
             s2[t] = y;
+        }
+    }
+
+    /** Rows 0, 1, 2: s[t], s2[t], s3[t] = q[row, :] · k[t, :] for t < cnt. */
+    private void scores3(MemorySegment ks, int kind, long off, int cnt) {
+        final int D = dim, dv = D - D % V;
+        final long row = D;
+        int t = 0;
+        for (; t + 2 <= cnt; t += 2) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0;
+            long k0 = off + t * row;
+            for (int d = 0; d < dv; d += V) {
+                FloatVector qa = FloatVector.fromArray(F, q, d), qb = FloatVector.fromArray(F, q, D + d), qc = FloatVector.fromArray(F, q, 2 * D + d);
+                FloatVector k = VectorMath.load(ks, kind, k0 + d), k1 = VectorMath.load(ks, kind, k0 + row + d);
+                a0 = k.fma(qa, a0);
+                b0 = k.fma(qb, b0);
+                c0 = k.fma(qc, c0);
+                a1 = k1.fma(qa, a1);
+                b1 = k1.fma(qb, b1);
+                c1 = k1.fma(qc, c1);
+            }
+            float x0 = a0.reduceLanes(VectorOperators.ADD), x1 = a1.reduceLanes(VectorOperators.ADD);
+            float y0 = b0.reduceLanes(VectorOperators.ADD), y1 = b1.reduceLanes(VectorOperators.ADD);
+            float z0 = c0.reduceLanes(VectorOperators.ADD), z1 = c1.reduceLanes(VectorOperators.ADD);
+            for (int d = dv; d < D; d++) {
+                float k = VectorMath.loadScalar(ks, kind, k0 + d), k1 = VectorMath.loadScalar(ks, kind, k0 + row + d);
+                x0 += q[d] * k;
+                y0 += q[D + d] * k;
+                z0 += q[2 * D + d] * k;
+                x1 += q[d] * k1;
+                y1 += q[D + d] * k1;
+                z1 += q[2 * D + d] * k1;
+            }
+            s[t] = x0;
+            s[t + 1] = x1;
+            s2[t] = y0;
+            s2[t + 1] = y1;
+            s3[t] = z0;
+            s3[t + 1] = z1;
+        }
+        for (; t < cnt; t++) {
+            FloatVector a = FloatVector.zero(F), b = a, cc = a;
+            long k0 = off + t * row;
+            for (int d = 0; d < dv; d += V) {
+                FloatVector k = VectorMath.load(ks, kind, k0 + d);
+                a = k.fma(FloatVector.fromArray(F, q, d), a);
+                b = k.fma(FloatVector.fromArray(F, q, D + d), b);
+                cc = k.fma(FloatVector.fromArray(F, q, 2 * D + d), cc);
+            }
+            float x = a.reduceLanes(VectorOperators.ADD), y = b.reduceLanes(VectorOperators.ADD), z = cc.reduceLanes(VectorOperators.ADD);
+            for (int d = dv; d < D; d++) {
+                float k = VectorMath.loadScalar(ks, kind, k0 + d);
+                x += q[d] * k;
+                y += q[D + d] * k;
+                z += q[2 * D + d] * k;
+            }
+            s[t] = x;
+            s2[t] = y;
+            s3[t] = z;
+        }
+    }
+
+    /** o[j, :] = corr_j · o[j, :] + Σ_t p_j[t] · v[t, :] for rows j = 0, 1, 2 with p = s, s2, s3. */
+    private void weightedSum3(MemorySegment vs, int kind, long off, int cnt, float corr0, float corr1, float corr2) {
+        final int D = dim, dv = D - D % V;
+        final long row = D;
+        int d0 = 0;
+        for (; d0 + 2 * V <= dv; d0 += 2 * V) {
+            FloatVector a0 = FloatVector.fromArray(F, o, d0).mul(corr0), a1 = FloatVector.fromArray(F, o, d0 + V).mul(corr0);
+            FloatVector b0 = FloatVector.fromArray(F, o, D + d0).mul(corr1), b1 = FloatVector.fromArray(F, o, D + d0 + V).mul(corr1);
+            FloatVector c0 = FloatVector.fromArray(F, o, 2 * D + d0).mul(corr2), c1 = FloatVector.fromArray(F, o, 2 * D + d0 + V).mul(corr2);
+            for (int t = 0; t < cnt; t++) {
+                FloatVector p = FloatVector.broadcast(F, s[t]), p2 = FloatVector.broadcast(F, s2[t]), p3 = FloatVector.broadcast(F, s3[t]);
+                long v0 = off + t * row + d0;
+                FloatVector v = VectorMath.load(vs, kind, v0), v1 = VectorMath.load(vs, kind, v0 + V);
+                a0 = v.fma(p, a0);
+                b0 = v.fma(p2, b0);
+                c0 = v.fma(p3, c0);
+                a1 = v1.fma(p, a1);
+                b1 = v1.fma(p2, b1);
+                c1 = v1.fma(p3, c1);
+            }
+            a0.intoArray(o, d0);
+            a1.intoArray(o, d0 + V);
+            b0.intoArray(o, D + d0);
+            b1.intoArray(o, D + d0 + V);
+            c0.intoArray(o, 2 * D + d0);
+            c1.intoArray(o, 2 * D + d0 + V);
+        }
+        for (; d0 < dv; d0 += V) {
+            FloatVector a = FloatVector.fromArray(F, o, d0).mul(corr0), b = FloatVector.fromArray(F, o, D + d0).mul(corr1);
+            FloatVector cc = FloatVector.fromArray(F, o, 2 * D + d0).mul(corr2);
+            for (int t = 0; t < cnt; t++) {
+                FloatVector v = VectorMath.load(vs, kind, off + t * row + d0);
+                a = v.fma(FloatVector.broadcast(F, s[t]), a);
+                b = v.fma(FloatVector.broadcast(F, s2[t]), b);
+                cc = v.fma(FloatVector.broadcast(F, s3[t]), cc);
+            }
+            a.intoArray(o, d0);
+            b.intoArray(o, D + d0);
+            cc.intoArray(o, 2 * D + d0);
+        }
+        for (int d = dv; d < D; d++) {
+            float a = o[d] * corr0, b = o[D + d] * corr1, cc = o[2 * D + d] * corr2;
+            for (int t = 0; t < cnt; t++) {
+                float v = VectorMath.loadScalar(vs, kind, off + t * row + d);
+                a += s[t] * v;
+                b += s2[t] * v;
+                cc += s3[t] * v;
+            }
+            o[d] = a;
+            o[D + d] = b;
+            o[2 * D + d] = cc;
         }
     }
 

@@ -19,6 +19,9 @@ public final class SequenceAttention {
     /** Query rows (tokens × g) per pass over the chunks; a few vectors of rows keeps the tile in L1/L2. */
     static final int BLOCK_ROWS = Math.max(16, 4 * VectorMath.V);
 
+    /** One decode token through {@link SplitDecode} (token ranges over the threads); false: split by KV head. */
+    private static final boolean SPLIT_DECODE = !Boolean.getBoolean("chunkserve.attention.splitByHead");
+
     private SequenceAttention() { }
 
     /** Serial form of {@link #attend(ChunkPool, int, int[], int, int, int, float[], int, float[], int, Parallel)}. */
@@ -53,6 +56,11 @@ public final class SequenceAttention {
         int c = lay.chunkSize();
         if ((long) chunks.length * c < (long) start + n) {
             throw new IllegalArgumentException("chunk table of " + chunks.length + " chunks cannot hold " + (start + n) + " positions");
+        }
+        if (n == 1 && SPLIT_DECODE && SplitDecode.applies(lay, qHeads, wideMinRows) && kvHeads % par.threads() != 0) {
+            // the threads cannot share the KV heads evenly (SmolLM2: 3 heads on 2 threads): split by positions
+            SplitDecode.attend(pool, layer, chunks, start, qHeads, q, qOff, out, outOff, par);
+            return;
         }
         int g = qHeads / kvHeads;
         int tokensPerBlock = Math.max(1, BLOCK_ROWS / g);

@@ -28,6 +28,13 @@ final class Workspace {
     private LaneRowsTile[] wide = {new LaneRowsTile()};
     private LaneDimsTile[] narrow = {new LaneDimsTile()};
     private QueryTile[] picked = new QueryTile[1];
+    private SplitDecode.Job splitJob; // the split decode call this thread dispatches
+    long sink; // sums of SplitDecode's read-ahead, kept so that the reads are not dropped
+
+    SplitDecode.Job splitJob() {
+        if (splitJob == null) splitJob = new SplitDecode.Job();
+        return splitJob;
+    }
 
     static Workspace get() { return LOCAL.get(); }
 

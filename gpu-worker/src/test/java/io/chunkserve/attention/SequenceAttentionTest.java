@@ -14,6 +14,7 @@ import java.util.Random;
 import static io.chunkserve.attention.TestSupport.assertClose;
 import static io.chunkserve.attention.TestSupport.gaussian;
 import static io.chunkserve.attention.TestSupport.nans;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** SequenceAttention (prefill with a cached prefix, and single-token decode) against the float64 reference. */
 class SequenceAttentionTest {
@@ -66,7 +67,7 @@ class SequenceAttentionTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {1, 2, 4, 8})
+    @ValueSource(ints = {1, 2, 3, 4, 5, 8})
     void singleTokenDecodeMatchesNaive(int g) {
         for (DType dt : DType.values()) {
             check(100 + g, 64, 64, 2, g, dt, 130, 1);
@@ -89,6 +90,67 @@ class SequenceAttentionTest {
         for (int i = 0; i < 8; i++) {
             int chunk = chunks[i % 4], g = 1 + rnd.nextInt(3), n = 1 + rnd.nextInt(70 / g);
             check(hd * 100L + i, chunk, hd, 1 + rnd.nextInt(2), g, DType.values()[i % 3], rnd.nextInt(2 * chunk + 1), n);
+        }
+    }
+
+    /**
+     * The split decode ({@link SplitDecode}: token ranges over the threads, partials merged by
+     * log-sum-exp) at context lengths around its part and chunk boundaries, 2 and 3 threads, GQA
+     * groups of 1–4 rows (3: the three-row pass of the dims-in-lanes tile), against the reference;
+     * the serial path (one part) is checked by {@link #check} beside it.
+     */
+    @Test
+    void splitDecodeAcrossLengthsMatchesNaive() {
+        int[] lens = {1, 31, 32, 33, 47, 63, 64, 65, 96, 100, 129, 130, 200, 257};
+        try (TestSupport.ExecutorParallel two = new TestSupport.ExecutorParallel(2)) {
+            for (DType dt : new DType[] {DType.F32, DType.BF16}) {
+                for (int g = 1; g <= 4; g++) {
+                    for (int len : lens) {
+                        for (int kvHeads : new int[] {1, 3}) {
+                            for (var p : new TestSupport.ExecutorParallel[] {two, par}) {
+                                KvLayout lay = new KvLayout(2, kvHeads, 64, 64, dt);
+                                assertTrue(SplitDecode.applies(lay, kvHeads * g, Workspace.DEFAULT_WIDE_MIN_ROWS));
+                                if (len >= 2 * SplitDecode.MIN_PART_TOKENS) assertTrue(SplitDecode.parts(len, p.threads()) > 1);
+                                decodeCase(len * 31L + g * 7L + kvHeads + p.threads(), lay, g, len, p);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** One decode token at position len − 1 through SplitDecode with the given Parallel vs the reference. */
+    private static void decodeCase(long seed, KvLayout lay, int g, int len, io.chunkserve.runtime.cpu.Parallel p) {
+        Random rnd = new Random(seed);
+        int chunk = lay.chunkSize(), hd = lay.headDim(), nChunks = (len + chunk - 1) / chunk, qHeads = lay.kvHeads() * g;
+        try (ChunkPool pool = new ChunkPool(lay, 2 * nChunks + 1)) {
+            int[] table = new int[nChunks];
+            for (int i = 0; i < nChunks; i++) { pool.allocate(); table[nChunks - 1 - i] = pool.allocate(); } // descending, non-contiguous
+            TestSupport.fillRandom(pool, table, rnd);
+            if (len % chunk != 0) TestSupport.poisonTail(pool, table[nChunks - 1], len % chunk);
+            float[] q = gaussian(qHeads * hd + 2, rnd.nextBoolean() ? 1 : 4, rnd);
+            float[] want = new float[qHeads * hd];
+            NaiveAttention.attend(pool, 1, table, len - 1, 1, qHeads, q, 2, want, 0);
+            float[] got = nans(qHeads * hd + 1);
+            SplitDecode.attend(pool, 1, table, len - 1, qHeads, q, 2, got, 1, p);
+            assertClose(want, java.util.Arrays.copyOfRange(got, 1, got.length), hd, 1e-5,
+                    "len " + len + " g " + g + " kv " + lay.kvHeads() + " " + lay.dtype() + " threads " + p.threads());
+        }
+    }
+
+    /**
+     * Odd row counts (tokens × g) start with the dims-in-lanes tile's three-row pass; with several
+     * tokens its rows have different causal limits (the pass falls back to single rows, or zeroes
+     * the tokens a row may not see), at chunk starts, middles and ends.
+     */
+    @Test
+    void oddRowCountsMatchNaive() {
+        for (int n : new int[] {1, 3, 5, 7}) {
+            for (int start : new int[] {0, 13, 29, 30, 31, 64}) {
+                check(1000L + n * 100 + start, 32, 64, 1, 1, DType.F32, start, n);
+                check(2000L + n * 100 + start, 32, 64, 2, 3, DType.BF16, start, n);
+            }
         }
     }
 

@@ -46,6 +46,9 @@ final class TestSupport {
         }
 
         @Override
+        public int threads() { return threads; }
+
+        @Override
         public void close() { pool.shutdownNow(); }
     }
 

@@ -285,6 +285,30 @@ class CpuKernelsTest {
     }
 
     @Test
+    void oneTokenMatmulWithTailRangesAboveTheTailThreshold() {
+        // ≥ 8 MiB of weights per dispatch: one long range per thread plus the small tail ranges
+        // (below that size a dispatch has no tail, which the smaller shapes above cover)
+        SplittableRandom rnd = new SplittableRandom(21);
+        int rows = 4099, cols = 1031;
+        Weight w = randomWeight(rnd, DType.BF16, rows, cols, 3, false), small = randomWeight(rnd, DType.BF16, 77, cols, 5, false);
+        float[] x = randomFloats(rnd, cols), res0 = randomFloats(rnd, rows);
+        double[][] ref = reference(w, x, 1), refSmall = reference(small, x, 1);
+        for (CpuKernels k : kernels) {
+            float[] out = new float[rows];
+            k.matmul(w, x, 1, out);
+            assertClose(ref, out, rows, "tail matmul threads=" + k.threads());
+            float[] out2 = new float[rows], res = res0.clone();
+            k.matmulAdd(w, x, 1, out2, res);
+            assertClose(ref, out2, rows, "tail matmulAdd threads=" + k.threads());
+            for (int i = 0; i < rows; i++) assertEquals(res0[i] + out2[i], res[i], 0f, "tail residual " + i);
+            float[][] outs = {new float[77], new float[rows]};
+            k.matmulMany(new Weight[] {small, w}, x, 1, outs);
+            assertClose(refSmall, outs[0], 77, "tail many[0] threads=" + k.threads());
+            assertClose(ref, outs[1], rows, "tail many[1] threads=" + k.threads());
+        }
+    }
+
+    @Test
     void matmulOnLargerWeightUsesAllThreadsCorrectly() {
         SplittableRandom rnd = new SplittableRandom(4);
         Weight w = randomWeight(rnd, DType.BF16, 1031, 576, 7, false);

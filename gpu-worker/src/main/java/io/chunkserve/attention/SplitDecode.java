@@ -1,0 +1,196 @@
+package io.chunkserve.attention;
+
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.model.DType;
+import io.chunkserve.runtime.cpu.Parallel;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.function.IntConsumer;
+
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * One decode token of one sequence, split by token ranges (flash-decoding): part p of P reads
+ * positions [p·N/P, (p+1)·N/P) of the context for <em>every</em> KV head, keeping a partial
+ * (max, sum, unnormalised output) per query row; the caller merges the P partials with the
+ * log-sum-exp rule. Every thread gets the same share of the KV, however few KV heads there are
+ * (a split by KV head leaves one of 2 threads with 2 of 3 heads). Each part walks its range
+ * chunk by chunk with the heads inside (a chunk's heads are contiguous in the slab) and reads K
+ * and V in place with the dims-in-lanes tile, which folds a GQA group's query rows together.
+ *
+ * <p>{@link SequenceAttention} uses it when the KV heads do not divide evenly over the threads
+ * (SmolLM2: 3 on 2), for the narrow tile only (fewer than {@link Workspace#DEFAULT_WIDE_MIN_ROWS}
+ * query rows per KV head) and fp32/bf16 slabs (f16 is widened by copy); other cases take the
+ * per-head path (Llama-3.2-1B, 8 heads on 2 threads, measured no better split by positions).
+ */
+final class SplitDecode {
+    /** Fewest positions worth a part of their own: below 2 parts' worth the whole context is one part. */
+    static final int MIN_PART_TOKENS = Integer.getInteger("chunkserve.attention.minPartTokens", 32);
+
+    private SplitDecode() { }
+
+    /** True when {@link #attend} serves this shape: the dims-in-lanes tile (g &lt; wideMinRows) over an fp32 or bf16 slab. */
+    static boolean applies(KvLayout lay, int qHeads, int wideMinRows) {
+        return qHeads / lay.kvHeads() < wideMinRows && lay.dtype() != DType.F16;
+    }
+
+    /** How many parts a context of {@code len} positions is split into on {@code threads} threads. */
+    static int parts(int len, int threads) {
+        return Math.max(1, Math.min(threads, len / MIN_PART_TOKENS));
+    }
+
+    /**
+     * The token at position {@code pos} attends positions 0 .. pos (scale 1/sqrt(headDim)).
+     * q: (qHeads, headDim) at qOff; out: (qHeads, headDim) at outOff.
+     */
+    static void attend(ChunkPool pool, int layer, int[] chunks, int pos, int qHeads, float[] q, int qOff,
+                       float[] out, int outOff, Parallel par) {
+        Job job = Workspace.get().splitJob();
+        int len = pos + 1, parts = parts(len, par.threads());
+        job.set(pool, layer, chunks, len, qHeads, q, qOff, out, outOff, parts);
+        try {
+            if (parts == 1) {
+                job.accept(0);
+            } else {
+                par.forRange(parts, job);
+                job.merge();
+            }
+        } finally {
+            job.clear();
+        }
+    }
+
+    /** A reusable description of one split call; part p is task p. Lives in the caller's {@link Workspace}. */
+    static final class Job implements IntConsumer {
+        private ChunkPool pool;
+        private int[] chunks;
+        private float[] q, out;
+        private int layer, len, qHeads, qOff, outOff, parts;
+        private float[] pm = new float[0], pl = new float[0], po = new float[0]; // (parts, qHeads) and (parts, qHeads, hd)
+
+        void set(ChunkPool pool, int layer, int[] chunks, int len, int qHeads, float[] q, int qOff, float[] out, int outOff, int parts) {
+            this.pool = pool;
+            this.layer = layer;
+            this.chunks = chunks;
+            this.len = len;
+            this.qHeads = qHeads;
+            this.q = q;
+            this.qOff = qOff;
+            this.out = out;
+            this.outOff = outOff;
+            this.parts = parts;
+            int hd = pool.layout().headDim();
+            if (pm.length < parts * qHeads) { pm = new float[parts * qHeads]; pl = new float[parts * qHeads]; }
+            if (po.length < parts * qHeads * hd) po = new float[parts * qHeads * hd];
+        }
+
+        void clear() {
+            pool = null;
+            chunks = null;
+            q = out = null;
+        }
+
+        /** First position of part p (p = parts gives len); multiples of 16 so that parts start on whole cache lines. */
+        private int bound(int p) {
+            if (p >= parts) return len;
+            return (int) ((long) len * p / parts) & ~15;
+        }
+
+        @Override
+        public void accept(int p) {
+            KvLayout lay = pool.layout();
+            int kvHeads = lay.kvHeads(), hd = lay.headDim(), c = lay.chunkSize(), g = qHeads / kvHeads;
+            float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
+            Workspace ws = Workspace.get();
+            QueryTile[] tiles = ws.tiles(kvHeads, g, lay, Integer.MAX_VALUE);
+            for (int h = 0; h < kvHeads; h++) {
+                for (int j = 0; j < g; j++) tiles[h].setQuery(j, q, qOff + (h * g + j) * hd, scale, Integer.MAX_VALUE);
+            }
+            MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
+            int kind = VectorMath.kind(lay.dtype());
+            if (parts > 1) readAhead(ks, vs, lay, bound(p), bound(p + 1), ws);
+            for (int t = bound(p), end = bound(p + 1); t < end; ) {
+                int ci = t / c, s = t - ci * c, e = Math.min(end, (ci + 1) * c);
+                for (int h = 0; h < kvHeads; h++) {
+                    ((LaneDimsTile) tiles[h]).accumulateInPlace(ks, vs, kind, lay.index(chunks[ci], h, s), e - t, t);
+                }
+                t = e;
+            }
+            for (int h = 0; h < kvHeads; h++) {
+                for (int j = 0; j < g; j++) {
+                    int row = h * g + j;
+                    if (parts == 1) {
+                        tiles[h].finish(j, out, outOff + row * hd);
+                    } else {
+                        int i = p * qHeads + row;
+                        pm[i] = tiles[h].rowMax(j);
+                        pl[i] = tiles[h].rowSum(j);
+                        tiles[h].rowOutput(j, po, i * hd);
+                    }
+                }
+            }
+        }
+
+        /**
+         * Reads the part's K and V spans (every byte, vector loads, each span as 4 interleaved streams)
+         * before the arithmetic. The KV of a layer comes cold from DRAM (the weight stream evicted it):
+         * loads with nothing to wait on keep more misses in flight than the fold, whose loads sit
+         * between dependent arithmetic; the fold then reads L1/L2.
+         */
+        private void readAhead(MemorySegment ks, MemorySegment vs, KvLayout lay, int a, int b, Workspace ws) {
+            int c = lay.chunkSize(), kvHeads = lay.kvHeads(), eb = lay.dtype().bytes(), hd = lay.headDim();
+            long acc = 0;
+            for (int t = a; t < b; ) {
+                int ci = t / c, s = t - ci * c, e = Math.min(b, (ci + 1) * c);
+                for (int h = 0; h < kvHeads; h++) {
+                    long off = lay.index(chunks[ci], h, s) * eb;
+                    int len = (e - t) * hd * eb;
+                    acc += sum(ks, off, len) + sum(vs, off, len);
+                }
+                t = e;
+            }
+            ws.sink += acc;
+        }
+
+        private static final VectorSpecies<Long> LS = VectorSpecies.of(long.class, VectorMath.F.vectorShape());
+        private static final int LB = LS.vectorByteSize();
+
+        /** Sum of the longs of seg[off, off + len) read as 4 streams of len/4 (whole vectors; the few bytes after them are not read). */
+        private static long sum(MemorySegment seg, long off, int len) {
+            final long q = len / (4 * LB) * LB;
+            LongVector a0 = LongVector.zero(LS), a1 = a0, a2 = a0, a3 = a0;
+            for (long o = off, end = off + q; o < end; o += LB) {
+                a0 = a0.add(LongVector.fromMemorySegment(LS, seg, o, ByteOrder.LITTLE_ENDIAN));
+                a1 = a1.add(LongVector.fromMemorySegment(LS, seg, o + q, ByteOrder.LITTLE_ENDIAN));
+                a2 = a2.add(LongVector.fromMemorySegment(LS, seg, o + 2 * q, ByteOrder.LITTLE_ENDIAN));
+                a3 = a3.add(LongVector.fromMemorySegment(LS, seg, o + 3 * q, ByteOrder.LITTLE_ENDIAN));
+            }
+            return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        }
+
+        /** out[row] = Σ_p 2^(m_p − M)·o_p / Σ_p 2^(m_p − M)·l_p with M = max_p m_p (scores in log2 units). */
+        void merge() {
+            int hd = pool.layout().headDim();
+            for (int row = 0; row < qHeads; row++) {
+                float m = Float.NEGATIVE_INFINITY;
+                for (int p = 0; p < parts; p++) m = Math.max(m, pm[p * qHeads + row]);
+                float l = 0;
+                int o = outOff + row * hd;
+                java.util.Arrays.fill(out, o, o + hd, 0f);
+                for (int p = 0; p < parts; p++) {
+                    int i = p * qHeads + row;
+                    if (pl[i] == 0f) continue; // empty part
+                    float w = VectorMath.exp2(pm[i] - m);
+                    l += w * pl[i];
+                    for (int d = 0; d < hd; d++) out[o + d] += w * po[i * hd + d];
+                }
+                float inv = 1f / l;
+                for (int d = 0; d < hd; d++) out[o + d] *= inv;
+            }
+        }
+    }
+}
