@@ -3,15 +3,12 @@ package io.chunkserve.attention;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
+import io.chunkserve.runtime.cpu.MemoryBandwidth;
 import io.chunkserve.runtime.cpu.Parallel;
 
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
 import java.util.function.IntConsumer;
 
-import jdk.incubator.vector.LongVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * One decode token of one sequence, split by token ranges (flash-decoding): part p of P reads
@@ -149,27 +146,11 @@ final class SplitDecode {
                 for (int h = 0; h < kvHeads; h++) {
                     long off = lay.index(chunks[ci], h, s) * eb;
                     int len = (e - t) * hd * eb;
-                    acc += sum(ks, off, len) + sum(vs, off, len);
+                    acc += MemoryBandwidth.sum(ks, off, len) + MemoryBandwidth.sum(vs, off, len);
                 }
                 t = e;
             }
             ws.sink += acc;
-        }
-
-        private static final VectorSpecies<Long> LS = VectorSpecies.of(long.class, VectorMath.F.vectorShape());
-        private static final int LB = LS.vectorByteSize();
-
-        /** Sum of the longs of seg[off, off + len) read as 4 streams of len/4 (whole vectors; the few bytes after them are not read). */
-        private static long sum(MemorySegment seg, long off, int len) {
-            final long q = len / (4 * LB) * LB;
-            LongVector a0 = LongVector.zero(LS), a1 = a0, a2 = a0, a3 = a0;
-            for (long o = off, end = off + q; o < end; o += LB) {
-                a0 = a0.add(LongVector.fromMemorySegment(LS, seg, o, ByteOrder.LITTLE_ENDIAN));
-                a1 = a1.add(LongVector.fromMemorySegment(LS, seg, o + q, ByteOrder.LITTLE_ENDIAN));
-                a2 = a2.add(LongVector.fromMemorySegment(LS, seg, o + 2 * q, ByteOrder.LITTLE_ENDIAN));
-                a3 = a3.add(LongVector.fromMemorySegment(LS, seg, o + 3 * q, ByteOrder.LITTLE_ENDIAN));
-            }
-            return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
         }
 
         /** out[row] = Σ_p 2^(m_p − M)·o_p / Σ_p 2^(m_p − M)·l_p with M = max_p m_p (scores in log2 units). */

@@ -58,9 +58,13 @@ public final class MemoryBandwidth {
         }
     }
 
-    /** Sum of the longs in seg[off, off + len), read as 4 streams of len/4; len a multiple of 4 vectors. */
-    static long sum(MemorySegment seg, long off, int len) {
-        final long q = len / 4;
+    /**
+     * Sum of the longs of seg[off, off + len) read as 4 interleaved streams of len/4, whole vectors only
+     * (for a len that is not a multiple of 4 vectors the few bytes after them are not read). Also the
+     * read-ahead of the batch-1 decode attention ({@code attention.SplitDecode}).
+     */
+    public static long sum(MemorySegment seg, long off, int len) {
+        final long q = len / (4 * LB) * LB;
         LongVector a0 = LongVector.zero(LS), a1 = a0, a2 = a0, a3 = a0;
         for (long o = off, end = off + q; o < end; o += LB) {
             a0 = a0.add(LongVector.fromMemorySegment(LS, seg, o, ByteOrder.LITTLE_ENDIAN));

@@ -65,13 +65,7 @@ public final class CudaGemmBench {
                                 float[] a = new float[T * n], b = new float[T * n];
                                 jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(a), y.ptr(), 4L * T * n);
                                 ref.download(b);
-                                double num = 0, den = 0;
-                                for (int i = 0; i < a.length; i++) {
-                                    double d = a[i] - 2.0 * b[i];
-                                    num += Float.isFinite(a[i]) ? d * d : Double.POSITIVE_INFINITY;
-                                    den += 4.0 * b[i] * b[i];
-                                }
-                                double err = Math.sqrt(num / den);
+                                double err = relErrVsTwice(a, b);
                                 checked++;
                                 if (!(err < 1e-4)) failed++;
                                 System.out.printf(Locale.ROOT, "# skinny %s T=%d: y = x·Wᵀ then y += x·Wᵀ vs 2·cuBLAS: rel err %.2e %s%n", name, T, err,
@@ -246,13 +240,7 @@ public final class CudaGemmBench {
                         sk.run(fv, 2, false, Cublas.address(ws[0].ptr()), xa, ya, T, n, k, false, false);
                         sk.run(fv, 2, false, Cublas.address(ws[0].ptr()), xa, ya, T, n, k, true, false);
                         jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(a), y.ptr(), 4L * T * n);
-                        double num = 0, den = 0;
-                        for (int i = 0; i < a.length; i++) {
-                            double d = a[i] - 2.0 * b[i];
-                            num += Float.isFinite(a[i]) ? d * d : Double.POSITIVE_INFINITY;
-                            den += 4.0 * b[i] * b[i];
-                        }
-                        double err = Math.sqrt(num / den);
+                        double err = relErrVsTwice(a, b);
                         checked++;
                         if (!(err < 1e-4)) failed++;
                         System.out.printf(Locale.ROOT, "# %s %s T=%d: y = x·Wᵀ then y += x·Wᵀ vs 2·cuBLAS: rel err %.2e %s (occupancy %d blocks/SM)%n", var.name(), name, T, err,
@@ -321,5 +309,16 @@ public final class CudaGemmBench {
 
     static void fillBf16(CUfunction fill, DeviceBuffer b, long n, int seed) {
         new Launcher().begin().ptr(b).i64(n).i32(seed).f32(0.05f).launch(Launcher.handle(fill), 1024, 1, 256, 0);
+    }
+
+    /** ‖a − 2b‖ / ‖2b‖ (a = y after y = x·Wᵀ then y += x·Wᵀ, b = the reference x·Wᵀ); +∞ if a has a non-finite value. */
+    private static double relErrVsTwice(float[] a, float[] b) {
+        double num = 0, den = 0;
+        for (int i = 0; i < a.length; i++) {
+            double d = a[i] - 2.0 * b[i];
+            num += Float.isFinite(a[i]) ? d * d : Double.POSITIVE_INFINITY;
+            den += 4.0 * b[i] * b[i];
+        }
+        return Math.sqrt(num / den);
     }
 }
