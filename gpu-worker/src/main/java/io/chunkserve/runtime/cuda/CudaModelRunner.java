@@ -89,15 +89,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     // B → {steps, gpu ms, host enqueue ms, prep ms, host work ms, engine ms}
     private final java.util.Map<Integer, double[]> decodeTiming = new java.util.HashMap<>();
     private long entryNs, prepNs, lastReturnNs, engineNs;   // this step's entry, its prep before the first launch; the last return
-    // profiling (benchmarks): an event before each op of a decode step, time attributed per category
-    static final String[] CATEGORIES = {"embed+rope", "rmsnorm", "gemm qkv", "qkv epilogue", "attention", "gemm o", "gemm gate_up",
-            "silu", "gemm down", "lm head+argmax"};
-    private static final int C_EMBED = 0, C_NORM = 1, C_QKV = 2, C_POST = 3, C_ATTN = 4, C_O = 5, C_GU = 6, C_SILU = 7, C_DOWN = 8, C_HEAD = 9;
-    private boolean profile;
-    private jcuda.driver.CUevent[] marks = new jcuda.driver.CUevent[0];
-    private int[] markCat = new int[0];
-    private int nMarks, profiledSteps;
-    private final double[] profileMs = new double[CATEGORIES.length];
+    private final OpProfile ops = new OpProfile(); // benchmarks: per-op GPU time of decode steps
 
     /**
      * @param pool the engine's pool (usually {@link ChunkPool#indexOnly}); its layout's dtype is the device KV
@@ -398,8 +390,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         long hostStart = System.nanoTime();
         prepNs = hostStart - entryNs;
         CudaDevice.record(ev0);
-        nMarks = 0;
-        mark(C_EMBED);
+        ops.reset();
+        ops.mark(OpProfile.C_EMBED);
         // 4. embedding and RoPE tables
         k.begin().ptr(w.embed()).ptr(dTok).ptr(x).i32(h).launch(fEmbed, T, 1, 256, 0);
         k.begin().ptr(dPos).ptr(invFreq).ptr(cosT).ptr(sinT).i32(T).i32(half)
@@ -415,17 +407,17 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
-            mark(C_NORM);
+            ops.mark(OpProfile.C_NORM);
             boolean zq = zeroFirst(T, (int) wqkvN, h);
             k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).ptr(zq ? qkv : null).i32(zq ? (int) (T * wqkvN) : 0);
             launch(fNorm, T, 1, normThreads);
-            mark(C_QKV);
+            ops.mark(OpProfile.C_QKV);
             gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false, zq);
-            mark(C_POST);
+            ops.mark(OpProfile.C_POST);
             k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
                     .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps);
             launch(fPost, T, postBlocksY, 256);
-            mark(C_ATTN);
+            ops.mark(OpProfile.C_ATTN);
             if (tp) {
                 if (fConvert == 0) {
                     twoPhase.decode(l, q16.ptr(), att.ptr());
@@ -439,29 +431,29 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 k.begin().ptr(qkv).ptr(kSlabs[l]).ptr(vSlabs[l]).ptr(dUnits).ptr(dTables).ptr(att).i32(hq).i32(hkv).i32(logC)
                         .f32(scaleLog2).launch(fAttn, units, hkv, attnThreads, 0);
             }
-            mark(C_O);
+            ops.mark(OpProfile.C_O);
             gemm(L.wo(), att, x, T, h, qDim, true, false);
-            mark(C_NORM);
+            ops.mark(OpProfile.C_NORM);
             boolean zg = !fuseSilu && zeroFirst(T, 2 * inter, h);
             k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).ptr(zg ? gu : null).i32(zg ? T * 2 * inter : 0);
             launch(fNorm, T, 1, normThreads);
-            mark(C_GU);
+            ops.mark(OpProfile.C_GU);
             if (fuseSilu) {
                 skinny.runSiluMul(Cublas.address(L.wgu().ptr()), Cublas.address(hn.ptr()), Cublas.address(act.ptr()), T, 2 * inter, h);
             } else {
                 gemm(L.wgu(), hn, gu, T, 2 * inter, h, false, zg);
-                mark(C_SILU);
+                ops.mark(OpProfile.C_SILU);
                 k.begin().ptr(gu).ptr(act).i64(siluN).i32(inter).i32(w.gateUpInterleaved() ? 1 : 0);
                 launch(fSilu, siluBlocks, 1, 256);
             }
-            mark(C_DOWN);
+            ops.mark(OpProfile.C_DOWN);
             gemm(L.wdown(), act, x, T, h, inter, true, false);
             if (pendingHostWork != null && l + 1 < cfg.numLayers() && backlogCoversHostWork(l + 1, hostStart, b)) runHostWork();
         }
         steps++;
-        mark(C_HEAD);
+        ops.mark(OpProfile.C_HEAD);
         if (nLog == 0) {
-            nMarks = 0;
+            ops.reset();
             return;
         }
         // 6. final norm and LM head for the rows that want logits; greedy ones picked on the device
@@ -475,7 +467,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             ids = ensure(ids, 4L * nGreedy);
             k.begin().ptr(lg.at(4L * nNeed * vocab)).i32(vocab).ptr(ids).launch(fArgmax, nGreedy, 1, 1024, 0);
         }
-        mark(C_HEAD);   // the end mark
+        ops.mark(OpProfile.C_HEAD);   // the end mark
         CudaDevice.record(ev1);
         long hostNs = System.nanoTime() - hostStart - hostWorkNs;
         if (pendingHostWork != null) runHostWork();
@@ -505,42 +497,15 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     }
 
     /** Benchmarks: time every op category of decode steps with CUDA events (adds ~300 event records a step). */
-    public void setProfile(boolean on) {
-        profile = on;
-        java.util.Arrays.fill(profileMs, 0);
-        profiledSteps = 0;
-    }
+    public void setProfile(boolean on) { ops.enable(on); }
 
-    /** Mean GPU ms per profiled decode step of each category ({@link #CATEGORIES} order), and the step count. */
-    public java.util.Map<String, Double> profile() {
-        java.util.Map<String, Double> m = new java.util.LinkedHashMap<>();
-        for (int i = 0; i < CATEGORIES.length; i++) m.put(CATEGORIES[i], profiledSteps == 0 ? 0 : profileMs[i] / profiledSteps);
-        m.put("steps", (double) profiledSteps);
-        return m;
-    }
-
-    private void mark(int cat) {
-        if (!profile) return;
-        if (nMarks == marks.length) {
-            int n = Math.max(64, 2 * marks.length);
-            jcuda.driver.CUevent[] a = java.util.Arrays.copyOf(marks, n);
-            for (int i = marks.length; i < n; i++) a[i] = CudaDevice.event();
-            marks = a;
-            markCat = java.util.Arrays.copyOf(markCat, n);
-        }
-        markCat[nMarks] = cat;
-        CudaDevice.record(marks[nMarks++]);
-    }
+    /** Mean GPU ms per profiled decode step of each op category, and the step count. */
+    public java.util.Map<String, Double> profile() { return ops.means(); }
 
     /** After the step's first download (which waited for the device): its GPU time, for decode-only steps. */
     private void noteTiming(ForwardBatch b, long hostNs) {
-        int n = nMarks;
-        nMarks = 0;
+        ops.finishStep(b.isDecodeOnly());
         if (!b.isDecodeOnly()) return;
-        if (profile && n > 1) {
-            for (int i = 0; i + 1 < n; i++) profileMs[markCat[i]] += CudaDevice.elapsedMs(marks[i], marks[i + 1]);
-            profiledSteps++;
-        }
         double[] t = decodeTiming.computeIfAbsent(b.size(), k -> new double[6]);
         double gpuMs = CudaDevice.elapsedMs(ev0, ev1), per = gpuMs / cfg.numLayers();
         if (b.size() != gpuMsBatch || per < gpuMsPerLayer) gpuMsPerLayer = per;
