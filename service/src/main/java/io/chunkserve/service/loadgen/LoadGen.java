@@ -170,6 +170,15 @@ public final class LoadGen implements Callable<Integer> {
         if (s.engineLate.getTotalCount() > 0) {
             row("  of which engine thread late p50/p99/max", ms(s.engineLate, 50) + " / " + ms(s.engineLate, 99) + " / " + ms(s.engineLate, 100));
         }
+        if (s.toDelivery.getTotalCount() > 0) {
+            row("  step -> delivery task p50 / p99 / max ms", ms(s.toDelivery, 50) + " / " + ms(s.toDelivery, 99) + " / " + ms(s.toDelivery, 100));
+            row("  delivery task -> client read p50/p99/max", ms(s.afterDelivery, 50) + " / " + ms(s.afterDelivery, 99) + " / " + ms(s.afterDelivery, 100));
+        }
+        Tail tail = tail(s);
+        if (tail != null) {
+            row("events > " + LoadStats.LATE_MS + " ms late: share / in 10-ms slots", String.format(Locale.ROOT,
+                    "%.2f%% of events / %.1f%% of slots; the worst 1%% of slots hold %.0f%% of them", tail.lateShare, tail.slotShare, tail.worst1));
+        }
         if (synthetic > 0) {
             row("added: inter-token - period p50 / p99 ms", ms(s.addedItl, 50) + " / " + ms(s.addedItl, 99));
             row("added: TTFT - period p50 / p99 ms", ms(s.addedTtft, 50) + " / " + ms(s.addedTtft, 99));
@@ -208,11 +217,40 @@ public final class LoadGen implements Callable<Integer> {
                     .put("engine_late_max_ms", msv(s.engineLate, 100));
         }
         r.put("head_p50_ms", msv(s.head, 50)).put("head_p99_ms", msv(s.head, 99));
+        if (s.toDelivery.getTotalCount() > 0) {
+            r.put("to_delivery_p50_ms", msv(s.toDelivery, 50)).put("to_delivery_p99_ms", msv(s.toDelivery, 99))
+                    .put("after_delivery_p50_ms", msv(s.afterDelivery, 50)).put("after_delivery_p99_ms", msv(s.afterDelivery, 99));
+        }
+        if (tail != null) {
+            r.put("late5_share_pct", round2(tail.lateShare)).put("late5_slot_share_pct", round2(tail.slotShare))
+                    .put("late5_in_worst_1pct_slots_pct", round2(tail.worst1));
+        }
         if (s.requestPath.getTotalCount() > 0) {
             r.put("request_path_p50_ms", msv(s.requestPath, 50)).put("request_path_p99_ms", msv(s.requestPath, 99));
         }
         System.out.println("RESULT " + r.encode());
         System.out.flush();
+    }
+
+    /** Events over {@link LoadStats#LATE_MS}: their share, the share of 10-ms slots holding any, and the share the worst 1 % of slots hold. */
+    private record Tail(double lateShare, double slotShare, double worst1) { }
+
+    private static Tail tail(LoadStats s) {
+        long events = 0, late = 0;
+        int slots = 0, withLate = 0;
+        long[] lates = s.slotLate.clone();
+        for (int i = 0; i < s.slotEvents.length; i++) {
+            if (s.slotEvents[i] == 0) continue;
+            slots++;
+            events += s.slotEvents[i];
+            late += s.slotLate[i];
+            if (s.slotLate[i] > 0) withLate++;
+        }
+        if (events == 0) return null;
+        java.util.Arrays.sort(lates);
+        long top = 0;
+        for (int i = 0; i < Math.max(1, slots / 100); i++) top += lates[lates.length - 1 - i];
+        return new Tail(100.0 * late / events, 100.0 * withLate / slots, late == 0 ? 0 : 100.0 * top / late);
     }
 
     /** Two decimals; null (JSON null) for NaN. */

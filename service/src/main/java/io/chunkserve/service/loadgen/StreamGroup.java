@@ -294,7 +294,7 @@ final class StreamGroup extends VerticleBase {
         }
 
         @Override
-        public void onData(boolean error, long stamp, long late, int stamps) {
+        public void onData(boolean error, long stamp, long late, long queued, int stamps) {
             boolean measuring = plan.measuring(now);
             if (error) {
                 failed = true;
@@ -306,7 +306,14 @@ final class StreamGroup extends VerticleBase {
                 stats.events++;
                 stats.contentEvents++;
                 stats.tokens += stamp >= 0 ? Math.max(1, stamps) : 1; // a stamped event carries one stamp per token
-                if (stamp >= 0) LoadStats.record(stats.sinceEmission, now - stamp);
+                if (stamp >= 0) {
+                    LoadStats.record(stats.sinceEmission, now - stamp);
+                    stats.slot(now - plan.measureStart(), now - stamp);
+                }
+                if (queued >= 0) {
+                    LoadStats.record(stats.toDelivery, queued * 1000);
+                    LoadStats.record(stats.afterDelivery, now - stamp - queued * 1000);
+                }
                 if (late >= 0) LoadStats.record(stats.engineLate, late * 1000);
                 if (!sawToken) {
                     LoadStats.record(stats.ttft, now - t0);
