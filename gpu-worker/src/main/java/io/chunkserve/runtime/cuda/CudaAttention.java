@@ -47,6 +47,7 @@ public final class CudaAttention implements AutoCloseable {
     private final long hPartials, hMerge;
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
+    private int warpItems;   // CudaPlan.WARP_*
     private boolean direct = true, prefetchPlan = true, dependentMerge;
     private boolean planDirect, planMerge;   // the plan has rows to write directly; some sequence is split
 
@@ -93,6 +94,15 @@ public final class CudaAttention implements AutoCloseable {
         }
         CudaDevice.setDynamicShared(partials, smemBytes);
         blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, THREADS, smemBytes));
+        // warp items (f64 kernels only): -Dchunkserve.cuda.warpItems=auto (default) | always (checks) | off (A/B)
+        String wm = System.getProperty("chunkserve.cuda.warpItems", "auto");
+        warpItems = switch (wm) {
+            case "auto" -> CudaPlan.WARP_AUTO;
+            case "always" -> CudaPlan.WARP_ALWAYS;
+            case "off" -> CudaPlan.WARP_OFF;
+            default -> throw new IllegalArgumentException("chunkserve.cuda.warpItems: " + wm + " (auto, always, off)");
+        };
+        if (!variant.equals("f64")) warpItems = CudaPlan.WARP_OFF;
         // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
         dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
     }
@@ -100,6 +110,15 @@ public final class CudaAttention implements AutoCloseable {
     public KvLayout layout() { return layout; }
 
     public int qHeads() { return qHeads; }
+
+    /** Warp item mode of the plans ({@link CudaPlan#WARP_OFF}, {@code WARP_AUTO}, {@code WARP_ALWAYS}). */
+    public int warpItems() { return warpItems; }
+
+    /** Sets the warp item mode (f64 kernels only; others stay off). Takes effect at the next rebuild. */
+    public void warpItems(int mode) {
+        warpItems = variant.equals("f64") ? mode : CudaPlan.WARP_OFF;
+        plan = null;
+    }
 
     /** The partials kernel variant in use (v0, f64, t32). */
     public String variant() { return variant; }
@@ -161,7 +180,7 @@ public final class CudaAttention implements AutoCloseable {
         boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
         if (rebuild) {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
-                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece);
+                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
             int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
             int[] offsets = new int[sections.length];
@@ -205,6 +224,15 @@ public final class CudaAttention implements AutoCloseable {
 
     /** Launches one layer's decode attention for the prepared plan (asynchronous, default stream). */
     public void decode(int layer, CUdeviceptr q, CUdeviceptr out) {
+        decode(layer, q, out, null, 0);
+    }
+
+    /**
+     * As {@link #decode(int, CUdeviceptr, CUdeviceptr)}, and the partials' warps prefetch {@code preBytes} at
+     * {@code pre} (the next kernel's weights; 16-byte aligned, a multiple of 16 bytes) into L2 as they finish.
+     */
+    public void decode(int layer, CUdeviceptr q, CUdeviceptr out, CUdeviceptr pre, long preBytes) {
+        if (preBytes < 0 || preBytes % 16 != 0 || (preBytes > 0 && pre == null)) throw new IllegalArgumentException("prefetch of " + preBytes + " bytes");
         if (plan == null) throw new IllegalStateException("prepare() first");
         int hkv = layout.kvHeads(), d = layout.headDim();
         boolean directNow = direct && planDirect;
@@ -213,7 +241,8 @@ public final class CudaAttention implements AutoCloseable {
         launcher.begin().ptr(kv.keys(layer).ptr()).ptr(kv.values(layer).ptr()).ptr(q).ptr(dPlan.ptr())
                 .i32(offChunkIds).i32(offRowSeqs).i32(offSeqInfo).i32(prefetchPlan ? planLines : 0)
                 .ptr(dLens.ptr()).ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(out)
-                .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0);
+                .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
+                .i32(plan.warpStart()).i32(plan.itemCount()).ptr(preBytes > 0 ? pre : null).i64(preBytes);
         if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         if (directNow && !planMerge) return;

@@ -204,10 +204,24 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** The two-phase kernels' current plan (null when they do not apply or ran no step yet). */
     /** The two-phase partials kernel variant and its resident blocks per multiprocessor, or "none". */
     public String attentionKernel() {
-        return twoPhase == null ? "none" : twoPhase.variant() + ", " + twoPhase.blocksPerMultiprocessor() + " blocks an SM";
+        return twoPhase == null ? "none" : twoPhase.variant() + ", " + twoPhase.blocksPerMultiprocessor() + " blocks an SM, warp items "
+                + new String[] {"off", "auto", "always"}[twoPhase.warpItems()] + (twoPhase.plan() == null ? "" : " (last plan: " + twoPhase.plan() + ")");
     }
 
     public CudaPlan attentionPlan() { return twoPhase == null ? null : twoPhase.plan(); }
+
+    /**
+     * Whether the two-phase attention prefetches the o projection's weights into L2 as its warps finish (default
+     * true; -Dchunkserve.cuda.prefetchO=false turns it off).
+     */
+    public void prefetchOWeights(boolean on) { prefetchO = on; }
+
+    private boolean prefetchO = Boolean.parseBoolean(System.getProperty("chunkserve.cuda.prefetchO", "true"));
+
+    /** Benchmarks: the two-phase plans' warp item mode ({@link CudaPlan#WARP_OFF}, {@code WARP_AUTO}, {@code WARP_ALWAYS}). */
+    public void attentionWarpItems(int mode) {
+        if (twoPhase != null) twoPhase.warpItems(mode);
+    }
 
     /** Benchmarks: fixes the two-phase plan's piece size (tiles; 0 = the cost model's choice). */
     public void forceAttentionTiles(int tiles) {
@@ -419,10 +433,13 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             launch(fPost, T, postBlocksY, 256);
             ops.mark(OpProfile.C_ATTN);
             if (tp) {
+                // the o projection's weights stream into L2 behind the attention (when they fit in half of it)
+                long preBytes = prefetchO && L.wo().bytes() <= device.l2Bytes() / 2 ? L.wo().bytes() & ~15L : 0;
+                CUdeviceptr pre = preBytes > 0 ? L.wo().ptr() : null;
                 if (fConvert == 0) {
-                    twoPhase.decode(l, q16.ptr(), att.ptr());
+                    twoPhase.decode(l, q16.ptr(), att.ptr(), pre, preBytes);
                 } else {
-                    twoPhase.decode(l, q16.ptr(), att16.ptr());
+                    twoPhase.decode(l, q16.ptr(), att16.ptr(), pre, preBytes);
                     long n = (long) nDec * qDim;
                     k.begin().ptr(att16).ptr(att).i64(n).launch(fConvert, (int) Math.min((n + 255) / 256, 4096), 1, 256, 0);
                 }
