@@ -66,29 +66,7 @@ struct Args {
     int hkv, g, logC, direct;
     float scaleLog2;
     int warpStart, nItems;   // items ≥ warpStart: one a warp, 4 a block (WARP kernels only)
-    const char* pre;         // bytes the next kernel reads (the o projection's weights), prefetched into L2 by
-    unsigned long long preBytes;   // the warps as they finish; 0: none
 };
-
-// Once a warp's work is done: its slice (one of 4·gridDim, 128-byte aligned) of A.pre into L2, where the next
-// kernel (the o projection) then finds it. The attention leaves HBM bandwidth unused (it is latency-bound at
-// these shapes): the weights stream in behind it instead of after it. sm_90: one bulk prefetch by lane 0.
-__device__ __forceinline__ void prefetch_share(const Args& A) {
-    if (A.preBytes == 0) return;
-    const unsigned long long slices = 4ull * gridDim.x, slice = 4ull * blockIdx.x + (threadIdx.x >> 5);
-    const unsigned long long per = ((A.preBytes + slices - 1) / slices + 127) & ~127ull, off = per * slice;
-    if (off >= A.preBytes) return;
-    const unsigned long long n = A.preBytes - off < per ? A.preBytes - off : per;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if ((threadIdx.x & 31) == 0) {
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(A.pre + off), "r"((unsigned)n) : "memory");
-    }
-#else
-    for (unsigned long long o = (threadIdx.x & 31) * 128ull; o < n; o += 32 * 128) {
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(A.pre + off + o));
-    }
-#endif
-}
 
 // A read-only 16-byte load the compiler may not merge with an earlier one: values needed only after the main
 // loop are read again there instead of holding registers through it.
@@ -426,14 +404,6 @@ __device__ __forceinline__ void partials_body(
 // no cross-warp reduction (the block path splits each 64-token tile over 4 warps and merges their states, and
 // a block starts per item: for the short private items of a shared-prefix batch that start-up dominated).
 // Needs C ≥ 16 (a stage lies in one chunk) and the f64 shared-memory size (64·D + 3·2·64·D elements).
-// cp_async16 with an L2 eviction policy (createpolicy): a warp item's K/V are read once, so they leave L2 first
-// and the weights prefetched behind the attention (prefetch_share) stay there for the next kernel.
-__device__ __forceinline__ void cp_async16_policy(uint32_t dst, const void* src, bool valid, uint64_t policy) {
-    int n = valid ? 16 : 0;
-    asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(src), "r"(n), "l"(policy)
-                 : "memory");
-}
-
 template <typename T, int D, int WST>
 __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T* __restrict__ vc,
                                               const T* __restrict__ q, const Args& A, int h, const int* itemRec,
@@ -463,9 +433,6 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
     }
     const int nTok = tailSeq >= 0 ? fullTok - C + ((tailLen - 1) & (C - 1)) + 1 : fullTok;
     const int nTiles = (nTok + NTW - 1) / NTW;
-    uint64_t policy;
-    if (A.preBytes != 0) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-    else asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(policy));
     auto chunk_of = [&](int tile) {
         int ci = (tile * NTW) >> logC;
         return ci < PRE ? pick_pre(ic, id, ci) : __ldg(A.chunkIds + chunkOff + ci);
@@ -481,8 +448,8 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
         for (int it = 0; it < NTW * PR / 32; ++it) {
             int p = lane + it * 32, r = p / PR, c = p % PR;
             bool valid = tok0 + r < nTok;
-            cp_async16_policy(smem_u32(ks + swz<D>(r, c)), valid ? kb + r * D + c * 8 : kc, valid, policy);
-            cp_async16_policy(smem_u32(vs + swz<D>(r, c)), valid ? vb + r * D + c * 8 : vc, valid, policy);
+            cp_async16(smem_u32(ks + swz<D>(r, c)), valid ? kb + r * D + c * 8 : kc, valid);
+            cp_async16(smem_u32(vs + swz<D>(r, c)), valid ? vb + r * D + c * 8 : vc, valid);
         }
     };
     #pragma unroll
@@ -610,10 +577,7 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     // items ≥ warpStart are warp items, 4 a block
     const bool warpBlock = WARP && item >= A.warpStart;
     const int myItem = warpBlock ? A.warpStart + 4 * (item - A.warpStart) + (threadIdx.x >> 5) : item;
-    if (warpBlock && myItem >= A.nItems) {   // a last block's missing items (the whole warp leaves)
-        prefetch_share(A);
-        return;
-    }
+    if (warpBlock && myItem >= A.nItems) return;   // a last block's missing items (the whole warp leaves)
     const int* itemRec = A.items + (size_t)myItem * ITEM_INTS;
     const int4* rec = reinterpret_cast<const int4*>(itemRec);
     const int4 ia = __ldg(rec), ib = __ldg(rec + 1), ic = __ldg(rec + 2), id = __ldg(rec + 3);
@@ -635,7 +599,6 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     if constexpr (WARP) {
         if (warpBlock) {
             partials_warp<T, D, STAGES>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
-            prefetch_share(A);
             return;
         }
     }
@@ -647,7 +610,6 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     } else {
         partials_body<T, D, STAGES, TL, 4, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
-    prefetch_share(A);
 }
 
 // Per (sequence, query head): log-sum-exp merge of its partial records, out = O / L; with direct = 1 the
@@ -712,11 +674,9 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
-         int g, int logC, float scaleLog2, int direct, int warpStart, int nItems, const char* pre,          \
-         unsigned long long preBytes) {                                                                      \
+         int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
-                         plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems,         \
-                         pre, preBytes};                                                                     \
+                         plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
         cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3>(                               \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }

@@ -224,15 +224,6 @@ public final class CudaAttention implements AutoCloseable {
 
     /** Launches one layer's decode attention for the prepared plan (asynchronous, default stream). */
     public void decode(int layer, CUdeviceptr q, CUdeviceptr out) {
-        decode(layer, q, out, null, 0);
-    }
-
-    /**
-     * As {@link #decode(int, CUdeviceptr, CUdeviceptr)}, and the partials' warps prefetch {@code preBytes} at
-     * {@code pre} (the next kernel's weights; 16-byte aligned, a multiple of 16 bytes) into L2 as they finish.
-     */
-    public void decode(int layer, CUdeviceptr q, CUdeviceptr out, CUdeviceptr pre, long preBytes) {
-        if (preBytes < 0 || preBytes % 16 != 0 || (preBytes > 0 && pre == null)) throw new IllegalArgumentException("prefetch of " + preBytes + " bytes");
         if (plan == null) throw new IllegalStateException("prepare() first");
         int hkv = layout.kvHeads(), d = layout.headDim();
         boolean directNow = direct && planDirect;
@@ -242,7 +233,7 @@ public final class CudaAttention implements AutoCloseable {
                 .i32(offChunkIds).i32(offRowSeqs).i32(offSeqInfo).i32(prefetchPlan ? planLines : 0)
                 .ptr(dLens.ptr()).ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(out)
                 .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
-                .i32(plan.warpStart()).i32(plan.itemCount()).ptr(preBytes > 0 ? pre : null).i64(preBytes);
+                .i32(plan.warpStart()).i32(plan.itemCount());
         if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         if (directNow && !planMerge) return;

@@ -210,14 +210,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     public CudaPlan attentionPlan() { return twoPhase == null ? null : twoPhase.plan(); }
 
-    /**
-     * Whether the two-phase attention prefetches the o projection's weights into L2 as its warps finish (default
-     * true; -Dchunkserve.cuda.prefetchO=false turns it off).
-     */
-    public void prefetchOWeights(boolean on) { prefetchO = on; }
-
-    private boolean prefetchO = Boolean.parseBoolean(System.getProperty("chunkserve.cuda.prefetchO", "true"));
-
     /** Benchmarks: the two-phase plans' warp item mode ({@link CudaPlan#WARP_OFF}, {@code WARP_AUTO}, {@code WARP_ALWAYS}). */
     public void attentionWarpItems(int mode) {
         if (twoPhase != null) twoPhase.warpItems(mode);
@@ -433,13 +425,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             launch(fPost, T, postBlocksY, 256);
             ops.mark(OpProfile.C_ATTN);
             if (tp) {
-                // the o projection's weights stream into L2 behind the attention (when they fit in half of it)
-                long preBytes = prefetchO && L.wo().bytes() <= device.l2Bytes() / 2 ? L.wo().bytes() & ~15L : 0;
-                CUdeviceptr pre = preBytes > 0 ? L.wo().ptr() : null;
                 if (fConvert == 0) {
-                    twoPhase.decode(l, q16.ptr(), att.ptr(), pre, preBytes);
+                    twoPhase.decode(l, q16.ptr(), att.ptr());
                 } else {
-                    twoPhase.decode(l, q16.ptr(), att16.ptr(), pre, preBytes);
+                    twoPhase.decode(l, q16.ptr(), att16.ptr());
                     long n = (long) nDec * qDim;
                     k.begin().ptr(att16).ptr(att).i64(n).launch(fConvert, (int) Math.min((n + 255) / 256, 4096), 1, 256, 0);
                 }

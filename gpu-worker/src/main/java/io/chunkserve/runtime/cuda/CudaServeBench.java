@@ -148,8 +148,7 @@ public final class CudaServeBench {
                         }
                         if (!a.get("--attn-ab").isEmpty()) {
                             // two-phase plan configurations at B = pb in this process, in the order given (repeat
-                            // them to alternate): warp items off|auto|always : piece tiles (0 = cost model) [: o weight
-                            // prefetch 1|0 (default 1)]; each an
+                            // them to alternate): warp items off|auto|always : piece tiles (0 = cost model); each an
                             // unprofiled 32-token run (GPU ms a step, tok/s), then a profiled 16-token run (attention)
                             for (String spec : a.get("--attn-ab").split(",")) {
                                 String[] f = spec.split(":");
@@ -160,7 +159,6 @@ public final class CudaServeBench {
                                 };
                                 runner.attentionWarpItems(mode);
                                 runner.forceAttentionTiles(f.length > 1 ? Integer.parseInt(f[1]) : 0);
-                                runner.prefetchOWeights(f.length <= 2 || !f[2].equals("0"));
                                 runner.decodeTiming(pb, true);
                                 Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
                                 double[] tm = runner.decodeTiming(pb, true);
@@ -175,7 +173,6 @@ public final class CudaServeBench {
                             }
                             runner.attentionWarpItems(CudaPlan.WARP_AUTO);
                             runner.forceAttentionTiles(0);
-                            runner.prefetchOWeights(Boolean.parseBoolean(System.getProperty("chunkserve.cuda.prefetchO", "true")));
                         }
                         runner.setProfile(true);
                         run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
