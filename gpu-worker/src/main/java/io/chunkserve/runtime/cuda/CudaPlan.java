@@ -74,6 +74,13 @@ public final class CudaPlan {
     public static final int WARP_ALWAYS = 2;
     /** Rows a warp item holds at most (one mma row tile). */
     static final int WARP_ROWS = 16;
+    /**
+     * A warp item's 64-token tile in units of a block item's (64 rows, 4 warps): measured on an H200 through the
+     * engine at B = 64 with a 2048-token shared prefix (BENCHMARKS.md, issue 7, session 5), GPU ms a step with the
+     * group cut into pieces of 8 / 11 / 16 tiles beside 5-tile private lists: 8B 6.10 / 5.96 / 6.26, 1B 1.68 /
+     * 1.66 / —; the balance lies near 11 block tiles for 5 warp tiles.
+     */
+    static final double WARP_TILE_COST = 2.4;
 
     private final Shape shape;
     private final boolean sharing;
@@ -358,33 +365,41 @@ public final class CudaPlan {
         }
 
         /**
-         * With warp items: the smallest piece size (≥ 2 tiles) whose plan runs in one wave of blocks (at most
+         * With warp items: among the piece sizes (2 .. 64 tiles) whose plan runs in one wave of blocks (at most
          * multiprocessors × blocksPerSm; with auto also at least one block a multiprocessor, else the plan keeps
-         * block items), or 0 when none does (the cost model's size then stands). In one wave every item runs at
-         * once, so the finest split that still fits finishes first. Measured on an H200 through the engine at
-         * B = 64 with a 2048-token shared prefix (8B shape, GPU ms a step): this choice (8 tiles) 6.11, the cost
-         * model's 16 tiles 6.26, 4 tiles (two waves) 6.37, block items 6.21 (BENCHMARKS.md, issue 7, session 5).
+         * block items), the one whose longest item is shortest, a warp item's tile counted as
+         * {@link #WARP_TILE_COST} block tiles (ties: the larger size, fewer partial records); 0 when none fits
+         * (the cost model's size then stands). In one wave every item runs at once, so the longest item is the
+         * makespan.
          */
         static int warpPieceTiles(List<WorkList> lists, Shape shape) {
             int c = shape.chunkSize();
             long slots = (long) shape.multiprocessors() * shape.blocksPerSm();
-            for (int tp : PIECE_CANDIDATES) {
-                if (tp < 2) continue;
+            int best = 0;
+            double bestCost = Double.MAX_VALUE;
+            for (int tp = 2; tp <= 64; tp++) {
                 int pc = pieceChunks(tp, c);
                 long blockItems = 0, warpItems = 0;
+                double longest = 0;
                 for (WorkList l : lists) {
                     int pieces = (l.chunks.length + pc - 1) / pc;
+                    double tiles = Math.ceil((double) ((l.chunks.length + pieces - 1) / pieces) * c / TILE);
                     for (int rs = 0; rs < l.rows; rs += ROWS) {
-                        if (Math.min(ROWS, l.rows - rs) <= WARP_ROWS) warpItems += pieces;
+                        boolean warp = Math.min(ROWS, l.rows - rs) <= WARP_ROWS;
+                        if (warp) warpItems += pieces;
                         else blockItems += pieces;
+                        longest = Math.max(longest, warp ? WARP_TILE_COST * tiles : tiles);
                     }
                 }
                 if (warpItems == 0) return 0;
                 long blocks = (blockItems + (warpItems + 3) / 4) * shape.kvHeads();
-                if (blocks > slots) continue;
-                return shape.warpItems() == WARP_ALWAYS || blocks >= shape.multiprocessors() ? tp : 0;
+                if (blocks > slots || (shape.warpItems() == WARP_AUTO && blocks < shape.multiprocessors())) continue;
+                if (longest <= bestCost * (1 + 1e-9)) {
+                    bestCost = Math.min(bestCost, longest);
+                    best = tp;
+                }
             }
-            return 0;
+            return best;
         }
 
         /** Chunks per piece for a piece of {@code tiles} 64-token tiles (at least one chunk). */
