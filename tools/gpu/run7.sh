@@ -8,7 +8,7 @@
 #   5. (attn) CudaAttentionCheck, 150 cases of the two-phase kernels alone (attncheck.log)
 #   6. (nooverlap) CudaServeBench at B = 64 and 128 with the engine's host work not overlapped (-Dchunkserve.cuda.overlap=false),
 #      for the A/B beside stage 3 (bench-nooverlap.log)
-# Usage: bash run7.sh [check|bench|base|ab|avars|memcheck|wide|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
+# Usage: bash run7.sh [check|wcheck|bench|base|ab|avars|memcheck|wide|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
 # (or ./gpu-out). JEXTRA: extra JVM options for every Java stage.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"

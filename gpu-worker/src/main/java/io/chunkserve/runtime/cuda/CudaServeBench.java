@@ -41,8 +41,10 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * prefix hit. Prints a table and {@code RESULT {json}} (its numbers are read back by tools/gpu/report7.py).
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
- * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16]} (the last: a piece-size sweep of
- * the two-phase plan at B = 64 through the engine, 0 = the cost model's choice)
+ * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12]}
+ * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
+ * --attn-ab: plan configurations, warp items off|auto|always : piece tiles, in this process in the given order,
+ * each with its unprofiled GPU ms a step and its profiled attention)
  */
 public final class CudaServeBench {
     private CudaServeBench() { }
