@@ -20,7 +20,8 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * directly) and, when some sequence is split over several items, the log-sum-exp merge (on sm_90 and newer a
  * programmatic dependent launch: it is scheduled while the partials' last wave runs and waits for them on the device).
  * {@link #directWrites(boolean) directWrites(false)} sends every row through a partial record and the merge (the
- * earlier path, kept for comparisons and checks).
+ * earlier path, kept for comparisons and checks). With the f64 kernels, items of ≤ 16 rows run one a warp, 4 a
+ * block ({@link CudaPlan}'s warp items; {@code -Dchunkserve.cuda.warpItems=auto|always|off}, default auto).
  *
  * <p>Queries and outputs are device arrays (B, qHeads, headDim) in the cache's dtype (fp16 or bf16); query
  * head h reads KV head h / (qHeads / kvHeads); scale 1/sqrt(headDim). One instance per engine thread.

@@ -20,6 +20,10 @@ import java.util.List;
  * into row tiles of ≤ 64; one item per (piece, row tile), one block per (item, KV head). The piece size comes
  * from a small cost model ({@code choosePieceTiles}): the makespan of the items on the GPU's multiprocessors
  * (longest items first) plus the fp32 partial traffic each extra piece costs.
+ *
+ * <p>Warp items ({@link Shape#warpItems()}): items of ≤ 16 rows (a sequence's private list at g ≤ 16) go last
+ * ({@link #warpStart()}) and run one a warp, 4 a block, per KV head; where such a plan fits one wave of blocks
+ * the piece size balances the longest group piece against the longest warp item ({@code warpPieceTiles}).
  */
 public final class CudaPlan {
     static final int TILE = 64;        // KV tokens per tile (kernel constant)
