@@ -29,7 +29,8 @@ import java.nio.charset.StandardCharsets;
  * server it measures, costs as little as it can. The sockets are Netty channels on this
  * verticle's event loop, read straight into Netty's pooled buffers and copied once into one
  * scratch array per loop (Vert.x's socket API would copy every read into a fresh heap buffer and
- * dispatch it through its context).
+ * dispatch it through its context). With {@code --http2} the streams share this loop's
+ * {@link H2Connection}s instead, each request a stream of its own, read by the same scanner.
  */
 final class StreamGroup extends VerticleBase {
     /** Pause before retrying after a failure, so a refusing server is not hammered. */
