@@ -90,7 +90,7 @@ final class Workspace {
         // C2's node-count inlining cutoff and the vectors get boxed (measured 6× slower than bf16)
         boolean inPlace = lay.dtype() != DType.F16;
         int kind = VectorMath.kind(lay.dtype());
-        boolean pf = inPlace && PF_DIMS && Prefetch.AVAILABLE && Prefetch.enabled;
+        boolean pf = inPlace && Prefetch.AVAILABLE && Prefetch.enabled;
         long kBase = pf ? ks.address() : 0, vBase = pf ? vs.address() : 0;
         int esz = lay.dtype().bytes();
         for (int i = from; i < to; i++) {
@@ -180,6 +180,5 @@ final class Workspace {
     }
 
     /** Prefetch sites per 16-row register block of the rows tile (see LaneRowsTile.ahead) and the fewest lines per site. */
-    static int PF_SITES = 10, PF_MIN_STEP = 4;
-    static boolean PF_DIMS = true;
+    static final int PF_SITES = 10, PF_MIN_STEP = 4;
 }
