@@ -76,7 +76,9 @@ final class Workspace {
      * chunk is first widened into scratch ({@link #foldRows}), K and V in one loop so that both
      * streams are in flight (~21 against ~13 GB/s on one core). Copying the next block in pieces
      * between the FMA blocks instead was measured slower: demand loads that miss stall
-     * retirement, and Java has no prefetch instruction.
+     * retirement. Where {@link Prefetch} works, both tiles request the next (chunk, head) block's
+     * lines while folding the current one (in-place tile: below; rows tile: {@link #foldRows}), so
+     * the rows tile's copy reads from cache and the in-place tile's loads mostly hit.
      */
     void fold(QueryTile[] tiles, int h0, int h1, ChunkPool pool, int layer, int[] ids, int from, int to, int lastTokens) {
         KvLayout lay = pool.layout();
