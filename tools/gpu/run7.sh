@@ -8,7 +8,7 @@
 #   5. (attn) CudaAttentionCheck, 150 cases of the two-phase kernels alone (attncheck.log)
 #   6. (nooverlap) CudaServeBench at B = 64 and 128 with the engine's host work not overlapped (-Dchunkserve.cuda.overlap=false),
 #      for the A/B beside stage 3 (bench-nooverlap.log)
-# Usage: bash run7.sh [check|bench|base|ab|avars|memcheck|wide|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
+# Usage: bash run7.sh [check|wcheck|bench|base|ab|avars|memcheck|wide|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
 # (or ./gpu-out). JEXTRA: extra JVM options for every Java stage.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -33,6 +33,13 @@ if [[ "$STAGES" == *check* || "$STAGES" == all ]]; then
   echo "check exit $?" >> "$OUT/check.log"
   grep -E "^FAIL|CHECK SUMMARY|exit|Exception" "$OUT/check.log" | head -40
   grep -cE "^ok" "$OUT/check.log"
+fi
+if [[ "$STAGES" == *wcheck* ]]; then
+  # CudaModelCheck with every attention item of <= 16 rows run one a warp (its random batches are too small for auto)
+  stamp "CudaModelCheck, -Dchunkserve.cuda.warpItems=always"
+  timeout 240 "$J" "${JOPTS[@]}" -Dchunkserve.cuda.warpItems=always io.chunkserve.runtime.cuda.CudaModelCheck --fixtures fixtures > "$OUT/check-warp.log" 2>&1
+  echo "check exit $?" >> "$OUT/check-warp.log"
+  grep -E "^FAIL|CHECK SUMMARY|exit|Exception" "$OUT/check-warp.log" | head -40
 fi
 if [[ "$STAGES" == *attn* || "$STAGES" == all ]]; then
   stamp "CudaAttentionCheck (150 cases)"
@@ -69,6 +76,8 @@ if [[ "$STAGES" == *ab* ]]; then
       af64*) props=(-Dchunkserve.cuda.attnVariant=f64) ;;                             # 64-token stages, cheaper loads, rescale skip
       at32*) props=(-Dchunkserve.cuda.attnVariant=t32) ;;                             # 32-token stages (more blocks an SM)
       new*) props=() ;;                                                                 # the defaults
+      warpoff*) props=(-Dchunkserve.cuda.warpItems=off) ;;                             # attention: every item a block (session 4)
+      warpall*) props=(-Dchunkserve.cuda.warpItems=always) ;;                          # attention: every item of <= 16 rows a warp
       postloop*) props=(-Dchunkserve.cuda.postReg=false) ;;                            # q/k/v epilogue: the loop kernel (session 4)
       norm512*) props=(-Dchunkserve.cuda.normThreads=512) ;;                           # RMSNorm with 512 threads a block
       *) echo "unknown AB config $cfg"; continue ;;

@@ -18,6 +18,8 @@
 // private pieces with the log-sum-exp rule and writes out = O / L. With direct = 0 every row leaves a record
 // (the earlier path).
 //
+// Warp items (attention_warp.cuh): items from warpStart on hold ≤ 16 rows each and run one a warp, 4 a block.
+//
 // Work item: 16 ints {chunkOff, fullTokens, seqOff, rowStart, rowCount, partBase, partStride, tailSeq,
 //                     seqBase, chunk ids 0..6 of the item}
 //   chunk ids chunkIds[chunkOff ..] cover the item's tokens, fullTokens = chunks × C; the first 7 are repeated
@@ -65,6 +67,7 @@ struct Args {
     void* out;
     int hkv, g, logC, direct;
     float scaleLog2;
+    int warpStart, nItems;   // items ≥ warpStart: one a warp, 4 a block (WARP kernels only)
 };
 
 // A read-only 16-byte load the compiler may not merge with an earlier one: values needed only after the main
@@ -397,12 +400,18 @@ __device__ __forceinline__ void partials_body(
     }
 }
 
-template <typename T, int D, int STAGES, int TL, bool FAST>
+#include "attention_warp.cuh"
+
+template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smem[];
     const int item = blockIdx.x / A.hkv, h = blockIdx.x - item * A.hkv;
-    const int* itemRec = A.items + (size_t)item * ITEM_INTS;
+    // items ≥ warpStart are warp items, 4 a block
+    const bool warpBlock = WARP && item >= A.warpStart;
+    const int myItem = warpBlock ? A.warpStart + 4 * (item - A.warpStart) + (threadIdx.x >> 5) : item;
+    if (warpBlock && myItem >= A.nItems) return;   // a last block's missing items (the whole warp leaves)
+    const int* itemRec = A.items + (size_t)myItem * ITEM_INTS;
     const int4* rec = reinterpret_cast<const int4*>(itemRec);
     const int4 ia = __ldg(rec), ib = __ldg(rec + 1), ic = __ldg(rec + 2), id = __ldg(rec + 3);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -420,6 +429,12 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     // before the step) were read above. A no-op on a plain launch.
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+    if constexpr (WARP) {
+        if (warpBlock) {
+            partials_warp<T, D, STAGES>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+            return;
+        }
+    }
     const int rowCount = ib.x;
     if (rowCount <= 16) {
         partials_body<T, D, STAGES, TL, 1, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
@@ -492,10 +507,11 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
-         int g, int logC, float scaleLog2, int direct) {                                                     \
+         int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
-                         plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2};                           \
-        cs::partials<T, D, STAGES, TL, FAST>(kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);  \
+                         plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
+        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3>(                               \
+            kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
 
 #define CS_PARTIALS_ALL(T, NAME_T)                                                                           \

@@ -97,6 +97,7 @@ final class LaneDimsTile extends QueryTile {
             }
         }
         if (r < rows) single(ks, vs, kind, off, (int) Math.min(tn, (long) lim[r] - pos0 + 1), r);
+        aheadRest();
     }
 
     private void single(MemorySegment ks, MemorySegment vs, int kind, long off, int cnt, int r) {
@@ -135,6 +136,7 @@ final class LaneDimsTile extends QueryTile {
             s[t + 1] = x1;
             s2[t] = y0;
             s2[t + 1] = y1;
+            if ((t & 2) != 0) ahead();
         }
         for (; t < cnt; t++) {
             FloatVector a = FloatVector.zero(F), b = a;
@@ -191,6 +193,7 @@ final class LaneDimsTile extends QueryTile {
             s2[t + 1] = y1;
             s3[t] = z0;
             s3[t + 1] = z1;
+            if ((t & 2) != 0) ahead();
         }
         for (; t < cnt; t++) {
             FloatVector a = FloatVector.zero(F), b = a, cc = a;
@@ -233,6 +236,7 @@ final class LaneDimsTile extends QueryTile {
                 a1 = v1.fma(p, a1);
                 b1 = v1.fma(p2, b1);
                 c1 = v1.fma(p3, c1);
+                if ((t & 7) == 7) ahead();
             }
             a0.intoArray(o, d0);
             a1.intoArray(o, d0 + V);
@@ -284,6 +288,7 @@ final class LaneDimsTile extends QueryTile {
                 b0 = v.fma(p2, b0);
                 a1 = v1.fma(p, a1);
                 b1 = v1.fma(p2, b1);
+                if ((t & 7) == 7) ahead();
             }
             a0.intoArray(o, ob + d0);
             a1.intoArray(o, ob + d0 + V);
@@ -342,6 +347,7 @@ final class LaneDimsTile extends QueryTile {
             s[t + 1] = s1;
             s[t + 2] = s2;
             s[t + 3] = s3;
+            ahead();
         }
         for (; t < cnt; t++) {
             FloatVector a = FloatVector.zero(F);
@@ -395,6 +401,7 @@ final class LaneDimsTile extends QueryTile {
                 a1 = VectorMath.load(vs, kind, v0 + V).fma(p, a1);
                 a2 = VectorMath.load(vs, kind, v0 + 2 * V).fma(p, a2);
                 a3 = VectorMath.load(vs, kind, v0 + 3 * V).fma(p, a3);
+                if ((t & 7) == 7) ahead();
             }
             a0.intoArray(o, ob + d0);
             a1.intoArray(o, ob + d0 + V);

@@ -94,10 +94,15 @@ final class LaneRowsTile extends QueryTile {
             if (WIDE_REGS) scores12(kt, tn, rb); else scores8(kt, tn, rb);
             if (masked) mask(tn, pos0, rb);
             softmax(tn, rb);
+            ahead();
             // real rows of this block, rounded up to the P·V row group (V is a multiple of RG)
             int r1 = Math.min(V, (rows - rb * V + RG - 1) / RG * RG);
-            for (int r = 0; r < r1; r += RG) weightedSum(vt, tn, rb, r);
+            for (int r = 0; r < r1; r += RG) {
+                weightedSum(vt, tn, rb, r);
+                ahead();
+            }
         }
+        aheadRest();
     }
 
     /**
@@ -150,6 +155,7 @@ final class LaneRowsTile extends QueryTile {
             a11.intoArray(s, s0 + 11 * V);
             FloatVector.fromArray(F, smax, 0).max(a0.max(a1).max(a2.max(a3)).max(a4.max(a5).max(a6.max(a7))))
                     .max(a8.max(a9).max(a10.max(a11))).intoArray(smax, 0);
+            ahead();
         }
         scoresTail(kt, t, tn, rb);
     }
@@ -187,6 +193,7 @@ final class LaneRowsTile extends QueryTile {
             a6.intoArray(s, s0 + 6 * V);
             a7.intoArray(s, s0 + 7 * V);
             FloatVector.fromArray(F, smax, 0).max(a0.max(a1).max(a2.max(a3)).max(a4.max(a5).max(a6.max(a7)))).intoArray(smax, 0);
+            ahead();
         }
         scoresTail(kt, t, tn, rb);
     }

@@ -55,5 +55,41 @@ abstract sealed class QueryTile permits LaneRowsTile, LaneDimsTile {
     /** Writes row r's attention output o / l into dst[off .. off+dim). */
     abstract void finish(int r, float[] dst, int off);
 
+    // prefetch cursor (see prefetchDuring): lines of two streams still to request, a few per register block
+    private long pfA, pfB;
+    private int pfLeft, pfStep;
+
+    /**
+     * Asks the next accumulate call to request {@code lines} cache lines from each of the native
+     * addresses a and b ({@link Prefetch}), {@code perStep} at each of its prefetch sites (between
+     * register blocks), so that the next block's K/V arrive while this one is folded. Whatever is
+     * left is requested at its end.
+     */
+    final void prefetchDuring(long a, long b, int lines, int perStep) {
+        pfA = a;
+        pfB = b;
+        pfLeft = lines;
+        pfStep = perStep;
+    }
+
+    /** One step of the prefetch cursor: called between register blocks, never inside one. */
+    final void ahead() {
+        int n = Math.min(pfStep, pfLeft);
+        if (n > 0) {
+            Prefetch.pair(pfA, pfB, n);
+            pfA += (long) n * Prefetch.LINE;
+            pfB += (long) n * Prefetch.LINE;
+            pfLeft -= n;
+        }
+    }
+
+    /** The rest of the cursor's lines, at the end of an accumulate call. */
+    final void aheadRest() {
+        if (pfLeft > 0) {
+            Prefetch.pair(pfA, pfB, pfLeft);
+            pfLeft = 0;
+        }
+    }
+
     static int roundUp(int x, int to) { return (x + to - 1) / to * to; }
 }

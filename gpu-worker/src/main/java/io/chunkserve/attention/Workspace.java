@@ -76,7 +76,9 @@ final class Workspace {
      * chunk is first widened into scratch ({@link #foldRows}), K and V in one loop so that both
      * streams are in flight (~21 against ~13 GB/s on one core). Copying the next block in pieces
      * between the FMA blocks instead was measured slower: demand loads that miss stall
-     * retirement, and Java has no prefetch instruction.
+     * retirement. Where {@link Prefetch} works, both tiles request the next (chunk, head) block's
+     * lines while folding the current one (in-place tile: below; rows tile: {@link #foldRows}), so
+     * the rows tile's copy reads from cache and the in-place tile's loads mostly hit.
      */
     void fold(QueryTile[] tiles, int h0, int h1, ChunkPool pool, int layer, int[] ids, int from, int to, int lastTokens) {
         KvLayout lay = pool.layout();
@@ -90,10 +92,19 @@ final class Workspace {
         // C2's node-count inlining cutoff and the vectors get boxed (measured 6× slower than bf16)
         boolean inPlace = lay.dtype() != DType.F16;
         int kind = VectorMath.kind(lay.dtype());
+        boolean pf = inPlace && Prefetch.AVAILABLE && Prefetch.enabled;
+        long kBase = pf ? ks.address() : 0, vBase = pf ? vs.address() : 0;
+        int esz = lay.dtype().bytes();
         for (int i = from; i < to; i++) {
             int tn = i == to - 1 ? lastTokens : c, pos0 = (i - from) * c;
             for (int h = h0; h < h1; h++) {
                 long base = lay.index(ids[i], h, 0);
+                if (pf && (h + 1 < h1 || i + 1 < to)) { // the next block's lines, requested while this one is folded
+                    int nTok = h + 1 < h1 ? tn : (i + 1 == to - 1 ? lastTokens : c);
+                    long nx = (h + 1 < h1 ? lay.index(ids[i], h + 1, 0) : lay.index(ids[i + 1], h0, 0)) * esz;
+                    int lines = (int) (((long) nTok * hd * esz + Prefetch.LINE - 1) / Prefetch.LINE);
+                    tiles[h - h0].prefetchDuring(kBase + nx, vBase + nx, lines, Math.max(PF_MIN_STEP, (lines * 8 + 3 * tn - 1) / (3 * tn)));
+                }
                 if (inPlace) {
                     ((LaneDimsTile) tiles[h - h0]).accumulateInPlace(ks, vs, kind, base, tn, pos0);
                 } else {
@@ -116,6 +127,10 @@ final class Workspace {
         int kHead = c * QueryTile.roundUp(hd, kp), vHead = c * hd; // scratch floats per head
         if (kAll.length < nh * kHead) kAll = new float[nh * kHead];
         if (vAll.length < nh * vHead) vAll = new float[nh * vHead];
+        if (hd == kp && lastTokens == c && Prefetch.AVAILABLE && Prefetch.enabled) {
+            foldRowsPrefetched(tiles, h0, h1, lay, ks, vs, ids, from, to);
+            return;
+        }
         for (int i = from; i < to; i++) {
             int tn = i == to - 1 ? lastTokens : c, pos0 = (i - from) * c;
             long base = lay.index(ids[i], h0, 0);
@@ -134,4 +149,38 @@ final class Workspace {
             for (int h = 0; h < nh; h++) ((LaneRowsTile) tiles[h]).accumulate(kAll, h * kHead, vAll, h * vHead, tn, pos0);
         }
     }
+
+    /**
+     * {@link #foldRows} for full chunks with headDim = {@link LaneRowsTile#KP} (no panel reshuffle):
+     * block by block (chunk, head), each tile requesting the next block's K/V lines while it folds
+     * the current one ({@link LaneRowsTile#prefetchDuring}), so each block's widening copy reads
+     * from cache and the DRAM traffic runs under the arithmetic. The task's first block is read cold.
+     */
+    private void foldRowsPrefetched(QueryTile[] tiles, int h0, int h1, KvLayout lay, MemorySegment ks, MemorySegment vs,
+                                    int[] ids, int from, int to) {
+        int c = lay.chunkSize(), hd = lay.headDim(), elems = c * hd;
+        long blockBytes = (long) elems * lay.dtype().bytes();
+        int lines = (int) ((blockBytes + Prefetch.LINE - 1) / Prefetch.LINE);
+        int step = Math.max(PF_MIN_STEP, (lines + PF_SITES - 1) / PF_SITES);
+        if (kAll.length < elems) kAll = new float[elems];
+        if (vAll.length < elems) vAll = new float[elems];
+        long kBase = ks.address(), vBase = vs.address();
+        for (int i = from; i < to; i++) {
+            for (int h = h0; h < h1; h++) {
+                long e = lay.index(ids[i], h, 0);
+                VectorMath.widenPair(ks, vs, lay.dtype(), e, elems, kAll, vAll, 0);
+                LaneRowsTile tile = (LaneRowsTile) tiles[h - h0];
+                boolean last = h == h1 - 1 && i == to - 1;
+                if (!last) {
+                    long nx = h + 1 < h1 ? lay.index(ids[i], h + 1, 0) : lay.index(ids[i + 1], h0, 0);
+                    long off = nx * lay.dtype().bytes();
+                    tile.prefetchDuring(kBase + off, vBase + off, lines, step);
+                }
+                tile.accumulate(kAll, 0, vAll, 0, c, (i - from) * c);
+            }
+        }
+    }
+
+    /** Prefetch sites per 16-row register block of the rows tile (see LaneRowsTile.ahead) and the fewest lines per site. */
+    static final int PF_SITES = 10, PF_MIN_STEP = 4;
 }

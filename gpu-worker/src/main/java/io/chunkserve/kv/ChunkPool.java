@@ -46,8 +46,8 @@ public final class ChunkPool implements AutoCloseable {
         keys = slabs ? new MemorySegment[layout.layers()] : null;
         values = slabs ? new MemorySegment[layout.layers()] : null;
         for (int l = 0; slabs && l < layout.layers(); l++) {
-            keys[l] = arena.allocate(slabBytes, 64);
-            values[l] = arena.allocate(slabBytes, 64);
+            keys[l] = HugePages.allocate(arena, slabBytes);
+            values[l] = HugePages.allocate(arena, slabBytes);
         }
         freeStack = new int[numChunks];
         free = new boolean[numChunks];

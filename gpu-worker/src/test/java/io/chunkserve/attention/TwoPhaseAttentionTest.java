@@ -145,6 +145,16 @@ class TwoPhaseAttentionTest {
         float[] shared = nans(n);
         attn.decode(pool, layer, plan, qHeads, q, shared, par);
         assertClose(want, shared, hd, 1e-5, what + " sharing on");
+        // the paths without software prefetch (another machine, -Dchunkserve.prefetch=false); not compared
+        // bitwise with the above: the JIT tier a call runs in can change the order of a horizontal sum
+        Prefetch.enabled = false;
+        try {
+            float[] plain = nans(n);
+            attn.decode(pool, layer, plan, qHeads, q, plain, par);
+            assertClose(want, plain, hd, 1e-5, what + " prefetch off");
+        } finally {
+            Prefetch.enabled = true;
+        }
         float[] serial = nans(n);
         new TwoPhaseAttention(1).decode(pool, layer, plan, qHeads, q, serial, Parallel.SERIAL);
         assertClose(want, serial, hd, 1e-5, what + " serial");

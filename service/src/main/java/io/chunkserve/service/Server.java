@@ -12,7 +12,9 @@ import io.chunkserve.service.ws.WebSocketApi;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.VertxInternal;
 import io.vertx.core.json.JsonArray;
@@ -130,11 +132,48 @@ public final class Server implements AutoCloseable {
         return Math.max(1, Integer.getInteger("chunkserve.http.instances", Runtime.getRuntime().availableProcessors()));
     }
 
+    /** HTTP/2 receive window per stream (request bodies): 1 MiB, so an upload of a large prompt is not paced by round trips. */
+    static final int H2_STREAM_WINDOW = 1 << 20;
+    /** HTTP/2 receive window of a connection: room for many streams' bodies at once. */
+    static final int H2_CONNECTION_WINDOW = 16 << 20;
+    /** RST_STREAM frames a client may send per connection and window, per stream the server admits (see {@link #httpOptions}). */
+    static final int H2_RESETS_PER_ADMITTED_STREAM = 8;
+    /** The window of Netty's rapid-reset guard, seconds (Vert.x's default). */
+    static final int H2_RESET_WINDOW_S = 30;
+
+    /**
+     * The HTTP server's options. HTTP/1.1, and HTTP/2 over cleartext (h2c) both with prior
+     * knowledge (a connection that opens with the HTTP/2 preface, as gRPC clients, Envoy upstreams
+     * and {@code curl --http2-prior-knowledge} do) and by {@code Upgrade: h2c}; over TLS it would be
+     * ALPN. HTTP/2 lets a client multiplex many SSE streams over one connection, so the events of
+     * many streams share a TCP segment.
+     *
+     * <p>{@code SETTINGS_MAX_CONCURRENT_STREAMS} is the admission limit ({@code max-waiting-requests}):
+     * one connection (a gateway's) may carry every stream the server would admit anyway; more are
+     * refused by the protocol rather than answered 429 one by one. Netty's rapid-reset guard
+     * (CVE-2023-44487) closes a connection whose client sends more than a set number of
+     * {@code RST_STREAM} frames per window, counting every reset, including an honest cancel
+     * (Vert.x's default: 200 per 30 s — a gateway whose users press "stop" would trip it). The limit
+     * here scales with the streams a connection may hold: {@value #H2_RESETS_PER_ADMITTED_STREAM} per
+     * admitted stream per {@value #H2_RESET_WINDOW_S} s, i.e. a client may cancel every stream it can
+     * hold several times over, while a flood of reset requests stays bounded per connection (and each
+     * reset request has already passed admission control, which bounds the work it can start).
+     */
+    static HttpServerOptions httpOptions(ServiceConfig cfg) {
+        int streams = Math.max(100, cfg.maxWaitingRequests());
+        return new HttpServerOptions()
+                .setHttp2ClearTextEnabled(true)
+                .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(streams).setInitialWindowSize(H2_STREAM_WINDOW))
+                .setHttp2ConnectionWindowSize(H2_CONNECTION_WINDOW)
+                .setHttp2RstFloodMaxRstFramePerWindow((int) Math.min(Integer.MAX_VALUE, (long) H2_RESETS_PER_ADMITTED_STREAM * streams))
+                .setHttp2RstFloodWindowDuration(H2_RESET_WINDOW_S).setHttp2RstFloodWindowDurationTimeUnit(TimeUnit.SECONDS);
+    }
+
     /** Creates and binds one HTTP server on a fresh event-loop context (so instances spread over the loops). */
     private static HttpServer listen(Vertx vertx, ServiceContext ctx, Router router, int port, String host) {
         ContextInternal c = ((VertxInternal) vertx).createEventLoopContext();
         CompletableFuture<HttpServer> f = new CompletableFuture<>();
-        c.runOnContext(v -> WebSocketApi.mount(vertx.createHttpServer(), ctx).requestHandler(router).listen(port, host)
+        c.runOnContext(v -> WebSocketApi.mount(vertx.createHttpServer(httpOptions(ctx.config())), ctx).requestHandler(router).listen(port, host)
                 .onComplete(ar -> {
                     if (ar.succeeded()) f.complete(ar.result());
                     else f.completeExceptionally(ar.cause());

@@ -37,7 +37,8 @@ public final class MemoryBandwidth {
         final int chunks = (int) Math.max(1, Math.min(Integer.MAX_VALUE, bytes / CHUNK));
         final long size = (long) chunks * CHUNK;
         try (Arena arena = Arena.ofShared()) {
-            final MemorySegment seg = arena.allocate(size, 4096);
+            // huge pages where the KV pool gets them too (kv.HugePages), so both read the same kind of pages
+            final MemorySegment seg = io.chunkserve.kv.HugePages.allocate(arena, size);
             p.forRange(chunks, i -> seg.asSlice((long) i * CHUNK, CHUNK).fill((byte) (i * 31 + 7)));
             final long[] sink = new long[chunks];
             // compile sum() first (from a cache-resident slice): an interpreted pass would read slower

@@ -20,7 +20,8 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * directly) and, when some sequence is split over several items, the log-sum-exp merge (on sm_90 and newer a
  * programmatic dependent launch: it is scheduled while the partials' last wave runs and waits for them on the device).
  * {@link #directWrites(boolean) directWrites(false)} sends every row through a partial record and the merge (the
- * earlier path, kept for comparisons and checks).
+ * earlier path, kept for comparisons and checks). With the f64 kernels, items of ≤ 16 rows run one a warp, 4 a
+ * block ({@link CudaPlan}'s warp items; {@code -Dchunkserve.cuda.warpItems=auto|always|off}, default auto).
  *
  * <p>Queries and outputs are device arrays (B, qHeads, headDim) in the cache's dtype (fp16 or bf16); query
  * head h reads KV head h / (qHeads / kvHeads); scale 1/sqrt(headDim). One instance per engine thread.
@@ -47,6 +48,7 @@ public final class CudaAttention implements AutoCloseable {
     private final long hPartials, hMerge;
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
+    private int warpItems;   // CudaPlan.WARP_*
     private boolean direct = true, prefetchPlan = true, dependentMerge;
     private boolean planDirect, planMerge;   // the plan has rows to write directly; some sequence is split
 
@@ -93,6 +95,15 @@ public final class CudaAttention implements AutoCloseable {
         }
         CudaDevice.setDynamicShared(partials, smemBytes);
         blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, THREADS, smemBytes));
+        // warp items (f64 kernels only): -Dchunkserve.cuda.warpItems=auto (default) | always (checks) | off (A/B)
+        String wm = System.getProperty("chunkserve.cuda.warpItems", "auto");
+        warpItems = switch (wm) {
+            case "auto" -> CudaPlan.WARP_AUTO;
+            case "always" -> CudaPlan.WARP_ALWAYS;
+            case "off" -> CudaPlan.WARP_OFF;
+            default -> throw new IllegalArgumentException("chunkserve.cuda.warpItems: " + wm + " (auto, always, off)");
+        };
+        if (!variant.equals("f64")) warpItems = CudaPlan.WARP_OFF;
         // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
         dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
     }
@@ -100,6 +111,15 @@ public final class CudaAttention implements AutoCloseable {
     public KvLayout layout() { return layout; }
 
     public int qHeads() { return qHeads; }
+
+    /** Warp item mode of the plans ({@link CudaPlan#WARP_OFF}, {@code WARP_AUTO}, {@code WARP_ALWAYS}). */
+    public int warpItems() { return warpItems; }
+
+    /** Sets the warp item mode (f64 kernels only; others stay off). Takes effect at the next rebuild. */
+    public void warpItems(int mode) {
+        warpItems = variant.equals("f64") ? mode : CudaPlan.WARP_OFF;
+        plan = null;
+    }
 
     /** The partials kernel variant in use (v0, f64, t32). */
     public String variant() { return variant; }
@@ -161,7 +181,7 @@ public final class CudaAttention implements AutoCloseable {
         boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
         if (rebuild) {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
-                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece);
+                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
             int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
             int[] offsets = new int[sections.length];
@@ -213,7 +233,8 @@ public final class CudaAttention implements AutoCloseable {
         launcher.begin().ptr(kv.keys(layer).ptr()).ptr(kv.values(layer).ptr()).ptr(q).ptr(dPlan.ptr())
                 .i32(offChunkIds).i32(offRowSeqs).i32(offSeqInfo).i32(prefetchPlan ? planLines : 0)
                 .ptr(dLens.ptr()).ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(out)
-                .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0);
+                .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
+                .i32(plan.warpStart()).i32(plan.itemCount());
         if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         if (directNow && !planMerge) return;

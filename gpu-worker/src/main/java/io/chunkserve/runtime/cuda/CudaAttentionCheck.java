@@ -108,6 +108,21 @@ public final class CudaAttentionCheck {
                 res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, "all-merged"));
                 att.directWrites(true);
             }
+            // every item of ≤ 16 rows run one a warp (f64 kernels; the engine's plans use them where they fill the GPU)
+            int mode = att.warpItems();
+            att.warpItems(CudaPlan.WARP_ALWAYS);
+            if (att.warpItems() == CudaPlan.WARP_ALWAYS) {
+                for (boolean sharing : new boolean[] {false, true}) {
+                    att.prepare(rb.tables(), rb.lengths(), sharing);
+                    res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, (sharing ? "shared" : "private") + " warp items="
+                            + att.plan().warpItemCount() + "/" + att.plan().itemCount()));
+                    att.directWrites(false);
+                    res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, "warp all-merged"));
+                    att.directWrites(true);
+                }
+            }
+            att.warpItems(mode);
+            att.prepare(rb.tables(), rb.lengths(), true);   // the append below must keep this plan
             // append one token to sequences whose tail stays partly filled, through the kernel and on the host
             List<Integer> seqs = new ArrayList<>();
             for (int b = 0; b < batch; b++) {

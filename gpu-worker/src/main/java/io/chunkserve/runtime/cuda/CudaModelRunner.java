@@ -204,10 +204,16 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** The two-phase kernels' current plan (null when they do not apply or ran no step yet). */
     /** The two-phase partials kernel variant and its resident blocks per multiprocessor, or "none". */
     public String attentionKernel() {
-        return twoPhase == null ? "none" : twoPhase.variant() + ", " + twoPhase.blocksPerMultiprocessor() + " blocks an SM";
+        return twoPhase == null ? "none" : twoPhase.variant() + ", " + twoPhase.blocksPerMultiprocessor() + " blocks an SM, warp items "
+                + new String[] {"off", "auto", "always"}[twoPhase.warpItems()] + (twoPhase.plan() == null ? "" : " (last plan: " + twoPhase.plan() + ")");
     }
 
     public CudaPlan attentionPlan() { return twoPhase == null ? null : twoPhase.plan(); }
+
+    /** Benchmarks: the two-phase plans' warp item mode ({@link CudaPlan#WARP_OFF}, {@code WARP_AUTO}, {@code WARP_ALWAYS}). */
+    public void attentionWarpItems(int mode) {
+        if (twoPhase != null) twoPhase.warpItems(mode);
+    }
 
     /** Benchmarks: fixes the two-phase plan's piece size (tiles; 0 = the cost model's choice). */
     public void forceAttentionTiles(int tiles) {

@@ -20,6 +20,10 @@ import java.util.List;
  * into row tiles of ≤ 64; one item per (piece, row tile), one block per (item, KV head). The piece size comes
  * from a small cost model ({@code choosePieceTiles}): the makespan of the items on the GPU's multiprocessors
  * (longest items first) plus the fp32 partial traffic each extra piece costs.
+ *
+ * <p>Warp items ({@link Shape#warpItems()}): items of ≤ 16 rows (a sequence's private list at g ≤ 16) go last
+ * ({@link #warpStart()}) and run one a warp, 4 a block, per KV head; where such a plan fits one wave of blocks
+ * the piece size balances the longest group piece against the longest warp item ({@code warpPieceTiles}).
  */
 public final class CudaPlan {
     static final int TILE = 64;        // KV tokens per tile (kernel constant)
@@ -45,14 +49,42 @@ public final class CudaPlan {
      * @param multiprocessors the GPU's multiprocessors
      * @param blocksPerSm     partials blocks resident per multiprocessor
      * @param forcedTilesPerPiece 0 for the cost model, else this piece size (experiments)
+     * @param warpItems       {@link #WARP_OFF}, {@link #WARP_AUTO} or {@link #WARP_ALWAYS}: whether items of ≤ 16 rows
+     *                        run one a warp, 4 a block (attention.cu partials_warp; needs chunk size ≥ 16)
      */
     public record Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm,
-                        int forcedTilesPerPiece) {
+                        int forcedTilesPerPiece, int warpItems) {
         public Shape {
             if (Integer.bitCount(chunkSize) != 1) throw new IllegalArgumentException("chunk size " + chunkSize + " is not a power of two");
             if (kvHeads < 1 || groupSize < 1 || multiprocessors < 1 || blocksPerSm < 1) throw new IllegalArgumentException("bad shape " + this);
+            if (warpItems < WARP_OFF || warpItems > WARP_ALWAYS) throw new IllegalArgumentException("bad warp item mode " + warpItems);
+        }
+
+        /** Without warp items. */
+        public Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm, int forcedTilesPerPiece) {
+            this(kvHeads, groupSize, headDim, chunkSize, multiprocessors, blocksPerSm, forcedTilesPerPiece, WARP_OFF);
         }
     }
+
+    /** Warp items: never. */
+    public static final int WARP_OFF = 0;
+    /**
+     * Warp items when the plan then still has at least one block per multiprocessor (a block of 4 warp items
+     * runs each item on one warp, so it lasts about 4× a block item of the same piece: on a plan too small to
+     * fill the GPU, block items finish sooner).
+     */
+    public static final int WARP_AUTO = 1;
+    /** Warp items whenever some item has ≤ 16 rows (checks). */
+    public static final int WARP_ALWAYS = 2;
+    /** Rows a warp item holds at most (one mma row tile). */
+    static final int WARP_ROWS = 16;
+    /**
+     * A warp item's 64-token tile in units of a block item's (64 rows, 4 warps): measured on an H200 through the
+     * engine at B = 64 with a 2048-token shared prefix (BENCHMARKS.md, issue 7, session 5), GPU ms a step with the
+     * group cut into pieces of 8 / 11 / 16 tiles beside 5-tile private lists: 8B 6.10 / 5.96 / 6.26, 1B 1.68 /
+     * 1.66 / —; the balance lies near 11 block tiles for 5 warp tiles.
+     */
+    static final double WARP_TILE_COST = 2.4;
 
     private final Shape shape;
     private final boolean sharing;
@@ -64,6 +96,7 @@ public final class CudaPlan {
     final int[] seqInfo;              // (B, 4) first merge entry, end, work items holding the sequence's rows, 0
     final int[] mergeEnt;             // (entries, 2) record base, record stride per KV head
     final int records;                // partial records (rows × KV heads over all pieces)
+    final int warpStart;              // items ≥ warpStart are warp items (≤ 16 rows), 4 a block; = item count: none
     private final int tilesPerPiece, groups, sharedChunks, privateChunks;
 
     private CudaPlan(Shape shape, boolean sharing, int[][] tables, int[] lengths, Work w) {
@@ -77,6 +110,7 @@ public final class CudaPlan {
         seqInfo = w.seqInfo;
         mergeEnt = w.mergeEnt;
         records = w.records;
+        warpStart = w.warpStart;
         tilesPerPiece = w.tilesPerPiece;
         groups = w.groups;
         sharedChunks = w.sharedChunks;
@@ -131,7 +165,13 @@ public final class CudaPlan {
 
     public int itemCount() { return items.length / ITEM_INTS; }
 
-    public int blockCount() { return itemCount() * shape.kvHeads(); }
+    public int blockCount() { return (warpStart + (itemCount() - warpStart + 3) / 4) * shape.kvHeads(); }
+
+    /** Index of the first warp item (items from here on run one a warp, 4 a block); the item count when none. */
+    public int warpStart() { return warpStart; }
+
+    /** Items that run one a warp. */
+    public int warpItemCount() { return itemCount() - warpStart; }
 
     public int records() { return records; }
 
@@ -160,7 +200,8 @@ public final class CudaPlan {
     @Override
     public String toString() {
         return "CudaPlan[B=" + lengths.length + ", groups=" + groups + ", shared chunks=" + sharedChunks + ", private chunks="
-                + privateChunks + ", items=" + itemCount() + ", blocks=" + blockCount() + ", tiles/piece=" + tilesPerPiece
+                + privateChunks + ", items=" + itemCount() + (warpItemCount() > 0 ? " (" + warpItemCount() + " a warp)" : "")
+                + ", blocks=" + blockCount() + ", tiles/piece=" + tilesPerPiece
                 + (sharing ? "" : ", sharing off") + "]";
     }
 
@@ -176,7 +217,7 @@ public final class CudaPlan {
     /** The construction: groups, lists, piece size, items, merge entries. */
     private static final class Work {
         int[] items, chunkIds, rowSeqs, seqInfo, mergeEnt;
-        int records, tilesPerPiece, groups, sharedChunks, privateChunks;
+        int records, tilesPerPiece, groups, sharedChunks, privateChunks, warpStart;
 
         Work(int[][] tables, int[] lengths, boolean sharing, Shape shape) {
             int batch = tables.length, c = shape.chunkSize(), g = shape.groupSize();
@@ -250,6 +291,10 @@ public final class CudaPlan {
             for (WorkList l : lists) for (int m : l.members) listsPerSeq[m]++;
             // 4. piece size
             tilesPerPiece = shape.forcedTilesPerPiece() > 0 ? shape.forcedTilesPerPiece() : choosePieceTiles(lists, listsPerSeq, shape);
+            if (shape.forcedTilesPerPiece() == 0 && shape.warpItems() != WARP_OFF && c >= 16) {
+                int tw = warpPieceTiles(lists, shape);
+                if (tw > 0) tilesPerPiece = tw;
+            }
             // 5. items, records, merge entries
             IntList chunkList = new IntList(), itemList = new IntList();
             IntList[] ent = new IntList[batch];
@@ -289,6 +334,8 @@ public final class CudaPlan {
             }
             chunkIds = chunkList.toArray();
             items = longestFirst(itemList.toArray());
+            warpStart = items.length / ITEM_INTS;
+            if (shape.warpItems() != WARP_OFF && c >= 16) warpItemsLast(shape);
             seqInfo = new int[4 * batch];
             IntList all = new IntList();
             for (int b = 0; b < batch; b++) {
@@ -298,6 +345,65 @@ public final class CudaPlan {
                 seqInfo[4 * b + 2] = itemsPerSeq[b];
             }
             mergeEnt = all.toArray();
+        }
+
+        /**
+         * Moves the items of ≤ {@link #WARP_ROWS} rows behind the others (both parts keep the longest-first order)
+         * and sets {@link #warpStart}, unless the mode is auto and the plan would then have fewer blocks than the
+         * GPU has multiprocessors.
+         */
+        void warpItemsLast(Shape shape) {
+            int n = items.length / ITEM_INTS, small = 0;
+            for (int i = 0; i < n; i++) if (items[i * ITEM_INTS + 4] <= WARP_ROWS) small++;
+            if (small == 0) return;
+            long blocks = (long) (n - small + (small + 3) / 4) * shape.kvHeads();
+            if (shape.warpItems() == WARP_AUTO && blocks < shape.multiprocessors()) return;
+            int[] out = new int[items.length];
+            int big = 0, w = n - small;
+            for (int i = 0; i < n; i++) {
+                int to = items[i * ITEM_INTS + 4] <= WARP_ROWS ? w++ : big++;
+                System.arraycopy(items, i * ITEM_INTS, out, to * ITEM_INTS, ITEM_INTS);
+            }
+            items = out;
+            warpStart = n - small;
+        }
+
+        /**
+         * With warp items: among the piece sizes (2 .. 64 tiles) whose plan runs in one wave of blocks (at most
+         * multiprocessors × blocksPerSm; with auto also at least one block a multiprocessor, else the plan keeps
+         * block items), the one whose longest item is shortest, a warp item's tile counted as
+         * {@link #WARP_TILE_COST} block tiles (ties: the larger size, fewer partial records); 0 when none fits
+         * (the cost model's size then stands). In one wave every item runs at once, so the longest item is the
+         * makespan.
+         */
+        static int warpPieceTiles(List<WorkList> lists, Shape shape) {
+            int c = shape.chunkSize();
+            long slots = (long) shape.multiprocessors() * shape.blocksPerSm();
+            int best = 0;
+            double bestCost = Double.MAX_VALUE;
+            for (int tp = 2; tp <= 64; tp++) {
+                int pc = pieceChunks(tp, c);
+                long blockItems = 0, warpItems = 0;
+                double longest = 0;
+                for (WorkList l : lists) {
+                    int pieces = (l.chunks.length + pc - 1) / pc;
+                    double tiles = Math.ceil((double) ((l.chunks.length + pieces - 1) / pieces) * c / TILE);
+                    for (int rs = 0; rs < l.rows; rs += ROWS) {
+                        boolean warp = Math.min(ROWS, l.rows - rs) <= WARP_ROWS;
+                        if (warp) warpItems += pieces;
+                        else blockItems += pieces;
+                        longest = Math.max(longest, warp ? WARP_TILE_COST * tiles : tiles);
+                    }
+                }
+                if (warpItems == 0) return 0;
+                long blocks = (blockItems + (warpItems + 3) / 4) * shape.kvHeads();
+                if (blocks > slots || (shape.warpItems() == WARP_AUTO && blocks < shape.multiprocessors())) continue;
+                if (longest <= bestCost * (1 + 1e-9)) {
+                    bestCost = Math.min(bestCost, longest);
+                    best = tp;
+                }
+            }
+            return best;
         }
 
         /** Chunks per piece for a piece of {@code tiles} 64-token tiles (at least one chunk). */

@@ -41,8 +41,10 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * prefix hit. Prints a table and {@code RESULT {json}} (its numbers are read back by tools/gpu/report7.py).
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
- * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16]} (the last: a piece-size sweep of
- * the two-phase plan at B = 64 through the engine, 0 = the cost model's choice)
+ * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12]}
+ * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
+ * --attn-ab: plan configurations, warp items off|auto|always : piece tiles, in this process in the given order,
+ * each with its unprofiled GPU ms a step and its profiled attention)
  */
 public final class CudaServeBench {
     private CudaServeBench() { }
@@ -50,7 +52,7 @@ public final class CudaServeBench {
     public static void main(String[] args) throws Exception {
         Map<String, String> a = new LinkedHashMap<>(Map.of("--shapes", "llama-3.2-1b,llama-3-8b", "--batches", "1,32,64,128",
                 "--prefix", "2048", "--unique", "256", "--gen", "64", "--chunk", "64", "--kv", "bf16", "--budget", "8192",
-                "--attn-tiles", ""));
+                "--attn-tiles", "", "--attn-ab", ""));
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -146,6 +148,34 @@ public final class CudaServeBench {
                             }
                             runner.forceAttentionTiles(0);
                         }
+                        if (!a.get("--attn-ab").isEmpty()) {
+                            // two-phase plan configurations at B = pb in this process, in the order given (repeat
+                            // them to alternate): warp items off|auto|always : piece tiles (0 = cost model); each an
+                            // unprofiled 32-token run (GPU ms a step, tok/s), then a profiled 16-token run (attention)
+                            for (String spec : a.get("--attn-ab").split(",")) {
+                                String[] f = spec.split(":");
+                                int mode = switch (f[0]) {
+                                    case "off" -> CudaPlan.WARP_OFF;
+                                    case "always" -> CudaPlan.WARP_ALWAYS;
+                                    default -> CudaPlan.WARP_AUTO;
+                                };
+                                runner.attentionWarpItems(mode);
+                                runner.forceAttentionTiles(f.length > 1 ? Integer.parseInt(f[1]) : 0);
+                                runner.decodeTiming(pb, true);
+                                Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
+                                double[] tm = runner.decodeTiming(pb, true);
+                                CudaPlan plan = runner.attentionPlan();
+                                runner.setProfile(true);
+                                run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
+                                Map<String, Double> prof = runner.profile();
+                                runner.setProfile(false);
+                                System.out.printf(Locale.ROOT, "%-13s B=%d attn-ab %-9s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; attention %.3f ms/step (profiled); %s%n",
+                                        shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], 1e3 * pb / x.decodeTps, x.decodeTps,
+                                        prof.get("attention"), plan);
+                            }
+                            runner.attentionWarpItems(CudaPlan.WARP_AUTO);
+                            runner.forceAttentionTiles(0);
+                        }
                         runner.setProfile(true);
                         run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
                         Map<String, Double> prof = runner.profile();
@@ -161,6 +191,7 @@ public final class CudaServeBench {
                         }
                         System.out.printf(Locale.ROOT, "%-13s GPU ms per decode step at B=%d by op (%.0f profiled steps, events around each op): %stotal %.3f%n",
                                 shape, pb, prof.get("steps"), ps, sum);
+                        System.out.printf(Locale.ROOT, "%-13s attention plan at B=%d: %s%n", shape, pb, runner.attentionPlan());
                         r.put("profile_b" + pb + "_ms", pr);
                     } finally {
                         engine.close();

@@ -31,8 +31,10 @@ class CudaPlanTest {
             for (boolean sharing : new boolean[] {true, false}) {
                 int sms = new int[] {1, 7, 132}[rnd.nextInt(3)];
                 int forced = new int[] {0, 0, 1, 2, 3}[rnd.nextInt(5)];
+                int warp = rnd.nextInt(3);
                 CudaPlan plan = CudaPlan.build(rb.tables(), rb.lengths(), sharing,
-                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced));
+                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced, warp));
+                if (warp == CudaPlan.WARP_OFF) assertEquals(plan.itemCount(), plan.warpStart());
                 double[] out = emulate(plan, rb);
                 for (int i = 0; i < ref.length; i++) {
                     assertEquals(ref[i], out[i], 1e-9, "case " + c + " sharing " + sharing + " " + plan + " at " + i);
@@ -85,6 +87,39 @@ class CudaPlanTest {
         CudaPlan tree = CudaPlan.build(shared, lengths, true, shape);
         assertFalse(tree.hasDirectRows(), tree.toString());
         assertTrue(tree.needsMerge());
+    }
+
+    @Test
+    void sharedPrefixBatchRunsPrivateListsOneAWarp() {
+        // the engine benchmark's batch: 64 sequences share a 2048-token prefix, each has 256 + 17 tokens of its own
+        int batch = 64, c = 64, pre = 2048 / c;
+        int[][] tables = new int[batch][];
+        int[] lengths = new int[batch];
+        for (int b = 0, next = pre; b < batch; b++) {
+            lengths[b] = 2048 + 256 + 17;
+            tables[b] = new int[(lengths[b] + c - 1) / c];
+            for (int i = 0; i < tables[b].length; i++) tables[b][i] = i < pre ? i : next++;
+        }
+        CudaPlan blocks = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 128, c, 132, 2, 0, CudaPlan.WARP_OFF));
+        CudaPlan warps = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 128, c, 132, 2, 0, CudaPlan.WARP_AUTO));
+        assertEquals(0, blocks.warpItemCount());
+        assertEquals(batch, warps.warpItemCount(), warps.toString());   // the private lists (4 rows each)
+        // the 32-chunk group in 3 pieces (≤ 11 tiles, about as long as a 5-tile private list run by one warp),
+        // 4 row tiles each, beside 16 blocks of 4 private lists, per KV head: one wave on 132 SMs × 2
+        assertEquals((3 * 4 + batch / 4) * 8, warps.blockCount(), warps.toString());
+        assertEquals((warps.warpStart() + batch / 4) * 8, warps.blockCount());
+        for (int i = 0; i < warps.itemCount(); i++) {
+            int rows = warps.items[i * CudaPlan.ITEM_INTS + 4];
+            assertEquals(i >= warps.warpStart(), rows <= CudaPlan.WARP_ROWS, "item " + i + " rows " + rows);
+        }
+        // one sequence alone: 4 items a block would leave most multiprocessors idle, so auto keeps block items
+        CudaPlan one = CudaPlan.build(new int[][] {tables[0]}, new int[] {lengths[0]}, true, new CudaPlan.Shape(8, 4, 128, c, 132, 2, 0, CudaPlan.WARP_AUTO));
+        assertEquals(0, one.warpItemCount(), one.toString());
+        CudaPlan forced = CudaPlan.build(new int[][] {tables[0]}, new int[] {lengths[0]}, true, new CudaPlan.Shape(8, 4, 128, c, 132, 2, 0, CudaPlan.WARP_ALWAYS));
+        assertEquals(forced.itemCount(), forced.warpItemCount());
+        // chunks under 16 tokens: never (a warp's 16-token stage must lie in one chunk)
+        CudaPlan small = CudaPlan.build(new int[][] {{0, 1, 2}}, new int[] {20}, true, new CudaPlan.Shape(1, 4, 128, 8, 132, 2, 0, CudaPlan.WARP_ALWAYS));
+        assertEquals(0, small.warpItemCount());
     }
 
     @Test

@@ -80,6 +80,12 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--baseline-connections", defaultValue = "0", description = "connections of that baseline")
     int baselineConnections;
 
+    @Option(names = "--http2", description = "HTTP/2 cleartext (h2c, prior knowledge): the streams share --connections connections, each request a stream of its own")
+    boolean http2;
+
+    @Option(names = "--connections", defaultValue = "4", description = "with --http2: connections the streams are spread over (default ${DEFAULT-VALUE})")
+    int connections;
+
     @Option(names = "--transport", description = "the client's network transport: io_uring, epoll or nio (default: the system property chunkserve.transport, else the first available of these)")
     String transportName;
 
@@ -95,6 +101,8 @@ public final class LoadGen implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (streams < 1 || tenants < 1 || duration <= 0 || maxTokens < 1) throw new IllegalArgumentException("streams, tenants, duration and max-tokens must be positive");
+        if (http2 && connections < 1) throw new IllegalArgumentException("--connections must be positive");
+        int nConns = http2 ? Math.min(connections, streams) : streams;
         // Against a synthetic server every request lasts max_tokens/RATE: starting the streams spread over
         // one such duration spreads request arrivals evenly, and they stay spread (a short ramp makes every
         // stream restart in the same instant, over and over: bursts of new requests that stall the tokens).
@@ -107,14 +115,14 @@ public final class LoadGen implements Callable<Integer> {
         int nLoops = loops != null ? loops : Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
         String modelName = model != null ? model : firstModel();
         long fdLimit = fdLimit();
-        if (fdLimit > 0 && fdLimit < streams + 64L) {
+        if (fdLimit > 0 && fdLimit < nConns + 64L) {
             System.err.printf("loadgen: warning: open-file limit %d is below %d streams; raise it (ulimit -n)%n", fdLimit, streams);
         }
 
         VertxOptions vo = new VertxOptions().setEventLoopPoolSize(nLoops);
         Vertx vertx = transportName != null ? io.chunkserve.service.Server.newVertx(vo, transportName) : io.chunkserve.service.Server.newVertx(vo);
         long t0 = System.nanoTime();
-        Plan plan = new Plan(url, modelName, streams, tenants, maxTokens, promptWords, apiKeys, synthetic,
+        Plan plan = new Plan(url, modelName, streams, tenants, maxTokens, promptWords, apiKeys, synthetic, http2, nConns,
                 t0, (long) (rampS * 1e9), t0 + (long) (warmS * 1e9), t0 + (long) ((warmS + duration) * 1e9));
         List<StreamGroup> groups = new ArrayList<>();
         for (int g = 0; g < nLoops; g++) {
@@ -142,6 +150,8 @@ public final class LoadGen implements Callable<Integer> {
         String what = !label.isEmpty() ? label : synthetic > 0 ? "synthetic " + fmt(synthetic) + " tokens/s per stream" : "model " + modelName;
         System.out.printf(Locale.ROOT, "bench serve: %d streams, %d tenants, %s, max_tokens %d, %s s measured after %s s warm-up (ramp %s s)%n",
                 streams, tenants, what, maxTokens, fmt(duration), fmt(warmS), fmt(rampS));
+        System.out.printf(Locale.ROOT, "protocol: %s%n", http2 ? "HTTP/2 cleartext (h2c, prior knowledge), " + Math.min(connections, streams)
+                + " connections, " + streams + " streams multiplexed over them" : "HTTP/1.1, one keep-alive connection per stream");
         System.out.printf(Locale.ROOT, "machine: %d cores, Java %s, %d client event loops (%s), open-file limit %d%n",
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), nLoops, transport, fdLimit);
         row("requests started / completed", s.started + " / " + s.completed);
@@ -160,6 +170,15 @@ public final class LoadGen implements Callable<Integer> {
         if (s.engineLate.getTotalCount() > 0) {
             row("  of which engine thread late p50/p99/max", ms(s.engineLate, 50) + " / " + ms(s.engineLate, 99) + " / " + ms(s.engineLate, 100));
         }
+        if (s.toDelivery.getTotalCount() > 0) {
+            row("  step -> delivery task p50 / p99 / max ms", ms(s.toDelivery, 50) + " / " + ms(s.toDelivery, 99) + " / " + ms(s.toDelivery, 100));
+            row("  delivery task -> client read p50/p99/max", ms(s.afterDelivery, 50) + " / " + ms(s.afterDelivery, 99) + " / " + ms(s.afterDelivery, 100));
+        }
+        Tail tail = tail(s);
+        if (tail != null) {
+            row("events > " + LoadStats.LATE_MS + " ms late: share / in 10-ms slots", String.format(Locale.ROOT,
+                    "%.2f%% of events / %.1f%% of slots; the worst 1%% of slots hold %.0f%% of them", tail.lateShare, tail.slotShare, tail.worst1));
+        }
         if (synthetic > 0) {
             row("added: inter-token - period p50 / p99 ms", ms(s.addedItl, 50) + " / " + ms(s.addedItl, 99));
             row("added: TTFT - period p50 / p99 ms", ms(s.addedTtft, 50) + " / " + ms(s.addedTtft, 99));
@@ -175,6 +194,7 @@ public final class LoadGen implements Callable<Integer> {
         row("CPU µs per SSE event: server / load gen", String.format(Locale.ROOT, "%.1f / %.1f", cpu.server() * perEvent, cpu.self() * perEvent));
         JsonObject r = new JsonObject().put("bench", "serve").put("target", what).put("streams", streams).put("tenants", tenants)
                 .put("max_tokens", maxTokens).put("duration_s", duration).put("cores", Runtime.getRuntime().availableProcessors())
+                .put("protocol", http2 ? "h2c" : "http/1.1").put("connections", http2 ? Math.min(connections, streams) : streams)
                 .put("client_loops", nLoops).put("client_transport", transport).put("fd_limit", fdLimit)
                 .put("baseline_raw_tcp_events_per_s", baselineEventsPerS > 0 ? baselineEventsPerS : null)
                 .put("requests_completed", s.completed).put("events_per_s", Math.round(evps)).put("tokens_per_s", Math.round(tps))
@@ -197,11 +217,40 @@ public final class LoadGen implements Callable<Integer> {
                     .put("engine_late_max_ms", msv(s.engineLate, 100));
         }
         r.put("head_p50_ms", msv(s.head, 50)).put("head_p99_ms", msv(s.head, 99));
+        if (s.toDelivery.getTotalCount() > 0) {
+            r.put("to_delivery_p50_ms", msv(s.toDelivery, 50)).put("to_delivery_p99_ms", msv(s.toDelivery, 99))
+                    .put("after_delivery_p50_ms", msv(s.afterDelivery, 50)).put("after_delivery_p99_ms", msv(s.afterDelivery, 99));
+        }
+        if (tail != null) {
+            r.put("late5_share_pct", round2(tail.lateShare)).put("late5_slot_share_pct", round2(tail.slotShare))
+                    .put("late5_in_worst_1pct_slots_pct", round2(tail.worst1));
+        }
         if (s.requestPath.getTotalCount() > 0) {
             r.put("request_path_p50_ms", msv(s.requestPath, 50)).put("request_path_p99_ms", msv(s.requestPath, 99));
         }
         System.out.println("RESULT " + r.encode());
         System.out.flush();
+    }
+
+    /** Events over {@link LoadStats#LATE_MS}: their share, the share of 10-ms slots holding any, and the share the worst 1 % of slots hold. */
+    private record Tail(double lateShare, double slotShare, double worst1) { }
+
+    private static Tail tail(LoadStats s) {
+        long events = 0, late = 0;
+        int slots = 0, withLate = 0;
+        long[] lates = s.slotLate.clone();
+        for (int i = 0; i < s.slotEvents.length; i++) {
+            if (s.slotEvents[i] == 0) continue;
+            slots++;
+            events += s.slotEvents[i];
+            late += s.slotLate[i];
+            if (s.slotLate[i] > 0) withLate++;
+        }
+        if (events == 0) return null;
+        java.util.Arrays.sort(lates);
+        long top = 0;
+        for (int i = 0; i < Math.max(1, slots / 100); i++) top += lates[lates.length - 1 - i];
+        return new Tail(100.0 * late / events, 100.0 * withLate / slots, late == 0 ? 0 : 100.0 * top / late);
     }
 
     /** Two decimals; null (JSON null) for NaN. */
@@ -239,12 +288,13 @@ public final class LoadGen implements Callable<Integer> {
     }
 
     /**
-     * What every stream group needs: the target, the request shape, and the clock: streams start
+     * What every stream group needs: the target, the request shape, the protocol (HTTP/1.1, a
+     * connection per stream; or HTTP/2 over {@code connections} connections), and the clock: streams start
      * between {@code start} and {@code start + rampNanos}; samples count between
      * {@code measureStart} and {@code measureEnd}.
      */
     record Plan(URI url, String model, int streams, int tenants, int maxTokens, int promptWords, List<String> apiKeys,
-                double syntheticRate, long start, long rampNanos, long measureStart, long measureEnd) {
+                double syntheticRate, boolean http2, int connections, long start, long rampNanos, long measureStart, long measureEnd) {
         boolean measuring(long now) { return now >= measureStart && now < measureEnd; }
 
         int port() { return url.getPort() > 0 ? url.getPort() : 80; }

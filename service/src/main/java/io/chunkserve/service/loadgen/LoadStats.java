@@ -29,6 +29,16 @@ final class LoadStats {
     final Histogram requestPath = new Histogram(MAX_US, 3);
     /** From the request's write to the arrival of the response head (the server sends it when it submits to the engine). */
     final Histogram head = new Histogram(MAX_US, 3);
+    /**
+     * Servers with delivery stamps ({@code ^<µs>}): from the step's nominal time to the start of the
+     * event-loop task that delivered the token (engine lateness + the loop's queue), and from there to
+     * the client's read (encoding, the write, the kernel, and the client's own wait for its loop).
+     */
+    final Histogram toDelivery = new Histogram(MAX_US, 3);
+    final Histogram afterDelivery = new Histogram(MAX_US, 3);
+    /** Per {@value #SLOT_MS} ms of the measured window: events, and events more than {@value #LATE_MS} ms late. */
+    static final int SLOT_MS = 10, LATE_MS = 5;
+    long[] slotEvents = new long[0], slotLate = new long[0];
     long events;      // SSE data events, [DONE] included
     long contentEvents; // events carrying text
     long tokens;        // tokens they carried (exact against a stamped server, else one per event)
@@ -36,7 +46,28 @@ final class LoadStats {
     long errors;      // failed connections, non-200 answers, error events, streams cut short
     long started;
 
+    /** Counts one event received {@code sinceMeasureStart} ns into the window, {@code added} ns after its emission. */
+    void slot(long sinceMeasureStart, long added) {
+        int i = (int) (sinceMeasureStart / (SLOT_MS * 1_000_000L));
+        if (i < 0) return;
+        if (i >= slotEvents.length) {
+            slotEvents = java.util.Arrays.copyOf(slotEvents, Math.max(i + 1, 2 * slotEvents.length));
+            slotLate = java.util.Arrays.copyOf(slotLate, slotEvents.length);
+        }
+        slotEvents[i]++;
+        if (added > LATE_MS * 1_000_000L) slotLate[i]++;
+    }
+
     void merge(LoadStats o) {
+        toDelivery.add(o.toDelivery);
+        afterDelivery.add(o.afterDelivery);
+        int n = Math.max(slotEvents.length, o.slotEvents.length);
+        slotEvents = java.util.Arrays.copyOf(slotEvents, n);
+        slotLate = java.util.Arrays.copyOf(slotLate, n);
+        for (int i = 0; i < o.slotEvents.length; i++) {
+            slotEvents[i] += o.slotEvents[i];
+            slotLate[i] += o.slotLate[i];
+        }
         ttft.add(o.ttft);
         itl.add(o.itl);
         addedItl.add(o.addedItl);

@@ -18,10 +18,11 @@ public final class SseScanner {
         /**
          * A {@code data:} event other than {@code [DONE]}; {@code error} when it is an error object;
          * {@code stamp} the first {@code @<digits>} number on its line, or -1; {@code late} the
-         * number right after it in {@code @<digits>~<digits>}, or -1; {@code stamps} how many
+         * number right after it in {@code @<digits>~<digits>}, or -1; {@code queued} the number
+         * after that in {@code @<digits>~<digits>^<digits>}, or -1; {@code stamps} how many
          * {@code @} the line holds (a stamped synthetic server writes one per token).
          */
-        void onData(boolean error, long stamp, long late, int stamps);
+        void onData(boolean error, long stamp, long late, long queued, int stamps);
 
         /** {@code data: [DONE]}. */
         void onDone();
@@ -36,9 +37,9 @@ public final class SseScanner {
     private final byte[] head = new byte[16];
     private int headLen;
     private boolean inLine;
-    // The stamp: 0 = none seen yet on this line, 1 = reading digits after '@', 2 = after '~', 3 = done
+    // The stamp: 0 = none seen yet on this line, 1 = reading digits after '@', 2 = after '~', 4 = after '^', 3 = done
     private int stampState;
-    private long stamp = -1, late = -1;
+    private long stamp = -1, late = -1, queued = -1;
     private int ats;
 
     public SseScanner(Listener listener) {
@@ -50,7 +51,7 @@ public final class SseScanner {
         headLen = 0;
         inLine = false;
         stampState = 0;
-        stamp = late = -1;
+        stamp = late = queued = -1;
         ats = 0;
     }
 
@@ -76,6 +77,9 @@ public final class SseScanner {
                     else stampState = c == '~' && stamp >= 0 ? 2 : 3;
                 } else if (stampState == 2) {
                     if (c >= '0' && c <= '9') late = (late < 0 ? 0 : late * 10) + (c - '0');
+                    else stampState = c == '^' && late >= 0 ? 4 : 3;
+                } else if (stampState == 4) {
+                    if (c >= '0' && c <= '9') queued = (queued < 0 ? 0 : queued * 10) + (c - '0');
                     else stampState = 3;
                 } else if (stampState == 0 && c == '@') {
                     stampState = 1;
@@ -89,12 +93,12 @@ public final class SseScanner {
             int p = DATA.length;
             if (p < headLen && head[p] == ' ') p++;
             if (startsWith(DONE, p)) listener.onDone();
-            else listener.onData(startsWith(ERROR, p), stamp, late, ats);
+            else listener.onData(startsWith(ERROR, p), stamp, late, queued, ats);
         }
         headLen = 0;
         inLine = false;
         stampState = 0;
-        stamp = late = -1;
+        stamp = late = queued = -1;
         ats = 0;
     }
 

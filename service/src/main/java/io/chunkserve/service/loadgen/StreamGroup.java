@@ -29,7 +29,8 @@ import java.nio.charset.StandardCharsets;
  * server it measures, costs as little as it can. The sockets are Netty channels on this
  * verticle's event loop, read straight into Netty's pooled buffers and copied once into one
  * scratch array per loop (Vert.x's socket API would copy every read into a fresh heap buffer and
- * dispatch it through its context).
+ * dispatch it through its context). With {@code --http2} the streams share this loop's
+ * {@link H2Connection}s instead, each request a stream of its own, read by the same scanner.
  */
 final class StreamGroup extends VerticleBase {
     /** Pause before retrying after a failure, so a refusing server is not hammered. */
@@ -39,6 +40,8 @@ final class StreamGroup extends VerticleBase {
     private final int group, loops;
     private final LoadStats stats = new LoadStats();
     private Bootstrap bootstrap;
+    /** Over HTTP/2: this group's connections, stream i on {@code h2.get(i / loops % h2.size())}. */
+    private final java.util.List<H2Connection> h2 = new java.util.ArrayList<>();
     private volatile boolean stopped;
     private int failuresShown;
     private byte[] scratch = new byte[16 << 10];
@@ -55,8 +58,16 @@ final class StreamGroup extends VerticleBase {
                 .channelFactory(((VertxInternal) vertx).transport().channelFactory(false))
                 .option(ChannelOption.TCP_NODELAY, true).option(ChannelOption.CONNECT_TIMEOUT_MILLIS, 30_000)
                 .remoteAddress(new InetSocketAddress(plan.url().getHost(), plan.port()));
+        if (plan.http2()) {
+            // Connections c = group, group + loops, ...: this loop's share of --connections.
+            for (int c = group; c < plan.connections(); c += loops) {
+                H2Connection hc = new H2Connection(bootstrap, plan.hostHeader(), this::reconnectLater);
+                h2.add(hc);
+                connectH2(hc);
+            }
+        }
         for (int i = group; i < plan.streams(); i += loops) {
-            Stream s = new Stream(i);
+            Stream s = new Stream(i, h2.isEmpty() ? null : h2.get(i / loops % h2.size()));
             long at = plan.start() + plan.rampNanos() * i / plan.streams();
             long delayMs = Math.max(1, (at - System.nanoTime()) / 1_000_000);
             vertx.setTimer(delayMs, t -> s.connect());
@@ -69,9 +80,25 @@ final class StreamGroup extends VerticleBase {
         Promise<LoadStats> p = Promise.promise();
         context.runOnContext(v -> {
             stopped = true;
+            for (H2Connection c : h2) c.close();
             p.complete(stats);
         });
         return p.future();
+    }
+
+    private void connectH2(H2Connection c) {
+        if (stopped) return;
+        c.connect(e -> {
+            if (e == null) return;
+            if (plan.measuring(System.nanoTime())) stats.errors++;
+            showFailure("HTTP/2 connect failed: " + e);
+            reconnectLater(c);
+        });
+    }
+
+    /** An HTTP/2 connection closed (or failed to open): its streams' requests wait in it until it is back. */
+    private void reconnectLater(H2Connection c) {
+        if (!stopped) vertx.setTimer(RETRY_MS, t -> connectH2(c));
     }
 
     private void showFailure(String why) {
@@ -80,9 +107,10 @@ final class StreamGroup extends VerticleBase {
     }
 
     /** One stream: a connection and the request on it now. */
-    private final class Stream extends ChannelInboundHandlerAdapter implements HttpResponseParser.Listener, SseScanner.Listener {
+    private final class Stream extends ChannelInboundHandlerAdapter implements HttpResponseParser.Listener, SseScanner.Listener, H2Connection.Exchange {
         final int stream;
         final int tenant;
+        final H2Connection h2c; // null over HTTP/1.1 (a connection of its own)
         final HttpResponseParser http = new HttpResponseParser(this);
         final SseScanner sse = new SseScanner(this);
         Channel socket;
@@ -93,13 +121,18 @@ final class StreamGroup extends VerticleBase {
         boolean sawToken, done, failed;
         StringBuilder errorBody;
 
-        Stream(int stream) {
+        Stream(int stream, H2Connection h2c) {
             this.stream = stream;
             this.tenant = stream % plan.tenants();
+            this.h2c = h2c;
         }
 
         void connect() {
             if (stopped || System.nanoTime() >= plan.measureEnd()) return;
+            if (h2c != null) { // the shared connection is opened by the group
+                send();
+                return;
+            }
             ChannelFuture f = bootstrap.clone().handler(this).connect();
             f.addListener(ar -> {
                 if (!ar.isSuccess()) {
@@ -138,12 +171,21 @@ final class StreamGroup extends VerticleBase {
             ctx.close();
         }
 
-        private byte[] request() {
+        private byte[] body() {
             StringBuilder prompt = new StringBuilder("Tenant ").append(tenant).append(" shared instructions:");
             for (int w = 0; w < plan.promptWords() - 1; w++) prompt.append(" word").append(w);
             prompt.append(" request ").append(seq);
             byte[] body = new JsonObject().put("model", plan.model()).put("prompt", prompt.toString()).put("max_tokens", plan.maxTokens())
                     .put("stream", true).put("temperature", 0).put("ignore_eos", true).put("user", "tenant-" + tenant).toBuffer().getBytes();
+            return body;
+        }
+
+        private String authorization() {
+            return plan.apiKeys().isEmpty() ? null : "Bearer " + plan.apiKeys().get(stream % plan.apiKeys().size());
+        }
+
+        private byte[] request() {
+            byte[] body = body();
             StringBuilder h = new StringBuilder("POST /v1/completions HTTP/1.1\r\nHost: ").append(plan.hostHeader())
                     .append("\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: ").append(body.length).append("\r\n");
             if (!plan.apiKeys().isEmpty()) h.append("Authorization: Bearer ").append(plan.apiKeys().get(stream % plan.apiKeys().size())).append("\r\n");
@@ -157,11 +199,11 @@ final class StreamGroup extends VerticleBase {
 
         void send() {
             if (stopped || System.nanoTime() >= plan.measureEnd()) {
-                socket.close();
+                if (socket != null) socket.close();
                 return;
             }
             seq++;
-            byte[] req = request();
+            byte[] req = h2c != null ? body() : request();
             sawToken = done = failed = false;
             status = 0;
             errorBody = null;
@@ -169,7 +211,21 @@ final class StreamGroup extends VerticleBase {
             http.expectResponse();
             t0 = System.nanoTime();
             if (plan.measuring(t0)) stats.started++;
-            socket.writeAndFlush(Unpooled.wrappedBuffer(req));
+            if (h2c != null) h2c.request("/v1/completions", req, authorization(), this);
+            else socket.writeAndFlush(Unpooled.wrappedBuffer(req));
+        }
+
+        @Override
+        public void readAt(long nanos) { now = nanos; }
+
+        @Override
+        public void onEnd() { onEnd(true); }
+
+        @Override
+        public void reset(String why) {
+            if (plan.measuring(System.nanoTime())) stats.errors++;
+            showFailure(why);
+            vertx.setTimer(RETRY_MS, t -> send());
         }
 
         void read(ByteBuf bb) {
@@ -239,7 +295,7 @@ final class StreamGroup extends VerticleBase {
         }
 
         @Override
-        public void onData(boolean error, long stamp, long late, int stamps) {
+        public void onData(boolean error, long stamp, long late, long queued, int stamps) {
             boolean measuring = plan.measuring(now);
             if (error) {
                 failed = true;
@@ -251,7 +307,14 @@ final class StreamGroup extends VerticleBase {
                 stats.events++;
                 stats.contentEvents++;
                 stats.tokens += stamp >= 0 ? Math.max(1, stamps) : 1; // a stamped event carries one stamp per token
-                if (stamp >= 0) LoadStats.record(stats.sinceEmission, now - stamp);
+                if (stamp >= 0) {
+                    LoadStats.record(stats.sinceEmission, now - stamp);
+                    stats.slot(now - plan.measureStart(), now - stamp);
+                }
+                if (queued >= 0) {
+                    LoadStats.record(stats.toDelivery, queued * 1000);
+                    LoadStats.record(stats.afterDelivery, now - stamp - queued * 1000);
+                }
                 if (late >= 0) LoadStats.record(stats.engineLate, late * 1000);
                 if (!sawToken) {
                     LoadStats.record(stats.ttft, now - t0);

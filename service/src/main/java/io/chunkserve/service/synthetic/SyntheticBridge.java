@@ -56,6 +56,12 @@ public final class SyntheticBridge extends EngineBridge {
     public static final int CONTEXT_LENGTH = 1 << 20;
     /** System property that turns {@code stamps} on for {@code serve --synthetic} ({@code bench serve} sets it). */
     public static final String STAMPS_PROPERTY = "chunkserve.synthetic.stamps";
+    /**
+     * System property: with stamps on, each token also carries {@code ^<micros>}, how long after the
+     * step's nominal time its event loop ran the delivery (the server's queueing before the write);
+     * off by default, as it adds a few bytes per event.
+     */
+    public static final String DELIVERY_STAMPS_PROPERTY = "chunkserve.synthetic.deliveryStamps";
     /** The engine's step, at most. */
     public static final long STEP_MICROS = 1000;
     static final String[] WORDS = {" lorem", " ipsum", " dolor", " sit", " amet", " consectetur", " adipiscing", " elit",
@@ -64,6 +70,7 @@ public final class SyntheticBridge extends EngineBridge {
     private final double rate;
     private final long periodNanos, stepNanos;
     private final boolean stamps;
+    private final boolean deliveryStamps = Boolean.getBoolean(DELIVERY_STAMPS_PROPERTY);
     private final Map<String, Stream> streams = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> perTenant = new ConcurrentHashMap<>();
     // Engine thread: new streams come in through the inbox.
@@ -317,10 +324,15 @@ public final class SyntheticBridge extends EngineBridge {
             int n = params.n();
             int[] ids = new int[k];
             StringBuilder text = new StringBuilder();
+            long queued = deliveryStamps ? (System.nanoTime() - stamp) / 1000 : -1;
             for (int j = 0; j < k; j++) {
                 ids[j] = (from + j) % WORDS.length;
-                if (stamps) text.append(" @").append(stamp).append('~').append(late / 1000);
-                else text.append(WORDS[(from + j) % WORDS.length]);
+                if (stamps) {
+                    text.append(" @").append(stamp).append('~').append(late / 1000);
+                    if (queued >= 0) text.append('^').append(queued);
+                } else {
+                    text.append(WORDS[(from + j) % WORDS.length]);
+                }
             }
             String t = text.toString();
             List<RequestOutput.ChoiceDelta> deltas = new ArrayList<>(n);

@@ -20,6 +20,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class LoadGenTest {
     @Test
     void measuresStreamsAgainstASyntheticServer() throws Exception {
+        JsonObject r = run();
+        assertEquals("http/1.1", r.getString("protocol"));
+        assertEquals(20, r.getInteger("connections"));
+    }
+
+    @Test
+    void measuresStreamsMultiplexedOverHttp2() throws Exception {
+        JsonObject r = run("--http2", "--connections", "3");
+        assertEquals("h2c", r.getString("protocol"));
+        assertEquals(3, r.getInteger("connections"));
+    }
+
+    /** Runs the load generator with these extra arguments; checks what holds in every mode; returns RESULT. */
+    private static JsonObject run(String... extra) throws Exception {
         Vertx vertx = Vertx.vertx();
         SyntheticBridge bridge = new SyntheticBridge(vertx, 200);
         HttpServer server = TinySseServer.start(vertx, bridge, 0);
@@ -28,9 +42,11 @@ class LoadGenTest {
         int code;
         try {
             System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            code = new CommandLine(new LoadGen()).execute("--url", "http://127.0.0.1:" + server.actualPort(), "--streams", "20",
+            List<String> args = new java.util.ArrayList<>(List.of("--url", "http://127.0.0.1:" + server.actualPort(), "--streams", "20",
                     "--tenants", "3", "--duration", "3", "--warmup", "3", "--ramp", "0.2", "--max-tokens", "40",
-                    "--synthetic", "200", "--loops", "1", "--model", "synthetic");
+                    "--synthetic", "200", "--loops", "1", "--model", "synthetic"));
+            args.addAll(List.of(extra));
+            code = new CommandLine(new LoadGen()).execute(args.toArray(String[]::new));
         } finally {
             System.setOut(old);
             vertx.close().await(10, TimeUnit.SECONDS);
@@ -53,5 +69,6 @@ class LoadGenTest {
         assertTrue(r.getDouble("ttft_p50_ms") >= 4, r.encode());
         assertTrue(r.getDouble("itl_p99_ms") >= 0 && r.getDouble("added_itl_p99_ms") >= 0, r.encode());
         assertTrue(text.contains("added: inter-token - period p50 / p99 ms"), text);
+        return r;
     }
 }

@@ -12,8 +12,8 @@ class SseScannerTest {
     private final List<String> seen = new ArrayList<>();
     private final SseScanner scanner = new SseScanner(new SseScanner.Listener() {
         @Override
-        public void onData(boolean error, long stamp, long late, int stamps) {
-            seen.add(error ? "error" : stamp >= 0 ? "data@" + stamp + (late >= 0 ? "~" + late : "") + "x" + stamps : "data");
+        public void onData(boolean error, long stamp, long late, long queued, int stamps) {
+            seen.add(error ? "error" : stamp >= 0 ? "data@" + stamp + (late >= 0 ? "~" + late : "") + (queued >= 0 ? "^" + queued : "") + "x" + stamps : "data");
         }
 
         @Override
@@ -40,12 +40,13 @@ class SseScannerTest {
 
     @Test
     void stampsAreTheFirstAtNumberOfTheLine() {
-        String stream = "data: {\"id\":\"x\",\"choices\":[{\"text\":\" @123456789~17 @5\"}]}\n\ndata: {\"text\":\"@\"}\n\ndata: {\"text\":\" @42\"}\n\ndata: [DONE]\n\n";
+        String stream = "data: {\"id\":\"x\",\"choices\":[{\"text\":\" @123456789~17 @5\"}]}\n\ndata: {\"text\":\"@\"}\n\ndata: {\"text\":\" @42\"}\n\n"
+                + "data: {\"text\":\" @77~3^1250 @77~3^1250\"}\n\ndata: {\"text\":\" @8^9\"}\n\ndata: [DONE]\n\n";
         for (int cut = 0; cut <= stream.length(); cut++) {
             seen.clear();
             scanner.feed(Buffer.buffer(stream.substring(0, cut)));
             scanner.feed(Buffer.buffer(stream.substring(cut)));
-            assertEquals(List.of("data@123456789~17x2", "data", "data@42x1", "done"), seen, "cut at " + cut);
+            assertEquals(List.of("data@123456789~17x2", "data", "data@42x1", "data@77~3^1250x2", "data@8x1", "done"), seen, "cut at " + cut);
         }
     }
 }

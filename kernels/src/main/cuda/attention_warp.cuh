@@ -1,0 +1,174 @@
+// The two-phase partials' warp items (attention.cu's partials_warp), included by attention.cu inside namespace cs
+// after the helpers it uses (Args, ROWS, PRE, pick_pre, ldg_again).
+#pragma once
+
+// One warp = one work item of ≤ 16 rows (a sequence's private chunks at g ≤ 16, or a small group piece): the
+// block's 4 warps run 4 such items side by side, each with its own pipeline of 16-token stages in its quarter
+// of the block's shared memory (query rows 16·warp .., stages: WST × (16 K + 16 V rows)), no block barrier and
+// no cross-warp reduction (the block path splits each 64-token tile over 4 warps and merges their states, and
+// a block starts per item: for the short private items of a shared-prefix batch that start-up dominated).
+// Needs C ≥ 16 (a stage lies in one chunk) and the f64 shared-memory size (64·D + 3·2·64·D elements).
+template <typename T, int D, int WST>
+__device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T* __restrict__ vc,
+                                              const T* __restrict__ q, const Args& A, int h, const int* itemRec,
+                                              int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
+    constexpr int NTW = 16;              // tokens a stage
+    constexpr int PR = D / 8;            // 16-byte pieces per row
+    constexpr int WSTAGE = 2 * NTW * D;  // elements of one K + V stage
+    static_assert(NTW * PR % 32 == 0, "stage load split");
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    T* qs = reinterpret_cast<T*>(smem) + warp * 16 * D;
+    T* kvs = reinterpret_cast<T*>(smem) + ROWS * D + warp * WST * WSTAGE;
+    const int chunkOff = ia.x, fullTok = ia.y, seqOff = ia.z, rowStart = ia.w, rowCount = ib.x, tailSeq = ib.w;
+    const int seqBase = ic.x;
+    const int g = A.g, hkv = A.hkv, logC = A.logC, C = 1 << logC, hq = hkv * g;
+    const int tailLen = tailSeq >= 0 ? __ldg(A.lens + tailSeq) : 0;
+    // query rows (rows past rowCount zero)
+    for (int p = lane; p < 16 * PR; p += 32) {
+        int r = p / PR, c = p % PR;
+        bool valid = r < rowCount;
+        const T* src = q;
+        if (valid) {
+            int rg = rowStart + r, k = rg / g;
+            int seq = seqBase >= 0 ? seqBase + k : __ldg(A.rowSeqs + seqOff + k);
+            src = q + (size_t)(seq * hq + h * g + (rg - k * g)) * D + c * 8;
+        }
+        cp_async16(smem_u32(qs + swz<D>(r, c)), src, valid);
+    }
+    const int nTok = tailSeq >= 0 ? fullTok - C + ((tailLen - 1) & (C - 1)) + 1 : fullTok;
+    const int nTiles = (nTok + NTW - 1) / NTW;
+    auto chunk_of = [&](int tile) {
+        int ci = (tile * NTW) >> logC;
+        return ci < PRE ? pick_pre(ic, id, ci) : __ldg(A.chunkIds + chunkOff + ci);
+    };
+    // stage load: tokens tile·16 .. +15 lie in one chunk; slots ≥ nTok are zero-filled, not read
+    auto load = [&](int tile, int stage, int chunk) {
+        const int tok0 = tile * NTW;
+        const T* kb = kc + (((size_t)chunk * hkv + h) * C + (tok0 & (C - 1))) * D;
+        const T* vb = vc + (kb - kc);
+        T* ks = kvs + stage * WSTAGE;
+        T* vs = ks + NTW * D;
+        #pragma unroll
+        for (int it = 0; it < NTW * PR / 32; ++it) {
+            int p = lane + it * 32, r = p / PR, c = p % PR;
+            bool valid = tok0 + r < nTok;
+            cp_async16(smem_u32(ks + swz<D>(r, c)), valid ? kb + r * D + c * 8 : kc, valid);
+            cp_async16(smem_u32(vs + swz<D>(r, c)), valid ? vb + r * D + c * 8 : vc, valid);
+        }
+    };
+    #pragma unroll
+    for (int s = 0; s < WST - 1; ++s) {
+        if (s < nTiles) load(s, s, chunk_of(s));
+        cp_async_commit();   // the first group also holds the query rows
+    }
+    float o[D / 8][4];
+    #pragma unroll
+    for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    uint32_t qf[D / 16][4];
+    for (int i = 0; i < nTiles; ++i) {
+        const int nextTile = i + WST - 1;
+        const int nextChunk = nextTile < nTiles ? chunk_of(nextTile) : 0;   // requested before the wait
+        cp_async_wait<WST - 2>();
+        __syncwarp();
+        if (nextTile < nTiles) load(nextTile, nextTile % WST, nextChunk);
+        cp_async_commit();
+        if (i == 0) {
+            #pragma unroll
+            for (int kk = 0; kk < D / 16; ++kk) {
+                int mat = lane >> 3, row = (lane & 7) + ((mat & 1) << 3);
+                ldsm_x4(qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], smem_u32(qs + swz<D>(row, kk * 2 + (mat >> 1))));
+            }
+        }
+        const T* ks = kvs + (i % WST) * WSTAGE;
+        const T* vs = ks + NTW * D;
+        float s[2][4];
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+        #pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) {
+            uint32_t b0, b1, b2, b3;
+            int row = (lane & 7) + ((lane >> 4) << 3);
+            ldsm_x4(b0, b1, b2, b3, smem_u32(ks + swz<D>(row, kk * 2 + ((lane >> 3) & 1))));
+            Elem<T>::mma(s[0], qf[kk], b0, b1);
+            Elem<T>::mma(s[1], qf[kk], b2, b3);
+        }
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            #pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                int tg = i * NTW + n * 8 + 2 * (lane & 3) + e;
+                bool v = tg < nTok;
+                s[n][e] = v ? s[n][e] * A.scaleLog2 : -INFINITY;
+                s[n][2 + e] = v ? s[n][2 + e] * A.scaleLog2 : -INFINITY;
+                mx0 = fmaxf(mx0, s[n][e]);
+                mx1 = fmaxf(mx1, s[n][2 + e]);
+            }
+        }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+        float base0 = mn0 == -INFINITY ? 0.f : mn0, base1 = mn1 == -INFINITY ? 0.f : mn1;
+        if (!__all_sync(0xffffffffu, mn0 == m0 && mn1 == m1)) {
+            float c0 = exp2f(m0 - base0), c1 = exp2f(m1 - base1);
+            l0 *= c0;
+            l1 *= c1;
+            #pragma unroll
+            for (int n = 0; n < D / 8; ++n) {
+                o[n][0] *= c0; o[n][1] *= c0;
+                o[n][2] *= c1; o[n][3] *= c1;
+            }
+        }
+        m0 = mn0;
+        m1 = mn1;
+        uint32_t pf[4];
+        #pragma unroll
+        for (int n = 0; n < 2; ++n) {
+            float p0 = exp2f(s[n][0] - base0), p1 = exp2f(s[n][1] - base0);
+            float p2 = exp2f(s[n][2] - base1), p3 = exp2f(s[n][3] - base1);
+            l0 += p0 + p1;
+            l1 += p2 + p3;
+            pf[n * 2 + 0] = Elem<T>::pack(p0, p1);
+            pf[n * 2 + 1] = Elem<T>::pack(p2, p3);
+        }
+        #pragma unroll
+        for (int db = 0; db < D / 16; ++db) {
+            uint32_t v0, v1, v2, v3;
+            int row = (lane & 7) + (((lane >> 3) & 1) << 3);
+            ldsm_x4_t(v0, v1, v2, v3, smem_u32(vs + swz<D>(row, db * 2 + (lane >> 4))));
+            Elem<T>::mma(o[2 * db], pf, v0, v1);
+            Elem<T>::mma(o[2 * db + 1], pf, v2, v3);
+        }
+    }
+    cp_async_wait<0>();
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const int4 jb = ldg_again(itemRec + 4);
+    const int partBase = jb.y, partStride = jb.z;
+    #pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        const int r = (lane >> 2) + 8 * half;
+        if (r >= rowCount) continue;
+        const float M = half ? m1 : m0, L = half ? l1 : l0;
+        const int rg = rowStart + r, k = rg / g;
+        const int seq = seqBase >= 0 ? seqBase + k : __ldg(A.rowSeqs + seqOff + k);
+        const int col0 = 2 * (lane & 3);
+        if (A.direct && __ldg(A.seqInfo + 4 * seq + 2) == 1) {   // the only item of this sequence
+            float inv = 1.f / L;
+            uint32_t* dst = reinterpret_cast<uint32_t*>(static_cast<T*>(A.out) + ((size_t)seq * hq + h * g + (rg - k * g)) * D + col0);
+            #pragma unroll
+            for (int n = 0; n < D / 8; ++n) dst[n * 4] = Elem<T>::pack(o[n][2 * half] * inv, o[n][2 * half + 1] * inv);
+            continue;
+        }
+        size_t recIdx = (size_t)partBase + (size_t)h * partStride + r;
+        float2* dst = reinterpret_cast<float2*>(A.partO + recIdx * D + col0);
+        #pragma unroll
+        for (int n = 0; n < D / 8; ++n) dst[n * 4] = make_float2(o[n][2 * half], o[n][2 * half + 1]);
+        if ((lane & 3) == 0) *reinterpret_cast<float2*>(A.partML + 2 * recIdx) = make_float2(M, L);
+    }
+}
