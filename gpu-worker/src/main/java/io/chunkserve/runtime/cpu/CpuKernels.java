@@ -14,7 +14,9 @@ import java.util.function.IntConsumer;
  * {@code chunkserve-cpu-<instance>-<n>}); the calling thread is the remaining one. Matrix multiplies are
  * split by row blocks of W, so each thread streams a disjoint part of the weights. Dispatch
  * allocates nothing and costs a few microseconds while the workers are spinning (they spin for
- * {@code chunkserve.cpu.spinMicros}, default 200 µs, after each job and then park).
+ * {@code chunkserve.cpu.spinMicros}, default 200 µs, after each job and then park). While waiting, a
+ * thread touches the first rows of its share of the next one-token matmul that the caller declared
+ * ({@link #upcoming}, see {@link TouchPlan}).
  *
  * <p>An instance may be shared, but it runs one parallel call at a time: a call that overlaps
  * another (from a second thread, or nested inside a {@link #forRange} task) runs on its calling
