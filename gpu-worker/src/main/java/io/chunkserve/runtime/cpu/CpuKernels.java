@@ -14,7 +14,9 @@ import java.util.function.IntConsumer;
  * {@code chunkserve-cpu-<instance>-<n>}); the calling thread is the remaining one. Matrix multiplies are
  * split by row blocks of W, so each thread streams a disjoint part of the weights. Dispatch
  * allocates nothing and costs a few microseconds while the workers are spinning (they spin for
- * {@code chunkserve.cpu.spinMicros}, default 200 µs, after each job and then park).
+ * {@code chunkserve.cpu.spinMicros}, default 200 µs, after each job and then park). While waiting, a
+ * thread touches the first rows of its share of the next one-token matmul that the caller declared
+ * ({@link #upcoming}, see {@link TouchPlan}).
  *
  * <p>An instance may be shared, but it runs one parallel call at a time: a call that overlaps
  * another (from a second thread, or nested inside a {@link #forRange} task) runs on its calling
@@ -53,7 +55,58 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     public CpuKernels(int threads) {
         this.threads = Math.max(1, threads);
         long spinNanos = Long.getLong("chunkserve.cpu.spinMicros", 200L) * 1000L;
-        this.pool = this.threads > 1 ? new WorkerPool(this.threads - 1, threadNamePrefix, spinNanos) : null;
+        this.seenPlan = new TouchPlan[this.threads * PAD];
+        this.cursor = new long[this.threads * PAD];
+        this.sink = new long[this.threads * PAD];
+        this.pool = this.threads > 1 ? new WorkerPool(this.threads - 1, threadNamePrefix, spinNanos, this::touchStep) : null;
+    }
+
+    // ---- touch-ahead of the next one-token dispatch (see TouchPlan) ----
+    private static final int PAD = 16; // per-participant slots 16 longs / refs apart (own cache lines)
+    /** Lines of each stream touched per idle step (a step stays short: the waiting thread checks for its next job between steps). */
+    private static final int TOUCH_LINES = 2;
+    private volatile TouchPlan touchPlan;
+    private final TouchPlan[] seenPlan; // [participant · PAD]: the plan the cursor belongs to
+    private final long[] cursor, sink;  // [participant · PAD]: bytes of each stream touched so far (-1: done)
+
+    /** A one-token {@link #matmulMany} of these weights as this instance splits it (for touch plans; x and outputs unset). */
+    GemvJob planMany(Weight[] ws) { return new GemvJob().many(ws, ws.length, null, new float[ws.length][], threads); }
+
+    /** As {@link #planMany} for {@link #matmulAdd}. */
+    GemvJob planResidual(Weight w) { return new GemvJob().residual(w, null, null, null, threads); }
+
+    /** As {@link #planMany} for {@link #gateUpSilu}. */
+    GemvJob planGateUp(Weight gate, Weight up) { return new GemvJob().gateUp(gate, up, null, null, null, threads); }
+
+    /**
+     * Declares the next one-token dispatch (null: none known): from now on, a thread that waits for
+     * the others' tasks or for its next job touches the heads of its row streams of that dispatch
+     * (task p's range on participant p: the dispatching thread claims first and almost always runs
+     * task 0), so they start from cache instead of cold DRAM. Reads only; any plan is safe.
+     */
+    void upcoming(TouchPlan plan) { touchPlan = plan; }
+
+    /** The pool's {@link WorkerPool.Idle} work: one touch step of participant p (0: the dispatching thread). */
+    private boolean touchStep(int p) {
+        TouchPlan tp = touchPlan;
+        if (tp == null) return false;
+        int i = p * PAD;
+        long c;
+        if (seenPlan[i] != tp) {
+            seenPlan[i] = tp;
+            c = 0;
+        } else {
+            c = cursor[i];
+            if (c < 0) return false;
+        }
+        boolean more;
+        try {
+            more = tp.touch(p, c, TOUCH_LINES, sink, i);
+        } catch (RuntimeException e) { // e.g. the weights' arena was closed under a stale plan: stop touching it
+            more = false;
+        }
+        cursor[i] = more ? c + TOUCH_LINES * TouchPlan.LINE : -1;
+        return more;
     }
 
     @Override

@@ -21,6 +21,10 @@ public final class CpuModelRunner implements ModelRunner {
     private final CpuKernels k;
     private final float[] invFreq; // (headDim/2)
     private final Weight[][] qkv;   // per layer: {wq, wk, wv}, one dispatch
+    // touch-ahead plans of the one-token dispatches (CpuKernels.upcoming): per layer q/k/v, o, gate/up, down; the LM head
+    private final TouchPlan[] tQkv, tO, tGateUp, tDown;
+    private final TouchPlan tHead;
+    private boolean touchAhead = TOUCH_BYTES > 0;
     private Scratch s = new Scratch(0, 0, null);
     private float[][] qkvOut; // the scratch buffers matmulMany writes, regrouped when the scratch grows
     private final TwoPhaseAttention twoPhase;
@@ -44,7 +48,39 @@ public final class CpuModelRunner implements ModelRunner {
             ModelWeights.Layer L = w.layers()[l];
             qkv[l] = new Weight[]{L.wq(), L.wk(), L.wv()};
         }
+        int threads = kernels.threads();
+        long budget = Math.max(TouchPlan.LINE, TOUCH_BYTES);
+        tQkv = new TouchPlan[n];
+        tO = new TouchPlan[n];
+        tGateUp = new TouchPlan[n];
+        tDown = new TouchPlan[n];
+        for (int l = 0; l < n; l++) {
+            ModelWeights.Layer L = w.layers()[l];
+            tQkv[l] = TouchPlan.of(kernels.planMany(qkv[l]), threads, budget);
+            tO[l] = TouchPlan.of(kernels.planResidual(L.wo()), threads, budget);
+            tGateUp[l] = TouchPlan.of(kernels.planGateUp(L.wGate(), L.wUp()), threads, budget);
+            tDown[l] = TouchPlan.of(kernels.planResidual(L.wDown()), threads, budget);
+        }
+        tHead = TouchPlan.of(kernels.planMany(new Weight[]{w.lmHead()}), threads, budget);
     }
+
+    /**
+     * Most bytes of each row stream of the next one-token matmul that a waiting thread touches ahead
+     * (0: none). SmolLM2-135M's ranges are 83–442 KB a stream, so 256 KB covers most of each.
+     */
+    private static final long TOUCH_BYTES = Long.getLong("chunkserve.cpu.touchBytes", 256 * 1024);
+
+    /** Benchmarks switch the touch-ahead of the next matmul off to measure its effect with the same code. */
+    public void setTouchAhead(boolean on) {
+        touchAhead = on;
+        if (!on) k.upcoming(null);
+    }
+
+    /** Declares the next one-token matmul to the kernels' waiting threads (decode steps only). */
+    private void upcoming(TouchPlan p, int T) { k.upcoming(T == 1 && touchAhead ? p : null); }
+
+    @Override
+    public void close() { k.upcoming(null); } // no stale plan outlives the weights
 
     @Override
     public ModelConfig config() { return cfg; }
@@ -102,6 +138,7 @@ public final class CpuModelRunner implements ModelRunner {
         }
         if (n == 0) return;
         CpuKernels.rmsnorm(sc.lastN(), sc.last(), w.norm(), n, cfg.rmsNormEps());
+        upcoming(tQkv[0], n); // the next step's first matmul
         k.matmul(w.lmHead(), sc.lastN(), n, sc.lg());
         int vocab = cfg.vocabSize();
         for (int i = 0; i < n; i++) System.arraycopy(sc.lg(), i * vocab, logits, rows[i] * vocab, vocab);
@@ -160,6 +197,8 @@ public final class CpuModelRunner implements ModelRunner {
         float[] x = sc.x(), hn = sc.hn(), q = sc.q(), kk = sc.kk(), v = sc.v();
 
         CpuKernels.rmsnorm(hn, x, L.attnNorm(), T, eps);
+        // while waiting at the end of each matmul (and between them), the threads touch the next one's first rows
+        upcoming(tO[l], T);
         k.matmulMany(qkv[l], hn, T, qkvOut);
         if (L.bq() != null) addBias(q, L.bq(), T);
         if (L.bk() != null) addBias(kk, L.bk(), T);
@@ -190,10 +229,13 @@ public final class CpuModelRunner implements ModelRunner {
             twoPhase.decode(pool, l, plan, cfg.numHeads(), decQ, decOut, k);
             for (int i = 0; i < decodeCount; i++) System.arraycopy(decOut, i * qDim, att, b.offset(decodeSeqs[i]) * qDim, qDim);
         }
+        upcoming(tGateUp[l], T);
         k.matmulAdd(L.wo(), att, T, sc.o(), x);
 
         CpuKernels.rmsnorm(hn, x, L.mlpNorm(), T, eps);
+        upcoming(tDown[l], T);
         k.gateUpSilu(L.wGate(), L.wUp(), hn, T, sc.gate(), sc.up());
+        upcoming(l + 1 < cfg.numLayers() ? tQkv[l + 1] : tHead, T);
         k.matmulAdd(L.wDown(), sc.gate(), T, sc.o(), x);
     }
 

@@ -107,42 +107,47 @@ final class GemvJob implements IntConsumer {
     }
 
     /** First row of task t's range (t = tasks gives totalRows): big ranges first, then the tail's small ones. */
-    private int bound(int t) {
+    int bound(int t) {
         if (t >= tasks) return totalRows;
         double head = tail ? (1 - GEMV_TAIL) * totalRows : totalRows;
         double b = t <= big ? head * t / big : head + (totalRows - head) * (t - big) / (tasks - big);
         return (int) Math.min(totalRows, Math.round(b / ROW_ALIGN) * ROW_ALIGN);
     }
 
-    @Override
-    public void accept(int t) {
+    /** The row pieces of task t: weight, output and row range [lo, hi) of each; returns how many (po may be null). */
+    int pieces(int t, Weight[] pw, float[][] po, int[] lo, int[] hi) {
         int a = bound(t), b = bound(t + 1);
-        if (a >= b) return;
-        int n = mode == MANY ? count : mode == GATE_UP ? 2 : 1;
-        Weight[] pw = this.pw[t];
-        float[][] po = this.po[t];
-        int[] lo = this.lo[t], hi = this.hi[t];
+        if (a >= b) return 0;
         int pieces = 0;
         if (mode == MANY) {
             for (int j = 0, base = 0; j < count && base < b; j++) {
                 int rows = ws[j].rows(), l = Math.max(a, base), h = Math.min(b, base + rows);
                 if (l < h) {
                     pw[pieces] = ws[j];
-                    po[pieces] = outs[j];
+                    if (po != null) po[pieces] = outs[j];
                     lo[pieces] = l - base;
                     hi[pieces++] = h - base;
                 }
                 base += rows;
             }
         } else {
+            int n = mode == GATE_UP ? 2 : 1;
             for (int j = 0; j < n; j++, pieces++) {
                 pw[j] = ws[j];
-                po[j] = outs[j];
+                if (po != null) po[j] = outs[j];
                 lo[j] = a;
                 hi[j] = b;
             }
         }
-        MatKernels.gemvPieces(pw, po, lo, hi, pieces, x, streamPiece[t], streamRow[t]);
+        return pieces;
+    }
+
+    @Override
+    public void accept(int t) {
+        int a = bound(t), b = bound(t + 1);
+        if (a >= b) return;
+        int pieces = pieces(t, pw[t], po[t], lo[t], hi[t]);
+        MatKernels.gemvPieces(pw[t], po[t], lo[t], hi[t], pieces, x, streamPiece[t], streamRow[t]);
         if (mode == RESIDUAL) Vec.add(residual, outs[0], a, b - a);
         else if (mode == GATE_UP) Vec.siluMul(outs[0], outs[1], a, b - a);
     }

@@ -35,7 +35,14 @@ final class WorkerPool implements AutoCloseable {
     private static final int CLAIM = 16, REMAINING = 48;
     private final long[] ctl = new long[64];
 
+    /** Work for a thread that waits (for the others' tasks, or for the next job): one small step per call. */
+    interface Idle {
+        /** One step of participant p's idle work (0: the dispatching thread, i: worker i); false when it has none left. */
+        boolean step(int participant);
+    }
+
     private final Worker[] workers;
+    private final Idle idle; // null: plain spinning
     private final long spinNanos;
     private volatile IntConsumer task;
     private volatile Throwable failure;
@@ -43,10 +50,15 @@ final class WorkerPool implements AutoCloseable {
     private int generation; // written by the dispatching thread only
 
     WorkerPool(int workerCount, String namePrefix, long spinNanos) {
+        this(workerCount, namePrefix, spinNanos, null);
+    }
+
+    WorkerPool(int workerCount, String namePrefix, long spinNanos, Idle idle) {
         this.spinNanos = spinNanos;
+        this.idle = idle;
         this.workers = new Worker[workerCount];
         for (int i = 0; i < workerCount; i++) {
-            Worker w = new Worker(namePrefix + (i + 1));
+            Worker w = new Worker(namePrefix + (i + 1), i + 1);
             workers[i] = w;
         }
         for (Worker w : workers) w.start();
@@ -99,7 +111,9 @@ final class WorkerPool implements AutoCloseable {
         if ((long) LONGS.getVolatile(ctl, REMAINING) == 0) return;
         long start = System.nanoTime();
         int spins = 0;
+        Idle idle = this.idle;
         while ((long) LONGS.getVolatile(ctl, REMAINING) != 0) {
+            if (idle != null && idle.step(0)) continue;
             Thread.onSpinWait();
             // a worker holding an index may have been descheduled: after a while, give up the core
             if ((++spins & 1023) == 0 && System.nanoTime() - start > 50_000) Thread.yield();
@@ -135,8 +149,11 @@ final class WorkerPool implements AutoCloseable {
             }
         }
 
-        Worker(String name) {
+        private final int index;
+
+        Worker(String name, int index) {
             super(name);
+            this.index = index;
             setDaemon(true);
         }
 
@@ -157,9 +174,11 @@ final class WorkerPool implements AutoCloseable {
                 long start = System.nanoTime();
                 int spins = 0;
                 boolean found = false;
+                Idle idle = WorkerPool.this.idle;
                 while (!closed) {
-                    Thread.onSpinWait();
                     if (currentGen() != seen) { found = true; break; }
+                    if (idle != null && idle.step(index)) continue;
+                    Thread.onSpinWait();
                     if ((++spins & 255) == 0) {
                         long spent = System.nanoTime() - start;
                         if (spent > spinNanos) break;
