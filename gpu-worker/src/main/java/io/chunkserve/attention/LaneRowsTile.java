@@ -2,6 +2,8 @@ package io.chunkserve.attention;
 
 import jdk.incubator.vector.FloatVector;
 
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 
 import static io.chunkserve.attention.VectorMath.F;
@@ -103,6 +105,97 @@ final class LaneRowsTile extends QueryTile {
             }
         }
         aheadRest();
+    }
+
+    /**
+     * As {@link #accumulate(float[], int, float[], int, int, int)} with K at kt[0 ..] (panel
+     * layout) but V read straight from an fp32 slab, (tn, dim) row-major at byte vb of vs, with no
+     * copy into scratch. Only where {@link #directVOk} holds, and worth it only where the block was
+     * prefetched into the cache ({@link Workspace#fold}): V is read with full-vector loads, which
+     * hit L1/L2 as well from the slab as from scratch. K stays copied: its broadcasts read single
+     * floats, and scalar segment reads (bounds-checked) made the scores slower than copy + array
+     * reads (measured, session 5).
+     */
+    void accumulate(float[] kt, MemorySegment vs, long vb, int tn, int pos0) {
+        this.kOff = 0;
+        boolean masked = (long) pos0 + tn - 1 > minLimit;
+        for (int rb = 0; rb < blocks; rb++) {
+            scores12(kt, tn, rb);
+            if (masked) mask(tn, pos0, rb);
+            softmax(tn, rb);
+            ahead();
+            int r1 = Math.min(V, (rows - rb * V + RG - 1) / RG * RG);
+            for (int r = 0; r < r1; r += RG) {
+                pv4x4Seg(vs, vb, tn, rb, r);
+                ahead();
+            }
+        }
+        aheadRest();
+    }
+
+    /** Whether {@link #accumulate(float[], MemorySegment, long, int, int)} handles this head dim. */
+    static boolean directVOk(int dim) { return WIDE_REGS && dim == KP && dim == 4 * V; }
+
+    /** {@link #pv4x4} (the whole head dim: dim = 4·V) over a V slab. */
+    private void pv4x4Seg(MemorySegment vs, long vb0, int tn, int rb, int r0) {
+        final int D = dim;
+        final float[] s = st, out = o;
+        final MemorySegment v = vs;
+        final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+        final long RS = 4L * D, VB = 4L * V;
+        int o0 = (rb * V + r0) * D, o1 = o0 + D, o2 = o1 + D, o3 = o2 + D;
+        FloatVector c0 = FloatVector.broadcast(F, cf[r0]), c1 = FloatVector.broadcast(F, cf[r0 + 1]);
+        FloatVector c2 = FloatVector.broadcast(F, cf[r0 + 2]), c3 = FloatVector.broadcast(F, cf[r0 + 3]);
+        FloatVector a00 = FloatVector.fromArray(F, out, o0).mul(c0), a01 = FloatVector.fromArray(F, out, o0 + V).mul(c0);
+        FloatVector a02 = FloatVector.fromArray(F, out, o0 + 2 * V).mul(c0), a03 = FloatVector.fromArray(F, out, o0 + 3 * V).mul(c0);
+        FloatVector a10 = FloatVector.fromArray(F, out, o1).mul(c1), a11 = FloatVector.fromArray(F, out, o1 + V).mul(c1);
+        FloatVector a12 = FloatVector.fromArray(F, out, o1 + 2 * V).mul(c1), a13 = FloatVector.fromArray(F, out, o1 + 3 * V).mul(c1);
+        FloatVector a20 = FloatVector.fromArray(F, out, o2).mul(c2), a21 = FloatVector.fromArray(F, out, o2 + V).mul(c2);
+        FloatVector a22 = FloatVector.fromArray(F, out, o2 + 2 * V).mul(c2), a23 = FloatVector.fromArray(F, out, o2 + 3 * V).mul(c2);
+        FloatVector a30 = FloatVector.fromArray(F, out, o3).mul(c3), a31 = FloatVector.fromArray(F, out, o3 + V).mul(c3);
+        FloatVector a32 = FloatVector.fromArray(F, out, o3 + 2 * V).mul(c3), a33 = FloatVector.fromArray(F, out, o3 + 3 * V).mul(c3);
+        for (int t = 0; t < tn; t++) {
+            long vb = vb0 + t * RS;
+            int sb = t * V + r0;
+            FloatVector v0 = FloatVector.fromMemorySegment(F, v, vb, LE), v1 = FloatVector.fromMemorySegment(F, v, vb + VB, LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, v, vb + 2 * VB, LE), v3 = FloatVector.fromMemorySegment(F, v, vb + 3 * VB, LE);
+            FloatVector p = FloatVector.broadcast(F, s[sb]);
+            a00 = v0.fma(p, a00);
+            a01 = v1.fma(p, a01);
+            a02 = v2.fma(p, a02);
+            a03 = v3.fma(p, a03);
+            p = FloatVector.broadcast(F, s[sb + 1]);
+            a10 = v0.fma(p, a10);
+            a11 = v1.fma(p, a11);
+            a12 = v2.fma(p, a12);
+            a13 = v3.fma(p, a13);
+            p = FloatVector.broadcast(F, s[sb + 2]);
+            a20 = v0.fma(p, a20);
+            a21 = v1.fma(p, a21);
+            a22 = v2.fma(p, a22);
+            a23 = v3.fma(p, a23);
+            p = FloatVector.broadcast(F, s[sb + 3]);
+            a30 = v0.fma(p, a30);
+            a31 = v1.fma(p, a31);
+            a32 = v2.fma(p, a32);
+            a33 = v3.fma(p, a33);
+        }
+        a00.intoArray(out, o0);
+        a01.intoArray(out, o0 + V);
+        a02.intoArray(out, o0 + 2 * V);
+        a03.intoArray(out, o0 + 3 * V);
+        a10.intoArray(out, o1);
+        a11.intoArray(out, o1 + V);
+        a12.intoArray(out, o1 + 2 * V);
+        a13.intoArray(out, o1 + 3 * V);
+        a20.intoArray(out, o2);
+        a21.intoArray(out, o2 + V);
+        a22.intoArray(out, o2 + 2 * V);
+        a23.intoArray(out, o2 + 3 * V);
+        a30.intoArray(out, o3);
+        a31.intoArray(out, o3 + V);
+        a32.intoArray(out, o3 + 2 * V);
+        a33.intoArray(out, o3 + 3 * V);
     }
 
     /**

@@ -134,6 +134,7 @@ public final class TwoPhaseAttention {
         int hd = lay.headDim(), grp = pieceGroup[p];
         int s0 = plan.groupSeqStart[grp], nSeq = plan.groupSeqStart[grp + 1] - s0, rows = nSeq * g;
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
+        Workspace.warm(pool, layer, plan.groupChunks[pieceFrom[p]], h0, lay.chunkSize());
         Workspace ws = Workspace.get();
         QueryTile[] tiles = ws.tiles(h1 - h0, rows, lay, wideMinRows);
         for (int h = h0; h < h1; h++) {
@@ -160,12 +161,13 @@ public final class TwoPhaseAttention {
         KvLayout lay = pool.layout();
         int hd = lay.headDim();
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
+        int e0 = plan.privStart[b], e1 = plan.privStart[b + 1];
+        if (e1 > e0) Workspace.warm(pool, layer, plan.privChunks[e0], h0, e1 - e0 == 1 ? plan.validTokens(b, plan.privIndex[e0]) : lay.chunkSize());
         Workspace ws = Workspace.get();
         QueryTile[] tiles = ws.tiles(h1 - h0, g, lay, wideMinRows);
         for (int h = h0; h < h1; h++) {
             for (int j = 0; j < g; j++) tiles[h - h0].setQuery(j, q, (b * qHeads + h * g + j) * hd, scale, Integer.MAX_VALUE);
         }
-        int e0 = plan.privStart[b], e1 = plan.privStart[b + 1];
         if (e1 > e0) { // only the last private chunk can be partly filled; no causal limits in decode
             ws.fold(tiles, h0, h1, pool, layer, plan.privChunks, e0, e1, plan.validTokens(b, plan.privIndex[e1 - 1]));
         }

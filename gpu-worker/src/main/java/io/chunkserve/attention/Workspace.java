@@ -154,7 +154,9 @@ final class Workspace {
      * {@link #foldRows} for full chunks with headDim = {@link LaneRowsTile#KP} (no panel reshuffle):
      * block by block (chunk, head), each tile requesting the next block's K/V lines while it folds
      * the current one ({@link LaneRowsTile#prefetchDuring}), so each block's widening copy reads
-     * from cache and the DRAM traffic runs under the arithmetic. The task's first block is read cold.
+     * from cache and the DRAM traffic runs under the arithmetic. For fp32 with headDim = KP the V
+     * half is not copied at all: the tile reads it from the (prefetched) slab. The task's first
+     * block was requested at the task's start ({@link #warm}).
      */
     private void foldRowsPrefetched(QueryTile[] tiles, int h0, int h1, KvLayout lay, MemorySegment ks, MemorySegment vs,
                                     int[] ids, int from, int to) {
@@ -162,13 +164,15 @@ final class Workspace {
         long blockBytes = (long) elems * lay.dtype().bytes();
         int lines = (int) ((blockBytes + Prefetch.LINE - 1) / Prefetch.LINE);
         int step = Math.max(PF_MIN_STEP, (lines + PF_SITES - 1) / PF_SITES);
+        boolean directV = DIRECT_V && lay.dtype() == DType.F32 && LaneRowsTile.directVOk(hd);
         if (kAll.length < elems) kAll = new float[elems];
         if (vAll.length < elems) vAll = new float[elems];
         long kBase = ks.address(), vBase = vs.address();
         for (int i = from; i < to; i++) {
             for (int h = h0; h < h1; h++) {
                 long e = lay.index(ids[i], h, 0);
-                VectorMath.widenPair(ks, vs, lay.dtype(), e, elems, kAll, vAll, 0);
+                if (directV) VectorMath.widen(ks, lay.dtype(), e, elems, kAll, 0); // V is read from the slab
+                else VectorMath.widenPair(ks, vs, lay.dtype(), e, elems, kAll, vAll, 0);
                 LaneRowsTile tile = (LaneRowsTile) tiles[h - h0];
                 boolean last = h == h1 - 1 && i == to - 1;
                 if (!last) {
@@ -176,11 +180,31 @@ final class Workspace {
                     long off = nx * lay.dtype().bytes();
                     tile.prefetchDuring(kBase + off, vBase + off, lines, step);
                 }
-                tile.accumulate(kAll, 0, vAll, 0, c, (i - from) * c);
+                if (directV) tile.accumulate(kAll, vs, e * 4, c, (i - from) * c);
+                else tile.accumulate(kAll, 0, vAll, 0, c, (i - from) * c);
             }
         }
     }
 
     /** Prefetch sites per 16-row register block of the rows tile (see LaneRowsTile.ahead) and the fewest lines per site. */
     static final int PF_SITES = 10, PF_MIN_STEP = 4;
+    /**
+     * A/B switches for benchmarks in one process (results never change): the rows tile reads
+     * prefetched fp32 V straight from the slab instead of a scratch copy; each task requests its
+     * first block's lines at its start ({@link #warm}). Session 5, in one process at the default
+     * bench point: 10.0 → 9.45 ms per 16-layer call with both (BENCHMARKS.md).
+     */
+    static boolean DIRECT_V = true, WARM_FIRST = true;
+
+    /**
+     * Requests the lines of the first (chunk, head) block a task will fold, at the task's start
+     * (before its queries are set up), so that its first block is not read cold.
+     */
+    static void warm(ChunkPool pool, int layer, int chunk, int head, int tokens) {
+        if (!WARM_FIRST || !Prefetch.AVAILABLE || !Prefetch.enabled) return;
+        KvLayout lay = pool.layout();
+        long off = lay.index(chunk, head, 0) * lay.dtype().bytes();
+        int lines = (int) (((long) tokens * lay.headDim() * lay.dtype().bytes() + Prefetch.LINE - 1) / Prefetch.LINE);
+        Prefetch.pair(pool.keys(layer).address() + off, pool.values(layer).address() + off, lines);
+    }
 }

@@ -155,6 +155,18 @@ class TwoPhaseAttentionTest {
         } finally {
             Prefetch.enabled = true;
         }
+        // prefetch on, but the rows tile copies V into scratch and tasks do not warm their first block
+        // (the path before session 5's direct V reads; still the one for bf16/f16 and other head dims)
+        Workspace.DIRECT_V = false;
+        Workspace.WARM_FIRST = false;
+        try {
+            float[] copied = nans(n);
+            attn.decode(pool, layer, plan, qHeads, q, copied, par);
+            assertClose(want, copied, hd, 1e-5, what + " V copied, no warm-up");
+        } finally {
+            Workspace.DIRECT_V = true;
+            Workspace.WARM_FIRST = true;
+        }
         float[] serial = nans(n);
         new TwoPhaseAttention(1).decode(pool, layer, plan, qHeads, q, serial, Parallel.SERIAL);
         assertClose(want, serial, hd, 1e-5, what + " serial");

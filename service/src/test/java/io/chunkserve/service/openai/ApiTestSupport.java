@@ -138,6 +138,32 @@ public final class ApiTestSupport {
         return out;
     }
 
+    /**
+     * Per choice of a streamed chat response with n choices: the concatenated content, the number of
+     * chunks that carried logprobs (content chunks) and the number of tokens whose logprobs arrived.
+     */
+    public record ChoiceStreams(String[] text, int[] contentChunks, int[] logprobs) {
+        public static ChoiceStreams of(List<JsonObject> chunks, int n) {
+            StringBuilder[] text = new StringBuilder[n];
+            int[] contentChunks = new int[n];
+            int[] logprobs = new int[n];
+            for (int i = 0; i < n; i++) text[i] = new StringBuilder();
+            for (JsonObject ch : chunks) {
+                JsonObject x = ch.getJsonArray("choices").getJsonObject(0);
+                int i = x.getInteger("index");
+                String t = x.getJsonObject("delta").getString("content");
+                if (t != null) text[i].append(t);
+                if (x.getValue("logprobs") != null) {
+                    contentChunks[i]++;
+                    logprobs[i] += x.getJsonObject("logprobs").getJsonArray("content").size();
+                }
+            }
+            String[] texts = new String[n];
+            for (int i = 0; i < n; i++) texts[i] = text[i].toString();
+            return new ChoiceStreams(texts, contentChunks, logprobs);
+        }
+    }
+
     /** Events of a stream still in progress (no [DONE] yet), as JSON. */
     public static List<JsonObject> chunksNoDone(String body) {
         List<JsonObject> out = new ArrayList<>();

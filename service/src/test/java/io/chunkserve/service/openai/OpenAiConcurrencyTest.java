@@ -101,24 +101,11 @@ class OpenAiConcurrencyTest {
             Thread.sleep(200);
             ApiTestSupport.awaitKvIdle(server);
             String body = c.readChunkedBody();
-            List<JsonObject> cs = chunks(body);
-            StringBuilder[] text = new StringBuilder[n];
-            int[] contentChunks = new int[n];
-            int[] logprobs = new int[n];
-            for (int i = 0; i < n; i++) text[i] = new StringBuilder();
-            for (JsonObject ch : cs) {
-                JsonObject x = ch.getJsonArray("choices").getJsonObject(0);
-                int i = x.getInteger("index");
-                String t = x.getJsonObject("delta").getString("content");
-                if (t != null) text[i].append(t);
-                if (x.getValue("logprobs") != null) {
-                    contentChunks[i]++;
-                    logprobs[i] += x.getJsonObject("logprobs").getJsonArray("content").size();
-                }
-            }
+            ApiTestSupport.ChoiceStreams got = ApiTestSupport.ChoiceStreams.of(chunks(body), n);
+            int[] contentChunks = got.contentChunks();
             for (int i = 0; i < n; i++) {
-                assertEquals(expected, text[i].toString(), "choice " + i + " (greedy: every choice equals the unary answer)");
-                assertEquals(maxTokens, logprobs[i], "every token's logprobs arrive, choice " + i);
+                assertEquals(expected, got.text()[i], "choice " + i + " (greedy: every choice equals the unary answer)");
+                assertEquals(maxTokens, got.logprobs()[i], "every token's logprobs arrive, choice " + i);
             }
             // Once the response outgrows what the kernel buffers for the socket, the write queue fills and deltas coalesce.
             long kernelBuffers = kernelSendBufferMax() + 4096 + (1 << 20);

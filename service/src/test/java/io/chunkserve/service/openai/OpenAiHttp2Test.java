@@ -228,29 +228,15 @@ class OpenAiHttp2Test {
             resp.resume();
             end.future().await(60, TimeUnit.SECONDS);
             String body = all.toString();
-            List<JsonObject> cs = chunks(body);
-            int[] contentChunks = new int[n];
-            int[] logprobs = new int[n];
-            StringBuilder[] text = new StringBuilder[n];
-            for (int i = 0; i < n; i++) text[i] = new StringBuilder();
-            for (JsonObject ch : cs) {
-                JsonObject x = ch.getJsonArray("choices").getJsonObject(0);
-                int i = x.getInteger("index");
-                String t = x.getJsonObject("delta").getString("content");
-                if (t != null) text[i].append(t);
-                if (x.getValue("logprobs") != null) {
-                    contentChunks[i]++;
-                    logprobs[i] += x.getJsonObject("logprobs").getJsonArray("content").size();
-                }
-            }
+            ApiTestSupport.ChoiceStreams got = ApiTestSupport.ChoiceStreams.of(chunks(body), n);
             for (int i = 0; i < n; i++) {
-                assertEquals(expected, text[i].toString(), "choice " + i);
-                assertEquals(maxTokens, logprobs[i], "every token's logprobs arrive, choice " + i);
+                assertEquals(expected, got.text()[i], "choice " + i);
+                assertEquals(maxTokens, got.logprobs()[i], "every token's logprobs arrive, choice " + i);
             }
             // The response is megabytes; the window lets 64 KiB through before the client reads: the rest was
             // held as pending deltas and sent coalesced, far fewer events than tokens.
             assertTrue(body.length() > 1 << 20, "body " + body.length());
-            assertTrue(contentChunks[0] < maxTokens / 4, "deltas were coalesced while the client did not read: " + contentChunks[0]);
+            assertTrue(got.contentChunks()[0] < maxTokens / 4, "deltas were coalesced while the client did not read: " + got.contentChunks()[0]);
         } finally {
             c.close().await(10, TimeUnit.SECONDS);
         }
