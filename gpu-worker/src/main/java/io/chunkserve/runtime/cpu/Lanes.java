@@ -17,14 +17,46 @@ import jdk.incubator.vector.VectorSpecies;
 public final class Lanes {
     private Lanes() { }
 
+    private static final VectorSpecies<Float> P = FloatVector.SPECIES_PREFERRED;
+    private static final int N = P.length();
+    /** Lane i ← lane (i + k) mod N: constants, so that C2 emits one permute per step. */
+    private static final VectorShuffle<Float> R1 = rotation(1), R2 = rotation(2), R4 = rotation(4), R8 = rotation(8);
+
+    private static VectorShuffle<Float> rotation(int k) {
+        int[] ix = new int[N];
+        for (int i = 0; i < N; i++) ix[i] = (i + k) % N;
+        return VectorShuffle.fromArray(P, ix, 0);
+    }
+
     /**
      * Σ lanes of v in a fixed pairwise order (lane i + lane i + n/2, halving): the order C2's own
-     * reduction uses on x86, so compiled results are unchanged.
+     * reduction uses on x86, so compiled results are unchanged. Written as a chain of methods
+     * under C2's 35-byte inlining limit: the call sites sit outside the kernels' hot loops, and a
+     * call that is not inlined boxes its vector (measured 2–5× slower decode).
      */
     public static float sum(FloatVector v) {
-        VectorSpecies<Float> sp = v.species();
-        for (int w = v.length() >> 1; w >= 1; w >>= 1) v = v.add(v.rearrange(VectorShuffle.iota(sp, w, 1, true)));
-        return v.lane(0);
+        return v.length() == N ? sumN(v) : sumAnyShape(v);
+    }
+
+    private static float sumN(FloatVector v) { return N >= 16 ? s8(v) : s4orLess(v); }
+
+    private static float s4orLess(FloatVector v) { return N >= 8 ? s4(v) : N >= 4 ? s2(v) : s1(v); }
+
+    private static float s8(FloatVector v) { return s4(v.add(v.rearrange(R8))); }
+
+    private static float s4(FloatVector v) { return s2(v.add(v.rearrange(R4))); }
+
+    private static float s2(FloatVector v) { return s1(v.add(v.rearrange(R2))); }
+
+    private static float s1(FloatVector v) { return v.add(v.rearrange(R1)).lane(0); }
+
+    /** {@link #sum} for a species other than the preferred one (the same order, on a copy). */
+    private static float sumAnyShape(FloatVector v) {
+        float[] a = v.toArray();
+        for (int w = a.length >> 1; w >= 1; w >>= 1) {
+            for (int i = 0; i < w; i++) a[i] = a[i] + a[i + w];
+        }
+        return a[0];
     }
 
     private static final float LOG2E = 1.4426950408889634f;
