@@ -1,6 +1,5 @@
 package io.chunkserve.attention;
 
-import io.chunkserve.runtime.cpu.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
@@ -124,8 +123,8 @@ final class LaneDimsTile extends QueryTile {
                 a1 = k1.fma(qa, a1);
                 b1 = k1.fma(qb2v, b1);
             }
-            float x0 = Lanes.sum(a0), x1 = Lanes.sum(a1);
-            float y0 = Lanes.sum(b0), y1 = Lanes.sum(b1);
+            float x0 = a0.reduceLanes(VectorOperators.ADD), x1 = a1.reduceLanes(VectorOperators.ADD);
+            float y0 = b0.reduceLanes(VectorOperators.ADD), y1 = b1.reduceLanes(VectorOperators.ADD);
             for (int d = dv; d < D; d++) {
                 float k = VectorMath.loadScalar(ks, kind, k0 + d), k1 = VectorMath.loadScalar(ks, kind, k0 + row + d);
                 x0 += q[qb + d] * k;
@@ -147,7 +146,7 @@ final class LaneDimsTile extends QueryTile {
                 a = k.fma(FloatVector.fromArray(F, q, qb + d), a);
                 b = k.fma(FloatVector.fromArray(F, q, qb2 + d), b);
             }
-            float x = Lanes.sum(a), y = Lanes.sum(b);
+            float x = a.reduceLanes(VectorOperators.ADD), y = b.reduceLanes(VectorOperators.ADD);
             for (int d = dv; d < D; d++) {
                 float k = VectorMath.loadScalar(ks, kind, k0 + d);
                 x += q[qb + d] * k;
@@ -176,9 +175,9 @@ final class LaneDimsTile extends QueryTile {
                 b1 = k1.fma(qb, b1);
                 c1 = k1.fma(qc, c1);
             }
-            float x0 = Lanes.sum(a0), x1 = Lanes.sum(a1);
-            float y0 = Lanes.sum(b0), y1 = Lanes.sum(b1);
-            float z0 = Lanes.sum(c0), z1 = Lanes.sum(c1);
+            float x0 = a0.reduceLanes(VectorOperators.ADD), x1 = a1.reduceLanes(VectorOperators.ADD);
+            float y0 = b0.reduceLanes(VectorOperators.ADD), y1 = b1.reduceLanes(VectorOperators.ADD);
+            float z0 = c0.reduceLanes(VectorOperators.ADD), z1 = c1.reduceLanes(VectorOperators.ADD);
             for (int d = dv; d < D; d++) {
                 float k = VectorMath.loadScalar(ks, kind, k0 + d), k1 = VectorMath.loadScalar(ks, kind, k0 + row + d);
                 x0 += q[d] * k;
@@ -205,7 +204,7 @@ final class LaneDimsTile extends QueryTile {
                 b = k.fma(FloatVector.fromArray(F, q, D + d), b);
                 cc = k.fma(FloatVector.fromArray(F, q, 2 * D + d), cc);
             }
-            float x = Lanes.sum(a), y = Lanes.sum(b), z = Lanes.sum(cc);
+            float x = a.reduceLanes(VectorOperators.ADD), y = b.reduceLanes(VectorOperators.ADD), z = cc.reduceLanes(VectorOperators.ADD);
             for (int d = dv; d < D; d++) {
                 float k = VectorMath.loadScalar(ks, kind, k0 + d);
                 x += q[d] * k;
@@ -334,8 +333,8 @@ final class LaneDimsTile extends QueryTile {
                 a2 = VectorMath.load(ks, kind, k + 2 * row).fma(qv, a2);
                 a3 = VectorMath.load(ks, kind, k + 3 * row).fma(qv, a3);
             }
-            float s0 = Lanes.sum(a0), s1 = Lanes.sum(a1);
-            float s2 = Lanes.sum(a2), s3 = Lanes.sum(a3);
+            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
             for (int d = dv; d < D; d++) {
                 float qd = q[qb + d];
                 long k = k0 + d;
@@ -354,7 +353,7 @@ final class LaneDimsTile extends QueryTile {
             FloatVector a = FloatVector.zero(F);
             long k0 = off + t * row;
             for (int d = 0; d < dv; d += V) a = VectorMath.load(ks, kind, k0 + d).fma(FloatVector.fromArray(F, q, qb + d), a);
-            float x = Lanes.sum(a);
+            float x = a.reduceLanes(VectorOperators.ADD);
             for (int d = dv; d < D; d++) x += q[qb + d] * VectorMath.loadScalar(ks, kind, k0 + d);
             s[t] = x;
         }
@@ -379,7 +378,7 @@ final class LaneDimsTile extends QueryTile {
             sum = sum.add(p);
         }
         float corr = VectorMath.exp2(m[r] - mRef);
-        l[r] = l[r] * corr + Lanes.sum(sum);
+        l[r] = l[r] * corr + sum.reduceLanes(VectorOperators.ADD);
         m[r] = mNew;
         if (upTo > padded) Arrays.fill(sc, padded, upTo, 0f);
         return corr;

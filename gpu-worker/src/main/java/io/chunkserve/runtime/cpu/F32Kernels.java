@@ -6,6 +6,7 @@ import static io.chunkserve.runtime.cpu.MatKernels.tailDot;
 import static io.chunkserve.runtime.cpu.Vec.F;
 import static io.chunkserve.runtime.cpu.Vec.L;
 import static io.chunkserve.runtime.cpu.Vec.LE;
+import static jdk.incubator.vector.VectorOperators.ADD;
 
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
@@ -56,7 +57,7 @@ final class F32Kernels {
                 FloatVector w3 = FloatVector.fromMemorySegment(F, m3, p3 + cb, LE);
                 a3 = w3.fma(xv, a3);
             }
-            float s0 = Lanes.sum(a0), s1 = Lanes.sum(a1), s2 = Lanes.sum(a2), s3 = Lanes.sum(a3);
+            float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
             for (int c = vb; c < cols; c++) {
                 float xc = x[xOff + c];
                 long cb = 4L * c;
@@ -87,7 +88,7 @@ final class F32Kernels {
             FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + 4L * c, LE);
             a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
         }
-        float s0 = Lanes.sum(a0.add(a1));
+        float s0 = a0.add(a1).reduceLanes(ADD);
         for (c = vb; c < cols; c++) s0 = Math.fma(f32s(seg, o0 + 4L * c), x[xOff + c], s0);
         out[oi] = s0;
     }
@@ -136,22 +137,22 @@ final class F32Kernels {
             a23 = w2.fma(x3, a23);
             a33 = w3.fma(x3, a33);
         }
-        out[oo] += Lanes.sum(a00) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
-        out[oo + 1] += Lanes.sum(a10) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
-        out[oo + 2] += Lanes.sum(a20) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
-        out[oo + 3] += Lanes.sum(a30) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
-        out[oo + 1 * os] += Lanes.sum(a01) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 1] += Lanes.sum(a11) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 2] += Lanes.sum(a21) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 3] += Lanes.sum(a31) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 1 * xs);
-        out[oo + 2 * os] += Lanes.sum(a02) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 2 * xs);
-        out[oo + 2 * os + 1] += Lanes.sum(a12) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 2 * xs);
-        out[oo + 2 * os + 2] += Lanes.sum(a22) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 2 * xs);
-        out[oo + 2 * os + 3] += Lanes.sum(a32) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 2 * xs);
-        out[oo + 3 * os] += Lanes.sum(a03) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 3 * xs);
-        out[oo + 3 * os + 1] += Lanes.sum(a13) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 3 * xs);
-        out[oo + 3 * os + 2] += Lanes.sum(a23) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 3 * xs);
-        out[oo + 3 * os + 3] += Lanes.sum(a33) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 3 * xs);
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 2 * os] += a02.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 1] += a12.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 2] += a22.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 3] += a32.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 2 * xs);
+        out[oo + 3 * os] += a03.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 1] += a13.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 2] += a23.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 3] += a33.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 3 * xs);
     }
 
     /** Rows r..r+3 × 2 token(s), columns [c0, c1), f32 widened in registers (no scratch):
@@ -177,14 +178,14 @@ final class F32Kernels {
             a21 = w2.fma(x1, a21);
             a31 = w3.fma(x1, a31);
         }
-        out[oo] += Lanes.sum(a00) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
-        out[oo + 1] += Lanes.sum(a10) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
-        out[oo + 2] += Lanes.sum(a20) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
-        out[oo + 3] += Lanes.sum(a30) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
-        out[oo + 1 * os] += Lanes.sum(a01) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 1] += Lanes.sum(a11) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 2] += Lanes.sum(a21) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 3] += Lanes.sum(a31) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo + 1 * xs);
     }
 
     /** Rows r..r+3 × 1 token(s), columns [c0, c1), f32 widened in registers (no scratch):
@@ -205,10 +206,10 @@ final class F32Kernels {
             a20 = w2.fma(x0, a20);
             a30 = w3.fma(x0, a30);
         }
-        out[oo] += Lanes.sum(a00) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
-        out[oo + 1] += Lanes.sum(a10) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
-        out[oo + 2] += Lanes.sum(a20) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
-        out[oo + 3] += Lanes.sum(a30) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F32, vb, c1, x, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F32, vb, c1, x, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F32, vb, c1, x, xo);
     }
 
     /** Rows r..r+0 × 1 token(s), columns [c0, c1), f32 widened in registers (no scratch):
@@ -223,6 +224,6 @@ final class F32Kernels {
             FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
             a00 = w0.fma(x0, a00);
         }
-        out[oo] += Lanes.sum(a00) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F32, vb, c1, x, xo);
     }
 }

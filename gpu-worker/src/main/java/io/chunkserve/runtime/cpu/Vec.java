@@ -58,7 +58,7 @@ final class Vec {
         for (int ub = n - L; i <= ub; i += L) {
             s0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), s0);
         }
-        float s = Lanes.sum(s0.add(s1).add(s2.add(s3)));
+        float s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) s = Math.fma(a[aOff + i], b[bOff + i], s);
         return s;
     }
@@ -86,7 +86,7 @@ final class Vec {
             FloatVector a = FloatVector.fromArray(F, x, off + i);
             s0 = a.fma(a, s0);
         }
-        float s = Lanes.sum(s0.add(s1));
+        float s = s0.add(s1).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) s = Math.fma(x[off + i], x[off + i], s);
         return s;
     }
@@ -109,7 +109,7 @@ final class Vec {
         int i = off, end = off + n;
         for (int ub = end - L; i <= ub; i += L) {
             FloatVector g = FloatVector.fromArray(F, gate, i);
-            FloatVector e = Lanes.exp(g.neg());
+            FloatVector e = g.neg().lanewise(VectorOperators.EXP);
             g.div(e.add(1f)).mul(FloatVector.fromArray(F, up, i)).intoArray(gate, i);
         }
         for (; i < end; i++) {
