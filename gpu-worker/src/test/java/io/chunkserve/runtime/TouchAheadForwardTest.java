@@ -1,6 +1,5 @@
 package io.chunkserve.runtime;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.chunkserve.Fixtures;
@@ -19,8 +18,14 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The touch-ahead of the next one-token matmul (threads waiting at a dispatch's end read the next
- * weights' first rows) only reads: greedy decode gives bit-identical logits with it on and off, on
- * 2 and 3 threads.
+ * weights' first rows) only reads: greedy decode gives the same tokens and the same logits with it on
+ * and off, on 2 and 3 threads.
+ *
+ * <p>"The same" is within 1e-5 relative, not bit for bit: the Vector API's {@code reduceLanes(ADD)}
+ * and {@code lanewise(EXP)} round differently in the interpreter/C1 and in C2, so two identical
+ * forwards in one JVM can differ in the last bits when C2 finishes compiling a kernel between them
+ * (measured: up to ~7e-6; see the determinism note in BENCHMARKS.md, issue 2). A touch-ahead that
+ * wrote anything would change logits by far more.
  */
 class TouchAheadForwardTest {
     @ParameterizedTest
@@ -41,7 +46,11 @@ class TouchAheadForwardTest {
                 }
             }
             assertEquals(tokens.get(0), tokens.get(1));
-            assertArrayEquals(logits[0], logits[1], "logits with touch-ahead on and off");
+            assertEquals(logits[0].length, logits[1].length);
+            for (int i = 0; i < logits[0].length; i++) {
+                float a = logits[0][i], b = logits[1][i];
+                assertEquals(a, b, 1e-5f * Math.max(1f, Math.abs(a)), "logit " + i + " with touch-ahead off and on");
+            }
         }
     }
 }
