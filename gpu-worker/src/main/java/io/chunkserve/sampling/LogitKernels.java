@@ -12,8 +12,11 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Floating-point notes: lane-wise operations are IEEE-exact per lane; horizontal reductions
  * ({@code reduceLanes(ADD)}) have an unspecified association order, and the vector {@code EXP}
- * may differ from {@link Math#exp} by an ulp. Results are therefore deterministic for a given
- * JVM and CPU, and may differ by rounding across them. Reductions of <em>maximum</em> are exact.
+ * may differ from {@link Math#exp} by an ulp. Both also depend on the JIT tier running the code
+ * (the interpreter and C1 sum lanes in order and call {@link Math#exp}; C2 sums pairwise and uses
+ * its own exp), so results may differ in the last bits before and after C2 compiles a kernel, and
+ * across JVMs and CPUs (see the determinism note in BENCHMARKS.md, issue 2). Reductions of
+ * <em>maximum</em> are exact.
  */
 final class LogitKernels {
     private LogitKernels() { }
