@@ -121,9 +121,9 @@ if [[ "$STAGES" == *wide* ]]; then
   grep -E "^# best|^# fused|checks|FAIL|exit|Exception" "$OUT/wide.log"
 fi
 if [[ "$STAGES" == *opts* ]]; then
-  # session 6: the skinny GEMM's options (SkinnyGemm.Options: direct|vec[+guN][+m2wWsS]), checked and timed alternately in
+  # session 6: the skinny GEMM's options (SkinnyGemm.Options: direct|vec), checked and timed alternately in
   # one process at T = 64 (CudaGemmBench --opts T SPECS ROUNDS)
-  O="${OPTS:-direct,vec,vec+gu5,vec+gu6,vec+m2w8s5}"
+  O="${OPTS:-direct,vec}"
   stamp "skinny GEMM options (CudaGemmBench --opts 64 $O ${ROUNDS:-3})"
   timeout 240 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaGemmBench --opts 64 "$O" "${ROUNDS:-3}" > "$OUT/opts.log" 2>&1
   echo "opts exit $?" >> "$OUT/opts.log"

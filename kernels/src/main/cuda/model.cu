@@ -719,7 +719,3 @@ CS_GEMM(cs_gemm_skinny_t64_m4w4s4, 64, 4, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w8s4, 64, 2, 8, 4)
 CS_GEMM(cs_gemm_skinny_t32_m2w4s4, 32, 2, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w7s4, 64, 2, 7, 4)
-// session 6: deeper pipelines (one block an SM): the fused gate|up GEMM's 224-row blocks with 5 / 6 stages, 256-row blocks with 5
-CS_GEMM(cs_gemm_skinny_t64_m2w7s5, 64, 2, 7, 5)
-CS_GEMM(cs_gemm_skinny_t64_m2w7s6, 64, 2, 7, 6)
-CS_GEMM(cs_gemm_skinny_t64_m2w8s5, 64, 2, 8, 5)

@@ -30,7 +30,7 @@ public final class CudaGemmBench {
             return;
         }
         if (args.length > 0 && args[0].equals("--opts")) {
-            options(args.length > 1 ? Integer.parseInt(args[1]) : 64, args.length > 2 ? args[2] : "direct,vec,vec+gu5,vec+gu6,vec+m2w8s5",
+            options(args.length > 1 ? Integer.parseInt(args[1]) : 64, args.length > 2 ? args[2] : "direct,vec",
                     args.length > 3 ? Integer.parseInt(args[3]) : 3);
             return;
         }
@@ -299,7 +299,7 @@ public final class CudaGemmBench {
     }
 
     /**
-     * SkinnyGemm's options (session 6: the epilogue direct | vec, +guN, +m2wWsS; specs as {@link SkinnyGemm.Options#parse}) at T tokens, through the runner's own policy ({@code run} as the runner calls
+     * SkinnyGemm's options (session 6: the epilogue direct | vec; specs as {@link SkinnyGemm.Options#parse}) at T tokens, through the runner's own policy ({@code run} as the runner calls
      * it). Per shape set (1B, 8B): each option set checked on every layer shape (y = then y += vs 2·cuBLAS < 1e-4;
      * the fused SiLU·mul vs the host's of cuBLAS's output < 1e-2), then `rounds` rounds, options alternated: a layer
      * sequence as the runner issues it (q|k|v, o +=, gate|up with SiLU·mul, down +=) over 8 layers of distinct
@@ -311,9 +311,9 @@ public final class CudaGemmBench {
             CUmodule mod = dev.loadModule(KernelImages.model().orElseThrow());
             CUfunction fill = CudaDevice.function(mod, "cs_fill_bf16");
             SkinnyGemm sk = new SkinnyGemm(mod, dev);
-            System.out.println("# skinny GEMM options at T=" + T + " on " + dev.describe() + "; occupancy (blocks/SM) t64_m2w4s4 "
-                    + sk.occupancy(SkinnyGemm.variantIndex("t64_m2w4s4")) + ", t64_m2w7s4 " + sk.occupancy(SkinnyGemm.variantIndex("t64_m2w7s4"))
-                    + ", t64_m2w7s3 " + sk.occupancy(SkinnyGemm.variantIndex("t64_m2w7s3")));
+            StringBuilder occ = new StringBuilder();
+            for (int v = 0; v < SkinnyGemm.VARIANTS.length; v++) occ.append(' ').append(SkinnyGemm.VARIANTS[v].name()).append(':').append(sk.occupancy(v));
+            System.out.println("# skinny GEMM options at T=" + T + " on " + dev.describe() + "; blocks/SM:" + occ);
             int checked = 0, failed = 0;
             CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
             for (String set : new String[] {"1b", "8b"}) {

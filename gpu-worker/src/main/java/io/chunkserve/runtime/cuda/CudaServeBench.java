@@ -42,7 +42,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
  * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12]
- * [--gemm-ab direct,vec,vec+gu6]}
+ * [--gemm-ab direct,vec]}
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles, in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention)
@@ -179,7 +179,7 @@ public final class CudaServeBench {
                             runner.forceAttentionTiles(0);
                         }
                         if (!a.get("--gemm-ab").isEmpty() && runner.skinny() != null) {
-                            // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec[+guN][+m2wWsS]) at
+                            // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec) at
                             // B = pb in this process, in the order given (repeat them to alternate): each an unprofiled
                             // 32-token run (GPU ms a step), then a profiled 16-token run (the GEMMs, events around each op)
                             SkinnyGemm sg = runner.skinny();

@@ -14,11 +14,10 @@ import jcuda.driver.CUmodule;
  * dependent of the kernel before it (its first weight stages load while that kernel finishes); on the legacy
  * default stream.
  *
- * <p>Session 6 options ({@link Options}, {@code -Dchunkserve.cuda.gemmOptions=direct|vec[+guN][+m2wWsS]},
- * switchable at run time for A/B): {@code vec} stages the y = / y += / atomic epilogue through shared memory and
- * writes (token, 4 rows) pieces: 16-byte stores and, for split-k, 16-byte {@code red.global.add.v4.f32} (sm_90)
- * instead of one 4-byte atomic an element; {@code guN}: the fused gate|up GEMM's 224-row blocks with N stages (one
- * block an SM either way; more weight bytes in flight); {@code m2wWsS}: another wide variant for the other shapes.
+ * <p>Session 6 ({@link Options}, {@code -Dchunkserve.cuda.gemmOptions=vec|direct}, switchable at run time for A/B):
+ * {@code vec} (the default) stages the y = / y += / atomic epilogue through shared memory and writes (token, 4 rows)
+ * pieces: 16-byte stores and, for split-k, 16-byte {@code red.global.add.v4.f32} (sm_90) instead of one 4-byte
+ * atomic an element; {@code direct}: the per-fragment epilogue of sessions 2-5.
  */
 public final class SkinnyGemm {
     /** One compiled variant: cs_gemm_skinny_{name}, nt tokens, mt 16-row tiles a warp, warps a block, stages. */
@@ -32,34 +31,20 @@ public final class SkinnyGemm {
             new Variant("t16", 16, 1, 4, 4), new Variant("t32", 32, 1, 4, 4), new Variant("t64", 64, 1, 4, 4),
             new Variant("t128", 128, 1, 4, 4),
             new Variant("t64_m2w4s4", 64, 2, 4, 4), new Variant("t64_m2w4s3", 64, 2, 4, 3), new Variant("t64_m4w4s4", 64, 4, 4, 4),
-            new Variant("t64_m2w8s4", 64, 2, 8, 4), new Variant("t32_m2w4s4", 32, 2, 4, 4), new Variant("t64_m2w7s4", 64, 2, 7, 4),
-            new Variant("t64_m2w7s5", 64, 2, 7, 5), new Variant("t64_m2w7s6", 64, 2, 7, 6), new Variant("t64_m2w8s5", 64, 2, 8, 5)};
+            new Variant("t64_m2w8s4", 64, 2, 8, 4), new Variant("t32_m2w4s4", 32, 2, 4, 4), new Variant("t64_m2w7s4", 64, 2, 7, 4)};
     private static final int T16 = 0, T32 = 1, T128 = 3, W7 = 9;
 
-    /**
-     * The session-6 options (class comment): "direct" or "vec", then optionally "+guN" (the fused gate|up GEMM's
-     * 224-row variant with N = 5 or 6 stages; default 4) and "+m2wWsS" (the wide variant, t64_m2wWsS, for the other
-     * 32 < T ≤ 64 shapes; default: -Dchunkserve.cuda.skinnyWide).
-     */
-    public record Options(boolean vec, int gateUpStages, int wide) {
+    /** The session-6 options (class comment): the epilogue, "direct" (per fragment) or "vec" (staged, 16-byte). */
+    public record Options(boolean vec) {
         public static Options parse(String spec) {
-            String[] f = spec.split("\\+");
-            if (!f[0].equals("direct") && !f[0].equals("vec")) throw new IllegalArgumentException("gemm options: direct|vec[+guN][+m2wWsS], not " + spec);
-            int gu = 4, wv = -1;
-            for (int i = 1; i < f.length; i++) {
-                if (f[i].matches("gu[56]")) gu = f[i].charAt(2) - '0';
-                else if ((wv = variantIndex("t64_" + f[i])) < 0 || VARIANTS[wv].mt() < 2)
-                    throw new IllegalArgumentException("gemm options: direct|vec[+guN][+m2wWsS], not " + spec);
-            }
-            return new Options(f[0].equals("vec"), gu, wv);
+            if (!spec.equals("direct") && !spec.equals("vec")) throw new IllegalArgumentException("gemm options: direct or vec, not " + spec);
+            return new Options(spec.equals("vec"));
         }
 
         /** The kernel's flags argument (model.cu gemm_skinny). */
         int flags() { return vec ? 1 : 0; }
 
-        @Override public String toString() {
-            return (vec ? "vec" : "direct") + (gateUpStages != 4 ? "+gu" + gateUpStages : "") + (wide >= 0 ? "+" + VARIANTS[wide].name().substring(4) : "");
-        }
+        @Override public String toString() { return vec ? "vec" : "direct"; }
     }
 
     /** Measured by CudaServeBench --gemm-ab on the H200 (BENCHMARKS.md, issue 7, session 6). */
@@ -78,13 +63,7 @@ public final class SkinnyGemm {
     private final Launcher l = new Launcher();
     private final boolean pdl;
     /** the variant and target blocks (× SMs) for 32 < T ≤ 64; wide == -1: cuBLAS there (unless forced) */
-    private final int wideDefault;
-
-    /** The wide variant in force (the options' override, else the constructor's), -1: none. */
-    private int wide() {
-        int o = options.wide();
-        return o >= 0 && wideDefault >= 0 ? o : wideDefault;
-    }
+    private final int wide;
     private final int wideTarget;
 
     public SkinnyGemm(CUmodule module, CudaDevice device) {
@@ -97,7 +76,7 @@ public final class SkinnyGemm {
         sms = device.multiprocessors();
         pdl = device.computeCapability() >= 90 && !"false".equals(System.getProperty("chunkserve.cuda.pdl"));
         String w = System.getProperty("chunkserve.cuda.skinnyWide", DEFAULT_WIDE);
-        wideDefault = variantIndex(w);
+        wide = variantIndex(w);
         wideTarget = Integer.getInteger("chunkserve.cuda.skinnyWideWaves", DEFAULT_WIDE_WAVES);
         widePolicy = System.getProperty("chunkserve.cuda.widePolicy", DEFAULT_WIDE_POLICY);
         if (!widePolicy.equals("all") && !widePolicy.equals("small")) throw new IllegalArgumentException("chunkserve.cuda.widePolicy: all or small, not " + widePolicy);
@@ -127,7 +106,6 @@ public final class SkinnyGemm {
 
     /** The GEMM policy in words (benchmark output). */
     public String describe() {
-        int wide = wide();
         return "skinny kernels for T<=32 where they win" + (wide >= 0 ? ", " + VARIANTS[wide].name() + " for 32<T<=64 ("
                 + widePolicy + " shapes; gate|up with SiLU·mul fused)" : "") + ", else cuBLAS" + (pdl ? "; dependent launches" : "")
                 + "; epilogue options " + options;
@@ -149,7 +127,6 @@ public final class SkinnyGemm {
         if (!fits(T, k)) return false;
         if (forced) return true;
         if (T <= 32) return tilesPerSlice(T16, 3, n, k) >= 8;
-        int wide = wide();
         return T <= 64 && wide >= 0 && T <= VARIANTS[wide].nt() && (widePolicy.equals("all") || wideShape(n, k));
     }
 
@@ -172,11 +149,10 @@ public final class SkinnyGemm {
     }
 
     private int variantFor(int T) {
-        int wide = wide();
         return T <= 16 ? T16 : T <= 32 ? T32 : T <= 64 && wide >= 0 && T <= VARIANTS[wide].nt() ? wide : T <= 64 ? 2 : T128;
     }
 
-    private int targetFor(int v) { return VARIANTS[v].mt() > 1 ? wideTarget : 3; }
+    private int targetFor(int v) { return v == wide ? wideTarget : 3; }
 
     /** Whether {@link #run} with accumulate == false needs y zeroed first (the k-slices add into it atomically). */
     public boolean splitsK(int T, int n, int k) {
@@ -200,7 +176,6 @@ public final class SkinnyGemm {
      * out): 32 < T ≤ 64 with the wide variant on.
      */
     public boolean fusesSiluMul(int T, int n, int k) {
-        int wide = wide();
         return fits(T, k) && T > 32 && T <= 64 && wide >= 0 && T <= VARIANTS[wide].nt() && n % 16 == 0;
     }
 
@@ -213,9 +188,7 @@ public final class SkinnyGemm {
     public void runSiluMul(long w, long x, long act, int T, int n, int k) {
         if (!fusesSiluMul(T, n, k)) throw new IllegalArgumentException("no fused SiLU·mul GEMM for T=" + T + ", n=" + n + ", k=" + k);
         // 224-row blocks when they make one full wave of 1 block an SM (8B: 128 blocks, 65.3 µs vs 69.1 with 128 rows)
-        Options o = options;
-        int wide = wide();
-        int v7 = o.gateUpStages() == 4 ? W7 : variantIndex("t64_m2w7s" + o.gateUpStages()), b7 = (n + VARIANTS[v7].rows() - 1) / VARIANTS[v7].rows();
+        int v7 = W7, b7 = (n + VARIANTS[W7].rows() - 1) / VARIANTS[W7].rows();
         int v = b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
                 : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide : 2;
         Variant var = VARIANTS[v];
