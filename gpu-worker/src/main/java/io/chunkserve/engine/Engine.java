@@ -67,12 +67,12 @@ public final class Engine implements AutoCloseable {
     private final Map<String, RequestState> byId = new HashMap<>();
     private final Step[] stepBuffers = {new Step(), new Step()};
     private Step inflight;                 // launched and not collected (pipelined runners): the next batch is built ahead
-    private final boolean pipelined;
-    private long aheadLaunches;
+    private boolean pipelined;          // the runner's mode, read again whenever no step is in flight
+    private volatile long aheadLaunches;
     private final List<RequestState> endedWithoutSample = new ArrayList<>();
     private final List<RequestState> aborting = new ArrayList<>();   // abort asked, handled at the next step boundary
     private float[] logits = new float[0];
-    private final boolean overlap;
+    private boolean overlap;
     private final List<Deferred> deferred = new ArrayList<>();
     private final Runnable flushDeferred = this::flushDeferred;
     private long arrivals;
@@ -85,7 +85,7 @@ public final class Engine implements AutoCloseable {
         this.cfg = cfg;
         this.model = runner.config();
         this.eosIds = tokenizer.eosTokenIds();
-        this.pipelined = runner.pipelines() && !"false".equals(System.getProperty("chunkserve.engine.pipeline"));
+        this.pipelined = runner.pipelines();
         this.overlap = runner.overlapsHostWork() || pipelined;
         this.scheduler = scheduling.create(q -> cache.matchLength(((RequestState) q.attachment()).request.promptIds(),
                 ((RequestState) q.attachment()).request.cacheSalt()));
@@ -231,6 +231,10 @@ public final class Engine implements AutoCloseable {
         handleAborts();
         scheduler.schedule(waiting, q -> tryAdmit((RequestState) q.attachment()));
         openForks();
+        if (inflight == null && deferred.isEmpty()) {
+            pipelined = runner.pipelines();
+            overlap = runner.overlapsHostWork() || pipelined;
+        }
         Step ahead = inflight;   // on the device still: this batch is built one step ahead of its results
         Step cur = ahead == stepBuffers[0] ? stepBuffers[1] : stepBuffers[0];
         buildBatch(cur, ahead);
@@ -379,8 +383,8 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** Steps launched while the one before was still on the device (pipelined runners). */
-    long aheadLaunches() { return aheadLaunches; }
+    /** Steps launched while the one before was still on the device (pipelined runners; read on any thread: approximate). */
+    public long aheadLaunches() { return aheadLaunches; }
 
     /** A sampled token: its delta when its text is made at once, else what making it later needs. */
     private record Sampled(Choice c, SampledToken t, FinishReason finish, RequestOutput.ChoiceDelta delta) { }

@@ -41,7 +41,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * prefix hit. Prints a table and {@code RESULT {json}} (its numbers are read back by tools/gpu/report7.py).
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
- * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12]}
+ * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]}
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles, in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention)
@@ -53,6 +53,7 @@ public final class CudaServeBench {
         Map<String, String> a = new LinkedHashMap<>(Map.of("--shapes", "llama-3.2-1b,llama-3-8b", "--batches", "1,32,64,128",
                 "--prefix", "2048", "--unique", "256", "--gen", "64", "--chunk", "64", "--kv", "bf16", "--budget", "8192",
                 "--attn-tiles", "", "--attn-ab", ""));
+        a.put("--pipeline-ab", "0");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -131,6 +132,36 @@ public final class CudaServeBench {
                             r.put("b" + B, rb);
                         }
                         int pb = Arrays.stream(batches).anyMatch(b -> b == 64) ? 64 : batches[batches.length - 1];
+                        int abRounds = Integer.parseInt(a.get("--pipeline-ab"));
+                        if (abRounds > 0 && runner.pipelines()) {
+                            // the same B = pb run with each step waiting for the one before, alternating with pipelined runs in
+                            // this process (rounds of each)
+                            double[] sum = new double[2];
+                            double[] gpu = new double[2];
+                            try {
+                                for (int round = 0; round < abRounds; round++) {
+                                    for (int v = 0; v < 2; v++) {
+                                        runner.setPipelining(v == 0);   // the engine reads it when no step is in flight
+                                        runner.decodeTiming(pb, true);
+                                        Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0);
+                                        double[] tm = runner.decodeTiming(pb, false);
+                                        sum[v] += x.decodeTps;
+                                        gpu[v] += tm == null ? Double.NaN : tm[1];
+                                    }
+                                }
+                            } finally {
+                                runner.setPipelining(true);
+                            }
+                            double on = sum[0] / abRounds, off = sum[1] / abRounds;
+                            System.out.printf(Locale.ROOT, "%-13s B=%d pipelining A/B (%d rounds, alternating): pipelined %.0f tok/s (step %.3f ms, GPU %.3f ms), "
+                                    + "each step waits %.0f tok/s (step %.3f ms, GPU %.3f ms): %.3fx%n", shape, pb, abRounds, on, 1e3 * pb / on,
+                                    gpu[0] / abRounds, off, 1e3 * pb / off, gpu[1] / abRounds, on / off);
+                            Map<String, Object> ab = new LinkedHashMap<>();
+                            ab.put("pipelined_tok_s", round(on));
+                            ab.put("waiting_tok_s", round(off));
+                            ab.put("speedup", Math.round(1000 * on / off) / 1000.0);
+                            r.put("pipeline_ab_b" + pb, ab);
+                        }
                         if (!a.get("--attn-tiles").isEmpty()) {
                             // piece-size sweep of the two-phase plan at B = pb, through the engine (profiled attention)
                             for (String ts : a.get("--attn-tiles").split(",")) {
