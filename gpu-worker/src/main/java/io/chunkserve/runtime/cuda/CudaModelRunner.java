@@ -91,8 +91,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final java.util.ArrayDeque<Launched> launched = new java.util.ArrayDeque<>();
     private long launches;
     private int[] prevGreedyIndex = new int[0];   // the last launched step's rows → index of their pick in its ids buffer
-    private final jcuda.driver.CUevent[] ev0 = {CudaDevice.event(), CudaDevice.event()}, ev1 = {CudaDevice.event(), CudaDevice.event()},
-            evDone = {CudaDevice.event(), CudaDevice.event()};
+    // per step, three in rotation: collecting step n reads step n-1's end while step n+1 has recorded its own
+    private final jcuda.driver.CUevent[] ev0 = events(3), ev1 = events(3), evDone = events(3);
+    private int lastEv = -1;   // the event slot of the last launched step
     // B → {steps, gpu ms, host enqueue ms, prep ms, host work ms, engine ms}
     private final java.util.Map<Integer, double[]> decodeTiming = new java.util.HashMap<>();
     private long entryNs, prepNs, lastReturnNs, engineNs;   // this step's entry, its prep before the first launch; the last return
@@ -180,6 +181,12 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         invFreq = DeviceBuffer.allocate(4L * (hd / 2));
         invFreq.upload(cfg.rope().inverseFrequencies(hd));
         pool.setMirror(this);
+    }
+
+    private static jcuda.driver.CUevent[] events(int n) {
+        jcuda.driver.CUevent[] e = new jcuda.driver.CUevent[n];
+        for (int i = 0; i < n; i++) e[i] = CudaDevice.event();
+        return e;
     }
 
     private static String kvName(DType d) {
@@ -279,7 +286,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** A step queued on the device whose results were not read yet. */
     private static final class Launched {
         ForwardBatch b;
-        int parity, nLog, nGreedy, nNeed;
+        int parity, ev, prevEv, nLog, nGreedy, nNeed;
         int[] logSeq;
         long hostNs, idsHandle;
         boolean ahead, profiled, empty;
@@ -362,11 +369,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             return st;
         }
         if (b.hasPreviousTokens() && !st.ahead) throw new IllegalStateException("previous-step tokens with no step on the device");
-        st.parity = (int) (launches++ & 1);
+        st.parity = (int) (launches & 1);
+        st.ev = (int) (launches++ % 3);
+        st.prevEv = lastEv;
+        lastEv = st.ev;
         if (ops.isOn() && st.ahead) {
             // the per-op marks are the last queued step's: read the one before first (profiling gives up the overlap)
             Launched p = launched.peekLast();
-            jcuda.driver.JCudaDriver.cuEventSynchronize(evDone[p.parity]);
+            jcuda.driver.JCudaDriver.cuEventSynchronize(evDone[p.ev]);
             ops.finishStep(p.b.isDecodeOnly());
             p.profiled = true;
         }
@@ -476,7 +486,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         prepNs = hostStart - entryNs;
         int p = st.parity;
         DeviceBuffer prevIds = ids[1 - p];
-        CudaDevice.record(ev0[p]);
+        int e = st.ev;
+        CudaDevice.record(ev0[e]);
         ops.reset();
         ops.mark(OpProfile.C_EMBED);
         // 4. embedding and RoPE tables
@@ -547,8 +558,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         st.nNeed = nLog - nGreedy;
         st.logSeq = logSeq;
         if (nLog == 0) {
-            CudaDevice.record(ev1[p]);
-            CudaDevice.record(evDone[p]);
+            CudaDevice.record(ev1[e]);
+            CudaDevice.record(evDone[e]);
             st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
             return st;
         }
@@ -565,9 +576,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             for (int i = 0; i < nGreedy; i++) prevGreedyIndex[logSeq[nNeed + i]] = i;
         }
         ops.mark(OpProfile.C_HEAD);   // the end mark
-        CudaDevice.record(ev1[p]);
+        CudaDevice.record(ev1[e]);
         if (nGreedy > 0) st.idsHandle = stage.downloadAsync(ids[p].ptr(), nGreedy);
-        CudaDevice.record(evDone[p]);
+        CudaDevice.record(evDone[e]);
         st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
         return st;
     }
@@ -578,7 +589,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         ForwardBatch b = st.b;
         int p = st.parity, nGreedy = st.nGreedy, nNeed = st.nNeed, vocab = cfg.vocabSize();
         int[] logSeq = st.logSeq;
-        jcuda.driver.JCudaDriver.cuEventSynchronize(evDone[p]);
+        jcuda.driver.JCudaDriver.cuEventSynchronize(evDone[st.ev]);
         noteTiming(st);
         if (nGreedy > 0) {
             if (idsHost.length < nGreedy) idsHost = new int[Math.max(nGreedy, 2 * idsHost.length)];
@@ -614,10 +625,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         boolean decode = st.b.isDecodeOnly();
         if (!st.profiled) ops.finishStep(decode);
         if (!decode) return;
-        int p = st.parity;
         double[] t = decodeTiming.computeIfAbsent(st.b.size(), k -> new double[6]);
-        double gpuMs = CudaDevice.elapsedMs(ev0[p], ev1[p]);
-        if (st.ahead) gpuMs = Math.min(gpuMs, CudaDevice.elapsedMs(ev1[1 - p], ev1[p]));
+        double gpuMs = CudaDevice.elapsedMs(ev0[st.ev], ev1[st.ev]);
+        if (st.ahead && st.prevEv >= 0) gpuMs = Math.min(gpuMs, CudaDevice.elapsedMs(ev1[st.prevEv], ev1[st.ev]));
         double per = gpuMs / cfg.numLayers();
         if (st.b.size() != gpuMsBatch || per < gpuMsPerLayer) gpuMsPerLayer = per;
         gpuMsBatch = st.b.size();
