@@ -94,6 +94,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     // per step, three in rotation: collecting step n reads step n-1's end while step n+1 has recorded its own
     private final jcuda.driver.CUevent[] ev0 = events(3), ev1 = events(3), evDone = events(3);
     private int lastEv = -1;   // the event slot of the last launched step
+    private int lastDecodeSize = -1;   // its batch size when it was decode-only
     // B → {steps, gpu ms, host enqueue ms, prep ms, host work ms, engine ms}
     private final java.util.Map<Integer, double[]> decodeTiming = new java.util.HashMap<>();
     private long entryNs, prepNs, lastReturnNs, engineNs;   // this step's entry, its prep before the first launch; the last return
@@ -289,7 +290,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         int parity, ev, prevEv, nLog, nGreedy, nNeed;
         int[] logSeq;
         long hostNs, idsHandle;
-        boolean ahead, profiled, empty;
+        boolean ahead, profiled, empty, afterSameDecode;   // afterSameDecode: the step before was a decode-only one of this size
     }
 
     /**
@@ -373,6 +374,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         st.ev = (int) (launches++ % 3);
         st.prevEv = lastEv;
         lastEv = st.ev;
+        st.afterSameDecode = b.isDecodeOnly() && lastDecodeSize == S;
+        lastDecodeSize = b.isDecodeOnly() ? S : -1;
         if (ops.isOn() && st.ahead) {
             // the per-op marks are the last queued step's: read the one before first (profiling gives up the overlap)
             Launched p = launched.peekLast();
@@ -625,9 +628,16 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         boolean decode = st.b.isDecodeOnly();
         if (!st.profiled) ops.finishStep(decode);
         if (!decode) return;
-        double[] t = decodeTiming.computeIfAbsent(st.b.size(), k -> new double[6]);
+        double[] t = decodeTiming.computeIfAbsent(st.b.size(), k -> new double[8]);
         double gpuMs = CudaDevice.elapsedMs(ev0[st.ev], ev1[st.ev]);
-        if (st.ahead && st.prevEv >= 0) gpuMs = Math.min(gpuMs, CudaDevice.elapsedMs(ev1[st.prevEv], ev1[st.ev]));
+        double period = st.prevEv >= 0 && !st.profiled ? CudaDevice.elapsedMs(ev1[st.prevEv], ev1[st.ev]) : Double.NaN;
+        if (st.ahead && period < gpuMs) gpuMs = period;
+        if (st.afterSameDecode && period > 0) {
+            // device time from the end of the step before, a decode of the same size: the step's period on the
+            // device, idle gaps between steps included
+            t[6]++;
+            t[7] += period;
+        }
         double per = gpuMs / cfg.numLayers();
         if (st.b.size() != gpuMsBatch || per < gpuMsPerLayer) gpuMsPerLayer = per;
         gpuMsBatch = st.b.size();
@@ -643,12 +653,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
      * Decode-only steps of batch size B so far: {steps, mean GPU ms (first launch to last kernel, CUDA events),
      * mean host ms to enqueue the step, mean host ms of the runner's preparation before the first launch, mean ms
      * of the caller's host work run during the step, mean ms the caller spent between the previous step's return
-     * and this one}; null when there were none. Clears the record when {@code reset}.
+     * and this one, mean ms from the end of the step before to this one's end when the step before was a decode of
+     * the same size (the step's period on the device, idle between steps included)}; null when there were none. Clears the record when {@code reset}.
      */
     public double[] decodeTiming(int B, boolean reset) {
         double[] t = decodeTiming.get(B);
         if (reset) decodeTiming.clear();
-        return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0], t[3] / t[0], t[4] / t[0], t[5] / t[0]};
+        return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0], t[3] / t[0], t[4] / t[0], t[5] / t[0],
+                t[6] == 0 ? Double.NaN : t[7] / t[6]};
     }
 
     private void downloadRow(float[] logits, int seq, int lgRow, int vocab, int parity) {
