@@ -305,7 +305,13 @@ public final class Engine implements AutoCloseable {
             c.pickStep = null;
             c.pickRow = -1;
         }
-        if (pipelined) runner.abandon();
+        if (pipelined) {
+            try {
+                runner.abandon();
+            } catch (RuntimeException | Error e) {
+                LOG.log(Level.SEVERE, "the runner failed to drop its launched steps", e);
+            }
+        }
     }
 
     private void sizeLogits(ForwardBatch b) {
