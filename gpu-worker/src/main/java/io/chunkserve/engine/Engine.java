@@ -44,6 +44,14 @@ import java.util.logging.Logger;
  * token ids alone (EOS, stop ids, lengths), so the next batch, the KV bookkeeping and every output are the same as
  * without the overlap; only the delivery comes later, within the next step. Any other output of such a request
  * (an abort, an error, a length end without a sample) is delivered after its deferred ones.
+ *
+ * <p>With a runner that {@link ModelRunner#pipelines pipelines} (the CUDA runner), the engine builds and launches
+ * step n+1 before step n's results are back, so the device never waits for the host between steps: a plain greedy
+ * single-choice request in step n continues in step n+1 with the token the device picks for it
+ * ({@link ForwardBatch#addFromPrevious}), when no length limit can end it first and its next position has KV room
+ * without preempting. If step n's token ends it (EOS, a stop id or string), its row in step n+1 is dropped; a row
+ * whose request was aborted or preempted meanwhile too. Steps that sample on the host (temperature, penalties,
+ * log-probabilities, n &gt; 1) are collected before the next is built, as without pipelining.
  */
 public final class Engine implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Engine.class.getName());
