@@ -539,13 +539,17 @@ extern "C" __global__ void cs_fill_bf16(__nv_bfloat16* p, long long n, unsigned 
 // (one k-slice, the block owns its outputs), 2: atomicAdd into y (several k-slices; y zeroed first unless
 // accumulating), 3: SiLU·mul epilogue (one k-slice; W's rows are gate|up interleaved in blocks of 8, see
 // silu_mul): y is then the bf16 activation (T, n/2), act[t, 8q + i] = silu(row 16q + i) · row 16q + 8 + i, which
-// one thread holds both of (accumulator rows lane/4 and lane/4 + 8). Grid: (⌈n / rows⌉, slices).
+// one thread holds both of (accumulator rows lane/4 and lane/4 + 8). flags & 1 (modes 0-2, n % 4 == 0): the
+// block's sums go through shared memory first and out as (token, 4 consecutive rows) pieces, consecutive threads
+// on consecutive pieces: 16-byte stores / read-modify-writes, and on sm_90 16-byte red.global.add.v4.f32 for the
+// atomic mode (else 4 fp32 atomics) — the per-fragment epilogue issues one 4-byte atomic an element, 32 bytes a
+// row piece per warp instruction. Grid: (⌈n / rows⌉, slices).
 namespace csm {
 constexpr int GK = 64;
 
 template <int NT, int MT, int WARPS, int STAGES>
 __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
-                            int T, int n, int k, int kSlice, int mode, unsigned char* smem) {
+                            int T, int n, int k, int kSlice, int mode, int flags, unsigned char* smem) {
     using namespace cs;
     constexpr int BR = 16 * MT * WARPS, THREADS = 32 * WARPS;
     constexpr int WT = BR * GK, XT = NT * GK, STAGE = WT + XT;   // elements
@@ -645,6 +649,44 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         }
         return;
     }
+    if ((flags & 1) && (n & 3) == 0) {
+        // the block's sums into shared memory, token-major (row stride BR + 4: the fragment stores hit 32 banks),
+        // then (token, 4 rows) pieces out: 16-byte stores / read-modify-writes / vector atomics
+        constexpr int RS = BR + 4;
+        static_assert(NT * RS * 4 <= STAGES * STAGE * 2, "epilogue buffer exceeds the stages");
+        float* red = reinterpret_cast<float*>(smem);
+        __syncthreads();   // every warp is done with the stages
+        #pragma unroll
+        for (int m = 0; m < MT; ++m) {
+            const int rowA = (warp * MT + m) * 16 + (lane >> 2);
+            #pragma unroll
+            for (int nt = 0; nt < NT / 8; ++nt) {
+                #pragma unroll
+                for (int e = 0; e < 4; ++e) red[(nt * 8 + 2 * (lane & 3) + (e & 1)) * RS + rowA + (e < 2 ? 0 : 8)] = acc[m][nt][e];
+            }
+        }
+        __syncthreads();
+        for (int q = tid; q < T * (BR / 4); q += THREADS) {
+            const int t = q / (BR / 4), c = (q - t * (BR / 4)) * 4, row = r0 + c;
+            if (row >= n) continue;   // n % 4 == 0: a piece is all in or all out
+            const float4 v = *reinterpret_cast<const float4*>(red + t * RS + c);
+            float* dst = y + (size_t)t * n + row;
+            if (mode == 0) {
+                *reinterpret_cast<float4*>(dst) = v;
+            } else if (mode == 1) {
+                float4 o = *reinterpret_cast<float4*>(dst);
+                o.x += v.x; o.y += v.y; o.z += v.z; o.w += v.w;
+                *reinterpret_cast<float4*>(dst) = o;
+            } else {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+                asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(dst), "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w) : "memory");
+#else
+                atomicAdd(dst, v.x); atomicAdd(dst + 1, v.y); atomicAdd(dst + 2, v.z); atomicAdd(dst + 3, v.w);
+#endif
+            }
+        }
+        return;
+    }
     #pragma unroll
     for (int m = 0; m < MT; ++m) {
         const int rA = r0 + (warp * MT + m) * 16 + (lane >> 2), rB = rA + 8;
@@ -667,9 +709,9 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
 
 #define CS_GEMM(NAME, NT, MT, WARPS, STAGES)                                                                  \
     extern "C" __global__ void __launch_bounds__(32 * WARPS)                                                 \
-    NAME(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k, int kSlice, int mode) { \
+    NAME(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k, int kSlice, int mode, int flags) { \
         extern __shared__ __align__(128) unsigned char smem[];                                               \
-        csm::gemm_skinny<NT, MT, WARPS, STAGES>(w, x, y, T, n, k, kSlice, mode, smem);                       \
+        csm::gemm_skinny<NT, MT, WARPS, STAGES>(w, x, y, T, n, k, kSlice, mode, flags, smem);                \
     }
 // the T ≤ 32 / 128 kernels of sessions 2-3 (one 16-row tile a warp, 4 warps, 4 stages)
 CS_GEMM(cs_gemm_skinny_t16, 16, 1, 4, 4)

@@ -208,6 +208,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** Whether bf16 GEMMs of up to 32 tokens may use model.cu's skinny kernel ({@link SkinnyGemm#prefers}; else cuBLAS). */
     public boolean skinnyGemm() { return skinny != null; }
 
+    /** model.cu's skinny GEMMs (benchmarks: their options A/B in one process); null when not used. */
+    SkinnyGemm skinny() { return skinny; }
+
     /** The GEMM policy in words (benchmark output). */
     public String gemmPolicy() { return skinny != null ? skinny.describe() : "cuBLAS"; }
 

@@ -41,7 +41,8 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * prefix hit. Prints a table and {@code RESULT {json}} (its numbers are read back by tools/gpu/report7.py).
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
- * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]}
+ * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]
+ * [--gemm-ab direct,vec]}
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles, in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention)
@@ -54,6 +55,7 @@ public final class CudaServeBench {
                 "--prefix", "2048", "--unique", "256", "--gen", "64", "--chunk", "64", "--kv", "bf16", "--budget", "8192",
                 "--attn-tiles", "", "--attn-ab", ""));
         a.put("--pipeline-ab", "0");
+        a.put("--gemm-ab", "");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -213,6 +215,28 @@ public final class CudaServeBench {
                             }
                             runner.attentionWarpItems(CudaPlan.WARP_AUTO);
                             runner.forceAttentionTiles(0);
+                        }
+                        if (!a.get("--gemm-ab").isEmpty() && runner.skinny() != null) {
+                            // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec) at
+                            // B = pb in this process, in the order given (repeat them to alternate): each an unprofiled
+                            // 32-token run (GPU ms a step), then a profiled 16-token run (the GEMMs, events around each op)
+                            SkinnyGemm sg = runner.skinny();
+                            SkinnyGemm.Options keep = sg.options();
+                            for (String spec : a.get("--gemm-ab").split(",")) {
+                                sg.configure(SkinnyGemm.Options.parse(spec));
+                                runner.decodeTiming(pb, true);
+                                Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
+                                double[] tm = runner.decodeTiming(pb, true);
+                                runner.setProfile(true);
+                                run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
+                                Map<String, Double> prof = runner.profile();
+                                runner.setProfile(false);
+                                System.out.printf(Locale.ROOT, "%-13s B=%d gemm-ab %-14s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; profiled ms/step: qkv %.3f, o %.3f, gate_up %.3f, down %.3f, rmsnorm %.3f, lm head %.3f%n",
+                                        shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], 1e3 * pb / x.decodeTps, x.decodeTps,
+                                        prof.get("gemm qkv"), prof.get("gemm o"), prof.get("gemm gate_up"), prof.get("gemm down"), prof.get("rmsnorm"),
+                                        prof.get("lm head+argmax"));
+                            }
+                            sg.configure(keep);
                         }
                         runner.setProfile(true);
                         run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
