@@ -604,12 +604,20 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             }
         }
         if (nNeed > 0) {
+            long d0 = System.nanoTime();
             boolean contiguous = true;
             for (int i = 0; i < nNeed; i++) contiguous &= logSeq[i] == logSeq[0] + i;
             if (contiguous) {
                 cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * logSeq[0] * vocab), lg[p].ptr(), 4L * nNeed * vocab);
             } else {
                 for (int i = 0; i < nNeed; i++) downloadRow(logits, logSeq[i], i, vocab, p);
+            }
+            if (b.isDecodeOnly()) {
+                double[] t = decodeTiming.get(b.size());
+                if (t != null) {
+                    t[8]++;
+                    t[9] += (System.nanoTime() - d0) / 1e6;
+                }
             }
         }
     }
@@ -628,7 +636,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         boolean decode = st.b.isDecodeOnly();
         if (!st.profiled) ops.finishStep(decode);
         if (!decode) return;
-        double[] t = decodeTiming.computeIfAbsent(st.b.size(), k -> new double[8]);
+        double[] t = decodeTiming.computeIfAbsent(st.b.size(), k -> new double[10]);
         double gpuMs = CudaDevice.elapsedMs(ev0[st.ev], ev1[st.ev]);
         double period = st.prevEv >= 0 && !st.profiled ? CudaDevice.elapsedMs(ev1[st.prevEv], ev1[st.ev]) : Double.NaN;
         if (st.ahead && period < gpuMs) gpuMs = period;
@@ -654,13 +662,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
      * mean host ms to enqueue the step, mean host ms of the runner's preparation before the first launch, mean ms
      * of the caller's host work run during the step, mean ms the caller spent between the previous step's return
      * and this one, mean ms from the end of the step before to this one's end when the step before was a decode of
-     * the same size (the step's period on the device, idle between steps included)}; null when there were none. Clears the record when {@code reset}.
+     * the same size (the step's period on the device, idle between steps included), mean ms to download the
+     * logits rows sampled on the host (NaN: none)}; null when there were none. Clears the record when {@code reset}.
      */
     public double[] decodeTiming(int B, boolean reset) {
         double[] t = decodeTiming.get(B);
         if (reset) decodeTiming.clear();
         return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0], t[3] / t[0], t[4] / t[0], t[5] / t[0],
-                t[6] == 0 ? Double.NaN : t[7] / t[6]};
+                t[6] == 0 ? Double.NaN : t[7] / t[6], t[8] == 0 ? Double.NaN : t[9] / t[8]};
     }
 
     private void downloadRow(float[] logits, int seq, int lgRow, int vocab, int parity) {
