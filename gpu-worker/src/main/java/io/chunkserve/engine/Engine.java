@@ -76,6 +76,7 @@ public final class Engine implements AutoCloseable {
     private final Step[] stepBuffers = {new Step(), new Step()};
     private Step inflight;                 // launched and not collected (pipelined runners): the next batch is built ahead
     private boolean pipelined;          // the runner's mode, read again whenever no step is in flight
+    private boolean runnerSampling;     // (the same)
     private volatile long aheadLaunches;
     // threads besides the engine's that sample a step's host-sampled rows when there are many of them
     private volatile int samplerThreads = Integer.getInteger("chunkserve.engine.samplerThreads",
@@ -247,6 +248,7 @@ public final class Engine implements AutoCloseable {
         openForks();
         if (inflight == null && deferred.isEmpty()) {
             pipelined = runner.pipelines();
+            runnerSampling = runner.samplesOnDevice();
             overlap = runner.overlapsHostWork() || pipelined;
         }
         Step ahead = inflight;   // on the device still: this batch is built one step ahead of its results
@@ -347,9 +349,9 @@ public final class Engine implements AutoCloseable {
         return any;
     }
 
-    /** Requests whose next tokens a pipelined step may leave on the device: plain greedy, one choice. */
-    private static boolean pipelinable(RequestState s) {
-        return plainGreedy(s.request.params()) && s.choices.length == 1;
+    /** Requests whose next tokens a pipelined step may leave on the device: one choice, picked by the runner. */
+    private boolean pipelinable(RequestState s) {
+        return s.choices.length == 1 && (plainGreedy(s.request.params()) || runnerSamples(s.choices[0]));
     }
 
     /** A step's results: commits its K/V, samples, decides ends, emits (or defers) the outputs. */
@@ -565,7 +567,7 @@ public final class Engine implements AutoCloseable {
                     if (ahead != null && c.pickStep == ahead && continuesAfterPick(c) && cache.reserve(c.kv, c.inflight + 1)) {
                         int row = c.pickRow;
                         st.batch.addFromPrevious(row, c.size, c.kv.chunkTable());
-                        st.batch.markGreedy();
+                        markPick(st.batch, c, 1);   // (the draw after the one of the step on the device)
                         noteRow(st, c, 1, true);
                         budget--;
                     }
@@ -610,7 +612,7 @@ public final class Engine implements AutoCloseable {
     private void add(Step st, Choice c, int n, boolean wantLogits) {
         int start = c.kv.length() + c.inflight;
         st.batch.add(c.tokens, start, n, start, c.kv.chunkTable(), wantLogits);
-        if (wantLogits && plainGreedy(owner(c).request.params())) st.batch.markGreedy();
+        if (wantLogits) markPick(st.batch, c, 0);
         noteRow(st, c, n, wantLogits);
     }
 
@@ -648,6 +650,24 @@ public final class Engine implements AutoCloseable {
         return victim != needy;
     }
 
+    /**
+     * Lets the runner pick the last added row's token when it can: the argmax of a plain greedy row, or, with a
+     * runner that {@link ModelRunner#samplesOnDevice samples}, the draw of a single-choice request sampled with
+     * temperature, top_k, top_p and min_p only, at the draw its sampler would use {@code ahead} draws from now.
+     */
+    private void markPick(ForwardBatch b, Choice c, int ahead) {
+        var p = owner(c).request.params();
+        if (plainGreedy(p)) {
+            b.markGreedy();
+        } else if (runnerSamples(c)) {
+            b.markSampled(p.temperature(), p.topK(), p.topP(), p.minP(), c.sampler.peekDraw(ahead));
+        }
+    }
+
+    private boolean runnerSamples(Choice c) {
+        return runnerSampling && owner(c).choices.length == 1 && c.sampler.runnerSamplable();
+    }
+
     /** Argmax sampling with nothing else: the runner may pick such tokens itself (on the device). */
     private static boolean plainGreedy(io.chunkserve.sampling.SamplingParams p) {
         return p.isGreedy() && !p.hasPenalties() && !p.logprobs();
@@ -660,6 +680,7 @@ public final class Engine implements AutoCloseable {
     private Sampled sampleNext(ForwardBatch batch, Choice c, int row, boolean now, Object drawn) {
         int picked = batch.sampled(row);
         if (drawn instanceof RuntimeException e) throw e;   // as if drawn here
+        if (picked >= 0 && batch.isRunnerSampled(row)) c.sampler.skipDraw();   // the runner used the sampler's next draw
         SampledToken t = picked >= 0 ? SampledToken.of(picked)
                 : drawn instanceof SampledToken d ? d : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
         int id = t.tokenId();
