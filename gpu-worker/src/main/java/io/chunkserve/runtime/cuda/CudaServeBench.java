@@ -139,16 +139,16 @@ public final class CudaServeBench {
                         int pb = Arrays.stream(batches).anyMatch(b -> b == 64) ? 64 : batches[batches.length - 1];
                         int sampledRounds = Integer.parseInt(a.get("--sampled-ab"));
                         if (sampledRounds > 0) {
-                            // B = pb requests sampled on the host (temperature 0.8, top_p 0.95, seeded: logits rows come back,
-                            // no step ahead) with the sampler threads and with every row drawn on the engine thread, beside
-                            // greedy ones (picked on the device), alternating in this process
-                            String[] names = {"greedy", "sampled", "sampled, 1 thread"};
+                            // B = pb requests sampled (temperature 0.8, top_p 0.95, seeded) drawn on the device (pipelined) and on
+                            // the host (logits rows come back, the engine's sampler threads, no step ahead), beside greedy ones,
+                            // alternating in this process
+                            String[] names = {"greedy", "sampled on device", "sampled on host"};
                             double[] tps = new double[3], gpuMs = new double[3], engMs = new double[3], period = new double[3], dl = new double[3];
                             int threads = engine.samplerThreads();
                             try {
                                 for (int round = 0; round < sampledRounds; round++) {
                                     for (int v = 0; v < 3; v++) {
-                                        engine.samplerThreads(v == 2 ? 0 : threads);
+                                        runner.setDeviceSampling(v != 2);   // the engine reads it when no step is in flight
                                         SamplingParams sp = v == 0 ? SamplingParams.builder().temperature(0).maxTokens(G).ignoreEos(true).build()
                                                 : SamplingParams.builder().temperature(0.8).topP(0.95).seed(round * 1000L + v).maxTokens(G).ignoreEos(true).build();
                                         runner.decodeTiming(pb, true);
@@ -162,18 +162,18 @@ public final class CudaServeBench {
                                     }
                                 }
                             } finally {
-                                engine.samplerThreads(threads);
+                                runner.setDeviceSampling(true);
                             }
                             Map<String, Object> sr = new LinkedHashMap<>();
                             for (int v = 0; v < 3; v++) {
                                 System.out.printf(Locale.ROOT, "%-13s B=%d %-18s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms, engine between steps %.3f ms, logits download %.3f ms (%d sampler threads)%n",
-                                        shape, pb, names[v], tps[v], 1e3 * pb / tps[v], gpuMs[v], period[v], engMs[v], dl[v], v == 2 ? 0 : threads);
+                                        shape, pb, names[v], tps[v], 1e3 * pb / tps[v], gpuMs[v], period[v], engMs[v], dl[v], threads);
                                 Map<String, Object> one = new LinkedHashMap<>();
                                 one.put("tok_s", round(tps[v]));
                                 one.put("engine_between_steps_ms", Math.round(engMs[v] * 1000) / 1000.0);
                                 one.put("device_period_ms", Math.round(period[v] * 1000) / 1000.0);
                                 one.put("logits_download_ms", Math.round(dl[v] * 1000) / 1000.0);
-                                sr.put(names[v].replace(", ", "_").replace(' ', '_'), one);
+                                sr.put(names[v].replace(' ', '_'), one);
                             }
                             r.put("sampled_ab_b" + pb, sr);
                         }
