@@ -694,7 +694,7 @@ CS_GEMM(cs_gemm_skinny_t64_m2w7s4, 64, 2, 7, 4)
 // params per row (8 ints): 1/T (float bits), top_k (0: off), top_p (float bits), min_p (float bits), u (double
 // bits, low word first), the row's index in logits, unused.
 namespace cssample {
-constexpr int T = 1024, W = T / 32;
+constexpr int T = 512, W = T / 32;   // each warp has its own histograms (no cross-warp atomics)
 
 __device__ __forceinline__ unsigned key_of(float l) {   // order-preserving: larger logit, larger key
     unsigned b = __float_as_uint(l + 0.0f);
@@ -730,10 +730,12 @@ __device__ V block_exclusive_scan(V v, V* sh, V* total) {
 }
 }  // namespace cssample
 
-extern "C" __global__ void __launch_bounds__(1024) cs_sample(const float* logits, int vocab, const int* params, int* out) {
+extern "C" __global__ void __launch_bounds__(512) cs_sample(const float* logits, int vocab, const int* params, int* out) {
     using namespace cssample;
     __shared__ unsigned cnt[256];
     __shared__ double mass[256];
+    __shared__ unsigned cntW[W][256];
+    __shared__ float massW[W][256];
     __shared__ double shd[32];
     __shared__ int shi[32];
     __shared__ float shf[32];
@@ -786,11 +788,17 @@ extern "C" __global__ void __launch_bounds__(1024) cs_sample(const float* logits
         unsigned prefix = 0, pmask = 0;
         int remain = topK;
         for (int shift = 24; shift >= 0; shift -= 8) {
-            for (int b = threadIdx.x; b < 256; b += T) cnt[b] = 0;
+            for (int b = threadIdx.x; b < W * 256; b += T) (&cntW[0][0])[b] = 0;
             __syncthreads();
             for (int i = lo; i < hi; i++) {
                 unsigned k = key_of(row[i]);
-                if ((k & pmask) == prefix) atomicAdd(&cnt[(k >> shift) & 255], 1u);
+                if ((k & pmask) == prefix) atomicAdd(&cntW[w][(k >> shift) & 255], 1u);
+            }
+            __syncthreads();
+            for (int b = threadIdx.x; b < 256; b += T) {
+                unsigned c = 0;
+                for (int q = 0; q < W; q++) c += cntW[q][b];
+                cnt[b] = c;
             }
             __syncthreads();
             if (threadIdx.x == 0) {
@@ -826,7 +834,7 @@ extern "C" __global__ void __launch_bounds__(1024) cs_sample(const float* logits
         __syncthreads();
     }
     auto inTopK = [&](unsigned k, int i) { return topK <= 0 || topK >= vocab || k > kKey || (k == kKey && i <= kCut); };
-    auto weight = [&](float l) { return (float)exp((double)((l - m) * invT)); };
+    auto weight = [&](float l) { return expf((l - m) * invT); };   // (the host: the double exp rounded to float)
 
     // 3. the kept mass after top_k and min_p
     double s = 0;
@@ -846,14 +854,20 @@ extern "C" __global__ void __launch_bounds__(1024) cs_sample(const float* logits
         double target = (double)topP * S, above = 0;
         unsigned prefix = 0, pmask = 0;
         for (int shift = 24; shift >= 0; shift -= 8) {
-            for (int b = threadIdx.x; b < 256; b += T) mass[b] = 0;
+            for (int b = threadIdx.x; b < W * 256; b += T) (&massW[0][0])[b] = 0.f;
             __syncthreads();
             for (int i = lo; i < hi; i++) {
                 float l = row[i];
                 unsigned k = key_of(l);
                 if ((k & pmask) != prefix || !inTopK(k, i)) continue;
                 float e = weight(l);
-                if (e > 0.f && e >= minP) atomicAdd(&mass[(k >> shift) & 255], (double)e);
+                if (e > 0.f && e >= minP) atomicAdd(&massW[w][(k >> shift) & 255], e);
+            }
+            __syncthreads();
+            for (int b = threadIdx.x; b < 256; b += T) {
+                double c = 0;
+                for (int q = 0; q < W; q++) c += massW[q][b];
+                mass[b] = c;
             }
             __syncthreads();
             if (threadIdx.x == 0) {

@@ -420,7 +420,7 @@ public final class CudaModelCheck {
                  DeviceBuffer dout = DeviceBuffer.allocate(4L * blocks)) {
                 dl.upload(logits);
                 dp.upload(params);
-                new Launcher().begin().ptr(dl).i32(vocab).ptr(dp).ptr(dout).launch(f, blocks, 1, 1024, 0);
+                new Launcher().begin().ptr(dl).i32(vocab).ptr(dp).ptr(dout).launch(f, blocks, 1, 512, 0);
                 dev.synchronize();
                 dout.download(got);
             }

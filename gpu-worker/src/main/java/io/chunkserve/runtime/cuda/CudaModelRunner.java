@@ -605,7 +605,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             ids[p] = ensure(ids[p], 4L * nGreedy);
             int nArg = nGreedy - nDraw;
             if (nArg > 0) k.begin().ptr(lg[p].at(4L * nNeed * vocab)).i32(vocab).ptr(ids[p]).launch(fArgmax, nArg, 1, 1024, 0);
-            if (nDraw > 0) k.begin().ptr(lg[p]).i32(vocab).ptr(dDraw).ptr(ids[p].at(4L * nArg)).launch(fSample, nDraw, 1, 1024, 0);
+            if (nDraw > 0) k.begin().ptr(lg[p]).i32(vocab).ptr(dDraw).ptr(ids[p].at(4L * nArg)).launch(fSample, nDraw, 1, 512, 0);
             for (int i = 0; i < nGreedy; i++) prevGreedyIndex[logSeq[nNeed + i]] = i;
         }
         ops.mark(OpProfile.C_HEAD);   // the end mark
