@@ -26,7 +26,8 @@ import java.util.Map;
  * comparison is the median of the per-round ratios (variant step / first variant's step) beside
  * per-variant step medians, which moves far less with the machine's load than separate runs do.
  * {@code --phases true} adds mean µs per step per phase. {@code --mode mm}: one-token matmuls of
- * the {@code --mm} shapes (ROWSxCOLS, "gu" prefix: a gate/up pair) from cold copies, alternating.
+ * the {@code --mm} shapes (ROWSxCOLS; prefix "gu": a gate/up pair; "hot": two copies, so from cache) from cold copies,
+ * alternating.
  * Also prints the largest logit difference between variants at the same position (switches only
  * change timing). The read bandwidth is measured before and after; last line {@code RESULT {json}}.
  */
@@ -186,11 +187,13 @@ public final class DecodeAbBench {
         int V = names.length;
         Map<String, Object> res = new LinkedHashMap<>();
         for (String sh : shapes.split(",")) {
-            boolean gu = sh.startsWith("gu");
-            String[] rc = sh.substring(gu ? 2 : 0).split("x");
+            boolean hot = sh.startsWith("hot");
+            String body = hot ? sh.substring(3) : sh;
+            boolean gu = body.startsWith("gu");
+            String[] rc = body.substring(gu ? 2 : 0).split("x");
             int rows = Integer.parseInt(rc[0]), cols = Integer.parseInt(rc[1]);
             long wb = 2L * rows * cols, bytes = (gu ? 2 : 1) * wb;
-            int copies = (int) Math.max(4, (256L << 20) / wb + 1); // cycled, so that every call streams from DRAM
+            int copies = hot ? 2 : (int) Math.max(4, (256L << 20) / wb + 1); // cycled, so that every call streams from DRAM
             try (Arena arena = Arena.ofShared()) {
                 long[] st = {7};
                 Weight[] ws = new Weight[copies];
