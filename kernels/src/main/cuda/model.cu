@@ -54,11 +54,15 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
     return s;
 }
 
-// x[t, :] = embed[tokens[t], :] widened to fp32. Grid: T blocks.
+// x[t, :] = embed[tokens[t], :] widened to fp32; a negative token -1 - i is prev[i] (a pick of the step before,
+// still on the device). Grid: T blocks.
 template <typename W>
-__device__ void embed(const W* __restrict__ e, const int* __restrict__ tokens, float* __restrict__ x, int hidden) {
+__device__ void embed(const W* __restrict__ e, const int* __restrict__ tokens, const int* __restrict__ prev, float* __restrict__ x,
+                      int hidden) {
     int t = blockIdx.x;
-    const W* row = e + (size_t)__ldg(tokens + t) * hidden;
+    int tok = __ldg(tokens + t);
+    if (tok < 0) tok = prev[-1 - tok];   // the token the step before picked on the device (its ids, index -1 - tok)
+    const W* row = e + (size_t)tok * hidden;
     for (int i = threadIdx.x; i < hidden; i += blockDim.x) x[(size_t)t * hidden + i] = to_f(row[i]);
 }
 
@@ -397,7 +401,9 @@ __device__ void convert(const S* __restrict__ in, A* __restrict__ out, long long
 }  // namespace csm
 
 #define CS_EMBED(NAME, W) \
-    extern "C" __global__ void NAME(const W* e, const int* tokens, float* x, int hidden) { csm::embed<W>(e, tokens, x, hidden); }
+    extern "C" __global__ void NAME(const W* e, const int* tokens, const int* prev, float* x, int hidden) {              \
+        csm::embed<W>(e, tokens, prev, x, hidden);                                                                 \
+    }
 CS_EMBED(cs_embed_f32, float)
 CS_EMBED(cs_embed_bf16, __nv_bfloat16)
 

@@ -17,11 +17,14 @@ public final class ForwardBatch {
     private boolean[] wantLogits = new boolean[8];
     private boolean[] greedy = new boolean[8];
     private int[] sampled = new int[8];
+    private int[] previousRow = new int[8];  // -1, or the row of the step before whose picked token this one runs
+    private int fromPrevious;
 
     /** Empties the batch. */
     public ForwardBatch clear() {
         size = 0;
         offsets[0] = 0;
+        fromPrevious = 0;
         return this;
     }
 
@@ -43,6 +46,7 @@ public final class ForwardBatch {
             wantLogits = Arrays.copyOf(wantLogits, cap);
             greedy = Arrays.copyOf(greedy, cap);
             sampled = Arrays.copyOf(sampled, cap);
+            previousRow = Arrays.copyOf(previousRow, cap);
         }
         int t = offsets[size];
         if (t + n > tokens.length) tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, t + n));
@@ -52,9 +56,33 @@ public final class ForwardBatch {
         wantLogits[size] = logits;
         greedy[size] = false;
         sampled[size] = -1;
+        previousRow[size] = -1;
         offsets[++size] = t + n;
         return this;
     }
+
+    /**
+     * Appends a sequence of one token that is not known yet: the token a {@linkplain ModelRunner#pipelines pipelining}
+     * runner picks on the device for row {@code row} of the step launched just before this batch (a plain greedy row).
+     * {@link #token} gives {@link #FROM_PREVIOUS} for it. It always wants logits; mark it greedy or not as usual.
+     */
+    public ForwardBatch addFromPrevious(int row, int startPos, int[] chunkTable) {
+        if (row < 0) throw new IllegalArgumentException("row " + row);
+        add(UNKNOWN, 0, 1, startPos, chunkTable, true);
+        previousRow[size - 1] = row;
+        fromPrevious++;
+        return this;
+    }
+
+    /** The token of a sequence added by {@link #addFromPrevious} until the runner resolves it. */
+    public static final int FROM_PREVIOUS = -1;
+    private static final int[] UNKNOWN = {FROM_PREVIOUS};
+
+    /** The previous step's row whose picked token sequence s runs, or -1 when its tokens are given. */
+    public int previousRow(int s) { return previousRow[s]; }
+
+    /** Whether any sequence takes its token from the previous step ({@link #addFromPrevious}). */
+    public boolean hasPreviousTokens() { return fromPrevious > 0; }
 
     /**
      * Marks the last added sequence as plain greedy (argmax, no penalties, no log-probabilities): a runner may

@@ -407,7 +407,8 @@ public final class CudaModelCheck {
             java.util.Random rnd = new java.util.Random(5);
             int[] system = rnd.ints(40, 3, vocab - 3).toArray();
             SamplingParams greedy = SamplingParams.builder().temperature(0).maxTokens(12).ignoreEos(true).build();
-            submit(w, "first", concat(system, rnd.ints(5, 3, vocab - 3).toArray()), greedy, res, null).get(60, TimeUnit.SECONDS);
+            int[] firstPrompt = concat(system, rnd.ints(5, 3, vocab - 3).toArray());
+            submit(w, "first", firstPrompt, greedy, res, null).get(60, TimeUnit.SECONDS);
             List<CompletableFuture<?>> all = new ArrayList<>();
             for (int i = 0; i < 5; i++) {
                 SamplingParams p = SamplingParams.builder().temperature(0).maxTokens(6 + 3 * i).ignoreEos(true)
@@ -417,6 +418,18 @@ public final class CudaModelCheck {
             SamplingParams longer = SamplingParams.builder().temperature(0).maxTokens(30).ignoreEos(true).build();
             all.add(submit(w, "abort0", concat(system, rnd.ints(9, 3, vocab - 3).toArray()), longer, res, cuda ? 4 : null));
             for (CompletableFuture<?> f : all) f.get(60, TimeUnit.SECONDS);
+            // wave 3: the first prompt again, ending on its own 5th token as a stop token (with the CUDA runner the
+            // step launched one ahead for it is dropped), beside two longer greedy requests
+            int stopId = res.get("first").tokens().get(0).get(4);
+            all.clear();
+            all.add(submit(w, "stop0", firstPrompt, SamplingParams.builder().temperature(0).maxTokens(12).ignoreEos(true)
+                    .stopTokenIds(List.of(stopId)).build(), res, null));
+            for (int i = 0; i < 2; i++) all.add(submit(w, "long" + i, concat(system, rnd.ints(4 + i, 3, vocab - 3).toArray()), longer, res, null));
+            for (CompletableFuture<?> f : all) f.get(60, TimeUnit.SECONDS);
+            if (cuda && w.runner().pipelines()) {
+                long ahead = w.engine().aheadLaunches();
+                check(ahead >= 20, "engine: steps launched one ahead of their predecessor's results: " + ahead);
+            }
         }
         return res;
     }

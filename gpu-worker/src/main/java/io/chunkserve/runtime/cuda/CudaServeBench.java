@@ -41,7 +41,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * prefix hit. Prints a table and {@code RESULT {json}} (its numbers are read back by tools/gpu/report7.py).
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
- * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12]}
+ * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]}
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles, in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention)
@@ -53,6 +53,7 @@ public final class CudaServeBench {
         Map<String, String> a = new LinkedHashMap<>(Map.of("--shapes", "llama-3.2-1b,llama-3-8b", "--batches", "1,32,64,128",
                 "--prefix", "2048", "--unique", "256", "--gen", "64", "--chunk", "64", "--kv", "bf16", "--budget", "8192",
                 "--attn-tiles", "", "--attn-ab", ""));
+        a.put("--pipeline-ab", "0");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -67,8 +68,8 @@ public final class CudaServeBench {
                     dev.describe(), Cublas.library(), bw / 1e9);
             result.put("device", dev.name());
             result.put("copy_GBps", Math.round(bw / 1e9));
-            System.out.printf(Locale.ROOT, "%-13s %5s %10s %10s %8s %9s %9s %9s %9s %8s %9s %9s %9s%n", "shape", "B", "tok/s", "roofline", "of roof",
-                    "step ms", "GPU ms", "host ms", "roof ms", "steps", "prep ms", "engine ms", "overlap ms");
+            System.out.printf(Locale.ROOT, "%-13s %5s %10s %10s %8s %9s %9s %9s %9s %8s %9s %9s %9s %9s %8s%n", "shape", "B", "tok/s", "roofline", "of roof",
+                    "step ms", "GPU ms", "host ms", "roof ms", "steps", "prep ms", "engine ms", "overlap ms", "period ms", "of roof");
             for (String shape : a.get("--shapes").split(",")) {
                 ModelConfig c = RandomModel.shape(shape);
                 Map<String, Object> r = new LinkedHashMap<>();
@@ -114,8 +115,10 @@ public final class CudaServeBench {
                             double stepMs = B / x.decodeTps * 1e3;
                             double prepMs = tm == null ? Double.NaN : tm[3], overlapMs = tm == null ? Double.NaN : tm[4];
                             double engineMs = tm == null ? Double.NaN : tm[5];
-                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d %9.3f %9.3f %9.3f%n", shape, B, x.decodeTps, roofTps,
-                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps, prepMs, engineMs, overlapMs);
+                            double periodMs = tm == null ? Double.NaN : tm[6];
+                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d %9.3f %9.3f %9.3f %9.3f %7.1f%%%n", shape, B, x.decodeTps, roofTps,
+                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps, prepMs, engineMs, overlapMs,
+                                    periodMs, 100 * roofStep * 1e3 / periodMs);
                             Map<String, Object> rb = new LinkedHashMap<>();
                             rb.put("decode_tok_s", round(x.decodeTps));
                             rb.put("roofline_tok_s", round(roofTps));
@@ -128,9 +131,44 @@ public final class CudaServeBench {
                             rb.put("engine_between_steps_ms", Math.round(engineMs * 1000) / 1000.0);
                             rb.put("engine_work_during_step_ms", Math.round(overlapMs * 1000) / 1000.0);
                             rb.put("gpu_fraction_of_roofline", Math.round(1000 * roofStep * 1e3 / gpuMs) / 1000.0);
+                            rb.put("device_step_period_ms", Math.round(periodMs * 1000) / 1000.0);
+                            rb.put("period_fraction_of_roofline", Math.round(1000 * roofStep * 1e3 / periodMs) / 1000.0);
                             r.put("b" + B, rb);
                         }
                         int pb = Arrays.stream(batches).anyMatch(b -> b == 64) ? 64 : batches[batches.length - 1];
+                        int abRounds = Integer.parseInt(a.get("--pipeline-ab"));
+                        if (abRounds > 0 && runner.pipelines()) {
+                            // the same B = pb run with each step waiting for the one before, alternating with pipelined runs in
+                            // this process (rounds of each)
+                            double[] sum = new double[2];
+                            double[] gpu = new double[2], period = new double[2];
+                            try {
+                                for (int round = 0; round < abRounds; round++) {
+                                    for (int v = 0; v < 2; v++) {
+                                        runner.setPipelining(v == 0);   // the engine reads it when no step is in flight
+                                        runner.decodeTiming(pb, true);
+                                        Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0);
+                                        double[] tm = runner.decodeTiming(pb, false);
+                                        sum[v] += x.decodeTps;
+                                        gpu[v] += tm == null ? Double.NaN : tm[1];
+                                        period[v] += tm == null ? Double.NaN : tm[6];
+                                    }
+                                }
+                            } finally {
+                                runner.setPipelining(true);
+                            }
+                            double on = sum[0] / abRounds, off = sum[1] / abRounds;
+                            System.out.printf(Locale.ROOT, "%-13s B=%d pipelining A/B (%d rounds, alternating): pipelined %.0f tok/s (step %.3f ms, GPU %.3f ms, "
+                                    + "period %.3f ms), each step waits %.0f tok/s (step %.3f ms, GPU %.3f ms, period %.3f ms): %.3fx%n", shape, pb, abRounds, on,
+                                    1e3 * pb / on, gpu[0] / abRounds, period[0] / abRounds, off, 1e3 * pb / off, gpu[1] / abRounds, period[1] / abRounds, on / off);
+                            Map<String, Object> ab = new LinkedHashMap<>();
+                            ab.put("pipelined_tok_s", round(on));
+                            ab.put("waiting_tok_s", round(off));
+                            ab.put("speedup", Math.round(1000 * on / off) / 1000.0);
+                            ab.put("pipelined_period_ms", Math.round(1000 * period[0] / abRounds) / 1000.0);
+                            ab.put("waiting_period_ms", Math.round(1000 * period[1] / abRounds) / 1000.0);
+                            r.put("pipeline_ab_b" + pb, ab);
+                        }
                         if (!a.get("--attn-tiles").isEmpty()) {
                             // piece-size sweep of the two-phase plan at B = pb, through the engine (profiled attention)
                             for (String ts : a.get("--attn-tiles").split(",")) {
