@@ -76,7 +76,14 @@ public final class Engine implements AutoCloseable {
     private final Step[] stepBuffers = {new Step(), new Step()};
     private Step inflight;                 // launched and not collected (pipelined runners): the next batch is built ahead
     private boolean pipelined;          // the runner's mode, read again whenever no step is in flight
+    private boolean runnerSampling;     // (the same)
     private volatile long aheadLaunches;
+    // threads besides the engine's that sample a step's host-sampled rows when there are many of them
+    private volatile int samplerThreads = Integer.getInteger("chunkserve.engine.samplerThreads",
+            Math.min(7, Runtime.getRuntime().availableProcessors() - 1));
+    private volatile java.util.concurrent.ExecutorService samplerPool;   // made on first use
+    private static final int PARALLEL_SAMPLING_MIN_ROWS = 8;
+    private volatile long parallelSampledSteps;
     private final List<RequestState> endedWithoutSample = new ArrayList<>();
     private final List<RequestState> aborting = new ArrayList<>();   // abort asked, handled at the next step boundary
     private float[] logits = new float[0];
@@ -241,6 +248,7 @@ public final class Engine implements AutoCloseable {
         openForks();
         if (inflight == null && deferred.isEmpty()) {
             pipelined = runner.pipelines();
+            runnerSampling = runner.samplesOnDevice();
             overlap = runner.overlapsHostWork() || pipelined;
         }
         Step ahead = inflight;   // on the device still: this batch is built one step ahead of its results
@@ -341,9 +349,9 @@ public final class Engine implements AutoCloseable {
         return any;
     }
 
-    /** Requests whose next tokens a pipelined step may leave on the device: plain greedy, one choice. */
-    private static boolean pipelinable(RequestState s) {
-        return plainGreedy(s.request.params()) && s.choices.length == 1;
+    /** Requests whose next tokens a pipelined step may leave on the device: one choice, picked by the runner. */
+    private boolean pipelinable(RequestState s) {
+        return s.choices.length == 1 && (plainGreedy(s.request.params()) || runnerSamples(s.choices[0]));
     }
 
     /** A step's results: commits its K/V, samples, decides ends, emits (or defers) the outputs. */
@@ -364,6 +372,7 @@ public final class Engine implements AutoCloseable {
             live[i] = true;
             cache.commit(c.kv, c.tokens, c.kv.length(), n);
         }
+        Object[] pre = presample(batch, batchChoices, live);
         List<RequestState> touched = new ArrayList<>();
         Map<RequestState, List<Sampled>> deltas = new HashMap<>();
         for (int i = 0; i < batchChoices.size(); i++) {
@@ -376,10 +385,10 @@ public final class Engine implements AutoCloseable {
             if (c.index == 0 && s.fresh() && s.choices.length > 1) {
                 forkSiblings(s);
                 for (Choice sib : s.choices) {
-                    if (sib.index != 0 && sib.kv != null && sib.generated() == 0) list.add(sampleNext(batch, sib, i, now));
+                    if (sib.index != 0 && sib.kv != null && sib.generated() == 0) list.add(sampleNext(batch, sib, i, now, null));
                 }
             }
-            list.add(sampleNext(batch, c, i, now));
+            list.add(sampleNext(batch, c, i, now, pre == null ? null : pre[i]));
         }
         for (RequestState s : touched) s.queued.addOutputTokens(deltas.get(s).size());
         scheduler.onStep(runningQueued);
@@ -396,6 +405,73 @@ public final class Engine implements AutoCloseable {
             deferred.add(new Deferred(s, list, done, usage(s)));
         }
     }
+
+    /**
+     * The host-sampled rows' tokens (or what sampling threw), drawn on the sampler threads and this one when a step
+     * has at least {@value #PARALLEL_SAMPLING_MIN_ROWS} of them; null otherwise (each is drawn in turn). Each row's
+     * sampler is its choice's own (its RNG included) and is used by one thread only, so the tokens do not depend
+     * on the threads.
+     */
+    private Object[] presample(ForwardBatch batch, List<Choice> choices, boolean[] live) {
+        if (samplerThreads <= 0) return null;
+        int n = 0;
+        for (int i = 0; i < choices.size(); i++) if (live[i] && batch.wantsLogits(i) && batch.sampled(i) < 0) n++;
+        if (n < PARALLEL_SAMPLING_MIN_ROWS) return null;
+        parallelSampledSteps++;
+        int[] rows = new int[n];
+        for (int i = 0, k = 0; i < choices.size(); i++) if (live[i] && batch.wantsLogits(i) && batch.sampled(i) < 0) rows[k++] = i;
+        Object[] out = new Object[choices.size()];
+        int vocab = model.vocabSize();
+        float[] lg = logits;
+        int parts = Math.min(samplerThreads + 1, n);
+        if (samplerPool == null) {
+            samplerPool = java.util.concurrent.Executors.newFixedThreadPool(samplerThreads,
+                    Thread.ofPlatform().name("chunkserve-sampler-", 0).daemon(true).factory());
+        }
+        List<java.util.concurrent.Future<?>> futures = new ArrayList<>(parts - 1);
+        for (int p = 1; p < parts; p++) {
+            int part = p;
+            futures.add(samplerPool.submit(() -> sampleRows(choices, rows, part, parts, lg, vocab, out)));
+        }
+        sampleRows(choices, rows, 0, parts, lg, vocab, out);
+        for (java.util.concurrent.Future<?> f : futures) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while sampling", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new IllegalStateException("sampling failed", e.getCause());
+            }
+        }
+        return out;
+    }
+
+    /** Samples rows[part], rows[part + parts], ... into out (a token, or the exception sampling threw). */
+    private static void sampleRows(List<Choice> choices, int[] rows, int part, int parts, float[] logits, int vocab, Object[] out) {
+        for (int k = part; k < rows.length; k += parts) {
+            int i = rows[k];
+            try {
+                out[i] = choices.get(i).sampler.sample(logits, i * vocab, vocab);
+            } catch (RuntimeException e) {
+                out[i] = e;
+            }
+        }
+    }
+
+    /**
+     * Tests and benchmarks: the sampler threads besides the engine's (0: every row drawn in turn); call while no
+     * request runs (default {@code -Dchunkserve.engine.samplerThreads}, else min(7, cores − 1)).
+     */
+    public void samplerThreads(int n) {
+        if (n < 0) throw new IllegalArgumentException("sampler threads " + n);
+        samplerThreads = n;
+    }
+
+    public int samplerThreads() { return samplerThreads; }
+
+    /** Steps whose host-sampled rows were drawn on several threads. */
+    long parallelSampledSteps() { return parallelSampledSteps; }
 
     /** Steps launched while the one before was still on the device (pipelined runners; read on any thread: approximate). */
     public long aheadLaunches() { return aheadLaunches; }
@@ -491,7 +567,7 @@ public final class Engine implements AutoCloseable {
                     if (ahead != null && c.pickStep == ahead && continuesAfterPick(c) && cache.reserve(c.kv, c.inflight + 1)) {
                         int row = c.pickRow;
                         st.batch.addFromPrevious(row, c.size, c.kv.chunkTable());
-                        st.batch.markGreedy();
+                        markPick(st.batch, c, 1);   // (the draw after the one of the step on the device)
                         noteRow(st, c, 1, true);
                         budget--;
                     }
@@ -536,7 +612,7 @@ public final class Engine implements AutoCloseable {
     private void add(Step st, Choice c, int n, boolean wantLogits) {
         int start = c.kv.length() + c.inflight;
         st.batch.add(c.tokens, start, n, start, c.kv.chunkTable(), wantLogits);
-        if (wantLogits && plainGreedy(owner(c).request.params())) st.batch.markGreedy();
+        if (wantLogits) markPick(st.batch, c, 0);
         noteRow(st, c, n, wantLogits);
     }
 
@@ -574,6 +650,24 @@ public final class Engine implements AutoCloseable {
         return victim != needy;
     }
 
+    /**
+     * Lets the runner pick the last added row's token when it can: the argmax of a plain greedy row, or, with a
+     * runner that {@link ModelRunner#samplesOnDevice samples}, the draw of a single-choice request sampled with
+     * temperature, top_k, top_p and min_p only, at the draw its sampler would use {@code ahead} draws from now.
+     */
+    private void markPick(ForwardBatch b, Choice c, int ahead) {
+        var p = owner(c).request.params();
+        if (plainGreedy(p)) {
+            b.markGreedy();
+        } else if (runnerSamples(c)) {
+            b.markSampled(p.temperature(), p.topK(), p.topP(), p.minP(), c.sampler.peekDraw(ahead));
+        }
+    }
+
+    private boolean runnerSamples(Choice c) {
+        return runnerSampling && owner(c).choices.length == 1 && c.sampler.runnerSamplable();
+    }
+
     /** Argmax sampling with nothing else: the runner may pick such tokens itself (on the device). */
     private static boolean plainGreedy(io.chunkserve.sampling.SamplingParams p) {
         return p.isGreedy() && !p.hasPenalties() && !p.logprobs();
@@ -583,9 +677,12 @@ public final class Engine implements AutoCloseable {
      * Picks row's next token for c and decides, from the token alone, whether c ends; with {@code now} also its
      * text (detokenizer, stop strings, which may end c too), else {@link #text} does that later.
      */
-    private Sampled sampleNext(ForwardBatch batch, Choice c, int row, boolean now) {
+    private Sampled sampleNext(ForwardBatch batch, Choice c, int row, boolean now, Object drawn) {
         int picked = batch.sampled(row);
-        SampledToken t = picked >= 0 ? SampledToken.of(picked) : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
+        if (drawn instanceof RuntimeException e) throw e;   // as if drawn here
+        if (picked >= 0 && batch.isRunnerSampled(row)) c.sampler.skipDraw();   // the runner used the sampler's next draw
+        SampledToken t = picked >= 0 ? SampledToken.of(picked)
+                : drawn instanceof SampledToken d ? d : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
         int id = t.tokenId();
         c.sampler.accept(id);
         c.append(id);
@@ -726,6 +823,7 @@ public final class Engine implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (samplerPool != null) samplerPool.shutdownNow();
     }
 
     @Override

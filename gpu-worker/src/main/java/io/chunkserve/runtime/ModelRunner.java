@@ -29,6 +29,13 @@ public interface ModelRunner extends AutoCloseable {
         forward(batch, pool, logits);
     }
 
+    /**
+     * Whether this runner draws {@link ForwardBatch#markSampled} rows itself (temperature, top_k, top_p, min_p at a
+     * given uniform draw, by {@link io.chunkserve.sampling.SamplingReference}'s definition) instead of returning
+     * their logits.
+     */
+    default boolean samplesOnDevice() { return false; }
+
     /** Whether {@link #forward(ForwardBatch, ChunkPool, float[], Runnable)} overlaps the host work with the step. */
     default boolean overlapsHostWork() { return false; }
 

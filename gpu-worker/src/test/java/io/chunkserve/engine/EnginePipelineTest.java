@@ -48,18 +48,32 @@ class EnginePipelineTest {
         record Launched(ForwardBatch batch, int[] picks, float[] logits) { }
 
         final CpuModelRunner inner;
+        final boolean pipelining, sampling;
         final ArrayDeque<Launched> launched = new ArrayDeque<>();
         int[] lastPicks;
-        int fromPrevious, launches, launchedWhileAnother;
+        int fromPrevious, launches, launchedWhileAnother, draws;
 
-        LaggingRunner(CpuModelRunner inner) { this.inner = inner; }
+        LaggingRunner(CpuModelRunner inner) { this(inner, true, false); }
+
+        /** sampling: draws rows marked for it by SamplingReference at their u (as the CUDA runner does on the device) */
+        LaggingRunner(CpuModelRunner inner, boolean pipelining, boolean sampling) {
+            this.inner = inner;
+            this.pipelining = pipelining;
+            this.sampling = sampling;
+        }
 
         @Override public ModelConfig config() { return inner.config(); }
 
-        @Override public boolean pipelines() { return true; }
+        @Override public boolean pipelines() { return pipelining; }
+
+        @Override public boolean samplesOnDevice() { return sampling; }
 
         @Override
-        public void forward(ForwardBatch b, ChunkPool pool, float[] logits) { throw new AssertionError("a pipelined engine launches"); }
+        public void forward(ForwardBatch b, ChunkPool pool, float[] logits) {
+            if (pipelining) throw new AssertionError("a pipelined engine launches");
+            launch(b, pool);
+            collect(b, logits);
+        }
 
         @Override
         public void launch(ForwardBatch b, ChunkPool pool) {
@@ -80,7 +94,12 @@ class EnginePipelineTest {
                     for (int t : toks) if (t < 0) throw new AssertionError("unresolved token in sequence " + s);
                 }
                 r.add(toks, 0, toks.length, b.startPosition(s), b.chunkTable(s), b.wantsLogits(s));
-                if (b.isGreedy(s)) r.markGreedy();
+                if (b.isRunnerSampled(s)) {
+                    if (!sampling) throw new AssertionError("a row marked for a draw, but this runner does not sample");
+                    r.markSampled(1.0 / b.inverseTemperature(s), b.topK(s), b.topP(s), b.minP(s), b.draw(s));
+                } else if (b.isGreedy(s)) {
+                    r.markGreedy();
+                }
             }
             int v = config().vocabSize();
             float[] lg = new float[b.size() * v];
@@ -89,6 +108,12 @@ class EnginePipelineTest {
             Arrays.fill(picks, -1);
             for (int s = 0; s < b.size(); s++) {
                 if (!b.wantsLogits(s) || !b.isGreedy(s)) continue;
+                if (b.isRunnerSampled(s)) {
+                    picks[s] = io.chunkserve.sampling.SamplingReference.pick(lg, s * v, v, b.inverseTemperature(s), b.topK(s), b.topP(s),
+                            b.minP(s), b.draw(s));
+                    draws++;
+                    continue;
+                }
                 int best = 0;
                 for (int i = 1; i < v; i++) if (lg[s * v + i] > lg[s * v + best]) best = i;
                 picks[s] = best;
@@ -138,16 +163,50 @@ class EnginePipelineTest {
         }
     }
 
+    /**
+     * Rows drawn by the runner (temperature, top_k, top_p, min_p at the sampler's next draw): pipelined and not, the
+     * same tokens — each row's draw is the one its sampler would use for that token, however far ahead the step was
+     * built, including rows dropped after a stop token, preemption and an abort.
+     */
+    @Test
+    void runnerDrawsGiveTheSameOutputsPipelinedOrNot() throws Exception {
+        Path dir = Fixtures.model("tiny-llama3");
+        Run plain0 = run(dir, false, -1, true);
+        int stopId = plain0.outcome.ids.get(plain0.outcome.firstChoice.get(7))[4];
+        Run plain = run(dir, false, stopId, true), piped = run(dir, true, stopId, true);
+        assertTrue(plain.runner.draws > 50 && piped.runner.draws > 50, "rows drawn by the runner: " + plain.runner.draws + ", " + piped.runner.draws);
+        assertEquals(0, plain.runner.launchedWhileAnother);
+        assertTrue(piped.runner.launchedWhileAnother > 20, "steps launched ahead: " + piped.runner.launchedWhileAnother);
+        assertEquals(plain.outcome.ids.size(), piped.outcome.ids.size());
+        for (int i = 0; i < plain.outcome.ids.size(); i++) {
+            assertArrayEquals(plain.outcome.ids.get(i), piped.outcome.ids.get(i), "choice " + i);
+            assertEquals(plain.outcome.text.get(i), piped.outcome.text.get(i), "text of choice " + i);
+            assertEquals(plain.outcome.finish.get(i), piped.outcome.finish.get(i), "finish of choice " + i);
+        }
+        assertEquals(plain.outcome.usage, piped.outcome.usage);
+        // sampled requests with different seeds differ: the draws are real
+        assertTrue(!Arrays.equals(plain.outcome.ids.get(plain.outcome.firstChoice.get(9)), plain.outcome.ids.get(plain.outcome.firstChoice.get(10))));
+        for (Run r : List.of(plain, piped)) {
+            assertEquals(0, r.kv.liveSequences(), "live sequences left");
+            assertEquals(0, r.kv.referencedChunks(), "chunks still held");
+        }
+    }
+
     record Run(Outcome outcome, LaggingRunner runner, KvStats kv) { }
 
     static Run run(Path dir, boolean pipelined, int stopId) throws Exception {
+        return run(dir, pipelined, stopId, false);
+    }
+
+    /** sampled: requests 0, 7, 9, 10, 11 sampled (seeded; top_k / top_p / min_p) and drawn by the runner */
+    static Run run(Path dir, boolean pipelined, int stopId, boolean sampled) throws Exception {
         try (Model m = Model.load(dir); Tokenizer tok = Tokenizer.load(dir); CpuKernels k = new CpuKernels(2)) {
             ModelConfig c = m.config();
             // 16 chunks of 16 tokens: not enough for every sequence at once (preemption happens)
             ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), 16, DType.F32), 16);
             CpuModelRunner cpu = new CpuModelRunner(c, m.weights(), k);
-            LaggingRunner lag = pipelined ? new LaggingRunner(cpu) : null;
-            ModelRunner r = pipelined ? lag : cpu;
+            LaggingRunner lag = sampled ? new LaggingRunner(cpu, pipelined, true) : pipelined ? new LaggingRunner(cpu) : null;
+            ModelRunner r = lag != null ? lag : cpu;
             Engine e = new Engine(r, new PrefixCache(pool), tok, new EngineConfig(8, 40), SchedulerConfig.of("fcfs"));
             try {
                 Random rnd = new Random(11);
@@ -167,6 +226,12 @@ class EnginePipelineTest {
                         case 7 -> { if (stopId >= 0) sp.stopTokenIds(List.of(stopId)); }
                         case 8 -> sp.ignoreEos(false);                    // EOS may end it
                         default -> { }
+                    }
+                    if (sampled && (i == 0 || i == 7 || i >= 9)) {
+                        sp.temperature(0.9).seed(50L + i);
+                        if (i == 9) sp.topK(12);
+                        if (i == 10) sp.topP(0.8).minP(0.02);
+                        if (i == 11) sp.topK(40).topP(0.9);
                     }
                     Collector col = new Collector();
                     e.submit(new GenerationRequest("r" + i, "t", p, sp.build(), 0), col);

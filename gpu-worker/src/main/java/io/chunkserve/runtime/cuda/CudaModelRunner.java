@@ -50,7 +50,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceWeights.Precision precision;
     private final boolean ownsWeights;
     private final CUmodule module;
-    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fConvert;
+    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fConvert;
+    // rows drawn with temperature / top_k / top_p / min_p on the device (-Dchunkserve.cuda.deviceSampling=false: on the host)
+    private final boolean deviceSampling = !"false".equals(System.getProperty("chunkserve.cuda.deviceSampling"));
     /** The q/k/v epilogue with a head in registers (head dims 64 and 128; -Dchunkserve.cuda.postReg=false: the loop kernel). */
     private final boolean postReg;
     /** RMSNorm threads a block (-Dchunkserve.cuda.normThreads; 0: by the hidden size). */
@@ -134,6 +136,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         fAttn = Launcher.handle(CudaDevice.function(module, "cs_attn_prefill_" + kv + "_" + a + "_d" + hd));
         fSilu = Launcher.handle(CudaDevice.function(module, "cs_silu_mul_" + a));
         fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
+        fSample = Launcher.handle(CudaDevice.function(module, "cs_sample"));
         fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         skinny = precision == DeviceWeights.Precision.BF16 && !"false".equals(System.getProperty("chunkserve.cuda.skinnyGemm"))
                 ? new SkinnyGemm(module, device) : null;
@@ -208,6 +211,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** Whether bf16 GEMMs of up to 32 tokens may use model.cu's skinny kernel ({@link SkinnyGemm#prefers}; else cuBLAS). */
     public boolean skinnyGemm() { return skinny != null; }
 
+    /** model.cu's skinny GEMMs (benchmarks: their options A/B in one process); null when not used. */
+    SkinnyGemm skinny() { return skinny; }
+
     /** The GEMM policy in words (benchmark output). */
     public String gemmPolicy() { return skinny != null ? skinny.describe() : "cuBLAS"; }
 
@@ -280,6 +286,15 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** Steps are queued one ahead of their results (-Dchunkserve.cuda.pipeline=false: each step waits for the one before). */
     @Override
     public boolean pipelines() { return pipeline; }
+
+    /** Rows marked for a draw are drawn on the device ({@code cs_sample}; {@link io.chunkserve.sampling.SamplingReference}). */
+    @Override
+    public boolean samplesOnDevice() { return deviceSampling && samplingOn; }
+
+    private boolean samplingOn = true;
+
+    /** Benchmarks (A/B): whether the engine hands this runner its stochastic rows (read when no step is in flight). */
+    public void setDeviceSampling(boolean on) { samplingOn = on; }
 
     /** Benchmarks (A/B): whether engines built on this runner from now on pipeline its steps. */
     public void setPipelining(boolean on) { pipeline = on; }
@@ -412,14 +427,17 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             units += (b.count(s) + qt - 1) / qt;
             tableInts += (b.startPosition(s) + b.count(s) + C - 1) / C;
         }
-        int nLog = 0, nGreedy = 0;
+        int nLog = 0, nGreedy = 0, nDraw = 0;
         for (int s = 0; s < S; s++) {
             if (b.wantsLogits(s)) {
                 nLog++;
                 if (b.isGreedy(s)) nGreedy++;
+                if (b.isRunnerSampled(s)) nDraw++;
             }
         }
-        int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, total = oRows + nLog;
+        if (nDraw > 0 && !deviceSampling) throw new IllegalStateException("rows marked for a draw, but this runner does not sample");
+        int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, oDraw = oRows + nLog;
+        int total = oDraw + 8 * nDraw;
         int[] in = ints(total);
         int row = 0;
         int[] rowOf = new int[S];   // first internal token row of each batch sequence
@@ -450,12 +468,25 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             }
             tOff += chunks;
         }
-        // logit rows: sequences that need their logits first, plain greedy ones last
+        // logit rows: sequences that need their logits first, then the greedy ones, then those drawn on the device
+        // (their parameters: 1/T, top_k, top_p, min_p, u as two words, the logits row, 0)
         int[] logSeq = new int[nLog];
-        int li = 0;
-        for (int pass = 0; pass < 2; pass++) {
+        int li = 0, di = 0;
+        for (int pass = 0; pass < 3; pass++) {
             for (int s = 0; s < S; s++) {
-                if (!b.wantsLogits(s) || b.isGreedy(s) != (pass == 1)) continue;
+                if (!b.wantsLogits(s) || (pass == 0 ? b.isGreedy(s) : pass == 1 ? !b.isGreedy(s) || b.isRunnerSampled(s) : !b.isRunnerSampled(s))) continue;
+                if (pass == 2) {
+                    int o = oDraw + 8 * di++;
+                    long ub = Double.doubleToRawLongBits(b.draw(s));
+                    in[o] = Float.floatToRawIntBits(b.inverseTemperature(s));
+                    in[o + 1] = b.topK(s);
+                    in[o + 2] = Float.floatToRawIntBits(b.topP(s));
+                    in[o + 3] = Float.floatToRawIntBits(b.minP(s));
+                    in[o + 4] = (int) ub;
+                    in[o + 5] = (int) (ub >>> 32);
+                    in[o + 6] = li;
+                    in[o + 7] = 0;
+                }
                 logSeq[li] = s;
                 in[oRows + li++] = rowOf[s] + b.count(s) - 1;
             }
@@ -464,7 +495,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         stage.begin(st.parity);
         stage.upload(dInts.ptr(), in, total);
         CUdeviceptr dTok = dInts.at(0), dPos = dInts.at(4L * T), dChunk = dInts.at(8L * T), dSlot = dInts.at(12L * T);
-        CUdeviceptr dUnits = dInts.at(4L * oUnits), dTables = dInts.at(4L * oTables), dRows = dInts.at(4L * oRows);
+        CUdeviceptr dUnits = dInts.at(4L * oUnits), dTables = dInts.at(4L * oTables), dRows = dInts.at(4L * oRows), dDraw = dInts.at(4L * oDraw);
         // 3. scratch
         x = ensure(x, 4L * T * h);
         hn = ensure(hn, (long) A * T * Math.max(h, Math.max(qDim, inter)));
@@ -575,7 +606,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         int nNeed = nLog - nGreedy;
         if (nGreedy > 0) {
             ids[p] = ensure(ids[p], 4L * nGreedy);
-            k.begin().ptr(lg[p].at(4L * nNeed * vocab)).i32(vocab).ptr(ids[p]).launch(fArgmax, nGreedy, 1, 1024, 0);
+            int nArg = nGreedy - nDraw;
+            if (nArg > 0) k.begin().ptr(lg[p].at(4L * nNeed * vocab)).i32(vocab).ptr(ids[p]).launch(fArgmax, nArg, 1, 1024, 0);
+            if (nDraw > 0) k.begin().ptr(lg[p]).i32(vocab).ptr(dDraw).ptr(ids[p].at(4L * nArg)).launch(fSample, nDraw, 1, 512, 0);
             for (int i = 0; i < nGreedy; i++) prevGreedyIndex[logSeq[nNeed + i]] = i;
         }
         ops.mark(OpProfile.C_HEAD);   // the end mark
@@ -604,12 +637,20 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             }
         }
         if (nNeed > 0) {
+            long d0 = System.nanoTime();
             boolean contiguous = true;
             for (int i = 0; i < nNeed; i++) contiguous &= logSeq[i] == logSeq[0] + i;
             if (contiguous) {
                 cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * logSeq[0] * vocab), lg[p].ptr(), 4L * nNeed * vocab);
             } else {
                 for (int i = 0; i < nNeed; i++) downloadRow(logits, logSeq[i], i, vocab, p);
+            }
+            if (b.isDecodeOnly()) {
+                double[] t = decodeTiming.get(b.size());
+                if (t != null) {
+                    t[8]++;
+                    t[9] += (System.nanoTime() - d0) / 1e6;
+                }
             }
         }
     }
@@ -628,7 +669,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         boolean decode = st.b.isDecodeOnly();
         if (!st.profiled) ops.finishStep(decode);
         if (!decode) return;
-        double[] t = decodeTiming.computeIfAbsent(st.b.size(), k -> new double[8]);
+        double[] t = decodeTiming.computeIfAbsent(st.b.size(), k -> new double[10]);
         double gpuMs = CudaDevice.elapsedMs(ev0[st.ev], ev1[st.ev]);
         double period = st.prevEv >= 0 && !st.profiled ? CudaDevice.elapsedMs(ev1[st.prevEv], ev1[st.ev]) : Double.NaN;
         if (st.ahead && period < gpuMs) gpuMs = period;
@@ -654,13 +695,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
      * mean host ms to enqueue the step, mean host ms of the runner's preparation before the first launch, mean ms
      * of the caller's host work run during the step, mean ms the caller spent between the previous step's return
      * and this one, mean ms from the end of the step before to this one's end when the step before was a decode of
-     * the same size (the step's period on the device, idle between steps included)}; null when there were none. Clears the record when {@code reset}.
+     * the same size (the step's period on the device, idle between steps included), mean ms to download the
+     * logits rows sampled on the host (NaN: none)}; null when there were none. Clears the record when {@code reset}.
      */
     public double[] decodeTiming(int B, boolean reset) {
         double[] t = decodeTiming.get(B);
         if (reset) decodeTiming.clear();
         return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0], t[3] / t[0], t[4] / t[0], t[5] / t[0],
-                t[6] == 0 ? Double.NaN : t[7] / t[6]};
+                t[6] == 0 ? Double.NaN : t[7] / t[6], t[8] == 0 ? Double.NaN : t[9] / t[8]};
     }
 
     private void downloadRow(float[] logits, int seq, int lgRow, int vocab, int parity) {
