@@ -150,17 +150,7 @@ class EnginePipelineTest {
         assertEquals(FinishReason.STOP, plain.outcome.finish.get(plain.outcome.firstChoice.get(7)), "the stop token ends request 7");
         assertTrue(piped.runner.launchedWhileAnother > 20, "steps launched ahead: " + piped.runner.launchedWhileAnother);
         assertTrue(piped.runner.fromPrevious > 50, "rows run on the previous step's picks: " + piped.runner.fromPrevious);
-        assertEquals(plain.outcome.ids.size(), piped.outcome.ids.size());
-        for (int i = 0; i < plain.outcome.ids.size(); i++) {
-            assertArrayEquals(plain.outcome.ids.get(i), piped.outcome.ids.get(i), "choice " + i);
-            assertEquals(plain.outcome.text.get(i), piped.outcome.text.get(i), "text of choice " + i);
-            assertEquals(plain.outcome.finish.get(i), piped.outcome.finish.get(i), "finish of choice " + i);
-        }
-        assertEquals(plain.outcome.usage, piped.outcome.usage);
-        for (Run r : List.of(plain, piped)) {
-            assertEquals(0, r.kv.liveSequences(), "live sequences left");
-            assertEquals(0, r.kv.referencedChunks(), "chunks still held");
-        }
+        assertSameOutputs(plain, piped);
     }
 
     /**
@@ -177,6 +167,13 @@ class EnginePipelineTest {
         assertTrue(plain.runner.draws > 50 && piped.runner.draws > 50, "rows drawn by the runner: " + plain.runner.draws + ", " + piped.runner.draws);
         assertEquals(0, plain.runner.launchedWhileAnother);
         assertTrue(piped.runner.launchedWhileAnother > 20, "steps launched ahead: " + piped.runner.launchedWhileAnother);
+        assertSameOutputs(plain, piped);
+        // sampled requests with different seeds differ: the draws are real
+        assertTrue(!Arrays.equals(plain.outcome.ids.get(plain.outcome.firstChoice.get(9)), plain.outcome.ids.get(plain.outcome.firstChoice.get(10))));
+    }
+
+    /** Same tokens, text, finish reasons and token counts for every choice; no KV left held by either run. */
+    static void assertSameOutputs(Run plain, Run piped) {
         assertEquals(plain.outcome.ids.size(), piped.outcome.ids.size());
         for (int i = 0; i < plain.outcome.ids.size(); i++) {
             assertArrayEquals(plain.outcome.ids.get(i), piped.outcome.ids.get(i), "choice " + i);
@@ -184,8 +181,6 @@ class EnginePipelineTest {
             assertEquals(plain.outcome.finish.get(i), piped.outcome.finish.get(i), "finish of choice " + i);
         }
         assertEquals(plain.outcome.usage, piped.outcome.usage);
-        // sampled requests with different seeds differ: the draws are real
-        assertTrue(!Arrays.equals(plain.outcome.ids.get(plain.outcome.firstChoice.get(9)), plain.outcome.ids.get(plain.outcome.firstChoice.get(10))));
         for (Run r : List.of(plain, piped)) {
             assertEquals(0, r.kv.liveSequences(), "live sequences left");
             assertEquals(0, r.kv.referencedChunks(), "chunks still held");
