@@ -2,7 +2,9 @@ package io.chunkserve.attention;
 
 import jdk.incubator.vector.FloatVector;
 
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -44,10 +46,31 @@ final class LaneRowsTile extends QueryTile {
     private float[] o = new float[0];   // (blocks·V, dim) unnormalised outputs, row-major
     private float[] st = new float[0];  // (V, ts) scores, then probabilities, of the current row block, row-major
     private float[] m = new float[0];   // (blocks·V) running max, log2 units
-    private float[] l = new float[0];   // (blocks·V) running sum
+    private float[] l = new float[0];   // (blocks·V, V) running sum of each row, as V lane partials (summed by rowSum)
     private int[] lim = new int[0];     // (blocks·V) last attended absolute position
     private int vOff; // where the current chunk's V starts in the V scratch
     private final float[] cf = new float[V];   // (V) rescale factor of the current block's old state
+    private final float[] mRefs = new float[V]; // (V) what the current block's rows subtract from their scores
+    private final float[] rowMax = new float[V * V]; // (V, V) lane-wise maxima of the current block's rows, then the transpose-reduce
+    private static final int LOG_V = Integer.numberOfTrailingZeros(V);
+    /** ODD[j]: lanes i with bit j set; SWAP[j]: lane i ↔ i XOR 2^j; BITREV: lane i ← lane bit-reverse(i) (log2 V bits). */
+    @SuppressWarnings("unchecked")
+    private static final VectorMask<Float>[] ODD = new VectorMask[LOG_V];
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] SWAP = new VectorShuffle[LOG_V];
+    private static final VectorShuffle<Float> BITREV;
+    static {
+        for (int j = 0; j < LOG_V; j++) {
+            boolean[] odd = new boolean[V];
+            int[] swap = new int[V];
+            for (int i = 0; i < V; i++) { odd[i] = (i >> j & 1) == 1; swap[i] = i ^ (1 << j); }
+            ODD[j] = VectorMask.fromArray(F, odd, 0);
+            SWAP[j] = VectorShuffle.fromArray(F, swap, 0);
+        }
+        int[] rev = new int[V];
+        for (int i = 0; i < V; i++) rev[i] = Integer.reverse(i) >>> (32 - LOG_V);
+        BITREV = VectorShuffle.fromArray(F, rev, 0);
+    }
     private float[] ktSeen;                    // K scratch last wrapped ...
     private MemorySegment ktSeg;               // ... and its segment view
 
@@ -60,12 +83,13 @@ final class LaneRowsTile extends QueryTile {
         ts = roundUp(tcap, V);
         int lanes = blocks * V;
         if (q.length < lanes * dim) { q = new float[lanes * dim]; o = new float[lanes * dim]; }
-        if (st.length < V * ts) st = new float[V * ts];
-        if (m.length < lanes) { m = new float[lanes]; l = new float[lanes]; lim = new int[lanes]; }
+        if (st.length < V * ts + V) st = new float[V * ts + V]; // + V: the factors' exponents (see softmax)
+        if (m.length < lanes) { m = new float[lanes]; lim = new int[lanes]; }
+        if (l.length < lanes * V) l = new float[lanes * V];
         Arrays.fill(q, 0, lanes * dim, 0f);   // padded rows keep q = 0: finite, ignored scores
         Arrays.fill(o, 0, lanes * dim, 0f);
         Arrays.fill(m, 0, lanes, Float.NEGATIVE_INFINITY);
-        Arrays.fill(l, 0, lanes, 0f);
+        Arrays.fill(l, 0, lanes * V, 0f);
         Arrays.fill(lim, 0, lanes, Integer.MAX_VALUE);
         minLimit = Integer.MAX_VALUE;
     }
@@ -107,11 +131,11 @@ final class LaneRowsTile extends QueryTile {
     /** Whether V may come from a slab ({@link #accumulate(MemorySegment, long, int, MemorySegment, long, int, int)}). */
     static boolean directVOk(int dim) { return WIDE_REGS && dim == 4 * V; }
 
-    /** Prefetch sites ({@link #ahead}) one accumulate call passes: two per group of {@link #RG} rows. */
+    /** Prefetch sites ({@link #ahead}) one accumulate call passes: two per group of {@link #RG} rows, one per block of V rows. */
     int prefetchSites() {
         int groups = 0;
         for (int rb = 0; rb < blocks; rb++) groups += realRows(rb) / RG;
-        return 2 * groups;
+        return 2 * groups + blocks;
     }
 
     /** Rows of block rb to compute: the real ones rounded up to the row group (V is a multiple of RG). */
@@ -124,7 +148,10 @@ final class LaneRowsTile extends QueryTile {
             for (int r = 0; r < r1; r += RG) {
                 scores(ks, kOff, kStride, tn, rb, r);
                 ahead();
-                softmax(tn, pos0, masked, rb, r);
+            }
+            softmax(tn, pos0, masked, rb, r1);
+            ahead();
+            for (int r = 0; r < r1; r += RG) {
                 if (vs != null) pv4x4Seg(vs, vb, tn, rb, r);
                 else weightedSum(vt, tn, rb, r);
                 ahead();
@@ -302,32 +329,63 @@ final class LaneRowsTile extends QueryTile {
     }
 
     /**
-     * Rows r0 .. r0+RG−1 of block rb: their scores over the chunk become probabilities against
-     * each row's new max (tokens past tn−1 or past the row's causal limit become −∞ first, so
-     * they weigh 0); updates m, l; leaves each row's old-state factor in cf.
+     * Rows 0 .. r1−1 of block rb: their scores over the chunk become probabilities against each
+     * row's new max (tokens past tn−1 or past the row's causal limit become −∞ first, so they
+     * weigh 0); updates m and the lane sums l; leaves each row's old-state factor in cf.
+     * The row maxima come from one transpose-reduce of the V rows' lane-wise maxima (log2 V
+     * rounds of blend, swap and max, no per-row horizontal reduction), so m, the new max and the
+     * factors are rows-in-lanes vectors as in a rows-in-lanes tile. The factors' exponentials run
+     * as one more "row" of the exp2 loop (a second, cold exp2 call site is not inlined by C2 and
+     * its vectors get boxed); row sums stay lane vectors until {@link #rowSum}.
      */
-    private void softmax(int tn, int pos0, boolean masked, int rb, int r0) {
-        final int padded = roundUp(tn, V);
+    private void softmax(int tn, int pos0, boolean masked, int rb, int r1) {
+        final int padded = roundUp(tn, V), TS = ts;
         final float[] s = st;
-        for (int i = 0; i < RG; i++) {
-            int r = r0 + i, row = rb * V + r, base = r * ts;
-            int cnt = masked ? (int) Math.max(0, Math.min(tn, (long) lim[row] - pos0 + 1)) : tn;
-            if (cnt < padded) Arrays.fill(s, base + cnt, base + padded, Float.NEGATIVE_INFINITY);
-            FloatVector mx = FloatVector.fromArray(F, s, base);
-            for (int t = V; t < padded; t += V) mx = mx.max(FloatVector.fromArray(F, s, base + t));
-            float mOld = m[row], mNew = Math.max(mOld, mx.reduceLanes(VectorOperators.MAX));
-            // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so no −∞ − −∞ appears
-            float mRef = mNew == Float.NEGATIVE_INFINITY ? 0f : mNew;
+        final float[] mx = rowMax;
+        for (int r = 0; r < V; r++) {
+            int base = r * TS;
+            if (r < r1) {
+                int cnt = masked ? (int) Math.max(0, Math.min(tn, (long) lim[rb * V + r] - pos0 + 1)) : tn;
+                if (cnt < padded) Arrays.fill(s, base + cnt, base + padded, Float.NEGATIVE_INFINITY);
+                FloatVector x = FloatVector.fromArray(F, s, base);
+                for (int t = V; t < padded; t += V) x = x.max(FloatVector.fromArray(F, s, base + t));
+                x.intoArray(mx, r * V);
+            } else {
+                Arrays.fill(mx, r * V, r * V + V, Float.NEGATIVE_INFINITY); // rows past r1: not computed
+            }
+        }
+        // transpose-reduce: after the round with group size g, lanes i and i^g of vector k hold rows paired so far
+        int n = V;
+        for (int j = LOG_V - 1; j >= 0; j--) {
+            VectorMask<Float> odd = ODD[j];
+            VectorShuffle<Float> swap = SWAP[j];
+            for (int k = 0; k < n / 2; k++) {
+                FloatVector a = FloatVector.fromArray(F, mx, 2 * k * V), b = FloatVector.fromArray(F, mx, (2 * k + 1) * V);
+                a.blend(b, odd).max(b.blend(a, odd).rearrange(swap)).intoArray(mx, k * V);
+            }
+            n /= 2;
+        }
+        FloatVector mOld = FloatVector.fromArray(F, m, rb * V);
+        FloatVector mNew = mOld.max(FloatVector.fromArray(F, mx, 0).rearrange(BITREV)); // lane r = row r's max over this chunk
+        FloatVector mRef = mNew.blend(0f, mNew.eq(Float.NEGATIVE_INFINITY)); // a row that has seen nothing: subtract 0, not −∞
+        mNew.intoArray(m, rb * V);
+        mRef.intoArray(mRefs, 0);
+        mOld.sub(mRef).intoArray(s, V * TS); // the factors' exponents: the "row" before row 0
+        for (int r = -1; r < r1; r++) {
+            int base = r < 0 ? V * TS : r * TS, end = r < 0 ? V : padded;
+            float sub = r < 0 ? 0f : mRefs[r];
             FloatVector sum = FloatVector.zero(F);
-            for (int t = 0; t < padded; t += V) {
-                FloatVector p = VectorMath.exp2(FloatVector.fromArray(F, s, base + t).sub(mRef));
+            for (int t = 0; t < end; t += V) {
+                FloatVector p = VectorMath.exp2(FloatVector.fromArray(F, s, base + t).sub(sub));
                 p.intoArray(s, base + t);
                 sum = sum.add(p);
             }
-            float corr = VectorMath.exp2(mOld - mRef);
-            cf[r] = corr;
-            l[row] = l[row] * corr + sum.reduceLanes(VectorOperators.ADD);
-            m[row] = mNew;
+            if (r < 0) {
+                System.arraycopy(s, V * TS, cf, 0, V);
+            } else {
+                int lo = (rb * V + r) * V;
+                FloatVector.fromArray(F, l, lo).fma(FloatVector.broadcast(F, cf[r]), sum).intoArray(l, lo);
+            }
         }
     }
 
@@ -479,7 +537,8 @@ final class LaneRowsTile extends QueryTile {
         float mNew = Math.max(pm, m[r]);
         float x = VectorMath.exp2(pm - mNew), y = VectorMath.exp2(m[r] - mNew);
         VectorMath.axpby(x, src, off, y, o, r * dim, dim);
-        l[r] = x * pl + y * l[r];
+        for (int i = 0; i < V; i++) l[r * V + i] *= y;
+        l[r * V] += x * pl;
         m[r] = mNew;
     }
 
@@ -487,14 +546,18 @@ final class LaneRowsTile extends QueryTile {
     float rowMax(int r) { return m[r]; }
 
     @Override
-    float rowSum(int r) { return l[r]; }
+    float rowSum(int r) {
+        float sum = 0f;
+        for (int i = 0; i < V; i++) sum += l[r * V + i]; // a fixed order: the same result in every JIT tier
+        return sum;
+    }
 
     @Override
     void rowOutput(int r, float[] dst, int off) { System.arraycopy(o, r * dim, dst, off, dim); }
 
     @Override
     void finish(int r, float[] dst, int off) {
-        float inv = 1f / l[r];
+        float inv = 1f / rowSum(r);
         for (int d = 0; d < dim; d++) dst[off + d] = o[r * dim + d] * inv;
     }
 }
