@@ -8,7 +8,7 @@
 #   5. (attn) CudaAttentionCheck, 150 cases of the two-phase kernels alone (attncheck.log)
 #   6. (nooverlap) CudaServeBench at B = 64 and 128 with the engine's host work not overlapped (-Dchunkserve.cuda.overlap=false),
 #      for the A/B beside stage 3 (bench-nooverlap.log)
-# Usage: bash run7.sh [check|wcheck|bench|base|ab|avars|memcheck|wide|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
+# Usage: bash run7.sh [check|wcheck|bench|base|ab|avars|memcheck|wide|opts|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
 # (or ./gpu-out). JEXTRA: extra JVM options for every Java stage.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -80,6 +80,7 @@ if [[ "$STAGES" == *ab* ]]; then
       warpall*) props=(-Dchunkserve.cuda.warpItems=always) ;;                          # attention: every item of <= 16 rows a warp
       postloop*) props=(-Dchunkserve.cuda.postReg=false) ;;                            # q/k/v epilogue: the loop kernel (session 4)
       norm512*) props=(-Dchunkserve.cuda.normThreads=512) ;;                           # RMSNorm with 512 threads a block
+      direct*) props=(-Dchunkserve.cuda.gemmOptions=direct) ;;                         # skinny GEMM epilogue as in session 5
       *) echo "unknown AB config $cfg"; continue ;;
     esac
     stamp "CudaServeBench [$cfg: ${props[*]}] $*"
@@ -118,6 +119,15 @@ if [[ "$STAGES" == *wide* ]]; then
   timeout 200 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaGemmBench --wide 64 > "$OUT/wide.log" 2>&1
   echo "wide exit $?" >> "$OUT/wide.log"
   grep -E "^# best|^# fused|checks|FAIL|exit|Exception" "$OUT/wide.log"
+fi
+if [[ "$STAGES" == *opts* ]]; then
+  # session 6: the skinny GEMM's options (SkinnyGemm.Options: direct|vec), checked and timed alternately in
+  # one process at T = 64 (CudaGemmBench --opts T SPECS ROUNDS)
+  O="${OPTS:-direct,vec}"
+  stamp "skinny GEMM options (CudaGemmBench --opts 64 $O ${ROUNDS:-3})"
+  timeout 240 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaGemmBench --opts 64 "$O" "${ROUNDS:-3}" > "$OUT/opts.log" 2>&1
+  echo "opts exit $?" >> "$OUT/opts.log"
+  grep -E "^# (skinny|mean|option)|FAIL|exit|Exception" "$OUT/opts.log"
 fi
 if [[ "$STAGES" == *nooverlap* ]]; then
   stamp "CudaServeBench, host work not overlapped"

@@ -54,11 +54,15 @@ __device__ __forceinline__ float block_sum(float v, float* red) {
     return s;
 }
 
-// x[t, :] = embed[tokens[t], :] widened to fp32. Grid: T blocks.
+// x[t, :] = embed[tokens[t], :] widened to fp32; a negative token -1 - i is prev[i] (a pick of the step before,
+// still on the device). Grid: T blocks.
 template <typename W>
-__device__ void embed(const W* __restrict__ e, const int* __restrict__ tokens, float* __restrict__ x, int hidden) {
+__device__ void embed(const W* __restrict__ e, const int* __restrict__ tokens, const int* __restrict__ prev, float* __restrict__ x,
+                      int hidden) {
     int t = blockIdx.x;
-    const W* row = e + (size_t)__ldg(tokens + t) * hidden;
+    int tok = __ldg(tokens + t);
+    if (tok < 0) tok = prev[-1 - tok];   // the token the step before picked on the device (its ids, index -1 - tok)
+    const W* row = e + (size_t)tok * hidden;
     for (int i = threadIdx.x; i < hidden; i += blockDim.x) x[(size_t)t * hidden + i] = to_f(row[i]);
 }
 
@@ -397,7 +401,9 @@ __device__ void convert(const S* __restrict__ in, A* __restrict__ out, long long
 }  // namespace csm
 
 #define CS_EMBED(NAME, W) \
-    extern "C" __global__ void NAME(const W* e, const int* tokens, float* x, int hidden) { csm::embed<W>(e, tokens, x, hidden); }
+    extern "C" __global__ void NAME(const W* e, const int* tokens, const int* prev, float* x, int hidden) {              \
+        csm::embed<W>(e, tokens, prev, x, hidden);                                                                 \
+    }
 CS_EMBED(cs_embed_f32, float)
 CS_EMBED(cs_embed_bf16, __nv_bfloat16)
 
@@ -533,13 +539,17 @@ extern "C" __global__ void cs_fill_bf16(__nv_bfloat16* p, long long n, unsigned 
 // (one k-slice, the block owns its outputs), 2: atomicAdd into y (several k-slices; y zeroed first unless
 // accumulating), 3: SiLU·mul epilogue (one k-slice; W's rows are gate|up interleaved in blocks of 8, see
 // silu_mul): y is then the bf16 activation (T, n/2), act[t, 8q + i] = silu(row 16q + i) · row 16q + 8 + i, which
-// one thread holds both of (accumulator rows lane/4 and lane/4 + 8). Grid: (⌈n / rows⌉, slices).
+// one thread holds both of (accumulator rows lane/4 and lane/4 + 8). flags & 1 (modes 0-2, n % 4 == 0): the
+// block's sums go through shared memory first and out as (token, 4 consecutive rows) pieces, consecutive threads
+// on consecutive pieces: 16-byte stores / read-modify-writes, and on sm_90 16-byte red.global.add.v4.f32 for the
+// atomic mode (else 4 fp32 atomics) — the per-fragment epilogue issues one 4-byte atomic an element, 32 bytes a
+// row piece per warp instruction. Grid: (⌈n / rows⌉, slices).
 namespace csm {
 constexpr int GK = 64;
 
 template <int NT, int MT, int WARPS, int STAGES>
 __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
-                            int T, int n, int k, int kSlice, int mode, unsigned char* smem) {
+                            int T, int n, int k, int kSlice, int mode, int flags, unsigned char* smem) {
     using namespace cs;
     constexpr int BR = 16 * MT * WARPS, THREADS = 32 * WARPS;
     constexpr int WT = BR * GK, XT = NT * GK, STAGE = WT + XT;   // elements
@@ -639,6 +649,44 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         }
         return;
     }
+    if ((flags & 1) && (n & 3) == 0) {
+        // the block's sums into shared memory, token-major (row stride BR + 4: the fragment stores hit 32 banks),
+        // then (token, 4 rows) pieces out: 16-byte stores / read-modify-writes / vector atomics
+        constexpr int RS = BR + 4;
+        static_assert(NT * RS * 4 <= STAGES * STAGE * 2, "epilogue buffer exceeds the stages");
+        float* red = reinterpret_cast<float*>(smem);
+        __syncthreads();   // every warp is done with the stages
+        #pragma unroll
+        for (int m = 0; m < MT; ++m) {
+            const int rowA = (warp * MT + m) * 16 + (lane >> 2);
+            #pragma unroll
+            for (int nt = 0; nt < NT / 8; ++nt) {
+                #pragma unroll
+                for (int e = 0; e < 4; ++e) red[(nt * 8 + 2 * (lane & 3) + (e & 1)) * RS + rowA + (e < 2 ? 0 : 8)] = acc[m][nt][e];
+            }
+        }
+        __syncthreads();
+        for (int q = tid; q < T * (BR / 4); q += THREADS) {
+            const int t = q / (BR / 4), c = (q - t * (BR / 4)) * 4, row = r0 + c;
+            if (row >= n) continue;   // n % 4 == 0: a piece is all in or all out
+            const float4 v = *reinterpret_cast<const float4*>(red + t * RS + c);
+            float* dst = y + (size_t)t * n + row;
+            if (mode == 0) {
+                *reinterpret_cast<float4*>(dst) = v;
+            } else if (mode == 1) {
+                float4 o = *reinterpret_cast<float4*>(dst);
+                o.x += v.x; o.y += v.y; o.z += v.z; o.w += v.w;
+                *reinterpret_cast<float4*>(dst) = o;
+            } else {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+                asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(dst), "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w) : "memory");
+#else
+                atomicAdd(dst, v.x); atomicAdd(dst + 1, v.y); atomicAdd(dst + 2, v.z); atomicAdd(dst + 3, v.w);
+#endif
+            }
+        }
+        return;
+    }
     #pragma unroll
     for (int m = 0; m < MT; ++m) {
         const int rA = r0 + (warp * MT + m) * 16 + (lane >> 2), rB = rA + 8;
@@ -661,9 +709,9 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
 
 #define CS_GEMM(NAME, NT, MT, WARPS, STAGES)                                                                  \
     extern "C" __global__ void __launch_bounds__(32 * WARPS)                                                 \
-    NAME(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k, int kSlice, int mode) { \
+    NAME(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k, int kSlice, int mode, int flags) { \
         extern __shared__ __align__(128) unsigned char smem[];                                               \
-        csm::gemm_skinny<NT, MT, WARPS, STAGES>(w, x, y, T, n, k, kSlice, mode, smem);                       \
+        csm::gemm_skinny<NT, MT, WARPS, STAGES>(w, x, y, T, n, k, kSlice, mode, flags, smem);                \
     }
 // the T ≤ 32 / 128 kernels of sessions 2-3 (one 16-row tile a warp, 4 warps, 4 stages)
 CS_GEMM(cs_gemm_skinny_t16, 16, 1, 4, 4)
@@ -677,3 +725,280 @@ CS_GEMM(cs_gemm_skinny_t64_m4w4s4, 64, 4, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w8s4, 64, 2, 8, 4)
 CS_GEMM(cs_gemm_skinny_t32_m2w4s4, 32, 2, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w7s4, 64, 2, 7, 4)
+
+// ---------------------------------------------------------------------------------------------- sampling on the device
+// One block per row of logits: temperature, top_k, min_p, top_p and an inverse-CDF draw at the row's u, the host
+// sampler's distribution (io.chunkserve.sampling): candidates are ordered by (logit desc, id asc); top_k keeps the
+// first k of that order, min_p keeps exp((l - max)/T) >= min_p, top_p keeps the shortest prefix of that order whose
+// mass reaches top_p of the kept mass; the draw walks the kept tokens in id order to u·mass. A row whose maximum is
+// not finite gets -1 (the host sampler's sanitising rules decide). Each thread owns a contiguous id range, so the
+// ordered steps (ties cut by id, the draw) are one block scan each.
+// params per row (8 ints): 1/T (float bits), top_k (0: off), top_p (float bits), min_p (float bits), u (double
+// bits, low word first), the row's index in logits, unused.
+namespace cssample {
+constexpr int T = 512, W = T / 32;   // each warp has its own histograms (no cross-warp atomics)
+
+__device__ __forceinline__ unsigned key_of(float l) {   // order-preserving: larger logit, larger key
+    unsigned b = __float_as_uint(l + 0.0f);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+// Block-wide exclusive scan of one value per thread; returns the thread's exclusive prefix, *total the sum.
+template <typename V>
+__device__ V block_exclusive_scan(V v, V* sh, V* total) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    V x = v;
+    #pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        V y = __shfl_up_sync(0xffffffffu, x, o);
+        if (lane >= o) x += y;
+    }
+    if (lane == 31) sh[w] = x;
+    __syncthreads();
+    if (w == 0) {
+        V s = lane < W ? sh[lane] : V(0);
+        #pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            V y = __shfl_up_sync(0xffffffffu, s, o);
+            if (lane >= o) s += y;
+        }
+        sh[lane] = s;   // inclusive prefix of warp sums
+    }
+    __syncthreads();
+    V before = (w == 0 ? V(0) : sh[w - 1]) + x - v;
+    *total = sh[W - 1];
+    __syncthreads();
+    return before;
+}
+}  // namespace cssample
+
+extern "C" __global__ void __launch_bounds__(512) cs_sample(const float* logits, int vocab, const int* params, int* out) {
+    using namespace cssample;
+    __shared__ unsigned cnt[256];
+    __shared__ double mass[256];
+    __shared__ unsigned cntW[W][256];
+    __shared__ float massW[W][256];
+    __shared__ double shd[32];
+    __shared__ int shi[32];
+    __shared__ float shf[32];
+    __shared__ unsigned selKey;
+    __shared__ int selRemain, selFlag, selCut;
+    __shared__ double selAbove;
+    const int* pr = params + 8 * blockIdx.x;
+    const float invT = __int_as_float(pr[0]);
+    const int topK = pr[1];
+    const float topP = __int_as_float(pr[2]), minP = __int_as_float(pr[3]);
+    const double u = __hiloint2double(pr[5], pr[4]);
+    const float* row = logits + (size_t)pr[6] * vocab;
+    const int per = (vocab + T - 1) / T, lo = min(vocab, (int)threadIdx.x * per), hi = min(vocab, lo + per);
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+
+    // 1. the maximum, and whether any logit is not finite
+    float m = -INFINITY;
+    int bad = 0;
+    for (int i = lo; i < hi; i++) {
+        float v = row[i];
+        if (!isfinite(v)) bad = 1;
+        m = fmaxf(m, v);
+    }
+    #pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        bad |= __shfl_xor_sync(0xffffffffu, bad, o);
+    }
+    if (lane == 0) { shf[w] = m; shi[w] = bad; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float mm = shf[0];
+        int bb = shi[0];
+        for (int k = 1; k < W; k++) { mm = fmaxf(mm, shf[k]); bb |= shi[k]; }
+        shf[0] = mm;
+        selFlag = bb || !(mm > -INFINITY);
+    }
+    __syncthreads();
+    m = shf[0];
+    if (selFlag) {
+        if (threadIdx.x == 0) out[blockIdx.x] = -1;
+        return;
+    }
+    __syncthreads();
+
+    // 2. top_k: the k-th key of the (logit desc, id asc) order by a radix select, then the id cut among its ties
+    unsigned kKey = 0;      // keys above kKey are in; at kKey, ids <= kCut
+    int kCut = vocab;
+    if (topK > 0 && topK < vocab) {
+        unsigned prefix = 0, pmask = 0;
+        int remain = topK;
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            for (int b = threadIdx.x; b < W * 256; b += T) (&cntW[0][0])[b] = 0;
+            __syncthreads();
+            for (int i = lo; i < hi; i++) {
+                unsigned k = key_of(row[i]);
+                if ((k & pmask) == prefix) atomicAdd(&cntW[w][(k >> shift) & 255], 1u);
+            }
+            __syncthreads();
+            for (int b = threadIdx.x; b < 256; b += T) {
+                unsigned c = 0;
+                for (int q = 0; q < W; q++) c += cntW[q][b];
+                cnt[b] = c;
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                int r = remain, b = 255;
+                for (; b > 0; b--) {
+                    if ((int)cnt[b] >= r) break;
+                    r -= cnt[b];
+                }
+                selKey = prefix | ((unsigned)b << shift);
+                selRemain = r;
+            }
+            __syncthreads();
+            prefix = selKey;
+            pmask |= 255u << shift;
+            remain = selRemain;
+            __syncthreads();
+        }
+        kKey = prefix;
+        // the remain-th tie (id order) is the last one in
+        int ties = 0;
+        for (int i = lo; i < hi; i++) ties += key_of(row[i]) == kKey;
+        if (threadIdx.x == 0) selCut = vocab;
+        int total;
+        int before = block_exclusive_scan<int>(ties, shi, &total);
+        if (remain > before && remain <= before + ties) {
+            int c = before;
+            for (int i = lo; i < hi; i++) {
+                if (key_of(row[i]) == kKey && ++c == remain) { selCut = i; break; }
+            }
+        }
+        __syncthreads();
+        kCut = selCut;
+        __syncthreads();
+    }
+    auto inTopK = [&](unsigned k, int i) { return topK <= 0 || topK >= vocab || k > kKey || (k == kKey && i <= kCut); };
+    auto weight = [&](float l) { return expf((l - m) * invT); };   // (the host: the double exp rounded to float)
+
+    // 3. the kept mass after top_k and min_p
+    double s = 0;
+    for (int i = lo; i < hi; i++) {
+        float l = row[i];
+        float e = weight(l);
+        if (e > 0.f && e >= minP && inTopK(key_of(l), i)) s += e;
+    }
+    double S;
+    block_exclusive_scan<double>(s, shd, &S);
+
+    // 4. top_p: the boundary key of the nucleus by a mass-guided radix select, then the id cut among its ties
+    unsigned pKey = 0;
+    int pCut = vocab;
+    bool useP = topP < 1.f;
+    if (useP) {
+        double target = (double)topP * S, above = 0;
+        unsigned prefix = 0, pmask = 0;
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            for (int b = threadIdx.x; b < W * 256; b += T) (&massW[0][0])[b] = 0.f;
+            __syncthreads();
+            for (int i = lo; i < hi; i++) {
+                float l = row[i];
+                unsigned k = key_of(l);
+                if ((k & pmask) != prefix || !inTopK(k, i)) continue;
+                float e = weight(l);
+                if (e > 0.f && e >= minP) atomicAdd(&massW[w][(k >> shift) & 255], e);
+            }
+            __syncthreads();
+            for (int b = threadIdx.x; b < 256; b += T) {
+                double c = 0;
+                for (int q = 0; q < W; q++) c += massW[q][b];
+                mass[b] = c;
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                double a = above;
+                int b = 255;
+                for (; b > 0; b--) {
+                    if (a + mass[b] >= target) break;
+                    a += mass[b];
+                }
+                selKey = prefix | ((unsigned)b << shift);
+                selAbove = a;
+            }
+            __syncthreads();
+            prefix = selKey;
+            pmask |= 255u << shift;
+            above = selAbove;
+            __syncthreads();
+        }
+        pKey = prefix;
+        // ties at pKey in id order until the mass reaches the target
+        double tm = 0;
+        for (int i = lo; i < hi; i++) {
+            float l = row[i];
+            unsigned k = key_of(l);
+            if (k != pKey || !inTopK(k, i)) continue;
+            float e = weight(l);
+            if (e > 0.f && e >= minP) tm += e;
+        }
+        if (threadIdx.x == 0) selCut = vocab;
+        double tot;
+        double before = block_exclusive_scan<double>(tm, shd, &tot);
+        double need = target - above;
+        if (tm > 0 && above + before + tm >= target && above + before < target) {
+            double c = before;
+            for (int i = lo; i < hi; i++) {
+                float l = row[i];
+                unsigned k = key_of(l);
+                if (k != pKey || !inTopK(k, i)) continue;
+                float e = weight(l);
+                if (!(e > 0.f && e >= minP)) continue;
+                c += e;
+                if (c >= need) { selCut = i; break; }
+            }
+        }
+        __syncthreads();
+        pCut = selCut;
+        __syncthreads();
+    }
+
+    // 5. the draw: inverse CDF over the kept tokens in id order at u · their mass
+    double ms = 0;
+    int last = -1;
+    for (int i = lo; i < hi; i++) {
+        float l = row[i];
+        unsigned k = key_of(l);
+        if (!inTopK(k, i)) continue;
+        if (useP && !(k > pKey || (k == pKey && i <= pCut))) continue;
+        float e = weight(l);
+        if (e > 0.f && e >= minP) { ms += e; last = i; }
+    }
+    double M;
+    double before = block_exclusive_scan<double>(ms, shd, &M);
+    // the last kept token, for a walk that rounding leaves short
+    int lm = last;
+    #pragma unroll
+    for (int o = 16; o > 0; o >>= 1) lm = max(lm, __shfl_xor_sync(0xffffffffu, lm, o));
+    if (lane == 0) shi[w] = lm;
+    if (threadIdx.x == 0) selRemain = -1;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int mx = shi[0];
+        for (int k = 1; k < W; k++) mx = max(mx, shi[k]);
+        selFlag = mx;
+    }
+    __syncthreads();
+    double x = u * M;
+    if (ms > 0 && x >= before && x < before + ms) {
+        double c = before;
+        for (int i = lo; i < hi; i++) {
+            float l = row[i];
+            unsigned k = key_of(l);
+            if (!inTopK(k, i)) continue;
+            if (useP && !(k > pKey || (k == pKey && i <= pCut))) continue;
+            float e = weight(l);
+            if (!(e > 0.f && e >= minP)) continue;
+            c += e;
+            if (x < c) { selRemain = i; break; }
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) out[blockIdx.x] = selRemain >= 0 ? selRemain : selFlag;
+}

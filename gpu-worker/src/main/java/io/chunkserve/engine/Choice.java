@@ -26,6 +26,9 @@ final class Choice {
     KvSequence kv;         // null while waiting (not admitted, preempted, or awaiting a fork)
     FinishReason finish;   // null while running
     RequestState owner;    // set once, right after the request's state is created
+    int inflight;          // tokens of this choice in launched steps not collected yet (pipelined runners)
+    Object pickStep;       // the launched step in which the runner picks this choice's next token on the device
+    int pickRow = -1;      // (its row there)
 
     Choice(int index, int[] prompt, Sampler sampler, IncrementalDetokenizer detok, StopStringMatcher stops) {
         this.index = index;
@@ -39,8 +42,8 @@ final class Choice {
 
     int generated() { return size - promptLength; }
 
-    /** Tokens still to run through the model before the next sample. */
-    int pending() { return size - kv.length(); }
+    /** Tokens still to run through the model before the next sample (launched ones not counted). */
+    int pending() { return size - kv.length() - inflight; }
 
     void append(int token) {
         if (size == tokens.length) tokens = Arrays.copyOf(tokens, size * 2);

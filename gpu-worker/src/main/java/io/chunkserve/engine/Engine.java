@@ -44,6 +44,14 @@ import java.util.logging.Logger;
  * token ids alone (EOS, stop ids, lengths), so the next batch, the KV bookkeeping and every output are the same as
  * without the overlap; only the delivery comes later, within the next step. Any other output of such a request
  * (an abort, an error, a length end without a sample) is delivered after its deferred ones.
+ *
+ * <p>With a runner that {@link ModelRunner#pipelines pipelines} (the CUDA runner), the engine builds and launches
+ * step n+1 before step n's results are back, so the device never waits for the host between steps: a plain greedy
+ * single-choice request in step n continues in step n+1 with the token the device picks for it
+ * ({@link ForwardBatch#addFromPrevious}), when no length limit can end it first and its next position has KV room
+ * without preempting. If step n's token ends it (EOS, a stop id or string), its row in step n+1 is dropped; a row
+ * whose request was aborted or preempted meanwhile too. Steps that sample on the host (temperature, penalties,
+ * log-probabilities, n &gt; 1) are collected before the next is built, as without pipelining.
  */
 public final class Engine implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Engine.class.getName());
@@ -65,13 +73,21 @@ public final class Engine implements AutoCloseable {
     private final List<RequestState> running = new ArrayList<>();
     private final List<QueuedRequest> runningQueued = new ArrayList<>();
     private final Map<String, RequestState> byId = new HashMap<>();
-    private final ForwardBatch batch = new ForwardBatch();
-    private final List<Choice> batchChoices = new ArrayList<>();
-    private final List<Integer> batchCounts = new ArrayList<>();
+    private final Step[] stepBuffers = {new Step(), new Step()};
+    private Step inflight;                 // launched and not collected (pipelined runners): the next batch is built ahead
+    private boolean pipelined;          // the runner's mode, read again whenever no step is in flight
+    private boolean runnerSampling;     // (the same)
+    private volatile long aheadLaunches;
+    // threads besides the engine's that sample a step's host-sampled rows when there are many of them
+    private volatile int samplerThreads = Integer.getInteger("chunkserve.engine.samplerThreads",
+            Math.min(7, Runtime.getRuntime().availableProcessors() - 1));
+    private volatile java.util.concurrent.ExecutorService samplerPool;   // made on first use
+    private static final int PARALLEL_SAMPLING_MIN_ROWS = 8;
+    private volatile long parallelSampledSteps;
     private final List<RequestState> endedWithoutSample = new ArrayList<>();
     private final List<RequestState> aborting = new ArrayList<>();   // abort asked, handled at the next step boundary
     private float[] logits = new float[0];
-    private final boolean overlap;
+    private boolean overlap;
     private final List<Deferred> deferred = new ArrayList<>();
     private final Runnable flushDeferred = this::flushDeferred;
     private long arrivals;
@@ -84,7 +100,8 @@ public final class Engine implements AutoCloseable {
         this.cfg = cfg;
         this.model = runner.config();
         this.eosIds = tokenizer.eosTokenIds();
-        this.overlap = runner.overlapsHostWork();
+        this.pipelined = runner.pipelines();
+        this.overlap = runner.overlapsHostWork() || pipelined;
         this.scheduler = scheduling.create(q -> cache.matchLength(((RequestState) q.attachment()).request.promptIds(),
                 ((RequestState) q.attachment()).request.cacheSalt()));
         this.thread = Thread.ofPlatform().name("chunkserve-engine").daemon(true).unstarted(this::loop);
@@ -172,6 +189,14 @@ public final class Engine implements AutoCloseable {
                 }
             }
             if (waiting.isEmpty() && running.isEmpty()) {
+                if (inflight != null) {
+                    try {
+                        drainInflight();
+                    } catch (RuntimeException | Error e) {
+                        LOG.log(Level.SEVERE, "collecting the last launched step failed", e);
+                        abandonInflight();
+                    }
+                }
                 flushDeferred();
                 snapshot = buildStats();
                 LockSupport.park(this);
@@ -181,6 +206,7 @@ public final class Engine implements AutoCloseable {
                 step();
             } catch (RuntimeException | Error e) {
                 LOG.log(Level.SEVERE, "engine step failed; failing the running requests", e);
+                abandonInflight();
                 try {
                     flushDeferred();
                 } catch (RuntimeException | Error e2) {
@@ -191,9 +217,28 @@ public final class Engine implements AutoCloseable {
             }
             snapshot = buildStats();
         }
+        try {
+            drainInflight();
+        } catch (RuntimeException | Error e) {
+            abandonInflight();
+        }
         flushDeferred();
         for (RequestState s : new ArrayList<>(running)) fail(s, "the server is shutting down");
         for (QueuedRequest q : new ArrayList<>(waiting)) fail((RequestState) q.attachment(), "the server is shutting down");
+    }
+
+    /** One step's batch and, per batch row, its choice, token count and the KV sequence it ran in. */
+    private static final class Step {
+        final ForwardBatch batch = new ForwardBatch();
+        final List<Choice> choices = new ArrayList<>();
+        int[] counts = new int[16];
+        final List<KvSequence> kvs = new ArrayList<>();
+
+        void clear() {
+            batch.clear();
+            choices.clear();
+            kvs.clear();
+        }
     }
 
     void step() {
@@ -201,7 +246,14 @@ public final class Engine implements AutoCloseable {
         handleAborts();
         scheduler.schedule(waiting, q -> tryAdmit((RequestState) q.attachment()));
         openForks();
-        buildBatch();
+        if (inflight == null && deferred.isEmpty()) {
+            pipelined = runner.pipelines();
+            runnerSampling = runner.samplesOnDevice();
+            overlap = runner.overlapsHostWork() || pipelined;
+        }
+        Step ahead = inflight;   // on the device still: this batch is built one step ahead of its results
+        Step cur = ahead == stepBuffers[0] ? stepBuffers[1] : stepBuffers[0];
+        buildBatch(cur, ahead);
         if (!endedWithoutSample.isEmpty()) flushDeferred();
         for (RequestState s : endedWithoutSample) {
             List<RequestOutput.ChoiceDelta> d = new ArrayList<>();
@@ -211,27 +263,120 @@ public final class Engine implements AutoCloseable {
             if (s.allFinished() || running.contains(s)) emit(s, d);
         }
         endedWithoutSample.clear();
+        ForwardBatch batch = cur.batch;
         if (batch.size() == 0) {
+            if (ahead != null) drainInflight();
             flushDeferred();
             return;
         }
-        int vocab = model.vocabSize();
-        if (logits.length < batch.size() * vocab) logits = new float[batch.size() * vocab];
-        if (overlap) {
-            runner.forward(batch, cache.pool(), logits, flushDeferred);
-            flushDeferred();   // in case the runner did not call it
-        } else {
-            runner.forward(batch, cache.pool(), logits);
+        if (!pipelined) {
+            sizeLogits(batch);
+            if (overlap) {
+                runner.forward(batch, cache.pool(), logits, flushDeferred);
+                flushDeferred();   // in case the runner did not call it
+            } else {
+                runner.forward(batch, cache.pool(), logits);
+            }
+            complete(cur);
+            return;
         }
+        runner.launch(batch, cache.pool());
+        if (ahead != null) {
+            aheadLaunches++;
+            inflight = null;
+            flushDeferred();
+            sizeLogits(ahead.batch);
+            runner.collect(ahead.batch, logits);
+            complete(ahead);
+        }
+        if (goesAhead(cur)) {
+            inflight = cur;
+        } else {
+            flushDeferred();
+            sizeLogits(batch);
+            runner.collect(batch, logits);
+            complete(cur);
+        }
+    }
+
+    /** Collects the launched step that is still on the device, if any. */
+    private void drainInflight() {
+        Step st = inflight;
+        if (st == null) return;
+        inflight = null;
+        flushDeferred();
+        sizeLogits(st.batch);
+        runner.collect(st.batch, logits);
+        complete(st);
+    }
+
+    /** After a failure: the runner forgets its launched steps, the choices their launched tokens. */
+    private void abandonInflight() {
+        if (inflight != null) {
+            for (Choice c : inflight.choices) c.inflight = 0;
+            inflight = null;
+        }
+        for (Step st : stepBuffers) for (Choice c : st.choices) {
+            c.inflight = 0;
+            c.pickStep = null;
+            c.pickRow = -1;
+        }
+        if (pipelined) {
+            try {
+                runner.abandon();
+            } catch (RuntimeException | Error e) {
+                LOG.log(Level.SEVERE, "the runner failed to drop its launched steps", e);
+            }
+        }
+    }
+
+    private void sizeLogits(ForwardBatch b) {
+        int need = b.size() * model.vocabSize();
+        if (logits.length < need) logits = new float[need];
+    }
+
+    /**
+     * Whether the next batch may be built before this launched one's results are back: every row that samples is
+     * picked on the device ({@link #pipelinable}), so each continues in the next batch with its token still there.
+     */
+    private boolean goesAhead(Step st) {
+        boolean any = false;
+        for (int i = 0; i < st.choices.size(); i++) {
+            if (!st.batch.wantsLogits(i)) continue;
+            if (!st.batch.isGreedy(i) || !pipelinable(owner(st.choices.get(i)))) return false;
+            any = true;
+        }
+        return any;
+    }
+
+    /** Requests whose next tokens a pipelined step may leave on the device: one choice, picked by the runner. */
+    private boolean pipelinable(RequestState s) {
+        return s.choices.length == 1 && (plainGreedy(s.request.params()) || runnerSamples(s.choices[0]));
+    }
+
+    /** A step's results: commits its K/V, samples, decides ends, emits (or defers) the outputs. */
+    private void complete(Step st) {
+        ForwardBatch batch = st.batch;
+        List<Choice> batchChoices = st.choices;
+        boolean[] live = new boolean[batchChoices.size()];
+        for (int i = 0; i < batchChoices.size(); i++) {
+            Choice c = batchChoices.get(i);
+            int n = st.counts[i];
+            c.inflight -= n;
+            if (c.pickStep == st) {
+                c.pickStep = null;
+                c.pickRow = -1;
+            }
+            // a row whose choice ended (or lost its KV: abort, preemption) after the step was launched is dropped
+            if (c.kv == null || c.kv != st.kvs.get(i) || c.finished()) continue;
+            live[i] = true;
+            cache.commit(c.kv, c.tokens, c.kv.length(), n);
+        }
+        Object[] pre = presample(batch, batchChoices, live);
         List<RequestState> touched = new ArrayList<>();
         Map<RequestState, List<Sampled>> deltas = new HashMap<>();
         for (int i = 0; i < batchChoices.size(); i++) {
-            Choice c = batchChoices.get(i);
-            int n = batchCounts.get(i);
-            cache.commit(c.kv, c.tokens, c.kv.length(), n);
-        }
-        for (int i = 0; i < batchChoices.size(); i++) {
-            if (!batch.wantsLogits(i)) continue;
+            if (!live[i] || !batch.wantsLogits(i)) continue;
             Choice c = batchChoices.get(i);
             RequestState s = owner(c);
             if (!deltas.containsKey(s)) touched.add(s);
@@ -240,10 +385,10 @@ public final class Engine implements AutoCloseable {
             if (c.index == 0 && s.fresh() && s.choices.length > 1) {
                 forkSiblings(s);
                 for (Choice sib : s.choices) {
-                    if (sib.index != 0 && sib.kv != null && sib.generated() == 0) list.add(sampleNext(sib, i, now));
+                    if (sib.index != 0 && sib.kv != null && sib.generated() == 0) list.add(sampleNext(batch, sib, i, now, null));
                 }
             }
-            list.add(sampleNext(c, i, now));
+            list.add(sampleNext(batch, c, i, now, pre == null ? null : pre[i]));
         }
         for (RequestState s : touched) s.queued.addOutputTokens(deltas.get(s).size());
         scheduler.onStep(runningQueued);
@@ -260,6 +405,76 @@ public final class Engine implements AutoCloseable {
             deferred.add(new Deferred(s, list, done, usage(s)));
         }
     }
+
+    /**
+     * The host-sampled rows' tokens (or what sampling threw), drawn on the sampler threads and this one when a step
+     * has at least {@value #PARALLEL_SAMPLING_MIN_ROWS} of them; null otherwise (each is drawn in turn). Each row's
+     * sampler is its choice's own (its RNG included) and is used by one thread only, so the tokens do not depend
+     * on the threads.
+     */
+    private Object[] presample(ForwardBatch batch, List<Choice> choices, boolean[] live) {
+        if (samplerThreads <= 0) return null;
+        int n = 0;
+        for (int i = 0; i < choices.size(); i++) if (live[i] && batch.wantsLogits(i) && batch.sampled(i) < 0) n++;
+        if (n < PARALLEL_SAMPLING_MIN_ROWS) return null;
+        parallelSampledSteps++;
+        int[] rows = new int[n];
+        for (int i = 0, k = 0; i < choices.size(); i++) if (live[i] && batch.wantsLogits(i) && batch.sampled(i) < 0) rows[k++] = i;
+        Object[] out = new Object[choices.size()];
+        int vocab = model.vocabSize();
+        float[] lg = logits;
+        int parts = Math.min(samplerThreads + 1, n);
+        if (samplerPool == null) {
+            samplerPool = java.util.concurrent.Executors.newFixedThreadPool(samplerThreads,
+                    Thread.ofPlatform().name("chunkserve-sampler-", 0).daemon(true).factory());
+        }
+        List<java.util.concurrent.Future<?>> futures = new ArrayList<>(parts - 1);
+        for (int p = 1; p < parts; p++) {
+            int part = p;
+            futures.add(samplerPool.submit(() -> sampleRows(choices, rows, part, parts, lg, vocab, out)));
+        }
+        sampleRows(choices, rows, 0, parts, lg, vocab, out);
+        for (java.util.concurrent.Future<?> f : futures) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while sampling", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new IllegalStateException("sampling failed", e.getCause());
+            }
+        }
+        return out;
+    }
+
+    /** Samples rows[part], rows[part + parts], ... into out (a token, or the exception sampling threw). */
+    private static void sampleRows(List<Choice> choices, int[] rows, int part, int parts, float[] logits, int vocab, Object[] out) {
+        for (int k = part; k < rows.length; k += parts) {
+            int i = rows[k];
+            try {
+                out[i] = choices.get(i).sampler.sample(logits, i * vocab, vocab);
+            } catch (RuntimeException e) {
+                out[i] = e;
+            }
+        }
+    }
+
+    /**
+     * Tests and benchmarks: the sampler threads besides the engine's (0: every row drawn in turn); call while no
+     * request runs (default {@code -Dchunkserve.engine.samplerThreads}, else min(7, cores − 1)).
+     */
+    public void samplerThreads(int n) {
+        if (n < 0) throw new IllegalArgumentException("sampler threads " + n);
+        samplerThreads = n;
+    }
+
+    public int samplerThreads() { return samplerThreads; }
+
+    /** Steps whose host-sampled rows were drawn on several threads. */
+    long parallelSampledSteps() { return parallelSampledSteps; }
+
+    /** Steps launched while the one before was still on the device (pipelined runners; read on any thread: approximate). */
+    public long aheadLaunches() { return aheadLaunches; }
 
     /** A sampled token: its delta when its text is made at once, else what making it later needs. */
     private record Sampled(Choice c, SampledToken t, FinishReason finish, RequestOutput.ChoiceDelta delta) { }
@@ -334,16 +549,31 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    private void buildBatch() {
-        batch.clear();
-        batchChoices.clear();
-        batchCounts.clear();
+    /**
+     * Fills {@code st} with this step's work. With {@code ahead} (a launched step whose results are not back), a
+     * choice whose next token that step picks on the device continues with it ({@link ForwardBatch#addFromPrevious})
+     * when it cannot end by length and its next position has room without preempting; other choices in flight
+     * sit this step out, except for more of a prefill.
+     */
+    private void buildBatch(Step st, Step ahead) {
+        st.clear();
         int budget = cfg.maxBatchTokens();
         // Decodes first: every running sequence advances one token per step.
         for (int ri = 0; ri < running.size(); ri++) {
             RequestState s = running.get(ri);
             for (Choice c : s.choices) {
-                if (c.kv == null || c.finished() || c.pending() != 1) continue;
+                if (c.kv == null || c.finished()) continue;
+                if (c.inflight > 0) {
+                    if (ahead != null && c.pickStep == ahead && continuesAfterPick(c) && cache.reserve(c.kv, c.inflight + 1)) {
+                        int row = c.pickRow;
+                        st.batch.addFromPrevious(row, c.size, c.kv.chunkTable());
+                        markPick(st.batch, c, 1);   // (the draw after the one of the step on the device)
+                        noteRow(st, c, 1, true);
+                        budget--;
+                    }
+                    continue;
+                }
+                if (c.pending() != 1) continue;
                 while (c.kv.reservedTokens() < 1 && !cache.reserve(c.kv, 1)) {
                     if (running.size() == 1) {
                         // Alone and still out of room: the KV cache cannot hold more of this sequence.
@@ -356,7 +586,7 @@ public final class Engine implements AutoCloseable {
                     if (!preemptOne(s)) break;
                 }
                 if (c.kv == null || c.kv.reservedTokens() < 1) continue; // s itself was preempted
-                add(c, 1, true);
+                add(st, c, 1, true);
                 budget--;
             }
         }
@@ -364,19 +594,39 @@ public final class Engine implements AutoCloseable {
         for (RequestState s : running) {
             for (Choice c : s.choices) {
                 if (budget <= 0) return;
-                if (c.kv == null || c.finished() || c.pending() <= 1) continue;
-                int n = Math.min(c.pending(), budget);
-                add(c, n, n == c.pending());
+                if (c.kv == null || c.finished() || c.pickStep != null) continue;
+                int pending = c.pending();
+                if (pending <= 1 && !(pending == 1 && c.inflight > 0)) continue;
+                int n = Math.min(pending, budget);
+                add(st, c, n, n == pending);
                 budget -= n;
             }
         }
     }
 
-    private void add(Choice c, int n, boolean wantLogits) {
-        batch.add(c.tokens, c.kv.length(), n, c.kv.length(), c.kv.chunkTable(), wantLogits);
-        if (wantLogits && plainGreedy(owner(c).request.params())) batch.markGreedy();
-        batchChoices.add(c);
-        batchCounts.add(n);
+    /** Whether c goes on after the token being picked for it now, whatever that token is (no length end). */
+    private boolean continuesAfterPick(Choice c) {
+        return c.generated() + 1 < owner(c).request.params().maxTokens() && c.size + 1 < model.maxPositions();
+    }
+
+    private void add(Step st, Choice c, int n, boolean wantLogits) {
+        int start = c.kv.length() + c.inflight;
+        st.batch.add(c.tokens, start, n, start, c.kv.chunkTable(), wantLogits);
+        if (wantLogits) markPick(st.batch, c, 0);
+        noteRow(st, c, n, wantLogits);
+    }
+
+    private void noteRow(Step st, Choice c, int n, boolean wantLogits) {
+        int row = st.choices.size();
+        if (row == st.counts.length) st.counts = Arrays.copyOf(st.counts, row * 2);
+        st.counts[row] = n;
+        st.choices.add(c);
+        st.kvs.add(c.kv);
+        c.inflight += n;
+        if (wantLogits && st.batch.isGreedy(row)) {
+            c.pickStep = st;
+            c.pickRow = row;
+        }
     }
 
     /**
@@ -400,6 +650,24 @@ public final class Engine implements AutoCloseable {
         return victim != needy;
     }
 
+    /**
+     * Lets the runner pick the last added row's token when it can: the argmax of a plain greedy row, or, with a
+     * runner that {@link ModelRunner#samplesOnDevice samples}, the draw of a single-choice request sampled with
+     * temperature, top_k, top_p and min_p only, at the draw its sampler would use {@code ahead} draws from now.
+     */
+    private void markPick(ForwardBatch b, Choice c, int ahead) {
+        var p = owner(c).request.params();
+        if (plainGreedy(p)) {
+            b.markGreedy();
+        } else if (runnerSamples(c)) {
+            b.markSampled(p.temperature(), p.topK(), p.topP(), p.minP(), c.sampler.peekDraw(ahead));
+        }
+    }
+
+    private boolean runnerSamples(Choice c) {
+        return runnerSampling && owner(c).choices.length == 1 && c.sampler.runnerSamplable();
+    }
+
     /** Argmax sampling with nothing else: the runner may pick such tokens itself (on the device). */
     private static boolean plainGreedy(io.chunkserve.sampling.SamplingParams p) {
         return p.isGreedy() && !p.hasPenalties() && !p.logprobs();
@@ -409,9 +677,12 @@ public final class Engine implements AutoCloseable {
      * Picks row's next token for c and decides, from the token alone, whether c ends; with {@code now} also its
      * text (detokenizer, stop strings, which may end c too), else {@link #text} does that later.
      */
-    private Sampled sampleNext(Choice c, int row, boolean now) {
+    private Sampled sampleNext(ForwardBatch batch, Choice c, int row, boolean now, Object drawn) {
         int picked = batch.sampled(row);
-        SampledToken t = picked >= 0 ? SampledToken.of(picked) : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
+        if (drawn instanceof RuntimeException e) throw e;   // as if drawn here
+        if (picked >= 0 && batch.isRunnerSampled(row)) c.sampler.skipDraw();   // the runner used the sampler's next draw
+        SampledToken t = picked >= 0 ? SampledToken.of(picked)
+                : drawn instanceof SampledToken d ? d : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
         int id = t.tokenId();
         c.sampler.accept(id);
         c.append(id);
@@ -552,6 +823,7 @@ public final class Engine implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (samplerPool != null) samplerPool.shutdownNow();
     }
 
     @Override

@@ -17,11 +17,17 @@ public final class ForwardBatch {
     private boolean[] wantLogits = new boolean[8];
     private boolean[] greedy = new boolean[8];
     private int[] sampled = new int[8];
+    private int[] previousRow = new int[8];
+    private float[] invTemp = new float[8], topP = new float[8], minP = new float[8];   // rows the runner samples
+    private int[] topK = new int[8];
+    private double[] draw = new double[8];  // -1, or the row of the step before whose picked token this one runs
+    private int fromPrevious;
 
     /** Empties the batch. */
     public ForwardBatch clear() {
         size = 0;
         offsets[0] = 0;
+        fromPrevious = 0;
         return this;
     }
 
@@ -43,6 +49,12 @@ public final class ForwardBatch {
             wantLogits = Arrays.copyOf(wantLogits, cap);
             greedy = Arrays.copyOf(greedy, cap);
             sampled = Arrays.copyOf(sampled, cap);
+            previousRow = Arrays.copyOf(previousRow, cap);
+            invTemp = Arrays.copyOf(invTemp, cap);
+            topP = Arrays.copyOf(topP, cap);
+            minP = Arrays.copyOf(minP, cap);
+            topK = Arrays.copyOf(topK, cap);
+            draw = Arrays.copyOf(draw, cap);
         }
         int t = offsets[size];
         if (t + n > tokens.length) tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, t + n));
@@ -52,9 +64,34 @@ public final class ForwardBatch {
         wantLogits[size] = logits;
         greedy[size] = false;
         sampled[size] = -1;
+        previousRow[size] = -1;
+        invTemp[size] = 0f;
         offsets[++size] = t + n;
         return this;
     }
+
+    /**
+     * Appends a sequence of one token that is not known yet: the token a {@linkplain ModelRunner#pipelines pipelining}
+     * runner picks on the device for row {@code row} of the step launched just before this batch (a plain greedy row).
+     * {@link #token} gives {@link #FROM_PREVIOUS} for it. It always wants logits; mark it greedy or not as usual.
+     */
+    public ForwardBatch addFromPrevious(int row, int startPos, int[] chunkTable) {
+        if (row < 0) throw new IllegalArgumentException("row " + row);
+        add(UNKNOWN, 0, 1, startPos, chunkTable, true);
+        previousRow[size - 1] = row;
+        fromPrevious++;
+        return this;
+    }
+
+    /** The token of a sequence added by {@link #addFromPrevious} until the runner resolves it. */
+    public static final int FROM_PREVIOUS = -1;
+    private static final int[] UNKNOWN = {FROM_PREVIOUS};
+
+    /** The previous step's row whose picked token sequence s runs, or -1 when its tokens are given. */
+    public int previousRow(int s) { return previousRow[s]; }
+
+    /** Whether any sequence takes its token from the previous step ({@link #addFromPrevious}). */
+    public boolean hasPreviousTokens() { return fromPrevious > 0; }
 
     /**
      * Marks the last added sequence as plain greedy (argmax, no penalties, no log-probabilities): a runner may
@@ -66,12 +103,44 @@ public final class ForwardBatch {
         return this;
     }
 
-    /** Whether sequence s was marked plain greedy. */
+    /**
+     * Marks the last added sequence for a stochastic draw by the runner ({@link ModelRunner#samplesOnDevice}):
+     * temperature, top_k (0: off), top_p, min_p and the uniform draw u in [0, 1) to use, by the distribution of
+     * {@link io.chunkserve.sampling.SamplingReference}; the runner then sets its token ({@link #setSampled}) as for
+     * a greedy one. {@link #isGreedy} is true for it too (the runner picks it).
+     */
+    public ForwardBatch markSampled(double temperature, int k, double p, double min, double u) {
+        markGreedy();
+        int s = size - 1;
+        invTemp[s] = (float) (1.0 / temperature);
+        topK[s] = k;
+        topP[s] = (float) p;
+        minP[s] = (float) min;
+        draw[s] = u;
+        return this;
+    }
+
+    /** Whether the runner picks sequence s's next token itself: the argmax, or a draw ({@link #isRunnerSampled}). */
     public boolean isGreedy(int s) { return greedy[s]; }
 
-    /** Set by a runner: the greedy next token of sequence s (its logits row is then not written). */
+    /** Whether sequence s is drawn by the runner ({@link #markSampled}) rather than its argmax. */
+    public boolean isRunnerSampled(int s) { return greedy[s] && invTemp[s] > 0f; }
+
+    /** 1 / temperature of a {@link #markSampled} sequence. */
+    public float inverseTemperature(int s) { return invTemp[s]; }
+
+    public int topK(int s) { return topK[s]; }
+
+    public float topP(int s) { return topP[s]; }
+
+    public float minP(int s) { return minP[s]; }
+
+    /** The uniform draw of a {@link #markSampled} sequence. */
+    public double draw(int s) { return draw[s]; }
+
+    /** Set by a runner: the next token it picked for sequence s (its logits row is then not written). */
     public void setSampled(int s, int token) {
-        if (!greedy[s]) throw new IllegalStateException("sequence " + s + " is not marked greedy");
+        if (!greedy[s]) throw new IllegalStateException("sequence " + s + " is not marked for the runner to pick");
         sampled[s] = token;
     }
 

@@ -29,8 +29,43 @@ public interface ModelRunner extends AutoCloseable {
         forward(batch, pool, logits);
     }
 
+    /**
+     * Whether this runner draws {@link ForwardBatch#markSampled} rows itself (temperature, top_k, top_p, min_p at a
+     * given uniform draw, by {@link io.chunkserve.sampling.SamplingReference}'s definition) instead of returning
+     * their logits.
+     */
+    default boolean samplesOnDevice() { return false; }
+
     /** Whether {@link #forward(ForwardBatch, ChunkPool, float[], Runnable)} overlaps the host work with the step. */
     default boolean overlapsHostWork() { return false; }
+
+    /**
+     * Whether this runner can run one step ahead ({@link #launch}, {@link #collect}): a device runner that queues
+     * step n+1 behind step n, whose plain greedy picks stay on the device as step n+1's tokens
+     * ({@link ForwardBatch#addFromPrevious}), so that the device does not wait for the host between steps.
+     */
+    default boolean pipelines() { return false; }
+
+    /**
+     * Queues a step and returns without waiting for it. At most two steps are launched and not collected; a batch's
+     * {@link ForwardBatch#addFromPrevious} rows refer to the step launched just before it, which must have picked
+     * those rows on the device (plain greedy rows, at most one step ago). {@code b} must stay unchanged until
+     * {@link #collect}ed. Only for a runner that {@link #pipelines}.
+     */
+    default void launch(ForwardBatch b, ChunkPool pool) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not pipeline steps");
+    }
+
+    /**
+     * Waits for the oldest launched step (whose batch is {@code b}) and completes it as {@link #forward} would: the
+     * picked tokens ({@link ForwardBatch#setSampled}) and the other logits rows into {@code logits}.
+     */
+    default void collect(ForwardBatch b, float[] logits) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not pipeline steps");
+    }
+
+    /** After a failure: forgets every launched step not collected yet (waiting for the device where needed). */
+    default void abandon() { }
 
     @Override
     default void close() { }

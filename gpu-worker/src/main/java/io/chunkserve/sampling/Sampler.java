@@ -178,6 +178,29 @@ public final class Sampler {
     }
 
     /**
+     * Whether a runner may draw this sequence's tokens itself, from the logits it computed (the CUDA runner, on the
+     * device): stochastic, without penalties or log-probabilities — temperature, top_k, top_p and min_p only, by the
+     * same distribution as {@link #sample} ({@link SamplingReference}).
+     */
+    public boolean runnerSamplable() {
+        return !greedy && !penalties.changeSomething() && !params.logprobs();
+    }
+
+    /**
+     * The uniform draw in [0, 1) that {@link #sample} would use after {@code ahead} more draws: a runner that
+     * samples for this sequence uses it, and the engine then {@link #skipDraw skips} it, so that the stream of
+     * draws is the same whoever samples (SplitMix64 is a counter: the k-th draw depends on k alone).
+     */
+    public double peekDraw(int ahead) {
+        return (mix64(rngState + (ahead + 1L) * GOLDEN_GAMMA) >>> 11) * 0x1.0p-53;
+    }
+
+    /** Consumes the draw a runner used ({@link #peekDraw peekDraw(0)}). */
+    public void skipDraw() {
+        rngState += GOLDEN_GAMMA;
+    }
+
+    /**
      * Records the token the engine appended, so that later steps penalise it. Amortised O(1);
      * tokens are only tracked when a penalty is active.
      */

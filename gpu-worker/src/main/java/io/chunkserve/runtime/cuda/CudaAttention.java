@@ -164,6 +164,8 @@ public final class CudaAttention implements AutoCloseable {
     /** Benchmarks: whether the grid prefetches the plan arrays into L2 (default true). */
     void prefetchPlan(boolean on) { prefetchPlan = on; }
 
+    private PinnedStage stage;
+
     /** How many times a plan was built and uploaded. */
     public long planUploads() { return planUploads; }
 
@@ -217,11 +219,18 @@ public final class CudaAttention implements AutoCloseable {
         return DeviceBuffer.allocate(Math.max(bytes, b == null ? 0 : b.bytes() * 3 / 2));
     }
 
-    private static DeviceBuffer upload(DeviceBuffer b, int[] a) {
+    private DeviceBuffer upload(DeviceBuffer b, int[] a) {
         DeviceBuffer r = ensure(b, 4L * a.length);
-        r.upload(a);
+        if (stage != null) stage.upload(r.ptr(), a, a.length);
+        else r.upload(a);
         return r;
     }
+
+    /**
+     * Makes {@link #prepare} queue its uploads from {@code s} (page-locked, asynchronous; the caller begins its
+     * steps on it) instead of plain copies that wait for the device: for a caller that queues steps back to back.
+     */
+    void stageUploads(PinnedStage s) { stage = s; }
 
     /** Launches one layer's decode attention for the prepared plan (asynchronous, default stream). */
     public void decode(int layer, CUdeviceptr q, CUdeviceptr out) {

@@ -29,6 +29,11 @@ public final class CudaGemmBench {
             algos();
             return;
         }
+        if (args.length > 0 && args[0].equals("--opts")) {
+            options(args.length > 1 ? Integer.parseInt(args[1]) : 64, args.length > 2 ? args[2] : "direct,vec",
+                    args.length > 3 ? Integer.parseInt(args[3]) : 3);
+            return;
+        }
         if (args.length > 0 && args[0].equals("--wide")) {
             wide(args.length > 1 ? Integer.parseInt(args[1]) : 64);
             return;
@@ -290,6 +295,135 @@ public final class CudaGemmBench {
                 }
             }
             System.out.println("# wide checks: " + checked + ", failed " + failed);
+        }
+    }
+
+    /**
+     * SkinnyGemm's options (session 6: the epilogue direct | vec; specs as {@link SkinnyGemm.Options#parse}) at T tokens, through the runner's own policy ({@code run} as the runner calls
+     * it). Per shape set (1B, 8B): each option set checked on every layer shape (y = then y += vs 2·cuBLAS < 1e-4;
+     * the fused SiLU·mul vs the host's of cuBLAS's output < 1e-2), then `rounds` rounds, options alternated: a layer
+     * sequence as the runner issues it (q|k|v, o +=, gate|up with SiLU·mul, down +=) over 8 layers of distinct
+     * weights (out of L2), 4 passes between two events (µs per layer), and each GEMM alone, 10 back to back (µs).
+     */
+    static void options(int T, String specs, int rounds) {
+        String[] spec = specs.split(",");
+        try (CudaDevice dev = CudaDevice.open(); Cublas blas = new Cublas()) {
+            CUmodule mod = dev.loadModule(KernelImages.model().orElseThrow());
+            CUfunction fill = CudaDevice.function(mod, "cs_fill_bf16");
+            SkinnyGemm sk = new SkinnyGemm(mod, dev);
+            StringBuilder occ = new StringBuilder();
+            for (int v = 0; v < SkinnyGemm.VARIANTS.length; v++) occ.append(' ').append(SkinnyGemm.VARIANTS[v].name()).append(':').append(sk.occupancy(v));
+            System.out.println("# skinny GEMM options at T=" + T + " on " + dev.describe() + "; blocks/SM:" + occ);
+            int checked = 0, failed = 0;
+            CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
+            for (String set : new String[] {"1b", "8b"}) {
+                int[][] shp = new int[4][];   // qkv, o, gate_up, down: {n, k}
+                for (Object[] sh : SHAPES) {
+                    String name = (String) sh[0];
+                    if (!name.startsWith(set + ".")) continue;
+                    int idx = switch (name.substring(3)) { case "qkv" -> 0; case "o" -> 1; case "gate_up" -> 2; case "down" -> 3; default -> -1; };
+                    if (idx >= 0) shp[idx] = new int[] {(Integer) sh[1], (Integer) sh[2]};
+                }
+                final int layers = 8;
+                DeviceBuffer[][] ws = new DeviceBuffer[layers][4];
+                int maxK = 0, maxN = 0;
+                for (int[] a : shp) { maxK = Math.max(maxK, a[1]); maxN = Math.max(maxN, a[0]); }
+                try (DeviceBuffer x = DeviceBuffer.allocate(2L * T * maxK); DeviceBuffer y = DeviceBuffer.allocate(4L * T * maxN);
+                     DeviceBuffer y2 = DeviceBuffer.allocate(4L * T * maxN); DeviceBuffer act = DeviceBuffer.allocate(2L * T * maxN);
+                     DeviceBuffer ref = DeviceBuffer.allocate(4L * T * maxN)) {
+                    for (int l = 0; l < layers; l++)
+                        for (int g = 0; g < 4; g++) {
+                            ws[l][g] = DeviceBuffer.allocate(2L * shp[g][0] * shp[g][1]);
+                            fillBf16(fill, ws[l][g], (long) shp[g][0] * shp[g][1], 100 * l + g + 5);
+                        }
+                    fillBf16(fill, x, (long) T * maxK, 99);
+                    long xa = Cublas.address(x.ptr()), ya = Cublas.address(y.ptr()), y2a = Cublas.address(y2.ptr()), aa = Cublas.address(act.ptr());
+                    String[] gname = {"qkv", "o", "gate_up", "down"};
+                    // checks of every option set on every shape
+                    for (String sp : spec) {
+                        sk.configure(SkinnyGemm.Options.parse(sp));
+                        for (int g = 0; g < 4; g++) {
+                            int n = shp[g][0], k = shp[g][1];
+                            long wa = Cublas.address(ws[0][g].ptr());
+                            blas.linear(wa, Cublas.CUDA_R_16BF, xa, Cublas.CUDA_R_16BF, Cublas.address(ref.ptr()), T, n, k, false);
+                            float[] b = new float[T * n], a = new float[T * n];
+                            ref.download(b);
+                            y.fill32(0x7fc00000);
+                            if (sk.splitsK(T, n, k)) y.fill32(0);
+                            sk.run(wa, xa, ya, T, n, k, false, true);
+                            sk.run(wa, xa, ya, T, n, k, true);
+                            jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(a), y.ptr(), 4L * T * n);
+                            double err = relErrVsTwice(a, b);
+                            checked++;
+                            if (!(err < 1e-4)) failed++;
+                            System.out.printf(Locale.ROOT, "# check %s %s.%s T=%d (splitsK %s): y = then y += vs 2·cuBLAS: rel err %.2e %s%n", sp, set, gname[g], T,
+                                    sk.splitsK(T, n, k), err, err < 1e-4 ? "ok" : "FAIL");
+                            if (g == 2 && sk.fusesSiluMul(T, n, k)) {
+                                sk.runSiluMul(wa, xa, aa, T, n, k);
+                                short[] got = new short[T * (n / 2)];
+                                jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(got), act.ptr(), 2L * got.length);
+                                double num = 0, den = 0;
+                                for (int t = 0; t < T; t++) {
+                                    for (int j = 0; j < n / 2; j++) {
+                                        int gc = 16 * (j / 8) + j % 8;
+                                        double gg = b[t * n + gc], u = b[t * n + gc + 8];
+                                        double want = gg / (1 + Math.exp(-gg)) * u;
+                                        double d = Float.intBitsToFloat((got[t * (n / 2) + j] & 0xffff) << 16) - want;
+                                        num += Double.isFinite(d) ? d * d : Double.POSITIVE_INFINITY;
+                                        den += want * want;
+                                    }
+                                }
+                                double e2 = Math.sqrt(num / den);
+                                checked++;
+                                if (!(e2 < 1e-2)) failed++;
+                                System.out.printf(Locale.ROOT, "# check %s %s.gate_up fused SiLU·mul T=%d: rel err %.2e %s%n", sp, set, T, e2, e2 < 1e-2 ? "ok" : "FAIL");
+                            }
+                        }
+                    }
+                    System.out.println("opts	set	round	options	layer_us	qkv_us	o_us	gate_up_us	down_us");
+                    double[][] sum = new double[spec.length][5];
+                    for (int r = 0; r < rounds; r++) {
+                        for (int si = 0; si < spec.length; si++) {
+                            sk.configure(SkinnyGemm.Options.parse(spec[si]));
+                            final DeviceBuffer[][] fw = ws;
+                            double[] v = new double[5];
+                            // the layer sequence: 8 layers × 4 passes between two events, median of 5 after one warm-up
+                            double[] seq = new double[5];
+                            for (int rep = -1; rep < seq.length; rep++) {
+                                CudaDevice.record(e0);
+                                for (int pass = 0; pass < 4; pass++) {
+                                    for (int l = 0; l < layers; l++) {
+                                        sk.run(Cublas.address(fw[l][0].ptr()), xa, y2a, T, shp[0][0], shp[0][1], false, true);
+                                        sk.run(Cublas.address(fw[l][1].ptr()), xa, ya, T, shp[1][0], shp[1][1], true);
+                                        if (sk.fusesSiluMul(T, shp[2][0], shp[2][1])) sk.runSiluMul(Cublas.address(fw[l][2].ptr()), xa, aa, T, shp[2][0], shp[2][1]);
+                                        else sk.run(Cublas.address(fw[l][2].ptr()), xa, y2a, T, shp[2][0], shp[2][1], false, true);
+                                        sk.run(Cublas.address(fw[l][3].ptr()), aa, ya, T, shp[3][0], shp[3][1], true);
+                                    }
+                                }
+                                CudaDevice.record(e1);
+                                float ms = CudaDevice.elapsedMs(e0, e1);
+                                if (rep >= 0) seq[rep] = ms * 1e3 / (4 * layers);
+                            }
+                            Arrays.sort(seq);
+                            v[0] = seq[seq.length / 2];
+                            for (int g = 0; g < 4; g++) {
+                                final int fg = g, n = shp[g][0], k = shp[g][1];
+                                final boolean acc = g == 1 || g == 3;
+                                if (g == 2 && sk.fusesSiluMul(T, n, k)) v[1 + g] = loopUs(e0, e1, i -> sk.runSiluMul(Cublas.address(fw[i % layers][fg].ptr()), xa, aa, T, n, k));
+                                else v[1 + g] = loopUs(e0, e1, i -> sk.run(Cublas.address(fw[i % layers][fg].ptr()), xa, acc ? ya : y2a, T, n, k, acc, true));
+                            }
+                            for (int j = 0; j < 5; j++) sum[si][j] += v[j] / rounds;
+                            System.out.printf(Locale.ROOT, "opts	%s	%d	%s	%.2f	%.2f	%.2f	%.2f	%.2f%n", set, r, spec[si], v[0], v[1], v[2], v[3], v[4]);
+                        }
+                    }
+                    for (int si = 0; si < spec.length; si++)
+                        System.out.printf(Locale.ROOT, "# mean %s %-14s layer %.2f us (x32 = %.3f ms a step), qkv %.2f, o %.2f, gate_up %.2f, down %.2f%n", set, spec[si],
+                                sum[si][0], sum[si][0] * 32 / 1e3, sum[si][1], sum[si][2], sum[si][3], sum[si][4]);
+                } finally {
+                    for (DeviceBuffer[] lw : ws) for (DeviceBuffer b : lw) if (b != null) b.close();
+                }
+            }
+            System.out.println("# option checks: " + checked + ", failed " + failed);
         }
     }
 

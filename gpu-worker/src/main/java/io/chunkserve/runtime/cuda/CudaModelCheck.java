@@ -83,6 +83,12 @@ public final class CudaModelCheck {
                     e.printStackTrace(System.out);
                 }
             }
+            try {
+                sampling(dev);
+            } catch (RuntimeException e) {
+                fail("sampling: " + e);
+                e.printStackTrace(System.out);
+            }
             if (engine) {
                 for (String n : new String[] {"tiny-llama3", "tiny-qwen3"}) {
                     try {
@@ -366,6 +372,90 @@ public final class CudaModelCheck {
         }
     }
 
+    // ------------------------------------------------------------------ draws on the device (cs_sample) vs SamplingReference
+
+    /**
+     * cs_sample against {@link io.chunkserve.sampling.SamplingReference} (the host sampler's distribution): random
+     * logit rows (vocab 300, 49,152 and 128,256; peaked and flat; tied values) × temperature / top_k / top_p / min_p
+     * sets × 256 stratified draws, all in one launch. Every device token must be a kept token whose cumulative
+     * interval (id order) holds u · mass up to rounding; tokens equal to the reference's in all but rounding cases.
+     */
+    static void sampling(CudaDevice dev) {
+        jcuda.driver.CUmodule mod = dev.loadModule(io.chunkserve.kernels.KernelImages.model().orElseThrow());
+        long f = Launcher.handle(CudaDevice.function(mod, "cs_sample"));
+        java.util.Random rnd = new java.util.Random(17);
+        int[] vocabs = {300, 49152, 128256};
+        double[][] sets = {{1.0, 0, 1.0, 0}, {0.7, 0, 0.9, 0}, {1.0, 40, 1.0, 0}, {0.8, 50, 0.95, 0.02}, {1.3, 0, 0.5, 0.1}, {0.5, 1, 1.0, 0}};
+        int draws = 256;
+        for (int vocab : vocabs) {
+            int rowsL = 3;
+            float[] logits = new float[rowsL * vocab];
+            for (int r = 0; r < rowsL; r++) {
+                double sigma = r == 0 ? 1 : r == 1 ? 4 : 0.3;
+                for (int i = 0; i < vocab; i++) logits[r * vocab + i] = (float) (rnd.nextGaussian() * sigma);
+                for (int t = 0; t < vocab / 20; t++) logits[r * vocab + rnd.nextInt(vocab)] = logits[r * vocab + rnd.nextInt(vocab)];
+            }
+            int blocks = rowsL * sets.length * draws;
+            int[] params = new int[8 * blocks];
+            double[] us = new double[blocks];
+            for (int r = 0, bi = 0; r < rowsL; r++) {
+                for (double[] set : sets) {
+                    for (int j = 0; j < draws; j++, bi++) {
+                        double u = (j + rnd.nextDouble()) / draws;
+                        us[bi] = u;
+                        long ub = Double.doubleToRawLongBits(u);
+                        int o = 8 * bi;
+                        params[o] = Float.floatToRawIntBits((float) (1.0 / set[0]));
+                        params[o + 1] = (int) set[1];
+                        params[o + 2] = Float.floatToRawIntBits((float) set[2]);
+                        params[o + 3] = Float.floatToRawIntBits((float) set[3]);
+                        params[o + 4] = (int) ub;
+                        params[o + 5] = (int) (ub >>> 32);
+                        params[o + 6] = r;
+                    }
+                }
+            }
+            int[] got = new int[blocks];
+            try (DeviceBuffer dl = DeviceBuffer.allocate(4L * logits.length); DeviceBuffer dp = DeviceBuffer.allocate(4L * params.length);
+                 DeviceBuffer dout = DeviceBuffer.allocate(4L * blocks)) {
+                dl.upload(logits);
+                dp.upload(params);
+                new Launcher().begin().ptr(dl).i32(vocab).ptr(dp).ptr(dout).launch(f, blocks, 1, 512, 0);
+                dev.synchronize();
+                dout.download(got);
+            }
+            int bad = 0, differ = 0;
+            String firstBad = "";
+            for (int r = 0, bi = 0; r < rowsL; r++) {
+                for (double[] set : sets) {
+                    double[] w = io.chunkserve.sampling.SamplingReference.keptWeights(logits, r * vocab, vocab, (float) (1.0 / set[0]), (int) set[1],
+                            (float) set[2], (float) set[3]);
+                    double total = 0;
+                    for (double x : w) total += x;
+                    double[] cumBefore = new double[vocab];
+                    double acc = 0;
+                    for (int i = 0; i < vocab; i++) {
+                        cumBefore[i] = acc;
+                        acc += w[i];
+                    }
+                    for (int j = 0; j < draws; j++, bi++) {
+                        int t = got[bi];
+                        int ref = io.chunkserve.sampling.SamplingReference.draw(w, us[bi]);
+                        if (t != ref) differ++;
+                        double x = us[bi] * total, tol = 1e-6 * total;
+                        boolean ok = t >= 0 && t < vocab && w[t] > 0 && x >= cumBefore[t] - tol && x <= cumBefore[t] + w[t] + tol;
+                        if (!ok) {
+                            if (bad++ == 0) firstBad = "row " + r + " set " + Arrays.toString(set) + " u " + us[bi] + ": device " + t + ", reference " + ref;
+                        }
+                    }
+                }
+            }
+            check(bad == 0, "sampling vocab " + vocab + ": " + blocks + " device draws inside their token's interval" + (bad == 0 ? "" : " (" + bad + " not; first: " + firstBad + ")"));
+            check(differ <= blocks / 200, "sampling vocab " + vocab + ": device token = reference token in all but " + differ + " of " + blocks + " draws");
+        }
+        jcuda.driver.JCudaDriver.cuModuleUnload(mod);
+    }
+
     // ------------------------------------------------------------------ the real engine, CPU vs CUDA
 
     record Outcome(Map<Integer, List<Integer>> tokens, RequestOutput.Usage usage, boolean aborted) { }
@@ -379,6 +469,15 @@ public final class CudaModelCheck {
             Outcome a = cpuOut.get(id), g = gpuOut.get(id);
             if (g == null) {
                 fail("engine " + name + " " + id + ": no CUDA outcome");
+                continue;
+            }
+            if (id.startsWith("samp")) {
+                // drawn on the device by the CUDA runner (its own walk order): reproducible within a backend
+                if (id.equals("sampA")) {
+                    check(a.tokens().equals(cpuOut.get("sampB").tokens()) && g.tokens().equals(gpuOut.get("sampB").tokens())
+                                    && g.tokens().get(0).size() == 16,
+                            "engine " + name + ": two identical seeded sampled requests get the same 16 tokens (CPU and CUDA each)");
+                }
                 continue;
             }
             if (id.startsWith("abort")) {
@@ -407,7 +506,8 @@ public final class CudaModelCheck {
             java.util.Random rnd = new java.util.Random(5);
             int[] system = rnd.ints(40, 3, vocab - 3).toArray();
             SamplingParams greedy = SamplingParams.builder().temperature(0).maxTokens(12).ignoreEos(true).build();
-            submit(w, "first", concat(system, rnd.ints(5, 3, vocab - 3).toArray()), greedy, res, null).get(60, TimeUnit.SECONDS);
+            int[] firstPrompt = concat(system, rnd.ints(5, 3, vocab - 3).toArray());
+            submit(w, "first", firstPrompt, greedy, res, null).get(60, TimeUnit.SECONDS);
             List<CompletableFuture<?>> all = new ArrayList<>();
             for (int i = 0; i < 5; i++) {
                 SamplingParams p = SamplingParams.builder().temperature(0).maxTokens(6 + 3 * i).ignoreEos(true)
@@ -417,6 +517,22 @@ public final class CudaModelCheck {
             SamplingParams longer = SamplingParams.builder().temperature(0).maxTokens(30).ignoreEos(true).build();
             all.add(submit(w, "abort0", concat(system, rnd.ints(9, 3, vocab - 3).toArray()), longer, res, cuda ? 4 : null));
             for (CompletableFuture<?> f : all) f.get(60, TimeUnit.SECONDS);
+            // wave 3: the first prompt again, ending on its own 5th token as a stop token (with the CUDA runner the
+            // step launched one ahead for it is dropped), beside two longer greedy requests
+            int stopId = res.get("first").tokens().get(0).get(4);
+            all.clear();
+            all.add(submit(w, "stop0", firstPrompt, SamplingParams.builder().temperature(0).maxTokens(12).ignoreEos(true)
+                    .stopTokenIds(List.of(stopId)).build(), res, null));
+            for (int i = 0; i < 2; i++) all.add(submit(w, "long" + i, concat(system, rnd.ints(4 + i, 3, vocab - 3).toArray()), longer, res, null));
+            // two identical seeded sampled requests (drawn on the device with the CUDA runner): the same tokens
+            SamplingParams sampled = SamplingParams.builder().temperature(0.9).topP(0.9).topK(50).seed(77L).maxTokens(16).ignoreEos(true).build();
+            int[] sp = concat(system, rnd.ints(6, 3, vocab - 3).toArray());
+            for (String id : new String[] {"sampA", "sampB"}) all.add(submit(w, id, sp, sampled, res, null));
+            for (CompletableFuture<?> f : all) f.get(60, TimeUnit.SECONDS);
+            if (cuda && w.runner().pipelines()) {
+                long ahead = w.engine().aheadLaunches();
+                check(ahead >= 20, "engine: steps launched one ahead of their predecessor's results: " + ahead);
+            }
         }
         return res;
     }

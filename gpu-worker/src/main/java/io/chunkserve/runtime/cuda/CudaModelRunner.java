@@ -50,7 +50,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceWeights.Precision precision;
     private final boolean ownsWeights;
     private final CUmodule module;
-    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fConvert;
+    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fConvert;
+    // rows drawn with temperature / top_k / top_p / min_p on the device (-Dchunkserve.cuda.deviceSampling=false: on the host)
+    private final boolean deviceSampling = !"false".equals(System.getProperty("chunkserve.cuda.deviceSampling"));
     /** The q/k/v epilogue with a head in registers (head dims 64 and 128; -Dchunkserve.cuda.postReg=false: the loop kernel). */
     private final boolean postReg;
     /** RMSNorm threads a block (-Dchunkserve.cuda.normThreads; 0: by the hidden size). */
@@ -80,12 +82,21 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private int gpuMsBatch;
 
     // scratch, grown as needed
-    private DeviceBuffer dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg, ids;
+    private DeviceBuffer dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN;
+    private final DeviceBuffer[] lg = new DeviceBuffer[2], ids = new DeviceBuffer[2];   // per step parity
     private int[] hostInts = new int[1024];
     private int[] order = new int[16];
     private int[] idsHost = new int[16];
     private long steps;
-    private final jcuda.driver.CUevent ev0 = CudaDevice.event(), ev1 = CudaDevice.event();
+    private boolean pipeline = !"false".equals(System.getProperty("chunkserve.cuda.pipeline"));
+    private final PinnedStage stage = new PinnedStage(1 << 16);
+    private final java.util.ArrayDeque<Launched> launched = new java.util.ArrayDeque<>();
+    private long launches;
+    private int[] prevGreedyIndex = new int[0];   // the last launched step's rows → index of their pick in its ids buffer
+    // per step, three in rotation: collecting step n reads step n-1's end while step n+1 has recorded its own
+    private final jcuda.driver.CUevent[] ev0 = events(3), ev1 = events(3), evDone = events(3);
+    private int lastEv = -1;   // the event slot of the last launched step
+    private int lastDecodeSize = -1;   // its batch size when it was decode-only
     // B → {steps, gpu ms, host enqueue ms, prep ms, host work ms, engine ms}
     private final java.util.Map<Integer, double[]> decodeTiming = new java.util.HashMap<>();
     private long entryNs, prepNs, lastReturnNs, engineNs;   // this step's entry, its prep before the first launch; the last return
@@ -125,6 +136,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         fAttn = Launcher.handle(CudaDevice.function(module, "cs_attn_prefill_" + kv + "_" + a + "_d" + hd));
         fSilu = Launcher.handle(CudaDevice.function(module, "cs_silu_mul_" + a));
         fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
+        fSample = Launcher.handle(CudaDevice.function(module, "cs_sample"));
         fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         skinny = precision == DeviceWeights.Precision.BF16 && !"false".equals(System.getProperty("chunkserve.cuda.skinnyGemm"))
                 ? new SkinnyGemm(module, device) : null;
@@ -169,9 +181,16 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         twoPhase = tp;
         // its previous kernel is the q/k/v epilogue, which triggers early (-Dchunkserve.cuda.dependentPartials=false: plain)
         if (tp != null) tp.dependentPartials(pdl && !"false".equals(System.getProperty("chunkserve.cuda.dependentPartials")));
+        if (tp != null) tp.stageUploads(stage);
         invFreq = DeviceBuffer.allocate(4L * (hd / 2));
         invFreq.upload(cfg.rope().inverseFrequencies(hd));
         pool.setMirror(this);
+    }
+
+    private static jcuda.driver.CUevent[] events(int n) {
+        jcuda.driver.CUevent[] e = new jcuda.driver.CUevent[n];
+        for (int i = 0; i < n; i++) e[i] = CudaDevice.event();
+        return e;
     }
 
     private static String kvName(DType d) {
@@ -191,6 +210,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** Whether bf16 GEMMs of up to 32 tokens may use model.cu's skinny kernel ({@link SkinnyGemm#prefers}; else cuBLAS). */
     public boolean skinnyGemm() { return skinny != null; }
+
+    /** model.cu's skinny GEMMs (benchmarks: their options A/B in one process); null when not used. */
+    SkinnyGemm skinny() { return skinny; }
 
     /** The GEMM policy in words (benchmark output). */
     public String gemmPolicy() { return skinny != null ? skinny.describe() : "cuBLAS"; }
@@ -261,6 +283,31 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     @Override
     public boolean overlapsHostWork() { return overlap; }
 
+    /** Steps are queued one ahead of their results (-Dchunkserve.cuda.pipeline=false: each step waits for the one before). */
+    @Override
+    public boolean pipelines() { return pipeline; }
+
+    /** Rows marked for a draw are drawn on the device ({@code cs_sample}; {@link io.chunkserve.sampling.SamplingReference}). */
+    @Override
+    public boolean samplesOnDevice() { return deviceSampling && samplingOn; }
+
+    private boolean samplingOn = true;
+
+    /** Benchmarks (A/B): whether the engine hands this runner its stochastic rows (read when no step is in flight). */
+    public void setDeviceSampling(boolean on) { samplingOn = on; }
+
+    /** Benchmarks (A/B): whether engines built on this runner from now on pipeline its steps. */
+    public void setPipelining(boolean on) { pipeline = on; }
+
+    /** A step queued on the device whose results were not read yet. */
+    private static final class Launched {
+        ForwardBatch b;
+        int parity, ev, prevEv, nLog, nGreedy, nNeed;
+        int[] logSeq;
+        long hostNs, idsHandle;
+        boolean ahead, profiled, empty, afterSameDecode;   // afterSameDecode: the step before was a decode-only one of this size
+    }
+
     /**
      * Runs {@code whileRunning} (when not null) once the queued part of the step is estimated to keep the device
      * busy for as long as the host work took last time (GPU ms per layer of the last decode step × layers queued −
@@ -268,14 +315,43 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
      */
     @Override
     public void forward(ForwardBatch b, ChunkPool pool, float[] logits, Runnable whileRunning) {
+        if (!launched.isEmpty()) throw new IllegalStateException("forward with launched steps not collected");
         entryNs = System.nanoTime();
         engineNs = lastReturnNs == 0 ? 0 : entryNs - lastReturnNs;
         try {
-            step(b, pool, logits, whileRunning);
+            Launched l = enqueue(b, pool, whileRunning);
+            if (pendingHostWork != null) runHostWork();
+            finish(l, logits);
         } finally {
             if (pendingHostWork != null) runHostWork();   // an early return or a failure: still exactly once
             lastReturnNs = System.nanoTime();
         }
+    }
+
+    @Override
+    public void launch(ForwardBatch b, ChunkPool pool) {
+        if (launched.size() >= 2) throw new IllegalStateException("two steps are launched already");
+        entryNs = System.nanoTime();
+        engineNs = lastReturnNs == 0 ? 0 : entryNs - lastReturnNs;
+        launched.add(enqueue(b, pool, null));
+    }
+
+    @Override
+    public void collect(ForwardBatch b, float[] logits) {
+        Launched l = launched.poll();
+        if (l == null || l.b != b) throw new IllegalStateException("collect of a step that is not the oldest launched");
+        try {
+            finish(l, logits);
+        } finally {
+            lastReturnNs = System.nanoTime();
+        }
+    }
+
+    @Override
+    public void abandon() {
+        launched.clear();
+        device.makeCurrent();
+        device.synchronize();
     }
 
     private void runHostWork() {
@@ -295,19 +371,48 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         return backlogMs >= hostWorkMs + 0.02;
     }
 
-    private void step(ForwardBatch b, ChunkPool pool, float[] logits, Runnable whileRunning) {
+    /** Queues a step on the device (nothing waits for it) and returns what reading its results needs. */
+    private Launched enqueue(ForwardBatch b, ChunkPool pool, Runnable whileRunning) {
         if (pool != this.pool) throw new IllegalArgumentException("this runner serves the pool it was built with");
         pendingHostWork = whileRunning;
         hostWorkNs = 0;
+        Launched st = new Launched();
+        st.b = b;
+        st.ahead = !launched.isEmpty();
         int S = b.size();
-        if (S == 0) return;
+        if (S == 0) {
+            st.empty = true;
+            return st;
+        }
+        if (b.hasPreviousTokens() && !st.ahead) throw new IllegalStateException("previous-step tokens with no step on the device");
+        st.parity = (int) (launches & 1);
+        st.ev = (int) (launches++ % 3);
+        st.prevEv = lastEv;
+        lastEv = st.ev;
+        st.afterSameDecode = b.isDecodeOnly() && lastDecodeSize == S;
+        lastDecodeSize = b.isDecodeOnly() ? S : -1;
+        if (ops.isOn() && st.ahead) {
+            // the per-op marks are the last queued step's: read the one before first (profiling gives up the overlap)
+            Launched p = launched.peekLast();
+            jcuda.driver.JCudaDriver.cuEventSynchronize(evDone[p.ev]);
+            ops.finishStep(p.b.isDecodeOnly());
+            p.profiled = true;
+        }
         device.makeCurrent();
         int T = b.totalTokens(), C = layout.chunkSize(), logC = Integer.numberOfTrailingZeros(C);
         int h = cfg.hiddenSize(), qDim = cfg.qDim(), kvDim = cfg.kvDim(), inter = cfg.intermediateSize(), vocab = cfg.vocabSize();
         int hq = cfg.numHeads(), hkv = cfg.numKvHeads(), hd = cfg.headDim(), half = hd / 2, A = precision.bytes;
-        for (int i = 0; i < T; i++) {
-            int tok = b.token(i);
-            if (tok < 0 || tok >= vocab) throw new IllegalArgumentException("token id " + tok + " outside the vocabulary");
+        for (int s = 0; s < S; s++) {
+            if (b.previousRow(s) >= 0) {
+                if (b.previousRow(s) >= prevGreedyIndex.length || prevGreedyIndex[b.previousRow(s)] < 0) {
+                    throw new IllegalStateException("sequence " + s + " takes the token of row " + b.previousRow(s) + ", which the step before did not pick");
+                }
+                continue;
+            }
+            for (int i = b.offset(s), e = i + b.count(s); i < e; i++) {
+                int tok = b.token(i);
+                if (tok < 0 || tok >= vocab) throw new IllegalArgumentException("token id " + tok + " outside the vocabulary");
+            }
         }
         // 1. order: single-token sequences first (the two-phase kernels read their queries as rows 0 .. nDec-1)
         if (order.length < S) order = new int[Math.max(S, order.length * 2)];
@@ -322,14 +427,17 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             units += (b.count(s) + qt - 1) / qt;
             tableInts += (b.startPosition(s) + b.count(s) + C - 1) / C;
         }
-        int nLog = 0, nGreedy = 0;
+        int nLog = 0, nGreedy = 0, nDraw = 0;
         for (int s = 0; s < S; s++) {
             if (b.wantsLogits(s)) {
                 nLog++;
                 if (b.isGreedy(s)) nGreedy++;
+                if (b.isRunnerSampled(s)) nDraw++;
             }
         }
-        int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, total = oRows + nLog;
+        if (nDraw > 0 && !deviceSampling) throw new IllegalStateException("rows marked for a draw, but this runner does not sample");
+        int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, oDraw = oRows + nLog;
+        int total = oDraw + 8 * nDraw;
         int[] in = ints(total);
         int row = 0;
         int[] rowOf = new int[S];   // first internal token row of each batch sequence
@@ -338,9 +446,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             int[] table = b.chunkTable(s);
             if (table.length < (start + n + C - 1) / C) throw new IllegalArgumentException("sequence " + s + ": chunk table too short");
             rowOf[s] = row;
+            int prev = b.previousRow(s);
             for (int j = 0; j < n; j++, row++) {
                 int pos = start + j;
-                in[row] = b.token(off + j);
+                in[row] = prev >= 0 ? -1 - prevGreedyIndex[prev] : b.token(off + j);   // (negative: the pick's index in the last ids)
                 in[T + row] = pos;
                 in[2 * T + row] = table[pos >> logC];
                 in[3 * T + row] = pos & (C - 1);
@@ -359,20 +468,34 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             }
             tOff += chunks;
         }
-        // logit rows: sequences that need their logits first, plain greedy ones last
+        // logit rows: sequences that need their logits first, then the greedy ones, then those drawn on the device
+        // (their parameters: 1/T, top_k, top_p, min_p, u as two words, the logits row, 0)
         int[] logSeq = new int[nLog];
-        int li = 0;
-        for (int pass = 0; pass < 2; pass++) {
+        int li = 0, di = 0;
+        for (int pass = 0; pass < 3; pass++) {
             for (int s = 0; s < S; s++) {
-                if (!b.wantsLogits(s) || b.isGreedy(s) != (pass == 1)) continue;
+                if (!b.wantsLogits(s) || (pass == 0 ? b.isGreedy(s) : pass == 1 ? !b.isGreedy(s) || b.isRunnerSampled(s) : !b.isRunnerSampled(s))) continue;
+                if (pass == 2) {
+                    int o = oDraw + 8 * di++;
+                    long ub = Double.doubleToRawLongBits(b.draw(s));
+                    in[o] = Float.floatToRawIntBits(b.inverseTemperature(s));
+                    in[o + 1] = b.topK(s);
+                    in[o + 2] = Float.floatToRawIntBits(b.topP(s));
+                    in[o + 3] = Float.floatToRawIntBits(b.minP(s));
+                    in[o + 4] = (int) ub;
+                    in[o + 5] = (int) (ub >>> 32);
+                    in[o + 6] = li;
+                    in[o + 7] = 0;
+                }
                 logSeq[li] = s;
                 in[oRows + li++] = rowOf[s] + b.count(s) - 1;
             }
         }
         dInts = ensure(dInts, 4L * total);
-        dInts.upload(Arrays.copyOf(in, total));
+        stage.begin(st.parity);
+        stage.upload(dInts.ptr(), in, total);
         CUdeviceptr dTok = dInts.at(0), dPos = dInts.at(4L * T), dChunk = dInts.at(8L * T), dSlot = dInts.at(12L * T);
-        CUdeviceptr dUnits = dInts.at(4L * oUnits), dTables = dInts.at(4L * oTables), dRows = dInts.at(4L * oRows);
+        CUdeviceptr dUnits = dInts.at(4L * oUnits), dTables = dInts.at(4L * oTables), dRows = dInts.at(4L * oRows), dDraw = dInts.at(4L * oDraw);
         // 3. scratch
         x = ensure(x, 4L * T * h);
         hn = ensure(hn, (long) A * T * Math.max(h, Math.max(qDim, inter)));
@@ -395,11 +518,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
         long hostStart = System.nanoTime();
         prepNs = hostStart - entryNs;
-        CudaDevice.record(ev0);
+        int p = st.parity;
+        DeviceBuffer prevIds = ids[1 - p];
+        int e = st.ev;
+        CudaDevice.record(ev0[e]);
         ops.reset();
         ops.mark(OpProfile.C_EMBED);
         // 4. embedding and RoPE tables
-        k.begin().ptr(w.embed()).ptr(dTok).ptr(x).i32(h).launch(fEmbed, T, 1, 256, 0);
+        k.begin().ptr(w.embed()).ptr(dTok).ptr(prevIds).ptr(x).i32(h).launch(fEmbed, T, 1, 256, 0);
         k.begin().ptr(dPos).ptr(invFreq).ptr(cosT).ptr(sinT).i32(T).i32(half)
                 .launch(fRope, Math.max(1, Math.min((T * half + 255) / 256, 4096)), 1, 256, 0);
         float eps = cfg.rmsNormEps();
@@ -458,46 +584,73 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
         steps++;
         ops.mark(OpProfile.C_HEAD);
+        // this step's rows → index of their pick, for a step queued behind it (addFromPrevious)
+        if (prevGreedyIndex.length < S) prevGreedyIndex = new int[Math.max(S, 2 * prevGreedyIndex.length)];
+        Arrays.fill(prevGreedyIndex, -1);
+        st.nLog = nLog;
+        st.nGreedy = nGreedy;
+        st.nNeed = nLog - nGreedy;
+        st.logSeq = logSeq;
         if (nLog == 0) {
-            ops.reset();
-            return;
+            CudaDevice.record(ev1[e]);
+            CudaDevice.record(evDone[e]);
+            st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
+            return st;
         }
         // 6. final norm and LM head for the rows that want logits; greedy ones picked on the device
         lastN = ensure(lastN, (long) A * nLog * h);
-        lg = ensure(lg, 4L * nLog * vocab);
+        lg[p] = ensure(lg[p], 4L * nLog * vocab);
         k.begin().ptr(x).ptr(dRows).ptr(w.norm()).ptr(lastN).i32(h).f32(eps).ptr((Pointer) null).i32(0);
         launch(fNorm, nLog, 1, normThreads);
-        gemm(w.lmHead(), lastN, lg, nLog, vocab, h, false, false);
+        gemm(w.lmHead(), lastN, lg[p], nLog, vocab, h, false, false);
         int nNeed = nLog - nGreedy;
         if (nGreedy > 0) {
-            ids = ensure(ids, 4L * nGreedy);
-            k.begin().ptr(lg.at(4L * nNeed * vocab)).i32(vocab).ptr(ids).launch(fArgmax, nGreedy, 1, 1024, 0);
+            ids[p] = ensure(ids[p], 4L * nGreedy);
+            int nArg = nGreedy - nDraw;
+            if (nArg > 0) k.begin().ptr(lg[p].at(4L * nNeed * vocab)).i32(vocab).ptr(ids[p]).launch(fArgmax, nArg, 1, 1024, 0);
+            if (nDraw > 0) k.begin().ptr(lg[p]).i32(vocab).ptr(dDraw).ptr(ids[p].at(4L * nArg)).launch(fSample, nDraw, 1, 512, 0);
+            for (int i = 0; i < nGreedy; i++) prevGreedyIndex[logSeq[nNeed + i]] = i;
         }
         ops.mark(OpProfile.C_HEAD);   // the end mark
-        CudaDevice.record(ev1);
-        long hostNs = System.nanoTime() - hostStart - hostWorkNs;
-        if (pendingHostWork != null) runHostWork();
+        CudaDevice.record(ev1[e]);
+        if (nGreedy > 0) st.idsHandle = stage.downloadAsync(ids[p].ptr(), nGreedy);
+        CudaDevice.record(evDone[e]);
+        st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
+        return st;
+    }
+
+    /** Waits for a queued step's results and completes its batch: the device's picks and the other logits rows. */
+    private void finish(Launched st, float[] logits) {
+        if (st.empty) return;
+        ForwardBatch b = st.b;
+        int p = st.parity, nGreedy = st.nGreedy, nNeed = st.nNeed, vocab = cfg.vocabSize();
+        int[] logSeq = st.logSeq;
+        jcuda.driver.JCudaDriver.cuEventSynchronize(evDone[st.ev]);
+        noteTiming(st);
         if (nGreedy > 0) {
             if (idsHost.length < nGreedy) idsHost = new int[Math.max(nGreedy, 2 * idsHost.length)];
-            cuMemcpyDtoH(Pointer.to(idsHost), ids.ptr(), 4L * nGreedy);
-            noteTiming(b, hostNs);
+            stage.readInts(st.idsHandle, idsHost, nGreedy);
             for (int i = 0; i < nGreedy; i++) {
                 int s = logSeq[nNeed + i];
                 if (idsHost[i] >= 0) b.setSampled(s, idsHost[i]);
-                else downloadRow(logits, s, nNeed + i, vocab);   // a non-finite logit: the host sampler decides
+                else downloadRow(logits, s, nNeed + i, vocab, p);   // a non-finite logit: the host sampler decides
             }
         }
         if (nNeed > 0) {
-            if (nGreedy == 0) {
-                jcuda.driver.JCudaDriver.cuEventSynchronize(ev1);
-                noteTiming(b, hostNs);
-            }
+            long d0 = System.nanoTime();
             boolean contiguous = true;
             for (int i = 0; i < nNeed; i++) contiguous &= logSeq[i] == logSeq[0] + i;
             if (contiguous) {
-                cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * logSeq[0] * vocab), lg.ptr(), 4L * nNeed * vocab);
+                cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * logSeq[0] * vocab), lg[p].ptr(), 4L * nNeed * vocab);
             } else {
-                for (int i = 0; i < nNeed; i++) downloadRow(logits, logSeq[i], i, vocab);
+                for (int i = 0; i < nNeed; i++) downloadRow(logits, logSeq[i], i, vocab, p);
+            }
+            if (b.isDecodeOnly()) {
+                double[] t = decodeTiming.get(b.size());
+                if (t != null) {
+                    t[8]++;
+                    t[9] += (System.nanoTime() - d0) / 1e6;
+                }
             }
         }
     }
@@ -508,36 +661,52 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** Mean GPU ms per profiled decode step of each op category, and the step count. */
     public java.util.Map<String, Double> profile() { return ops.means(); }
 
-    /** After the step's first download (which waited for the device): its GPU time, for decode-only steps. */
-    private void noteTiming(ForwardBatch b, long hostNs) {
-        ops.finishStep(b.isDecodeOnly());
-        if (!b.isDecodeOnly()) return;
-        double[] t = decodeTiming.computeIfAbsent(b.size(), k -> new double[6]);
-        double gpuMs = CudaDevice.elapsedMs(ev0, ev1), per = gpuMs / cfg.numLayers();
-        if (b.size() != gpuMsBatch || per < gpuMsPerLayer) gpuMsPerLayer = per;
-        gpuMsBatch = b.size();
+    /**
+     * After a step's events completed: its GPU time, for decode-only steps. For a step queued behind another, the
+     * time from the previous step's end when that is shorter (its first launch waited for the device).
+     */
+    private void noteTiming(Launched st) {
+        boolean decode = st.b.isDecodeOnly();
+        if (!st.profiled) ops.finishStep(decode);
+        if (!decode) return;
+        double[] t = decodeTiming.computeIfAbsent(st.b.size(), k -> new double[10]);
+        double gpuMs = CudaDevice.elapsedMs(ev0[st.ev], ev1[st.ev]);
+        double period = st.prevEv >= 0 && !st.profiled ? CudaDevice.elapsedMs(ev1[st.prevEv], ev1[st.ev]) : Double.NaN;
+        if (st.ahead && period < gpuMs) gpuMs = period;
+        if (st.afterSameDecode && period > 0) {
+            // device time from the end of the step before, a decode of the same size: the step's period on the
+            // device, idle gaps between steps included
+            t[6]++;
+            t[7] += period;
+        }
+        double per = gpuMs / cfg.numLayers();
+        if (st.b.size() != gpuMsBatch || per < gpuMsPerLayer) gpuMsPerLayer = per;
+        gpuMsBatch = st.b.size();
         t[0]++;
         t[1] += gpuMs;
         t[3] += prepNs / 1e6;
         t[4] += hostWorkNs / 1e6;
         t[5] += engineNs / 1e6;
-        t[2] += hostNs / 1e6;
+        t[2] += st.hostNs / 1e6;
     }
 
     /**
      * Decode-only steps of batch size B so far: {steps, mean GPU ms (first launch to last kernel, CUDA events),
      * mean host ms to enqueue the step, mean host ms of the runner's preparation before the first launch, mean ms
      * of the caller's host work run during the step, mean ms the caller spent between the previous step's return
-     * and this one}; null when there were none. Clears the record when {@code reset}.
+     * and this one, mean ms from the end of the step before to this one's end when the step before was a decode of
+     * the same size (the step's period on the device, idle between steps included), mean ms to download the
+     * logits rows sampled on the host (NaN: none)}; null when there were none. Clears the record when {@code reset}.
      */
     public double[] decodeTiming(int B, boolean reset) {
         double[] t = decodeTiming.get(B);
         if (reset) decodeTiming.clear();
-        return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0], t[3] / t[0], t[4] / t[0], t[5] / t[0]};
+        return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0], t[3] / t[0], t[4] / t[0], t[5] / t[0],
+                t[6] == 0 ? Double.NaN : t[7] / t[6], t[8] == 0 ? Double.NaN : t[9] / t[8]};
     }
 
-    private void downloadRow(float[] logits, int seq, int lgRow, int vocab) {
-        cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * seq * vocab), lg.at(4L * lgRow * vocab), 4L * vocab);
+    private void downloadRow(float[] logits, int seq, int lgRow, int vocab, int parity) {
+        cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * seq * vocab), lg[parity].at(4L * lgRow * vocab), 4L * vocab);
     }
 
     /**
@@ -577,9 +746,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             kSlabs[l].close();
             vSlabs[l].close();
         }
-        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg, ids, invFreq}) {
+        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], invFreq}) {
             if (d != null) d.close();
         }
+        stage.close();
         cuModuleUnload(module);
         if (ownsWeights) w.close();
     }

@@ -41,7 +41,8 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * prefix hit. Prints a table and {@code RESULT {json}} (its numbers are read back by tools/gpu/report7.py).
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
- * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12]}
+ * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]
+ * [--gemm-ab direct,vec] [--sampled-ab ROUNDS]}
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles, in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention)
@@ -53,6 +54,9 @@ public final class CudaServeBench {
         Map<String, String> a = new LinkedHashMap<>(Map.of("--shapes", "llama-3.2-1b,llama-3-8b", "--batches", "1,32,64,128",
                 "--prefix", "2048", "--unique", "256", "--gen", "64", "--chunk", "64", "--kv", "bf16", "--budget", "8192",
                 "--attn-tiles", "", "--attn-ab", ""));
+        a.put("--pipeline-ab", "0");
+        a.put("--gemm-ab", "");
+        a.put("--sampled-ab", "0");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -67,8 +71,8 @@ public final class CudaServeBench {
                     dev.describe(), Cublas.library(), bw / 1e9);
             result.put("device", dev.name());
             result.put("copy_GBps", Math.round(bw / 1e9));
-            System.out.printf(Locale.ROOT, "%-13s %5s %10s %10s %8s %9s %9s %9s %9s %8s %9s %9s %9s%n", "shape", "B", "tok/s", "roofline", "of roof",
-                    "step ms", "GPU ms", "host ms", "roof ms", "steps", "prep ms", "engine ms", "overlap ms");
+            System.out.printf(Locale.ROOT, "%-13s %5s %10s %10s %8s %9s %9s %9s %9s %8s %9s %9s %9s %9s %8s%n", "shape", "B", "tok/s", "roofline", "of roof",
+                    "step ms", "GPU ms", "host ms", "roof ms", "steps", "prep ms", "engine ms", "overlap ms", "period ms", "of roof");
             for (String shape : a.get("--shapes").split(",")) {
                 ModelConfig c = RandomModel.shape(shape);
                 Map<String, Object> r = new LinkedHashMap<>();
@@ -114,8 +118,10 @@ public final class CudaServeBench {
                             double stepMs = B / x.decodeTps * 1e3;
                             double prepMs = tm == null ? Double.NaN : tm[3], overlapMs = tm == null ? Double.NaN : tm[4];
                             double engineMs = tm == null ? Double.NaN : tm[5];
-                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d %9.3f %9.3f %9.3f%n", shape, B, x.decodeTps, roofTps,
-                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps, prepMs, engineMs, overlapMs);
+                            double periodMs = tm == null ? Double.NaN : tm[6];
+                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d %9.3f %9.3f %9.3f %9.3f %7.1f%%%n", shape, B, x.decodeTps, roofTps,
+                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps, prepMs, engineMs, overlapMs,
+                                    periodMs, 100 * roofStep * 1e3 / periodMs);
                             Map<String, Object> rb = new LinkedHashMap<>();
                             rb.put("decode_tok_s", round(x.decodeTps));
                             rb.put("roofline_tok_s", round(roofTps));
@@ -128,9 +134,84 @@ public final class CudaServeBench {
                             rb.put("engine_between_steps_ms", Math.round(engineMs * 1000) / 1000.0);
                             rb.put("engine_work_during_step_ms", Math.round(overlapMs * 1000) / 1000.0);
                             rb.put("gpu_fraction_of_roofline", Math.round(1000 * roofStep * 1e3 / gpuMs) / 1000.0);
+                            rb.put("device_step_period_ms", Math.round(periodMs * 1000) / 1000.0);
+                            rb.put("period_fraction_of_roofline", Math.round(1000 * roofStep * 1e3 / periodMs) / 1000.0);
                             r.put("b" + B, rb);
                         }
                         int pb = Arrays.stream(batches).anyMatch(b -> b == 64) ? 64 : batches[batches.length - 1];
+                        int sampledRounds = Integer.parseInt(a.get("--sampled-ab"));
+                        if (sampledRounds > 0) {
+                            // B = pb requests sampled (temperature 0.8, top_p 0.95, seeded) drawn on the device (pipelined) and on
+                            // the host (logits rows come back, the engine's sampler threads, no step ahead), beside greedy ones,
+                            // alternating in this process
+                            String[] names = {"greedy", "sampled on device", "sampled on host"};
+                            double[] tps = new double[3], gpuMs = new double[3], engMs = new double[3], period = new double[3], dl = new double[3];
+                            int threads = engine.samplerThreads();
+                            try {
+                                for (int round = 0; round < sampledRounds; round++) {
+                                    for (int v = 0; v < 3; v++) {
+                                        runner.setDeviceSampling(v != 2);   // the engine reads it when no step is in flight
+                                        SamplingParams sp = v == 0 ? SamplingParams.builder().temperature(0).maxTokens(G).ignoreEos(true).build()
+                                                : SamplingParams.builder().temperature(0.8).topP(0.95).seed(round * 1000L + v).maxTokens(G).ignoreEos(true).build();
+                                        runner.decodeTiming(pb, true);
+                                        Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0, sp);
+                                        double[] tm = runner.decodeTiming(pb, false);
+                                        tps[v] += x.decodeTps / sampledRounds;
+                                        gpuMs[v] += (tm == null ? Double.NaN : tm[1]) / sampledRounds;
+                                        engMs[v] += (tm == null ? Double.NaN : tm[5]) / sampledRounds;
+                                        period[v] += (tm == null ? Double.NaN : tm[6]) / sampledRounds;
+                                        dl[v] += (tm == null ? Double.NaN : tm[7]) / sampledRounds;
+                                    }
+                                }
+                            } finally {
+                                runner.setDeviceSampling(true);
+                            }
+                            Map<String, Object> sr = new LinkedHashMap<>();
+                            for (int v = 0; v < 3; v++) {
+                                System.out.printf(Locale.ROOT, "%-13s B=%d %-18s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms, engine between steps %.3f ms, logits download %.3f ms (%d sampler threads)%n",
+                                        shape, pb, names[v], tps[v], 1e3 * pb / tps[v], gpuMs[v], period[v], engMs[v], dl[v], threads);
+                                Map<String, Object> one = new LinkedHashMap<>();
+                                one.put("tok_s", round(tps[v]));
+                                one.put("engine_between_steps_ms", Math.round(engMs[v] * 1000) / 1000.0);
+                                one.put("device_period_ms", Math.round(period[v] * 1000) / 1000.0);
+                                one.put("logits_download_ms", Math.round(dl[v] * 1000) / 1000.0);
+                                sr.put(names[v].replace(' ', '_'), one);
+                            }
+                            r.put("sampled_ab_b" + pb, sr);
+                        }
+                        int abRounds = Integer.parseInt(a.get("--pipeline-ab"));
+                        if (abRounds > 0 && runner.pipelines()) {
+                            // the same B = pb run with each step waiting for the one before, alternating with pipelined runs in
+                            // this process (rounds of each)
+                            double[] sum = new double[2];
+                            double[] gpu = new double[2], period = new double[2];
+                            try {
+                                for (int round = 0; round < abRounds; round++) {
+                                    for (int v = 0; v < 2; v++) {
+                                        runner.setPipelining(v == 0);   // the engine reads it when no step is in flight
+                                        runner.decodeTiming(pb, true);
+                                        Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0);
+                                        double[] tm = runner.decodeTiming(pb, false);
+                                        sum[v] += x.decodeTps;
+                                        gpu[v] += tm == null ? Double.NaN : tm[1];
+                                        period[v] += tm == null ? Double.NaN : tm[6];
+                                    }
+                                }
+                            } finally {
+                                runner.setPipelining(true);
+                            }
+                            double on = sum[0] / abRounds, off = sum[1] / abRounds;
+                            System.out.printf(Locale.ROOT, "%-13s B=%d pipelining A/B (%d rounds, alternating): pipelined %.0f tok/s (step %.3f ms, GPU %.3f ms, "
+                                    + "period %.3f ms), each step waits %.0f tok/s (step %.3f ms, GPU %.3f ms, period %.3f ms): %.3fx%n", shape, pb, abRounds, on,
+                                    1e3 * pb / on, gpu[0] / abRounds, period[0] / abRounds, off, 1e3 * pb / off, gpu[1] / abRounds, period[1] / abRounds, on / off);
+                            Map<String, Object> ab = new LinkedHashMap<>();
+                            ab.put("pipelined_tok_s", round(on));
+                            ab.put("waiting_tok_s", round(off));
+                            ab.put("speedup", Math.round(1000 * on / off) / 1000.0);
+                            ab.put("pipelined_period_ms", Math.round(1000 * period[0] / abRounds) / 1000.0);
+                            ab.put("waiting_period_ms", Math.round(1000 * period[1] / abRounds) / 1000.0);
+                            r.put("pipeline_ab_b" + pb, ab);
+                        }
                         if (!a.get("--attn-tiles").isEmpty()) {
                             // piece-size sweep of the two-phase plan at B = pb, through the engine (profiled attention)
                             for (String ts : a.get("--attn-tiles").split(",")) {
@@ -175,6 +256,28 @@ public final class CudaServeBench {
                             }
                             runner.attentionWarpItems(CudaPlan.WARP_AUTO);
                             runner.forceAttentionTiles(0);
+                        }
+                        if (!a.get("--gemm-ab").isEmpty() && runner.skinny() != null) {
+                            // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec) at
+                            // B = pb in this process, in the order given (repeat them to alternate): each an unprofiled
+                            // 32-token run (GPU ms a step), then a profiled 16-token run (the GEMMs, events around each op)
+                            SkinnyGemm sg = runner.skinny();
+                            SkinnyGemm.Options keep = sg.options();
+                            for (String spec : a.get("--gemm-ab").split(",")) {
+                                sg.configure(SkinnyGemm.Options.parse(spec));
+                                runner.decodeTiming(pb, true);
+                                Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
+                                double[] tm = runner.decodeTiming(pb, true);
+                                runner.setProfile(true);
+                                run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
+                                Map<String, Double> prof = runner.profile();
+                                runner.setProfile(false);
+                                System.out.printf(Locale.ROOT, "%-13s B=%d gemm-ab %-14s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; profiled ms/step: qkv %.3f, o %.3f, gate_up %.3f, down %.3f, rmsnorm %.3f, lm head %.3f%n",
+                                        shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], 1e3 * pb / x.decodeTps, x.decodeTps,
+                                        prof.get("gemm qkv"), prof.get("gemm o"), prof.get("gemm gate_up"), prof.get("gemm down"), prof.get("rmsnorm"),
+                                        prof.get("lm head+argmax"));
+                            }
+                            sg.configure(keep);
                         }
                         runner.setProfile(true);
                         run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
@@ -234,7 +337,11 @@ public final class CudaServeBench {
      * all. Decode throughput counts the tokens produced after the last request's first token.
      */
     static Run run(Engine engine, int[] system, int U, int G, int B, java.util.Random rnd, int vocab, long salt) throws Exception {
-        SamplingParams p = SamplingParams.builder().temperature(0).maxTokens(G).ignoreEos(true).build();
+        return run(engine, system, U, G, B, rnd, vocab, salt, SamplingParams.builder().temperature(0).maxTokens(G).ignoreEos(true).build());
+    }
+
+    static Run run(Engine engine, int[] system, int U, int G, int B, java.util.Random rnd, int vocab, long salt, SamplingParams p)
+            throws Exception {
         long[] first = new long[B], last = new long[B];
         List<long[]> stamps = new ArrayList<>();   // per request: time of each token
         List<CompletableFuture<Void>> done = new ArrayList<>();

@@ -30,6 +30,8 @@ final class OpProfile {
         steps = 0;
     }
 
+    boolean isOn() { return on; }
+
     /** Drops the marks of the step in progress (a step starts, or its timing is not wanted). */
     void reset() { nMarks = 0; }
 

@@ -13,6 +13,11 @@ import jcuda.driver.CUmodule;
  * shapes where CudaGemmBench measured it faster (BENCHMARKS.md). On sm_90 and newer it launches as a programmatic
  * dependent of the kernel before it (its first weight stages load while that kernel finishes); on the legacy
  * default stream.
+ *
+ * <p>Session 6 ({@link Options}, {@code -Dchunkserve.cuda.gemmOptions=vec|direct}, switchable at run time for A/B):
+ * {@code vec} (the default) stages the y = / y += / atomic epilogue through shared memory and writes (token, 4 rows)
+ * pieces: 16-byte stores and, for split-k, 16-byte {@code red.global.add.v4.f32} (sm_90) instead of one 4-byte
+ * atomic an element; {@code direct}: the per-fragment epilogue of sessions 2-5.
  */
 public final class SkinnyGemm {
     /** One compiled variant: cs_gemm_skinny_{name}, nt tokens, mt 16-row tiles a warp, warps a block, stages. */
@@ -28,6 +33,29 @@ public final class SkinnyGemm {
             new Variant("t64_m2w4s4", 64, 2, 4, 4), new Variant("t64_m2w4s3", 64, 2, 4, 3), new Variant("t64_m4w4s4", 64, 4, 4, 4),
             new Variant("t64_m2w8s4", 64, 2, 8, 4), new Variant("t32_m2w4s4", 32, 2, 4, 4), new Variant("t64_m2w7s4", 64, 2, 7, 4)};
     private static final int T16 = 0, T32 = 1, T128 = 3, W7 = 9;
+
+    /** The session-6 options (class comment): the epilogue, "direct" (per fragment) or "vec" (staged, 16-byte). */
+    public record Options(boolean vec) {
+        public static Options parse(String spec) {
+            if (!spec.equals("direct") && !spec.equals("vec")) throw new IllegalArgumentException("gemm options: direct or vec, not " + spec);
+            return new Options(spec.equals("vec"));
+        }
+
+        /** The kernel's flags argument (model.cu gemm_skinny). */
+        int flags() { return vec ? 1 : 0; }
+
+        @Override public String toString() { return vec ? "vec" : "direct"; }
+    }
+
+    /** Measured by CudaServeBench --gemm-ab on the H200 (BENCHMARKS.md, issue 7, session 6). */
+    static final String DEFAULT_OPTIONS = "vec";
+    private volatile Options options = Options.parse(System.getProperty("chunkserve.cuda.gemmOptions", DEFAULT_OPTIONS));
+
+    /** The session-6 options in force. */
+    public Options options() { return options; }
+
+    /** Replaces the session-6 options (benchmarks: A/B in one process). */
+    public void configure(Options o) { options = o; }
 
     private final long[] fns = new long[VARIANTS.length];
     private final int[] occupancy = new int[VARIANTS.length];   // resident blocks per SM
@@ -79,7 +107,8 @@ public final class SkinnyGemm {
     /** The GEMM policy in words (benchmark output). */
     public String describe() {
         return "skinny kernels for T<=32 where they win" + (wide >= 0 ? ", " + VARIANTS[wide].name() + " for 32<T<=64 ("
-                + widePolicy + " shapes; gate|up with SiLU·mul fused)" : "") + ", else cuBLAS" + (pdl ? "; dependent launches" : "");
+                + widePolicy + " shapes; gate|up with SiLU·mul fused)" : "") + ", else cuBLAS" + (pdl ? "; dependent launches" : "")
+                + "; epilogue options " + options;
     }
 
     /** Whether launches go as programmatic dependents (sm_90+, unless -Dchunkserve.cuda.pdl=false). */
@@ -163,7 +192,7 @@ public final class SkinnyGemm {
         int v = b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
                 : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide : 2;
         Variant var = VARIANTS[v];
-        l.begin().i64(w).i64(x).i64(act).i32(T).i32(n).i32(k).i32(k).i32(3);
+        l.begin().i64(w).i64(x).i64(act).i32(T).i32(n).i32(k).i32(k).i32(3).i32(0);
         int rowBlocks = (n + var.rows() - 1) / var.rows();
         if (pdl) l.launchDependent(fns[v], rowBlocks, 1, var.threads(), var.smem());
         else l.launch(fns[v], rowBlocks, 1, var.threads(), var.smem());
@@ -182,7 +211,7 @@ public final class SkinnyGemm {
         int mode = slices == 1 ? (accumulate ? 1 : 0) : 2;
         boolean memset = mode == 2 && !accumulate && !yZeroed;
         if (memset) zero(y, (long) T * n);
-        l.begin().i64(w).i64(x).i64(y).i32(T).i32(n).i32(k).i32(perSlice * 64).i32(mode);
+        l.begin().i64(w).i64(x).i64(y).i32(T).i32(n).i32(k).i32(perSlice * 64).i32(mode).i32(options.flags());
         if (dependent && !memset) l.launchDependent(fns[v], rowBlocks, slices, var.threads(), var.smem());
         else l.launch(fns[v], rowBlocks, slices, var.threads(), var.smem());
     }

@@ -1,0 +1,283 @@
+package io.chunkserve.engine;
+
+import io.chunkserve.Fixtures;
+import io.chunkserve.engine.sched.SchedulerConfig;
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.kv.KvStats;
+import io.chunkserve.kv.PrefixCache;
+import io.chunkserve.model.DType;
+import io.chunkserve.model.Model;
+import io.chunkserve.model.ModelConfig;
+import io.chunkserve.runtime.ForwardBatch;
+import io.chunkserve.runtime.ModelRunner;
+import io.chunkserve.runtime.cpu.CpuKernels;
+import io.chunkserve.runtime.cpu.CpuModelRunner;
+import io.chunkserve.sampling.FinishReason;
+import io.chunkserve.sampling.SamplingParams;
+import io.chunkserve.tokenizer.Tokenizer;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The engine with a runner that runs steps one ahead (the CUDA runner's pipelined mode): the next batch is built and
+ * launched before the previous step's picks are back, its plain greedy rows taking their tokens from that step. Every
+ * request must get the same tokens, text, finish reasons and token counts as with the plain runner — including
+ * requests that end on a stop token (their launched next row is dropped), stop strings, sampled and n = 2 requests
+ * mixed in, preemption for lack of KV and an abort — the pipelining must actually happen, and no KV is left held.
+ */
+class EnginePipelineTest {
+
+    /**
+     * The CPU runner behind the pipelined interface, checking its contract: at most two launched steps, collected in
+     * order; a {@link ForwardBatch#addFromPrevious} row names a greedy row of the step launched just before, whose
+     * pick (made at launch, as a device would) becomes its token.
+     */
+    static final class LaggingRunner implements ModelRunner {
+        record Launched(ForwardBatch batch, int[] picks, float[] logits) { }
+
+        final CpuModelRunner inner;
+        final boolean pipelining, sampling;
+        final ArrayDeque<Launched> launched = new ArrayDeque<>();
+        int[] lastPicks;
+        int fromPrevious, launches, launchedWhileAnother, draws;
+
+        LaggingRunner(CpuModelRunner inner) { this(inner, true, false); }
+
+        /** sampling: draws rows marked for it by SamplingReference at their u (as the CUDA runner does on the device) */
+        LaggingRunner(CpuModelRunner inner, boolean pipelining, boolean sampling) {
+            this.inner = inner;
+            this.pipelining = pipelining;
+            this.sampling = sampling;
+        }
+
+        @Override public ModelConfig config() { return inner.config(); }
+
+        @Override public boolean pipelines() { return pipelining; }
+
+        @Override public boolean samplesOnDevice() { return sampling; }
+
+        @Override
+        public void forward(ForwardBatch b, ChunkPool pool, float[] logits) {
+            if (pipelining) throw new AssertionError("a pipelined engine launches");
+            launch(b, pool);
+            collect(b, logits);
+        }
+
+        @Override
+        public void launch(ForwardBatch b, ChunkPool pool) {
+            if (launched.size() >= 2) throw new AssertionError("a third step launched before the first was collected");
+            if (!launched.isEmpty()) launchedWhileAnother++;
+            launches++;
+            ForwardBatch r = new ForwardBatch();
+            for (int s = 0; s < b.size(); s++) {
+                int[] toks = new int[b.count(s)];
+                for (int j = 0; j < toks.length; j++) toks[j] = b.token(b.offset(s) + j);
+                int prev = b.previousRow(s);
+                if (prev >= 0) {
+                    if (launched.isEmpty() && lastPicks == null) throw new AssertionError("a previous-step token with no step before");
+                    if (prev >= lastPicks.length || lastPicks[prev] < 0) throw new AssertionError("row " + prev + " of the step before picked nothing");
+                    toks[0] = lastPicks[prev];
+                    fromPrevious++;
+                } else {
+                    for (int t : toks) if (t < 0) throw new AssertionError("unresolved token in sequence " + s);
+                }
+                r.add(toks, 0, toks.length, b.startPosition(s), b.chunkTable(s), b.wantsLogits(s));
+                if (b.isRunnerSampled(s)) {
+                    if (!sampling) throw new AssertionError("a row marked for a draw, but this runner does not sample");
+                    r.markSampled(1.0 / b.inverseTemperature(s), b.topK(s), b.topP(s), b.minP(s), b.draw(s));
+                } else if (b.isGreedy(s)) {
+                    r.markGreedy();
+                }
+            }
+            int v = config().vocabSize();
+            float[] lg = new float[b.size() * v];
+            inner.forward(r, pool, lg);
+            int[] picks = new int[b.size()];
+            Arrays.fill(picks, -1);
+            for (int s = 0; s < b.size(); s++) {
+                if (!b.wantsLogits(s) || !b.isGreedy(s)) continue;
+                if (b.isRunnerSampled(s)) {
+                    picks[s] = io.chunkserve.sampling.SamplingReference.pick(lg, s * v, v, b.inverseTemperature(s), b.topK(s), b.topP(s),
+                            b.minP(s), b.draw(s));
+                    draws++;
+                    continue;
+                }
+                int best = 0;
+                for (int i = 1; i < v; i++) if (lg[s * v + i] > lg[s * v + best]) best = i;
+                picks[s] = best;
+            }
+            lastPicks = picks;
+            launched.add(new Launched(b, picks, lg));
+        }
+
+        @Override
+        public void collect(ForwardBatch b, float[] logits) {
+            Launched x = launched.poll();
+            if (x == null || x.batch != b) throw new AssertionError("collected out of order");
+            int v = config().vocabSize();
+            for (int s = 0; s < b.size(); s++) {
+                if (!b.wantsLogits(s)) continue;
+                if (x.picks[s] >= 0) b.setSampled(s, x.picks[s]);
+                else System.arraycopy(x.logits, s * v, logits, s * v, v);
+            }
+        }
+
+        @Override
+        public void abandon() { launched.clear(); }
+    }
+
+    record Outcome(List<int[]> ids, List<String> text, List<FinishReason> finish, List<String> usage, List<Integer> firstChoice) { }
+
+    @Test
+    void pipelinedStepsGiveTheSameOutputs() throws Exception {
+        Path dir = Fixtures.model("tiny-llama3");
+        // a token the plain run generates early in request 7: as a stop token id it ends that request mid-run
+        Run plain0 = run(dir, false, -1);
+        int stopId = plain0.outcome.ids.get(plain0.outcome.firstChoice.get(7))[4];
+        Run plain = run(dir, false, stopId), piped = run(dir, true, stopId);
+        assertEquals(FinishReason.STOP, plain.outcome.finish.get(plain.outcome.firstChoice.get(7)), "the stop token ends request 7");
+        assertTrue(piped.runner.launchedWhileAnother > 20, "steps launched ahead: " + piped.runner.launchedWhileAnother);
+        assertTrue(piped.runner.fromPrevious > 50, "rows run on the previous step's picks: " + piped.runner.fromPrevious);
+        assertEquals(plain.outcome.ids.size(), piped.outcome.ids.size());
+        for (int i = 0; i < plain.outcome.ids.size(); i++) {
+            assertArrayEquals(plain.outcome.ids.get(i), piped.outcome.ids.get(i), "choice " + i);
+            assertEquals(plain.outcome.text.get(i), piped.outcome.text.get(i), "text of choice " + i);
+            assertEquals(plain.outcome.finish.get(i), piped.outcome.finish.get(i), "finish of choice " + i);
+        }
+        assertEquals(plain.outcome.usage, piped.outcome.usage);
+        for (Run r : List.of(plain, piped)) {
+            assertEquals(0, r.kv.liveSequences(), "live sequences left");
+            assertEquals(0, r.kv.referencedChunks(), "chunks still held");
+        }
+    }
+
+    /**
+     * Rows drawn by the runner (temperature, top_k, top_p, min_p at the sampler's next draw): pipelined and not, the
+     * same tokens — each row's draw is the one its sampler would use for that token, however far ahead the step was
+     * built, including rows dropped after a stop token, preemption and an abort.
+     */
+    @Test
+    void runnerDrawsGiveTheSameOutputsPipelinedOrNot() throws Exception {
+        Path dir = Fixtures.model("tiny-llama3");
+        Run plain0 = run(dir, false, -1, true);
+        int stopId = plain0.outcome.ids.get(plain0.outcome.firstChoice.get(7))[4];
+        Run plain = run(dir, false, stopId, true), piped = run(dir, true, stopId, true);
+        assertTrue(plain.runner.draws > 50 && piped.runner.draws > 50, "rows drawn by the runner: " + plain.runner.draws + ", " + piped.runner.draws);
+        assertEquals(0, plain.runner.launchedWhileAnother);
+        assertTrue(piped.runner.launchedWhileAnother > 20, "steps launched ahead: " + piped.runner.launchedWhileAnother);
+        assertEquals(plain.outcome.ids.size(), piped.outcome.ids.size());
+        for (int i = 0; i < plain.outcome.ids.size(); i++) {
+            assertArrayEquals(plain.outcome.ids.get(i), piped.outcome.ids.get(i), "choice " + i);
+            assertEquals(plain.outcome.text.get(i), piped.outcome.text.get(i), "text of choice " + i);
+            assertEquals(plain.outcome.finish.get(i), piped.outcome.finish.get(i), "finish of choice " + i);
+        }
+        assertEquals(plain.outcome.usage, piped.outcome.usage);
+        // sampled requests with different seeds differ: the draws are real
+        assertTrue(!Arrays.equals(plain.outcome.ids.get(plain.outcome.firstChoice.get(9)), plain.outcome.ids.get(plain.outcome.firstChoice.get(10))));
+        for (Run r : List.of(plain, piped)) {
+            assertEquals(0, r.kv.liveSequences(), "live sequences left");
+            assertEquals(0, r.kv.referencedChunks(), "chunks still held");
+        }
+    }
+
+    record Run(Outcome outcome, LaggingRunner runner, KvStats kv) { }
+
+    static Run run(Path dir, boolean pipelined, int stopId) throws Exception {
+        return run(dir, pipelined, stopId, false);
+    }
+
+    /** sampled: requests 0, 7, 9, 10, 11 sampled (seeded; top_k / top_p / min_p) and drawn by the runner */
+    static Run run(Path dir, boolean pipelined, int stopId, boolean sampled) throws Exception {
+        try (Model m = Model.load(dir); Tokenizer tok = Tokenizer.load(dir); CpuKernels k = new CpuKernels(2)) {
+            ModelConfig c = m.config();
+            // 16 chunks of 16 tokens: not enough for every sequence at once (preemption happens)
+            ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), 16, DType.F32), 16);
+            CpuModelRunner cpu = new CpuModelRunner(c, m.weights(), k);
+            LaggingRunner lag = sampled ? new LaggingRunner(cpu, pipelined, true) : pipelined ? new LaggingRunner(cpu) : null;
+            ModelRunner r = lag != null ? lag : cpu;
+            Engine e = new Engine(r, new PrefixCache(pool), tok, new EngineConfig(8, 40), SchedulerConfig.of("fcfs"));
+            try {
+                Random rnd = new Random(11);
+                int[] system = rnd.ints(20, 3, 400).toArray();
+                List<Collector> cs = new ArrayList<>();
+                for (int i = 0; i < 12; i++) {
+                    int[] p = Arrays.copyOf(system, system.length + 2 + 3 * i);
+                    for (int j = system.length; j < p.length; j++) p[j] = 3 + rnd.nextInt(400);
+                    SamplingParams.Builder sp = SamplingParams.builder().maxTokens(10 + 2 * i).temperature(0).ignoreEos(true);
+                    switch (i) {
+                        case 1 -> sp.maxTokens(1);
+                        case 2 -> sp.maxTokens(2);
+                        case 3 -> sp.temperature(0.8).seed(7L);          // sampled on the host: no step ahead while it runs
+                        case 4 -> sp.stop("e", "a");                      // stop strings: decided from the text
+                        case 5 -> sp.n(2);
+                        case 6 -> sp.logprobs(true).topLogprobs(2);
+                        case 7 -> { if (stopId >= 0) sp.stopTokenIds(List.of(stopId)); }
+                        case 8 -> sp.ignoreEos(false);                    // EOS may end it
+                        default -> { }
+                    }
+                    if (sampled && (i == 0 || i == 7 || i >= 9)) {
+                        sp.temperature(0.9).seed(50L + i);
+                        if (i == 9) sp.topK(12);
+                        if (i == 10) sp.topP(0.8).minP(0.02);
+                        if (i == 11) sp.topK(40).topP(0.9);
+                    }
+                    Collector col = new Collector();
+                    e.submit(new GenerationRequest("r" + i, "t", p, sp.build(), 0), col);
+                    cs.add(col);
+                }
+                // an abort in the middle of decoding: ends with ABORT, its tokens a prefix of the full run's
+                int[] p = Arrays.copyOf(system, system.length + 5);
+                Collector full = new Collector(), cut = new Collector();
+                e.submit(new GenerationRequest("full", "t", p, SamplingParams.builder().temperature(0).maxTokens(30).ignoreEos(true).build(), 0), full);
+                e.submit(new GenerationRequest("cut", "t", p, SamplingParams.builder().temperature(0).maxTokens(30).ignoreEos(true).build(), 0),
+                        new RequestListener() {
+                            @Override
+                            public void onOutput(RequestOutput o) {
+                                cut.onOutput(o);
+                                if (cut.ids.size() == 1 && cut.ids.get(0).size() == 3) e.abort("cut");
+                            }
+                        });
+                List<int[]> ids = new ArrayList<>();
+                List<String> text = new ArrayList<>();
+                List<FinishReason> finish = new ArrayList<>();
+                List<String> usage = new ArrayList<>();
+                List<Integer> first = new ArrayList<>();
+                for (Collector col : cs) {
+                    Collector cc = col.await();
+                    synchronized (col) {
+                        first.add(ids.size());
+                        for (int ch = 0; ch < cc.ids.size(); ch++) {
+                            ids.add(cc.ids(ch));
+                            text.add(cc.text.get(ch).toString());
+                            finish.add(cc.finish.get(ch));
+                        }
+                        usage.add(cc.last.usage().promptTokens() + "+" + cc.last.usage().completionTokens());
+                    }
+                }
+                full.await();
+                cut.await();
+                assertEquals(FinishReason.ABORT, cut.finish.get(0));
+                int[] a = cut.ids(0), f = full.ids(0);
+                assertTrue(a.length >= 3 && a.length < f.length, "aborted after " + a.length);
+                assertArrayEquals(Arrays.copyOf(f, a.length), a);
+                KvStats kv = e.stats().get(30, TimeUnit.SECONDS).kv();
+                return new Run(new Outcome(ids, text, finish, usage, first), lag, kv);
+            } finally {
+                e.close();
+                pool.close();
+            }
+        }
+    }
+}
