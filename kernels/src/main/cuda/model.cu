@@ -876,14 +876,18 @@ extern "C" __global__ void __launch_bounds__(512) cs_sample(const float* logits,
         __syncthreads();
     }
     auto inTopK = [&](unsigned k, int i) { return topK <= 0 || topK >= vocab || k > kKey || (k == kKey && i <= kCut); };
-    auto weight = [&](float l) { return expf((l - m) * invT); };   // (the host: the double exp rounded to float)
+    // the weight of token i (logit l, key k) after top_k and min_p, else 0 (the host: the double exp rounded to float)
+    auto candidate = [&](float l, unsigned k, int i) -> float {
+        if (!inTopK(k, i)) return 0.f;
+        float e = expf((l - m) * invT);
+        return e > 0.f && e >= minP ? e : 0.f;
+    };
 
     // 3. the kept mass after top_k and min_p
     double s = 0;
     for (int i = lo; i < hi; i++) {
         float l = row[i];
-        float e = weight(l);
-        if (e > 0.f && e >= minP && inTopK(key_of(l), i)) s += e;
+        s += candidate(l, key_of(l), i);
     }
     double S;
     block_exclusive_scan<double>(s, shd, &S);
@@ -901,9 +905,9 @@ extern "C" __global__ void __launch_bounds__(512) cs_sample(const float* logits,
             for (int i = lo; i < hi; i++) {
                 float l = row[i];
                 unsigned k = key_of(l);
-                if ((k & pmask) != prefix || !inTopK(k, i)) continue;
-                float e = weight(l);
-                if (e > 0.f && e >= minP) atomicAdd(&massW[w][(k >> shift) & 255], e);
+                if ((k & pmask) != prefix) continue;
+                float e = candidate(l, k, i);
+                if (e > 0.f) atomicAdd(&massW[w][(k >> shift) & 255], e);
             }
             __syncthreads();
             for (int b = threadIdx.x; b < 256; b += T) {
@@ -934,9 +938,7 @@ extern "C" __global__ void __launch_bounds__(512) cs_sample(const float* logits,
         for (int i = lo; i < hi; i++) {
             float l = row[i];
             unsigned k = key_of(l);
-            if (k != pKey || !inTopK(k, i)) continue;
-            float e = weight(l);
-            if (e > 0.f && e >= minP) tm += e;
+            if (k == pKey) tm += candidate(l, k, i);
         }
         if (threadIdx.x == 0) selCut = vocab;
         double tot;
@@ -947,9 +949,8 @@ extern "C" __global__ void __launch_bounds__(512) cs_sample(const float* logits,
             for (int i = lo; i < hi; i++) {
                 float l = row[i];
                 unsigned k = key_of(l);
-                if (k != pKey || !inTopK(k, i)) continue;
-                float e = weight(l);
-                if (!(e > 0.f && e >= minP)) continue;
+                float e = k == pKey ? candidate(l, k, i) : 0.f;
+                if (e == 0.f) continue;
                 c += e;
                 if (c >= need) { selCut = i; break; }
             }
@@ -960,15 +961,16 @@ extern "C" __global__ void __launch_bounds__(512) cs_sample(const float* logits,
     }
 
     // 5. the draw: inverse CDF over the kept tokens in id order at u · their mass
+    auto kept = [&](int i) -> float {   // the weight of token i after top_k, min_p and top_p, else 0
+        float l = row[i];
+        unsigned k = key_of(l);
+        return useP && !(k > pKey || (k == pKey && i <= pCut)) ? 0.f : candidate(l, k, i);
+    };
     double ms = 0;
     int last = -1;
     for (int i = lo; i < hi; i++) {
-        float l = row[i];
-        unsigned k = key_of(l);
-        if (!inTopK(k, i)) continue;
-        if (useP && !(k > pKey || (k == pKey && i <= pCut))) continue;
-        float e = weight(l);
-        if (e > 0.f && e >= minP) { ms += e; last = i; }
+        float e = kept(i);
+        if (e > 0.f) { ms += e; last = i; }
     }
     double M;
     double before = block_exclusive_scan<double>(ms, shd, &M);
@@ -989,12 +991,8 @@ extern "C" __global__ void __launch_bounds__(512) cs_sample(const float* logits,
     if (ms > 0 && x >= before && x < before + ms) {
         double c = before;
         for (int i = lo; i < hi; i++) {
-            float l = row[i];
-            unsigned k = key_of(l);
-            if (!inTopK(k, i)) continue;
-            if (useP && !(k > pKey || (k == pKey && i <= pCut))) continue;
-            float e = weight(l);
-            if (!(e > 0.f && e >= minP)) continue;
+            float e = kept(i);
+            if (e == 0.f) continue;
             c += e;
             if (x < c) { selRemain = i; break; }
         }

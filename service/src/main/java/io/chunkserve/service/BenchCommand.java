@@ -9,10 +9,10 @@ import java.util.Arrays;
 import java.util.List;
 
 /** {@code chunkserve bench <name> [options]}: the benchmark programs, each printing a table and a RESULT line. */
-@Command(name = "bench", description = {"Run a benchmark: decode, attention, scheduler, kernels, serve (see BENCHMARKS.md).",
+@Command(name = "bench", description = {"Run a benchmark: decode, decode-ab, attention, scheduler, kernels, serve (see BENCHMARKS.md).",
                 "  serve: streaming load against a server it starts (--synthetic RATE, default 100; or --model DIR) or --url; bench serve --help"})
 public final class BenchCommand implements java.util.concurrent.Callable<Integer> {
-    static final String KNOWN = "decode, attention, scheduler, kernels, serve";
+    static final String KNOWN = "decode, decode-ab, attention, scheduler, kernels, serve";
 
     @Parameters(index = "0", description = "benchmark: " + KNOWN)
     String name;
@@ -25,6 +25,7 @@ public final class BenchCommand implements java.util.concurrent.Callable<Integer
         String[] args = rest.toArray(String[]::new);
         switch (name) {
             case "decode" -> DecodeBench.main(args);
+            case "decode-ab" -> io.chunkserve.bench.DecodeAbBench.main(args);
             case "scheduler" -> io.chunkserve.bench.SchedulerBench.main(args);
             case "kernels" -> io.chunkserve.runtime.cpu.KernelBench.main(args);
             case "attention" -> io.chunkserve.attention.AttentionBench.main(args);

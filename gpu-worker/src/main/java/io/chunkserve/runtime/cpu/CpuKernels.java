@@ -89,7 +89,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     /** The pool's {@link WorkerPool.Idle} work: one touch step of participant p (0: the dispatching thread). */
     private boolean touchStep(int p) {
         TouchPlan tp = touchPlan;
-        if (tp == null) return false;
+        if (tp == null || !CpuTuning.touch) return false;
         int i = p * PAD;
         long c;
         if (seenPlan[i] != tp) {

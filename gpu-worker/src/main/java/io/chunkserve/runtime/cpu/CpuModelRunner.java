@@ -139,7 +139,9 @@ public final class CpuModelRunner implements ModelRunner {
         if (n == 0) return;
         CpuKernels.rmsnorm(sc.lastN(), sc.last(), w.norm(), n, cfg.rmsNormEps());
         upcoming(tQkv[0], n); // the next step's first matmul
+        long t0 = CpuTuning.phases ? System.nanoTime() : 0;
         k.matmul(w.lmHead(), sc.lastN(), n, sc.lg());
+        mark(8, t0);
         int vocab = cfg.vocabSize();
         for (int i = 0; i < n; i++) System.arraycopy(sc.lg(), i * vocab, logits, rows[i] * vocab, vocab);
     }
@@ -196,10 +198,13 @@ public final class CpuModelRunner implements ModelRunner {
         float eps = cfg.rmsNormEps();
         float[] x = sc.x(), hn = sc.hn(), q = sc.q(), kk = sc.kk(), v = sc.v();
 
+        long t0 = CpuTuning.phases ? System.nanoTime() : 0;
         CpuKernels.rmsnorm(hn, x, L.attnNorm(), T, eps);
+        t0 = mark(0, t0);
         // while waiting at the end of each matmul (and between them), the threads touch the next one's first rows
         upcoming(tO[l], T);
         k.matmulMany(qkv[l], hn, T, qkvOut);
+        t0 = mark(1, t0);
         if (L.bq() != null) addBias(q, L.bq(), T);
         if (L.bk() != null) addBias(kk, L.bk(), T);
         if (L.bv() != null) addBias(v, L.bv(), T);
@@ -219,6 +224,7 @@ public final class CpuModelRunner implements ModelRunner {
             }
         }
         float[] att = sc.att();
+        t0 = mark(2, t0);
         for (int s = 0; s < b.size(); s++) {
             if (b.count(s) == 1 && decodeCount > 1) continue; // in the two-phase decode below
             SequenceAttention.attend(pool, l, b.chunkTable(s), b.startPosition(s), b.count(s), cfg.numHeads(),
@@ -229,14 +235,27 @@ public final class CpuModelRunner implements ModelRunner {
             twoPhase.decode(pool, l, plan, cfg.numHeads(), decQ, decOut, k);
             for (int i = 0; i < decodeCount; i++) System.arraycopy(decOut, i * qDim, att, b.offset(decodeSeqs[i]) * qDim, qDim);
         }
+        t0 = mark(3, t0);
         upcoming(tGateUp[l], T);
         k.matmulAdd(L.wo(), att, T, sc.o(), x);
+        t0 = mark(4, t0);
 
         CpuKernels.rmsnorm(hn, x, L.mlpNorm(), T, eps);
+        t0 = mark(5, t0);
         upcoming(tDown[l], T);
         k.gateUpSilu(L.wGate(), L.wUp(), hn, T, sc.gate(), sc.up());
+        t0 = mark(6, t0);
         upcoming(l + 1 < cfg.numLayers() ? tQkv[l + 1] : tHead, T);
         k.matmulAdd(L.wDown(), sc.gate(), T, sc.o(), x);
+        mark(7, t0);
+    }
+
+    /** Adds the time since t0 to phase p (when timing phases); returns now. */
+    private static long mark(int p, long t0) {
+        if (!CpuTuning.phases) return 0;
+        long now = System.nanoTime();
+        CpuTuning.PHASE_NS[p] += now - t0;
+        return now;
     }
 
     private static void addBias(float[] y, float[] bias, int T) {

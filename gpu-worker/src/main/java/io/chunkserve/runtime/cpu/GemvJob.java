@@ -32,6 +32,7 @@ final class GemvJob implements IntConsumer {
     static final int ROW_ALIGN = 16;
     int mode, count, totalRows, tasks, big;
     boolean tail; // this dispatch has the small tail ranges
+    double tailFrac;
     Weight[] ws = new Weight[8];
     float[][] outs = new float[8][];
     float[] x, residual;
@@ -79,7 +80,8 @@ final class GemvJob implements IntConsumer {
         this.big = Math.max(1, Math.min(threads, aligned));
         long bytes = 0;
         for (int j = 0; j < count; j++) bytes += ws[j].byteSize();
-        this.tail = threads > 1 && GEMV_TAIL > 0 && aligned >= 8 * threads && bytes >= GEMV_TAIL_MIN_BYTES;
+        this.tailFrac = CpuTuning.tailPermille >= 0 ? CpuTuning.tailPermille / 1000.0 : GEMV_TAIL;
+        this.tail = threads > 1 && tailFrac > 0 && aligned >= 8 * threads && bytes >= GEMV_TAIL_MIN_BYTES;
         this.tasks = tail ? 3 * big : big;
         int pieces = mode == MANY ? count : 2;
         if (pw.length < tasks || pw[0].length < pieces) {
@@ -109,7 +111,7 @@ final class GemvJob implements IntConsumer {
     /** First row of task t's range (t = tasks gives totalRows): big ranges first, then the tail's small ones. */
     int bound(int t) {
         if (t >= tasks) return totalRows;
-        double head = tail ? (1 - GEMV_TAIL) * totalRows : totalRows;
+        double head = tail ? (1 - tailFrac) * totalRows : totalRows;
         double b = t <= big ? head * t / big : head + (totalRows - head) * (t - big) / (tasks - big);
         return (int) Math.min(totalRows, Math.round(b / ROW_ALIGN) * ROW_ALIGN);
     }

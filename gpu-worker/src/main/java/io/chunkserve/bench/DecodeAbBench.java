@@ -1,0 +1,230 @@
+package io.chunkserve.bench;
+
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.model.DType;
+import io.chunkserve.model.ModelConfig;
+import io.chunkserve.model.ModelWeights;
+import io.chunkserve.model.Weight;
+import io.chunkserve.runtime.ForwardBatch;
+import io.chunkserve.runtime.cpu.CpuKernels;
+import io.chunkserve.runtime.cpu.CpuModelRunner;
+import io.chunkserve.runtime.cpu.CpuTuning;
+import io.chunkserve.runtime.cpu.MemoryBandwidth;
+
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code chunkserve bench decode-ab}: in-process A/B of the CPU one-token decode path on a shared,
+ * noisy machine. Variants are sets of {@link CpuTuning} switches
+ * ({@code --variants "base:;notouch:touch=false"}); batch-1 decode steps of a random-weight model
+ * alternate between them, each round at the same position with the order rotating, and the
+ * comparison is the median of the per-round ratios (variant step / first variant's step) beside
+ * per-variant step medians, which moves far less with the machine's load than separate runs do.
+ * {@code --phases true} adds mean µs per step per phase. {@code --mode mm}: one-token matmuls of
+ * the {@code --mm} shapes (ROWSxCOLS; prefix "gu": a gate/up pair; "hot": two copies, so from cache) from cold copies,
+ * alternating.
+ * Also prints the largest logit difference between variants at the same position (switches only
+ * change timing). The read bandwidth is measured before and after; last line {@code RESULT {json}}.
+ */
+public final class DecodeAbBench {
+    private DecodeAbBench() { }
+
+    public static void main(String[] args) {
+        Map<String, String> a = Args.parse(args, Map.of("--shape", "smollm2-135m", "--rounds", "100", "--context", "64",
+                "--variants", "base:;notouch:touch=false", "--mode", "decode", "--mm", "960x576,576x576,gu1536x576,576x1536",
+                "--threads", String.valueOf(Runtime.getRuntime().availableProcessors()), "--phases", "false"));
+        String[] specs = a.get("--variants").split(";");
+        int V = specs.length;
+        String[] names = new String[V];
+        String[][] sets = new String[V][];
+        // every variant sets every switch any variant names (the ones it does not name to their defaults)
+        Map<String, String> defaults = new LinkedHashMap<>();
+        for (int i = 0; i < V; i++) {
+            String[] p = specs[i].split(":", 2);
+            names[i] = p[0];
+            sets[i] = p.length < 2 || p[1].isBlank() ? new String[0] : p[1].split(",");
+            for (String kv : sets[i]) {
+                String[] q = kv.split("=", 2);
+                if (q.length != 2) throw new IllegalArgumentException("switch '" + kv + "' is not name=value");
+                defaults.putIfAbsent(q[0].trim(), CpuTuning.get(q[0].trim()));
+            }
+        }
+        for (int i = 0; i < V; i++) {
+            Map<String, String> all = new LinkedHashMap<>(defaults);
+            for (String kv : sets[i]) {
+                String[] q = kv.split("=", 2);
+                all.put(q[0].trim(), q[1].trim());
+            }
+            sets[i] = all.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).toArray(String[]::new);
+        }
+        int threads = Integer.parseInt(a.get("--threads")), rounds = Integer.parseInt(a.get("--rounds"));
+        Map<String, Object> out = new LinkedHashMap<>();
+        try (CpuKernels k = new CpuKernels(threads)) {
+            k.warmUp();
+            double bw0 = MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30);
+            if (a.get("--mode").equals("mm")) {
+                out.put("matmuls", mm(k, a.get("--mm"), rounds, names, sets));
+            } else {
+                out.put(a.get("--shape"), decode(k, a.get("--shape"), rounds, Integer.parseInt(a.get("--context")), names, sets, bw0,
+                        Boolean.parseBoolean(a.get("--phases"))));
+            }
+            double bw1 = MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30);
+            System.out.printf(Locale.ROOT, "machine: %s, %d threads, read bandwidth before %.1f GB/s, after %.1f GB/s%n", Args.machine(), threads,
+                    bw0 / 1e9, bw1 / 1e9);
+            out.put("bandwidth_gb_s", java.util.List.of(DecodeBench.round(bw0 / 1e9), DecodeBench.round(bw1 / 1e9)));
+            out.put("threads", threads);
+            System.out.println("RESULT " + Args.json(out));
+        } finally {
+            apply(sets[0]);
+        }
+    }
+
+    private static void apply(String[] set) {
+        for (String kv : set) {
+            String[] p = kv.split("=", 2);
+            CpuTuning.set(p[0], p[1]);
+        }
+    }
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s.length == 0 ? Double.NaN : (s[(s.length - 1) / 2] + s[s.length / 2]) / 2;
+    }
+
+    static Map<String, Object> decode(CpuKernels k, String shape, int rounds, int context, String[] names, String[][] sets, double bw,
+                                      boolean phases) {
+        ModelConfig c = RandomModel.shape(shape);
+        int V = names.length, chunk = 64, warmMax = 64;
+        Map<String, Object> res = new LinkedHashMap<>();
+        try (Arena arena = Arena.ofShared()) {
+            ModelWeights w = RandomModel.weights(c, DType.BF16, arena, 42);
+            long bytes = w.matrixBytesPerStep();
+            int perSeq = (context + rounds + warmMax + chunk - 1) / chunk;
+            try (CpuModelRunner runner = new CpuModelRunner(c, w, k);
+                 ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, DType.F32), perSeq)) {
+                int[] table = new int[perSeq];
+                for (int i = 0; i < perSeq; i++) table[i] = pool.allocate();
+                float[][] logits = new float[V][c.vocabSize()];
+                ForwardBatch fb = new ForwardBatch();
+                int[] prompt = new int[context];
+                for (int i = 0; i < context; i++) prompt[i] = (i * 31 + 7) % c.vocabSize();
+                runner.forward(fb.clear().add(prompt, 0, context, 0, table, true), pool, logits[0]);
+                int[] next = new int[1];
+                int pos = context;
+                // untimed rounds (at least 3, up to 1 s) so that the JIT has compiled every variant's path
+                for (long t0 = System.nanoTime(); pos < context + 3 || (pos < context + warmMax && System.nanoTime() - t0 < 1_000_000_000L); pos++) {
+                    for (int v = 0; v < V; v++) {
+                        apply(sets[v]);
+                        next[0] = (pos * 17) % c.vocabSize();
+                        runner.forward(fb.clear().add(next, 0, 1, pos, table, true), pool, logits[v]);
+                    }
+                }
+                int first = pos;
+                CpuTuning.phases = phases;
+                long[][] ph = new long[V][CpuTuning.PHASE_NS.length];
+                Arrays.fill(CpuTuning.PHASE_NS, 0);
+                double[][] t = new double[V][rounds], ratio = new double[V][rounds];
+                double maxDiff = 0;
+                for (int i = 0; i < rounds; i++, pos++) {
+                    for (int j = 0; j < V; j++) {
+                        int v = (i + j) % V;
+                        apply(sets[v]);
+                        next[0] = (pos * 17) % c.vocabSize();
+                        fb.clear().add(next, 0, 1, pos, table, true); // same token and position for every variant: same KV write
+                        long s0 = System.nanoTime();
+                        runner.forward(fb, pool, logits[v]);
+                        t[v][i] = (System.nanoTime() - s0) / 1e3;
+                        for (int q = 0; q < ph[v].length; q++) {
+                            ph[v][q] += CpuTuning.PHASE_NS[q];
+                            CpuTuning.PHASE_NS[q] = 0;
+                        }
+                    }
+                    for (int v = 0; v < V; v++) {
+                        ratio[v][i] = t[v][i] / t[0][i];
+                        for (int q = 0; q < logits[0].length; q++) maxDiff = Math.max(maxDiff, Math.abs(logits[v][q] - logits[0][q]));
+                    }
+                }
+                CpuTuning.phases = false;
+                System.out.printf(Locale.ROOT, "%s b1, %d rounds at positions %d..%d, matrix bytes %.1f MB, ideal step %.0f us at %.1f GB/s; "
+                        + "max |logit diff| between variants %.3g%n", shape, rounds, first, pos - 1, bytes / 1e6, bytes / bw * 1e6, bw / 1e9, maxDiff);
+                if (phases) {
+                    StringBuilder hd = new StringBuilder(String.format(Locale.ROOT, "%-14s", "mean_us/step"));
+                    for (String n : CpuTuning.PHASE_NAMES) hd.append(String.format(Locale.ROOT, " %8s", n));
+                    System.out.println(hd);
+                    for (int v = 0; v < V; v++) {
+                        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-14s", names[v]));
+                        for (long x : ph[v]) sb.append(String.format(Locale.ROOT, " %8.0f", x / 1e3 / rounds));
+                        System.out.println(sb);
+                    }
+                }
+                System.out.printf(Locale.ROOT, "%-14s %10s %10s %10s %12s %12s%n", "variant", "median_us", "p25_us", "min_us", "med/roof",
+                        "ratio_vs_" + names[0]);
+                for (int v = 0; v < V; v++) {
+                    double med = median(t[v]), r = median(ratio[v]);
+                    double[] s = t[v].clone();
+                    Arrays.sort(s);
+                    System.out.printf(Locale.ROOT, "%-14s %10.0f %10.0f %10.0f %11.1f%% %12.4f%n", names[v], med, s[rounds / 4], s[0],
+                            100 * bytes / bw * 1e6 / med, r);
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("median_step_us", DecodeBench.round(med));
+                    m.put("median_fraction_of_roofline", DecodeBench.round(bytes / bw * 1e6 / med));
+                    m.put("median_ratio", DecodeBench.round(r));
+                    res.put(names[v], m);
+                }
+                res.put("max_logit_diff", maxDiff);
+            }
+        }
+        return res;
+    }
+
+    static Map<String, Object> mm(CpuKernels k, String shapes, int rounds, String[] names, String[][] sets) {
+        int V = names.length;
+        Map<String, Object> res = new LinkedHashMap<>();
+        for (String sh : shapes.split(",")) {
+            boolean hot = sh.startsWith("hot");
+            String body = hot ? sh.substring(3) : sh;
+            boolean gu = body.startsWith("gu");
+            String[] rc = body.substring(gu ? 2 : 0).split("x");
+            int rows = Integer.parseInt(rc[0]), cols = Integer.parseInt(rc[1]);
+            long wb = 2L * rows * cols, bytes = (gu ? 2 : 1) * wb;
+            int copies = hot ? 2 : (int) Math.max(4, (256L << 20) / wb + 1); // cycled, so that every call streams from DRAM
+            try (Arena arena = Arena.ofShared()) {
+                long[] st = {7};
+                Weight[] ws = new Weight[copies];
+                for (int i = 0; i < copies; i++) ws[i] = RandomModel.random("w" + i, rows, cols, DType.BF16, arena, st);
+                float[] x = new float[cols], out = new float[rows], out2 = new float[rows];
+                Arrays.fill(x, 0.01f);
+                double[][] t = new double[V][rounds];
+                int ci = 0;
+                for (int i = 0; i < 2 * copies; i++) k.matmul(ws[ci++ % copies], x, 1, out);
+                for (int i = 0; i < rounds; i++) {
+                    for (int j = 0; j < V; j++) {
+                        int v = (i + j) % V;
+                        apply(sets[v]);
+                        Weight w = ws[ci++ % copies], w2 = gu ? ws[ci++ % copies] : null;
+                        long s0 = System.nanoTime();
+                        if (gu) k.gateUpSilu(w, w2, x, 1, out, out2);
+                        else k.matmul(w, x, 1, out);
+                        t[v][i] = (System.nanoTime() - s0) / 1e3;
+                    }
+                }
+                StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-12s %7.2f MB:", sh, bytes / 1e6));
+                Map<String, Object> m = new LinkedHashMap<>();
+                for (int v = 0; v < V; v++) {
+                    double med = median(t[v]);
+                    sb.append(String.format(Locale.ROOT, "  %s %.1f us %.1f GB/s", names[v], med, bytes / med / 1e3));
+                    m.put(names[v] + "_gb_s", DecodeBench.round(bytes / med / 1e3));
+                }
+                System.out.println(sb);
+                res.put(sh, m);
+            }
+        }
+        return res;
+    }
+}

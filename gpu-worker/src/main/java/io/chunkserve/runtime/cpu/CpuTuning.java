@@ -1,0 +1,39 @@
+package io.chunkserve.runtime.cpu;
+
+/**
+ * Switches of the one-token decode path that a benchmark flips inside one process, so that
+ * variants can alternate step by step on a noisy machine ({@code bench decode-ab}). They change
+ * timing only, never results. Defaults are the production behaviour.
+ */
+public final class CpuTuning {
+    private CpuTuning() { }
+
+    /** Touch-ahead of the next one-token matmul by waiting threads ({@link TouchPlan}); false: off. */
+    static volatile boolean touch = true;
+    /** Fraction of a one-token dispatch's rows in small tail ranges, in permille (-1: {@code chunkserve.cpu.gemvTail}). */
+    static volatile int tailPermille = -1;
+
+    /** Per-phase timers of {@link CpuModelRunner#forward} (benchmarks only): nanoseconds summed per phase while on. */
+    public static volatile boolean phases;
+    public static final String[] PHASE_NAMES = {"norm", "qkv", "rope_kv", "attn", "o", "norm2", "gateup", "down", "head"};
+    /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
+    public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
+
+    /** A switch's current value as {@link #set} takes it. */
+    public static String get(String key) {
+        return switch (key) {
+            case "touch" -> String.valueOf(touch);
+            case "tail" -> String.valueOf(tailPermille);
+            default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: touch, tail)");
+        };
+    }
+
+    /** Sets a switch by name ("touch" = true|false, "tail" = permille); for benchmarks. */
+    public static void set(String key, String value) {
+        switch (key) {
+            case "touch" -> touch = Boolean.parseBoolean(value);
+            case "tail" -> tailPermille = Math.min(900, Integer.parseInt(value));
+            default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: touch, tail)");
+        }
+    }
+}
