@@ -10,14 +10,14 @@ import static io.chunkserve.attention.VectorMath.F;
 import static io.chunkserve.attention.VectorMath.V;
 
 /**
- * Head dims in vector lanes, one or two query rows at a time: a score is a dot product (one horizontal
- * reduction per token, amortised over dim/V fused multiply-adds) and the output update is a
- * broadcast of the probability times a V row. Meant for 1 to a few rows — a decode step's g
+ * One to three query rows at a time. Scores put keys in vector lanes (K is dim-major per chunk,
+ * {@link io.chunkserve.kv.KvLayout}): a vector of V tokens' scores accumulates
+ * broadcast(q[d]) · K[d, tokens] over the head dims, with no horizontal reduction. The output
+ * update puts head dims in lanes: a broadcast of the probability times a V row. Meant for 1 to a few rows — a decode step's g
  * query heads over a private chunk — where the work is bound by reading K/V, not by arithmetic,
  * so it reads the pool slab in place and widens half types in registers.
  */
 final class LaneDimsTile extends QueryTile {
-    private static final int TB = 4; // tokens per dot-product block
     private static final int DB = 4; // vectors of head dims per output block
 
     private int tcap;
@@ -54,33 +54,36 @@ final class LaneDimsTile extends QueryTile {
         minLimit = Math.min(minLimit, limit);
     }
 
+    /** kt: (dim, maxTokens) dim-major fp32 keys (see {@link QueryTile#accumulate}). */
     @Override
     void accumulate(float[] kt, float[] vt, int tn, int pos0) {
         if (kt != ktSeen) { ktSeen = kt; ktSeg = MemorySegment.ofArray(kt); }
         if (vt != vtSeen) { vtSeen = vt; vtSeg = MemorySegment.ofArray(vt); }
-        accumulateInPlace(ktSeg, vtSeg, VectorMath.KIND_F32, 0, tn, pos0);
+        accumulateInPlace(ktSeg, 0, tcap, vtSeg, 0, VectorMath.KIND_F32, tn, pos0);
     }
 
     /**
-     * As {@link #accumulate(float[], float[], int, int)} but reading K/V where they are: ks and vs
-     * hold (≥ tn, dim) elements of the given kind ({@link VectorMath#kind}), little-endian,
-     * row-major, from element off (a pool slab), widened in registers. Streaming the slab directly
-     * is what makes this memory-bound kernel fast: no copy pass.
+     * As {@link #accumulate(float[], float[], int, int)} but reading K/V where they are (a pool
+     * slab), elements of the given kind ({@link VectorMath#kind}), little-endian, widened in
+     * registers: K dim-major, token t's dim d at element kOff + d·kStride + t; V row-major (≥ tn,
+     * dim) from element vOff. Whole vectors of tokens are loaded, so up to V−1 elements past
+     * token tn−1 of a K row are read (and ignored): they must lie inside the segment. Streaming
+     * the slab directly is what makes this memory-bound kernel fast: no copy pass.
      */
-    void accumulateInPlace(MemorySegment ks, MemorySegment vs, int kind, long off, int tn, int pos0) {
+    void accumulateInPlace(MemorySegment ks, long kOff, int kStride, MemorySegment vs, long vOff, int kind, int tn, int pos0) {
         int r = 0;
         if (rows % 2 == 1 && rows >= 3) { // an odd count starts with three rows (a GQA group of 3) in one pass over K and V
             int c0 = (int) Math.min(tn, (long) lim[0] - pos0 + 1), c1 = (int) Math.min(tn, (long) lim[1] - pos0 + 1);
             int c2 = (int) Math.min(tn, (long) lim[2] - pos0 + 1);
             if (c0 > 0 && c1 > 0 && c2 > 0) {
                 int cnt = Math.max(c0, Math.max(c1, c2));
-                scores3(ks, kind, off, cnt);
+                scores3(ks, kind, kOff, kStride, cnt);
                 float corr0 = softmax(s, c0, cnt, 0), corr1 = softmax(s2, c1, cnt, 1), corr2 = softmax(s3, c2, cnt, 2);
-                weightedSum3(vs, kind, off, cnt, corr0, corr1, corr2);
+                weightedSum3(vs, kind, vOff, cnt, corr0, corr1, corr2);
             } else {
-                single(ks, vs, kind, off, c0, 0);
-                single(ks, vs, kind, off, c1, 1);
-                single(ks, vs, kind, off, c2, 2);
+                single(ks, kOff, kStride, vs, vOff, kind, c0, 0);
+                single(ks, kOff, kStride, vs, vOff, kind, c1, 1);
+                single(ks, kOff, kStride, vs, vOff, kind, c2, 2);
             }
             r = 3;
         }
@@ -88,132 +91,126 @@ final class LaneDimsTile extends QueryTile {
             int c0 = (int) Math.min(tn, (long) lim[r] - pos0 + 1), c1 = (int) Math.min(tn, (long) lim[r + 1] - pos0 + 1);
             if (c0 > 0 && c1 > 0) {
                 int cnt = Math.max(c0, c1);
-                scores2(ks, kind, off, cnt, r);
+                scores2(ks, kind, kOff, kStride, cnt, r);
                 float corr0 = softmax(s, c0, cnt, r), corr1 = softmax(s2, c1, cnt, r + 1);
-                weightedSum2(vs, kind, off, cnt, r, corr0, corr1);
+                weightedSum2(vs, kind, vOff, cnt, r, corr0, corr1);
             } else {
-                single(ks, vs, kind, off, c0, r);
-                single(ks, vs, kind, off, c1, r + 1);
+                single(ks, kOff, kStride, vs, vOff, kind, c0, r);
+                single(ks, kOff, kStride, vs, vOff, kind, c1, r + 1);
             }
         }
-        if (r < rows) single(ks, vs, kind, off, (int) Math.min(tn, (long) lim[r] - pos0 + 1), r);
+        if (r < rows) single(ks, kOff, kStride, vs, vOff, kind, (int) Math.min(tn, (long) lim[r] - pos0 + 1), r);
         aheadRest();
     }
 
-    private void single(MemorySegment ks, MemorySegment vs, int kind, long off, int cnt, int r) {
+    private void single(MemorySegment ks, long kOff, int kStride, MemorySegment vs, long vOff, int kind, int cnt, int r) {
         if (cnt <= 0) return;
-        scores(ks, kind, off, cnt, r);
+        scores(ks, kind, kOff, kStride, cnt, r);
         float corr = softmax(s, cnt, cnt, r);
-        weightedSum(vs, kind, off, cnt, r, corr);
+        weightedSum(vs, kind, vOff, cnt, r, corr);
     }
 
-    /** s[t] = q[r, :] · k[t, :] and s2[t] = q[r+1, :] · k[t, :] for t < cnt. */
-    private void scores2(MemorySegment ks, int kind, long off, int cnt, int r) {
-        final int D = dim, qb = r * D, qb2 = qb + D, dv = D - D % V;
-        final long row = D;
-        int t = 0;
-        for (; t + 2 <= cnt; t += 2) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0;
-            long k0 = off + t * row;
-            for (int d = 0; d < dv; d += V) {
-                FloatVector qa = FloatVector.fromArray(F, q, qb + d), qb2v = FloatVector.fromArray(F, q, qb2 + d);
-                FloatVector k = VectorMath.load(ks, kind, k0 + d), k1 = VectorMath.load(ks, kind, k0 + row + d);
-                a0 = k.fma(qa, a0);
-                b0 = k.fma(qb2v, b0);
-                a1 = k1.fma(qa, a1);
-                b1 = k1.fma(qb2v, b1);
+    /**
+     * s[t] = q[r, :] · k[t, :] and s2[t] = q[r+1, :] · k[t, :] for t < cnt (and garbage up to cnt rounded up to V,
+     * which softmax overwrites): keys in lanes, K dim-major at element kOff with row stride ksd.
+     */
+    private void scores2(MemorySegment ks, int kind, long kOff, int ksd, int cnt, int r) {
+        final int D = dim, qb = r * D, qb2 = qb + D, nv = (cnt + V - 1) / V;
+        final long row = ksd;
+        int j = 0;
+        for (; j + 4 <= nv; j += 4) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            long k = kOff + (long) j * V;
+            for (int d = 0; d < D; d++, k += row) {
+                FloatVector k0 = VectorMath.load(ks, kind, k), k1 = VectorMath.load(ks, kind, k + V);
+                FloatVector k2 = VectorMath.load(ks, kind, k + 2 * V), k3 = VectorMath.load(ks, kind, k + 3 * V);
+                FloatVector x = FloatVector.broadcast(F, q[qb + d]), y = FloatVector.broadcast(F, q[qb2 + d]);
+                a0 = k0.fma(x, a0);
+                a1 = k1.fma(x, a1);
+                a2 = k2.fma(x, a2);
+                a3 = k3.fma(x, a3);
+                b0 = k0.fma(y, b0);
+                b1 = k1.fma(y, b1);
+                b2 = k2.fma(y, b2);
+                b3 = k3.fma(y, b3);
             }
-            float x0 = a0.reduceLanes(VectorOperators.ADD), x1 = a1.reduceLanes(VectorOperators.ADD);
-            float y0 = b0.reduceLanes(VectorOperators.ADD), y1 = b1.reduceLanes(VectorOperators.ADD);
-            for (int d = dv; d < D; d++) {
-                float k = VectorMath.loadScalar(ks, kind, k0 + d), k1 = VectorMath.loadScalar(ks, kind, k0 + row + d);
-                x0 += q[qb + d] * k;
-                y0 += q[qb2 + d] * k;
-                x1 += q[qb + d] * k1;
-                y1 += q[qb2 + d] * k1;
-            }
-            s[t] = x0;
-            s[t + 1] = x1;
-            s2[t] = y0;
-            s2[t + 1] = y1;
-            if ((t & 2) != 0) ahead();
+            int t = j * V;
+            a0.intoArray(s, t);
+            a1.intoArray(s, t + V);
+            a2.intoArray(s, t + 2 * V);
+            a3.intoArray(s, t + 3 * V);
+            b0.intoArray(s2, t);
+            b1.intoArray(s2, t + V);
+            b2.intoArray(s2, t + 2 * V);
+            b3.intoArray(s2, t + 3 * V);
+            ahead();
         }
-        for (; t < cnt; t++) {
+        for (; j < nv; j++) {
             FloatVector a = FloatVector.zero(F), b = a;
-            long k0 = off + t * row;
-            for (int d = 0; d < dv; d += V) {
-                FloatVector k = VectorMath.load(ks, kind, k0 + d);
-                a = k.fma(FloatVector.fromArray(F, q, qb + d), a);
-                b = k.fma(FloatVector.fromArray(F, q, qb2 + d), b);
+            long k = kOff + (long) j * V;
+            for (int d = 0; d < D; d++, k += row) {
+                FloatVector kv = VectorMath.load(ks, kind, k);
+                a = kv.fma(FloatVector.broadcast(F, q[qb + d]), a);
+                b = kv.fma(FloatVector.broadcast(F, q[qb2 + d]), b);
             }
-            float x = a.reduceLanes(VectorOperators.ADD), y = b.reduceLanes(VectorOperators.ADD);
-            for (int d = dv; d < D; d++) {
-                float k = VectorMath.loadScalar(ks, kind, k0 + d);
-                x += q[qb + d] * k;
-                y += q[qb2 + d] * k;
-            }
-            s[t] = x;
-            s2[t] = y;
+            a.intoArray(s, j * V);
+            b.intoArray(s2, j * V);
         }
     }
 
-    /** Rows 0, 1, 2: s[t], s2[t], s3[t] = q[row, :] · k[t, :] for t < cnt. */
-    private void scores3(MemorySegment ks, int kind, long off, int cnt) {
-        final int D = dim, dv = D - D % V;
-        final long row = D;
-        int t = 0;
-        for (; t + 2 <= cnt; t += 2) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0;
-            long k0 = off + t * row;
-            for (int d = 0; d < dv; d += V) {
-                FloatVector qa = FloatVector.fromArray(F, q, d), qb = FloatVector.fromArray(F, q, D + d), qc = FloatVector.fromArray(F, q, 2 * D + d);
-                FloatVector k = VectorMath.load(ks, kind, k0 + d), k1 = VectorMath.load(ks, kind, k0 + row + d);
-                a0 = k.fma(qa, a0);
-                b0 = k.fma(qb, b0);
-                c0 = k.fma(qc, c0);
-                a1 = k1.fma(qa, a1);
-                b1 = k1.fma(qb, b1);
-                c1 = k1.fma(qc, c1);
+    /** Rows 0, 1, 2: s[t], s2[t], s3[t] = q[row, :] · k[t, :] for t < cnt (keys in lanes, as {@link #scores2}). */
+    private void scores3(MemorySegment ks, int kind, long kOff, int ksd, int cnt) {
+        final int D = dim, nv = (cnt + V - 1) / V;
+        final long row = ksd;
+        int j = 0;
+        for (; j + 4 <= nv; j += 4) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            long k = kOff + (long) j * V;
+            for (int d = 0; d < D; d++, k += row) {
+                FloatVector k0 = VectorMath.load(ks, kind, k), k1 = VectorMath.load(ks, kind, k + V);
+                FloatVector k2 = VectorMath.load(ks, kind, k + 2 * V), k3 = VectorMath.load(ks, kind, k + 3 * V);
+                FloatVector x = FloatVector.broadcast(F, q[d]), y = FloatVector.broadcast(F, q[D + d]), z = FloatVector.broadcast(F, q[2 * D + d]);
+                a0 = k0.fma(x, a0);
+                a1 = k1.fma(x, a1);
+                a2 = k2.fma(x, a2);
+                a3 = k3.fma(x, a3);
+                b0 = k0.fma(y, b0);
+                b1 = k1.fma(y, b1);
+                b2 = k2.fma(y, b2);
+                b3 = k3.fma(y, b3);
+                c0 = k0.fma(z, c0);
+                c1 = k1.fma(z, c1);
+                c2 = k2.fma(z, c2);
+                c3 = k3.fma(z, c3);
             }
-            float x0 = a0.reduceLanes(VectorOperators.ADD), x1 = a1.reduceLanes(VectorOperators.ADD);
-            float y0 = b0.reduceLanes(VectorOperators.ADD), y1 = b1.reduceLanes(VectorOperators.ADD);
-            float z0 = c0.reduceLanes(VectorOperators.ADD), z1 = c1.reduceLanes(VectorOperators.ADD);
-            for (int d = dv; d < D; d++) {
-                float k = VectorMath.loadScalar(ks, kind, k0 + d), k1 = VectorMath.loadScalar(ks, kind, k0 + row + d);
-                x0 += q[d] * k;
-                y0 += q[D + d] * k;
-                z0 += q[2 * D + d] * k;
-                x1 += q[d] * k1;
-                y1 += q[D + d] * k1;
-                z1 += q[2 * D + d] * k1;
-            }
-            s[t] = x0;
-            s[t + 1] = x1;
-            s2[t] = y0;
-            s2[t + 1] = y1;
-            s3[t] = z0;
-            s3[t + 1] = z1;
-            if ((t & 2) != 0) ahead();
+            int t = j * V;
+            a0.intoArray(s, t);
+            a1.intoArray(s, t + V);
+            a2.intoArray(s, t + 2 * V);
+            a3.intoArray(s, t + 3 * V);
+            b0.intoArray(s2, t);
+            b1.intoArray(s2, t + V);
+            b2.intoArray(s2, t + 2 * V);
+            b3.intoArray(s2, t + 3 * V);
+            c0.intoArray(s3, t);
+            c1.intoArray(s3, t + V);
+            c2.intoArray(s3, t + 2 * V);
+            c3.intoArray(s3, t + 3 * V);
+            ahead();
         }
-        for (; t < cnt; t++) {
+        for (; j < nv; j++) {
             FloatVector a = FloatVector.zero(F), b = a, cc = a;
-            long k0 = off + t * row;
-            for (int d = 0; d < dv; d += V) {
-                FloatVector k = VectorMath.load(ks, kind, k0 + d);
-                a = k.fma(FloatVector.fromArray(F, q, d), a);
-                b = k.fma(FloatVector.fromArray(F, q, D + d), b);
-                cc = k.fma(FloatVector.fromArray(F, q, 2 * D + d), cc);
+            long k = kOff + (long) j * V;
+            for (int d = 0; d < D; d++, k += row) {
+                FloatVector kv = VectorMath.load(ks, kind, k);
+                a = kv.fma(FloatVector.broadcast(F, q[d]), a);
+                b = kv.fma(FloatVector.broadcast(F, q[D + d]), b);
+                cc = kv.fma(FloatVector.broadcast(F, q[2 * D + d]), cc);
             }
-            float x = a.reduceLanes(VectorOperators.ADD), y = b.reduceLanes(VectorOperators.ADD), z = cc.reduceLanes(VectorOperators.ADD);
-            for (int d = dv; d < D; d++) {
-                float k = VectorMath.loadScalar(ks, kind, k0 + d);
-                x += q[d] * k;
-                y += q[D + d] * k;
-                z += q[2 * D + d] * k;
-            }
-            s[t] = x;
-            s2[t] = y;
-            s3[t] = z;
+            a.intoArray(s, j * V);
+            b.intoArray(s2, j * V);
+            cc.intoArray(s3, j * V);
         }
     }
 
@@ -317,45 +314,33 @@ final class LaneDimsTile extends QueryTile {
         }
     }
 
-    /** s[t] = q[r, :] · k[t, :] for t < cnt. */
-    private void scores(MemorySegment ks, int kind, long off, int cnt, int r) {
-        final int D = dim, qb = r * D, dv = D - D % V;
-        final long row = D;
-        int t = 0;
-        for (; t + TB <= cnt; t += TB) {
+    /** s[t] = q[r, :] · k[t, :] for t < cnt (keys in lanes, as {@link #scores2}). */
+    private void scores(MemorySegment ks, int kind, long kOff, int ksd, int cnt, int r) {
+        final int D = dim, qb = r * D, nv = (cnt + V - 1) / V;
+        final long row = ksd;
+        int j = 0;
+        for (; j + 4 <= nv; j += 4) {
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            long k0 = off + t * row;
-            for (int d = 0; d < dv; d += V) {
-                FloatVector qv = FloatVector.fromArray(F, q, qb + d);
-                long k = k0 + d;
-                a0 = VectorMath.load(ks, kind, k).fma(qv, a0);
-                a1 = VectorMath.load(ks, kind, k + row).fma(qv, a1);
-                a2 = VectorMath.load(ks, kind, k + 2 * row).fma(qv, a2);
-                a3 = VectorMath.load(ks, kind, k + 3 * row).fma(qv, a3);
+            long k = kOff + (long) j * V;
+            for (int d = 0; d < D; d++, k += row) {
+                FloatVector x = FloatVector.broadcast(F, q[qb + d]);
+                a0 = VectorMath.load(ks, kind, k).fma(x, a0);
+                a1 = VectorMath.load(ks, kind, k + V).fma(x, a1);
+                a2 = VectorMath.load(ks, kind, k + 2 * V).fma(x, a2);
+                a3 = VectorMath.load(ks, kind, k + 3 * V).fma(x, a3);
             }
-            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
-            for (int d = dv; d < D; d++) {
-                float qd = q[qb + d];
-                long k = k0 + d;
-                s0 += qd * VectorMath.loadScalar(ks, kind, k);
-                s1 += qd * VectorMath.loadScalar(ks, kind, k + row);
-                s2 += qd * VectorMath.loadScalar(ks, kind, k + 2 * row);
-                s3 += qd * VectorMath.loadScalar(ks, kind, k + 3 * row);
-            }
-            s[t] = s0;
-            s[t + 1] = s1;
-            s[t + 2] = s2;
-            s[t + 3] = s3;
+            int t = j * V;
+            a0.intoArray(s, t);
+            a1.intoArray(s, t + V);
+            a2.intoArray(s, t + 2 * V);
+            a3.intoArray(s, t + 3 * V);
             ahead();
         }
-        for (; t < cnt; t++) {
+        for (; j < nv; j++) {
             FloatVector a = FloatVector.zero(F);
-            long k0 = off + t * row;
-            for (int d = 0; d < dv; d += V) a = VectorMath.load(ks, kind, k0 + d).fma(FloatVector.fromArray(F, q, qb + d), a);
-            float x = a.reduceLanes(VectorOperators.ADD);
-            for (int d = dv; d < D; d++) x += q[qb + d] * VectorMath.loadScalar(ks, kind, k0 + d);
-            s[t] = x;
+            long k = kOff + (long) j * V;
+            for (int d = 0; d < D; d++, k += row) a = VectorMath.load(ks, kind, k).fma(FloatVector.broadcast(F, q[qb + d]), a);
+            a.intoArray(s, j * V);
         }
     }
 

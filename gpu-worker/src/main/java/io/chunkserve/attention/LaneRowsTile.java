@@ -2,6 +2,10 @@ package io.chunkserve.attention;
 
 import jdk.incubator.vector.FloatVector;
 
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
+
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.util.Arrays;
@@ -11,52 +15,64 @@ import static io.chunkserve.attention.VectorMath.V;
 
 /**
  * The tile for many query rows over the same K/V (a shared chunk read by a batch, a prefill
- * block): register-blocked so that every K/V element loaded feeds many rows and the loop is bound
- * by fused multiply-adds, not by loads.
+ * block): register-blocked so that every K/V element loaded feeds several rows and the loop is
+ * bound by fused multiply-adds, not by loads. Rows are taken in groups of {@link #RG} = 4.
  * <ul>
- * <li><b>Scores</b> put query rows in vector lanes: a block of V rows is one vector, and each K
- * element is broadcast once per row block into 12 (8 with AVX2) token accumulators (a rank-1
- * update per head dim). Scores, maxima, sums and the rescale factors are then lane-wise with no
- * horizontal reduction.</li>
+ * <li><b>Scores</b> put keys in vector lanes: K is dim-major per chunk
+ * ({@link io.chunkserve.kv.KvLayout}), so for each head dim d one vector load gives d of V
+ * consecutive tokens, and 4 rows × 4 token vectors accumulate
+ * broadcast(q[row, d]) · K[d, tokens] (16 accumulators; per head dim 4 K loads and 4 query
+ * broadcasts for 16 FMAs). K is read straight from the fp32 pool slab (no copy) or from a
+ * widened copy for half types.</li>
+ * <li><b>Softmax</b> per row over its scores (row-major, one horizontal max and sum per row and
+ * chunk).</li>
  * <li><b>P·V</b> puts head dims in lanes: 4 rows × 4 vectors of dims (4 × 2 with AVX2) are
- * accumulated in registers; per token the V vectors are loaded once for the 4 rows and each row's
- * probability is a broadcast scalar read from the rows-in-lanes probability array (no
- * transpose).</li>
+ * accumulated in registers; per token the V vectors are loaded once for the 4 rows and each
+ * row's probability is a broadcast scalar.</li>
  * </ul>
- * Measured on one Zen 5 core (AVX-512, 64×64 fp32 chunk, 16 rows, L1-hot; the core's peak is
- * 6.4 FMA vectors/ns): scores ~0.88 µs (4.7 FMA vectors/ns), softmax ~0.35 µs, P·V ~0.66 µs
- * (6.2/ns); the whole chunk ~2.0 µs (~125 GFLOP/s), against 3.6 µs for the previous tile, which
- * kept outputs rows-in-lanes (a probability-vector load per 8 FMAs), spilled, and boxed vectors at
- * an exp2 call site C2 did not inline. The generated code was checked (gdb on the JIT blob):
- * no spills or calls in the inner loops, broadcasts are memory-operand vbroadcastss.
- *
- * <p>Layouts: queries and scores are packed per row block (rb = row / V, lane = row % V); outputs
- * are row-major. Rows past {@code rows} in the last block are padding (zero queries; their
- * results are ignored).
+ * Rows past {@code rows} in the last group are padding (zero queries; their results are ignored).
+ * Session 6 replaced a rows-in-lanes score kernel (each K element broadcast into 12 token
+ * accumulators: 13 loads per 12 FMAs, and a per-block copy of K into scratch).
  */
 final class LaneRowsTile extends QueryTile {
     /** 32 vector registers with AVX-512, 16 with AVX2: block sizes that keep all accumulators in registers. */
     private static final boolean WIDE_REGS = F.vectorBitSize() >= 512;
-    /** Rows per P·V register block (a multiple of which divides V). */
+    /** Rows per register block (scores and P·V); a multiple of it divides V. */
     private static final int RG = 4;
-    /**
-     * Head dims per panel of the K scratch this tile reads: K of a chunk arrives as
-     * ⌈dim / KP⌉ panels of (maxTokens, KP) floats, panel p holding dims p·KP .. p·KP+KP−1 of
-     * every token (row-major within the panel; the last panel's rows are only partly used).
-     * For dim = KP that is plain row-major. See {@link Workspace#fold}.
-     */
-    static final int KP = 64;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    private int blocks, tcap;
-    private float[] qt = new float[0];  // (blocks, dim, V) scaled queries, transposed
+    private int blocks, tcap, ts;
+    private float[] q = new float[0];   // (blocks·V, dim) scaled queries, row-major
     private float[] o = new float[0];   // (blocks·V, dim) unnormalised outputs, row-major
-    private float[] st = new float[0];  // (tcap + 1, V) scores, then probabilities, of the current row block
+    private float[] st = new float[0];  // (V, ts) scores, then probabilities, of the current row block, row-major
     private float[] m = new float[0];   // (blocks·V) running max, log2 units
-    private float[] l = new float[0];   // (blocks·V) running sum
-    private float[] lim = new float[0]; // (blocks·V) last attended absolute position
-    private int kOff, vOff; // where the current chunk's K and V start in kt and vt
+    private float[] l = new float[0];   // (blocks·V, V) running sum of each row, as V lane partials (summed by rowSum)
+    private int[] lim = new int[0];     // (blocks·V) last attended absolute position
+    private int vOff; // where the current chunk's V starts in the V scratch
     private final float[] cf = new float[V];   // (V) rescale factor of the current block's old state
-    private final float[] smax = new float[V]; // (V) max score of the current block over the chunk
+    private final float[] mRefs = new float[V]; // (V) what the current block's rows subtract from their scores
+    private final float[] rowMax = new float[V * V]; // (V, V) lane-wise maxima of the current block's rows, then the transpose-reduce
+    private static final int LOG_V = Integer.numberOfTrailingZeros(V);
+    /** ODD[j]: lanes i with bit j set; SWAP[j]: lane i ↔ i XOR 2^j; BITREV: lane i ← lane bit-reverse(i) (log2 V bits). */
+    @SuppressWarnings("unchecked")
+    private static final VectorMask<Float>[] ODD = new VectorMask[LOG_V];
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] SWAP = new VectorShuffle[LOG_V];
+    private static final VectorShuffle<Float> BITREV;
+    static {
+        for (int j = 0; j < LOG_V; j++) {
+            boolean[] odd = new boolean[V];
+            int[] swap = new int[V];
+            for (int i = 0; i < V; i++) { odd[i] = (i >> j & 1) == 1; swap[i] = i ^ (1 << j); }
+            ODD[j] = VectorMask.fromArray(F, odd, 0);
+            SWAP[j] = VectorShuffle.fromArray(F, swap, 0);
+        }
+        int[] rev = new int[V];
+        for (int i = 0; i < V; i++) rev[i] = Integer.reverse(i) >>> (32 - LOG_V);
+        BITREV = VectorShuffle.fromArray(F, rev, 0);
+    }
+    private float[] ktSeen;                    // K scratch last wrapped ...
+    private MemorySegment ktSeg;               // ... and its segment view
 
     @Override
     void begin(int rows, int dim, int maxTokens) {
@@ -64,84 +80,91 @@ final class LaneRowsTile extends QueryTile {
         this.dim = dim;
         blocks = (rows + V - 1) / V;
         tcap = maxTokens;
+        ts = roundUp(tcap, V);
         int lanes = blocks * V;
-        if (qt.length < lanes * dim) { qt = new float[lanes * dim]; o = new float[lanes * dim]; }
-        if (st.length < V * (tcap + 1)) st = new float[V * (tcap + 1)]; // + 1: see softmax
-        if (m.length < lanes) { m = new float[lanes]; l = new float[lanes]; lim = new float[lanes]; }
-        Arrays.fill(qt, 0, lanes * dim, 0f);   // padded lanes keep q = 0: finite, ignored scores
+        if (q.length < lanes * dim) { q = new float[lanes * dim]; o = new float[lanes * dim]; }
+        if (st.length < V * ts + V) st = new float[V * ts + V]; // + V: the factors' exponents (see softmax)
+        if (m.length < lanes) { m = new float[lanes]; lim = new int[lanes]; }
+        if (l.length < lanes * V) l = new float[lanes * V];
+        Arrays.fill(q, 0, lanes * dim, 0f);   // padded rows keep q = 0: finite, ignored scores
         Arrays.fill(o, 0, lanes * dim, 0f);
         Arrays.fill(m, 0, lanes, Float.NEGATIVE_INFINITY);
-        Arrays.fill(l, 0, lanes, 0f);
-        Arrays.fill(lim, 0, lanes, Float.MAX_VALUE);
+        Arrays.fill(l, 0, lanes * V, 0f);
+        Arrays.fill(lim, 0, lanes, Integer.MAX_VALUE);
         minLimit = Integer.MAX_VALUE;
     }
 
     @Override
-    void setQuery(int r, float[] q, int off, float scale, int limit) {
-        int base = (r / V) * dim * V + r % V;
-        for (int d = 0; d < dim; d++) qt[base + d * V] = q[off + d] * scale;
-        lim[r] = limit == Integer.MAX_VALUE ? Float.MAX_VALUE : limit;
+    void setQuery(int r, float[] src, int off, float scale, int limit) {
+        for (int d = 0; d < dim; d++) q[r * dim + d] = src[off + d] * scale;
+        lim[r] = limit;
         minLimit = Math.min(minLimit, limit);
     }
 
+    /** kt: (dim, maxTokens) dim-major fp32 keys plus V floats of slack; vt: (tn, dim) row-major. */
     @Override
-    void accumulate(float[] kt, float[] vt, int tn, int pos0) { accumulate(kt, 0, vt, 0, tn, pos0); }
-
-    /** As {@link #accumulate(float[], float[], int, int)} with K at kt[kOff ..] in the panel layout of {@link #KP}, V at vt[vOff ..] row-major (tn, dim). */
-    void accumulate(float[] kt, int kOff, float[] vt, int vOff, int tn, int pos0) {
-        this.kOff = kOff;
-        this.vOff = vOff;
-        boolean masked = (long) pos0 + tn - 1 > minLimit;
-        for (int rb = 0; rb < blocks; rb++) {
-            if (WIDE_REGS) scores12(kt, tn, rb); else scores8(kt, tn, rb);
-            if (masked) mask(tn, pos0, rb);
-            softmax(tn, rb);
-            ahead();
-            // real rows of this block, rounded up to the P·V row group (V is a multiple of RG)
-            int r1 = Math.min(V, (rows - rb * V + RG - 1) / RG * RG);
-            for (int r = 0; r < r1; r += RG) {
-                weightedSum(vt, tn, rb, r);
-                ahead();
-            }
-        }
-        aheadRest();
+    void accumulate(float[] kt, float[] vt, int tn, int pos0) {
+        if (kt != ktSeen) { ktSeen = kt; ktSeg = MemorySegment.ofArray(kt); }
+        accumulate(ktSeg, 0, tcap, vt, 0, tn, pos0);
     }
 
     /**
-     * As {@link #accumulate(float[], int, float[], int, int, int)} with K at kt[0 ..] (panel
-     * layout) but V read straight from an fp32 slab, (tn, dim) row-major at byte vb of vs, with no
-     * copy into scratch. Only where {@link #directVOk} holds, and worth it only where the block was
-     * prefetched into the cache ({@link Workspace#fold}): V is read with full-vector loads, which
-     * hit L1/L2 as well from the slab as from scratch. K stays copied: its broadcasts read single
-     * floats, and scalar segment reads (bounds-checked) made the scores slower than copy + array
-     * reads (measured, session 5).
+     * Folds one chunk: K fp32 in a segment (a pool slab or a scratch view), token t's dim d at
+     * element kOff + d·kStride + t (whole vectors of tokens are read, up to V−1 elements past
+     * token tn−1 of a row, which must lie inside the segment); V fp32 row-major at vt[vOff ..].
      */
-    void accumulate(float[] kt, MemorySegment vs, long vb, int tn, int pos0) {
-        this.kOff = 0;
+    void accumulate(MemorySegment ks, long kOff, int kStride, float[] vt, int vOff, int tn, int pos0) {
+        this.vOff = vOff;
+        fold(ks, kOff, kStride, vt, null, 0, tn, pos0);
+    }
+
+    /**
+     * As {@link #accumulate(MemorySegment, long, int, float[], int, int, int)} with V read
+     * straight from an fp32 slab too, (tn, dim) row-major at byte vb of vs. Only where
+     * {@link #directVOk} holds, and worth it where the block was prefetched into the cache
+     * ({@link Workspace#fold}).
+     */
+    void accumulate(MemorySegment ks, long kOff, int kStride, MemorySegment vs, long vb, int tn, int pos0) {
+        fold(ks, kOff, kStride, null, vs, vb, tn, pos0);
+    }
+
+    /** Whether V may come from a slab ({@link #accumulate(MemorySegment, long, int, MemorySegment, long, int, int)}). */
+    static boolean directVOk(int dim) { return WIDE_REGS && dim == 4 * V; }
+
+    /** Prefetch sites ({@link #ahead}) one accumulate call passes: two per group of {@link #RG} rows, one per block of V rows. */
+    int prefetchSites() {
+        int groups = 0;
+        for (int rb = 0; rb < blocks; rb++) groups += realRows(rb) / RG;
+        return 2 * groups + blocks;
+    }
+
+    /** Rows of block rb to compute: the real ones rounded up to the row group (V is a multiple of RG). */
+    private int realRows(int rb) { return Math.min(V, (rows - rb * V + RG - 1) / RG * RG); }
+
+    private void fold(MemorySegment ks, long kOff, int kStride, float[] vt, MemorySegment vs, long vb, int tn, int pos0) {
         boolean masked = (long) pos0 + tn - 1 > minLimit;
         for (int rb = 0; rb < blocks; rb++) {
-            scores12(kt, tn, rb);
-            if (masked) mask(tn, pos0, rb);
-            softmax(tn, rb);
-            ahead();
-            int r1 = Math.min(V, (rows - rb * V + RG - 1) / RG * RG);
+            int r1 = realRows(rb);
             for (int r = 0; r < r1; r += RG) {
-                pv4x4Seg(vs, vb, tn, rb, r);
+                scores(ks, kOff, kStride, tn, rb, r);
+                ahead();
+            }
+            softmax(tn, pos0, masked, rb, r1);
+            ahead();
+            for (int r = 0; r < r1; r += RG) {
+                if (vs != null) pv4x4Seg(vs, vb, tn, rb, r);
+                else weightedSum(vt, tn, rb, r);
                 ahead();
             }
         }
         aheadRest();
     }
 
-    /** Whether {@link #accumulate(float[], MemorySegment, long, int, int)} handles this head dim. */
-    static boolean directVOk(int dim) { return WIDE_REGS && dim == KP && dim == 4 * V; }
-
     /** {@link #pv4x4} (the whole head dim: dim = 4·V) over a V slab. */
     private void pv4x4Seg(MemorySegment vs, long vb0, int tn, int rb, int r0) {
-        final int D = dim;
+        final int D = dim, TS = ts;
         final float[] s = st, out = o;
         final MemorySegment v = vs;
-        final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
         final long RS = 4L * D, VB = 4L * V;
         int o0 = (rb * V + r0) * D, o1 = o0 + D, o2 = o1 + D, o3 = o2 + D;
         FloatVector c0 = FloatVector.broadcast(F, cf[r0]), c1 = FloatVector.broadcast(F, cf[r0 + 1]);
@@ -156,7 +179,7 @@ final class LaneRowsTile extends QueryTile {
         FloatVector a32 = FloatVector.fromArray(F, out, o3 + 2 * V).mul(c3), a33 = FloatVector.fromArray(F, out, o3 + 3 * V).mul(c3);
         for (int t = 0; t < tn; t++) {
             long vb = vb0 + t * RS;
-            int sb = t * V + r0;
+            int sb = r0 * TS + t;
             FloatVector v0 = FloatVector.fromMemorySegment(F, v, vb, LE), v1 = FloatVector.fromMemorySegment(F, v, vb + VB, LE);
             FloatVector v2 = FloatVector.fromMemorySegment(F, v, vb + 2 * VB, LE), v3 = FloatVector.fromMemorySegment(F, v, vb + 3 * VB, LE);
             FloatVector p = FloatVector.broadcast(F, s[sb]);
@@ -164,17 +187,17 @@ final class LaneRowsTile extends QueryTile {
             a01 = v1.fma(p, a01);
             a02 = v2.fma(p, a02);
             a03 = v3.fma(p, a03);
-            p = FloatVector.broadcast(F, s[sb + 1]);
+            p = FloatVector.broadcast(F, s[sb + TS]);
             a10 = v0.fma(p, a10);
             a11 = v1.fma(p, a11);
             a12 = v2.fma(p, a12);
             a13 = v3.fma(p, a13);
-            p = FloatVector.broadcast(F, s[sb + 2]);
+            p = FloatVector.broadcast(F, s[sb + 2 * TS]);
             a20 = v0.fma(p, a20);
             a21 = v1.fma(p, a21);
             a22 = v2.fma(p, a22);
             a23 = v3.fma(p, a23);
-            p = FloatVector.broadcast(F, s[sb + 3]);
+            p = FloatVector.broadcast(F, s[sb + 3 * TS]);
             a30 = v0.fma(p, a30);
             a31 = v1.fma(p, a31);
             a32 = v2.fma(p, a32);
@@ -199,167 +222,171 @@ final class LaneRowsTile extends QueryTile {
     }
 
     /**
-     * st[t, :] = Σ_d qt[rb, d, :] · k[t, d] for t < tn, and smax = the block's max over those
-     * scores: 12 tokens per register block (12 accumulators, 12 broadcasts and the query vector:
-     * 25 of the 32 registers; with 16 tokens C2 hoists the broadcasts, runs out of registers and
-     * keeps three accumulators on the stack). K comes in panels ({@link #KP}) so that the 12
-     * broadcasts of a step sit at constant offsets from one index: with the head dim as the row
-     * stride C2 needed 12 index registers, spilled, and ran at 1.4 against 0.9 µs per 64×64 chunk.
+     * st[r0+i, t] = q[row i, :] · k[t, :] for the 4 rows rb·V + r0 + i and every token vector
+     * covering 0 .. tn−1 (lanes past tn−1 hold garbage that softmax overwrites). With AVX-512:
+     * 4 token vectors × 4 rows = 16 accumulators; then pairs and single vectors of tokens.
      */
-    private void scores12(float[] kt, int tn, int rb) {
-        final int D = dim, qb = rb * D * V, pstride = tcap * KP;
-        final float[] k = kt, q = qt, s = st;
-        FloatVector.broadcast(F, Float.NEGATIVE_INFINITY).intoArray(smax, 0);
-        int t = 0;
-        for (; t + 12 <= tn; t += 12) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-            FloatVector a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-            for (int p0 = 0, kb = kOff + t * KP; p0 < D; p0 += KP, kb += pstride) {
-                int w = Math.min(KP, D - p0), qp = qb + p0 * V;
-                for (int d = 0; d < w; d++) {
-                    FloatVector qv = FloatVector.fromArray(F, q, qp + d * V);
-                    int kd = kb + d;
-                    a0 = qv.fma(FloatVector.broadcast(F, k[kd]), a0);
-                    a1 = qv.fma(FloatVector.broadcast(F, k[kd + KP]), a1);
-                    a2 = qv.fma(FloatVector.broadcast(F, k[kd + 2 * KP]), a2);
-                    a3 = qv.fma(FloatVector.broadcast(F, k[kd + 3 * KP]), a3);
-                    a4 = qv.fma(FloatVector.broadcast(F, k[kd + 4 * KP]), a4);
-                    a5 = qv.fma(FloatVector.broadcast(F, k[kd + 5 * KP]), a5);
-                    a6 = qv.fma(FloatVector.broadcast(F, k[kd + 6 * KP]), a6);
-                    a7 = qv.fma(FloatVector.broadcast(F, k[kd + 7 * KP]), a7);
-                    a8 = qv.fma(FloatVector.broadcast(F, k[kd + 8 * KP]), a8);
-                    a9 = qv.fma(FloatVector.broadcast(F, k[kd + 9 * KP]), a9);
-                    a10 = qv.fma(FloatVector.broadcast(F, k[kd + 10 * KP]), a10);
-                    a11 = qv.fma(FloatVector.broadcast(F, k[kd + 11 * KP]), a11);
+    private void scores(MemorySegment ks, long kOff, int kStride, int tn, int rb, int r0) {
+        final int D = dim, nv = (tn + V - 1) / V;
+        final int q0 = (rb * V + r0) * D, q1 = q0 + D, q2 = q1 + D, q3 = q2 + D;
+        final int s0 = r0 * ts, s1 = s0 + ts, s2 = s1 + ts, s3 = s2 + ts;
+        final long row = 4L * kStride, VB = 4L * V;
+        final float[] qa = q, s = st;
+        final MemorySegment k = ks;
+        int j = 0;
+        if (WIDE_REGS) {
+            for (; j + 4 <= nv; j += 4) {
+                FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+                FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+                long kb = (kOff + (long) j * V) * 4;
+                for (int d = 0; d < D; d++, kb += row) {
+                    FloatVector k0 = FloatVector.fromMemorySegment(F, k, kb, LE), k1 = FloatVector.fromMemorySegment(F, k, kb + VB, LE);
+                    FloatVector k2 = FloatVector.fromMemorySegment(F, k, kb + 2 * VB, LE), k3 = FloatVector.fromMemorySegment(F, k, kb + 3 * VB, LE);
+                    FloatVector x = FloatVector.broadcast(F, qa[q0 + d]);
+                    a00 = k0.fma(x, a00);
+                    a01 = k1.fma(x, a01);
+                    a02 = k2.fma(x, a02);
+                    a03 = k3.fma(x, a03);
+                    x = FloatVector.broadcast(F, qa[q1 + d]);
+                    a10 = k0.fma(x, a10);
+                    a11 = k1.fma(x, a11);
+                    a12 = k2.fma(x, a12);
+                    a13 = k3.fma(x, a13);
+                    x = FloatVector.broadcast(F, qa[q2 + d]);
+                    a20 = k0.fma(x, a20);
+                    a21 = k1.fma(x, a21);
+                    a22 = k2.fma(x, a22);
+                    a23 = k3.fma(x, a23);
+                    x = FloatVector.broadcast(F, qa[q3 + d]);
+                    a30 = k0.fma(x, a30);
+                    a31 = k1.fma(x, a31);
+                    a32 = k2.fma(x, a32);
+                    a33 = k3.fma(x, a33);
                 }
+                int t = j * V;
+                a00.intoArray(s, s0 + t);
+                a01.intoArray(s, s0 + t + V);
+                a02.intoArray(s, s0 + t + 2 * V);
+                a03.intoArray(s, s0 + t + 3 * V);
+                a10.intoArray(s, s1 + t);
+                a11.intoArray(s, s1 + t + V);
+                a12.intoArray(s, s1 + t + 2 * V);
+                a13.intoArray(s, s1 + t + 3 * V);
+                a20.intoArray(s, s2 + t);
+                a21.intoArray(s, s2 + t + V);
+                a22.intoArray(s, s2 + t + 2 * V);
+                a23.intoArray(s, s2 + t + 3 * V);
+                a30.intoArray(s, s3 + t);
+                a31.intoArray(s, s3 + t + V);
+                a32.intoArray(s, s3 + t + 2 * V);
+                a33.intoArray(s, s3 + t + 3 * V);
             }
-            int s0 = t * V;
-            a0.intoArray(s, s0);
-            a1.intoArray(s, s0 + V);
-            a2.intoArray(s, s0 + 2 * V);
-            a3.intoArray(s, s0 + 3 * V);
-            a4.intoArray(s, s0 + 4 * V);
-            a5.intoArray(s, s0 + 5 * V);
-            a6.intoArray(s, s0 + 6 * V);
-            a7.intoArray(s, s0 + 7 * V);
-            a8.intoArray(s, s0 + 8 * V);
-            a9.intoArray(s, s0 + 9 * V);
-            a10.intoArray(s, s0 + 10 * V);
-            a11.intoArray(s, s0 + 11 * V);
-            FloatVector.fromArray(F, smax, 0).max(a0.max(a1).max(a2.max(a3)).max(a4.max(a5).max(a6.max(a7))))
-                    .max(a8.max(a9).max(a10.max(a11))).intoArray(smax, 0);
-            ahead();
         }
-        scoresTail(kt, t, tn, rb);
-    }
-
-    /** As {@link #scores12} with 8 tokens per register block (for 16-register machines). */
-    private void scores8(float[] kt, int tn, int rb) {
-        final int D = dim, qb = rb * D * V, pstride = tcap * KP;
-        final float[] k = kt, q = qt, s = st;
-        FloatVector.broadcast(F, Float.NEGATIVE_INFINITY).intoArray(smax, 0);
-        int t = 0;
-        for (; t + 8 <= tn; t += 8) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-            for (int p0 = 0, kb = kOff + t * KP; p0 < D; p0 += KP, kb += pstride) {
-                int w = Math.min(KP, D - p0), qp = qb + p0 * V;
-                for (int d = 0; d < w; d++) {
-                    FloatVector qv = FloatVector.fromArray(F, q, qp + d * V);
-                    int kd = kb + d;
-                    a0 = qv.fma(FloatVector.broadcast(F, k[kd]), a0);
-                    a1 = qv.fma(FloatVector.broadcast(F, k[kd + KP]), a1);
-                    a2 = qv.fma(FloatVector.broadcast(F, k[kd + 2 * KP]), a2);
-                    a3 = qv.fma(FloatVector.broadcast(F, k[kd + 3 * KP]), a3);
-                    a4 = qv.fma(FloatVector.broadcast(F, k[kd + 4 * KP]), a4);
-                    a5 = qv.fma(FloatVector.broadcast(F, k[kd + 5 * KP]), a5);
-                    a6 = qv.fma(FloatVector.broadcast(F, k[kd + 6 * KP]), a6);
-                    a7 = qv.fma(FloatVector.broadcast(F, k[kd + 7 * KP]), a7);
-                }
+        for (; j + 2 <= nv; j += 2) {
+            FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            long kb = (kOff + (long) j * V) * 4;
+            for (int d = 0; d < D; d++, kb += row) {
+                FloatVector k0 = FloatVector.fromMemorySegment(F, k, kb, LE), k1 = FloatVector.fromMemorySegment(F, k, kb + VB, LE);
+                FloatVector x = FloatVector.broadcast(F, qa[q0 + d]);
+                a00 = k0.fma(x, a00);
+                a01 = k1.fma(x, a01);
+                x = FloatVector.broadcast(F, qa[q1 + d]);
+                a10 = k0.fma(x, a10);
+                a11 = k1.fma(x, a11);
+                x = FloatVector.broadcast(F, qa[q2 + d]);
+                a20 = k0.fma(x, a20);
+                a21 = k1.fma(x, a21);
+                x = FloatVector.broadcast(F, qa[q3 + d]);
+                a30 = k0.fma(x, a30);
+                a31 = k1.fma(x, a31);
             }
-            int s0 = t * V;
-            a0.intoArray(s, s0);
-            a1.intoArray(s, s0 + V);
-            a2.intoArray(s, s0 + 2 * V);
-            a3.intoArray(s, s0 + 3 * V);
-            a4.intoArray(s, s0 + 4 * V);
-            a5.intoArray(s, s0 + 5 * V);
-            a6.intoArray(s, s0 + 6 * V);
-            a7.intoArray(s, s0 + 7 * V);
-            FloatVector.fromArray(F, smax, 0).max(a0.max(a1).max(a2.max(a3)).max(a4.max(a5).max(a6.max(a7)))).intoArray(smax, 0);
-            ahead();
+            int t = j * V;
+            a00.intoArray(s, s0 + t);
+            a01.intoArray(s, s0 + t + V);
+            a10.intoArray(s, s1 + t);
+            a11.intoArray(s, s1 + t + V);
+            a20.intoArray(s, s2 + t);
+            a21.intoArray(s, s2 + t + V);
+            a30.intoArray(s, s3 + t);
+            a31.intoArray(s, s3 + t + V);
         }
-        scoresTail(kt, t, tn, rb);
-    }
-
-    /** Tokens t0 .. tn-1 of the scores: blocks of 4, then one at a time; smax = max(smax, their scores). */
-    private void scoresTail(float[] kt, int t0, int tn, int rb) {
-        final int D = dim, qb = rb * D * V, pstride = tcap * KP;
-        int t = t0;
-        for (; t + 4 <= tn; t += 4) {
+        for (; j < nv; j++) {
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            for (int p0 = 0, kb = kOff + t * KP; p0 < D; p0 += KP, kb += pstride) {
-                int w = Math.min(KP, D - p0), qp = qb + p0 * V;
-                for (int d = 0; d < w; d++) {
-                    FloatVector qv = FloatVector.fromArray(F, qt, qp + d * V);
-                    int kd = kb + d;
-                    a0 = qv.fma(FloatVector.broadcast(F, kt[kd]), a0);
-                    a1 = qv.fma(FloatVector.broadcast(F, kt[kd + KP]), a1);
-                    a2 = qv.fma(FloatVector.broadcast(F, kt[kd + 2 * KP]), a2);
-                    a3 = qv.fma(FloatVector.broadcast(F, kt[kd + 3 * KP]), a3);
-                }
+            long kb = (kOff + (long) j * V) * 4;
+            for (int d = 0; d < D; d++, kb += row) {
+                FloatVector k0 = FloatVector.fromMemorySegment(F, k, kb, LE);
+                a0 = k0.fma(FloatVector.broadcast(F, qa[q0 + d]), a0);
+                a1 = k0.fma(FloatVector.broadcast(F, qa[q1 + d]), a1);
+                a2 = k0.fma(FloatVector.broadcast(F, qa[q2 + d]), a2);
+                a3 = k0.fma(FloatVector.broadcast(F, qa[q3 + d]), a3);
             }
-            a0.intoArray(st, t * V);
-            a1.intoArray(st, (t + 1) * V);
-            a2.intoArray(st, (t + 2) * V);
-            a3.intoArray(st, (t + 3) * V);
-            FloatVector.fromArray(F, smax, 0).max(a0.max(a1).max(a2.max(a3))).intoArray(smax, 0);
+            int t = j * V;
+            a0.intoArray(s, s0 + t);
+            a1.intoArray(s, s1 + t);
+            a2.intoArray(s, s2 + t);
+            a3.intoArray(s, s3 + t);
         }
-        for (; t < tn; t++) {
-            FloatVector a = FloatVector.zero(F);
-            for (int p0 = 0, kb = kOff + t * KP; p0 < D; p0 += KP, kb += pstride) {
-                int w = Math.min(KP, D - p0), qp = qb + p0 * V;
-                for (int d = 0; d < w; d++) a = FloatVector.fromArray(F, qt, qp + d * V).fma(FloatVector.broadcast(F, kt[kb + d]), a);
-            }
-            a.intoArray(st, t * V);
-            FloatVector.fromArray(F, smax, 0).max(a).intoArray(smax, 0);
-        }
-    }
-
-    /** Scores of tokens past a row's causal limit become −∞; smax is recomputed over what is left. */
-    private void mask(int tn, int pos0, int rb) {
-        FloatVector limV = FloatVector.fromArray(F, lim, rb * V);
-        FloatVector mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-        for (int t = 0; t < tn; t++) {
-            FloatVector s = FloatVector.fromArray(F, st, t * V).blend(Float.NEGATIVE_INFINITY, limV.lt((float) (pos0 + t)));
-            s.intoArray(st, t * V);
-            mx = mx.max(s);
-        }
-        mx.intoArray(smax, 0);
     }
 
     /**
-     * Turns the block's scores into probabilities against the new max (the block max being in
-     * smax); updates m, l; leaves the old-state factor in cf. The factor 2^(m_old − m_new) is the
-     * exponential of one more "token" placed after the scores, so that exp2 has one call site, in
-     * the loop: a second, cold call site is not inlined by C2 and its vectors get boxed (measured
-     * 2.5× slower softmax).
+     * Rows 0 .. r1−1 of block rb: their scores over the chunk become probabilities against each
+     * row's new max (tokens past tn−1 or past the row's causal limit become −∞ first, so they
+     * weigh 0); updates m and the lane sums l; leaves each row's old-state factor in cf.
+     * The row maxima come from one transpose-reduce of the V rows' lane-wise maxima (log2 V
+     * rounds of blend, swap and max, no per-row horizontal reduction), so m, the new max and the
+     * factors are rows-in-lanes vectors as in a rows-in-lanes tile. The factors' exponentials run
+     * as one more "row" of the exp2 loop (a second, cold exp2 call site is not inlined by C2 and
+     * its vectors get boxed); row sums stay lane vectors until {@link #rowSum}.
      */
-    private void softmax(int tn, int rb) {
-        FloatVector mOld = FloatVector.fromArray(F, m, rb * V);
-        FloatVector mNew = mOld.max(FloatVector.fromArray(F, smax, 0));
-        // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so no −∞ − −∞ appears
-        FloatVector mRef = mNew.blend(0f, mNew.eq(Float.NEGATIVE_INFINITY));
-        mOld.intoArray(st, tn * V);
-        FloatVector sum = FloatVector.zero(F);
-        for (int t = 0; t <= tn; t++) {
-            FloatVector p = VectorMath.exp2(FloatVector.fromArray(F, st, t * V).sub(mRef));
-            p.intoArray(st, t * V);
-            sum = p.fma(FloatVector.broadcast(F, t < tn ? 1f : 0f), sum); // the extra slot is not a probability
+    private void softmax(int tn, int pos0, boolean masked, int rb, int r1) {
+        final int padded = roundUp(tn, V), TS = ts;
+        final float[] s = st;
+        final float[] mx = rowMax;
+        for (int r = 0; r < V; r++) {
+            int base = r * TS;
+            if (r < r1) {
+                int cnt = masked ? (int) Math.max(0, Math.min(tn, (long) lim[rb * V + r] - pos0 + 1)) : tn;
+                if (cnt < padded) Arrays.fill(s, base + cnt, base + padded, Float.NEGATIVE_INFINITY);
+                FloatVector x = FloatVector.fromArray(F, s, base);
+                for (int t = V; t < padded; t += V) x = x.max(FloatVector.fromArray(F, s, base + t));
+                x.intoArray(mx, r * V);
+            } else {
+                Arrays.fill(mx, r * V, r * V + V, Float.NEGATIVE_INFINITY); // rows past r1: not computed
+            }
         }
-        FloatVector corr = FloatVector.fromArray(F, st, tn * V);
-        corr.intoArray(cf, 0);
-        FloatVector.fromArray(F, l, rb * V).fma(corr, sum).intoArray(l, rb * V);
+        // transpose-reduce: after the round with group size g, lanes i and i^g of vector k hold rows paired so far
+        int n = V;
+        for (int j = LOG_V - 1; j >= 0; j--) {
+            VectorMask<Float> odd = ODD[j];
+            VectorShuffle<Float> swap = SWAP[j];
+            for (int k = 0; k < n / 2; k++) {
+                FloatVector a = FloatVector.fromArray(F, mx, 2 * k * V), b = FloatVector.fromArray(F, mx, (2 * k + 1) * V);
+                a.blend(b, odd).max(b.blend(a, odd).rearrange(swap)).intoArray(mx, k * V);
+            }
+            n /= 2;
+        }
+        FloatVector mOld = FloatVector.fromArray(F, m, rb * V);
+        FloatVector mNew = mOld.max(FloatVector.fromArray(F, mx, 0).rearrange(BITREV)); // lane r = row r's max over this chunk
+        FloatVector mRef = mNew.blend(0f, mNew.eq(Float.NEGATIVE_INFINITY)); // a row that has seen nothing: subtract 0, not −∞
         mNew.intoArray(m, rb * V);
+        mRef.intoArray(mRefs, 0);
+        mOld.sub(mRef).intoArray(s, V * TS); // the factors' exponents: the "row" before row 0
+        for (int r = -1; r < r1; r++) {
+            int base = r < 0 ? V * TS : r * TS, end = r < 0 ? V : padded;
+            float sub = r < 0 ? 0f : mRefs[r];
+            FloatVector sum = FloatVector.zero(F);
+            for (int t = 0; t < end; t += V) {
+                FloatVector p = VectorMath.exp2(FloatVector.fromArray(F, s, base + t).sub(sub));
+                p.intoArray(s, base + t);
+                sum = sum.add(p);
+            }
+            if (r < 0) {
+                System.arraycopy(s, V * TS, cf, 0, V);
+            } else {
+                int lo = (rb * V + r) * V;
+                FloatVector.fromArray(F, l, lo).fma(FloatVector.broadcast(F, cf[r]), sum).intoArray(l, lo);
+            }
+        }
     }
 
     /**
@@ -380,7 +407,7 @@ final class LaneRowsTile extends QueryTile {
 
     /** 4 rows × 4 vectors of dims from d0: 16 accumulators, per token 4 loads of V and 4 broadcasts for 16 FMAs. */
     private void pv4x4(float[] vt, int tn, int rb, int r0, int d0) {
-        final int D = dim;
+        final int D = dim, TS = ts;
         final float[] v = vt, s = st, out = o;
         int o0 = (rb * V + r0) * D + d0, o1 = o0 + D, o2 = o1 + D, o3 = o2 + D;
         FloatVector c0 = FloatVector.broadcast(F, cf[r0]), c1 = FloatVector.broadcast(F, cf[r0 + 1]);
@@ -394,7 +421,7 @@ final class LaneRowsTile extends QueryTile {
         FloatVector a30 = FloatVector.fromArray(F, out, o3).mul(c3), a31 = FloatVector.fromArray(F, out, o3 + V).mul(c3);
         FloatVector a32 = FloatVector.fromArray(F, out, o3 + 2 * V).mul(c3), a33 = FloatVector.fromArray(F, out, o3 + 3 * V).mul(c3);
         for (int t = 0; t < tn; t++) {
-            int vb = vOff + t * D + d0, sb = t * V + r0;
+            int vb = vOff + t * D + d0, sb = r0 * TS + t;
             FloatVector v0 = FloatVector.fromArray(F, v, vb), v1 = FloatVector.fromArray(F, v, vb + V);
             FloatVector v2 = FloatVector.fromArray(F, v, vb + 2 * V), v3 = FloatVector.fromArray(F, v, vb + 3 * V);
             FloatVector p = FloatVector.broadcast(F, s[sb]);
@@ -402,17 +429,17 @@ final class LaneRowsTile extends QueryTile {
             a01 = v1.fma(p, a01);
             a02 = v2.fma(p, a02);
             a03 = v3.fma(p, a03);
-            p = FloatVector.broadcast(F, s[sb + 1]);
+            p = FloatVector.broadcast(F, s[sb + TS]);
             a10 = v0.fma(p, a10);
             a11 = v1.fma(p, a11);
             a12 = v2.fma(p, a12);
             a13 = v3.fma(p, a13);
-            p = FloatVector.broadcast(F, s[sb + 2]);
+            p = FloatVector.broadcast(F, s[sb + 2 * TS]);
             a20 = v0.fma(p, a20);
             a21 = v1.fma(p, a21);
             a22 = v2.fma(p, a22);
             a23 = v3.fma(p, a23);
-            p = FloatVector.broadcast(F, s[sb + 3]);
+            p = FloatVector.broadcast(F, s[sb + 3 * TS]);
             a30 = v0.fma(p, a30);
             a31 = v1.fma(p, a31);
             a32 = v2.fma(p, a32);
@@ -438,7 +465,7 @@ final class LaneRowsTile extends QueryTile {
 
     /** 4 rows × 2 vectors of dims from d0 (8 accumulators, for 16-register machines). */
     private void pv4x2(float[] vt, int tn, int rb, int r0, int d0) {
-        final int D = dim;
+        final int D = dim, TS = ts;
         int o0 = (rb * V + r0) * D + d0, o1 = o0 + D, o2 = o1 + D, o3 = o2 + D;
         float f0 = cf[r0], f1 = cf[r0 + 1], f2 = cf[r0 + 2], f3 = cf[r0 + 3];
         FloatVector a00 = FloatVector.fromArray(F, o, o0).mul(f0), a01 = FloatVector.fromArray(F, o, o0 + V).mul(f0);
@@ -446,18 +473,18 @@ final class LaneRowsTile extends QueryTile {
         FloatVector a20 = FloatVector.fromArray(F, o, o2).mul(f2), a21 = FloatVector.fromArray(F, o, o2 + V).mul(f2);
         FloatVector a30 = FloatVector.fromArray(F, o, o3).mul(f3), a31 = FloatVector.fromArray(F, o, o3 + V).mul(f3);
         for (int t = 0; t < tn; t++) {
-            int vb = vOff + t * D + d0, sb = t * V + r0;
+            int vb = vOff + t * D + d0, sb = r0 * TS + t;
             FloatVector v0 = FloatVector.fromArray(F, vt, vb), v1 = FloatVector.fromArray(F, vt, vb + V);
             FloatVector p = FloatVector.broadcast(F, st[sb]);
             a00 = v0.fma(p, a00);
             a01 = v1.fma(p, a01);
-            p = FloatVector.broadcast(F, st[sb + 1]);
+            p = FloatVector.broadcast(F, st[sb + TS]);
             a10 = v0.fma(p, a10);
             a11 = v1.fma(p, a11);
-            p = FloatVector.broadcast(F, st[sb + 2]);
+            p = FloatVector.broadcast(F, st[sb + 2 * TS]);
             a20 = v0.fma(p, a20);
             a21 = v1.fma(p, a21);
-            p = FloatVector.broadcast(F, st[sb + 3]);
+            p = FloatVector.broadcast(F, st[sb + 3 * TS]);
             a30 = v0.fma(p, a30);
             a31 = v1.fma(p, a31);
         }
@@ -473,17 +500,17 @@ final class LaneRowsTile extends QueryTile {
 
     /** 4 rows × 1 vector of dims from d0. */
     private void pv4x1(float[] vt, int tn, int rb, int r0, int d0) {
-        final int D = dim;
+        final int D = dim, TS = ts;
         int o0 = (rb * V + r0) * D + d0, o1 = o0 + D, o2 = o1 + D, o3 = o2 + D;
         FloatVector a0 = FloatVector.fromArray(F, o, o0).mul(cf[r0]), a1 = FloatVector.fromArray(F, o, o1).mul(cf[r0 + 1]);
         FloatVector a2 = FloatVector.fromArray(F, o, o2).mul(cf[r0 + 2]), a3 = FloatVector.fromArray(F, o, o3).mul(cf[r0 + 3]);
         for (int t = 0; t < tn; t++) {
             FloatVector v0 = FloatVector.fromArray(F, vt, vOff + t * D + d0);
-            int sb = t * V + r0;
+            int sb = r0 * TS + t;
             a0 = v0.fma(FloatVector.broadcast(F, st[sb]), a0);
-            a1 = v0.fma(FloatVector.broadcast(F, st[sb + 1]), a1);
-            a2 = v0.fma(FloatVector.broadcast(F, st[sb + 2]), a2);
-            a3 = v0.fma(FloatVector.broadcast(F, st[sb + 3]), a3);
+            a1 = v0.fma(FloatVector.broadcast(F, st[sb + TS]), a1);
+            a2 = v0.fma(FloatVector.broadcast(F, st[sb + 2 * TS]), a2);
+            a3 = v0.fma(FloatVector.broadcast(F, st[sb + 3 * TS]), a3);
         }
         a0.intoArray(o, o0);
         a1.intoArray(o, o1);
@@ -493,12 +520,12 @@ final class LaneRowsTile extends QueryTile {
 
     /** Dims d0 .. dim-1 (fewer than V) of rows r0 .. r0+RG-1, scalar. */
     private void pvScalar(float[] vt, int tn, int rb, int r0, int d0) {
-        final int D = dim;
+        final int D = dim, TS = ts;
         for (int r = r0; r < r0 + RG; r++) {
             int ob = (rb * V + r) * D;
             for (int d = d0; d < D; d++) {
                 float a = o[ob + d] * cf[r];
-                for (int t = 0; t < tn; t++) a += st[t * V + r] * vt[vOff + t * D + d];
+                for (int t = 0; t < tn; t++) a += st[r * TS + t] * vt[vOff + t * D + d];
                 o[ob + d] = a;
             }
         }
@@ -510,7 +537,8 @@ final class LaneRowsTile extends QueryTile {
         float mNew = Math.max(pm, m[r]);
         float x = VectorMath.exp2(pm - mNew), y = VectorMath.exp2(m[r] - mNew);
         VectorMath.axpby(x, src, off, y, o, r * dim, dim);
-        l[r] = x * pl + y * l[r];
+        for (int i = 0; i < V; i++) l[r * V + i] *= y;
+        l[r * V] += x * pl;
         m[r] = mNew;
     }
 
@@ -518,14 +546,18 @@ final class LaneRowsTile extends QueryTile {
     float rowMax(int r) { return m[r]; }
 
     @Override
-    float rowSum(int r) { return l[r]; }
+    float rowSum(int r) {
+        float sum = 0f;
+        for (int i = 0; i < V; i++) sum += l[r * V + i]; // a fixed order: the same result in every JIT tier
+        return sum;
+    }
 
     @Override
     void rowOutput(int r, float[] dst, int off) { System.arraycopy(o, r * dim, dst, off, dim); }
 
     @Override
     void finish(int r, float[] dst, int off) {
-        float inv = 1f / l[r];
+        float inv = 1f / rowSum(r);
         for (int d = 0; d < dim; d++) dst[off + d] = o[r * dim + d] * inv;
     }
 }

@@ -24,8 +24,8 @@ public final class NaiveAttention {
                               float[] q, int qOff, float[] out, int outOff) {
         KvLayout lay = pool.layout();
         int hd = lay.headDim(), g = qHeads / lay.kvHeads(), len = start + n;
-        double[] k = materialise(pool, pool.keys(layer), chunks, len); // (len, kvHeads, hd)
-        double[] v = materialise(pool, pool.values(layer), chunks, len); // (len, kvHeads, hd)
+        double[] k = materialise(pool, pool.keys(layer), true, chunks, len); // (len, kvHeads, hd)
+        double[] v = materialise(pool, pool.values(layer), false, chunks, len); // (len, kvHeads, hd)
         double scale = 1.0 / Math.sqrt(hd);
         double[] w = new double[len];  // (len) softmax weights of one row
         for (int i = 0; i < n; i++) {
@@ -66,15 +66,17 @@ public final class NaiveAttention {
         }
     }
 
-    /** (len, kvHeads, headDim) copy of a slab's positions 0..len-1 along the chunk table, in float64. */
-    private static double[] materialise(ChunkPool pool, MemorySegment slab, int[] chunks, int len) {
+    /** (len, kvHeads, headDim) copy of a K (dim-major blocks) or V slab's positions 0..len-1 along the chunk table, in float64. */
+    private static double[] materialise(ChunkPool pool, MemorySegment slab, boolean keys, int[] chunks, int len) {
         KvLayout lay = pool.layout();
         int hd = lay.headDim(), h = lay.kvHeads(), c = lay.chunkSize();
         double[] x = new double[len * h * hd];
         for (int p = 0; p < len; p++) {
             for (int kvh = 0; kvh < h; kvh++) {
-                long base = lay.index(chunks[p / c], kvh, p % c);
-                for (int d = 0; d < hd; d++) x[(p * h + kvh) * hd + d] = pool.load(slab, base + d);
+                for (int d = 0; d < hd; d++) {
+                    long i = keys ? lay.keyIndex(chunks[p / c], kvh, p % c, d) : lay.index(chunks[p / c], kvh, p % c) + d;
+                    x[(p * h + kvh) * hd + d] = pool.load(slab, i);
+                }
             }
         }
         return x;

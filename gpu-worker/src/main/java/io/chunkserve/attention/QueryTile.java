@@ -8,9 +8,9 @@ package io.chunkserve.attention;
  * kernels use a base-2 exponential; m and l exported by {@link #rowMax}/{@link #rowSum} are in
  * those units, and {@link #merge} expects the same.
  *
- * <p>Two implementations share this contract: {@link LaneRowsTile} puts query rows in vector
- * lanes (no horizontal reductions; best from about 5 rows upwards) and
- * {@link LaneDimsTile} puts head dims in lanes (best for one to a few rows). A tile belongs to
+ * <p>Two implementations share this contract: {@link LaneRowsTile} is register-blocked
+ * for many rows (best from about 5 rows upwards) and {@link LaneDimsTile} handles one to three
+ * rows at a time (best for a few rows, memory-bound). Both put keys in lanes for the scores. A tile belongs to
  * one thread at a time; its buffers grow on demand and are reused.
  */
 abstract sealed class QueryTile permits LaneRowsTile, LaneDimsTile {
@@ -31,9 +31,9 @@ abstract sealed class QueryTile permits LaneRowsTile, LaneDimsTile {
     /**
      * Folds one chunk into every row.
      *
-     * @param kt   keys (≥ tn, dim) fp32, row-major (the chunk's K of one KV head, widened); the
-     *             rows-in-lanes tile wants its panel layout ({@link LaneRowsTile#KP}), which is
-     *             row-major only when dim = KP
+     * @param kt   keys (dim, maxTokens) fp32, dim-major like a pool K block (the chunk's K of one
+     *             KV head, widened: token t's dim d at kt[d·maxTokens + t]), plus V floats of slack
+     *             (whole vectors of tokens are read)
      * @param vt   values (≥ tn, dim) fp32, row-major
      * @param tn   valid tokens of the chunk (1 ≤ tn ≤ maxTokens)
      * @param pos0 absolute position of the chunk's token 0 (for the causal limits)

@@ -113,7 +113,7 @@ final class SplitDecode {
             for (int t = bound(p), end = bound(p + 1); t < end; ) {
                 int ci = t / c, s = t - ci * c, e = Math.min(end, (ci + 1) * c);
                 for (int h = 0; h < kvHeads; h++) {
-                    ((LaneDimsTile) tiles[h]).accumulateInPlace(ks, vs, kind, lay.index(chunks[ci], h, s), e - t, t);
+                    ((LaneDimsTile) tiles[h]).accumulateInPlace(ks, lay.keyIndex(chunks[ci], h, s, 0), c, vs, lay.index(chunks[ci], h, s), kind, e - t, t);
                 }
                 t = e;
             }
@@ -144,9 +144,9 @@ final class SplitDecode {
             for (int t = a; t < b; ) {
                 int ci = t / c, s = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 for (int h = 0; h < kvHeads; h++) {
-                    long off = lay.index(chunks[ci], h, s) * eb;
-                    int len = (e - t) * hd * eb;
-                    acc += MemoryBandwidth.sum(ks, off, len) + MemoryBandwidth.sum(vs, off, len);
+                    long off = lay.index(chunks[ci], h, s) * eb, kOff = lay.keyIndex(chunks[ci], h, s, 0) * eb;
+                    int len = (e - t) * hd * eb, kLen = ((hd - 1) * c + e - t) * eb; // K: dim-major, slots s .. e-1 of every dim row
+                    acc += MemoryBandwidth.sum(ks, kOff, kLen) + MemoryBandwidth.sum(vs, off, len);
                 }
                 t = e;
             }

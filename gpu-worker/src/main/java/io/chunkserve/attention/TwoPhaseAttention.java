@@ -34,8 +34,17 @@ import java.util.function.IntConsumer;
  * concurrent decode calls).
  */
 public final class TwoPhaseAttention {
-    /** Tasks wanted per thread and kind, so uneven tasks still even out across threads. */
+    /** Private tasks wanted per thread, so uneven tasks still even out across threads. */
     private static final int TASKS_PER_THREAD = 4;
+    /**
+     * Chunk-first pieces wanted per thread. Fewer, longer pieces than private tasks: each piece
+     * costs a cold first block, its query setup and partial rows, and one more partial per row to
+     * merge; the many short private tasks even out the threads around them. Session 6, in one
+     * process (scratch harness, keys-in-lanes tiles): 2 instead of 4 took the default bench point
+     * from 9.9 to 9.1 ms per 16-layer call and was faster at every grid shape measured (BENCHMARKS.md).
+     * {@code -Dchunkserve.attention.sharedTasksPerThread} overrides it (A/B runs).
+     */
+    static final int SHARED_TASKS_PER_THREAD = Math.max(1, Integer.getInteger("chunkserve.attention.sharedTasksPerThread", 2));
 
     private final int threads;
     private final int wideMinRows;
@@ -203,13 +212,13 @@ public final class TwoPhaseAttention {
     /** Cuts groups into pieces, lays out the partial scratch, each sequence's partial list, and the task order. */
     private void schedule(TwoPhasePlan plan, int qHeads, int kvHeads, int hd) {
         int g = qHeads / kvHeads, groups = plan.groupCount(), batch = plan.batchSize();
-        int want = TASKS_PER_THREAD * threads;
+        int want = TASKS_PER_THREAD * threads, wantShared = SHARED_TASKS_PER_THREAD * threads;
         int shared = plan.sharedChunkCount();
-        int maxLen = Math.max(1, (shared + want - 1) / want);
+        int maxLen = Math.max(1, (shared + wantShared - 1) / wantShared);
         int np = 0;
         for (int gr = 0; gr < groups; gr++) np += ceilDiv(plan.groupChunkStart[gr + 1] - plan.groupChunkStart[gr], maxLen);
         // few shared chunks: split the KV heads too; likewise for sequences when the batch is small
-        pieceHeadSpan = np == 0 ? kvHeads : ceilDiv(kvHeads, Math.min(kvHeads, Math.max(1, ceilDiv(want, np))));
+        pieceHeadSpan = np == 0 ? kvHeads : ceilDiv(kvHeads, Math.min(kvHeads, Math.max(1, ceilDiv(wantShared, np))));
         privHeadSpan = ceilDiv(kvHeads, Math.min(kvHeads, Math.max(1, ceilDiv(want, batch))));
         pieceGroup = new int[np];
         pieceFrom = new int[np];

@@ -21,7 +21,7 @@ public final class ChunkPool implements AutoCloseable {
     private final KvLayout layout;
     private final int numChunks;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment[] keys;   // per layer: (numChunks, kvHeads, chunkSize, headDim)
+    private final MemorySegment[] keys;   // per layer: (numChunks, kvHeads, headDim, chunkSize): dim-major blocks, see KvLayout
     private final MemorySegment[] values; // per layer: (numChunks, kvHeads, chunkSize, headDim)
     private final int[] freeStack;        // free chunk ids; [0, freeTop) valid
     private final boolean[] free;         // (numChunks): whether a chunk is on freeStack, to catch double frees
@@ -36,13 +36,18 @@ public final class ChunkPool implements AutoCloseable {
         void copyChunk(int src, int dst);
     }
 
+    /** Bytes each slab holds past its last chunk (zeros; one 512-bit vector of fp32). */
+    public static final int SLAB_PAD = 64;
+
     public ChunkPool(KvLayout layout, int numChunks) { this(layout, numChunks, true); }
 
     private ChunkPool(KvLayout layout, int numChunks, boolean slabs) {
         if (numChunks < 1) throw new IllegalArgumentException("KV pool needs at least one chunk");
         this.layout = layout;
         this.numChunks = numChunks;
-        long slabBytes = layout.chunkElements() * numChunks * layout.dtype().bytes();
+        // + SLAB_PAD: a kernel may load a whole vector of slots from any slot of a block (lanes past the
+        // block's valid slots are ignored), which can run past the last block's end by less than a vector
+        long slabBytes = layout.chunkElements() * numChunks * layout.dtype().bytes() + SLAB_PAD;
         keys = slabs ? new MemorySegment[layout.layers()] : null;
         values = slabs ? new MemorySegment[layout.layers()] : null;
         for (int l = 0; slabs && l < layout.layers(); l++) {
@@ -121,7 +126,10 @@ public final class ChunkPool implements AutoCloseable {
         }
     }
 
-    /** Layer {@code l}'s K slab: (numChunks, kvHeads, chunkSize, headDim) in the pool dtype. */
+    /**
+     * Layer {@code l}'s K slab: (numChunks, kvHeads, headDim, chunkSize) in the pool dtype, i.e. each
+     * (chunk, head) block dim-major ({@link KvLayout#keyIndex}), then {@link #SLAB_PAD} bytes.
+     */
     public MemorySegment keys(int l) { return slabs()[l]; }
 
     private MemorySegment[] slabs() {
@@ -129,7 +137,7 @@ public final class ChunkPool implements AutoCloseable {
         return keys;
     }
 
-    /** Layer {@code l}'s V slab: (numChunks, kvHeads, chunkSize, headDim) in the pool dtype. */
+    /** Layer {@code l}'s V slab: (numChunks, kvHeads, chunkSize, headDim) in the pool dtype, then {@link #SLAB_PAD} bytes. */
     public MemorySegment values(int l) { slabs(); return values[l]; }
 
     /** Stores one token's K and V (each (kvHeads, headDim) at k[kOff], v[vOff]) into (chunk, slot) of layer l. */
@@ -137,13 +145,20 @@ public final class ChunkPool implements AutoCloseable {
         slabs();
         int hd = layout.headDim();
         for (int h = 0; h < layout.kvHeads(); h++) {
-            long base = layout.index(chunk, h, slot);
+            long base = layout.index(chunk, h, slot), kb = layout.keyIndex(chunk, h, slot, 0);
+            int c = layout.chunkSize();
             for (int d = 0; d < hd; d++) {
-                store(keys[l], base + d, k[kOff + h * hd + d]);
+                store(keys[l], kb + (long) d * c, k[kOff + h * hd + d]);
                 store(values[l], base + d, v[vOff + h * hd + d]);
             }
         }
     }
+
+    /** K element (chunk, head, slot, dim) of layer l, widened to fp32. */
+    public float key(int l, int chunk, int head, int slot, int dim) { return load(keys(l), layout.keyIndex(chunk, head, slot, dim)); }
+
+    /** V element (chunk, head, slot, dim) of layer l, widened to fp32. */
+    public float value(int l, int chunk, int head, int slot, int dim) { return load(values(l), layout.index(chunk, head, slot) + dim); }
 
     /** Element i of a slab, widened to fp32. */
     public float load(MemorySegment slab, long i) {

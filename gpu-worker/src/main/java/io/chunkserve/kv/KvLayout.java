@@ -4,8 +4,17 @@ import io.chunkserve.model.DType;
 
 /**
  * Shape of the chunked KV cache. Each layer has one K slab and one V slab; chunk {@code c}
- * occupies a contiguous block of each: (kvHeads, chunkSize, headDim), so element
- * (chunk c, head h, slot t, dim d) sits at index ((c·kvHeads + h)·chunkSize + t)·headDim + d.
+ * occupies a contiguous block of each, and within it KV head h a contiguous (chunkSize·headDim)
+ * block starting at element (c·kvHeads + h)·chunkSize·headDim ({@link #index}(c, h, 0)).
+ * <ul>
+ * <li>V is token-major: element (c, h, slot t, dim d) at {@link #index}(c, h, t) + d.</li>
+ * <li>K is dim-major within each (chunk, head) block: element (c, h, t, d) at
+ * {@link #index}(c, h, 0) + d·chunkSize + t ({@link #keyIndex}), so the keys of consecutive
+ * slots sit in consecutive elements and a score kernel can hold keys in vector lanes
+ * (scores for a vector of tokens = Σ_d broadcast(q[d]) · K[d, tokens]) straight from the slab.</li>
+ * </ul>
+ * Copying whole chunks is layout-agnostic. The CUDA backend keeps its own device slabs
+ * (token-major K, written on the device); {@code DeviceKvCache.upload} converts.
  */
 public record KvLayout(int layers, int kvHeads, int headDim, int chunkSize, DType dtype) {
     public KvLayout {
@@ -24,8 +33,13 @@ public record KvLayout(int layers, int kvHeads, int headDim, int chunkSize, DTyp
     /** Bytes one token costs over all layers, K and V. */
     public long bytesPerToken() { return 2L * layers * kvHeads * headDim * dtype.bytes(); }
 
-    /** Element index of (chunk, head, slot, 0) within a layer's slab. */
+    /** Element index of (chunk, head, slot, 0) within a layer's V slab; with slot 0, where the (chunk, head) block starts in either slab. */
     public long index(int chunk, int head, int slot) {
         return (((long) chunk * kvHeads + head) * chunkSize + slot) * headDim;
+    }
+
+    /** Element index of K (chunk, head, slot, dim) within a layer's K slab (dim-major blocks). */
+    public long keyIndex(int chunk, int head, int slot, int dim) {
+        return index(chunk, head, 0) + (long) dim * chunkSize + slot;
     }
 }

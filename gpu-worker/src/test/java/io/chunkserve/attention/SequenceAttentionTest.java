@@ -77,10 +77,10 @@ class SequenceAttentionTest {
     }
 
     /**
-     * The rows-in-lanes tile's edges: head dims that are not one K panel (16, 40: a partial panel;
-     * 96, 144: two or three panels, 40 and 144 with a scalar P·V tail), row counts (tokens × g)
-     * that are not multiples of its 4-row P·V block or of the vector width, and token counts
-     * that leave 4-token and single-token score tails.
+     * The rows tile's edges: head dims that are not a multiple of the 4-vector P·V block (16, 40,
+     * 96, 144; 40 and 144 with a scalar P·V tail), row counts (tokens × g) that are not multiples
+     * of its 4-row register block or of the vector width, and token counts that leave 2-vector
+     * and single-vector score tails (keys in lanes) and partly used vectors of tokens.
      */
     @ParameterizedTest
     @ValueSource(ints = {16, 40, 96, 144})
@@ -90,6 +90,48 @@ class SequenceAttentionTest {
         for (int i = 0; i < 8; i++) {
             int chunk = chunks[i % 4], g = 1 + rnd.nextInt(3), n = 1 + rnd.nextInt(70 / g);
             check(hd * 100L + i, chunk, hd, 1 + rnd.nextInt(2), g, DType.values()[i % 3], rnd.nextInt(2 * chunk + 1), n);
+        }
+    }
+
+    /**
+     * K is dim-major per (chunk, head) block and the score kernels load whole vectors of tokens,
+     * reading past a partial chunk's last slot (ignored lanes). With the tail in the pool's last
+     * chunk id, its unused slots NaN, those reads touch the slab's end: every tile, the split
+     * decode (3 KV heads on 2 threads) and prefill still match the reference, for every dtype.
+     */
+    @Test
+    void tailInThePoolsLastChunkMatchesNaive() {
+        try (TestSupport.ExecutorParallel two = new TestSupport.ExecutorParallel(2)) {
+            for (DType dt : DType.values()) {
+                for (int chunk : new int[] {16, 64}) {
+                    for (int len : new int[] {chunk + 1, 2 * chunk - 1, 2 * chunk + 7}) {
+                        for (int hd : new int[] {32, 64, 80}) {
+                            Random rnd = new Random(len * 31L + hd + chunk);
+                            int kvHeads = 3, g = 2, qHeads = kvHeads * g, nChunks = (len + chunk - 1) / chunk;
+                            KvLayout lay = new KvLayout(1, kvHeads, hd, chunk, dt);
+                            try (ChunkPool pool = new ChunkPool(lay, nChunks)) {
+                                int[] table = new int[nChunks];
+                                for (int i = 0; i < nChunks; i++) table[i] = pool.allocate();
+                                java.util.Arrays.sort(table);
+                                TestSupport.fillRandom(pool, table, rnd);
+                                TestSupport.poisonTail(pool, table[nChunks - 1], (len - 1) % chunk + 1);
+                                for (int n : new int[] {1, 5}) {
+                                    int start = len - n;
+                                    float[] q = gaussian(n * qHeads * hd, 2, rnd), want = new float[q.length];
+                                    NaiveAttention.attend(pool, 0, table, start, n, qHeads, q, 0, want, 0);
+                                    for (int wideMin : new int[] {1, Integer.MAX_VALUE}) {
+                                        for (var p : new io.chunkserve.runtime.cpu.Parallel[] {io.chunkserve.runtime.cpu.Parallel.SERIAL, two}) {
+                                            float[] got = nans(q.length);
+                                            SequenceAttention.attend(pool, 0, table, start, n, qHeads, q, 0, got, 0, p, wideMin);
+                                            assertClose(want, got, hd, 1e-5, dt + " C=" + chunk + " len=" + len + " d=" + hd + " n=" + n + " wideMin=" + wideMin);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -46,10 +46,14 @@ class ChunkPoolTest {
                     for (int h = 0; h < 2; h++) {
                         for (int slot = 0; slot < 16; slot++) {
                             for (int d = 0; d < 4; d++) {
-                                long src = lay.index(1, h, slot) + d, dst = lay.index(3, h, slot) + d;
-                                assertEquals(pool.load(pool.keys(l), src), pool.load(pool.keys(l), dst), dt + " K");
-                                assertEquals(pool.load(pool.values(l), src), pool.load(pool.values(l), dst), dt + " V");
-                                assertEquals(l * 100 + slot + (h * 4 + d) * 0.5f, pool.load(pool.keys(l), dst), 1.0f, dt + " value");
+                                assertEquals(pool.key(l, 1, h, slot, d), pool.key(l, 3, h, slot, d), dt + " K");
+                                assertEquals(pool.value(l, 1, h, slot, d), pool.value(l, 3, h, slot, d), dt + " V");
+                                assertEquals(l * 100 + slot + (h * 4 + d) * 0.5f, pool.key(l, 3, h, slot, d), 1.0f, dt + " value");
+                                assertEquals(-(l * 100 + slot + (h * 4 + d) * 0.5f), pool.value(l, 3, h, slot, d), 1.0f, dt + " value");
+                                // the K block is dim-major: slot-neighbours are element-neighbours
+                                long i = lay.keyIndex(3, h, slot, d);
+                                assertEquals(lay.index(3, h, 0) + (long) d * 16 + slot, i);
+                                assertEquals(pool.key(l, 3, h, slot, d), pool.load(pool.keys(l), i));
                             }
                         }
                     }

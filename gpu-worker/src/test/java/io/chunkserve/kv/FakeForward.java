@@ -62,9 +62,9 @@ final class FakeForward {
         KvLayout lay = pool.layout();
         for (int p = 0; p < s.length(); p++) {
             for (int l = 0; l < LAYERS; l++) {
-                long i = lay.index(s.chunkOf(p), 0, s.slotOf(p));
-                float k0 = pool.load(pool.keys(l), i), k1 = pool.load(pool.keys(l), i + 1);
-                float v0 = pool.load(pool.values(l), i), v1 = pool.load(pool.values(l), i + 1);
+                int ch = s.chunkOf(p), slot = s.slotOf(p);
+                float k0 = pool.key(l, ch, 0, slot, 0), k1 = pool.key(l, ch, 0, slot, 1);
+                float v0 = pool.value(l, ch, 0, slot, 0), v1 = pool.value(l, ch, 0, slot, 1);
                 if (k0 != fp[p] || k1 != p || v0 != all[p] || v1 != l) {
                     throw new AssertionError("wrong KV at position " + p + " layer " + l + " of " + s
                             + ": K=(" + k0 + "," + k1 + ") V=(" + v0 + "," + v1 + "), expected K=(" + fp[p] + "," + p

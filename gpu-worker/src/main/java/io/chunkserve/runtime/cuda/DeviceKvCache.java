@@ -48,19 +48,40 @@ public final class DeviceKvCache implements AutoCloseable {
 
     public DeviceBuffer values(int layer) { return values[layer]; }
 
-    /** Copies every layer's slabs of a host pool of the same layout and chunk count to the device. */
+    /**
+     * Copies every layer's slabs of a host pool of the same layout and chunk count to the device. The host K
+     * blocks are dim-major ({@link KvLayout#keyIndex}); the device's are token-major, so K is transposed on the
+     * way, one chunk at a time.
+     */
     public void upload(ChunkPool host) {
         if (!host.layout().equals(layout) || host.numChunks() != numChunks) throw new IllegalArgumentException("pool layout/size differs");
+        long bytes = layout.chunkElements() * numChunks * 2;
+        int c = layout.chunkSize(), hd = layout.headDim(), heads = layout.kvHeads();
+        long chunkBytes = layout.chunkElements() * 2;
+        java.nio.ByteBuffer tmp = java.nio.ByteBuffer.allocateDirect((int) chunkBytes).order(java.nio.ByteOrder.nativeOrder());
         for (int l = 0; l < layout.layers(); l++) {
-            copy(host.keys(l), keys[l].ptr());
-            copy(host.values(l), values[l].ptr());
+            MemorySegment ks = host.keys(l), t = MemorySegment.ofBuffer(tmp);
+            for (int ch = 0; ch < numChunks; ch++) {
+                for (int h = 0; h < heads; h++) {
+                    for (int s = 0; s < c; s++) {
+                        for (int d = 0; d < hd; d++) {
+                            short x = ks.get(I16, layout.keyIndex(ch, h, s, d) * 2);
+                            t.set(I16, ((long) (h * c + s) * hd + d) * 2, x);
+                        }
+                    }
+                }
+                cuMemcpyHtoD(keys[l].ptr().withByteOffset(ch * chunkBytes), Pointer.to(tmp), chunkBytes);
+            }
+            copy(host.values(l), values[l].ptr(), bytes);
         }
     }
 
-    private static void copy(MemorySegment src, CUdeviceptr dst) {
+    private static final java.lang.foreign.ValueLayout.OfShort I16 = java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
+
+    private static void copy(MemorySegment src, CUdeviceptr dst, long bytes) {
         long step = 1L << 30;
-        for (long off = 0; off < src.byteSize(); off += step) {
-            long n = Math.min(step, src.byteSize() - off);
+        for (long off = 0; off < bytes; off += step) {
+            long n = Math.min(step, bytes - off);
             cuMemcpyHtoD(dst.withByteOffset(off), Pointer.to(src.asSlice(off, n).asByteBuffer()), n);
         }
     }
