@@ -271,18 +271,7 @@ public final class CudaGemmBench {
                             sk.runSiluMul(Cublas.address(ws[0].ptr()), xa, Cublas.address(act.ptr()), T, n, k);
                             short[] got = new short[T * (n / 2)];
                             jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(got), act.ptr(), 2L * got.length);
-                            double num = 0, den = 0;
-                            for (int t = 0; t < T; t++) {
-                                for (int j = 0; j < n / 2; j++) {
-                                    int gc = 16 * (j / 8) + j % 8;
-                                    double g = b[t * n + gc], u = b[t * n + gc + 8];
-                                    double want = g / (1 + Math.exp(-g)) * u;
-                                    double d = Float.intBitsToFloat((got[t * (n / 2) + j] & 0xffff) << 16) - want;
-                                    num += Double.isFinite(d) ? d * d : Double.POSITIVE_INFINITY;
-                                    den += want * want;
-                                }
-                            }
-                            double err = Math.sqrt(num / den);
+                            double err = siluMulError(got, b, T, n);
                             checked++;
                             if (!(err < 1e-2)) failed++;
                             double us = loopUs(e0, e1, i -> sk.runSiluMul(Cublas.address(ws[i % copies].ptr()), xa, Cublas.address(act.ptr()), T, n, k));
@@ -362,18 +351,7 @@ public final class CudaGemmBench {
                                 sk.runSiluMul(wa, xa, aa, T, n, k);
                                 short[] got = new short[T * (n / 2)];
                                 jcuda.driver.JCudaDriver.cuMemcpyDtoH(jcuda.Pointer.to(got), act.ptr(), 2L * got.length);
-                                double num = 0, den = 0;
-                                for (int t = 0; t < T; t++) {
-                                    for (int j = 0; j < n / 2; j++) {
-                                        int gc = 16 * (j / 8) + j % 8;
-                                        double gg = b[t * n + gc], u = b[t * n + gc + 8];
-                                        double want = gg / (1 + Math.exp(-gg)) * u;
-                                        double d = Float.intBitsToFloat((got[t * (n / 2) + j] & 0xffff) << 16) - want;
-                                        num += Double.isFinite(d) ? d * d : Double.POSITIVE_INFINITY;
-                                        den += want * want;
-                                    }
-                                }
-                                double e2 = Math.sqrt(num / den);
+                                double e2 = siluMulError(got, b, T, n);
                                 checked++;
                                 if (!(e2 < 1e-2)) failed++;
                                 System.out.printf(Locale.ROOT, "# check %s %s.gate_up fused SiLU·mul T=%d: rel err %.2e %s%n", sp, set, T, e2, e2 < 1e-2 ? "ok" : "FAIL");
@@ -452,6 +430,25 @@ public final class CudaGemmBench {
             double d = a[i] - 2.0 * b[i];
             num += Float.isFinite(a[i]) ? d * d : Double.POSITIVE_INFINITY;
             den += 4.0 * b[i] * b[i];
+        }
+        return Math.sqrt(num / den);
+    }
+
+    /**
+     * Relative RMS error of a fused SiLU·mul output (bf16, (T, n/2)) against SiLU(gate)·up computed in double from the
+     * fp32 GEMM result {@code b} (T, n) whose rows interleave gate|up in groups of 8.
+     */
+    static double siluMulError(short[] got, float[] b, int T, int n) {
+        double num = 0, den = 0;
+        for (int t = 0; t < T; t++) {
+            for (int j = 0; j < n / 2; j++) {
+                int gc = 16 * (j / 8) + j % 8;
+                double g = b[t * n + gc], u = b[t * n + gc + 8];
+                double want = g / (1 + Math.exp(-g)) * u;
+                double d = Float.intBitsToFloat((got[t * (n / 2) + j] & 0xffff) << 16) - want;
+                num += Double.isFinite(d) ? d * d : Double.POSITIVE_INFINITY;
+                den += want * want;
+            }
         }
         return Math.sqrt(num / den);
     }
