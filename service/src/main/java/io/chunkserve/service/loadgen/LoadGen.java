@@ -80,6 +80,15 @@ public final class LoadGen implements Callable<Integer> {
     @Option(names = "--baseline-connections", defaultValue = "0", description = "connections of that baseline")
     int baselineConnections;
 
+    @Option(names = "--baseline-paced-rate", defaultValue = "0", description = "rate of the paced raw TCP latency floor (bench serve passes it)")
+    long baselinePacedRate;
+
+    @Option(names = "--baseline-paced-p50-ms", defaultValue = "NaN", description = "its median latency")
+    double baselinePacedP50;
+
+    @Option(names = "--baseline-paced-p99-ms", defaultValue = "NaN", description = "its p99 latency")
+    double baselinePacedP99;
+
     @Option(names = "--http2", description = "HTTP/2 cleartext (h2c, prior knowledge): the streams share --connections connections, each request a stream of its own")
     boolean http2;
 
@@ -156,6 +165,10 @@ public final class LoadGen implements Callable<Integer> {
                 Runtime.getRuntime().availableProcessors(), Runtime.version(), nLoops, transport, fdLimit);
         row("requests started / completed", s.started + " / " + s.completed);
         row("SSE events/s", String.format(Locale.ROOT, "%,.0f", evps));
+        if (baselinePacedRate > 0) {
+            row("baseline: raw TCP latency at a paced rate", String.format(Locale.ROOT, "%,d messages/s: p50 %.2f ms, p99 %.2f ms",
+                    baselinePacedRate, baselinePacedP50, baselinePacedP99));
+        }
         if (baselineEventsPerS > 0) {
             row("baseline: raw TCP messages/s (no HTTP)", String.format(Locale.ROOT, "%,d (%d connections, %d B; SSE = %.0f%% of it)",
                     baselineEventsPerS, baselineConnections, ServeBench.FLOOR_EVENT_BYTES, 100 * evps / baselineEventsPerS));
@@ -197,6 +210,9 @@ public final class LoadGen implements Callable<Integer> {
                 .put("protocol", http2 ? "h2c" : "http/1.1").put("connections", http2 ? Math.min(connections, streams) : streams)
                 .put("client_loops", nLoops).put("client_transport", transport).put("fd_limit", fdLimit)
                 .put("baseline_raw_tcp_events_per_s", baselineEventsPerS > 0 ? baselineEventsPerS : null)
+                .put("baseline_paced_rate", baselinePacedRate > 0 ? baselinePacedRate : null)
+                .put("baseline_paced_p50_ms", baselinePacedRate > 0 ? baselinePacedP50 : null)
+                .put("baseline_paced_p99_ms", baselinePacedRate > 0 ? baselinePacedP99 : null)
                 .put("requests_completed", s.completed).put("events_per_s", Math.round(evps)).put("tokens_per_s", Math.round(tps))
                 .put("text_events_per_s", Math.round(s.contentEvents / duration))
                 .put("ttft_p50_ms", msv(s.ttft, 50)).put("ttft_p99_ms", msv(s.ttft, 99))

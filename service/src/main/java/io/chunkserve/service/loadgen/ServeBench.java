@@ -45,6 +45,7 @@ public final class ServeBench {
               --model DIR        start a server on a real model instead
               --url URL          measure a running server (pass --synthetic RATE too if it is synthetic)
               --baseline-seconds S  raw loopback TCP baseline before the run (default 3; 0 = skip)
+              --baseline-paced RATE also the raw TCP latency floor at RATE messages/s (1 ms steps, stamped; 0 = skip)
               --server-arg ARG   extra flag for the started server (repeatable), e.g. --server-arg=--max-body-bytes=1MiB
                                  (the started server's admission limits are raised to fit the streams unless given here)
               --streams N (1000) --tenants T (10) --duration S (15) --warmup S --ramp S --max-tokens M (256)
@@ -56,7 +57,7 @@ public final class ServeBench {
     /** Runs the benchmark; returns the exit status. */
     public static int run(String[] args) throws Exception {
         String url = null, model = null;
-        double synthetic = -1, floorSeconds = 3;
+        double synthetic = -1, floorSeconds = 3, pacedRate = 0;
         List<String> serverArgs = new ArrayList<>(), loadArgs = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -72,6 +73,7 @@ public final class ServeBench {
                 case "--synthetic" -> synthetic = Double.parseDouble(v != null ? v : args[++i]);
                 case "--server-arg" -> serverArgs.add(v != null ? v : args[++i]);
                 case "--baseline-seconds" -> floorSeconds = Double.parseDouble(v != null ? v : args[++i]);
+                case "--baseline-paced" -> pacedRate = Double.parseDouble(v != null ? v : args[++i]);
                 default -> loadArgs.add(a);
             }
         }
@@ -86,6 +88,14 @@ public final class ServeBench {
             floor = SocketFloor.run(conns, FLOOR_EVENT_BYTES, floorSeconds);
             System.err.printf(java.util.Locale.ROOT, "bench serve: baseline raw loopback TCP, %d connections, %d-byte messages: %,.0f messages/s%n",
                     floor.connections(), floor.eventBytes(), floor.eventsPerSecond());
+        }
+        SocketFloor.Paced paced = null;
+        if (pacedRate > 0 && url == null) {
+            int conns = Math.min(intArg(loadArgs, "--streams", 1000), FLOOR_MAX_CONNECTIONS);
+            paced = SocketFloor.runPaced(conns, FLOOR_EVENT_BYTES, Math.max(3, floorSeconds), pacedRate);
+            System.err.printf(java.util.Locale.ROOT, "bench serve: raw loopback TCP paced at %,.0f messages/s over %d connections: delivered %,.0f/s, "
+                            + "latency p50 %.2f / p99 %.2f / max %.2f ms (writer step late p99 %.2f ms)%n", paced.offeredPerSecond(), paced.connections(),
+                    paced.deliveredPerSecond(), paced.p50Ms(), paced.p99Ms(), paced.maxMs(), paced.writerLateP99Ms());
         }
         try {
             if (url == null) {
@@ -110,6 +120,8 @@ public final class ServeBench {
             if (server != null) cmd.addAll(List.of("--server-pid", Long.toString(serverJavaPid(server))));
             if (floor != null) cmd.addAll(List.of("--baseline-events-per-s", Long.toString(Math.round(floor.eventsPerSecond())),
                     "--baseline-connections", Integer.toString(floor.connections())));
+            if (paced != null) cmd.addAll(List.of("--baseline-paced-rate", Long.toString(Math.round(paced.offeredPerSecond())),
+                    "--baseline-paced-p50-ms", Double.toString(paced.p50Ms()), "--baseline-paced-p99-ms", Double.toString(paced.p99Ms())));
             cmd.addAll(loadArgs);
             Process load = javaChild(cmd, List.of("-Xms512m", "-Xmx2g")).inheritIO().start();
             return load.waitFor();

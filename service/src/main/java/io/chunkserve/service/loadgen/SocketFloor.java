@@ -24,6 +24,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 final class SocketFloor {
     record Result(int connections, int eventBytes, double seconds, double eventsPerSecond) { }
 
+    /** A paced run: messages/s offered and delivered, and each message's latency from its nominal send time (µs). */
+    record Paced(int connections, double offeredPerSecond, double deliveredPerSecond, double p50Ms, double p99Ms, double maxMs,
+                 double writerLateP99Ms) { }
+
     private SocketFloor() { }
 
     static Result run(int connections, int eventBytes, double seconds) throws Exception {
@@ -74,6 +78,95 @@ final class SocketFloor {
             reader.join(5000);
             double events = (readAtEnd - Math.max(0, readAtStart)) / (double) eventBytes;
             return new Result(connections, eventBytes, seconds, events / seconds);
+        } finally {
+            for (SocketChannel c : writers) c.close();
+            for (SocketChannel c : readers) c.close();
+        }
+    }
+
+    /**
+     * The latency floor at a given rate: the same sockets and message size, the writer thread stepping every 1 ms
+     * and writing the messages due by then (round-robin over the sockets), each stamped with its step's nominal
+     * {@link System#nanoTime()}; the reader takes the time once per read and counts receive time − stamp for every
+     * message it completes (the load generator's rule). Two threads, no HTTP: what any server plus client on these
+     * cores adds at least, at this rate.
+     */
+    static Paced runPaced(int connections, int eventBytes, double seconds, double perSecond) throws Exception {
+        List<SocketChannel> writers = new ArrayList<>(), readers = new ArrayList<>();
+        org.HdrHistogram.Histogram lat = new org.HdrHistogram.Histogram(60_000_000L, 3), late = new org.HdrHistogram.Histogram(60_000_000L, 3);
+        try (ServerSocketChannel listen = ServerSocketChannel.open();
+             Selector selector = Selector.open()) {
+            listen.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), connections);
+            for (int i = 0; i < connections; i++) {
+                SocketChannel w = SocketChannel.open(listen.getLocalAddress());
+                w.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                writers.add(w);
+                SocketChannel r = listen.accept();
+                r.configureBlocking(false);
+                r.register(selector, SelectionKey.OP_READ, new long[2]);   // {bytes of the current message, its stamp}
+                readers.add(r);
+            }
+            AtomicBoolean stop = new AtomicBoolean();
+            long t0 = System.nanoTime(), measureFrom = t0 + 500_000_000L, end = measureFrom + (long) (seconds * 1e9);
+            java.util.concurrent.atomic.AtomicLong received = new java.util.concurrent.atomic.AtomicLong();
+            Thread reader = Thread.ofPlatform().name("floor-reader").start(() -> {
+                ByteBuffer buf = ByteBuffer.allocateDirect(64 << 10);
+                try {
+                    while (!stop.get()) {
+                        if (selector.select(100) == 0) continue;
+                        long now = System.nanoTime();
+                        for (SelectionKey k : selector.selectedKeys()) {
+                            long[] st = (long[]) k.attachment();
+                            buf.clear();
+                            int n = ((SocketChannel) k.channel()).read(buf);
+                            for (int i = 0; i < n; i++) {
+                                int pos = (int) st[0];
+                                if (pos < 8) st[1] = (st[1] << 8) | (buf.get(i) & 0xff);
+                                if (++st[0] == eventBytes) {
+                                    st[0] = 0;
+                                    long stamp = st[1];
+                                    st[1] = 0;
+                                    if (stamp >= measureFrom && stamp < end) {
+                                        lat.recordValue(Math.max(0, (now - stamp) / 1000));
+                                        received.incrementAndGet();
+                                    }
+                                }
+                            }
+                        }
+                        selector.selectedKeys().clear();
+                    }
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            ByteBuffer msg = ByteBuffer.allocateDirect(eventBytes);
+            long sent = 0;
+            int next = 0;
+            for (long step = 0; ; step++) {
+                long nominal = t0 + step * 1_000_000L;
+                long now = System.nanoTime();
+                if (nominal > now) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(nominal - now);
+                    now = System.nanoTime();
+                }
+                if (nominal >= end) break;
+                if (nominal >= measureFrom) late.recordValue(Math.max(0, (now - nominal) / 1000));
+                long due = (long) ((step + 1) * perSecond / 1000.0);
+                for (; sent < due; sent++) {
+                    msg.clear();
+                    msg.putLong(nominal);
+                    while (msg.position() < eventBytes) msg.put((byte) 'x');
+                    msg.flip();
+                    SocketChannel w = writers.get(next);
+                    next = next + 1 == connections ? 0 : next + 1;
+                    while (msg.hasRemaining()) w.write(msg);
+                }
+            }
+            Thread.sleep(200);   // the last messages arrive
+            stop.set(true);
+            reader.join(5000);
+            return new Paced(connections, perSecond, received.get() / seconds, lat.getValueAtPercentile(50) / 1000.0,
+                    lat.getValueAtPercentile(99) / 1000.0, lat.getMaxValue() / 1000.0, late.getValueAtPercentile(99) / 1000.0);
         } finally {
             for (SocketChannel c : writers) c.close();
             for (SocketChannel c : readers) c.close();
