@@ -78,12 +78,7 @@ public final class Engine implements AutoCloseable {
     private boolean pipelined;          // the runner's mode, read again whenever no step is in flight
     private boolean runnerSampling;     // (the same)
     private volatile long aheadLaunches;
-    // threads besides the engine's that sample a step's host-sampled rows when there are many of them
-    private volatile int samplerThreads = Integer.getInteger("chunkserve.engine.samplerThreads",
-            Math.min(7, Runtime.getRuntime().availableProcessors() - 1));
-    private volatile java.util.concurrent.ExecutorService samplerPool;   // made on first use
-    private static final int PARALLEL_SAMPLING_MIN_ROWS = 8;
-    private volatile long parallelSampledSteps;
+    private final HostSampling hostSampling = new HostSampling();   // host-sampled rows of a step, on threads
     private final List<RequestState> endedWithoutSample = new ArrayList<>();
     private final List<RequestState> aborting = new ArrayList<>();   // abort asked, handled at the next step boundary
     private float[] logits = new float[0];
@@ -372,7 +367,7 @@ public final class Engine implements AutoCloseable {
             live[i] = true;
             cache.commit(c.kv, c.tokens, c.kv.length(), n);
         }
-        Object[] pre = presample(batch, batchChoices, live);
+        Object[] pre = hostSampling.draw(batch, batchChoices, live, logits, model.vocabSize());
         List<RequestState> touched = new ArrayList<>();
         Map<RequestState, List<Sampled>> deltas = new HashMap<>();
         for (int i = 0; i < batchChoices.size(); i++) {
@@ -407,71 +402,15 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * The host-sampled rows' tokens (or what sampling threw), drawn on the sampler threads and this one when a step
-     * has at least {@value #PARALLEL_SAMPLING_MIN_ROWS} of them; null otherwise (each is drawn in turn). Each row's
-     * sampler is its choice's own (its RNG included) and is used by one thread only, so the tokens do not depend
-     * on the threads.
-     */
-    private Object[] presample(ForwardBatch batch, List<Choice> choices, boolean[] live) {
-        if (samplerThreads <= 0) return null;
-        int n = 0;
-        for (int i = 0; i < choices.size(); i++) if (live[i] && batch.wantsLogits(i) && batch.sampled(i) < 0) n++;
-        if (n < PARALLEL_SAMPLING_MIN_ROWS) return null;
-        parallelSampledSteps++;
-        int[] rows = new int[n];
-        for (int i = 0, k = 0; i < choices.size(); i++) if (live[i] && batch.wantsLogits(i) && batch.sampled(i) < 0) rows[k++] = i;
-        Object[] out = new Object[choices.size()];
-        int vocab = model.vocabSize();
-        float[] lg = logits;
-        int parts = Math.min(samplerThreads + 1, n);
-        if (samplerPool == null) {
-            samplerPool = java.util.concurrent.Executors.newFixedThreadPool(samplerThreads,
-                    Thread.ofPlatform().name("chunkserve-sampler-", 0).daemon(true).factory());
-        }
-        List<java.util.concurrent.Future<?>> futures = new ArrayList<>(parts - 1);
-        for (int p = 1; p < parts; p++) {
-            int part = p;
-            futures.add(samplerPool.submit(() -> sampleRows(choices, rows, part, parts, lg, vocab, out)));
-        }
-        sampleRows(choices, rows, 0, parts, lg, vocab, out);
-        for (java.util.concurrent.Future<?> f : futures) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while sampling", e);
-            } catch (java.util.concurrent.ExecutionException e) {
-                throw new IllegalStateException("sampling failed", e.getCause());
-            }
-        }
-        return out;
-    }
-
-    /** Samples rows[part], rows[part + parts], ... into out (a token, or the exception sampling threw). */
-    private static void sampleRows(List<Choice> choices, int[] rows, int part, int parts, float[] logits, int vocab, Object[] out) {
-        for (int k = part; k < rows.length; k += parts) {
-            int i = rows[k];
-            try {
-                out[i] = choices.get(i).sampler.sample(logits, i * vocab, vocab);
-            } catch (RuntimeException e) {
-                out[i] = e;
-            }
-        }
-    }
-
-    /**
      * Tests and benchmarks: the sampler threads besides the engine's (0: every row drawn in turn); call while no
      * request runs (default {@code -Dchunkserve.engine.samplerThreads}, else min(7, cores − 1)).
      */
-    public void samplerThreads(int n) {
-        if (n < 0) throw new IllegalArgumentException("sampler threads " + n);
-        samplerThreads = n;
-    }
+    public void samplerThreads(int n) { hostSampling.threads(n); }
 
-    public int samplerThreads() { return samplerThreads; }
+    public int samplerThreads() { return hostSampling.threads(); }
 
     /** Steps whose host-sampled rows were drawn on several threads. */
-    long parallelSampledSteps() { return parallelSampledSteps; }
+    long parallelSampledSteps() { return hostSampling.parallelSteps(); }
 
     /** Steps launched while the one before was still on the device (pipelined runners; read on any thread: approximate). */
     public long aheadLaunches() { return aheadLaunches; }
@@ -823,7 +762,7 @@ public final class Engine implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        if (samplerPool != null) samplerPool.shutdownNow();
+        hostSampling.close();
     }
 
     @Override
