@@ -30,20 +30,29 @@ final class SocketFloor {
 
     private SocketFloor() { }
 
+    /**
+     * Opens {@code connections} loopback pairs: blocking TCP_NODELAY writers, non-blocking readers registered for
+     * reads on {@code selector} (with {@code stamped}, each carries {bytes of the current message, its stamp}).
+     */
+    private static void connect(ServerSocketChannel listen, Selector selector, int connections, List<SocketChannel> writers,
+                                List<SocketChannel> readers, boolean stamped) throws IOException {
+        listen.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), connections);
+        for (int i = 0; i < connections; i++) {
+            SocketChannel w = SocketChannel.open(listen.getLocalAddress());
+            w.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            writers.add(w);
+            SocketChannel r = listen.accept();
+            r.configureBlocking(false);
+            r.register(selector, SelectionKey.OP_READ, stamped ? new long[2] : null);
+            readers.add(r);
+        }
+    }
+
     static Result run(int connections, int eventBytes, double seconds) throws Exception {
         List<SocketChannel> writers = new ArrayList<>(), readers = new ArrayList<>();
         try (ServerSocketChannel listen = ServerSocketChannel.open();
              Selector selector = Selector.open()) {
-            listen.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), connections);
-            for (int i = 0; i < connections; i++) {
-                SocketChannel w = SocketChannel.open(listen.getLocalAddress());
-                w.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                writers.add(w);
-                SocketChannel r = listen.accept();
-                r.configureBlocking(false);
-                r.register(selector, SelectionKey.OP_READ);
-                readers.add(r);
-            }
+            connect(listen, selector, connections, writers, readers, false);
             AtomicBoolean stop = new AtomicBoolean();
             java.util.concurrent.atomic.AtomicLong read = new java.util.concurrent.atomic.AtomicLong();
             Thread reader = Thread.ofPlatform().name("floor-reader").start(() -> {
@@ -96,16 +105,7 @@ final class SocketFloor {
         org.HdrHistogram.Histogram lat = new org.HdrHistogram.Histogram(60_000_000L, 3), late = new org.HdrHistogram.Histogram(60_000_000L, 3);
         try (ServerSocketChannel listen = ServerSocketChannel.open();
              Selector selector = Selector.open()) {
-            listen.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), connections);
-            for (int i = 0; i < connections; i++) {
-                SocketChannel w = SocketChannel.open(listen.getLocalAddress());
-                w.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                writers.add(w);
-                SocketChannel r = listen.accept();
-                r.configureBlocking(false);
-                r.register(selector, SelectionKey.OP_READ, new long[2]);   // {bytes of the current message, its stamp}
-                readers.add(r);
-            }
+            connect(listen, selector, connections, writers, readers, true);
             AtomicBoolean stop = new AtomicBoolean();
             long t0 = System.nanoTime(), measureFrom = t0 + 500_000_000L, end = measureFrom + (long) (seconds * 1e9);
             java.util.concurrent.atomic.AtomicLong received = new java.util.concurrent.atomic.AtomicLong();
