@@ -24,6 +24,19 @@ public final class SequenceAttention {
 
     private SequenceAttention() { }
 
+    /** A/B switch for benchmarks: one decode token through {@link OneTokenDecode} (true, the default) or the older paths. */
+    public static void setOneToken(boolean on) { OneTokenDecode.enabled = on; }
+
+    public static boolean oneToken() { return OneTokenDecode.enabled; }
+
+    /** A/B switch for benchmarks: fewest positions per thread before the one-token path splits a call by positions. */
+    public static void setOneTokenMinPart(int tokens) { OneTokenDecode.minPartTokens = Math.max(1, tokens); }
+
+    public static int oneTokenMinPart() { return OneTokenDecode.minPartTokens; }
+
+    /** JIT-compiles the one-token decode path on synthetic data (once per JVM; part of the CPU kernels' warm-up). */
+    public static void warmUpDecode(Parallel par) { OneTokenDecode.warmUp(par); }
+
     /** Serial form of {@link #attend(ChunkPool, int, int[], int, int, int, float[], int, float[], int, Parallel)}. */
     public static void attend(ChunkPool pool, int layer, int[] chunks, int start, int n, int qHeads,
                               float[] q, int qOff, float[] out, int outOff) {
@@ -56,6 +69,10 @@ public final class SequenceAttention {
         int c = lay.chunkSize();
         if ((long) chunks.length * c < (long) start + n) {
             throw new IllegalArgumentException("chunk table of " + chunks.length + " chunks cannot hold " + (start + n) + " positions");
+        }
+        if (n == 1 && OneTokenDecode.enabled && OneTokenDecode.applies(lay)) {
+            OneTokenDecode.attend(pool, layer, chunks, start, qHeads, q, qOff, out, outOff, par);
+            return;
         }
         if (n == 1 && SPLIT_DECODE && SplitDecode.applies(lay, qHeads, wideMinRows) && kvHeads % par.threads() != 0) {
             // the threads cannot share the KV heads evenly (SmolLM2: 3 heads on 2 threads): split by positions

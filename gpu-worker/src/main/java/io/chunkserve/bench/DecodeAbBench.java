@@ -128,6 +128,7 @@ public final class DecodeAbBench {
                 int first = pos;
                 CpuTuning.phases = phases;
                 long[][] ph = new long[V][CpuTuning.PHASE_NS.length];
+                double[][][] phr = new double[V][CpuTuning.PHASE_NS.length][rounds]; // per-round µs, for medians
                 Arrays.fill(CpuTuning.PHASE_NS, 0);
                 double[][] t = new double[V][rounds], ratio = new double[V][rounds];
                 double maxDiff = 0;
@@ -142,6 +143,7 @@ public final class DecodeAbBench {
                         t[v][i] = (System.nanoTime() - s0) / 1e3;
                         for (int q = 0; q < ph[v].length; q++) {
                             ph[v][q] += CpuTuning.PHASE_NS[q];
+                            phr[v][q][i] = CpuTuning.PHASE_NS[q] / 1e3;
                             CpuTuning.PHASE_NS[q] = 0;
                         }
                     }
@@ -160,6 +162,11 @@ public final class DecodeAbBench {
                     for (int v = 0; v < V; v++) {
                         StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-14s", names[v]));
                         for (long x : ph[v]) sb.append(String.format(Locale.ROOT, " %8.0f", x / 1e3 / rounds));
+                        System.out.println(sb);
+                    }
+                    for (int v = 0; v < V; v++) { // medians: a step that lost its core for a while moves the means, not these
+                        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%-14s", "med " + names[v]));
+                        for (double[] x : phr[v]) sb.append(String.format(Locale.ROOT, " %8.0f", median(x)));
                         System.out.println(sb);
                     }
                 }

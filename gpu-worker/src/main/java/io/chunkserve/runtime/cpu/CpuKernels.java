@@ -416,6 +416,11 @@ public final class CpuKernels implements Parallel, AutoCloseable {
      * saw the kernels compiled (in this JVM, by any instance).
      */
     public void warmUp() {
+        warmUpMatmuls();
+        io.chunkserve.attention.SequenceAttention.warmUpDecode(this); // the batch-1 decode attention
+    }
+
+    private void warmUpMatmuls() {
         if (warmedUp) return; // the kernels are static: once per JVM
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
             // varied shapes, so that C2's profile-based speculation holds for real ones: row counts

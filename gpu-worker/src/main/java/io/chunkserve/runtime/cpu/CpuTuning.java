@@ -19,21 +19,31 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
+    private static final String KNOWN = "touch, tail, attn1, attnpart";
+
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
         return switch (key) {
             case "touch" -> String.valueOf(touch);
             case "tail" -> String.valueOf(tailPermille);
-            default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: touch, tail)");
+            case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
+            case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
+            default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         };
     }
 
-    /** Sets a switch by name ("touch" = true|false, "tail" = permille); for benchmarks. */
+    /**
+     * Sets a switch by name ("touch" = true|false, "tail" = permille, "attn1" = true|false: batch-1 decode attention
+     * through the attention package's one-token path or its older split/per-head paths, "attnpart" = fewest positions
+     * per thread before that path splits a call by positions); for benchmarks.
+     */
     public static void set(String key, String value) {
         switch (key) {
             case "touch" -> touch = Boolean.parseBoolean(value);
             case "tail" -> tailPermille = Math.min(900, Integer.parseInt(value));
-            default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: touch, tail)");
+            case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
+            case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
+            default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         }
     }
 }

@@ -1,0 +1,426 @@
+package io.chunkserve.attention;
+
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.model.DType;
+import io.chunkserve.runtime.cpu.Parallel;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.function.IntConsumer;
+
+import static io.chunkserve.attention.VectorMath.F;
+import static io.chunkserve.attention.VectorMath.V;
+
+/**
+ * One decode token of one sequence (batch-1 decode), lean: for each group of up to 4 query rows
+ * of a KV head (a GQA group; padded with zero rows), all scores of the part's positions into one
+ * buffer (K dim-major, keys in lanes, 4 rows × 4 token vectors per pass), one exact softmax over
+ * the buffer, then P·V with head dims in lanes (4 rows × 4 dim vectors per pass). No online
+ * rescaling per chunk, no per-chunk tile calls, no prefetch cursor: small monomorphic loops that
+ * C2 compiles whole. Work goes to the threads by (KV head, row group) when those divide evenly,
+ * else by position ranges (every thread the same share of the KV) merged with the log-sum-exp
+ * rule; short contexts run on the calling thread.
+ *
+ * <p>Serves fp32 slabs with head dims a multiple of 4 vectors; {@link SequenceAttention} sends
+ * other dtypes and shapes to the general paths.
+ */
+final class OneTokenDecode {
+    private OneTokenDecode() { }
+
+    /** A/B switch for benchmarks (results agree within float rounding either way); false: the older split/per-head paths. */
+    static volatile boolean enabled = !Boolean.getBoolean("chunkserve.attention.noOneToken");
+    /** Fewest positions per thread for a split by positions; below 2 such shares the call runs on the calling thread. */
+    static volatile int minPartTokens = Integer.getInteger("chunkserve.attention.oneTokenMinPart", 32);
+
+    private static final int R = 4;        // query rows per pass
+    private static final int TV = 4;       // token vectors per score pass
+    private static final int DB = 4;       // dim vectors per P·V pass
+
+    static boolean applies(KvLayout lay) {
+        return lay.dtype() == DType.F32 && lay.headDim() % (DB * V) == 0;
+    }
+
+    private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
+
+    /** q: (qHeads, headDim) at qOff; out likewise. The token sits at position pos and attends 0 .. pos. */
+    static void attend(ChunkPool pool, int layer, int[] chunks, int pos, int qHeads, float[] q, int qOff,
+                       float[] out, int outOff, Parallel par) {
+        KvLayout lay = pool.layout();
+        int kvHeads = lay.kvHeads(), g = qHeads / kvHeads, groups = (g + R - 1) / R, units = kvHeads * groups;
+        int len = pos + 1, threads = par.threads();
+        Job job = LOCAL.get().job();
+        if (threads > 1 && units % threads == 0 && len >= minPartTokens) {
+            job.set(pool, layer, chunks, len, qHeads, q, qOff, out, outOff, threads, false);
+            par.forRange(threads, job);
+        } else if (threads > 1 && units % threads != 0 && len >= 2 * minPartTokens) {
+            job.set(pool, layer, chunks, len, qHeads, q, qOff, out, outOff, threads, true);
+            par.forRange(threads, job);
+            job.merge();
+        } else {
+            job.set(pool, layer, chunks, len, qHeads, q, qOff, out, outOff, 1, false);
+            job.accept(0);
+        }
+        job.clear();
+    }
+
+    private static volatile boolean warmedUp;
+
+    /**
+     * Runs the one-token path on small synthetic pools (a split by positions and a split by KV
+     * heads; contexts on both sides of the thresholds) until C2 has compiled it: before
+     * that its Vector-API code runs in C1's fallback, ~10–50× slower. Once per JVM, at most ~3 s.
+     */
+    static void warmUp(Parallel par) {
+        if (warmedUp) return;
+        long deadline = System.nanoTime() + 3_000_000_000L;
+        int hd = DB * V, c = 64, maxLen = 4 * minPartTokens + 64, chunks = (maxLen + c - 1) / c;
+        // every configuration interleaved from the first call, so that C2's profile has seen each branch
+        // (a branch first taken after compilation deoptimises the kernel back to C1 for a while)
+        DType[] dts = {DType.F32, DType.F32};
+        int[] kvs = {3, 2}, gs = {3, 4};
+        ChunkPool[] pools = new ChunkPool[dts.length];
+        int[][] tables = new int[dts.length][chunks];
+        try {
+            for (int p = 0; p < pools.length; p++) {
+                pools[p] = new ChunkPool(new KvLayout(1, kvs[p], hd, c, dts[p]), chunks);
+                float[] kv = new float[kvs[p] * hd];
+                for (int i = 0; i < kv.length; i++) kv[i] = (i % 7) * 0.1f;
+                for (int i = 0; i < chunks; i++) tables[p][i] = pools[p].allocate();
+                for (int t = 0; t < maxLen; t++) pools[p].write(0, tables[p][t / c], t % c, kv, 0, kv, 0);
+            }
+            float[] q = new float[4 * 3 * hd], out = new float[q.length];
+            for (int i = 0; i < q.length; i++) q[i] = (i % 5) * 0.1f;
+            for (int i = 0; i < 6000 && System.nanoTime() < deadline; i++) {
+                int p = i % pools.length;
+                attend(pools[p], 0, tables[p], (i * 37) % maxLen, kvs[p] * gs[p], q, 0, out, 0, par);
+            }
+        } finally {
+            for (ChunkPool p : pools) if (p != null) p.close();
+        }
+        warmedUp = true;
+    }
+
+    /** Per-thread buffers. */
+    private static final class Scratch {
+        float[] qs = new float[0];   // (R, hd) scaled queries of the group, padded rows zero
+        float[] sc = new float[0];   // (R + 2, cap): score / probability rows, then a zero row and a junk row
+        float[] o = new float[0];    // (R, hd) unnormalised outputs of the group
+        float[] m = new float[R], l = new float[R];
+        int cap;
+        private Job job;
+
+        Job job() {
+            if (job == null) job = new Job();
+            return job;
+        }
+
+        void size(int hd, int tokens) {
+            if (qs.length < R * hd) { qs = new float[R * hd]; o = new float[R * hd]; }
+            int need = QueryTile.roundUp(tokens, V) + TV * V;
+            if (cap < need) {
+                cap = need;
+                sc = new float[(R + 2) * cap];
+            }
+        }
+    }
+
+    /** One call; task p is a part (by positions) or a share of the (KV head, row group) units. Lives in the caller's scratch. */
+    static final class Job implements IntConsumer {
+        private ChunkPool pool;
+        private int[] chunks;
+        private float[] q, out;
+        private int layer, len, qHeads, qOff, outOff, tasks;
+        private boolean byPositions;
+        private float[] pm = new float[0], pl = new float[0], po = new float[0]; // (tasks, qHeads) and (tasks, qHeads, hd)
+
+        void set(ChunkPool pool, int layer, int[] chunks, int len, int qHeads, float[] q, int qOff, float[] out, int outOff,
+                 int tasks, boolean byPositions) {
+            this.pool = pool;
+            this.layer = layer;
+            this.chunks = chunks;
+            this.len = len;
+            this.qHeads = qHeads;
+            this.q = q;
+            this.qOff = qOff;
+            this.out = out;
+            this.outOff = outOff;
+            this.tasks = tasks;
+            this.byPositions = byPositions;
+            if (byPositions) {
+                int hd = pool.layout().headDim();
+                if (pm.length < tasks * qHeads) { pm = new float[tasks * qHeads]; pl = new float[tasks * qHeads]; }
+                if (po.length < tasks * qHeads * hd) po = new float[tasks * qHeads * hd];
+            }
+        }
+
+        void clear() {
+            pool = null;
+            chunks = null;
+            q = out = null;
+        }
+
+        /** First position of part p; multiples of 16 so that parts start on whole cache lines of K. */
+        private int bound(int p) {
+            if (p >= tasks) return len;
+            return (int) ((long) len * p / tasks) & ~15;
+        }
+
+        @Override
+        public void accept(int p) {
+            KvLayout lay = pool.layout();
+            int kvHeads = lay.kvHeads(), g = qHeads / kvHeads, groups = (g + R - 1) / R, units = kvHeads * groups;
+            int u0 = 0, u1 = units, a = 0, b = len;
+            if (byPositions) {
+                a = bound(p);
+                b = bound(p + 1);
+            } else {
+                u0 = (int) ((long) units * p / tasks);
+                u1 = (int) ((long) units * (p + 1) / tasks);
+            }
+            Scratch s = LOCAL.get();
+            int hd = lay.headDim();
+            s.size(hd, b - a);
+            float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
+            MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
+            for (int u = u0; u < u1; u++) {
+                int h = u / groups, r0 = (u % groups) * R, rows = Math.min(R, g - r0);
+                // queries of rows r0 .. r0+rows-1 of KV head h, scaled; padded rows zero
+                for (int r = 0; r < R; r++) {
+                    int dst = r * hd;
+                    if (r < rows) {
+                        int src = qOff + (h * g + r0 + r) * hd;
+                        for (int d = 0; d < hd; d++) s.qs[dst + d] = q[src + d] * scale;
+                    } else {
+                        Arrays.fill(s.qs, dst, dst + hd, 0f);
+                    }
+                }
+                scores(s, lay, ks, h, a, b, rows);
+                int n = b - a;
+                for (int r = 0; r < rows; r++) softmax(s, r, n);
+                Arrays.fill(s.o, 0, R * hd, 0f);
+                weighted(s, lay, vs, h, a, b, rows);
+                for (int r = 0; r < rows; r++) {
+                    int row = h * g + r0 + r;
+                    if (!byPositions) {
+                        float inv = 1f / s.l[r];
+                        int o = outOff + row * hd;
+                        for (int d = 0; d < hd; d++) out[o + d] = s.o[r * hd + d] * inv;
+                    } else {
+                        int i = p * qHeads + row;
+                        pm[i] = s.m[r];
+                        pl[i] = s.l[r];
+                        System.arraycopy(s.o, r * hd, po, i * hd, hd);
+                    }
+                }
+            }
+        }
+
+        /** Scores of positions [a, b) of KV head h for the R rows into s.sc rows (padded rows into the junk row). */
+        private void scores(Scratch s, KvLayout lay, MemorySegment ks, int h, int a, int b, int rows) {
+            int c = lay.chunkSize(), cap = s.cap;
+            int s1 = rows > 1 ? cap : 5 * cap, s2 = rows > 2 ? 2 * cap : 5 * cap, s3 = rows > 3 ? 3 * cap : 5 * cap;
+            for (int t = a; t < b; ) {
+                int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
+                long k0 = lay.keyIndex(chunks[ci], h, slot, 0);
+                scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                t = e;
+            }
+        }
+
+        /** Writes the exact softmax numerators of row r's n scores (log2 units) in place; sets m[r], l[r]. */
+        private static void softmax(Scratch s, int r, int n) {
+            float[] sc = s.sc;
+            int base = r * s.cap, padded = QueryTile.roundUp(n, V);
+            Arrays.fill(sc, base + n, base + padded, Float.NEGATIVE_INFINITY);
+            FloatVector mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+            for (int t = 0; t < padded; t += V) mx = mx.max(FloatVector.fromArray(F, sc, base + t));
+            float m = mx.reduceLanes(VectorOperators.MAX);
+            FloatVector sum = FloatVector.zero(F);
+            for (int t = 0; t < padded; t += V) {
+                FloatVector p = VectorMath.exp2(FloatVector.fromArray(F, sc, base + t).sub(m));
+                p.intoArray(sc, base + t);
+                sum = sum.add(p);
+            }
+            s.m[r] = m;
+            s.l[r] = sum.reduceLanes(VectorOperators.ADD);
+        }
+
+        /** o[r] = Σ_t p[r][t] · v[t] over positions [a, b) of KV head h (padded rows read the zero row). */
+        private void weighted(Scratch s, KvLayout lay, MemorySegment vs, int h, int a, int b, int rows) {
+            int c = lay.chunkSize(), hd = lay.headDim(), cap = s.cap;
+            int p1 = rows > 1 ? cap : 4 * cap, p2 = rows > 2 ? 2 * cap : 4 * cap, p3 = rows > 3 ? 3 * cap : 4 * cap;
+            for (int t = a; t < b; ) {
+                int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
+                long v0 = lay.index(chunks[ci], h, slot);
+                for (int d0 = 0; d0 < hd; d0 += DB * V) {
+                    pvPiece(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
+                }
+                t = e;
+            }
+        }
+
+        /** out[row] = Σ_p 2^(m_p − M)·o_p / Σ_p 2^(m_p − M)·l_p with M = max_p m_p. */
+        void merge() {
+            int hd = pool.layout().headDim();
+            for (int row = 0; row < qHeads; row++) {
+                float m = Float.NEGATIVE_INFINITY;
+                for (int p = 0; p < tasks; p++) m = Math.max(m, pm[p * qHeads + row]);
+                float l = 0;
+                int o = outOff + row * hd;
+                Arrays.fill(out, o, o + hd, 0f);
+                for (int p = 0; p < tasks; p++) {
+                    int i = p * qHeads + row;
+                    if (pl[i] == 0f) continue; // empty part
+                    float w = VectorMath.exp2(pm[i] - m);
+                    l += w * pl[i];
+                    VectorMath.axpby(w, po, i * hd, 1f, out, o, hd);
+                }
+                VectorMath.scale(1f / l, out, o, hd);
+            }
+        }
+    }
+
+    /*
+     * The kernels below load the slab with FloatVector.fromMemorySegment written out at each site (it is
+     * force-inlined): a helper of our own, however small, is sometimes left out of line by C2, and the
+     * vector it returns then has no exact class, so every FMA on it runs out of line, not intrinsified
+     * (JFR: most of the bench's decode attention in FloatVector.lanewise / VectorSupport.ternaryOp).
+     * For the same reason the slab is fp32 only: a load that may widen bf16 merges two vector values.
+     */
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /**
+     * Scores of tn tokens (K dim-major from element k0, row stride ks) for 4 query rows (qs rows
+     * 0..3) into sc at i0 + row offsets 0, o1, o2, o3. Whole vectors of tokens: up to V − 1 lanes
+     * past tn are written (garbage the next piece or the softmax padding overwrites).
+     */
+    private static void scorePiece(float[] qs, int hd, MemorySegment ks, long k0, int stride, int tn,
+                                   float[] sc, int i0, int o1, int o2, int o3) {
+        int nv = (tn + V - 1) / V, j = 0;
+        for (; j + TV <= nv; j += TV) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0, d0 = a0, d1 = a0, d2 = a0, d3 = a0;
+            long k = k0 + (long) j * V;
+            for (int d = 0; d < hd; d++, k += stride) {
+                FloatVector x0 = FloatVector.fromMemorySegment(F, ks, (k) << 2, LE), x1 = FloatVector.fromMemorySegment(F, ks, (k + V) << 2, LE);
+                FloatVector x2 = FloatVector.fromMemorySegment(F, ks, (k + 2 * V) << 2, LE), x3 = FloatVector.fromMemorySegment(F, ks, (k + 3 * V) << 2, LE);
+                FloatVector q0 = FloatVector.broadcast(F, qs[d]);
+                a0 = x0.fma(q0, a0);
+                a1 = x1.fma(q0, a1);
+                a2 = x2.fma(q0, a2);
+                a3 = x3.fma(q0, a3);
+                FloatVector q1 = FloatVector.broadcast(F, qs[hd + d]);
+                b0 = x0.fma(q1, b0);
+                b1 = x1.fma(q1, b1);
+                b2 = x2.fma(q1, b2);
+                b3 = x3.fma(q1, b3);
+                FloatVector q2 = FloatVector.broadcast(F, qs[2 * hd + d]);
+                c0 = x0.fma(q2, c0);
+                c1 = x1.fma(q2, c1);
+                c2 = x2.fma(q2, c2);
+                c3 = x3.fma(q2, c3);
+                FloatVector q3 = FloatVector.broadcast(F, qs[3 * hd + d]);
+                d0 = x0.fma(q3, d0);
+                d1 = x1.fma(q3, d1);
+                d2 = x2.fma(q3, d2);
+                d3 = x3.fma(q3, d3);
+            }
+            int t = i0 + j * V;
+            a0.intoArray(sc, t);
+            a1.intoArray(sc, t + V);
+            a2.intoArray(sc, t + 2 * V);
+            a3.intoArray(sc, t + 3 * V);
+            b0.intoArray(sc, o1 + t);
+            b1.intoArray(sc, o1 + t + V);
+            b2.intoArray(sc, o1 + t + 2 * V);
+            b3.intoArray(sc, o1 + t + 3 * V);
+            c0.intoArray(sc, o2 + t);
+            c1.intoArray(sc, o2 + t + V);
+            c2.intoArray(sc, o2 + t + 2 * V);
+            c3.intoArray(sc, o2 + t + 3 * V);
+            d0.intoArray(sc, o3 + t);
+            d1.intoArray(sc, o3 + t + V);
+            d2.intoArray(sc, o3 + t + 2 * V);
+            d3.intoArray(sc, o3 + t + 3 * V);
+        }
+        for (; j < nv; j++) {
+            FloatVector a = FloatVector.zero(F), b = a, cc = a, dd = a;
+            long k = k0 + (long) j * V;
+            for (int d = 0; d < hd; d++, k += stride) {
+                FloatVector x = FloatVector.fromMemorySegment(F, ks, (k) << 2, LE);
+                a = x.fma(FloatVector.broadcast(F, qs[d]), a);
+                b = x.fma(FloatVector.broadcast(F, qs[hd + d]), b);
+                cc = x.fma(FloatVector.broadcast(F, qs[2 * hd + d]), cc);
+                dd = x.fma(FloatVector.broadcast(F, qs[3 * hd + d]), dd);
+            }
+            int t = i0 + j * V;
+            a.intoArray(sc, t);
+            b.intoArray(sc, o1 + t);
+            cc.intoArray(sc, o2 + t);
+            dd.intoArray(sc, o3 + t);
+        }
+    }
+
+    /**
+     * o[r, d0 .. d0+4V) += Σ_{t &lt; tn} p_r[i0 + t] · v[t, d0 .. d0+4V) for the 4 rows (p rows at sc offsets
+     * 0, p1, p2, p3; o rows r·hd), V rows row-major from element v0 (stride hd).
+     */
+    private static void pvPiece(float[] sc, int i0, int p1, int p2, int p3, int tn, MemorySegment vs, long v0, int hd,
+                                float[] o, int d0) {
+        int o1 = hd + d0, o2 = 2 * hd + d0, o3 = 3 * hd + d0;
+        FloatVector a0 = FloatVector.fromArray(F, o, d0), a1 = FloatVector.fromArray(F, o, d0 + V);
+        FloatVector a2 = FloatVector.fromArray(F, o, d0 + 2 * V), a3 = FloatVector.fromArray(F, o, d0 + 3 * V);
+        FloatVector b0 = FloatVector.fromArray(F, o, o1), b1 = FloatVector.fromArray(F, o, o1 + V);
+        FloatVector b2 = FloatVector.fromArray(F, o, o1 + 2 * V), b3 = FloatVector.fromArray(F, o, o1 + 3 * V);
+        FloatVector c0 = FloatVector.fromArray(F, o, o2), c1 = FloatVector.fromArray(F, o, o2 + V);
+        FloatVector c2 = FloatVector.fromArray(F, o, o2 + 2 * V), c3 = FloatVector.fromArray(F, o, o2 + 3 * V);
+        FloatVector e0 = FloatVector.fromArray(F, o, o3), e1 = FloatVector.fromArray(F, o, o3 + V);
+        FloatVector e2 = FloatVector.fromArray(F, o, o3 + 2 * V), e3 = FloatVector.fromArray(F, o, o3 + 3 * V);
+        long v = v0;
+        for (int t = 0; t < tn; t++, v += hd) {
+            FloatVector x0 = FloatVector.fromMemorySegment(F, vs, (v) << 2, LE), x1 = FloatVector.fromMemorySegment(F, vs, (v + V) << 2, LE);
+            FloatVector x2 = FloatVector.fromMemorySegment(F, vs, (v + 2 * V) << 2, LE), x3 = FloatVector.fromMemorySegment(F, vs, (v + 3 * V) << 2, LE);
+            int i = i0 + t;
+            FloatVector p = FloatVector.broadcast(F, sc[i]);
+            a0 = x0.fma(p, a0);
+            a1 = x1.fma(p, a1);
+            a2 = x2.fma(p, a2);
+            a3 = x3.fma(p, a3);
+            p = FloatVector.broadcast(F, sc[p1 + i]);
+            b0 = x0.fma(p, b0);
+            b1 = x1.fma(p, b1);
+            b2 = x2.fma(p, b2);
+            b3 = x3.fma(p, b3);
+            p = FloatVector.broadcast(F, sc[p2 + i]);
+            c0 = x0.fma(p, c0);
+            c1 = x1.fma(p, c1);
+            c2 = x2.fma(p, c2);
+            c3 = x3.fma(p, c3);
+            p = FloatVector.broadcast(F, sc[p3 + i]);
+            e0 = x0.fma(p, e0);
+            e1 = x1.fma(p, e1);
+            e2 = x2.fma(p, e2);
+            e3 = x3.fma(p, e3);
+        }
+        a0.intoArray(o, d0);
+        a1.intoArray(o, d0 + V);
+        a2.intoArray(o, d0 + 2 * V);
+        a3.intoArray(o, d0 + 3 * V);
+        b0.intoArray(o, o1);
+        b1.intoArray(o, o1 + V);
+        b2.intoArray(o, o1 + 2 * V);
+        b3.intoArray(o, o1 + 3 * V);
+        c0.intoArray(o, o2);
+        c1.intoArray(o, o2 + V);
+        c2.intoArray(o, o2 + 2 * V);
+        c3.intoArray(o, o2 + 3 * V);
+        e0.intoArray(o, o3);
+        e1.intoArray(o, o3 + V);
+        e2.intoArray(o, o3 + 2 * V);
+        e3.intoArray(o, o3 + 3 * V);
+    }
+}

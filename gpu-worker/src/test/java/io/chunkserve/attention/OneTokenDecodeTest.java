@@ -1,0 +1,81 @@
+package io.chunkserve.attention;
+
+import io.chunkserve.kv.ChunkPool;
+import io.chunkserve.kv.KvLayout;
+import io.chunkserve.model.DType;
+import io.chunkserve.runtime.cpu.Parallel;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static io.chunkserve.attention.TestSupport.assertClose;
+import static io.chunkserve.attention.TestSupport.gaussian;
+import static io.chunkserve.attention.TestSupport.nans;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The batch-1 decode path ({@link OneTokenDecode}) against the reference ({@link NaiveAttention}):
+ * GQA groups of 1–8 rows (one and two passes of 4, padded), 1–3 KV heads, head dims of one and two
+ * dim blocks, chunk sizes of 4 vectors and of 1 (every piece in the one-vector tail loop), contexts on both sides of
+ * the chunk and split thresholds, serial and on 2 and 3 threads (split by positions and by KV
+ * heads), with the slots past the context poisoned. Reached through {@link SequenceAttention}.
+ */
+class OneTokenDecodeTest {
+    @Test
+    void matchesNaiveAcrossShapes() {
+        int saved = OneTokenDecode.minPartTokens;
+        try (TestSupport.ExecutorParallel two = new TestSupport.ExecutorParallel(2);
+             TestSupport.ExecutorParallel three = new TestSupport.ExecutorParallel(3)) {
+            Parallel[] pars = {Parallel.SERIAL, two, three};
+            int[] lens = {1, 15, 16, 17, 40, 63, 64, 65, 100, 129, 191, 192, 193, 300};
+            int n = 0;
+            for (int minPart : new int[] {saved, 8}) {
+                OneTokenDecode.minPartTokens = minPart;
+                for (int hd : new int[] {4 * VectorMath.V, 8 * VectorMath.V}) {
+                    for (int chunk : new int[] {64, 16}) {
+                        for (int kvHeads = 1; kvHeads <= 3; kvHeads++) {
+                            for (int g : new int[] {1, 2, 3, 4, 5, 8}) {
+                                for (int len : lens) {
+                                    Parallel p = pars[(n++) % pars.length];
+                                    KvLayout lay = new KvLayout(2, kvHeads, hd, chunk, DType.F32);
+                                    assertTrue(OneTokenDecode.applies(lay));
+                                    decodeCase(n * 131L + len, lay, g, len, p);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } finally {
+            OneTokenDecode.minPartTokens = saved;
+        }
+    }
+
+    @Test
+    void otherDtypesAndHeadDimsTakeTheGeneralPaths() {
+        assertFalse(OneTokenDecode.applies(new KvLayout(1, 2, 64, 64, DType.BF16)));
+        assertFalse(OneTokenDecode.applies(new KvLayout(1, 2, 64, 64, DType.F16)));
+        assertFalse(OneTokenDecode.applies(new KvLayout(1, 2, 4 * VectorMath.V + 8, 64, DType.F32)));
+    }
+
+    /** One decode token at position len − 1 through SequenceAttention with the given Parallel vs the reference. */
+    private static void decodeCase(long seed, KvLayout lay, int g, int len, Parallel p) {
+        Random rnd = new Random(seed);
+        int chunk = lay.chunkSize(), hd = lay.headDim(), nChunks = (len + chunk - 1) / chunk, qHeads = lay.kvHeads() * g;
+        try (ChunkPool pool = new ChunkPool(lay, 2 * nChunks + 1)) {
+            int[] table = new int[nChunks];
+            for (int i = 0; i < nChunks; i++) { pool.allocate(); table[nChunks - 1 - i] = pool.allocate(); } // descending, non-contiguous
+            TestSupport.fillRandom(pool, table, rnd);
+            if (len % chunk != 0) TestSupport.poisonTail(pool, table[nChunks - 1], len % chunk);
+            float[] q = gaussian(qHeads * hd + 2, rnd.nextBoolean() ? 1 : 4, rnd);
+            float[] want = new float[qHeads * hd];
+            NaiveAttention.attend(pool, 1, table, len - 1, 1, qHeads, q, 2, want, 0);
+            float[] got = nans(qHeads * hd + 1);
+            SequenceAttention.attend(pool, 1, table, len - 1, 1, qHeads, q, 2, got, 1, p);
+            assertClose(want, java.util.Arrays.copyOfRange(got, 1, got.length), hd, 1e-5,
+                    "len " + len + " g " + g + " kv " + lay.kvHeads() + " hd " + hd + " chunk " + chunk + " threads " + p.threads()
+                            + " minPart " + OneTokenDecode.minPartTokens);
+        }
+    }
+}
