@@ -1000,3 +1000,61 @@ extern "C" __global__ void __launch_bounds__(512) cs_sample(const float* logits,
     __syncthreads();
     if (threadIdx.x == 0) out[blockIdx.x] = selRemain >= 0 ? selRemain : selFlag;
 }
+
+// ---------------------------------------------------------------------------------------------- penalties on the device
+// One block per penalized row, before its argmax or draw, in place: the host Sampler's penalties
+// (io.chunkserve.sampling.PenaltyList) from a compact list of entries (token id, output count) — the distinct prompt
+// tokens when the repetition penalty is on, then the generated ones — plus, for a row that runs on the token the step
+// before picked on the device (prev[pick]), that token, which the list does not count yet: one more count if it is
+// listed, else a new entry generated once. Per token, as the host: the repetition penalty (l > 0 ? l / r : l · r),
+// then, for a generated token, l − frequency · count − presence; +inf clamped to FLT_MAX after each. Round-to-nearest
+// intrinsics throughout (no contraction into fma), so the result is the host's bit for bit. Each touched logit's old
+// value is saved as (id, bits) pairs (n + 1 slots a row: the entries', then the extra token's, id -1 when unused), so
+// that a row left to the host sampler (a non-finite logit) can be restored to its raw logits.
+// hdr per row (8 ints): first entry, entries n, the pick's index in prev (-1: none), repetition, presence, frequency
+// (float bits), the row's index in logits, its first saved slot.
+__device__ __forceinline__ float cs_penalize_one(float v, int count, float rep, float pres, float freq) {
+    if (rep != 1.f) {
+        v = v > 0.f ? __fdiv_rn(v, rep) : __fmul_rn(v, rep);
+        if (v == INFINITY) v = __int_as_float(0x7f7fffff);   // FLT_MAX
+    }
+    if ((pres != 0.f || freq != 0.f) && count > 0) {
+        v = __fsub_rn(__fsub_rn(v, __fmul_rn(freq, __int2float_rn(count))), pres);
+        if (v == INFINITY) v = __int_as_float(0x7f7fffff);   // FLT_MAX
+    }
+    return v;
+}
+
+extern "C" __global__ void __launch_bounds__(256) cs_penalize(float* logits, int vocab, const int* hdr, const int* entries,
+                                                              const int* prev, int* saved) {
+    __shared__ int found;
+    const int* h = hdr + 8 * blockIdx.x;
+    const int first = h[0], n = h[1], pick = h[2];
+    const float rep = __int_as_float(h[3]), pres = __int_as_float(h[4]), freq = __int_as_float(h[5]);
+    float* row = logits + (size_t)h[6] * vocab;
+    int* sv = saved + 2 * h[7];
+    int extra = pick >= 0 ? prev[pick] : -1;
+    if (extra >= vocab) extra = -1;
+    if (threadIdx.x == 0) found = 0;
+    __syncthreads();
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        int id = entries[2 * (first + j)], c = entries[2 * (first + j) + 1];
+        if (id == extra) { c++; found = 1; }
+        if (id < 0 || id >= vocab) { sv[2 * j] = -1; continue; }
+        float v = row[id];
+        sv[2 * j] = id;
+        sv[2 * j + 1] = __float_as_int(v);
+        row[id] = cs_penalize_one(v, c, rep, pres, freq);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        if (extra >= 0 && !found) {
+            float v = row[extra];
+            sv[2 * n] = extra;
+            sv[2 * n + 1] = __float_as_int(v);
+            row[extra] = cs_penalize_one(v, 1, rep, pres, freq);
+        } else {
+            sv[2 * n] = -1;
+        }
+    }
+}

@@ -36,6 +36,14 @@ public interface ModelRunner extends AutoCloseable {
      */
     default boolean samplesOnDevice() { return false; }
 
+    /**
+     * Whether this runner applies the penalties of rows it picks when they are marked with
+     * {@link ForwardBatch#markPenalties} (by {@link io.chunkserve.sampling.PenaltyList}'s definition), so that
+     * penalized greedy rows (and, when it {@link #samplesOnDevice samples}, penalized stochastic rows) need not
+     * return their logits.
+     */
+    default boolean penalizesOnDevice() { return false; }
+
     /** Whether {@link #forward(ForwardBatch, ChunkPool, float[], Runnable)} overlaps the host work with the step. */
     default boolean overlapsHostWork() { return false; }
 

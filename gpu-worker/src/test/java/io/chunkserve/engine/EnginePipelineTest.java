@@ -48,18 +48,27 @@ class EnginePipelineTest {
         record Launched(ForwardBatch batch, int[] picks, float[] logits) { }
 
         final CpuModelRunner inner;
-        final boolean pipelining, sampling;
+        final boolean pipelining, sampling, penalizing;
         final ArrayDeque<Launched> launched = new ArrayDeque<>();
         int[] lastPicks;
-        int fromPrevious, launches, launchedWhileAnother, draws;
+        int fromPrevious, launches, launchedWhileAnother, draws, penalized, penalizedAhead;
 
         LaggingRunner(CpuModelRunner inner) { this(inner, true, false); }
 
         /** sampling: draws rows marked for it by SamplingReference at their u (as the CUDA runner does on the device) */
         LaggingRunner(CpuModelRunner inner, boolean pipelining, boolean sampling) {
+            this(inner, pipelining, sampling, false);
+        }
+
+        /**
+         * penalizing: applies the penalty lists of rows marked with them (PenaltyList, with the previous step's pick
+         * for a row added from it, as the CUDA runner's cs_penalize does) before the argmax or draw
+         */
+        LaggingRunner(CpuModelRunner inner, boolean pipelining, boolean sampling, boolean penalizing) {
             this.inner = inner;
             this.pipelining = pipelining;
             this.sampling = sampling;
+            this.penalizing = penalizing;
         }
 
         @Override public ModelConfig config() { return inner.config(); }
@@ -67,6 +76,8 @@ class EnginePipelineTest {
         @Override public boolean pipelines() { return pipelining; }
 
         @Override public boolean samplesOnDevice() { return sampling; }
+
+        @Override public boolean penalizesOnDevice() { return penalizing; }
 
         @Override
         public void forward(ForwardBatch b, ChunkPool pool, float[] logits) {
@@ -104,6 +115,16 @@ class EnginePipelineTest {
             int v = config().vocabSize();
             float[] lg = new float[b.size() * v];
             inner.forward(r, pool, lg);
+            for (int s = 0; s < b.size(); s++) {
+                if (!b.isPenalized(s)) continue;
+                if (!penalizing) throw new AssertionError("a row marked with penalties, but this runner does not apply them");
+                if (!b.isGreedy(s)) throw new AssertionError("penalties on a row the runner does not pick");
+                int prev = b.previousRow(s);
+                io.chunkserve.sampling.PenaltyList.apply(lg, s * v, v, b.repetitionPenalty(s), b.presencePenalty(s), b.frequencyPenalty(s),
+                        b.penaltyIds(s), b.penaltyCounts(s), b.penaltyEntries(s), prev >= 0 ? lastPicks[prev] : -1);
+                penalized++;
+                if (prev >= 0) penalizedAhead++;
+            }
             int[] picks = new int[b.size()];
             Arrays.fill(picks, -1);
             for (int s = 0; s < b.size(); s++) {
@@ -172,6 +193,30 @@ class EnginePipelineTest {
         assertTrue(!Arrays.equals(plain.outcome.ids.get(plain.outcome.firstChoice.get(9)), plain.outcome.ids.get(plain.outcome.firstChoice.get(10))));
     }
 
+    /**
+     * Rows whose penalties the runner applies from their compact lists (greedy ones and drawn ones, repetition,
+     * presence and frequency), with steps built ahead of the pick they need: greedy ones get exactly the host
+     * sampler's tokens (the plain CPU engine), drawn ones the same tokens pipelined or not.
+     */
+    @Test
+    void runnerPenaltiesGiveTheHostTokensPipelined() throws Exception {
+        Path dir = Fixtures.model("tiny-llama3");
+        Run plain0 = run(dir, false, -1, false, true);
+        int stopId = plain0.outcome.ids.get(plain0.outcome.firstChoice.get(7))[4];
+        Run host = run(dir, false, stopId, false, true), piped = run(dir, true, stopId, false, true);
+        assertTrue(piped.runner.penalized > 50 && piped.runner.penalizedAhead > 20,
+                "penalized rows: " + piped.runner.penalized + ", of them ahead of their last token: " + piped.runner.penalizedAhead);
+        assertTrue(piped.runner.launchedWhileAnother > 20, "steps launched ahead: " + piped.runner.launchedWhileAnother);
+        assertSameOutputs(host, piped);
+        // the penalties act: request 0 (repetition 1.3) differs from its unpenalized run
+        Run unpen = run(dir, false, stopId, false, false);
+        assertTrue(!Arrays.equals(unpen.outcome.ids.get(unpen.outcome.firstChoice.get(0)), host.outcome.ids.get(host.outcome.firstChoice.get(0))));
+
+        Run drawn = run(dir, false, stopId, true, true), drawnPiped = run(dir, true, stopId, true, true);
+        assertTrue(drawnPiped.runner.draws > 50 && drawnPiped.runner.penalizedAhead > 20, "draws " + drawnPiped.runner.draws);
+        assertSameOutputs(drawn, drawnPiped);
+    }
+
     /** Same tokens, text, finish reasons and token counts for every choice; no KV left held by either run. */
     static void assertSameOutputs(Run plain, Run piped) {
         assertEquals(plain.outcome.ids.size(), piped.outcome.ids.size());
@@ -195,19 +240,29 @@ class EnginePipelineTest {
 
     /** sampled: requests 0, 7, 9, 10, 11 sampled (seeded; top_k / top_p / min_p) and drawn by the runner */
     static Run run(Path dir, boolean pipelined, int stopId, boolean sampled) throws Exception {
+        return run(dir, pipelined, stopId, sampled, false);
+    }
+
+    /**
+     * penalties: requests 0 (repetition 1.3), 7 (presence 0.8, frequency 0.4), 9 (all three), 11 (frequency -0.3:
+     * repeats) and 12 (greedy, all three, presence -0.4, 24 tokens) penalized; the runner applies them when it
+     * pipelines or samples
+     */
+    static Run run(Path dir, boolean pipelined, int stopId, boolean sampled, boolean penalties) throws Exception {
         try (Model m = Model.load(dir); Tokenizer tok = Tokenizer.load(dir); CpuKernels k = new CpuKernels(2)) {
             ModelConfig c = m.config();
             // 16 chunks of 16 tokens: not enough for every sequence at once (preemption happens)
             ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), 16, DType.F32), 16);
             CpuModelRunner cpu = new CpuModelRunner(c, m.weights(), k);
-            LaggingRunner lag = sampled ? new LaggingRunner(cpu, pipelined, true) : pipelined ? new LaggingRunner(cpu) : null;
+            LaggingRunner lag = sampled || (penalties && pipelined) ? new LaggingRunner(cpu, pipelined, sampled, penalties)
+                    : pipelined ? new LaggingRunner(cpu) : null;
             ModelRunner r = lag != null ? lag : cpu;
             Engine e = new Engine(r, new PrefixCache(pool), tok, new EngineConfig(8, 40), SchedulerConfig.of("fcfs"));
             try {
                 Random rnd = new Random(11);
                 int[] system = rnd.ints(20, 3, 400).toArray();
                 List<Collector> cs = new ArrayList<>();
-                for (int i = 0; i < 12; i++) {
+                for (int i = 0; i < (penalties ? 13 : 12); i++) {
                     int[] p = Arrays.copyOf(system, system.length + 2 + 3 * i);
                     for (int j = system.length; j < p.length; j++) p[j] = 3 + rnd.nextInt(400);
                     SamplingParams.Builder sp = SamplingParams.builder().maxTokens(10 + 2 * i).temperature(0).ignoreEos(true);
@@ -227,6 +282,16 @@ class EnginePipelineTest {
                         if (i == 9) sp.topK(12);
                         if (i == 10) sp.topP(0.8).minP(0.02);
                         if (i == 11) sp.topK(40).topP(0.9);
+                    }
+                    if (penalties) {
+                        switch (i) {
+                            case 0 -> sp.repetitionPenalty(1.3);
+                            case 7 -> sp.presencePenalty(0.8).frequencyPenalty(0.4);
+                            case 9 -> sp.repetitionPenalty(1.2).presencePenalty(0.3).frequencyPenalty(0.2);
+                            case 11 -> sp.frequencyPenalty(-0.3);                       // repeats encouraged: counts grow
+                            case 12 -> sp.repetitionPenalty(1.05).presencePenalty(-0.4).frequencyPenalty(0.15).maxTokens(24);
+                            default -> { }
+                        }
                     }
                     Collector col = new Collector();
                     e.submit(new GenerationRequest("r" + i, "t", p, sp.build(), 0), col);

@@ -50,9 +50,13 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceWeights.Precision precision;
     private final boolean ownsWeights;
     private final CUmodule module;
-    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fConvert;
+    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fPenalize, fConvert;
     // rows drawn with temperature / top_k / top_p / min_p on the device (-Dchunkserve.cuda.deviceSampling=false: on the host)
     private final boolean deviceSampling = !"false".equals(System.getProperty("chunkserve.cuda.deviceSampling"));
+    // penalties of the rows it picks applied on the device (cs_penalize; -Dchunkserve.cuda.devicePenalties=false: such rows on the host)
+    private final boolean devicePenalties = !"false".equals(System.getProperty("chunkserve.cuda.devicePenalties"));
+    private boolean penaltiesOn = true;
+    private long penalizedRows;
     /** The q/k/v epilogue with a head in registers (head dims 64 and 128; -Dchunkserve.cuda.postReg=false: the loop kernel). */
     private final boolean postReg;
     /** RMSNorm threads a block (-Dchunkserve.cuda.normThreads; 0: by the hidden size). */
@@ -84,6 +88,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     // scratch, grown as needed
     private DeviceBuffer dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN;
     private final DeviceBuffer[] lg = new DeviceBuffer[2], ids = new DeviceBuffer[2];   // per step parity
+    private final DeviceBuffer[] penSaved = new DeviceBuffer[2];   // per parity: the raw logits cs_penalize replaced
     private int[] hostInts = new int[1024];
     private int[] order = new int[16];
     private int[] idsHost = new int[16];
@@ -137,6 +142,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         fSilu = Launcher.handle(CudaDevice.function(module, "cs_silu_mul_" + a));
         fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
         fSample = Launcher.handle(CudaDevice.function(module, "cs_sample"));
+        fPenalize = Launcher.handle(CudaDevice.function(module, "cs_penalize"));
         fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         skinny = precision == DeviceWeights.Precision.BF16 && !"false".equals(System.getProperty("chunkserve.cuda.skinnyGemm"))
                 ? new SkinnyGemm(module, device) : null;
@@ -293,6 +299,19 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     private boolean samplingOn = true;
 
+    /**
+     * Rows it picks that are marked with penalties ({@link ForwardBatch#markPenalties}) are penalized on the device
+     * ({@code cs_penalize}, {@link io.chunkserve.sampling.PenaltyList}) before their argmax or draw.
+     */
+    @Override
+    public boolean penalizesOnDevice() { return devicePenalties && penaltiesOn; }
+
+    /** Benchmarks (A/B): whether the engine hands this runner its penalized rows (read when no step is in flight). */
+    public void setDevicePenalties(boolean on) { penaltiesOn = on; }
+
+    /** Rows penalized on the device so far (checks). */
+    public long penalizedRows() { return penalizedRows; }
+
     /** Benchmarks (A/B): whether the engine hands this runner its stochastic rows (read when no step is in flight). */
     public void setDeviceSampling(boolean on) { samplingOn = on; }
 
@@ -303,7 +322,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private static final class Launched {
         ForwardBatch b;
         int parity, ev, prevEv, nLog, nGreedy, nNeed;
-        int[] logSeq;
+        int[] logSeq, penSlot;
         long hostNs, idsHandle;
         boolean ahead, profiled, empty, afterSameDecode;   // afterSameDecode: the step before was a decode-only one of this size
     }
@@ -427,17 +446,23 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             units += (b.count(s) + qt - 1) / qt;
             tableInts += (b.startPosition(s) + b.count(s) + C - 1) / C;
         }
-        int nLog = 0, nGreedy = 0, nDraw = 0;
+        int nLog = 0, nGreedy = 0, nDraw = 0, nPen = 0, nEnt = 0;
         for (int s = 0; s < S; s++) {
             if (b.wantsLogits(s)) {
                 nLog++;
                 if (b.isGreedy(s)) nGreedy++;
                 if (b.isRunnerSampled(s)) nDraw++;
+                if (b.isGreedy(s) && b.isPenalized(s)) {
+                    nPen++;
+                    nEnt += b.penaltyEntries(s);
+                }
             }
         }
         if (nDraw > 0 && !deviceSampling) throw new IllegalStateException("rows marked for a draw, but this runner does not sample");
+        if (nPen > 0 && !devicePenalties) throw new IllegalStateException("rows marked with penalties, but this runner does not apply them");
         int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, oDraw = oRows + nLog;
-        int total = oDraw + 8 * nDraw;
+        int oPen = oDraw + 8 * nDraw, oEnt = oPen + 8 * nPen;   // penalized rows' headers (8 ints), their entries (id, count)
+        int total = oEnt + 2 * nEnt;
         int[] in = ints(total);
         int row = 0;
         int[] rowOf = new int[S];   // first internal token row of each batch sequence
@@ -471,7 +496,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // logit rows: sequences that need their logits first, then the greedy ones, then those drawn on the device
         // (their parameters: 1/T, top_k, top_p, min_p, u as two words, the logits row, 0)
         int[] logSeq = new int[nLog];
-        int li = 0, di = 0;
+        int[] penSlot = nPen > 0 ? new int[nLog] : null;   // logits row → first saved slot of a penalized row, else -1
+        int li = 0, di = 0, pi = 0, ei = 0;
         for (int pass = 0; pass < 3; pass++) {
             for (int s = 0; s < S; s++) {
                 if (!b.wantsLogits(s) || (pass == 0 ? b.isGreedy(s) : pass == 1 ? !b.isGreedy(s) || b.isRunnerSampled(s) : !b.isRunnerSampled(s))) continue;
@@ -487,6 +513,27 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                     in[o + 6] = li;
                     in[o + 7] = 0;
                 }
+                if (pass > 0 && b.isPenalized(s)) {
+                    int o = oPen + 8 * pi, n = b.penaltyEntries(s), prev = b.previousRow(s);
+                    in[o] = ei;
+                    in[o + 1] = n;
+                    in[o + 2] = prev >= 0 ? prevGreedyIndex[prev] : -1;   // the pick of the step before, not in the list yet
+                    in[o + 3] = Float.floatToRawIntBits(b.repetitionPenalty(s));
+                    in[o + 4] = Float.floatToRawIntBits(b.presencePenalty(s));
+                    in[o + 5] = Float.floatToRawIntBits(b.frequencyPenalty(s));
+                    in[o + 6] = li;
+                    in[o + 7] = ei + pi;   // n + 1 saved slots a row
+                    penSlot[li] = ei + pi;
+                    int[] pid = b.penaltyIds(s), pc = b.penaltyCounts(s);
+                    for (int j = 0, q = oEnt + 2 * ei; j < n; j++, q += 2) {
+                        in[q] = pid[j];
+                        in[q + 1] = pc[j];
+                    }
+                    ei += n;
+                    pi++;
+                } else if (penSlot != null) {
+                    penSlot[li] = -1;
+                }
                 logSeq[li] = s;
                 in[oRows + li++] = rowOf[s] + b.count(s) - 1;
             }
@@ -496,6 +543,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         stage.upload(dInts.ptr(), in, total);
         CUdeviceptr dTok = dInts.at(0), dPos = dInts.at(4L * T), dChunk = dInts.at(8L * T), dSlot = dInts.at(12L * T);
         CUdeviceptr dUnits = dInts.at(4L * oUnits), dTables = dInts.at(4L * oTables), dRows = dInts.at(4L * oRows), dDraw = dInts.at(4L * oDraw);
+        CUdeviceptr dPen = dInts.at(4L * oPen), dEnt = dInts.at(4L * oEnt);
         // 3. scratch
         x = ensure(x, 4L * T * h);
         hn = ensure(hn, (long) A * T * Math.max(h, Math.max(qDim, inter)));
@@ -591,6 +639,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         st.nGreedy = nGreedy;
         st.nNeed = nLog - nGreedy;
         st.logSeq = logSeq;
+        st.penSlot = penSlot;
         if (nLog == 0) {
             CudaDevice.record(ev1[e]);
             CudaDevice.record(evDone[e]);
@@ -606,6 +655,11 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         int nNeed = nLog - nGreedy;
         if (nGreedy > 0) {
             ids[p] = ensure(ids[p], 4L * nGreedy);
+            if (nPen > 0) {
+                penSaved[p] = ensure(penSaved[p], 8L * (nEnt + nPen));
+                k.begin().ptr(lg[p]).i32(vocab).ptr(dPen).ptr(dEnt).ptr(prevIds).ptr(penSaved[p]).launch(fPenalize, nPen, 1, 256, 0);
+                penalizedRows += nPen;
+            }
             int nArg = nGreedy - nDraw;
             if (nArg > 0) k.begin().ptr(lg[p].at(4L * nNeed * vocab)).i32(vocab).ptr(ids[p]).launch(fArgmax, nArg, 1, 1024, 0);
             if (nDraw > 0) k.begin().ptr(lg[p]).i32(vocab).ptr(dDraw).ptr(ids[p].at(4L * nArg)).launch(fSample, nDraw, 1, 512, 0);
@@ -633,7 +687,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             for (int i = 0; i < nGreedy; i++) {
                 int s = logSeq[nNeed + i];
                 if (idsHost[i] >= 0) b.setSampled(s, idsHost[i]);
-                else downloadRow(logits, s, nNeed + i, vocab, p);   // a non-finite logit: the host sampler decides
+                else {
+                    downloadRow(logits, s, nNeed + i, vocab, p);   // a non-finite logit: the host sampler decides
+                    if (st.penSlot != null && st.penSlot[nNeed + i] >= 0) restoreRaw(logits, s, st.penSlot[nNeed + i], b.penaltyEntries(s), vocab, p);
+                }
             }
         }
         if (nNeed > 0) {
@@ -705,6 +762,16 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 t[6] == 0 ? Double.NaN : t[7] / t[6], t[8] == 0 ? Double.NaN : t[9] / t[8]};
     }
 
+    /** Undoes cs_penalize on a downloaded row: its saved (id, raw bits) pairs, n + 1 from slot {@code slot}. */
+    private void restoreRaw(float[] logits, int seq, int slot, int n, int vocab, int parity) {
+        int[] pairs = new int[2 * (n + 1)];
+        cuMemcpyDtoH(Pointer.to(pairs), penSaved[parity].at(8L * slot), 8L * (n + 1));
+        for (int j = 0; j <= n; j++) {
+            int id = pairs[2 * j];
+            if (id >= 0 && id < vocab) logits[seq * vocab + id] = Float.intBitsToFloat(pairs[2 * j + 1]);
+        }
+    }
+
     private void downloadRow(float[] logits, int seq, int lgRow, int vocab, int parity) {
         cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * seq * vocab), lg[parity].at(4L * lgRow * vocab), 4L * vocab);
     }
@@ -746,7 +813,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             kSlabs[l].close();
             vSlabs[l].close();
         }
-        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], invFreq}) {
+        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], penSaved[0], penSaved[1], invFreq}) {
             if (d != null) d.close();
         }
         stage.close();
