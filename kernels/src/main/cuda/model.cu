@@ -1058,3 +1058,115 @@ extern "C" __global__ void __launch_bounds__(256) cs_penalize(float* logits, int
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------- log-probabilities on the device
+// One block per row whose pick also reports log-probabilities (after cs_penalize and the argmax / draw), as the host
+// sampler does (io.chunkserve.sampling.Logprobs, vLLM's raw_logprobs): the log-softmax of the raw logits — a
+// penalized row is first restored from cs_penalize's saved pairs — for the picked token and the K (<= 20) largest,
+// ordered by (logit desc, id asc). lse = max + log(Σ expf(l − max)) in double, each logprob (float)(l − lse).
+// hdr per row (8 ints): the row's index in logits, its pick's index in picks, its first saved slot (-1: not
+// penalized), saved slots, K. out per row (CS_LP_STRIDE ints): the pick's logprob (float bits; -1: no pick, the host
+// decides), the count k found, then k (id, logprob bits) pairs.
+#define CS_LP_K 20
+#define CS_LP_STRIDE (2 + 2 * CS_LP_K)
+__device__ __forceinline__ bool cs_lp_better(float v, int i, float w, int j) { return v > w || (v == w && i < j); }
+
+extern "C" __global__ void __launch_bounds__(256) cs_logprobs(float* logits, int vocab, const int* hdr, const int* picks,
+                                                              const int* saved, int* out) {
+    constexpr int NT = 256, NW = NT / 32;
+    __shared__ float sf[NW];
+    __shared__ double sd[NW];
+    __shared__ int si[NW], swin;
+    const int* h = hdr + 8 * blockIdx.x;
+    float* row = logits + (size_t)h[0] * vocab;
+    const int token = picks[h[1]], slot = h[2], nSaved = h[3], K = min(h[4], CS_LP_K);
+    int* o = out + CS_LP_STRIDE * blockIdx.x;
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    if (token < 0 || token >= vocab) {   // (the whole block returns)
+        if (threadIdx.x == 0) { o[0] = -1; o[1] = 0; }
+        return;
+    }
+    if (slot >= 0) {   // back to the raw logits
+        for (int j = threadIdx.x; j < nSaved; j += NT) {
+            int id = saved[2 * (slot + j)];
+            if (id >= 0 && id < vocab) row[id] = __int_as_float(saved[2 * (slot + j) + 1]);
+        }
+        __syncthreads();
+    }
+    // the maximum, then Σ exp(l − max)
+    float m = -INFINITY;
+    for (int i = threadIdx.x; i < vocab; i += NT) m = fmaxf(m, row[i]);
+    #pragma unroll
+    for (int d = 16; d > 0; d >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, d));
+    if (lane == 0) sf[w] = m;
+    __syncthreads();
+    m = sf[0];
+    for (int q = 1; q < NW; q++) m = fmaxf(m, sf[q]);
+    double s = 0;
+    for (int i = threadIdx.x; i < vocab; i += NT) s += (double)expf(row[i] - m);
+    #pragma unroll
+    for (int d = 16; d > 0; d >>= 1) s += __shfl_xor_sync(0xffffffffu, s, d);
+    if (lane == 0) sd[w] = s;
+    __syncthreads();
+    double S = 0;
+    for (int q = 0; q < NW; q++) S += sd[q];
+    const double lse = (double)m + log(S);
+    __syncthreads();   // (sd is reused below)
+    if (threadIdx.x == 0) {
+        o[0] = __float_as_int((float)((double)row[token] - lse));
+        o[1] = 0;
+    }
+    if (K <= 0) return;
+    // each thread's K best of its ids (sorted), then K rounds of a block-wide pick among the threads' heads
+    float tv[CS_LP_K];
+    int ti[CS_LP_K];
+    int cnt = 0;
+    float thv = -INFINITY;
+    int thi = 0x7fffffff;
+    for (int i = threadIdx.x; i < vocab; i += NT) {
+        float v = row[i];
+        if (cnt == K && !cs_lp_better(v, i, thv, thi)) continue;
+        int pos = cnt < K ? cnt : K - 1;
+        while (pos > 0 && cs_lp_better(v, i, tv[pos - 1], ti[pos - 1])) {
+            tv[pos] = tv[pos - 1];
+            ti[pos] = ti[pos - 1];
+            pos--;
+        }
+        tv[pos] = v;
+        ti[pos] = i;
+        if (cnt < K) cnt++;
+        if (cnt == K) { thv = tv[K - 1]; thi = ti[K - 1]; }
+    }
+    int head = 0;
+    for (int r = 0; r < K; r++) {
+        float hv = head < cnt ? tv[head] : -INFINITY;
+        int hi = head < cnt ? ti[head] : 0x7fffffff, ht = threadIdx.x;
+        #pragma unroll
+        for (int d = 16; d > 0; d >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, hv, d);
+            int oi = __shfl_xor_sync(0xffffffffu, hi, d), ot = __shfl_xor_sync(0xffffffffu, ht, d);
+            if (cs_lp_better(ov, oi, hv, hi)) { hv = ov; hi = oi; ht = ot; }
+        }
+        if (lane == 0) { sf[w] = hv; si[w] = hi; sd[w] = (double)ht; }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            float bv = sf[0];
+            int bi = si[0], bt = (int)sd[0];
+            for (int q = 1; q < NW; q++) {
+                if (cs_lp_better(sf[q], si[q], bv, bi)) { bv = sf[q]; bi = si[q]; bt = (int)sd[q]; }
+            }
+            if (bi < vocab) {
+                o[2 + 2 * r] = bi;
+                o[3 + 2 * r] = __float_as_int((float)((double)bv - lse));
+                o[1] = r + 1;
+                swin = bt;
+            } else {
+                swin = -1;   // fewer than K tokens
+            }
+        }
+        __syncthreads();
+        if (swin < 0) break;
+        if (threadIdx.x == swin) head++;
+        __syncthreads();
+    }
+}

@@ -81,6 +81,7 @@ public final class Engine implements AutoCloseable {
     private boolean pipelined;          // the runner's mode, read again whenever no step is in flight
     private boolean runnerSampling;     // (the same)
     private boolean runnerPenalties;    // (the same)
+    private boolean runnerLogprobs;     // (the same)
     private volatile long aheadLaunches;
     private final HostSampling hostSampling = new HostSampling();   // host-sampled rows of a step, on threads
     private final List<RequestState> endedWithoutSample = new ArrayList<>();
@@ -249,6 +250,7 @@ public final class Engine implements AutoCloseable {
             pipelined = runner.pipelines();
             runnerSampling = runner.samplesOnDevice();
             runnerPenalties = runner.penalizesOnDevice();
+            runnerLogprobs = runner.logprobsOnDevice();
             overlap = runner.overlapsHostWork() || pipelined;
         }
         Step ahead = inflight;   // on the device still: this batch is built one step ahead of its results
@@ -616,13 +618,15 @@ public final class Engine implements AutoCloseable {
             b.markPenalties(sm.repetitionPenalty(), sm.presencePenalty(), sm.frequencyPenalty(), sm.penaltyIds(), sm.penaltyCounts(),
                     sm.penaltyEntries());
         }
+        if (p.logprobs()) b.markLogprobs(p.topLogprobs());
     }
 
-    /** Whether the runner may pick c's tokens when it is not plain greedy: one choice, no log-probabilities, the rest on the runner. */
+    /** Whether the runner may pick c's tokens when it is not plain greedy: one choice, the rest (penalties, log-probabilities) on the runner. */
     private boolean runnerPicks(Choice c) {
-        if (owner(c).choices.length != 1 || owner(c).request.params().logprobs()) return false;
-        if (owner(c).request.params().isGreedy()) return runnerPenalties;   // (penalized: plain greedy is handled apart)
-        return runnerSampling && c.sampler.runnerSamplable(runnerPenalties);
+        var p = owner(c).request.params();
+        if (owner(c).choices.length != 1 || (p.logprobs() && !runnerLogprobs)) return false;
+        if (p.isGreedy()) return (runnerPenalties || !c.sampler.penalized()) && (runnerLogprobs || !p.logprobs());   // (plain greedy: apart)
+        return runnerSampling && c.sampler.runnerSamplable(runnerPenalties, runnerLogprobs);
     }
 
     /** Argmax sampling with nothing else: the runner may pick such tokens itself (on the device). */
@@ -638,7 +642,7 @@ public final class Engine implements AutoCloseable {
         int picked = batch.sampled(row);
         if (drawn instanceof RuntimeException e) throw e;   // as if drawn here
         if (picked >= 0 && batch.isRunnerSampled(row)) c.sampler.skipDraw();   // the runner used the sampler's next draw
-        SampledToken t = picked >= 0 ? SampledToken.of(picked)
+        SampledToken t = picked >= 0 ? (batch.sampledToken(row) != null ? batch.sampledToken(row) : SampledToken.of(picked))
                 : drawn instanceof SampledToken d ? d : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
         int id = t.tokenId();
         c.sampler.accept(id);

@@ -26,6 +26,8 @@ public final class ForwardBatch {
     private int[][] penaltyIds = new int[8][], penaltyCounts = new int[8][];
     private int[] penaltyEntries = new int[8];
     private int penalizedRows;
+    private int[] logprobsK = new int[8];   // -1, or the top_logprobs count of a row whose log-probabilities the runner reports
+    private io.chunkserve.sampling.SampledToken[] picked = new io.chunkserve.sampling.SampledToken[8];
     private int fromPrevious;
 
     /** Empties the batch. */
@@ -68,6 +70,8 @@ public final class ForwardBatch {
             penaltyIds = Arrays.copyOf(penaltyIds, cap);
             penaltyCounts = Arrays.copyOf(penaltyCounts, cap);
             penaltyEntries = Arrays.copyOf(penaltyEntries, cap);
+            logprobsK = Arrays.copyOf(logprobsK, cap);
+            picked = Arrays.copyOf(picked, cap);
         }
         int t = offsets[size];
         if (t + n > tokens.length) tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, t + n));
@@ -82,6 +86,8 @@ public final class ForwardBatch {
         penalized[size] = false;
         penaltyIds[size] = null;
         penaltyCounts[size] = null;
+        logprobsK[size] = -1;
+        picked[size] = null;
         offsets[++size] = t + n;
         return this;
     }
@@ -158,6 +164,38 @@ public final class ForwardBatch {
         penaltyEntries[s] = n;
         return this;
     }
+
+    /**
+     * Marks the last added sequence, which the runner picks, for log-probabilities reported by the runner
+     * ({@link ModelRunner#logprobsOnDevice}): the picked token's and the {@code topLogprobs} (0-20) largest, of the raw
+     * logits (before penalties), as {@link io.chunkserve.sampling.SamplingReference#logprobs} defines them; the runner
+     * sets them with {@link #setSampled(int, io.chunkserve.sampling.SampledToken)}.
+     */
+    public ForwardBatch markLogprobs(int topLogprobs) {
+        int s = size - 1;
+        if (size == 0 || !greedy[s]) throw new IllegalStateException("mark log-probabilities on a sequence the runner picks");
+        if (topLogprobs < 0 || topLogprobs > MAX_TOP_LOGPROBS) throw new IllegalArgumentException("top_logprobs " + topLogprobs);
+        logprobsK[s] = topLogprobs;
+        return this;
+    }
+
+    /** The most top log-probabilities a runner reports a row. */
+    public static final int MAX_TOP_LOGPROBS = io.chunkserve.sampling.SamplingParams.MAX_TOP_LOGPROBS;
+
+    /** Whether the runner reports sequence s's log-probabilities ({@link #markLogprobs}). */
+    public boolean wantsRunnerLogprobs(int s) { return logprobsK[s] >= 0; }
+
+    /** The top_logprobs count of a {@link #markLogprobs} sequence. */
+    public int topLogprobs(int s) { return logprobsK[s]; }
+
+    /** Set by a runner: the token it picked for sequence s with its log-probabilities (a {@link #markLogprobs} row). */
+    public void setSampled(int s, io.chunkserve.sampling.SampledToken t) {
+        setSampled(s, t.tokenId());
+        picked[s] = t;
+    }
+
+    /** The token with log-probabilities a runner set for sequence s this step, or null. */
+    public io.chunkserve.sampling.SampledToken sampledToken(int s) { return picked[s]; }
 
     /** Whether the runner applies penalties to sequence s ({@link #markPenalties}). */
     public boolean isPenalized(int s) { return penalized[s]; }

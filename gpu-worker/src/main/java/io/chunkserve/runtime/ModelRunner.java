@@ -44,6 +44,13 @@ public interface ModelRunner extends AutoCloseable {
      */
     default boolean penalizesOnDevice() { return false; }
 
+    /**
+     * Whether this runner reports the log-probabilities of rows it picks when they are marked with
+     * {@link ForwardBatch#markLogprobs} ({@link ForwardBatch#setSampled(int, io.chunkserve.sampling.SampledToken)}),
+     * so that such rows need not return their logits.
+     */
+    default boolean logprobsOnDevice() { return false; }
+
     /** Whether {@link #forward(ForwardBatch, ChunkPool, float[], Runnable)} overlaps the host work with the step. */
     default boolean overlapsHostWork() { return false; }
 

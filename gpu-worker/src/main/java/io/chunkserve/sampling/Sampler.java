@@ -191,9 +191,14 @@ public final class Sampler {
      * ({@link PenaltyList}, from {@link #penaltyEntries}): then a stochastic sequence with penalties qualifies too.
      */
     public boolean runnerSamplable(boolean runnerPenalizes) {
+        return runnerSamplable(runnerPenalizes, false);
+    }
+
+    /** {@link #runnerSamplable(boolean)} for a runner that also reports log-probabilities when {@code runnerLogprobs}. */
+    public boolean runnerSamplable(boolean runnerPenalizes, boolean runnerLogprobs) {
         // (a configured penalty, not only one that changes a logit now: a step built ahead of the last pick sees a
         // state one token behind, in which a presence penalty may not apply yet)
-        return !greedy && (runnerPenalizes || !penalties.active()) && !params.logprobs();
+        return !greedy && (runnerPenalizes || !penalties.active()) && (runnerLogprobs || !params.logprobs());
     }
 
     /** Whether a penalty is configured (repetition ≠ 1, presence or frequency ≠ 0), whether or not it changes a logit yet. */

@@ -45,13 +45,13 @@ class EnginePipelineTest {
      * pick (made at launch, as a device would) becomes its token.
      */
     static final class LaggingRunner implements ModelRunner {
-        record Launched(ForwardBatch batch, int[] picks, float[] logits) { }
+        record Launched(ForwardBatch batch, int[] picks, float[] logits, io.chunkserve.sampling.SampledToken[] withLogprobs) { }
 
         final CpuModelRunner inner;
-        final boolean pipelining, sampling, penalizing;
+        final boolean pipelining, sampling, penalizing, logprobs;
         final ArrayDeque<Launched> launched = new ArrayDeque<>();
         int[] lastPicks;
-        int fromPrevious, launches, launchedWhileAnother, draws, penalized, penalizedAhead;
+        int fromPrevious, launches, launchedWhileAnother, draws, penalized, penalizedAhead, logprobRows;
 
         LaggingRunner(CpuModelRunner inner) { this(inner, true, false); }
 
@@ -65,10 +65,16 @@ class EnginePipelineTest {
          * for a row added from it, as the CUDA runner's cs_penalize does) before the argmax or draw
          */
         LaggingRunner(CpuModelRunner inner, boolean pipelining, boolean sampling, boolean penalizing) {
+            this(inner, pipelining, sampling, penalizing, false);
+        }
+
+        /** logprobs: reports the log-probabilities of rows marked for them (SamplingReference.logprobs of the raw logits) */
+        LaggingRunner(CpuModelRunner inner, boolean pipelining, boolean sampling, boolean penalizing, boolean logprobs) {
             this.inner = inner;
             this.pipelining = pipelining;
             this.sampling = sampling;
             this.penalizing = penalizing;
+            this.logprobs = logprobs;
         }
 
         @Override public ModelConfig config() { return inner.config(); }
@@ -78,6 +84,8 @@ class EnginePipelineTest {
         @Override public boolean samplesOnDevice() { return sampling; }
 
         @Override public boolean penalizesOnDevice() { return penalizing; }
+
+        @Override public boolean logprobsOnDevice() { return logprobs; }
 
         @Override
         public void forward(ForwardBatch b, ChunkPool pool, float[] logits) {
@@ -115,6 +123,7 @@ class EnginePipelineTest {
             int v = config().vocabSize();
             float[] lg = new float[b.size() * v];
             inner.forward(r, pool, lg);
+            float[] raw = lg.clone();   // log-probabilities are of the raw logits
             for (int s = 0; s < b.size(); s++) {
                 if (!b.isPenalized(s)) continue;
                 if (!penalizing) throw new AssertionError("a row marked with penalties, but this runner does not apply them");
@@ -139,8 +148,15 @@ class EnginePipelineTest {
                 for (int i = 1; i < v; i++) if (lg[s * v + i] > lg[s * v + best]) best = i;
                 picks[s] = best;
             }
+            io.chunkserve.sampling.SampledToken[] lp = new io.chunkserve.sampling.SampledToken[b.size()];
+            for (int s = 0; s < b.size(); s++) {
+                if (!b.wantsLogits(s) || !b.wantsRunnerLogprobs(s)) continue;
+                if (!logprobs) throw new AssertionError("a row marked for log-probabilities, but this runner does not report them");
+                lp[s] = io.chunkserve.sampling.SamplingReference.logprobs(raw, s * v, v, picks[s], b.topLogprobs(s));
+                logprobRows++;
+            }
             lastPicks = picks;
-            launched.add(new Launched(b, picks, lg));
+            launched.add(new Launched(b, picks, lg, lp));
         }
 
         @Override
@@ -150,7 +166,8 @@ class EnginePipelineTest {
             int v = config().vocabSize();
             for (int s = 0; s < b.size(); s++) {
                 if (!b.wantsLogits(s)) continue;
-                if (x.picks[s] >= 0) b.setSampled(s, x.picks[s]);
+                if (x.withLogprobs[s] != null) b.setSampled(s, x.withLogprobs[s]);
+                else if (x.picks[s] >= 0) b.setSampled(s, x.picks[s]);
                 else System.arraycopy(x.logits, s * v, logits, s * v, v);
             }
         }
@@ -159,7 +176,8 @@ class EnginePipelineTest {
         public void abandon() { launched.clear(); }
     }
 
-    record Outcome(List<int[]> ids, List<String> text, List<FinishReason> finish, List<String> usage, List<Integer> firstChoice) { }
+    record Outcome(List<int[]> ids, List<String> text, List<FinishReason> finish, List<String> usage, List<Integer> firstChoice,
+                   List<List<RequestOutput.TokenLogprob>> logprobs) { }
 
     @Test
     void pipelinedStepsGiveTheSameOutputs() throws Exception {
@@ -207,7 +225,10 @@ class EnginePipelineTest {
         assertTrue(piped.runner.penalized > 50 && piped.runner.penalizedAhead > 20,
                 "penalized rows: " + piped.runner.penalized + ", of them ahead of their last token: " + piped.runner.penalizedAhead);
         assertTrue(piped.runner.launchedWhileAnother > 20, "steps launched ahead: " + piped.runner.launchedWhileAnother);
+        assertTrue(piped.runner.logprobRows > 40, "rows with log-probabilities from the runner: " + piped.runner.logprobRows);
         assertSameOutputs(host, piped);
+        assertEquals(24, host.outcome.logprobs.get(host.outcome.firstChoice.get(12)).size());
+        assertEquals(5, host.outcome.logprobs.get(host.outcome.firstChoice.get(12)).get(3).top().size());
         // the penalties act: request 0 (repetition 1.3) differs from its unpenalized run
         Run unpen = run(dir, false, stopId, false, false);
         assertTrue(!Arrays.equals(unpen.outcome.ids.get(unpen.outcome.firstChoice.get(0)), host.outcome.ids.get(host.outcome.firstChoice.get(0))));
@@ -224,11 +245,30 @@ class EnginePipelineTest {
             assertArrayEquals(plain.outcome.ids.get(i), piped.outcome.ids.get(i), "choice " + i);
             assertEquals(plain.outcome.text.get(i), piped.outcome.text.get(i), "text of choice " + i);
             assertEquals(plain.outcome.finish.get(i), piped.outcome.finish.get(i), "finish of choice " + i);
+            assertSameLogprobs(plain.outcome.logprobs.get(i), piped.outcome.logprobs.get(i), "log-probabilities of choice " + i);
         }
         assertEquals(plain.outcome.usage, piped.outcome.usage);
         for (Run r : List.of(plain, piped)) {
             assertEquals(0, r.kv.liveSequences(), "live sequences left");
             assertEquals(0, r.kv.referencedChunks(), "chunks still held");
+        }
+    }
+
+    /**
+     * Same ids and top ids; values within 1e-4 (the CPU forward is not bit-reproducible across batch compositions,
+     * so logits, hence log-probabilities, may differ in the last bits between two runs).
+     */
+    static void assertSameLogprobs(List<RequestOutput.TokenLogprob> a, List<RequestOutput.TokenLogprob> b, String what) {
+        assertEquals(a.size(), b.size(), what + ": positions");
+        for (int j = 0; j < a.size(); j++) {
+            RequestOutput.TokenLogprob x = a.get(j), y = b.get(j);
+            assertEquals(x.id(), y.id(), what + " at " + j);
+            assertEquals(x.logprob(), y.logprob(), 1e-4f, what + " at " + j);
+            assertEquals(x.top().size(), y.top().size(), what + " at " + j + ": top");
+            for (int q = 0; q < x.top().size(); q++) {
+                assertEquals(x.top().get(q).id(), y.top().get(q).id(), what + " at " + j + ": top id " + q);
+                assertEquals(x.top().get(q).logprob(), y.top().get(q).logprob(), 1e-4f, what + " at " + j + ": top " + q);
+            }
         }
     }
 
@@ -245,8 +285,8 @@ class EnginePipelineTest {
 
     /**
      * penalties: requests 0 (repetition 1.3), 7 (presence 0.8, frequency 0.4), 9 (all three), 11 (frequency -0.3:
-     * repeats) and 12 (greedy, all three, presence -0.4, 24 tokens) penalized; the runner applies them when it
-     * pipelines or samples
+     * repeats) and 12 (greedy, all three, presence -0.4, 24 tokens, top 5 log-probabilities) penalized, 10 with top 3
+     * log-probabilities; the runner applies the penalties and reports the log-probabilities when it pipelines or samples
      */
     static Run run(Path dir, boolean pipelined, int stopId, boolean sampled, boolean penalties) throws Exception {
         try (Model m = Model.load(dir); Tokenizer tok = Tokenizer.load(dir); CpuKernels k = new CpuKernels(2)) {
@@ -254,7 +294,7 @@ class EnginePipelineTest {
             // 16 chunks of 16 tokens: not enough for every sequence at once (preemption happens)
             ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), 16, DType.F32), 16);
             CpuModelRunner cpu = new CpuModelRunner(c, m.weights(), k);
-            LaggingRunner lag = sampled || (penalties && pipelined) ? new LaggingRunner(cpu, pipelined, sampled, penalties)
+            LaggingRunner lag = sampled || (penalties && pipelined) ? new LaggingRunner(cpu, pipelined, sampled, penalties, penalties)
                     : pipelined ? new LaggingRunner(cpu) : null;
             ModelRunner r = lag != null ? lag : cpu;
             Engine e = new Engine(r, new PrefixCache(pool), tok, new EngineConfig(8, 40), SchedulerConfig.of("fcfs"));
@@ -289,7 +329,9 @@ class EnginePipelineTest {
                             case 7 -> sp.presencePenalty(0.8).frequencyPenalty(0.4);
                             case 9 -> sp.repetitionPenalty(1.2).presencePenalty(0.3).frequencyPenalty(0.2);
                             case 11 -> sp.frequencyPenalty(-0.3);                       // repeats encouraged: counts grow
-                            case 12 -> sp.repetitionPenalty(1.05).presencePenalty(-0.4).frequencyPenalty(0.15).maxTokens(24);
+                            case 12 -> sp.repetitionPenalty(1.05).presencePenalty(-0.4).frequencyPenalty(0.15).maxTokens(24)
+                                    .logprobs(true).topLogprobs(5);
+                            case 10 -> sp.logprobs(true).topLogprobs(3);
                             default -> { }
                         }
                     }
@@ -314,6 +356,7 @@ class EnginePipelineTest {
                 List<FinishReason> finish = new ArrayList<>();
                 List<String> usage = new ArrayList<>();
                 List<Integer> first = new ArrayList<>();
+                List<List<RequestOutput.TokenLogprob>> lps = new ArrayList<>();
                 for (Collector col : cs) {
                     Collector cc = col.await();
                     synchronized (col) {
@@ -322,6 +365,7 @@ class EnginePipelineTest {
                             ids.add(cc.ids(ch));
                             text.add(cc.text.get(ch).toString());
                             finish.add(cc.finish.get(ch));
+                            lps.add(cc.logprobs.get(ch));
                         }
                         usage.add(cc.last.usage().promptTokens() + "+" + cc.last.usage().completionTokens());
                     }
@@ -333,7 +377,7 @@ class EnginePipelineTest {
                 assertTrue(a.length >= 3 && a.length < f.length, "aborted after " + a.length);
                 assertArrayEquals(Arrays.copyOf(f, a.length), a);
                 KvStats kv = e.stats().get(30, TimeUnit.SECONDS).kv();
-                return new Run(new Outcome(ids, text, finish, usage, first), lag, kv);
+                return new Run(new Outcome(ids, text, finish, usage, first, lps), lag, kv);
             } finally {
                 e.close();
                 pool.close();

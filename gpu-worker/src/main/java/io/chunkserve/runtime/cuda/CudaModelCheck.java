@@ -95,6 +95,12 @@ public final class CudaModelCheck {
                 fail("penalties: " + e);
                 e.printStackTrace(System.out);
             }
+            try {
+                logprobs(dev);
+            } catch (RuntimeException e) {
+                fail("logprobs: " + e);
+                e.printStackTrace(System.out);
+            }
             if (engine) {
                 for (String n : new String[] {"tiny-llama3", "tiny-qwen3"}) {
                     try {
@@ -586,9 +592,103 @@ public final class CudaModelCheck {
         jcuda.driver.JCudaDriver.cuModuleUnload(mod);
     }
 
+    // ------------------------------------------------------------------ log-probabilities on the device (cs_logprobs)
+
+    /**
+     * cs_logprobs against the host sampler's log-probabilities ({@link io.chunkserve.sampling.SamplingReference#logprobs}):
+     * rows of vocab 300 and 128,256 with tied values, K = 0, 1, 5 and 20, the picked token anywhere, some rows
+     * "penalized" (values changed, their raw values in saved pairs: the kernel must restore them first), one row with
+     * no pick (-1): the same top ids in the same order, every log-probability within 1e-4.
+     */
+    static void logprobs(CudaDevice dev) {
+        jcuda.driver.CUmodule mod = dev.loadModule(io.chunkserve.kernels.KernelImages.model().orElseThrow());
+        long f = Launcher.handle(CudaDevice.function(mod, "cs_logprobs"));
+        java.util.Random rnd = new java.util.Random(29);
+        int stride = 2 + 2 * ForwardBatch.MAX_TOP_LOGPROBS;
+        int[] ks = {0, 1, 5, 20};
+        for (int vocab : new int[] {300, 128256}) {
+            int rows = 16;
+            float[] raw = new float[rows * vocab];
+            for (int r = 0; r < rows; r++) {
+                double sigma = r % 3 == 0 ? 0.5 : r % 3 == 1 ? 3 : 8;
+                for (int i = 0; i < vocab; i++) raw[r * vocab + i] = (float) (rnd.nextGaussian() * sigma);
+                for (int t = 0; t < vocab / 10; t++) raw[r * vocab + rnd.nextInt(vocab)] = raw[r * vocab + rnd.nextInt(vocab)];   // ties
+                int best = 0;
+                for (int i = 0; i < vocab; i++) if (raw[r * vocab + i] > raw[r * vocab + best]) best = i;
+                for (int t = 0; t < 3; t++) raw[r * vocab + rnd.nextInt(vocab)] = raw[r * vocab + best];   // ties at the top
+            }
+            float[] dev0 = raw.clone();
+            int[] hdr = new int[8 * rows], picks = new int[rows];
+            List<Integer> savedL = new ArrayList<>();
+            for (int r = 0; r < rows; r++) {
+                picks[r] = r == 7 ? -1 : rnd.nextInt(vocab);
+                int o = 8 * r;
+                hdr[o] = r;
+                hdr[o + 1] = r;
+                hdr[o + 4] = ks[r % ks.length];
+                if (r % 2 == 1) {   // penalized: some values changed on the device copy, their raw values saved
+                    int n = 1 + rnd.nextInt(Math.min(500, vocab / 2));
+                    hdr[o + 2] = savedL.size() / 2;
+                    hdr[o + 3] = n + 1;
+                    java.util.Set<Integer> used = new java.util.HashSet<>();
+                    for (int j = 0; j < n; j++) {
+                        int id = rnd.nextInt(vocab);
+                        if (!used.add(id)) id = -1;
+                        savedL.add(id);
+                        savedL.add(id >= 0 ? Float.floatToRawIntBits(raw[r * vocab + id]) : 0);
+                        if (id >= 0) dev0[r * vocab + id] = raw[r * vocab + id] * 1.7f - 2f;
+                    }
+                    savedL.add(-1);
+                    savedL.add(0);
+                } else {
+                    hdr[o + 2] = -1;
+                }
+            }
+            int[] saved = new int[Math.max(2, savedL.size())];
+            for (int i = 0; i < savedL.size(); i++) saved[i] = savedL.get(i);
+            int[] out = new int[stride * rows];
+            try (DeviceBuffer dl = DeviceBuffer.allocate(4L * raw.length); DeviceBuffer dh = DeviceBuffer.allocate(4L * hdr.length);
+                 DeviceBuffer dp = DeviceBuffer.allocate(4L * rows); DeviceBuffer ds = DeviceBuffer.allocate(4L * saved.length);
+                 DeviceBuffer dout = DeviceBuffer.allocate(4L * out.length)) {
+                dl.upload(dev0);
+                dh.upload(hdr);
+                dp.upload(picks);
+                ds.upload(saved);
+                new Launcher().begin().ptr(dl).i32(vocab).ptr(dh).ptr(dp).ptr(ds).ptr(dout).launch(f, rows, 1, 256, 0);
+                dev.synchronize();
+                dout.download(out);
+            }
+            int bad = 0;
+            double worst = 0;
+            String first = "";
+            for (int r = 0; r < rows; r++) {
+                int o = stride * r;
+                if (picks[r] < 0) {
+                    if (out[o] != -1) bad++;
+                    continue;
+                }
+                io.chunkserve.sampling.SampledToken ref = io.chunkserve.sampling.SamplingReference.logprobs(raw, r * vocab, vocab, picks[r], ks[r % ks.length]);
+                boolean ok = out[o + 1] == ref.topTokenIds().length;
+                double d = Math.abs(Float.intBitsToFloat(out[o]) - ref.logprob());
+                for (int j = 0; ok && j < out[o + 1]; j++) {
+                    ok = out[o + 2 + 2 * j] == ref.topTokenIds()[j];
+                    d = Math.max(d, Math.abs(Float.intBitsToFloat(out[o + 3 + 2 * j]) - ref.topLogprobs()[j]));
+                }
+                worst = Math.max(worst, d);
+                if (!ok || !(d <= 1e-4)) {
+                    if (bad++ == 0) first = "row " + r + " K " + ks[r % ks.length] + ": device k " + out[o + 1] + " logprob " + Float.intBitsToFloat(out[o])
+                            + ", reference " + ref;
+                }
+            }
+            check(bad == 0, String.format(Locale.ROOT, "logprobs vocab %d: %d rows (K 0-20, ties, restored penalized rows, a row without pick): same top ids, "
+                    + "log-probabilities within 1e-4 of the host's (worst %.1e)%s", vocab, rows, worst, bad == 0 ? "" : " (" + bad + " rows not; first: " + first + ")"));
+        }
+        jcuda.driver.JCudaDriver.cuModuleUnload(mod);
+    }
+
     // ------------------------------------------------------------------ the real engine, CPU vs CUDA
 
-    record Outcome(Map<Integer, List<Integer>> tokens, RequestOutput.Usage usage, boolean aborted) { }
+    record Outcome(Map<Integer, List<Integer>> tokens, RequestOutput.Usage usage, boolean aborted, List<RequestOutput.TokenLogprob> logprobs) { }
 
     static void engine(Path dir) throws Exception {
         String name = dir.getFileName().toString();
@@ -627,6 +727,22 @@ public final class CudaModelCheck {
             }
             check(a.tokens().equals(g.tokens()), "engine " + name + " " + id + ": tokens equal " + (a.tokens().equals(g.tokens()) ? ""
                     : a.tokens() + " vs " + g.tokens()));
+            if (!a.logprobs().isEmpty() || !g.logprobs().isEmpty()) {
+                // exact mode: the logits agree to ~1e-6 relative, so the log-probabilities to ~1e-5
+                boolean same = a.logprobs().size() == g.logprobs().size();
+                double worst = 0;
+                for (int j = 0; same && j < a.logprobs().size(); j++) {
+                    RequestOutput.TokenLogprob x = a.logprobs().get(j), y = g.logprobs().get(j);
+                    same = x.id() == y.id() && x.top().size() == y.top().size();
+                    worst = Math.max(worst, Math.abs(x.logprob() - y.logprob()));
+                    for (int q = 0; same && q < x.top().size(); q++) {
+                        worst = Math.max(worst, Math.abs(x.top().get(q).logprob() - y.top().get(q).logprob()));
+                        same = x.top().get(q).id() == y.top().get(q).id() || Math.abs(x.top().get(q).logprob() - y.top().get(q).logprob()) < 1e-3;
+                    }
+                }
+                check(same && worst < 1e-3, String.format(Locale.ROOT, "engine %s %s: %d log-probabilities (with top %d) as the CPU's within 1e-3 (worst %.1e)",
+                        name, id, g.logprobs().size(), g.logprobs().isEmpty() ? 0 : g.logprobs().get(0).top().size(), worst));
+            }
             check(a.usage().cachedTokens() == g.usage().cachedTokens(), "engine " + name + " " + id + ": cached tokens " + g.usage().cachedTokens()
                     + " (CPU " + a.usage().cachedTokens() + ")");
         }
@@ -673,6 +789,10 @@ public final class CudaModelCheck {
                         .repetitionPenalty(pens[i][0]).presencePenalty(pens[i][1]).frequencyPenalty(pens[i][2]).build();
                 all.add(submit(w, "pen" + i, concat(system, rnd.ints(3 + i, 3, vocab - 3).toArray()), pp, res, null));
             }
+            all.add(submit(w, "lp5pen", concat(system, rnd.ints(5, 3, vocab - 3).toArray()), SamplingParams.builder().temperature(0).maxTokens(18)
+                    .ignoreEos(true).repetitionPenalty(1.2).frequencyPenalty(0.3).logprobs(true).topLogprobs(5).build(), res, null));
+            all.add(submit(w, "lp20", concat(system, rnd.ints(6, 3, vocab - 3).toArray()), SamplingParams.builder().temperature(0).maxTokens(14)
+                    .ignoreEos(true).logprobs(true).topLogprobs(20).build(), res, null));
             SamplingParams spen = SamplingParams.builder().temperature(0.9).topP(0.9).seed(78L).maxTokens(20).ignoreEos(true)
                     .repetitionPenalty(1.1).presencePenalty(0.3).frequencyPenalty(0.2).build();
             int[] spp = concat(system, rnd.ints(7, 3, vocab - 3).toArray());
@@ -680,6 +800,9 @@ public final class CudaModelCheck {
             for (CompletableFuture<?> f : all) f.get(60, TimeUnit.SECONDS);
             if (cuda && w.runner() instanceof CudaModelRunner cr && cr.penalizesOnDevice()) {
                 check(cr.penalizedRows() >= 100, "engine: rows penalized on the device: " + cr.penalizedRows());
+            }
+            if (cuda && w.runner() instanceof CudaModelRunner cr && cr.logprobsOnDevice()) {
+                check(cr.logprobRows() >= 30, "engine: rows with log-probabilities from the device: " + cr.logprobRows());
             }
             if (cuda && w.runner().pipelines()) {
                 long ahead = w.engine().aheadLaunches();
@@ -698,12 +821,14 @@ public final class CudaModelCheck {
     static CompletableFuture<Void> submit(Worker w, String id, int[] prompt, SamplingParams p, Map<String, Outcome> res, Integer abortAfter) {
         CompletableFuture<Void> done = new CompletableFuture<>();
         Map<Integer, List<Integer>> toks = new ConcurrentHashMap<>();
+        List<RequestOutput.TokenLogprob> lps = java.util.Collections.synchronizedList(new ArrayList<>());
         int[] seen = {0};
         w.engine().submit(new GenerationRequest(id, "t", prompt, p, 0), out -> {
             boolean aborted = false;
             for (RequestOutput.ChoiceDelta d : out.choices()) {
                 List<Integer> l = toks.computeIfAbsent(d.index(), k -> new ArrayList<>());
                 for (int t : d.tokenIds()) l.add(t);
+                if (d.index() == 0 && d.logprobs() != null) lps.addAll(d.logprobs());
                 seen[0] += d.tokenIds().length;
                 aborted |= d.finish() == io.chunkserve.sampling.FinishReason.ABORT;
             }
@@ -714,7 +839,7 @@ public final class CudaModelCheck {
             }
             if (out.finished()) {
                 boolean wasAborted = aborted;
-                res.put(id, new Outcome(new java.util.TreeMap<>(toks), out.usage(), wasAborted));
+                res.put(id, new Outcome(new java.util.TreeMap<>(toks), out.usage(), wasAborted, List.copyOf(lps)));
                 done.complete(null);
             }
         });
