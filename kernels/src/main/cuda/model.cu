@@ -1063,7 +1063,10 @@ extern "C" __global__ void __launch_bounds__(256) cs_penalize(float* logits, int
 // One block per row whose pick also reports log-probabilities (after cs_penalize and the argmax / draw), as the host
 // sampler does (io.chunkserve.sampling.Logprobs, vLLM's raw_logprobs): the log-softmax of the raw logits — a
 // penalized row is first restored from cs_penalize's saved pairs — for the picked token and the K (<= 20) largest,
-// ordered by (logit desc, id asc). lse = max + log(Σ expf(l − max)) in double, each logprob (float)(l − lse).
+// ordered by (logit desc, id asc). One pass over the row (float4 loads, 512 threads): each thread keeps a running
+// (max, Σ expf(l − max)) in double, merged across the block (the host sums expf(l − max) with the global max: the same
+// to ~1e-7), and its own sorted K best; then K rounds of a block-wide pick among the threads' heads.
+// lse = max + log(Σ), each logprob (float)(l − lse).
 // hdr per row (8 ints): the row's index in logits, its pick's index in picks, its first saved slot (-1: not
 // penalized), saved slots, K. out per row (CS_LP_STRIDE ints): the pick's logprob (float bits; -1: no pick, the host
 // decides), the count k found, then k (id, logprob bits) pairs.
@@ -1071,12 +1074,20 @@ extern "C" __global__ void __launch_bounds__(256) cs_penalize(float* logits, int
 #define CS_LP_STRIDE (2 + 2 * CS_LP_K)
 __device__ __forceinline__ bool cs_lp_better(float v, int i, float w, int j) { return v > w || (v == w && i < j); }
 
-extern "C" __global__ void __launch_bounds__(256) cs_logprobs(float* logits, int vocab, const int* hdr, const int* picks,
+// (m, s) ← the log-sum-exp pair of both: s · e^m + os · e^om = S · e^M
+__device__ __forceinline__ void cs_lse_merge(float& m, double& s, float om, double os) {
+    if (om == -INFINITY) return;
+    if (m == -INFINITY) { m = om; s = os; return; }
+    if (om > m) { s = s * (double)expf(m - om) + os; m = om; }
+    else s += os * (double)expf(om - m);
+}
+
+extern "C" __global__ void __launch_bounds__(512) cs_logprobs(float* logits, int vocab, const int* hdr, const int* picks,
                                                               const int* saved, int* out) {
-    constexpr int NT = 256, NW = NT / 32;
+    constexpr int NT = 512, NW = NT / 32;
     __shared__ float sf[NW];
     __shared__ double sd[NW];
-    __shared__ int si[NW], swin;
+    __shared__ int si[NW], st[NW], swin;
     const int* h = hdr + 8 * blockIdx.x;
     float* row = logits + (size_t)h[0] * vocab;
     const int token = picks[h[1]], slot = h[2], nSaved = h[3], K = min(h[4], CS_LP_K);
@@ -1093,39 +1104,18 @@ extern "C" __global__ void __launch_bounds__(256) cs_logprobs(float* logits, int
         }
         __syncthreads();
     }
-    // the maximum, then Σ exp(l − max)
+    // one pass: a running (max, Σ exp(l − max)) and the thread's K best, sorted by (logit desc, id asc)
     float m = -INFINITY;
-    for (int i = threadIdx.x; i < vocab; i += NT) m = fmaxf(m, row[i]);
-    #pragma unroll
-    for (int d = 16; d > 0; d >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, d));
-    if (lane == 0) sf[w] = m;
-    __syncthreads();
-    m = sf[0];
-    for (int q = 1; q < NW; q++) m = fmaxf(m, sf[q]);
     double s = 0;
-    for (int i = threadIdx.x; i < vocab; i += NT) s += (double)expf(row[i] - m);
-    #pragma unroll
-    for (int d = 16; d > 0; d >>= 1) s += __shfl_xor_sync(0xffffffffu, s, d);
-    if (lane == 0) sd[w] = s;
-    __syncthreads();
-    double S = 0;
-    for (int q = 0; q < NW; q++) S += sd[q];
-    const double lse = (double)m + log(S);
-    __syncthreads();   // (sd is reused below)
-    if (threadIdx.x == 0) {
-        o[0] = __float_as_int((float)((double)row[token] - lse));
-        o[1] = 0;
-    }
-    if (K <= 0) return;
-    // each thread's K best of its ids (sorted), then K rounds of a block-wide pick among the threads' heads
     float tv[CS_LP_K];
     int ti[CS_LP_K];
     int cnt = 0;
     float thv = -INFINITY;
     int thi = 0x7fffffff;
-    for (int i = threadIdx.x; i < vocab; i += NT) {
-        float v = row[i];
-        if (cnt == K && !cs_lp_better(v, i, thv, thi)) continue;
+    auto visit = [&](float v, int i) {
+        if (v > m) { s = s * (double)expf(m - v) + 1.0; m = v; }
+        else s += (double)expf(v - m);
+        if (K == 0 || (cnt == K && !cs_lp_better(v, i, thv, thi))) return;
         int pos = cnt < K ? cnt : K - 1;
         while (pos > 0 && cs_lp_better(v, i, tv[pos - 1], ti[pos - 1])) {
             tv[pos] = tv[pos - 1];
@@ -1136,7 +1126,38 @@ extern "C" __global__ void __launch_bounds__(256) cs_logprobs(float* logits, int
         ti[pos] = i;
         if (cnt < K) cnt++;
         if (cnt == K) { thv = tv[K - 1]; thi = ti[K - 1]; }
+    };
+    if ((vocab & 3) == 0 && (reinterpret_cast<size_t>(row) & 15) == 0) {
+        const float4* r4 = reinterpret_cast<const float4*>(row);
+        for (int q = threadIdx.x; q < (vocab >> 2); q += NT) {
+            float4 x = r4[q];
+            visit(x.x, 4 * q);
+            visit(x.y, 4 * q + 1);
+            visit(x.z, 4 * q + 2);
+            visit(x.w, 4 * q + 3);
+        }
+    } else {
+        for (int i = threadIdx.x; i < vocab; i += NT) visit(row[i], i);
     }
+    #pragma unroll
+    for (int d = 16; d > 0; d >>= 1) {
+        float om = __shfl_xor_sync(0xffffffffu, m, d);
+        double os = __shfl_xor_sync(0xffffffffu, s, d);
+        cs_lse_merge(m, s, om, os);
+    }
+    if (lane == 0) { sf[w] = m; sd[w] = s; }
+    __syncthreads();
+    float M = sf[0];
+    double S = sd[0];
+    for (int q = 1; q < NW; q++) cs_lse_merge(M, S, sf[q], sd[q]);
+    const double lse = (double)M + log(S);
+    __syncthreads();   // (sf, sd are reused below)
+    if (threadIdx.x == 0) {
+        o[0] = __float_as_int((float)((double)row[token] - lse));
+        o[1] = 0;
+    }
+    if (K <= 0) return;
+    // K rounds of a block-wide pick among the threads' heads
     int head = 0;
     for (int r = 0; r < K; r++) {
         float hv = head < cnt ? tv[head] : -INFINITY;
@@ -1147,13 +1168,13 @@ extern "C" __global__ void __launch_bounds__(256) cs_logprobs(float* logits, int
             int oi = __shfl_xor_sync(0xffffffffu, hi, d), ot = __shfl_xor_sync(0xffffffffu, ht, d);
             if (cs_lp_better(ov, oi, hv, hi)) { hv = ov; hi = oi; ht = ot; }
         }
-        if (lane == 0) { sf[w] = hv; si[w] = hi; sd[w] = (double)ht; }
+        if (lane == 0) { sf[w] = hv; si[w] = hi; st[w] = ht; }
         __syncthreads();
         if (threadIdx.x == 0) {
             float bv = sf[0];
-            int bi = si[0], bt = (int)sd[0];
+            int bi = si[0], bt = st[0];
             for (int q = 1; q < NW; q++) {
-                if (cs_lp_better(sf[q], si[q], bv, bi)) { bv = sf[q]; bi = si[q]; bt = (int)sd[q]; }
+                if (cs_lp_better(sf[q], si[q], bv, bi)) { bv = sf[q]; bi = si[q]; bt = st[q]; }
             }
             if (bi < vocab) {
                 o[2 + 2 * r] = bi;

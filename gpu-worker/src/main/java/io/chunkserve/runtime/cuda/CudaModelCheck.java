@@ -654,7 +654,7 @@ public final class CudaModelCheck {
                 dh.upload(hdr);
                 dp.upload(picks);
                 ds.upload(saved);
-                new Launcher().begin().ptr(dl).i32(vocab).ptr(dh).ptr(dp).ptr(ds).ptr(dout).launch(f, rows, 1, 256, 0);
+                new Launcher().begin().ptr(dl).i32(vocab).ptr(dh).ptr(dp).ptr(ds).ptr(dout).launch(f, rows, 1, 512, 0);
                 dev.synchronize();
                 dout.download(out);
             }

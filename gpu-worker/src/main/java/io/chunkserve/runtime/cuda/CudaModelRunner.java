@@ -701,7 +701,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             if (nDraw > 0) k.begin().ptr(lg[p]).i32(vocab).ptr(dDraw).ptr(ids[p].at(4L * nArg)).launch(fSample, nDraw, 1, 512, 0);
             if (nLp > 0) {
                 lpOut[p] = ensure(lpOut[p], 4L * LP_STRIDE * nLp);
-                k.begin().ptr(lg[p]).i32(vocab).ptr(dLp).ptr(ids[p]).ptr(nPen > 0 ? penSaved[p] : null).ptr(lpOut[p]).launch(fLogprobs, nLp, 1, 256, 0);
+                k.begin().ptr(lg[p]).i32(vocab).ptr(dLp).ptr(ids[p]).ptr(nPen > 0 ? penSaved[p] : null).ptr(lpOut[p]).launch(fLogprobs, nLp, 1, 512, 0);
                 logprobRows += nLp;
             }
             for (int i = 0; i < nGreedy; i++) prevGreedyIndex[logSeq[nNeed + i]] = i;
