@@ -64,7 +64,8 @@ public interface ModelRunner extends AutoCloseable {
     /**
      * Queues a step and returns without waiting for it. At most two steps are launched and not collected; a batch's
      * {@link ForwardBatch#addFromPrevious} rows refer to the step launched just before it, which must have picked
-     * those rows on the device (plain greedy rows, at most one step ago). {@code b} must stay unchanged until
+     * those rows on the device (rows it picks: greedy or drawn, penalized or with log-probabilities when it does
+     * those, at most one step ago). {@code b} must stay unchanged until
      * {@link #collect}ed. Only for a runner that {@link #pipelines}.
      */
     default void launch(ForwardBatch b, ChunkPool pool) {

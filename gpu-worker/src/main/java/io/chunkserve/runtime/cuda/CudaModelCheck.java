@@ -44,8 +44,12 @@ import java.util.concurrent.TimeUnit;
  *   <li>random models with head dims 64 and 128 (bf16 weights): batches of sequences sharing a prefix by chunk id,
  *       prefill pieces then joint decode steps: exact mode with f16 KV against the CPU with f16 KV (1e-4), bf16 mode
  *       with the two-phase decode kernels and with the generic kernel (3e-2 vs the CPU; 1e-2 between the two);</li>
+ *   <li>draws on the device ({@code cs_sample}) against {@code SamplingReference}; penalties on the device
+ *       ({@code cs_penalize}) against {@code PenaltyList} bit for bit; log-probabilities on the device
+ *       ({@code cs_logprobs}) against the host sampler's;</li>
  *   <li>the real engine on fixtures (CPU worker vs CUDA worker, exact mode): prefills with prefix hits, decodes,
- *       n = 2 forks, an aborted request, device greedy: every request's tokens equal.</li>
+ *       n = 2 forks, an aborted request, device greedy, penalized requests and requests with log-probabilities picked
+ *       on the device: every request's tokens equal (log-probabilities within 1e-3).</li>
  * </ol>
  * Usage: {@code CudaModelCheck --fixtures DIR [--skip-engine]}.
  */
