@@ -62,6 +62,7 @@ __device__ void embed(const W* __restrict__ e, const int* __restrict__ tokens, c
     int t = blockIdx.x;
     int tok = __ldg(tokens + t);
     if (tok < 0) tok = prev[-1 - tok];   // the token the step before picked on the device (its ids, index -1 - tok)
+    if (tok < 0) tok = 0;   // it picked none (a non-finite logit): the engine drops this row; read a row in bounds
     const W* row = e + (size_t)tok * hidden;
     for (int i = threadIdx.x; i < hidden; i += blockDim.x) x[(size_t)t * hidden + i] = to_f(row[i]);
 }

@@ -83,6 +83,7 @@ public final class Engine implements AutoCloseable {
     private boolean runnerPenalties;    // (the same)
     private boolean runnerLogprobs;     // (the same)
     private volatile long aheadLaunches;
+    private volatile long staleRows;      // rows launched on a pick the runner did not make, dropped (tests)
     private final HostSampling hostSampling = new HostSampling();   // host-sampled rows of a step, on threads
     private final List<RequestState> endedWithoutSample = new ArrayList<>();
     private final List<RequestState> aborting = new ArrayList<>();   // abort asked, handled at the next step boundary
@@ -322,6 +323,7 @@ public final class Engine implements AutoCloseable {
             c.inflight = 0;
             c.pickStep = null;
             c.pickRow = -1;
+            c.staleStep = null;
         }
         if (pipelined) {
             try {
@@ -369,10 +371,25 @@ public final class Engine implements AutoCloseable {
                 c.pickStep = null;
                 c.pickRow = -1;
             }
-            // a row whose choice ended (or lost its KV: abort, preemption) after the step was launched is dropped
-            if (c.kv == null || c.kv != st.kvs.get(i) || c.finished()) continue;
+            boolean stale = c.staleStep == st;
+            if (stale) c.staleStep = null;
+            // a row whose choice ended (or lost its KV: abort, preemption) after the step was launched is dropped, and
+            // so is one that ran on a pick the runner did not make (its token was then decided on the host)
+            if (stale || c.kv == null || c.kv != st.kvs.get(i) || c.finished()) continue;
             live[i] = true;
             cache.commit(c.kv, c.tokens, c.kv.length(), n);
+        }
+        for (int i = 0; i < batchChoices.size(); i++) {
+            Choice c = batchChoices.get(i);
+            // The runner made no pick for this row (a non-finite logit: the host sampler's rules decide), but the step
+            // launched after this one already holds the choice's next row, run on that missing pick: it is dropped when
+            // collected, and no row is built on its pick; the choice continues from the host's token after it.
+            if (live[i] && batch.wantsLogits(i) && batch.sampled(i) < 0 && c.pickStep != null) {
+                c.staleStep = c.pickStep;
+                c.pickStep = null;
+                c.pickRow = -1;
+                staleRows++;
+            }
         }
         Object[] pre = hostSampling.draw(batch, batchChoices, live, logits, model.vocabSize());
         List<RequestState> touched = new ArrayList<>();
@@ -421,6 +438,9 @@ public final class Engine implements AutoCloseable {
 
     /** Steps launched while the one before was still on the device (pipelined runners; read on any thread: approximate). */
     public long aheadLaunches() { return aheadLaunches; }
+
+    /** Rows that ran one step ahead on a pick the runner then did not make (a non-finite logit), dropped. */
+    public long staleRows() { return staleRows; }
 
     /** A sampled token: its delta when its text is made at once, else what making it later needs. */
     private record Sampled(Choice c, SampledToken t, FinishReason finish, RequestOutput.ChoiceDelta delta) { }

@@ -52,6 +52,12 @@ class EnginePipelineTest {
         final ArrayDeque<Launched> launched = new ArrayDeque<>();
         int[] lastPicks;
         int fromPrevious, launches, launchedWhileAnother, draws, penalized, penalizedAhead, logprobRows;
+        /**
+         * > 0: every declineEvery-th plain greedy row (by a launch/row hash) gets no pick, as the device's argmax gives
+         * none for a non-finite logit: its logits go to the host, and a row launched after it on that pick runs on a
+         * wrong token (row 0 of the embedding, as the CUDA runner's embedding kernel reads then)
+         */
+        int declineEvery, declined, ranOnNoPick;
 
         LaggingRunner(CpuModelRunner inner) { this(inner, true, false); }
 
@@ -106,8 +112,10 @@ class EnginePipelineTest {
                 int prev = b.previousRow(s);
                 if (prev >= 0) {
                     if (launched.isEmpty() && lastPicks == null) throw new AssertionError("a previous-step token with no step before");
-                    if (prev >= lastPicks.length || lastPicks[prev] < 0) throw new AssertionError("row " + prev + " of the step before picked nothing");
-                    toks[0] = lastPicks[prev];
+                    if (prev >= lastPicks.length) throw new AssertionError("row " + prev + " of the step before does not exist");
+                    if (lastPicks[prev] < 0 && declineEvery == 0) throw new AssertionError("row " + prev + " of the step before picked nothing");
+                    if (lastPicks[prev] < 0) ranOnNoPick++;
+                    toks[0] = Math.max(lastPicks[prev], 0);
                     fromPrevious++;
                 } else {
                     for (int t : toks) if (t < 0) throw new AssertionError("unresolved token in sequence " + s);
@@ -147,6 +155,10 @@ class EnginePipelineTest {
                 int best = 0;
                 for (int i = 1; i < v; i++) if (lg[s * v + i] > lg[s * v + best]) best = i;
                 picks[s] = best;
+                if (declineEvery > 0 && !b.isPenalized(s) && !b.wantsRunnerLogprobs(s) && (launches * 31 + s * 7) % declineEvery == 0) {
+                    picks[s] = -1;   // the host decides from the raw logits: the same argmax
+                    declined++;
+                }
             }
             io.chunkserve.sampling.SampledToken[] lp = new io.chunkserve.sampling.SampledToken[b.size()];
             for (int s = 0; s < b.size(); s++) {
@@ -238,6 +250,21 @@ class EnginePipelineTest {
         assertSameOutputs(drawn, drawnPiped);
     }
 
+    /**
+     * Rows the runner gives no pick (a non-finite logit on the device: the host sampler decides) while the next step,
+     * already launched, holds a row run on that missing pick: the engine drops that row and continues the choice from
+     * the host's token, so every output equals the plain run's.
+     */
+    @Test
+    void rowsLaunchedOnAMissingPickAreDropped() throws Exception {
+        Path dir = Fixtures.model("tiny-llama3");
+        Run plain = run(dir, false, -1), piped = run(dir, true, -1, false, false, 5);
+        assertTrue(piped.runner.declined > 10, "rows without a pick: " + piped.runner.declined);
+        assertTrue(piped.runner.ranOnNoPick > 5, "rows launched on a missing pick: " + piped.runner.ranOnNoPick);
+        assertTrue(piped.runner.launchedWhileAnother > 20, "steps launched ahead: " + piped.runner.launchedWhileAnother);
+        assertSameOutputs(plain, piped);
+    }
+
     /** Same tokens, text, finish reasons and token counts for every choice; no KV left held by either run. */
     static void assertSameOutputs(Run plain, Run piped) {
         assertEquals(plain.outcome.ids.size(), piped.outcome.ids.size());
@@ -289,6 +316,11 @@ class EnginePipelineTest {
      * log-probabilities; the runner applies the penalties and reports the log-probabilities when it pipelines or samples
      */
     static Run run(Path dir, boolean pipelined, int stopId, boolean sampled, boolean penalties) throws Exception {
+        return run(dir, pipelined, stopId, sampled, penalties, 0);
+    }
+
+    /** declineEvery: see {@link LaggingRunner#declineEvery} */
+    static Run run(Path dir, boolean pipelined, int stopId, boolean sampled, boolean penalties, int declineEvery) throws Exception {
         try (Model m = Model.load(dir); Tokenizer tok = Tokenizer.load(dir); CpuKernels k = new CpuKernels(2)) {
             ModelConfig c = m.config();
             // 16 chunks of 16 tokens: not enough for every sequence at once (preemption happens)
@@ -296,6 +328,7 @@ class EnginePipelineTest {
             CpuModelRunner cpu = new CpuModelRunner(c, m.weights(), k);
             LaggingRunner lag = sampled || (penalties && pipelined) ? new LaggingRunner(cpu, pipelined, sampled, penalties, penalties)
                     : pipelined ? new LaggingRunner(cpu) : null;
+            if (lag != null) lag.declineEvery = declineEvery;
             ModelRunner r = lag != null ? lag : cpu;
             Engine e = new Engine(r, new PrefixCache(pool), tok, new EngineConfig(8, 40), SchedulerConfig.of("fcfs"));
             try {
