@@ -706,109 +706,6 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
     }
 }
 
-// Session 7: the RMSNorm that follows a residual GEMM, run in that GEMM's own grid instead of a kernel of its own.
-// y (T, n) is the residual x after this GEMM's k-slices added into it; when every block of the grid has added its
-// part (a last-arrival barrier: each block fences its stores and takes a ticket from a counter), the last nTail =
-// min(grid, T) blocks to arrive compute out[t, :] = y[t, :] / rms(y[t, :]) · gamma (bf16) for rows t ≡ their
-// index (mod nTail) and zero zero[0 .. zeroWords) (the split-k output of the GEMM after the norm). Only blocks
-// that have arrived ever wait, and only for blocks that are already running, so the grid need not fit one wave
-// for progress; it is launched only where it does (the waits are then at most the blocks' own spread). The
-// counter only grows: the host passes its value before the launch (base) and adds the grid size after it.
-// Needs n % 4 == 0 and 16-byte aligned y, gamma, out (8-byte) and zero.
-struct NormTail {
-    unsigned int* counter;
-    unsigned int base;
-    const float* gamma;
-    __nv_bfloat16* out;
-    float eps;
-    float* zero;
-    int zeroWords;
-};
-
-__device__ void norm_tail(const NormTail& nt, const float* __restrict__ y, int T, int n, unsigned char* smem) {
-    __shared__ unsigned int ticket;
-    float* red = reinterpret_cast<float*>(smem);
-    const int tid = threadIdx.x;
-    const unsigned grid = gridDim.x * gridDim.y;
-    __syncthreads();   // every thread's stores / reductions into y are issued
-    if (tid == 0) {
-        __threadfence();   // ... and (cumulatively, through the barrier) visible device-wide before the ticket
-        ticket = atomicAdd(nt.counter, 1u) - nt.base;
-    }
-    __syncthreads();
-    const unsigned nTail = min(grid, (unsigned)T), first = grid - nTail;
-    if (ticket < first) return;
-    const int j = (int)(ticket - first);
-    if (tid == 0) {
-        while (*reinterpret_cast<volatile unsigned int*>(nt.counter) - nt.base < grid) __nanosleep(32);
-        __threadfence();
-    }
-    __syncthreads();
-    const int n4 = n >> 2, nw = blockDim.x >> 5, lane = tid & 31, w = tid >> 5;
-    constexpr int RV = 8;   // float4s a thread in registers: every load of a row issued before the reduction
-    for (int t = j; t < T; t += nTail) {
-        const float4* xr = reinterpret_cast<const float4*>(y + (size_t)t * n);
-        __nv_bfloat16* o = nt.out + (size_t)t * n;
-        float ss = 0.f;
-        if (n4 <= RV * (int)blockDim.x) {
-            float4 v[RV], g[RV];
-            #pragma unroll
-            for (int i = 0; i < RV; ++i) {
-                const int q = tid + i * blockDim.x;
-                if (q < n4) {
-                    v[i] = __ldcg(xr + q);
-                    g[i] = __ldg(reinterpret_cast<const float4*>(nt.gamma) + q);
-                }
-            }
-            #pragma unroll
-            for (int i = 0; i < RV; ++i) {
-                if (tid + i * (int)blockDim.x < n4) {
-                    ss = fmaf(v[i].x, v[i].x, ss);
-                    ss = fmaf(v[i].y, v[i].y, ss);
-                    ss = fmaf(v[i].z, v[i].z, ss);
-                    ss = fmaf(v[i].w, v[i].w, ss);
-                }
-            }
-            ss = warp_sum(ss);
-            if (lane == 0) red[w] = ss;
-            __syncthreads();
-            float s = 0.f;
-            for (int i = 0; i < nw; ++i) s += red[i];
-            __syncthreads();   // red is rewritten for the next row
-            const float inv = (float)(1.0 / sqrt((double)s / n + (double)nt.eps));
-            #pragma unroll
-            for (int i = 0; i < RV; ++i) {
-                const int q = tid + i * blockDim.x;
-                if (q < n4) store4(o + 4 * q, v[i].x * inv * g[i].x, v[i].y * inv * g[i].y, v[i].z * inv * g[i].z, v[i].w * inv * g[i].w);
-            }
-            continue;
-        }
-        for (int q = tid; q < n4; q += blockDim.x) {
-            float4 v = __ldcg(xr + q);
-            ss = fmaf(v.x, v.x, ss);
-            ss = fmaf(v.y, v.y, ss);
-            ss = fmaf(v.z, v.z, ss);
-            ss = fmaf(v.w, v.w, ss);
-        }
-        ss = warp_sum(ss);
-        if (lane == 0) red[w] = ss;
-        __syncthreads();
-        float s = 0.f;
-        for (int i = 0; i < nw; ++i) s += red[i];
-        __syncthreads();
-        const float inv = (float)(1.0 / sqrt((double)s / n + (double)nt.eps));
-        for (int q = tid; q < n4; q += blockDim.x) {
-            float4 v = __ldcg(xr + q), g = __ldg(reinterpret_cast<const float4*>(nt.gamma) + q);
-            store4(o + 4 * q, v.x * inv * g.x, v.y * inv * g.y, v.z * inv * g.z, v.w * inv * g.w);
-        }
-    }
-    // the next GEMM's split-k output: after the rows (stores only, nothing waits on them)
-    if (nt.zero) {
-        const float4 z4 = make_float4(0.f, 0.f, 0.f, 0.f);
-        for (int q = j * blockDim.x + tid; q < (nt.zeroWords >> 2); q += nTail * blockDim.x) reinterpret_cast<float4*>(nt.zero)[q] = z4;
-        for (int q = (nt.zeroWords & ~3) + j * blockDim.x + tid; q < nt.zeroWords; q += nTail * blockDim.x) nt.zero[q] = 0.f;
-    }
-}
 }  // namespace csm
 
 #define CS_GEMM(NAME, NT, MT, WARPS, STAGES)                                                                  \
@@ -822,15 +719,6 @@ CS_GEMM(cs_gemm_skinny_t16, 16, 1, 4, 4)
 CS_GEMM(cs_gemm_skinny_t32, 32, 1, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64, 64, 1, 4, 4)
 CS_GEMM(cs_gemm_skinny_t128, 128, 1, 4, 4)
-// the wide T ≤ 64 kernel with the RMSNorm that follows it in its grid (norm_tail; modes 1 and 2, the residual GEMMs)
-extern "C" __global__ void __launch_bounds__(128)
-cs_gemm_skinny_t64_m2w4s4_norm(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k, int kSlice, int mode,
-                               int flags, unsigned int* counter, unsigned int base, const float* gamma, __nv_bfloat16* out,
-                               float eps, float* zero, int zeroWords) {
-    extern __shared__ __align__(128) unsigned char smem[];
-    csm::gemm_skinny<64, 2, 4, 4>(w, x, y, T, n, k, kSlice, mode, flags, smem);
-    csm::norm_tail(csm::NormTail{counter, base, gamma, out, eps, zero, zeroWords}, y, T, n, smem);
-}
 // T ≤ 64 with several row tiles a warp (name: t<NT>_m<MT>w<WARPS>s<STAGES>)
 CS_GEMM(cs_gemm_skinny_t64_m2w4s4, 64, 2, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w4s3, 64, 2, 4, 3)
@@ -838,11 +726,9 @@ CS_GEMM(cs_gemm_skinny_t64_m4w4s4, 64, 4, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w8s4, 64, 2, 8, 4)
 CS_GEMM(cs_gemm_skinny_t32_m2w4s4, 32, 2, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w7s4, 64, 2, 7, 4)
-// session 7: deeper pipelines (more weight bytes in flight an SM)
+// session 7: 64-row blocks with 6 stages (2 blocks an SM: 80 KiB of weights in flight an SM instead of 48): the 1B
+// fused gate|up
 CS_GEMM(cs_gemm_skinny_t64_m1w4s6, 64, 1, 4, 6)
-CS_GEMM(cs_gemm_skinny_t64_m1w4s7, 64, 1, 4, 7)
-CS_GEMM(cs_gemm_skinny_t64_m2w4s6, 64, 2, 4, 6)
-CS_GEMM(cs_gemm_skinny_t64_m1w2s6, 64, 1, 2, 6)
 
 // ---------------------------------------------------------------------------------------------- sampling on the device
 // One block per row of logits: temperature, top_k, min_p, top_p and an inverse-CDF draw at the row's u, the host

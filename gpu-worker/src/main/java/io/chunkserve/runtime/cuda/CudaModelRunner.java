@@ -73,12 +73,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     // -Dchunkserve.cuda.fuseSilu=false: the gate|up GEMM writes fp32 and the SiLU·mul kernel runs (A/B)
     private final boolean fuseSiluMul = !"false".equals(System.getProperty("chunkserve.cuda.fuseSilu"));
     private final boolean overlap = !"false".equals(System.getProperty("chunkserve.cuda.overlap"));
-    // session 7: the RMSNorms after the o and down GEMMs in those GEMMs' grids (SkinnyGemm.runNorm) where they fit
-    // (-Dchunkserve.cuda.normTail=false: RMSNorm kernels; switchable between steps for A/B)
-    private volatile boolean normTail = !"false".equals(System.getProperty("chunkserve.cuda.normTail"));
-    private DeviceBuffer tailCounter;             // the norm tails' arrival counter (only grows; see model.cu norm_tail)
-    private int tailBase;                         // its value after the last launch queued
-    private long tailLaunches;                    // GEMMs launched with a norm in their grid (checks)
     private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
     private long hostWorkNs;                      // its time in this step (left out of the enqueue time)
     private double hostWorkMs = 0.3;              // its recent time (moving average; a first guess before any)
@@ -222,14 +216,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** The GEMM policy in words (benchmark output). */
     public String gemmPolicy() { return skinny != null ? skinny.describe() : "cuBLAS"; }
-
-    /** Benchmarks and checks: whether the RMSNorms run in the grids of the GEMMs before them (read between steps). */
-    public void setNormTail(boolean on) { normTail = on; }
-
-    public boolean normTail() { return normTail; }
-
-    /** GEMMs launched so far with the following RMSNorm in their grid. */
-    public long normTailLaunches() { return tailLaunches; }
 
     /** Whether the two-phase decode kernels serve single-token sequences (they apply: bf16, 16-bit KV, D 64/128). */
     public boolean twoPhaseActive() { return twoPhase != null && useTwoPhase; }
@@ -550,23 +536,13 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // SiLU·mul in the gate|up GEMM's epilogue (bf16, interleaved gate|up rows, the wide skinny kernel's T range)
         boolean fuseSilu = fuseSiluMul && skinny != null && w.gateUpInterleaved() && skinny.fusesSiluMul(T, 2 * inter, h);
         int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
-        // the norms in the grids of the o and down GEMMs before them (the first layer's attention norm stays a kernel)
-        boolean tailO = normTail && skinny != null && skinny.prefers(T, h, qDim) && skinny.fusesNorm(T, h, qDim);
-        boolean tailD = normTail && skinny != null && skinny.prefers(T, h, inter) && skinny.fusesNorm(T, h, inter);
-        if ((tailO || tailD) && tailCounter == null) {
-            tailCounter = DeviceBuffer.allocate(16);
-            tailCounter.fill32(0);
-            tailBase = 0;
-        }
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
             ops.mark(OpProfile.C_NORM);
             boolean zq = zeroFirst(T, (int) wqkvN, h);
-            if (l == 0 || !tailD) {
-                k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).ptr(zq ? qkv : null).i32(zq ? (int) (T * wqkvN) : 0);
-                launch(fNorm, T, 1, normThreads);
-            }
+            k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).ptr(zq ? qkv : null).i32(zq ? (int) (T * wqkvN) : 0);
+            launch(fNorm, T, 1, normThreads);
             ops.mark(OpProfile.C_QKV);
             gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false, zq);
             ops.mark(OpProfile.C_POST);
@@ -588,18 +564,11 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                         .f32(scaleLog2).launch(fAttn, units, hkv, attnThreads, 0);
             }
             ops.mark(OpProfile.C_O);
+            gemm(L.wo(), att, x, T, h, qDim, true, false);
+            ops.mark(OpProfile.C_NORM);
             boolean zg = !fuseSilu && zeroFirst(T, 2 * inter, h);
-            if (tailO) {
-                tailLaunches++;
-                tailBase += skinny.runNorm(Cublas.address(L.wo().ptr()), Cublas.address(att.ptr()), Cublas.address(x.ptr()), T, h, qDim,
-                        Cublas.address(tailCounter.ptr()), tailBase, Cublas.address(L.mlpNorm().ptr()), Cublas.address(hn.ptr()), eps,
-                        zg ? Cublas.address(gu.ptr()) : 0L, zg ? T * 2 * inter : 0);
-            } else {
-                gemm(L.wo(), att, x, T, h, qDim, true, false);
-                ops.mark(OpProfile.C_NORM);
-                k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).ptr(zg ? gu : null).i32(zg ? T * 2 * inter : 0);
-                launch(fNorm, T, 1, normThreads);
-            }
+            k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).ptr(zg ? gu : null).i32(zg ? T * 2 * inter : 0);
+            launch(fNorm, T, 1, normThreads);
             ops.mark(OpProfile.C_GU);
             if (fuseSilu) {
                 skinny.runSiluMul(Cublas.address(L.wgu().ptr()), Cublas.address(hn.ptr()), Cublas.address(act.ptr()), T, 2 * inter, h);
@@ -610,15 +579,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 launch(fSilu, siluBlocks, 1, 256);
             }
             ops.mark(OpProfile.C_DOWN);
-            if (tailD && l + 1 < cfg.numLayers()) {
-                boolean zqn = zeroFirst(T, (int) wqkvN, h);
-                tailLaunches++;
-                tailBase += skinny.runNorm(Cublas.address(L.wdown().ptr()), Cublas.address(act.ptr()), Cublas.address(x.ptr()), T, h, inter,
-                        Cublas.address(tailCounter.ptr()), tailBase, Cublas.address(w.layer(l + 1).attnNorm().ptr()), Cublas.address(hn.ptr()), eps,
-                        zqn ? Cublas.address(qkv.ptr()) : 0L, zqn ? (int) (T * wqkvN) : 0);
-            } else {
-                gemm(L.wdown(), act, x, T, h, inter, true, false);
-            }
+            gemm(L.wdown(), act, x, T, h, inter, true, false);
             if (pendingHostWork != null && l + 1 < cfg.numLayers() && backlogCoversHostWork(l + 1, hostStart, b)) runHostWork();
         }
         steps++;
@@ -785,7 +746,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             kSlabs[l].close();
             vSlabs[l].close();
         }
-        for (DeviceBuffer d : new DeviceBuffer[] {tailCounter, dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], invFreq}) {
+        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], invFreq}) {
             if (d != null) d.close();
         }
         stage.close();

@@ -57,7 +57,6 @@ public final class CudaServeBench {
         a.put("--pipeline-ab", "0");
         a.put("--gemm-ab", "");
         a.put("--sampled-ab", "0");
-        a.put("--norm-ab", "");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -259,7 +258,7 @@ public final class CudaServeBench {
                             runner.forceAttentionTiles(0);
                         }
                         if (!a.get("--gemm-ab").isEmpty() && runner.skinny() != null) {
-                            // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec) at
+                            // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec[:gu=V][:res=V][:slices=N]) at
                             // B = pb in this process, in the order given (repeat them to alternate): each an unprofiled
                             // 32-token run (GPU ms a step), then a profiled 16-token run (the GEMMs, events around each op)
                             SkinnyGemm sg = runner.skinny();
@@ -279,32 +278,6 @@ public final class CudaServeBench {
                                         prof.get("lm head+argmax"));
                             }
                             sg.configure(keep);
-                        }
-                        if (!a.get("--norm-ab").isEmpty()) {
-                            // session 7: RMSNorms in the o / down GEMMs' grids (on) or as kernels (off) at B = pb in this
-                            // process, in the order given (repeat to alternate): each an unprofiled 32-token run (GPU ms a
-                            // step, device period), then a profiled 16-token run
-                            boolean keep = runner.normTail();
-                            Map<String, Object> nr = new LinkedHashMap<>();
-                            int idx = 0;
-                            for (String spec : a.get("--norm-ab").split(",")) {
-                                runner.setNormTail(spec.equals("on"));
-                                runner.decodeTiming(pb, true);
-                                Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
-                                double[] tm = runner.decodeTiming(pb, true);
-                                runner.setProfile(true);
-                                run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
-                                Map<String, Double> prof = runner.profile();
-                                runner.setProfile(false);
-                                System.out.printf(Locale.ROOT, "%-13s B=%d norm-ab %-3s GPU %.3f ms/step (unprofiled, %.0f steps), device period %.3f ms, step %.3f ms, %.0f tok/s; profiled ms/step: rmsnorm %.3f, o %.3f, down %.3f, qkv %.3f, attention %.3f, gate_up %.3f%n",
-                                        shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], tm == null ? Double.NaN : tm[6],
-                                        1e3 * pb / x.decodeTps, x.decodeTps, prof.get("rmsnorm"), prof.get("gemm o"), prof.get("gemm down"),
-                                        prof.get("gemm qkv"), prof.get("attention"), prof.get("gemm gate_up"));
-                                nr.put(spec + (idx++), Map.of("gpu_ms", tm == null ? Double.NaN : Math.round(tm[1] * 1000) / 1000.0,
-                                        "period_ms", tm == null ? Double.NaN : Math.round(tm[6] * 1000) / 1000.0, "tok_s", round(x.decodeTps)));
-                            }
-                            runner.setNormTail(keep);
-                            r.put("norm_ab_b" + pb, nr);
                         }
                         runner.setProfile(true);
                         run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
