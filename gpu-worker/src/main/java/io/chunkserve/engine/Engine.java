@@ -50,8 +50,11 @@ import java.util.logging.Logger;
  * single-choice request in step n continues in step n+1 with the token the device picks for it
  * ({@link ForwardBatch#addFromPrevious}), when no length limit can end it first and its next position has KV room
  * without preempting. If step n's token ends it (EOS, a stop id or string), its row in step n+1 is dropped; a row
- * whose request was aborted or preempted meanwhile too. Steps that sample on the host (temperature, penalties,
- * log-probabilities, n &gt; 1) are collected before the next is built, as without pipelining.
+ * whose request was aborted or preempted meanwhile too. So does a single-choice request the runner draws
+ * ({@link ModelRunner#samplesOnDevice}) or whose penalties it applies ({@link ModelRunner#penalizesOnDevice}; the
+ * row carries its penalty list, and the runner adds the token picked on the device in step n, which the list does
+ * not count yet). Steps that sample on the host (log-probabilities, n &gt; 1, or what the runner does not do) are
+ * collected before the next is built, as without pipelining.
  */
 public final class Engine implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Engine.class.getName());
@@ -77,6 +80,8 @@ public final class Engine implements AutoCloseable {
     private Step inflight;                 // launched and not collected (pipelined runners): the next batch is built ahead
     private boolean pipelined;          // the runner's mode, read again whenever no step is in flight
     private boolean runnerSampling;     // (the same)
+    private boolean runnerPenalties;    // (the same)
+    private boolean runnerLogprobs;     // (the same)
     private volatile long aheadLaunches;
     private final HostSampling hostSampling = new HostSampling();   // host-sampled rows of a step, on threads
     private final List<RequestState> endedWithoutSample = new ArrayList<>();
@@ -244,6 +249,8 @@ public final class Engine implements AutoCloseable {
         if (inflight == null && deferred.isEmpty()) {
             pipelined = runner.pipelines();
             runnerSampling = runner.samplesOnDevice();
+            runnerPenalties = runner.penalizesOnDevice();
+            runnerLogprobs = runner.logprobsOnDevice();
             overlap = runner.overlapsHostWork() || pipelined;
         }
         Step ahead = inflight;   // on the device still: this batch is built one step ahead of its results
@@ -346,7 +353,7 @@ public final class Engine implements AutoCloseable {
 
     /** Requests whose next tokens a pipelined step may leave on the device: one choice, picked by the runner. */
     private boolean pipelinable(RequestState s) {
-        return s.choices.length == 1 && (plainGreedy(s.request.params()) || runnerSamples(s.choices[0]));
+        return s.choices.length == 1 && (plainGreedy(s.request.params()) || runnerPicks(s.choices[0]));
     }
 
     /** A step's results: commits its K/V, samples, decides ends, emits (or defers) the outputs. */
@@ -592,19 +599,34 @@ public final class Engine implements AutoCloseable {
     /**
      * Lets the runner pick the last added row's token when it can: the argmax of a plain greedy row, or, with a
      * runner that {@link ModelRunner#samplesOnDevice samples}, the draw of a single-choice request sampled with
-     * temperature, top_k, top_p and min_p only, at the draw its sampler would use {@code ahead} draws from now.
+     * temperature, top_k, top_p and min_p, at the draw its sampler would use {@code ahead} draws from now; with a
+     * runner that {@link ModelRunner#penalizesOnDevice penalizes}, also such rows with penalties (greedy or drawn),
+     * marked with their penalty list ({@code ahead} = 1: the row runs on the token picked in the step on the device,
+     * which the runner adds to the list).
      */
     private void markPick(ForwardBatch b, Choice c, int ahead) {
         var p = owner(c).request.params();
         if (plainGreedy(p)) {
             b.markGreedy();
-        } else if (runnerSamples(c)) {
-            b.markSampled(p.temperature(), p.topK(), p.topP(), p.minP(), c.sampler.peekDraw(ahead));
+            return;
         }
+        if (!runnerPicks(c)) return;
+        if (p.isGreedy()) b.markGreedy();
+        else b.markSampled(p.temperature(), p.topK(), p.topP(), p.minP(), c.sampler.peekDraw(ahead));
+        Sampler sm = c.sampler;
+        if (runnerPenalties && sm.penalized()) {
+            b.markPenalties(sm.repetitionPenalty(), sm.presencePenalty(), sm.frequencyPenalty(), sm.penaltyIds(), sm.penaltyCounts(),
+                    sm.penaltyEntries());
+        }
+        if (p.logprobs()) b.markLogprobs(p.topLogprobs());
     }
 
-    private boolean runnerSamples(Choice c) {
-        return runnerSampling && owner(c).choices.length == 1 && c.sampler.runnerSamplable();
+    /** Whether the runner may pick c's tokens when it is not plain greedy: one choice, the rest (penalties, log-probabilities) on the runner. */
+    private boolean runnerPicks(Choice c) {
+        var p = owner(c).request.params();
+        if (owner(c).choices.length != 1 || (p.logprobs() && !runnerLogprobs)) return false;
+        if (p.isGreedy()) return (runnerPenalties || !c.sampler.penalized()) && (runnerLogprobs || !p.logprobs());   // (plain greedy: apart)
+        return runnerSampling && c.sampler.runnerSamplable(runnerPenalties, runnerLogprobs);
     }
 
     /** Argmax sampling with nothing else: the runner may pick such tokens itself (on the device). */
@@ -620,7 +642,7 @@ public final class Engine implements AutoCloseable {
         int picked = batch.sampled(row);
         if (drawn instanceof RuntimeException e) throw e;   // as if drawn here
         if (picked >= 0 && batch.isRunnerSampled(row)) c.sampler.skipDraw();   // the runner used the sampler's next draw
-        SampledToken t = picked >= 0 ? SampledToken.of(picked)
+        SampledToken t = picked >= 0 ? (batch.sampledToken(row) != null ? batch.sampledToken(row) : SampledToken.of(picked))
                 : drawn instanceof SampledToken d ? d : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
         int id = t.tokenId();
         c.sampler.accept(id);
