@@ -706,6 +706,7 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         }
     }
 }
+
 }  // namespace csm
 
 #define CS_GEMM(NAME, NT, MT, WARPS, STAGES)                                                                  \
@@ -726,6 +727,9 @@ CS_GEMM(cs_gemm_skinny_t64_m4w4s4, 64, 4, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w8s4, 64, 2, 8, 4)
 CS_GEMM(cs_gemm_skinny_t32_m2w4s4, 32, 2, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w7s4, 64, 2, 7, 4)
+// session 7: 64-row blocks with 6 stages (2 blocks an SM: 80 KiB of weights in flight an SM instead of 48): the 1B
+// fused gate|up
+CS_GEMM(cs_gemm_skinny_t64_m1w4s6, 64, 1, 4, 6)
 
 // ---------------------------------------------------------------------------------------------- sampling on the device
 // One block per row of logits: temperature, top_k, min_p, top_p and an inverse-CDF draw at the row's u, the host

@@ -82,6 +82,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     // -Dchunkserve.cuda.fuseSilu=false: the gate|up GEMM writes fp32 and the SiLU·mul kernel runs (A/B)
     private final boolean fuseSiluMul = !"false".equals(System.getProperty("chunkserve.cuda.fuseSilu"));
     private final boolean overlap = !"false".equals(System.getProperty("chunkserve.cuda.overlap"));
+    /**
+     * Diagnostics only (CudaServeBench --skip-ab): decode-only steps leave out the launches of the ops in this mask
+     * ({@link #SKIP_NAMES}; their outputs keep stale values, so the tokens are garbage), to measure what each op adds
+     * to the step in the dependent-launch chain, which events around each op overstate. 0 = compute everything.
+     */
+    private volatile int skipOps;
+    /** The ops {@link #setSkipOps} can leave out, bit i = name i. */
+    public static final java.util.List<String> SKIP_NAMES = java.util.List.of("attn", "post", "norm", "qkv", "o", "gu", "down", "head");
     private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
     private long hostWorkNs;                      // its time in this step (left out of the enqueue time)
     private double hostWorkMs = 0.3;              // its recent time (moving average; a first guess before any)
@@ -229,6 +237,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** The GEMM policy in words (benchmark output). */
     public String gemmPolicy() { return skinny != null ? skinny.describe() : "cuBLAS"; }
+
+    /** Diagnostics: the ops (bits of {@link #SKIP_NAMES}) that decode-only steps leave out; see the field. */
+    public void setSkipOps(int mask) { skipOps = mask; }
 
     /** Whether the two-phase decode kernels serve single-token sequences (they apply: bf16, 16-bit KV, D 64/128). */
     public boolean twoPhaseActive() { return twoPhase != null && useTwoPhase; }
@@ -619,21 +630,24 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // SiLU·mul in the gate|up GEMM's epilogue (bf16, interleaved gate|up rows, the wide skinny kernel's T range)
         boolean fuseSilu = fuseSiluMul && skinny != null && w.gateUpInterleaved() && skinny.fusesSiluMul(T, 2 * inter, h);
         int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
+        final int skip = b.isDecodeOnly() ? skipOps : 0;   // diagnostics only (setSkipOps)
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
             ops.mark(OpProfile.C_NORM);
             boolean zq = zeroFirst(T, (int) wqkvN, h);
             k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).ptr(zq ? qkv : null).i32(zq ? (int) (T * wqkvN) : 0);
-            launch(fNorm, T, 1, normThreads);
+            if ((skip & 4) == 0) launch(fNorm, T, 1, normThreads);
             ops.mark(OpProfile.C_QKV);
-            gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false, zq);
+            if ((skip & 8) == 0) gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false, zq);
             ops.mark(OpProfile.C_POST);
-            k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
-                    .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps);
-            launch(fPost, T, postBlocksY, 256);
+            if ((skip & 2) == 0) {
+                k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
+                        .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps);
+                launch(fPost, T, postBlocksY, 256);
+            }
             ops.mark(OpProfile.C_ATTN);
-            if (tp) {
+            if (tp && (skip & 1) == 0) {
                 if (fConvert == 0) {
                     twoPhase.decode(l, q16.ptr(), att.ptr());
                 } else {
@@ -647,13 +661,15 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                         .f32(scaleLog2).launch(fAttn, units, hkv, attnThreads, 0);
             }
             ops.mark(OpProfile.C_O);
-            gemm(L.wo(), att, x, T, h, qDim, true, false);
+            if ((skip & 16) == 0) gemm(L.wo(), att, x, T, h, qDim, true, false);
             ops.mark(OpProfile.C_NORM);
             boolean zg = !fuseSilu && zeroFirst(T, 2 * inter, h);
             k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).ptr(zg ? gu : null).i32(zg ? T * 2 * inter : 0);
-            launch(fNorm, T, 1, normThreads);
+            if ((skip & 4) == 0) launch(fNorm, T, 1, normThreads);
             ops.mark(OpProfile.C_GU);
-            if (fuseSilu) {
+            if ((skip & 32) != 0) {
+                // diagnostics: gate|up (and SiLU·mul) left out
+            } else if (fuseSilu) {
                 skinny.runSiluMul(Cublas.address(L.wgu().ptr()), Cublas.address(hn.ptr()), Cublas.address(act.ptr()), T, 2 * inter, h);
             } else {
                 gemm(L.wgu(), hn, gu, T, 2 * inter, h, false, zg);
@@ -662,7 +678,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 launch(fSilu, siluBlocks, 1, 256);
             }
             ops.mark(OpProfile.C_DOWN);
-            gemm(L.wdown(), act, x, T, h, inter, true, false);
+            if ((skip & 64) == 0) gemm(L.wdown(), act, x, T, h, inter, true, false);
             if (pendingHostWork != null && l + 1 < cfg.numLayers() && backlogCoversHostWork(l + 1, hostStart, b)) runHostWork();
         }
         steps++;
@@ -686,8 +702,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         lastN = ensure(lastN, (long) A * nLog * h);
         lg[p] = ensure(lg[p], 4L * nLog * vocab);
         k.begin().ptr(x).ptr(dRows).ptr(w.norm()).ptr(lastN).i32(h).f32(eps).ptr((Pointer) null).i32(0);
-        launch(fNorm, nLog, 1, normThreads);
-        gemm(w.lmHead(), lastN, lg[p], nLog, vocab, h, false, false);
+        if ((skip & 128) == 0) {   // diagnostics: the final norm and LM head left out (the argmax reads stale logits)
+            launch(fNorm, nLog, 1, normThreads);
+            gemm(w.lmHead(), lastN, lg[p], nLog, vocab, h, false, false);
+        }
         int nNeed = nLog - nGreedy;
         if (nGreedy > 0) {
             ids[p] = ensure(ids[p], 4L * nGreedy);

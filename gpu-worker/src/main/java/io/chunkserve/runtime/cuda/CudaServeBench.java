@@ -60,6 +60,7 @@ public final class CudaServeBench {
         a.put("--pipeline-ab", "0");
         a.put("--gemm-ab", "");
         a.put("--sampled-ab", "0");
+        a.put("--skip-ab", "");
         a.put("--penalized-ab", "0");
         a.put("--logprobs-ab", "0");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
@@ -355,7 +356,7 @@ public final class CudaServeBench {
                             runner.forceAttentionTiles(0);
                         }
                         if (!a.get("--gemm-ab").isEmpty() && runner.skinny() != null) {
-                            // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec) at
+                            // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec[:gu=V][:res=V][:slices=N]) at
                             // B = pb in this process, in the order given (repeat them to alternate): each an unprofiled
                             // 32-token run (GPU ms a step), then a profiled 16-token run (the GEMMs, events around each op)
                             SkinnyGemm sg = runner.skinny();
@@ -375,6 +376,35 @@ public final class CudaServeBench {
                                         prof.get("lm head+argmax"));
                             }
                             sg.configure(keep);
+                        }
+                        if (!a.get("--skip-ab").isEmpty()) {
+                            // diagnostics (session 7): decode steps at B = pb with ops left out (CudaModelRunner.SKIP_NAMES,
+                            // "+"-joined; "none" = the full step), in the order given, each an unprofiled 32-token run: the
+                            // GPU time an op adds in the dependent-launch chain. The tokens of such runs are garbage.
+                            Map<String, Object> sr = new LinkedHashMap<>();
+                            int idx = 0;
+                            try {
+                                for (String spec : a.get("--skip-ab").split(",")) {
+                                    int mask = 0;
+                                    if (!spec.equals("none")) {
+                                        for (String op : spec.split("\\+")) {
+                                            int bit = CudaModelRunner.SKIP_NAMES.indexOf(op);
+                                            if (bit < 0) throw new IllegalArgumentException("--skip-ab: unknown op " + op + " (" + CudaModelRunner.SKIP_NAMES + ")");
+                                            mask |= 1 << bit;
+                                        }
+                                    }
+                                    runner.setSkipOps(mask);
+                                    runner.decodeTiming(pb, true);
+                                    run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
+                                    double[] tm = runner.decodeTiming(pb, true);
+                                    System.out.printf(Locale.ROOT, "%-13s B=%d skip-ab %-10s GPU %.3f ms/step (unprofiled, %.0f steps), device period %.3f ms%n",
+                                            shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], tm == null ? Double.NaN : tm[6]);
+                                    sr.put(spec + "_" + (idx++), tm == null ? Double.NaN : Math.round(tm[1] * 1000) / 1000.0);
+                                }
+                            } finally {
+                                runner.setSkipOps(0);
+                            }
+                            r.put("skip_ab_gpu_ms_b" + pb, sr);
                         }
                         runner.setProfile(true);
                         run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
