@@ -347,15 +347,19 @@ public final class Engine implements AutoCloseable {
         boolean any = false;
         for (int i = 0; i < st.choices.size(); i++) {
             if (!st.batch.wantsLogits(i)) continue;
-            if (!st.batch.isGreedy(i) || !pipelinable(owner(st.choices.get(i)))) return false;
+            if (!st.batch.isGreedy(i) || !pipelinable(st.choices.get(i))) return false;
             any = true;
         }
         return any;
     }
 
-    /** Requests whose next tokens a pipelined step may leave on the device: one choice, picked by the runner. */
-    private boolean pipelinable(RequestState s) {
-        return s.choices.length == 1 && (plainGreedy(s.request.params()) || runnerPicks(s.choices[0]));
+    /**
+     * Choices whose next tokens a pipelined step may leave on the device: picked by the runner, and not the first
+     * pick of an n > 1 request (its siblings fork from that row's logits on the host).
+     */
+    private boolean pipelinable(Choice c) {
+        RequestState s = owner(c);
+        return (s.choices.length == 1 || !s.fresh()) && (plainGreedy(s.request.params()) || runnerPicks(c));
     }
 
     /** A step's results: commits its K/V, samples, decides ends, emits (or defers) the outputs. */
@@ -641,10 +645,14 @@ public final class Engine implements AutoCloseable {
         if (p.logprobs()) b.markLogprobs(p.topLogprobs());
     }
 
-    /** Whether the runner may pick c's tokens when it is not plain greedy: one choice, the rest (penalties, log-probabilities) on the runner. */
+    /**
+     * Whether the runner may pick c's tokens when it is not plain greedy: the rest (penalties, log-probabilities) on
+     * the runner, and not the first pick of an n > 1 request (every choice's first token is drawn on the host from
+     * choice 0's logits; after that each choice is a sequence of its own, with its own sampler).
+     */
     private boolean runnerPicks(Choice c) {
         var p = owner(c).request.params();
-        if (owner(c).choices.length != 1 || (p.logprobs() && !runnerLogprobs)) return false;
+        if ((owner(c).choices.length != 1 && owner(c).fresh()) || (p.logprobs() && !runnerLogprobs)) return false;
         if (p.isGreedy()) return (runnerPenalties || !c.sampler.penalized()) && (runnerLogprobs || !p.logprobs());   // (plain greedy: apart)
         return runnerSampling && c.sampler.runnerSamplable(runnerPenalties, runnerLogprobs);
     }

@@ -38,6 +38,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * mixed in, preemption for lack of KV and an abort — the pipelining must actually happen, and no KV is left held.
  */
 class EnginePipelineTest {
+    /** The temperature of the sampled n = 2 request (request 5), which no other request uses. */
+    static final double FORK_TEMPERATURE = 0.85;
 
     /**
      * The CPU runner behind the pipelined interface, checking its contract: at most two launched steps, collected in
@@ -58,6 +60,7 @@ class EnginePipelineTest {
          * wrong token (row 0 of the embedding, as the CUDA runner's embedding kernel reads then)
          */
         int declineEvery, declined, ranOnNoPick;
+        int drawsOfForks;   // draws of rows at FORK_TEMPERATURE: the n = 2 request's choices
 
         LaggingRunner(CpuModelRunner inner) { this(inner, true, false); }
 
@@ -150,6 +153,7 @@ class EnginePipelineTest {
                     picks[s] = io.chunkserve.sampling.SamplingReference.pick(lg, s * v, v, b.inverseTemperature(s), b.topK(s), b.topP(s),
                             b.minP(s), b.draw(s));
                     draws++;
+                    if (Math.abs(1.0 / b.inverseTemperature(s) - FORK_TEMPERATURE) < 1e-6) drawsOfForks++;
                     continue;
                 }
                 int best = 0;
@@ -221,6 +225,10 @@ class EnginePipelineTest {
         assertSameOutputs(plain, piped);
         // sampled requests with different seeds differ: the draws are real
         assertTrue(!Arrays.equals(plain.outcome.ids.get(plain.outcome.firstChoice.get(9)), plain.outcome.ids.get(plain.outcome.firstChoice.get(10))));
+        // so do the two choices of the sampled n = 2 request, whose tokens after the first the runner drew
+        int n2 = piped.outcome.firstChoice.get(5);
+        assertTrue(!Arrays.equals(piped.outcome.ids.get(n2), piped.outcome.ids.get(n2 + 1)), "the two choices of request 5");
+        assertTrue(piped.runner.drawsOfForks > 10, "rows of forked choices drawn by the runner: " + piped.runner.drawsOfForks);
     }
 
     /**
@@ -350,8 +358,8 @@ class EnginePipelineTest {
                         case 8 -> sp.ignoreEos(false);                    // EOS may end it
                         default -> { }
                     }
-                    if (sampled && (i == 0 || i == 7 || i >= 9)) {
-                        sp.temperature(0.9).seed(50L + i);
+                    if (sampled && (i == 0 || i == 5 || i == 7 || i >= 9)) {
+                        sp.temperature(i == 5 ? FORK_TEMPERATURE : 0.9).seed(50L + i);   // (5: n = 2, drawn by the runner after the first token)
                         if (i == 9) sp.topK(12);
                         if (i == 10) sp.topP(0.8).minP(0.02);
                         if (i == 11) sp.topK(40).topP(0.9);
