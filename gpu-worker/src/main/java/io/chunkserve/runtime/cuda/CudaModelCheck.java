@@ -705,7 +705,7 @@ public final class CudaModelCheck {
                 fail("engine " + name + " " + id + ": no CUDA outcome");
                 continue;
             }
-            if (id.startsWith("samp") || id.startsWith("spen")) {
+            if (id.startsWith("samp") || id.startsWith("spen") || id.startsWith("sfork")) {
                 // drawn on the device by the CUDA runner (its own walk order): reproducible within a backend
                 if (id.equals("sampA")) {
                     check(a.tokens().equals(cpuOut.get("sampB").tokens()) && g.tokens().equals(gpuOut.get("sampB").tokens())
@@ -716,6 +716,12 @@ public final class CudaModelCheck {
                     check(a.tokens().equals(cpuOut.get("spenB").tokens()) && g.tokens().equals(gpuOut.get("spenB").tokens())
                                     && g.tokens().get(0).size() == 20,
                             "engine " + name + ": two identical seeded sampled penalized requests get the same 20 tokens (CPU and CUDA each)");
+                }
+                if (id.equals("sforkA")) {
+                    boolean sizes = g.tokens().size() == 2 && g.tokens().get(0).size() == 14 && g.tokens().get(1).size() == 14;
+                    check(a.tokens().equals(cpuOut.get("sforkB").tokens()) && g.tokens().equals(gpuOut.get("sforkB").tokens()) && sizes
+                                    && !g.tokens().get(0).equals(g.tokens().get(1)),
+                            "engine " + name + ": two identical seeded sampled penalized n = 2 requests get the same 2 x 14 tokens (CPU and CUDA each), their choices differ");
                 }
                 continue;
             }
@@ -801,6 +807,12 @@ public final class CudaModelCheck {
                     .repetitionPenalty(1.1).presencePenalty(0.3).frequencyPenalty(0.2).build();
             int[] spp = concat(system, rnd.ints(7, 3, vocab - 3).toArray());
             for (String id : new String[] {"spenA", "spenB"}) all.add(submit(w, id, spp, spen, res, null));
+            // two identical seeded sampled penalized n = 2 requests: after the first token (drawn on the host from choice
+            // 0's logits) each choice is drawn by the CUDA runner, steps one ahead
+            SamplingParams sfork = SamplingParams.builder().temperature(0.9).topK(40).seed(79L).maxTokens(14).ignoreEos(true)
+                    .repetitionPenalty(1.1).n(2).build();
+            int[] sfp = concat(system, rnd.ints(8, 3, vocab - 3).toArray());
+            for (String id : new String[] {"sforkA", "sforkB"}) all.add(submit(w, id, sfp, sfork, res, null));
             for (CompletableFuture<?> f : all) f.get(60, TimeUnit.SECONDS);
             if (cuda && w.runner() instanceof CudaModelRunner cr && cr.penalizesOnDevice()) {
                 check(cr.penalizedRows() >= 100, "engine: rows penalized on the device: " + cr.penalizedRows());
