@@ -34,6 +34,11 @@ public final class SequenceAttention {
 
     public static int oneTokenMinPart() { return OneTokenDecode.minPartTokens; }
 
+    /** A/B switch for benchmarks: the one-token path's read-ahead of each task's K/V spans. */
+    public static void setOneTokenReadAhead(boolean on) { OneTokenDecode.readAhead = on; }
+
+    public static boolean oneTokenReadAhead() { return OneTokenDecode.readAhead; }
+
     /** JIT-compiles the one-token decode path on synthetic data (once per JVM; part of the CPU kernels' warm-up). */
     public static void warmUpDecode(Parallel par) { OneTokenDecode.warmUp(par); }
 

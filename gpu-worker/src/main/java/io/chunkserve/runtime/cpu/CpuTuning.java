@@ -19,7 +19,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, tail, attn1, attnpart";
+    private static final String KNOWN = "touch, tail, attn1, attnpart, attnra";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -28,6 +28,7 @@ public final class CpuTuning {
             case "tail" -> String.valueOf(tailPermille);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
+            case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         };
     }
@@ -35,7 +36,7 @@ public final class CpuTuning {
     /**
      * Sets a switch by name ("touch" = true|false, "tail" = permille, "attn1" = true|false: batch-1 decode attention
      * through the attention package's one-token path or its older split/per-head paths, "attnpart" = fewest positions
-     * per thread before that path splits a call by positions); for benchmarks.
+     * per thread before that path splits a call by positions, "attnra" = its read-ahead of the K/V); for benchmarks.
      */
     public static void set(String key, String value) {
         switch (key) {
@@ -43,6 +44,7 @@ public final class CpuTuning {
             case "tail" -> tailPermille = Math.min(900, Integer.parseInt(value));
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
+            case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         }
     }
