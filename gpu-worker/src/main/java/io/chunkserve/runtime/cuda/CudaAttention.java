@@ -49,6 +49,7 @@ public final class CudaAttention implements AutoCloseable {
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
     private int warpItems;   // CudaPlan.WARP_*
+    private int privateSplit;   // CudaPlan.SPLIT_* or a forced piece count ≥ 2
     private boolean direct = true, prefetchPlan = true, dependentMerge;
     private boolean planDirect, planMerge;   // the plan has rows to write directly; some sequence is split
 
@@ -104,6 +105,7 @@ public final class CudaAttention implements AutoCloseable {
             default -> throw new IllegalArgumentException("chunkserve.cuda.warpItems: " + wm + " (auto, always, off)");
         };
         if (!variant.equals("f64")) warpItems = CudaPlan.WARP_OFF;
+        privateSplit = parsePrivateSplit(System.getProperty("chunkserve.cuda.privateSplit", DEFAULT_PRIVATE_SPLIT));
         // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
         dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
     }
@@ -118,6 +120,40 @@ public final class CudaAttention implements AutoCloseable {
     /** Sets the warp item mode (f64 kernels only; others stay off). Takes effect at the next rebuild. */
     public void warpItems(int mode) {
         warpItems = variant.equals("f64") ? mode : CudaPlan.WARP_OFF;
+        plan = null;
+    }
+
+    /**
+     * Default of {@code -Dchunkserve.cuda.privateSplit=auto|off|N}: whether the one-wave plan with warp items may
+     * cut each sequence's private chunk list into several warp items ({@link CudaPlan.Shape#privateSplit()}).
+     */
+    static final String DEFAULT_PRIVATE_SPLIT = "auto";
+
+    /** auto → {@link CudaPlan#SPLIT_AUTO}, off → {@link CudaPlan#SPLIT_OFF}, N ≥ 2 → N (forced pieces, checks). */
+    public static int parsePrivateSplit(String s) {
+        return switch (s) {
+            case "auto" -> CudaPlan.SPLIT_AUTO;
+            case "off" -> CudaPlan.SPLIT_OFF;
+            default -> {
+                int n;
+                try {
+                    n = Integer.parseInt(s);
+                } catch (NumberFormatException e) {
+                    n = -1;
+                }
+                if (n < 2) throw new IllegalArgumentException("chunkserve.cuda.privateSplit: " + s + " (auto, off, or a piece count >= 2)");
+                yield n;
+            }
+        };
+    }
+
+    /** Private list split mode of the plans (see {@link #parsePrivateSplit}). */
+    public int privateSplit() { return privateSplit; }
+
+    /** Sets the private list split mode ({@link CudaPlan#SPLIT_AUTO}, {@code SPLIT_OFF} or N ≥ 2). Takes effect at the next rebuild. */
+    public void privateSplit(int mode) {
+        if (mode < CudaPlan.SPLIT_AUTO) throw new IllegalArgumentException("private split " + mode);
+        privateSplit = mode;
         plan = null;
     }
 
@@ -183,7 +219,7 @@ public final class CudaAttention implements AutoCloseable {
         boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
         if (rebuild) {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
-                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems);
+                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems, privateSplit);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
             int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
             int[] offsets = new int[sections.length];

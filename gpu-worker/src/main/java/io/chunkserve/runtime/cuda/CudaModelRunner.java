@@ -251,7 +251,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** The two-phase partials kernel variant and its resident blocks per multiprocessor, or "none". */
     public String attentionKernel() {
         return twoPhase == null ? "none" : twoPhase.variant() + ", " + twoPhase.blocksPerMultiprocessor() + " blocks an SM, warp items "
-                + new String[] {"off", "auto", "always"}[twoPhase.warpItems()] + (twoPhase.plan() == null ? "" : " (last plan: " + twoPhase.plan() + ")");
+                + new String[] {"off", "auto", "always"}[twoPhase.warpItems()] + ", private split "
+                + (twoPhase.privateSplit() == CudaPlan.SPLIT_AUTO ? "auto" : twoPhase.privateSplit() == CudaPlan.SPLIT_OFF ? "off" : String.valueOf(twoPhase.privateSplit()))
+                + (twoPhase.plan() == null ? "" : " (last plan: " + twoPhase.plan() + ")");
     }
 
     public CudaPlan attentionPlan() { return twoPhase == null ? null : twoPhase.plan(); }
@@ -260,6 +262,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     public void attentionWarpItems(int mode) {
         if (twoPhase != null) twoPhase.warpItems(mode);
     }
+
+    /** Benchmarks: the two-phase plans' private list split ({@link CudaPlan#SPLIT_AUTO}, {@code SPLIT_OFF} or N ≥ 2). */
+    public void attentionPrivateSplit(int mode) {
+        if (twoPhase != null) twoPhase.privateSplit(mode);
+    }
+
+    /** The two-phase plans' private list split mode (−1 without two-phase kernels). */
+    public int attentionPrivateSplit() { return twoPhase == null ? -1 : twoPhase.privateSplit(); }
 
     /** Benchmarks: fixes the two-phase plan's piece size (tiles; 0 = the cost model's choice). */
     public void forceAttentionTiles(int tiles) {
