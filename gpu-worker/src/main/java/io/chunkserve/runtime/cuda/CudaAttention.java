@@ -21,7 +21,8 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * programmatic dependent launch: it is scheduled while the partials' last wave runs and waits for them on the device).
  * {@link #directWrites(boolean) directWrites(false)} sends every row through a partial record and the merge (the
  * earlier path, kept for comparisons and checks). With the f64 kernels, items of ≤ 16 rows run one a warp, 4 a
- * block ({@link CudaPlan}'s warp items; {@code -Dchunkserve.cuda.warpItems=auto|always|off}, default auto).
+ * block ({@link CudaPlan}'s warp items; {@code -Dchunkserve.cuda.warpItems=auto|always|off}, default auto);
+ * {@code -Dchunkserve.cuda.privateSplit=off|auto|N} (default off) lets the plan cut private lists into several.
  *
  * <p>Queries and outputs are device arrays (B, qHeads, headDim) in the cache's dtype (fp16 or bf16); query
  * head h reads KV head h / (qHeads / kvHeads); scale 1/sqrt(headDim). One instance per engine thread.
@@ -126,8 +127,11 @@ public final class CudaAttention implements AutoCloseable {
     /**
      * Default of {@code -Dchunkserve.cuda.privateSplit=auto|off|N}: whether the one-wave plan with warp items may
      * cut each sequence's private chunk list into several warp items ({@link CudaPlan.Shape#privateSplit()}).
+     * Off: through the engine at B = 64 on an H200 (BENCHMARKS.md, issue 7, session 7 {@code s7-gattn}) auto cut
+     * the 1B private lists in 2 (384 blocks, longest item 8 tiles instead of 12) and its profiled attention fell
+     * ~0.01 ms, but the unprofiled step was 0.006 ms slower (1.589 vs 1.583 ms, 3 + 3 alternated runs); 8B equal.
      */
-    static final String DEFAULT_PRIVATE_SPLIT = "auto";
+    static final String DEFAULT_PRIVATE_SPLIT = "off";
 
     /** auto → {@link CudaPlan#SPLIT_AUTO}, off → {@link CudaPlan#SPLIT_OFF}, N ≥ 2 → N (forced pieces, checks). */
     public static int parsePrivateSplit(String s) {
@@ -196,6 +200,14 @@ public final class CudaAttention implements AutoCloseable {
      * K/V. For a caller whose previous kernel wrote them (the model runner's q/k/v epilogue, which triggers early).
      */
     public void dependentPartials(boolean on) { dependentPartials = on && device.computeCapability() >= 90; }
+
+    private boolean skipMerge;
+
+    /**
+     * Diagnostics only (CudaServeBench --skip-ab merge): leave the merge launch out (the split sequences' outputs
+     * then keep stale values), to measure what the merge adds to the step.
+     */
+    void skipMerge(boolean on) { skipMerge = on; }
 
     /** Benchmarks: whether the grid prefetches the plan arrays into L2 (default true). */
     void prefetchPlan(boolean on) { prefetchPlan = on; }
@@ -282,7 +294,7 @@ public final class CudaAttention implements AutoCloseable {
                 .i32(plan.warpStart()).i32(plan.itemCount());
         if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
-        if (directNow && !planMerge) return;
+        if ((directNow && !planMerge) || skipMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)
                 .i32(batch).i32(qHeads).i32(groupSize).i32(directNow ? 1 : 0);

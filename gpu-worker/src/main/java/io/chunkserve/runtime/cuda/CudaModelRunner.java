@@ -89,7 +89,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
      */
     private volatile int skipOps;
     /** The ops {@link #setSkipOps} can leave out, bit i = name i. */
-    public static final java.util.List<String> SKIP_NAMES = java.util.List.of("attn", "post", "norm", "qkv", "o", "gu", "down", "head");
+    public static final java.util.List<String> SKIP_NAMES = java.util.List.of("attn", "post", "norm", "qkv", "o", "gu", "down", "head", "merge");
     private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
     private long hostWorkNs;                      // its time in this step (left out of the enqueue time)
     private double hostWorkMs = 0.3;              // its recent time (moving average; a first guess before any)
@@ -641,6 +641,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         boolean fuseSilu = fuseSiluMul && skinny != null && w.gateUpInterleaved() && skinny.fusesSiluMul(T, 2 * inter, h);
         int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
         final int skip = b.isDecodeOnly() ? skipOps : 0;   // diagnostics only (setSkipOps)
+        if (twoPhase != null) twoPhase.skipMerge((skip & 256) != 0);   // "merge": the partials alone
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);

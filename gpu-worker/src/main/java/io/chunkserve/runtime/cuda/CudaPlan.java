@@ -24,6 +24,8 @@ import java.util.List;
  * <p>Warp items ({@link Shape#warpItems()}): items of ≤ 16 rows (a sequence's private list at g ≤ 16) go last
  * ({@link #warpStart()}) and run one a warp, 4 a block, per KV head; where such a plan fits one wave of blocks
  * the piece size balances the longest group piece against the longest warp item ({@code warpPieceTiles}).
+ * With {@link Shape#privateSplit()} the private lists may also be cut into several warp items each (A/B; off by
+ * default: no faster through the engine).
  */
 public final class CudaPlan {
     static final int TILE = 64;        // KV tokens per tile (kernel constant)
