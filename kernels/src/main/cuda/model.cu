@@ -62,6 +62,7 @@ __device__ void embed(const W* __restrict__ e, const int* __restrict__ tokens, c
     int t = blockIdx.x;
     int tok = __ldg(tokens + t);
     if (tok < 0) tok = prev[-1 - tok];   // the token the step before picked on the device (its ids, index -1 - tok)
+    if (tok < 0) tok = 0;   // it picked none (a non-finite logit): the engine drops this row; read a row in bounds
     const W* row = e + (size_t)tok * hidden;
     for (int i = threadIdx.x; i < hidden; i += blockDim.x) x[(size_t)t * hidden + i] = to_f(row[i]);
 }
@@ -705,6 +706,7 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         }
     }
 }
+
 }  // namespace csm
 
 #define CS_GEMM(NAME, NT, MT, WARPS, STAGES)                                                                  \
@@ -725,6 +727,9 @@ CS_GEMM(cs_gemm_skinny_t64_m4w4s4, 64, 4, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w8s4, 64, 2, 8, 4)
 CS_GEMM(cs_gemm_skinny_t32_m2w4s4, 32, 2, 4, 4)
 CS_GEMM(cs_gemm_skinny_t64_m2w7s4, 64, 2, 7, 4)
+// session 7: 64-row blocks with 6 stages (2 blocks an SM: 80 KiB of weights in flight an SM instead of 48): the 1B
+// fused gate|up
+CS_GEMM(cs_gemm_skinny_t64_m1w4s6, 64, 1, 4, 6)
 
 // ---------------------------------------------------------------------------------------------- sampling on the device
 // One block per row of logits: temperature, top_k, min_p, top_p and an inverse-CDF draw at the row's u, the host
@@ -999,4 +1004,195 @@ extern "C" __global__ void __launch_bounds__(512) cs_sample(const float* logits,
     }
     __syncthreads();
     if (threadIdx.x == 0) out[blockIdx.x] = selRemain >= 0 ? selRemain : selFlag;
+}
+
+// ---------------------------------------------------------------------------------------------- penalties on the device
+// One block per penalized row, before its argmax or draw, in place: the host Sampler's penalties
+// (io.chunkserve.sampling.PenaltyList) from a compact list of entries (token id, output count) — the distinct prompt
+// tokens when the repetition penalty is on, then the generated ones — plus, for a row that runs on the token the step
+// before picked on the device (prev[pick]), that token, which the list does not count yet: one more count if it is
+// listed, else a new entry generated once. Per token, as the host: the repetition penalty (l > 0 ? l / r : l · r),
+// then, for a generated token, l − frequency · count − presence; +inf clamped to FLT_MAX after each. Round-to-nearest
+// intrinsics throughout (no contraction into fma), so the result is the host's bit for bit. Each touched logit's old
+// value is saved as (id, bits) pairs (n + 1 slots a row: the entries', then the extra token's, id -1 when unused), so
+// that a row left to the host sampler (a non-finite logit) can be restored to its raw logits.
+// hdr per row (8 ints): first entry, entries n, the pick's index in prev (-1: none), repetition, presence, frequency
+// (float bits), the row's index in logits, its first saved slot.
+__device__ __forceinline__ float cs_penalize_one(float v, int count, float rep, float pres, float freq) {
+    if (rep != 1.f) {
+        v = v > 0.f ? __fdiv_rn(v, rep) : __fmul_rn(v, rep);
+        if (v == INFINITY) v = __int_as_float(0x7f7fffff);   // FLT_MAX
+    }
+    if ((pres != 0.f || freq != 0.f) && count > 0) {
+        v = __fsub_rn(__fsub_rn(v, __fmul_rn(freq, __int2float_rn(count))), pres);
+        if (v == INFINITY) v = __int_as_float(0x7f7fffff);   // FLT_MAX
+    }
+    return v;
+}
+
+extern "C" __global__ void __launch_bounds__(256) cs_penalize(float* logits, int vocab, const int* hdr, const int* entries,
+                                                              const int* prev, int* saved) {
+    __shared__ int found;
+    const int* h = hdr + 8 * blockIdx.x;
+    const int first = h[0], n = h[1], pick = h[2];
+    const float rep = __int_as_float(h[3]), pres = __int_as_float(h[4]), freq = __int_as_float(h[5]);
+    float* row = logits + (size_t)h[6] * vocab;
+    int* sv = saved + 2 * h[7];
+    int extra = pick >= 0 ? prev[pick] : -1;
+    if (extra >= vocab) extra = -1;
+    if (threadIdx.x == 0) found = 0;
+    __syncthreads();
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        int id = entries[2 * (first + j)], c = entries[2 * (first + j) + 1];
+        if (id == extra) { c++; found = 1; }
+        if (id < 0 || id >= vocab) { sv[2 * j] = -1; continue; }
+        float v = row[id];
+        sv[2 * j] = id;
+        sv[2 * j + 1] = __float_as_int(v);
+        row[id] = cs_penalize_one(v, c, rep, pres, freq);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        if (extra >= 0 && !found) {
+            float v = row[extra];
+            sv[2 * n] = extra;
+            sv[2 * n + 1] = __float_as_int(v);
+            row[extra] = cs_penalize_one(v, 1, rep, pres, freq);
+        } else {
+            sv[2 * n] = -1;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- log-probabilities on the device
+// One block per row whose pick also reports log-probabilities (after cs_penalize and the argmax / draw), as the host
+// sampler does (io.chunkserve.sampling.Logprobs, vLLM's raw_logprobs): the log-softmax of the raw logits — a
+// penalized row is first restored from cs_penalize's saved pairs — for the picked token and the K (<= 20) largest,
+// ordered by (logit desc, id asc). One pass over the row (float4 loads, 512 threads): each thread keeps a running
+// (max, Σ expf(l − max)) in double, merged across the block (the host sums expf(l − max) with the global max: the same
+// to ~1e-7), and its own sorted K best; then K rounds of a block-wide pick among the threads' heads.
+// lse = max + log(Σ), each logprob (float)(l − lse).
+// hdr per row (8 ints): the row's index in logits, its pick's index in picks, its first saved slot (-1: not
+// penalized), saved slots, K. out per row (CS_LP_STRIDE ints): the pick's logprob (float bits; -1: no pick, the host
+// decides), the count k found, then k (id, logprob bits) pairs.
+#define CS_LP_K 20
+#define CS_LP_STRIDE (2 + 2 * CS_LP_K)
+__device__ __forceinline__ bool cs_lp_better(float v, int i, float w, int j) { return v > w || (v == w && i < j); }
+
+// (m, s) ← the log-sum-exp pair of both: s · e^m + os · e^om = S · e^M
+__device__ __forceinline__ void cs_lse_merge(float& m, double& s, float om, double os) {
+    if (om == -INFINITY) return;
+    if (m == -INFINITY) { m = om; s = os; return; }
+    if (om > m) { s = s * (double)expf(m - om) + os; m = om; }
+    else s += os * (double)expf(om - m);
+}
+
+extern "C" __global__ void __launch_bounds__(512) cs_logprobs(float* logits, int vocab, const int* hdr, const int* picks,
+                                                              const int* saved, int* out) {
+    constexpr int NT = 512, NW = NT / 32;
+    __shared__ float sf[NW];
+    __shared__ double sd[NW];
+    __shared__ int si[NW], st[NW], swin;
+    const int* h = hdr + 8 * blockIdx.x;
+    float* row = logits + (size_t)h[0] * vocab;
+    const int token = picks[h[1]], slot = h[2], nSaved = h[3], K = min(h[4], CS_LP_K);
+    int* o = out + CS_LP_STRIDE * blockIdx.x;
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    if (token < 0 || token >= vocab) {   // (the whole block returns)
+        if (threadIdx.x == 0) { o[0] = -1; o[1] = 0; }
+        return;
+    }
+    if (slot >= 0) {   // back to the raw logits
+        for (int j = threadIdx.x; j < nSaved; j += NT) {
+            int id = saved[2 * (slot + j)];
+            if (id >= 0 && id < vocab) row[id] = __int_as_float(saved[2 * (slot + j) + 1]);
+        }
+        __syncthreads();
+    }
+    // one pass: a running (max, Σ exp(l − max)) and the thread's K best, sorted by (logit desc, id asc)
+    float m = -INFINITY;
+    double s = 0;
+    float tv[CS_LP_K];
+    int ti[CS_LP_K];
+    int cnt = 0;
+    float thv = -INFINITY;
+    int thi = 0x7fffffff;
+    auto visit = [&](float v, int i) {
+        if (v > m) { s = s * (double)expf(m - v) + 1.0; m = v; }
+        else s += (double)expf(v - m);
+        if (K == 0 || (cnt == K && !cs_lp_better(v, i, thv, thi))) return;
+        int pos = cnt < K ? cnt : K - 1;
+        while (pos > 0 && cs_lp_better(v, i, tv[pos - 1], ti[pos - 1])) {
+            tv[pos] = tv[pos - 1];
+            ti[pos] = ti[pos - 1];
+            pos--;
+        }
+        tv[pos] = v;
+        ti[pos] = i;
+        if (cnt < K) cnt++;
+        if (cnt == K) { thv = tv[K - 1]; thi = ti[K - 1]; }
+    };
+    if ((vocab & 3) == 0 && (reinterpret_cast<size_t>(row) & 15) == 0) {
+        const float4* r4 = reinterpret_cast<const float4*>(row);
+        for (int q = threadIdx.x; q < (vocab >> 2); q += NT) {
+            float4 x = r4[q];
+            visit(x.x, 4 * q);
+            visit(x.y, 4 * q + 1);
+            visit(x.z, 4 * q + 2);
+            visit(x.w, 4 * q + 3);
+        }
+    } else {
+        for (int i = threadIdx.x; i < vocab; i += NT) visit(row[i], i);
+    }
+    #pragma unroll
+    for (int d = 16; d > 0; d >>= 1) {
+        float om = __shfl_xor_sync(0xffffffffu, m, d);
+        double os = __shfl_xor_sync(0xffffffffu, s, d);
+        cs_lse_merge(m, s, om, os);
+    }
+    if (lane == 0) { sf[w] = m; sd[w] = s; }
+    __syncthreads();
+    float M = sf[0];
+    double S = sd[0];
+    for (int q = 1; q < NW; q++) cs_lse_merge(M, S, sf[q], sd[q]);
+    const double lse = (double)M + log(S);
+    __syncthreads();   // (sf, sd are reused below)
+    if (threadIdx.x == 0) {
+        o[0] = __float_as_int((float)((double)row[token] - lse));
+        o[1] = 0;
+    }
+    if (K <= 0) return;
+    // K rounds of a block-wide pick among the threads' heads
+    int head = 0;
+    for (int r = 0; r < K; r++) {
+        float hv = head < cnt ? tv[head] : -INFINITY;
+        int hi = head < cnt ? ti[head] : 0x7fffffff, ht = threadIdx.x;
+        #pragma unroll
+        for (int d = 16; d > 0; d >>= 1) {
+            float ov = __shfl_xor_sync(0xffffffffu, hv, d);
+            int oi = __shfl_xor_sync(0xffffffffu, hi, d), ot = __shfl_xor_sync(0xffffffffu, ht, d);
+            if (cs_lp_better(ov, oi, hv, hi)) { hv = ov; hi = oi; ht = ot; }
+        }
+        if (lane == 0) { sf[w] = hv; si[w] = hi; st[w] = ht; }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            float bv = sf[0];
+            int bi = si[0], bt = st[0];
+            for (int q = 1; q < NW; q++) {
+                if (cs_lp_better(sf[q], si[q], bv, bi)) { bv = sf[q]; bi = si[q]; bt = st[q]; }
+            }
+            if (bi < vocab) {
+                o[2 + 2 * r] = bi;
+                o[3 + 2 * r] = __float_as_int((float)((double)bv - lse));
+                o[1] = r + 1;
+                swin = bt;
+            } else {
+                swin = -1;   // fewer than K tokens
+            }
+        }
+        __syncthreads();
+        if (swin < 0) break;
+        if (threadIdx.x == swin) head++;
+        __syncthreads();
+    }
 }

@@ -29,6 +29,7 @@ final class Choice {
     int inflight;          // tokens of this choice in launched steps not collected yet (pipelined runners)
     Object pickStep;       // the launched step in which the runner picks this choice's next token on the device
     int pickRow = -1;      // (its row there)
+    Object staleStep;      // a launched step whose row for this choice ran on a pick the runner did not make: dropped
 
     Choice(int index, int[] prompt, Sampler sampler, IncrementalDetokenizer detok, StopStringMatcher stops) {
         this.index = index;

@@ -50,8 +50,11 @@ import java.util.logging.Logger;
  * single-choice request in step n continues in step n+1 with the token the device picks for it
  * ({@link ForwardBatch#addFromPrevious}), when no length limit can end it first and its next position has KV room
  * without preempting. If step n's token ends it (EOS, a stop id or string), its row in step n+1 is dropped; a row
- * whose request was aborted or preempted meanwhile too. Steps that sample on the host (temperature, penalties,
- * log-probabilities, n &gt; 1) are collected before the next is built, as without pipelining.
+ * whose request was aborted or preempted meanwhile too. So does a single-choice request the runner draws
+ * ({@link ModelRunner#samplesOnDevice}) or whose penalties it applies ({@link ModelRunner#penalizesOnDevice}; the
+ * row carries its penalty list, and the runner adds the token picked on the device in step n, which the list does
+ * not count yet). Steps that sample on the host (log-probabilities, n &gt; 1, or what the runner does not do) are
+ * collected before the next is built, as without pipelining.
  */
 public final class Engine implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Engine.class.getName());
@@ -77,7 +80,10 @@ public final class Engine implements AutoCloseable {
     private Step inflight;                 // launched and not collected (pipelined runners): the next batch is built ahead
     private boolean pipelined;          // the runner's mode, read again whenever no step is in flight
     private boolean runnerSampling;     // (the same)
+    private boolean runnerPenalties;    // (the same)
+    private boolean runnerLogprobs;     // (the same)
     private volatile long aheadLaunches;
+    private volatile long staleRows;      // rows launched on a pick the runner did not make, dropped (tests)
     private final HostSampling hostSampling = new HostSampling();   // host-sampled rows of a step, on threads
     private final List<RequestState> endedWithoutSample = new ArrayList<>();
     private final List<RequestState> aborting = new ArrayList<>();   // abort asked, handled at the next step boundary
@@ -244,6 +250,8 @@ public final class Engine implements AutoCloseable {
         if (inflight == null && deferred.isEmpty()) {
             pipelined = runner.pipelines();
             runnerSampling = runner.samplesOnDevice();
+            runnerPenalties = runner.penalizesOnDevice();
+            runnerLogprobs = runner.logprobsOnDevice();
             overlap = runner.overlapsHostWork() || pipelined;
         }
         Step ahead = inflight;   // on the device still: this batch is built one step ahead of its results
@@ -315,6 +323,7 @@ public final class Engine implements AutoCloseable {
             c.inflight = 0;
             c.pickStep = null;
             c.pickRow = -1;
+            c.staleStep = null;
         }
         if (pipelined) {
             try {
@@ -338,15 +347,19 @@ public final class Engine implements AutoCloseable {
         boolean any = false;
         for (int i = 0; i < st.choices.size(); i++) {
             if (!st.batch.wantsLogits(i)) continue;
-            if (!st.batch.isGreedy(i) || !pipelinable(owner(st.choices.get(i)))) return false;
+            if (!st.batch.isGreedy(i) || !pipelinable(st.choices.get(i))) return false;
             any = true;
         }
         return any;
     }
 
-    /** Requests whose next tokens a pipelined step may leave on the device: one choice, picked by the runner. */
-    private boolean pipelinable(RequestState s) {
-        return s.choices.length == 1 && (plainGreedy(s.request.params()) || runnerSamples(s.choices[0]));
+    /**
+     * Choices whose next tokens a pipelined step may leave on the device: picked by the runner, and not the first
+     * pick of an n > 1 request (its siblings fork from that row's logits on the host).
+     */
+    private boolean pipelinable(Choice c) {
+        RequestState s = owner(c);
+        return (s.choices.length == 1 || !s.fresh()) && (plainGreedy(s.request.params()) || runnerPicks(c));
     }
 
     /** A step's results: commits its K/V, samples, decides ends, emits (or defers) the outputs. */
@@ -362,10 +375,25 @@ public final class Engine implements AutoCloseable {
                 c.pickStep = null;
                 c.pickRow = -1;
             }
-            // a row whose choice ended (or lost its KV: abort, preemption) after the step was launched is dropped
-            if (c.kv == null || c.kv != st.kvs.get(i) || c.finished()) continue;
+            boolean stale = c.staleStep == st;
+            if (stale) c.staleStep = null;
+            // a row whose choice ended (or lost its KV: abort, preemption) after the step was launched is dropped, and
+            // so is one that ran on a pick the runner did not make (its token was then decided on the host)
+            if (stale || c.kv == null || c.kv != st.kvs.get(i) || c.finished()) continue;
             live[i] = true;
             cache.commit(c.kv, c.tokens, c.kv.length(), n);
+        }
+        for (int i = 0; i < batchChoices.size(); i++) {
+            Choice c = batchChoices.get(i);
+            // The runner made no pick for this row (a non-finite logit: the host sampler's rules decide), but the step
+            // launched after this one already holds the choice's next row, run on that missing pick: it is dropped when
+            // collected, and no row is built on its pick; the choice continues from the host's token after it.
+            if (live[i] && batch.wantsLogits(i) && batch.sampled(i) < 0 && c.pickStep != null) {
+                c.staleStep = c.pickStep;
+                c.pickStep = null;
+                c.pickRow = -1;
+                staleRows++;
+            }
         }
         Object[] pre = hostSampling.draw(batch, batchChoices, live, logits, model.vocabSize());
         List<RequestState> touched = new ArrayList<>();
@@ -414,6 +442,9 @@ public final class Engine implements AutoCloseable {
 
     /** Steps launched while the one before was still on the device (pipelined runners; read on any thread: approximate). */
     public long aheadLaunches() { return aheadLaunches; }
+
+    /** Rows that ran one step ahead on a pick the runner then did not make (a non-finite logit), dropped. */
+    public long staleRows() { return staleRows; }
 
     /** A sampled token: its delta when its text is made at once, else what making it later needs. */
     private record Sampled(Choice c, SampledToken t, FinishReason finish, RequestOutput.ChoiceDelta delta) { }
@@ -592,19 +623,38 @@ public final class Engine implements AutoCloseable {
     /**
      * Lets the runner pick the last added row's token when it can: the argmax of a plain greedy row, or, with a
      * runner that {@link ModelRunner#samplesOnDevice samples}, the draw of a single-choice request sampled with
-     * temperature, top_k, top_p and min_p only, at the draw its sampler would use {@code ahead} draws from now.
+     * temperature, top_k, top_p and min_p, at the draw its sampler would use {@code ahead} draws from now; with a
+     * runner that {@link ModelRunner#penalizesOnDevice penalizes}, also such rows with penalties (greedy or drawn),
+     * marked with their penalty list ({@code ahead} = 1: the row runs on the token picked in the step on the device,
+     * which the runner adds to the list).
      */
     private void markPick(ForwardBatch b, Choice c, int ahead) {
         var p = owner(c).request.params();
         if (plainGreedy(p)) {
             b.markGreedy();
-        } else if (runnerSamples(c)) {
-            b.markSampled(p.temperature(), p.topK(), p.topP(), p.minP(), c.sampler.peekDraw(ahead));
+            return;
         }
+        if (!runnerPicks(c)) return;
+        if (p.isGreedy()) b.markGreedy();
+        else b.markSampled(p.temperature(), p.topK(), p.topP(), p.minP(), c.sampler.peekDraw(ahead));
+        Sampler sm = c.sampler;
+        if (runnerPenalties && sm.penalized()) {
+            b.markPenalties(sm.repetitionPenalty(), sm.presencePenalty(), sm.frequencyPenalty(), sm.penaltyIds(), sm.penaltyCounts(),
+                    sm.penaltyEntries());
+        }
+        if (p.logprobs()) b.markLogprobs(p.topLogprobs());
     }
 
-    private boolean runnerSamples(Choice c) {
-        return runnerSampling && owner(c).choices.length == 1 && c.sampler.runnerSamplable();
+    /**
+     * Whether the runner may pick c's tokens when it is not plain greedy: the rest (penalties, log-probabilities) on
+     * the runner, and not the first pick of an n > 1 request (every choice's first token is drawn on the host from
+     * choice 0's logits; after that each choice is a sequence of its own, with its own sampler).
+     */
+    private boolean runnerPicks(Choice c) {
+        var p = owner(c).request.params();
+        if ((owner(c).choices.length != 1 && owner(c).fresh()) || (p.logprobs() && !runnerLogprobs)) return false;
+        if (p.isGreedy()) return (runnerPenalties || !c.sampler.penalized()) && (runnerLogprobs || !p.logprobs());   // (plain greedy: apart)
+        return runnerSampling && c.sampler.runnerSamplable(runnerPenalties, runnerLogprobs);
     }
 
     /** Argmax sampling with nothing else: the runner may pick such tokens itself (on the device). */
@@ -620,7 +670,7 @@ public final class Engine implements AutoCloseable {
         int picked = batch.sampled(row);
         if (drawn instanceof RuntimeException e) throw e;   // as if drawn here
         if (picked >= 0 && batch.isRunnerSampled(row)) c.sampler.skipDraw();   // the runner used the sampler's next draw
-        SampledToken t = picked >= 0 ? SampledToken.of(picked)
+        SampledToken t = picked >= 0 ? (batch.sampledToken(row) != null ? batch.sampledToken(row) : SampledToken.of(picked))
                 : drawn instanceof SampledToken d ? d : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
         int id = t.tokenId();
         c.sampler.accept(id);

@@ -21,6 +21,13 @@ public final class ForwardBatch {
     private float[] invTemp = new float[8], topP = new float[8], minP = new float[8];   // rows the runner samples
     private int[] topK = new int[8];
     private double[] draw = new double[8];  // -1, or the row of the step before whose picked token this one runs
+    private boolean[] penalized = new boolean[8];   // rows whose penalties the runner applies (markPenalties)
+    private float[] repetition = new float[8], presence = new float[8], frequency = new float[8];
+    private int[][] penaltyIds = new int[8][], penaltyCounts = new int[8][];
+    private int[] penaltyEntries = new int[8];
+    private int penalizedRows;
+    private int[] logprobsK = new int[8];   // -1, or the top_logprobs count of a row whose log-probabilities the runner reports
+    private io.chunkserve.sampling.SampledToken[] picked = new io.chunkserve.sampling.SampledToken[8];
     private int fromPrevious;
 
     /** Empties the batch. */
@@ -28,6 +35,7 @@ public final class ForwardBatch {
         size = 0;
         offsets[0] = 0;
         fromPrevious = 0;
+        penalizedRows = 0;
         return this;
     }
 
@@ -55,6 +63,15 @@ public final class ForwardBatch {
             minP = Arrays.copyOf(minP, cap);
             topK = Arrays.copyOf(topK, cap);
             draw = Arrays.copyOf(draw, cap);
+            penalized = Arrays.copyOf(penalized, cap);
+            repetition = Arrays.copyOf(repetition, cap);
+            presence = Arrays.copyOf(presence, cap);
+            frequency = Arrays.copyOf(frequency, cap);
+            penaltyIds = Arrays.copyOf(penaltyIds, cap);
+            penaltyCounts = Arrays.copyOf(penaltyCounts, cap);
+            penaltyEntries = Arrays.copyOf(penaltyEntries, cap);
+            logprobsK = Arrays.copyOf(logprobsK, cap);
+            picked = Arrays.copyOf(picked, cap);
         }
         int t = offsets[size];
         if (t + n > tokens.length) tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, t + n));
@@ -66,6 +83,11 @@ public final class ForwardBatch {
         sampled[size] = -1;
         previousRow[size] = -1;
         invTemp[size] = 0f;
+        penalized[size] = false;
+        penaltyIds[size] = null;
+        penaltyCounts[size] = null;
+        logprobsK[size] = -1;
+        picked[size] = null;
         offsets[++size] = t + n;
         return this;
     }
@@ -119,6 +141,82 @@ public final class ForwardBatch {
         draw[s] = u;
         return this;
     }
+
+    /**
+     * Marks the last added sequence, which the runner picks ({@link #markGreedy} or {@link #markSampled}), for
+     * penalties applied by the runner before its argmax or draw ({@link ModelRunner#penalizesOnDevice}), by
+     * {@link io.chunkserve.sampling.PenaltyList}'s definition: the entries {@code ids[0 .. n)} with their output
+     * counts, and, for a sequence {@linkplain #addFromPrevious added from the previous step}, the token picked there,
+     * which the list does not count yet. The arrays are held, not copied: the runner reads them when the step is
+     * launched ({@link ModelRunner#launch} or {@link ModelRunner#forward}), and they must not change before that.
+     */
+    public ForwardBatch markPenalties(float repetitionPenalty, float presencePenalty, float frequencyPenalty, int[] ids, int[] counts, int n) {
+        int s = size - 1;
+        if (size == 0 || !greedy[s]) throw new IllegalStateException("mark penalties on a sequence the runner picks");
+        if (n < 0 || n > ids.length || n > counts.length) throw new IllegalArgumentException("penalty entries " + n);
+        if (!penalized[s]) penalizedRows++;
+        penalized[s] = true;
+        repetition[s] = repetitionPenalty;
+        presence[s] = presencePenalty;
+        frequency[s] = frequencyPenalty;
+        penaltyIds[s] = ids;
+        penaltyCounts[s] = counts;
+        penaltyEntries[s] = n;
+        return this;
+    }
+
+    /**
+     * Marks the last added sequence, which the runner picks, for log-probabilities reported by the runner
+     * ({@link ModelRunner#logprobsOnDevice}): the picked token's and the {@code topLogprobs} (0-20) largest, of the raw
+     * logits (before penalties), as {@link io.chunkserve.sampling.SamplingReference#logprobs} defines them; the runner
+     * sets them with {@link #setSampled(int, io.chunkserve.sampling.SampledToken)}.
+     */
+    public ForwardBatch markLogprobs(int topLogprobs) {
+        int s = size - 1;
+        if (size == 0 || !greedy[s]) throw new IllegalStateException("mark log-probabilities on a sequence the runner picks");
+        if (topLogprobs < 0 || topLogprobs > MAX_TOP_LOGPROBS) throw new IllegalArgumentException("top_logprobs " + topLogprobs);
+        logprobsK[s] = topLogprobs;
+        return this;
+    }
+
+    /** The most top log-probabilities a runner reports a row. */
+    public static final int MAX_TOP_LOGPROBS = io.chunkserve.sampling.SamplingParams.MAX_TOP_LOGPROBS;
+
+    /** Whether the runner reports sequence s's log-probabilities ({@link #markLogprobs}). */
+    public boolean wantsRunnerLogprobs(int s) { return logprobsK[s] >= 0; }
+
+    /** The top_logprobs count of a {@link #markLogprobs} sequence. */
+    public int topLogprobs(int s) { return logprobsK[s]; }
+
+    /** Set by a runner: the token it picked for sequence s with its log-probabilities (a {@link #markLogprobs} row). */
+    public void setSampled(int s, io.chunkserve.sampling.SampledToken t) {
+        setSampled(s, t.tokenId());
+        picked[s] = t;
+    }
+
+    /** The token with log-probabilities a runner set for sequence s this step, or null. */
+    public io.chunkserve.sampling.SampledToken sampledToken(int s) { return picked[s]; }
+
+    /** Whether the runner applies penalties to sequence s ({@link #markPenalties}). */
+    public boolean isPenalized(int s) { return penalized[s]; }
+
+    /** Sequences marked with {@link #markPenalties}. */
+    public int penalizedRows() { return penalizedRows; }
+
+    public float repetitionPenalty(int s) { return repetition[s]; }
+
+    public float presencePenalty(int s) { return presence[s]; }
+
+    public float frequencyPenalty(int s) { return frequency[s]; }
+
+    /** The number of penalty entries of sequence s. */
+    public int penaltyEntries(int s) { return penaltyEntries[s]; }
+
+    /** Sequence s's penalty entry ids [0, {@link #penaltyEntries}) (the caller's array: read only). */
+    public int[] penaltyIds(int s) { return penaltyIds[s]; }
+
+    /** Their output counts (the caller's array: read only). */
+    public int[] penaltyCounts(int s) { return penaltyCounts[s]; }
 
     /** Whether the runner picks sequence s's next token itself: the argmax, or a draw ({@link #isRunnerSampled}). */
     public boolean isGreedy(int s) { return greedy[s]; }

@@ -36,6 +36,21 @@ public interface ModelRunner extends AutoCloseable {
      */
     default boolean samplesOnDevice() { return false; }
 
+    /**
+     * Whether this runner applies the penalties of rows it picks when they are marked with
+     * {@link ForwardBatch#markPenalties} (by {@link io.chunkserve.sampling.PenaltyList}'s definition), so that
+     * penalized greedy rows (and, when it {@link #samplesOnDevice samples}, penalized stochastic rows) need not
+     * return their logits.
+     */
+    default boolean penalizesOnDevice() { return false; }
+
+    /**
+     * Whether this runner reports the log-probabilities of rows it picks when they are marked with
+     * {@link ForwardBatch#markLogprobs} ({@link ForwardBatch#setSampled(int, io.chunkserve.sampling.SampledToken)}),
+     * so that such rows need not return their logits.
+     */
+    default boolean logprobsOnDevice() { return false; }
+
     /** Whether {@link #forward(ForwardBatch, ChunkPool, float[], Runnable)} overlaps the host work with the step. */
     default boolean overlapsHostWork() { return false; }
 
@@ -49,7 +64,8 @@ public interface ModelRunner extends AutoCloseable {
     /**
      * Queues a step and returns without waiting for it. At most two steps are launched and not collected; a batch's
      * {@link ForwardBatch#addFromPrevious} rows refer to the step launched just before it, which must have picked
-     * those rows on the device (plain greedy rows, at most one step ago). {@code b} must stay unchanged until
+     * those rows on the device (rows it picks: greedy or drawn, penalized or with log-probabilities when it does
+     * those, at most one step ago). {@code b} must stay unchanged until
      * {@link #collect}ed. Only for a runner that {@link #pipelines}.
      */
     default void launch(ForwardBatch b, ChunkPool pool) {

@@ -183,8 +183,50 @@ public final class Sampler {
      * same distribution as {@link #sample} ({@link SamplingReference}).
      */
     public boolean runnerSamplable() {
-        return !greedy && !penalties.changeSomething() && !params.logprobs();
+        return runnerSamplable(false);
     }
+
+    /**
+     * {@link #runnerSamplable()} for a runner that also applies the penalties itself when {@code runnerPenalizes}
+     * ({@link PenaltyList}, from {@link #penaltyEntries}): then a stochastic sequence with penalties qualifies too.
+     */
+    public boolean runnerSamplable(boolean runnerPenalizes) {
+        return runnerSamplable(runnerPenalizes, false);
+    }
+
+    /** {@link #runnerSamplable(boolean)} for a runner that also reports log-probabilities when {@code runnerLogprobs}. */
+    public boolean runnerSamplable(boolean runnerPenalizes, boolean runnerLogprobs) {
+        // (a configured penalty, not only one that changes a logit now: a step built ahead of the last pick sees a
+        // state one token behind, in which a presence penalty may not apply yet)
+        return !greedy && (runnerPenalizes || !penalties.active()) && (runnerLogprobs || !params.logprobs());
+    }
+
+    /** Whether a penalty is configured (repetition ≠ 1, presence or frequency ≠ 0), whether or not it changes a logit yet. */
+    public boolean penalized() {
+        return penalties.active();
+    }
+
+    public float repetitionPenalty() { return penalties.repetition(); }
+
+    public float presencePenalty() { return penalties.presence(); }
+
+    public float frequencyPenalty() { return penalties.frequency(); }
+
+    /**
+     * The number of penalty entries: the distinct tokens a penalty touches now (the distinct prompt tokens when the
+     * repetition penalty is on, then the generated ones), whose ids and output counts are
+     * {@code penaltyIds()[0 .. n)} and {@code penaltyCounts()[0 .. n)} ({@link PenaltyList} applies them).
+     */
+    public int penaltyEntries() { return penalties.entries(); }
+
+    /**
+     * The entries' token ids: a live array (entries are only appended by {@link #accept}; a grown list is a new
+     * array, so a reference held over an accept still reads its first n ids right). Read, never write.
+     */
+    public int[] penaltyIds() { return penalties.entryIds(); }
+
+    /** The entries' output counts: a live array ({@link #accept} increments them in place). Read, never write. */
+    public int[] penaltyCounts() { return penalties.entryCounts(); }
 
     /**
      * The uniform draw in [0, 1) that {@link #sample} would use after {@code ahead} more draws: a runner that

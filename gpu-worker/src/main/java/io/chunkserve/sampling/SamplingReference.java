@@ -62,6 +62,15 @@ public final class SamplingReference {
         return draw(e, u);
     }
 
+    /**
+     * The log-probabilities the host sampler reports for {@code token} ({@link Sampler#sample} with logprobs on): the
+     * log-softmax of the raw logits {@code logits[off .. off + vocab)} (all finite), the token's and the
+     * {@code topLogprobs} largest (descending, ties by lower id). The same code as the host sampler's.
+     */
+    public static SampledToken logprobs(float[] logits, int off, int vocab, int token, int topLogprobs) {
+        return Logprobs.of(token, logits, off, vocab, LogitKernels.max(logits, off, vocab), topLogprobs, new SamplerWorkspace());
+    }
+
     /** Inverse CDF over weights in id order at u · their sum. */
     public static int draw(double[] e, double u) {
         double total = 0;

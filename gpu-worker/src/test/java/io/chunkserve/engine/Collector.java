@@ -13,6 +13,7 @@ final class Collector implements RequestListener {
     final List<List<Integer>> ids = new ArrayList<>();
     final List<StringBuilder> text = new ArrayList<>();
     final List<FinishReason> finish = new ArrayList<>();
+    final List<List<RequestOutput.TokenLogprob>> logprobs = new ArrayList<>();
     volatile RequestOutput last;
     volatile int outputs;
     volatile int firstTokens = -1;
@@ -26,7 +27,9 @@ final class Collector implements RequestListener {
                 ids.add(new ArrayList<>());
                 text.add(new StringBuilder());
                 finish.add(null);
+                logprobs.add(new ArrayList<>());
             }
+            if (d.logprobs() != null) logprobs.get(d.index()).addAll(d.logprobs());
             for (int t : d.tokenIds()) ids.get(d.index()).add(t);
             text.get(d.index()).append(d.text());
             if (d.finish() != null) finish.set(d.index(), d.finish());

@@ -50,9 +50,18 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceWeights.Precision precision;
     private final boolean ownsWeights;
     private final CUmodule module;
-    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fConvert;
+    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fPenalize, fLogprobs, fConvert;
     // rows drawn with temperature / top_k / top_p / min_p on the device (-Dchunkserve.cuda.deviceSampling=false: on the host)
     private final boolean deviceSampling = !"false".equals(System.getProperty("chunkserve.cuda.deviceSampling"));
+    // penalties of the rows it picks applied on the device (cs_penalize; -Dchunkserve.cuda.devicePenalties=false: such rows on the host)
+    private final boolean devicePenalties = !"false".equals(System.getProperty("chunkserve.cuda.devicePenalties"));
+    private boolean penaltiesOn = true;
+    private long penalizedRows;
+    // log-probabilities of the rows it picks reported from the device (cs_logprobs; -Dchunkserve.cuda.deviceLogprobs=false: such rows on the host)
+    private final boolean deviceLogprobs = !"false".equals(System.getProperty("chunkserve.cuda.deviceLogprobs"));
+    private boolean logprobsOn = true;
+    private long logprobRows;
+    private static final int LP_STRIDE = 2 + 2 * ForwardBatch.MAX_TOP_LOGPROBS;   // model.cu CS_LP_STRIDE
     /** The q/k/v epilogue with a head in registers (head dims 64 and 128; -Dchunkserve.cuda.postReg=false: the loop kernel). */
     private final boolean postReg;
     /** RMSNorm threads a block (-Dchunkserve.cuda.normThreads; 0: by the hidden size). */
@@ -73,6 +82,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     // -Dchunkserve.cuda.fuseSilu=false: the gate|up GEMM writes fp32 and the SiLU·mul kernel runs (A/B)
     private final boolean fuseSiluMul = !"false".equals(System.getProperty("chunkserve.cuda.fuseSilu"));
     private final boolean overlap = !"false".equals(System.getProperty("chunkserve.cuda.overlap"));
+    /**
+     * Diagnostics only (CudaServeBench --skip-ab): decode-only steps leave out the launches of the ops in this mask
+     * ({@link #SKIP_NAMES}; their outputs keep stale values, so the tokens are garbage), to measure what each op adds
+     * to the step in the dependent-launch chain, which events around each op overstate. 0 = compute everything.
+     */
+    private volatile int skipOps;
+    /** The ops {@link #setSkipOps} can leave out, bit i = name i. */
+    public static final java.util.List<String> SKIP_NAMES = java.util.List.of("attn", "post", "norm", "qkv", "o", "gu", "down", "head");
     private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
     private long hostWorkNs;                      // its time in this step (left out of the enqueue time)
     private double hostWorkMs = 0.3;              // its recent time (moving average; a first guess before any)
@@ -84,6 +101,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     // scratch, grown as needed
     private DeviceBuffer dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN;
     private final DeviceBuffer[] lg = new DeviceBuffer[2], ids = new DeviceBuffer[2];   // per step parity
+    private final DeviceBuffer[] penSaved = new DeviceBuffer[2];   // per parity: the raw logits cs_penalize replaced
+    private final DeviceBuffer[] lpOut = new DeviceBuffer[2];      // per parity: cs_logprobs' results
     private int[] hostInts = new int[1024];
     private int[] order = new int[16];
     private int[] idsHost = new int[16];
@@ -137,6 +156,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         fSilu = Launcher.handle(CudaDevice.function(module, "cs_silu_mul_" + a));
         fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
         fSample = Launcher.handle(CudaDevice.function(module, "cs_sample"));
+        fPenalize = Launcher.handle(CudaDevice.function(module, "cs_penalize"));
+        fLogprobs = Launcher.handle(CudaDevice.function(module, "cs_logprobs"));
         fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         skinny = precision == DeviceWeights.Precision.BF16 && !"false".equals(System.getProperty("chunkserve.cuda.skinnyGemm"))
                 ? new SkinnyGemm(module, device) : null;
@@ -217,6 +238,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** The GEMM policy in words (benchmark output). */
     public String gemmPolicy() { return skinny != null ? skinny.describe() : "cuBLAS"; }
 
+    /** Diagnostics: the ops (bits of {@link #SKIP_NAMES}) that decode-only steps leave out; see the field. */
+    public void setSkipOps(int mask) { skipOps = mask; }
+
     /** Whether the two-phase decode kernels serve single-token sequences (they apply: bf16, 16-bit KV, D 64/128). */
     public boolean twoPhaseActive() { return twoPhase != null && useTwoPhase; }
 
@@ -293,6 +317,32 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     private boolean samplingOn = true;
 
+    /**
+     * Rows it picks that are marked with penalties ({@link ForwardBatch#markPenalties}) are penalized on the device
+     * ({@code cs_penalize}, {@link io.chunkserve.sampling.PenaltyList}) before their argmax or draw.
+     */
+    @Override
+    public boolean penalizesOnDevice() { return devicePenalties && penaltiesOn; }
+
+    /** Benchmarks (A/B): whether the engine hands this runner its penalized rows (read when no step is in flight). */
+    public void setDevicePenalties(boolean on) { penaltiesOn = on; }
+
+    /** Rows penalized on the device so far (checks). */
+    public long penalizedRows() { return penalizedRows; }
+
+    /**
+     * Rows it picks that are marked for log-probabilities ({@link ForwardBatch#markLogprobs}) get them from the device
+     * ({@code cs_logprobs}: the picked token's and the top 0-20, of the raw logits), K + 1 pairs a row instead of the row.
+     */
+    @Override
+    public boolean logprobsOnDevice() { return deviceLogprobs && logprobsOn; }
+
+    /** Benchmarks (A/B): whether the engine hands this runner its rows with log-probabilities (read when no step is in flight). */
+    public void setDeviceLogprobs(boolean on) { logprobsOn = on; }
+
+    /** Rows whose log-probabilities came from the device so far (checks). */
+    public long logprobRows() { return logprobRows; }
+
     /** Benchmarks (A/B): whether the engine hands this runner its stochastic rows (read when no step is in flight). */
     public void setDeviceSampling(boolean on) { samplingOn = on; }
 
@@ -303,8 +353,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private static final class Launched {
         ForwardBatch b;
         int parity, ev, prevEv, nLog, nGreedy, nNeed;
-        int[] logSeq;
-        long hostNs, idsHandle;
+        int[] logSeq, penSlot, lpSeq;
+        long hostNs, idsHandle, lpHandle;
         boolean ahead, profiled, empty, afterSameDecode;   // afterSameDecode: the step before was a decode-only one of this size
     }
 
@@ -427,17 +477,26 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             units += (b.count(s) + qt - 1) / qt;
             tableInts += (b.startPosition(s) + b.count(s) + C - 1) / C;
         }
-        int nLog = 0, nGreedy = 0, nDraw = 0;
+        int nLog = 0, nGreedy = 0, nDraw = 0, nPen = 0, nEnt = 0, nLp = 0;
         for (int s = 0; s < S; s++) {
             if (b.wantsLogits(s)) {
                 nLog++;
                 if (b.isGreedy(s)) nGreedy++;
                 if (b.isRunnerSampled(s)) nDraw++;
+                if (b.isGreedy(s) && b.isPenalized(s)) {
+                    nPen++;
+                    nEnt += b.penaltyEntries(s);
+                }
+                if (b.isGreedy(s) && b.wantsRunnerLogprobs(s)) nLp++;
             }
         }
         if (nDraw > 0 && !deviceSampling) throw new IllegalStateException("rows marked for a draw, but this runner does not sample");
+        if (nPen > 0 && !devicePenalties) throw new IllegalStateException("rows marked with penalties, but this runner does not apply them");
+        if (nLp > 0 && !deviceLogprobs) throw new IllegalStateException("rows marked for log-probabilities, but this runner does not report them");
         int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, oDraw = oRows + nLog;
-        int total = oDraw + 8 * nDraw;
+        int oPen = oDraw + 8 * nDraw, oEnt = oPen + 8 * nPen;   // penalized rows' headers (8 ints), their entries (id, count)
+        int oLp = oEnt + 2 * nEnt;   // rows with log-probabilities: headers (8 ints)
+        int total = oLp + 8 * nLp;
         int[] in = ints(total);
         int row = 0;
         int[] rowOf = new int[S];   // first internal token row of each batch sequence
@@ -471,7 +530,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // logit rows: sequences that need their logits first, then the greedy ones, then those drawn on the device
         // (their parameters: 1/T, top_k, top_p, min_p, u as two words, the logits row, 0)
         int[] logSeq = new int[nLog];
-        int li = 0, di = 0;
+        int[] penSlot = nPen > 0 ? new int[nLog] : null;   // logits row → first saved slot of a penalized row, else -1
+        int li = 0, di = 0, pi = 0, ei = 0, lpi = 0;
+        int nNeedRows = nLog - nGreedy;
+        int[] lpSeq = nLp > 0 ? new int[nLp] : null;
         for (int pass = 0; pass < 3; pass++) {
             for (int s = 0; s < S; s++) {
                 if (!b.wantsLogits(s) || (pass == 0 ? b.isGreedy(s) : pass == 1 ? !b.isGreedy(s) || b.isRunnerSampled(s) : !b.isRunnerSampled(s))) continue;
@@ -487,6 +549,37 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                     in[o + 6] = li;
                     in[o + 7] = 0;
                 }
+                if (pass > 0 && b.isPenalized(s)) {
+                    int o = oPen + 8 * pi, n = b.penaltyEntries(s), prev = b.previousRow(s);
+                    in[o] = ei;
+                    in[o + 1] = n;
+                    in[o + 2] = prev >= 0 ? prevGreedyIndex[prev] : -1;   // the pick of the step before, not in the list yet
+                    in[o + 3] = Float.floatToRawIntBits(b.repetitionPenalty(s));
+                    in[o + 4] = Float.floatToRawIntBits(b.presencePenalty(s));
+                    in[o + 5] = Float.floatToRawIntBits(b.frequencyPenalty(s));
+                    in[o + 6] = li;
+                    in[o + 7] = ei + pi;   // n + 1 saved slots a row
+                    penSlot[li] = ei + pi;
+                    int[] pid = b.penaltyIds(s), pc = b.penaltyCounts(s);
+                    for (int j = 0, q = oEnt + 2 * ei; j < n; j++, q += 2) {
+                        in[q] = pid[j];
+                        in[q + 1] = pc[j];
+                    }
+                    ei += n;
+                    pi++;
+                } else if (penSlot != null) {
+                    penSlot[li] = -1;
+                }
+                if (pass > 0 && b.wantsRunnerLogprobs(s)) {
+                    int o = oLp + 8 * lpi;
+                    boolean pen = b.isPenalized(s);
+                    in[o] = li;
+                    in[o + 1] = li - nNeedRows;   // its pick's index in the ids
+                    in[o + 2] = pen ? penSlot[li] : -1;
+                    in[o + 3] = pen ? b.penaltyEntries(s) + 1 : 0;
+                    in[o + 4] = b.topLogprobs(s);
+                    lpSeq[lpi++] = s;
+                }
                 logSeq[li] = s;
                 in[oRows + li++] = rowOf[s] + b.count(s) - 1;
             }
@@ -496,6 +589,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         stage.upload(dInts.ptr(), in, total);
         CUdeviceptr dTok = dInts.at(0), dPos = dInts.at(4L * T), dChunk = dInts.at(8L * T), dSlot = dInts.at(12L * T);
         CUdeviceptr dUnits = dInts.at(4L * oUnits), dTables = dInts.at(4L * oTables), dRows = dInts.at(4L * oRows), dDraw = dInts.at(4L * oDraw);
+        CUdeviceptr dPen = dInts.at(4L * oPen), dEnt = dInts.at(4L * oEnt), dLp = dInts.at(4L * oLp);
         // 3. scratch
         x = ensure(x, 4L * T * h);
         hn = ensure(hn, (long) A * T * Math.max(h, Math.max(qDim, inter)));
@@ -536,21 +630,24 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // SiLU·mul in the gate|up GEMM's epilogue (bf16, interleaved gate|up rows, the wide skinny kernel's T range)
         boolean fuseSilu = fuseSiluMul && skinny != null && w.gateUpInterleaved() && skinny.fusesSiluMul(T, 2 * inter, h);
         int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
+        final int skip = b.isDecodeOnly() ? skipOps : 0;   // diagnostics only (setSkipOps)
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
             ops.mark(OpProfile.C_NORM);
             boolean zq = zeroFirst(T, (int) wqkvN, h);
             k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).ptr(zq ? qkv : null).i32(zq ? (int) (T * wqkvN) : 0);
-            launch(fNorm, T, 1, normThreads);
+            if ((skip & 4) == 0) launch(fNorm, T, 1, normThreads);
             ops.mark(OpProfile.C_QKV);
-            gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false, zq);
+            if ((skip & 8) == 0) gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false, zq);
             ops.mark(OpProfile.C_POST);
-            k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
-                    .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps);
-            launch(fPost, T, postBlocksY, 256);
+            if ((skip & 2) == 0) {
+                k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
+                        .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps);
+                launch(fPost, T, postBlocksY, 256);
+            }
             ops.mark(OpProfile.C_ATTN);
-            if (tp) {
+            if (tp && (skip & 1) == 0) {
                 if (fConvert == 0) {
                     twoPhase.decode(l, q16.ptr(), att.ptr());
                 } else {
@@ -564,13 +661,15 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                         .f32(scaleLog2).launch(fAttn, units, hkv, attnThreads, 0);
             }
             ops.mark(OpProfile.C_O);
-            gemm(L.wo(), att, x, T, h, qDim, true, false);
+            if ((skip & 16) == 0) gemm(L.wo(), att, x, T, h, qDim, true, false);
             ops.mark(OpProfile.C_NORM);
             boolean zg = !fuseSilu && zeroFirst(T, 2 * inter, h);
             k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).ptr(zg ? gu : null).i32(zg ? T * 2 * inter : 0);
-            launch(fNorm, T, 1, normThreads);
+            if ((skip & 4) == 0) launch(fNorm, T, 1, normThreads);
             ops.mark(OpProfile.C_GU);
-            if (fuseSilu) {
+            if ((skip & 32) != 0) {
+                // diagnostics: gate|up (and SiLU·mul) left out
+            } else if (fuseSilu) {
                 skinny.runSiluMul(Cublas.address(L.wgu().ptr()), Cublas.address(hn.ptr()), Cublas.address(act.ptr()), T, 2 * inter, h);
             } else {
                 gemm(L.wgu(), hn, gu, T, 2 * inter, h, false, zg);
@@ -579,7 +678,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 launch(fSilu, siluBlocks, 1, 256);
             }
             ops.mark(OpProfile.C_DOWN);
-            gemm(L.wdown(), act, x, T, h, inter, true, false);
+            if ((skip & 64) == 0) gemm(L.wdown(), act, x, T, h, inter, true, false);
             if (pendingHostWork != null && l + 1 < cfg.numLayers() && backlogCoversHostWork(l + 1, hostStart, b)) runHostWork();
         }
         steps++;
@@ -591,6 +690,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         st.nGreedy = nGreedy;
         st.nNeed = nLog - nGreedy;
         st.logSeq = logSeq;
+        st.penSlot = penSlot;
+        st.lpSeq = lpSeq;
         if (nLog == 0) {
             CudaDevice.record(ev1[e]);
             CudaDevice.record(evDone[e]);
@@ -601,19 +702,32 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         lastN = ensure(lastN, (long) A * nLog * h);
         lg[p] = ensure(lg[p], 4L * nLog * vocab);
         k.begin().ptr(x).ptr(dRows).ptr(w.norm()).ptr(lastN).i32(h).f32(eps).ptr((Pointer) null).i32(0);
-        launch(fNorm, nLog, 1, normThreads);
-        gemm(w.lmHead(), lastN, lg[p], nLog, vocab, h, false, false);
+        if ((skip & 128) == 0) {   // diagnostics: the final norm and LM head left out (the argmax reads stale logits)
+            launch(fNorm, nLog, 1, normThreads);
+            gemm(w.lmHead(), lastN, lg[p], nLog, vocab, h, false, false);
+        }
         int nNeed = nLog - nGreedy;
         if (nGreedy > 0) {
             ids[p] = ensure(ids[p], 4L * nGreedy);
+            if (nPen > 0) {
+                penSaved[p] = ensure(penSaved[p], 8L * (nEnt + nPen));
+                k.begin().ptr(lg[p]).i32(vocab).ptr(dPen).ptr(dEnt).ptr(prevIds).ptr(penSaved[p]).launch(fPenalize, nPen, 1, 256, 0);
+                penalizedRows += nPen;
+            }
             int nArg = nGreedy - nDraw;
             if (nArg > 0) k.begin().ptr(lg[p].at(4L * nNeed * vocab)).i32(vocab).ptr(ids[p]).launch(fArgmax, nArg, 1, 1024, 0);
             if (nDraw > 0) k.begin().ptr(lg[p]).i32(vocab).ptr(dDraw).ptr(ids[p].at(4L * nArg)).launch(fSample, nDraw, 1, 512, 0);
+            if (nLp > 0) {
+                lpOut[p] = ensure(lpOut[p], 4L * LP_STRIDE * nLp);
+                k.begin().ptr(lg[p]).i32(vocab).ptr(dLp).ptr(ids[p]).ptr(nPen > 0 ? penSaved[p] : null).ptr(lpOut[p]).launch(fLogprobs, nLp, 1, 512, 0);
+                logprobRows += nLp;
+            }
             for (int i = 0; i < nGreedy; i++) prevGreedyIndex[logSeq[nNeed + i]] = i;
         }
         ops.mark(OpProfile.C_HEAD);   // the end mark
         CudaDevice.record(ev1[e]);
         if (nGreedy > 0) st.idsHandle = stage.downloadAsync(ids[p].ptr(), nGreedy);
+        if (nLp > 0) st.lpHandle = stage.downloadAsync(lpOut[p].ptr(), LP_STRIDE * nLp);
         CudaDevice.record(evDone[e]);
         st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
         return st;
@@ -633,7 +747,27 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             for (int i = 0; i < nGreedy; i++) {
                 int s = logSeq[nNeed + i];
                 if (idsHost[i] >= 0) b.setSampled(s, idsHost[i]);
-                else downloadRow(logits, s, nNeed + i, vocab, p);   // a non-finite logit: the host sampler decides
+                else {
+                    downloadRow(logits, s, nNeed + i, vocab, p);   // a non-finite logit: the host sampler decides
+                    if (st.penSlot != null && st.penSlot[nNeed + i] >= 0) restoreRaw(logits, s, st.penSlot[nNeed + i], b.penaltyEntries(s), vocab, p);
+                }
+            }
+            if (st.lpSeq != null) {
+                int n = st.lpSeq.length;
+                int[] r = new int[LP_STRIDE * n];
+                stage.readInts(st.lpHandle, r, r.length);
+                for (int q = 0; q < n; q++) {
+                    int s = st.lpSeq[q], o = LP_STRIDE * q;
+                    if (b.sampled(s) < 0) continue;   // no pick: the host sampler decides, log-probabilities included
+                    int kk = r[o + 1];
+                    int[] top = new int[kk];
+                    float[] lps = new float[kk];
+                    for (int j = 0; j < kk; j++) {
+                        top[j] = r[o + 2 + 2 * j];
+                        lps[j] = Float.intBitsToFloat(r[o + 3 + 2 * j]);
+                    }
+                    b.setSampled(s, new io.chunkserve.sampling.SampledToken(b.sampled(s), Float.intBitsToFloat(r[o]), top, lps));
+                }
             }
         }
         if (nNeed > 0) {
@@ -705,6 +839,16 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 t[6] == 0 ? Double.NaN : t[7] / t[6], t[8] == 0 ? Double.NaN : t[9] / t[8]};
     }
 
+    /** Undoes cs_penalize on a downloaded row: its saved (id, raw bits) pairs, n + 1 from slot {@code slot}. */
+    private void restoreRaw(float[] logits, int seq, int slot, int n, int vocab, int parity) {
+        int[] pairs = new int[2 * (n + 1)];
+        cuMemcpyDtoH(Pointer.to(pairs), penSaved[parity].at(8L * slot), 8L * (n + 1));
+        for (int j = 0; j <= n; j++) {
+            int id = pairs[2 * j];
+            if (id >= 0 && id < vocab) logits[seq * vocab + id] = Float.intBitsToFloat(pairs[2 * j + 1]);
+        }
+    }
+
     private void downloadRow(float[] logits, int seq, int lgRow, int vocab, int parity) {
         cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * seq * vocab), lg[parity].at(4L * lgRow * vocab), 4L * vocab);
     }
@@ -746,7 +890,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             kSlabs[l].close();
             vSlabs[l].close();
         }
-        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], invFreq}) {
+        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], penSaved[0], penSaved[1], lpOut[0], lpOut[1], invFreq}) {
             if (d != null) d.close();
         }
         stage.close();

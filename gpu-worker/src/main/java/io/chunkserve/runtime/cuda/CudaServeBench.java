@@ -42,7 +42,10 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
  * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]
- * [--gemm-ab direct,vec] [--sampled-ab ROUNDS]}
+ * [--gemm-ab direct,vec] [--sampled-ab ROUNDS] [--penalized-ab ROUNDS] [--logprobs-ab ROUNDS]}
+ * (--penalized-ab: B = 64 requests with repetition 1.1, presence 0.3 and frequency 0.2 penalties, greedy and sampled,
+ * their penalties applied on the device vs on the host, alternating in this process; --logprobs-ab: B = 64 greedy
+ * and sampled requests with logprobs and top_logprobs 5, reported from the device vs from the host)
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles, in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention)
@@ -57,6 +60,9 @@ public final class CudaServeBench {
         a.put("--pipeline-ab", "0");
         a.put("--gemm-ab", "");
         a.put("--sampled-ab", "0");
+        a.put("--skip-ab", "");
+        a.put("--penalized-ab", "0");
+        a.put("--logprobs-ab", "0");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -179,6 +185,98 @@ public final class CudaServeBench {
                             }
                             r.put("sampled_ab_b" + pb, sr);
                         }
+                        int penRounds = Integer.parseInt(a.get("--penalized-ab"));
+                        if (penRounds > 0) {
+                            // B = pb penalized requests (repetition 1.1 over prompt + output, presence 0.3, frequency 0.2),
+                            // greedy and sampled (temperature 0.8, top_p 0.95, seeded): penalties on the device (pipelined,
+                            // picked there) vs on the host (logits rows come back, the engine's sampler threads, no step ahead)
+                            String[] names = {"greedy+pen device", "greedy+pen host", "sampled+pen device", "sampled+pen host"};
+                            double[] tps = new double[4], gpuMs = new double[4], engMs = new double[4], period = new double[4], dl = new double[4], prep = new double[4];
+                            try {
+                                for (int round = 0; round < penRounds; round++) {
+                                    for (int v = 0; v < 4; v++) {
+                                        runner.setDevicePenalties(v % 2 == 0);   // the engine reads it when no step is in flight
+                                        SamplingParams.Builder sb = SamplingParams.builder().maxTokens(G).ignoreEos(true)
+                                                .repetitionPenalty(1.1).presencePenalty(0.3).frequencyPenalty(0.2);
+                                        SamplingParams sp = v < 2 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
+                                        runner.decodeTiming(pb, true);
+                                        long pen0 = runner.penalizedRows();
+                                        Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0, sp);
+                                        double[] tm = runner.decodeTiming(pb, false);
+                                        if ((runner.penalizedRows() > pen0) != (v % 2 == 0)) throw new IllegalStateException(names[v] + ": rows penalized on the device " + (runner.penalizedRows() - pen0));
+                                        tps[v] += x.decodeTps / penRounds;
+                                        gpuMs[v] += (tm == null ? Double.NaN : tm[1]) / penRounds;
+                                        prep[v] += (tm == null ? Double.NaN : tm[3]) / penRounds;
+                                        engMs[v] += (tm == null ? Double.NaN : tm[5]) / penRounds;
+                                        period[v] += (tm == null ? Double.NaN : tm[6]) / penRounds;
+                                        dl[v] += (tm == null ? Double.NaN : tm[7]) / penRounds;
+                                    }
+                                }
+                            } finally {
+                                runner.setDevicePenalties(true);
+                            }
+                            Map<String, Object> pr = new LinkedHashMap<>();
+                            for (int v = 0; v < 4; v++) {
+                                System.out.printf(Locale.ROOT, "%-13s B=%d %-18s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms, runner prep %.3f ms, engine between steps %.3f ms, logits download %.3f ms (%d sampler threads)%n",
+                                        shape, pb, names[v], tps[v], 1e3 * pb / tps[v], gpuMs[v], period[v], prep[v], engMs[v], dl[v], engine.samplerThreads());
+                                Map<String, Object> one = new LinkedHashMap<>();
+                                one.put("tok_s", round(tps[v]));
+                                one.put("gpu_ms", Math.round(gpuMs[v] * 1000) / 1000.0);
+                                one.put("device_period_ms", Math.round(period[v] * 1000) / 1000.0);
+                                one.put("runner_prep_ms", Math.round(prep[v] * 1000) / 1000.0);
+                                one.put("engine_between_steps_ms", Math.round(engMs[v] * 1000) / 1000.0);
+                                one.put("logits_download_ms", Math.round(dl[v] * 1000) / 1000.0);
+                                pr.put(names[v].replace(' ', '_').replace('+', '_'), one);
+                            }
+                            pr.put("greedy_device_vs_host", Math.round(100 * tps[0] / tps[1]) / 100.0);
+                            pr.put("sampled_device_vs_host", Math.round(100 * tps[2] / tps[3]) / 100.0);
+                            System.out.printf(Locale.ROOT, "%-13s B=%d penalized: device / host %.2fx greedy, %.2fx sampled%n", shape, pb, tps[0] / tps[1], tps[2] / tps[3]);
+                            r.put("penalized_ab_b" + pb, pr);
+                        }
+                        int lpRounds = Integer.parseInt(a.get("--logprobs-ab"));
+                        if (lpRounds > 0) {
+                            // B = pb requests with logprobs and top_logprobs 5, greedy and sampled (temperature 0.8, top_p 0.95):
+                            // log-probabilities from the device (K + 1 pairs a row, pipelined) vs from the host (the row comes back)
+                            String[] names = {"greedy+lp device", "greedy+lp host", "sampled+lp device", "sampled+lp host"};
+                            double[] tps = new double[4], gpuMs = new double[4], engMs = new double[4], period = new double[4], dl = new double[4];
+                            try {
+                                for (int round = 0; round < lpRounds; round++) {
+                                    for (int v = 0; v < 4; v++) {
+                                        runner.setDeviceLogprobs(v % 2 == 0);   // the engine reads it when no step is in flight
+                                        SamplingParams.Builder sb = SamplingParams.builder().maxTokens(G).ignoreEos(true).logprobs(true).topLogprobs(5);
+                                        SamplingParams sp = v < 2 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
+                                        runner.decodeTiming(pb, true);
+                                        long lp0 = runner.logprobRows();
+                                        Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0, sp);
+                                        double[] tm = runner.decodeTiming(pb, false);
+                                        if ((runner.logprobRows() > lp0) != (v % 2 == 0)) throw new IllegalStateException(names[v] + ": rows with device log-probabilities " + (runner.logprobRows() - lp0));
+                                        tps[v] += x.decodeTps / lpRounds;
+                                        gpuMs[v] += (tm == null ? Double.NaN : tm[1]) / lpRounds;
+                                        engMs[v] += (tm == null ? Double.NaN : tm[5]) / lpRounds;
+                                        period[v] += (tm == null ? Double.NaN : tm[6]) / lpRounds;
+                                        dl[v] += (tm == null ? Double.NaN : tm[7]) / lpRounds;
+                                    }
+                                }
+                            } finally {
+                                runner.setDeviceLogprobs(true);
+                            }
+                            Map<String, Object> lr = new LinkedHashMap<>();
+                            for (int v = 0; v < 4; v++) {
+                                System.out.printf(Locale.ROOT, "%-13s B=%d %-18s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms, engine between steps %.3f ms, logits download %.3f ms%n",
+                                        shape, pb, names[v], tps[v], 1e3 * pb / tps[v], gpuMs[v], period[v], engMs[v], dl[v]);
+                                Map<String, Object> one = new LinkedHashMap<>();
+                                one.put("tok_s", round(tps[v]));
+                                one.put("gpu_ms", Math.round(gpuMs[v] * 1000) / 1000.0);
+                                one.put("device_period_ms", Math.round(period[v] * 1000) / 1000.0);
+                                one.put("engine_between_steps_ms", Math.round(engMs[v] * 1000) / 1000.0);
+                                one.put("logits_download_ms", Math.round(dl[v] * 1000) / 1000.0);
+                                lr.put(names[v].replace(' ', '_').replace('+', '_'), one);
+                            }
+                            lr.put("greedy_device_vs_host", Math.round(100 * tps[0] / tps[1]) / 100.0);
+                            lr.put("sampled_device_vs_host", Math.round(100 * tps[2] / tps[3]) / 100.0);
+                            System.out.printf(Locale.ROOT, "%-13s B=%d logprobs: device / host %.2fx greedy, %.2fx sampled%n", shape, pb, tps[0] / tps[1], tps[2] / tps[3]);
+                            r.put("logprobs_ab_b" + pb, lr);
+                        }
                         int abRounds = Integer.parseInt(a.get("--pipeline-ab"));
                         if (abRounds > 0 && runner.pipelines()) {
                             // the same B = pb run with each step waiting for the one before, alternating with pipelined runs in
@@ -258,7 +356,7 @@ public final class CudaServeBench {
                             runner.forceAttentionTiles(0);
                         }
                         if (!a.get("--gemm-ab").isEmpty() && runner.skinny() != null) {
-                            // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec) at
+                            // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec[:gu=V][:res=V][:slices=N]) at
                             // B = pb in this process, in the order given (repeat them to alternate): each an unprofiled
                             // 32-token run (GPU ms a step), then a profiled 16-token run (the GEMMs, events around each op)
                             SkinnyGemm sg = runner.skinny();
@@ -278,6 +376,35 @@ public final class CudaServeBench {
                                         prof.get("lm head+argmax"));
                             }
                             sg.configure(keep);
+                        }
+                        if (!a.get("--skip-ab").isEmpty()) {
+                            // diagnostics (session 7): decode steps at B = pb with ops left out (CudaModelRunner.SKIP_NAMES,
+                            // "+"-joined; "none" = the full step), in the order given, each an unprofiled 32-token run: the
+                            // GPU time an op adds in the dependent-launch chain. The tokens of such runs are garbage.
+                            Map<String, Object> sr = new LinkedHashMap<>();
+                            int idx = 0;
+                            try {
+                                for (String spec : a.get("--skip-ab").split(",")) {
+                                    int mask = 0;
+                                    if (!spec.equals("none")) {
+                                        for (String op : spec.split("\\+")) {
+                                            int bit = CudaModelRunner.SKIP_NAMES.indexOf(op);
+                                            if (bit < 0) throw new IllegalArgumentException("--skip-ab: unknown op " + op + " (" + CudaModelRunner.SKIP_NAMES + ")");
+                                            mask |= 1 << bit;
+                                        }
+                                    }
+                                    runner.setSkipOps(mask);
+                                    runner.decodeTiming(pb, true);
+                                    run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
+                                    double[] tm = runner.decodeTiming(pb, true);
+                                    System.out.printf(Locale.ROOT, "%-13s B=%d skip-ab %-10s GPU %.3f ms/step (unprofiled, %.0f steps), device period %.3f ms%n",
+                                            shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], tm == null ? Double.NaN : tm[6]);
+                                    sr.put(spec + "_" + (idx++), tm == null ? Double.NaN : Math.round(tm[1] * 1000) / 1000.0);
+                                }
+                            } finally {
+                                runner.setSkipOps(0);
+                            }
+                            r.put("skip_ab_gpu_ms_b" + pb, sr);
                         }
                         runner.setProfile(true);
                         run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);

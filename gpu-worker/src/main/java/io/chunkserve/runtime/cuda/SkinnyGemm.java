@@ -31,20 +31,48 @@ public final class SkinnyGemm {
             new Variant("t16", 16, 1, 4, 4), new Variant("t32", 32, 1, 4, 4), new Variant("t64", 64, 1, 4, 4),
             new Variant("t128", 128, 1, 4, 4),
             new Variant("t64_m2w4s4", 64, 2, 4, 4), new Variant("t64_m2w4s3", 64, 2, 4, 3), new Variant("t64_m4w4s4", 64, 4, 4, 4),
-            new Variant("t64_m2w8s4", 64, 2, 8, 4), new Variant("t32_m2w4s4", 32, 2, 4, 4), new Variant("t64_m2w7s4", 64, 2, 7, 4)};
-    private static final int T16 = 0, T32 = 1, T128 = 3, W7 = 9;
+            new Variant("t64_m2w8s4", 64, 2, 8, 4), new Variant("t32_m2w4s4", 32, 2, 4, 4), new Variant("t64_m2w7s4", 64, 2, 7, 4),
+            // session 7: 64-row blocks, 6 stages (the 1B fused gate|up)
+            new Variant("t64_m1w4s6", 64, 1, 4, 6)};
+    private static final int T16 = 0, T32 = 1, T64 = 2, T128 = 3, W7 = 9, GU64 = 10;
 
-    /** The session-6 options (class comment): the epilogue, "direct" (per fragment) or "vec" (staged, 16-byte). */
-    public record Options(boolean vec) {
+    /**
+     * The session-6 options (class comment): the epilogue, "direct" (per fragment) or "vec" (staged, 16-byte); session
+     * 7 adds, for 32 < T ≤ 64, the variant of the fused gate|up GEMM ({@code gu=NAME}, -1: the size rule of
+     * {@link #runSiluMul}), of the other GEMMs below the LM head ({@code res=NAME}: q|k|v, o, down; -1: the wide
+     * default) and a cap on their k-slices ({@code slices=N}, 0: none): "vec:gu=t64_m1w4s6:res=t64:slices=8".
+     */
+    public record Options(boolean vec, int gu, int res, int maxSlices) {
+        public Options(boolean vec) { this(vec, -1, -1, 0); }
+
         public static Options parse(String spec) {
-            if (!spec.equals("direct") && !spec.equals("vec")) throw new IllegalArgumentException("gemm options: direct or vec, not " + spec);
-            return new Options(spec.equals("vec"));
+            String[] f = spec.split(":");
+            if (!f[0].equals("direct") && !f[0].equals("vec")) throw new IllegalArgumentException("gemm options: direct or vec, not " + spec);
+            int gu = -1, res = -1, slices = 0;
+            for (int i = 1; i < f.length; i++) {
+                String[] kv = f[i].split("=", 2);
+                if (kv.length != 2) throw new IllegalArgumentException("gemm options: KEY=VALUE after ':', not " + f[i]);
+                switch (kv[0]) {
+                    case "gu", "res" -> {
+                        int v = variantIndex(kv[1]);
+                        if (v < 0 || VARIANTS[v].nt() != 64) throw new IllegalArgumentException("gemm options: no 64-token variant " + kv[1]);
+                        if (kv[0].equals("gu")) gu = v;
+                        else res = v;
+                    }
+                    case "slices" -> slices = Integer.parseInt(kv[1]);
+                    default -> throw new IllegalArgumentException("gemm options: gu, res or slices, not " + kv[0]);
+                }
+            }
+            return new Options(f[0].equals("vec"), gu, res, slices);
         }
 
         /** The kernel's flags argument (model.cu gemm_skinny). */
         int flags() { return vec ? 1 : 0; }
 
-        @Override public String toString() { return vec ? "vec" : "direct"; }
+        @Override public String toString() {
+            return (vec ? "vec" : "direct") + (gu >= 0 ? ":gu=" + VARIANTS[gu].name() : "") + (res >= 0 ? ":res=" + VARIANTS[res].name() : "")
+                    + (maxSlices > 0 ? ":slices=" + maxSlices : "");
+        }
     }
 
     /** Measured by CudaServeBench --gemm-ab on the H200 (BENCHMARKS.md, issue 7, session 6). */
@@ -141,9 +169,10 @@ public final class SkinnyGemm {
      */
     private int tilesPerSlice(int v, int target, int n, int k) {
         int rowBlocks = (n + VARIANTS[v].rows() - 1) / VARIANTS[v].rows(), kTiles = k / 64;
-        int slices = VARIANTS[v].mt() == 1
+        int slices = VARIANTS[v].mt() == 1 && v < 4
                 ? (target * sms + rowBlocks - 1) / rowBlocks
                 : target * occupancy[v] * sms / rowBlocks;
+        if (options.maxSlices() > 0 && v >= 4) slices = Math.min(slices, options.maxSlices());
         slices = Math.max(1, Math.min(kTiles, slices));
         return (kTiles + slices - 1) / slices;
     }
@@ -152,11 +181,17 @@ public final class SkinnyGemm {
         return T <= 16 ? T16 : T <= 32 ? T32 : T <= 64 && wide >= 0 && T <= VARIANTS[wide].nt() ? wide : T <= 64 ? 2 : T128;
     }
 
-    private int targetFor(int v) { return v == wide ? wideTarget : 3; }
+    private int targetFor(int v) { return v == wide || v >= 4 ? wideTarget : 3; }
+
+    /** The variant of a GEMM of this shape: variantFor(T), or the options' res variant for 32 < T ≤ 64 below the LM head. */
+    private int variantFor(int T, int n) {
+        int v = variantFor(T), r = options.res();
+        return r >= 0 && v == wide && T > 32 && n < 65536 ? r : v;
+    }
 
     /** Whether {@link #run} with accumulate == false needs y zeroed first (the k-slices add into it atomically). */
     public boolean splitsK(int T, int n, int k) {
-        int v = variantFor(T);
+        int v = variantFor(T, n);
         return tilesPerSlice(v, targetFor(v), n, k) < k / 64;
     }
 
@@ -167,7 +202,7 @@ public final class SkinnyGemm {
 
     /** As {@link #run(long, long, long, int, int, int, boolean)}; yZeroed: the caller zeroed y (split-k, no accumulate). */
     public void run(long w, long x, long y, int T, int n, int k, boolean accumulate, boolean yZeroed) {
-        int v = variantFor(T);
+        int v = variantFor(T, n);
         run(v, targetFor(v), pdl, w, x, y, T, n, k, accumulate, yZeroed);
     }
 
@@ -182,15 +217,19 @@ public final class SkinnyGemm {
     /**
      * act (T, n/2) bf16 = SiLU(gate)·up of x · Wᵀ, W the interleaved gate|up rows (n = 2·I): the GEMM's epilogue
      * (mode 3, one k-slice) replaces the fp32 gate|up output and the SiLU·mul kernel. 224-row blocks when they
-     * make one full wave, else the wide variant when its row blocks fill every SM, else the 64-row one (8B: 128
-     * blocks of 224 rows; 1B: 256 of 64).
+     * make one full wave, else the wide variant when its row blocks fill every SM, else 64-row blocks: with 6
+     * stages when they fit one wave of its 2 blocks an SM (session 7: 1B gate|up alone 29.8 → 25.7 µs, the step
+     * −0.03 ms), else with 4 (8B: 128 blocks of 224 rows; 1B: 256 of 64, 6 stages). The options' gu variant
+     * overrides the rule (A/B).
      */
     public void runSiluMul(long w, long x, long act, int T, int n, int k) {
         if (!fusesSiluMul(T, n, k)) throw new IllegalArgumentException("no fused SiLU·mul GEMM for T=" + T + ", n=" + n + ", k=" + k);
         // 224-row blocks when they make one full wave of 1 block an SM (8B: 128 blocks, 65.3 µs vs 69.1 with 128 rows)
         int v7 = W7, b7 = (n + VARIANTS[W7].rows() - 1) / VARIANTS[W7].rows();
-        int v = b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
-                : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide : 2;
+        int b64 = (n + VARIANTS[GU64].rows() - 1) / VARIANTS[GU64].rows();
+        int v = options.gu() >= 0 ? options.gu() : b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
+                : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide
+                : b64 <= occupancy[GU64] * sms ? GU64 : T64;
         Variant var = VARIANTS[v];
         l.begin().i64(w).i64(x).i64(act).i32(T).i32(n).i32(k).i32(k).i32(3).i32(0);
         int rowBlocks = (n + var.rows() - 1) / var.rows();
