@@ -78,6 +78,7 @@ if [[ "$STAGES" == *ab* ]]; then
       new*) props=() ;;                                                                 # the defaults
       warpoff*) props=(-Dchunkserve.cuda.warpItems=off) ;;                             # attention: every item a block (session 4)
       warpall*) props=(-Dchunkserve.cuda.warpItems=always) ;;                          # attention: every item of <= 16 rows a warp
+      split*) props=(-Dchunkserve.cuda.privateSplit=auto) ;;                           # attention: private lists cut into warp items where the one-wave plan gets shorter
       postloop*) props=(-Dchunkserve.cuda.postReg=false) ;;                            # q/k/v epilogue: the loop kernel (session 4)
       norm512*) props=(-Dchunkserve.cuda.normThreads=512) ;;                           # RMSNorm with 512 threads a block
       direct*) props=(-Dchunkserve.cuda.gemmOptions=direct) ;;                         # skinny GEMM epilogue as in session 5

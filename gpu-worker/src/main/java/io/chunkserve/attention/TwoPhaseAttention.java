@@ -24,10 +24,12 @@ import java.util.function.IntConsumer;
  * covers a range of KV heads and walks chunk by chunk, heads inside, because a chunk's heads are
  * contiguous in the slab: the reads become long sequential streams the hardware prefetcher
  * follows, instead of 16 KB (chunk, head) islands. And the private streaming does not wait for the
- * chunk-first phase: both kinds of task run interleaved in one parallel pass (chunk-first tasks
- * are bound by arithmetic, private ones by memory, so mixing them keeps both busy), leaving each
- * sequence's private partial in {@code out} and its (m, l) in scratch; a short second pass merges
- * the group partials and normalises. The merge is commutative, so the order does not matter.
+ * chunk-first phase: both kinds of task run in one parallel pass, leaving each sequence's private
+ * partial in {@code out} and its (m, l) in scratch; a short second pass merges the group partials
+ * and normalises. The merge is commutative, so the order does not matter. The pass lists the long
+ * chunk-first pieces (one per thread) first and the many short private tasks after them, so that
+ * the private tasks, claimed dynamically, even out the threads at the end of the pass (the two
+ * vCPUs of the bench machine often run at different speeds).
  *
  * <p>Scratch, schedule and per-thread tiles are reused across calls; a call allocates only when
  * the plan's structure, the head counts or the head dim change. One instance per engine (not for
@@ -41,10 +43,19 @@ public final class TwoPhaseAttention {
      * costs a cold first block, its query setup and partial rows, and one more partial per row to
      * merge; the many short private tasks even out the threads around them. Session 6, in one
      * process (scratch harness, keys-in-lanes tiles): 2 instead of 4 took the default bench point
-     * from 9.9 to 9.1 ms per 16-layer call and was faster at every grid shape measured (BENCHMARKS.md).
-     * {@code -Dchunkserve.attention.sharedTasksPerThread} overrides it (A/B runs).
+     * from 9.9 to 9.1 ms per 16-layer call; session 7: 1 with the pieces listed first
+     * ({@link #SHARED_FIRST}) beat 2 interleaved at every shape measured (BENCHMARKS.md).
+     * {@code -Dchunkserve.attention.sharedTasksPerThread} overrides it (A/B runs; read when a
+     * schedule is built).
      */
-    static final int SHARED_TASKS_PER_THREAD = Math.max(1, Integer.getInteger("chunkserve.attention.sharedTasksPerThread", 2));
+    static int SHARED_TASKS_PER_THREAD = Math.max(1, Integer.getInteger("chunkserve.attention.sharedTasksPerThread", 1));
+    /**
+     * Task order of the first pass: chunk-first pieces first, then the private tasks (true), or
+     * the pieces spread evenly among the private tasks (false: sessions 3–6). Both are claimed
+     * dynamically; results do not depend on the order (every task writes its own partial).
+     * {@code -Dchunkserve.attention.sharedFirst=false} for A/B runs; read when a schedule is built.
+     */
+    static boolean SHARED_FIRST = Boolean.parseBoolean(System.getProperty("chunkserve.attention.sharedFirst", "true"));
 
     private final int threads;
     private final int wideMinRows;
@@ -277,16 +288,18 @@ public final class TwoPhaseAttention {
     }
 
     /**
-     * Interleaves the chunk-first tasks (arithmetic-bound) evenly among the private ones
-     * (memory-bound), so that threads claiming tasks in order tend to run one kind beside the other.
+     * The first pass's task list: the chunk-first pieces, then the private tasks
+     * ({@link #SHARED_FIRST}); or the pieces interleaved evenly among the private tasks.
      */
     private void orderTasks(int nShared, int nPrivate) {
         tasks = nShared + nPrivate;
         taskCode = new int[tasks];
+        boolean sharedFirst = SHARED_FIRST;
         int s = 0, pr = 0;
         for (int t = 0; t < tasks; t++) {
-            // take a shared task while the shared share so far is behind its overall share
-            boolean takeShared = pr == nPrivate || (s < nShared && (long) s * tasks <= (long) t * nShared);
+            // interleaved: take a shared task while the shared share so far is behind its overall share
+            boolean takeShared = sharedFirst ? s < nShared
+                    : pr == nPrivate || (s < nShared && (long) s * tasks <= (long) t * nShared);
             taskCode[t] = takeShared ? s++ : -1 - pr++;
         }
     }

@@ -167,6 +167,19 @@ class TwoPhaseAttentionTest {
             Workspace.DIRECT_V = true;
             Workspace.WARM_FIRST = true;
         }
+        // the schedule of sessions 3–6: 2 chunk-first pieces a thread, interleaved among the private tasks
+        int perThread = TwoPhaseAttention.SHARED_TASKS_PER_THREAD;
+        boolean sharedFirst = TwoPhaseAttention.SHARED_FIRST;
+        TwoPhaseAttention.SHARED_TASKS_PER_THREAD = 2;
+        TwoPhaseAttention.SHARED_FIRST = false;
+        try {
+            float[] interleaved = nans(n);
+            new TwoPhaseAttention(3).decode(pool, layer, plan, qHeads, q, interleaved, par);
+            assertClose(want, interleaved, hd, 1e-5, what + " 2 pieces a thread, interleaved");
+        } finally {
+            TwoPhaseAttention.SHARED_TASKS_PER_THREAD = perThread;
+            TwoPhaseAttention.SHARED_FIRST = sharedFirst;
+        }
         float[] serial = nans(n);
         new TwoPhaseAttention(1).decode(pool, layer, plan, qHeads, q, serial, Parallel.SERIAL);
         assertClose(want, serial, hd, 1e-5, what + " serial");

@@ -21,7 +21,8 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * programmatic dependent launch: it is scheduled while the partials' last wave runs and waits for them on the device).
  * {@link #directWrites(boolean) directWrites(false)} sends every row through a partial record and the merge (the
  * earlier path, kept for comparisons and checks). With the f64 kernels, items of ≤ 16 rows run one a warp, 4 a
- * block ({@link CudaPlan}'s warp items; {@code -Dchunkserve.cuda.warpItems=auto|always|off}, default auto).
+ * block ({@link CudaPlan}'s warp items; {@code -Dchunkserve.cuda.warpItems=auto|always|off}, default auto);
+ * {@code -Dchunkserve.cuda.privateSplit=off|auto|N} (default off) lets the plan cut private lists into several.
  *
  * <p>Queries and outputs are device arrays (B, qHeads, headDim) in the cache's dtype (fp16 or bf16); query
  * head h reads KV head h / (qHeads / kvHeads); scale 1/sqrt(headDim). One instance per engine thread.
@@ -49,6 +50,7 @@ public final class CudaAttention implements AutoCloseable {
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
     private int warpItems;   // CudaPlan.WARP_*
+    private int privateSplit;   // CudaPlan.SPLIT_* or a forced piece count ≥ 2
     private boolean direct = true, prefetchPlan = true, dependentMerge;
     private boolean planDirect, planMerge;   // the plan has rows to write directly; some sequence is split
 
@@ -104,6 +106,7 @@ public final class CudaAttention implements AutoCloseable {
             default -> throw new IllegalArgumentException("chunkserve.cuda.warpItems: " + wm + " (auto, always, off)");
         };
         if (!variant.equals("f64")) warpItems = CudaPlan.WARP_OFF;
+        privateSplit = parsePrivateSplit(System.getProperty("chunkserve.cuda.privateSplit", DEFAULT_PRIVATE_SPLIT));
         // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
         dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
     }
@@ -118,6 +121,43 @@ public final class CudaAttention implements AutoCloseable {
     /** Sets the warp item mode (f64 kernels only; others stay off). Takes effect at the next rebuild. */
     public void warpItems(int mode) {
         warpItems = variant.equals("f64") ? mode : CudaPlan.WARP_OFF;
+        plan = null;
+    }
+
+    /**
+     * Default of {@code -Dchunkserve.cuda.privateSplit=auto|off|N}: whether the one-wave plan with warp items may
+     * cut each sequence's private chunk list into several warp items ({@link CudaPlan.Shape#privateSplit()}).
+     * Off: through the engine at B = 64 on an H200 (BENCHMARKS.md, issue 7, session 7 {@code s7-gattn}) auto cut
+     * the 1B private lists in 2 (384 blocks, longest item 8 tiles instead of 12) and its profiled attention fell
+     * ~0.01 ms, but the unprofiled step was 0.006 ms slower (1.589 vs 1.583 ms, 3 + 3 alternated runs); 8B equal.
+     */
+    static final String DEFAULT_PRIVATE_SPLIT = "off";
+
+    /** auto → {@link CudaPlan#SPLIT_AUTO}, off → {@link CudaPlan#SPLIT_OFF}, N ≥ 2 → N (forced pieces, checks). */
+    public static int parsePrivateSplit(String s) {
+        return switch (s) {
+            case "auto" -> CudaPlan.SPLIT_AUTO;
+            case "off" -> CudaPlan.SPLIT_OFF;
+            default -> {
+                int n;
+                try {
+                    n = Integer.parseInt(s);
+                } catch (NumberFormatException e) {
+                    n = -1;
+                }
+                if (n < 2) throw new IllegalArgumentException("chunkserve.cuda.privateSplit: " + s + " (auto, off, or a piece count >= 2)");
+                yield n;
+            }
+        };
+    }
+
+    /** Private list split mode of the plans (see {@link #parsePrivateSplit}). */
+    public int privateSplit() { return privateSplit; }
+
+    /** Sets the private list split mode ({@link CudaPlan#SPLIT_AUTO}, {@code SPLIT_OFF} or N ≥ 2). Takes effect at the next rebuild. */
+    public void privateSplit(int mode) {
+        if (mode < CudaPlan.SPLIT_AUTO) throw new IllegalArgumentException("private split " + mode);
+        privateSplit = mode;
         plan = null;
     }
 
@@ -161,6 +201,14 @@ public final class CudaAttention implements AutoCloseable {
      */
     public void dependentPartials(boolean on) { dependentPartials = on && device.computeCapability() >= 90; }
 
+    private boolean skipMerge;
+
+    /**
+     * Diagnostics only (CudaServeBench --skip-ab merge): leave the merge launch out (the split sequences' outputs
+     * then keep stale values), to measure what the merge adds to the step.
+     */
+    void skipMerge(boolean on) { skipMerge = on; }
+
     /** Benchmarks: whether the grid prefetches the plan arrays into L2 (default true). */
     void prefetchPlan(boolean on) { prefetchPlan = on; }
 
@@ -183,7 +231,7 @@ public final class CudaAttention implements AutoCloseable {
         boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
         if (rebuild) {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
-                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems);
+                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems, privateSplit);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
             int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
             int[] offsets = new int[sections.length];
@@ -246,7 +294,7 @@ public final class CudaAttention implements AutoCloseable {
                 .i32(plan.warpStart()).i32(plan.itemCount());
         if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
-        if (directNow && !planMerge) return;
+        if ((directNow && !planMerge) || skipMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)
                 .i32(batch).i32(qHeads).i32(groupSize).i32(directNow ? 1 : 0);

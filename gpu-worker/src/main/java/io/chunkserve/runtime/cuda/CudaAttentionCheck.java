@@ -120,6 +120,16 @@ public final class CudaAttentionCheck {
                     res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, "warp all-merged"));
                     att.directWrites(true);
                 }
+                // private chunk lists cut into 2 pieces at least (-Dchunkserve.cuda.privateSplit): warp items
+                // that end mid-list, their rows merged with the list's other piece
+                int split = att.privateSplit();
+                att.privateSplit(2);
+                for (boolean sharing : new boolean[] {false, true}) {
+                    att.prepare(rb.tables(), rb.lengths(), sharing);
+                    res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, (sharing ? "shared" : "private") + " split private lists: "
+                            + att.plan()));
+                }
+                att.privateSplit(split);
             }
             att.warpItems(mode);
             att.prepare(rb.tables(), rb.lengths(), true);   // the append below must keep this plan

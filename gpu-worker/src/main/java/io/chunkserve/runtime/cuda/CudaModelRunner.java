@@ -89,7 +89,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
      */
     private volatile int skipOps;
     /** The ops {@link #setSkipOps} can leave out, bit i = name i. */
-    public static final java.util.List<String> SKIP_NAMES = java.util.List.of("attn", "post", "norm", "qkv", "o", "gu", "down", "head");
+    public static final java.util.List<String> SKIP_NAMES = java.util.List.of("attn", "post", "norm", "qkv", "o", "gu", "down", "head", "merge");
     private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
     private long hostWorkNs;                      // its time in this step (left out of the enqueue time)
     private double hostWorkMs = 0.3;              // its recent time (moving average; a first guess before any)
@@ -251,7 +251,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** The two-phase partials kernel variant and its resident blocks per multiprocessor, or "none". */
     public String attentionKernel() {
         return twoPhase == null ? "none" : twoPhase.variant() + ", " + twoPhase.blocksPerMultiprocessor() + " blocks an SM, warp items "
-                + new String[] {"off", "auto", "always"}[twoPhase.warpItems()] + (twoPhase.plan() == null ? "" : " (last plan: " + twoPhase.plan() + ")");
+                + new String[] {"off", "auto", "always"}[twoPhase.warpItems()] + ", private split "
+                + (twoPhase.privateSplit() == CudaPlan.SPLIT_AUTO ? "auto" : twoPhase.privateSplit() == CudaPlan.SPLIT_OFF ? "off" : String.valueOf(twoPhase.privateSplit()))
+                + (twoPhase.plan() == null ? "" : " (last plan: " + twoPhase.plan() + ")");
     }
 
     public CudaPlan attentionPlan() { return twoPhase == null ? null : twoPhase.plan(); }
@@ -260,6 +262,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     public void attentionWarpItems(int mode) {
         if (twoPhase != null) twoPhase.warpItems(mode);
     }
+
+    /** Benchmarks: the two-phase plans' private list split ({@link CudaPlan#SPLIT_AUTO}, {@code SPLIT_OFF} or N ≥ 2). */
+    public void attentionPrivateSplit(int mode) {
+        if (twoPhase != null) twoPhase.privateSplit(mode);
+    }
+
+    /** The two-phase plans' private list split mode (−1 without two-phase kernels). */
+    public int attentionPrivateSplit() { return twoPhase == null ? -1 : twoPhase.privateSplit(); }
 
     /** Benchmarks: fixes the two-phase plan's piece size (tiles; 0 = the cost model's choice). */
     public void forceAttentionTiles(int tiles) {
@@ -631,6 +641,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         boolean fuseSilu = fuseSiluMul && skinny != null && w.gateUpInterleaved() && skinny.fusesSiluMul(T, 2 * inter, h);
         int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
         final int skip = b.isDecodeOnly() ? skipOps : 0;   // diagnostics only (setSkipOps)
+        if (twoPhase != null) twoPhase.skipMerge((skip & 256) != 0);   // "merge": the partials alone
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);

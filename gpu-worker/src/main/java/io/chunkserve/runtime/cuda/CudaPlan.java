@@ -24,6 +24,8 @@ import java.util.List;
  * <p>Warp items ({@link Shape#warpItems()}): items of ≤ 16 rows (a sequence's private list at g ≤ 16) go last
  * ({@link #warpStart()}) and run one a warp, 4 a block, per KV head; where such a plan fits one wave of blocks
  * the piece size balances the longest group piece against the longest warp item ({@code warpPieceTiles}).
+ * With {@link Shape#privateSplit()} the private lists may also be cut into several warp items each (A/B; off by
+ * default: no faster through the engine).
  */
 public final class CudaPlan {
     static final int TILE = 64;        // KV tokens per tile (kernel constant)
@@ -51,13 +53,25 @@ public final class CudaPlan {
      * @param forcedTilesPerPiece 0 for the cost model, else this piece size (experiments)
      * @param warpItems       {@link #WARP_OFF}, {@link #WARP_AUTO} or {@link #WARP_ALWAYS}: whether items of ≤ 16 rows
      *                        run one a warp, 4 a block (attention.cu partials_warp; needs chunk size ≥ 16)
+     * @param privateSplit    {@link #SPLIT_OFF}: a sequence's private chunk list is cut only by the piece size (as
+     *                        the groups); {@link #SPLIT_AUTO}: with warp items, the one-wave rule
+     *                        ({@code warpPieceTiles}) may also cut every private list into 2..4 pieces (shorter warp
+     *                        items beside shorter group pieces); n ≥ 2: every private list into min(n, chunks) pieces
+     *                        at least (checks)
      */
     public record Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm,
-                        int forcedTilesPerPiece, int warpItems) {
+                        int forcedTilesPerPiece, int warpItems, int privateSplit) {
         public Shape {
             if (Integer.bitCount(chunkSize) != 1) throw new IllegalArgumentException("chunk size " + chunkSize + " is not a power of two");
             if (kvHeads < 1 || groupSize < 1 || multiprocessors < 1 || blocksPerSm < 1) throw new IllegalArgumentException("bad shape " + this);
             if (warpItems < WARP_OFF || warpItems > WARP_ALWAYS) throw new IllegalArgumentException("bad warp item mode " + warpItems);
+            if (privateSplit < SPLIT_AUTO) throw new IllegalArgumentException("bad private split " + privateSplit);
+        }
+
+        /** Private lists cut only by the piece size ({@link #SPLIT_OFF}). */
+        public Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm,
+                     int forcedTilesPerPiece, int warpItems) {
+            this(kvHeads, groupSize, headDim, chunkSize, multiprocessors, blocksPerSm, forcedTilesPerPiece, warpItems, SPLIT_OFF);
         }
 
         /** Without warp items. */
@@ -76,6 +90,12 @@ public final class CudaPlan {
     public static final int WARP_AUTO = 1;
     /** Warp items whenever some item has ≤ 16 rows (checks). */
     public static final int WARP_ALWAYS = 2;
+    /** Private lists: the one-wave rule with warp items may cut each into 2..{@link #MAX_AUTO_SPLIT} pieces. */
+    public static final int SPLIT_AUTO = 0;
+    /** Private lists: cut only by the piece size (sessions 4-6). */
+    public static final int SPLIT_OFF = 1;
+    /** The most pieces {@link #SPLIT_AUTO} cuts a private list into. */
+    static final int MAX_AUTO_SPLIT = 4;
     /** Rows a warp item holds at most (one mma row tile). */
     static final int WARP_ROWS = 16;
     /**
@@ -97,7 +117,7 @@ public final class CudaPlan {
     final int[] mergeEnt;             // (entries, 2) record base, record stride per KV head
     final int records;                // partial records (rows × KV heads over all pieces)
     final int warpStart;              // items ≥ warpStart are warp items (≤ 16 rows), 4 a block; = item count: none
-    private final int tilesPerPiece, groups, sharedChunks, privateChunks;
+    private final int tilesPerPiece, privatePieces, groups, sharedChunks, privateChunks;
 
     private CudaPlan(Shape shape, boolean sharing, int[][] tables, int[] lengths, Work w) {
         this.shape = shape;
@@ -112,6 +132,7 @@ public final class CudaPlan {
         records = w.records;
         warpStart = w.warpStart;
         tilesPerPiece = w.tilesPerPiece;
+        privatePieces = w.privatePieces;
         groups = w.groups;
         sharedChunks = w.sharedChunks;
         privateChunks = w.privateChunks;
@@ -189,6 +210,9 @@ public final class CudaPlan {
 
     public int tilesPerPiece() { return tilesPerPiece; }
 
+    /** The least pieces each private list of ≥ that many chunks was cut into (1: cut by the piece size only). */
+    public int privatePieces() { return privatePieces; }
+
     public int groupCount() { return groups; }
 
     /** Distinct chunks the chunk-first items read. */
@@ -202,11 +226,12 @@ public final class CudaPlan {
         return "CudaPlan[B=" + lengths.length + ", groups=" + groups + ", shared chunks=" + sharedChunks + ", private chunks="
                 + privateChunks + ", items=" + itemCount() + (warpItemCount() > 0 ? " (" + warpItemCount() + " a warp)" : "")
                 + ", blocks=" + blockCount() + ", tiles/piece=" + tilesPerPiece
+                + (privatePieces > 1 ? ", private lists in " + privatePieces + " pieces" : "")
                 + (sharing ? "" : ", sharing off") + "]";
     }
 
     /** One chunk list to cut into pieces: a shared group or a sequence's private chunks. */
-    private record WorkList(int[] chunks, int rows, int seqOff, int tailSeq, int[] members) {
+    private record WorkList(int[] chunks, int rows, int seqOff, int tailSeq, int[] members, boolean priv) {
         /** The first member when the members are consecutive sequence ids (the kernel then skips rowSeqs), else −1. */
         int seqBase() {
             for (int i = 1; i < members.length; i++) if (members[i] != members[0] + i) return -1;
@@ -217,7 +242,7 @@ public final class CudaPlan {
     /** The construction: groups, lists, piece size, items, merge entries. */
     private static final class Work {
         int[] items, chunkIds, rowSeqs, seqInfo, mergeEnt;
-        int records, tilesPerPiece, groups, sharedChunks, privateChunks, warpStart;
+        int records, tilesPerPiece, privatePieces = 1, groups, sharedChunks, privateChunks, warpStart;
 
         Work(int[][] tables, int[] lengths, boolean sharing, Shape shape) {
             int batch = tables.length, c = shape.chunkSize(), g = shape.groupSize();
@@ -255,7 +280,7 @@ public final class CudaPlan {
                     boolean opener = k >= 0 && shared[k] && holders.get(k).get(0) == b;
                     boolean extend = opener && open != null && holders.get(k).sameAs(holders.get(openKey));
                     if (open != null && !extend) {   // close the open group
-                        lists.add(new WorkList(open.toArray(), members.length * g, seqOff, -1, members));
+                        lists.add(new WorkList(open.toArray(), members.length * g, seqOff, -1, members, false));
                         open = null;
                     }
                     if (!opener) continue;
@@ -283,7 +308,7 @@ public final class CudaPlan {
                         tail = i == tables[b].length - 1;
                     }
                 }
-                if (priv.size() > 0) lists.add(new WorkList(priv.toArray(), g, idOff + b, tail ? b : -1, new int[] {b}));
+                if (priv.size() > 0) lists.add(new WorkList(priv.toArray(), g, idOff + b, tail ? b : -1, new int[] {b}, true));
                 privateChunks += priv.size();
             }
             rowSeqs = rowSeqList.toArray();
@@ -291,9 +316,13 @@ public final class CudaPlan {
             for (WorkList l : lists) for (int m : l.members) listsPerSeq[m]++;
             // 4. piece size
             tilesPerPiece = shape.forcedTilesPerPiece() > 0 ? shape.forcedTilesPerPiece() : choosePieceTiles(lists, listsPerSeq, shape);
+            if (shape.privateSplit() >= 2) privatePieces = shape.privateSplit();
             if (shape.forcedTilesPerPiece() == 0 && shape.warpItems() != WARP_OFF && c >= 16) {
-                int tw = warpPieceTiles(lists, shape);
-                if (tw > 0) tilesPerPiece = tw;
+                int[] tw = warpPieceTiles(lists, shape);
+                if (tw[0] > 0) {
+                    tilesPerPiece = tw[0];
+                    privatePieces = tw[1];
+                }
             }
             // 5. items, records, merge entries
             IntList chunkList = new IntList(), itemList = new IntList();
@@ -302,7 +331,7 @@ public final class CudaPlan {
             for (int b = 0; b < batch; b++) ent[b] = new IntList();
             int pc = pieceChunks(tilesPerPiece, c);
             for (WorkList l : lists) {
-                int n = l.chunks.length, pieces = (n + pc - 1) / pc, base = n / pieces, extra = n % pieces;
+                int n = l.chunks.length, pieces = listPieces(l, pc, privatePieces), base = n / pieces, extra = n % pieces;
                 int rowTiles = (l.rows + ROWS - 1) / ROWS;
                 for (int p = 0, start = 0; p < pieces; p++) {
                     int len = base + (p < extra ? 1 : 0);
@@ -372,38 +401,68 @@ public final class CudaPlan {
          * With warp items: among the piece sizes (2 .. 64 tiles) whose plan runs in one wave of blocks (at most
          * multiprocessors × blocksPerSm; with auto also at least one block a multiprocessor, else the plan keeps
          * block items), the one whose longest item is shortest, a warp item's tile counted as
-         * {@link #WARP_TILE_COST} block tiles (ties: the larger size, fewer partial records); 0 when none fits
-         * (the cost model's size then stands). In one wave every item runs at once, so the longest item is the
-         * makespan.
+         * {@link #WARP_TILE_COST} block tiles (ties: the larger size, fewer partial records). In one wave every item
+         * runs at once, so the longest item is the makespan. With {@link #SPLIT_AUTO} the private lists may also be
+         * cut into k = 2 .. {@link #MAX_AUTO_SPLIT} pieces (warp items k times shorter, k times as many of them); a
+         * k > 1 is taken only when its longest item is strictly shorter (ties: fewer pieces, fewer records); with a
+         * forced split (≥ 2) only that k. Returns {tiles, k}; tiles 0 when no one-wave plan exists (the cost
+         * model's size then stands, and the private lists are cut into a forced split's pieces, else none).
          */
-        static int warpPieceTiles(List<WorkList> lists, Shape shape) {
-            int c = shape.chunkSize();
-            long slots = (long) shape.multiprocessors() * shape.blocksPerSm();
-            int best = 0;
+        static int[] warpPieceTiles(List<WorkList> lists, Shape shape) {
+            int kLo = 1, kHi = 1;
+            if (shape.privateSplit() >= 2) kLo = kHi = shape.privateSplit();
+            else if (shape.privateSplit() == SPLIT_AUTO) kHi = MAX_AUTO_SPLIT;
+            int best = 0, bestK = kLo;
             double bestCost = Double.MAX_VALUE;
-            for (int tp = 2; tp <= 64; tp++) {
-                int pc = pieceChunks(tp, c);
-                long blockItems = 0, warpItems = 0;
-                double longest = 0;
-                for (WorkList l : lists) {
-                    int pieces = (l.chunks.length + pc - 1) / pc;
-                    double tiles = Math.ceil((double) ((l.chunks.length + pieces - 1) / pieces) * c / TILE);
-                    for (int rs = 0; rs < l.rows; rs += ROWS) {
-                        boolean warp = Math.min(ROWS, l.rows - rs) <= WARP_ROWS;
-                        if (warp) warpItems += pieces;
-                        else blockItems += pieces;
-                        longest = Math.max(longest, warp ? WARP_TILE_COST * tiles : tiles);
+            for (int k = kLo; k <= kHi; k++) {
+                int kBest = 0;
+                double kCost = Double.MAX_VALUE;
+                for (int tp = 2; tp <= 64; tp++) {
+                    double longest = warpPlanLongest(lists, shape, tp, k);
+                    if (longest < 0) continue;
+                    if (longest <= kCost * (1 + 1e-9)) {
+                        kCost = Math.min(kCost, longest);
+                        kBest = tp;
                     }
                 }
-                if (warpItems == 0) return 0;
-                long blocks = (blockItems + (warpItems + 3) / 4) * shape.kvHeads();
-                if (blocks > slots || (shape.warpItems() == WARP_AUTO && blocks < shape.multiprocessors())) continue;
-                if (longest <= bestCost * (1 + 1e-9)) {
-                    bestCost = Math.min(bestCost, longest);
-                    best = tp;
+                if (kBest > 0 && kCost < bestCost * (1 - 1e-9)) {
+                    bestCost = kCost;
+                    best = kBest;
+                    bestK = k;
                 }
             }
-            return best;
+            return new int[] {best, best > 0 ? bestK : Math.max(1, shape.privateSplit())};
+        }
+
+        /**
+         * The longest item (block tiles) of the plan with piece size tp and private lists in k pieces when it runs
+         * in one wave (see {@link #warpPieceTiles}); −1 when it does not or has no warp items.
+         */
+        static double warpPlanLongest(List<WorkList> lists, Shape shape, int tp, int k) {
+            int c = shape.chunkSize(), pc = pieceChunks(tp, c);
+            long slots = (long) shape.multiprocessors() * shape.blocksPerSm();
+            long blockItems = 0, warpItems = 0;
+            double longest = 0;
+            for (WorkList l : lists) {
+                int pieces = listPieces(l, pc, k);
+                double tiles = Math.ceil((double) ((l.chunks.length + pieces - 1) / pieces) * c / TILE);
+                for (int rs = 0; rs < l.rows; rs += ROWS) {
+                    boolean warp = Math.min(ROWS, l.rows - rs) <= WARP_ROWS;
+                    if (warp) warpItems += pieces;
+                    else blockItems += pieces;
+                    longest = Math.max(longest, warp ? WARP_TILE_COST * tiles : tiles);
+                }
+            }
+            if (warpItems == 0) return -1;
+            long blocks = (blockItems + (warpItems + 3) / 4) * shape.kvHeads();
+            if (blocks > slots || (shape.warpItems() == WARP_AUTO && blocks < shape.multiprocessors())) return -1;
+            return longest;
+        }
+
+        /** Pieces of a list: by the piece size, and a private list into at least min(k, chunks). */
+        static int listPieces(WorkList l, int pc, int k) {
+            int n = l.chunks.length, pieces = (n + pc - 1) / pc;
+            return l.priv ? Math.max(pieces, Math.min(k, n)) : pieces;
         }
 
         /** Chunks per piece for a piece of {@code tiles} 64-token tiles (at least one chunk). */

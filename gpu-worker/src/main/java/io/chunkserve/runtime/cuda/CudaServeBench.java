@@ -47,7 +47,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * their penalties applied on the device vs on the host, alternating in this process; --logprobs-ab: B = 64 greedy
  * and sampled requests with logprobs and top_logprobs 5, reported from the device vs from the host)
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
- * --attn-ab: plan configurations, warp items off|auto|always : piece tiles, in this process in the given order,
+ * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N], in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention)
  */
 public final class CudaServeBench {
@@ -331,6 +331,9 @@ public final class CudaServeBench {
                             // two-phase plan configurations at B = pb in this process, in the order given (repeat
                             // them to alternate): warp items off|auto|always : piece tiles (0 = cost model); each an
                             // unprofiled 32-token run (GPU ms a step, tok/s), then a profiled 16-token run (attention)
+                            int splitKeep = runner.attentionPrivateSplit();
+                            Map<String, Object> ar = new LinkedHashMap<>();
+                            int aIdx = 0;
                             for (String spec : a.get("--attn-ab").split(",")) {
                                 String[] f = spec.split(":");
                                 int mode = switch (f[0]) {
@@ -340,6 +343,7 @@ public final class CudaServeBench {
                                 };
                                 runner.attentionWarpItems(mode);
                                 runner.forceAttentionTiles(f.length > 1 ? Integer.parseInt(f[1]) : 0);
+                                runner.attentionPrivateSplit(CudaAttention.parsePrivateSplit(f.length > 2 ? f[2] : CudaAttention.DEFAULT_PRIVATE_SPLIT));
                                 runner.decodeTiming(pb, true);
                                 Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
                                 double[] tm = runner.decodeTiming(pb, true);
@@ -351,9 +355,16 @@ public final class CudaServeBench {
                                 System.out.printf(Locale.ROOT, "%-13s B=%d attn-ab %-9s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; attention %.3f ms/step (profiled); %s%n",
                                         shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], 1e3 * pb / x.decodeTps, x.decodeTps,
                                         prof.get("attention"), plan);
+                                Map<String, Object> one = new LinkedHashMap<>();
+                                one.put("gpu_ms", tm == null ? Double.NaN : Math.round(tm[1] * 1000) / 1000.0);
+                                one.put("period_ms", tm == null ? Double.NaN : Math.round(tm[6] * 1000) / 1000.0);
+                                one.put("attention_ms_profiled", Math.round(prof.getOrDefault("attention", Double.NaN) * 1000) / 1000.0);
+                                ar.put(spec + "_" + (aIdx++), one);
                             }
+                            r.put("attn_ab_b" + pb, ar);
                             runner.attentionWarpItems(CudaPlan.WARP_AUTO);
                             runner.forceAttentionTiles(0);
+                            runner.attentionPrivateSplit(splitKeep);
                         }
                         if (!a.get("--gemm-ab").isEmpty() && runner.skinny() != null) {
                             // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec[:gu=V][:res=V][:slices=N]) at

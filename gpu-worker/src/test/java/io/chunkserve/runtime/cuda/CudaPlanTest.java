@@ -32,8 +32,11 @@ class CudaPlanTest {
                 int sms = new int[] {1, 7, 132}[rnd.nextInt(3)];
                 int forced = new int[] {0, 0, 1, 2, 3}[rnd.nextInt(5)];
                 int warp = rnd.nextInt(3);
+                int split = new int[] {CudaPlan.SPLIT_OFF, CudaPlan.SPLIT_AUTO, 2, 3}[rnd.nextInt(4)];
                 CudaPlan plan = CudaPlan.build(rb.tables(), rb.lengths(), sharing,
-                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced, warp));
+                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced, warp, split));
+                if (split >= 2) assertEquals(split, plan.privatePieces());
+                if (split == CudaPlan.SPLIT_OFF) assertEquals(1, plan.privatePieces());
                 if (warp == CudaPlan.WARP_OFF) assertEquals(plan.itemCount(), plan.warpStart());
                 double[] out = emulate(plan, rb);
                 for (int i = 0; i < ref.length; i++) {
@@ -117,6 +120,21 @@ class CudaPlanTest {
         assertEquals(0, one.warpItemCount(), one.toString());
         CudaPlan forced = CudaPlan.build(new int[][] {tables[0]}, new int[] {lengths[0]}, true, new CudaPlan.Shape(8, 4, 128, c, 132, 2, 0, CudaPlan.WARP_ALWAYS));
         assertEquals(forced.itemCount(), forced.warpItemCount());
+        // private lists split (SPLIT_AUTO): at 8B (d128, 2 blocks an SM) two pieces of each private list do not
+        // fit one wave beside the group, so the plan stays the one above
+        CudaPlan split8 = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 128, c, 132, 2, 0, CudaPlan.WARP_AUTO, CudaPlan.SPLIT_AUTO));
+        assertEquals(1, split8.privatePieces(), split8.toString());
+        assertEquals(warps.blockCount(), split8.blockCount());
+        // at 1B (d64, 3 blocks an SM) each 5-chunk private list in 2 warp items (≤ 3 tiles) beside the group in 4
+        // pieces of 8 tiles, 4 row tiles each: (16 + 128 / 4) · 8 = 384 blocks ≤ 396, longest item 8 tiles (was 12)
+        CudaPlan split1 = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 64, c, 132, 3, 0, CudaPlan.WARP_AUTO, CudaPlan.SPLIT_AUTO));
+        assertEquals(2, split1.privatePieces(), split1.toString());
+        assertEquals(2 * batch, split1.warpItemCount(), split1.toString());
+        assertEquals((4 * 4 + 2 * batch / 4) * 8, split1.blockCount(), split1.toString());
+        assertTrue(split1.needsMerge() && !split1.hasDirectRows());
+        CudaPlan off1 = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 64, c, 132, 3, 0, CudaPlan.WARP_AUTO, CudaPlan.SPLIT_OFF));
+        assertEquals(1, off1.privatePieces());
+        assertEquals(batch, off1.warpItemCount(), off1.toString());
         // chunks under 16 tokens: never (a warp's 16-token stage must lie in one chunk)
         CudaPlan small = CudaPlan.build(new int[][] {{0, 1, 2}}, new int[] {20}, true, new CudaPlan.Shape(1, 4, 128, 8, 132, 2, 0, CudaPlan.WARP_ALWAYS));
         assertEquals(0, small.warpItemCount());
