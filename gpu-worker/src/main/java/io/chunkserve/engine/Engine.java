@@ -79,9 +79,7 @@ public final class Engine implements AutoCloseable {
     private final Step[] stepBuffers = {new Step(), new Step()};
     private Step inflight;                 // launched and not collected (pipelined runners): the next batch is built ahead
     private boolean pipelined;          // the runner's mode, read again whenever no step is in flight
-    private boolean runnerSampling;     // (the same)
-    private boolean runnerPenalties;    // (the same)
-    private boolean runnerLogprobs;     // (the same)
+    private final RunnerPicks picks = new RunnerPicks();   // which rows the runner picks (its capabilities, read as pipelined)
     private volatile long aheadLaunches;
     private volatile long staleRows;      // rows launched on a pick the runner did not make, dropped (tests)
     private final HostSampling hostSampling = new HostSampling();   // host-sampled rows of a step, on threads
@@ -249,9 +247,7 @@ public final class Engine implements AutoCloseable {
         openForks();
         if (inflight == null && deferred.isEmpty()) {
             pipelined = runner.pipelines();
-            runnerSampling = runner.samplesOnDevice();
-            runnerPenalties = runner.penalizesOnDevice();
-            runnerLogprobs = runner.logprobsOnDevice();
+            picks.refresh(runner);
             overlap = runner.overlapsHostWork() || pipelined;
         }
         Step ahead = inflight;   // on the device still: this batch is built one step ahead of its results
@@ -341,25 +337,16 @@ public final class Engine implements AutoCloseable {
 
     /**
      * Whether the next batch may be built before this launched one's results are back: every row that samples is
-     * picked on the device ({@link #pipelinable}), so each continues in the next batch with its token still there.
+     * picked on the device ({@link RunnerPicks#pipelinable}), so each continues in the next batch with its token still there.
      */
     private boolean goesAhead(Step st) {
         boolean any = false;
         for (int i = 0; i < st.choices.size(); i++) {
             if (!st.batch.wantsLogits(i)) continue;
-            if (!st.batch.isGreedy(i) || !pipelinable(st.choices.get(i))) return false;
+            if (!st.batch.isGreedy(i) || !picks.pipelinable(st.choices.get(i))) return false;
             any = true;
         }
         return any;
-    }
-
-    /**
-     * Choices whose next tokens a pipelined step may leave on the device: picked by the runner, and not the first
-     * pick of an n > 1 request (its siblings fork from that row's logits on the host).
-     */
-    private boolean pipelinable(Choice c) {
-        RequestState s = owner(c);
-        return (s.choices.length == 1 || !s.fresh()) && (plainGreedy(s.request.params()) || runnerPicks(c));
     }
 
     /** A step's results: commits its K/V, samples, decides ends, emits (or defers) the outputs. */
@@ -537,7 +524,7 @@ public final class Engine implements AutoCloseable {
                     if (ahead != null && c.pickStep == ahead && continuesAfterPick(c) && cache.reserve(c.kv, c.inflight + 1)) {
                         int row = c.pickRow;
                         st.batch.addFromPrevious(row, c.size, c.kv.chunkTable());
-                        markPick(st.batch, c, 1);   // (the draw after the one of the step on the device)
+                        picks.mark(st.batch, c, 1);   // (the draw after the one of the step on the device)
                         noteRow(st, c, 1, true);
                         budget--;
                     }
@@ -582,7 +569,7 @@ public final class Engine implements AutoCloseable {
     private void add(Step st, Choice c, int n, boolean wantLogits) {
         int start = c.kv.length() + c.inflight;
         st.batch.add(c.tokens, start, n, start, c.kv.chunkTable(), wantLogits);
-        if (wantLogits) markPick(st.batch, c, 0);
+        if (wantLogits) picks.mark(st.batch, c, 0);
         noteRow(st, c, n, wantLogits);
     }
 
@@ -618,48 +605,6 @@ public final class Engine implements AutoCloseable {
         waiting.add(0, victim.queued);
         // The victim is the last running request, so none of its sequences is in this step's batch yet.
         return victim != needy;
-    }
-
-    /**
-     * Lets the runner pick the last added row's token when it can: the argmax of a plain greedy row, or, with a
-     * runner that {@link ModelRunner#samplesOnDevice samples}, the draw of a single-choice request sampled with
-     * temperature, top_k, top_p and min_p, at the draw its sampler would use {@code ahead} draws from now; with a
-     * runner that {@link ModelRunner#penalizesOnDevice penalizes}, also such rows with penalties (greedy or drawn),
-     * marked with their penalty list ({@code ahead} = 1: the row runs on the token picked in the step on the device,
-     * which the runner adds to the list).
-     */
-    private void markPick(ForwardBatch b, Choice c, int ahead) {
-        var p = owner(c).request.params();
-        if (plainGreedy(p)) {
-            b.markGreedy();
-            return;
-        }
-        if (!runnerPicks(c)) return;
-        if (p.isGreedy()) b.markGreedy();
-        else b.markSampled(p.temperature(), p.topK(), p.topP(), p.minP(), c.sampler.peekDraw(ahead));
-        Sampler sm = c.sampler;
-        if (runnerPenalties && sm.penalized()) {
-            b.markPenalties(sm.repetitionPenalty(), sm.presencePenalty(), sm.frequencyPenalty(), sm.penaltyIds(), sm.penaltyCounts(),
-                    sm.penaltyEntries());
-        }
-        if (p.logprobs()) b.markLogprobs(p.topLogprobs());
-    }
-
-    /**
-     * Whether the runner may pick c's tokens when it is not plain greedy: the rest (penalties, log-probabilities) on
-     * the runner, and not the first pick of an n > 1 request (every choice's first token is drawn on the host from
-     * choice 0's logits; after that each choice is a sequence of its own, with its own sampler).
-     */
-    private boolean runnerPicks(Choice c) {
-        var p = owner(c).request.params();
-        if ((owner(c).choices.length != 1 && owner(c).fresh()) || (p.logprobs() && !runnerLogprobs)) return false;
-        if (p.isGreedy()) return (runnerPenalties || !c.sampler.penalized()) && (runnerLogprobs || !p.logprobs());   // (plain greedy: apart)
-        return runnerSampling && c.sampler.runnerSamplable(runnerPenalties, runnerLogprobs);
-    }
-
-    /** Argmax sampling with nothing else: the runner may pick such tokens itself (on the device). */
-    private static boolean plainGreedy(io.chunkserve.sampling.SamplingParams p) {
-        return p.isGreedy() && !p.hasPenalties() && !p.logprobs();
     }
 
     /**
