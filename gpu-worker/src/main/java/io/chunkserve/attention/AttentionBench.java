@@ -46,7 +46,7 @@ public final class AttentionBench {
 
     /** Settings from the command line. */
     record Config(int batch, int qHeads, int kvHeads, int headDim, int shared, int unique, int chunk, DType dtype,
-                  int threads, int layers, int reps, int warmup, long workingSetBytes, long bandwidthBytes, boolean grid,
+                  int threads, int layers, int reps, int warmup, int warmupMs, long workingSetBytes, long bandwidthBytes, boolean grid,
                   boolean cpuClock) { }
 
     /**
@@ -83,7 +83,7 @@ public final class AttentionBench {
         return """
                 usage: bench attention [--batch 16] [--q-heads 8] [--kv-heads 8] [--head-dim 64] [--shared 2048]
                                        [--unique 128] [--chunk 64] [--dtype f32|f16|bf16] [--threads N] [--layers 16]
-                                       [--reps 40] [--warmup 15] [--working-set-mb 1024] [--bandwidth-mb 1024] [--no-grid]
+                                       [--reps 40] [--warmup 15] [--warmup-ms 1000] [--working-set-mb 1024] [--bandwidth-mb 1024] [--no-grid]
                                        [--clock wall|cpu]   (cpu: the caller's CPU time, needs --threads 1; for a busy machine)""";
     }
 
@@ -101,19 +101,19 @@ public final class AttentionBench {
         Config c = new Config(intArg(m, "batch", 16), intArg(m, "q-heads", 8), intArg(m, "kv-heads", 8), intArg(m, "head-dim", 64),
                 intArg(m, "shared", 2048), intArg(m, "unique", 128), intArg(m, "chunk", 64),
                 DType.parse(m.getOrDefault("dtype", "f32")), intArg(m, "threads", threads), intArg(m, "layers", DEFAULT_LAYERS),
-                intArg(m, "reps", 40), intArg(m, "warmup", 15), intArg(m, "working-set-mb", 1024) * (1L << 20),
+                intArg(m, "reps", 40), intArg(m, "warmup", 15), intArg(m, "warmup-ms", 1000), intArg(m, "working-set-mb", 1024) * (1L << 20),
                 intArg(m, "bandwidth-mb", 1024) * (1L << 20), grid, switch (m.getOrDefault("clock", "wall")) {
                     case "wall" -> false;
                     case "cpu" -> true;
                     default -> throw new IllegalArgumentException("--clock is wall or cpu");
                 });
         m.keySet().removeAll(List.of("batch", "q-heads", "kv-heads", "head-dim", "shared", "unique", "chunk", "dtype", "threads",
-                "layers", "reps", "warmup", "working-set-mb", "bandwidth-mb", "clock"));
+                "layers", "reps", "warmup", "warmup-ms", "working-set-mb", "bandwidth-mb", "clock"));
         if (!m.isEmpty()) throw new IllegalArgumentException("unknown option(s) " + m.keySet());
         if (c.cpuClock && c.threads != 1) throw new IllegalArgumentException("--clock cpu needs --threads 1");
         if (c.qHeads % c.kvHeads != 0) throw new IllegalArgumentException("--q-heads must be a multiple of --kv-heads");
-        if (c.unique < 1 || c.shared < 0 || c.batch < 1 || c.layers < 1 || c.threads < 1 || c.reps < 1) {
-            throw new IllegalArgumentException("need --unique ≥ 1, --shared ≥ 0, --batch, --layers, --threads, --reps ≥ 1");
+        if (c.unique < 1 || c.shared < 0 || c.batch < 1 || c.layers < 1 || c.threads < 1 || c.reps < 1 || c.warmup < 0 || c.warmupMs < 0) {
+            throw new IllegalArgumentException("need --unique ≥ 1, --shared ≥ 0, --batch, --layers, --threads, --reps ≥ 1, --warmup, --warmup-ms ≥ 0");
         }
         return c;
     }
@@ -141,8 +141,8 @@ public final class AttentionBench {
                     System.getProperty("java.version"), VectorMath.F.vectorBitSize(), VectorMath.V, cfg.threads));
             out.append(String.format(Locale.ROOT, "read bandwidth: %.1f GB/s (MemoryBandwidth: best of 8 passes; %d MiB off-heap, %d threads)%n",
                     bw / 1e9, cfg.bandwidthBytes >> 20, cfg.threads));
-            out.append(String.format(Locale.ROOT, "shape: Hq/Hkv %d/%d, d %d, chunk %d, %s, %d layer(s) per call; median of %d reps after %d warm-up; %s%n",
-                    cfg.qHeads, cfg.kvHeads, cfg.headDim, cfg.chunk, cfg.dtype.name().toLowerCase(Locale.ROOT), cfg.layers, cfg.reps, cfg.warmup,
+            out.append(String.format(Locale.ROOT, "shape: Hq/Hkv %d/%d, d %d, chunk %d, %s, %d layer(s) per call; median of %d reps after ≥ %d warm-up reps and ≥ %d ms; %s%n",
+                    cfg.qHeads, cfg.kvHeads, cfg.headDim, cfg.chunk, cfg.dtype.name().toLowerCase(Locale.ROOT), cfg.layers, cfg.reps, cfg.warmup, cfg.warmupMs,
                     cfg.cpuClock ? "CPU time of the calling thread" : "wall clock"));
             out.append(String.format(Locale.ROOT, "%4s %6s %5s | %9s %9s %7s %6s | %8s %8s %9s | %9s %8s %7s | %7s %7s%n",
                     "B", "P", "S", "aware ms", "unaw. ms", "speedup", "ideal", "floor ms", "aw/floor", "unaw. eff", "unique MB", "pool MB",
@@ -213,8 +213,14 @@ public final class AttentionBench {
             float[] oAware = new float[q.length], oUnaware = new float[q.length]; // (B, qHeads, d)
             double[] tA = new double[cfg.reps], tU = new double[cfg.reps];
             int half = poolLayers / 2; // the unaware run reads the other half of the copies: no cache reuse between the two
+            // warm-up: at least cfg.warmup reps and cfg.warmupMs, so that C2 has compiled the paths this
+            // point is the first to use (a point with fewer rows or a partial last chunk takes other
+            // loops of the tiles; until compiled they run the Vector API's Java fallback)
+            long warmEnd = System.nanoTime() + cfg.warmupMs * 1_000_000L;
+            int rot = 0; // layer rotation over every rep, warm-up included
             for (int r = -cfg.warmup; r < cfg.reps; r++) {
-                int first = Math.floorMod(r * cfg.layers, poolLayers);
+                if (r == 0 && System.nanoTime() < warmEnd) r = -1; // one more warm-up rep
+                int first = Math.floorMod(rot++ * cfg.layers, poolLayers);
                 long t0 = now(cfg);
                 for (int l = 0; l < cfg.layers; l++) kAware.decode(pool, (first + l) % poolLayers, aware, cfg.qHeads, q, oAware, par);
                 long t1 = now(cfg);
@@ -282,8 +288,8 @@ public final class AttentionBench {
                 def.unawareMinMs / def.awareMinMs, def.awareMinMs / def.floorMs(), cfg.cpuClock ? "cpu" : "wall"));
         j.append(String.format(Locale.ROOT, "\"read_bw_gbs\":%.2f,\"threads\":%d,\"vector_bits\":%d,\"cpus\":%d,",
                 bytesPerSecond / 1e9, cfg.threads, VectorMath.F.vectorBitSize(), Runtime.getRuntime().availableProcessors()));
-        j.append(String.format(Locale.ROOT, "\"q_heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"chunk\":%d,\"dtype\":\"%s\",\"layers\":%d,\"reps\":%d,",
-                cfg.qHeads, cfg.kvHeads, cfg.headDim, cfg.chunk, cfg.dtype.name().toLowerCase(Locale.ROOT), cfg.layers, cfg.reps));
+        j.append(String.format(Locale.ROOT, "\"q_heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"chunk\":%d,\"dtype\":\"%s\",\"layers\":%d,\"reps\":%d,\"warmup_ms\":%d,",
+                cfg.qHeads, cfg.kvHeads, cfg.headDim, cfg.chunk, cfg.dtype.name().toLowerCase(Locale.ROOT), cfg.layers, cfg.reps, cfg.warmupMs));
         j.append("\"default\":").append(pointJson(def)).append(",\"grid\":[");
         for (int i = 0; i < grid.size(); i++) j.append(i == 0 ? "" : ",").append(pointJson(grid.get(i)));
         return j.append("]}").toString();

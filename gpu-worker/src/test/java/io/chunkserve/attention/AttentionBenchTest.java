@@ -19,6 +19,8 @@ class AttentionBenchTest {
                 "--head-dim", "80", "--shared", "96", "--unique", "5", "--chunk", "32", "--dtype", "bf16", "--threads", "2",
                 "--layers", "3", "--no-grid"});
         assertEquals(4, c.batch());
+        assertEquals(15, c.warmup());
+        assertEquals(1000, c.warmupMs());
         assertEquals(2, c.kvHeads());
         assertEquals(80, c.headDim());
         assertEquals(DType.BF16, c.dtype());
@@ -28,6 +30,8 @@ class AttentionBenchTest {
         assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--frobnicate", "1"}));
         assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--q-heads", "6", "--kv-heads", "4"}));
         assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--unique", "0"}));
+        assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--warmup-ms", "-1"}));
+        assertEquals(250, AttentionBench.parse(new String[] {"--warmup-ms", "250"}).warmupMs());
         assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--dtype", "int4"}));
     }
 
@@ -35,7 +39,7 @@ class AttentionBenchTest {
     void tinyRunPrintsTableAndResultJson() {
         AttentionBench.Config c = AttentionBench.parse(new String[] {"--batch", "3", "--q-heads", "4", "--kv-heads", "2",
                 "--head-dim", "32", "--shared", "80", "--unique", "7", "--chunk", "16", "--dtype", "f16", "--threads", "2",
-                "--reps", "3", "--warmup", "1", "--working-set-mb", "4", "--bandwidth-mb", "16", "--no-grid"});
+                "--reps", "3", "--warmup", "1", "--warmup-ms", "0", "--working-set-mb", "4", "--bandwidth-mb", "16", "--no-grid"});
         String report = AttentionBench.run(c);
         String result = report.lines().filter(l -> l.startsWith("RESULT ")).findFirst().orElseThrow();
         for (String key : new String[] {"speedup_vs_unaware", "ideal_speedup", "floor_ratio", "read_bw_gbs", "grid", "default"}) {
