@@ -654,9 +654,10 @@ public final class Engine implements AutoCloseable {
         int[] ids = t.topTokenIds();
         float[] lp = t.topLogprobs();
         for (int i = 0; ids != null && i < ids.length; i++) {
-            top.add(new RequestOutput.TokenLogprob(ids[i], tokenizer.tokenString(ids[i]), lp[i], List.of()));
+            top.add(new RequestOutput.TokenLogprob(ids[i], tokenizer.tokenString(ids[i]), lp[i], List.of(), tokenizer.tokenBytes(ids[i])));
         }
-        return new RequestOutput.TokenLogprob(t.tokenId(), tokenizer.tokenString(t.tokenId()), t.logprob(), top);
+        return new RequestOutput.TokenLogprob(t.tokenId(), tokenizer.tokenString(t.tokenId()), t.logprob(), top,
+                tokenizer.tokenBytes(t.tokenId()));
     }
 
     private static boolean contains(int[] a, int x) {

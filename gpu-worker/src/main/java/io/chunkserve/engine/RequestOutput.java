@@ -32,8 +32,30 @@ public record RequestOutput(String requestId, List<ChoiceDelta> choices, boolean
      * @param token    its text
      * @param logprob  its log-probability under the model (raw logits, before penalties and temperature)
      * @param top      the most likely alternatives, most likely first
+     * @param bytes    the bytes the token stands for ({@link io.chunkserve.tokenizer.Tokenizer#tokenBytes}), or null
+     *                 for the UTF-8 of {@code token}; not to be modified
      */
-    public record TokenLogprob(int id, String token, float logprob, List<TokenLogprob> top) { }
+    public record TokenLogprob(int id, String token, float logprob, List<TokenLogprob> top, byte[] bytes) {
+        public TokenLogprob(int id, String token, float logprob, List<TokenLogprob> top) {
+            this(id, token, logprob, top, null);
+        }
+
+        /** The token's bytes: {@link #bytes} when known, else the UTF-8 of its text. */
+        public byte[] utf8() {
+            return bytes != null ? bytes : token.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof TokenLogprob t && id == t.id && Float.compare(logprob, t.logprob) == 0 && token.equals(t.token)
+                    && top.equals(t.top) && java.util.Arrays.equals(utf8(), t.utf8());
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(id, token, logprob, top);
+        }
+    }
 
     /**
      * @param promptTokens     prompt length

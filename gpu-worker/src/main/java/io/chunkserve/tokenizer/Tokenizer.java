@@ -66,6 +66,7 @@ public final class Tokenizer implements AutoCloseable {
     private final int[] eosTokenIds;
     private final boolean cleanUpSpaces;
     private final AtomicReferenceArray<String> tokenStrings;
+    private final AtomicReferenceArray<byte[]> tokenBytes;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private boolean closed;
 
@@ -97,6 +98,7 @@ public final class Tokenizer implements AutoCloseable {
         }
         this.eosTokenIds = eos.stream().mapToInt(Integer::intValue).toArray();
         this.tokenStrings = new AtomicReferenceArray<>(vocab.size());
+        this.tokenBytes = new AtomicReferenceArray<>(vocab.size());
     }
 
     /**
@@ -242,6 +244,24 @@ public final class Tokenizer implements AutoCloseable {
             tokenStrings.set(id, s);
         }
         return s;
+    }
+
+    /**
+     * The bytes of one token as OpenAI's logprobs report them: what the token contributes to the UTF-8 text, so
+     * that the bytes of consecutive tokens join into the text even where a character spans several tokens
+     * ({@link #tokenString} gives "\uFFFD" for each part). "Ġhello" gives " hello", "<0xE4>" gives E4, "▁the"
+     * gives " the", a special token its text. Empty outside the vocabulary. Cached per id; do not modify.
+     */
+    public byte[] tokenBytes(int id) {
+        if (id < 0 || id >= vocab.size()) {
+            return new byte[0];
+        }
+        byte[] b = tokenBytes.get(id);
+        if (b == null) {
+            b = vocab.bytes(id);
+            tokenBytes.set(id, b);
+        }
+        return b;
     }
 
     /** The raw vocabulary piece of an id ("Ġhello", "▁the", "<0x0A>"), or null outside the vocabulary. */

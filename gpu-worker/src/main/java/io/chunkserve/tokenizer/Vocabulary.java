@@ -19,11 +19,29 @@ final class Vocabulary {
     private final boolean[] special;
     private final Map<String, Integer> ids;
     private final boolean[] byteFallback;
+    private final boolean[] added;
+    /** Whether the decoder is byte-level (GPT-2 style: each piece char stands for one byte). */
+    private final boolean byteLevel;
 
-    private Vocabulary(String[] pieces, boolean[] special, Map<String, Integer> ids, boolean usesByteFallback) {
+    /** GPT-2's bytes_to_unicode, inverted: the byte a byte-level piece char stands for, or -1. */
+    private static final int[] BYTE_OF_CHAR = new int[324];
+
+    static {
+        java.util.Arrays.fill(BYTE_OF_CHAR, -1);
+        int n = 0;
+        for (int b = 0; b < 256; b++) {
+            boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            BYTE_OF_CHAR[printable ? b : 256 + n++] = b;
+        }
+    }
+
+    private Vocabulary(String[] pieces, boolean[] special, boolean[] added, Map<String, Integer> ids, boolean usesByteFallback,
+                       boolean byteLevel) {
         this.pieces = pieces;
         this.special = special;
+        this.added = added;
         this.ids = ids;
+        this.byteLevel = byteLevel;
         this.byteFallback = new boolean[pieces.length];
         if (usesByteFallback) {
             for (int i = 0; i < pieces.length; i++) {
@@ -109,9 +127,46 @@ final class Vocabulary {
             // an added token that re-uses a model id wins, as in the Rust tokenizer
             pieces[added.get("id").intValue()] = added.get("content").asText();
         }
-        boolean[] special = new boolean[max + 1];
-        specialIds.forEach((id, sp) -> special[id] = sp);
-        return new Vocabulary(pieces, special, Map.copyOf(ids), usesByteFallback(root));
+        boolean[] special = new boolean[max + 1], added = new boolean[max + 1];
+        specialIds.forEach((id, sp) -> {
+            special[id] = sp;
+            added[id] = true;
+        });
+        return new Vocabulary(pieces, special, added, Map.copyOf(ids), usesByteFallback(root),
+                containsDecoder(root.path("decoder"), "ByteLevel"));
+    }
+
+    /**
+     * The bytes a token stands for, before any decoding into text: an added token's UTF-8 content, a
+     * {@code <0xHH>} byte piece's byte, a byte-level piece's bytes (each char one byte), else the piece's UTF-8
+     * with SentencePiece's "▁" as a space. A token holding part of a multi-byte character gives just those bytes
+     * (its decoded text is U+FFFD). Empty for an unused id.
+     */
+    byte[] bytes(int id) {
+        String p = piece(id);
+        if (p == null) {
+            return new byte[0];
+        }
+        if (added[id]) {
+            return p.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        }
+        if (byteFallback[id]) {
+            return new byte[] {(byte) Integer.parseInt(p.substring(3, 5), 16)};
+        }
+        if (byteLevel) {
+            byte[] out = new byte[p.length()];
+            boolean mapped = true;
+            for (int i = 0; i < p.length() && mapped; i++) {
+                char c = p.charAt(i);
+                int b = c < BYTE_OF_CHAR.length ? BYTE_OF_CHAR[c] : -1;
+                mapped = b >= 0;
+                out[i] = (byte) b;
+            }
+            if (mapped) {
+                return out;
+            }
+        }
+        return p.replace('\u2581', ' ').getBytes(java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /** Highest id + 1: the size of an id-indexed table (HF's {@code len(tokenizer)} for contiguous ids). */

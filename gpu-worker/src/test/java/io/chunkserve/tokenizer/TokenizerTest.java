@@ -65,6 +65,36 @@ class TokenizerTest {
                 })));
     }
 
+    /**
+     * tokenBytes of a golden string's ids join into the text Hugging Face decodes them to (SentencePiece models: with
+     * the leading space their decoder strips), including characters split over several tokens, whose single-token
+     * text is U+FFFD; and such split characters occur in the golden strings.
+     */
+    @TestFactory
+    Stream<DynamicTest> tokenBytesJoinIntoTheDecodedText() {
+        int[] splitTokens = {0};
+        Stream<DynamicTest> each = models().flatMap(model -> Fixtures.list(Fixtures.golden(model).get("tokenizer_strings")).stream()
+                .map(s -> DynamicTest.dynamicTest(model + " " + quote(s.get("text").asText()), () -> {
+                    Tokenizer tok = Fixtures.tokenizer(model);
+                    int[] ids = Fixtures.ints(s.get("ids"));
+                    java.io.ByteArrayOutputStream joined = new java.io.ByteArrayOutputStream();
+                    for (int id : ids) {
+                        byte[] b = tok.tokenBytes(id);
+                        joined.writeBytes(b);
+                        if (tok.tokenString(id).contains("\uFFFD")) {
+                            splitTokens[0]++;
+                            assertFalse(java.util.Arrays.equals(b, tok.tokenString(id).getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+                                    "a part of a character: its own bytes, not U+FFFD's (id " + id + ")");
+                        }
+                    }
+                    String text = joined.toString(java.nio.charset.StandardCharsets.UTF_8);
+                    String decoded = tok.decodeRaw(ids, 0, ids.length, false);
+                    assertTrue(text.equals(decoded) || text.equals(" " + decoded), "joined " + quote(text) + ", decoded " + quote(decoded));
+                })));
+        return Stream.concat(each, Stream.of(DynamicTest.dynamicTest("some golden strings split a character over tokens",
+                () -> assertTrue(splitTokens[0] > 0, "tokens holding part of a character: " + splitTokens[0]))));
+    }
+
     @ParameterizedTest
     @MethodSource("models")
     void vocabSizeCountsAddedTokensAndMatchesTheModelConfig(String model) throws IOException {

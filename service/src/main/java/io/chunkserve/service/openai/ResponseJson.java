@@ -166,7 +166,7 @@ final class ResponseJson {
 
     private static JsonObject tokenEntry(TokenLogprob t) {
         JsonArray bytes = new JsonArray();
-        for (byte b : t.token().getBytes(StandardCharsets.UTF_8)) bytes.add(b & 0xff);
+        for (byte b : t.utf8()) bytes.add(b & 0xff);   // the token's own bytes: a part of a character is not U+FFFD's
         return new JsonObject().put("token", t.token()).put("logprob", clamp(t.logprob())).put("bytes", bytes);
     }
 

@@ -165,7 +165,10 @@ class OpenAiResponseTest {
             JsonObject e = (JsonObject) o;
             assertEquals(List.of("token", "logprob", "bytes", "top_logprobs"), List.copyOf(e.fieldNames()));
             assertTrue(e.getDouble("logprob") <= 0);
-            assertEquals(new String(bytes(e.getJsonArray("bytes")), StandardCharsets.UTF_8), e.getString("token"));
+            // a token's own bytes: its text, unless it holds part of a character (its text is then U+FFFD)
+            if (!e.getString("token").contains("\uFFFD")) {
+                assertEquals(new String(bytes(e.getJsonArray("bytes")), StandardCharsets.UTF_8), e.getString("token"));
+            }
             JsonArray top = e.getJsonArray("top_logprobs");
             assertEquals(3, top.size());
             // greedy: the sampled token is the most likely one
