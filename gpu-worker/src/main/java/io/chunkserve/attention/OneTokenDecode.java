@@ -139,7 +139,7 @@ final class OneTokenDecode {
         private float[] q, out;
         private int layer, len, qHeads, qOff, outOff, tasks;
         private boolean byPositions;
-        private float[] pm = new float[0], pl = new float[0], po = new float[0]; // (tasks, qHeads) and (tasks, qHeads, hd)
+        private final PositionParts pp = new PositionParts();
 
         void set(ChunkPool pool, int layer, int[] chunks, int len, int qHeads, float[] q, int qOff, float[] out, int outOff,
                  int tasks, boolean byPositions) {
@@ -154,11 +154,7 @@ final class OneTokenDecode {
             this.outOff = outOff;
             this.tasks = tasks;
             this.byPositions = byPositions;
-            if (byPositions) {
-                int hd = pool.layout().headDim();
-                if (pm.length < tasks * qHeads) { pm = new float[tasks * qHeads]; pl = new float[tasks * qHeads]; }
-                if (po.length < tasks * qHeads * hd) po = new float[tasks * qHeads * hd];
-            }
+            if (byPositions) pp.size(tasks, qHeads, pool.layout().headDim());
         }
 
         void clear() {
@@ -167,11 +163,7 @@ final class OneTokenDecode {
             q = out = null;
         }
 
-        /** First position of part p; multiples of 16 so that parts start on whole cache lines of K. */
-        private int bound(int p) {
-            if (p >= tasks) return len;
-            return (int) ((long) len * p / tasks) & ~15;
-        }
+        private int bound(int p) { return PositionParts.bound(p, tasks, len); }
 
         @Override
         public void accept(int p) {
@@ -217,9 +209,9 @@ final class OneTokenDecode {
                         for (int d = 0; d < hd; d++) out[o + d] = s.o[r * hd + d] * inv;
                     } else {
                         int i = p * qHeads + row;
-                        pm[i] = s.m[r];
-                        pl[i] = s.l[r];
-                        System.arraycopy(s.o, r * hd, po, i * hd, hd);
+                        pp.m[i] = s.m[r];
+                        pp.l[i] = s.l[r];
+                        System.arraycopy(s.o, r * hd, pp.o, i * hd, hd);
                     }
                 }
             }
@@ -291,24 +283,7 @@ final class OneTokenDecode {
         }
 
         /** out[row] = Σ_p 2^(m_p − M)·o_p / Σ_p 2^(m_p − M)·l_p with M = max_p m_p. */
-        void merge() {
-            int hd = pool.layout().headDim();
-            for (int row = 0; row < qHeads; row++) {
-                float m = Float.NEGATIVE_INFINITY;
-                for (int p = 0; p < tasks; p++) m = Math.max(m, pm[p * qHeads + row]);
-                float l = 0;
-                int o = outOff + row * hd;
-                Arrays.fill(out, o, o + hd, 0f);
-                for (int p = 0; p < tasks; p++) {
-                    int i = p * qHeads + row;
-                    if (pl[i] == 0f) continue; // empty part
-                    float w = VectorMath.exp2(pm[i] - m);
-                    l += w * pl[i];
-                    VectorMath.axpby(w, po, i * hd, 1f, out, o, hd);
-                }
-                VectorMath.scale(1f / l, out, o, hd);
-            }
-        }
+        void merge() { pp.merge(tasks, qHeads, pool.layout().headDim(), out, outOff); }
     }
 
     /*

@@ -67,7 +67,7 @@ final class SplitDecode {
         private int[] chunks;
         private float[] q, out;
         private int layer, len, qHeads, qOff, outOff, parts;
-        private float[] pm = new float[0], pl = new float[0], po = new float[0]; // (parts, qHeads) and (parts, qHeads, hd)
+        private final PositionParts pp = new PositionParts();
 
         void set(ChunkPool pool, int layer, int[] chunks, int len, int qHeads, float[] q, int qOff, float[] out, int outOff, int parts) {
             this.pool = pool;
@@ -80,9 +80,7 @@ final class SplitDecode {
             this.out = out;
             this.outOff = outOff;
             this.parts = parts;
-            int hd = pool.layout().headDim();
-            if (pm.length < parts * qHeads) { pm = new float[parts * qHeads]; pl = new float[parts * qHeads]; }
-            if (po.length < parts * qHeads * hd) po = new float[parts * qHeads * hd];
+            pp.size(parts, qHeads, pool.layout().headDim());
         }
 
         void clear() {
@@ -91,11 +89,7 @@ final class SplitDecode {
             q = out = null;
         }
 
-        /** First position of part p (p = parts gives len); multiples of 16 so that parts start on whole cache lines. */
-        private int bound(int p) {
-            if (p >= parts) return len;
-            return (int) ((long) len * p / parts) & ~15;
-        }
+        private int bound(int p) { return PositionParts.bound(p, parts, len); }
 
         @Override
         public void accept(int p) {
@@ -124,9 +118,9 @@ final class SplitDecode {
                         tiles[h].finish(j, out, outOff + row * hd);
                     } else {
                         int i = p * qHeads + row;
-                        pm[i] = tiles[h].rowMax(j);
-                        pl[i] = tiles[h].rowSum(j);
-                        tiles[h].rowOutput(j, po, i * hd);
+                        pp.m[i] = tiles[h].rowMax(j);
+                        pp.l[i] = tiles[h].rowSum(j);
+                        tiles[h].rowOutput(j, pp.o, i * hd);
                     }
                 }
             }
@@ -154,24 +148,6 @@ final class SplitDecode {
         }
 
         /** out[row] = Σ_p 2^(m_p − M)·o_p / Σ_p 2^(m_p − M)·l_p with M = max_p m_p (scores in log2 units). */
-        void merge() {
-            int hd = pool.layout().headDim();
-            for (int row = 0; row < qHeads; row++) {
-                float m = Float.NEGATIVE_INFINITY;
-                for (int p = 0; p < parts; p++) m = Math.max(m, pm[p * qHeads + row]);
-                float l = 0;
-                int o = outOff + row * hd;
-                java.util.Arrays.fill(out, o, o + hd, 0f);
-                for (int p = 0; p < parts; p++) {
-                    int i = p * qHeads + row;
-                    if (pl[i] == 0f) continue; // empty part
-                    float w = VectorMath.exp2(pm[i] - m);
-                    l += w * pl[i];
-                    for (int d = 0; d < hd; d++) out[o + d] += w * po[i * hd + d];
-                }
-                float inv = 1f / l;
-                for (int d = 0; d < hd; d++) out[o + d] *= inv;
-            }
-        }
+        void merge() { pp.merge(parts, qHeads, pool.layout().headDim(), out, outOff); }
     }
 }
