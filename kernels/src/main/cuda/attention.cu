@@ -70,14 +70,6 @@ struct Args {
     int warpStart, nItems;   // items ≥ warpStart: one a warp, 4 a block (WARP kernels only)
 };
 
-// The programmatic-dependency wait of the partials (sm_90; a no-op on a plain launch): before the first load of
-// what the kernel before wrote (the queries, this step's K/V).
-__device__ __forceinline__ void dep_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
 // A read-only 16-byte load the compiler may not merge with an earlier one: values needed only after the main
 // loop are read again there instead of holding registers through it.
 __device__ __forceinline__ int4 ldg_again(const int* p) {
@@ -104,7 +96,7 @@ __device__ __forceinline__ int pick_pre(int4 c, int4 d, int i) {
 // FAST: the tile loads take one chunk id per tile when a chunk holds whole stages (C ≥ TL; the address of each
 // 16-byte piece is then the tile's base plus a per-thread constant), the next tile's chunk id is read before the
 // stage wait, and the o rescale is skipped when no row maximum of the warp moved.
-template <typename T, int D, int STAGES, int TL, int NRS, bool FAST, bool EARLY>
+template <typename T, int D, int STAGES, int TL, int NRS, bool FAST>
 __device__ __forceinline__ void partials_body(
         const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q, const Args& A,
         int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
@@ -128,6 +120,21 @@ __device__ __forceinline__ void partials_body(
     // fast loads: a chunk holds whole stages
     const bool wholeTiles = FAST && C >= TL;
 
+    // query tile (rows past rowCount are zero)
+    {
+    const int seqOff = ia.z, rowStart = ia.w, rowCount = ib.x, seqBase = ic.x;
+    for (int p = tid; p < ROWS * PR; p += THREADS) {
+        int r = p / PR, c = p % PR;
+        bool valid = r < rowCount;
+        const T* src = q;
+        if (valid) {
+            int rg = rowStart + r, k = rg / g;
+            int seq = seqBase >= 0 ? seqBase + k : __ldg(A.rowSeqs + seqOff + k);
+            src = q + (size_t)(seq * hq + h * g + (rg - k * g)) * D + c * 8;
+        }
+        cp_async16(smem_u32(qs + swz<D>(r, c)), src, valid);
+    }
+    }
     // tokens < fullTok are copied (a tail chunk's slots past the length too: they lie inside the chunk and are
     // masked below, V rows zeroed); tokens ≥ fullTok are zero-filled
     // (the prologue takes the first chunk ids from the item record; later tiles read chunkIds, from L2)
@@ -173,48 +180,16 @@ __device__ __forceinline__ void partials_body(
             cp_async16(vs + it * THREADS * 16, valid ? vp0 + it * THREADS * 8 : vc, valid);
         }
     };
-    auto load_pro = [&](int s) {
-        if (wholeTiles) {
-            int ci = (s * TL) >> logC;
-            load_whole(s, s, ci < PRE ? pick_pre(ic, id, ci) : __ldg(A.chunkIds + chunkOff + ci), fullTok);
-        } else {
-            load_tile(s, s, std::true_type{}, fullTok);
-        }
-    };
-    // EARLY (session 8): prologue tiles whose tokens all lie before the item's last token (the only one the
-    // kernel before may have written this step: a sequence's new token is its last, in a chunk it alone holds)
-    // load before the dependency wait; they join the first commit group below, which then holds them, the
-    // queries and tile 0
-    int preTiles = 0;
-    if constexpr (EARLY) {
-        const int oldTok = (tailSeq >= 0 ? fullTok - C + ((tailLen - 1) & (C - 1)) + 1 : fullTok) - 1;
-        #pragma unroll
-        for (int s = 0; s < STAGES - 1; ++s) {
-            if (s < nTilesFull && (s + 1) * TL <= oldTok) {
-                load_pro(s);
-                preTiles = s + 1;
-            }
-        }
-    }
-    dep_wait();
-    // query tile (rows past rowCount are zero)
-    {
-    const int seqOff = ia.z, rowStart = ia.w, rowCount = ib.x, seqBase = ic.x;
-    for (int p = tid; p < ROWS * PR; p += THREADS) {
-        int r = p / PR, c = p % PR;
-        bool valid = r < rowCount;
-        const T* src = q;
-        if (valid) {
-            int rg = rowStart + r, k = rg / g;
-            int seq = seqBase >= 0 ? seqBase + k : __ldg(A.rowSeqs + seqOff + k);
-            src = q + (size_t)(seq * hq + h * g + (rg - k * g)) * D + c * 8;
-        }
-        cp_async16(smem_u32(qs + swz<D>(r, c)), src, valid);
-    }
-    }
     #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-        if (s >= preTiles && s < nTilesFull) load_pro(s);
+        if (s < nTilesFull) {
+            if (wholeTiles) {
+                int ci = (s * TL) >> logC;
+                load_whole(s, s, ci < PRE ? pick_pre(ic, id, ci) : __ldg(A.chunkIds + chunkOff + ci), fullTok);
+            } else {
+                load_tile(s, s, std::true_type{}, fullTok);
+            }
+        }
         cp_async_commit();
     }
     // the sequences of this block's rows and how many items hold each (1: rows written out directly), read
@@ -427,7 +402,7 @@ __device__ __forceinline__ void partials_body(
 
 #include "attention_warp.cuh"
 
-template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, bool EARLY>
+template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smem[];
@@ -448,22 +423,25 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     for (int l = blockIdx.x + threadIdx.x * gridDim.x; l < planLines; l += THREADS * gridDim.x) {
         asm volatile("prefetch.global.L2 [%0];" ::"l"(planBase + (size_t)l * 128));
     }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     // launched as a programmatic dependent of the kernel that wrote the queries and the new K/V (the model
-    // runner's q/k/v epilogue): partials_body / partials_warp wait for it (dep_wait) before the first load of
-    // them; the plan and lengths (uploaded before the step) are read before.
+    // runner's q/k/v epilogue): wait for it before the first load of them; the plan and lengths (uploaded
+    // before the step) were read above. A no-op on a plain launch.
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
     if constexpr (WARP) {
         if (warpBlock) {
-            partials_warp<T, D, STAGES, EARLY>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+            partials_warp<T, D, STAGES>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
             return;
         }
     }
     const int rowCount = ib.x;
     if (rowCount <= 16) {
-        partials_body<T, D, STAGES, TL, 1, FAST, EARLY>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 1, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else if (rowCount <= 32) {
-        partials_body<T, D, STAGES, TL, 2, FAST, EARLY>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 2, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else {
-        partials_body<T, D, STAGES, TL, 4, FAST, EARLY>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 4, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
 }
 
@@ -525,9 +503,7 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 // TL: KV tokens a stage; FAST: see partials_body. Shared memory: (64·D + STAGES·2·TL·D)·2 + 512 bytes
 // (CudaAttention.smemBytes must agree). _f64 is CudaAttention's default; _v0 (64-token stages without FAST: the
 // session-3 kernel) and _t32 (32-token stages, 3 blocks an SM at d128: no faster than _f64) are kept for A/B.
-// EARLY (_f64e, session 8; CudaAttention's chunkserve.cuda.earlyKv): the f64 kernel with its first K/V stages
-// requested before the dependency wait where their tokens are all older than the item's last one.
-#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB, EARLY)                                                      \
+#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB)                                                      \
     extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
@@ -542,19 +518,17 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
         }                                                                                                    \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
-        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, EARLY>(                               \
+        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3>(                               \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
 
 #define CS_PARTIALS_ALL(T, NAME_T)                                                                           \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_v0, T, 128, 3, 64, false, 2, false)                         \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_f64, T, 128, 3, 64, true, 2, false)                         \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_f64e, T, 128, 3, 64, true, 2, true)                         \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_t32, T, 128, 3, 32, true, 3, false)                         \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_v0, T, 64, 3, 64, false, 3, false)                           \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64, T, 64, 3, 64, true, 3, false)                           \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64e, T, 64, 3, 64, true, 3, true)                           \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4, false)
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_v0, T, 128, 3, 64, false, 2)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_f64, T, 128, 3, 64, true, 2)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_t32, T, 128, 3, 32, true, 3)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_v0, T, 64, 3, 64, false, 3)                                  \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64, T, 64, 3, 64, true, 3)                                  \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4)
 
 CS_PARTIALS_ALL(__half, f16)
 CS_PARTIALS_ALL(__nv_bfloat16, bf16)

@@ -8,7 +8,7 @@
 // no cross-warp reduction (the block path splits each 64-token tile over 4 warps and merges their states, and
 // a block starts per item: for the short private items of a shared-prefix batch that start-up dominated).
 // Needs C ≥ 16 (a stage lies in one chunk) and the f64 shared-memory size (64·D + 3·2·64·D elements).
-template <typename T, int D, int WST, bool EARLY>
+template <typename T, int D, int WST>
 __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T* __restrict__ vc,
                                               const T* __restrict__ q, const Args& A, int h, const int* itemRec,
                                               int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
@@ -23,6 +23,18 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
     const int seqBase = ic.x;
     const int g = A.g, hkv = A.hkv, logC = A.logC, C = 1 << logC, hq = hkv * g;
     const int tailLen = tailSeq >= 0 ? __ldg(A.lens + tailSeq) : 0;
+    // query rows (rows past rowCount zero)
+    for (int p = lane; p < 16 * PR; p += 32) {
+        int r = p / PR, c = p % PR;
+        bool valid = r < rowCount;
+        const T* src = q;
+        if (valid) {
+            int rg = rowStart + r, k = rg / g;
+            int seq = seqBase >= 0 ? seqBase + k : __ldg(A.rowSeqs + seqOff + k);
+            src = q + (size_t)(seq * hq + h * g + (rg - k * g)) * D + c * 8;
+        }
+        cp_async16(smem_u32(qs + swz<D>(r, c)), src, valid);
+    }
     const int nTok = tailSeq >= 0 ? fullTok - C + ((tailLen - 1) & (C - 1)) + 1 : fullTok;
     const int nTiles = (nTok + NTW - 1) / NTW;
     auto chunk_of = [&](int tile) {
@@ -44,34 +56,9 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
             cp_async16(smem_u32(vs + swz<D>(r, c)), valid ? vb + r * D + c * 8 : vc, valid);
         }
     };
-    // EARLY: the first stages whose tokens all lie before the item's last one load before the dependency wait
-    // (see partials_body); they join the first commit group
-    int preTiles = 0;
-    if constexpr (EARLY) {
-        #pragma unroll
-        for (int s = 0; s < WST - 1; ++s) {
-            if (s < nTiles && (s + 1) * NTW <= nTok - 1) {
-                load(s, s, chunk_of(s));
-                preTiles = s + 1;
-            }
-        }
-    }
-    dep_wait();
-    // query rows (rows past rowCount zero)
-    for (int p = lane; p < 16 * PR; p += 32) {
-        int r = p / PR, c = p % PR;
-        bool valid = r < rowCount;
-        const T* src = q;
-        if (valid) {
-            int rg = rowStart + r, k = rg / g;
-            int seq = seqBase >= 0 ? seqBase + k : __ldg(A.rowSeqs + seqOff + k);
-            src = q + (size_t)(seq * hq + h * g + (rg - k * g)) * D + c * 8;
-        }
-        cp_async16(smem_u32(qs + swz<D>(r, c)), src, valid);
-    }
     #pragma unroll
     for (int s = 0; s < WST - 1; ++s) {
-        if (s >= preTiles && s < nTiles) load(s, s, chunk_of(s));
+        if (s < nTiles) load(s, s, chunk_of(s));
         cp_async_commit();   // the first group also holds the query rows
     }
     float o[D / 8][4];

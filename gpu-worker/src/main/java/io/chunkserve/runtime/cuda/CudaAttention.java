@@ -47,9 +47,6 @@ public final class CudaAttention implements AutoCloseable {
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
     private final long hPartials, hMerge;
-    // session 8: the f64 kernel that requests its first K/V stages before the dependency wait (0: none for this variant)
-    private final long hPartialsEarly;
-    private boolean earlyKv;
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
     private int warpItems;   // CudaPlan.WARP_*
@@ -92,12 +89,6 @@ public final class CudaAttention implements AutoCloseable {
         fill = CudaDevice.function(module, "cs_fill_random16");
         readAll = CudaDevice.function(module, "cs_read_all");
         hPartials = Launcher.handle(partials);
-        if (variant.equals("f64")) {
-            CUfunction early = CudaDevice.function(module, "cs_attn_partials_" + t + "_f64e");
-            hPartialsEarly = Launcher.handle(early);
-        } else {
-            hPartialsEarly = 0;
-        }
         hMerge = Launcher.handle(merge);
         int d = layout.headDim();
         smemBytes = (CudaPlan.ROWS * d + stages * 2 * stageTokens * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
@@ -105,8 +96,6 @@ public final class CudaAttention implements AutoCloseable {
             throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
         }
         CudaDevice.setDynamicShared(partials, smemBytes);
-        if (hPartialsEarly != 0) CudaDevice.setDynamicShared(CudaDevice.function(module, "cs_attn_partials_" + t + "_f64e"), smemBytes);
-        earlyKv = hPartialsEarly != 0 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.earlyKv", DEFAULT_EARLY_KV));
         blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, THREADS, smemBytes));
         // warp items (f64 kernels only): -Dchunkserve.cuda.warpItems=auto (default) | always (checks) | off (A/B)
         String wm = System.getProperty("chunkserve.cuda.warpItems", "auto");
@@ -200,18 +189,6 @@ public final class CudaAttention implements AutoCloseable {
      * last wave instead of following their completion. false: a plain launch (comparisons).
      */
     public void dependentMerge(boolean on) { dependentMerge = on; }
-
-    /** Default of {@code -Dchunkserve.cuda.earlyKv}: see {@link #earlyKv(boolean)}. */
-    static final String DEFAULT_EARLY_KV = "false";
-
-    /**
-     * Session 8: whether the partials (f64 variant only) request their first K/V stages before the dependency wait
-     * on the kernel before (the q/k/v epilogue), for stages whose tokens all lie before the item's last token: a
-     * sequence's new token, the only K/V that kernel writes, is its last, in a chunk it alone holds.
-     */
-    public void earlyKv(boolean on) { earlyKv = on && hPartialsEarly != 0; }
-
-    public boolean earlyKv() { return earlyKv; }
 
     public boolean dependentMerge() { return dependentMerge; }
 
@@ -344,9 +321,8 @@ public final class CudaAttention implements AutoCloseable {
                 .i64(pfAddr0).i64(pfBytes0).i64(pfAddr1).i64(pfBytes1).i32(pfFlags);
         pfAddr0 = pfBytes0 = pfAddr1 = pfBytes1 = 0;   // one launch only
         pfFlags = 0;
-        long hp = earlyKv ? hPartialsEarly : hPartials;
-        if (dependentPartials) launcher.launchDependent(hp, plan.blockCount(), 1, THREADS, smemBytes);
-        else launcher.launch(hp, plan.blockCount(), 1, THREADS, smemBytes);
+        if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
+        else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         if ((directNow && !planMerge) || skipMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)

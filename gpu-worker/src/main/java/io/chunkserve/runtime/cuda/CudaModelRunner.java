@@ -300,11 +300,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** The two-phase plans' private list split mode (−1 without two-phase kernels). */
     public int attentionPrivateSplit() { return twoPhase == null ? -1 : twoPhase.privateSplit(); }
 
-    /** Session 8 (A/B): the partials' first K/V stages requested before their dependency wait ({@link CudaAttention#earlyKv(boolean)}). */
-    public void attentionEarlyKv(boolean on) { if (twoPhase != null) twoPhase.earlyKv(on); }
-
-    public boolean attentionEarlyKv() { return twoPhase != null && twoPhase.earlyKv(); }
-
     /** Benchmarks: fixes the two-phase plan's piece size (tiles; 0 = the cost model's choice). */
     public void forceAttentionTiles(int tiles) {
         if (twoPhase != null) twoPhase.forceTilesPerPiece(tiles);

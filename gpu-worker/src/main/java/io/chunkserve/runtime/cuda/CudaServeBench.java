@@ -50,8 +50,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N], in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention;
  * --l2-ab off,kernel:o,attn:o:last,...: L2 prefetch configurations ({@link L2Prefetch}) in the given order, each with
- * its unprofiled GPU ms a step, device period and profiled o / down / attention; --early-ab off,on,...: the partials'
- * first K/V stages after / before their dependency wait; --skip-ab: ops left out, diagnostics)
+ * its unprofiled GPU ms a step, device period and profiled o / down / attention; --skip-ab: ops left out, diagnostics)
  */
 public final class CudaServeBench {
     private CudaServeBench() { }
@@ -65,7 +64,6 @@ public final class CudaServeBench {
         a.put("--sampled-ab", "0");
         a.put("--skip-ab", "");
         a.put("--l2-ab", "");
-        a.put("--early-ab", "");
         a.put("--penalized-ab", "0");
         a.put("--logprobs-ab", "0");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
@@ -424,32 +422,6 @@ public final class CudaServeBench {
                                 runner.setL2Prefetch(keep);
                             }
                             r.put("l2_ab_b" + pb, lr);
-                        }
-                        if (!a.get("--early-ab").isEmpty()) {
-                            // session 8: the partials' first K/V stages before their dependency wait (on) or after it
-                            // (off), at B = pb in this process, in the order given: each an unprofiled 32-token run
-                            boolean keep = runner.attentionEarlyKv();
-                            Map<String, Object> er = new LinkedHashMap<>();
-                            int idx = 0;
-                            try {
-                                for (String spec : a.get("--early-ab").split(",")) {
-                                    if (!spec.equals("on") && !spec.equals("off")) throw new IllegalArgumentException("--early-ab: on or off, not " + spec);
-                                    runner.attentionEarlyKv(spec.equals("on"));
-                                    runner.decodeTiming(pb, true);
-                                    Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
-                                    double[] tm = runner.decodeTiming(pb, true);
-                                    System.out.printf(Locale.ROOT, "%-13s B=%d early-ab %-4s (kernel early: %s) GPU %.3f ms/step (unprofiled, %.0f steps), device period %.3f ms, %.0f tok/s%n",
-                                            shape, pb, spec, runner.attentionEarlyKv(), tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0],
-                                            tm == null ? Double.NaN : tm[6], x.decodeTps);
-                                    Map<String, Object> one = new LinkedHashMap<>();
-                                    one.put("gpu_ms", tm == null ? Double.NaN : Math.round(tm[1] * 1000) / 1000.0);
-                                    one.put("period_ms", tm == null ? Double.NaN : Math.round(tm[6] * 1000) / 1000.0);
-                                    er.put(spec + "_" + (idx++), one);
-                                }
-                            } finally {
-                                runner.attentionEarlyKv(keep);
-                            }
-                            r.put("early_ab_b" + pb, er);
                         }
                         if (!a.get("--skip-ab").isEmpty()) {
                             // diagnostics (session 7): decode steps at B = pb with ops left out (CudaModelRunner.SKIP_NAMES,
