@@ -593,21 +593,11 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
             }
         }
     };
-    // flags & 2 (session 8, A/B): the first weight stages requested after pdl_wait instead of before it
-    const bool lateW = (flags & 2) != 0;
-    if (!lateW) {
-        #pragma unroll
-        for (int s = 0; s < STAGES - 1; ++s) {
-            if (s < nk) loadW(s, s);
-        }
+    #pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < nk) loadW(s, s);
     }
     pdl_wait();
-    if (lateW) {
-        #pragma unroll
-        for (int s = 0; s < STAGES - 1; ++s) {
-            if (s < nk) loadW(s, s);
-        }
-    }
     #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
         if (s < nk) loadX(s, s);

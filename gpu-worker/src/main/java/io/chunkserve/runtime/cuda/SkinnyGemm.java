@@ -42,16 +42,13 @@ public final class SkinnyGemm {
      * {@link #runSiluMul}), of the other GEMMs below the LM head ({@code res=NAME}: q|k|v, o, down; -1: the wide
      * default) and a cap on their k-slices ({@code slices=N}, 0: none): "vec:gu=t64_m1w4s6:res=t64:slices=8".
      */
-    public record Options(boolean vec, int gu, int res, int maxSlices, int late) {
-        public Options(boolean vec) { this(vec, -1, -1, 0, 0); }
-
-        /** Session 8 (A/B, {@code late=all|gu|res}): which GEMMs request their first weight stages after the dependency wait. */
-        static final int LATE_NONE = 0, LATE_ALL = 1, LATE_GU = 2, LATE_RES = 3;
+    public record Options(boolean vec, int gu, int res, int maxSlices) {
+        public Options(boolean vec) { this(vec, -1, -1, 0); }
 
         public static Options parse(String spec) {
             String[] f = spec.split(":");
             if (!f[0].equals("direct") && !f[0].equals("vec")) throw new IllegalArgumentException("gemm options: direct or vec, not " + spec);
-            int gu = -1, res = -1, slices = 0, late = LATE_NONE;
+            int gu = -1, res = -1, slices = 0;
             for (int i = 1; i < f.length; i++) {
                 String[] kv = f[i].split("=", 2);
                 if (kv.length != 2) throw new IllegalArgumentException("gemm options: KEY=VALUE after ':', not " + f[i]);
@@ -63,27 +60,18 @@ public final class SkinnyGemm {
                         else res = v;
                     }
                     case "slices" -> slices = Integer.parseInt(kv[1]);
-                    case "late" -> late = switch (kv[1]) {
-                        case "all" -> LATE_ALL;
-                        case "gu" -> LATE_GU;
-                        case "res" -> LATE_RES;
-                        default -> throw new IllegalArgumentException("gemm options: late=all|gu|res, not " + kv[1]);
-                    };
-                    default -> throw new IllegalArgumentException("gemm options: gu, res, slices or late, not " + kv[0]);
+                    default -> throw new IllegalArgumentException("gemm options: gu, res or slices, not " + kv[0]);
                 }
             }
-            return new Options(f[0].equals("vec"), gu, res, slices, late);
+            return new Options(f[0].equals("vec"), gu, res, slices);
         }
 
         /** The kernel's flags argument (model.cu gemm_skinny). */
-        int flags() { return (vec ? 1 : 0) | (late == LATE_ALL || late == LATE_RES ? 2 : 0); }
-
-        /** The fused gate|up kernel's flags argument (its epilogue ignores bit 0). */
-        int guFlags() { return late == LATE_ALL || late == LATE_GU ? 2 : 0; }
+        int flags() { return vec ? 1 : 0; }
 
         @Override public String toString() {
             return (vec ? "vec" : "direct") + (gu >= 0 ? ":gu=" + VARIANTS[gu].name() : "") + (res >= 0 ? ":res=" + VARIANTS[res].name() : "")
-                    + (maxSlices > 0 ? ":slices=" + maxSlices : "") + (late != LATE_NONE ? ":late=" + new String[] {"", "all", "gu", "res"}[late] : "");
+                    + (maxSlices > 0 ? ":slices=" + maxSlices : "");
         }
     }
 
@@ -243,7 +231,7 @@ public final class SkinnyGemm {
                 : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide
                 : b64 <= occupancy[GU64] * sms ? GU64 : T64;
         Variant var = VARIANTS[v];
-        l.begin().i64(w).i64(x).i64(act).i32(T).i32(n).i32(k).i32(k).i32(3).i32(options.guFlags());
+        l.begin().i64(w).i64(x).i64(act).i32(T).i32(n).i32(k).i32(k).i32(3).i32(0);
         int rowBlocks = (n + var.rows() - 1) / var.rows();
         if (pdl) l.launchDependent(fns[v], rowBlocks, 1, var.threads(), var.smem());
         else l.launch(fns[v], rowBlocks, 1, var.threads(), var.smem());
