@@ -7,6 +7,8 @@ import java.util.List;
  * Where and what {@link CudaModelRunner} pulls into L2 while a decode step's two-phase attention runs (issue 7,
  * session 8): the attention is latency-bound at ~2.3× its KV bytes, so HBM has bandwidth to spare while it runs, and
  * the weights read right after it (the o projection, later the down projection) are otherwise read cold.
+ * Measured on an H200 (BENCHMARKS.md, issue 7, session 8): no configuration wins on either shape (neutral to
+ * +0.08 ms a step at 1B, +0.10 to +1.05 ms at 8B), so it is off by default and kept for A/B.
  * {@code -Dchunkserve.cuda.l2Prefetch=SPEC}, default {@code off}; SPEC is {@code off} or colon-separated tokens:
  * <ul>
  * <li>{@code kernel} (a one-warp-a-block kernel launched as a programmatic dependent just before the partials: it
