@@ -507,15 +507,7 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
-         int g, int logC, float scaleLog2, int direct, int warpStart, int nItems, const char* pf0,         \
-         long long pfN0, const char* pf1, long long pfN1, int pfFlags) {                                     \
-        /* session 8: the model runner's L2 prefetch of the next weights (l2Prefetch=attn:...; n = 0: none), */ \
-        /* consecutive pieces on consecutive blocks, issued before the dependency wait */                     \
-        if (pfN0 > 0) {                                                                                      \
-            const long long pi = (long long)threadIdx.x * gridDim.x + blockIdx.x, ps = (long long)gridDim.x * cs::THREADS; \
-            cs::l2_prefetch(pf0, pfN0, pi, ps, pfFlags & 1);                                                 \
-            cs::l2_prefetch(pf1, pfN1, pi, ps, pfFlags & 1);                                                 \
-        }                                                                                                    \
+         int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
         cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3>(                               \

@@ -67,28 +67,6 @@ template <> struct Elem<__nv_bfloat16> {
 template <int D>
 __device__ __forceinline__ int swz(int row, int piece) { return row * D + ((piece ^ (row & 7)) << 3); }
 
-// L2 prefetch (session 8, issue 7; CudaModelRunner's chunkserve.cuda.l2Prefetch, off by default): the calling
-// thread's share of the byte range [p, p + n) (16-byte aligned, n a multiple of 16) in pieces of L2_PIECE bytes,
-// piece i issued by thread index i mod stride, as sm_90 bulk prefetches into L2 (no registers or shared memory
-// receive anything; the instruction returns at once); last: with an L2::evict_last cache policy. A no-op before
-// sm_90 and for n <= 0.
-constexpr int L2_PIECE = 4096;
-__device__ __forceinline__ void l2_prefetch(const char* p, long long n, long long idx, long long stride, bool last) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (p == nullptr || n <= 0) return;
-    unsigned long long pol = 0;
-    if (last) asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(pol));
-    for (long long off = idx * L2_PIECE; off < n; off += stride * L2_PIECE) {
-        unsigned sz = (unsigned)(n - off < L2_PIECE ? n - off : L2_PIECE);
-        if (last) {
-            asm volatile("cp.async.bulk.prefetch.L2.global.L2::cache_hint [%0], %1, %2;" ::"l"(p + off), "r"(sz), "l"(pol) : "memory");
-        } else {
-            asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p + off), "r"(sz) : "memory");
-        }
-    }
-#endif
-}
-
 // A uniform value in [-1, 1) from a hash (splitmix64) of (seed, index): random data made on the device, the same
 // for the same (seed, index) on every launch shape.
 __device__ __forceinline__ float hash_uniform(long long i, unsigned int seed) {

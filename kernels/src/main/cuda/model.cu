@@ -428,18 +428,6 @@ extern "C" __global__ void cs_rope_table(const int* pos, const float* invFreq, f
     }
 }
 
-// L2 prefetch of up to two byte ranges (session 8; CudaModelRunner's chunkserve.cuda.l2Prefetch=kernel:...):
-// launched as a programmatic dependent just before the two-phase partials, it lets them be scheduled at once,
-// issues its bulk prefetches (cs::l2_prefetch, consecutive pieces on consecutive blocks) and then waits for the
-// kernel before it, so the chain's invariant holds (its completion implies that kernel's). flags & 1: evict_last.
-extern "C" __global__ void cs_l2_prefetch(const char* p0, long long n0, const char* p1, long long n1, int flags) {
-    csm::pdl_trigger();
-    const long long idx = (long long)threadIdx.x * gridDim.x + blockIdx.x, stride = (long long)gridDim.x * blockDim.x;
-    cs::l2_prefetch(p0, n0, idx, stride, flags & 1);
-    cs::l2_prefetch(p1, n1, idx, stride, flags & 1);
-    csm::pdl_wait();
-}
-
 #define CS_QKV_POST(NAME, KV)                                                                                \
     extern "C" __global__ void NAME(float* qkv, const float* bias, const float* qn, const float* kn,          \
                                     const float* cosT, const float* sinT, KV* kc, KV* vc, const int* chunk,   \

@@ -201,32 +201,6 @@ public final class CudaAttention implements AutoCloseable {
      */
     public void dependentPartials(boolean on) { dependentPartials = on && device.computeCapability() >= 90; }
 
-    // session 8 (CudaModelRunner's l2Prefetch=attn:...): byte ranges the next partials launch's blocks prefetch into
-    // L2 at their start (device addresses, 16-byte aligned; 0 bytes: none) and its flags (bit 0: evict_last)
-    private long pfAddr0, pfBytes0, pfAddr1, pfBytes1;
-    private int pfFlags;
-
-    /**
-     * The next {@link #decode} launch's blocks issue L2 bulk prefetches of these two device byte ranges (16-byte
-     * aligned, lengths multiples of 16; a length of 0 = none) at their start, before their dependency wait; flags
-     * bit 0: with an evict_last cache policy. Applies to that one launch only. sm_90+; a no-op before.
-     */
-    public void prefetchL2(long addr0, long bytes0, long addr1, long bytes1, int flags) {
-        if ((addr0 & 15) != 0 || (bytes0 & 15) != 0 || (addr1 & 15) != 0 || (bytes1 & 15) != 0) {
-            throw new IllegalArgumentException("L2 prefetch ranges must be 16-byte aligned multiples of 16 bytes");
-        }
-        if (bytes0 == 0 && bytes1 != 0) {   // the kernel skips both when the first is empty
-            addr0 = addr1;
-            bytes0 = bytes1;
-            addr1 = bytes1 = 0;
-        }
-        pfAddr0 = addr0;
-        pfBytes0 = bytes0;
-        pfAddr1 = addr1;
-        pfBytes1 = bytes1;
-        pfFlags = flags;
-    }
-
     private boolean skipMerge;
 
     /**
@@ -317,10 +291,7 @@ public final class CudaAttention implements AutoCloseable {
                 .i32(offChunkIds).i32(offRowSeqs).i32(offSeqInfo).i32(prefetchPlan ? planLines : 0)
                 .ptr(dLens.ptr()).ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(out)
                 .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
-                .i32(plan.warpStart()).i32(plan.itemCount())
-                .i64(pfAddr0).i64(pfBytes0).i64(pfAddr1).i64(pfBytes1).i32(pfFlags);
-        pfAddr0 = pfBytes0 = pfAddr1 = pfBytes1 = 0;   // one launch only
-        pfFlags = 0;
+                .i32(plan.warpStart()).i32(plan.itemCount());
         if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
         if ((directNow && !planMerge) || skipMerge) return;

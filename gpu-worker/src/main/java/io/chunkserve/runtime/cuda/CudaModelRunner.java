@@ -50,7 +50,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceWeights.Precision precision;
     private final boolean ownsWeights;
     private final CUmodule module;
-    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fPenalize, fLogprobs, fConvert, fL2Prefetch;
+    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fPenalize, fLogprobs, fConvert;
     // rows drawn with temperature / top_k / top_p / min_p on the device (-Dchunkserve.cuda.deviceSampling=false: on the host)
     private final boolean deviceSampling = !"false".equals(System.getProperty("chunkserve.cuda.deviceSampling"));
     // penalties of the rows it picks applied on the device (cs_penalize; -Dchunkserve.cuda.devicePenalties=false: such rows on the host)
@@ -88,13 +88,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
      * to the step in the dependent-launch chain, which events around each op overstate. 0 = compute everything.
      */
     private volatile int skipOps;
-    /**
-     * Session 8 (BENCHMARKS.md, issue 7): the next weights pulled into L2 while the two-phase attention runs
-     * ({@link L2Prefetch}; {@code -Dchunkserve.cuda.l2Prefetch}, default off: see its measurement), sm_90 with dependent
-     * launches only. {@link #setL2Prefetch} switches it between steps (CudaServeBench --l2-ab).
-     */
-    private volatile L2Prefetch l2Prefetch = L2Prefetch.parse(System.getProperty("chunkserve.cuda.l2Prefetch", "off"));
-    private int appliedPersistMiB = -1;   // the persisting-L2 limit this runner set (MiB), -1: never set
     /** The ops {@link #setSkipOps} can leave out, bit i = name i. */
     public static final java.util.List<String> SKIP_NAMES = java.util.List.of("attn", "post", "norm", "qkv", "o", "gu", "down", "head", "merge");
     private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
@@ -165,7 +158,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         fSample = Launcher.handle(CudaDevice.function(module, "cs_sample"));
         fPenalize = Launcher.handle(CudaDevice.function(module, "cs_penalize"));
         fLogprobs = Launcher.handle(CudaDevice.function(module, "cs_logprobs"));
-        fL2Prefetch = Launcher.handle(CudaDevice.function(module, "cs_l2_prefetch"));
         fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         skinny = precision == DeviceWeights.Precision.BF16 && !"false".equals(System.getProperty("chunkserve.cuda.skinnyGemm"))
                 ? new SkinnyGemm(module, device) : null;
@@ -248,27 +240,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** Diagnostics: the ops (bits of {@link #SKIP_NAMES}) that decode-only steps leave out; see the field. */
     public void setSkipOps(int mask) { skipOps = mask; }
-
-    /** The L2 prefetch behind the attention ({@link L2Prefetch}); takes effect at the next step. */
-    public void setL2Prefetch(L2Prefetch p) { l2Prefetch = p == null ? L2Prefetch.NONE : p; }
-
-    public L2Prefetch l2Prefetch() { return l2Prefetch; }
-
-    /**
-     * Sets the context's persisting-L2 limit where the prefetch configuration asks for one (a configuration without
-     * persistN puts back 0 if this runner changed it before), on the thread that launches.
-     */
-    private void applyPersistLimit(L2Prefetch pf) {
-        int want = pf.persistMiB() >= 0 ? pf.persistMiB() : appliedPersistMiB > 0 ? 0 : -1;
-        if (want < 0 || want == appliedPersistMiB) return;
-        appliedPersistMiB = want;
-        try {
-            jcuda.driver.JCudaDriver.cuCtxSetLimit(jcuda.driver.CUlimit.CU_LIMIT_PERSISTING_L2_CACHE_SIZE, (long) want << 20);
-            jcuda.driver.JCudaDriver.cuCtxResetPersistingL2Cache();
-        } catch (RuntimeException e) {
-            System.err.println("chunkserve: persisting L2 limit " + want + " MiB not set: " + e.getMessage());
-        }
-    }
 
     /** Whether the two-phase decode kernels serve single-token sequences (they apply: bf16, 16-bit KV, D 64/128). */
     public boolean twoPhaseActive() { return twoPhase != null && useTwoPhase; }
@@ -671,8 +642,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
         final int skip = b.isDecodeOnly() ? skipOps : 0;   // diagnostics only (setSkipOps)
         if (twoPhase != null) twoPhase.skipMerge((skip & 256) != 0);   // "merge": the partials alone
-        final L2Prefetch pf = tp && pdl ? l2Prefetch : L2Prefetch.NONE;
-        if (tp && pdl) applyPersistLimit(pf);
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
@@ -689,7 +658,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 launch(fPost, T, postBlocksY, 256);
             }
             ops.mark(OpProfile.C_ATTN);
-            if (pf.on() && tp && (skip & 1) == 0) prefetchL2(pf, L);
             if (tp && (skip & 1) == 0) {
                 if (fConvert == 0) {
                     twoPhase.decode(l, q16.ptr(), att.ptr());
@@ -894,23 +862,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     private void downloadRow(float[] logits, int seq, int lgRow, int vocab, int parity) {
         cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * seq * vocab), lg[parity].at(4L * lgRow * vocab), 4L * vocab);
-    }
-
-    /**
-     * The layer's next weights into L2 while its two-phase attention runs (before the partials launch): by a
-     * {@code cs_l2_prefetch} kernel launched as a dependent of the q/k/v epilogue, or by the partials' own blocks.
-     */
-    private void prefetchL2(L2Prefetch pf, DeviceWeights.Layer L) {
-        long a0 = pf.o() ? Cublas.address(L.wo().ptr()) : 0, n0 = pf.o() ? L.wo().bytes() : 0;
-        long a1 = pf.down() ? Cublas.address(L.wdown().ptr()) : 0, n1 = pf.down() ? L.wdown().bytes() : 0;
-        if (pf.where() == L2Prefetch.ATTN) {
-            twoPhase.prefetchL2(a0, n0, a1, n1, pf.flags());
-            return;
-        }
-        long pieces = (Math.max(n0, n1) + 4095) / 4096;   // cs::L2_PIECE
-        int grid = (int) Math.max(1, Math.min((pieces + 63) / 64, 2L * device.multiprocessors()));
-        k.begin().i64(a0).i64(n0).i64(a1).i64(n1).i32(pf.flags());
-        launch(fL2Prefetch, grid, 1, 64);
     }
 
     /**

@@ -48,9 +48,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * and sampled requests with logprobs and top_logprobs 5, reported from the device vs from the host)
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N], in this process in the given order,
- * each with its unprofiled GPU ms a step and its profiled attention;
- * --l2-ab off,kernel:o,attn:o:last,...: L2 prefetch configurations ({@link L2Prefetch}) in the given order, each with
- * its unprofiled GPU ms a step, device period and profiled o / down / attention; --skip-ab: ops left out, diagnostics)
+ * each with its unprofiled GPU ms a step and its profiled attention)
  */
 public final class CudaServeBench {
     private CudaServeBench() { }
@@ -63,7 +61,6 @@ public final class CudaServeBench {
         a.put("--gemm-ab", "");
         a.put("--sampled-ab", "0");
         a.put("--skip-ab", "");
-        a.put("--l2-ab", "");
         a.put("--penalized-ab", "0");
         a.put("--logprobs-ab", "0");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
@@ -390,38 +387,6 @@ public final class CudaServeBench {
                                         prof.get("lm head+argmax"));
                             }
                             sg.configure(keep);
-                        }
-                        if (!a.get("--l2-ab").isEmpty()) {
-                            // session 8: L2 prefetch configurations (L2Prefetch.parse) at B = pb in this process, in the
-                            // order given (repeat them to alternate): each an unprofiled 32-token run (GPU ms a step,
-                            // device period), then a profiled 16-token run (o, down, attention: events around each op)
-                            L2Prefetch keep = runner.l2Prefetch();
-                            Map<String, Object> lr = new LinkedHashMap<>();
-                            int idx = 0;
-                            try {
-                                for (String spec : a.get("--l2-ab").split(",")) {
-                                    runner.setL2Prefetch(L2Prefetch.parse(spec));
-                                    runner.decodeTiming(pb, true);
-                                    Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
-                                    double[] tm = runner.decodeTiming(pb, true);
-                                    runner.setProfile(true);
-                                    run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
-                                    Map<String, Double> prof = runner.profile();
-                                    runner.setProfile(false);
-                                    System.out.printf(Locale.ROOT, "%-13s B=%d l2-ab %-28s GPU %.3f ms/step (unprofiled, %.0f steps), device period %.3f ms, %.0f tok/s; profiled ms/step: attention %.3f, o %.3f, down %.3f, gate_up %.3f%n",
-                                            shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], tm == null ? Double.NaN : tm[6], x.decodeTps,
-                                            prof.get("attention"), prof.get("gemm o"), prof.get("gemm down"), prof.get("gemm gate_up"));
-                                    Map<String, Object> one = new LinkedHashMap<>();
-                                    one.put("gpu_ms", tm == null ? Double.NaN : Math.round(tm[1] * 1000) / 1000.0);
-                                    one.put("period_ms", tm == null ? Double.NaN : Math.round(tm[6] * 1000) / 1000.0);
-                                    one.put("o_ms_profiled", Math.round(prof.getOrDefault("gemm o", Double.NaN) * 1000) / 1000.0);
-                                    one.put("attention_ms_profiled", Math.round(prof.getOrDefault("attention", Double.NaN) * 1000) / 1000.0);
-                                    lr.put(spec + "_" + (idx++), one);
-                                }
-                            } finally {
-                                runner.setL2Prefetch(keep);
-                            }
-                            r.put("l2_ab_b" + pb, lr);
                         }
                         if (!a.get("--skip-ab").isEmpty()) {
                             // diagnostics (session 7): decode steps at B = pb with ops left out (CudaModelRunner.SKIP_NAMES,
