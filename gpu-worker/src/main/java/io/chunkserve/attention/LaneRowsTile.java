@@ -24,8 +24,9 @@ import static io.chunkserve.attention.VectorMath.V;
  * broadcast(q[row, d]) · K[d, tokens] (16 accumulators; per head dim 4 K loads and 4 query
  * broadcasts for 16 FMAs). K is read straight from the fp32 pool slab (no copy) or from a
  * widened copy for half types.</li>
- * <li><b>Softmax</b> per row over its scores (row-major, one horizontal max and sum per row and
- * chunk).</li>
+ * <li><b>Softmax</b> per row over its scores (row-major); for full unmasked chunks the score
+ * kernel keeps the rows' lane maxima, and while a chunk stays within {@link #TAU} of every row's
+ * running max the old max is kept as the reference (no rescale; {@link #lazy}).</li>
  * <li><b>P·V</b> puts head dims in lanes: 4 rows × 4 vectors of dims (4 × 2 with AVX2) are
  * accumulated in registers; per token the V vectors are loaded once for the 4 rows and each
  * row's probability is a broadcast scalar.</li>
