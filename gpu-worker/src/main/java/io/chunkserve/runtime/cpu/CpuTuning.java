@@ -13,13 +13,16 @@ public final class CpuTuning {
     /** Fraction of a one-token dispatch's rows in small tail ranges, in permille (-1: {@code chunkserve.cpu.gemvTail}). */
     static volatile int tailPermille = -1;
 
+    /** Batch-1 decode with each layer split by heads over the threads ({@link HeadSplitDecode}); false: the row-split dispatches. */
+    static volatile boolean headSplit = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.headSplit", "false"));
+
     /** Per-phase timers of {@link CpuModelRunner#forward} (benchmarks only): nanoseconds summed per phase while on. */
     public static volatile boolean phases;
     public static final String[] PHASE_NAMES = {"norm", "qkv", "rope_kv", "attn", "o", "norm2", "gateup", "down", "head"};
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, tail, attn1, attnpart, attnra";
+    private static final String KNOWN = "touch, tail, attn1, attnpart, attnra, tp, tpra";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -29,6 +32,8 @@ public final class CpuTuning {
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
             case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
+            case "tp" -> String.valueOf(headSplit);
+            case "tpra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.headsReadAhead());
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         };
     }
@@ -36,7 +41,8 @@ public final class CpuTuning {
     /**
      * Sets a switch by name ("touch" = true|false, "tail" = permille, "attn1" = true|false: batch-1 decode attention
      * through the attention package's one-token path or its older split/per-head paths, "attnpart" = fewest positions
-     * per thread before that path splits a call by positions, "attnra" = its read-ahead of the K/V); for benchmarks.
+     * per thread before that path splits a call by positions, "attnra" = its read-ahead of the K/V, "tp" = true|false: batch-1 decode
+     * with each layer split by heads, "tpra" = that path's read-ahead of each KV head's K/V); for benchmarks.
      */
     public static void set(String key, String value) {
         switch (key) {
@@ -45,6 +51,8 @@ public final class CpuTuning {
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
             case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));
+            case "tp" -> headSplit = Boolean.parseBoolean(value);
+            case "tpra" -> io.chunkserve.attention.SequenceAttention.setHeadsReadAhead(Boolean.parseBoolean(value));
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         }
     }
