@@ -82,7 +82,7 @@ public final class CpuModelRunner implements ModelRunner {
     @Override
     public void close() {
         k.upcoming(null); // no stale plan outlives the weights
-        if (split != null) split.close();
+        for (HeadSplitDecode d : splits.values()) d.close();
     }
 
     private HeadSplitDecode split; // built at the first batch-1 decode step that takes it
@@ -100,12 +100,18 @@ public final class CpuModelRunner implements ModelRunner {
     }
 
     private HeadSplitDecode headSplit() {
-        if (split == null) {
+        int shift = CpuTuning.headSplitShift, qShift = CpuTuning.headSplitQShift, hShift = CpuTuning.headSplitHeads;
+        if (split == null || split.shift != shift || split.qShift != qShift || split.headShift != hShift) {
             k.upcoming(null);
-            split = new HeadSplitDecode(cfg, w, k.threads());
+            String key = shift + "/" + qShift + "/" + hShift;
+            HeadSplitDecode old = splits.get(key);
+            if (old == null) splits.put(key, old = new HeadSplitDecode(cfg, w, k.threads(), shift, qShift, hShift));
+            split = old;
         }
         return split;
     }
+
+    private final java.util.Map<String, HeadSplitDecode> splits = new java.util.HashMap<>(); // by balance shifts (benchmarks)
 
     @Override
     public ModelConfig config() { return cfg; }

@@ -16,13 +16,26 @@ public final class CpuTuning {
     /** Batch-1 decode with each layer split by heads over the threads ({@link HeadSplitDecode}); false: the row-split dispatches. */
     static volatile boolean headSplit = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.headSplit", "false"));
 
+    /** Intermediate rows the split by heads moves from the last participant's MLP share to the first's (A/B of its balance). */
+    static volatile int headSplitShift = Integer.getInteger("chunkserve.cpu.headSplitShift", 0);
+
+    /** Query heads whose q rows the split by heads' participant 0 computes for participant 1 (A/B of its balance). */
+    static volatile int headSplitQShift = Integer.getInteger("chunkserve.cpu.headSplitQShift", 0);
+
+    /** Query heads the split by heads moves from participant 1 to participant 0 (A/B of its balance). */
+    static volatile int headSplitHeads = Integer.getInteger("chunkserve.cpu.headSplitHeads", 0);
+
     /** Per-phase timers of {@link CpuModelRunner#forward} (benchmarks only): nanoseconds summed per phase while on. */
     public static volatile boolean phases;
-    public static final String[] PHASE_NAMES = {"norm", "qkv", "rope_kv", "attn", "o", "norm2", "gateup", "down", "head"};
-    /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
+    public static final String[] PHASE_NAMES = {"norm", "qkv", "rope_kv", "attn", "o", "norm2", "gateup", "down", "head", "tp0A", "tp0B", "tp1A", "tp1B", "tpkvw"};
+    /**
+     * Written by the forward's calling thread only (the split by heads: its participant 0 the first nine, participants 0
+     * and 1 their barrier waits, the others their waits for a shared KV head; the dispatch's end orders them before the
+     * caller's reads); the benchmark reads and clears it between steps on the same thread.
+     */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, tail, attn1, attnpart, attnra, tp, tpra";
+    private static final String KNOWN = "touch, tail, attn1, attnpart, attnra, tp, tpra, tpshift, tpq, tph";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -33,6 +46,9 @@ public final class CpuTuning {
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
             case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
             case "tp" -> String.valueOf(headSplit);
+            case "tpshift" -> String.valueOf(headSplitShift);
+            case "tpq" -> String.valueOf(headSplitQShift);
+            case "tph" -> String.valueOf(headSplitHeads);
             case "tpra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.headsReadAhead());
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         };
@@ -52,6 +68,9 @@ public final class CpuTuning {
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
             case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));
             case "tp" -> headSplit = Boolean.parseBoolean(value);
+            case "tpshift" -> headSplitShift = Integer.parseInt(value);
+            case "tpq" -> headSplitQShift = Integer.parseInt(value);
+            case "tph" -> headSplitHeads = Integer.parseInt(value);
             case "tpra" -> io.chunkserve.attention.SequenceAttention.setHeadsReadAhead(Boolean.parseBoolean(value));
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         }

@@ -50,7 +50,9 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
     private final int T, hd, hidden, layers;
     /** Per participant: query heads [q0, q1), owned KV heads [k0, k1), intermediate rows [i0, i1), LM head rows [v0, v1). */
     final int[] q0, q1, k0, k1, i0, i1, v0, v1;
-    private final int[] kvOwner;
+    /** Per participant: query heads [c0, c1) whose q rows it computes (its own heads, unless {@code qShift} moves some). */
+    final int[] c0, c1;
+    private final int[] kvOwner, qOwner;
     private final Weight[][] oCols, downCols; // [layer][participant]
     private final Arena arena = Arena.ofShared();
     private final long copyBytes;
@@ -63,6 +65,10 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
     private final Weight[][] pw;
     private final float[][][] po;
     private final int[][] lo, hi, sp, sr;
+    // touch-ahead while waiting at a barrier: [layer][participant] heads of the next matrices' streams
+    private final Touch[][] touchMlp, touchQkv; // gate/up (after barrier A); q/k/v of layer l (after layer l-1's barrier B)
+    private final Touch[] touchHead;            // the LM head (after the last barrier)
+    private final long[] touchSink;
 
     // the step (set by the dispatching thread before the dispatch; the pool's publication orders it)
     private ChunkPool pool;
@@ -72,7 +78,16 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
     private float[] x0, q, kk, v, att, gate, up, lg, cos, sin;
     private boolean logits;
 
-    HeadSplitDecode(ModelConfig cfg, ModelWeights w, int threads) {
+    final int shift, qShift, headShift;
+
+    /**
+     * shift: intermediate rows moved from the last participant's MLP share to the first's; qShift: query heads
+     * whose q rows participant 0 computes for participant 1 (which then waits for them as for a shared KV head).
+     */
+    HeadSplitDecode(ModelConfig cfg, ModelWeights w, int threads, int shift, int qShift, int headShift) {
+        this.headShift = headShift;
+        this.shift = shift;
+        this.qShift = qShift;
         this.cfg = cfg;
         this.w = w;
         this.T = threads;
@@ -82,7 +97,25 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
         q0 = new int[T]; q1 = new int[T]; k0 = new int[T]; k1 = new int[T];
         i0 = new int[T]; i1 = new int[T]; v0 = new int[T]; v1 = new int[T];
         kvOwner = new int[cfg.numKvHeads()];
-        plan(cfg, w.layers()[0], T, q0, q1, k0, k1, kvOwner, i0, i1);
+        qOwner = new int[cfg.numHeads()];
+        c0 = new int[T];
+        c1 = new int[T];
+        plan(cfg, w.layers()[0], T, headShift, q0, q1, k0, k1, kvOwner, i0, i1);
+        if (shift != 0) { // moves MLP rows from the last participant to the first, the others' ranges shifted along
+            int inter = cfg.intermediateSize();
+            for (int p = 0; p < T - 1; p++) i1[p] = Math.max(0, Math.min(inter, i1[p] + shift));
+            for (int p = 1; p < T; p++) i0[p] = i1[p - 1];
+            for (int p = 0; p < T - 1; p++) i1[p] = Math.max(i0[p], i1[p]);
+        }
+        for (int p = 0; p < T; p++) {
+            c0[p] = q0[p];
+            c1[p] = q1[p];
+        }
+        if (T > 1 && qShift != 0) {
+            c1[0] = Math.max(c0[0], Math.min(c1[1], c1[0] + qShift));
+            c0[1] = c1[0];
+        }
+        for (int p = 0; p < T; p++) for (int h = c0[p]; h < c1[p]; h++) qOwner[h] = p;
         int vocab = cfg.vocabSize();
         for (int p = 0; p < T; p++) {
             v0[p] = p == 0 ? 0 : v1[p - 1];
@@ -113,6 +146,20 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
         hi = new int[T][3];
         sp = new int[T][4];
         sr = new int[T][4];
+        touchMlp = new Touch[layers][T];
+        touchQkv = new Touch[layers][T];
+        touchHead = new Touch[T];
+        touchSink = new long[T * PAD];
+        long budget = Math.max(Touch.LINE, Long.getLong("chunkserve.cpu.touchBytes", 256 * 1024));
+        for (int l = 0; l < layers; l++) {
+            ModelWeights.Layer L = w.layers()[l];
+            for (int p = 0; p < T; p++) {
+                touchMlp[l][p] = Touch.of(new Weight[]{L.wGate(), L.wUp()}, new int[]{i0[p], i0[p]}, new int[]{i1[p], i1[p]}, budget);
+                touchQkv[l][p] = Touch.of(new Weight[]{L.wq(), L.wk(), L.wv()}, new int[]{c0[p] * hd, k0[p] * hd, k0[p] * hd},
+                        new int[]{c1[p] * hd, k1[p] * hd, k1[p] * hd}, budget);
+            }
+        }
+        for (int p = 0; p < T; p++) touchHead[p] = Touch.of(new Weight[]{w.lmHead()}, new int[]{v0[p]}, new int[]{v1[p]}, budget);
         for (int p = 0; p < T; p++) {
             xa[p] = new float[Math.max(1, (q1[p] - q0[p]) * hd)];
             xg[p] = new float[Math.max(1, i1[p] - i0[p])];
@@ -126,7 +173,7 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
      * The split (see the class comment), from layer 0's weights (every layer has the same shapes):
      * q0/q1, k0/k1, owner of each KV head, i0/i1 per participant.
      */
-    static void plan(ModelConfig cfg, ModelWeights.Layer L, int T, int[] q0, int[] q1, int[] k0, int[] k1, int[] owner, int[] i0, int[] i1) {
+    static void plan(ModelConfig cfg, ModelWeights.Layer L, int T, int headShift, int[] q0, int[] q1, int[] k0, int[] k1, int[] owner, int[] i0, int[] i1) {
         int H = cfg.numHeads(), K = cfg.numKvHeads(), g = H / K, hd = cfg.headDim(), inter = cfg.intermediateSize();
         double qRow = L.wq().byteSize() / (double) L.wq().rows(), kvRow = (L.wk().byteSize() + L.wv().byteSize()) / (double) L.wk().rows();
         double oCol = L.wo().byteSize() / (double) L.wo().cols();
@@ -135,6 +182,8 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
         for (int p = 0; p < T; p++) {
             q0[p] = (int) ((long) H * p / T);
             q1[p] = (int) ((long) H * (p + 1) / T);
+            if (p == 0 && T > 1) q1[p] = Math.max(0, Math.min(H, q1[p] + headShift)); // A/B: moves the first boundary
+            if (p == 1) q0[p] = q1[0];
             cost[p] = (q1[p] - q0[p]) * hd * (qRow + oCol);
             k0[p] = K;
             k1[p] = 0;
@@ -234,7 +283,7 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
             float[][] os = po[p];
             int[] a = lo[p], b = hi[p];
             int n = 0;
-            if (q1[p] > q0[p]) { ws[n] = L.wq(); os[n] = q; a[n] = q0[p] * hd; b[n++] = q1[p] * hd; }
+            if (c1[p] > c0[p]) { ws[n] = L.wq(); os[n] = q; a[n] = c0[p] * hd; b[n++] = c1[p] * hd; }
             if (k1[p] > k0[p]) {
                 ws[n] = L.wk(); os[n] = kk; a[n] = k0[p] * hd; b[n++] = k1[p] * hd;
                 ws[n] = L.wv(); os[n] = v; a[n] = k0[p] * hd; b[n++] = k1[p] * hd;
@@ -242,27 +291,30 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
             MatKernels.gemvPieces(ws, os, a, b, n, hn, sp[p], sr[p]);
             t0 = mark(p, 1, t0);
             int qa = q0[p] * hd, qb = q1[p] * hd, ka = k0[p] * hd, kb = k1[p] * hd;
-            if (L.bq() != null) addBias(q, L.bq(), qa, qb);
+            if (L.bq() != null) addBias(q, L.bq(), c0[p] * hd, c1[p] * hd);
             if (L.bk() != null) addBias(kk, L.bk(), ka, kb);
             if (L.bv() != null) addBias(v, L.bv(), ka, kb);
             if (L.qNorm() != null) {
-                headNorm(q, L.qNorm(), q0[p], q1[p], eps);
+                headNorm(q, L.qNorm(), c0[p], c1[p], eps);
                 headNorm(kk, L.kNorm(), k0[p], k1[p], eps);
             }
-            rope(q, q0[p], q1[p]);
+            rope(q, c0[p], c1[p]);
             rope(kk, k0[p], k1[p]);
-            if (k1[p] > k0[p]) {
-                pool.writeHeads(l, table[pos / chunk], pos % chunk, k0[p], k1[p], kk, 0, v, 0);
-                LONGS.setRelease(sync, READY + p * PAD, epoch * layers + l + 1);
-            }
+            if (k1[p] > k0[p]) pool.writeHeads(l, table[pos / chunk], pos % chunk, k0[p], k1[p], kk, 0, v, 0);
+            LONGS.setRelease(sync, READY + p * PAD, epoch * layers + l + 1); // my q rows and K/V are in place
             t0 = mark(p, 2, t0);
-            // attention of my heads: those of my own KV heads first, then the shared ones (after their owner's write)
+            // attention of my heads: first those whose q rows and K/V are all mine, then the others (after their writers' flags)
+            long ready = epoch * layers + l + 1;
             for (int pass = 0; pass < 2; pass++) {
                 for (int h0 = q0[p]; h0 < q1[p]; ) {
                     int kh = h0 / g, h1 = Math.min(q1[p], (kh + 1) * g);
                     boolean mine = kvOwner[kh] == p;
+                    for (int h = h0; h < h1; h++) mine &= qOwner[h] == p;
                     if (mine == (pass == 0)) {
-                        if (!mine) awaitKv(kvOwner[kh], epoch * layers + l + 1);
+                        if (!mine) {
+                            if (kvOwner[kh] != p) awaitKv(kvOwner[kh], ready);
+                            for (int h = h0; h < h1; h++) if (qOwner[h] != p) awaitKv(qOwner[h], ready);
+                        }
                         SequenceAttention.attendHeads(pool, l, table, pos, H, h0, h1, q, 0, att, 0);
                     }
                     h0 = h1;
@@ -277,7 +329,7 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
             } else {
                 java.util.Arrays.fill(po0, 0f);
             }
-            barrier(++bar);
+            barrier(++bar, p, touchMlp[l][p]);
             for (int j = 0; j < T; j++) Vec.add(x, part[0][j], hidden);
             t0 = mark(p, 4, t0);
             CpuKernels.rmsnorm(hn, x, L.mlpNorm(), 1, eps);
@@ -296,7 +348,7 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
             } else {
                 java.util.Arrays.fill(po1, 0f);
             }
-            barrier(++bar);
+            barrier(++bar, p, l + 1 < layers ? touchQkv[l + 1][p] : logits ? touchHead[p] : null);
             for (int j = 0; j < T; j++) Vec.add(x, part[1][j], hidden);
             t0 = mark(p, 7, t0);
             for (int j = 0; j < 3; j++) { ws[j] = null; os[j] = null; }
@@ -320,11 +372,29 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
         MatKernels.matmulRows(m, x, 1, out, 0, m.rows());
     }
 
-    private void barrier(int k) {
+    private void barrier(int k, int p, Touch next) {
         LONGS.getAndAdd(sync, ARRIVED, 1L);
         long want = (long) k * T;
         if ((long) LONGS.getVolatile(sync, ARRIVED) >= want) return;
         long start = System.nanoTime();
+        try {
+            // while the others finish: read the first lines of my next matrices' row streams (see TouchPlan)
+            if (next != null && CpuTuning.touch) {
+                long acc = 0;
+                for (long c = 0; (long) LONGS.getVolatile(sync, ARRIVED) < want; c += 2 * Touch.LINE) {
+                    long r = next.touch(c, 2);
+                    if (r < 0) break;
+                    acc += r;
+                }
+                touchSink[p * PAD] += acc;
+            }
+            spinUntil(want, start);
+        } finally {
+            if (CpuTuning.phases && p < 2) CpuTuning.PHASE_NS[9 + 2 * p + (k & 1 ^ 1)] += System.nanoTime() - start;
+        }
+    }
+
+    private void spinUntil(long want, long start) {
         int spins = 0;
         while ((long) LONGS.getVolatile(sync, ARRIVED) < want) {
             if (abort) throw new IllegalStateException("another participant of the split decode failed");
@@ -334,6 +404,16 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
     }
 
     private void awaitKv(int owner, long want) {
+        if ((long) LONGS.getAcquire(sync, READY + owner * PAD) >= want) return;
+        long t0 = CpuTuning.phases ? System.nanoTime() : 0;
+        try {
+            spinKv(owner, want);
+        } finally {
+            if (CpuTuning.phases) CpuTuning.PHASE_NS[13] += System.nanoTime() - t0;
+        }
+    }
+
+    private void spinKv(int owner, long want) {
         int spins = 0;
         long start = 0;
         while ((long) LONGS.getAcquire(sync, READY + owner * PAD) < want) {
@@ -383,4 +463,42 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
 
     @Override
     public void close() { arena.close(); }
+
+    /** The heads of a participant's four row streams over some weights' row ranges, as {@link MatKernels#gemvPieces} reads them. */
+    private static final class Touch {
+        static final int LINE = TouchPlan.LINE;
+        final MemorySegment[] seg = new MemorySegment[4];
+        final long[] off = new long[4], end = new long[4];
+
+        static Touch of(Weight[] ws, int[] lo, int[] hi, long budget) {
+            int total = 0;
+            for (int k = 0; k < ws.length; k++) total += hi[k] - lo[k];
+            int q = total / 4;
+            if (q == 0) return null;
+            Touch t = new Touch();
+            for (int s = 0; s < 4; s++) {
+                int g = s * q, k = 0;
+                while (g >= hi[k] - lo[k]) g -= hi[k] - lo[k++];
+                Weight w = ws[k];
+                long rowBytes = (long) w.dtype().bytes() * w.cols(), start = (lo[k] + g) * rowBytes;
+                t.seg[s] = w.data();
+                t.off[s] = start;
+                t.end[s] = Math.min(hi[k] * rowBytes, start + Math.min(budget, q * rowBytes));
+            }
+            return t;
+        }
+
+        /** Reads one long of each of {@code lines} lines of every stream from byte {@code from} on; their sum, or -1 when past all ends. */
+        long touch(long from, int lines) {
+            long acc = 0;
+            boolean any = false;
+            for (int s = 0; s < 4; s++) {
+                long a = off[s] + from, b = Math.min(end[s], a + (long) lines * LINE);
+                MemorySegment m = seg[s];
+                for (long x = a; x < b; x += LINE) acc += m.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, x);
+                any |= a < end[s];
+            }
+            return any ? acc : -1;
+        }
+    }
 }
