@@ -27,7 +27,7 @@ public final class CpuTuning {
 
     /** Per-phase timers of {@link CpuModelRunner#forward} (benchmarks only): nanoseconds summed per phase while on. */
     public static volatile boolean phases;
-    public static final String[] PHASE_NAMES = {"norm", "qkv", "rope_kv", "attn", "o", "norm2", "gateup", "down", "head", "tp0A", "tp0B", "tp1A", "tp1B", "tpkvw"};
+    public static final String[] PHASE_NAMES = {"norm", "qkv", "rope_kv", "attn", "o", "norm2", "gateup", "down", "head", "tp0A", "tp0B", "tp1A", "tp1B", "tpkvw", "1norm", "1qkv", "1rope", "1attn", "1o", "1norm2", "1gu", "1down", "1head"};
     /**
      * Written by the forward's calling thread only (the split by heads: its participant 0 the first nine, participants 0
      * and 1 their barrier waits, the others their waits for a shared KV head; the dispatch's end orders them before the

@@ -273,7 +273,7 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
         float[] x = xs[p], hn = hns[p];
         System.arraycopy(x0, 0, x, 0, hidden);
         int bar = 0;
-        long t0 = p == 0 && CpuTuning.phases ? System.nanoTime() : 0;
+        long t0 = p <= 1 && CpuTuning.phases ? System.nanoTime() : 0;
         for (int l = 0; l < layers; l++) {
             ModelWeights.Layer L = w.layers()[l];
             CpuKernels.rmsnorm(hn, x, L.attnNorm(), 1, eps);
@@ -427,9 +427,9 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
     }
 
     private static long mark(int p, int phase, long t0) {
-        if (p != 0 || !CpuTuning.phases) return 0;
+        if (p > 1 || !CpuTuning.phases) return 0;
         long now = System.nanoTime();
-        CpuTuning.PHASE_NS[phase] += now - t0;
+        CpuTuning.PHASE_NS[p == 0 ? phase : 14 + phase] += now - t0;
         return now;
     }
 
