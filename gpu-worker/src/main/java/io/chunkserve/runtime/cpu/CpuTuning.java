@@ -25,6 +25,9 @@ public final class CpuTuning {
     /** Query heads the split by heads moves from participant 1 to participant 0 (A/B of its balance). */
     static volatile int headSplitHeads = Integer.getInteger("chunkserve.cpu.headSplitHeads", 0);
 
+    /** The split by heads' waits give up the core now and then after 50 µs (false: pure spinning). */
+    static volatile boolean headSplitYield = true;
+
     /** Per-phase timers of {@link CpuModelRunner#forward} (benchmarks only): nanoseconds summed per phase while on. */
     public static volatile boolean phases;
     public static final String[] PHASE_NAMES = {"norm", "qkv", "rope_kv", "attn", "o", "norm2", "gateup", "down", "head", "tp0A", "tp0B", "tp1A", "tp1B", "tpkvw", "1norm", "1qkv", "1rope", "1attn", "1o", "1norm2", "1gu", "1down", "1head"};
@@ -35,7 +38,7 @@ public final class CpuTuning {
      */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, tail, attn1, attnpart, attnra, tp, tpra, tpshift, tpq, tph";
+    private static final String KNOWN = "touch, tail, attn1, attnpart, attnra, tp, tpra, tpshift, tpq, tph, tpyield";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -49,6 +52,7 @@ public final class CpuTuning {
             case "tpshift" -> String.valueOf(headSplitShift);
             case "tpq" -> String.valueOf(headSplitQShift);
             case "tph" -> String.valueOf(headSplitHeads);
+            case "tpyield" -> String.valueOf(headSplitYield);
             case "tpra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.headsReadAhead());
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         };
@@ -71,6 +75,7 @@ public final class CpuTuning {
             case "tpshift" -> headSplitShift = Integer.parseInt(value);
             case "tpq" -> headSplitQShift = Integer.parseInt(value);
             case "tph" -> headSplitHeads = Integer.parseInt(value);
+            case "tpyield" -> headSplitYield = Boolean.parseBoolean(value);
             case "tpra" -> io.chunkserve.attention.SequenceAttention.setHeadsReadAhead(Boolean.parseBoolean(value));
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         }

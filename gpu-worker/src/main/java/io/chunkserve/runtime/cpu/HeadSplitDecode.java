@@ -399,7 +399,7 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
         while ((long) LONGS.getVolatile(sync, ARRIVED) < want) {
             if (abort) throw new IllegalStateException("another participant of the split decode failed");
             Thread.onSpinWait();
-            if ((++spins & 1023) == 0 && System.nanoTime() - start > 50_000) Thread.yield();
+            if (CpuTuning.headSplitYield && (++spins & 1023) == 0 && System.nanoTime() - start > 50_000) Thread.yield();
         }
     }
 
@@ -421,7 +421,7 @@ final class HeadSplitDecode implements IntConsumer, AutoCloseable {
             Thread.onSpinWait();
             if ((++spins & 1023) == 0) {
                 if (start == 0) start = System.nanoTime();
-                else if (System.nanoTime() - start > 50_000) Thread.yield();
+                else if (CpuTuning.headSplitYield && System.nanoTime() - start > 50_000) Thread.yield();
             }
         }
     }
