@@ -70,21 +70,6 @@ final class OneTokenDecode {
         job.clear();
     }
 
-    /** A/B switch: {@link Job#heads} reads each KV head's K/V span ahead as well (the split by heads measured no gain from it). */
-    static volatile boolean headsReadAhead = Boolean.getBoolean("chunkserve.attention.headsReadAhead");
-
-    /** Query heads [qh0, qh1) of the token at pos, serially on the calling thread (q, out as in {@link #attend}). */
-    static void attendHeads(ChunkPool pool, int layer, int[] chunks, int pos, int qHeads, int qh0, int qh1, float[] q, int qOff,
-                            float[] out, int outOff) {
-        Job job = LOCAL.get().job();
-        job.set(pool, layer, chunks, pos + 1, qHeads, q, qOff, out, outOff, 1, false);
-        try {
-            job.heads(qh0, qh1);
-        } finally {
-            job.clear();
-        }
-    }
-
     private static volatile boolean warmedUp;
 
     /**
@@ -200,62 +185,34 @@ final class OneTokenDecode {
             // (split by positions only: with a split by KV heads, Llama-3.2-1B, it measured no better: 549 vs 501 µs a step)
             if (readAhead && byPositions) readAhead(lay, ks, vs, u0 / groups, (u1 - 1) / groups + 1, a, b, s);
             for (int u = u0; u < u1; u++) {
-                int h = u / groups, r0 = (u % groups) * R;
-                unit(s, lay, ks, vs, scale, h, r0, Math.min(R, g - r0), a, b, p);
-            }
-        }
-
-        /**
-         * Query heads [qh0, qh1) over all positions, on the calling thread (set with one task, not by positions):
-         * the batch-1 layer split by heads, where each thread attends its own heads. Rows of one KV head go
-         * R at a time.
-         */
-        void heads(int qh0, int qh1) {
-            KvLayout lay = pool.layout();
-            int g = qHeads / lay.kvHeads(), hd = lay.headDim();
-            Scratch s = LOCAL.get();
-            s.size(hd, len);
-            float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
-            MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
-            for (int qh = qh0, lastH = -1; qh < qh1; ) {
-                int h = qh / g, r0 = qh - h * g, rows = Math.min(Math.min(R, g - r0), qh1 - qh);
-                if (readAhead && headsReadAhead && h != lastH) readAhead(lay, ks, vs, h, h + 1, 0, len, s);
-                lastH = h;
-                unit(s, lay, ks, vs, scale, h, r0, rows, 0, len, 0);
-                qh += rows;
-            }
-        }
-
-        /** Rows r0 .. r0+rows-1 (rows ≤ R) of KV head h's query group over positions [a, b): into out, or part p's partials. */
-        private void unit(Scratch s, KvLayout lay, MemorySegment ks, MemorySegment vs, float scale, int h, int r0, int rows,
-                          int a, int b, int p) {
-            int hd = lay.headDim(), g = qHeads / lay.kvHeads();
-            // queries of rows r0 .. r0+rows-1 of KV head h, scaled; padded rows zero
-            for (int r = 0; r < R; r++) {
-                int dst = r * hd;
-                if (r < rows) {
-                    int src = qOff + (h * g + r0 + r) * hd;
-                    for (int d = 0; d < hd; d++) s.qs[dst + d] = q[src + d] * scale;
-                } else {
-                    Arrays.fill(s.qs, dst, dst + hd, 0f);
+                int h = u / groups, r0 = (u % groups) * R, rows = Math.min(R, g - r0);
+                // queries of rows r0 .. r0+rows-1 of KV head h, scaled; padded rows zero
+                for (int r = 0; r < R; r++) {
+                    int dst = r * hd;
+                    if (r < rows) {
+                        int src = qOff + (h * g + r0 + r) * hd;
+                        for (int d = 0; d < hd; d++) s.qs[dst + d] = q[src + d] * scale;
+                    } else {
+                        Arrays.fill(s.qs, dst, dst + hd, 0f);
+                    }
                 }
-            }
-            scores(s, lay, ks, h, a, b, rows);
-            int n = b - a;
-            for (int r = 0; r < rows; r++) softmax(s, r, n);
-            Arrays.fill(s.o, 0, R * hd, 0f);
-            weighted(s, lay, vs, h, a, b, rows);
-            for (int r = 0; r < rows; r++) {
-                int row = h * g + r0 + r;
-                if (!byPositions) {
-                    float inv = 1f / s.l[r];
-                    int o = outOff + row * hd;
-                    for (int d = 0; d < hd; d++) out[o + d] = s.o[r * hd + d] * inv;
-                } else {
-                    int i = p * qHeads + row;
-                    pp.m[i] = s.m[r];
-                    pp.l[i] = s.l[r];
-                    System.arraycopy(s.o, r * hd, pp.o, i * hd, hd);
+                scores(s, lay, ks, h, a, b, rows);
+                int n = b - a;
+                for (int r = 0; r < rows; r++) softmax(s, r, n);
+                Arrays.fill(s.o, 0, R * hd, 0f);
+                weighted(s, lay, vs, h, a, b, rows);
+                for (int r = 0; r < rows; r++) {
+                    int row = h * g + r0 + r;
+                    if (!byPositions) {
+                        float inv = 1f / s.l[r];
+                        int o = outOff + row * hd;
+                        for (int d = 0; d < hd; d++) out[o + d] = s.o[r * hd + d] * inv;
+                    } else {
+                        int i = p * qHeads + row;
+                        pp.m[i] = s.m[r];
+                        pp.l[i] = s.l[r];
+                        System.arraycopy(s.o, r * hd, pp.o, i * hd, hd);
+                    }
                 }
             }
         }

@@ -95,50 +95,6 @@ public final class SequenceAttention {
         });
     }
 
-    /** A/B switch for benchmarks: {@link #attendHeads} reads each KV head's K/V ahead of the arithmetic. */
-    public static void setHeadsReadAhead(boolean on) { OneTokenDecode.headsReadAhead = on; }
-
-    public static boolean headsReadAhead() { return OneTokenDecode.headsReadAhead; }
-
-    private static final ThreadLocal<float[][]> HEADS_SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
-
-    /**
-     * One decode token at position pos, query heads [qh0, qh1) only, serially on the calling thread: the
-     * batch-1 layer split by heads, where each thread attends its own heads (the K/V of every KV head those
-     * heads read, position pos included, must be in the pool). q and out as in {@link #attend}; only the
-     * rows of heads qh0 .. qh1-1 of out are written, only those of q read.
-     */
-    public static void attendHeads(ChunkPool pool, int layer, int[] chunks, int pos, int qHeads, int qh0, int qh1,
-                                   float[] q, int qOff, float[] out, int outOff) {
-        KvLayout lay = pool.layout();
-        int kvHeads = lay.kvHeads();
-        if (qHeads % kvHeads != 0) throw new IllegalArgumentException("qHeads " + qHeads + " not a multiple of kvHeads " + kvHeads);
-        if (qh0 < 0 || qh1 > qHeads || qh0 > qh1) throw new IllegalArgumentException("heads [" + qh0 + ", " + qh1 + ") of " + qHeads);
-        if ((long) chunks.length * lay.chunkSize() < (long) pos + 1) {
-            throw new IllegalArgumentException("chunk table of " + chunks.length + " chunks cannot hold " + (pos + 1) + " positions");
-        }
-        if (qh0 == qh1) return;
-        if (OneTokenDecode.enabled && OneTokenDecode.applies(lay)) {
-            OneTokenDecode.attendHeads(pool, layer, chunks, pos, qHeads, qh0, qh1, q, qOff, out, outOff);
-            return;
-        }
-        // the general per-KV-head block, on a private copy of the queries holding only these heads (others zero)
-        int hd = lay.headDim(), g = qHeads / kvHeads;
-        float[][] sc = HEADS_SCRATCH.get();
-        if (sc[0].length < qHeads * hd) {
-            sc[0] = new float[qHeads * hd];
-            sc[1] = new float[qHeads * hd];
-        }
-        float[] qs = sc[0], os = sc[1];
-        for (int h = qh0 / g; h <= (qh1 - 1) / g; h++) {
-            java.util.Arrays.fill(qs, h * g * hd, (h + 1) * g * hd, 0f);
-            int a = Math.max(qh0, h * g), b = Math.min(qh1, (h + 1) * g);
-            System.arraycopy(q, qOff + a * hd, qs, a * hd, (b - a) * hd);
-            block(pool, layer, chunks, pos, 0, 1, qHeads, g, h, qs, 0, os, 0, Workspace.DEFAULT_WIDE_MIN_ROWS);
-            System.arraycopy(os, a * hd, out, outOff + a * hd, (b - a) * hd);
-        }
-    }
-
     /** Tokens i0..i1-1 of the new tokens, query heads of KV head kvh. */
     private static void block(ChunkPool pool, int layer, int[] chunks, int start, int i0, int i1, int qHeads, int g,
                               int kvh, float[] q, int qOff, float[] out, int outOff, int wideMinRows) {

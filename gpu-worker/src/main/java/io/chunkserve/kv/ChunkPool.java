@@ -142,15 +142,9 @@ public final class ChunkPool implements AutoCloseable {
 
     /** Stores one token's K and V (each (kvHeads, headDim) at k[kOff], v[vOff]) into (chunk, slot) of layer l. */
     public void write(int l, int chunk, int slot, float[] k, int kOff, float[] v, int vOff) {
-        writeHeads(l, chunk, slot, 0, layout.kvHeads(), k, kOff, v, vOff);
-    }
-
-    /** As {@link #write} for KV heads [h0, h1) only (k, v still hold every head: head h at kOff + h·headDim). */
-    public void writeHeads(int l, int chunk, int slot, int h0, int h1, float[] k, int kOff, float[] v, int vOff) {
         slabs();
-        if (h0 < 0 || h1 > layout.kvHeads()) throw new IndexOutOfBoundsException("KV heads [" + h0 + ", " + h1 + ") of " + layout.kvHeads());
         int hd = layout.headDim();
-        for (int h = h0; h < h1; h++) {
+        for (int h = 0; h < layout.kvHeads(); h++) {
             long base = layout.index(chunk, h, slot), kb = layout.keyIndex(chunk, h, slot, 0);
             int c = layout.chunkSize();
             for (int d = 0; d < hd; d++) {

@@ -139,23 +139,6 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         }
     }
 
-    /**
-     * Runs task(0 .. threads-1), each index on its own thread at the same time, so that the tasks may wait
-     * for each other (the batch-1 layer split by heads, {@link HeadSplitDecode}); false, and nothing run,
-     * when there is no pool or another call holds it.
-     */
-    boolean runTogether(IntConsumer task) {
-        if (pool == null || !tryAcquire()) return false;
-        try {
-            // each thread claims one index and keeps it until all have arrived at the tasks' first wait,
-            // so with n = threads every index runs on its own thread
-            pool.run(threads, task);
-        } finally {
-            release();
-        }
-        return true;
-    }
-
     /** out[t, r] = Σ_c W[r, c] · x[t, c] for t < T. x: (T, W.cols), out: (T, W.rows). */
     public void matmul(Weight w, float[] x, int T, float[] out) {
         checkArgs(w, x, T, out, w.cols());

@@ -80,38 +80,7 @@ public final class CpuModelRunner implements ModelRunner {
     private void upcoming(TouchPlan p, int T) { k.upcoming(T == 1 && touchAhead ? p : null); }
 
     @Override
-    public void close() {
-        k.upcoming(null); // no stale plan outlives the weights
-        for (HeadSplitDecode d : splits.values()) d.close();
-    }
-
-    private HeadSplitDecode split; // built at the first batch-1 decode step that takes it
-    private long headSplitSteps;
-
-    /** Decode steps run split by heads so far (tests check that the path ran). */
-    public long headSplitSteps() { return headSplitSteps; }
-
-    /** Extra bytes the split by heads holds (column copies of the o and down projections; 0 until its first step). */
-    public long headSplitBytes() { return split == null ? 0 : split.copyBytes(); }
-
-    /** Batch-1 decode through {@link HeadSplitDecode}: on, several threads, as many query heads, the pool's K/V on the host. */
-    private boolean headSplitApplies(ChunkPool pool) {
-        return CpuTuning.headSplit && k.threads() > 1 && cfg.numHeads() >= k.threads() && pool.hasSlabs();
-    }
-
-    private HeadSplitDecode headSplit() {
-        int shift = CpuTuning.headSplitShift, qShift = CpuTuning.headSplitQShift, hShift = CpuTuning.headSplitHeads;
-        if (split == null || split.shift != shift || split.qShift != qShift || split.headShift != hShift) {
-            k.upcoming(null);
-            String key = shift + "/" + qShift + "/" + hShift;
-            HeadSplitDecode old = splits.get(key);
-            if (old == null) splits.put(key, old = new HeadSplitDecode(cfg, w, k.threads(), shift, qShift, hShift));
-            split = old;
-        }
-        return split;
-    }
-
-    private final java.util.Map<String, HeadSplitDecode> splits = new java.util.HashMap<>(); // by balance shifts (benchmarks)
+    public void close() { k.upcoming(null); } // no stale plan outlives the weights
 
     @Override
     public ModelConfig config() { return cfg; }
@@ -156,12 +125,6 @@ public final class CpuModelRunner implements ModelRunner {
             CpuKernels.row(w.embed(), tok, x, i * h);
         }
         ropeTables(b, sc);
-        if (T == 1 && b.size() == 1 && headSplitApplies(pool) && headSplit().step(k, pool, b.chunkTable(0), b.startPosition(0), x,
-                sc.cos(), sc.sin(), sc.q(), sc.kk(), sc.v(), sc.att(), sc.gate(), sc.up(), sc.lg(), b.wantsLogits(0))) {
-            if (b.wantsLogits(0)) System.arraycopy(sc.lg(), 0, logits, 0, cfg.vocabSize());
-            headSplitSteps++;
-            return;
-        }
         planDecodes(b, pool.layout().chunkSize());
         for (int l = 0; l < cfg.numLayers(); l++) layer(l, b, pool, sc);
         // Final norm and LM head only for the last token of sequences that want logits.
