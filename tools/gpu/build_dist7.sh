@@ -30,6 +30,16 @@ tr ':' '\n' < "$STAGE/cp.txt" | while read -r j; do
     *.jar) cp "$j" "$STAGE/cs/lib/" ;;
   esac
 done
+# the device tool carries at most 64 MiB with the checkout's tracked files: DIST_SM90=1 (session 8, when main's tree
+# grew) swaps the kernels jar's fatbins for sm_90-only ones (no sm_80 code, no PTX; the device is an H200), ~2 MB less
+if [ "${DIST_SM90:-0}" = 1 ]; then
+  NVCC="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+  mkdir -p "$STAGE/fb/io/chunkserve/kernels"
+  for f in attention model; do
+    "$NVCC" -O3 -std=c++17 -fatbin -gencode=arch=compute_90,code=sm_90 -o "$STAGE/fb/io/chunkserve/kernels/$f.fatbin" "$ROOT/kernels/src/main/cuda/$f.cu" 2>/dev/null
+  done
+  jar --update --file "$STAGE/cs/lib/kernels-0.1.0-SNAPSHOT.jar" -C "$STAGE/fb" io/chunkserve/kernels/attention.fatbin -C "$STAGE/fb" io/chunkserve/kernels/model.fatbin
+fi
 # the modules jdeps names for these jars (java.desktop for java.beans); the device tool carries at most 64 MiB in
 # all, so: no CDS archive, libjvm stripped, no AWT/font/image native libraries
 jlink --add-modules java.base,java.logging,jdk.unsupported,jdk.incubator.vector,java.desktop,java.management,java.xml,java.sql,java.naming,jdk.management \
