@@ -197,6 +197,12 @@ public final class CudaServeBench {
                             String[] keys = {"greedy_pen_device", "greedy_pen_device_full_upload", "greedy_pen_host", "sampled_pen_device", "sampled_pen_device_full_upload", "sampled_pen_host"};
                             int NV = names.length;
                             double[] tps = new double[NV], gpuMs = new double[NV], engMs = new double[NV], period = new double[NV], dl = new double[NV], prep = new double[NV], entRow = new double[NV];
+                            List<List<Double>> roundTps = new ArrayList<>(), roundPrep = new ArrayList<>(), roundPeriod = new ArrayList<>();
+                            for (int v = 0; v < NV; v++) {
+                                roundTps.add(new ArrayList<>());
+                                roundPrep.add(new ArrayList<>());
+                                roundPeriod.add(new ArrayList<>());
+                            }
                             try {
                                 for (int round = 0; round < penRounds; round++) {
                                     for (int v = 0; v < NV; v++) {
@@ -221,6 +227,9 @@ public final class CudaServeBench {
                                         period[v] += (tm == null ? Double.NaN : tm[6]) / penRounds;
                                         dl[v] += (tm == null ? Double.NaN : tm[7]) / penRounds;
                                         entRow[v] += (rows == 0 ? 0 : (double) (up1[0] - up0[0] + up1[2] - up0[2]) / rows) / penRounds;
+                                        roundTps.get(v).add((double) Math.round(x.decodeTps));
+                                        roundPrep.get(v).add(tm == null ? Double.NaN : Math.round(tm[3] * 1000) / 1000.0);
+                                        roundPeriod.get(v).add(tm == null ? Double.NaN : Math.round(tm[6] * 1000) / 1000.0);
                                     }
                                 }
                             } finally {
@@ -239,6 +248,11 @@ public final class CudaServeBench {
                                 one.put("engine_between_steps_ms", Math.round(engMs[v] * 1000) / 1000.0);
                                 one.put("logits_download_ms", Math.round(dl[v] * 1000) / 1000.0);
                                 one.put("entries_uploaded_per_row", Math.round(entRow[v] * 10) / 10.0);
+                                one.put("rounds_tok_s", roundTps.get(v));
+                                one.put("rounds_runner_prep_ms", roundPrep.get(v));
+                                one.put("rounds_device_period_ms", roundPeriod.get(v));
+                                System.out.printf(Locale.ROOT, "%-13s B=%d %-20s rounds: tok/s %s, runner prep ms %s, device period ms %s%n",
+                                        shape, pb, names[v], roundTps.get(v), roundPrep.get(v), roundPeriod.get(v));
                                 pr.put(keys[v], one);
                             }
                             pr.put("greedy_device_vs_host", Math.round(100 * tps[0] / tps[2]) / 100.0);
