@@ -37,6 +37,11 @@ final class OneTokenDecode {
     /** Fewest positions per thread for a split by positions; below 2 such shares the call runs on the calling thread. */
     /** A/B switch: each task of a split by positions reads its K/V spans with plain loads before the arithmetic ({@link Job#readAhead}). */
     static volatile boolean readAhead = !Boolean.getBoolean("chunkserve.attention.oneTokenNoReadAhead");
+    /**
+     * A/B switch: where the units do not divide over the threads, each thread first takes units / threads whole units
+     * (all positions, no merge), and only the remaining units are split by positions and merged.
+     */
+    static volatile boolean hybrid = !Boolean.getBoolean("chunkserve.attention.oneTokenNoHybrid");
     static volatile int minPartTokens = Integer.getInteger("chunkserve.attention.oneTokenMinPart", 32);
 
     private static final int R = 4;        // query rows per pass
@@ -61,6 +66,7 @@ final class OneTokenDecode {
             par.forRange(threads, job);
         } else if (threads > 1 && units % threads != 0 && len >= 2 * minPartTokens) {
             job.set(pool, layer, chunks, len, qHeads, q, qOff, out, outOff, threads, true);
+            if (hybrid) job.whole = units / threads; // SmolLM2 (3 KV heads on 2 threads): one whole head each, the third by positions
             par.forRange(threads, job);
             job.merge();
         } else {
@@ -138,6 +144,7 @@ final class OneTokenDecode {
         private int[] chunks;
         private float[] q, out;
         private int layer, len, qHeads, qOff, outOff, tasks;
+        private int whole; // split by positions: units each task takes whole first (hybrid split; 0: none)
         private boolean byPositions;
         private final PositionParts pp = new PositionParts();
 
@@ -154,6 +161,7 @@ final class OneTokenDecode {
             this.outOff = outOff;
             this.tasks = tasks;
             this.byPositions = byPositions;
+            this.whole = 0;
             if (byPositions) pp.size(tasks, qHeads, pool.layout().headDim());
         }
 
@@ -169,50 +177,69 @@ final class OneTokenDecode {
         public void accept(int p) {
             KvLayout lay = pool.layout();
             int kvHeads = lay.kvHeads(), g = qHeads / kvHeads, groups = (g + R - 1) / R, units = kvHeads * groups;
-            int u0 = 0, u1 = units, a = 0, b = len;
+            int u0 = 0, u1 = units, a = 0, b = len, w0 = 0, w1 = 0;
             if (byPositions) {
                 a = bound(p);
                 b = bound(p + 1);
+                if (whole > 0) { // hybrid: units w0 .. w1-1 over all positions, then the rest by positions
+                    w0 = p * whole;
+                    w1 = w0 + whole;
+                    u0 = tasks * whole;
+                }
             } else {
                 u0 = (int) ((long) units * p / tasks);
                 u1 = (int) ((long) units * (p + 1) / tasks);
             }
             Scratch s = LOCAL.get();
             int hd = lay.headDim();
-            s.size(hd, b - a);
+            s.size(hd, w1 > w0 ? len : b - a);
             float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
             MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
             // (split by positions only: with a split by KV heads, Llama-3.2-1B, it measured no better: 549 vs 501 µs a step)
-            if (readAhead && byPositions) readAhead(lay, ks, vs, u0 / groups, (u1 - 1) / groups + 1, a, b, s);
+            if (readAhead && byPositions) {
+                if (w1 > w0) readAhead(lay, ks, vs, w0 / groups, (w1 - 1) / groups + 1, 0, len, s);
+                readAhead(lay, ks, vs, u0 / groups, (u1 - 1) / groups + 1, a, b, s);
+            }
+            for (int u = w0; u < w1; u++) {
+                int r0 = (u % groups) * R;
+                unit(s, lay, ks, vs, scale, u / groups, r0, Math.min(R, g - r0), 0, len, p, true);
+            }
             for (int u = u0; u < u1; u++) {
-                int h = u / groups, r0 = (u % groups) * R, rows = Math.min(R, g - r0);
-                // queries of rows r0 .. r0+rows-1 of KV head h, scaled; padded rows zero
-                for (int r = 0; r < R; r++) {
-                    int dst = r * hd;
-                    if (r < rows) {
-                        int src = qOff + (h * g + r0 + r) * hd;
-                        for (int d = 0; d < hd; d++) s.qs[dst + d] = q[src + d] * scale;
-                    } else {
-                        Arrays.fill(s.qs, dst, dst + hd, 0f);
-                    }
+                int r0 = (u % groups) * R;
+                unit(s, lay, ks, vs, scale, u / groups, r0, Math.min(R, g - r0), a, b, p, !byPositions);
+            }
+        }
+
+        /** Rows r0 .. r0+rows-1 (rows ≤ R) of KV head h's group over positions [a, b): normalised into out (direct), or part p's partials. */
+        private void unit(Scratch s, KvLayout lay, MemorySegment ks, MemorySegment vs, float scale, int h, int r0, int rows,
+                          int a, int b, int p, boolean direct) {
+            int hd = lay.headDim(), g = qHeads / lay.kvHeads();
+            // queries of rows r0 .. r0+rows-1 of KV head h, scaled; padded rows zero
+            for (int r = 0; r < R; r++) {
+                int dst = r * hd;
+                if (r < rows) {
+                    int src = qOff + (h * g + r0 + r) * hd;
+                    for (int d = 0; d < hd; d++) s.qs[dst + d] = q[src + d] * scale;
+                } else {
+                    Arrays.fill(s.qs, dst, dst + hd, 0f);
                 }
-                scores(s, lay, ks, h, a, b, rows);
-                int n = b - a;
-                for (int r = 0; r < rows; r++) softmax(s, r, n);
-                Arrays.fill(s.o, 0, R * hd, 0f);
-                weighted(s, lay, vs, h, a, b, rows);
-                for (int r = 0; r < rows; r++) {
-                    int row = h * g + r0 + r;
-                    if (!byPositions) {
-                        float inv = 1f / s.l[r];
-                        int o = outOff + row * hd;
-                        for (int d = 0; d < hd; d++) out[o + d] = s.o[r * hd + d] * inv;
-                    } else {
-                        int i = p * qHeads + row;
-                        pp.m[i] = s.m[r];
-                        pp.l[i] = s.l[r];
-                        System.arraycopy(s.o, r * hd, pp.o, i * hd, hd);
-                    }
+            }
+            scores(s, lay, ks, h, a, b, rows);
+            int n = b - a;
+            for (int r = 0; r < rows; r++) softmax(s, r, n);
+            Arrays.fill(s.o, 0, R * hd, 0f);
+            weighted(s, lay, vs, h, a, b, rows);
+            for (int r = 0; r < rows; r++) {
+                int row = h * g + r0 + r;
+                if (direct) {
+                    float inv = 1f / s.l[r];
+                    int o = outOff + row * hd;
+                    for (int d = 0; d < hd; d++) out[o + d] = s.o[r * hd + d] * inv;
+                } else {
+                    int i = p * qHeads + row;
+                    pp.m[i] = s.m[r];
+                    pp.l[i] = s.l[r];
+                    System.arraycopy(s.o, r * hd, pp.o, i * hd, hd);
                 }
             }
         }
@@ -283,7 +310,13 @@ final class OneTokenDecode {
         }
 
         /** out[row] = Σ_p 2^(m_p − M)·o_p / Σ_p 2^(m_p − M)·l_p with M = max_p m_p. */
-        void merge() { pp.merge(tasks, qHeads, pool.layout().headDim(), out, outOff); }
+        void merge() {
+            KvLayout lay = pool.layout();
+            int g = qHeads / lay.kvHeads(), groups = (g + R - 1) / R, u0 = tasks * whole;
+            // hybrid: only the rows of the units split by positions (the last ones) have partials
+            int from = whole > 0 ? (u0 / groups) * g + (u0 % groups) * R : 0;
+            pp.merge(tasks, qHeads, from, lay.headDim(), out, outOff);
+        }
     }
 
     /*

@@ -25,8 +25,11 @@ final class PositionParts {
     }
 
     /** out[outOff + row·hd ..] = the merged, normalised output of each row over the parts (an empty part, l = 0, adds nothing). */
-    void merge(int parts, int rows, int hd, float[] out, int outOff) {
-        for (int row = 0; row < rows; row++) {
+    void merge(int parts, int rows, int hd, float[] out, int outOff) { merge(parts, rows, 0, hd, out, outOff); }
+
+    /** As {@link #merge(int, int, int, float[], int)} for rows {@code from} .. rows-1 only (the others are not split). */
+    void merge(int parts, int rows, int from, int hd, float[] out, int outOff) {
+        for (int row = from; row < rows; row++) {
             float mx = Float.NEGATIVE_INFINITY;
             for (int p = 0; p < parts; p++) mx = Math.max(mx, m[p * rows + row]);
             float sum = 0;

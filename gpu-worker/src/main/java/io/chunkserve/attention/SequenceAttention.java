@@ -39,6 +39,11 @@ public final class SequenceAttention {
 
     public static boolean oneTokenReadAhead() { return OneTokenDecode.readAhead; }
 
+    /** A/B switch for benchmarks: the one-token path's hybrid split (whole units per thread first, the rest by positions). */
+    public static void setOneTokenHybrid(boolean on) { OneTokenDecode.hybrid = on; }
+
+    public static boolean oneTokenHybrid() { return OneTokenDecode.hybrid; }
+
     /** JIT-compiles the one-token decode path on synthetic data (once per JVM; part of the CPU kernels' warm-up). */
     public static void warmUpDecode(Parallel par) { OneTokenDecode.warmUp(par); }
 

@@ -38,15 +38,17 @@ public final class DecodeBench {
             // the roofline uses the best of all: on a shared machine a single measurement can land in
             // a busy moment and flatter the decode figures, the best one cannot.
             List<Double> bws = new ArrayList<>();
-            List<double[]> runs = new ArrayList<>(); // per shape: bytes, b1, bn (means), b1, bn (median windows)
+            List<double[]> runs = new ArrayList<>(); // per shape: bytes, b1, bn (means), b1, bn (median windows), paired b1 fraction
+            List<double[]> paired = new ArrayList<>(); // per shape: the meter beside each b1 window (GB/s), then each window's fraction
             for (String shape : shapes) {
                 ModelConfig c = RandomModel.shape(shape);
                 try (Arena arena = Arena.ofShared()) {
                     ModelWeights w = RandomModel.weights(c, dt, arena, 42);
                     bws.add(MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30));
-                    double[] b1 = run(c, w, k, 1, context, steps);
-                    double[] bn = run(c, w, k, batch, context, Math.max(WINDOWS, steps / 4));
+                    double[] b1 = run(c, w, k, 1, context, steps, true);
+                    double[] bn = run(c, w, k, batch, context, Math.max(WINDOWS, steps / 4), false);
                     runs.add(new double[] {w.matrixBytesPerStep(), b1[0], bn[0], b1[1], bn[1]});
+                    paired.add(java.util.Arrays.copyOfRange(b1, 2, b1.length));
                 }
             }
             bws.add(MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30));
@@ -55,8 +57,9 @@ public final class DecodeBench {
             for (double b : bws) each.append(each.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%.1f", b / 1e9));
             System.out.printf(Locale.ROOT, "machine: %s, %d threads, measured read bandwidth %.1f GB/s (best of %s)%n",
                     Args.machine(), threads, bw / 1e9, each);
-            System.out.printf(Locale.ROOT, "%-14s %-5s %10s %12s %12s %9s %12s %12s %9s %12s %9s%n", "shape", "dtype", "weights_MB",
-                    "tok/s_b1", "roofline_b1", "b1/roof", "tok/s_b" + batch, "roofline_b" + batch, "speedup", "med_tok/s_b1", "med/roof");
+            System.out.printf(Locale.ROOT, "%-14s %-5s %10s %12s %12s %9s %12s %12s %9s %12s %9s %9s%n", "shape", "dtype", "weights_MB",
+                    "tok/s_b1", "roofline_b1", "b1/roof", "tok/s_b" + batch, "roofline_b" + batch, "speedup", "med_tok/s_b1", "med/roof",
+                    "pair/roof");
             Map<String, Object> result = new LinkedHashMap<>();
             for (int i = 0; i < shapes.size(); i++) {
                 String shape = shapes.get(i);
@@ -64,9 +67,22 @@ public final class DecodeBench {
                 long bytes = (long) r0[0];
                 double b1 = r0[1], bn = r0[2], med1 = r0[3], medN = r0[4];
                 double roof1 = bw / bytes;
-                System.out.printf(Locale.ROOT, "%-14s %-5s %10.1f %12.2f %12.2f %8.0f%% %12.2f %12.2f %8.1fx %12.2f %8.0f%%%n", shape,
+                // paired: each b1 window's tokens/s against the meter read right beside it (the mean of the passes before and
+                // after the window), median over the windows
+                double[] pr = paired.get(i);
+                double[] fr = new double[WINDOWS];
+                for (int j = 0; j < WINDOWS; j++) fr[j] = pr[WINDOWS + 1 + j];
+                double pairFrac = DecodeAbBench.median(fr);
+                System.out.printf(Locale.ROOT, "%-14s %-5s %10.1f %12.2f %12.2f %8.0f%% %12.2f %12.2f %8.1fx %12.2f %8.0f%% %8.0f%%%n", shape,
                         dt.name().toLowerCase(Locale.ROOT), bytes / 1e6, b1, roof1, 100 * b1 / roof1, bn, roof1 * batch, bn / b1,
-                        med1, 100 * med1 / roof1);
+                        med1, 100 * med1 / roof1, 100 * pairFrac);
+                StringBuilder pw = new StringBuilder();
+                for (int j = 0; j < WINDOWS; j++) {
+                    pw.append(String.format(Locale.ROOT, "%s%.1f GB/s %.0f%%", j == 0 ? "" : ", ", (pr[j] + pr[j + 1]) / 2 / 1e9, 100 * fr[j]));
+                }
+                System.out.printf(Locale.ROOT, "  %s b1 windows beside the meter (meter passes %s GB/s): %s%n", shape,
+                        java.util.Arrays.stream(pr, 0, WINDOWS + 1).mapToObj(x -> String.format(Locale.ROOT, "%.1f", x / 1e9))
+                                .collect(java.util.stream.Collectors.joining(", ")), pw);
                 Map<String, Object> r = new LinkedHashMap<>();
                 r.put("tokens_per_s_b1", round(b1));
                 r.put("roofline_b1", round(roof1));
@@ -77,6 +93,9 @@ public final class DecodeBench {
                 r.put("median_window_fraction_of_roofline_b1", round(med1 / roof1));
                 r.put("median_window_tokens_per_s_b" + batch, round(medN));
                 r.put("weight_bytes_per_step", bytes);
+                r.put("paired_fraction_of_roofline_b1", round(pairFrac));
+                r.put("paired_window_fractions_b1", java.util.Arrays.stream(fr).map(DecodeBench::round).boxed().toList());
+                r.put("paired_meter_gb_s", java.util.Arrays.stream(pr, 0, WINDOWS + 1).map(x -> round(x / 1e9)).boxed().toList());
                 result.put(shape, r);
             }
             Map<String, Object> out = new LinkedHashMap<>();
@@ -101,9 +120,11 @@ public final class DecodeBench {
 
     /**
      * Decode tokens/s with {@code batch} sequences, each with {@code context} tokens already in the
-     * KV: {mean over all timed steps, median of the windows}.
+     * KV: {mean over all timed steps, median of the windows}; with {@code pair}, then the meter passes bracketing
+     * the windows (WINDOWS + 1, bytes/s: one pass before the first window and one after each) and each window's
+     * fraction of the roofline against the mean of its two passes.
      */
-    static double[] run(ModelConfig c, ModelWeights w, CpuKernels k, int batch, int context, int steps) {
+    static double[] run(ModelConfig c, ModelWeights w, CpuKernels k, int batch, int context, int steps, boolean pair) {
         int chunk = 64;
         int perSeq = (context + steps + WINDOWS + MAX_WARM_STEPS + chunk - 1) / chunk;
         try (CpuModelRunner runner = new CpuModelRunner(c, w, k);
@@ -136,6 +157,12 @@ public final class DecodeBench {
             // bandwidth is)
             int per = Math.max(1, steps / WINDOWS), timed = per * WINDOWS;
             double[] win = new double[WINDOWS];
+            // the paired meter: 256 MiB (≫ the last-level cache) read once, best of 2, before the first window and after each;
+            // the passes sit between windows, so the windows' times (and the mean over them) do not include them
+            MemoryBandwidth.Meter meter = pair ? new MemoryBandwidth.Meter(k, 256L << 20) : null;
+            double[] passes = new double[WINDOWS + 1];
+            long paused = 0;
+            if (pair) passes[0] = Math.max(meter.pass(), meter.pass());
             long start = System.nanoTime(), t0 = start;
             for (int step = warm; step < warm + timed; step++) {
                 fb.clear();
@@ -146,14 +173,26 @@ public final class DecodeBench {
                 runner.forward(fb, pool, logits);
                 if ((step - warm + 1) % per == 0) {
                     long t1 = System.nanoTime();
-                    win[(step - warm) / per] = batch * per * 1e9 / (t1 - t0);
-                    t0 = t1;
+                    int wi = (step - warm) / per;
+                    win[wi] = batch * per * 1e9 / (t1 - t0);
+                    if (pair) passes[wi + 1] = Math.max(meter.pass(), meter.pass());
+                    t0 = System.nanoTime();
+                    paused += t0 - t1;
                 }
             }
-            double mean = batch * timed * 1e9 / (System.nanoTime() - start);
+            double mean = batch * timed * 1e9 / (System.nanoTime() - start - paused);
             double[] sorted = win.clone();
             java.util.Arrays.sort(sorted);
-            return new double[] {mean, (sorted[(WINDOWS - 1) / 2] + sorted[WINDOWS / 2]) / 2};
+            double[] res = new double[pair ? 2 + 2 * WINDOWS + 1 : 2];
+            res[0] = mean;
+            res[1] = (sorted[(WINDOWS - 1) / 2] + sorted[WINDOWS / 2]) / 2;
+            if (pair) {
+                meter.close();
+                long bytes = w.matrixBytesPerStep();
+                for (int j = 0; j <= WINDOWS; j++) res[2 + j] = passes[j];
+                for (int j = 0; j < WINDOWS; j++) res[2 + WINDOWS + 1 + j] = win[j] / batch * bytes / ((passes[j] + passes[j + 1]) / 2);
+            }
+            return res;
         }
     }
 }

@@ -19,7 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * GQA groups of 1–8 rows (one and two passes of 4, padded), 1–3 KV heads, head dims of one and two
  * dim blocks, chunk sizes of 4 vectors and of 1 (every piece in the one-vector tail loop), contexts on both sides of
  * the chunk and split thresholds, serial and on 2 and 3 threads (split by positions and by KV
- * heads), with the slots past the context poisoned. Reached through {@link SequenceAttention}.
+ * heads; where the units do not divide, the hybrid split — whole KV heads first — and the plain one), with the
+ * slots past the context poisoned. Reached through {@link SequenceAttention}.
  */
 class OneTokenDecodeTest {
     @Test
@@ -38,6 +39,7 @@ class OneTokenDecodeTest {
                             for (int g : new int[] {1, 2, 3, 4, 5, 8}) {
                                 for (int len : lens) {
                                     Parallel p = pars[(n++) % pars.length];
+                                    OneTokenDecode.hybrid = (n / pars.length) % 2 == 0; // both splits where units do not divide
                                     KvLayout lay = new KvLayout(2, kvHeads, hd, chunk, DType.F32);
                                     assertTrue(OneTokenDecode.applies(lay));
                                     decodeCase(n * 131L + len, lay, g, len, p);
@@ -49,6 +51,7 @@ class OneTokenDecodeTest {
             }
         } finally {
             OneTokenDecode.minPartTokens = saved;
+            OneTokenDecode.hybrid = true;
         }
     }
 
@@ -75,7 +78,7 @@ class OneTokenDecodeTest {
             SequenceAttention.attend(pool, 1, table, len - 1, 1, qHeads, q, 2, got, 1, p);
             assertClose(want, java.util.Arrays.copyOfRange(got, 1, got.length), hd, 1e-5,
                     "len " + len + " g " + g + " kv " + lay.kvHeads() + " hd " + hd + " chunk " + chunk + " threads " + p.threads()
-                            + " minPart " + OneTokenDecode.minPartTokens);
+                            + " minPart " + OneTokenDecode.minPartTokens + " hybrid " + OneTokenDecode.hybrid);
         }
     }
 }

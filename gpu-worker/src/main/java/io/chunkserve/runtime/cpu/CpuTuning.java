@@ -19,7 +19,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, tail, attn1, attnpart, attnra";
+    private static final String KNOWN = "touch, tail, attn1, attnpart, attnra, attnhyb";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -29,6 +29,7 @@ public final class CpuTuning {
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
             case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
+            case "attnhyb" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenHybrid());
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         };
     }
@@ -36,7 +37,8 @@ public final class CpuTuning {
     /**
      * Sets a switch by name ("touch" = true|false, "tail" = permille, "attn1" = true|false: batch-1 decode attention
      * through the attention package's one-token path or its older split/per-head paths, "attnpart" = fewest positions
-     * per thread before that path splits a call by positions, "attnra" = its read-ahead of the K/V); for benchmarks.
+     * per thread before that path splits a call by positions, "attnra" = its read-ahead of the K/V, "attnhyb" = its hybrid split: whole KV heads per
+     * thread first, only the rest by positions); for benchmarks.
      */
     public static void set(String key, String value) {
         switch (key) {
@@ -45,6 +47,7 @@ public final class CpuTuning {
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
             case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));
+            case "attnhyb" -> io.chunkserve.attention.SequenceAttention.setOneTokenHybrid(Boolean.parseBoolean(value));
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         }
     }

@@ -60,6 +60,39 @@ public final class MemoryBandwidth {
     }
 
     /**
+     * A buffer kept for repeated single measurements (benchmarks pair one with each timed window, so
+     * that a window's tokens/s is set against the bandwidth of the same moment): allocated, written and
+     * the reading kernel compiled once; {@link #pass} reads it once as {@link #measureReadBytesPerSecond} does.
+     */
+    public static final class Meter implements AutoCloseable {
+        private final Arena arena = Arena.ofShared();
+        private final Parallel p;
+        private final MemorySegment seg;
+        private final int chunks;
+        private final long[] sink;
+
+        public Meter(Parallel p, long bytes) {
+            this.p = p;
+            this.chunks = (int) Math.max(1, Math.min(Integer.MAX_VALUE, bytes / CHUNK));
+            this.seg = io.chunkserve.kv.HugePages.allocate(arena, (long) chunks * CHUNK);
+            this.sink = new long[chunks];
+            p.forRange(chunks, i -> seg.asSlice((long) i * CHUNK, CHUNK).fill((byte) (i * 31 + 7)));
+            MemorySegment hot = seg.asSlice(0, 4096);
+            for (int i = 0; i < 20_000; i++) sink[i % chunks] += sum(hot, 0, 4096);
+        }
+
+        /** One read of the whole buffer on all threads: bytes per second. */
+        public double pass() {
+            long t0 = System.nanoTime();
+            p.forRange(chunks, i -> sink[i] += sum(seg, (long) i * CHUNK, CHUNK));
+            return (double) chunks * CHUNK * 1e9 / (System.nanoTime() - t0);
+        }
+
+        @Override
+        public void close() { arena.close(); }
+    }
+
+    /**
      * Sum of the longs of seg[off, off + len) read as 4 interleaved streams of len/4, whole vectors only
      * (for a len that is not a multiple of 4 vectors the few bytes after them are not read). Also the
      * read-ahead of the batch-1 decode attention ({@code attention.SplitDecode}).
