@@ -181,8 +181,8 @@ public final class ForwardBatch {
      */
     public ForwardBatch markPenalties(float repetitionPenalty, float presencePenalty, float frequencyPenalty, int[] ids, int[] counts, int n,
                                       Object key, long records, int lastEntry) {
-        markPenalties(repetitionPenalty, presencePenalty, frequencyPenalty, ids, counts, n);
         if (records < 0 || lastEntry >= n) throw new IllegalArgumentException("penalty records " + records + ", last entry " + lastEntry);
+        markPenalties(repetitionPenalty, presencePenalty, frequencyPenalty, ids, counts, n);
         int s = size - 1;
         penaltyKey[s] = key;
         penaltyRecords[s] = records;
