@@ -65,10 +65,62 @@ struct Args {
     float* partML;
     const int* seqInfo;
     void* out;
-    int hkv, g, logC, direct;
+    int hkv, g, logC, direct;   // direct: 0, 1, or 2 = 1 with the merge fused (fused_merge below)
     float scaleLog2;
     int warpStart, nItems;   // items ≥ warpStart: one a warp, 4 a block (WARP kernels only)
+    const int* mergeEnt;     // direct = 2: the merge entries (as cs_attn_merge_*'s)
+    int* counters;           // direct = 2: (B, hkv) arrival counts, 0 between launches
 };
+
+// The log-sum-exp merge of (sequence seq, query head h·g + j), float4 column c4: the records of mergeEnt in the
+// entries' order (the same order and arithmetic as cs_attn_merge_*, so the output does not depend on which block
+// merged); L2 loads (records of other blocks of this grid, made visible by their fence before the count).
+template <typename T, int D>
+__device__ __forceinline__ void merge_row_fused(const Args& A, int seq, int h, int j, int c4) {
+    constexpr int TPP = D / 4;
+    const int4 info = __ldg(reinterpret_cast<const int4*>(A.seqInfo) + seq);
+    float M = -INFINITY, L = 0.f;
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int e = info.x; e < info.y; ++e) {
+        const int2 me = __ldg(reinterpret_cast<const int2*>(A.mergeEnt) + e);
+        size_t rec = (size_t)me.x + (size_t)h * me.y + j;
+        float2 ml = __ldcg(reinterpret_cast<const float2*>(A.partML) + rec);
+        float4 x = __ldcg(reinterpret_cast<const float4*>(A.partO) + rec * TPP + c4);
+        float Mn = fmaxf(M, ml.x);
+        float base = Mn == -INFINITY ? 0.f : Mn;
+        float c = exp2f(M - base), f = exp2f(ml.x - base);
+        L = L * c + f * ml.y;
+        acc.x = acc.x * c + f * x.x; acc.y = acc.y * c + f * x.y;
+        acc.z = acc.z * c + f * x.z; acc.w = acc.w * c + f * x.w;
+        M = Mn;
+    }
+    float inv = 1.f / L;
+    ushort4 r;
+    r.x = Elem<T>::bits(acc.x * inv);
+    r.y = Elem<T>::bits(acc.y * inv);
+    r.z = Elem<T>::bits(acc.z * inv);
+    r.w = Elem<T>::bits(acc.w * inv);
+    const int hq = A.hkv * A.g;
+    reinterpret_cast<ushort4*>(A.out)[((size_t)seq * hq + h * A.g + j) * TPP + c4] = r;
+}
+
+// direct = 2 ("last block reduces"): after a block (or a warp item) has written its records, one arrival per
+// split sequence of its rows on counter (seq, h); the arrival that completes the count (items of the sequence)
+// merges that sequence's g rows of KV head h and puts the counter back to 0 (no memset between launches).
+// Threads t (0 ≤ t < N) of the group; lastFlag(k) tells whether this group completed sequence k0 + k; seqOf(k) its id.
+// Block path: called by all 128 threads after the record stores.
+template <typename T, int D>
+__device__ __forceinline__ int fused_arrive(const Args& A, int h, int seq, int items) {
+    // one thread per sequence: returns 1 when this arrival completed (seq, h)
+    if (items <= 1) return 0;
+    int* cnt = A.counters + (size_t)seq * A.hkv + h;
+    int old = atomicAdd(cnt, 1);
+    if (old == items - 1) {
+        *cnt = 0;   // every arrival of this launch has been counted
+        return 1;
+    }
+    return 0;
+}
 
 // A read-only 16-byte load the compiler may not merge with an earlier one: values needed only after the main
 // loop are read again there instead of holding registers through it.
@@ -398,6 +450,25 @@ __device__ __forceinline__ void partials_body(
         reinterpret_cast<float4*>(A.partO)[rec * (D / 4) + c4] = acc;
         if (c4 == 0) *reinterpret_cast<float2*>(A.partML + 2 * rec) = make_float2(M, L);
     }
+    if (A.direct == 2) {
+        const int nSeq = (rowStart + rowCount - 1) / g - k0 + 1;
+        __threadfence();
+        __syncthreads();
+        int last = 0;
+        if (tid < nSeq) {
+            last = fused_arrive<T, D>(A, h, sSeq[tid], sItems[tid]);
+            sItems[tid] = last ? -1 : 0;
+        }
+        if (__syncthreads_or(last)) {
+            __threadfence();
+            const int per = g * (D / 4);
+            for (int e = tid; e < nSeq * per; e += THREADS) {
+                int k = e / per, rem = e - k * per;
+                if (sItems[k] != -1) continue;
+                merge_row_fused<T, D>(A, sSeq[k], h, rem / (D / 4), rem % (D / 4));
+            }
+        }
+    }
 }
 
 #include "attention_warp.cuh"
@@ -432,6 +503,29 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     if constexpr (WARP) {
         if (warpBlock) {
             partials_warp<T, D, STAGES>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+            if (A.direct == 2) {
+                // this warp's item: ≤ 16 rows, so ≤ 16 sequences, one a lane
+                const int lane = threadIdx.x & 31, g = A.g, seqOff = ia.z, rowStart = ia.w, rowCount = ib.x;
+                const int seqBase = ic.x, k0 = rowStart / g, nSeq = (rowStart + rowCount - 1) / g - k0 + 1;
+                __threadfence();
+                __syncwarp();
+                int last = 0;
+                if (lane < nSeq) {
+                    int seq = seqBase >= 0 ? seqBase + k0 + lane : __ldg(A.rowSeqs + seqOff + k0 + lane);
+                    last = fused_arrive<T, D>(A, h, seq, __ldg(A.seqInfo + 4 * seq + 2));
+                }
+                const unsigned mask = __ballot_sync(0xffffffffu, last);
+                if (mask) {
+                    __threadfence();
+                    const int per = g * (D / 4);
+                    for (int e = lane; e < nSeq * per; e += 32) {
+                        int k = e / per, rem = e - k * per;
+                        if (!((mask >> k) & 1u)) continue;
+                        int seq = seqBase >= 0 ? seqBase + k0 + k : __ldg(A.rowSeqs + seqOff + k0 + k);
+                        merge_row_fused<T, D>(A, seq, h, rem / (D / 4), rem % (D / 4));
+                    }
+                }
+            }
             return;
         }
     }
@@ -507,9 +601,11 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
-         int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
+         int g, int logC, float scaleLog2, int direct, int warpStart, int nItems, int offMergeEnt,          \
+         int* counters) {                                                                                    \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
-                         plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
+                         plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems,         \
+                         plan + offMergeEnt, counters};                                                      \
         cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3>(                               \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
