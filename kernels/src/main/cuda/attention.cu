@@ -72,36 +72,98 @@ struct Args {
     int* counters;           // direct = 2: (B, hkv) arrival counts, 0 between launches
 };
 
-// The log-sum-exp merge of (sequence seq, query head h·g + j), float4 column c4: the records of mergeEnt in the
-// entries' order (the same order and arithmetic as cs_attn_merge_*, so the output does not depend on which block
+// The fused merge (direct = 2) of (sequence, query head h·g + j, float4 column c4): the records of mergeEnt in
+// the entries' order with the same arithmetic as cs_attn_merge_* (so the output does not depend on which block
 // merged); L2 loads (records of other blocks of this grid, made visible by their fence before the count).
-template <typename T, int D>
-__device__ __forceinline__ void merge_row_fused(const Args& A, int seq, int h, int j, int c4) {
+// NB merges of one thread side by side (task t: sequence seq[t], query head h·g + j[t], column c4[t]; on[t] false:
+// none): each step issues the next record of every task before using any (the merges are latency-bound: one
+// task at a time left a dependent L2 round trip per record). Same order and arithmetic per task as above.
+struct MergeArgs {   // what the fused merge reads of Args (passed by value: no local copy of Args)
+    const int* seqInfo;
+    const int* mergeEnt;
+    const float* partO;
+    const float* partML;
+    void* out;
+    int hkv, g;
+};
+
+template <typename T, int D, int NB>
+__device__ __forceinline__ void merge_rows_fused(const MergeArgs& A, int h, const int (&seq)[NB], const int (&j)[NB],
+                                                 const int (&c4)[NB], const bool (&on)[NB]) {
     constexpr int TPP = D / 4;
-    const int4 info = __ldg(reinterpret_cast<const int4*>(A.seqInfo) + seq);
-    float M = -INFINITY, L = 0.f;
-    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int e = info.x; e < info.y; ++e) {
-        const int2 me = __ldg(reinterpret_cast<const int2*>(A.mergeEnt) + e);
-        size_t rec = (size_t)me.x + (size_t)h * me.y + j;
-        float2 ml = __ldcg(reinterpret_cast<const float2*>(A.partML) + rec);
-        float4 x = __ldcg(reinterpret_cast<const float4*>(A.partO) + rec * TPP + c4);
-        float Mn = fmaxf(M, ml.x);
-        float base = Mn == -INFINITY ? 0.f : Mn;
-        float c = exp2f(M - base), f = exp2f(ml.x - base);
-        L = L * c + f * ml.y;
-        acc.x = acc.x * c + f * x.x; acc.y = acc.y * c + f * x.y;
-        acc.z = acc.z * c + f * x.z; acc.w = acc.w * c + f * x.w;
-        M = Mn;
+    int e[NB], e1[NB];
+    float M[NB], L[NB];
+    float4 acc[NB];
+    int steps = 0;
+    #pragma unroll
+    for (int t = 0; t < NB; ++t) {
+        int2 r = on[t] ? __ldg(reinterpret_cast<const int2*>(A.seqInfo) + 2 * seq[t]) : make_int2(0, 0);
+        e[t] = r.x;
+        e1[t] = r.y;
+        steps = max(steps, r.y - r.x);
+        M[t] = -INFINITY;
+        L[t] = 0.f;
+        acc[t] = make_float4(0.f, 0.f, 0.f, 0.f);
     }
-    float inv = 1.f / L;
-    ushort4 r;
-    r.x = Elem<T>::bits(acc.x * inv);
-    r.y = Elem<T>::bits(acc.y * inv);
-    r.z = Elem<T>::bits(acc.z * inv);
-    r.w = Elem<T>::bits(acc.w * inv);
+    for (int i = 0; i < steps; ++i) {
+        float2 ml[NB];
+        float4 x[NB];
+        #pragma unroll
+        for (int t = 0; t < NB; ++t) {
+            if (e[t] + i < e1[t]) {
+                const int2 me = __ldg(reinterpret_cast<const int2*>(A.mergeEnt) + e[t] + i);
+                size_t rec = (size_t)me.x + (size_t)h * me.y + j[t];
+                ml[t] = __ldcg(reinterpret_cast<const float2*>(A.partML) + rec);
+                x[t] = __ldcg(reinterpret_cast<const float4*>(A.partO) + rec * TPP + c4[t]);
+            }
+        }
+        #pragma unroll
+        for (int t = 0; t < NB; ++t) {
+            if (e[t] + i < e1[t]) {
+                float Mn = fmaxf(M[t], ml[t].x);
+                float base = Mn == -INFINITY ? 0.f : Mn;
+                float c = exp2f(M[t] - base), f = exp2f(ml[t].x - base);
+                L[t] = L[t] * c + f * ml[t].y;
+                acc[t].x = acc[t].x * c + f * x[t].x; acc[t].y = acc[t].y * c + f * x[t].y;
+                acc[t].z = acc[t].z * c + f * x[t].z; acc[t].w = acc[t].w * c + f * x[t].w;
+                M[t] = Mn;
+            }
+        }
+    }
     const int hq = A.hkv * A.g;
-    reinterpret_cast<ushort4*>(A.out)[((size_t)seq * hq + h * A.g + j) * TPP + c4] = r;
+    #pragma unroll
+    for (int t = 0; t < NB; ++t) {
+        if (!on[t]) continue;
+        float inv = 1.f / L[t];
+        ushort4 r;
+        r.x = Elem<T>::bits(acc[t].x * inv);
+        r.y = Elem<T>::bits(acc[t].y * inv);
+        r.z = Elem<T>::bits(acc[t].z * inv);
+        r.w = Elem<T>::bits(acc[t].w * inv);
+        reinterpret_cast<ushort4*>(A.out)[((size_t)seq[t] * hq + h * A.g + j[t]) * TPP + c4[t]] = r;
+    }
+}
+
+// The merges of the sequences k (0 ≤ k < nSeq) whose completion this group of N threads (index t) brought:
+// done(k), seqOf(k); 4 tasks a thread at a time.
+template <typename T, int D, int N, typename Done, typename SeqOf>
+__device__ __noinline__ void fused_merges(const MergeArgs A, int h, int nSeq, int t, Done done, SeqOf seqOf) {
+    constexpr int NB = 4;
+    const int per = A.g * (D / 4), total = nSeq * per;
+    for (int base = t; base < total; base += N * NB) {
+        int seq[NB], j[NB], c4[NB];
+        bool on[NB];
+        #pragma unroll
+        for (int u = 0; u < NB; ++u) {
+            int e = base + u * N;
+            int k = e / per, rem = e - k * per;
+            on[u] = e < total && done(k);
+            seq[u] = on[u] ? seqOf(k) : 0;
+            j[u] = rem / (D / 4);
+            c4[u] = rem % (D / 4);
+        }
+        merge_rows_fused<T, D, NB>(A, h, seq, j, c4, on);
+    }
 }
 
 // direct = 2 ("last block reduces"): after a block (or a warp item) has written its records, one arrival per
@@ -148,7 +210,7 @@ __device__ __forceinline__ int pick_pre(int4 c, int4 d, int i) {
 // FAST: the tile loads take one chunk id per tile when a chunk holds whole stages (C ≥ TL; the address of each
 // 16-byte piece is then the tile's base plus a per-thread constant), the next tile's chunk id is read before the
 // stage wait, and the o rescale is skipped when no row maximum of the warp moved.
-template <typename T, int D, int STAGES, int TL, int NRS, bool FAST>
+template <typename T, int D, int STAGES, int TL, int NRS, bool FAST, bool FM>
 __device__ __forceinline__ void partials_body(
         const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q, const Args& A,
         int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
@@ -450,7 +512,7 @@ __device__ __forceinline__ void partials_body(
         reinterpret_cast<float4*>(A.partO)[rec * (D / 4) + c4] = acc;
         if (c4 == 0) *reinterpret_cast<float2*>(A.partML + 2 * rec) = make_float2(M, L);
     }
-    if (A.direct == 2) {
+    if (FM && A.direct == 2) {
         const int nSeq = (rowStart + rowCount - 1) / g - k0 + 1;
         __threadfence();
         __syncthreads();
@@ -461,19 +523,16 @@ __device__ __forceinline__ void partials_body(
         }
         if (__syncthreads_or(last)) {
             __threadfence();
-            const int per = g * (D / 4);
-            for (int e = tid; e < nSeq * per; e += THREADS) {
-                int k = e / per, rem = e - k * per;
-                if (sItems[k] != -1) continue;
-                merge_row_fused<T, D>(A, sSeq[k], h, rem / (D / 4), rem % (D / 4));
-            }
+            const MergeArgs ma{A.seqInfo, A.mergeEnt, A.partO, A.partML, A.out, A.hkv, A.g};
+            fused_merges<T, D, THREADS>(ma, h, nSeq, tid, [=](int k) { return sItems[k] == -1; },
+                                        [=](int k) { return sSeq[k]; });
         }
     }
 }
 
 #include "attention_warp.cuh"
 
-template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP>
+template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, bool FM>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smem[];
@@ -503,7 +562,7 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     if constexpr (WARP) {
         if (warpBlock) {
             partials_warp<T, D, STAGES>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
-            if (A.direct == 2) {
+            if (FM && A.direct == 2) {
                 // this warp's item: ≤ 16 rows, so ≤ 16 sequences, one a lane
                 const int lane = threadIdx.x & 31, g = A.g, seqOff = ia.z, rowStart = ia.w, rowCount = ib.x;
                 const int seqBase = ic.x, k0 = rowStart / g, nSeq = (rowStart + rowCount - 1) / g - k0 + 1;
@@ -517,13 +576,11 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
                 const unsigned mask = __ballot_sync(0xffffffffu, last);
                 if (mask) {
                     __threadfence();
-                    const int per = g * (D / 4);
-                    for (int e = lane; e < nSeq * per; e += 32) {
-                        int k = e / per, rem = e - k * per;
-                        if (!((mask >> k) & 1u)) continue;
-                        int seq = seqBase >= 0 ? seqBase + k0 + k : __ldg(A.rowSeqs + seqOff + k0 + k);
-                        merge_row_fused<T, D>(A, seq, h, rem / (D / 4), rem % (D / 4));
-                    }
+                    const MergeArgs ma{A.seqInfo, A.mergeEnt, A.partO, A.partML, A.out, A.hkv, A.g};
+                    const int* rs = A.rowSeqs + seqOff + k0;
+                    const int sb = seqBase >= 0 ? seqBase + k0 : -1;
+                    fused_merges<T, D, 32>(ma, h, nSeq, lane, [=](int k) { return ((mask >> k) & 1u) != 0; },
+                                           [=](int k) { return sb >= 0 ? sb + k : __ldg(rs + k); });
                 }
             }
             return;
@@ -531,11 +588,11 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     }
     const int rowCount = ib.x;
     if (rowCount <= 16) {
-        partials_body<T, D, STAGES, TL, 1, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 1, FAST, FM>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else if (rowCount <= 32) {
-        partials_body<T, D, STAGES, TL, 2, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 2, FAST, FM>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else {
-        partials_body<T, D, STAGES, TL, 4, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 4, FAST, FM>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
 }
 
@@ -597,7 +654,7 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 // TL: KV tokens a stage; FAST: see partials_body. Shared memory: (64·D + STAGES·2·TL·D)·2 + 512 bytes
 // (CudaAttention.smemBytes must agree). _f64 is CudaAttention's default; _v0 (64-token stages without FAST: the
 // session-3 kernel) and _t32 (32-token stages, 3 blocks an SM at d128: no faster than _f64) are kept for A/B.
-#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB)                                                      \
+#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB, FM)                                                    \
     extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
@@ -606,17 +663,19 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems,         \
                          plan + offMergeEnt, counters};                                                      \
-        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3>(                               \
+        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, FM>(                             \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
 
 #define CS_PARTIALS_ALL(T, NAME_T)                                                                           \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_v0, T, 128, 3, 64, false, 2)                                \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_f64, T, 128, 3, 64, true, 2)                                \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_t32, T, 128, 3, 32, true, 3)                                \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_v0, T, 64, 3, 64, false, 3)                                  \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64, T, 64, 3, 64, true, 3)                                  \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4)
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_v0, T, 128, 3, 64, false, 2, false)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_f64, T, 128, 3, 64, true, 2, false)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_t32, T, 128, 3, 32, true, 3, false)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_v0, T, 64, 3, 64, false, 3, false)                                  \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64, T, 64, 3, 64, true, 3, false)                           \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_f64_fm, T, 128, 3, 64, true, 2, true)                       \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64_fm, T, 64, 3, 64, true, 3, true)                                  \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4, false)
 
 CS_PARTIALS_ALL(__half, f16)
 CS_PARTIALS_ALL(__nv_bfloat16, bf16)

@@ -45,8 +45,8 @@ public final class CudaAttention implements AutoCloseable {
     private final int qHeads, groupSize, smemBytes, blocksPerSm;
     private final String variant;
     private final CUmodule module;
-    private final CUfunction partials, merge, append, fill, readAll;
-    private final long hPartials, hMerge;
+    private final CUfunction partials, partialsFm, merge, append, fill, readAll;   // partialsFm: null unless f64
+    private final long hPartials, hPartialsFm, hMerge;
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
     private int warpItems;   // CudaPlan.WARP_*
@@ -86,11 +86,14 @@ public final class CudaAttention implements AutoCloseable {
             default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, t32)");
         }
         partials = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + variant);
+        // the fused-merge instance (the merge tail compiled in; the plain kernel is left exactly as it was)
+        partialsFm = variant.equals("f64") ? CudaDevice.function(module, "cs_attn_partials_" + t + "_f64_fm") : null;
         merge = CudaDevice.function(module, "cs_attn_merge_" + t);
         append = CudaDevice.function(module, "cs_kv_append16");
         fill = CudaDevice.function(module, "cs_fill_random16");
         readAll = CudaDevice.function(module, "cs_read_all");
         hPartials = Launcher.handle(partials);
+        hPartialsFm = partialsFm == null ? 0 : Launcher.handle(partialsFm);
         hMerge = Launcher.handle(merge);
         int d = layout.headDim();
         smemBytes = (CudaPlan.ROWS * d + stages * 2 * stageTokens * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
@@ -98,6 +101,7 @@ public final class CudaAttention implements AutoCloseable {
             throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
         }
         CudaDevice.setDynamicShared(partials, smemBytes);
+        if (partialsFm != null) CudaDevice.setDynamicShared(partialsFm, smemBytes);
         blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, THREADS, smemBytes));
         // warp items (f64 kernels only): -Dchunkserve.cuda.warpItems=auto (default) | always (checks) | off (A/B)
         String wm = System.getProperty("chunkserve.cuda.warpItems", "auto");
@@ -111,7 +115,7 @@ public final class CudaAttention implements AutoCloseable {
         privateSplit = parsePrivateSplit(System.getProperty("chunkserve.cuda.privateSplit", DEFAULT_PRIVATE_SPLIT));
         // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
         dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
-        fusedMerge = Boolean.parseBoolean(System.getProperty("chunkserve.cuda.fusedMerge", DEFAULT_FUSED_MERGE));
+        fusedMerge = partialsFm != null && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.fusedMerge", DEFAULT_FUSED_MERGE));
     }
 
     public KvLayout layout() { return layout; }
@@ -198,16 +202,20 @@ public final class CudaAttention implements AutoCloseable {
     /**
      * Default of {@code -Dchunkserve.cuda.fusedMerge=true|false}: whether the split sequences are merged inside the
      * partials kernel (the block that brings a (sequence, KV head)'s last record merges it) instead of by a second
-     * launch. See BENCHMARKS.md, issue 7, session 8 third part ({@code s8-merge}).
+     * launch (f64 kernels only; their {@code _fm} instances). Off: through the engine at B = 64 on an H200 the fused
+     * merge was slower on both shapes (1B 1.69–1.70 vs 1.59 ms a step, 8B 6.32–6.46 vs 5.90–5.93 ms, alternated in
+     * one process, two calls): the last arrival of a 64-row group piece merges 16 sequences' rows in one block at the
+     * grid's tail, where the merge launch spreads them over hundreds of blocks. BENCHMARKS.md, issue 7, session 8
+     * third part ({@code s8-merge}).
      */
-    static final String DEFAULT_FUSED_MERGE = "true";
+    static final String DEFAULT_FUSED_MERGE = "false";
 
     /**
      * Whether the merge is fused into the partials kernel ("last block reduces": one atomic arrival per (sequence,
      * KV head) and block after its records; the arrival completing the count merges in the merge launch's record
      * order and resets the counter). false: the separate merge launch. Only with {@link #directWrites()} true.
      */
-    public void fusedMerge(boolean on) { fusedMerge = on; }
+    public void fusedMerge(boolean on) { fusedMerge = on && partialsFm != null; }
 
     public boolean fusedMerge() { return fusedMerge; }
 
@@ -331,8 +339,9 @@ public final class CudaAttention implements AutoCloseable {
                 .ptr(dLens.ptr()).ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(out)
                 .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directArg)
                 .i32(plan.warpStart()).i32(plan.itemCount()).i32(offMergeEnt).ptr(dCounters.ptr());
-        if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
-        else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
+        long hp = directArg == 2 ? hPartialsFm : hPartials;
+        if (dependentPartials) launcher.launchDependent(hp, plan.blockCount(), 1, THREADS, smemBytes);
+        else launcher.launch(hp, plan.blockCount(), 1, THREADS, smemBytes);
         if (!mergeLaunch(directArg, planMerge) || skipMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)
