@@ -1,0 +1,104 @@
+package io.chunkserve.runtime.cpu;
+
+/**
+ * The adaptive split of the one-token matmuls that have no tail ranges (under 8 MiB: all of SmolLM2-135M's layer
+ * matmuls): still one long contiguous row range per thread, but the boundaries sit where the threads' recently
+ * measured speeds say they finish together. The two vCPUs of a shared host often run at different speeds for
+ * seconds; with equal ranges the step waits for the slower one at every dispatch.
+ *
+ * <p>Per kind of dispatch (mode, rows, cols: q/k/v, o, gate/up, down share theirs across layers) it keeps each
+ * task's share of the rows, an EWMA of the shares that would have made the last dispatches finish together: from
+ * each task's start (after the dispatch began: the worker's wake-up) and its ns per row. Shares are clamped to
+ * [{@code 0.7/n}, {@code 1.3/n}] (35–65 % on 2 threads); boundaries are multiples of {@link GemvJob#ROW_ALIGN}, so
+ * every output row is computed by the same code whichever task holds it (results do not depend on the split).
+ *
+ * <p>Threading: {@link #update} and {@link #cuts} run on the dispatching thread only (CpuKernels runs one
+ * parallel call at a time); {@link Kind#version} and {@link Kind#cut} are read by touch-ahead plans on any
+ * thread (a stale or torn read only touches other rows of the same weights).
+ */
+final class RowBalance {
+    /** EWMA weight of one dispatch's measurement. */
+    static final double ALPHA = Double.parseDouble(System.getProperty("chunkserve.cpu.balanceAlpha", "0.125"));
+    private static final int MAX_KINDS = 32;
+
+    static final class Kind {
+        final long key;
+        final int rows, tasks;
+        final double[] share;
+        /** Row boundaries of the tasks (tasks + 1 entries); replaced, never mutated, when they change. */
+        volatile int[] cut;
+        volatile int version;
+
+        Kind(long key, int rows, int tasks) {
+            this.key = key;
+            this.rows = rows;
+            this.tasks = tasks;
+            this.share = new double[tasks];
+            java.util.Arrays.fill(share, 1.0 / tasks);
+            this.cut = cutsOf(share, rows, -1);
+        }
+    }
+
+    private final Kind[] kinds = new Kind[MAX_KINDS];
+    private int used;
+
+    /** The kind of a dispatch with these rows split into tasks ranges; null when the table is full. */
+    Kind kind(int mode, int rows, int cols, int tasks) {
+        long key = ((long) mode & 0xF) | ((long) tasks & 0xFF) << 4 | ((long) rows & 0xFFFFFFL) << 12 | ((long) cols & 0xFFFFFFL) << 36;
+        synchronized (this) { // plans are built on other threads than the dispatcher's only at start-up; cheap uncontended
+            for (int i = 0; i < used; i++) if (kinds[i].key == key) return kinds[i];
+            if (used == MAX_KINDS) return null;
+            return kinds[used++] = new Kind(key, rows, tasks);
+        }
+    }
+
+    /**
+     * Folds one dispatch's timings into the kind's shares: start and end of each task (ns, same clock), the
+     * dispatch's start t0, and the boundaries it ran with (start of task t at [16 t], end at [16 t + 1]).
+     */
+    static void update(Kind k, int[] cut, long[] start, long[] end, long t0) {
+        int n = k.tasks;
+        if (n < 2) return;
+        double sumInv = 0, sumLat = 0;
+        double[] c = new double[n], lat = new double[n]; // small; the dispatcher's, allocation is escape-analysed
+        for (int t = 0; t < n; t++) {
+            int rows = cut[t + 1] - cut[t];
+            long s = start[16 * t], e = end[16 * t + 1];
+            if (rows <= 0 || e <= s || s < t0) return; // a task that did not run here: no measurement
+            c[t] = (double) (e - s) / rows;
+            lat[t] = s - t0;
+            sumInv += 1 / c[t];
+            sumLat += lat[t] / c[t];
+        }
+        double finish = (k.rows + sumLat) / sumInv; // all tasks finish together: lat_t + share_t · rows · c_t = finish
+        double lo = 0.7 / n, hi = 1.3 / n, total = 0;
+        for (int t = 0; t < n; t++) {
+            double s = Math.min(hi, Math.max(lo, (finish - lat[t]) / (k.rows * c[t])));
+            k.share[t] += ALPHA * (s - k.share[t]);
+            total += k.share[t];
+        }
+        for (int t = 0; t < n; t++) k.share[t] /= total;
+        int[] old = k.cut, next = cutsOf(k.share, k.rows, -1);
+        if (!java.util.Arrays.equals(old, next)) {
+            k.cut = next;
+            k.version++;
+        }
+    }
+
+    /**
+     * Boundaries for these shares (fixedPermille ≥ 0: task 0 gets that fraction, the rest evenly), multiples of
+     * ROW_ALIGN except the last (rows), non-decreasing.
+     */
+    static int[] cutsOf(double[] share, int rows, int fixedPermille) {
+        int n = share.length;
+        int[] cut = new int[n + 1];
+        double acc = 0;
+        for (int t = 1; t < n; t++) {
+            acc += fixedPermille >= 0 ? (t == 1 ? fixedPermille / 1000.0 : (1 - fixedPermille / 1000.0) / (n - 1)) : share[t - 1];
+            long b = Math.round(acc * rows / GemvJob.ROW_ALIGN) * GemvJob.ROW_ALIGN;
+            cut[t] = (int) Math.max(cut[t - 1], Math.min(rows, b));
+        }
+        cut[n] = rows;
+        return cut;
+    }
+}
