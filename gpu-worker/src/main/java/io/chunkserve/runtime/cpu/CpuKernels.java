@@ -113,6 +113,9 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     @Override
     public int threads() { return threads; }
 
+    /** For benchmarks: the adaptive split's state per kind of dispatch (task 0's share in permille). */
+    public String balanceSummary() { return balance.summary(); }
+
     /** Worker threads are named this prefix followed by 1, 2, ... */
     String threadNamePrefix() { return threadNamePrefix; }
 

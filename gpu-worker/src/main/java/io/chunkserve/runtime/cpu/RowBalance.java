@@ -28,6 +28,9 @@ final class RowBalance {
         /** Row boundaries of the tasks (tasks + 1 entries); replaced, never mutated, when they change. */
         volatile int[] cut;
         volatile int version;
+        /** For benchmarks: dispatches measured, and the range of task 0's share (permille) so far. */
+        long updates;
+        int minPermille = 1000, maxPermille;
 
         Kind(long key, int rows, int tasks) {
             this.key = key;
@@ -50,6 +53,19 @@ final class RowBalance {
             if (used == MAX_KINDS) return null;
             return kinds[used++] = new Kind(key, rows, tasks);
         }
+    }
+
+    /** For benchmarks: per kind, rows x cols, dispatches measured, task 0's share now and its range so far (permille). */
+    synchronized String summary() {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < used; i++) {
+            Kind k = kinds[i];
+            if (k.updates == 0) continue;
+            long key = k.key;
+            sb.append(sb.isEmpty() ? "" : "; ").append(k.rows).append('x').append(key >>> 36).append(" n=").append(k.updates)
+                    .append(" now ").append(Math.round(1000.0 * k.cut[1] / k.rows)).append(" range ").append(k.minPermille).append('-').append(k.maxPermille);
+        }
+        return sb.toString();
     }
 
     /**
@@ -79,6 +95,10 @@ final class RowBalance {
         }
         for (int t = 0; t < n; t++) k.share[t] /= total;
         int[] old = k.cut, next = cutsOf(k.share, k.rows, -1);
+        int pm = (int) Math.round(1000.0 * next[1] / k.rows);
+        k.updates++;
+        k.minPermille = Math.min(k.minPermille, pm);
+        k.maxPermille = Math.max(k.maxPermille, pm);
         if (!java.util.Arrays.equals(old, next)) {
             k.cut = next;
             k.version++;
