@@ -1064,6 +1064,17 @@ extern "C" __global__ void __launch_bounds__(256) cs_penalize(float* logits, int
     }
 }
 
+// The device-resident penalty lists (CudaModelRunner / PenaltyArena): a step's changed entries, n (arena position, id,
+// count) triples, written into the arena of (id, count) pairs before cs_penalize reads it (a plain launch: it follows
+// every kernel queued before, so no step still reading a reused region is overtaken).
+extern "C" __global__ void __launch_bounds__(256) cs_pen_scatter(int* arena, const int* deltas, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    int pos = deltas[3 * i];
+    arena[2 * pos] = deltas[3 * i + 1];
+    arena[2 * pos + 1] = deltas[3 * i + 2];
+}
+
 // ---------------------------------------------------------------------------------------------- log-probabilities on the device
 // One block per row whose pick also reports log-probabilities (after cs_penalize and the argmax / draw), as the host
 // sampler does (io.chunkserve.sampling.Logprobs, vLLM's raw_logprobs): the log-softmax of the raw logits — a

@@ -24,8 +24,9 @@ import static io.chunkserve.attention.VectorMath.V;
  * broadcast(q[row, d]) · K[d, tokens] (16 accumulators; per head dim 4 K loads and 4 query
  * broadcasts for 16 FMAs). K is read straight from the fp32 pool slab (no copy) or from a
  * widened copy for half types.</li>
- * <li><b>Softmax</b> per row over its scores (row-major, one horizontal max and sum per row and
- * chunk).</li>
+ * <li><b>Softmax</b> per row over its scores (row-major); for full unmasked chunks the score
+ * kernel keeps the rows' lane maxima, and while a chunk stays within {@link #TAU} of every row's
+ * running max the old max is kept as the reference (no rescale; {@link #lazy}).</li>
  * <li><b>P·V</b> puts head dims in lanes: 4 rows × 4 vectors of dims (4 × 2 with AVX2) are
  * accumulated in registers; per token the V vectors are loaded once for the 4 rows and each
  * row's probability is a broadcast scalar.</li>
@@ -143,13 +144,15 @@ final class LaneRowsTile extends QueryTile {
 
     private void fold(MemorySegment ks, long kOff, int kStride, float[] vt, MemorySegment vs, long vb, int tn, int pos0) {
         boolean masked = (long) pos0 + tn - 1 > minLimit;
+        // the 4-vector score kernel covers every token and no lane is masked: it keeps the rows' lane maxima
+        boolean fused = LAZY && WIDE_REGS && !masked && tn % (4 * V) == 0;
         for (int rb = 0; rb < blocks; rb++) {
             int r1 = realRows(rb);
             for (int r = 0; r < r1; r += RG) {
-                scores(ks, kOff, kStride, tn, rb, r);
+                scores(ks, kOff, kStride, tn, rb, r, fused);
                 ahead();
             }
-            softmax(tn, pos0, masked, rb, r1);
+            softmax(tn, pos0, masked, rb, r1, fused);
             ahead();
             for (int r = 0; r < r1; r += RG) {
                 if (vs != null) pv4x4Seg(vs, vb, tn, rb, r);
@@ -226,7 +229,7 @@ final class LaneRowsTile extends QueryTile {
      * covering 0 .. tn−1 (lanes past tn−1 hold garbage that softmax overwrites). With AVX-512:
      * 4 token vectors × 4 rows = 16 accumulators; then pairs and single vectors of tokens.
      */
-    private void scores(MemorySegment ks, long kOff, int kStride, int tn, int rb, int r0) {
+    private void scores(MemorySegment ks, long kOff, int kStride, int tn, int rb, int r0, boolean fused) {
         final int D = dim, nv = (tn + V - 1) / V;
         final int q0 = (rb * V + r0) * D, q1 = q0 + D, q2 = q1 + D, q3 = q2 + D;
         final int s0 = r0 * ts, s1 = s0 + ts, s2 = s1 + ts, s3 = s2 + ts;
@@ -264,6 +267,22 @@ final class LaneRowsTile extends QueryTile {
                     a33 = k3.fma(x, a33);
                 }
                 int t = j * V;
+                if (fused) { // lane-wise maxima of the 4 rows, while the scores are in registers
+                    final float[] mx = rowMax;
+                    final int x0 = r0 * V, x1 = x0 + V, x2 = x1 + V, x3 = x2 + V;
+                    FloatVector m0 = a00.max(a01).max(a02.max(a03)), m1 = a10.max(a11).max(a12.max(a13));
+                    FloatVector m2 = a20.max(a21).max(a22.max(a23)), m3 = a30.max(a31).max(a32.max(a33));
+                    if (j > 0) {
+                        m0 = m0.max(FloatVector.fromArray(F, mx, x0));
+                        m1 = m1.max(FloatVector.fromArray(F, mx, x1));
+                        m2 = m2.max(FloatVector.fromArray(F, mx, x2));
+                        m3 = m3.max(FloatVector.fromArray(F, mx, x3));
+                    }
+                    m0.intoArray(mx, x0);
+                    m1.intoArray(mx, x1);
+                    m2.intoArray(mx, x2);
+                    m3.intoArray(mx, x3);
+                }
                 a00.intoArray(s, s0 + t);
                 a01.intoArray(s, s0 + t + V);
                 a02.intoArray(s, s0 + t + 2 * V);
@@ -338,13 +357,15 @@ final class LaneRowsTile extends QueryTile {
      * as one more "row" of the exp2 loop (a second, cold exp2 call site is not inlined by C2 and
      * its vectors get boxed); row sums stay lane vectors until {@link #rowSum}.
      */
-    private void softmax(int tn, int pos0, boolean masked, int rb, int r1) {
+    private void softmax(int tn, int pos0, boolean masked, int rb, int r1, boolean fused) {
         final int padded = roundUp(tn, V), TS = ts;
         final float[] s = st;
         final float[] mx = rowMax;
+        if (fused && lazy(padded, rb, r1)) return;
         for (int r = 0; r < V; r++) {
             int base = r * TS;
             if (r < r1) {
+                if (fused) continue; // the score kernel left this row's lane maxima in mx
                 int cnt = masked ? (int) Math.max(0, Math.min(tn, (long) lim[rb * V + r] - pos0 + 1)) : tn;
                 if (cnt < padded) Arrays.fill(s, base + cnt, base + padded, Float.NEGATIVE_INFINITY);
                 FloatVector x = FloatVector.fromArray(F, s, base);
@@ -376,7 +397,8 @@ final class LaneRowsTile extends QueryTile {
             float sub = r < 0 ? 0f : mRefs[r];
             FloatVector sum = FloatVector.zero(F);
             for (int t = 0; t < end; t += V) {
-                FloatVector p = VectorMath.exp2(FloatVector.fromArray(F, s, base + t).sub(sub));
+                FloatVector x = FloatVector.fromArray(F, s, base + t).sub(sub);
+                FloatVector p = VectorMath.EXP5 ? VectorMath.exp2(x) : VectorMath.exp2Taylor(x);
                 p.intoArray(s, base + t);
                 sum = sum.add(p);
             }
@@ -388,6 +410,44 @@ final class LaneRowsTile extends QueryTile {
             }
         }
     }
+
+    /**
+     * The softmax of a full, unmasked chunk whose scores stay within {@link #TAU} of every row's
+     * running max m (the score kernel left each row's lane maxima in rowMax): the probabilities
+     * are taken against the old m, unchanged, so the old state needs no rescaling (cf = 1) and
+     * there is no transpose-reduce of the maxima. m is then a reference at most TAU below the
+     * true max rather than the max itself, which bounds the probabilities by 2^TAU; every
+     * consumer of (m, l, o) only needs m to be a common reference of the row's l and o (the
+     * log-sum-exp merges compute their factors from it). Returns false, having changed nothing,
+     * when a row's scores exceed m + TAU (or m is still −∞): then the exact update runs.
+     */
+    private boolean lazy(int padded, int rb, int r1) {
+        final float[] mx = rowMax, s = st, mm = m;
+        final int TS = ts, mb = rb * V;
+        for (int r = 0; r < r1; r++) {
+            if (FloatVector.fromArray(F, mx, r * V).compare(VectorOperators.GT, mm[mb + r] + TAU).anyTrue()) return false;
+        }
+        for (int r = 0; r < r1; r++) {
+            int base = r * TS;
+            float sub = mm[mb + r];
+            FloatVector sum = FloatVector.zero(F);
+            for (int t = 0; t < padded; t += V) {
+                FloatVector x = FloatVector.fromArray(F, s, base + t).sub(sub);
+                FloatVector p = VectorMath.EXP5 ? VectorMath.exp2(x) : VectorMath.exp2Taylor(x);
+                p.intoArray(s, base + t);
+                sum = sum.add(p);
+            }
+            int lo = (mb + r) * V;
+            FloatVector.fromArray(F, l, lo).add(sum).intoArray(l, lo);
+            cf[r] = 1f;
+        }
+        return true;
+    }
+
+    /** How far (log2 units) a chunk's scores may exceed a row's running max before m is updated ({@link #lazy}). */
+    static final float TAU = 8f;
+    /** A/B switch: the fused maxima and the lazy softmax ({@link #lazy}); results equal up to rounding. */
+    static final boolean LAZY = Boolean.parseBoolean(System.getProperty("chunkserve.attention.lazySoftmax", "true"));
 
     /**
      * Rows r0 .. r0+RG-1 of block rb: o[row, :] = cf[r] · o[row, :] + Σ_t st[t, r] · v[t, :].

@@ -46,7 +46,7 @@ final class VectorMath {
      * 2^x lane-wise for x ≤ 0 (our callers only pass score − max). Lanes below −126 (including
      * −∞ from masked scores) give exactly 0, so masked or padded lanes drop out of every sum.
      */
-    static FloatVector exp2(FloatVector x) {
+    static FloatVector exp2Taylor(FloatVector x) {
         FloatVector xc = x.max(-126f);
         FloatVector t = xc.add(ROUND_MAGIC);
         FloatVector n = t.sub(ROUND_MAGIC);               // round(x)
@@ -57,6 +57,31 @@ final class VectorMath {
                 .fma(r, FloatVector.broadcast(F, C2)).fma(r, FloatVector.broadcast(F, C1)).fma(r, FloatVector.broadcast(F, 1f));
         return p.mul(pow2n).blend(0f, x.lt(-126f));
     }
+
+    static final boolean EXP5 = Boolean.parseBoolean(System.getProperty("chunkserve.attention.exp5", "true"));
+
+    /**
+     * 2^x lane-wise for x ≤ 127: x = n + r with n = round(x), |r| ≤ 1/2; 2^r by a degree-5
+     * minimax polynomial (relative error ≤ 7.5e-8 in exact arithmetic, about fp32's half ulp;
+     * {@code VectorMathTest} bounds the fp32 result against Math.exp); 2^n built in the exponent
+     * field. x is clamped at −127 first, where n = −127 gives an all-zero exponent field, i.e.
+     * 2^n = +0: lanes below about −126.5 (including −∞ from masked scores) give exactly 0, so
+     * masked or padded lanes drop out of every sum, with no compare and blend.
+     */
+    static FloatVector exp2(FloatVector x) {
+        FloatVector xc = x.max(-127f);
+        FloatVector t = xc.add(ROUND_MAGIC);
+        FloatVector n = t.sub(ROUND_MAGIC);               // round(x)
+        FloatVector r = xc.sub(n);                        // in [-1/2, 1/2]
+        FloatVector pow2n = t.reinterpretAsInts().add(127 - ROUND_MAGIC_BITS).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector p = r.fma(P5, P4).fma(r, FloatVector.broadcast(F, P3)).fma(r, FloatVector.broadcast(F, P2))
+                .fma(r, FloatVector.broadcast(F, P1)).fma(r, FloatVector.broadcast(F, P0));
+        return p.mul(pow2n);
+    }
+
+    // minimax (relative error) fit of 2^r on [-1/2, 1/2], degree 5
+    private static final float P0 = 1.0000001f, P1 = 0.69314694f, P2 = 0.2402212f, P3 = 0.055507131f,
+            P4 = 0.0096755410f, P5 = 0.0013276470f;
 
     /** b[bo + i] = x·a[ao + i] + y·b[bo + i] for i < n. */
     static void axpby(float x, float[] a, int ao, float y, float[] b, int bo, int n) {

@@ -51,7 +51,7 @@ final class RunnerPicks {
         Sampler sm = c.sampler;
         if (penalties && sm.penalized()) {
             b.markPenalties(sm.repetitionPenalty(), sm.presencePenalty(), sm.frequencyPenalty(), sm.penaltyIds(), sm.penaltyCounts(),
-                    sm.penaltyEntries());
+                    sm.penaltyEntries(), sm.penaltyKey(), sm.penaltyRecords(), sm.penaltyLastEntry());
         }
         if (p.logprobs()) b.markLogprobs(p.topLogprobs());
     }

@@ -25,6 +25,9 @@ public final class ForwardBatch {
     private float[] repetition = new float[8], presence = new float[8], frequency = new float[8];
     private int[][] penaltyIds = new int[8][], penaltyCounts = new int[8][];
     private int[] penaltyEntries = new int[8];
+    private Object[] penaltyKey = new Object[8];   // the list's identity (null: none, the runner takes the whole list)
+    private long[] penaltyRecords = new long[8];
+    private int[] penaltyLastEntry = new int[8];
     private int penalizedRows;
     private int[] logprobsK = new int[8];   // -1, or the top_logprobs count of a row whose log-probabilities the runner reports
     private io.chunkserve.sampling.SampledToken[] picked = new io.chunkserve.sampling.SampledToken[8];
@@ -70,6 +73,9 @@ public final class ForwardBatch {
             penaltyIds = Arrays.copyOf(penaltyIds, cap);
             penaltyCounts = Arrays.copyOf(penaltyCounts, cap);
             penaltyEntries = Arrays.copyOf(penaltyEntries, cap);
+            penaltyKey = Arrays.copyOf(penaltyKey, cap);
+            penaltyRecords = Arrays.copyOf(penaltyRecords, cap);
+            penaltyLastEntry = Arrays.copyOf(penaltyLastEntry, cap);
             logprobsK = Arrays.copyOf(logprobsK, cap);
             picked = Arrays.copyOf(picked, cap);
         }
@@ -86,6 +92,7 @@ public final class ForwardBatch {
         penalized[size] = false;
         penaltyIds[size] = null;
         penaltyCounts[size] = null;
+        penaltyKey[size] = null;
         logprobsK[size] = -1;
         picked[size] = null;
         offsets[++size] = t + n;
@@ -162,6 +169,24 @@ public final class ForwardBatch {
         penaltyIds[s] = ids;
         penaltyCounts[s] = counts;
         penaltyEntries[s] = n;
+        penaltyKey[s] = null;
+        return this;
+    }
+
+    /**
+     * {@link #markPenalties(float, float, float, int[], int[], int)} with the list's identity, for a runner that keeps
+     * a copy of each list across steps and updates it by what changed ({@code io.chunkserve.sampling.Sampler#penaltyKey}):
+     * {@code records} tokens counted so far, the last of them in entry {@code lastEntry}. A list under one key only
+     * grows (entries appended, counts incremented), one record at a time.
+     */
+    public ForwardBatch markPenalties(float repetitionPenalty, float presencePenalty, float frequencyPenalty, int[] ids, int[] counts, int n,
+                                      Object key, long records, int lastEntry) {
+        if (records < 0 || lastEntry >= n) throw new IllegalArgumentException("penalty records " + records + ", last entry " + lastEntry);
+        markPenalties(repetitionPenalty, presencePenalty, frequencyPenalty, ids, counts, n);
+        int s = size - 1;
+        penaltyKey[s] = key;
+        penaltyRecords[s] = records;
+        penaltyLastEntry[s] = lastEntry;
         return this;
     }
 
@@ -217,6 +242,15 @@ public final class ForwardBatch {
 
     /** Their output counts (the caller's array: read only). */
     public int[] penaltyCounts(int s) { return penaltyCounts[s]; }
+
+    /** The identity of sequence s's penalty list, or null when it was marked without one. */
+    public Object penaltyKey(int s) { return penaltyKey[s]; }
+
+    /** The tokens sequence s's penalty list counted so far (with a {@link #penaltyKey}). */
+    public long penaltyRecords(int s) { return penaltyRecords[s]; }
+
+    /** The entry the last of them counted, or -1 (with a {@link #penaltyKey}). */
+    public int penaltyLastEntry(int s) { return penaltyLastEntry[s]; }
 
     /** Whether the runner picks sequence s's next token itself: the argmax, or a draw ({@link #isRunnerSampled}). */
     public boolean isGreedy(int s) { return greedy[s]; }

@@ -29,6 +29,10 @@ final class Penalties {
     // generated tokens: slot -> entry index + 1
     private int[] slots = new int[16];
     private int outDistinct;
+    // how many tokens were recorded, and the entry the last one touched (a runner's device-resident copy of the list
+    // follows it incrementally: one record changes that entry's count, appending it if it is new)
+    private long records;
+    private int lastEntry = -1;
 
     /** @throws IllegalArgumentException if a prompt id is negative */
     Penalties(SamplingParams params, int[] promptTokenIds) {
@@ -65,6 +69,12 @@ final class Penalties {
     /** The entries' output counts [0, {@link #entries}) (live: grow with {@link #record}). */
     int[] entryCounts() { return counts; }
 
+    /** How many tokens {@link #record} counted (0 while no penalty is active). */
+    long records() { return records; }
+
+    /** The entry whose count the last {@link #record} incremented (appended if it was new), or -1 before any. */
+    int lastEntry() { return lastEntry; }
+
     /** Counts an output token (a non-negative id). Amortised O(1); a no-op when no penalty is active. */
     void record(int token) {
         if (!active) return;
@@ -75,6 +85,8 @@ final class Penalties {
             if (slot == 0) break;
             if (ids[slot - 1] == token) {
                 counts[slot - 1]++;
+                records++;
+                lastEntry = slot - 1;
                 return;
             }
             s = (s + 1) & mask;
@@ -89,6 +101,8 @@ final class Penalties {
             ids[e] = token;
         }
         counts[e] = 1;
+        records++;
+        lastEntry = e;
         slots[s] = e + 1;
         outDistinct++;
         if (outDistinct * 2 > slots.length) rehash();

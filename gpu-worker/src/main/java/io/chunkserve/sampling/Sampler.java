@@ -229,6 +229,21 @@ public final class Sampler {
     public int[] penaltyCounts() { return penalties.entryCounts(); }
 
     /**
+     * The identity of this sequence's penalty list, for a runner that keeps a copy of it across steps (the CUDA
+     * runner's device-resident lists): the same object for as long as the list grows only by {@link #accept}.
+     */
+    public Object penaltyKey() { return penalties; }
+
+    /**
+     * How many tokens the penalty list counted so far. One more than a copy saw means exactly one entry changed:
+     * {@link #penaltyLastEntry}, whose count grew by one (appended when it is at or past the copy's entries).
+     */
+    public long penaltyRecords() { return penalties.records(); }
+
+    /** The entry the last accepted token counted in the penalty list, or -1 before any. */
+    public int penaltyLastEntry() { return penalties.lastEntry(); }
+
+    /**
      * The uniform draw in [0, 1) that {@link #sample} would use after {@code ahead} more draws: a runner that
      * samples for this sequence uses it, and the engine then {@link #skipDraw skips} it, so that the stream of
      * draws is the same whoever samples (SplitMix64 is a counter: the k-th draw depends on k alone).

@@ -62,23 +62,10 @@ class OneTokenDecodeTest {
         assertFalse(OneTokenDecode.applies(new KvLayout(1, 2, 4 * VectorMath.V + 8, 64, DType.F32)));
     }
 
-    /** One decode token at position len − 1 through SequenceAttention with the given Parallel vs the reference. */
+    /** One decode token through SequenceAttention (the route to OneTokenDecode) with the given Parallel vs the reference. */
     private static void decodeCase(long seed, KvLayout lay, int g, int len, Parallel p) {
-        Random rnd = new Random(seed);
-        int chunk = lay.chunkSize(), hd = lay.headDim(), nChunks = (len + chunk - 1) / chunk, qHeads = lay.kvHeads() * g;
-        try (ChunkPool pool = new ChunkPool(lay, 2 * nChunks + 1)) {
-            int[] table = new int[nChunks];
-            for (int i = 0; i < nChunks; i++) { pool.allocate(); table[nChunks - 1 - i] = pool.allocate(); } // descending, non-contiguous
-            TestSupport.fillRandom(pool, table, rnd);
-            if (len % chunk != 0) TestSupport.poisonTail(pool, table[nChunks - 1], len % chunk);
-            float[] q = gaussian(qHeads * hd + 2, rnd.nextBoolean() ? 1 : 4, rnd);
-            float[] want = new float[qHeads * hd];
-            NaiveAttention.attend(pool, 1, table, len - 1, 1, qHeads, q, 2, want, 0);
-            float[] got = nans(qHeads * hd + 1);
-            SequenceAttention.attend(pool, 1, table, len - 1, 1, qHeads, q, 2, got, 1, p);
-            assertClose(want, java.util.Arrays.copyOfRange(got, 1, got.length), hd, 1e-5,
-                    "len " + len + " g " + g + " kv " + lay.kvHeads() + " hd " + hd + " chunk " + chunk + " threads " + p.threads()
-                            + " minPart " + OneTokenDecode.minPartTokens + " hybrid " + OneTokenDecode.hybrid);
-        }
+        TestSupport.decodeVsNaive(seed, lay, g, len, "threads " + p.threads() + " minPart " + OneTokenDecode.minPartTokens
+                + " hybrid " + OneTokenDecode.hybrid, (pool, table, pos, qHeads, q, qOff, out, outOff) ->
+                SequenceAttention.attend(pool, 1, table, pos, 1, qHeads, q, qOff, out, outOff, p));
     }
 }

@@ -162,23 +162,10 @@ class SequenceAttentionTest {
         }
     }
 
-    /** One decode token at position len − 1 through SplitDecode with the given Parallel vs the reference. */
+    /** One decode token through SplitDecode with the given Parallel vs the reference. */
     private static void decodeCase(long seed, KvLayout lay, int g, int len, io.chunkserve.runtime.cpu.Parallel p) {
-        Random rnd = new Random(seed);
-        int chunk = lay.chunkSize(), hd = lay.headDim(), nChunks = (len + chunk - 1) / chunk, qHeads = lay.kvHeads() * g;
-        try (ChunkPool pool = new ChunkPool(lay, 2 * nChunks + 1)) {
-            int[] table = new int[nChunks];
-            for (int i = 0; i < nChunks; i++) { pool.allocate(); table[nChunks - 1 - i] = pool.allocate(); } // descending, non-contiguous
-            TestSupport.fillRandom(pool, table, rnd);
-            if (len % chunk != 0) TestSupport.poisonTail(pool, table[nChunks - 1], len % chunk);
-            float[] q = gaussian(qHeads * hd + 2, rnd.nextBoolean() ? 1 : 4, rnd);
-            float[] want = new float[qHeads * hd];
-            NaiveAttention.attend(pool, 1, table, len - 1, 1, qHeads, q, 2, want, 0);
-            float[] got = nans(qHeads * hd + 1);
-            SplitDecode.attend(pool, 1, table, len - 1, qHeads, q, 2, got, 1, p);
-            assertClose(want, java.util.Arrays.copyOfRange(got, 1, got.length), hd, 1e-5,
-                    "len " + len + " g " + g + " kv " + lay.kvHeads() + " " + lay.dtype() + " threads " + p.threads());
-        }
+        TestSupport.decodeVsNaive(seed, lay, g, len, "threads " + p.threads(), (pool, table, pos, qHeads, q, qOff, out, outOff) ->
+                SplitDecode.attend(pool, 1, table, pos, qHeads, q, qOff, out, outOff, p));
     }
 
     /**

@@ -97,6 +97,33 @@ final class TestSupport {
         return x;
     }
 
+    /** A one-token decode path under test: query rows of qHeads heads at q[qOff..], output into out[outOff..]. */
+    interface DecodeOne {
+        void attend(ChunkPool pool, int[] table, int pos, int qHeads, float[] q, int qOff, float[] out, int outOff);
+    }
+
+    /**
+     * One decode token at position len − 1 of layer 1 (over a descending, non-contiguous chunk table with random
+     * K/V and the slots past the context poisoned) through {@code path} vs {@link NaiveAttention}, within 1e-5.
+     */
+    static void decodeVsNaive(long seed, KvLayout lay, int g, int len, String what, DecodeOne path) {
+        Random rnd = new Random(seed);
+        int chunk = lay.chunkSize(), hd = lay.headDim(), nChunks = (len + chunk - 1) / chunk, qHeads = lay.kvHeads() * g;
+        try (ChunkPool pool = new ChunkPool(lay, 2 * nChunks + 1)) {
+            int[] table = new int[nChunks];
+            for (int i = 0; i < nChunks; i++) { pool.allocate(); table[nChunks - 1 - i] = pool.allocate(); } // descending, non-contiguous
+            fillRandom(pool, table, rnd);
+            if (len % chunk != 0) poisonTail(pool, table[nChunks - 1], len % chunk);
+            float[] q = gaussian(qHeads * hd + 2, rnd.nextBoolean() ? 1 : 4, rnd);
+            float[] want = new float[qHeads * hd];
+            NaiveAttention.attend(pool, 1, table, len - 1, 1, qHeads, q, 2, want, 0);
+            float[] got = nans(qHeads * hd + 1);
+            path.attend(pool, table, len - 1, qHeads, q, 2, got, 1);
+            assertClose(want, Arrays.copyOfRange(got, 1, got.length), hd, 1e-5,
+                    "len " + len + " g " + g + " kv " + lay.kvHeads() + " hd " + hd + " chunk " + chunk + " " + lay.dtype() + " " + what);
+        }
+    }
+
     /**
      * Asserts got ≈ want per head vector of width hd: |got − want| ≤ tol · max|want over that vector|
      * (plus a tiny absolute floor), and that got holds no NaN.

@@ -39,6 +39,18 @@ class ForwardBatchMarksTest {
         assertEquals(5, b.topLogprobs(0));
         assertThrows(IllegalArgumentException.class, () -> b.add(new int[] {1}, 0, 1, 0, table, true).markGreedy().markLogprobs(21));
         assertThrows(IllegalArgumentException.class, () -> b.markPenalties(1f, 0, 0, ids, counts, 4));
+        assertNull(b.penaltyKey(0));   // marked without a key: the runner uploads the whole list
+        // with the list's identity (a runner's device-resident copy): the key, the records counted, the last entry touched
+        Object key = new Object();
+        b.add(new int[] {7}, 0, 1, 3, table, true).markGreedy().markPenalties(1.2f, 0f, 0f, ids, counts, 3, key, 5L, 2);
+        int last = b.size() - 1;
+        assertSame(key, b.penaltyKey(last));
+        assertEquals(5L, b.penaltyRecords(last));
+        assertEquals(2, b.penaltyLastEntry(last));
+        assertThrows(IllegalArgumentException.class, () -> b.add(new int[] {1}, 0, 1, 0, table, true).markGreedy()
+                .markPenalties(1.2f, 0f, 0f, ids, counts, 2, key, 5L, 2), "the last entry beyond the entries");
+        b.add(new int[] {7}, 0, 1, 3, table, true).markGreedy();
+        assertNull(b.penaltyKey(b.size() - 1));   // a reused row forgets the key
 
         SampledToken t = new SampledToken(9, -1.5f, new int[] {9, 4}, new float[] {-1.5f, -2f});
         b.setSampled(0, t);

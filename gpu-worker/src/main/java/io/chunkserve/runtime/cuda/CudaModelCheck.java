@@ -814,6 +814,38 @@ public final class CudaModelCheck {
             int[] sfp = concat(system, rnd.ints(8, 3, vocab - 3).toArray());
             for (String id : new String[] {"sforkA", "sforkB"}) all.add(submit(w, id, sfp, sfork, res, null));
             for (CompletableFuture<?> f : all) f.get(60, TimeUnit.SECONDS);
+            // wave 5: long prompts (300 tokens over a few dozen ids, so repetition-penalized lists of ~200 entries whose
+            // counts the output keeps hitting) with repetition plus presence / frequency over up to 64 steps; 12 greedy
+            // requests, at most 8 at a time, ending at different steps, so that later ones take the device-resident
+            // lists' freed regions. Run twice with the CUDA runner: its lists resident (only what a step changed goes
+            // up), then uploaded whole every step; both must get the CPU's tokens.
+            int[] pool5 = rnd.ints(60, 3, vocab - 3).toArray();
+            int[][] prompts5 = new int[12][];
+            for (int i = 0; i < prompts5.length; i++) {
+                prompts5[i] = new int[300];
+                for (int j = 0; j < 300; j++) prompts5[i][j] = j < 40 ? system[j] : pool5[rnd.nextInt(pool5.length)];
+            }
+            double[][] pens5 = {{1.15, 0.2, 0.1}, {1.3, 0, 0.25}, {1.1, 0.5, 0}, {0.9, 0.1, 0.05}};
+            long[] up0 = cuda && w.runner() instanceof CudaModelRunner c0 ? c0.penaltyUploads() : null;
+            for (String mode : new String[] {"lpen", "fpen"}) {
+                if (cuda && w.runner() instanceof CudaModelRunner cr) cr.setResidentPenalties(mode.equals("lpen"));   // (no step in flight)
+                all.clear();
+                for (int i = 0; i < prompts5.length; i++) {
+                    double[] pp5 = pens5[i % pens5.length];
+                    SamplingParams pp = SamplingParams.builder().temperature(0).maxTokens(10 + 5 * ((i * 7) % 11)).ignoreEos(true)
+                            .repetitionPenalty(pp5[0]).presencePenalty(pp5[1]).frequencyPenalty(pp5[2]).build();
+                    all.add(submit(w, mode + i, prompts5[i], pp, res, null));
+                }
+                for (CompletableFuture<?> f : all) f.get(120, TimeUnit.SECONDS);
+            }
+            if (cuda && w.runner() instanceof CudaModelRunner cr) {
+                cr.setResidentPenalties(true);
+                long[] up = cr.penaltyUploads();
+                // resident wave: every list uploaded whole once (a preempted one again), then one or two entries a step
+                check(up[1] - up0[1] >= 12 && up[2] > up0[2], String.format(Locale.ROOT,
+                        "engine: device-resident penalty lists: %d entries uploaded (%d lists whole), vs %d uploaded whole with the steps;"
+                                + " arena %d entries, %d lists live, %d free in %d blocks", up[0] - up0[0], up[1] - up0[1], up[2] - up0[2], up[4], up[3], up[5], up[6]));
+            }
             if (cuda && w.runner() instanceof CudaModelRunner cr && cr.penalizesOnDevice()) {
                 check(cr.penalizedRows() >= 100, "engine: rows penalized on the device: " + cr.penalizedRows());
             }

@@ -50,13 +50,19 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceWeights.Precision precision;
     private final boolean ownsWeights;
     private final CUmodule module;
-    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fPenalize, fLogprobs, fConvert;
+    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fPenalize, fPenScatter, fLogprobs, fConvert;
     // rows drawn with temperature / top_k / top_p / min_p on the device (-Dchunkserve.cuda.deviceSampling=false: on the host)
     private final boolean deviceSampling = !"false".equals(System.getProperty("chunkserve.cuda.deviceSampling"));
     // penalties of the rows it picks applied on the device (cs_penalize; -Dchunkserve.cuda.devicePenalties=false: such rows on the host)
     private final boolean devicePenalties = !"false".equals(System.getProperty("chunkserve.cuda.devicePenalties"));
     private boolean penaltiesOn = true;
     private long penalizedRows;
+    // the lists kept on the device across steps, only what changed uploaded (PenaltyArena; -Dchunkserve.cuda.residentPenalties=false:
+    // every penalized row's whole list uploaded every step, as before)
+    private volatile boolean residentPenalties = !"false".equals(System.getProperty("chunkserve.cuda.residentPenalties"));
+    private final PenaltyArena penArena = new PenaltyArena(0);
+    private DeviceBuffer penArenaBuf;
+    private long inlineEntries;   // entries uploaded whole with the step's ints (not resident)
     // log-probabilities of the rows it picks reported from the device (cs_logprobs; -Dchunkserve.cuda.deviceLogprobs=false: such rows on the host)
     private final boolean deviceLogprobs = !"false".equals(System.getProperty("chunkserve.cuda.deviceLogprobs"));
     private boolean logprobsOn = true;
@@ -157,6 +163,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
         fSample = Launcher.handle(CudaDevice.function(module, "cs_sample"));
         fPenalize = Launcher.handle(CudaDevice.function(module, "cs_penalize"));
+        fPenScatter = Launcher.handle(CudaDevice.function(module, "cs_pen_scatter"));
         fLogprobs = Launcher.handle(CudaDevice.function(module, "cs_logprobs"));
         fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         skinny = precision == DeviceWeights.Precision.BF16 && !"false".equals(System.getProperty("chunkserve.cuda.skinnyGemm"))
@@ -341,6 +348,22 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     public long penalizedRows() { return penalizedRows; }
 
     /**
+     * Benchmarks (A/B), checks: whether penalized rows' lists stay on the device across steps (only the entries a step
+     * changed go up) or go up whole every step. Set when no step is in flight.
+     */
+    public void setResidentPenalties(boolean on) { residentPenalties = on; }
+
+    /**
+     * Penalty entries uploaded so far: {entries of resident lists (changes and first uploads), whole resident lists
+     * uploaded, entries uploaded whole with a step's ints}; and the resident lists' arena: {live lists, arena entries,
+     * free entries, free blocks}.
+     */
+    public long[] penaltyUploads() {
+        return new long[] {penArena.uploadedEntries(), penArena.fullUploads(), inlineEntries,
+                penArena.liveSlots(), penArena.capacity(), penArena.freeEntries(), penArena.freeBlocks()};
+    }
+
+    /**
      * Rows it picks that are marked for log-probabilities ({@link ForwardBatch#markLogprobs}) get them from the device
      * ({@code cs_logprobs}: the picked token's and the top 0-20, of the raw logits), K + 1 pairs a row instead of the row.
      */
@@ -433,6 +456,15 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** Queues a step on the device (nothing waits for it) and returns what reading its results needs. */
     private Launched enqueue(ForwardBatch b, ChunkPool pool, Runnable whileRunning) {
+        try {
+            return enqueueStep(b, pool, whileRunning);
+        } catch (RuntimeException | Error e) {
+            penArena.clear();   // this step's list changes may not have reached the device: upload every list whole next time
+            throw e;
+        }
+    }
+
+    private Launched enqueueStep(ForwardBatch b, ChunkPool pool, Runnable whileRunning) {
         if (pool != this.pool) throw new IllegalArgumentException("this runner serves the pool it was built with");
         pendingHostWork = whileRunning;
         hostWorkNs = 0;
@@ -503,10 +535,41 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         if (nDraw > 0 && !deviceSampling) throw new IllegalStateException("rows marked for a draw, but this runner does not sample");
         if (nPen > 0 && !devicePenalties) throw new IllegalStateException("rows marked with penalties, but this runner does not apply them");
         if (nLp > 0 && !deviceLogprobs) throw new IllegalStateException("rows marked for log-probabilities, but this runner does not report them");
+        // resident penalty lists: each penalized row's list placed in the arena, the entries its device copy lacks queued
+        boolean resident = nPen > 0 && residentPenalties;
+        int[] penFirst = null;
+        int nDelta = 0, nEntInline = resident ? 0 : nEnt;
+        if (resident) {
+            penFirst = new int[S];
+            penArena.beginStep();
+            for (int s = 0; s < S; s++) {
+                if (!b.wantsLogits(s) || !b.isGreedy(s) || !b.isPenalized(s)) continue;
+                Object key = b.penaltyKey(s);
+                // (a row marked without a key: a list of its own for this step, uploaded whole)
+                penFirst[s] = key != null
+                        ? penArena.place(key, b.penaltyIds(s), b.penaltyCounts(s), b.penaltyEntries(s), b.penaltyRecords(s), b.penaltyLastEntry(s))
+                        : penArena.place(new Object(), b.penaltyIds(s), b.penaltyCounts(s), b.penaltyEntries(s), 0, -1);
+            }
+            penArena.endStep();
+            nDelta = penArena.deltaCount();
+            long need = 8L * Math.max(1, penArena.capacity());
+            if (penArenaBuf == null || penArenaBuf.bytes() < need) {   // grown at its end: positions stay, the old entries copied
+                DeviceBuffer nb = DeviceBuffer.allocate(need);
+                if (penArenaBuf != null) {
+                    cuMemcpyDtoDAsync(nb.ptr(), penArenaBuf.ptr(), penArenaBuf.bytes(), null);
+                    device.synchronize();
+                    penArenaBuf.close();
+                }
+                penArenaBuf = nb;
+            }
+        } else {
+            inlineEntries += nEnt;
+        }
         int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, oDraw = oRows + nLog;
-        int oPen = oDraw + 8 * nDraw, oEnt = oPen + 8 * nPen;   // penalized rows' headers (8 ints), their entries (id, count)
-        int oLp = oEnt + 2 * nEnt;   // rows with log-probabilities: headers (8 ints)
-        int total = oLp + 8 * nLp;
+        int oPen = oDraw + 8 * nDraw, oEnt = oPen + 8 * nPen;   // penalized rows' headers (8 ints), their entries (id, count) unless resident
+        int oLp = oEnt + 2 * nEntInline;   // rows with log-probabilities: headers (8 ints)
+        int oDelta = oLp + 8 * nLp;        // resident lists' changes: (arena position, id, count)
+        int total = oDelta + 3 * nDelta;
         int[] in = ints(total);
         int row = 0;
         int[] rowOf = new int[S];   // first internal token row of each batch sequence
@@ -541,7 +604,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // (their parameters: 1/T, top_k, top_p, min_p, u as two words, the logits row, 0)
         int[] logSeq = new int[nLog];
         int[] penSlot = nPen > 0 ? new int[nLog] : null;   // logits row → first saved slot of a penalized row, else -1
-        int li = 0, di = 0, pi = 0, ei = 0, lpi = 0;
+        int li = 0, di = 0, pi = 0, ei = 0, lpi = 0, ii = 0;   // ei: saved slots before the row; ii: inline entries
         int nNeedRows = nLog - nGreedy;
         int[] lpSeq = nLp > 0 ? new int[nLp] : null;
         for (int pass = 0; pass < 3; pass++) {
@@ -561,7 +624,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 }
                 if (pass > 0 && b.isPenalized(s)) {
                     int o = oPen + 8 * pi, n = b.penaltyEntries(s), prev = b.previousRow(s);
-                    in[o] = ei;
+                    in[o] = resident ? penFirst[s] : ii;
                     in[o + 1] = n;
                     in[o + 2] = prev >= 0 ? prevGreedyIndex[prev] : -1;   // the pick of the step before, not in the list yet
                     in[o + 3] = Float.floatToRawIntBits(b.repetitionPenalty(s));
@@ -570,10 +633,13 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                     in[o + 6] = li;
                     in[o + 7] = ei + pi;   // n + 1 saved slots a row
                     penSlot[li] = ei + pi;
-                    int[] pid = b.penaltyIds(s), pc = b.penaltyCounts(s);
-                    for (int j = 0, q = oEnt + 2 * ei; j < n; j++, q += 2) {
-                        in[q] = pid[j];
-                        in[q + 1] = pc[j];
+                    if (!resident) {
+                        int[] pid = b.penaltyIds(s), pc = b.penaltyCounts(s);
+                        for (int j = 0, q = oEnt + 2 * ii; j < n; j++, q += 2) {
+                            in[q] = pid[j];
+                            in[q + 1] = pc[j];
+                        }
+                        ii += n;
                     }
                     ei += n;
                     pi++;
@@ -594,12 +660,13 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 in[oRows + li++] = rowOf[s] + b.count(s) - 1;
             }
         }
+        if (nDelta > 0) System.arraycopy(penArena.deltas(), 0, in, oDelta, 3 * nDelta);
         dInts = ensure(dInts, 4L * total);
         stage.begin(st.parity);
         stage.upload(dInts.ptr(), in, total);
         CUdeviceptr dTok = dInts.at(0), dPos = dInts.at(4L * T), dChunk = dInts.at(8L * T), dSlot = dInts.at(12L * T);
         CUdeviceptr dUnits = dInts.at(4L * oUnits), dTables = dInts.at(4L * oTables), dRows = dInts.at(4L * oRows), dDraw = dInts.at(4L * oDraw);
-        CUdeviceptr dPen = dInts.at(4L * oPen), dEnt = dInts.at(4L * oEnt), dLp = dInts.at(4L * oLp);
+        CUdeviceptr dPen = dInts.at(4L * oPen), dEnt = dInts.at(4L * oEnt), dLp = dInts.at(4L * oLp), dDelta = dInts.at(4L * oDelta);
         // 3. scratch
         x = ensure(x, 4L * T * h);
         hn = ensure(hn, (long) A * T * Math.max(h, Math.max(qDim, inter)));
@@ -722,7 +789,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             ids[p] = ensure(ids[p], 4L * nGreedy);
             if (nPen > 0) {
                 penSaved[p] = ensure(penSaved[p], 8L * (nEnt + nPen));
-                k.begin().ptr(lg[p]).i32(vocab).ptr(dPen).ptr(dEnt).ptr(prevIds).ptr(penSaved[p]).launch(fPenalize, nPen, 1, 256, 0);
+                if (nDelta > 0) k.begin().ptr(penArenaBuf).ptr(dDelta).i32(nDelta).launch(fPenScatter, (nDelta + 255) / 256, 1, 256, 0);
+                k.begin().ptr(lg[p]).i32(vocab).ptr(dPen).ptr(resident ? penArenaBuf.ptr() : dEnt).ptr(prevIds).ptr(penSaved[p]).launch(fPenalize, nPen, 1, 256, 0);
                 penalizedRows += nPen;
             }
             int nArg = nGreedy - nDraw;
@@ -901,9 +969,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             kSlabs[l].close();
             vSlabs[l].close();
         }
-        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], penSaved[0], penSaved[1], lpOut[0], lpOut[1], invFreq}) {
+        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], penSaved[0], penSaved[1], lpOut[0], lpOut[1], invFreq, penArenaBuf}) {
             if (d != null) d.close();
         }
+        penArena.clear();
         stage.close();
         cuModuleUnload(module);
         if (ownsWeights) w.close();

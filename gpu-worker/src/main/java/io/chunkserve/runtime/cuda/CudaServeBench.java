@@ -44,7 +44,8 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]
  * [--gemm-ab direct,vec] [--sampled-ab ROUNDS] [--penalized-ab ROUNDS] [--logprobs-ab ROUNDS]}
  * (--penalized-ab: B = 64 requests with repetition 1.1, presence 0.3 and frequency 0.2 penalties, greedy and sampled,
- * their penalties applied on the device vs on the host, alternating in this process; --logprobs-ab: B = 64 greedy
+ * their penalties applied on the device — lists resident there, only what a step changed uploaded, or uploaded whole every
+ * step (the runner prep per step compares the two) — vs on the host, alternating in this process; --logprobs-ab: B = 64 greedy
  * and sampled requests with logprobs and top_logprobs 5, reported from the device vs from the host)
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N], in this process in the given order,
@@ -190,35 +191,55 @@ public final class CudaServeBench {
                             // B = pb penalized requests (repetition 1.1 over prompt + output, presence 0.3, frequency 0.2),
                             // greedy and sampled (temperature 0.8, top_p 0.95, seeded): penalties on the device (pipelined,
                             // picked there) vs on the host (logits rows come back, the engine's sampler threads, no step ahead)
-                            String[] names = {"greedy+pen device", "greedy+pen host", "sampled+pen device", "sampled+pen host"};
-                            double[] tps = new double[4], gpuMs = new double[4], engMs = new double[4], period = new double[4], dl = new double[4], prep = new double[4];
+                            // (device: the lists resident on the device, only what a step changed uploaded — the default — or
+                            // uploaded whole every step, as in session 7: the runner prep per step compares the two)
+                            String[] names = {"greedy+pen device", "greedy+pen dev-full", "greedy+pen host", "sampled+pen device", "sampled+pen dev-full", "sampled+pen host"};
+                            String[] keys = {"greedy_pen_device", "greedy_pen_device_full_upload", "greedy_pen_host", "sampled_pen_device", "sampled_pen_device_full_upload", "sampled_pen_host"};
+                            int NV = names.length;
+                            double[] tps = new double[NV], gpuMs = new double[NV], engMs = new double[NV], period = new double[NV], dl = new double[NV], prep = new double[NV], entRow = new double[NV];
+                            List<List<Double>> roundTps = new ArrayList<>(), roundPrep = new ArrayList<>(), roundPeriod = new ArrayList<>();
+                            for (int v = 0; v < NV; v++) {
+                                roundTps.add(new ArrayList<>());
+                                roundPrep.add(new ArrayList<>());
+                                roundPeriod.add(new ArrayList<>());
+                            }
                             try {
                                 for (int round = 0; round < penRounds; round++) {
-                                    for (int v = 0; v < 4; v++) {
-                                        runner.setDevicePenalties(v % 2 == 0);   // the engine reads it when no step is in flight
+                                    for (int v = 0; v < NV; v++) {
+                                        boolean onDev = v % 3 != 2;
+                                        runner.setDevicePenalties(onDev);   // the engine reads it when no step is in flight
+                                        runner.setResidentPenalties(v % 3 == 0);
                                         SamplingParams.Builder sb = SamplingParams.builder().maxTokens(G).ignoreEos(true)
                                                 .repetitionPenalty(1.1).presencePenalty(0.3).frequencyPenalty(0.2);
-                                        SamplingParams sp = v < 2 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
+                                        SamplingParams sp = v < 3 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
                                         runner.decodeTiming(pb, true);
                                         long pen0 = runner.penalizedRows();
+                                        long[] up0 = runner.penaltyUploads();
                                         Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0, sp);
                                         double[] tm = runner.decodeTiming(pb, false);
-                                        if ((runner.penalizedRows() > pen0) != (v % 2 == 0)) throw new IllegalStateException(names[v] + ": rows penalized on the device " + (runner.penalizedRows() - pen0));
+                                        long[] up1 = runner.penaltyUploads();
+                                        long rows = runner.penalizedRows() - pen0;
+                                        if ((rows > 0) != onDev) throw new IllegalStateException(names[v] + ": rows penalized on the device " + rows);
                                         tps[v] += x.decodeTps / penRounds;
                                         gpuMs[v] += (tm == null ? Double.NaN : tm[1]) / penRounds;
                                         prep[v] += (tm == null ? Double.NaN : tm[3]) / penRounds;
                                         engMs[v] += (tm == null ? Double.NaN : tm[5]) / penRounds;
                                         period[v] += (tm == null ? Double.NaN : tm[6]) / penRounds;
                                         dl[v] += (tm == null ? Double.NaN : tm[7]) / penRounds;
+                                        entRow[v] += (rows == 0 ? 0 : (double) (up1[0] - up0[0] + up1[2] - up0[2]) / rows) / penRounds;
+                                        roundTps.get(v).add((double) Math.round(x.decodeTps));
+                                        roundPrep.get(v).add(tm == null ? Double.NaN : Math.round(tm[3] * 1000) / 1000.0);
+                                        roundPeriod.get(v).add(tm == null ? Double.NaN : Math.round(tm[6] * 1000) / 1000.0);
                                     }
                                 }
                             } finally {
                                 runner.setDevicePenalties(true);
+                                runner.setResidentPenalties(true);
                             }
                             Map<String, Object> pr = new LinkedHashMap<>();
-                            for (int v = 0; v < 4; v++) {
-                                System.out.printf(Locale.ROOT, "%-13s B=%d %-18s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms, runner prep %.3f ms, engine between steps %.3f ms, logits download %.3f ms (%d sampler threads)%n",
-                                        shape, pb, names[v], tps[v], 1e3 * pb / tps[v], gpuMs[v], period[v], prep[v], engMs[v], dl[v], engine.samplerThreads());
+                            for (int v = 0; v < NV; v++) {
+                                System.out.printf(Locale.ROOT, "%-13s B=%d %-20s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms, runner prep %.3f ms, engine between steps %.3f ms, logits download %.3f ms, penalty entries uploaded %.1f a row (%d sampler threads)%n",
+                                        shape, pb, names[v], tps[v], 1e3 * pb / tps[v], gpuMs[v], period[v], prep[v], engMs[v], dl[v], entRow[v], engine.samplerThreads());
                                 Map<String, Object> one = new LinkedHashMap<>();
                                 one.put("tok_s", round(tps[v]));
                                 one.put("gpu_ms", Math.round(gpuMs[v] * 1000) / 1000.0);
@@ -226,11 +247,20 @@ public final class CudaServeBench {
                                 one.put("runner_prep_ms", Math.round(prep[v] * 1000) / 1000.0);
                                 one.put("engine_between_steps_ms", Math.round(engMs[v] * 1000) / 1000.0);
                                 one.put("logits_download_ms", Math.round(dl[v] * 1000) / 1000.0);
-                                pr.put(names[v].replace(' ', '_').replace('+', '_'), one);
+                                one.put("entries_uploaded_per_row", Math.round(entRow[v] * 10) / 10.0);
+                                one.put("rounds_tok_s", roundTps.get(v));
+                                one.put("rounds_runner_prep_ms", roundPrep.get(v));
+                                one.put("rounds_device_period_ms", roundPeriod.get(v));
+                                System.out.printf(Locale.ROOT, "%-13s B=%d %-20s rounds: tok/s %s, runner prep ms %s, device period ms %s%n",
+                                        shape, pb, names[v], roundTps.get(v), roundPrep.get(v), roundPeriod.get(v));
+                                pr.put(keys[v], one);
                             }
-                            pr.put("greedy_device_vs_host", Math.round(100 * tps[0] / tps[1]) / 100.0);
-                            pr.put("sampled_device_vs_host", Math.round(100 * tps[2] / tps[3]) / 100.0);
-                            System.out.printf(Locale.ROOT, "%-13s B=%d penalized: device / host %.2fx greedy, %.2fx sampled%n", shape, pb, tps[0] / tps[1], tps[2] / tps[3]);
+                            pr.put("greedy_device_vs_host", Math.round(100 * tps[0] / tps[2]) / 100.0);
+                            pr.put("sampled_device_vs_host", Math.round(100 * tps[3] / tps[5]) / 100.0);
+                            pr.put("greedy_prep_ms_resident_vs_full", List.of(Math.round(prep[0] * 1000) / 1000.0, Math.round(prep[1] * 1000) / 1000.0));
+                            pr.put("sampled_prep_ms_resident_vs_full", List.of(Math.round(prep[3] * 1000) / 1000.0, Math.round(prep[4] * 1000) / 1000.0));
+                            System.out.printf(Locale.ROOT, "%-13s B=%d penalized: device / host %.2fx greedy, %.2fx sampled; runner prep resident / full upload %.3f / %.3f ms greedy, %.3f / %.3f ms sampled%n",
+                                    shape, pb, tps[0] / tps[2], tps[3] / tps[5], prep[0], prep[1], prep[3], prep[4]);
                             r.put("penalized_ab_b" + pb, pr);
                         }
                         int lpRounds = Integer.parseInt(a.get("--logprobs-ab"));
