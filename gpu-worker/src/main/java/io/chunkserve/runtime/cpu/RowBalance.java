@@ -12,9 +12,9 @@ package io.chunkserve.runtime.cpu;
  * [{@code 0.7/n}, {@code 1.3/n}] (35–65 % on 2 threads); boundaries are multiples of {@link GemvJob#ROW_ALIGN}, so
  * every output row is computed by the same code whichever task holds it (results do not depend on the split).
  *
- * <p>Threading: {@link #update} and {@link #cuts} run on the dispatching thread only (CpuKernels runs one
- * parallel call at a time); {@link Kind#version} and {@link Kind#cut} are read by touch-ahead plans on any
- * thread (a stale or torn read only touches other rows of the same weights).
+ * <p>Threading: {@link #update} and {@link #kind} run on the dispatching thread only (CpuKernels runs one
+ * parallel call at a time); {@link Kind#cut} (replaced, never mutated) is read by touch-ahead plans on any thread
+ * (a stale one only touches other rows of the same weights).
  */
 final class RowBalance {
     /** EWMA weight of one dispatch's measurement. */
@@ -25,9 +25,10 @@ final class RowBalance {
         final long key;
         final int rows, tasks;
         final double[] share;
+        private final double[] c, lat; // the dispatcher's scratch
+        private final int[] next;
         /** Row boundaries of the tasks (tasks + 1 entries); replaced, never mutated, when they change. */
         volatile int[] cut;
-        volatile int version;
         /** For benchmarks: dispatches measured, and the range of task 0's share (permille) so far. */
         long updates;
         int minPermille = 1000, maxPermille;
@@ -37,6 +38,9 @@ final class RowBalance {
             this.rows = rows;
             this.tasks = tasks;
             this.share = new double[tasks];
+            this.c = new double[tasks];
+            this.lat = new double[tasks];
+            this.next = new int[tasks + 1];
             java.util.Arrays.fill(share, 1.0 / tasks);
             this.cut = cutsOf(share, rows, -1);
         }
@@ -76,7 +80,7 @@ final class RowBalance {
         int n = k.tasks;
         if (n < 2) return;
         double sumInv = 0, sumLat = 0;
-        double[] c = new double[n], lat = new double[n]; // small; the dispatcher's, allocation is escape-analysed
+        double[] c = k.c, lat = k.lat; // no allocation per dispatch unless the boundaries move
         for (int t = 0; t < n; t++) {
             int rows = cut[t + 1] - cut[t];
             long s = start[16 * t], e = end[16 * t + 1];
@@ -94,14 +98,14 @@ final class RowBalance {
             total += k.share[t];
         }
         for (int t = 0; t < n; t++) k.share[t] /= total;
-        int[] old = k.cut, next = cutsOf(k.share, k.rows, -1);
+        int[] next = k.next;
+        cutsInto(k.share, k.rows, -1, next);
         int pm = (int) Math.round(1000.0 * next[1] / k.rows);
         k.updates++;
         k.minPermille = Math.min(k.minPermille, pm);
         k.maxPermille = Math.max(k.maxPermille, pm);
-        if (!java.util.Arrays.equals(old, next)) {
-            k.cut = next;
-            k.version++;
+        if (!java.util.Arrays.equals(k.cut, next)) {
+            k.cut = next.clone();
         }
     }
 
@@ -110,8 +114,14 @@ final class RowBalance {
      * ROW_ALIGN except the last (rows), non-decreasing.
      */
     static int[] cutsOf(double[] share, int rows, int fixedPermille) {
+        int[] cut = new int[share.length + 1];
+        cutsInto(share, rows, fixedPermille, cut);
+        return cut;
+    }
+
+    private static void cutsInto(double[] share, int rows, int fixedPermille, int[] cut) {
         int n = share.length;
-        int[] cut = new int[n + 1];
+        cut[0] = 0;
         double acc = 0;
         for (int t = 1; t < n; t++) {
             acc += fixedPermille >= 0 ? (t == 1 ? fixedPermille / 1000.0 : (1 - fixedPermille / 1000.0) / (n - 1)) : share[t - 1];
@@ -119,6 +129,5 @@ final class RowBalance {
             cut[t] = (int) Math.max(cut[t - 1], Math.min(rows, b));
         }
         cut[n] = rows;
-        return cut;
     }
 }
