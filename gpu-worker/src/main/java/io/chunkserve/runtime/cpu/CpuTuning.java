@@ -13,19 +13,26 @@ public final class CpuTuning {
     /** Fraction of a one-token dispatch's rows in small tail ranges, in permille (-1: {@code chunkserve.cpu.gemvTail}). */
     static volatile int tailPermille = -1;
 
+    /** Adaptive split of the one-token matmuls without tail ranges ({@link RowBalance}); false: equal ranges. */
+    static volatile boolean balance = true;
+    /** Tests and benchmarks: task 0's fixed share of an adaptive split in permille (-1: the measured split). */
+    static volatile int balanceFixPermille = -1;
+
     /** Per-phase timers of {@link CpuModelRunner#forward} (benchmarks only): nanoseconds summed per phase while on. */
     public static volatile boolean phases;
     public static final String[] PHASE_NAMES = {"norm", "qkv", "rope_kv", "attn", "o", "norm2", "gateup", "down", "head"};
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, tail, attn1, attnpart, attnra, attnhyb";
+    private static final String KNOWN = "touch, tail, balance, balancefix, attn1, attnpart, attnra, attnhyb";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
         return switch (key) {
             case "touch" -> String.valueOf(touch);
             case "tail" -> String.valueOf(tailPermille);
+            case "balance" -> String.valueOf(balance);
+            case "balancefix" -> String.valueOf(balanceFixPermille);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
             case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
@@ -35,7 +42,8 @@ public final class CpuTuning {
     }
 
     /**
-     * Sets a switch by name ("touch" = true|false, "tail" = permille, "attn1" = true|false: batch-1 decode attention
+     * Sets a switch by name ("touch" = true|false, "tail" = permille, "balance" = true|false: the adaptive
+     * split ({@link RowBalance}), "balancefix" = task 0's fixed share of it in permille (-1: measured), "attn1" = true|false: batch-1 decode attention
      * through the attention package's one-token path or its older split/per-head paths, "attnpart" = fewest positions
      * per thread before that path splits a call by positions, "attnra" = its read-ahead of the K/V, "attnhyb" = its hybrid split: whole KV heads per
      * thread first, only the rest by positions); for benchmarks.
@@ -44,6 +52,8 @@ public final class CpuTuning {
         switch (key) {
             case "touch" -> touch = Boolean.parseBoolean(value);
             case "tail" -> tailPermille = Math.min(900, Integer.parseInt(value));
+            case "balance" -> balance = Boolean.parseBoolean(value);
+            case "balancefix" -> balanceFixPermille = Math.min(1000, Integer.parseInt(value));
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
             case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));

@@ -33,6 +33,12 @@ final class GemvJob implements IntConsumer {
     int mode, count, totalRows, tasks, big;
     boolean tail; // this dispatch has the small tail ranges
     double tailFrac;
+    // the adaptive split (RowBalance): without a tail, the big ranges' boundaries follow the threads' measured speeds
+    final RowBalance balance; // null: even split
+    RowBalance.Kind kind;     // this dispatch's kind when it can be adaptive (no tail, > 1 task), else null
+    int[] cut;                // its boundaries when adaptive (CpuTuning.balance), else null (never mutated once set)
+    /** Per task t: start ns at [16 t], end ns at [16 t + 1] (own cache lines), when adaptive. */
+    long[] times = new long[0];
     Weight[] ws = new Weight[8];
     float[][] outs = new float[8][];
     float[] x, residual;
@@ -40,6 +46,10 @@ final class GemvJob implements IntConsumer {
     Weight[][] pw = new Weight[0][];
     float[][][] po = new float[0][][];
     int[][] lo = new int[0][], hi = new int[0][], streamPiece = new int[0][], streamRow = new int[0][];
+
+    GemvJob() { this(null); }
+
+    GemvJob(RowBalance balance) { this.balance = balance; }
 
     GemvJob many(Weight[] w, int n, float[] x, float[][] o, int threads) {
         if (ws.length < n) {
@@ -83,6 +93,16 @@ final class GemvJob implements IntConsumer {
         this.tailFrac = CpuTuning.tailPermille >= 0 ? CpuTuning.tailPermille / 1000.0 : GEMV_TAIL;
         this.tail = threads > 1 && tailFrac > 0 && aligned >= 8 * threads && bytes >= GEMV_TAIL_MIN_BYTES;
         this.tasks = tail ? 3 * big : big;
+        this.kind = null;
+        this.cut = null;
+        if (!tail && big > 1 && balance != null) {
+            kind = balance.kind(mode, totalRows, ws[0].cols(), big);
+            if (kind != null && CpuTuning.balance) {
+                int fix = CpuTuning.balanceFixPermille;
+                cut = fix >= 0 ? RowBalance.cutsOf(kind.share, totalRows, fix) : kind.cut;
+                if (times.length < 16 * big) times = new long[16 * big];
+            }
+        }
         int pieces = mode == MANY ? count : 2;
         if (pw.length < tasks || pw[0].length < pieces) {
             int n = Math.max(tasks, pw.length), m = Math.max(pieces, pw.length == 0 ? 0 : pw[0].length);
@@ -109,16 +129,23 @@ final class GemvJob implements IntConsumer {
     }
 
     /** First row of task t's range (t = tasks gives totalRows): big ranges first, then the tail's small ones. */
-    int bound(int t) {
+    int bound(int t) { return bound(t, cut); }
+
+    /** As {@link #bound(int)} with these adaptive boundaries (null: the even split). */
+    int bound(int t, int[] cut) {
         if (t >= tasks) return totalRows;
+        if (cut != null) return cut[t];
         double head = tail ? (1 - tailFrac) * totalRows : totalRows;
         double b = t <= big ? head * t / big : head + (totalRows - head) * (t - big) / (tasks - big);
         return (int) Math.min(totalRows, Math.round(b / ROW_ALIGN) * ROW_ALIGN);
     }
 
     /** The row pieces of task t: weight, output and row range [lo, hi) of each; returns how many (po may be null). */
-    int pieces(int t, Weight[] pw, float[][] po, int[] lo, int[] hi) {
-        int a = bound(t), b = bound(t + 1);
+    int pieces(int t, Weight[] pw, float[][] po, int[] lo, int[] hi) { return pieces(t, cut, pw, po, lo, hi); }
+
+    /** As above with these adaptive boundaries (null: the even split): for touch plans that follow the split. */
+    int pieces(int t, int[] cut, Weight[] pw, float[][] po, int[] lo, int[] hi) {
+        int a = bound(t, cut), b = bound(t + 1, cut);
         if (a >= b) return 0;
         int pieces = 0;
         if (mode == MANY) {
@@ -146,11 +173,19 @@ final class GemvJob implements IntConsumer {
 
     @Override
     public void accept(int t) {
+        boolean timed = cut != null;
+        if (timed) times[16 * t] = System.nanoTime();
         int a = bound(t), b = bound(t + 1);
         if (a >= b) return;
         int pieces = pieces(t, pw[t], po[t], lo[t], hi[t]);
         MatKernels.gemvPieces(pw[t], po[t], lo[t], hi[t], pieces, x, streamPiece[t], streamRow[t]);
         if (mode == RESIDUAL) Vec.add(residual, outs[0], a, b - a);
         else if (mode == GATE_UP) Vec.siluMul(outs[0], outs[1], a, b - a);
+        if (timed) times[16 * t + 1] = System.nanoTime();
+    }
+
+    /** After a dispatch that started at t0 (the dispatching thread): folds its timings into the adaptive split. */
+    void measured(long t0) {
+        if (cut != null && kind != null && CpuTuning.balanceFixPermille < 0) RowBalance.update(kind, cut, times, times, t0);
     }
 }

@@ -50,9 +50,29 @@ class TouchPlanTest {
         return rows;
     }
 
+    /**
+     * As {@link #checkPlanOnce}, then (where the split is adaptive) again with the boundaries moved as
+     * {@link RowBalance} would move them: task 0 with 35 % and 65 % of the rows. The plan follows the split.
+     */
     static void checkPlan(CpuKernels k, GemvJob j, Weight[] ws, float[][] outs, long budget, String what) {
+        checkPlanOnce(k, j, ws, outs, budget, what);
+        RowBalance.Kind kind = j.kind;
+        if (kind == null) return;
+        int[] saved = kind.cut;
+        try {
+            for (int fix : new int[] {350, 650}) {
+                kind.cut = RowBalance.cutsOf(kind.share, kind.rows, fix);
+                j.cut = kind.cut;
+                checkPlanOnce(k, j, ws, outs, budget, what + " split " + fix);
+            }
+        } finally {
+            kind.cut = j.cut = saved;
+        }
+    }
+
+    static void checkPlanOnce(CpuKernels k, GemvJob j, Weight[] ws, float[][] outs, long budget, String what) {
         int threads = k.threads();
-        TouchPlan tp = TouchPlan.of(j, threads, budget);
+        TouchPlan.Heads tp = TouchPlan.of(j, threads, budget).current();
         for (int t = 0; t < threads; t++) {
             List<int[]> rows = t < j.tasks() ? rowsWritten(j, t, outs) : List.of();
             // gate/up: both products of a row are written; the streams run over the gate rows, then the up rows
