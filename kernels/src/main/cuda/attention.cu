@@ -65,124 +65,10 @@ struct Args {
     float* partML;
     const int* seqInfo;
     void* out;
-    int hkv, g, logC, direct;   // direct: 0, 1, or 2 = 1 with the merge fused (fused_merge below)
+    int hkv, g, logC, direct;
     float scaleLog2;
     int warpStart, nItems;   // items ≥ warpStart: one a warp, 4 a block (WARP kernels only)
-    const int* mergeEnt;     // direct = 2: the merge entries (as cs_attn_merge_*'s)
-    int* counters;           // direct = 2: (B, hkv) arrival counts, 0 between launches
 };
-
-// The fused merge (direct = 2) of (sequence, query head h·g + j, float4 column c4): the records of mergeEnt in
-// the entries' order with the same arithmetic as cs_attn_merge_* (so the output does not depend on which block
-// merged); L2 loads (records of other blocks of this grid, made visible by their fence before the count).
-// NB merges of one thread side by side (task t: sequence seq[t], query head h·g + j[t], column c4[t]; on[t] false:
-// none): each step issues the next record of every task before using any (the merges are latency-bound: one
-// task at a time left a dependent L2 round trip per record). Same order and arithmetic per task as above.
-struct MergeArgs {   // what the fused merge reads of Args (passed by value: no local copy of Args)
-    const int* seqInfo;
-    const int* mergeEnt;
-    const float* partO;
-    const float* partML;
-    void* out;
-    int hkv, g;
-};
-
-template <typename T, int D, int NB>
-__device__ __forceinline__ void merge_rows_fused(const MergeArgs& A, int h, const int (&seq)[NB], const int (&j)[NB],
-                                                 const int (&c4)[NB], const bool (&on)[NB]) {
-    constexpr int TPP = D / 4;
-    int e[NB], e1[NB];
-    float M[NB], L[NB];
-    float4 acc[NB];
-    int steps = 0;
-    #pragma unroll
-    for (int t = 0; t < NB; ++t) {
-        int2 r = on[t] ? __ldg(reinterpret_cast<const int2*>(A.seqInfo) + 2 * seq[t]) : make_int2(0, 0);
-        e[t] = r.x;
-        e1[t] = r.y;
-        steps = max(steps, r.y - r.x);
-        M[t] = -INFINITY;
-        L[t] = 0.f;
-        acc[t] = make_float4(0.f, 0.f, 0.f, 0.f);
-    }
-    for (int i = 0; i < steps; ++i) {
-        float2 ml[NB];
-        float4 x[NB];
-        #pragma unroll
-        for (int t = 0; t < NB; ++t) {
-            if (e[t] + i < e1[t]) {
-                const int2 me = __ldg(reinterpret_cast<const int2*>(A.mergeEnt) + e[t] + i);
-                size_t rec = (size_t)me.x + (size_t)h * me.y + j[t];
-                ml[t] = __ldcg(reinterpret_cast<const float2*>(A.partML) + rec);
-                x[t] = __ldcg(reinterpret_cast<const float4*>(A.partO) + rec * TPP + c4[t]);
-            }
-        }
-        #pragma unroll
-        for (int t = 0; t < NB; ++t) {
-            if (e[t] + i < e1[t]) {
-                float Mn = fmaxf(M[t], ml[t].x);
-                float base = Mn == -INFINITY ? 0.f : Mn;
-                float c = exp2f(M[t] - base), f = exp2f(ml[t].x - base);
-                L[t] = L[t] * c + f * ml[t].y;
-                acc[t].x = acc[t].x * c + f * x[t].x; acc[t].y = acc[t].y * c + f * x[t].y;
-                acc[t].z = acc[t].z * c + f * x[t].z; acc[t].w = acc[t].w * c + f * x[t].w;
-                M[t] = Mn;
-            }
-        }
-    }
-    const int hq = A.hkv * A.g;
-    #pragma unroll
-    for (int t = 0; t < NB; ++t) {
-        if (!on[t]) continue;
-        float inv = 1.f / L[t];
-        ushort4 r;
-        r.x = Elem<T>::bits(acc[t].x * inv);
-        r.y = Elem<T>::bits(acc[t].y * inv);
-        r.z = Elem<T>::bits(acc[t].z * inv);
-        r.w = Elem<T>::bits(acc[t].w * inv);
-        reinterpret_cast<ushort4*>(A.out)[((size_t)seq[t] * hq + h * A.g + j[t]) * TPP + c4[t]] = r;
-    }
-}
-
-// The merges of the sequences k (0 ≤ k < nSeq) whose completion this group of N threads (index t) brought:
-// done(k), seqOf(k); 4 tasks a thread at a time.
-template <typename T, int D, int N, typename Done, typename SeqOf>
-__device__ __noinline__ void fused_merges(const MergeArgs A, int h, int nSeq, int t, Done done, SeqOf seqOf) {
-    constexpr int NB = 4;
-    const int per = A.g * (D / 4), total = nSeq * per;
-    for (int base = t; base < total; base += N * NB) {
-        int seq[NB], j[NB], c4[NB];
-        bool on[NB];
-        #pragma unroll
-        for (int u = 0; u < NB; ++u) {
-            int e = base + u * N;
-            int k = e / per, rem = e - k * per;
-            on[u] = e < total && done(k);
-            seq[u] = on[u] ? seqOf(k) : 0;
-            j[u] = rem / (D / 4);
-            c4[u] = rem % (D / 4);
-        }
-        merge_rows_fused<T, D, NB>(A, h, seq, j, c4, on);
-    }
-}
-
-// direct = 2 ("last block reduces"): after a block (or a warp item) has written its records, one arrival per
-// split sequence of its rows on counter (seq, h); the arrival that completes the count (items of the sequence)
-// merges that sequence's g rows of KV head h and puts the counter back to 0 (no memset between launches).
-// Threads t (0 ≤ t < N) of the group; lastFlag(k) tells whether this group completed sequence k0 + k; seqOf(k) its id.
-// Block path: called by all 128 threads after the record stores.
-template <typename T, int D>
-__device__ __forceinline__ int fused_arrive(const Args& A, int h, int seq, int items) {
-    // one thread per sequence: returns 1 when this arrival completed (seq, h)
-    if (items <= 1) return 0;
-    int* cnt = A.counters + (size_t)seq * A.hkv + h;
-    int old = atomicAdd(cnt, 1);
-    if (old == items - 1) {
-        *cnt = 0;   // every arrival of this launch has been counted
-        return 1;
-    }
-    return 0;
-}
 
 // A read-only 16-byte load the compiler may not merge with an earlier one: values needed only after the main
 // loop are read again there instead of holding registers through it.
@@ -210,7 +96,7 @@ __device__ __forceinline__ int pick_pre(int4 c, int4 d, int i) {
 // FAST: the tile loads take one chunk id per tile when a chunk holds whole stages (C ≥ TL; the address of each
 // 16-byte piece is then the tile's base plus a per-thread constant), the next tile's chunk id is read before the
 // stage wait, and the o rescale is skipped when no row maximum of the warp moved.
-template <typename T, int D, int STAGES, int TL, int NRS, bool FAST, bool FM>
+template <typename T, int D, int STAGES, int TL, int NRS, bool FAST>
 __device__ __forceinline__ void partials_body(
         const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q, const Args& A,
         int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
@@ -512,27 +398,11 @@ __device__ __forceinline__ void partials_body(
         reinterpret_cast<float4*>(A.partO)[rec * (D / 4) + c4] = acc;
         if (c4 == 0) *reinterpret_cast<float2*>(A.partML + 2 * rec) = make_float2(M, L);
     }
-    if (FM && A.direct == 2) {
-        const int nSeq = (rowStart + rowCount - 1) / g - k0 + 1;
-        __threadfence();
-        __syncthreads();
-        int last = 0;
-        if (tid < nSeq) {
-            last = fused_arrive<T, D>(A, h, sSeq[tid], sItems[tid]);
-            sItems[tid] = last ? -1 : 0;
-        }
-        if (__syncthreads_or(last)) {
-            __threadfence();
-            const MergeArgs ma{A.seqInfo, A.mergeEnt, A.partO, A.partML, A.out, A.hkv, A.g};
-            fused_merges<T, D, THREADS>(ma, h, nSeq, tid, [=](int k) { return sItems[k] == -1; },
-                                        [=](int k) { return sSeq[k]; });
-        }
-    }
 }
 
 #include "attention_warp.cuh"
 
-template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, bool FM>
+template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smem[];
@@ -562,37 +432,16 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     if constexpr (WARP) {
         if (warpBlock) {
             partials_warp<T, D, STAGES>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
-            if (FM && A.direct == 2) {
-                // this warp's item: ≤ 16 rows, so ≤ 16 sequences, one a lane
-                const int lane = threadIdx.x & 31, g = A.g, seqOff = ia.z, rowStart = ia.w, rowCount = ib.x;
-                const int seqBase = ic.x, k0 = rowStart / g, nSeq = (rowStart + rowCount - 1) / g - k0 + 1;
-                __threadfence();
-                __syncwarp();
-                int last = 0;
-                if (lane < nSeq) {
-                    int seq = seqBase >= 0 ? seqBase + k0 + lane : __ldg(A.rowSeqs + seqOff + k0 + lane);
-                    last = fused_arrive<T, D>(A, h, seq, __ldg(A.seqInfo + 4 * seq + 2));
-                }
-                const unsigned mask = __ballot_sync(0xffffffffu, last);
-                if (mask) {
-                    __threadfence();
-                    const MergeArgs ma{A.seqInfo, A.mergeEnt, A.partO, A.partML, A.out, A.hkv, A.g};
-                    const int* rs = A.rowSeqs + seqOff + k0;
-                    const int sb = seqBase >= 0 ? seqBase + k0 : -1;
-                    fused_merges<T, D, 32>(ma, h, nSeq, lane, [=](int k) { return ((mask >> k) & 1u) != 0; },
-                                           [=](int k) { return sb >= 0 ? sb + k : __ldg(rs + k); });
-                }
-            }
             return;
         }
     }
     const int rowCount = ib.x;
     if (rowCount <= 16) {
-        partials_body<T, D, STAGES, TL, 1, FAST, FM>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 1, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else if (rowCount <= 32) {
-        partials_body<T, D, STAGES, TL, 2, FAST, FM>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 2, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else {
-        partials_body<T, D, STAGES, TL, 4, FAST, FM>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 4, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
 }
 
@@ -654,28 +503,24 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 // TL: KV tokens a stage; FAST: see partials_body. Shared memory: (64·D + STAGES·2·TL·D)·2 + 512 bytes
 // (CudaAttention.smemBytes must agree). _f64 is CudaAttention's default; _v0 (64-token stages without FAST: the
 // session-3 kernel) and _t32 (32-token stages, 3 blocks an SM at d128: no faster than _f64) are kept for A/B.
-#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB, FM)                                                    \
+#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB)                                                      \
     extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
-         int g, int logC, float scaleLog2, int direct, int warpStart, int nItems, int offMergeEnt,          \
-         int* counters) {                                                                                    \
+         int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
-                         plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems,         \
-                         plan + offMergeEnt, counters};                                                      \
-        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, FM>(                             \
+                         plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
+        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3>(                               \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
 
 #define CS_PARTIALS_ALL(T, NAME_T)                                                                           \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_v0, T, 128, 3, 64, false, 2, false)                                \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_f64, T, 128, 3, 64, true, 2, false)                                \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_t32, T, 128, 3, 32, true, 3, false)                                \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_v0, T, 64, 3, 64, false, 3, false)                                  \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64, T, 64, 3, 64, true, 3, false)                           \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_f64_fm, T, 128, 3, 64, true, 2, true)                       \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64_fm, T, 64, 3, 64, true, 3, true)                                  \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4, false)
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_v0, T, 128, 3, 64, false, 2)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_f64, T, 128, 3, 64, true, 2)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_t32, T, 128, 3, 32, true, 3)                                \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_v0, T, 64, 3, 64, false, 3)                                  \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64, T, 64, 3, 64, true, 3)                                  \
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4)
 
 CS_PARTIALS_ALL(__half, f16)
 CS_PARTIALS_ALL(__nv_bfloat16, bf16)

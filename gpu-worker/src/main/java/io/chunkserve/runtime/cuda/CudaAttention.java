@@ -45,8 +45,8 @@ public final class CudaAttention implements AutoCloseable {
     private final int qHeads, groupSize, smemBytes, blocksPerSm;
     private final String variant;
     private final CUmodule module;
-    private final CUfunction partials, partialsFm, merge, append, fill, readAll;   // partialsFm: null unless f64
-    private final long hPartials, hPartialsFm, hMerge;
+    private final CUfunction partials, merge, append, fill, readAll;
+    private final long hPartials, hMerge;
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
     private int warpItems;   // CudaPlan.WARP_*
@@ -62,8 +62,6 @@ public final class CudaAttention implements AutoCloseable {
     private int offChunkIds, offRowSeqs, offSeqInfo, offMergeEnt, planLines;   // int offsets of the sections
     private DeviceBuffer dPartO;    // (records, headDim) fp32 unnormalised partial outputs
     private DeviceBuffer dPartML;   // (records, 2) fp32 (m in log2 units, l)
-    private DeviceBuffer dCounters; // (B, kvHeads) int arrival counts of the fused merge, 0 between launches
-    private boolean fusedMerge;
 
     /** @throws CudaUnavailableException when this build carries no kernels (built without nvcc) */
     public CudaAttention(CudaDevice device, DeviceKvCache kv, int qHeads) {
@@ -86,14 +84,11 @@ public final class CudaAttention implements AutoCloseable {
             default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, t32)");
         }
         partials = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + variant);
-        // the fused-merge instance (the merge tail compiled in; the plain kernel is left exactly as it was)
-        partialsFm = variant.equals("f64") ? CudaDevice.function(module, "cs_attn_partials_" + t + "_f64_fm") : null;
         merge = CudaDevice.function(module, "cs_attn_merge_" + t);
         append = CudaDevice.function(module, "cs_kv_append16");
         fill = CudaDevice.function(module, "cs_fill_random16");
         readAll = CudaDevice.function(module, "cs_read_all");
         hPartials = Launcher.handle(partials);
-        hPartialsFm = partialsFm == null ? 0 : Launcher.handle(partialsFm);
         hMerge = Launcher.handle(merge);
         int d = layout.headDim();
         smemBytes = (CudaPlan.ROWS * d + stages * 2 * stageTokens * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
@@ -101,7 +96,6 @@ public final class CudaAttention implements AutoCloseable {
             throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
         }
         CudaDevice.setDynamicShared(partials, smemBytes);
-        if (partialsFm != null) CudaDevice.setDynamicShared(partialsFm, smemBytes);
         blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, THREADS, smemBytes));
         // warp items (f64 kernels only): -Dchunkserve.cuda.warpItems=auto (default) | always (checks) | off (A/B)
         String wm = System.getProperty("chunkserve.cuda.warpItems", "auto");
@@ -115,7 +109,6 @@ public final class CudaAttention implements AutoCloseable {
         privateSplit = parsePrivateSplit(System.getProperty("chunkserve.cuda.privateSplit", DEFAULT_PRIVATE_SPLIT));
         // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
         dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
-        fusedMerge = partialsFm != null && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.fusedMerge", DEFAULT_FUSED_MERGE));
     }
 
     public KvLayout layout() { return layout; }
@@ -199,40 +192,6 @@ public final class CudaAttention implements AutoCloseable {
 
     public boolean dependentMerge() { return dependentMerge; }
 
-    /**
-     * Default of {@code -Dchunkserve.cuda.fusedMerge=true|false}: whether the split sequences are merged inside the
-     * partials kernel (the block that brings a (sequence, KV head)'s last record merges it) instead of by a second
-     * launch (f64 kernels only; their {@code _fm} instances). Off: through the engine at B = 64 on an H200 the fused
-     * merge was slower on both shapes (1B 1.69–1.70 vs 1.59 ms a step, 8B 6.32–6.46 vs 5.90–5.93 ms, alternated in
-     * one process, two calls): the last arrival of a 64-row group piece merges 16 sequences' rows in one block at the
-     * grid's tail, where the merge launch spreads them over hundreds of blocks. BENCHMARKS.md, issue 7, session 8
-     * third part ({@code s8-merge}).
-     */
-    static final String DEFAULT_FUSED_MERGE = "false";
-
-    /**
-     * Whether the merge is fused into the partials kernel ("last block reduces": one atomic arrival per (sequence,
-     * KV head) and block after its records; the arrival completing the count merges in the merge launch's record
-     * order and resets the counter). false: the separate merge launch. Only with {@link #directWrites()} true.
-     */
-    public void fusedMerge(boolean on) { fusedMerge = on && partialsFm != null; }
-
-    public boolean fusedMerge() { return fusedMerge; }
-
-    /**
-     * The kernel's {@code direct} argument: 2 (fused merge) when some sequence is split and the merge is fused, 1 when
-     * some rows are written directly, else 0; and whether a merge launch follows.
-     */
-    static int directArg(boolean direct, boolean fused, boolean planDirect, boolean planMerge) {
-        if (direct && fused && planMerge) return 2;
-        return direct && planDirect ? 1 : 0;
-    }
-
-    /** Whether a separate merge launch follows the partials for this {@link #directArg}. */
-    static boolean mergeLaunch(int directArg, boolean planMerge) {
-        return directArg == 0 || (directArg == 1 && planMerge);
-    }
-
     private boolean dependentPartials;
 
     /**
@@ -294,12 +253,6 @@ public final class CudaAttention implements AutoCloseable {
 
             dPartO = ensure(dPartO, (long) plan.records() * layout.headDim() * 4);
             dPartML = ensure(dPartML, (long) plan.records() * 8);
-            long cBytes = 4L * plan.batchSize() * layout.kvHeads();
-            if (dCounters == null || dCounters.bytes() < cBytes) {
-                if (dCounters != null) dCounters.close();
-                dCounters = DeviceBuffer.allocate(Math.max(cBytes, 4L * 128 * layout.kvHeads()));
-                dCounters.fill32(0);
-            }
             planUploads++;
         } else {
             plan.updateLengths(lengths);
@@ -331,21 +284,20 @@ public final class CudaAttention implements AutoCloseable {
     public void decode(int layer, CUdeviceptr q, CUdeviceptr out) {
         if (plan == null) throw new IllegalStateException("prepare() first");
         int hkv = layout.kvHeads(), d = layout.headDim();
-        int directArg = directArg(direct, fusedMerge, planDirect, planMerge);
+        boolean directNow = direct && planDirect;
         float scaleLog2 = (float) (1.0 / Math.sqrt(d) / Math.log(2.0));
         // through java.lang.foreign (Launcher): JCuda's launch cost ~18 µs of host time each, 2 a layer
         launcher.begin().ptr(kv.keys(layer).ptr()).ptr(kv.values(layer).ptr()).ptr(q).ptr(dPlan.ptr())
                 .i32(offChunkIds).i32(offRowSeqs).i32(offSeqInfo).i32(prefetchPlan ? planLines : 0)
                 .ptr(dLens.ptr()).ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(out)
-                .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directArg)
-                .i32(plan.warpStart()).i32(plan.itemCount()).i32(offMergeEnt).ptr(dCounters.ptr());
-        long hp = directArg == 2 ? hPartialsFm : hPartials;
-        if (dependentPartials) launcher.launchDependent(hp, plan.blockCount(), 1, THREADS, smemBytes);
-        else launcher.launch(hp, plan.blockCount(), 1, THREADS, smemBytes);
-        if (!mergeLaunch(directArg, planMerge) || skipMerge) return;
+                .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
+                .i32(plan.warpStart()).i32(plan.itemCount());
+        if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
+        else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
+        if ((directNow && !planMerge) || skipMerge) return;
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)
-                .i32(batch).i32(qHeads).i32(groupSize).i32(directArg);
+                .i32(batch).i32(qHeads).i32(groupSize).i32(directNow ? 1 : 0);
         int grid = (batch * qHeads + perBlock - 1) / perBlock;
         if (dependentMerge) {
             launcher.launchDependent(hMerge, grid, 1, THREADS, 0);
@@ -401,7 +353,7 @@ public final class CudaAttention implements AutoCloseable {
     /** Device bytes of the plan and partial buffers. */
     public long scratchBytes() {
         long n = 0;
-        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dPartO, dPartML, dCounters}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dPartO, dPartML}) {
             if (b != null) n += b.bytes();
         }
         return n;
@@ -409,7 +361,7 @@ public final class CudaAttention implements AutoCloseable {
 
     @Override
     public void close() {
-        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dPartO, dPartML, dCounters}) {
+        for (DeviceBuffer b : new DeviceBuffer[] {dPlan, dLens, dPartO, dPartML}) {
             if (b != null) b.close();
         }
         cuModuleUnload(module);

@@ -99,15 +99,10 @@ public final class CudaAttentionCheck {
             dq.upload(rb.q());
             att.forceTilesPerPiece(forced);
             double[] ref = rb.reference();
-            final boolean fused = att.fusedMerge();
             for (boolean sharing : new boolean[] {false, true}) {
                 att.prepare(rb.tables(), rb.lengths(), sharing);
                 res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, (sharing ? "shared " : "private ") + "tiles/piece=" + att.plan().tilesPerPiece()
                         + " groups=" + att.plan().groupCount() + " items=" + att.plan().itemCount()));
-                // the other merge path (fused into the partials vs the separate launch)
-                att.fusedMerge(!fused);
-                res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, fused ? "separate merge" : "fused merge"));
-                att.fusedMerge(fused);
                 // every row through a record and the merge (the earlier path)
                 att.directWrites(false);
                 res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, "all-merged"));
@@ -121,9 +116,6 @@ public final class CudaAttentionCheck {
                     att.prepare(rb.tables(), rb.lengths(), sharing);
                     res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, (sharing ? "shared" : "private") + " warp items="
                             + att.plan().warpItemCount() + "/" + att.plan().itemCount()));
-                    att.fusedMerge(!fused);
-                    res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, fused ? "warp separate merge" : "warp fused merge"));
-                    att.fusedMerge(fused);
                     att.directWrites(false);
                     res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, "warp all-merged"));
                     att.directWrites(true);
@@ -136,9 +128,6 @@ public final class CudaAttentionCheck {
                     att.prepare(rb.tables(), rb.lengths(), sharing);
                     res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, (sharing ? "shared" : "private") + " split private lists: "
                             + att.plan()));
-                    att.fusedMerge(!fused);
-                    res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, fused ? "split separate merge" : "split fused merge"));
-                    att.fusedMerge(fused);
                 }
                 att.privateSplit(split);
             }

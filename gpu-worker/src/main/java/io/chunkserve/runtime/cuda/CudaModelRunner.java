@@ -275,14 +275,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         if (twoPhase != null) twoPhase.privateSplit(mode);
     }
 
-    /** Benchmarks: whether the two-phase attention's merge is fused into the partials kernel ({@link CudaAttention#fusedMerge}). */
-    public void attentionFusedMerge(boolean on) {
-        if (twoPhase != null) twoPhase.fusedMerge(on);
-    }
-
-    /** Whether the two-phase attention's merge is fused (false without two-phase kernels). */
-    public boolean attentionFusedMerge() { return twoPhase != null && twoPhase.fusedMerge(); }
-
     /** The two-phase plans' private list split mode (−1 without two-phase kernels). */
     public int attentionPrivateSplit() { return twoPhase == null ? -1 : twoPhase.privateSplit(); }
 

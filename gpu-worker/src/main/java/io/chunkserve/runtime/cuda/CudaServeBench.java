@@ -49,9 +49,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * and sampled requests with logprobs and top_logprobs 5, reported from the device vs from the host)
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N], in this process in the given order,
- * each with its unprofiled GPU ms a step and its profiled attention;
- * --merge-ab ROUNDS: the two-phase merge fused into the partials kernel vs its separate launch at B = 64, alternating
- * fused, separate per round in this process, each an unprofiled 32-token run: GPU ms a step and the device period)
+ * each with its unprofiled GPU ms a step and its profiled attention)
  */
 public final class CudaServeBench {
     private CudaServeBench() { }
@@ -64,7 +62,6 @@ public final class CudaServeBench {
         a.put("--gemm-ab", "");
         a.put("--sampled-ab", "0");
         a.put("--skip-ab", "");
-        a.put("--merge-ab", "0");
         a.put("--penalized-ab", "0");
         a.put("--logprobs-ab", "0");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
@@ -420,36 +417,6 @@ public final class CudaServeBench {
                                         prof.get("lm head+argmax"));
                             }
                             sg.configure(keep);
-                        }
-                        int mergeRounds = Integer.parseInt(a.get("--merge-ab"));
-                        if (mergeRounds > 0 && runner.twoPhaseActive()) {
-                            // the merge fused into the partials (last arrival merges) vs the separate merge launch,
-                            // alternating in this process: unprofiled 32-token runs, GPU ms a step and device period
-                            boolean keep = runner.attentionFusedMerge();
-                            Map<String, Object> mr = new LinkedHashMap<>();
-                            List<Double> fg = new ArrayList<>(), fp = new ArrayList<>(), sg2 = new ArrayList<>(), sp = new ArrayList<>();
-                            try {
-                                for (int round = 0; round < mergeRounds; round++) {
-                                    for (boolean fused : new boolean[] {true, false}) {
-                                        runner.attentionFusedMerge(fused);
-                                        runner.decodeTiming(pb, true);
-                                        Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
-                                        double[] tm = runner.decodeTiming(pb, true);
-                                        double gms = tm == null ? Double.NaN : tm[1], per = tm == null ? Double.NaN : tm[6];
-                                        System.out.printf(Locale.ROOT, "%-13s B=%d merge-ab round %d %-8s GPU %.3f ms/step (unprofiled, %.0f steps), device period %.3f ms, %.0f tok/s%n",
-                                                shape, pb, round + 1, fused ? "fused" : "separate", gms, tm == null ? 0 : tm[0], per, x.decodeTps);
-                                        (fused ? fg : sg2).add(Math.round(gms * 1000) / 1000.0);
-                                        (fused ? fp : sp).add(Math.round(per * 1000) / 1000.0);
-                                    }
-                                }
-                            } finally {
-                                runner.attentionFusedMerge(keep);
-                            }
-                            mr.put("fused_gpu_ms", fg);
-                            mr.put("fused_period_ms", fp);
-                            mr.put("separate_gpu_ms", sg2);
-                            mr.put("separate_period_ms", sp);
-                            r.put("merge_ab_b" + pb, mr);
                         }
                         if (!a.get("--skip-ab").isEmpty()) {
                             // diagnostics (session 7): decode steps at B = pb with ops left out (CudaModelRunner.SKIP_NAMES,
