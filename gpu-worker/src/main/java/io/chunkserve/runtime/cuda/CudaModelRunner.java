@@ -464,6 +464,22 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
     }
 
+    /** What the parts of one step's enqueue share: the step's shape, counts, int layout and device pointers (reused). */
+    private static final class Step {
+        int S, T, C, logC, h, qDim, kvDim, inter, vocab, hq, hkv, hd, half, A;
+        int nDec, units, tableInts, nLog, nGreedy, nDraw, nPen, nEnt, nLp, nDelta, nEntInline;
+        boolean tp, resident;
+        int[] penFirst;
+        int oUnits, oTables, oRows, oDraw, oPen, oEnt, oLp, oDelta, total;
+        int[] in, logSeq, penSlot, lpSeq;
+        CUdeviceptr dTok, dPos, dChunk, dSlot, dUnits, dTables, dRows, dDraw, dPen, dEnt, dLp, dDelta;
+        long hostStart;
+        int p, e, normThreads, skip;
+        float eps;
+        DeviceBuffer prevIds;
+    }
+    private final Step sp = new Step();
+
     private Launched enqueueStep(ForwardBatch b, ChunkPool pool, Runnable whileRunning) {
         if (pool != this.pool) throw new IllegalArgumentException("this runner serves the pool it was built with");
         pendingHostWork = whileRunning;
@@ -491,6 +507,50 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             p.profiled = true;
         }
         device.makeCurrent();
+        sp.S = S;
+        planStep(b);
+        placePenaltyLists(b);
+        fillStepInts(b);
+        uploadStepInts(st);
+        ensureScratch(b);
+        long hostStart = System.nanoTime();
+        prepNs = hostStart - entryNs;
+        int p = st.parity;
+        DeviceBuffer prevIds = ids[1 - p];
+        int e = st.ev;
+        CudaDevice.record(ev0[e]);
+        ops.reset();
+        ops.mark(OpProfile.C_EMBED);
+        sp.hostStart = hostStart;
+        sp.p = p;
+        sp.prevIds = prevIds;
+        sp.e = e;
+        launchLayers(b);
+        int nLog = sp.nLog, nGreedy = sp.nGreedy;
+        steps++;
+        ops.mark(OpProfile.C_HEAD);
+        // this step's rows → index of their pick, for a step queued behind it (addFromPrevious)
+        if (prevGreedyIndex.length < S) prevGreedyIndex = new int[Math.max(S, 2 * prevGreedyIndex.length)];
+        Arrays.fill(prevGreedyIndex, -1);
+        st.nLog = nLog;
+        st.nGreedy = nGreedy;
+        st.nNeed = nLog - nGreedy;
+        st.logSeq = sp.logSeq;
+        st.penSlot = sp.penSlot;
+        st.lpSeq = sp.lpSeq;
+        if (nLog == 0) {
+            CudaDevice.record(ev1[e]);
+            CudaDevice.record(evDone[e]);
+            st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
+            return st;
+        }
+        launchHead(st);
+        return st;
+    }
+
+    /** Host side of a step: checks its tokens, orders its sequences (single-token first) and counts its units and rows. */
+    private void planStep(ForwardBatch b) {
+        int S = sp.S;
         int T = b.totalTokens(), C = layout.chunkSize(), logC = Integer.numberOfTrailingZeros(C);
         int h = cfg.hiddenSize(), qDim = cfg.qDim(), kvDim = cfg.kvDim(), inter = cfg.intermediateSize(), vocab = cfg.vocabSize();
         int hq = cfg.numHeads(), hkv = cfg.numKvHeads(), hd = cfg.headDim(), half = hd / 2, A = precision.bytes;
@@ -535,6 +595,16 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         if (nDraw > 0 && !deviceSampling) throw new IllegalStateException("rows marked for a draw, but this runner does not sample");
         if (nPen > 0 && !devicePenalties) throw new IllegalStateException("rows marked with penalties, but this runner does not apply them");
         if (nLp > 0 && !deviceLogprobs) throw new IllegalStateException("rows marked for log-probabilities, but this runner does not report them");
+        sp.T = T; sp.C = C; sp.logC = logC;
+        sp.h = h; sp.qDim = qDim; sp.kvDim = kvDim; sp.inter = inter; sp.vocab = vocab;
+        sp.hq = hq; sp.hkv = hkv; sp.hd = hd; sp.half = half; sp.A = A;
+        sp.nDec = nDec; sp.tp = tp; sp.units = units; sp.tableInts = tableInts;
+        sp.nLog = nLog; sp.nGreedy = nGreedy; sp.nDraw = nDraw; sp.nPen = nPen; sp.nEnt = nEnt; sp.nLp = nLp;
+    }
+
+    /** Resident penalty lists: places each penalized row's list in the arena (growing its device copy), or counts inline entries. */
+    private void placePenaltyLists(ForwardBatch b) {
+        int S = sp.S, nPen = sp.nPen, nEnt = sp.nEnt;
         // resident penalty lists: each penalized row's list placed in the arena, the entries its device copy lacks queued
         boolean resident = nPen > 0 && residentPenalties;
         int[] penFirst = null;
@@ -565,6 +635,19 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         } else {
             inlineEntries += nEnt;
         }
+        sp.resident = resident;
+        sp.penFirst = penFirst;
+        sp.nDelta = nDelta;
+        sp.nEntInline = nEntInline;
+    }
+
+    /** Fills the step's host ints: token rows, attention units and tables, logit rows, draw/penalty/logprob headers, list deltas. */
+    private void fillStepInts(ForwardBatch b) {
+        int S = sp.S, T = sp.T, C = sp.C, logC = sp.logC, nDec = sp.nDec, units = sp.units, tableInts = sp.tableInts;
+        int nLog = sp.nLog, nGreedy = sp.nGreedy, nDraw = sp.nDraw, nPen = sp.nPen, nLp = sp.nLp;
+        int nDelta = sp.nDelta, nEntInline = sp.nEntInline;
+        boolean tp = sp.tp, resident = sp.resident;
+        int[] penFirst = sp.penFirst;
         int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, oDraw = oRows + nLog;
         int oPen = oDraw + 8 * nDraw, oEnt = oPen + 8 * nPen;   // penalized rows' headers (8 ints), their entries (id, count) unless resident
         int oLp = oEnt + 2 * nEntInline;   // rows with log-probabilities: headers (8 ints)
@@ -661,12 +744,34 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             }
         }
         if (nDelta > 0) System.arraycopy(penArena.deltas(), 0, in, oDelta, 3 * nDelta);
+        sp.oUnits = oUnits; sp.oTables = oTables; sp.oRows = oRows; sp.oDraw = oDraw;
+        sp.oPen = oPen; sp.oEnt = oEnt; sp.oLp = oLp; sp.oDelta = oDelta; sp.total = total;
+        sp.in = in;
+        sp.logSeq = logSeq;
+        sp.penSlot = penSlot;
+        sp.lpSeq = lpSeq;
+    }
+
+    /** Uploads the step's ints (through the pinned stage of its parity) and points at their sections on the device. */
+    private void uploadStepInts(Launched st) {
+        int T = sp.T, total = sp.total;
+        int oUnits = sp.oUnits, oTables = sp.oTables, oRows = sp.oRows, oDraw = sp.oDraw, oPen = sp.oPen, oEnt = sp.oEnt, oLp = sp.oLp, oDelta = sp.oDelta;
+        int[] in = sp.in;
         dInts = ensure(dInts, 4L * total);
         stage.begin(st.parity);
         stage.upload(dInts.ptr(), in, total);
         CUdeviceptr dTok = dInts.at(0), dPos = dInts.at(4L * T), dChunk = dInts.at(8L * T), dSlot = dInts.at(12L * T);
         CUdeviceptr dUnits = dInts.at(4L * oUnits), dTables = dInts.at(4L * oTables), dRows = dInts.at(4L * oRows), dDraw = dInts.at(4L * oDraw);
         CUdeviceptr dPen = dInts.at(4L * oPen), dEnt = dInts.at(4L * oEnt), dLp = dInts.at(4L * oLp), dDelta = dInts.at(4L * oDelta);
+        sp.dTok = dTok; sp.dPos = dPos; sp.dChunk = dChunk; sp.dSlot = dSlot;
+        sp.dUnits = dUnits; sp.dTables = dTables; sp.dRows = dRows; sp.dDraw = dDraw;
+        sp.dPen = dPen; sp.dEnt = dEnt; sp.dLp = dLp; sp.dDelta = dDelta;
+    }
+
+    /** Sizes the step's scratch buffers and, when the two-phase kernels apply, prepares their plan for the decode rows. */
+    private void ensureScratch(ForwardBatch b) {
+        int T = sp.T, h = sp.h, qDim = sp.qDim, kvDim = sp.kvDim, inter = sp.inter, half = sp.half, A = sp.A, nDec = sp.nDec;
+        boolean tp = sp.tp;
         // 3. scratch
         x = ensure(x, 4L * T * h);
         hn = ensure(hn, (long) A * T * Math.max(h, Math.max(qDim, inter)));
@@ -687,14 +792,16 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             }
             twoPhase.prepare(tables, lengths, true);
         }
-        long hostStart = System.nanoTime();
-        prepNs = hostStart - entryNs;
-        int p = st.parity;
-        DeviceBuffer prevIds = ids[1 - p];
-        int e = st.ev;
-        CudaDevice.record(ev0[e]);
-        ops.reset();
-        ops.mark(OpProfile.C_EMBED);
+    }
+
+    /** Queues the embedding, the RoPE tables and every decoder layer (running the host work once the backlog covers it). */
+    private void launchLayers(ForwardBatch b) {
+        int T = sp.T, logC = sp.logC, h = sp.h, qDim = sp.qDim, kvDim = sp.kvDim, inter = sp.inter;
+        int hq = sp.hq, hkv = sp.hkv, hd = sp.hd, half = sp.half, nDec = sp.nDec, units = sp.units;
+        boolean tp = sp.tp;
+        CUdeviceptr dTok = sp.dTok, dPos = sp.dPos, dChunk = sp.dChunk, dSlot = sp.dSlot, dUnits = sp.dUnits, dTables = sp.dTables;
+        DeviceBuffer prevIds = sp.prevIds;
+        long hostStart = sp.hostStart;
         // 4. embedding and RoPE tables
         k.begin().ptr(w.embed()).ptr(dTok).ptr(prevIds).ptr(x).i32(h).launch(fEmbed, T, 1, 256, 0);
         k.begin().ptr(dPos).ptr(invFreq).ptr(cosT).ptr(sinT).i32(T).i32(half)
@@ -709,6 +816,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
         final int skip = b.isDecodeOnly() ? skipOps : 0;   // diagnostics only (setSkipOps)
         if (twoPhase != null) twoPhase.skipMerge((skip & 256) != 0);   // "merge": the partials alone
+        sp.eps = eps;
+        sp.normThreads = normThreads;
+        sp.skip = skip;
         // 5. layers
         for (int l = 0; l < cfg.numLayers(); l++) {
             DeviceWeights.Layer L = w.layer(l);
@@ -759,23 +869,18 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             if ((skip & 64) == 0) gemm(L.wdown(), act, x, T, h, inter, true, false);
             if (pendingHostWork != null && l + 1 < cfg.numLayers() && backlogCoversHostWork(l + 1, hostStart, b)) runHostWork();
         }
-        steps++;
-        ops.mark(OpProfile.C_HEAD);
-        // this step's rows → index of their pick, for a step queued behind it (addFromPrevious)
-        if (prevGreedyIndex.length < S) prevGreedyIndex = new int[Math.max(S, 2 * prevGreedyIndex.length)];
-        Arrays.fill(prevGreedyIndex, -1);
-        st.nLog = nLog;
-        st.nGreedy = nGreedy;
-        st.nNeed = nLog - nGreedy;
-        st.logSeq = logSeq;
-        st.penSlot = penSlot;
-        st.lpSeq = lpSeq;
-        if (nLog == 0) {
-            CudaDevice.record(ev1[e]);
-            CudaDevice.record(evDone[e]);
-            st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
-            return st;
-        }
+    }
+
+    /** Queues the final norm and LM head for the rows that want logits, the penalties, the device's picks and log-probabilities, and their downloads. */
+    private void launchHead(Launched st) {
+        int h = sp.h, vocab = sp.vocab, A = sp.A, nLog = sp.nLog, nGreedy = sp.nGreedy, nDraw = sp.nDraw, nPen = sp.nPen, nEnt = sp.nEnt;
+        int nLp = sp.nLp, nDelta = sp.nDelta, p = sp.p, e = sp.e, normThreads = sp.normThreads, skip = sp.skip;
+        boolean resident = sp.resident;
+        float eps = sp.eps;
+        int[] logSeq = sp.logSeq;
+        long hostStart = sp.hostStart;
+        DeviceBuffer prevIds = sp.prevIds;
+        CUdeviceptr dRows = sp.dRows, dDraw = sp.dDraw, dPen = sp.dPen, dEnt = sp.dEnt, dLp = sp.dLp, dDelta = sp.dDelta;
         // 6. final norm and LM head for the rows that want logits; greedy ones picked on the device
         lastN = ensure(lastN, (long) A * nLog * h);
         lg[p] = ensure(lg[p], 4L * nLog * vocab);
@@ -809,7 +914,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         if (nLp > 0) st.lpHandle = stage.downloadAsync(lpOut[p].ptr(), LP_STRIDE * nLp);
         CudaDevice.record(evDone[e]);
         st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
-        return st;
     }
 
     /** Waits for a queued step's results and completes its batch: the device's picks and the other logits rows. */
