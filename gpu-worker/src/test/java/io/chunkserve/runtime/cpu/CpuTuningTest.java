@@ -112,34 +112,32 @@ class CpuTuningTest {
         assertEquals(k, b.kind(GemvJob.RESIDUAL, 1600, 576, 2));
         long[] t = new long[32];
         // equal rates, no latency: stays at the even split
-        for (int i = 0; i < 100; i++) {
-            int[] c = k.cut;
-            long r0 = c[1], r1 = c[2] - c[1];
-            t[0] = 1000; t[1] = 1000 + 10 * r0; t[16] = 1000; t[17] = 1000 + 10 * r1;
-            RowBalance.update(k, c, t, t, 1000);
-        }
+        feed(k, t, 100, 10, 1000, 10);
         assertEquals(800, k.cut[1]);
         // task 1 takes 1.25x as long per row: task 0 should get 1.25 / 2.25 = 55.6 % -> 889 rows, on 16-row steps
-        for (int i = 0; i < 200; i++) {
-            int[] c = k.cut;
-            long r0 = c[1], r1 = c[2] - c[1];
-            t[0] = 1000; t[1] = 1000 + 100 * r0; t[16] = 1000; t[17] = 1000 + 125 * r1;
-            RowBalance.update(k, c, t, t, 1000);
-        }
+        feed(k, t, 200, 100, 1000, 125);
         assertEquals(1600 * 1.25 / 2.25, k.cut[1], 16);
         // task 1 2x slower and starting late: clamped to 65 %
-        for (int i = 0; i < 200; i++) {
-            int[] c = k.cut;
-            long r0 = c[1], r1 = c[2] - c[1];
-            t[0] = 1000; t[1] = 1000 + 100 * r0; t[16] = 5000; t[17] = 5000 + 200 * r1;
-            RowBalance.update(k, c, t, t, 1000);
-        }
+        feed(k, t, 200, 100, 5000, 200);
         assertEquals(1040, k.cut[1]);
         assertEquals(1600, k.cut[2]);
         // a task that did not run in this dispatch (stale times before t0) changes nothing
         int[] before = k.cut;
         RowBalance.update(k, before, t, t, 1_000_000);
         assertEquals(before, k.cut);
+    }
+
+    /**
+     * Feeds {@code rounds} dispatches' task times to k: task 0 starts at 1000 ns and takes perRow0 ns a row of its
+     * range, task 1 starts at start1 and takes perRow1 ns a row (the ranges as k's cut stands each round).
+     */
+    private static void feed(RowBalance.Kind k, long[] t, int rounds, long perRow0, long start1, long perRow1) {
+        for (int i = 0; i < rounds; i++) {
+            int[] c = k.cut;
+            long r0 = c[1], r1 = c[2] - c[1];
+            t[0] = 1000; t[1] = 1000 + perRow0 * r0; t[16] = start1; t[17] = start1 + perRow1 * r1;
+            RowBalance.update(k, c, t, t, 1000);
+        }
     }
 
     @Test
