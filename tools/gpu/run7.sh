@@ -106,14 +106,24 @@ if [[ "$STAGES" == *avars* ]]; then
   done
 fi
 if [[ "$STAGES" == *memcheck* ]]; then
-  stamp "compute-sanitizer memcheck: CudaAttentionCheck (small cases), CudaModelCheck without the engine part"
-  { timeout 120 compute-sanitizer --tool memcheck --target-processes all --error-exitcode 7 \
-      "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaAttentionCheck --small --cases 8 --seed 7 2>&1
-    echo "memcheck attn exit $?"
-    timeout 150 compute-sanitizer --tool memcheck --target-processes all --error-exitcode 7 \
-      "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaModelCheck --fixtures fixtures --skip-engine 2>&1
-    echo "memcheck model exit $?"; } > "$OUT/memcheck.log" 2>&1
-  grep -E "ERROR SUMMARY|CHECK SUMMARY|passed|exit" "$OUT/memcheck.log" | tail -8
+  # MEMCHECK: which runs (default "attn model engine"); engine = CudaModelCheck's engine part alone (session 9): its
+  # penalized waves run cs_pen_scatter on the device-resident penalty lists
+  MC="${MEMCHECK:-attn model engine}"
+  stamp "compute-sanitizer memcheck: $MC"
+  SAN=(compute-sanitizer --tool memcheck --target-processes all --error-exitcode 7)
+  { if [[ "$MC" == *attn* ]]; then
+      timeout 120 "${SAN[@]}" "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaAttentionCheck --small --cases 8 --seed 7 2>&1
+      echo "memcheck attn exit $?"
+    fi
+    if [[ "$MC" == *model* ]]; then
+      timeout 150 "${SAN[@]}" "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaModelCheck --fixtures fixtures --skip-engine 2>&1
+      echo "memcheck model exit $?"
+    fi
+    if [[ "$MC" == *engine* ]]; then
+      timeout 240 "${SAN[@]}" "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaModelCheck --fixtures fixtures --engine-only 2>&1
+      echo "memcheck engine exit $?"
+    fi; } > "$OUT/memcheck.log" 2>&1
+  grep -E "ERROR SUMMARY|CHECK SUMMARY|passed|resident penalty|exit" "$OUT/memcheck.log" | tail -12
 fi
 if [[ "$STAGES" == *wide* ]]; then
   stamp "skinny GEMM variants vs cuBLAS at T = 64 (CudaGemmBench --wide)"

@@ -446,10 +446,13 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
 }
 
 // Per (sequence, query head): log-sum-exp merge of its partial records, out = O / L; with direct = 1 the
-// sequences that one item holds were written by the partials kernel and are skipped. Block: 128 threads, D/4
+// sequences that one item holds were written by the partials kernel and are skipped. Block: MT threads, D/4
 // threads (float4 each) per (sequence, head). One pass with a running maximum (the records' loads do not wait
 // for each other). Launched as a programmatic dependent of the partials (sm_90), it waits for them first.
-template <typename T, int D>
+// PRE: the first MPRE merge entries (plan data, not written by the partials) are read before that wait, so after
+// it only the records' loads remain (session 9; without PRE the entries were read after the wait, in the loop).
+constexpr int MPRE = 4;
+template <typename T, int D, bool PRE, int MT>
 __device__ __forceinline__ void merge(const float* partO, const float* partML,
                                       const int* __restrict__ seqInfo, const int* __restrict__ mergeEnt,
                                       T* __restrict__ out, int batch, int hq, int g, int direct) {
@@ -459,21 +462,25 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     // blocks load their first weight stages while this grid runs, and wait for it before reading the output
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
-    int pair = blockIdx.x * (THREADS / TPP) + threadIdx.x / TPP, c4 = threadIdx.x % TPP;
+    int pair = blockIdx.x * (MT / TPP) + threadIdx.x / TPP, c4 = threadIdx.x % TPP;
     if (pair >= batch * hq) return;
     int bIdx = pair / hq, qh = pair - bIdx * hq, kvh = qh / g, j = qh - kvh * g;
     // the plan's arrays are not written by the partials: read them before waiting
     const int4 info = __ldg(reinterpret_cast<const int4*>(seqInfo) + bIdx);
     if (direct && info.z == 1) return;
     const int e0 = info.x, e1 = info.y;
+    const int2* ent = reinterpret_cast<const int2*>(mergeEnt);
+    int2 pre[PRE ? MPRE : 1];
+    if constexpr (PRE) {
+        #pragma unroll
+        for (int i = 0; i < MPRE; ++i) pre[i] = e0 + i < e1 ? __ldg(ent + e0 + i) : make_int2(0, 0);
+    }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
     float M = -INFINITY, L = 0.f;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    #pragma unroll 4
-    for (int e = e0; e < e1; ++e) {
-        const int2 me = __ldg(reinterpret_cast<const int2*>(mergeEnt) + e);
+    auto add = [&](int2 me) {
         size_t rec = (size_t)me.x + (size_t)kvh * me.y + j;
         // partO / partML were written by the previous grid: plain loads, not the non-coherent path
         float2 ml = reinterpret_cast<const float2*>(partML)[rec];
@@ -485,7 +492,17 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
         acc.x = acc.x * c + f * x.x; acc.y = acc.y * c + f * x.y;
         acc.z = acc.z * c + f * x.z; acc.w = acc.w * c + f * x.w;
         M = Mn;
+    };
+    int e = e0;
+    if constexpr (PRE) {
+        #pragma unroll
+        for (int i = 0; i < MPRE; ++i) {
+            if (e0 + i < e1) add(pre[i]);
+        }
+        e = e0 + MPRE;
     }
+    #pragma unroll 4
+    for (; e < e1; ++e) add(__ldg(ent + e));
     float inv = 1.f / L;   // L > 0 whenever the sequence has a token; 0 → inf/NaN shows the bug
     ushort4 r;
     r.x = Elem<T>::bits(acc.x * inv);
@@ -525,16 +542,22 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 CS_PARTIALS_ALL(__half, f16)
 CS_PARTIALS_ALL(__nv_bfloat16, bf16)
 
-#define CS_MERGE(NAME, T, D)                                                                                 \
-    extern "C" __global__ void __launch_bounds__(cs::THREADS)                                                \
+// merge variants (CudaAttention.mergeVariant): "" = entries read after the wait, 128 threads (session 8); _pre = the
+// first entries read before the wait; _pre64 = the same with 64-thread blocks (twice the blocks)
+#define CS_MERGE(NAME, T, D, PRE, MT)                                                                        \
+    extern "C" __global__ void __launch_bounds__(MT)                                                         \
     NAME(const float* partO, const float* partML, const int* plan, int offSeqInfo, int offMergeEnt, T* out,   \
          int batch, int hq, int g, int direct) {                                                             \
-        cs::merge<T, D>(partO, partML, plan + offSeqInfo, plan + offMergeEnt, out, batch, hq, g, direct);    \
+        cs::merge<T, D, PRE, MT>(partO, partML, plan + offSeqInfo, plan + offMergeEnt, out, batch, hq, g, direct); \
     }
+#define CS_MERGE_ALL(T, NAME_T, D)                                                                           \
+    CS_MERGE(cs_attn_merge_##NAME_T##_d##D, T, D, false, 128)                                                \
+    CS_MERGE(cs_attn_merge_##NAME_T##_d##D##_pre, T, D, true, 128)                                           \
+    CS_MERGE(cs_attn_merge_##NAME_T##_d##D##_pre64, T, D, true, 64)
 
-CS_MERGE(cs_attn_merge_f16_d128, __half, 128)
-CS_MERGE(cs_attn_merge_bf16_d128, __nv_bfloat16, 128)
-CS_MERGE(cs_attn_merge_f16_d64, __half, 64)
-CS_MERGE(cs_attn_merge_bf16_d64, __nv_bfloat16, 64)
+CS_MERGE_ALL(__half, f16, 128)
+CS_MERGE_ALL(__nv_bfloat16, bf16, 128)
+CS_MERGE_ALL(__half, f16, 64)
+CS_MERGE_ALL(__nv_bfloat16, bf16, 64)
 
 #include "kv_append.cuh"

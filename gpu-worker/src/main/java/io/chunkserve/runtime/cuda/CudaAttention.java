@@ -46,7 +46,9 @@ public final class CudaAttention implements AutoCloseable {
     private final String variant;
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
-    private final long hPartials, hMerge;
+    private final long hPartials;
+    private final long[] hMerges = new long[MERGE_VARIANTS.size()];
+    private int mergeVariant;
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
     private int warpItems;   // CudaPlan.WARP_*
@@ -89,7 +91,10 @@ public final class CudaAttention implements AutoCloseable {
         fill = CudaDevice.function(module, "cs_fill_random16");
         readAll = CudaDevice.function(module, "cs_read_all");
         hPartials = Launcher.handle(partials);
-        hMerge = Launcher.handle(merge);
+        for (int i = 0; i < hMerges.length; i++) {
+            hMerges[i] = Launcher.handle(i == 0 ? merge : CudaDevice.function(module, "cs_attn_merge_" + t + "_" + MERGE_VARIANTS.get(i)));
+        }
+        mergeVariant(System.getProperty("chunkserve.cuda.mergeVariant", DEFAULT_MERGE));
         int d = layout.headDim();
         smemBytes = (CudaPlan.ROWS * d + stages * 2 * stageTokens * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
         if (smemBytes > device.maxSharedPerBlockOptin()) {
@@ -202,12 +207,22 @@ public final class CudaAttention implements AutoCloseable {
     public void dependentPartials(boolean on) { dependentPartials = on && device.computeCapability() >= 90; }
 
     private boolean skipMerge;
+    private OpProfile profile;
+
+    /** Benchmarks: the runner's op profile, which then times the merge launch as its own category. */
+    void profile(OpProfile p) { profile = p; }
+
 
     /**
      * Diagnostics only (CudaServeBench --skip-ab merge): leave the merge launch out (the split sequences' outputs
      * then keep stale values), to measure what the merge adds to the step.
      */
     void skipMerge(boolean on) { skipMerge = on; }
+
+    private boolean skipPrivate;
+
+    /** Diagnostics only (CudaServeBench --skip-ab private): the partials launched with their block items only (warp items left out). */
+    void skipPrivate(boolean on) { skipPrivate = on; }
 
     /** Benchmarks: whether the grid prefetches the plan arrays into L2 (default true). */
     void prefetchPlan(boolean on) { prefetchPlan = on; }
@@ -280,6 +295,22 @@ public final class CudaAttention implements AutoCloseable {
      */
     void stageUploads(PinnedStage s) { stage = s; }
 
+    /**
+     * The merge kernels: plain = its merge entries read after the dependency wait, 128 threads a block (session 8);
+     * pre = the first 4 entries (plan data) read before the wait; pre64 = the same, 64 threads a block.
+     */
+    public static final java.util.List<String> MERGE_VARIANTS = java.util.List.of("plain", "pre", "pre64");
+    public static final String DEFAULT_MERGE = "pre";
+
+    /** Picks the merge kernel ({@link #MERGE_VARIANTS}; -Dchunkserve.cuda.mergeVariant). */
+    public void mergeVariant(String name) {
+        int i = MERGE_VARIANTS.indexOf(name);
+        if (i < 0) throw new IllegalArgumentException("chunkserve.cuda.mergeVariant: " + name + " " + MERGE_VARIANTS);
+        mergeVariant = i;
+    }
+
+    public String mergeVariant() { return MERGE_VARIANTS.get(mergeVariant); }
+
     /** Launches one layer's decode attention for the prepared plan (asynchronous, default stream). */
     public void decode(int layer, CUdeviceptr q, CUdeviceptr out) {
         if (plan == null) throw new IllegalStateException("prepare() first");
@@ -292,17 +323,21 @@ public final class CudaAttention implements AutoCloseable {
                 .ptr(dLens.ptr()).ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(out)
                 .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
                 .i32(plan.warpStart()).i32(plan.itemCount());
-        if (dependentPartials) launcher.launchDependent(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
-        else launcher.launch(hPartials, plan.blockCount(), 1, THREADS, smemBytes);
+        int blocks = skipPrivate && plan.warpStart() > 0 ? plan.warpStart() * hkv : plan.blockCount();
+        if (dependentPartials) launcher.launchDependent(hPartials, blocks, 1, THREADS, smemBytes);
+        else launcher.launch(hPartials, blocks, 1, THREADS, smemBytes);
         if ((directNow && !planMerge) || skipMerge) return;
-        int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
+        if (profile != null) profile.mark(OpProfile.C_MERGE);
+        int mt = mergeVariant == 2 ? 64 : THREADS;
+        int batch = plan.batchSize(), perBlock = mt / (d / 4);
         launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)
                 .i32(batch).i32(qHeads).i32(groupSize).i32(directNow ? 1 : 0);
         int grid = (batch * qHeads + perBlock - 1) / perBlock;
+        long hMerge = hMerges[mergeVariant];
         if (dependentMerge) {
-            launcher.launchDependent(hMerge, grid, 1, THREADS, 0);
+            launcher.launchDependent(hMerge, grid, 1, mt, 0);
         } else {
-            launcher.launch(hMerge, grid, 1, THREADS, 0);
+            launcher.launch(hMerge, grid, 1, mt, 0);
         }
     }
 

@@ -51,7 +51,8 @@ import java.util.concurrent.TimeUnit;
  *       n = 2 forks, an aborted request, device greedy, penalized requests and requests with log-probabilities picked
  *       on the device: every request's tokens equal (log-probabilities within 1e-3).</li>
  * </ol>
- * Usage: {@code CudaModelCheck --fixtures DIR [--skip-engine]}.
+ * Usage: {@code CudaModelCheck --fixtures DIR [--skip-engine | --engine-only]} (--engine-only: part 4 alone, e.g. under
+ * compute-sanitizer, where its penalized waves run {@code cs_pen_scatter} on the device-resident lists).
  */
 public final class CudaModelCheck {
     private static int failures, checks;
@@ -61,49 +62,52 @@ public final class CudaModelCheck {
 
     public static void main(String[] args) throws Exception {
         Path fixtures = Path.of("fixtures");
-        boolean engine = true;
+        boolean engine = true, kernels = true;
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--fixtures")) fixtures = Path.of(args[++i]);
             if (args[i].equals("--skip-engine")) engine = false;
+            if (args[i].equals("--engine-only")) kernels = false;
         }
         cpu = new CpuKernels(Math.max(1, Math.min(8, Runtime.getRuntime().availableProcessors())));
         try (CudaDevice dev = CudaDevice.open()) {
             System.out.println("device: " + dev.describe() + "; cuBLAS " + Cublas.library());
-            String[] names = {"tiny-llama3", "tiny-qwen2", "tiny-qwen3", "tiny-llama2", "tiny-mistral", "tiny-llama3-bf16", "tiny-llama3-f16"};
-            for (String n : names) {
-                Path dir = fixtures.resolve(n);
+            if (kernels) {
+                String[] names = {"tiny-llama3", "tiny-qwen2", "tiny-qwen3", "tiny-llama2", "tiny-mistral", "tiny-llama3-bf16", "tiny-llama3-f16"};
+                for (String n : names) {
+                    Path dir = fixtures.resolve(n);
+                    try {
+                        fixture(dev, dir);
+                    } catch (RuntimeException e) {
+                        fail(n + ": " + e);
+                        e.printStackTrace(System.out);
+                    }
+                }
+                for (int hd : new int[] {64, 128}) {
+                    try {
+                        randomModel(dev, hd);
+                    } catch (RuntimeException e) {
+                        fail("random d" + hd + ": " + e);
+                        e.printStackTrace(System.out);
+                    }
+                }
                 try {
-                    fixture(dev, dir);
+                    sampling(dev);
                 } catch (RuntimeException e) {
-                    fail(n + ": " + e);
+                    fail("sampling: " + e);
                     e.printStackTrace(System.out);
                 }
-            }
-            for (int hd : new int[] {64, 128}) {
                 try {
-                    randomModel(dev, hd);
+                    penalties(dev);
                 } catch (RuntimeException e) {
-                    fail("random d" + hd + ": " + e);
+                    fail("penalties: " + e);
                     e.printStackTrace(System.out);
                 }
-            }
-            try {
-                sampling(dev);
-            } catch (RuntimeException e) {
-                fail("sampling: " + e);
-                e.printStackTrace(System.out);
-            }
-            try {
-                penalties(dev);
-            } catch (RuntimeException e) {
-                fail("penalties: " + e);
-                e.printStackTrace(System.out);
-            }
-            try {
-                logprobs(dev);
-            } catch (RuntimeException e) {
-                fail("logprobs: " + e);
-                e.printStackTrace(System.out);
+                try {
+                    logprobs(dev);
+                } catch (RuntimeException e) {
+                    fail("logprobs: " + e);
+                    e.printStackTrace(System.out);
+                }
             }
             if (engine) {
                 for (String n : new String[] {"tiny-llama3", "tiny-qwen3"}) {

@@ -95,7 +95,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
      */
     private volatile int skipOps;
     /** The ops {@link #setSkipOps} can leave out, bit i = name i. */
-    public static final java.util.List<String> SKIP_NAMES = java.util.List.of("attn", "post", "norm", "qkv", "o", "gu", "down", "head", "merge");
+    public static final java.util.List<String> SKIP_NAMES = java.util.List.of("attn", "post", "norm", "qkv", "o", "gu", "down", "head", "merge", "private");
     private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
     private long hostWorkNs;                      // its time in this step (left out of the enqueue time)
     private double hostWorkMs = 0.3;              // its recent time (moving average; a first guess before any)
@@ -210,6 +210,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         // its previous kernel is the q/k/v epilogue, which triggers early (-Dchunkserve.cuda.dependentPartials=false: plain)
         if (tp != null) tp.dependentPartials(pdl && !"false".equals(System.getProperty("chunkserve.cuda.dependentPartials")));
         if (tp != null) tp.stageUploads(stage);
+        if (tp != null) tp.profile(ops);
         invFreq = DeviceBuffer.allocate(4L * (hd / 2));
         invFreq.upload(cfg.rope().inverseFrequencies(hd));
         pool.setMirror(this);
@@ -271,6 +272,13 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     }
 
     /** Benchmarks: the two-phase plans' private list split ({@link CudaPlan#SPLIT_AUTO}, {@code SPLIT_OFF} or N ≥ 2). */
+    /** The two-phase merge kernel ({@link CudaAttention#MERGE_VARIANTS}); benchmarks' A/B. */
+    public void attentionMergeVariant(String name) {
+        if (twoPhase != null) twoPhase.mergeVariant(name);
+    }
+
+    public String attentionMergeVariant() { return twoPhase == null ? "" : twoPhase.mergeVariant(); }
+
     public void attentionPrivateSplit(int mode) {
         if (twoPhase != null) twoPhase.privateSplit(mode);
     }
@@ -816,6 +824,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
         final int skip = b.isDecodeOnly() ? skipOps : 0;   // diagnostics only (setSkipOps)
         if (twoPhase != null) twoPhase.skipMerge((skip & 256) != 0);   // "merge": the partials alone
+        if (twoPhase != null) twoPhase.skipPrivate((skip & 512) != 0);   // "private": the partials' block items alone
         sp.eps = eps;
         sp.normThreads = normThreads;
         sp.skip = skip;

@@ -29,6 +29,9 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.DoubleSupplier;
+import java.util.function.IntFunction;
+import java.util.function.BiFunction;
 
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
 
@@ -42,7 +45,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
  * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]
- * [--gemm-ab direct,vec] [--sampled-ab ROUNDS] [--penalized-ab ROUNDS] [--logprobs-ab ROUNDS]}
+ * [--gemm-ab direct,vec] [--sampled-ab ROUNDS] [--penalized-ab ROUNDS] [--logprobs-ab ROUNDS] [--merge-ab plain,pre,pre64[:ROUNDS]]}
  * (--penalized-ab: B = 64 requests with repetition 1.1, presence 0.3 and frequency 0.2 penalties, greedy and sampled,
  * their penalties applied on the device — lists resident there, only what a step changed uploaded, or uploaded whole every
  * step (the runner prep per step compares the two) — vs on the host, alternating in this process; --logprobs-ab: B = 64 greedy
@@ -64,6 +67,7 @@ public final class CudaServeBench {
         a.put("--skip-ab", "");
         a.put("--penalized-ab", "0");
         a.put("--logprobs-ab", "0");
+        a.put("--merge-ab", "");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -146,43 +150,26 @@ public final class CudaServeBench {
                             r.put("b" + B, rb);
                         }
                         int pb = Arrays.stream(batches).anyMatch(b -> b == 64) ? 64 : batches[batches.length - 1];
+                        Ctx cx = new Ctx(engine, runner, system, U, G, pb, rnd, c.vocabSize());
                         int sampledRounds = Integer.parseInt(a.get("--sampled-ab"));
                         if (sampledRounds > 0) {
                             // B = pb requests sampled (temperature 0.8, top_p 0.95, seeded) drawn on the device (pipelined) and on
                             // the host (logits rows come back, the engine's sampler threads, no step ahead), beside greedy ones,
                             // alternating in this process
                             String[] names = {"greedy", "sampled on device", "sampled on host"};
-                            double[] tps = new double[3], gpuMs = new double[3], engMs = new double[3], period = new double[3], dl = new double[3];
-                            int threads = engine.samplerThreads();
+                            ArmStats[] st;
                             try {
-                                for (int round = 0; round < sampledRounds; round++) {
-                                    for (int v = 0; v < 3; v++) {
-                                        runner.setDeviceSampling(v != 2);   // the engine reads it when no step is in flight
-                                        SamplingParams sp = v == 0 ? SamplingParams.builder().temperature(0).maxTokens(G).ignoreEos(true).build()
-                                                : SamplingParams.builder().temperature(0.8).topP(0.95).seed(round * 1000L + v).maxTokens(G).ignoreEos(true).build();
-                                        runner.decodeTiming(pb, true);
-                                        Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0, sp);
-                                        double[] tm = runner.decodeTiming(pb, false);
-                                        tps[v] += x.decodeTps / sampledRounds;
-                                        gpuMs[v] += (tm == null ? Double.NaN : tm[1]) / sampledRounds;
-                                        engMs[v] += (tm == null ? Double.NaN : tm[5]) / sampledRounds;
-                                        period[v] += (tm == null ? Double.NaN : tm[6]) / sampledRounds;
-                                        dl[v] += (tm == null ? Double.NaN : tm[7]) / sampledRounds;
-                                    }
-                                }
+                                st = runArms(cx, sampledRounds, names.length, (v, round) -> {
+                                    runner.setDeviceSampling(v != 2);
+                                    return v == 0 ? greedy(G) : SamplingParams.builder().temperature(0.8).topP(0.95).seed(round * 1000L + v).maxTokens(G).ignoreEos(true).build();
+                                }, null);
                             } finally {
                                 runner.setDeviceSampling(true);
                             }
                             Map<String, Object> sr = new LinkedHashMap<>();
-                            for (int v = 0; v < 3; v++) {
-                                System.out.printf(Locale.ROOT, "%-13s B=%d %-18s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms, engine between steps %.3f ms, logits download %.3f ms (%d sampler threads)%n",
-                                        shape, pb, names[v], tps[v], 1e3 * pb / tps[v], gpuMs[v], period[v], engMs[v], dl[v], threads);
-                                Map<String, Object> one = new LinkedHashMap<>();
-                                one.put("tok_s", round(tps[v]));
-                                one.put("engine_between_steps_ms", Math.round(engMs[v] * 1000) / 1000.0);
-                                one.put("device_period_ms", Math.round(period[v] * 1000) / 1000.0);
-                                one.put("logits_download_ms", Math.round(dl[v] * 1000) / 1000.0);
-                                sr.put(names[v].replace(' ', '_'), one);
+                            for (int v = 0; v < names.length; v++) {
+                                System.out.println(st[v].line(shape, pb, names[v], 18, false) + String.format(" (%d sampler threads)", engine.samplerThreads()));
+                                sr.put(names[v].replace(' ', '_'), st[v].json(false));
                             }
                             r.put("sampled_ab_b" + pb, sr);
                         }
@@ -195,72 +182,48 @@ public final class CudaServeBench {
                             // uploaded whole every step, as in session 7: the runner prep per step compares the two)
                             String[] names = {"greedy+pen device", "greedy+pen dev-full", "greedy+pen host", "sampled+pen device", "sampled+pen dev-full", "sampled+pen host"};
                             String[] keys = {"greedy_pen_device", "greedy_pen_device_full_upload", "greedy_pen_host", "sampled_pen_device", "sampled_pen_device_full_upload", "sampled_pen_host"};
-                            int NV = names.length;
-                            double[] tps = new double[NV], gpuMs = new double[NV], engMs = new double[NV], period = new double[NV], dl = new double[NV], prep = new double[NV], entRow = new double[NV];
-                            List<List<Double>> roundTps = new ArrayList<>(), roundPrep = new ArrayList<>(), roundPeriod = new ArrayList<>();
-                            for (int v = 0; v < NV; v++) {
-                                roundTps.add(new ArrayList<>());
-                                roundPrep.add(new ArrayList<>());
-                                roundPeriod.add(new ArrayList<>());
-                            }
+                            ArmStats[] st;
                             try {
-                                for (int round = 0; round < penRounds; round++) {
-                                    for (int v = 0; v < NV; v++) {
-                                        boolean onDev = v % 3 != 2;
-                                        runner.setDevicePenalties(onDev);   // the engine reads it when no step is in flight
-                                        runner.setResidentPenalties(v % 3 == 0);
-                                        SamplingParams.Builder sb = SamplingParams.builder().maxTokens(G).ignoreEos(true)
-                                                .repetitionPenalty(1.1).presencePenalty(0.3).frequencyPenalty(0.2);
-                                        SamplingParams sp = v < 3 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
-                                        runner.decodeTiming(pb, true);
-                                        long pen0 = runner.penalizedRows();
-                                        long[] up0 = runner.penaltyUploads();
-                                        Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0, sp);
-                                        double[] tm = runner.decodeTiming(pb, false);
+                                st = runArms(cx, penRounds, names.length, (v, round) -> {
+                                    runner.setDevicePenalties(v % 3 != 2);
+                                    runner.setResidentPenalties(v % 3 == 0);
+                                    SamplingParams.Builder sb = SamplingParams.builder().maxTokens(G).ignoreEos(true)
+                                            .repetitionPenalty(1.1).presencePenalty(0.3).frequencyPenalty(0.2);
+                                    return v < 3 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
+                                }, v -> {
+                                    long pen0 = runner.penalizedRows();
+                                    long[] up0 = runner.penaltyUploads();
+                                    return () -> {   // penalty entries uploaded a penalized row
                                         long[] up1 = runner.penaltyUploads();
                                         long rows = runner.penalizedRows() - pen0;
-                                        if ((rows > 0) != onDev) throw new IllegalStateException(names[v] + ": rows penalized on the device " + rows);
-                                        tps[v] += x.decodeTps / penRounds;
-                                        gpuMs[v] += (tm == null ? Double.NaN : tm[1]) / penRounds;
-                                        prep[v] += (tm == null ? Double.NaN : tm[3]) / penRounds;
-                                        engMs[v] += (tm == null ? Double.NaN : tm[5]) / penRounds;
-                                        period[v] += (tm == null ? Double.NaN : tm[6]) / penRounds;
-                                        dl[v] += (tm == null ? Double.NaN : tm[7]) / penRounds;
-                                        entRow[v] += (rows == 0 ? 0 : (double) (up1[0] - up0[0] + up1[2] - up0[2]) / rows) / penRounds;
-                                        roundTps.get(v).add((double) Math.round(x.decodeTps));
-                                        roundPrep.get(v).add(tm == null ? Double.NaN : Math.round(tm[3] * 1000) / 1000.0);
-                                        roundPeriod.get(v).add(tm == null ? Double.NaN : Math.round(tm[6] * 1000) / 1000.0);
-                                    }
-                                }
+                                        if ((rows > 0) != (v % 3 != 2)) throw new IllegalStateException(names[v] + ": rows penalized on the device " + rows);
+                                        return rows == 0 ? 0 : (double) (up1[0] - up0[0] + up1[2] - up0[2]) / rows;
+                                    };
+                                });
                             } finally {
                                 runner.setDevicePenalties(true);
                                 runner.setResidentPenalties(true);
                             }
                             Map<String, Object> pr = new LinkedHashMap<>();
-                            for (int v = 0; v < NV; v++) {
-                                System.out.printf(Locale.ROOT, "%-13s B=%d %-20s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms, runner prep %.3f ms, engine between steps %.3f ms, logits download %.3f ms, penalty entries uploaded %.1f a row (%d sampler threads)%n",
-                                        shape, pb, names[v], tps[v], 1e3 * pb / tps[v], gpuMs[v], period[v], prep[v], engMs[v], dl[v], entRow[v], engine.samplerThreads());
-                                Map<String, Object> one = new LinkedHashMap<>();
-                                one.put("tok_s", round(tps[v]));
-                                one.put("gpu_ms", Math.round(gpuMs[v] * 1000) / 1000.0);
-                                one.put("device_period_ms", Math.round(period[v] * 1000) / 1000.0);
-                                one.put("runner_prep_ms", Math.round(prep[v] * 1000) / 1000.0);
-                                one.put("engine_between_steps_ms", Math.round(engMs[v] * 1000) / 1000.0);
-                                one.put("logits_download_ms", Math.round(dl[v] * 1000) / 1000.0);
-                                one.put("entries_uploaded_per_row", Math.round(entRow[v] * 10) / 10.0);
-                                one.put("rounds_tok_s", roundTps.get(v));
-                                one.put("rounds_runner_prep_ms", roundPrep.get(v));
-                                one.put("rounds_device_period_ms", roundPeriod.get(v));
+                            for (int v = 0; v < names.length; v++) {
+                                ArmStats s = st[v];
+                                System.out.println(s.line(shape, pb, names[v], 20, true) + String.format(Locale.ROOT, ", penalty entries uploaded %.1f a row (%d sampler threads)",
+                                        s.extra, engine.samplerThreads()));
+                                Map<String, Object> one = s.json(true);
+                                one.put("entries_uploaded_per_row", Math.round(s.extra * 10) / 10.0);
+                                one.put("rounds_tok_s", s.roundTps);
+                                one.put("rounds_runner_prep_ms", s.roundPrep);
+                                one.put("rounds_device_period_ms", s.roundPeriod);
                                 System.out.printf(Locale.ROOT, "%-13s B=%d %-20s rounds: tok/s %s, runner prep ms %s, device period ms %s%n",
-                                        shape, pb, names[v], roundTps.get(v), roundPrep.get(v), roundPeriod.get(v));
+                                        shape, pb, names[v], s.roundTps, s.roundPrep, s.roundPeriod);
                                 pr.put(keys[v], one);
                             }
-                            pr.put("greedy_device_vs_host", Math.round(100 * tps[0] / tps[2]) / 100.0);
-                            pr.put("sampled_device_vs_host", Math.round(100 * tps[3] / tps[5]) / 100.0);
-                            pr.put("greedy_prep_ms_resident_vs_full", List.of(Math.round(prep[0] * 1000) / 1000.0, Math.round(prep[1] * 1000) / 1000.0));
-                            pr.put("sampled_prep_ms_resident_vs_full", List.of(Math.round(prep[3] * 1000) / 1000.0, Math.round(prep[4] * 1000) / 1000.0));
+                            pr.put("greedy_device_vs_host", Math.round(100 * st[0].tps / st[2].tps) / 100.0);
+                            pr.put("sampled_device_vs_host", Math.round(100 * st[3].tps / st[5].tps) / 100.0);
+                            pr.put("greedy_prep_ms_resident_vs_full", List.of(ms3(st[0].prep), ms3(st[1].prep)));
+                            pr.put("sampled_prep_ms_resident_vs_full", List.of(ms3(st[3].prep), ms3(st[4].prep)));
                             System.out.printf(Locale.ROOT, "%-13s B=%d penalized: device / host %.2fx greedy, %.2fx sampled; runner prep resident / full upload %.3f / %.3f ms greedy, %.3f / %.3f ms sampled%n",
-                                    shape, pb, tps[0] / tps[2], tps[3] / tps[5], prep[0], prep[1], prep[3], prep[4]);
+                                    shape, pb, st[0].tps / st[2].tps, st[3].tps / st[5].tps, st[0].prep, st[1].prep, st[3].prep, st[4].prep);
                             r.put("penalized_ab_b" + pb, pr);
                         }
                         int lpRounds = Integer.parseInt(a.get("--logprobs-ab"));
@@ -268,76 +231,83 @@ public final class CudaServeBench {
                             // B = pb requests with logprobs and top_logprobs 5, greedy and sampled (temperature 0.8, top_p 0.95):
                             // log-probabilities from the device (K + 1 pairs a row, pipelined) vs from the host (the row comes back)
                             String[] names = {"greedy+lp device", "greedy+lp host", "sampled+lp device", "sampled+lp host"};
-                            double[] tps = new double[4], gpuMs = new double[4], engMs = new double[4], period = new double[4], dl = new double[4];
+                            ArmStats[] st;
                             try {
-                                for (int round = 0; round < lpRounds; round++) {
-                                    for (int v = 0; v < 4; v++) {
-                                        runner.setDeviceLogprobs(v % 2 == 0);   // the engine reads it when no step is in flight
-                                        SamplingParams.Builder sb = SamplingParams.builder().maxTokens(G).ignoreEos(true).logprobs(true).topLogprobs(5);
-                                        SamplingParams sp = v < 2 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
-                                        runner.decodeTiming(pb, true);
-                                        long lp0 = runner.logprobRows();
-                                        Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0, sp);
-                                        double[] tm = runner.decodeTiming(pb, false);
+                                st = runArms(cx, lpRounds, names.length, (v, round) -> {
+                                    runner.setDeviceLogprobs(v % 2 == 0);
+                                    SamplingParams.Builder sb = SamplingParams.builder().maxTokens(G).ignoreEos(true).logprobs(true).topLogprobs(5);
+                                    return v < 2 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
+                                }, v -> {
+                                    long lp0 = runner.logprobRows();
+                                    return () -> {
                                         if ((runner.logprobRows() > lp0) != (v % 2 == 0)) throw new IllegalStateException(names[v] + ": rows with device log-probabilities " + (runner.logprobRows() - lp0));
-                                        tps[v] += x.decodeTps / lpRounds;
-                                        gpuMs[v] += (tm == null ? Double.NaN : tm[1]) / lpRounds;
-                                        engMs[v] += (tm == null ? Double.NaN : tm[5]) / lpRounds;
-                                        period[v] += (tm == null ? Double.NaN : tm[6]) / lpRounds;
-                                        dl[v] += (tm == null ? Double.NaN : tm[7]) / lpRounds;
-                                    }
-                                }
+                                        return 0;
+                                    };
+                                });
                             } finally {
                                 runner.setDeviceLogprobs(true);
                             }
                             Map<String, Object> lr = new LinkedHashMap<>();
-                            for (int v = 0; v < 4; v++) {
-                                System.out.printf(Locale.ROOT, "%-13s B=%d %-18s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms, engine between steps %.3f ms, logits download %.3f ms%n",
-                                        shape, pb, names[v], tps[v], 1e3 * pb / tps[v], gpuMs[v], period[v], engMs[v], dl[v]);
-                                Map<String, Object> one = new LinkedHashMap<>();
-                                one.put("tok_s", round(tps[v]));
-                                one.put("gpu_ms", Math.round(gpuMs[v] * 1000) / 1000.0);
-                                one.put("device_period_ms", Math.round(period[v] * 1000) / 1000.0);
-                                one.put("engine_between_steps_ms", Math.round(engMs[v] * 1000) / 1000.0);
-                                one.put("logits_download_ms", Math.round(dl[v] * 1000) / 1000.0);
-                                lr.put(names[v].replace(' ', '_').replace('+', '_'), one);
+                            for (int v = 0; v < names.length; v++) {
+                                System.out.println(st[v].line(shape, pb, names[v], 18, false));
+                                lr.put(names[v].replace(' ', '_').replace('+', '_'), st[v].json(false));
                             }
-                            lr.put("greedy_device_vs_host", Math.round(100 * tps[0] / tps[1]) / 100.0);
-                            lr.put("sampled_device_vs_host", Math.round(100 * tps[2] / tps[3]) / 100.0);
-                            System.out.printf(Locale.ROOT, "%-13s B=%d logprobs: device / host %.2fx greedy, %.2fx sampled%n", shape, pb, tps[0] / tps[1], tps[2] / tps[3]);
+                            lr.put("greedy_device_vs_host", Math.round(100 * st[0].tps / st[1].tps) / 100.0);
+                            lr.put("sampled_device_vs_host", Math.round(100 * st[2].tps / st[3].tps) / 100.0);
+                            System.out.printf(Locale.ROOT, "%-13s B=%d logprobs: device / host %.2fx greedy, %.2fx sampled%n", shape, pb, st[0].tps / st[1].tps, st[2].tps / st[3].tps);
                             r.put("logprobs_ab_b" + pb, lr);
+                        }
+                        if (!a.get("--merge-ab").isEmpty()) {
+                            // the two-phase merge kernels (CudaAttention.MERGE_VARIANTS) at B = pb, greedy, alternating in this
+                            // process: --merge-ab V1,V2,..[:ROUNDS] (default 3 rounds)
+                            String[] f = a.get("--merge-ab").split(":");
+                            String[] names = f[0].split(",");
+                            int rounds = f.length > 1 ? Integer.parseInt(f[1]) : 3;
+                            String keep = runner.attentionMergeVariant();
+                            ArmStats[] st;
+                            try {
+                                st = runArms(cx, rounds, names.length, (v, round) -> {
+                                    runner.attentionMergeVariant(names[v]);
+                                    return greedy(G);
+                                }, null);
+                            } finally {
+                                runner.attentionMergeVariant(keep);
+                            }
+                            Map<String, Object> mr = new LinkedHashMap<>();
+                            for (int v = 0; v < names.length; v++) {
+                                ArmStats s = st[v];
+                                System.out.println(s.line(shape, pb, "merge " + names[v], 12, false)
+                                        + String.format(Locale.ROOT, "; rounds: GPU ms %s, device period ms %s", s.roundGpu, s.roundPeriod));
+                                Map<String, Object> one = s.json(false);
+                                one.put("rounds_gpu_ms", s.roundGpu);
+                                one.put("rounds_device_period_ms", s.roundPeriod);
+                                mr.put(names[v], one);
+                            }
+                            r.put("merge_ab_b" + pb, mr);
                         }
                         int abRounds = Integer.parseInt(a.get("--pipeline-ab"));
                         if (abRounds > 0 && runner.pipelines()) {
                             // the same B = pb run with each step waiting for the one before, alternating with pipelined runs in
                             // this process (rounds of each)
-                            double[] sum = new double[2];
-                            double[] gpu = new double[2], period = new double[2];
+                            ArmStats[] st;
                             try {
-                                for (int round = 0; round < abRounds; round++) {
-                                    for (int v = 0; v < 2; v++) {
-                                        runner.setPipelining(v == 0);   // the engine reads it when no step is in flight
-                                        runner.decodeTiming(pb, true);
-                                        Run x = run(engine, system, U, G, pb, rnd, c.vocabSize(), 0);
-                                        double[] tm = runner.decodeTiming(pb, false);
-                                        sum[v] += x.decodeTps;
-                                        gpu[v] += tm == null ? Double.NaN : tm[1];
-                                        period[v] += tm == null ? Double.NaN : tm[6];
-                                    }
-                                }
+                                st = runArms(cx, abRounds, 2, (v, round) -> {
+                                    runner.setPipelining(v == 0);
+                                    return greedy(G);
+                                }, null);
                             } finally {
                                 runner.setPipelining(true);
                             }
-                            double on = sum[0] / abRounds, off = sum[1] / abRounds;
+                            double on = st[0].tps, off = st[1].tps;
                             System.out.printf(Locale.ROOT, "%-13s B=%d pipelining A/B (%d rounds, alternating): pipelined %.0f tok/s (step %.3f ms, GPU %.3f ms, "
                                     + "period %.3f ms), each step waits %.0f tok/s (step %.3f ms, GPU %.3f ms, period %.3f ms): %.3fx%n", shape, pb, abRounds, on,
-                                    1e3 * pb / on, gpu[0] / abRounds, period[0] / abRounds, off, 1e3 * pb / off, gpu[1] / abRounds, period[1] / abRounds, on / off);
+                                    1e3 * pb / on, st[0].gpuMs, st[0].period, off, 1e3 * pb / off, st[1].gpuMs, st[1].period, on / off);
                             Map<String, Object> ab = new LinkedHashMap<>();
                             ab.put("pipelined_tok_s", round(on));
                             ab.put("waiting_tok_s", round(off));
                             ab.put("speedup", Math.round(1000 * on / off) / 1000.0);
-                            ab.put("pipelined_period_ms", Math.round(1000 * period[0] / abRounds) / 1000.0);
-                            ab.put("waiting_period_ms", Math.round(1000 * period[1] / abRounds) / 1000.0);
+                            ab.put("pipelined_period_ms", ms3(st[0].period));
+                            ab.put("waiting_period_ms", ms3(st[1].period));
                             r.put("pipeline_ab_b" + pb, ab);
                         }
                         if (!a.get("--attn-tiles").isEmpty()) {
@@ -352,7 +322,7 @@ public final class CudaServeBench {
                                 double[] tm = runner.decodeTiming(pb, false);
                                 runner.setProfile(false);
                                 System.out.printf(Locale.ROOT, "%-13s B=%d attention pieces %s: attention %.3f ms/step (profiled), GPU %.3f ms/step, %.0f tok/s; %s%n",
-                                        shape, pb, tiles == 0 ? "auto" : tiles + " tiles", prof.get("attention"), tm == null ? Double.NaN : tm[1],
+                                        shape, pb, tiles == 0 ? "auto" : tiles + " tiles", attention(prof), tm == null ? Double.NaN : tm[1],
                                         x.decodeTps, runner.attentionPlan());
                             }
                             runner.forceAttentionTiles(0);
@@ -374,21 +344,14 @@ public final class CudaServeBench {
                                 runner.attentionWarpItems(mode);
                                 runner.forceAttentionTiles(f.length > 1 ? Integer.parseInt(f[1]) : 0);
                                 runner.attentionPrivateSplit(CudaAttention.parsePrivateSplit(f.length > 2 ? f[2] : CudaAttention.DEFAULT_PRIVATE_SPLIT));
-                                runner.decodeTiming(pb, true);
-                                Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
-                                double[] tm = runner.decodeTiming(pb, true);
-                                CudaPlan plan = runner.attentionPlan();
-                                runner.setProfile(true);
-                                run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
-                                Map<String, Double> prof = runner.profile();
-                                runner.setProfile(false);
+                                Timed t = timedThenProfiled(cx);
                                 System.out.printf(Locale.ROOT, "%-13s B=%d attn-ab %-9s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; attention %.3f ms/step (profiled); %s%n",
-                                        shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], 1e3 * pb / x.decodeTps, x.decodeTps,
-                                        prof.get("attention"), plan);
+                                        shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], 1e3 * pb / t.x().decodeTps, t.x().decodeTps,
+                                        attention(t.prof()), t.plan());
                                 Map<String, Object> one = new LinkedHashMap<>();
-                                one.put("gpu_ms", tm == null ? Double.NaN : Math.round(tm[1] * 1000) / 1000.0);
-                                one.put("period_ms", tm == null ? Double.NaN : Math.round(tm[6] * 1000) / 1000.0);
-                                one.put("attention_ms_profiled", Math.round(prof.getOrDefault("attention", Double.NaN) * 1000) / 1000.0);
+                                one.put("gpu_ms", ms3(t.at(1)));
+                                one.put("period_ms", ms3(t.at(6)));
+                                one.put("attention_ms_profiled", ms3(attention(t.prof())));
                                 ar.put(spec + "_" + (aIdx++), one);
                             }
                             r.put("attn_ab_b" + pb, ar);
@@ -404,15 +367,10 @@ public final class CudaServeBench {
                             SkinnyGemm.Options keep = sg.options();
                             for (String spec : a.get("--gemm-ab").split(",")) {
                                 sg.configure(SkinnyGemm.Options.parse(spec));
-                                runner.decodeTiming(pb, true);
-                                Run x = run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
-                                double[] tm = runner.decodeTiming(pb, true);
-                                runner.setProfile(true);
-                                run(engine, system, U, 16, pb, rnd, c.vocabSize(), 0);
-                                Map<String, Double> prof = runner.profile();
-                                runner.setProfile(false);
+                                Timed t = timedThenProfiled(cx);
+                                Map<String, Double> prof = t.prof();
                                 System.out.printf(Locale.ROOT, "%-13s B=%d gemm-ab %-14s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; profiled ms/step: qkv %.3f, o %.3f, gate_up %.3f, down %.3f, rmsnorm %.3f, lm head %.3f%n",
-                                        shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], 1e3 * pb / x.decodeTps, x.decodeTps,
+                                        shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], 1e3 * pb / t.x().decodeTps, t.x().decodeTps,
                                         prof.get("gemm qkv"), prof.get("gemm o"), prof.get("gemm gate_up"), prof.get("gemm down"), prof.get("rmsnorm"),
                                         prof.get("lm head+argmax"));
                             }
@@ -435,12 +393,10 @@ public final class CudaServeBench {
                                         }
                                     }
                                     runner.setSkipOps(mask);
-                                    runner.decodeTiming(pb, true);
-                                    run(engine, system, U, 32, pb, rnd, c.vocabSize(), 0);
-                                    double[] tm = runner.decodeTiming(pb, true);
+                                    Timed t = timed(cx);
                                     System.out.printf(Locale.ROOT, "%-13s B=%d skip-ab %-10s GPU %.3f ms/step (unprofiled, %.0f steps), device period %.3f ms%n",
-                                            shape, pb, spec, tm == null ? Double.NaN : tm[1], tm == null ? 0 : tm[0], tm == null ? Double.NaN : tm[6]);
-                                    sr.put(spec + "_" + (idx++), tm == null ? Double.NaN : Math.round(tm[1] * 1000) / 1000.0);
+                                            shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], t.at(6));
+                                    sr.put(spec + "_" + (idx++), ms3(t.at(1)));
                                 }
                             } finally {
                                 runner.setSkipOps(0);
@@ -474,6 +430,103 @@ public final class CudaServeBench {
         StringBuilder sb = new StringBuilder("{");
         json(sb, result);
         System.out.println("RESULT " + sb.append("}"));
+    }
+
+    static double ms3(double v) { return Math.round(v * 1000) / 1000.0; }
+
+    static SamplingParams greedy(int G) { return SamplingParams.builder().temperature(0).maxTokens(G).ignoreEos(true).build(); }
+
+    /** The two-phase attention's profiled ms (partials, and the merge launch, which has its own category since session 9). */
+    static double attention(Map<String, Double> prof) {
+        return prof.getOrDefault("attention", Double.NaN) + prof.getOrDefault("attn merge", 0.0);
+    }
+
+    /** The engine, runner and workload of one shape's A/B runs at B = pb (G tokens a request). */
+    record Ctx(Engine engine, CudaModelRunner runner, int[] system, int U, int G, int pb, java.util.Random rnd, int vocab) {
+        Run run(int gen, SamplingParams p) throws Exception { return CudaServeBench.run(engine, system, U, gen, pb, rnd, vocab, 0, p); }
+    }
+
+    /** An arm's means over its rounds (fields of {@link CudaModelRunner#decodeTiming}), and per round tok/s, prep, period. */
+    static final class ArmStats {
+        double tps, gpuMs, prep, engMs, period, dl, extra;
+        final List<Double> roundTps = new ArrayList<>(), roundPrep = new ArrayList<>(), roundPeriod = new ArrayList<>(), roundGpu = new ArrayList<>();
+
+        void add(Timed t, double extraValue, int rounds) {
+            tps += t.x().decodeTps / rounds;
+            gpuMs += t.at(1) / rounds;
+            prep += t.at(3) / rounds;
+            engMs += t.at(5) / rounds;
+            period += t.at(6) / rounds;
+            dl += t.at(7) / rounds;
+            extra += extraValue / rounds;
+            roundTps.add((double) Math.round(t.x().decodeTps));
+            roundPrep.add(ms3(t.at(3)));
+            roundPeriod.add(ms3(t.at(6)));
+            roundGpu.add(ms3(t.at(1)));
+        }
+
+        /** The arm's console line (the runner prep after the device period when {@code withPrep}). */
+        String line(String shape, int pb, String name, int width, boolean withPrep) {
+            return String.format(Locale.ROOT, "%-13s B=%d %-" + width + "s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms", shape, pb, name, tps,
+                    1e3 * pb / tps, gpuMs, period) + (withPrep ? String.format(Locale.ROOT, ", runner prep %.3f ms", prep) : "")
+                    + String.format(Locale.ROOT, ", engine between steps %.3f ms, logits download %.3f ms", engMs, dl);
+        }
+
+        Map<String, Object> json(boolean withPrep) {
+            Map<String, Object> one = new LinkedHashMap<>();
+            one.put("tok_s", round(tps));
+            one.put("gpu_ms", ms3(gpuMs));
+            one.put("device_period_ms", ms3(period));
+            if (withPrep) one.put("runner_prep_ms", ms3(prep));
+            one.put("engine_between_steps_ms", ms3(engMs));
+            one.put("logits_download_ms", ms3(dl));
+            return one;
+        }
+    }
+
+    /**
+     * Runs {@code arms} arms alternately, round by round, B = pb requests of G tokens each: {@code setup(arm, round)} sets
+     * the runner's switches (the engine reads them when no step is in flight) and returns the requests' sampling
+     * parameters; {@code probe(arm)}, when given, is called right before the run and returns what is called right
+     * after it: a check (it may throw) giving an extra figure to average. The caller restores the switches.
+     */
+    static ArmStats[] runArms(Ctx c, int rounds, int arms, BiFunction<Integer, Integer, SamplingParams> setup, IntFunction<DoubleSupplier> probe)
+            throws Exception {
+        ArmStats[] st = new ArmStats[arms];
+        for (int v = 0; v < arms; v++) st[v] = new ArmStats();
+        for (int round = 0; round < rounds; round++) {
+            for (int v = 0; v < arms; v++) {
+                SamplingParams sp = setup.apply(v, round);
+                c.runner().decodeTiming(c.pb(), true);
+                DoubleSupplier after = probe == null ? null : probe.apply(v);
+                Run x = c.run(c.G(), sp);
+                Timed t = new Timed(x, c.runner().decodeTiming(c.pb(), false), null, null);
+                st[v].add(t, after == null ? 0 : after.getAsDouble(), rounds);
+            }
+        }
+        return st;
+    }
+
+    /** A run's figures: its {@link CudaModelRunner#decodeTiming} (null: no decode steps), the profile and plan when taken. */
+    record Timed(Run x, double[] tm, Map<String, Double> prof, CudaPlan plan) {
+        double at(int i) { return tm == null ? Double.NaN : tm[i]; }
+    }
+
+    /** An unprofiled 32-token greedy run at B = pb (GPU ms a step, tok/s). */
+    static Timed timed(Ctx c) throws Exception {
+        c.runner().decodeTiming(c.pb(), true);
+        Run x = c.run(32, greedy(32));
+        return new Timed(x, c.runner().decodeTiming(c.pb(), true), null, c.runner().attentionPlan());
+    }
+
+    /** {@link #timed}, then a profiled 16-token run (events around each op). */
+    static Timed timedThenProfiled(Ctx c) throws Exception {
+        Timed t = timed(c);
+        c.runner().setProfile(true);
+        c.run(16, greedy(16));
+        Map<String, Double> prof = c.runner().profile();
+        c.runner().setProfile(false);
+        return new Timed(t.x(), t.tm(), prof, t.plan());
     }
 
     static double round(double v) { return Math.round(v * 100) / 100.0; }

@@ -14,8 +14,10 @@ import java.util.Map;
  */
 final class OpProfile {
     static final String[] CATEGORIES = {"embed+rope", "rmsnorm", "gemm qkv", "qkv epilogue", "attention", "gemm o", "gemm gate_up",
-            "silu", "gemm down", "lm head+argmax"};
-    static final int C_EMBED = 0, C_NORM = 1, C_QKV = 2, C_POST = 3, C_ATTN = 4, C_O = 5, C_GU = 6, C_SILU = 7, C_DOWN = 8, C_HEAD = 9;
+            "silu", "gemm down", "lm head+argmax", "attn merge"};
+    // "attention" = the two-phase partials (and a generic kernel's prefill attention); "attn merge" = the two-phase merge launch
+    static final int C_EMBED = 0, C_NORM = 1, C_QKV = 2, C_POST = 3, C_ATTN = 4, C_O = 5, C_GU = 6, C_SILU = 7, C_DOWN = 8, C_HEAD = 9,
+            C_MERGE = 10;
 
     private boolean on;
     private CUevent[] marks = new CUevent[0];
