@@ -96,7 +96,9 @@ __device__ __forceinline__ int pick_pre(int4 c, int4 d, int i) {
 // FAST: the tile loads take one chunk id per tile when a chunk holds whole stages (C ≥ TL; the address of each
 // 16-byte piece is then the tile's base plus a per-thread constant), the next tile's chunk id is read before the
 // stage wait, and the o rescale is skipped when no row maximum of the warp moved.
-template <typename T, int D, int STAGES, int TL, int NRS, bool FAST>
+// DIAG (diagnostics only, session 9; separate _f64d1/_f64d2 instances, garbage outputs): 1 = the K/V loads, barriers
+// and the finish without the tile math; 2 = the tile math on whatever shared memory holds, without the K/V loads.
+template <typename T, int D, int STAGES, int TL, int NRS, bool FAST, int DIAG = 0>
 __device__ __forceinline__ void partials_body(
         const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q, const Args& A,
         int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
@@ -140,6 +142,7 @@ __device__ __forceinline__ void partials_body(
     // (the prologue takes the first chunk ids from the item record; later tiles read chunkIds, from L2)
     // (tiles of the main loop know the tail length by then: there, slots past it are zero-filled, not read)
     auto load_tile = [&](int tile, int stage, auto prologue, int bound) {
+        if constexpr (DIAG == 2) return;
         T* ks = kvs + stage * S::STAGE;
         T* vs = ks + TL * D;
         #pragma unroll
@@ -168,6 +171,7 @@ __device__ __forceinline__ void partials_body(
     // constant + it·THREADS·8 elements (the swizzle depends on row mod 8, which `it` does not change)
     const uint32_t sOffB = (uint32_t)swz<D>(tid / PR, tid % PR) * 2u;
     auto load_whole = [&](int tile, int stage, int chunk, int bound) {
+        if constexpr (DIAG == 2) return;
         const uint32_t ks = smem_u32(kvs + stage * S::STAGE) + sOffB, vs = ks + TL * D * 2;
         const size_t base = (((size_t)chunk * hkv + h) * C + ((tile * TL) & (C - 1))) * D + tid * 8;
         const T* kp0 = kc + base;
@@ -241,7 +245,7 @@ __device__ __forceinline__ void partials_body(
             }
             __syncthreads();
         }
-        if (!active) continue;   // warps without tokens: loads and barriers only
+        if (!active || DIAG == 1) continue;   // warps without tokens: loads and barriers only
         auto load_q = [&](int kk, uint32_t (&f)[4]) {
             int mat = lane >> 3;
             int row = rs * 16 + (lane & 7) + ((mat & 1) << 3);
@@ -402,7 +406,7 @@ __device__ __forceinline__ void partials_body(
 
 #include "attention_warp.cuh"
 
-template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP>
+template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, int DIAG = 0>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smem[];
@@ -437,11 +441,11 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     }
     const int rowCount = ib.x;
     if (rowCount <= 16) {
-        partials_body<T, D, STAGES, TL, 1, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 1, FAST, DIAG>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else if (rowCount <= 32) {
-        partials_body<T, D, STAGES, TL, 2, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 2, FAST, DIAG>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else {
-        partials_body<T, D, STAGES, TL, 4, FAST>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 4, FAST, DIAG>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
 }
 
@@ -520,14 +524,15 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 // TL: KV tokens a stage; FAST: see partials_body. Shared memory: (64·D + STAGES·2·TL·D)·2 + 512 bytes
 // (CudaAttention.smemBytes must agree). _f64 is CudaAttention's default; _v0 (64-token stages without FAST: the
 // session-3 kernel) and _t32 (32-token stages, 3 blocks an SM at d128: no faster than _f64) are kept for A/B.
-#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB)                                                      \
+#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB) CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, 0)
+#define CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, DIAG)                                              \
     extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
          int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
-        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3>(                               \
+        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG>(                         \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
 
@@ -541,6 +546,11 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 
 CS_PARTIALS_ALL(__half, f16)
 CS_PARTIALS_ALL(__nv_bfloat16, bf16)
+// diagnostics (CudaAttention.partialsDiag): the f64 block items' loads alone (d1) or math alone (d2); bf16 only
+CS_PARTIALS_D(cs_attn_partials_bf16_d128_f64d1, __nv_bfloat16, 128, 3, 64, true, 2, 1)
+CS_PARTIALS_D(cs_attn_partials_bf16_d128_f64d2, __nv_bfloat16, 128, 3, 64, true, 2, 2)
+CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d1, __nv_bfloat16, 64, 3, 64, true, 3, 1)
+CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d2, __nv_bfloat16, 64, 3, 64, true, 3, 2)
 
 // merge variants (CudaAttention.mergeVariant): "" = entries read after the wait, 128 threads (session 8); _pre = the
 // first entries read before the wait; _pre64 = the same with 64-thread blocks (twice the blocks)

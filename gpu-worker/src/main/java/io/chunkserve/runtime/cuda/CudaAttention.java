@@ -47,12 +47,15 @@ public final class CudaAttention implements AutoCloseable {
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
     private final long hPartials;
+    private final long[] hPartialsDiag = new long[3];   // [0] = hPartials; [1], [2]: the loads-only / math-only instances (bf16 f64), else 0
+    private int partialsDiag;
     private final long[] hMerges = new long[MERGE_VARIANTS.size()];
     private int mergeVariant;
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
     private int warpItems;   // CudaPlan.WARP_*
     private int privateSplit;   // CudaPlan.SPLIT_* or a forced piece count ≥ 2
+    private int rowTile = Integer.getInteger("chunkserve.cuda.rowTile", CudaPlan.ROWS);   // rows a work item holds at most (16, 32, 64)
     private boolean direct = true, prefetchPlan = true, dependentMerge;
     private boolean planDirect, planMerge;   // the plan has rows to write directly; some sequence is split
 
@@ -91,12 +94,20 @@ public final class CudaAttention implements AutoCloseable {
         fill = CudaDevice.function(module, "cs_fill_random16");
         readAll = CudaDevice.function(module, "cs_read_all");
         hPartials = Launcher.handle(partials);
+        hPartialsDiag[0] = hPartials;
+        if (variant.equals("f64") && layout.dtype() == DType.BF16) {
+            for (int i = 1; i <= 2; i++) {
+                CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + "_f64d" + i);
+                CudaDevice.setDynamicShared(f, smemBytesFor(layout.headDim(), stages, stageTokens));
+                hPartialsDiag[i] = Launcher.handle(f);
+            }
+        }
         for (int i = 0; i < hMerges.length; i++) {
             hMerges[i] = Launcher.handle(i == 0 ? merge : CudaDevice.function(module, "cs_attn_merge_" + t + "_" + MERGE_VARIANTS.get(i)));
         }
         mergeVariant(System.getProperty("chunkserve.cuda.mergeVariant", DEFAULT_MERGE));
         int d = layout.headDim();
-        smemBytes = (CudaPlan.ROWS * d + stages * 2 * stageTokens * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
+        smemBytes = smemBytesFor(d, stages, stageTokens);
         if (smemBytes > device.maxSharedPerBlockOptin()) {
             throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
         }
@@ -165,6 +176,27 @@ public final class CudaAttention implements AutoCloseable {
         privateSplit = mode;
         plan = null;
     }
+
+    private static int smemBytesFor(int d, int stages, int stageTokens) {
+        return (CudaPlan.ROWS * d + stages * 2 * stageTokens * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
+    }
+
+    /**
+     * Diagnostics only (CudaServeBench --attn-ab …:diag): 0 = the partials kernel; 1 = its block items' K/V loads
+     * without the tile math; 2 = the tile math without the K/V loads (bf16 f64 only; outputs are garbage).
+     */
+    void partialsDiag(int mode) {
+        if (mode < 0 || mode > 2 || hPartialsDiag[mode] == 0) throw new IllegalArgumentException("partials diagnostics " + mode + " not built for this kernel");
+        partialsDiag = mode;
+    }
+
+    /** Rows a work item holds at most (16, 32 or 64, the default; -Dchunkserve.cuda.rowTile). Takes effect at the next rebuild. */
+    public void rowTile(int rows) {
+        rowTile = rows;
+        plan = null;
+    }
+
+    public int rowTile() { return rowTile; }
 
     /** The partials kernel variant in use (v0, f64, t32). */
     public String variant() { return variant; }
@@ -246,7 +278,7 @@ public final class CudaAttention implements AutoCloseable {
         boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
         if (rebuild) {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
-                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems, privateSplit);
+                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems, privateSplit, rowTile);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
             int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
             int[] offsets = new int[sections.length];
@@ -324,8 +356,9 @@ public final class CudaAttention implements AutoCloseable {
                 .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
                 .i32(plan.warpStart()).i32(plan.itemCount());
         int blocks = skipPrivate && plan.warpStart() > 0 ? plan.warpStart() * hkv : plan.blockCount();
-        if (dependentPartials) launcher.launchDependent(hPartials, blocks, 1, THREADS, smemBytes);
-        else launcher.launch(hPartials, blocks, 1, THREADS, smemBytes);
+        long hp = hPartialsDiag[partialsDiag];
+        if (dependentPartials) launcher.launchDependent(hp, blocks, 1, THREADS, smemBytes);
+        else launcher.launch(hp, blocks, 1, THREADS, smemBytes);
         if ((directNow && !planMerge) || skipMerge) return;
         if (profile != null) profile.mark(OpProfile.C_MERGE);
         int mt = mergeVariant == 2 ? 64 : THREADS;

@@ -277,6 +277,18 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         if (twoPhase != null) twoPhase.mergeVariant(name);
     }
 
+    /** Diagnostics only: the two-phase partials' loads-only (1) or math-only (2) instance, 0 = the kernel. */
+    void attentionPartialsDiag(int mode) {
+        if (twoPhase != null) twoPhase.partialsDiag(mode);
+    }
+
+    /** Rows a two-phase work item holds at most (16, 32, 64); benchmarks' A/B. */
+    public void attentionRowTile(int rows) {
+        if (twoPhase != null) twoPhase.rowTile(rows);
+    }
+
+    public int attentionRowTile() { return twoPhase == null ? CudaPlan.ROWS : twoPhase.rowTile(); }
+
     public String attentionMergeVariant() { return twoPhase == null ? "" : twoPhase.mergeVariant(); }
 
     public void attentionPrivateSplit(int mode) {

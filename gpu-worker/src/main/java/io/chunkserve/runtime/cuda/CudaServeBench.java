@@ -51,7 +51,8 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  * step (the runner prep per step compares the two) — vs on the host, alternating in this process; --logprobs-ab: B = 64 greedy
  * and sampled requests with logprobs and top_logprobs 5, reported from the device vs from the host)
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
- * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N], in this process in the given order,
+ * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N [: row tile 16|32|64
+ * [: partials diagnostics 0|1 (loads only)|2 (math only) [: ops left out, as --skip-ab]]]], in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention)
  */
 public final class CudaServeBench {
@@ -331,7 +332,7 @@ public final class CudaServeBench {
                             // two-phase plan configurations at B = pb in this process, in the order given (repeat
                             // them to alternate): warp items off|auto|always : piece tiles (0 = cost model); each an
                             // unprofiled 32-token run (GPU ms a step, tok/s), then a profiled 16-token run (attention)
-                            int splitKeep = runner.attentionPrivateSplit();
+                            int splitKeep = runner.attentionPrivateSplit(), rowKeep = runner.attentionRowTile();
                             Map<String, Object> ar = new LinkedHashMap<>();
                             int aIdx = 0;
                             for (String spec : a.get("--attn-ab").split(",")) {
@@ -344,6 +345,9 @@ public final class CudaServeBench {
                                 runner.attentionWarpItems(mode);
                                 runner.forceAttentionTiles(f.length > 1 ? Integer.parseInt(f[1]) : 0);
                                 runner.attentionPrivateSplit(CudaAttention.parsePrivateSplit(f.length > 2 ? f[2] : CudaAttention.DEFAULT_PRIVATE_SPLIT));
+                                runner.attentionRowTile(f.length > 3 ? Integer.parseInt(f[3]) : rowKeep);
+                                runner.attentionPartialsDiag(f.length > 4 ? Integer.parseInt(f[4]) : 0);
+                                runner.setSkipOps(f.length > 5 ? skipMask(f[5]) : 0);
                                 Timed t = timedThenProfiled(cx);
                                 System.out.printf(Locale.ROOT, "%-13s B=%d attn-ab %-9s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; attention %.3f ms/step (profiled); %s%n",
                                         shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], 1e3 * pb / t.x().decodeTps, t.x().decodeTps,
@@ -358,6 +362,9 @@ public final class CudaServeBench {
                             runner.attentionWarpItems(CudaPlan.WARP_AUTO);
                             runner.forceAttentionTiles(0);
                             runner.attentionPrivateSplit(splitKeep);
+                            runner.attentionRowTile(rowKeep);
+                            runner.attentionPartialsDiag(0);
+                            runner.setSkipOps(0);
                         }
                         if (!a.get("--gemm-ab").isEmpty() && runner.skinny() != null) {
                             // skinny GEMM options (SkinnyGemm.Options.parse: direct|vec[:gu=V][:res=V][:slices=N]) at
@@ -384,15 +391,7 @@ public final class CudaServeBench {
                             int idx = 0;
                             try {
                                 for (String spec : a.get("--skip-ab").split(",")) {
-                                    int mask = 0;
-                                    if (!spec.equals("none")) {
-                                        for (String op : spec.split("\\+")) {
-                                            int bit = CudaModelRunner.SKIP_NAMES.indexOf(op);
-                                            if (bit < 0) throw new IllegalArgumentException("--skip-ab: unknown op " + op + " (" + CudaModelRunner.SKIP_NAMES + ")");
-                                            mask |= 1 << bit;
-                                        }
-                                    }
-                                    runner.setSkipOps(mask);
+                                    runner.setSkipOps(skipMask(spec));
                                     Timed t = timed(cx);
                                     System.out.printf(Locale.ROOT, "%-13s B=%d skip-ab %-10s GPU %.3f ms/step (unprofiled, %.0f steps), device period %.3f ms%n",
                                             shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], t.at(6));
@@ -430,6 +429,19 @@ public final class CudaServeBench {
         StringBuilder sb = new StringBuilder("{");
         json(sb, result);
         System.out.println("RESULT " + sb.append("}"));
+    }
+
+    /** CudaModelRunner.setSkipOps mask of "+"-joined op names ({@link CudaModelRunner#SKIP_NAMES}; "none": 0). */
+    static int skipMask(String spec) {
+        int mask = 0;
+        if (!spec.equals("none")) {
+            for (String op : spec.split("\\+")) {
+                int bit = CudaModelRunner.SKIP_NAMES.indexOf(op);
+                if (bit < 0) throw new IllegalArgumentException("unknown op to skip " + op + " (" + CudaModelRunner.SKIP_NAMES + ")");
+                mask |= 1 << bit;
+            }
+        }
+        return mask;
     }
 
     static double ms3(double v) { return Math.round(v * 1000) / 1000.0; }
