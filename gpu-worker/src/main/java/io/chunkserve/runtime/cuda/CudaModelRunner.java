@@ -279,8 +279,12 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** Diagnostics only: the two-phase partials' loads-only (1) or math-only (2) instance, 0 = the kernel. */
     void attentionPartialsDiag(int mode) {
-        if (twoPhase != null) twoPhase.partialsDiag(mode);
+        if (twoPhase != null) twoPhase.partialsDiag(mode);   // (checks that the instance exists)
+        if (twoPhase != null) twoPhase.partialsDiag(0);
+        partialsDiag = mode;
     }
+
+    private volatile int partialsDiag;   // diagnostics: applied to decode-only steps, as skipOps
 
     /** Rows a two-phase work item holds at most (16, 32, 64); benchmarks' A/B. */
     public void attentionRowTile(int rows) {
@@ -837,6 +841,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         final int skip = b.isDecodeOnly() ? skipOps : 0;   // diagnostics only (setSkipOps)
         if (twoPhase != null) twoPhase.skipMerge((skip & 256) != 0);   // "merge": the partials alone
         if (twoPhase != null) twoPhase.skipPrivate((skip & 512) != 0);   // "private": the partials' block items alone
+        if (twoPhase != null) twoPhase.partialsDiag(b.isDecodeOnly() ? partialsDiag : 0);
         sp.eps = eps;
         sp.normThreads = normThreads;
         sp.skip = skip;
