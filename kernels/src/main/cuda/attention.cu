@@ -552,8 +552,8 @@ CS_PARTIALS_D(cs_attn_partials_bf16_d128_f64d2, __nv_bfloat16, 128, 3, 64, true,
 CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d1, __nv_bfloat16, 64, 3, 64, true, 3, 1)
 CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d2, __nv_bfloat16, 64, 3, 64, true, 3, 2)
 
-// merge variants (CudaAttention.mergeVariant): "" = entries read after the wait, 128 threads (session 8); _pre = the
-// first entries read before the wait; _pre64 = the same with 64-thread blocks (twice the blocks)
+// merge variants (CudaAttention.mergeVariant): "" = entries read after the wait (session 8); _pre = the first entries
+// read before the wait (the default since session 9)
 #define CS_MERGE(NAME, T, D, PRE, MT)                                                                        \
     extern "C" __global__ void __launch_bounds__(MT)                                                         \
     NAME(const float* partO, const float* partML, const int* plan, int offSeqInfo, int offMergeEnt, T* out,   \
@@ -562,8 +562,7 @@ CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d2, __nv_bfloat16, 64, 3, 64, true, 3
     }
 #define CS_MERGE_ALL(T, NAME_T, D)                                                                           \
     CS_MERGE(cs_attn_merge_##NAME_T##_d##D, T, D, false, 128)                                                \
-    CS_MERGE(cs_attn_merge_##NAME_T##_d##D##_pre, T, D, true, 128)                                           \
-    CS_MERGE(cs_attn_merge_##NAME_T##_d##D##_pre64, T, D, true, 64)
+    CS_MERGE(cs_attn_merge_##NAME_T##_d##D##_pre, T, D, true, 128)
 
 CS_MERGE_ALL(__half, f16, 128)
 CS_MERGE_ALL(__nv_bfloat16, bf16, 128)

@@ -55,7 +55,6 @@ public final class CudaAttention implements AutoCloseable {
     private int forcedTilesPerPiece;
     private int warpItems;   // CudaPlan.WARP_*
     private int privateSplit;   // CudaPlan.SPLIT_* or a forced piece count ≥ 2
-    private int rowTile = Integer.getInteger("chunkserve.cuda.rowTile", CudaPlan.ROWS);   // rows a work item holds at most (16, 32, 64)
     private boolean direct = true, prefetchPlan = true, dependentMerge;
     private boolean planDirect, planMerge;   // the plan has rows to write directly; some sequence is split
 
@@ -190,14 +189,6 @@ public final class CudaAttention implements AutoCloseable {
         partialsDiag = mode;
     }
 
-    /** Rows a work item holds at most (16, 32 or 64, the default; -Dchunkserve.cuda.rowTile). Takes effect at the next rebuild. */
-    public void rowTile(int rows) {
-        rowTile = rows;
-        plan = null;
-    }
-
-    public int rowTile() { return rowTile; }
-
     /** The partials kernel variant in use (v0, f64, t32). */
     public String variant() { return variant; }
 
@@ -278,7 +269,7 @@ public final class CudaAttention implements AutoCloseable {
         boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
         if (rebuild) {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
-                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems, privateSplit, rowTile);
+                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems, privateSplit);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
             int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
             int[] offsets = new int[sections.length];
@@ -328,10 +319,11 @@ public final class CudaAttention implements AutoCloseable {
     void stageUploads(PinnedStage s) { stage = s; }
 
     /**
-     * The merge kernels: plain = its merge entries read after the dependency wait, 128 threads a block (session 8);
-     * pre = the first 4 entries (plan data) read before the wait; pre64 = the same, 64 threads a block.
+     * The merge kernels: plain = its merge entries read after the dependency wait (session 8); pre = the first 4
+     * entries (plan data, not written by the partials) read before the wait (the default: −0.003 to −0.004 ms a
+     * step at 1B B = 64, BENCHMARKS.md issue 7 session 9).
      */
-    public static final java.util.List<String> MERGE_VARIANTS = java.util.List.of("plain", "pre", "pre64");
+    public static final java.util.List<String> MERGE_VARIANTS = java.util.List.of("plain", "pre");
     public static final String DEFAULT_MERGE = "pre";
 
     /** Picks the merge kernel ({@link #MERGE_VARIANTS}; -Dchunkserve.cuda.mergeVariant). */
@@ -361,16 +353,15 @@ public final class CudaAttention implements AutoCloseable {
         else launcher.launch(hp, blocks, 1, THREADS, smemBytes);
         if ((directNow && !planMerge) || skipMerge) return;
         if (profile != null) profile.mark(OpProfile.C_MERGE);
-        int mt = mergeVariant == 2 ? 64 : THREADS;
-        int batch = plan.batchSize(), perBlock = mt / (d / 4);
+        int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
         launcher.begin().ptr(dPartO.ptr()).ptr(dPartML.ptr()).ptr(dPlan.ptr()).i32(offSeqInfo).i32(offMergeEnt).ptr(out)
                 .i32(batch).i32(qHeads).i32(groupSize).i32(directNow ? 1 : 0);
         int grid = (batch * qHeads + perBlock - 1) / perBlock;
         long hMerge = hMerges[mergeVariant];
         if (dependentMerge) {
-            launcher.launchDependent(hMerge, grid, 1, mt, 0);
+            launcher.launchDependent(hMerge, grid, 1, THREADS, 0);
         } else {
-            launcher.launch(hMerge, grid, 1, mt, 0);
+            launcher.launch(hMerge, grid, 1, THREADS, 0);
         }
     }
 

@@ -132,14 +132,6 @@ public final class CudaAttentionCheck {
                 att.privateSplit(split);
             }
             att.warpItems(mode);
-            // work items of at most 32 and 16 rows (-Dchunkserve.cuda.rowTile; 16: the group pieces become warp items)
-            int rowTile = att.rowTile();
-            for (int rt : new int[] {32, 16}) {
-                att.rowTile(rt);
-                att.prepare(rb.tables(), rb.lengths(), true);
-                res.add(launchAndCompare(dev, att, rb, dq, dout, nan, ref, tol, "shared row tile " + rt + ": " + att.plan()));
-            }
-            att.rowTile(rowTile);
             att.prepare(rb.tables(), rb.lengths(), true);   // the append below must keep this plan
             // append one token to sequences whose tail stays partly filled, through the kernel and on the host
             List<Integer> seqs = new ArrayList<>();

@@ -286,13 +286,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     private volatile int partialsDiag;   // diagnostics: applied to decode-only steps, as skipOps
 
-    /** Rows a two-phase work item holds at most (16, 32, 64); benchmarks' A/B. */
-    public void attentionRowTile(int rows) {
-        if (twoPhase != null) twoPhase.rowTile(rows);
-    }
-
-    public int attentionRowTile() { return twoPhase == null ? CudaPlan.ROWS : twoPhase.rowTile(); }
-
     public String attentionMergeVariant() { return twoPhase == null ? "" : twoPhase.mergeVariant(); }
 
     public void attentionPrivateSplit(int mode) {

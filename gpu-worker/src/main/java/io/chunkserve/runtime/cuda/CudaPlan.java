@@ -60,19 +60,12 @@ public final class CudaPlan {
      *                        at least (checks)
      */
     public record Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm,
-                        int forcedTilesPerPiece, int warpItems, int privateSplit, int rowTile) {
+                        int forcedTilesPerPiece, int warpItems, int privateSplit) {
         public Shape {
             if (Integer.bitCount(chunkSize) != 1) throw new IllegalArgumentException("chunk size " + chunkSize + " is not a power of two");
             if (kvHeads < 1 || groupSize < 1 || multiprocessors < 1 || blocksPerSm < 1) throw new IllegalArgumentException("bad shape " + this);
             if (warpItems < WARP_OFF || warpItems > WARP_ALWAYS) throw new IllegalArgumentException("bad warp item mode " + warpItems);
             if (privateSplit < SPLIT_AUTO) throw new IllegalArgumentException("bad private split " + privateSplit);
-            if (rowTile != 16 && rowTile != 32 && rowTile != ROWS) throw new IllegalArgumentException("bad row tile " + rowTile + " (16, 32, 64)");
-        }
-
-        /** Row tiles of {@link #ROWS} rows. */
-        public Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm,
-                     int forcedTilesPerPiece, int warpItems, int privateSplit) {
-            this(kvHeads, groupSize, headDim, chunkSize, multiprocessors, blocksPerSm, forcedTilesPerPiece, warpItems, privateSplit, ROWS);
         }
 
         /** Private lists cut only by the piece size ({@link #SPLIT_OFF}). */
@@ -232,7 +225,7 @@ public final class CudaPlan {
     public String toString() {
         return "CudaPlan[B=" + lengths.length + ", groups=" + groups + ", shared chunks=" + sharedChunks + ", private chunks="
                 + privateChunks + ", items=" + itemCount() + (warpItemCount() > 0 ? " (" + warpItemCount() + " a warp)" : "")
-                + ", blocks=" + blockCount() + ", tiles/piece=" + tilesPerPiece + (shape.rowTile() != ROWS ? ", rows/tile=" + shape.rowTile() : "")
+                + ", blocks=" + blockCount() + ", tiles/piece=" + tilesPerPiece
                 + (privatePieces > 1 ? ", private lists in " + privatePieces + " pieces" : "")
                 + (sharing ? "" : ", sharing off") + "]";
     }
@@ -339,7 +332,7 @@ public final class CudaPlan {
             int pc = pieceChunks(tilesPerPiece, c);
             for (WorkList l : lists) {
                 int n = l.chunks.length, pieces = listPieces(l, pc, privatePieces), base = n / pieces, extra = n % pieces;
-                int rt0 = shape.rowTile(), rowTiles = (l.rows + rt0 - 1) / rt0;
+                int rowTiles = (l.rows + ROWS - 1) / ROWS;
                 for (int p = 0, start = 0; p < pieces; p++) {
                     int len = base + (p < extra ? 1 : 0);
                     int chunkOff = chunkList.size();
@@ -349,7 +342,7 @@ public final class CudaPlan {
                     records = Math.addExact(records, Math.multiplyExact(shape.kvHeads(), l.rows));
                     int tailSeq = p == pieces - 1 ? l.tailSeq : -1, seqBase = l.seqBase();
                     for (int rt = 0; rt < rowTiles; rt++) {
-                        int rowStart = rt * rt0, rowCount = Math.min(rt0, l.rows - rowStart);
+                        int rowStart = rt * ROWS, rowCount = Math.min(ROWS, l.rows - rowStart);
                         itemList.add(chunkOff);
                         itemList.add(len * c);
                         itemList.add(l.seqOff);
@@ -453,8 +446,8 @@ public final class CudaPlan {
             for (WorkList l : lists) {
                 int pieces = listPieces(l, pc, k);
                 double tiles = Math.ceil((double) ((l.chunks.length + pieces - 1) / pieces) * c / TILE);
-                for (int rs = 0; rs < l.rows; rs += shape.rowTile()) {
-                    boolean warp = Math.min(shape.rowTile(), l.rows - rs) <= WARP_ROWS;
+                for (int rs = 0; rs < l.rows; rs += ROWS) {
+                    boolean warp = Math.min(ROWS, l.rows - rs) <= WARP_ROWS;
                     if (warp) warpItems += pieces;
                     else blockItems += pieces;
                     longest = Math.max(longest, warp ? WARP_TILE_COST * tiles : tiles);
@@ -506,7 +499,7 @@ public final class CudaPlan {
                 for (int li = 0; li < lists.size(); li++) {
                     WorkList l = lists.get(li);
                     int n = l.chunks.length, pieces = (n + pc - 1) / pc;
-                    int rowTiles = (l.rows + shape.rowTile() - 1) / shape.rowTile();
+                    int rowTiles = (l.rows + ROWS - 1) / ROWS;
                     double tiles = (double) n * c / TILE;
                     double maxTiles = Math.ceil((double) ((n + pieces - 1) / pieces) * c / TILE);
                     double minTiles = Math.max(1, Math.ceil((double) (n / pieces) * c / TILE));

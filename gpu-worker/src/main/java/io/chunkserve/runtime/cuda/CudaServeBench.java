@@ -45,14 +45,14 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
  * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]
- * [--gemm-ab direct,vec] [--sampled-ab ROUNDS] [--penalized-ab ROUNDS] [--logprobs-ab ROUNDS] [--merge-ab plain,pre,pre64[:ROUNDS]]}
+ * [--gemm-ab direct,vec] [--sampled-ab ROUNDS] [--penalized-ab ROUNDS] [--logprobs-ab ROUNDS] [--merge-ab plain,pre[:ROUNDS]]}
  * (--penalized-ab: B = 64 requests with repetition 1.1, presence 0.3 and frequency 0.2 penalties, greedy and sampled,
  * their penalties applied on the device — lists resident there, only what a step changed uploaded, or uploaded whole every
  * step (the runner prep per step compares the two) — vs on the host, alternating in this process; --logprobs-ab: B = 64 greedy
  * and sampled requests with logprobs and top_logprobs 5, reported from the device vs from the host)
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
- * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N [: row tile 16|32|64
- * [: partials diagnostics 0|1 (loads only)|2 (math only) [: ops left out, as --skip-ab]]]], in this process in the given order,
+ * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N
+ * [: partials diagnostics 0|1 (loads only)|2 (math only) [: ops left out, as --skip-ab]]], in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention)
  */
 public final class CudaServeBench {
@@ -332,7 +332,7 @@ public final class CudaServeBench {
                             // two-phase plan configurations at B = pb in this process, in the order given (repeat
                             // them to alternate): warp items off|auto|always : piece tiles (0 = cost model); each an
                             // unprofiled 32-token run (GPU ms a step, tok/s), then a profiled 16-token run (attention)
-                            int splitKeep = runner.attentionPrivateSplit(), rowKeep = runner.attentionRowTile();
+                            int splitKeep = runner.attentionPrivateSplit();
                             Map<String, Object> ar = new LinkedHashMap<>();
                             int aIdx = 0;
                             for (String spec : a.get("--attn-ab").split(",")) {
@@ -345,9 +345,8 @@ public final class CudaServeBench {
                                 runner.attentionWarpItems(mode);
                                 runner.forceAttentionTiles(f.length > 1 ? Integer.parseInt(f[1]) : 0);
                                 runner.attentionPrivateSplit(CudaAttention.parsePrivateSplit(f.length > 2 ? f[2] : CudaAttention.DEFAULT_PRIVATE_SPLIT));
-                                runner.attentionRowTile(f.length > 3 ? Integer.parseInt(f[3]) : rowKeep);
-                                runner.attentionPartialsDiag(f.length > 4 ? Integer.parseInt(f[4]) : 0);
-                                runner.setSkipOps(f.length > 5 ? skipMask(f[5]) : 0);
+                                runner.attentionPartialsDiag(f.length > 3 ? Integer.parseInt(f[3]) : 0);
+                                runner.setSkipOps(f.length > 4 ? skipMask(f[4]) : 0);
                                 Timed t = timedThenProfiled(cx);
                                 System.out.printf(Locale.ROOT, "%-13s B=%d attn-ab %-9s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; attention %.3f ms/step (profiled); %s%n",
                                         shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], 1e3 * pb / t.x().decodeTps, t.x().decodeTps,
@@ -362,7 +361,6 @@ public final class CudaServeBench {
                             runner.attentionWarpItems(CudaPlan.WARP_AUTO);
                             runner.forceAttentionTiles(0);
                             runner.attentionPrivateSplit(splitKeep);
-                            runner.attentionRowTile(rowKeep);
                             runner.attentionPartialsDiag(0);
                             runner.setSkipOps(0);
                         }

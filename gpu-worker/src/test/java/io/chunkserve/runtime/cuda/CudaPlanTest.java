@@ -33,10 +33,8 @@ class CudaPlanTest {
                 int forced = new int[] {0, 0, 1, 2, 3}[rnd.nextInt(5)];
                 int warp = rnd.nextInt(3);
                 int split = new int[] {CudaPlan.SPLIT_OFF, CudaPlan.SPLIT_AUTO, 2, 3}[rnd.nextInt(4)];
-                int rowTile = new int[] {64, 32, 16}[rnd.nextInt(3)];
                 CudaPlan plan = CudaPlan.build(rb.tables(), rb.lengths(), sharing,
-                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced, warp, split, rowTile));
-                for (int i = 0; i < plan.itemCount(); i++) assertTrue(plan.items[i * CudaPlan.ITEM_INTS + 4] <= rowTile, "row tile " + rowTile);
+                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced, warp, split));
                 if (split >= 2) assertEquals(split, plan.privatePieces());
                 if (split == CudaPlan.SPLIT_OFF) assertEquals(1, plan.privatePieces());
                 if (warp == CudaPlan.WARP_OFF) assertEquals(plan.itemCount(), plan.warpStart());
