@@ -14,7 +14,8 @@ import io.chunkserve.model.DType;
  * (scores for a vector of tokens = Σ_d broadcast(q[d]) · K[d, tokens]) straight from the slab.</li>
  * </ul>
  * Copying whole chunks is layout-agnostic. The CUDA backend keeps its own device slabs
- * (token-major K, written on the device); {@code DeviceKvCache.upload} converts.
+ * (token-major K, written only on the device: the host pool then holds the prefix tree's
+ * bookkeeping, not the K/V).
  */
 public record KvLayout(int layers, int kvHeads, int headDim, int chunkSize, DType dtype) {
     public KvLayout {
