@@ -235,7 +235,6 @@ public final class CudaAttention implements AutoCloseable {
     /** Benchmarks: the runner's op profile, which then times the merge launch as its own category. */
     void profile(OpProfile p) { profile = p; }
 
-
     /**
      * Diagnostics only (CudaServeBench --skip-ab merge): leave the merge launch out (the split sequences' outputs
      * then keep stale values), to measure what the merge adds to the step.
@@ -320,7 +319,7 @@ public final class CudaAttention implements AutoCloseable {
 
     /**
      * The merge kernels: plain = its merge entries read after the dependency wait (session 8); pre = the first 4
-     * entries (plan data, not written by the partials) read before the wait (the default: −0.003 to −0.004 ms a
+     * entries (plan data, not written by the partials) read before the wait (the default: −0.003 to −0.005 ms a
      * step at 1B B = 64, BENCHMARKS.md issue 7 session 9).
      */
     public static final java.util.List<String> MERGE_VARIANTS = java.util.List.of("plain", "pre");
