@@ -96,9 +96,22 @@ __device__ __forceinline__ int pick_pre(int4 c, int4 d, int i) {
 // FAST: the tile loads take one chunk id per tile when a chunk holds whole stages (C ≥ TL; the address of each
 // 16-byte piece is then the tile's base plus a per-thread constant), the next tile's chunk id is read before the
 // stage wait, and the o rescale is skipped when no row maximum of the warp moved.
+// 2^x for the online softmax: FTZ = ex2.approx.ftz (one MUFU op; results below 2^-126 flush to 0, which a
+// probability rounded to 16 bits for the P·V mma loses anyway), else exp2f (ex2.approx with denormal handling).
+template <bool FTZ>
+__device__ __forceinline__ float ex2(float x) {
+    if constexpr (FTZ) {
+        float y;
+        asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+        return y;
+    } else {
+        return exp2f(x);
+    }
+}
+
 // DIAG (diagnostics only, session 9; separate _f64d1/_f64d2 instances, garbage outputs): 1 = the K/V loads, barriers
 // and the finish without the tile math; 2 = the tile math on whatever shared memory holds, without the K/V loads.
-template <typename T, int D, int STAGES, int TL, int NRS, bool FAST, int DIAG = 0>
+template <typename T, int D, int STAGES, int TL, int NRS, bool FAST, int DIAG = 0, bool FTZ = false>
 __device__ __forceinline__ void partials_body(
         const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q, const Args& A,
         int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
@@ -302,7 +315,7 @@ __device__ __forceinline__ void partials_body(
         mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
         float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
         float base0 = mn0 == -INFINITY ? 0.f : mn0, base1 = mn1 == -INFINITY ? 0.f : mn1;
-        float c0 = exp2f(m0 - base0), c1 = exp2f(m1 - base1);
+        float c0 = ex2<FTZ>(m0 - base0), c1 = ex2<FTZ>(m1 - base1);
         // (FAST: when no row maximum of the warp moved, c0 = c1 = 1 (or o = l = 0 for rows with no token yet))
         if (!FAST || !__all_sync(0xffffffffu, mn0 == m0 && mn1 == m1)) {
             l0 *= c0;
@@ -318,8 +331,8 @@ __device__ __forceinline__ void partials_body(
         uint32_t pf[NT / 16][4];
         #pragma unroll
         for (int n = 0; n < NT / 8; ++n) {
-            float p0 = exp2f(s[n][0] - base0), p1 = exp2f(s[n][1] - base0);
-            float p2 = exp2f(s[n][2] - base1), p3 = exp2f(s[n][3] - base1);
+            float p0 = ex2<FTZ>(s[n][0] - base0), p1 = ex2<FTZ>(s[n][1] - base0);
+            float p2 = ex2<FTZ>(s[n][2] - base1), p3 = ex2<FTZ>(s[n][3] - base1);
             l0 += p0 + p1;
             l1 += p2 + p3;
             pf[n >> 1][(n & 1) * 2 + 0] = Elem<T>::pack(p0, p1);
@@ -406,7 +419,7 @@ __device__ __forceinline__ void partials_body(
 
 #include "attention_warp.cuh"
 
-template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, int DIAG = 0>
+template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, int DIAG = 0, bool FTZ = false>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smem[];
@@ -435,17 +448,17 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
 #endif
     if constexpr (WARP) {
         if (warpBlock) {
-            partials_warp<T, D, STAGES>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+            partials_warp<T, D, STAGES, FTZ>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
             return;
         }
     }
     const int rowCount = ib.x;
     if (rowCount <= 16) {
-        partials_body<T, D, STAGES, TL, 1, FAST, DIAG>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 1, FAST, DIAG, FTZ>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else if (rowCount <= 32) {
-        partials_body<T, D, STAGES, TL, 2, FAST, DIAG>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 2, FAST, DIAG, FTZ>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else {
-        partials_body<T, D, STAGES, TL, 4, FAST, DIAG>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 4, FAST, DIAG, FTZ>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
 }
 
@@ -522,17 +535,18 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 // MINB: resident blocks per SM the register budget must allow (d64: 3, which its shared memory allows on sm_90;
 // at 2 the compiler took 201 registers and the SM ran 2 blocks, measured slower on sharing-on plans of short items)
 // TL: KV tokens a stage; FAST: see partials_body. Shared memory: (64·D + STAGES·2·TL·D)·2 + 512 bytes
-// (CudaAttention.smemBytes must agree). _f64 is CudaAttention's default; _v0 (64-token stages without FAST: the
+// (CudaAttention.smemBytes must agree). _f64z (_f64 with the softmax's 2^x as ex2.approx.ftz) is CudaAttention's default
+// since session 9, _f64 before it; _v0 (64-token stages without FAST: the
 // session-3 kernel) and _t32 (32-token stages, 3 blocks an SM at d128: no faster than _f64) are kept for A/B.
-#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB) CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, 0)
-#define CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, DIAG)                                              \
+#define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB) CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, 0, false)
+#define CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ)                                         \
     extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
          int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
-        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG>(                         \
+        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG, FTZ>(                    \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
 
@@ -542,15 +556,17 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     CS_PARTIALS(cs_attn_partials_##NAME_T##_d128_t32, T, 128, 3, 32, true, 3)                                \
     CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_v0, T, 64, 3, 64, false, 3)                                  \
     CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64, T, 64, 3, 64, true, 3)                                  \
-    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4)
+    CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4)                                  \
+    CS_PARTIALS_D(cs_attn_partials_##NAME_T##_d128_f64z, T, 128, 3, 64, true, 2, 0, true)                    \
+    CS_PARTIALS_D(cs_attn_partials_##NAME_T##_d64_f64z, T, 64, 3, 64, true, 3, 0, true)
 
 CS_PARTIALS_ALL(__half, f16)
 CS_PARTIALS_ALL(__nv_bfloat16, bf16)
 // diagnostics (CudaAttention.partialsDiag): the f64 block items' loads alone (d1) or math alone (d2); bf16 only
-CS_PARTIALS_D(cs_attn_partials_bf16_d128_f64d1, __nv_bfloat16, 128, 3, 64, true, 2, 1)
-CS_PARTIALS_D(cs_attn_partials_bf16_d128_f64d2, __nv_bfloat16, 128, 3, 64, true, 2, 2)
-CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d1, __nv_bfloat16, 64, 3, 64, true, 3, 1)
-CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d2, __nv_bfloat16, 64, 3, 64, true, 3, 2)
+CS_PARTIALS_D(cs_attn_partials_bf16_d128_f64d1, __nv_bfloat16, 128, 3, 64, true, 2, 1, false)
+CS_PARTIALS_D(cs_attn_partials_bf16_d128_f64d2, __nv_bfloat16, 128, 3, 64, true, 2, 2, false)
+CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d1, __nv_bfloat16, 64, 3, 64, true, 3, 1, false)
+CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d2, __nv_bfloat16, 64, 3, 64, true, 3, 2, false)
 
 // merge variants (CudaAttention.mergeVariant): "" = entries read after the wait (session 8); _pre = the first entries
 // read before the wait (the default since session 9)

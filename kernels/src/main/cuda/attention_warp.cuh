@@ -8,7 +8,7 @@
 // no cross-warp reduction (the block path splits each 64-token tile over 4 warps and merges their states, and
 // a block starts per item: for the short private items of a shared-prefix batch that start-up dominated).
 // Needs C ≥ 16 (a stage lies in one chunk) and the f64 shared-memory size (64·D + 3·2·64·D elements).
-template <typename T, int D, int WST>
+template <typename T, int D, int WST, bool FTZ = false>
 __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T* __restrict__ vc,
                                               const T* __restrict__ q, const Args& A, int h, const int* itemRec,
                                               int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
@@ -113,7 +113,7 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
         float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
         float base0 = mn0 == -INFINITY ? 0.f : mn0, base1 = mn1 == -INFINITY ? 0.f : mn1;
         if (!__all_sync(0xffffffffu, mn0 == m0 && mn1 == m1)) {
-            float c0 = exp2f(m0 - base0), c1 = exp2f(m1 - base1);
+            float c0 = ex2<FTZ>(m0 - base0), c1 = ex2<FTZ>(m1 - base1);
             l0 *= c0;
             l1 *= c1;
             #pragma unroll
@@ -127,8 +127,8 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
         uint32_t pf[4];
         #pragma unroll
         for (int n = 0; n < 2; ++n) {
-            float p0 = exp2f(s[n][0] - base0), p1 = exp2f(s[n][1] - base0);
-            float p2 = exp2f(s[n][2] - base1), p3 = exp2f(s[n][3] - base1);
+            float p0 = ex2<FTZ>(s[n][0] - base0), p1 = ex2<FTZ>(s[n][1] - base0);
+            float p2 = ex2<FTZ>(s[n][2] - base1), p3 = ex2<FTZ>(s[n][3] - base1);
             l0 += p0 + p1;
             l1 += p2 + p3;
             pf[n * 2 + 0] = Elem<T>::pack(p0, p1);

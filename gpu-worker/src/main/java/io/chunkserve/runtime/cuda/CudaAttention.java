@@ -33,11 +33,13 @@ public final class CudaAttention implements AutoCloseable {
      * Partials kernel variants (attention.cu's CS_PARTIALS_ALL; stages and stage tokens must match the kernels):
      * {@code v0} the session-3 kernel (64-token stages, 3 of them), {@code f64} the same with the cheaper tile
      * loads and the skipped rescale, {@code t32} 32-token stages (d128: 3 stages, 3 blocks an SM; d64: 4 stages,
-     * 4 blocks an SM) with both. {@code -Dchunkserve.cuda.attnVariant=v0|f64|t32} overrides the default (A/B).
+     * 4 blocks an SM) with both. {@code -Dchunkserve.cuda.attnVariant=v0|f64|f64z|t32} overrides the default (A/B).
      * Default f64: through the engine at B = 64 on an H200 it took 0.37–0.39 ms off the 8B step against v0 and
      * t32 ran as fast as it there (the extra resident blocks bought nothing more), 1B was 1–2 % better with f64.
      */
-    static final String DEFAULT_VARIANT = "f64";
+    // f64z (session 9): f64 with the online softmax's 2^x as ex2.approx.ftz (BENCHMARKS.md issue 7, session 9: −0.015 ms a
+    // step at 8B B = 64, −0.002 at 1B; same checks as f64)
+    static final String DEFAULT_VARIANT = "f64z";
 
     private final CudaDevice device;
     private final DeviceKvCache kv;
@@ -47,7 +49,8 @@ public final class CudaAttention implements AutoCloseable {
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
     private final long hPartials;
-    private final long[] hPartialsDiag = new long[3];   // [0] = hPartials; [1], [2]: the loads-only / math-only instances (bf16 f64), else 0
+    // [0] = hPartials; [1], [2]: the loads-only / math-only instances, [3]: the other of f64 / f64z (bf16 f64* only), else 0
+    private final long[] hPartialsDiag = new long[4];
     private int partialsDiag;
     private final long[] hMerges = new long[MERGE_VARIANTS.size()];
     private int mergeVariant;
@@ -83,9 +86,9 @@ public final class CudaAttention implements AutoCloseable {
         variant = System.getProperty("chunkserve.cuda.attnVariant", DEFAULT_VARIANT);
         int stages, stageTokens;
         switch (variant) {
-            case "v0", "f64" -> { stages = 3; stageTokens = 64; }
+            case "v0", "f64", "f64z" -> { stages = 3; stageTokens = 64; }
             case "t32" -> { stages = layout.headDim() >= 128 ? 3 : 4; stageTokens = 32; }
-            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, t32)");
+            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, f64z, t32)");
         }
         partials = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + variant);
         merge = CudaDevice.function(module, "cs_attn_merge_" + t);
@@ -94,9 +97,9 @@ public final class CudaAttention implements AutoCloseable {
         readAll = CudaDevice.function(module, "cs_read_all");
         hPartials = Launcher.handle(partials);
         hPartialsDiag[0] = hPartials;
-        if (variant.equals("f64") && layout.dtype() == DType.BF16) {
-            for (int i = 1; i <= 2; i++) {
-                CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + "_f64d" + i);
+        if (variant.startsWith("f64") && layout.dtype() == DType.BF16) {
+            for (int i = 1; i <= 3; i++) {
+                CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + (i < 3 ? "_f64d" + i : variant.equals("f64") ? "_f64z" : "_f64"));
                 CudaDevice.setDynamicShared(f, smemBytesFor(layout.headDim(), stages, stageTokens));
                 hPartialsDiag[i] = Launcher.handle(f);
             }
@@ -120,7 +123,7 @@ public final class CudaAttention implements AutoCloseable {
             case "off" -> CudaPlan.WARP_OFF;
             default -> throw new IllegalArgumentException("chunkserve.cuda.warpItems: " + wm + " (auto, always, off)");
         };
-        if (!variant.equals("f64")) warpItems = CudaPlan.WARP_OFF;
+        if (!variant.startsWith("f64")) warpItems = CudaPlan.WARP_OFF;
         privateSplit = parsePrivateSplit(System.getProperty("chunkserve.cuda.privateSplit", DEFAULT_PRIVATE_SPLIT));
         // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
         dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
@@ -135,7 +138,7 @@ public final class CudaAttention implements AutoCloseable {
 
     /** Sets the warp item mode (f64 kernels only; others stay off). Takes effect at the next rebuild. */
     public void warpItems(int mode) {
-        warpItems = variant.equals("f64") ? mode : CudaPlan.WARP_OFF;
+        warpItems = variant.startsWith("f64") ? mode : CudaPlan.WARP_OFF;
         plan = null;
     }
 
@@ -182,14 +185,15 @@ public final class CudaAttention implements AutoCloseable {
 
     /**
      * Diagnostics only (CudaServeBench --attn-ab …:diag): 0 = the partials kernel; 1 = its block items' K/V loads
-     * without the tile math; 2 = the tile math without the K/V loads (bf16 f64 only; outputs are garbage).
+     * without the tile math; 2 = the tile math without the K/V loads (bf16 f64/f64z only; outputs are garbage); 3 = the
+     * other of f64 / f64z (an A/B arm with correct outputs: the softmax's 2^x as exp2f vs ex2.approx.ftz).
      */
     void partialsDiag(int mode) {
-        if (mode < 0 || mode > 2 || hPartialsDiag[mode] == 0) throw new IllegalArgumentException("partials diagnostics " + mode + " not built for this kernel");
+        if (mode < 0 || mode > 3 || hPartialsDiag[mode] == 0) throw new IllegalArgumentException("partials diagnostics " + mode + " not built for this kernel");
         partialsDiag = mode;
     }
 
-    /** The partials kernel variant in use (v0, f64, t32). */
+    /** The partials kernel variant in use (v0, f64, f64z, t32). */
     public String variant() { return variant; }
 
     /** Resident partials blocks per multiprocessor (occupancy). */
