@@ -271,23 +271,28 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         if (twoPhase != null) twoPhase.warpItems(mode);
     }
 
-    /** Benchmarks: the two-phase plans' private list split ({@link CudaPlan#SPLIT_AUTO}, {@code SPLIT_OFF} or N ≥ 2). */
     /** The two-phase merge kernel ({@link CudaAttention#MERGE_VARIANTS}); benchmarks' A/B. */
     public void attentionMergeVariant(String name) {
         if (twoPhase != null) twoPhase.mergeVariant(name);
     }
 
-    /** Diagnostics only: the two-phase partials' loads-only (1) or math-only (2) instance, 0 = the kernel. */
+    public String attentionMergeVariant() { return twoPhase == null ? "" : twoPhase.mergeVariant(); }
+
+    /**
+     * Diagnostics only: the two-phase partials' loads-only (1) or math-only (2) instance, or the other of f64 / f64z (3);
+     * 0 = the kernel. Applied to decode-only steps (as {@link #setSkipOps}); an instance that was not built is refused here.
+     */
     void attentionPartialsDiag(int mode) {
-        if (twoPhase != null) twoPhase.partialsDiag(mode);   // (checks that the instance exists)
-        if (twoPhase != null) twoPhase.partialsDiag(0);
+        if (twoPhase != null) {
+            twoPhase.partialsDiag(mode); // throws when that instance was not built
+            twoPhase.partialsDiag(0);    // the step in progress keeps the kernel; enqueue picks the mode per step
+        }
         partialsDiag = mode;
     }
 
-    private volatile int partialsDiag;   // diagnostics: applied to decode-only steps, as skipOps
+    private volatile int partialsDiag;
 
-    public String attentionMergeVariant() { return twoPhase == null ? "" : twoPhase.mergeVariant(); }
-
+    /** Benchmarks: the two-phase plans' private list split ({@link CudaPlan#SPLIT_AUTO}, {@code SPLIT_OFF} or N ≥ 2). */
     public void attentionPrivateSplit(int mode) {
         if (twoPhase != null) twoPhase.privateSplit(mode);
     }
