@@ -1123,8 +1123,9 @@ extern "C" __global__ void __launch_bounds__(512) cs_logprobs(float* logits, int
     // one pass: a running (max, Σ exp(l − max)) and the thread's K best, sorted by (logit desc, id asc)
     float m = -INFINITY;
     double s = 0;
-    float tv[CS_LP_K];
-    int ti[CS_LP_K];
+    // (value-initialised only for nvcc's flow analysis, which cannot see that visit reads below cnt only)
+    float tv[CS_LP_K] = {};
+    int ti[CS_LP_K] = {};
     int cnt = 0;
     float thv = -INFINITY;
     int thi = 0x7fffffff;
