@@ -39,8 +39,7 @@
 namespace cs {
 
 constexpr int TILE = 64;      // KV tokens per pipeline stage
-constexpr int ROWS = 64;      // query rows per block (4 warps × 16)
-constexpr int THREADS = 128;
+constexpr int ROWS = 64;      // query rows per block (4 warps × 16; the _f64w8 kernels: 8 warps, 2 a 16-row slice)
 constexpr int ITEM_INTS = 16;
 constexpr int PRE = 7;        // chunk ids repeated in the item record
 
@@ -51,9 +50,10 @@ struct PartialsSmem {
     static constexpr int SEQ_BYTES = 2 * ROWS * 4;  // after the stages: sequence ids [ROWS], items holding them [ROWS]
     static constexpr int BYTES = (Q + STAGES * STAGE) * 2 + SEQ_BYTES;
     static constexpr int RED_STRIDE = D + 4;        // fp32 row stride of the cross-warp reduction area
-    // after the loop the stages hold: red [ROWS][RED_STRIDE], redM [ROWS], redL [ROWS]
-    static constexpr int FIN_BYTES = ROWS * RED_STRIDE * 4 + 2 * ROWS * 4;
-    static_assert(FIN_BYTES <= STAGES * STAGE * 2, "finish area must fit the stages");
+    // after the loop the stages hold: red [NW·16][RED_STRIDE], redM [NW·16], redL [NW·16] (NW = warps a block)
+    template <int NW>
+    static constexpr int FIN_BYTES = NW * 16 * RED_STRIDE * 4 + 2 * NW * 16 * 4;
+    static_assert(FIN_BYTES<4> <= STAGES * STAGE * 2, "finish area must fit the stages");
 };
 
 struct Args {
@@ -111,15 +111,21 @@ __device__ __forceinline__ float ex2(float x) {
 
 // DIAG (diagnostics only, session 9; separate _f64d1/_f64d2 instances, garbage outputs): 1 = the K/V loads, barriers
 // and the finish without the tile math; 2 = the tile math on whatever shared memory holds, without the K/V loads.
-template <typename T, int D, int STAGES, int TL, int NRS, bool FAST, int DIAG = 0, bool FTZ = false>
+// NW: warps a block (4, or 8 for the _f64w8 kernels, session 10): with 8 the NRS row slices of a 64-row item have
+// 8 / NRS warps each, every one taking its share of each tile's tokens (NT = TL·NRS/NW), so a scheduler holds two
+// warps of a 64-row group item and one hides the other's mma / softmax latency; their (m, l, o) states are combined
+// in shared memory after the loop, as the token split of the ≤ 32-row items always was.
+template <typename T, int D, int STAGES, int TL, int NRS, bool FAST, int DIAG = 0, bool FTZ = false, int NW = 4>
 __device__ __forceinline__ void partials_body(
         const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q, const Args& A,
         int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
     using S = PartialsSmem<T, D, STAGES, TL>;
+    constexpr int THREADS = NW * 32;
     constexpr int PR = D / 8;            // 16-byte pieces per row
-    constexpr int NT = TL * NRS / 4 < 16 ? 16 : TL * NRS / 4;
+    constexpr int NT = TL * NRS / NW < 16 ? 16 : TL * NRS / NW;
     constexpr int KS = TL / NT;          // token slices with work
-    static_assert(NT % 16 == 0 && TL % NT == 0 && KS * NRS <= 4, "warp split");
+    static_assert(NT % 16 == 0 && TL % NT == 0 && KS * NRS <= NW, "warp split");
+    static_assert(S::template FIN_BYTES<NW> <= STAGES * S::STAGE * 2, "finish area must fit the stages");
     static_assert(TL * PR % THREADS == 0 && THREADS % PR == 0, "tile load split");
     const int chunkOff = ia.x, fullTok = ia.y, tailSeq = ib.w;
     const int hkv = A.hkv, g = A.g, logC = A.logC;
@@ -364,9 +370,9 @@ __device__ __forceinline__ void partials_body(
     l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
     cp_async_wait<0>();
     __syncthreads();
-    float* red = reinterpret_cast<float*>(kvs);          // [4 warps × 16 rows][RED_STRIDE]
-    float* redM = red + ROWS * S::RED_STRIDE;             // [64]
-    float* redL = redM + ROWS;                            // [64]
+    float* red = reinterpret_cast<float*>(kvs);          // [NW warps × 16 rows][RED_STRIDE]
+    float* redM = red + NW * 16 * S::RED_STRIDE;          // [NW·16]
+    float* redL = redM + NW * 16;                         // [NW·16]
     {
         int r0 = warp * 16 + (lane >> 2);
         #pragma unroll
@@ -381,7 +387,7 @@ __device__ __forceinline__ void partials_body(
         }
     }
     __syncthreads();
-    constexpr int KSPLIT = 4 / NRS;
+    constexpr int KSPLIT = NW / NRS;
     for (int e = tid; e < rowCount * (D / 4); e += THREADS) {
         int r = e / (D / 4), c4 = e % (D / 4);
         int slice = r >> 4, ri = r & 15;
@@ -419,7 +425,7 @@ __device__ __forceinline__ void partials_body(
 
 #include "attention_warp.cuh"
 
-template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, int DIAG = 0, bool FTZ = false>
+template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, int DIAG = 0, bool FTZ = false, int NW = 4>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smem[];
@@ -428,6 +434,8 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     const bool warpBlock = WARP && item >= A.warpStart;
     const int myItem = warpBlock ? A.warpStart + 4 * (item - A.warpStart) + (threadIdx.x >> 5) : item;
     if (warpBlock && myItem >= A.nItems) return;   // a last block's missing items (the whole warp leaves)
+    // NW = 8: a warp block still runs 4 warp items (warps 0..3, the shared memory of 4); warps 4..7 leave at once
+    if (NW > 4 && warpBlock && (threadIdx.x >> 5) >= 4) return;
     const int* itemRec = A.items + (size_t)myItem * ITEM_INTS;
     const int4* rec = reinterpret_cast<const int4*>(itemRec);
     const int4 ia = __ldg(rec), ib = __ldg(rec + 1), ic = __ldg(rec + 2), id = __ldg(rec + 3);
@@ -437,7 +445,7 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
     // the grid pulls the plan arrays into L2 (blocks of later waves and the merges then find them there)
-    for (int l = blockIdx.x + threadIdx.x * gridDim.x; l < planLines; l += THREADS * gridDim.x) {
+    for (int l = blockIdx.x + threadIdx.x * gridDim.x; l < planLines; l += NW * 32 * gridDim.x) {
         asm volatile("prefetch.global.L2 [%0];" ::"l"(planBase + (size_t)l * 128));
     }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -454,11 +462,11 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     }
     const int rowCount = ib.x;
     if (rowCount <= 16) {
-        partials_body<T, D, STAGES, TL, 1, FAST, DIAG, FTZ>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 1, FAST, DIAG, FTZ, NW>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else if (rowCount <= 32) {
-        partials_body<T, D, STAGES, TL, 2, FAST, DIAG, FTZ>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 2, FAST, DIAG, FTZ, NW>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else {
-        partials_body<T, D, STAGES, TL, 4, FAST, DIAG, FTZ>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 4, FAST, DIAG, FTZ, NW>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
 }
 
@@ -536,17 +544,19 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 // at 2 the compiler took 201 registers and the SM ran 2 blocks, measured slower on sharing-on plans of short items)
 // TL: KV tokens a stage; FAST: see partials_body. Shared memory: (64·D + STAGES·2·TL·D)·2 + 512 bytes
 // (CudaAttention.smemBytes must agree). _f64z (_f64 with the softmax's 2^x as ex2.approx.ftz) is CudaAttention's default
-// since session 9, _f64 before it; _v0 (64-token stages without FAST: the
+// since session 9, _f64 before it; _f64w8 (session 10, d64 only): _f64z in blocks of 8 warps (256 threads, 2 blocks an
+// SM), block items with two warps a 16-row slice, warp blocks still 4 warp items (warps 4..7 leave); _v0 (64-token stages without FAST: the
 // session-3 kernel) and _t32 (32-token stages, 3 blocks an SM at d128: no faster than _f64) are kept for A/B.
 #define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB) CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, 0, false)
-#define CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ)                                         \
-    extern "C" __global__ void __launch_bounds__(cs::THREADS, MINB)                                          \
+#define CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ) CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, 4)
+#define CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW)                                     \
+    extern "C" __global__ void __launch_bounds__(NW * 32, MINB)                                              \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
          int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
-        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG, FTZ>(                    \
+        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG, FTZ, NW>(                \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
 
@@ -558,7 +568,8 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_f64, T, 64, 3, 64, true, 3)                                  \
     CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4)                                  \
     CS_PARTIALS_D(cs_attn_partials_##NAME_T##_d128_f64z, T, 128, 3, 64, true, 2, 0, true)                    \
-    CS_PARTIALS_D(cs_attn_partials_##NAME_T##_d64_f64z, T, 64, 3, 64, true, 3, 0, true)
+    CS_PARTIALS_D(cs_attn_partials_##NAME_T##_d64_f64z, T, 64, 3, 64, true, 3, 0, true)                      \
+    CS_PARTIALS_W(cs_attn_partials_##NAME_T##_d64_f64w8, T, 64, 3, 64, true, 2, 0, true, 8)
 
 CS_PARTIALS_ALL(__half, f16)
 CS_PARTIALS_ALL(__nv_bfloat16, bf16)

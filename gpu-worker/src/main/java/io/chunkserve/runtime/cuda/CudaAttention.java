@@ -28,29 +28,35 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * head h reads KV head h / (qHeads / kvHeads); scale 1/sqrt(headDim). One instance per engine thread.
  */
 public final class CudaAttention implements AutoCloseable {
-    static final int THREADS = 128;
+    static final int THREADS = 128;   // the merge's block, and the partials' except the 8-warp kernels
     /**
      * Partials kernel variants (attention.cu's CS_PARTIALS_ALL; stages and stage tokens must match the kernels):
      * {@code v0} the session-3 kernel (64-token stages, 3 of them), {@code f64} the same with the cheaper tile
      * loads and the skipped rescale, {@code t32} 32-token stages (d128: 3 stages, 3 blocks an SM; d64: 4 stages,
-     * 4 blocks an SM) with both. {@code -Dchunkserve.cuda.attnVariant=v0|f64|f64z|t32} overrides the default (A/B).
+     * 4 blocks an SM) with both. {@code -Dchunkserve.cuda.attnVariant=v0|f64|f64z|f64w8|t32} overrides the default (A/B).
      * Default f64: through the engine at B = 64 on an H200 it took 0.37–0.39 ms off the 8B step against v0 and
      * t32 ran as fast as it there (the extra resident blocks bought nothing more), 1B was 1–2 % better with f64.
+     * {@code f64w8} (session 10): the block items of head dim 64 on 8 warps (see DEFAULT_VARIANT's comment).
      */
     // f64z (session 9): f64 with the online softmax's 2^x as ex2.approx.ftz (BENCHMARKS.md issue 7, session 9: −0.015 ms a
     // step at 8B B = 64, −0.002 at 1B; same checks as f64)
+    // f64w8 (session 10): at head dim 64 the f64z kernel in blocks of 8 warps (two warps a 16-row slice of a block item,
+    // each half of every tile's tokens, their states combined in shared memory; warp blocks still run 4 warp items);
+    // at head dim 128 it is the f64z kernel (no 8-warp instance: 241 registers a thread there)
     static final String DEFAULT_VARIANT = "f64z";
 
     private final CudaDevice device;
     private final DeviceKvCache kv;
     private final KvLayout layout;
-    private final int qHeads, groupSize, smemBytes, blocksPerSm;
+    private final int qHeads, groupSize, smemBytes, blocksPerSm, partialsThreads;
     private final String variant;
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
     private final long hPartials;
-    // [0] = hPartials; [1], [2]: the loads-only / math-only instances, [3]: the other of f64 / f64z (bf16 f64* only), else 0
-    private final long[] hPartialsDiag = new long[4];
+    // [0] = hPartials; [1], [2]: the loads-only / math-only instances, [3]: the other of f64 / f64z (bf16 f64 / f64z only),
+    // [4]: the other of f64z / f64w8 (f64z / f64w8, both dtypes), else 0; threadsDiag: their block sizes
+    private final long[] hPartialsDiag = new long[5];
+    private final int[] threadsDiag = new int[5];
     private int partialsDiag;
     private final long[] hMerges = new long[MERGE_VARIANTS.size()];
     private int mergeVariant;
@@ -86,23 +92,34 @@ public final class CudaAttention implements AutoCloseable {
         variant = System.getProperty("chunkserve.cuda.attnVariant", DEFAULT_VARIANT);
         int stages, stageTokens;
         switch (variant) {
-            case "v0", "f64", "f64z" -> { stages = 3; stageTokens = 64; }
+            case "v0", "f64", "f64z", "f64w8" -> { stages = 3; stageTokens = 64; }
             case "t32" -> { stages = layout.headDim() >= 128 ? 3 : 4; stageTokens = 32; }
-            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, f64z, t32)");
+            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, f64z, f64w8, t32)");
         }
-        partials = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + variant);
+        int d0 = layout.headDim();
+        partials = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + kernelOf(variant, d0));
+        partialsThreads = threadsOf(variant, d0);
         merge = CudaDevice.function(module, "cs_attn_merge_" + t);
         append = CudaDevice.function(module, "cs_kv_append16");
         fill = CudaDevice.function(module, "cs_fill_random16");
         readAll = CudaDevice.function(module, "cs_read_all");
         hPartials = Launcher.handle(partials);
         hPartialsDiag[0] = hPartials;
-        if (variant.startsWith("f64") && layout.dtype() == DType.BF16) {
+        threadsDiag[0] = partialsThreads;
+        if ((variant.equals("f64") || variant.equals("f64z")) && layout.dtype() == DType.BF16) {
             for (int i = 1; i <= 3; i++) {
                 CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + (i < 3 ? "_f64d" + i : variant.equals("f64") ? "_f64z" : "_f64"));
                 CudaDevice.setDynamicShared(f, smemBytesFor(layout.headDim(), stages, stageTokens));
                 hPartialsDiag[i] = Launcher.handle(f);
+                threadsDiag[i] = THREADS;
             }
+        }
+        if (variant.equals("f64z") || variant.equals("f64w8")) {
+            String other = variant.equals("f64z") ? "f64w8" : "f64z";
+            CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + kernelOf(other, d0));
+            CudaDevice.setDynamicShared(f, smemBytesFor(d0, stages, stageTokens));
+            hPartialsDiag[4] = Launcher.handle(f);
+            threadsDiag[4] = threadsOf(other, d0);
         }
         for (int i = 0; i < hMerges.length; i++) {
             hMerges[i] = Launcher.handle(i == 0 ? merge : CudaDevice.function(module, "cs_attn_merge_" + t + "_" + MERGE_VARIANTS.get(i)));
@@ -114,7 +131,7 @@ public final class CudaAttention implements AutoCloseable {
             throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
         }
         CudaDevice.setDynamicShared(partials, smemBytes);
-        blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, THREADS, smemBytes));
+        blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, partialsThreads, smemBytes));
         // warp items (f64 kernels only): -Dchunkserve.cuda.warpItems=auto (default) | always (checks) | off (A/B)
         String wm = System.getProperty("chunkserve.cuda.warpItems", "auto");
         warpItems = switch (wm) {
@@ -179,6 +196,16 @@ public final class CudaAttention implements AutoCloseable {
         plan = null;
     }
 
+    /** The kernel name suffix of a partials variant at head dim d (f64w8 has 8-warp kernels at d = 64 only). */
+    static String kernelOf(String variant, int d) {
+        return variant.equals("f64w8") && d != 64 ? "f64z" : variant;
+    }
+
+    /** Threads a partials block of the variant at head dim d. */
+    static int threadsOf(String variant, int d) {
+        return kernelOf(variant, d).equals("f64w8") ? 2 * THREADS : THREADS;
+    }
+
     private static int smemBytesFor(int d, int stages, int stageTokens) {
         return (CudaPlan.ROWS * d + stages * 2 * stageTokens * d) * 2 + 2 * CudaPlan.ROWS * 4;   // + row sequences, items
     }
@@ -186,14 +213,16 @@ public final class CudaAttention implements AutoCloseable {
     /**
      * Diagnostics only (CudaServeBench --attn-ab …:diag): 0 = the partials kernel; 1 = its block items' K/V loads
      * without the tile math; 2 = the tile math without the K/V loads (bf16 f64/f64z only; outputs are garbage); 3 = the
-     * other of f64 / f64z (an A/B arm with correct outputs: the softmax's 2^x as exp2f vs ex2.approx.ftz).
+     * other of f64 / f64z (an A/B arm with correct outputs: the softmax's 2^x as exp2f vs ex2.approx.ftz); 4 = the other of
+     * f64z / f64w8 (an A/B arm with correct outputs: 4- vs 8-warp blocks; the plan stays the one built for the variant's
+     * occupancy).
      */
     void partialsDiag(int mode) {
-        if (mode < 0 || mode > 3 || hPartialsDiag[mode] == 0) throw new IllegalArgumentException("partials diagnostics " + mode + " not built for this kernel");
+        if (mode < 0 || mode >= hPartialsDiag.length || hPartialsDiag[mode] == 0) throw new IllegalArgumentException("partials diagnostics " + mode + " not built for this kernel");
         partialsDiag = mode;
     }
 
-    /** The partials kernel variant in use (v0, f64, f64z, t32). */
+    /** The partials kernel variant in use (v0, f64, f64z, f64w8, t32). */
     public String variant() { return variant; }
 
     /** Resident partials blocks per multiprocessor (occupancy). */
@@ -352,8 +381,9 @@ public final class CudaAttention implements AutoCloseable {
                 .i32(plan.warpStart()).i32(plan.itemCount());
         int blocks = skipPrivate && plan.warpStart() > 0 ? plan.warpStart() * hkv : plan.blockCount();
         long hp = hPartialsDiag[partialsDiag];
-        if (dependentPartials) launcher.launchDependent(hp, blocks, 1, THREADS, smemBytes);
-        else launcher.launch(hp, blocks, 1, THREADS, smemBytes);
+        int threads = threadsDiag[partialsDiag];
+        if (dependentPartials) launcher.launchDependent(hp, blocks, 1, threads, smemBytes);
+        else launcher.launch(hp, blocks, 1, threads, smemBytes);
         if ((directNow && !planMerge) || skipMerge) return;
         if (profile != null) profile.mark(OpProfile.C_MERGE);
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);

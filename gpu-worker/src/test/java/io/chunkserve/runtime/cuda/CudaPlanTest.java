@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -135,6 +136,13 @@ class CudaPlanTest {
         CudaPlan off1 = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 64, c, 132, 3, 0, CudaPlan.WARP_AUTO, CudaPlan.SPLIT_OFF));
         assertEquals(1, off1.privatePieces());
         assertEquals(batch, off1.warpItemCount(), off1.toString());
+        // the 8-warp partials (f64w8: 256-thread blocks, 2 an SM at d64) keep that plan: 3 group pieces × 4 row tiles
+        // beside 16 warp blocks, per KV head, (12 + 16) · 8 = 224 blocks ≤ 132 × 2
+        CudaPlan w8 = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 64, c, 132, 2, 0, CudaPlan.WARP_AUTO, CudaPlan.SPLIT_OFF));
+        assertEquals((3 * 4 + batch / 4) * 8, w8.blockCount(), w8.toString());
+        assertEquals(off1.blockCount(), w8.blockCount(), off1 + " vs " + w8);
+        assertEquals(off1.tilesPerPiece(), w8.tilesPerPiece());
+        assertArrayEquals(off1.items, w8.items);
         // chunks under 16 tokens: never (a warp's 16-token stage must lie in one chunk)
         CudaPlan small = CudaPlan.build(new int[][] {{0, 1, 2}}, new int[] {20}, true, new CudaPlan.Shape(1, 4, 128, 8, 132, 2, 0, CudaPlan.WARP_ALWAYS));
         assertEquals(0, small.warpItemCount());
