@@ -48,7 +48,7 @@ public final class CudaAttention implements AutoCloseable {
     private final CudaDevice device;
     private final DeviceKvCache kv;
     private final KvLayout layout;
-    private final int qHeads, groupSize, smemBytes, blocksPerSm, partialsThreads;
+    private final int qHeads, groupSize, smemBytes, blocksPerSm, planBlocksPerSm, partialsThreads;
     private final String variant;
     private final CUmodule module;
     private final CUfunction partials, merge, append, fill, readAll;
@@ -132,6 +132,15 @@ public final class CudaAttention implements AutoCloseable {
         }
         CudaDevice.setDynamicShared(partials, smemBytes);
         blocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(partials, partialsThreads, smemBytes));
+        boolean eightWarps = partialsThreads > THREADS;
+        // f64w8: plans as for the 4-warp kernel of the same shared memory (its one-wave rule's slots), see W8_PLAN
+        if (eightWarps) {
+            CUfunction four = CudaDevice.function(module, "cs_attn_partials_" + t + "_f64z");
+            CudaDevice.setDynamicShared(four, smemBytes);
+            planBlocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(four, THREADS, smemBytes));
+        } else {
+            planBlocksPerSm = blocksPerSm;
+        }
         // warp items (f64 kernels only): -Dchunkserve.cuda.warpItems=auto (default) | always (checks) | off (A/B)
         String wm = System.getProperty("chunkserve.cuda.warpItems", "auto");
         warpItems = switch (wm) {
@@ -141,7 +150,7 @@ public final class CudaAttention implements AutoCloseable {
             default -> throw new IllegalArgumentException("chunkserve.cuda.warpItems: " + wm + " (auto, always, off)");
         };
         if (!variant.startsWith("f64")) warpItems = CudaPlan.WARP_OFF;
-        privateSplit = parsePrivateSplit(System.getProperty("chunkserve.cuda.privateSplit", DEFAULT_PRIVATE_SPLIT));
+        privateSplit = parsePrivateSplit(System.getProperty("chunkserve.cuda.privateSplit", eightWarps ? W8_PRIVATE_SPLIT : DEFAULT_PRIVATE_SPLIT));
         // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
         dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
     }
@@ -167,6 +176,15 @@ public final class CudaAttention implements AutoCloseable {
      * ~0.01 ms, but the unprofiled step was 0.006 ms slower (1.589 vs 1.583 ms, 3 + 3 alternated runs); 8B equal.
      */
     static final String DEFAULT_PRIVATE_SPLIT = "off";
+
+    /**
+     * The plan of the 8-warp kernels (f64w8 at head dim 64): private lists split by the auto rule (default of
+     * {@code -Dchunkserve.cuda.privateSplit} there), and the one-wave rule counting the slots of the 4-warp kernel with
+     * the same shared memory (3 an SM at d64; the 8-warp blocks reside 2 an SM): at 1B B = 64 that is the session-7
+     * split-auto plan (4 group pieces of 8 tiles, each private list in 2 warp items, 384 blocks), which ran faster with
+     * 8-warp group items than the one-wave plans of their own occupancy (BENCHMARKS.md, issue 7, session 10).
+     */
+    static final String W8_PRIVATE_SPLIT = "auto";
 
     /** auto → {@link CudaPlan#SPLIT_AUTO}, off → {@link CudaPlan#SPLIT_OFF}, N ≥ 2 → N (forced pieces, checks). */
     public static int parsePrivateSplit(String s) {
@@ -301,7 +319,7 @@ public final class CudaAttention implements AutoCloseable {
         boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
         if (rebuild) {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
-                    device.multiprocessors(), blocksPerSm, forcedTilesPerPiece, warpItems, privateSplit);
+                    device.multiprocessors(), planBlocksPerSm, forcedTilesPerPiece, warpItems, privateSplit);
             plan = CudaPlan.build(tables, lengths, sharing, shape);
             int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
             int[] offsets = new int[sections.length];

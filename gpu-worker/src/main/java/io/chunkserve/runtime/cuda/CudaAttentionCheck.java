@@ -43,7 +43,8 @@ public final class CudaAttentionCheck {
             System.exit(2);
             return;
         }
-        System.out.println("device: " + dev.describe() + "; seed " + seed + (small ? " (small cases)" : ""));
+        System.out.println("device: " + dev.describe() + "; seed " + seed + (small ? " (small cases)" : "") + "; partials variant "
+                + System.getProperty("chunkserve.cuda.attnVariant", CudaAttention.DEFAULT_VARIANT));
         SplittableRandom rnd = new SplittableRandom(seed);
         int passed = 0, failed = 0;
         double worstF16 = 0, worstBf16 = 0;
