@@ -43,7 +43,7 @@ public final class CudaAttention implements AutoCloseable {
     // f64w8 (session 10): at head dim 64 the f64z kernel in blocks of 8 warps (two warps a 16-row slice of a block item,
     // each half of every tile's tokens, their states combined in shared memory; warp blocks still run 4 warp items);
     // at head dim 128 it is the f64z kernel (no 8-warp instance: 241 registers a thread there)
-    static final String DEFAULT_VARIANT = "f64z";
+    static final String DEFAULT_VARIANT = "f64w8";
 
     private final CudaDevice device;
     private final DeviceKvCache kv;
