@@ -42,7 +42,9 @@ public final class CudaAttention implements AutoCloseable {
     // step at 8B B = 64, −0.002 at 1B; same checks as f64)
     // f64w8 (session 10): at head dim 64 the f64z kernel in blocks of 8 warps (two warps a 16-row slice of a block item,
     // each half of every tile's tokens, their states combined in shared memory; warp blocks still run 4 warp items);
-    // at head dim 128 it is the f64z kernel (no 8-warp instance: 241 registers a thread there)
+    // at head dim 128 it is the f64z kernel (no 8-warp instance: 241 registers a thread there). Its plans: W8_PRIVATE_SPLIT.
+    // Default since session 10: 1B B = 64 GPU ms a step 1.531 / 1.537 vs 1.570 / 1.575 with f64z (two calls, 4 + 3 rounds
+    // alternated in one process), B = 32 1.370 vs 1.425; 8B unchanged (the same kernel and plan)
     static final String DEFAULT_VARIANT = "f64w8";
 
     private final CudaDevice device;
@@ -182,7 +184,10 @@ public final class CudaAttention implements AutoCloseable {
      * {@code -Dchunkserve.cuda.privateSplit} there), and the one-wave rule counting the slots of the 4-warp kernel with
      * the same shared memory (3 an SM at d64; the 8-warp blocks reside 2 an SM): at 1B B = 64 that is the session-7
      * split-auto plan (4 group pieces of 8 tiles, each private list in 2 warp items, 384 blocks), which ran faster with
-     * 8-warp group items than the one-wave plans of their own occupancy (BENCHMARKS.md, issue 7, session 10).
+     * 8-warp group items than the one-wave plans of their own occupancy (BENCHMARKS.md, issue 7, session 10). Plans
+     * whose private lists stay whole run the f64z kernel (4 warps): there the 8-warp one measured slower (1B B = 64
+     * with the session-5 plan +0.008 to +0.011 ms a step, B = 128 +0.01 to +0.05), beside split lists faster (B = 64
+     * −0.037 to −0.039 ms, B = 32 −0.055).
      */
     static final String W8_PRIVATE_SPLIT = "auto";
 
@@ -400,6 +405,11 @@ public final class CudaAttention implements AutoCloseable {
         int blocks = skipPrivate && plan.warpStart() > 0 ? plan.warpStart() * hkv : plan.blockCount();
         long hp = hPartialsDiag[partialsDiag];
         int threads = threadsDiag[partialsDiag];
+        if (partialsDiag == 0 && partialsThreads > THREADS && plan.privatePieces() == 1) {
+            // f64w8: the 8-warp kernel only beside split private lists; other plans run the f64z kernel (W8_PRIVATE_SPLIT)
+            hp = hPartialsDiag[4];
+            threads = threadsDiag[4];
+        }
         if (dependentPartials) launcher.launchDependent(hp, blocks, 1, threads, smemBytes);
         else launcher.launch(hp, blocks, 1, threads, smemBytes);
         if ((directNow && !planMerge) || skipMerge) return;
