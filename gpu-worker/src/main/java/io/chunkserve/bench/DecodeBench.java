@@ -117,8 +117,7 @@ public final class DecodeBench {
     @SuppressWarnings("unchecked")
     private static Map<String, Object> castMap(Object o) { return (Map<String, Object>) o; }
 
-    private static final long WARM_NANOS = 1_000_000_000L;
-    private static final int MAX_WARM_STEPS = 64;
+    private static final int WARM_POSITIONS = 64;
     private static final int WINDOWS = 4;
 
     static double round(double x) { return Math.round(x * 1000) / 1000.0; }
@@ -131,7 +130,7 @@ public final class DecodeBench {
      */
     static double[] run(ModelConfig c, ModelWeights w, CpuKernels k, int batch, int context, int steps, boolean pair, DType kvDt) {
         int chunk = 64;
-        int perSeq = (context + steps + WINDOWS + MAX_WARM_STEPS + chunk - 1) / chunk;
+        int perSeq = (context + steps + WINDOWS + WARM_POSITIONS + chunk - 1) / chunk;
         try (CpuModelRunner runner = new CpuModelRunner(c, w, k);
              ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, kvDt), perSeq * batch)) {
             List<int[]> tables = new ArrayList<>();
@@ -146,17 +145,24 @@ public final class DecodeBench {
             for (int i = 0; i < context; i++) prompt[i] = (i * 31 + 7) % c.vocabSize();
             for (int s = 0; s < batch; s++) runner.forward(fb.clear().add(prompt, 0, context, 0, tables.get(s), true), pool, logits);
             int[] next = new int[1];
-            // untimed warm-up steps: at least 3, then up to WARM_NANOS (at most MAX_WARM_STEPS), so that the JIT has compiled
-            // the per-token code (norms, attention, dispatch) before the timed steps
+            // untimed warm-up steps until the JIT is quiet (see JitQuiet): the per-layer code is called 30 times a step and
+            // reaches C2 only after a few hundred steps; compiled meanwhile, it would run in C1 in the first timed windows
+            // while the compiler threads take one of the two cores
             int warm = 0;
-            for (long w0 = System.nanoTime(); warm < 3 || (warm < MAX_WARM_STEPS && System.nanoTime() - w0 < WARM_NANOS); warm++) {
+            JitQuiet quiet = new JitQuiet();
+            // (the warm-up cycles over the same WARM_POSITIONS positions, so the timed steps see the same context however
+            // long it takes)
+            for (; warm < 3 || !quiet.after(); warm++) {
                 fb.clear();
                 for (int s = 0; s < batch; s++) {
                     next[0] = (warm * 17 + s) % c.vocabSize();
-                    fb.add(next, 0, 1, context + warm, tables.get(s), true);
+                    fb.add(next, 0, 1, context + warm % WARM_POSITIONS, tables.get(s), true);
                 }
                 runner.forward(fb, pool, logits);
             }
+            int warmSteps = warm;
+            warm = WARM_POSITIONS; // timed steps continue after the warm-up's positions
+            if (pair) System.out.printf(Locale.ROOT, "  (b%d: %d untimed warm-up steps, %s)%n", batch, warmSteps, quiet);
             // timed steps in WINDOWS equal windows: the mean over all of them, and the median window
             // (robust to another process taking a core for part of the run, as the best-of-passes
             // bandwidth is)
