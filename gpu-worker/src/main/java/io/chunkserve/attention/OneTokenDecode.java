@@ -26,8 +26,8 @@ import static io.chunkserve.attention.VectorMath.V;
  * else by position ranges (every thread the same share of the KV) merged with the log-sum-exp
  * rule; short contexts run on the calling thread.
  *
- * <p>Serves fp32 slabs with head dims a multiple of 4 vectors; {@link SequenceAttention} sends
- * other dtypes and shapes to the general paths.
+ * <p>Serves fp32 and bf16 slabs with head dims a multiple of 4 vectors (bf16 widened in registers by its
+ * own copies of the two kernels, {@link OneTokenBf16}); {@link SequenceAttention} sends f16 and other shapes to the general paths.
  */
 final class OneTokenDecode {
     private OneTokenDecode() { }
@@ -45,11 +45,11 @@ final class OneTokenDecode {
     static volatile int minPartTokens = Integer.getInteger("chunkserve.attention.oneTokenMinPart", 32);
 
     private static final int R = 4;        // query rows per pass
-    private static final int TV = 4;       // token vectors per score pass
+    static final int TV = 4;               // token vectors per score pass (OneTokenBf16 too)
     private static final int DB = 4;       // dim vectors per P·V pass
 
     static boolean applies(KvLayout lay) {
-        return lay.dtype() == DType.F32 && lay.headDim() % (DB * V) == 0;
+        return (lay.dtype() == DType.F32 || lay.dtype() == DType.BF16) && lay.headDim() % (DB * V) == 0;
     }
 
     private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
@@ -89,8 +89,8 @@ final class OneTokenDecode {
         int hd = DB * V, c = 64, maxLen = 4 * minPartTokens + 64, chunks = (maxLen + c - 1) / c;
         // every configuration interleaved from the first call, so that C2's profile has seen each branch
         // (a branch first taken after compilation deoptimises the kernel back to C1 for a while)
-        DType[] dts = {DType.F32, DType.F32};
-        int[] kvs = {3, 2}, gs = {3, 4};
+        DType[] dts = {DType.F32, DType.F32, DType.BF16, DType.BF16};
+        int[] kvs = {3, 2, 3, 2}, gs = {3, 4, 3, 4};
         ChunkPool[] pools = new ChunkPool[dts.length];
         int[][] tables = new int[dts.length][chunks];
         try {
@@ -251,13 +251,13 @@ final class OneTokenDecode {
          * and P·V loops, whose loads sit between dependent FMAs; those then read L1/L2 (as SplitDecode does).
          */
         private void readAhead(KvLayout lay, MemorySegment ks, MemorySegment vs, int h0, int h1, int a, int b, Scratch s) {
-            int c = lay.chunkSize(), hd = lay.headDim();
+            int c = lay.chunkSize(), hd = lay.headDim(), eb = lay.dtype().bytes();
             long acc = 0;
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 for (int h = h0; h < h1; h++) {
-                    long off = lay.index(chunks[ci], h, slot) * 4, kOff = lay.keyIndex(chunks[ci], h, slot, 0) * 4;
-                    int len = (e - t) * hd * 4, kLen = ((hd - 1) * c + e - t) * 4; // K: dim-major, slots slot .. e-1 of every dim row
+                    long off = lay.index(chunks[ci], h, slot) * eb, kOff = lay.keyIndex(chunks[ci], h, slot, 0) * eb;
+                    int len = (e - t) * hd * eb, kLen = ((hd - 1) * c + e - t) * eb; // K: dim-major, slots slot .. e-1 of every dim row
                     acc += MemoryBandwidth.sum(ks, kOff, kLen) + MemoryBandwidth.sum(vs, off, len);
                 }
                 t = e;
@@ -269,10 +269,12 @@ final class OneTokenDecode {
         private void scores(Scratch s, KvLayout lay, MemorySegment ks, int h, int a, int b, int rows) {
             int c = lay.chunkSize(), cap = s.cap;
             int s1 = rows > 1 ? cap : 5 * cap, s2 = rows > 2 ? 2 * cap : 5 * cap, s3 = rows > 3 ? 3 * cap : 5 * cap;
+            boolean bf16 = lay.dtype() == DType.BF16;
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long k0 = lay.keyIndex(chunks[ci], h, slot, 0);
-                scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                if (bf16) OneTokenBf16.scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                else scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 t = e;
             }
         }
@@ -299,11 +301,13 @@ final class OneTokenDecode {
         private void weighted(Scratch s, KvLayout lay, MemorySegment vs, int h, int a, int b, int rows) {
             int c = lay.chunkSize(), hd = lay.headDim(), cap = s.cap;
             int p1 = rows > 1 ? cap : 4 * cap, p2 = rows > 2 ? 2 * cap : 4 * cap, p3 = rows > 3 ? 3 * cap : 4 * cap;
+            boolean bf16 = lay.dtype() == DType.BF16;
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long v0 = lay.index(chunks[ci], h, slot);
                 for (int d0 = 0; d0 < hd; d0 += DB * V) {
-                    pvPiece(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
+                    if (bf16) OneTokenBf16.pvPiece(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
+                    else pvPiece(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
                 }
                 t = e;
             }
@@ -324,7 +328,8 @@ final class OneTokenDecode {
      * force-inlined): a helper of our own, however small, is sometimes left out of line by C2, and the
      * vector it returns then has no exact class, so every FMA on it runs out of line, not intrinsified
      * (JFR: most of the bench's decode attention in FloatVector.lanewise / VectorSupport.ternaryOp).
-     * For the same reason the slab is fp32 only: a load that may widen bf16 merges two vector values.
+     * For the same reason each dtype has its own copy of the two kernels: a load that may widen bf16 merges two
+     * vector values. The bf16 copies are in {@link OneTokenBf16}.
      */
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 

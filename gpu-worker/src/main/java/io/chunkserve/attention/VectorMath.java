@@ -29,6 +29,8 @@ final class VectorMath {
     static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     /** Short species with as many lanes as {@link #F}: one half-precision load widens to one float vector. */
     static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    /** Short species of {@link #F}'s shape (2·V lanes): one full-width half-precision load widens to two float vectors. */
+    static final VectorSpecies<Short> S2 = VectorSpecies.of(short.class, F.vectorShape());
 
     static final float LOG2E = 1.4426950408889634f;
     private static final float LN2 = 0.6931471805599453f;

@@ -1,5 +1,6 @@
 package io.chunkserve.bench;
 
+import io.chunkserve.engine.WorkerConfig;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
@@ -28,8 +29,9 @@ import java.util.Map;
  * {@code --phases true} adds mean µs per step per phase. {@code --mode mm}: one-token matmuls of
  * the {@code --mm} shapes (ROWSxCOLS; prefix "gu": a gate/up pair; "hot": two copies, so from cache) from cold copies,
  * alternating.
- * Also prints the largest logit difference between variants at the same position (switches only
- * change timing). The read bandwidth is measured before and after; last line {@code RESULT {json}}.
+ * A variant may also name {@code kv=f32|bf16|f16} (not a CpuTuning switch): the KV element type of its own pool,
+ * default {@code --kv-dtype} (auto: bf16 for the bf16 weights, as a server picks). Also prints the largest logit
+ * difference between variants at the same position (switches only change timing; KV types change the rounding). The read bandwidth is measured before and after; last line {@code RESULT {json}}.
  */
 public final class DecodeAbBench {
     private DecodeAbBench() { }
@@ -37,17 +39,22 @@ public final class DecodeAbBench {
     public static void main(String[] args) {
         Map<String, String> a = Args.parse(args, Map.of("--shape", "smollm2-135m", "--rounds", "100", "--context", "64",
                 "--variants", "base:;notouch:touch=false", "--mode", "decode", "--mm", "960x576,576x576,gu1536x576,576x1536",
-                "--threads", String.valueOf(Runtime.getRuntime().availableProcessors()), "--phases", "false"));
+                "--threads", String.valueOf(Runtime.getRuntime().availableProcessors()), "--phases", "false", "--kv-dtype", "auto"));
         String[] specs = a.get("--variants").split(";");
         int V = specs.length;
         String[] names = new String[V];
         String[][] sets = new String[V][];
+        DType kvDefault = a.get("--kv-dtype").equalsIgnoreCase("auto") ? WorkerConfig.autoKvDtype(DType.BF16) : DType.parse(a.get("--kv-dtype"));
+        DType[] kvs = new DType[V];
         // every variant sets every switch any variant names (the ones it does not name to their defaults)
         Map<String, String> defaults = new LinkedHashMap<>();
         for (int i = 0; i < V; i++) {
             String[] p = specs[i].split(":", 2);
             names[i] = p[0];
             sets[i] = p.length < 2 || p[1].isBlank() ? new String[0] : p[1].split(",");
+            kvs[i] = kvDefault;
+            for (String kv : sets[i]) if (kv.trim().startsWith("kv=")) kvs[i] = DType.parse(kv.trim().substring(3));
+            sets[i] = Arrays.stream(sets[i]).filter(kv -> !kv.trim().startsWith("kv=")).toArray(String[]::new);
             for (String kv : sets[i]) {
                 String[] q = kv.split("=", 2);
                 if (q.length != 2) throw new IllegalArgumentException("switch '" + kv + "' is not name=value");
@@ -70,7 +77,7 @@ public final class DecodeAbBench {
             if (a.get("--mode").equals("mm")) {
                 out.put("matmuls", mm(k, a.get("--mm"), rounds, names, sets));
             } else {
-                out.put(a.get("--shape"), decode(k, a.get("--shape"), rounds, Integer.parseInt(a.get("--context")), names, sets, bw0,
+                out.put(a.get("--shape"), decode(k, a.get("--shape"), rounds, Integer.parseInt(a.get("--context")), names, sets, kvs, bw0,
                         Boolean.parseBoolean(a.get("--phases"))));
             }
             double bw1 = MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30);
@@ -99,8 +106,8 @@ public final class DecodeAbBench {
         return s.length == 0 ? Double.NaN : (s[(s.length - 1) / 2] + s[s.length / 2]) / 2;
     }
 
-    static Map<String, Object> decode(CpuKernels k, String shape, int rounds, int context, String[] names, String[][] sets, double bw,
-                                      boolean phases) {
+    static Map<String, Object> decode(CpuKernels k, String shape, int rounds, int context, String[] names, String[][] sets, DType[] kvs,
+                                      double bw, boolean phases) {
         ModelConfig c = RandomModel.shape(shape);
         int V = names.length, chunk = 64, warmMax = 64;
         Map<String, Object> res = new LinkedHashMap<>();
@@ -108,15 +115,19 @@ public final class DecodeAbBench {
             ModelWeights w = RandomModel.weights(c, DType.BF16, arena, 42);
             long bytes = w.matrixBytesPerStep();
             int perSeq = (context + rounds + warmMax + chunk - 1) / chunk;
-            try (CpuModelRunner runner = new CpuModelRunner(c, w, k);
-                 ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, DType.F32), perSeq)) {
+            // one pool per variant (each its own KV type and its own copy of the sequence's KV), all filled by the same prompt
+            ChunkPool[] pools = new ChunkPool[V];
+            try (CpuModelRunner runner = new CpuModelRunner(c, w, k)) {
                 int[] table = new int[perSeq];
-                for (int i = 0; i < perSeq; i++) table[i] = pool.allocate();
                 float[][] logits = new float[V][c.vocabSize()];
                 ForwardBatch fb = new ForwardBatch();
                 int[] prompt = new int[context];
                 for (int i = 0; i < context; i++) prompt[i] = (i * 31 + 7) % c.vocabSize();
-                runner.forward(fb.clear().add(prompt, 0, context, 0, table, true), pool, logits[0]);
+                for (int v = 0; v < V; v++) {
+                    pools[v] = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, kvs[v]), perSeq);
+                    for (int i = 0; i < perSeq; i++) table[i] = pools[v].allocate(); // the same ids in every pool
+                    runner.forward(fb.clear().add(prompt, 0, context, 0, table, true), pools[v], logits[v]);
+                }
                 int[] next = new int[1];
                 int pos = context;
                 // untimed rounds (at least 3, up to 1 s) so that the JIT has compiled every variant's path
@@ -124,7 +135,7 @@ public final class DecodeAbBench {
                     for (int v = 0; v < V; v++) {
                         apply(sets[v]);
                         next[0] = (pos * 17) % c.vocabSize();
-                        runner.forward(fb.clear().add(next, 0, 1, pos, table, true), pool, logits[v]);
+                        runner.forward(fb.clear().add(next, 0, 1, pos, table, true), pools[v], logits[v]);
                     }
                 }
                 int first = pos;
@@ -141,7 +152,7 @@ public final class DecodeAbBench {
                         next[0] = (pos * 17) % c.vocabSize();
                         fb.clear().add(next, 0, 1, pos, table, true); // same token and position for every variant: same KV write
                         long s0 = System.nanoTime();
-                        runner.forward(fb, pool, logits[v]);
+                        runner.forward(fb, pools[v], logits[v]);
                         t[v][i] = (System.nanoTime() - s0) / 1e3;
                         for (int q = 0; q < ph[v].length; q++) {
                             ph[v][q] += CpuTuning.PHASE_NS[q];
@@ -156,7 +167,8 @@ public final class DecodeAbBench {
                 }
                 CpuTuning.phases = false;
                 System.out.printf(Locale.ROOT, "%s b1, %d rounds at positions %d..%d, matrix bytes %.1f MB, ideal step %.0f us at %.1f GB/s; "
-                        + "max |logit diff| between variants %.3g%n", shape, rounds, first, pos - 1, bytes / 1e6, bytes / bw * 1e6, bw / 1e9, maxDiff);
+                        + "max |logit diff| between variants %.3g; KV %s%n", shape, rounds, first, pos - 1, bytes / 1e6, bytes / bw * 1e6, bw / 1e9,
+                        maxDiff, Arrays.stream(kvs).map(d -> d.name().toLowerCase(Locale.ROOT)).toList());
                 if (phases) {
                     StringBuilder hd = new StringBuilder(String.format(Locale.ROOT, "%-14s", "mean_us/step"));
                     for (String n : CpuTuning.PHASE_NAMES) hd.append(String.format(Locale.ROOT, " %8s", n));
@@ -184,9 +196,12 @@ public final class DecodeAbBench {
                     m.put("median_step_us", DecodeBench.round(med));
                     m.put("median_fraction_of_roofline", DecodeBench.round(bytes / bw * 1e6 / med));
                     m.put("median_ratio", DecodeBench.round(r));
+                    m.put("kv_dtype", kvs[v].name().toLowerCase(Locale.ROOT));
                     res.put(names[v], m);
                 }
                 res.put("max_logit_diff", maxDiff);
+            } finally {
+                for (ChunkPool p : pools) if (p != null) p.close();
             }
         }
         return res;

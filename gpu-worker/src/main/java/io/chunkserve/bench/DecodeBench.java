@@ -1,5 +1,6 @@
 package io.chunkserve.bench;
 
+import io.chunkserve.engine.WorkerConfig;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
@@ -27,9 +28,12 @@ public final class DecodeBench {
 
     public static void main(String[] args) {
         Map<String, String> a = Args.parse(args, Map.of("--shape", "smollm2-135m,llama-3.2-1b", "--dtype", "bf16", "--threads",
-                String.valueOf(Runtime.getRuntime().availableProcessors()), "--steps", "64", "--context", "64", "--batch", "16"));
+                String.valueOf(Runtime.getRuntime().availableProcessors()), "--steps", "64", "--context", "64", "--batch", "16",
+                "--kv-dtype", "auto"));
         List<String> shapes = List.of(a.get("--shape").split(","));
         DType dt = DType.parse(a.get("--dtype"));
+        // the KV element type a server picks for such a checkpoint by default (serve --kv-dtype auto), or the one asked for
+        DType kvDt = a.get("--kv-dtype").equalsIgnoreCase("auto") ? WorkerConfig.autoKvDtype(dt) : DType.parse(a.get("--kv-dtype"));
         int threads = Integer.parseInt(a.get("--threads")), steps = Integer.parseInt(a.get("--steps"));
         int context = Integer.parseInt(a.get("--context")), batch = Integer.parseInt(a.get("--batch"));
         try (CpuKernels k = new CpuKernels(threads)) {
@@ -45,8 +49,8 @@ public final class DecodeBench {
                 try (Arena arena = Arena.ofShared()) {
                     ModelWeights w = RandomModel.weights(c, dt, arena, 42);
                     bws.add(MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30));
-                    double[] b1 = run(c, w, k, 1, context, steps, true);
-                    double[] bn = run(c, w, k, batch, context, Math.max(WINDOWS, steps / 4), false);
+                    double[] b1 = run(c, w, k, 1, context, steps, true, kvDt);
+                    double[] bn = run(c, w, k, batch, context, Math.max(WINDOWS, steps / 4), false, kvDt);
                     runs.add(new double[] {w.matrixBytesPerStep(), b1[0], bn[0], b1[1], bn[1]});
                     paired.add(java.util.Arrays.copyOfRange(b1, 2, b1.length));
                 }
@@ -55,8 +59,8 @@ public final class DecodeBench {
             double bw = bws.stream().mapToDouble(Double::doubleValue).max().orElseThrow();
             StringBuilder each = new StringBuilder();
             for (double b : bws) each.append(each.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%.1f", b / 1e9));
-            System.out.printf(Locale.ROOT, "machine: %s, %d threads, measured read bandwidth %.1f GB/s (best of %s)%n",
-                    Args.machine(), threads, bw / 1e9, each);
+            System.out.printf(Locale.ROOT, "machine: %s, %d threads, measured read bandwidth %.1f GB/s (best of %s); KV %s%n",
+                    Args.machine(), threads, bw / 1e9, each, kvDt.name().toLowerCase(Locale.ROOT));
             System.out.printf(Locale.ROOT, "%-14s %-5s %10s %12s %12s %9s %12s %12s %9s %12s %9s %9s%n", "shape", "dtype", "weights_MB",
                     "tok/s_b1", "roofline_b1", "b1/roof", "tok/s_b" + batch, "roofline_b" + batch, "speedup", "med_tok/s_b1", "med/roof",
                     "pair/roof");
@@ -105,6 +109,7 @@ public final class DecodeBench {
             out.put("bandwidth_measurements_gb_s", bws.stream().map(b -> round(b / 1e9)).toList());
             out.put("threads", threads);
             out.put("dtype", dt.name().toLowerCase(Locale.ROOT));
+            out.put("kv_dtype", kvDt.name().toLowerCase(Locale.ROOT));
             System.out.println("RESULT " + Args.json(out));
         }
     }
@@ -112,8 +117,7 @@ public final class DecodeBench {
     @SuppressWarnings("unchecked")
     private static Map<String, Object> castMap(Object o) { return (Map<String, Object>) o; }
 
-    private static final long WARM_NANOS = 1_000_000_000L;
-    private static final int MAX_WARM_STEPS = 64;
+    private static final int WARM_POSITIONS = 64;
     private static final int WINDOWS = 4;
 
     static double round(double x) { return Math.round(x * 1000) / 1000.0; }
@@ -124,11 +128,11 @@ public final class DecodeBench {
      * the windows (WINDOWS + 1, bytes/s: one pass before the first window and one after each) and each window's
      * fraction of the roofline against the mean of its two passes.
      */
-    static double[] run(ModelConfig c, ModelWeights w, CpuKernels k, int batch, int context, int steps, boolean pair) {
+    static double[] run(ModelConfig c, ModelWeights w, CpuKernels k, int batch, int context, int steps, boolean pair, DType kvDt) {
         int chunk = 64;
-        int perSeq = (context + steps + WINDOWS + MAX_WARM_STEPS + chunk - 1) / chunk;
+        int perSeq = (context + steps + WINDOWS + WARM_POSITIONS + chunk - 1) / chunk;
         try (CpuModelRunner runner = new CpuModelRunner(c, w, k);
-             ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, DType.F32), perSeq * batch)) {
+             ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, kvDt), perSeq * batch)) {
             List<int[]> tables = new ArrayList<>();
             for (int s = 0; s < batch; s++) {
                 int[] t = new int[perSeq];
@@ -141,17 +145,24 @@ public final class DecodeBench {
             for (int i = 0; i < context; i++) prompt[i] = (i * 31 + 7) % c.vocabSize();
             for (int s = 0; s < batch; s++) runner.forward(fb.clear().add(prompt, 0, context, 0, tables.get(s), true), pool, logits);
             int[] next = new int[1];
-            // untimed warm-up steps: at least 3, then up to WARM_NANOS (at most MAX_WARM_STEPS), so that the JIT has compiled
-            // the per-token code (norms, attention, dispatch) before the timed steps
+            // untimed warm-up steps until the JIT is quiet (see JitQuiet): the per-layer code is called 30 times a step and
+            // reaches C2 only after a few hundred steps; compiled meanwhile, it would run in C1 in the first timed windows
+            // while the compiler threads take one of the two cores
             int warm = 0;
-            for (long w0 = System.nanoTime(); warm < 3 || (warm < MAX_WARM_STEPS && System.nanoTime() - w0 < WARM_NANOS); warm++) {
+            JitQuiet quiet = new JitQuiet();
+            // (the warm-up cycles over the same WARM_POSITIONS positions, so the timed steps see the same context however
+            // long it takes)
+            for (; warm < 3 || !quiet.after(); warm++) {
                 fb.clear();
                 for (int s = 0; s < batch; s++) {
                     next[0] = (warm * 17 + s) % c.vocabSize();
-                    fb.add(next, 0, 1, context + warm, tables.get(s), true);
+                    fb.add(next, 0, 1, context + warm % WARM_POSITIONS, tables.get(s), true);
                 }
                 runner.forward(fb, pool, logits);
             }
+            int warmSteps = warm;
+            warm = WARM_POSITIONS; // timed steps continue after the warm-up's positions
+            if (pair) System.out.printf(Locale.ROOT, "  (b%d: %d untimed warm-up steps, %s)%n", batch, warmSteps, quiet);
             // timed steps in WINDOWS equal windows: the mean over all of them, and the median window
             // (robust to another process taking a core for part of the run, as the best-of-passes
             // bandwidth is)

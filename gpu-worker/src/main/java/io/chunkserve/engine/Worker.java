@@ -65,7 +65,8 @@ public final class Worker implements AutoCloseable {
             tok = Tokenizer.load(cfg.modelDir());
             ChatTemplate tpl = ChatTemplate.find(cfg.modelDir()).orElse(null);
             ModelConfig mc = model.config();
-            KvLayout layout = new KvLayout(mc.numLayers(), mc.numKvHeads(), mc.headDim(), cfg.chunkSize(), cfg.kvDtype());
+            KvLayout layout = new KvLayout(mc.numLayers(), mc.numKvHeads(), mc.headDim(), cfg.chunkSize(),
+                    cfg.kvDtypeFor(model.weights().embed().dtype()));
             device = openDevice(cfg.device());
             if (device != null) {
                 pool = ChunkPool.indexOnly(layout, cfg.kvBytes());
@@ -122,6 +123,12 @@ public final class Worker implements AutoCloseable {
     public Optional<ChatTemplate> chatTemplate() { return Optional.ofNullable(chatTemplate); }
 
     public Engine engine() { return engine; }
+
+    /** The KV cache's layout: its element type is the configured one, or the checkpoint's by {@link WorkerConfig#autoKvDtype}. */
+    public io.chunkserve.kv.KvLayout kvLayout() { return pool.layout(); }
+
+    /** Chunks in the KV pool. */
+    public int kvChunks() { return pool.numChunks(); }
 
     @Override
     public void close() {

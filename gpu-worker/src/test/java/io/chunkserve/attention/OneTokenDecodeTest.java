@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The batch-1 decode path ({@link OneTokenDecode}) against the reference ({@link NaiveAttention}):
- * GQA groups of 1–8 rows (one and two passes of 4, padded), 1–3 KV heads, head dims of one and two
+ * fp32 and bf16 slabs, GQA groups of 1–8 rows (one and two passes of 4, padded), 1–3 KV heads, head dims of one and two
  * dim blocks, chunk sizes of 4 vectors and of 1 (every piece in the one-vector tail loop), contexts on both sides of
  * the chunk and split thresholds, serial and on 2 and 3 threads (split by positions and by KV
  * heads; where the units do not divide, the hybrid split — whole KV heads first — and the plain one), with the
@@ -40,7 +40,8 @@ class OneTokenDecodeTest {
                                 for (int len : lens) {
                                     Parallel p = pars[(n++) % pars.length];
                                     OneTokenDecode.hybrid = (n / pars.length) % 2 == 0; // both splits where units do not divide
-                                    KvLayout lay = new KvLayout(2, kvHeads, hd, chunk, DType.F32);
+                                    DType dt = (n / 2) % 2 == 0 ? DType.F32 : DType.BF16; // pairs of lens alternate, so both kernels see every len
+                                    KvLayout lay = new KvLayout(2, kvHeads, hd, chunk, dt);
                                     assertTrue(OneTokenDecode.applies(lay));
                                     decodeCase(n * 131L + len, lay, g, len, p);
                                 }
@@ -57,7 +58,7 @@ class OneTokenDecodeTest {
 
     @Test
     void otherDtypesAndHeadDimsTakeTheGeneralPaths() {
-        assertFalse(OneTokenDecode.applies(new KvLayout(1, 2, 64, 64, DType.BF16)));
+        assertTrue(OneTokenDecode.applies(new KvLayout(1, 2, 64, 64, DType.BF16)));
         assertFalse(OneTokenDecode.applies(new KvLayout(1, 2, 64, 64, DType.F16)));
         assertFalse(OneTokenDecode.applies(new KvLayout(1, 2, 4 * VectorMath.V + 8, 64, DType.F32)));
     }

@@ -47,7 +47,7 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
     @Option(names = "--kv-bytes", paramLabel = "SIZE", description = "KV cache pool size, e.g. 512MiB, 2GiB (default 256MiB)")
     String kvBytes;
 
-    @Option(names = "--kv-dtype", paramLabel = "TYPE", description = "KV element type: f32, f16 or bf16 (default f32)")
+    @Option(names = "--kv-dtype", paramLabel = "TYPE", description = "KV element type: auto (default: f32 for an f32 checkpoint, else bf16), f32, f16 or bf16")
     String kvDtype;
 
     @Option(names = "--device", paramLabel = "DEV", description = "where the model runs: cpu, cuda or auto (default cpu)")
@@ -108,6 +108,11 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
         io.vertx.core.Vertx vx = server.context().vertx();
         System.err.println("chunkserve: network transport " + Server.transportName(vx)
                 + (vx.isNativeTransportEnabled() ? "" : " (" + vx.unavailableNativeTransportCause() + ")") + ", " + Server.httpInstances() + " HTTP event loops");
+        if (server.worker() != null) {
+            io.chunkserve.kv.KvLayout kv = server.worker().kvLayout();
+            System.err.printf("chunkserve: KV cache %s, %d chunks of %d tokens (%d tokens)%n", kv.dtype().name().toLowerCase(java.util.Locale.ROOT),
+                    server.worker().kvChunks(), kv.chunkSize(), (long) server.worker().kvChunks() * kv.chunkSize());
+        }
         System.out.printf("chunkserve: serving %s on http://%s:%d%n", server.context().bridge().modelName(), cfg.host(), server.port());
         System.out.flush();
         GracefulShutdown.install(server, cfg.drainTimeout()).awaitStopped();

@@ -31,9 +31,9 @@ public enum Setting {
             (c, v) -> c.withWorker(c.worker().withChunkSize(chunkSize(v))), c -> String.valueOf(c.worker().chunkSize())),
     KV_BYTES("kv_bytes", "KV cache pool size, e.g. 512MiB, 2GiB",
             (c, v) -> c.withWorker(c.worker().withKvBytes(positiveBytes(v))), c -> Units.formatBytes(c.worker().kvBytes())),
-    KV_DTYPE("kv_dtype", "KV element type: f32, f16 or bf16",
-            (c, v) -> c.withWorker(worker(c.worker(), c.worker().modelDir(), c.worker().threads(), DType.parse(v.trim()))),
-            c -> c.worker().kvDtype().name().toLowerCase(Locale.ROOT)),
+    KV_DTYPE("kv_dtype", "KV element type: auto (f32 for an f32 checkpoint, else bf16), f32, f16 or bf16",
+            (c, v) -> c.withWorker(worker(c.worker(), c.worker().modelDir(), c.worker().threads(), kvDtype(v))),
+            c -> c.worker().kvDtype() == null ? "auto" : c.worker().kvDtype().name().toLowerCase(Locale.ROOT)),
     DEVICE("device", "where the model runs: cpu, cuda (fails when there is no usable GPU) or auto",
             (c, v) -> c.withWorker(c.worker().withDevice(v)), c -> c.worker().device()),
     THREADS("threads", "CPU compute threads (default: the number of cores)",
@@ -169,6 +169,12 @@ public enum Setting {
 
     private static EngineConfig engine(int maxRunning, int maxBatchTokens) {
         return new EngineConfig(maxRunning, maxBatchTokens);
+    }
+
+    /** "auto" → null (the worker picks by the checkpoint), else a dtype name. */
+    private static DType kvDtype(String v) {
+        String s = v.trim();
+        return s.equalsIgnoreCase("auto") ? null : DType.parse(s);
     }
 
     private static WorkerConfig worker(WorkerConfig w, Path modelDir, int threads, DType dtype) {

@@ -106,6 +106,18 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void kvDtypeDefaultsToAutoAndParsesAuto() {
+        ServiceConfig d = ConfigLoader.load(DEFAULTS, Map.of(), Map.of(), null).config();
+        org.junit.jupiter.api.Assertions.assertNull(d.worker().kvDtype(), "default: auto");
+        assertEquals("auto", Setting.KV_DTYPE.show(d));
+        ServiceConfig a = ConfigLoader.load(DEFAULTS, Map.of("CHUNKSERVE_KV_DTYPE", "bf16"), flags(Setting.KV_DTYPE, "AUTO"), null).config();
+        org.junit.jupiter.api.Assertions.assertNull(a.worker().kvDtype(), "the flag's auto wins over the environment");
+        ServiceConfig f = ConfigLoader.load(DEFAULTS, Map.of(), flags(Setting.KV_DTYPE, "f32"), null).config();
+        assertEquals(DType.F32, f.worker().kvDtype());
+        assertEquals("f32", Setting.KV_DTYPE.show(f));
+    }
+
+    @Test
     void jsonFileAndConfigFromEnvironment() throws IOException {
         Path f = file("c.json", "{\"kv_bytes\": \"2GiB\", \"drain_timeout\": 45, \"synthetic\": 50}");
         var r = ConfigLoader.load(DEFAULTS, Map.of("CHUNKSERVE_CONFIG", f.toString()), Map.of(), null);
