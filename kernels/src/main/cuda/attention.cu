@@ -425,17 +425,19 @@ __device__ __forceinline__ void partials_body(
 
 #include "attention_warp.cuh"
 
-template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, int DIAG = 0, bool FTZ = false, int NW = 4>
+template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, int DIAG = 0, bool FTZ = false, int NW = 4,
+          bool WPAIR = false>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smem[];
     const int item = blockIdx.x / A.hkv, h = blockIdx.x - item * A.hkv;
     // items ≥ warpStart are warp items, 4 a block
     const bool warpBlock = WARP && item >= A.warpStart;
-    const int myItem = warpBlock ? A.warpStart + 4 * (item - A.warpStart) + (threadIdx.x >> 5) : item;
+    const int myItem = warpBlock ? A.warpStart + 4 * (item - A.warpStart) + ((threadIdx.x >> 5) & 3) : item;
     if (warpBlock && myItem >= A.nItems) return;   // a last block's missing items (the whole warp leaves)
     // NW = 8: a warp block still runs 4 warp items (warps 0..3, the shared memory of 4); warps 4..7 leave at once
-    if (NW > 4 && warpBlock && (threadIdx.x >> 5) >= 4) return;
+    // (WPAIR: warps w and w + 4 run warp item w together, see partials_warp)
+    if (NW > 4 && !WPAIR && warpBlock && (threadIdx.x >> 5) >= 4) return;
     const int* itemRec = A.items + (size_t)myItem * ITEM_INTS;
     const int4* rec = reinterpret_cast<const int4*>(itemRec);
     const int4 ia = __ldg(rec), ib = __ldg(rec + 1), ic = __ldg(rec + 2), id = __ldg(rec + 3);
@@ -456,7 +458,7 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
 #endif
     if constexpr (WARP) {
         if (warpBlock) {
-            partials_warp<T, D, STAGES, FTZ>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+            partials_warp<T, D, STAGES, FTZ, WPAIR>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
             return;
         }
     }
@@ -545,18 +547,19 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 // TL: KV tokens a stage; FAST: see partials_body. Shared memory: (64·D + STAGES·2·TL·D)·2 + 512 bytes
 // (CudaAttention.smemBytes must agree). _f64z (_f64 with the softmax's 2^x as ex2.approx.ftz) is CudaAttention's default
 // since session 9, _f64 before it; _f64w8 (session 10, d64 only): _f64z in blocks of 8 warps (256 threads, 2 blocks an
-// SM), block items with two warps a 16-row slice, warp blocks still 4 warp items (warps 4..7 leave); _v0 (64-token stages without FAST: the
+// SM), block items with two warps a 16-row slice, warp blocks still 4 warp items (warps 4..7 leave); _f64w8p (session 10,
+// experiment): _f64w8 with each warp item on two warps (8·(16·64 + 3·2·16·64)·2 = 112 KiB of shared memory); _v0 (64-token stages without FAST: the
 // session-3 kernel) and _t32 (32-token stages, 3 blocks an SM at d128: no faster than _f64) are kept for A/B.
 #define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB) CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, 0, false)
-#define CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ) CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, 4)
-#define CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW)                                     \
+#define CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ) CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, 4, false)
+#define CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW, WPAIR)                              \
     extern "C" __global__ void __launch_bounds__(NW * 32, MINB)                                              \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
          int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
-        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG, FTZ, NW>(                \
+        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG, FTZ, NW, WPAIR>(         \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
 
@@ -569,7 +572,8 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     CS_PARTIALS(cs_attn_partials_##NAME_T##_d64_t32, T, 64, 4, 32, true, 4)                                  \
     CS_PARTIALS_D(cs_attn_partials_##NAME_T##_d128_f64z, T, 128, 3, 64, true, 2, 0, true)                    \
     CS_PARTIALS_D(cs_attn_partials_##NAME_T##_d64_f64z, T, 64, 3, 64, true, 3, 0, true)                      \
-    CS_PARTIALS_W(cs_attn_partials_##NAME_T##_d64_f64w8, T, 64, 3, 64, true, 2, 0, true, 8)
+    CS_PARTIALS_W(cs_attn_partials_##NAME_T##_d64_f64w8, T, 64, 3, 64, true, 2, 0, true, 8, false)           \
+    CS_PARTIALS_W(cs_attn_partials_##NAME_T##_d64_f64w8p, T, 64, 3, 64, true, 2, 0, true, 8, true)
 
 CS_PARTIALS_ALL(__half, f16)
 CS_PARTIALS_ALL(__nv_bfloat16, bf16)

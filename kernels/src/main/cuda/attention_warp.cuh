@@ -8,7 +8,10 @@
 // no cross-warp reduction (the block path splits each 64-token tile over 4 warps and merges their states, and
 // a block starts per item: for the short private items of a shared-prefix batch that start-up dominated).
 // Needs C ≥ 16 (a stage lies in one chunk) and the f64 shared-memory size (64·D + 3·2·64·D elements).
-template <typename T, int D, int WST, bool FTZ = false>
+// PAIR (the _f64w8p kernels, session 10, 8 warps a block): warps w and w + 4 run item w together, warp w + 4·hf taking
+// the item's 16-token tiles hf, hf + 2, ...; each has its own query copy and stages (8 warps' worth of shared memory:
+// 8·(16·D + WST·2·16·D) elements), and warp w + 4 hands its (m, l, o) to warp w through shared memory at the end.
+template <typename T, int D, int WST, bool FTZ = false, bool PAIR = false>
 __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T* __restrict__ vc,
                                               const T* __restrict__ q, const Args& A, int h, const int* itemRec,
                                               int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
@@ -17,8 +20,11 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
     constexpr int WSTAGE = 2 * NTW * D;  // elements of one K + V stage
     static_assert(NTW * PR % 32 == 0, "stage load split");
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    constexpr int NWS = PAIR ? 8 : 4;    // warps with their own query copy and stages
+    const int hf = PAIR ? warp >> 2 : 0;  // which of the pair (tiles hf, hf + TSTEP, ...)
+    constexpr int TSTEP = PAIR ? 2 : 1;
     T* qs = reinterpret_cast<T*>(smem) + warp * 16 * D;
-    T* kvs = reinterpret_cast<T*>(smem) + ROWS * D + warp * WST * WSTAGE;
+    T* kvs = reinterpret_cast<T*>(smem) + NWS * 16 * D + warp * WST * WSTAGE;
     const int chunkOff = ia.x, fullTok = ia.y, seqOff = ia.z, rowStart = ia.w, rowCount = ib.x, tailSeq = ib.w;
     const int seqBase = ic.x;
     const int g = A.g, hkv = A.hkv, logC = A.logC, C = 1 << logC, hq = hkv * g;
@@ -36,14 +42,15 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
         cp_async16(smem_u32(qs + swz<D>(r, c)), src, valid);
     }
     const int nTok = tailSeq >= 0 ? fullTok - C + ((tailLen - 1) & (C - 1)) + 1 : fullTok;
-    const int nTiles = (nTok + NTW - 1) / NTW;
-    auto chunk_of = [&](int tile) {
-        int ci = (tile * NTW) >> logC;
+    const int nTilesAll = (nTok + NTW - 1) / NTW;
+    const int nTiles = (nTilesAll - hf + TSTEP - 1) / TSTEP;   // this warp's tiles: hf + TSTEP·j
+    auto chunk_of = [&](int j) {
+        int ci = ((hf + TSTEP * j) * NTW) >> logC;
         return ci < PRE ? pick_pre(ic, id, ci) : __ldg(A.chunkIds + chunkOff + ci);
     };
     // stage load: tokens tile·16 .. +15 lie in one chunk; slots ≥ nTok are zero-filled, not read
-    auto load = [&](int tile, int stage, int chunk) {
-        const int tok0 = tile * NTW;
+    auto load = [&](int j, int stage, int chunk) {
+        const int tok0 = (hf + TSTEP * j) * NTW;
         const T* kb = kc + (((size_t)chunk * hkv + h) * C + (tok0 & (C - 1))) * D;
         const T* vb = vc + (kb - kc);
         T* ks = kvs + stage * WSTAGE;
@@ -98,7 +105,7 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
         for (int n = 0; n < 2; ++n) {
             #pragma unroll
             for (int e = 0; e < 2; ++e) {
-                int tg = i * NTW + n * 8 + 2 * (lane & 3) + e;
+                int tg = (hf + TSTEP * i) * NTW + n * 8 + 2 * (lane & 3) + e;
                 bool v = tg < nTok;
                 s[n][e] = v ? s[n][e] * A.scaleLog2 : -INFINITY;
                 s[n][2 + e] = v ? s[n][2 + e] * A.scaleLog2 : -INFINITY;
@@ -148,6 +155,38 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    if constexpr (PAIR) {
+        // warp w + 4 → warp w: its state through its own (now idle) stage area, a 64-thread named barrier per pair
+        float* xs = reinterpret_cast<float*>(reinterpret_cast<T*>(smem) + NWS * 16 * D + (warp & 3 | 4) * WST * WSTAGE);
+        static_assert((D / 8) * 4 * 32 * 4 + 4 * 32 * 4 <= WST * WSTAGE * 2, "pair hand-over area");
+        if (hf == 1) {
+            #pragma unroll
+            for (int n = 0; n < D / 8; ++n)
+                *reinterpret_cast<float4*>(xs + (n * 32 + lane) * 4) = make_float4(o[n][0], o[n][1], o[n][2], o[n][3]);
+            *reinterpret_cast<float4*>(xs + (D / 8 * 32 + lane) * 4) = make_float4(m0, m1, l0, l1);
+        }
+        switch (warp & 3) {   // immediate barrier ids: a register id makes ptxas reserve all 16
+            case 0: asm volatile("bar.sync 1, 64;" ::: "memory"); break;
+            case 1: asm volatile("bar.sync 2, 64;" ::: "memory"); break;
+            case 2: asm volatile("bar.sync 3, 64;" ::: "memory"); break;
+            default: asm volatile("bar.sync 4, 64;" ::: "memory"); break;
+        }
+        if (hf == 1) return;
+        const float4 ml = *reinterpret_cast<const float4*>(xs + (D / 8 * 32 + lane) * 4);
+        const float M0 = fmaxf(m0, ml.x), M1 = fmaxf(m1, ml.y);
+        const float b0 = M0 == -INFINITY ? 0.f : M0, b1 = M1 == -INFINITY ? 0.f : M1;
+        const float fa0 = exp2f(m0 - b0), fb0 = exp2f(ml.x - b0), fa1 = exp2f(m1 - b1), fb1 = exp2f(ml.y - b1);
+        #pragma unroll
+        for (int n = 0; n < D / 8; ++n) {
+            const float4 x = *reinterpret_cast<const float4*>(xs + (n * 32 + lane) * 4);
+            o[n][0] = o[n][0] * fa0 + x.x * fb0; o[n][1] = o[n][1] * fa0 + x.y * fb0;
+            o[n][2] = o[n][2] * fa1 + x.z * fb1; o[n][3] = o[n][3] * fa1 + x.w * fb1;
+        }
+        l0 = l0 * fa0 + ml.z * fb0;
+        l1 = l1 * fa1 + ml.w * fb1;
+        m0 = M0;
+        m1 = M1;
+    }
     const int4 jb = ldg_again(itemRec + 4);
     const int partBase = jb.y, partStride = jb.z;
     #pragma unroll

@@ -56,9 +56,11 @@ public final class CudaAttention implements AutoCloseable {
     private final CUfunction partials, merge, append, fill, readAll;
     private final long hPartials;
     // [0] = hPartials; [1], [2]: the loads-only / math-only instances, [3]: the other of f64 / f64z (bf16 f64 / f64z only),
-    // [4]: the other of f64z / f64w8 (f64z / f64w8, both dtypes), else 0; threadsDiag: their block sizes
-    private final long[] hPartialsDiag = new long[5];
-    private final int[] threadsDiag = new int[5];
+    // [4]: the other of f64z / f64w8 (f64z / f64w8, both dtypes; f64w8p: f64z), [5]: f64w8 (f64w8p only), else 0;
+    // threadsDiag / smemDiag: their block sizes and dynamic shared memory
+    private final long[] hPartialsDiag = new long[6];
+    private final int[] threadsDiag = new int[6];
+    private final int[] smemDiag = new int[6];
     private int partialsDiag;
     private final long[] hMerges = new long[MERGE_VARIANTS.size()];
     private int mergeVariant;
@@ -94,9 +96,9 @@ public final class CudaAttention implements AutoCloseable {
         variant = System.getProperty("chunkserve.cuda.attnVariant", DEFAULT_VARIANT);
         int stages, stageTokens;
         switch (variant) {
-            case "v0", "f64", "f64z", "f64w8" -> { stages = 3; stageTokens = 64; }
+            case "v0", "f64", "f64z", "f64w8", "f64w8p" -> { stages = 3; stageTokens = 64; }
             case "t32" -> { stages = layout.headDim() >= 128 ? 3 : 4; stageTokens = 32; }
-            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, f64z, f64w8, t32)");
+            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, f64z, f64w8, f64w8p, t32)");
         }
         int d0 = layout.headDim();
         partials = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + kernelOf(variant, d0));
@@ -108,27 +110,32 @@ public final class CudaAttention implements AutoCloseable {
         hPartials = Launcher.handle(partials);
         hPartialsDiag[0] = hPartials;
         threadsDiag[0] = partialsThreads;
+        smemDiag[0] = smemBytesFor(variant, d0, stages, stageTokens);
         if ((variant.equals("f64") || variant.equals("f64z")) && layout.dtype() == DType.BF16) {
             for (int i = 1; i <= 3; i++) {
                 CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + (i < 3 ? "_f64d" + i : variant.equals("f64") ? "_f64z" : "_f64"));
                 CudaDevice.setDynamicShared(f, smemBytesFor(layout.headDim(), stages, stageTokens));
                 hPartialsDiag[i] = Launcher.handle(f);
                 threadsDiag[i] = THREADS;
+                smemDiag[i] = smemBytesFor(layout.headDim(), stages, stageTokens);
             }
         }
-        if (variant.equals("f64z") || variant.equals("f64w8")) {
-            String other = variant.equals("f64z") ? "f64w8" : "f64z";
-            CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + kernelOf(other, d0));
-            CudaDevice.setDynamicShared(f, smemBytesFor(d0, stages, stageTokens));
-            hPartialsDiag[4] = Launcher.handle(f);
-            threadsDiag[4] = threadsOf(other, d0);
+        if (variant.equals("f64z") || variant.startsWith("f64w8")) {
+            String[] others = variant.equals("f64z") ? new String[] {"f64w8"} : variant.equals("f64w8") ? new String[] {"f64z"} : new String[] {"f64z", "f64w8"};
+            for (int i = 0; i < others.length; i++) {
+                CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + kernelOf(others[i], d0));
+                smemDiag[4 + i] = smemBytesFor(others[i], d0, stages, stageTokens);
+                CudaDevice.setDynamicShared(f, smemDiag[4 + i]);
+                hPartialsDiag[4 + i] = Launcher.handle(f);
+                threadsDiag[4 + i] = threadsOf(others[i], d0);
+            }
         }
         for (int i = 0; i < hMerges.length; i++) {
             hMerges[i] = Launcher.handle(i == 0 ? merge : CudaDevice.function(module, "cs_attn_merge_" + t + "_" + MERGE_VARIANTS.get(i)));
         }
         mergeVariant(System.getProperty("chunkserve.cuda.mergeVariant", DEFAULT_MERGE));
         int d = layout.headDim();
-        smemBytes = smemBytesFor(d, stages, stageTokens);
+        smemBytes = smemBytesFor(variant, d, stages, stageTokens);
         if (smemBytes > device.maxSharedPerBlockOptin()) {
             throw new CudaUnavailableException("CUDA unavailable: the attention kernel needs " + smemBytes + " B of shared memory per block, the device offers " + device.maxSharedPerBlockOptin());
         }
@@ -138,8 +145,9 @@ public final class CudaAttention implements AutoCloseable {
         // f64w8: plans as for the 4-warp kernel of the same shared memory (its one-wave rule's slots), see W8_PLAN
         if (eightWarps) {
             CUfunction four = CudaDevice.function(module, "cs_attn_partials_" + t + "_f64z");
-            CudaDevice.setDynamicShared(four, smemBytes);
-            planBlocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(four, THREADS, smemBytes));
+            int fourSmem = smemBytesFor(d, stages, stageTokens);
+            CudaDevice.setDynamicShared(four, fourSmem);
+            planBlocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(four, THREADS, fourSmem));
         } else {
             planBlocksPerSm = blocksPerSm;
         }
@@ -221,12 +229,18 @@ public final class CudaAttention implements AutoCloseable {
 
     /** The kernel name suffix of a partials variant at head dim d (f64w8 has 8-warp kernels at d = 64 only). */
     static String kernelOf(String variant, int d) {
-        return variant.equals("f64w8") && d != 64 ? "f64z" : variant;
+        return variant.startsWith("f64w8") && d != 64 ? "f64z" : variant;
     }
 
     /** Threads a partials block of the variant at head dim d. */
     static int threadsOf(String variant, int d) {
-        return kernelOf(variant, d).equals("f64w8") ? 2 * THREADS : THREADS;
+        return kernelOf(variant, d).startsWith("f64w8") ? 2 * THREADS : THREADS;
+    }
+
+    /** Dynamic shared memory of the variant's kernel: f64w8p's warp blocks hold 8 warps' query copies and stages. */
+    private static int smemBytesFor(String variant, int d, int stages, int stageTokens) {
+        int base = smemBytesFor(d, stages, stageTokens);
+        return kernelOf(variant, d).equals("f64w8p") ? Math.max(base, 8 * (16 * d + stages * 2 * 16 * d) * 2) : base;
     }
 
     private static int smemBytesFor(int d, int stages, int stageTokens) {
@@ -404,14 +418,15 @@ public final class CudaAttention implements AutoCloseable {
                 .i32(plan.warpStart()).i32(plan.itemCount());
         int blocks = skipPrivate && plan.warpStart() > 0 ? plan.warpStart() * hkv : plan.blockCount();
         long hp = hPartialsDiag[partialsDiag];
-        int threads = threadsDiag[partialsDiag];
-        if (partialsDiag == 0 && partialsThreads > THREADS && plan.privatePieces() == 1) {
+        int threads = threadsDiag[partialsDiag], smem = smemDiag[partialsDiag];
+        if (partialsDiag == 0 && variant.equals("f64w8") && partialsThreads > THREADS && plan.privatePieces() == 1) {
             // f64w8: the 8-warp kernel only beside split private lists; other plans run the f64z kernel (W8_PRIVATE_SPLIT)
             hp = hPartialsDiag[4];
             threads = threadsDiag[4];
+            smem = smemDiag[4];
         }
-        if (dependentPartials) launcher.launchDependent(hp, blocks, 1, threads, smemBytes);
-        else launcher.launch(hp, blocks, 1, threads, smemBytes);
+        if (dependentPartials) launcher.launchDependent(hp, blocks, 1, threads, smem);
+        else launcher.launch(hp, blocks, 1, threads, smem);
         if ((directNow && !planMerge) || skipMerge) return;
         if (profile != null) profile.mark(OpProfile.C_MERGE);
         int batch = plan.batchSize(), perBlock = THREADS / (d / 4);
