@@ -33,10 +33,11 @@ public final class CudaAttention implements AutoCloseable {
      * Partials kernel variants (attention.cu's CS_PARTIALS_ALL; stages and stage tokens must match the kernels):
      * {@code v0} the session-3 kernel (64-token stages, 3 of them), {@code f64} the same with the cheaper tile
      * loads and the skipped rescale, {@code t32} 32-token stages (d128: 3 stages, 3 blocks an SM; d64: 4 stages,
-     * 4 blocks an SM) with both. {@code -Dchunkserve.cuda.attnVariant=v0|f64|f64z|f64w8|t32} overrides the default (A/B).
+     * 4 blocks an SM) with both. {@code -Dchunkserve.cuda.attnVariant=v0|f64|f64z|f64w8|f64w8p|t32} overrides the default (A/B).
      * Default f64: through the engine at B = 64 on an H200 it took 0.37–0.39 ms off the 8B step against v0 and
      * t32 ran as fast as it there (the extra resident blocks bought nothing more), 1B was 1–2 % better with f64.
-     * {@code f64w8} (session 10): the block items of head dim 64 on 8 warps (see DEFAULT_VARIANT's comment).
+     * {@code f64w8} (session 10): the block items of head dim 64 on 8 warps (see DEFAULT_VARIANT's comment); {@code f64w8p}
+     * (session 10, A/B only): f64w8 with each warp item on two warps, on every plan (112 KiB of shared memory a block).
      */
     // f64z (session 9): f64 with the online softmax's 2^x as ex2.approx.ftz (BENCHMARKS.md issue 7, session 9: −0.015 ms a
     // step at 8B B = 64, −0.002 at 1B; same checks as f64)
