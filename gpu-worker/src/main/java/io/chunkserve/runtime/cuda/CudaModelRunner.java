@@ -110,7 +110,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceBuffer[] penSaved = new DeviceBuffer[2];   // per parity: the raw logits cs_penalize replaced
     private final DeviceBuffer[] lpOut = new DeviceBuffer[2];      // per parity: cs_logprobs' results
     private int[] hostInts = new int[1024];
-    private int[] order = new int[16];
     private int[] idsHost = new int[16];
     private long steps;
     private boolean pipeline = !"false".equals(System.getProperty("chunkserve.cuda.pipeline"));
@@ -486,21 +485,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
     }
 
-    /** What the parts of one step's enqueue share: the step's shape, counts, int layout and device pointers (reused). */
-    private static final class Step {
-        int S, T, C, logC, h, qDim, kvDim, inter, vocab, hq, hkv, hd, half, A;
-        int nDec, units, tableInts, nLog, nGreedy, nDraw, nPen, nEnt, nLp, nDelta, nEntInline;
-        boolean tp, resident;
-        int[] penFirst;
-        int oUnits, oTables, oRows, oDraw, oPen, oEnt, oLp, oDelta, total;
-        int[] in, logSeq, penSlot, lpSeq;
-        CUdeviceptr dTok, dPos, dChunk, dSlot, dUnits, dTables, dRows, dDraw, dPen, dEnt, dLp, dDelta;
-        long hostStart;
-        int p, e, normThreads, skip;
-        float eps;
-        DeviceBuffer prevIds;
-    }
-    private final Step sp = new Step();
+    private final StepInts sp = new StepInts();
 
     private Launched enqueueStep(ForwardBatch b, ChunkPool pool, Runnable whileRunning) {
         if (pool != this.pool) throw new IllegalArgumentException("this runner serves the pool it was built with");
@@ -530,9 +515,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
         device.makeCurrent();
         sp.S = S;
-        planStep(b);
+        sp.plan(b, cfg, layout.chunkSize(), precision.bytes, qt, twoPhase != null && useTwoPhase, prevGreedyIndex,
+                deviceSampling, devicePenalties, deviceLogprobs);
         placePenaltyLists(b);
-        fillStepInts(b);
+        sp.fill(b, qt, prevGreedyIndex, penArena.deltas(), this::ints);
         uploadStepInts(st);
         ensureScratch(b);
         long hostStart = System.nanoTime();
@@ -568,60 +554,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
         launchHead(st);
         return st;
-    }
-
-    /** Host side of a step: checks its tokens, orders its sequences (single-token first) and counts its units and rows. */
-    private void planStep(ForwardBatch b) {
-        int S = sp.S;
-        int T = b.totalTokens(), C = layout.chunkSize(), logC = Integer.numberOfTrailingZeros(C);
-        int h = cfg.hiddenSize(), qDim = cfg.qDim(), kvDim = cfg.kvDim(), inter = cfg.intermediateSize(), vocab = cfg.vocabSize();
-        int hq = cfg.numHeads(), hkv = cfg.numKvHeads(), hd = cfg.headDim(), half = hd / 2, A = precision.bytes;
-        for (int s = 0; s < S; s++) {
-            if (b.previousRow(s) >= 0) {
-                if (b.previousRow(s) >= prevGreedyIndex.length || prevGreedyIndex[b.previousRow(s)] < 0) {
-                    throw new IllegalStateException("sequence " + s + " takes the token of row " + b.previousRow(s) + ", which the step before did not pick");
-                }
-                continue;
-            }
-            for (int i = b.offset(s), e = i + b.count(s); i < e; i++) {
-                int tok = b.token(i);
-                if (tok < 0 || tok >= vocab) throw new IllegalArgumentException("token id " + tok + " outside the vocabulary");
-            }
-        }
-        // 1. order: single-token sequences first (the two-phase kernels read their queries as rows 0 .. nDec-1)
-        if (order.length < S) order = new int[Math.max(S, order.length * 2)];
-        int nDec = 0;
-        for (int s = 0; s < S; s++) if (b.count(s) == 1) order[nDec++] = s;
-        for (int s = 0, k = nDec; s < S; s++) if (b.count(s) != 1) order[k++] = s;
-        boolean tp = twoPhase != null && useTwoPhase && nDec > 0;
-        // 2. the step's ints: tokens, positions, chunks, slots (T each), units (4 per), tables, logit rows
-        int units = 0, tableInts = 0;
-        for (int i = tp ? nDec : 0; i < S; i++) {
-            int s = order[i];
-            units += (b.count(s) + qt - 1) / qt;
-            tableInts += (b.startPosition(s) + b.count(s) + C - 1) / C;
-        }
-        int nLog = 0, nGreedy = 0, nDraw = 0, nPen = 0, nEnt = 0, nLp = 0;
-        for (int s = 0; s < S; s++) {
-            if (b.wantsLogits(s)) {
-                nLog++;
-                if (b.isGreedy(s)) nGreedy++;
-                if (b.isRunnerSampled(s)) nDraw++;
-                if (b.isGreedy(s) && b.isPenalized(s)) {
-                    nPen++;
-                    nEnt += b.penaltyEntries(s);
-                }
-                if (b.isGreedy(s) && b.wantsRunnerLogprobs(s)) nLp++;
-            }
-        }
-        if (nDraw > 0 && !deviceSampling) throw new IllegalStateException("rows marked for a draw, but this runner does not sample");
-        if (nPen > 0 && !devicePenalties) throw new IllegalStateException("rows marked with penalties, but this runner does not apply them");
-        if (nLp > 0 && !deviceLogprobs) throw new IllegalStateException("rows marked for log-probabilities, but this runner does not report them");
-        sp.T = T; sp.C = C; sp.logC = logC;
-        sp.h = h; sp.qDim = qDim; sp.kvDim = kvDim; sp.inter = inter; sp.vocab = vocab;
-        sp.hq = hq; sp.hkv = hkv; sp.hd = hd; sp.half = half; sp.A = A;
-        sp.nDec = nDec; sp.tp = tp; sp.units = units; sp.tableInts = tableInts;
-        sp.nLog = nLog; sp.nGreedy = nGreedy; sp.nDraw = nDraw; sp.nPen = nPen; sp.nEnt = nEnt; sp.nLp = nLp;
     }
 
     /** Resident penalty lists: places each penalized row's list in the arena (growing its device copy), or counts inline entries. */
@@ -663,117 +595,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         sp.nEntInline = nEntInline;
     }
 
-    /** Fills the step's host ints: token rows, attention units and tables, logit rows, draw/penalty/logprob headers, list deltas. */
-    private void fillStepInts(ForwardBatch b) {
-        int S = sp.S, T = sp.T, C = sp.C, logC = sp.logC, nDec = sp.nDec, units = sp.units, tableInts = sp.tableInts;
-        int nLog = sp.nLog, nGreedy = sp.nGreedy, nDraw = sp.nDraw, nPen = sp.nPen, nLp = sp.nLp;
-        int nDelta = sp.nDelta, nEntInline = sp.nEntInline;
-        boolean tp = sp.tp, resident = sp.resident;
-        int[] penFirst = sp.penFirst;
-        int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, oDraw = oRows + nLog;
-        int oPen = oDraw + 8 * nDraw, oEnt = oPen + 8 * nPen;   // penalized rows' headers (8 ints), their entries (id, count) unless resident
-        int oLp = oEnt + 2 * nEntInline;   // rows with log-probabilities: headers (8 ints)
-        int oDelta = oLp + 8 * nLp;        // resident lists' changes: (arena position, id, count)
-        int total = oDelta + 3 * nDelta;
-        int[] in = ints(total);
-        int row = 0;
-        int[] rowOf = new int[S];   // first internal token row of each batch sequence
-        for (int i = 0; i < S; i++) {
-            int s = order[i], n = b.count(s), start = b.startPosition(s), off = b.offset(s);
-            int[] table = b.chunkTable(s);
-            if (table.length < (start + n + C - 1) / C) throw new IllegalArgumentException("sequence " + s + ": chunk table too short");
-            rowOf[s] = row;
-            int prev = b.previousRow(s);
-            for (int j = 0; j < n; j++, row++) {
-                int pos = start + j;
-                in[row] = prev >= 0 ? -1 - prevGreedyIndex[prev] : b.token(off + j);   // (negative: the pick's index in the last ids)
-                in[T + row] = pos;
-                in[2 * T + row] = table[pos >> logC];
-                in[3 * T + row] = pos & (C - 1);
-            }
-        }
-        int u = 0, tOff = 0;
-        for (int i = tp ? nDec : 0; i < S; i++) {
-            int s = order[i], n = b.count(s), start = b.startPosition(s);
-            int chunks = (start + n + C - 1) / C;
-            System.arraycopy(b.chunkTable(s), 0, in, oTables + tOff, chunks);
-            for (int j = 0; j < n; j += qt, u++) {
-                in[oUnits + 4 * u] = tOff;
-                in[oUnits + 4 * u + 1] = rowOf[s] + j;
-                in[oUnits + 4 * u + 2] = Math.min(qt, n - j);
-                in[oUnits + 4 * u + 3] = start + j;
-            }
-            tOff += chunks;
-        }
-        // logit rows: sequences that need their logits first, then the greedy ones, then those drawn on the device
-        // (their parameters: 1/T, top_k, top_p, min_p, u as two words, the logits row, 0)
-        int[] logSeq = new int[nLog];
-        int[] penSlot = nPen > 0 ? new int[nLog] : null;   // logits row → first saved slot of a penalized row, else -1
-        int li = 0, di = 0, pi = 0, ei = 0, lpi = 0, ii = 0;   // ei: saved slots before the row; ii: inline entries
-        int nNeedRows = nLog - nGreedy;
-        int[] lpSeq = nLp > 0 ? new int[nLp] : null;
-        for (int pass = 0; pass < 3; pass++) {
-            for (int s = 0; s < S; s++) {
-                if (!b.wantsLogits(s) || (pass == 0 ? b.isGreedy(s) : pass == 1 ? !b.isGreedy(s) || b.isRunnerSampled(s) : !b.isRunnerSampled(s))) continue;
-                if (pass == 2) {
-                    int o = oDraw + 8 * di++;
-                    long ub = Double.doubleToRawLongBits(b.draw(s));
-                    in[o] = Float.floatToRawIntBits(b.inverseTemperature(s));
-                    in[o + 1] = b.topK(s);
-                    in[o + 2] = Float.floatToRawIntBits(b.topP(s));
-                    in[o + 3] = Float.floatToRawIntBits(b.minP(s));
-                    in[o + 4] = (int) ub;
-                    in[o + 5] = (int) (ub >>> 32);
-                    in[o + 6] = li;
-                    in[o + 7] = 0;
-                }
-                if (pass > 0 && b.isPenalized(s)) {
-                    int o = oPen + 8 * pi, n = b.penaltyEntries(s), prev = b.previousRow(s);
-                    in[o] = resident ? penFirst[s] : ii;
-                    in[o + 1] = n;
-                    in[o + 2] = prev >= 0 ? prevGreedyIndex[prev] : -1;   // the pick of the step before, not in the list yet
-                    in[o + 3] = Float.floatToRawIntBits(b.repetitionPenalty(s));
-                    in[o + 4] = Float.floatToRawIntBits(b.presencePenalty(s));
-                    in[o + 5] = Float.floatToRawIntBits(b.frequencyPenalty(s));
-                    in[o + 6] = li;
-                    in[o + 7] = ei + pi;   // n + 1 saved slots a row
-                    penSlot[li] = ei + pi;
-                    if (!resident) {
-                        int[] pid = b.penaltyIds(s), pc = b.penaltyCounts(s);
-                        for (int j = 0, q = oEnt + 2 * ii; j < n; j++, q += 2) {
-                            in[q] = pid[j];
-                            in[q + 1] = pc[j];
-                        }
-                        ii += n;
-                    }
-                    ei += n;
-                    pi++;
-                } else if (penSlot != null) {
-                    penSlot[li] = -1;
-                }
-                if (pass > 0 && b.wantsRunnerLogprobs(s)) {
-                    int o = oLp + 8 * lpi;
-                    boolean pen = b.isPenalized(s);
-                    in[o] = li;
-                    in[o + 1] = li - nNeedRows;   // its pick's index in the ids
-                    in[o + 2] = pen ? penSlot[li] : -1;
-                    in[o + 3] = pen ? b.penaltyEntries(s) + 1 : 0;
-                    in[o + 4] = b.topLogprobs(s);
-                    lpSeq[lpi++] = s;
-                }
-                logSeq[li] = s;
-                in[oRows + li++] = rowOf[s] + b.count(s) - 1;
-            }
-        }
-        if (nDelta > 0) System.arraycopy(penArena.deltas(), 0, in, oDelta, 3 * nDelta);
-        sp.oUnits = oUnits; sp.oTables = oTables; sp.oRows = oRows; sp.oDraw = oDraw;
-        sp.oPen = oPen; sp.oEnt = oEnt; sp.oLp = oLp; sp.oDelta = oDelta; sp.total = total;
-        sp.in = in;
-        sp.logSeq = logSeq;
-        sp.penSlot = penSlot;
-        sp.lpSeq = lpSeq;
-    }
-
     /** Uploads the step's ints (through the pinned stage of its parity) and points at their sections on the device. */
     private void uploadStepInts(Launched st) {
         int T = sp.T, total = sp.total;
@@ -809,8 +630,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             int[][] tables = new int[nDec][];
             int[] lengths = new int[nDec];
             for (int i = 0; i < nDec; i++) {
-                tables[i] = b.chunkTable(order[i]);
-                lengths[i] = b.startPosition(order[i]) + 1;
+                tables[i] = b.chunkTable(sp.order[i]);
+                lengths[i] = b.startPosition(sp.order[i]) + 1;
             }
             twoPhase.prepare(tables, lengths, true);
         }
