@@ -148,20 +148,19 @@ public final class DecodeBench {
             // untimed warm-up steps until the JIT is quiet (see JitQuiet): the per-layer code is called 30 times a step and
             // reaches C2 only after a few hundred steps; compiled meanwhile, it would run in C1 in the first timed windows
             // while the compiler threads take one of the two cores
-            int warm = 0;
             JitQuiet quiet = new JitQuiet();
             // (the warm-up cycles over the same WARM_POSITIONS positions, so the timed steps see the same context however
-            // long it takes)
-            for (; warm < 3 || !quiet.after(); warm++) {
+            // long it takes; they continue after those positions)
+            int warmSteps = 0;
+            for (; warmSteps < 3 || !quiet.after(); warmSteps++) {
                 fb.clear();
                 for (int s = 0; s < batch; s++) {
-                    next[0] = (warm * 17 + s) % c.vocabSize();
-                    fb.add(next, 0, 1, context + warm % WARM_POSITIONS, tables.get(s), true);
+                    next[0] = (warmSteps * 17 + s) % c.vocabSize();
+                    fb.add(next, 0, 1, context + warmSteps % WARM_POSITIONS, tables.get(s), true);
                 }
                 runner.forward(fb, pool, logits);
             }
-            int warmSteps = warm;
-            warm = WARM_POSITIONS; // timed steps continue after the warm-up's positions
+            final int warm = WARM_POSITIONS;
             if (pair) System.out.printf(Locale.ROOT, "  (b%d: %d untimed warm-up steps, %s)%n", batch, warmSteps, quiet);
             // timed steps in WINDOWS equal windows: the mean over all of them, and the median window
             // (robust to another process taking a core for part of the run, as the best-of-passes
