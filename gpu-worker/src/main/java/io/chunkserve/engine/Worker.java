@@ -125,7 +125,7 @@ public final class Worker implements AutoCloseable {
     public Engine engine() { return engine; }
 
     /** The KV cache's layout: its element type is the configured one, or the checkpoint's by {@link WorkerConfig#autoKvDtype}. */
-    public io.chunkserve.kv.KvLayout kvLayout() { return pool.layout(); }
+    public KvLayout kvLayout() { return pool.layout(); }
 
     /** Chunks in the KV pool. */
     public int kvChunks() { return pool.numChunks(); }

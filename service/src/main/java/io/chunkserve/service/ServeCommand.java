@@ -1,6 +1,7 @@
 package io.chunkserve.service;
 
 import io.chunkserve.engine.WorkerConfig;
+import io.chunkserve.kv.KvLayout;
 import io.chunkserve.service.config.ConfigException;
 import io.chunkserve.service.config.ConfigLoader;
 import io.chunkserve.service.config.Setting;
@@ -10,6 +11,7 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.EnumMap;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -109,8 +111,8 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
         System.err.println("chunkserve: network transport " + Server.transportName(vx)
                 + (vx.isNativeTransportEnabled() ? "" : " (" + vx.unavailableNativeTransportCause() + ")") + ", " + Server.httpInstances() + " HTTP event loops");
         if (server.worker() != null) {
-            io.chunkserve.kv.KvLayout kv = server.worker().kvLayout();
-            System.err.printf("chunkserve: KV cache %s, %d chunks of %d tokens (%d tokens)%n", kv.dtype().name().toLowerCase(java.util.Locale.ROOT),
+            KvLayout kv = server.worker().kvLayout();
+            System.err.printf("chunkserve: KV cache %s, %d chunks of %d tokens (%d tokens)%n", kv.dtype().name().toLowerCase(Locale.ROOT),
                     server.worker().kvChunks(), kv.chunkSize(), (long) server.worker().kvChunks() * kv.chunkSize());
         }
         System.out.printf("chunkserve: serving %s on http://%s:%d%n", server.context().bridge().modelName(), cfg.host(), server.port());

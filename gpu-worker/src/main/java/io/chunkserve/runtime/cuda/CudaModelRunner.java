@@ -514,11 +514,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             p.profiled = true;
         }
         device.makeCurrent();
-        sp.S = S;
         sp.plan(b, cfg, layout.chunkSize(), precision.bytes, qt, twoPhase != null && useTwoPhase, prevGreedyIndex,
                 deviceSampling, devicePenalties, deviceLogprobs);
         placePenaltyLists(b);
-        sp.fill(b, qt, prevGreedyIndex, penArena.deltas(), this::ints);
+        sp.fill(b, prevGreedyIndex, penArena.deltas(), this::ints);
         uploadStepInts(st);
         ensureScratch(b);
         long hostStart = System.nanoTime();

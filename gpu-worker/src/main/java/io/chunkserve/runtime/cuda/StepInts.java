@@ -16,7 +16,7 @@ import java.util.function.IntFunction;
 final class StepInts {
     /** The step's sequences, single-token ones first (the two-phase kernels read their queries as rows 0 .. nDec−1). */
     int[] order = new int[16];
-    int S, T, C, logC, h, qDim, kvDim, inter, vocab, hq, hkv, hd, half, A;
+    int S, T, C, logC, h, qDim, kvDim, inter, vocab, hq, hkv, hd, half, A, qt;
     int nDec, units, tableInts, nLog, nGreedy, nDraw, nPen, nEnt, nLp, nDelta, nEntInline;
     boolean tp, resident;
     int[] penFirst;
@@ -36,6 +36,7 @@ final class StepInts {
      */
     void plan(ForwardBatch b, ModelConfig cfg, int chunkSize, int actBytes, int qt, boolean twoPhase, int[] prevGreedyIndex,
               boolean sampling, boolean penalties, boolean logprobs) {
+        int S = b.size();
         int T = b.totalTokens(), C = chunkSize, logC = Integer.numberOfTrailingZeros(C);
         int h = cfg.hiddenSize(), qDim = cfg.qDim(), kvDim = cfg.kvDim(), inter = cfg.intermediateSize(), vocab = cfg.vocabSize();
         int hq = cfg.numHeads(), hkv = cfg.numKvHeads(), hd = cfg.headDim(), half = hd / 2, A = actBytes;
@@ -80,7 +81,7 @@ final class StepInts {
         if (nDraw > 0 && !sampling) throw new IllegalStateException("rows marked for a draw, but this runner does not sample");
         if (nPen > 0 && !penalties) throw new IllegalStateException("rows marked with penalties, but this runner does not apply them");
         if (nLp > 0 && !logprobs) throw new IllegalStateException("rows marked for log-probabilities, but this runner does not report them");
-        this.T = T; this.C = C; this.logC = logC;
+        this.S = S; this.T = T; this.C = C; this.logC = logC; this.qt = qt;
         this.h = h; this.qDim = qDim; this.kvDim = kvDim; this.inter = inter; this.vocab = vocab;
         this.hq = hq; this.hkv = hkv; this.hd = hd; this.half = half; this.A = A;
         this.nDec = nDec; this.tp = tp; this.units = units; this.tableInts = tableInts;
@@ -92,7 +93,7 @@ final class StepInts {
      * attention units and tables, logit rows, draw/penalty/logprob headers, the lists' changes ({@code deltas}, 3 ints
      * each). {@code ints} returns a host buffer of at least n ints (reused across steps).
      */
-    void fill(ForwardBatch b, int qt, int[] prevGreedyIndex, int[] deltas, IntFunction<int[]> ints) {
+    void fill(ForwardBatch b, int[] prevGreedyIndex, int[] deltas, IntFunction<int[]> ints) {
         int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, oDraw = oRows + nLog;
         int oPen = oDraw + 8 * nDraw, oEnt = oPen + 8 * nPen;   // penalized rows' headers (8 ints), their entries (id, count) unless resident
         int oLp = oEnt + 2 * nEntInline;   // rows with log-probabilities: headers (8 ints)

@@ -36,11 +36,11 @@ class StepIntsTest {
         int[] penIds = {100, 200}, penCounts = {2, 1};
         ForwardBatch b = mixed(penIds, penCounts);
         StepInts sp = new StepInts();
-        sp.S = b.size();
         sp.plan(b, CFG, 64, 2, QT, true, new int[0], true, true, true);
         assertArrayEquals(new int[] {1, 2, 0}, java.util.Arrays.copyOf(sp.order, 3), "decodes first, then the prefill");
         assertEquals(2, sp.nDec);
         assertTrue(sp.tp);
+        assertEquals(3, sp.S);
         assertEquals(7, sp.T);
         assertEquals(1, sp.units, "the prefill's 5 tokens in one unit of ≤ " + QT);
         assertEquals(1, sp.tableInts, "only the non-decode sequences' tables (the two-phase plan has the others)");
@@ -55,7 +55,7 @@ class StepIntsTest {
         sp.penFirst = null;
         sp.nDelta = 0;
         sp.nEntInline = sp.nEnt;
-        sp.fill(b, QT, new int[0], new int[0], int[]::new);
+        sp.fill(b, new int[0], new int[0], int[]::new);
         int[] in = sp.in;
         int T = 7;
         assertArrayEquals(new int[] {21, 31, 11, 12, 13, 14, 15}, java.util.Arrays.copyOfRange(in, 0, T), "tokens");
@@ -86,13 +86,11 @@ class StepIntsTest {
     void rowsMarkedForWhatTheRunnerDoesNotDoAreRefused() {
         ForwardBatch b = mixed(new int[] {1}, new int[] {1});
         StepInts sp = new StepInts();
-        sp.S = b.size();
         assertThrows(IllegalStateException.class, () -> sp.plan(b, CFG, 64, 2, QT, true, new int[0], false, true, true));
         assertThrows(IllegalStateException.class, () -> sp.plan(b, CFG, 64, 2, QT, true, new int[0], true, false, true));
         assertThrows(IllegalStateException.class, () -> sp.plan(b, CFG, 64, 2, QT, true, new int[0], true, true, false));
         ForwardBatch bad = new ForwardBatch().add(new int[] {CFG.vocabSize()}, 0, 1, 0, new int[] {0}, true);
         StepInts s2 = new StepInts();
-        s2.S = 1;
         assertThrows(IllegalArgumentException.class, () -> s2.plan(bad, CFG, 64, 2, QT, true, new int[0], true, true, true));
     }
 }
