@@ -129,15 +129,21 @@ public final class DecodeAbBench {
                     runner.forward(fb.clear().add(prompt, 0, context, 0, table, true), pools[v], logits[v]);
                 }
                 int[] next = new int[1];
-                int pos = context;
-                // untimed rounds (at least 3, up to 1 s) so that the JIT has compiled every variant's path
-                for (long t0 = System.nanoTime(); pos < context + 3 || (pos < context + warmMax && System.nanoTime() - t0 < 1_000_000_000L); pos++) {
+                // untimed rounds until the JIT is quiet (JitQuiet: every variant's path in C2; a fixed count of 64 rounds left
+                // SmolLM2's per-layer code in C1 for the first few hundred timed steps), cycling over warmMax positions
+                JitQuiet quiet = new JitQuiet();
+                int warmRounds = 0;
+                do {
+                    int wp = context + warmRounds % warmMax;
                     for (int v = 0; v < V; v++) {
                         apply(sets[v]);
-                        next[0] = (pos * 17) % c.vocabSize();
-                        runner.forward(fb.clear().add(next, 0, 1, pos, table, true), pools[v], logits[v]);
+                        next[0] = (wp * 17) % c.vocabSize();
+                        runner.forward(fb.clear().add(next, 0, 1, wp, table, true), pools[v], logits[v]);
                     }
-                }
+                    warmRounds++;
+                } while (warmRounds < 3 || !quiet.after());
+                System.out.printf(Locale.ROOT, "(%d untimed warm-up rounds, %s)%n", warmRounds, quiet);
+                int pos = context + Math.min(warmRounds, warmMax);
                 int first = pos;
                 CpuTuning.phases = phases;
                 long[][] ph = new long[V][CpuTuning.PHASE_NS.length];
