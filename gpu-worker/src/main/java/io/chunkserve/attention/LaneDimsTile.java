@@ -122,8 +122,8 @@ final class LaneDimsTile extends QueryTile {
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
             long k = kOff + (long) j * V;
             for (int d = 0; d < D; d++, k += row) {
-                FloatVector k0 = VectorMath.load(ks, kind, k), k1 = VectorMath.load(ks, kind, k + V);
-                FloatVector k2 = VectorMath.load(ks, kind, k + 2 * V), k3 = VectorMath.load(ks, kind, k + 3 * V);
+                FloatVector k0 = VectorMath.loadVec(ks, kind, k), k1 = VectorMath.loadVec(ks, kind, k + V);
+                FloatVector k2 = VectorMath.loadVec(ks, kind, k + 2 * V), k3 = VectorMath.loadVec(ks, kind, k + 3 * V);
                 FloatVector x = FloatVector.broadcast(F, q[qb + d]), y = FloatVector.broadcast(F, q[qb2 + d]);
                 a0 = k0.fma(x, a0);
                 a1 = k1.fma(x, a1);
@@ -149,7 +149,7 @@ final class LaneDimsTile extends QueryTile {
             FloatVector a = FloatVector.zero(F), b = a;
             long k = kOff + (long) j * V;
             for (int d = 0; d < D; d++, k += row) {
-                FloatVector kv = VectorMath.load(ks, kind, k);
+                FloatVector kv = VectorMath.loadVec(ks, kind, k);
                 a = kv.fma(FloatVector.broadcast(F, q[qb + d]), a);
                 b = kv.fma(FloatVector.broadcast(F, q[qb2 + d]), b);
             }
@@ -168,8 +168,8 @@ final class LaneDimsTile extends QueryTile {
             FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
             long k = kOff + (long) j * V;
             for (int d = 0; d < D; d++, k += row) {
-                FloatVector k0 = VectorMath.load(ks, kind, k), k1 = VectorMath.load(ks, kind, k + V);
-                FloatVector k2 = VectorMath.load(ks, kind, k + 2 * V), k3 = VectorMath.load(ks, kind, k + 3 * V);
+                FloatVector k0 = VectorMath.loadVec(ks, kind, k), k1 = VectorMath.loadVec(ks, kind, k + V);
+                FloatVector k2 = VectorMath.loadVec(ks, kind, k + 2 * V), k3 = VectorMath.loadVec(ks, kind, k + 3 * V);
                 FloatVector x = FloatVector.broadcast(F, q[d]), y = FloatVector.broadcast(F, q[D + d]), z = FloatVector.broadcast(F, q[2 * D + d]);
                 a0 = k0.fma(x, a0);
                 a1 = k1.fma(x, a1);
@@ -203,7 +203,7 @@ final class LaneDimsTile extends QueryTile {
             FloatVector a = FloatVector.zero(F), b = a, cc = a;
             long k = kOff + (long) j * V;
             for (int d = 0; d < D; d++, k += row) {
-                FloatVector kv = VectorMath.load(ks, kind, k);
+                FloatVector kv = VectorMath.loadVec(ks, kind, k);
                 a = kv.fma(FloatVector.broadcast(F, q[d]), a);
                 b = kv.fma(FloatVector.broadcast(F, q[D + d]), b);
                 cc = kv.fma(FloatVector.broadcast(F, q[2 * D + d]), cc);
@@ -226,7 +226,7 @@ final class LaneDimsTile extends QueryTile {
             for (int t = 0; t < cnt; t++) {
                 FloatVector p = FloatVector.broadcast(F, s[t]), p2 = FloatVector.broadcast(F, s2[t]), p3 = FloatVector.broadcast(F, s3[t]);
                 long v0 = off + t * row + d0;
-                FloatVector v = VectorMath.load(vs, kind, v0), v1 = VectorMath.load(vs, kind, v0 + V);
+                FloatVector v = VectorMath.loadVec(vs, kind, v0), v1 = VectorMath.loadVec(vs, kind, v0 + V);
                 a0 = v.fma(p, a0);
                 b0 = v.fma(p2, b0);
                 c0 = v.fma(p3, c0);
@@ -246,7 +246,7 @@ final class LaneDimsTile extends QueryTile {
             FloatVector a = FloatVector.fromArray(F, o, d0).mul(corr0), b = FloatVector.fromArray(F, o, D + d0).mul(corr1);
             FloatVector cc = FloatVector.fromArray(F, o, 2 * D + d0).mul(corr2);
             for (int t = 0; t < cnt; t++) {
-                FloatVector v = VectorMath.load(vs, kind, off + t * row + d0);
+                FloatVector v = VectorMath.loadVec(vs, kind, off + t * row + d0);
                 a = v.fma(FloatVector.broadcast(F, s[t]), a);
                 b = v.fma(FloatVector.broadcast(F, s2[t]), b);
                 cc = v.fma(FloatVector.broadcast(F, s3[t]), cc);
@@ -280,7 +280,7 @@ final class LaneDimsTile extends QueryTile {
             for (int t = 0; t < cnt; t++) {
                 FloatVector p = FloatVector.broadcast(F, s[t]), p2 = FloatVector.broadcast(F, s2[t]);
                 long v0 = off + t * row + d0;
-                FloatVector v = VectorMath.load(vs, kind, v0), v1 = VectorMath.load(vs, kind, v0 + V);
+                FloatVector v = VectorMath.loadVec(vs, kind, v0), v1 = VectorMath.loadVec(vs, kind, v0 + V);
                 a0 = v.fma(p, a0);
                 b0 = v.fma(p2, b0);
                 a1 = v1.fma(p, a1);
@@ -295,7 +295,7 @@ final class LaneDimsTile extends QueryTile {
         for (; d0 < dv; d0 += V) {
             FloatVector a = FloatVector.fromArray(F, o, ob + d0).mul(corr0), b = FloatVector.fromArray(F, o, ob2 + d0).mul(corr1);
             for (int t = 0; t < cnt; t++) {
-                FloatVector v = VectorMath.load(vs, kind, off + t * row + d0);
+                FloatVector v = VectorMath.loadVec(vs, kind, off + t * row + d0);
                 a = v.fma(FloatVector.broadcast(F, s[t]), a);
                 b = v.fma(FloatVector.broadcast(F, s2[t]), b);
             }
@@ -324,10 +324,10 @@ final class LaneDimsTile extends QueryTile {
             long k = kOff + (long) j * V;
             for (int d = 0; d < D; d++, k += row) {
                 FloatVector x = FloatVector.broadcast(F, q[qb + d]);
-                a0 = VectorMath.load(ks, kind, k).fma(x, a0);
-                a1 = VectorMath.load(ks, kind, k + V).fma(x, a1);
-                a2 = VectorMath.load(ks, kind, k + 2 * V).fma(x, a2);
-                a3 = VectorMath.load(ks, kind, k + 3 * V).fma(x, a3);
+                a0 = VectorMath.loadVec(ks, kind, k).fma(x, a0);
+                a1 = VectorMath.loadVec(ks, kind, k + V).fma(x, a1);
+                a2 = VectorMath.loadVec(ks, kind, k + 2 * V).fma(x, a2);
+                a3 = VectorMath.loadVec(ks, kind, k + 3 * V).fma(x, a3);
             }
             int t = j * V;
             a0.intoArray(s, t);
@@ -339,7 +339,7 @@ final class LaneDimsTile extends QueryTile {
         for (; j < nv; j++) {
             FloatVector a = FloatVector.zero(F);
             long k = kOff + (long) j * V;
-            for (int d = 0; d < D; d++, k += row) a = VectorMath.load(ks, kind, k).fma(FloatVector.broadcast(F, q[qb + d]), a);
+            for (int d = 0; d < D; d++, k += row) a = VectorMath.loadVec(ks, kind, k).fma(FloatVector.broadcast(F, q[qb + d]), a);
             a.intoArray(s, j * V);
         }
     }
@@ -358,7 +358,7 @@ final class LaneDimsTile extends QueryTile {
         float mRef = mNew == Float.NEGATIVE_INFINITY ? 0f : mNew;
         FloatVector sum = FloatVector.zero(F);
         for (int t = 0; t < padded; t += V) {
-            FloatVector p = VectorMath.exp2(FloatVector.fromArray(F, sc, t).sub(mRef));
+            FloatVector p = VectorMath.exp2Vec(FloatVector.fromArray(F, sc, t).sub(mRef));
             p.intoArray(sc, t);
             sum = sum.add(p);
         }
@@ -382,10 +382,10 @@ final class LaneDimsTile extends QueryTile {
             for (int t = 0; t < cnt; t++) {
                 FloatVector p = FloatVector.broadcast(F, s[t]);
                 long v0 = off + t * row + d0;
-                a0 = VectorMath.load(vs, kind, v0).fma(p, a0);
-                a1 = VectorMath.load(vs, kind, v0 + V).fma(p, a1);
-                a2 = VectorMath.load(vs, kind, v0 + 2 * V).fma(p, a2);
-                a3 = VectorMath.load(vs, kind, v0 + 3 * V).fma(p, a3);
+                a0 = VectorMath.loadVec(vs, kind, v0).fma(p, a0);
+                a1 = VectorMath.loadVec(vs, kind, v0 + V).fma(p, a1);
+                a2 = VectorMath.loadVec(vs, kind, v0 + 2 * V).fma(p, a2);
+                a3 = VectorMath.loadVec(vs, kind, v0 + 3 * V).fma(p, a3);
                 if ((t & 7) == 7) ahead();
             }
             a0.intoArray(o, ob + d0);
@@ -395,7 +395,7 @@ final class LaneDimsTile extends QueryTile {
         }
         for (; d0 < dv; d0 += V) {
             FloatVector a = FloatVector.fromArray(F, o, ob + d0).mul(corr);
-            for (int t = 0; t < cnt; t++) a = VectorMath.load(vs, kind, off + t * row + d0).fma(FloatVector.broadcast(F, s[t]), a);
+            for (int t = 0; t < cnt; t++) a = VectorMath.loadVec(vs, kind, off + t * row + d0).fma(FloatVector.broadcast(F, s[t]), a);
             a.intoArray(o, ob + d0);
         }
         for (int d = dv; d < D; d++) {

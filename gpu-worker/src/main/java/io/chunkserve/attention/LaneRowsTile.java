@@ -395,7 +395,7 @@ final class LaneRowsTile extends QueryTile {
         for (int r = -1; r < r1; r++) {
             int base = r < 0 ? V * TS : r * TS, end = r < 0 ? V : padded;
             float sub = r < 0 ? 0f : mRefs[r];
-            FloatVector sum = exp2InPlace(s, base, end, sub);
+            FloatVector sum = exp2InPlaceVec(s, base, end, sub);
             if (r < 0) {
                 System.arraycopy(s, V * TS, cf, 0, V);
             } else {
@@ -409,11 +409,11 @@ final class LaneRowsTile extends QueryTile {
      * s[base + t] = 2^(s[base + t] − sub) for t &lt; end (a multiple of V); returns the lane sums. Small and called
      * from hot loops only, so C2 inlines it and the returned vector stays in registers.
      */
-    private static FloatVector exp2InPlace(float[] s, int base, int end, float sub) {
+    private static FloatVector exp2InPlaceVec(float[] s, int base, int end, float sub) {
         FloatVector sum = FloatVector.zero(F);
         for (int t = 0; t < end; t += V) {
             FloatVector x = FloatVector.fromArray(F, s, base + t).sub(sub);
-            FloatVector p = VectorMath.EXP5 ? VectorMath.exp2(x) : VectorMath.exp2Taylor(x);
+            FloatVector p = VectorMath.EXP5 ? VectorMath.exp2Vec(x) : VectorMath.exp2TaylorVec(x);
             p.intoArray(s, base + t);
             sum = sum.add(p);
         }
@@ -439,7 +439,7 @@ final class LaneRowsTile extends QueryTile {
         for (int r = 0; r < r1; r++) {
             int base = r * TS;
             float sub = mm[mb + r];
-            FloatVector sum = exp2InPlace(s, base, padded, sub);
+            FloatVector sum = exp2InPlaceVec(s, base, padded, sub);
             int lo = (mb + r) * V;
             FloatVector.fromArray(F, l, lo).add(sum).intoArray(l, lo);
             cf[r] = 1f;

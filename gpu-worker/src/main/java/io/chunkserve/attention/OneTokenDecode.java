@@ -289,7 +289,7 @@ final class OneTokenDecode {
             float m = mx.reduceLanes(VectorOperators.MAX);
             FloatVector sum = FloatVector.zero(F);
             for (int t = 0; t < padded; t += V) {
-                FloatVector p = VectorMath.exp2(FloatVector.fromArray(F, sc, base + t).sub(m));
+                FloatVector p = VectorMath.exp2Vec(FloatVector.fromArray(F, sc, base + t).sub(m));
                 p.intoArray(sc, base + t);
                 sum = sum.add(p);
             }

@@ -48,7 +48,7 @@ final class VectorMath {
      * 2^x lane-wise for x ≤ 0 (our callers only pass score − max). Lanes below −126 (including
      * −∞ from masked scores) give exactly 0, so masked or padded lanes drop out of every sum.
      */
-    static FloatVector exp2Taylor(FloatVector x) {
+    static FloatVector exp2TaylorVec(FloatVector x) {
         FloatVector xc = x.max(-126f);
         FloatVector t = xc.add(ROUND_MAGIC);
         FloatVector n = t.sub(ROUND_MAGIC);               // round(x)
@@ -70,7 +70,7 @@ final class VectorMath {
      * 2^n = +0: lanes below about −126.5 (including −∞ from masked scores) give exactly 0, so
      * masked or padded lanes drop out of every sum, with no compare and blend.
      */
-    static FloatVector exp2(FloatVector x) {
+    static FloatVector exp2Vec(FloatVector x) {
         FloatVector xc = x.max(-127f);
         FloatVector t = xc.add(ROUND_MAGIC);
         FloatVector n = t.sub(ROUND_MAGIC);               // round(x)
@@ -132,7 +132,7 @@ final class VectorMath {
                 long b = elemOff * 2;
                 for (; i < bound; i += V) {
                     IntVector x = (IntVector) ShortVector.fromMemorySegment(S, slab, b + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0);
-                    halfToFloat(x).intoArray(dst, dstOff + i);
+                    halfToFloatVec(x).intoArray(dst, dstOff + i);
                 }
                 for (; i < count; i++) dst[dstOff + i] = Float.float16ToFloat(slab.get(I16, b + 2L * i));
             }
@@ -157,15 +157,15 @@ final class VectorMath {
             case BF16 -> {
                 long b = elemOff * 2;
                 for (; i < bound; i += V) {
-                    bf16ToFloat(ShortVector.fromMemorySegment(S, ks, b + 2L * i, LE)).intoArray(kDst, dstOff + i);
-                    bf16ToFloat(ShortVector.fromMemorySegment(S, vs, b + 2L * i, LE)).intoArray(vDst, dstOff + i);
+                    bf16ToFloatVec(ShortVector.fromMemorySegment(S, ks, b + 2L * i, LE)).intoArray(kDst, dstOff + i);
+                    bf16ToFloatVec(ShortVector.fromMemorySegment(S, vs, b + 2L * i, LE)).intoArray(vDst, dstOff + i);
                 }
             }
             case F16 -> {
                 long b = elemOff * 2;
                 for (; i < bound; i += V) {
-                    halfToFloat(ShortVector.fromMemorySegment(S, ks, b + 2L * i, LE)).intoArray(kDst, dstOff + i);
-                    halfToFloat(ShortVector.fromMemorySegment(S, vs, b + 2L * i, LE)).intoArray(vDst, dstOff + i);
+                    halfToFloatVec(ShortVector.fromMemorySegment(S, ks, b + 2L * i, LE)).intoArray(kDst, dstOff + i);
+                    halfToFloatVec(ShortVector.fromMemorySegment(S, vs, b + 2L * i, LE)).intoArray(vDst, dstOff + i);
                 }
             }
         }
@@ -175,7 +175,7 @@ final class VectorMath {
         }
     }
 
-    /** Codes of {@link #load}: the pool dtype as a small int, cheap to test in inner loops. */
+    /** Codes of {@link #loadVec}: the pool dtype as a small int, cheap to test in inner loops. */
     static final int KIND_F32 = 0, KIND_BF16 = 1, KIND_F16 = 2;
 
     static int kind(DType dt) {
@@ -187,10 +187,10 @@ final class VectorMath {
     }
 
     /** V elements from element {@code elem} of a slab of the given kind, widened to fp32 in registers. */
-    static FloatVector load(MemorySegment seg, int kind, long elem) {
+    static FloatVector loadVec(MemorySegment seg, int kind, long elem) {
         if (kind == KIND_F32) return FloatVector.fromMemorySegment(F, seg, elem << 2, LE);
         ShortVector h = ShortVector.fromMemorySegment(S, seg, elem << 1, LE);
-        return kind == KIND_BF16 ? bf16ToFloat(h) : halfToFloat(h);
+        return kind == KIND_BF16 ? bf16ToFloatVec(h) : halfToFloatVec(h);
     }
 
     /** One element of a slab of the given kind, widened to fp32. */
@@ -200,12 +200,12 @@ final class VectorMath {
         return kind == KIND_BF16 ? DType.bf16ToFloat(h) : Float.float16ToFloat(h);
     }
 
-    private static FloatVector bf16ToFloat(ShortVector h) {
+    private static FloatVector bf16ToFloatVec(ShortVector h) {
         return ((IntVector) h.convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
-    private static FloatVector halfToFloat(ShortVector h) {
-        return halfToFloat((IntVector) h.convertShape(VectorOperators.S2I, I, 0));
+    private static FloatVector halfToFloatVec(ShortVector h) {
+        return halfToFloatVec((IntVector) h.convertShape(VectorOperators.S2I, I, 0));
     }
 
     /**
@@ -213,7 +213,7 @@ final class VectorMath {
      * float position and scaled by 2^112 is exact for normals and subnormals; infinities and NaNs
      * get an all-ones exponent instead.
      */
-    private static FloatVector halfToFloat(IntVector h) {
+    private static FloatVector halfToFloatVec(IntVector h) {
         IntVector em = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
         IntVector finite = em.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
         VectorMask<Integer> special = em.compare(VectorOperators.GE, 0x7c00 << 13);

@@ -106,6 +106,24 @@ public final class DecodeAbBench {
         return s.length == 0 ? Double.NaN : (s[(s.length - 1) / 2] + s[s.length / 2]) / 2;
     }
 
+    /** Median µs of the batch-1 attention at position pos over the layers in turn: on all threads of k, then serially. */
+    static double[] attentionAlone(CpuKernels k, ModelConfig c, ChunkPool pool, int[] table, int pos) {
+        float[] q = new float[c.numHeads() * c.headDim()], o = new float[q.length];
+        for (int i = 0; i < q.length; i++) q[i] = (float) Math.sin(i * 0.37);
+        double[] res = new double[2];
+        for (int mode = 0; mode < 2; mode++) {
+            io.chunkserve.runtime.cpu.Parallel par = mode == 0 ? k : io.chunkserve.runtime.cpu.Parallel.SERIAL;
+            double[] t = new double[3000];
+            for (int i = 0; i < t.length; i++) {
+                long s0 = System.nanoTime();
+                io.chunkserve.attention.SequenceAttention.attend(pool, i % c.numLayers(), table, pos, 1, c.numHeads(), q, 0, o, 0, par);
+                t[i] = (System.nanoTime() - s0) / 1e3;
+            }
+            res[mode] = median(t);
+        }
+        return res;
+    }
+
     static Map<String, Object> decode(CpuKernels k, String shape, int rounds, int context, String[] names, String[][] sets, DType[] kvs,
                                       double bw, boolean phases) {
         ModelConfig c = RandomModel.shape(shape);
@@ -172,6 +190,16 @@ public final class DecodeAbBench {
                     }
                 }
                 CpuTuning.phases = false;
+                // the batch-1 attention alone on the first variant's pool (cache-warm, the 30 layers cycled), in parallel and
+                // serially: a health check of the compiled attention code, which once ran 2–45x slower for a whole process
+                // when C2 left a vector-returning helper out of line (see VectorHelperInliningTest)
+                double[] alone = attentionAlone(k, c, pools[0], table, pos - 1);
+                System.out.printf(Locale.ROOT, "attention alone (cache-warm, position %d): %.2f us on %d threads, %.2f us serial%n",
+                        pos - 1, alone[0], k.threads(), alone[1]);
+                Map<String, Object> am = new LinkedHashMap<>();
+                am.put("threads", DecodeBench.round(alone[0]));
+                am.put("serial", DecodeBench.round(alone[1]));
+                res.put("attention_alone_us", am);
                 System.out.printf(Locale.ROOT, "%s b1, %d rounds at positions %d..%d, matrix bytes %.1f MB, ideal step %.0f us at %.1f GB/s; "
                         + "max |logit diff| between variants %.3g; KV %s%n", shape, rounds, first, pos - 1, bytes / 1e6, bytes / bw * 1e6, bw / 1e9,
                         maxDiff, Arrays.stream(kvs).map(d -> d.name().toLowerCase(Locale.ROOT)).toList());

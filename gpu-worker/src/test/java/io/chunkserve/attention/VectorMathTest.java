@@ -17,7 +17,7 @@ class VectorMathTest {
 
     private static float[] exp2(float[] x) {
         float[] y = new float[x.length];
-        for (int i = 0; i < x.length; i += V) VectorMath.exp2(FloatVector.fromArray(F, x, i)).intoArray(y, i);
+        for (int i = 0; i < x.length; i += V) VectorMath.exp2Vec(FloatVector.fromArray(F, x, i)).intoArray(y, i);
         return y;
     }
 
