@@ -226,7 +226,7 @@ final class OneTokenDecode {
             }
             scores(s, lay, ks, h, a, b, rows);
             int n = b - a;
-            for (int r = 0; r < rows; r++) softmax(s, r, n);
+            for (int r = 0; r < rows; r++) softmaxVec(s, r, n);
             Arrays.fill(s.o, 0, R * hd, 0f);
             weighted(s, lay, vs, h, a, b, rows);
             for (int r = 0; r < rows; r++) {
@@ -280,7 +280,7 @@ final class OneTokenDecode {
         }
 
         /** Writes the exact softmax numerators of row r's n scores (log2 units) in place; sets m[r], l[r]. */
-        private static void softmax(Scratch s, int r, int n) {
+        private static void softmaxVec(Scratch s, int r, int n) { // …Vec: force-inlined (see VectorHelperInliningTest)
             float[] sc = s.sc;
             int base = r * s.cap, padded = QueryTile.roundUp(n, V);
             Arrays.fill(sc, base + n, base + padded, Float.NEGATIVE_INFINITY);

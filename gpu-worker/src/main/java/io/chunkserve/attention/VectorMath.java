@@ -17,6 +17,13 @@ import java.nio.ByteOrder;
  * Vector API building blocks shared by the attention tiles: the float species, a base-2
  * exponential accurate to ~1e-7 relative, and the widening copy of K/V rows from the pool's
  * dtype into fp32 scratch.
+ *
+ * <p>Methods named {@code …Vec} are force-inlined by every JVM we start
+ * ({@code -XX:CompileCommand=inline,io.chunkserve.*::*Vec}, launcher and surefire): every method of ours that returns
+ * a vector (C2 does not inline a callee it has already compiled into a big method, and a vector returned from a call
+ * that is not inlined is boxed) and small vector loops that a kernel calls per row (a callee left out of line there
+ * may keep running as C1 code, whose Vector API calls are not intrinsified). Either made the batch-1 attention
+ * 2–45× slower for a whole process in some runs; {@code VectorHelperInliningTest} holds the first half of the rule.
  */
 final class VectorMath {
     private VectorMath() { }
