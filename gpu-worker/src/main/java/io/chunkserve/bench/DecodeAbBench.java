@@ -1,5 +1,6 @@
 package io.chunkserve.bench;
 
+import io.chunkserve.attention.SequenceAttention;
 import io.chunkserve.engine.WorkerConfig;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
@@ -12,6 +13,7 @@ import io.chunkserve.runtime.cpu.CpuKernels;
 import io.chunkserve.runtime.cpu.CpuModelRunner;
 import io.chunkserve.runtime.cpu.CpuTuning;
 import io.chunkserve.runtime.cpu.MemoryBandwidth;
+import io.chunkserve.runtime.cpu.Parallel;
 
 import java.lang.foreign.Arena;
 import java.util.Arrays;
@@ -31,7 +33,9 @@ import java.util.Map;
  * alternating.
  * A variant may also name {@code kv=f32|bf16|f16} (not a CpuTuning switch): the KV element type of its own pool,
  * default {@code --kv-dtype} (auto: bf16 for the bf16 weights, as a server picks). Also prints the largest logit
- * difference between variants at the same position (switches only change timing; KV types change the rounding). The read bandwidth is measured before and after; last line {@code RESULT {json}}.
+ * difference between variants at the same position (switches only change timing; KV types change the rounding), and
+ * the attention alone afterwards (cache-warm, on all threads and serially: a health check of its compiled code). The
+ * read bandwidth is measured before and after; last line {@code RESULT {json}}.
  */
 public final class DecodeAbBench {
     private DecodeAbBench() { }
@@ -112,11 +116,11 @@ public final class DecodeAbBench {
         for (int i = 0; i < q.length; i++) q[i] = (float) Math.sin(i * 0.37);
         double[] res = new double[2];
         for (int mode = 0; mode < 2; mode++) {
-            io.chunkserve.runtime.cpu.Parallel par = mode == 0 ? k : io.chunkserve.runtime.cpu.Parallel.SERIAL;
+            Parallel par = mode == 0 ? k : Parallel.SERIAL;
             double[] t = new double[3000];
             for (int i = 0; i < t.length; i++) {
                 long s0 = System.nanoTime();
-                io.chunkserve.attention.SequenceAttention.attend(pool, i % c.numLayers(), table, pos, 1, c.numHeads(), q, 0, o, 0, par);
+                SequenceAttention.attend(pool, i % c.numLayers(), table, pos, 1, c.numHeads(), q, 0, o, 0, par);
                 t[i] = (System.nanoTime() - s0) / 1e3;
             }
             res[mode] = median(t);
@@ -190,9 +194,9 @@ public final class DecodeAbBench {
                     }
                 }
                 CpuTuning.phases = false;
-                // the batch-1 attention alone on the first variant's pool (cache-warm, the 30 layers cycled), in parallel and
-                // serially: a health check of the compiled attention code, which once ran 2–45x slower for a whole process
-                // when C2 left a vector-returning helper out of line (see VectorHelperInliningTest)
+                // the batch-1 attention alone on the first variant's pool (cache-warm, the layers cycled), in parallel and
+                // serially: a health check of the compiled attention code, which ran 2–45x slower for a whole process in some
+                // runs while C2 could leave its vector helpers out of line (VectorMath: the …Vec methods are force-inlined)
                 double[] alone = attentionAlone(k, c, pools[0], table, pos - 1);
                 System.out.printf(Locale.ROOT, "attention alone (cache-warm, position %d): %.2f us on %d threads, %.2f us serial%n",
                         pos - 1, alone[0], k.threads(), alone[1]);
