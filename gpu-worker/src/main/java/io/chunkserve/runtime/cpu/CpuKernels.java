@@ -250,6 +250,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     private void runGemv(GemvJob j) {
         long t0 = System.nanoTime();
         run(j.tasks(), j);
+        j.finish();
         j.measured(t0);
     }
 

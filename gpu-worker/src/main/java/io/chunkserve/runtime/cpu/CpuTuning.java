@@ -15,6 +15,9 @@ public final class CpuTuning {
 
     /** Adaptive split of the one-token matmuls without tail ranges ({@link RowBalance}); false: equal ranges. */
     static volatile boolean balance = true;
+    /** One-token matmuls: a task done with its own rows takes blocks from the back of the next task's ({@link GemvJob}). */
+    static volatile boolean help = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.help", "true"));
+    static volatile int minSteal = -1;
     /** Tests and benchmarks: task 0's fixed share of an adaptive split in permille (-1: the measured split). */
     static volatile int balanceFixPermille = -1;
 
@@ -24,7 +27,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, tail, balance, balancefix, attn1, attnpart, attnra, attnhyb";
+    private static final String KNOWN = "touch, tail, help, balance, balancefix, attn1, attnpart, attnra, attnhyb";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -32,6 +35,8 @@ public final class CpuTuning {
             case "touch" -> String.valueOf(touch);
             case "tail" -> String.valueOf(tailPermille);
             case "balance" -> String.valueOf(balance);
+            case "help" -> String.valueOf(help);
+            case "steal" -> String.valueOf(minSteal);
             case "balancefix" -> String.valueOf(balanceFixPermille);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
@@ -53,6 +58,8 @@ public final class CpuTuning {
             case "touch" -> touch = Boolean.parseBoolean(value);
             case "tail" -> tailPermille = Math.min(900, Integer.parseInt(value));
             case "balance" -> balance = Boolean.parseBoolean(value);
+            case "help" -> help = Boolean.parseBoolean(value);
+            case "steal" -> minSteal = Integer.parseInt(value);
             case "balancefix" -> balanceFixPermille = Math.min(1000, Integer.parseInt(value));
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));

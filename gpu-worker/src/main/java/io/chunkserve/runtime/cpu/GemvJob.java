@@ -2,13 +2,17 @@ package io.chunkserve.runtime.cpu;
 
 import io.chunkserve.model.Weight;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.function.IntConsumer;
 
 /**
  * One T = 1 dispatch: the rows of the job's weights, concatenated, cut into contiguous
- * ranges on {@code ROW_ALIGN}-row boundaries: one big range per thread, then a tail of small
- * ones (see {@link #GEMV_TAIL}). Each task streams its range of each weight once (the gemv kernels read it as four
- * long streams) and applies the element-wise epilogue to the rows it produced.
+ * ranges on {@code ROW_ALIGN}-row boundaries, one per thread. Each task streams its range of each weight once (the
+ * gemv kernels read it as four long streams) and applies the element-wise epilogue to the rows it produced. By
+ * default a task done with its own range helps the next one (see "helping" below: {@link CpuTuning#help}); without
+ * helping, benchmarks can compare the older splits: a tail of small ranges claimed by whichever thread is free (see
+ * {@link #GEMV_TAIL}) or boundaries that follow the threads' measured speeds ({@link RowBalance}).
  */
 final class GemvJob implements IntConsumer {
     /**
@@ -91,13 +95,14 @@ final class GemvJob implements IntConsumer {
         long bytes = 0;
         for (int j = 0; j < count; j++) bytes += ws[j].byteSize();
         this.tailFrac = CpuTuning.tailPermille >= 0 ? CpuTuning.tailPermille / 1000.0 : GEMV_TAIL;
-        this.tail = threads > 1 && tailFrac > 0 && aligned >= 8 * threads && bytes >= GEMV_TAIL_MIN_BYTES;
+        this.help = CpuTuning.help && big > 1 && uniform();
+        this.tail = !help && threads > 1 && tailFrac > 0 && aligned >= 8 * threads && bytes >= GEMV_TAIL_MIN_BYTES;
         this.tasks = tail ? 3 * big : big;
         this.kind = null;
         this.cut = null;
         if (!tail && big > 1 && balance != null) {
-            kind = balance.kind(mode, totalRows, ws[0].cols(), big);
-            if (kind != null && CpuTuning.balance) {
+            kind = balance.kind(mode, totalRows, ws[0].cols(), big); // also with helping: touch plans built now serve both
+            if (kind != null && CpuTuning.balance && !help) {
                 int fix = CpuTuning.balanceFixPermille;
                 cut = fix >= 0 ? RowBalance.cutsOf(kind.share, totalRows, fix) : kind.cut;
                 if (times.length < 16 * big) times = new long[16 * big];
@@ -110,10 +115,120 @@ final class GemvJob implements IntConsumer {
             po = new float[n][m][];
             lo = new int[n][m];
             hi = new int[n][m];
-            streamPiece = new int[n][4];
-            streamRow = new int[n][4];
+            // per task: written at every claimed block, so each task's pair on cache lines of its own
+            streamPiece = new int[n][64];
+            streamRow = new int[n][64];
         }
+        if (help) prepareHelp();
         return this;
+    }
+
+    // ---- helping: a task done with its own rows takes the far half of what the next task has left ----
+    // A thread that wakes late, or loses its vCPU for a while (on this host ~2,000 times a second), no longer holds up
+    // the dispatch: its partner takes over the second half of its unclaimed row-steps, again and again while enough is
+    // left, each half read front to back as four long streams. The owner publishes its progress before each step and
+    // stops at the limit a helper lowered; both are opaque accesses (no locked instruction, no fence: either one in the
+    // streaming loop drains the core's outstanding misses). Without ordering the owner may compute a step or two past a
+    // new limit: then both threads write the same values (each row is computed by the same code wherever it runs, and
+    // the epilogues write other arrays than they read), so a duplicate is harmless. The per-step check lives inside the
+    // gemv kernel: cutting a range into separately called blocks of a few steps measured 20-40 % slower.
+    boolean help;
+    /** Fewest unclaimed row-steps worth taking from the next task. */
+    static final int MIN_STEAL_STEPS = Integer.getInteger("chunkserve.cpu.minStealSteps", 4);
+    // per task t: the owner's progress (steps claimed) at [16 + 32 t], its limit at [32 + 32 t]: each on its own cache
+    // line, none on the array header's (whose length every bounds check reads)
+    long[] claims = new long[0];
+    int[] steps = new int[0];     // per task: row-steps of its range (4 rows each)
+    int[] pieceCount = new int[0];
+    float[] gateRaw = new float[0]; // GATE_UP: the gate rows before the SiLU·mul (the epilogue writes gate)
+
+    /** The weights share dtype and column count and the Vector API reads them (what the stream kernels need). */
+    private boolean uniform() {
+        for (int j = 0; j < count; j++) {
+            if (ws[j].dtype() != ws[0].dtype() || ws[j].cols() != ws[0].cols() || !MatKernels.vectorizable(ws[j].data())) return false;
+        }
+        return true;
+    }
+
+    private void prepareHelp() {
+        if (claims.length < 32 * tasks + 32) {
+            claims = new long[32 * tasks + 32];
+            steps = new int[tasks];
+            pieceCount = new int[tasks];
+        }
+        if (mode == GATE_UP && gateRaw.length < totalRows) gateRaw = new float[totalRows];
+        for (int t = 0; t < tasks; t++) {
+            int q;
+            if (mode == GATE_UP) {
+                q = (bound(t + 1) - bound(t)) / 2;
+            } else {
+                int n = pieces(t, pw[t], po[t], lo[t], hi[t]), total = 0;
+                pieceCount[t] = n;
+                for (int k = 0; k < n; k++) total += hi[t][k] - lo[t][k];
+                q = total / 4;
+            }
+            steps[t] = q;
+            claims[16 + 32 * t] = 0;
+            claims[32 + 32 * t] = q;
+        }
+    }
+
+    /** Task t with helping: the rows left over by its four streams, its steps front to back, then halves of the next task's. */
+    private void helpTask(int t) {
+        leftover(t);
+        // its own steps in one pass, stopping where a helper has taken over (checked before every step)
+        stepRange(t, 0, steps[t], t, true);
+        int u = t + 1 == tasks ? 0 : t + 1;
+        if (u == t) return;
+        // then, while the next task's owner has enough left: take the far half of it, read front to back
+        int uFront = 16 + 32 * u, uEnd = 32 + 32 * u, min = CpuTuning.minSteal > 0 ? CpuTuning.minSteal : MIN_STEAL_STEPS;
+        for (int end = steps[u]; ; ) {
+            int f = (int) (long) MatKernels.LIMIT.getOpaque(claims, uFront);
+            if (end - f < min) return;
+            int m = f + (end - f) / 2;
+            MatKernels.LIMIT.setOpaque(claims, uEnd, (long) m);
+            stepRange(u, m, end, t, false);
+            end = m;
+        }
+    }
+
+    /**
+     * Row-steps [s0, s1) of task u's four streams, with their epilogue, run by task t (whose scratch it uses); as the
+     * owner (stoppable) it publishes its progress and stops at the limit a helper set. Returns the first step not done.
+     */
+    private int stepRange(int u, int s0, int s1, int t, boolean owner) {
+        long[] lim = owner ? claims : null;
+        int limIdx = 32 + 32 * u, progIdx = 16 + 32 * u;
+        if (mode == GATE_UP) {
+            int a = bound(u), h = steps[u];
+            Weight g = ws[0], up = ws[1];
+            long rb = (long) g.dtype().bytes() * g.cols();
+            int n = MatKernels.gemv4(g.dtype(), g.data(), (a + s0) * rb, g.data(), (a + h + s0) * rb, up.data(), (a + s0) * rb, up.data(), (a + h + s0) * rb,
+                    g.cols(), x, gateRaw, a + s0, gateRaw, a + h + s0, outs[1], a + s0, outs[1], a + h + s0, s1 - s0, lim, limIdx, progIdx, s0);
+            Vec.siluMulTo(outs[0], gateRaw, outs[1], a + s0, n);
+            Vec.siluMulTo(outs[0], gateRaw, outs[1], a + h + s0, n);
+            return s0 + n;
+        }
+        return MatKernels.gemvSteps(pw[u], po[u], lo[u], hi[u], pieceCount[u], x, steps[u], s0, s1, streamPiece[t], streamRow[t], lim, limIdx, progIdx);
+    }
+
+    /** The rows of task t's range after its four streams' 4·steps rows (fewer than 4; GATE_UP: at most one of each). */
+    private void leftover(int t) {
+        if (mode == GATE_UP) {
+            int a = bound(t), b = bound(t + 1), r = a + 2 * steps[t];
+            if (r < b) {
+                MatKernels.gemvPieces1(ws[0], gateRaw, r, x);
+                MatKernels.gemvPieces1(ws[1], outs[1], r, x);
+                Vec.siluMulTo(outs[0], gateRaw, outs[1], r, b - r);
+            }
+        } else {
+            MatKernels.gemvLeftover(pw[t], po[t], lo[t], hi[t], pieceCount[t], x, 4 * steps[t]);
+        }
+    }
+
+    /** After the dispatch (dispatching thread): with helping, the residual add that the tasks leave out. */
+    void finish() {
+        if (help && mode == RESIDUAL) Vec.add(residual, outs[0], 0, totalRows);
     }
 
     int tasks() { return tasks; }
@@ -173,6 +288,10 @@ final class GemvJob implements IntConsumer {
 
     @Override
     public void accept(int t) {
+        if (help) {
+            helpTask(t);
+            return;
+        }
         boolean timed = cut != null;
         if (timed) times[16 * t] = System.nanoTime();
         int a = bound(t), b = bound(t + 1);

@@ -3,6 +3,8 @@ package io.chunkserve.runtime.cpu;
 import io.chunkserve.model.DType;
 import io.chunkserve.model.Weight;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
 /**
@@ -182,47 +184,96 @@ final class MatKernels {
             for (int k = 0; k < pieces; k++) matmulRows(ws[k], x, 1, outs[k], lo[k], hi[k]);
             return;
         }
-        final long rowBytes = (long) dt.bytes() * cols;
         final int q = total / 4;
-        if (q > 0) {
-            // p, r: each stream's piece and row
+        gemvSteps(ws, outs, lo, hi, pieces, x, q, 0, q, p, r);
+        gemvLeftover(ws, outs, lo, hi, pieces, x, 4 * q);
+    }
+
+    /**
+     * Row-steps [s0, s1) of the four streams of a piece list (all pieces of one dtype and column count, readable by
+     * the Vector API): stream s is the rows s·q, s·q + 1, ... of the pieces' rows concatenated; step i computes
+     * row i of every stream. p, r: scratch for the streams' piece and row (4 ints each).
+     */
+    static void gemvSteps(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] x, int q, int s0, int s1, int[] p, int[] r) {
+        gemvSteps(ws, outs, lo, hi, pieces, x, q, s0, s1, p, r, null, 0, 0);
+    }
+
+    /** Claims of a stoppable {@link #gemvSteps}: opaque accesses to a long[] (no ordering; see GemvJob's helping). */
+    static final VarHandle LIMIT = MethodHandles.arrayElementVarHandle(long[].class);
+
+    /**
+     * As above, stoppable: with {@code lim} non-null, before each step it stops when the step has reached the limit at
+     * {@code lim[limIdx]}, else publishes the step + 1 at {@code lim[progIdx]}. Returns the first step not done.
+     */
+    static int gemvSteps(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] x, int q, int s0, int s1, int[] p, int[] r,
+                         long[] lim, int limIdx, int progIdx) {
+        if (s1 <= s0) return s1;
+        DType dt = ws[0].dtype();
+        int cols = ws[0].cols();
+        final long rowBytes = (long) dt.bytes() * cols;
+        for (int s = 0; s < 4; s++) {
+            int g = s * q + s0, k = 0;
+            while (g >= hi[k] - lo[k]) g -= hi[k] - lo[k++];
+            p[s] = k;
+            r[s] = lo[k] + g;
+        }
+        int step = s0;
+        for (int left = s1 - s0; left > 0; ) {
+            int n = left;
+            for (int s = 0; s < 4; s++) n = Math.min(n, hi[p[s]] - r[s]);
+            MemorySegment m0 = ws[p[0]].data(), m1 = ws[p[1]].data(), m2 = ws[p[2]].data(), m3 = ws[p[3]].data();
+            long b0 = r[0] * rowBytes, b1 = r[1] * rowBytes, b2 = r[2] * rowBytes, b3 = r[3] * rowBytes;
+            int done = gemv4(dt, m0, b0, m1, b1, m2, b2, m3, b3, cols, x, outs[p[0]], r[0], outs[p[1]], r[1], outs[p[2]], r[2], outs[p[3]], r[3], n,
+                    lim, limIdx, progIdx, step);
+            step += done;
+            if (done < n) return step;
+            left -= n;
             for (int s = 0; s < 4; s++) {
-                int g = s * q, k = 0;
-                while (g >= hi[k] - lo[k]) g -= hi[k] - lo[k++];
-                p[s] = k;
-                r[s] = lo[k] + g;
-            }
-            for (int left = q; left > 0; ) {
-                int n = left;
-                for (int s = 0; s < 4; s++) n = Math.min(n, hi[p[s]] - r[s]);
-                MemorySegment m0 = ws[p[0]].data(), m1 = ws[p[1]].data(), m2 = ws[p[2]].data(), m3 = ws[p[3]].data();
-                long b0 = r[0] * rowBytes, b1 = r[1] * rowBytes, b2 = r[2] * rowBytes, b3 = r[3] * rowBytes;
-                float[] d0 = outs[p[0]], d1 = outs[p[1]], d2 = outs[p[2]], d3 = outs[p[3]];
-                switch (dt) {
-                    case BF16 -> Bf16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, x, 0, d0, r[0], d1, r[1], d2, r[2], d3, r[3], n);
-                    case F16 -> F16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, x, 0, d0, r[0], d1, r[1], d2, r[2], d3, r[3], n);
-                    case F32 -> F32Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, x, 0, d0, r[0], d1, r[1], d2, r[2], d3, r[3], n);
-                }
-                left -= n;
-                for (int s = 0; s < 4; s++) {
-                    r[s] += n;
-                    if (r[s] == hi[p[s]] && left > 0) {
-                        do p[s]++; while (lo[p[s]] == hi[p[s]]);
-                        r[s] = lo[p[s]];
-                    }
+                r[s] += n;
+                if (r[s] == hi[p[s]] && left > 0) {
+                    do p[s]++; while (lo[p[s]] == hi[p[s]]);
+                    r[s] = lo[p[s]];
                 }
             }
         }
-        // the last total - 4q rows, one at a time
-        for (int g = 4 * q, k = 0, base = 0; g < total; g++) {
+        return step;
+    }
+
+    /** The four-stream kernel of this dtype: dk[ik + i] = row i of stream k (rows at bytes bk + i·rowBytes of mk) · x. */
+    static void gemv4(DType dt, MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
+                      int cols, float[] x, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
+        gemv4(dt, m0, b0, m1, b1, m2, b2, m3, b3, cols, x, d0, i0, d1, i1, d2, i2, d3, i3, n, null, 0, 0, 0);
+    }
+
+    /** As above, stoppable (see the dtype kernels); returns the rows done. */
+    static int gemv4(DType dt, MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
+                     int cols, float[] x, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
+                     long[] lim, int limIdx, int progIdx, int step0) {
+        return switch (dt) {
+            case BF16 -> Bf16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, x, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
+            case F16 -> F16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, x, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
+            case F32 -> F32Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, x, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
+        };
+    }
+
+    /** The pieces' rows from concatenated index {@code from} on, one at a time. */
+    static void gemvLeftover(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] x, int from) {
+        int total = 0;
+        for (int k = 0; k < pieces; k++) total += hi[k] - lo[k];
+        for (int g = from, k = 0, base = 0; g < total; g++) {
             while (g - base >= hi[k] - lo[k]) base += hi[k] - lo[k++];
-            int row = lo[k] + g - base;
-            MemorySegment m = ws[k].data();
-            switch (dt) {
-                case BF16 -> Bf16Kernels.gemv1(m, row * rowBytes, cols, x, 0, outs[k], row);
-                case F16 -> F16Kernels.gemv1(m, row * rowBytes, cols, x, 0, outs[k], row);
-                case F32 -> F32Kernels.gemv1(m, row * rowBytes, cols, x, 0, outs[k], row);
-            }
+            gemvPieces1(ws[k], outs[k], lo[k] + g - base, x);
+        }
+    }
+
+    /** out[row] = W[row, :] · x, one row (the vector kernels' per-row arithmetic). */
+    static void gemvPieces1(Weight w, float[] out, int row, float[] x) {
+        MemorySegment m = w.data();
+        long off = (long) row * w.dtype().bytes() * w.cols();
+        switch (w.dtype()) {
+            case BF16 -> Bf16Kernels.gemv1(m, off, w.cols(), x, 0, out, row);
+            case F16 -> F16Kernels.gemv1(m, off, w.cols(), x, 0, out, row);
+            case F32 -> F32Kernels.gemv1(m, off, w.cols(), x, 0, out, row);
         }
     }
 

@@ -56,7 +56,7 @@ final class TouchPlan {
     /** The boundaries the next dispatch of this kind will use: the kind's current ones, or null (even split). */
     private int[] wanted() {
         RowBalance.Kind k = job.kind;
-        return k != null && CpuTuning.balance ? k.cut : null;
+        return k != null && CpuTuning.balance && !CpuTuning.help ? k.cut : null;
     }
 
     /** The heads for the current split. */

@@ -3,6 +3,7 @@ package io.chunkserve.runtime.cpu;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -104,17 +105,25 @@ final class Vec {
         siluMul(gate, up, 0, n);
     }
 
-    /** gate[i] = silu(gate[i]) · up[i] for i in [off, off + n). */
-    static void siluMul(float[] gate, float[] up, int off, int n) {
+    /** gate[i] = silu(gate[i]) · up[i] for i in [off, off + n) (as {@link #siluMulTo}). */
+    static void siluMul(float[] gate, float[] up, int off, int n) { siluMulTo(gate, gate, up, off, n); }
+
+    /**
+     * dst[i] = silu(g[i]) · u[i] for i in [off, off + n), every element through the same vector code (the
+     * last partial vector masked), so an element's value does not depend on where a range starts or ends.
+     */
+    static void siluMulTo(float[] dst, float[] g, float[] u, int off, int n) {
         int i = off, end = off + n;
         for (int ub = end - L; i <= ub; i += L) {
-            FloatVector g = FloatVector.fromArray(F, gate, i);
-            FloatVector e = g.neg().lanewise(VectorOperators.EXP);
-            g.div(e.add(1f)).mul(FloatVector.fromArray(F, up, i)).intoArray(gate, i);
+            FloatVector gv = FloatVector.fromArray(F, g, i);
+            FloatVector e = gv.neg().lanewise(VectorOperators.EXP);
+            gv.div(e.add(1f)).mul(FloatVector.fromArray(F, u, i)).intoArray(dst, i);
         }
-        for (; i < end; i++) {
-            float g = gate[i];
-            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
+        if (i < end) {
+            VectorMask<Float> m = F.indexInRange(i, end);
+            FloatVector gv = FloatVector.fromArray(F, g, i, m);
+            FloatVector e = gv.neg().lanewise(VectorOperators.EXP);
+            gv.div(e.add(1f)).mul(FloatVector.fromArray(F, u, i, m)).intoArray(dst, i, m);
         }
     }
 

@@ -32,6 +32,7 @@ class CpuTuningTest {
         Weight w = CpuKernelsTest.randomWeight(rnd, DType.BF16, 8192 + 48, 576, 2, false); // 9.5 MB, odd skew
         float[] x = CpuKernelsTest.randomFloats(rnd, 576);
         double[][] ref = CpuKernelsTest.reference(w, x, 1);
+        CpuTuning.set("help", "false"); // the tail ranges are the split without helping
         for (CpuKernels k : new CpuKernels[] {CpuKernelsTest.kernels[1], CpuKernelsTest.kernels[2]}) {
             float[] base = null;
             for (String tail : new String[] {"0", "200", "500", "900"}) {
@@ -50,6 +51,7 @@ class CpuTuningTest {
             }
         }
         CpuTuning.set("tail", "-1");
+        CpuTuning.set("help", "true");
     }
 
     /**
@@ -67,6 +69,7 @@ class CpuTuningTest {
         float[] res0 = CpuKernelsTest.randomFloats(rnd, rows);
         double[][] ref = CpuKernelsTest.reference(w, x, 1);
         try {
+            CpuTuning.set("help", "false"); // the adaptive split is the split without helping
             for (CpuKernels k : new CpuKernels[] {CpuKernelsTest.kernels[1], CpuKernelsTest.kernels[2]}) {
                 float[][] base = null;
                 for (String v : new String[] {"off", "350", "500", "650", "measured", "measured"}) {
@@ -101,6 +104,7 @@ class CpuTuningTest {
         } finally {
             CpuTuning.set("balance", "true");
             CpuTuning.set("balancefix", "-1");
+            CpuTuning.set("help", "true");
         }
     }
 
