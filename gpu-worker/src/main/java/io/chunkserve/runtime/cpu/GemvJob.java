@@ -178,17 +178,19 @@ final class GemvJob implements IntConsumer {
         leftover(t);
         // its own steps in one pass, stopping where a helper has taken over (checked before every step)
         stepRange(t, 0, steps[t], t, true);
-        int u = t + 1 == tasks ? 0 : t + 1;
-        if (u == t) return;
-        // then, while the next task's owner has enough left: take the far half of it, read front to back
-        int uFront = 16 + 32 * u, uEnd = 32 + 32 * u, min = CpuTuning.minSteal > 0 ? CpuTuning.minSteal : MIN_STEAL_STEPS;
-        for (int end = steps[u]; ; ) {
-            int f = (int) (long) MatKernels.LIMIT.getOpaque(claims, uFront);
-            if (end - f < min) return;
-            int m = f + (end - f) / 2;
-            MatKernels.LIMIT.setOpaque(claims, uEnd, (long) m);
-            stepRange(u, m, end, t, false);
-            end = m;
+        // then, for each other task in turn (the next one first): while its owner has enough left, take the far half of
+        // what it has not claimed and read it front to back. Several helpers may take from one task; each takes below
+        // the limit it read, so their halves do not overlap unless a stale limit was read (a duplicate, never a hole)
+        int min = CpuTuning.minSteal > 0 ? CpuTuning.minSteal : MIN_STEAL_STEPS;
+        for (int d = 1; d < tasks; d++) {
+            int u = t + d < tasks ? t + d : t + d - tasks, uFront = 16 + 32 * u, uEnd = 32 + 32 * u;
+            while (true) {
+                int f = (int) (long) MatKernels.LIMIT.getOpaque(claims, uFront), end = (int) (long) MatKernels.LIMIT.getOpaque(claims, uEnd);
+                if (end - f < min) break;
+                int m = f + (end - f) / 2;
+                MatKernels.LIMIT.setOpaque(claims, uEnd, (long) m);
+                stepRange(u, m, end, t, false);
+            }
         }
     }
 
