@@ -87,8 +87,6 @@ public final class DecodeAbBench {
             double bw1 = MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30);
             System.out.printf(Locale.ROOT, "machine: %s, %d threads, read bandwidth before %.1f GB/s, after %.1f GB/s%n", Args.machine(), threads,
                     bw0 / 1e9, bw1 / 1e9);
-            String bal = k.balanceSummary();
-            if (!bal.isEmpty()) System.out.println("adaptive split, task 0's share (permille): " + bal);
             out.put("bandwidth_gb_s", java.util.List.of(DecodeBench.round(bw0 / 1e9), DecodeBench.round(bw1 / 1e9)));
             out.put("threads", threads);
             System.out.println("RESULT " + Args.json(out));

@@ -45,8 +45,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     private final String threadNamePrefix = "chunkserve-cpu-" + INSTANCES.incrementAndGet() + "-";
     private final WorkerPool pool; // null when threads == 1
     private final MatmulJob job = new MatmulJob();
-    private final RowBalance balance = new RowBalance();
-    private final GemvJob gemv = new GemvJob(balance);
+    private final GemvJob gemv = new GemvJob();
     private final PackJob pack = new PackJob();
     private float[] xpack = new float[0];
     private final Weight[] one = new Weight[1];
@@ -71,13 +70,13 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     private final long[] cursor, sink;  // [participant · PAD]: bytes of each stream touched so far (-1: done)
 
     /** A one-token {@link #matmulMany} of these weights as this instance splits it (for touch plans; x and outputs unset). */
-    GemvJob planMany(Weight[] ws) { return new GemvJob(balance).many(ws, ws.length, null, new float[ws.length][], threads); }
+    GemvJob planMany(Weight[] ws) { return new GemvJob().many(ws, ws.length, null, new float[ws.length][], threads); }
 
     /** As {@link #planMany} for {@link #matmulAdd}. */
-    GemvJob planResidual(Weight w) { return new GemvJob(balance).residual(w, null, null, null, threads); }
+    GemvJob planResidual(Weight w) { return new GemvJob().residual(w, null, null, null, threads); }
 
     /** As {@link #planMany} for {@link #gateUpSilu}. */
-    GemvJob planGateUp(Weight gate, Weight up) { return new GemvJob(balance).gateUp(gate, up, null, null, null, threads); }
+    GemvJob planGateUp(Weight gate, Weight up) { return new GemvJob().gateUp(gate, up, null, null, null, threads); }
 
     /**
      * Declares the next one-token dispatch (null: none known): from now on, a thread that waits for
@@ -113,8 +112,6 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     @Override
     public int threads() { return threads; }
 
-    /** For benchmarks: the adaptive split's state per kind of dispatch (task 0's share in permille). */
-    public String balanceSummary() { return balance.summary(); }
 
     /** Worker threads are named this prefix followed by 1, 2, ... */
     String threadNamePrefix() { return threadNamePrefix; }
@@ -248,10 +245,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     }
 
     private void runGemv(GemvJob j) {
-        long t0 = System.nanoTime();
         run(j.tasks(), j);
         j.finish();
-        j.measured(t0);
     }
 
     private final Weight[] pair = new Weight[2];

@@ -7,53 +7,29 @@ import java.lang.invoke.VarHandle;
 import java.util.function.IntConsumer;
 
 /**
- * One T = 1 dispatch: the rows of the job's weights, concatenated, cut into contiguous
- * ranges on {@code ROW_ALIGN}-row boundaries, one per thread. Each task streams its range of each weight once (the
- * gemv kernels read it as four long streams) and applies the element-wise epilogue to the rows it produced. By
- * default a task done with its own range helps the next one (see "helping" below: {@link CpuTuning#help}); without
- * helping, benchmarks can compare the older splits: a tail of small ranges claimed by whichever thread is free (see
- * {@link #GEMV_TAIL}) or boundaries that follow the threads' measured speeds ({@link RowBalance}).
+ * One T = 1 dispatch: the rows of the job's weights, concatenated, cut into contiguous ranges on {@code ROW_ALIGN}-row
+ * boundaries, one per thread. Each task streams its range of each weight once (the gemv kernels read it as four long
+ * streams; the prefetcher needs long streams to reach full bandwidth) and applies the element-wise epilogue to the rows
+ * it produced. A task done with its own range helps the others (see "helping" below; {@link CpuTuning#help} switches
+ * it off for comparison: then each task computes exactly its own range).
+ *
+ * <p>Helping replaced two earlier ways of evening out the threads (session 12, BENCHMARKS.md): a tail of small ranges
+ * any thread could claim (short streams, and only for dispatches ≥ 8 MiB) and boundaries that followed the threads'
+ * measured speeds (which tracked the average lateness of a thread, not the ~8 % of dispatches where one starts 10–100 µs
+ * late); helping measured 1–10 % faster per SmolLM2 decode step than both together.
  */
 final class GemvJob implements IntConsumer {
-    /**
-     * Split of a one-token (T = 1) matmul: one long row range per thread (the gemv kernel reads each
-     * range as four long streams, and the prefetcher needs long streams to reach full bandwidth),
-     * then this fraction of the rows in 2 small ranges per thread, claimed by whichever thread is
-     * done first (a thread slowed by another process does not hold up the step).
-     */
-    private static final double GEMV_TAIL = Math.min(0.9, Math.max(0, Double.parseDouble(System.getProperty("chunkserve.cpu.gemvTail", "0.2"))));
-    /**
-     * Smallest one-token matmul (weight bytes of the dispatch) that gets the tail: the tail's small
-     * ranges are short streams, read well below the bandwidth of the long ones, and only pay off where
-     * the long ranges are long enough that a thread slowed by another process would leave a large
-     * gap. SmolLM2-135M decode (layer dispatches 0.66–3.5 MB) measured 8 % faster per step without
-     * the tail; Llama-3.2-1B (8–525 MB) 3 % slower.
-     */
-    private static final long GEMV_TAIL_MIN_BYTES = Long.getLong("chunkserve.cpu.gemvTailMinBytes", 8L << 20);
-
     static final int MANY = 0, RESIDUAL = 1, GATE_UP = 2;
     /** Range boundaries are multiples of this: whole cache lines of output per task, whole vectors in the epilogues. */
     static final int ROW_ALIGN = 16;
-    int mode, count, totalRows, tasks, big;
-    boolean tail; // this dispatch has the small tail ranges
-    double tailFrac;
-    // the adaptive split (RowBalance): without a tail, the big ranges' boundaries follow the threads' measured speeds
-    final RowBalance balance; // null: even split
-    RowBalance.Kind kind;     // this dispatch's kind when it can be adaptive (no tail, > 1 task), else null
-    int[] cut;                // its boundaries when adaptive (CpuTuning.balance), else null (never mutated once set)
-    /** Per task t: start ns at [16 t], end ns at [16 t + 1] (own cache lines), when adaptive. */
-    long[] times = new long[0];
+    int mode, count, totalRows, tasks;
     Weight[] ws = new Weight[8];
     float[][] outs = new float[8][];
     float[] x, residual;
-    // per-task piece lists (tasks ≤ 3·threads), reused: a dispatch allocates nothing
+    // per-task piece lists, reused: a dispatch allocates nothing
     Weight[][] pw = new Weight[0][];
     float[][][] po = new float[0][][];
     int[][] lo = new int[0][], hi = new int[0][], streamPiece = new int[0][], streamRow = new int[0][];
-
-    GemvJob() { this(null); }
-
-    GemvJob(RowBalance balance) { this.balance = balance; }
 
     GemvJob many(Weight[] w, int n, float[] x, float[][] o, int threads) {
         if (ws.length < n) {
@@ -89,25 +65,8 @@ final class GemvJob implements IntConsumer {
         this.totalRows = totalRows;
         this.x = x;
         this.residual = residual;
-        // threads: one big range each, then (with a tail) two small ones per thread
-        int aligned = (totalRows + ROW_ALIGN - 1) / ROW_ALIGN;
-        this.big = Math.max(1, Math.min(threads, aligned));
-        long bytes = 0;
-        for (int j = 0; j < count; j++) bytes += ws[j].byteSize();
-        this.tailFrac = CpuTuning.tailPermille >= 0 ? CpuTuning.tailPermille / 1000.0 : GEMV_TAIL;
-        this.help = CpuTuning.help && big > 1 && uniform();
-        this.tail = !help && threads > 1 && tailFrac > 0 && aligned >= 8 * threads && bytes >= GEMV_TAIL_MIN_BYTES;
-        this.tasks = tail ? 3 * big : big;
-        this.kind = null;
-        this.cut = null;
-        if (!tail && big > 1 && balance != null) {
-            kind = balance.kind(mode, totalRows, ws[0].cols(), big); // also with helping: touch plans built now serve both
-            if (kind != null && CpuTuning.balance && !help) {
-                int fix = CpuTuning.balanceFixPermille;
-                cut = fix >= 0 ? RowBalance.cutsOf(kind.share, totalRows, fix) : kind.cut;
-                if (times.length < 16 * big) times = new long[16 * big];
-            }
-        }
+        this.tasks = Math.max(1, Math.min(threads, (totalRows + ROW_ALIGN - 1) / ROW_ALIGN));
+        this.help = CpuTuning.help && tasks > 1 && uniform();
         int pieces = mode == MANY ? count : 2;
         if (pw.length < tasks || pw[0].length < pieces) {
             int n = Math.max(tasks, pw.length), m = Math.max(pieces, pw.length == 0 ? 0 : pw[0].length);
@@ -115,7 +74,7 @@ final class GemvJob implements IntConsumer {
             po = new float[n][m][];
             lo = new int[n][m];
             hi = new int[n][m];
-            // per task: written at every claimed block, so each task's pair on cache lines of its own
+            // per task: written as its streams move on, so each task's pair on cache lines of its own
             streamPiece = new int[n][64];
             streamRow = new int[n][64];
         }
@@ -245,24 +204,15 @@ final class GemvJob implements IntConsumer {
         x = residual = null;
     }
 
-    /** First row of task t's range (t = tasks gives totalRows): big ranges first, then the tail's small ones. */
-    int bound(int t) { return bound(t, cut); }
-
-    /** As {@link #bound(int)} with these adaptive boundaries (null: the even split). */
-    int bound(int t, int[] cut) {
+    /** First row of task t's range (t = tasks gives totalRows): the even split on ROW_ALIGN boundaries. */
+    int bound(int t) {
         if (t >= tasks) return totalRows;
-        if (cut != null) return cut[t];
-        double head = tail ? (1 - tailFrac) * totalRows : totalRows;
-        double b = t <= big ? head * t / big : head + (totalRows - head) * (t - big) / (tasks - big);
-        return (int) Math.min(totalRows, Math.round(b / ROW_ALIGN) * ROW_ALIGN);
+        return (int) Math.min(totalRows, Math.round((double) totalRows * t / tasks / ROW_ALIGN) * ROW_ALIGN);
     }
 
     /** The row pieces of task t: weight, output and row range [lo, hi) of each; returns how many (po may be null). */
-    int pieces(int t, Weight[] pw, float[][] po, int[] lo, int[] hi) { return pieces(t, cut, pw, po, lo, hi); }
-
-    /** As above with these adaptive boundaries (null: the even split): for touch plans that follow the split. */
-    int pieces(int t, int[] cut, Weight[] pw, float[][] po, int[] lo, int[] hi) {
-        int a = bound(t, cut), b = bound(t + 1, cut);
+    int pieces(int t, Weight[] pw, float[][] po, int[] lo, int[] hi) {
+        int a = bound(t), b = bound(t + 1);
         if (a >= b) return 0;
         int pieces = 0;
         if (mode == MANY) {
@@ -294,19 +244,11 @@ final class GemvJob implements IntConsumer {
             helpTask(t);
             return;
         }
-        boolean timed = cut != null;
-        if (timed) times[16 * t] = System.nanoTime();
         int a = bound(t), b = bound(t + 1);
         if (a >= b) return;
         int pieces = pieces(t, pw[t], po[t], lo[t], hi[t]);
         MatKernels.gemvPieces(pw[t], po[t], lo[t], hi[t], pieces, x, streamPiece[t], streamRow[t]);
         if (mode == RESIDUAL) Vec.add(residual, outs[0], a, b - a);
         else if (mode == GATE_UP) Vec.siluMul(outs[0], outs[1], a, b - a);
-        if (timed) times[16 * t + 1] = System.nanoTime();
-    }
-
-    /** After a dispatch that started at t0 (the dispatching thread): folds its timings into the adaptive split. */
-    void measured(long t0) {
-        if (cut != null && kind != null && CpuTuning.balanceFixPermille < 0) RowBalance.update(kind, cut, times, times, t0);
     }
 }

@@ -9,71 +9,41 @@ import java.lang.foreign.ValueLayout;
  * Where each thread's row range of an upcoming one-token dispatch starts: the heads of its four
  * row streams (as {@link MatKernels#gemvPieces} will read them). A thread waiting at the end of
  * the previous dispatch (or between dispatches) touches those heads, so that its streams start
- * from cache and with the prefetcher already running instead of from cold DRAM. Its heads are immutable once
- * built; built once per (layer, matmul) by the forward pass; where the split is adaptive ({@link RowBalance}) the heads
- * are rebuilt when its boundaries have moved.
+ * from cache and with the prefetcher already running instead of from cold DRAM. Built once per (layer, matmul) by the
+ * forward pass; immutable. (With helping, a thread may go on into another task's rows: those start cold.)
  */
 final class TouchPlan {
     /** Bytes touched per line step of each stream: one 8-byte load per 64-byte line. */
     static final int LINE = 64;
 
-    /** The stream heads of one split of the dispatch. Immutable. */
+    /** The stream heads of each participant's range. Immutable. */
     static final class Heads {
-        final int[] cut;             // the adaptive boundaries they were built for (null: the even split)
         final MemorySegment[][] seg; // [participant][stream]
         final long[][] off, end;     // byte offsets in seg
 
-        private Heads(int[] cut, int threads) {
-            this.cut = cut;
+        private Heads(int threads) {
             seg = new MemorySegment[threads][4];
             off = new long[threads][4];
             end = new long[threads][4];
         }
     }
 
-    private final GemvJob job; // the plan's own job (weights set, x and outputs unset); read only after construction
-    private final int threads;
-    private final long budget;
-    private volatile Heads heads;
+    private final Heads heads;
 
-    private TouchPlan(GemvJob job, int threads, long budget) {
-        this.job = job;
-        this.threads = threads;
-        this.budget = budget;
-    }
+    private TouchPlan(Heads heads) { this.heads = heads; }
 
-    /**
-     * The plan of a GemvJob set up with the upcoming weights; at most {@code budget} bytes per stream. When the
-     * dispatch's split is adaptive ({@link RowBalance}), the heads follow its current boundaries (rebuilt on the
-     * first touch after they moved).
-     */
-    static TouchPlan of(GemvJob j, int threads, long budget) {
-        TouchPlan tp = new TouchPlan(j, threads, budget);
-        tp.heads = tp.build(tp.wanted());
-        return tp;
-    }
+    /** The plan of a GemvJob set up with the upcoming weights; at most {@code budget} bytes per stream. */
+    static TouchPlan of(GemvJob j, int threads, long budget) { return new TouchPlan(build(j, threads, budget)); }
 
-    /** The boundaries the next dispatch of this kind will use: the kind's current ones, or null (even split). */
-    private int[] wanted() {
-        RowBalance.Kind k = job.kind;
-        return k != null && CpuTuning.balance && !CpuTuning.help ? k.cut : null;
-    }
+    /** The heads (for tests). */
+    Heads current() { return heads; }
 
-    /** The heads for the current split. */
-    Heads current() {
-        Heads h = heads;
-        int[] want = wanted();
-        if (h.cut != want) heads = h = build(want);
-        return h;
-    }
-
-    private Heads build(int[] cut) {
-        GemvJob j = job;
-        Heads tp = new Heads(cut, threads);
+    private static Heads build(GemvJob j, int threads, long budget) {
+        Heads tp = new Heads(threads);
         Weight[] pw = new Weight[Math.max(2, j.count)];
         int[] lo = new int[pw.length], hi = new int[pw.length];
         for (int t = 0; t < threads; t++) {
-            int pieces = t < j.tasks() ? j.pieces(t, cut, pw, null, lo, hi) : 0;
+            int pieces = t < j.tasks() ? j.pieces(t, pw, null, lo, hi) : 0;
             int total = 0;
             for (int k = 0; k < pieces; k++) total += hi[k] - lo[k];
             int q = total / 4;
@@ -98,7 +68,7 @@ final class TouchPlan {
 
     /** Touches {@code lines} lines of each of participant p's streams from byte {@code from} on; false when past all their ends. */
     boolean touch(int p, long from, int lines, long[] sink, int sinkIndex) {
-        Heads h = current();
+        Heads h = heads;
         if (p >= h.seg.length) return false;
         MemorySegment[] sg = h.seg[p];
         long[] o = h.off[p], e = h.end[p];

@@ -15,7 +15,9 @@
  * alignment). Work is split by row blocks of W (about 4 tasks per thread, claimed dynamically).
  * <ul>
  *   <li>T = 1: 4 rows at a time, widened in registers (bf16: sign-extend, shift left 16; f16: an
- *       exact bit trick; f32: direct), fp32 FMA. Memory-bound for bf16 and f32.</li>
+ *       exact bit trick; f32: direct), fp32 FMA. Memory-bound for bf16 and f32. One row range per
+ *       thread, read as four long streams; a thread done with its range takes the far half of what
+ *       another has not claimed ({@link io.chunkserve.runtime.cpu.GemvJob}).</li>
  *   <li>2 ≤ T ≤ 24 ({@code chunkserve.cpu.directMaxT}): the same in-register widening with a
  *       4 × 4 (rows × tokens) register block, blocked over 16384 columns (whole rows in
  *       practice: long streams for the prefetcher; 2048-column blocks measured 25% slower) and

@@ -50,27 +50,7 @@ class TouchPlanTest {
         return rows;
     }
 
-    /**
-     * As {@link #checkPlanOnce}, then (where the split is adaptive) again with the boundaries moved as
-     * {@link RowBalance} would move them: task 0 with 35 % and 65 % of the rows. The plan follows the split.
-     */
     static void checkPlan(CpuKernels k, GemvJob j, Weight[] ws, float[][] outs, long budget, String what) {
-        checkPlanOnce(k, j, ws, outs, budget, what);
-        RowBalance.Kind kind = j.kind;
-        if (kind == null || j.help) return; // helping keeps the even split
-        int[] saved = kind.cut;
-        try {
-            for (int fix : new int[] {350, 650}) {
-                kind.cut = RowBalance.cutsOf(kind.share, kind.rows, fix);
-                j.cut = kind.cut;
-                checkPlanOnce(k, j, ws, outs, budget, what + " split " + fix);
-            }
-        } finally {
-            kind.cut = j.cut = saved;
-        }
-    }
-
-    static void checkPlanOnce(CpuKernels k, GemvJob j, Weight[] ws, float[][] outs, long budget, String what) {
         int threads = k.threads();
         TouchPlan.Heads tp = TouchPlan.of(j, threads, budget).current();
         for (int t = 0; t < threads; t++) {
@@ -103,8 +83,7 @@ class TouchPlanTest {
     @Test
     void planTouchesTheHeadsOfEachTasksFourStreams() {
         try {
-            // without helping (tail ranges, the adaptive split); with helping (even ranges) and stealing off, so
-            // that a task run alone writes exactly its own rows
+            // without helping; with helping and stealing off, so that a task run alone writes exactly its own rows
             for (boolean help : new boolean[] {false, true}) {
                 CpuTuning.set("help", String.valueOf(help));
                 CpuTuning.set("steal", String.valueOf(Integer.MAX_VALUE));
