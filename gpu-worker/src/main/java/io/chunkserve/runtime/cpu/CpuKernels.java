@@ -112,7 +112,6 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     @Override
     public int threads() { return threads; }
 
-
     /** Worker threads are named this prefix followed by 1, 2, ... */
     String threadNamePrefix() { return threadNamePrefix; }
 

@@ -178,8 +178,8 @@ final class GemvJob implements IntConsumer {
         if (mode == GATE_UP) {
             int a = bound(t), b = bound(t + 1), r = a + 2 * steps[t];
             if (r < b) {
-                MatKernels.gemvPieces1(ws[0], gateRaw, r, x);
-                MatKernels.gemvPieces1(ws[1], outs[1], r, x);
+                MatKernels.gemvRow(ws[0], gateRaw, r, x);
+                MatKernels.gemvRow(ws[1], outs[1], r, x);
                 Vec.siluMulTo(outs[0], gateRaw, outs[1], r, b - r);
             }
         } else {

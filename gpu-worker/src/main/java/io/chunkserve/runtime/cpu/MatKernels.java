@@ -239,13 +239,10 @@ final class MatKernels {
         return step;
     }
 
-    /** The four-stream kernel of this dtype: dk[ik + i] = row i of stream k (rows at bytes bk + i·rowBytes of mk) · x. */
-    static void gemv4(DType dt, MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
-                      int cols, float[] x, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
-        gemv4(dt, m0, b0, m1, b1, m2, b2, m3, b3, cols, x, d0, i0, d1, i1, d2, i2, d3, i3, n, null, 0, 0, 0);
-    }
-
-    /** As above, stoppable (see the dtype kernels); returns the rows done. */
+    /**
+     * The four-stream kernel of this dtype: dk[ik + i] = row i of stream k (rows at bytes bk + i·rowBytes of mk) · x;
+     * stoppable with {@code lim} non-null (see the dtype kernels). Returns the rows done.
+     */
     static int gemv4(DType dt, MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
                      int cols, float[] x, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
                      long[] lim, int limIdx, int progIdx, int step0) {
@@ -262,12 +259,12 @@ final class MatKernels {
         for (int k = 0; k < pieces; k++) total += hi[k] - lo[k];
         for (int g = from, k = 0, base = 0; g < total; g++) {
             while (g - base >= hi[k] - lo[k]) base += hi[k] - lo[k++];
-            gemvPieces1(ws[k], outs[k], lo[k] + g - base, x);
+            gemvRow(ws[k], outs[k], lo[k] + g - base, x);
         }
     }
 
     /** out[row] = W[row, :] · x, one row (the vector kernels' per-row arithmetic). */
-    static void gemvPieces1(Weight w, float[] out, int row, float[] x) {
+    static void gemvRow(Weight w, float[] out, int row, float[] x) {
         MemorySegment m = w.data();
         long off = (long) row * w.dtype().bytes() * w.cols();
         switch (w.dtype()) {
