@@ -63,10 +63,7 @@ final class F16Kernels {
         final long rowBytes = 2L * cols;
         final int vb = cols - cols % L;
         for (int i = 0; i < n; i++) {
-            if (lim != null) {
-                if (step0 + i >= (int) (long) MatKernels.LIMIT.getOpaque(lim, limIdx)) return i;
-                MatKernels.LIMIT.setOpaque(lim, progIdx, (long) (step0 + i + 1));
-            }
+            if (lim != null && !MatKernels.claim(lim, limIdx, progIdx, step0 + i)) return i;
             final long p0 = b0 + i * rowBytes, p1 = b1 + i * rowBytes, p2 = b2 + i * rowBytes, p3 = b3 + i * rowBytes;
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
             for (int c = 0; c < vb; c += L) {

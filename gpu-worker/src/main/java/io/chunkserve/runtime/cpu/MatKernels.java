@@ -202,6 +202,16 @@ final class MatKernels {
     static final VarHandle LIMIT = MethodHandles.arrayElementVarHandle(long[].class);
 
     /**
+     * A stoppable kernel's claim of its next step (see GemvJob's helping): false when {@code step} has reached the limit
+     * at {@code lim[limIdx]}; else publishes {@code step + 1} at {@code lim[progIdx]} and returns true.
+     */
+    static boolean claim(long[] lim, int limIdx, int progIdx, int step) {
+        if (step >= (int) (long) LIMIT.getOpaque(lim, limIdx)) return false;
+        LIMIT.setOpaque(lim, progIdx, (long) (step + 1));
+        return true;
+    }
+
+    /**
      * As above, stoppable: with {@code lim} non-null, before each step it stops when the step has reached the limit at
      * {@code lim[limIdx]}, else publishes the step + 1 at {@code lim[progIdx]}. Returns the first step not done.
      */
