@@ -2,8 +2,6 @@ package io.chunkserve.runtime.cpu;
 
 import io.chunkserve.model.Weight;
 
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.util.function.IntConsumer;
 
 /**
@@ -82,7 +80,7 @@ final class GemvJob implements IntConsumer {
         return this;
     }
 
-    // ---- helping: a task done with its own rows takes the far half of what the next task has left ----
+    // ---- helping: a task done with its own rows takes the far half of what another task has left ----
     // A thread that wakes late, or loses its vCPU for a while (on this host ~2,000 times a second), no longer holds up
     // the dispatch: its partner takes over the second half of its unclaimed row-steps, again and again while enough is
     // left, each half read front to back as four long streams. The owner publishes its progress before each step and
@@ -92,11 +90,17 @@ final class GemvJob implements IntConsumer {
     // the epilogues write other arrays than they read), so a duplicate is harmless. The per-step check lives inside the
     // gemv kernel: cutting a range into separately called blocks of a few steps measured 20-40 % slower.
     boolean help;
-    /** Fewest unclaimed row-steps worth taking from the next task. */
+    /** Fewest unclaimed row-steps worth taking from another task. */
     static final int MIN_STEAL_STEPS = Integer.getInteger("chunkserve.cpu.minStealSteps", 4);
     // per task t: the owner's progress (steps claimed) at [16 + 32 t], its limit at [32 + 32 t]: each on its own cache
     // line, none on the array header's (whose length every bounds check reads)
     long[] claims = new long[0];
+
+    /** Index in claims of task u's progress (steps its owner has claimed). */
+    private static int progress(int u) { return 16 + 32 * u; }
+
+    /** Index in claims of task u's limit (where a helper has taken over). */
+    private static int limit(int u) { return 32 + 32 * u; }
     int[] steps = new int[0];     // per task: row-steps of its range (4 rows each)
     int[] pieceCount = new int[0];
     float[] gateRaw = new float[0]; // GATE_UP: the gate rows before the SiLU·mul (the epilogue writes gate)
@@ -127,12 +131,12 @@ final class GemvJob implements IntConsumer {
                 q = total / 4;
             }
             steps[t] = q;
-            claims[16 + 32 * t] = 0;
-            claims[32 + 32 * t] = q;
+            claims[progress(t)] = 0;
+            claims[limit(t)] = q;
         }
     }
 
-    /** Task t with helping: the rows left over by its four streams, its steps front to back, then halves of the next task's. */
+    /** Task t with helping: the rows left over by its four streams, its steps front to back, then halves of the others'. */
     private void helpTask(int t) {
         leftover(t);
         // its own steps in one pass, stopping where a helper has taken over (checked before every step)
@@ -142,12 +146,12 @@ final class GemvJob implements IntConsumer {
         // the limit it read, so their halves do not overlap unless a stale limit was read (a duplicate, never a hole)
         int min = CpuTuning.minSteal > 0 ? CpuTuning.minSteal : MIN_STEAL_STEPS;
         for (int d = 1; d < tasks; d++) {
-            int u = t + d < tasks ? t + d : t + d - tasks, uFront = 16 + 32 * u, uEnd = 32 + 32 * u;
+            int u = t + d < tasks ? t + d : t + d - tasks;
             while (true) {
-                int f = (int) (long) MatKernels.LIMIT.getOpaque(claims, uFront), end = (int) (long) MatKernels.LIMIT.getOpaque(claims, uEnd);
+                int f = (int) (long) MatKernels.LIMIT.getOpaque(claims, progress(u)), end = (int) (long) MatKernels.LIMIT.getOpaque(claims, limit(u));
                 if (end - f < min) break;
                 int m = f + (end - f) / 2;
-                MatKernels.LIMIT.setOpaque(claims, uEnd, (long) m);
+                MatKernels.LIMIT.setOpaque(claims, limit(u), (long) m);
                 stepRange(u, m, end, t, false);
             }
         }
@@ -159,7 +163,7 @@ final class GemvJob implements IntConsumer {
      */
     private int stepRange(int u, int s0, int s1, int t, boolean owner) {
         long[] lim = owner ? claims : null;
-        int limIdx = 32 + 32 * u, progIdx = 16 + 32 * u;
+        int limIdx = limit(u), progIdx = progress(u);
         if (mode == GATE_UP) {
             int a = bound(u), h = steps[u];
             Weight g = ws[0], up = ws[1];

@@ -35,8 +35,8 @@ final class TouchPlan {
     /** The plan of a GemvJob set up with the upcoming weights; at most {@code budget} bytes per stream. */
     static TouchPlan of(GemvJob j, int threads, long budget) { return new TouchPlan(build(j, threads, budget)); }
 
-    /** The heads (for tests). */
-    Heads current() { return heads; }
+    /** Each participant's stream heads. */
+    Heads heads() { return heads; }
 
     private static Heads build(GemvJob j, int threads, long budget) {
         Heads tp = new Heads(threads);

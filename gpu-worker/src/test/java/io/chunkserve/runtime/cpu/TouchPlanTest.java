@@ -52,7 +52,7 @@ class TouchPlanTest {
 
     static void checkPlan(CpuKernels k, GemvJob j, Weight[] ws, float[][] outs, long budget, String what) {
         int threads = k.threads();
-        TouchPlan.Heads tp = TouchPlan.of(j, threads, budget).current();
+        TouchPlan.Heads tp = TouchPlan.of(j, threads, budget).heads();
         for (int t = 0; t < threads; t++) {
             List<int[]> rows = t < j.tasks() ? rowsWritten(j, t, outs) : List.of();
             // gate/up: both products of a row are written; the streams run over the gate rows, then the up rows
