@@ -3,7 +3,8 @@ package io.chunkserve.runtime.cpu;
 /**
  * Switches of the one-token decode path that a benchmark flips inside one process, so that
  * variants can alternate step by step on a noisy machine ({@code bench decode-ab}). They change
- * timing only, never results. Defaults are the production behaviour.
+ * timing only, never results, except {@code bf16pairs}, which changes the order of a bf16 dot product's sums (the
+ * rounding, ~1e-6 relative). Defaults are the production behaviour.
  */
 public final class CpuTuning {
     private CpuTuning() { }
@@ -15,6 +16,12 @@ public final class CpuTuning {
      * ({@link GemvJob}); false: each task computes exactly its own range.
      */
     static volatile boolean help = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.help", "true"));
+    /**
+     * bf16 one-token matmuls read 2·L weights as L ints against x paired into even and odd columns
+     * ({@link Bf16Kernels#pair}); false: as shorts widened to ints (the kernel before session 13). Flip it only between
+     * dispatches (the dispatching thread pairs x, the tasks' kernels read the switch).
+     */
+    static volatile boolean bf16Pairs = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.bf16Pairs", "true"));
     /** Fewest unclaimed row-steps a helper takes (-1: {@code chunkserve.cpu.minStealSteps}, default 4). */
     static volatile int minSteal = -1;
 
@@ -24,7 +31,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, attn1, attnpart, attnra, attnhyb";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, attn1, attnpart, attnra, attnhyb";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -32,6 +39,7 @@ public final class CpuTuning {
             case "touch" -> String.valueOf(touch);
             case "help" -> String.valueOf(help);
             case "steal" -> String.valueOf(minSteal);
+            case "bf16pairs" -> String.valueOf(bf16Pairs);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
             case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
@@ -42,7 +50,8 @@ public final class CpuTuning {
 
     /**
      * Sets a switch by name ("touch" = true|false, "help" = true|false: helping in the one-token matmuls, "steal" = the
-     * fewest row-steps a helper takes (-1: the default), "attn1" = true|false: batch-1 decode attention
+     * fewest row-steps a helper takes (-1: the default), "bf16pairs" = true|false: the bf16 one-token kernel on paired x
+     * or widening shorts, "attn1" = true|false: batch-1 decode attention
      * through the attention package's one-token path or its older split/per-head paths, "attnpart" = fewest positions
      * per thread before that path splits a call by positions, "attnra" = its read-ahead of the K/V, "attnhyb" = its hybrid split: whole KV heads per
      * thread first, only the rest by positions); for benchmarks.
@@ -52,6 +61,7 @@ public final class CpuTuning {
             case "touch" -> touch = Boolean.parseBoolean(value);
             case "help" -> help = Boolean.parseBoolean(value);
             case "steal" -> minSteal = Integer.parseInt(value);
+            case "bf16pairs" -> bf16Pairs = Boolean.parseBoolean(value);
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
             case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));

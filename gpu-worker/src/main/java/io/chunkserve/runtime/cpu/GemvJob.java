@@ -24,6 +24,9 @@ final class GemvJob implements IntConsumer {
     Weight[] ws = new Weight[8];
     float[][] outs = new float[8][];
     float[] x, residual;
+    /** x in the stream kernels' layout ({@link MatKernels#kernelX}): made once per dispatch by the dispatching thread. */
+    float[] kx;
+    private float[] kxScratch = new float[0];
     // per-task piece lists, reused: a dispatch allocates nothing
     Weight[][] pw = new Weight[0][];
     float[][][] po = new float[0][][];
@@ -63,6 +66,11 @@ final class GemvJob implements IntConsumer {
         this.totalRows = totalRows;
         this.x = x;
         this.residual = residual;
+        if (x != null) {
+            int cols = ws[0].cols();
+            if (kxScratch.length < cols) kxScratch = new float[cols];
+            this.kx = MatKernels.kernelX(ws[0].dtype(), x, cols, kxScratch);
+        }
         this.tasks = Math.max(1, Math.min(threads, (totalRows + ROW_ALIGN - 1) / ROW_ALIGN));
         this.help = CpuTuning.help && tasks > 1 && uniform();
         int pieces = mode == MANY ? count : 2;
@@ -169,12 +177,12 @@ final class GemvJob implements IntConsumer {
             Weight g = ws[0], up = ws[1];
             long rb = (long) g.dtype().bytes() * g.cols();
             int n = MatKernels.gemv4(g.dtype(), g.data(), (a + s0) * rb, g.data(), (a + h + s0) * rb, up.data(), (a + s0) * rb, up.data(), (a + h + s0) * rb,
-                    g.cols(), x, gateRaw, a + s0, gateRaw, a + h + s0, outs[1], a + s0, outs[1], a + h + s0, s1 - s0, lim, limIdx, progIdx, s0);
+                    g.cols(), kx, gateRaw, a + s0, gateRaw, a + h + s0, outs[1], a + s0, outs[1], a + h + s0, s1 - s0, lim, limIdx, progIdx, s0);
             Vec.siluMulTo(outs[0], gateRaw, outs[1], a + s0, n);
             Vec.siluMulTo(outs[0], gateRaw, outs[1], a + h + s0, n);
             return s0 + n;
         }
-        return MatKernels.gemvSteps(pw[u], po[u], lo[u], hi[u], pieceCount[u], x, steps[u], s0, s1, streamPiece[t], streamRow[t], lim, limIdx, progIdx);
+        return MatKernels.gemvSteps(pw[u], po[u], lo[u], hi[u], pieceCount[u], kx, steps[u], s0, s1, streamPiece[t], streamRow[t], lim, limIdx, progIdx);
     }
 
     /** The rows of task t's range after its four streams' 4·steps rows (fewer than 4; GATE_UP: at most one of each). */
@@ -205,7 +213,7 @@ final class GemvJob implements IntConsumer {
         }
         for (Weight[] a : pw) java.util.Arrays.fill(a, null);
         for (float[][] a : po) java.util.Arrays.fill(a, null);
-        x = residual = null;
+        x = residual = kx = null;
     }
 
     /** First row of task t's range (t = tasks gives totalRows): the even split on ROW_ALIGN boundaries. */
@@ -251,7 +259,8 @@ final class GemvJob implements IntConsumer {
         int a = bound(t), b = bound(t + 1);
         if (a >= b) return;
         int pieces = pieces(t, pw[t], po[t], lo[t], hi[t]);
-        MatKernels.gemvPieces(pw[t], po[t], lo[t], hi[t], pieces, x, streamPiece[t], streamRow[t]);
+        MatKernels.gemvPieces(pw[t], po[t], lo[t], hi[t], pieces, x, uniform() ? kx : MatKernels.kernelX(pw[t][0].dtype(), x, pw[t][0].cols(), null),
+                streamPiece[t], streamRow[t]);
         if (mode == RESIDUAL) Vec.add(residual, outs[0], a, b - a);
         else if (mode == GATE_UP) Vec.siluMul(outs[0], outs[1], a, b - a);
     }

@@ -170,8 +170,25 @@ final class MatKernels {
         gemvPieces(ws, outs, lo, hi, pieces, x, new int[4], new int[4]);
     }
 
-    /** As above with the caller's scratch for the four streams' piece and row (4 ints each): no allocation. */
+    /** As above with the caller's scratch for the four streams' piece and row (4 ints each). */
     static void gemvPieces(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] x, int[] p, int[] r) {
+        if (pieces == 0) return;
+        gemvPieces(ws, outs, lo, hi, pieces, x, kernelX(ws[0].dtype(), x, ws[0].cols(), null), p, r);
+    }
+
+    /**
+     * x in the layout the stream kernel of dtype dt reads ({@link #gemvSteps}): bf16 pairs it ({@link Bf16Kernels#pair},
+     * into scratch when that is at least cols long, else a new array), the other dtypes read x as it is.
+     */
+    static float[] kernelX(DType dt, float[] x, int cols, float[] scratch) {
+        if (dt != DType.BF16 || !CpuTuning.bf16Pairs) return x;
+        float[] xp = scratch != null && scratch.length >= cols ? scratch : new float[cols];
+        Bf16Kernels.pair(x, 0, cols, xp);
+        return xp;
+    }
+
+    /** As above with x already in the kernel's layout as kx ({@link #kernelX}); x itself for the leftover rows. */
+    static void gemvPieces(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] x, float[] kx, int[] p, int[] r) {
         if (pieces == 0) return;
         DType dt = ws[0].dtype();
         int cols = ws[0].cols(), total = 0;
@@ -185,17 +202,18 @@ final class MatKernels {
             return;
         }
         final int q = total / 4;
-        gemvSteps(ws, outs, lo, hi, pieces, x, q, 0, q, p, r);
+        gemvSteps(ws, outs, lo, hi, pieces, kx, q, 0, q, p, r);
         gemvLeftover(ws, outs, lo, hi, pieces, x, 4 * q);
     }
 
     /**
      * Row-steps [s0, s1) of the four streams of a piece list (all pieces of one dtype and column count, readable by
      * the Vector API): stream s is the rows s·q, s·q + 1, ... of the pieces' rows concatenated; step i computes
-     * row i of every stream. p, r: scratch for the streams' piece and row (4 ints each).
+     * row i of every stream. kx: x in the kernel's layout ({@link #kernelX}). p, r: scratch for the streams' piece and
+     * row (4 ints each).
      */
-    static void gemvSteps(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] x, int q, int s0, int s1, int[] p, int[] r) {
-        gemvSteps(ws, outs, lo, hi, pieces, x, q, s0, s1, p, r, null, 0, 0);
+    static void gemvSteps(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] kx, int q, int s0, int s1, int[] p, int[] r) {
+        gemvSteps(ws, outs, lo, hi, pieces, kx, q, s0, s1, p, r, null, 0, 0);
     }
 
     /** Claims of a stoppable {@link #gemvSteps}: opaque accesses to a long[] (no ordering; see GemvJob's helping). */
@@ -215,7 +233,7 @@ final class MatKernels {
      * As above, stoppable: with {@code lim} non-null, before each step it stops when the step has reached the limit at
      * {@code lim[limIdx]}, else publishes the step + 1 at {@code lim[progIdx]}. Returns the first step not done.
      */
-    static int gemvSteps(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] x, int q, int s0, int s1, int[] p, int[] r,
+    static int gemvSteps(Weight[] ws, float[][] outs, int[] lo, int[] hi, int pieces, float[] kx, int q, int s0, int s1, int[] p, int[] r,
                          long[] lim, int limIdx, int progIdx) {
         if (s1 <= s0) return s1;
         DType dt = ws[0].dtype();
@@ -233,7 +251,7 @@ final class MatKernels {
             for (int s = 0; s < 4; s++) n = Math.min(n, hi[p[s]] - r[s]);
             MemorySegment m0 = ws[p[0]].data(), m1 = ws[p[1]].data(), m2 = ws[p[2]].data(), m3 = ws[p[3]].data();
             long b0 = r[0] * rowBytes, b1 = r[1] * rowBytes, b2 = r[2] * rowBytes, b3 = r[3] * rowBytes;
-            int done = gemv4(dt, m0, b0, m1, b1, m2, b2, m3, b3, cols, x, outs[p[0]], r[0], outs[p[1]], r[1], outs[p[2]], r[2], outs[p[3]], r[3], n,
+            int done = gemv4(dt, m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, outs[p[0]], r[0], outs[p[1]], r[1], outs[p[2]], r[2], outs[p[3]], r[3], n,
                     lim, limIdx, progIdx, step);
             step += done;
             if (done < n) return step;
@@ -250,16 +268,17 @@ final class MatKernels {
     }
 
     /**
-     * The four-stream kernel of this dtype: dk[ik + i] = row i of stream k (rows at bytes bk + i·rowBytes of mk) · x;
-     * stoppable with {@code lim} non-null (see the dtype kernels). Returns the rows done.
+     * The four-stream kernel of this dtype: dk[ik + i] = row i of stream k (rows at bytes bk + i·rowBytes of mk) · x,
+     * kx being x in the kernel's layout ({@link #kernelX}); stoppable with {@code lim} non-null (see the dtype kernels).
+     * Returns the rows done.
      */
     static int gemv4(DType dt, MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
-                     int cols, float[] x, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
+                     int cols, float[] kx, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
                      long[] lim, int limIdx, int progIdx, int step0) {
         return switch (dt) {
-            case BF16 -> Bf16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, x, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
-            case F16 -> F16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, x, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
-            case F32 -> F32Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, x, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
+            case BF16 -> Bf16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
+            case F16 -> F16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
+            case F32 -> F32Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
         };
     }
 

@@ -73,6 +73,65 @@ class CpuTuningTest {
         }
     }
 
+    /**
+     * The bf16 one-token kernels on paired x (default) and widening shorts (bf16pairs=false) both give the reference on
+     * every dispatch (plain, residual, gate/up, the single-thread gemv), for column counts with and without a scalar tail.
+     */
+    @Test
+    void bf16KernelsAgreeWithTheReferenceEitherWay() {
+        SplittableRandom rnd = new SplittableRandom(13);
+        try {
+            for (int cols : new int[] {576, 64 + 5, 3 * Vec.L + 1, 2 * Vec.L}) {
+                int rows = 211;
+                Weight w = CpuKernelsTest.randomWeight(rnd, DType.BF16, rows, cols, 2, false);
+                Weight up = CpuKernelsTest.randomWeight(rnd, DType.BF16, rows, cols, 6, false);
+                float[] x = CpuKernelsTest.randomFloats(rnd, cols);
+                float[] res0 = CpuKernelsTest.randomFloats(rnd, rows);
+                double[][] ref = CpuKernelsTest.reference(w, x, 1);
+                double[][] refUp = CpuKernelsTest.reference(up, x, 1);
+                for (String pairs : new String[] {"true", "false"}) {
+                    CpuTuning.set("bf16pairs", pairs);
+                    for (CpuKernels k : new CpuKernels[] {CpuKernelsTest.kernels[1], CpuKernelsTest.kernels[2]}) {
+                        float[] out = new float[rows], o2 = new float[rows], res = res0.clone(), g = new float[rows], u = new float[rows], one = new float[rows];
+                        k.matmul(w, x, 1, out);
+                        k.matmulAdd(w, x, 1, o2, res);
+                        k.gateUpSilu(w, up, x, 1, g, u);
+                        MatKernels.matmulRows(w, x, 1, one, 0, rows);
+                        for (int r = 0; r < rows; r++) {
+                            String at = "row " + r + " cols " + cols + " pairs " + pairs + " on " + k.threads() + " threads";
+                            double tol = CpuKernelsTest.TOL * ref[1][r] + 1e-6;
+                            assertTrue(Math.abs(out[r] - ref[0][r]) <= tol, "matmul " + at + ": " + out[r] + " vs " + ref[0][r]);
+                            assertTrue(Math.abs(one[r] - ref[0][r]) <= tol, "gemv " + at + ": " + one[r] + " vs " + ref[0][r]);
+                            assertTrue(Math.abs(res[r] - (res0[r] + ref[0][r])) <= tol + 1e-6 * Math.abs(res0[r]), "residual " + at);
+                            assertTrue(Math.abs(u[r] - refUp[0][r]) <= CpuKernelsTest.TOL * refUp[1][r] + 1e-6, "up " + at);
+                            double silu = ref[0][r] / (1 + Math.exp(-ref[0][r])) * refUp[0][r];
+                            assertEquals(silu, g[r], 1e-4 * (Math.abs(silu) + ref[1][r] * (Math.abs(refUp[0][r]) + refUp[1][r])) + 1e-5, "gate " + at);
+                        }
+                    }
+                }
+            }
+        } finally {
+            CpuTuning.set("bf16pairs", "true");
+        }
+    }
+
+    /** The paired layout: per block of 2·L columns the even ones, then the odd ones; the columns after the last block as they are. */
+    @Test
+    void pairedLayout() {
+        int L = Vec.L, cols = 4 * L + 3;
+        float[] x = new float[cols + 2];
+        for (int i = 0; i < x.length; i++) x[i] = i;
+        float[] xp = new float[cols];
+        Bf16Kernels.pair(x, 2, cols, xp);
+        for (int b = 0; b < 4 * L; b += 2 * L) {
+            for (int j = 0; j < L; j++) {
+                assertEquals(2 + b + 2 * j, xp[b + j]);
+                assertEquals(2 + b + 2 * j + 1, xp[b + L + j]);
+            }
+        }
+        for (int c = 4 * L; c < cols; c++) assertEquals(2 + c, xp[c]);
+    }
+
     @Test
     void unknownSwitchIsAnError() {
         assertThrows(IllegalArgumentException.class, () -> CpuTuning.set("nope", "1"));
