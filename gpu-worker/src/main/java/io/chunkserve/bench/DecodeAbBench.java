@@ -29,7 +29,8 @@ import java.util.Map;
  * comparison is the median of the per-round ratios (variant step / first variant's step) beside
  * per-variant step medians, which moves far less with the machine's load than separate runs do.
  * {@code --phases true} adds mean µs per step per phase. {@code --mode mm}: one-token matmuls of
- * the {@code --mm} shapes (ROWSxCOLS; prefix "gu": a gate/up pair; "hot": two copies, so from cache) from cold copies,
+ * the {@code --mm} shapes (ROWSxCOLS; prefix "gu": a gate/up pair; "hot": two copies, so from cache; suffix "@T": T tokens
+ * instead of one) from cold copies,
  * alternating.
  * A variant may also name {@code kv=f32|bf16|f16} (not a CpuTuning switch): the KV element type of its own pool,
  * default {@code --kv-dtype} (auto: bf16 for the bf16 weights, as a server picks). Also prints the largest logit
@@ -249,6 +250,11 @@ public final class DecodeAbBench {
         for (String sh : shapes.split(",")) {
             boolean hot = sh.startsWith("hot");
             String body = hot ? sh.substring(3) : sh;
+            int T = 1; // suffix "@T": T tokens (the register-block or packed kernels)
+            if (body.contains("@")) {
+                T = Integer.parseInt(body.substring(body.indexOf('@') + 1));
+                body = body.substring(0, body.indexOf('@'));
+            }
             boolean gu = body.startsWith("gu");
             String[] rc = body.substring(gu ? 2 : 0).split("x");
             int rows = Integer.parseInt(rc[0]), cols = Integer.parseInt(rc[1]);
@@ -258,19 +264,19 @@ public final class DecodeAbBench {
                 long[] st = {7};
                 Weight[] ws = new Weight[copies];
                 for (int i = 0; i < copies; i++) ws[i] = RandomModel.random("w" + i, rows, cols, DType.BF16, arena, st);
-                float[] x = new float[cols], out = new float[rows], out2 = new float[rows];
+                float[] x = new float[T * cols], out = new float[T * rows], out2 = new float[T * rows];
                 Arrays.fill(x, 0.01f);
                 double[][] t = new double[V][rounds];
                 int ci = 0;
-                for (int i = 0; i < 2 * copies; i++) k.matmul(ws[ci++ % copies], x, 1, out);
+                for (int i = 0; i < 2 * copies; i++) k.matmul(ws[ci++ % copies], x, T, out);
                 for (int i = 0; i < rounds; i++) {
                     for (int j = 0; j < V; j++) {
                         int v = (i + j) % V;
                         apply(sets[v]);
                         Weight w = ws[ci++ % copies], w2 = gu ? ws[ci++ % copies] : null;
                         long s0 = System.nanoTime();
-                        if (gu) k.gateUpSilu(w, w2, x, 1, out, out2);
-                        else k.matmul(w, x, 1, out);
+                        if (gu) k.gateUpSilu(w, w2, x, T, out, out2);
+                        else k.matmul(w, x, T, out);
                         t[v][i] = (System.nanoTime() - s0) / 1e3;
                     }
                 }

@@ -58,15 +58,27 @@ final class Bf16Kernels {
     }
 
     /** As above into xp (at least cols long). */
-    static void pair(float[] x, int xOff, int cols, float[] xp) {
+    static void pair(float[] x, int xOff, int cols, float[] xp) { pair(x, xOff, cols, xp, 0); }
+
+    /** As above into xp[xpOff .. xpOff + cols). */
+    static void pair(float[] x, int xOff, int cols, float[] xp, int xpOff) {
         final int vb2 = cols - cols % (2 * L);
         for (int b = 0; b < vb2; b += 2 * L) {
             for (int j = 0; j < L; j++) {
-                xp[b + j] = x[xOff + b + 2 * j];
-                xp[b + L + j] = x[xOff + b + 2 * j + 1];
+                xp[xpOff + b + j] = x[xOff + b + 2 * j];
+                xp[xpOff + b + L + j] = x[xOff + b + 2 * j + 1];
             }
         }
-        System.arraycopy(x, xOff + vb2, xp, vb2, cols - vb2);
+        System.arraycopy(x, xOff + vb2, xp, xpOff + vb2, cols - vb2);
+    }
+
+    /** T token rows of x (cols each), each {@linkplain #pair paired}, into the calling thread's scratch. */
+    static float[] pairRows(float[] x, int T, int cols) {
+        float[][] holder = PAIRED.get();
+        if (holder[0].length < T * cols) holder[0] = new float[T * cols];
+        float[] xp = holder[0];
+        for (int t = 0; t < T; t++) pair(x, t * cols, cols, xp, t * cols);
+        return xp;
     }
 
     /**
@@ -335,5 +347,137 @@ final class Bf16Kernels {
             a00 = w0.fma(x0, a00);
         }
         out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo);
+    }
+
+    /** As {@link #direct4x4} on x {@linkplain #pair paired} per token (same offsets): 2·L weights a load as L ints. */
+    static void direct4x4Pairs(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / (2 * L) * (2 * L);
+        FloatVector z = FloatVector.zero(F), a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z, a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+        for (int c = c0; c < vb; c += 2 * L) {
+            long cb = 2L * c;
+            FloatVector xe0 = FloatVector.fromArray(F, xp, xo + c), xd0 = FloatVector.fromArray(F, xp, xo + c + L);
+            FloatVector xe1 = FloatVector.fromArray(F, xp, xo + 1 * xs + c), xd1 = FloatVector.fromArray(F, xp, xo + 1 * xs + c + L);
+            FloatVector xe2 = FloatVector.fromArray(F, xp, xo + 2 * xs + c), xd2 = FloatVector.fromArray(F, xp, xo + 2 * xs + c + L);
+            FloatVector xe3 = FloatVector.fromArray(F, xp, xo + 3 * xs + c), xd3 = FloatVector.fromArray(F, xp, xo + 3 * xs + c + L);
+            IntVector h0 = IntVector.fromMemorySegment(I, seg, o0 + cb, LE);
+            FloatVector l0 = h0.lanewise(LSHL, 16).reinterpretAsFloats(), u0 = h0.and(HIGH).reinterpretAsFloats();
+            a00 = u0.fma(xd0, l0.fma(xe0, a00));
+            a01 = u0.fma(xd1, l0.fma(xe1, a01));
+            a02 = u0.fma(xd2, l0.fma(xe2, a02));
+            a03 = u0.fma(xd3, l0.fma(xe3, a03));
+            IntVector h1 = IntVector.fromMemorySegment(I, seg, o1 + cb, LE);
+            FloatVector l1 = h1.lanewise(LSHL, 16).reinterpretAsFloats(), u1 = h1.and(HIGH).reinterpretAsFloats();
+            a10 = u1.fma(xd0, l1.fma(xe0, a10));
+            a11 = u1.fma(xd1, l1.fma(xe1, a11));
+            a12 = u1.fma(xd2, l1.fma(xe2, a12));
+            a13 = u1.fma(xd3, l1.fma(xe3, a13));
+            IntVector h2 = IntVector.fromMemorySegment(I, seg, o2 + cb, LE);
+            FloatVector l2 = h2.lanewise(LSHL, 16).reinterpretAsFloats(), u2 = h2.and(HIGH).reinterpretAsFloats();
+            a20 = u2.fma(xd0, l2.fma(xe0, a20));
+            a21 = u2.fma(xd1, l2.fma(xe1, a21));
+            a22 = u2.fma(xd2, l2.fma(xe2, a22));
+            a23 = u2.fma(xd3, l2.fma(xe3, a23));
+            IntVector h3 = IntVector.fromMemorySegment(I, seg, o3 + cb, LE);
+            FloatVector l3 = h3.lanewise(LSHL, 16).reinterpretAsFloats(), u3 = h3.and(HIGH).reinterpretAsFloats();
+            a30 = u3.fma(xd0, l3.fma(xe0, a30));
+            a31 = u3.fma(xd1, l3.fma(xe1, a31));
+            a32 = u3.fma(xd2, l3.fma(xe2, a32));
+            a33 = u3.fma(xd3, l3.fma(xe3, a33));
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, xp, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, xp, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, xp, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, xp, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, xp, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, xp, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, xp, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, xp, xo + 1 * xs);
+        out[oo + 2 * os] += a02.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, xp, xo + 2 * xs);
+        out[oo + 2 * os + 1] += a12.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, xp, xo + 2 * xs);
+        out[oo + 2 * os + 2] += a22.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, xp, xo + 2 * xs);
+        out[oo + 2 * os + 3] += a32.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, xp, xo + 2 * xs);
+        out[oo + 3 * os] += a03.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, xp, xo + 3 * xs);
+        out[oo + 3 * os + 1] += a13.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, xp, xo + 3 * xs);
+        out[oo + 3 * os + 2] += a23.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, xp, xo + 3 * xs);
+        out[oo + 3 * os + 3] += a33.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, xp, xo + 3 * xs);
+    }
+
+    /** As {@link #direct4x2} on x {@linkplain #pair paired} per token (same offsets): 2·L weights a load as L ints. */
+    static void direct4x2Pairs(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / (2 * L) * (2 * L);
+        FloatVector z = FloatVector.zero(F), a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
+        for (int c = c0; c < vb; c += 2 * L) {
+            long cb = 2L * c;
+            FloatVector xe0 = FloatVector.fromArray(F, xp, xo + c), xd0 = FloatVector.fromArray(F, xp, xo + c + L);
+            FloatVector xe1 = FloatVector.fromArray(F, xp, xo + 1 * xs + c), xd1 = FloatVector.fromArray(F, xp, xo + 1 * xs + c + L);
+            IntVector h0 = IntVector.fromMemorySegment(I, seg, o0 + cb, LE);
+            FloatVector l0 = h0.lanewise(LSHL, 16).reinterpretAsFloats(), u0 = h0.and(HIGH).reinterpretAsFloats();
+            a00 = u0.fma(xd0, l0.fma(xe0, a00));
+            a01 = u0.fma(xd1, l0.fma(xe1, a01));
+            IntVector h1 = IntVector.fromMemorySegment(I, seg, o1 + cb, LE);
+            FloatVector l1 = h1.lanewise(LSHL, 16).reinterpretAsFloats(), u1 = h1.and(HIGH).reinterpretAsFloats();
+            a10 = u1.fma(xd0, l1.fma(xe0, a10));
+            a11 = u1.fma(xd1, l1.fma(xe1, a11));
+            IntVector h2 = IntVector.fromMemorySegment(I, seg, o2 + cb, LE);
+            FloatVector l2 = h2.lanewise(LSHL, 16).reinterpretAsFloats(), u2 = h2.and(HIGH).reinterpretAsFloats();
+            a20 = u2.fma(xd0, l2.fma(xe0, a20));
+            a21 = u2.fma(xd1, l2.fma(xe1, a21));
+            IntVector h3 = IntVector.fromMemorySegment(I, seg, o3 + cb, LE);
+            FloatVector l3 = h3.lanewise(LSHL, 16).reinterpretAsFloats(), u3 = h3.and(HIGH).reinterpretAsFloats();
+            a30 = u3.fma(xd0, l3.fma(xe0, a30));
+            a31 = u3.fma(xd1, l3.fma(xe1, a31));
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, xp, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, xp, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, xp, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, xp, xo);
+        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, xp, xo + 1 * xs);
+        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, xp, xo + 1 * xs);
+        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, xp, xo + 1 * xs);
+        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, xp, xo + 1 * xs);
+    }
+
+    /** As {@link #direct4x1} on x {@linkplain #pair paired} per token (same offsets): 2·L weights a load as L ints. */
+    static void direct4x1Pairs(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+        final int vb = c0 + (c1 - c0) / (2 * L) * (2 * L);
+        FloatVector z = FloatVector.zero(F), a00 = z, a10 = z, a20 = z, a30 = z;
+        for (int c = c0; c < vb; c += 2 * L) {
+            long cb = 2L * c;
+            FloatVector xe0 = FloatVector.fromArray(F, xp, xo + c), xd0 = FloatVector.fromArray(F, xp, xo + c + L);
+            IntVector h0 = IntVector.fromMemorySegment(I, seg, o0 + cb, LE);
+            FloatVector l0 = h0.lanewise(LSHL, 16).reinterpretAsFloats(), u0 = h0.and(HIGH).reinterpretAsFloats();
+            a00 = u0.fma(xd0, l0.fma(xe0, a00));
+            IntVector h1 = IntVector.fromMemorySegment(I, seg, o1 + cb, LE);
+            FloatVector l1 = h1.lanewise(LSHL, 16).reinterpretAsFloats(), u1 = h1.and(HIGH).reinterpretAsFloats();
+            a10 = u1.fma(xd0, l1.fma(xe0, a10));
+            IntVector h2 = IntVector.fromMemorySegment(I, seg, o2 + cb, LE);
+            FloatVector l2 = h2.lanewise(LSHL, 16).reinterpretAsFloats(), u2 = h2.and(HIGH).reinterpretAsFloats();
+            a20 = u2.fma(xd0, l2.fma(xe0, a20));
+            IntVector h3 = IntVector.fromMemorySegment(I, seg, o3 + cb, LE);
+            FloatVector l3 = h3.lanewise(LSHL, 16).reinterpretAsFloats(), u3 = h3.and(HIGH).reinterpretAsFloats();
+            a30 = u3.fma(xd0, l3.fma(xe0, a30));
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, xp, xo);
+        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, xp, xo);
+        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, xp, xo);
+        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, xp, xo);
+    }
+
+    /** As {@link #direct1x1} on x {@linkplain #pair paired} per token (same offsets): 2·L weights a load as L ints. */
+    static void direct1x1Pairs(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
+        final long rowBytes = 2L * cols, o0 = r * rowBytes;
+        final int vb = c0 + (c1 - c0) / (2 * L) * (2 * L);
+        FloatVector z = FloatVector.zero(F), a00 = z;
+        for (int c = c0; c < vb; c += 2 * L) {
+            long cb = 2L * c;
+            FloatVector xe0 = FloatVector.fromArray(F, xp, xo + c), xd0 = FloatVector.fromArray(F, xp, xo + c + L);
+            IntVector h0 = IntVector.fromMemorySegment(I, seg, o0 + cb, LE);
+            FloatVector l0 = h0.lanewise(LSHL, 16).reinterpretAsFloats(), u0 = h0.and(HIGH).reinterpretAsFloats();
+            a00 = u0.fma(xd0, l0.fma(xe0, a00));
+        }
+        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, xp, xo);
     }
 }

@@ -313,6 +313,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         float[][] outs;
         float[] x;
         float[] xp; // x packed for Gemm, when T > DIRECT_MAX_T
+        float[] xPaired; // x paired per token row for the bf16 direct kernels (T <= DIRECT_MAX_T, CpuTuning.bf16Pairs)
+        private float[] pairedScratch = new float[0];
         int count, T;
         int[] taskStart = new int[9]; // taskStart[j] = first task of weight j; taskStart[count] = total
         int[] taskRows = new int[8];
@@ -328,6 +330,18 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             this.T = T;
             this.outs = outs;
             this.xp = null;
+            this.xPaired = null;
+            if (T > 1 && T <= MatKernels.DIRECT_MAX_T && CpuTuning.bf16Pairs) {
+                for (int j = 0; j < count; j++) {
+                    if (ws[j].dtype() == io.chunkserve.model.DType.BF16) {
+                        int cols = ws[0].cols();
+                        if (pairedScratch.length < T * cols) pairedScratch = new float[T * cols];
+                        for (int t = 0; t < T; t++) Bf16Kernels.pair(x, t * cols, cols, pairedScratch, t * cols);
+                        xPaired = pairedScratch;
+                        break;
+                    }
+                }
+            }
             final int align = T > MatKernels.DIRECT_MAX_T ? Gemm.R : 4;
             long totalBytes = 0;
             for (int j = 0; j < count; j++) totalBytes += ws[j].byteSize();
@@ -358,6 +372,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             outs = null;
             x = null;
             xp = null;
+            xPaired = null;
         }
 
         @Override
@@ -368,6 +383,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             int r0 = (i - taskStart[j]) * taskRows[j];
             int r1 = Math.min(w.rows(), r0 + taskRows[j]);
             if (xp != null && MatKernels.vectorizable(w.data())) Gemm.gemm(w, xp, T, outs[j], r0, r1);
+            else if (xPaired != null && w.dtype() == io.chunkserve.model.DType.BF16 && MatKernels.vectorizable(w.data()))
+                MatKernels.direct(w, x, xPaired, T, outs[j], r0, r1);
             else MatKernels.matmulRows(w, x, T, outs[j], r0, r1);
         }
     }

@@ -74,8 +74,9 @@ class CpuTuningTest {
     }
 
     /**
-     * The bf16 one-token kernels on paired x (default) and widening shorts (bf16pairs=false) both give the reference on
-     * every dispatch (plain, residual, gate/up, the single-thread gemv), for column counts with and without a scalar tail.
+     * The bf16 kernels on paired x (default) and widening shorts (bf16pairs=false) both give the reference on every
+     * one-token dispatch (plain, residual, gate/up, the single-thread gemv) and for 7 tokens (the register-block kernels,
+     * dispatched and alone), for column counts with and without a scalar tail.
      */
     @Test
     void bf16KernelsAgreeWithTheReferenceEitherWay() {
@@ -97,6 +98,17 @@ class CpuTuningTest {
                         k.matmulAdd(w, x, 1, o2, res);
                         k.gateUpSilu(w, up, x, 1, g, u);
                         MatKernels.matmulRows(w, x, 1, one, 0, rows);
+                        // a few tokens: the direct (register-block) kernels, from the dispatch and alone
+                        int T = 7;
+                        float[] xs = CpuKernelsTest.randomFloats(new SplittableRandom(cols), T * cols), outT = new float[T * rows], aloneT = new float[T * rows];
+                        double[][] refT = CpuKernelsTest.reference(w, xs, T);
+                        k.matmul(w, xs, T, outT);
+                        MatKernels.matmulRows(w, xs, T, aloneT, 0, rows);
+                        for (int i = 0; i < T * rows; i++) {
+                            double tolT = CpuKernelsTest.TOL * refT[1][i] + 1e-6;
+                            assertTrue(Math.abs(outT[i] - refT[0][i]) <= tolT, "T=" + T + " element " + i + " cols " + cols + " pairs " + pairs);
+                            assertTrue(Math.abs(aloneT[i] - refT[0][i]) <= tolT, "T=" + T + " alone, element " + i + " cols " + cols + " pairs " + pairs);
+                        }
                         for (int r = 0; r < rows; r++) {
                             String at = "row " + r + " cols " + cols + " pairs " + pairs + " on " + k.threads() + " threads";
                             double tol = CpuKernelsTest.TOL * ref[1][r] + 1e-6;
