@@ -27,20 +27,10 @@ final class OneTokenBf16 {
 
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final int TV = OneTokenDecode.TV;
-    /**
-     * 32 vector registers (AVX-512): the 4 × 4 register blocks below, each full-width load widened in two parts. With 16
-     * (AVX2) those blocks spill, and widening the upper part of a full-width short vector is slow (measured 2× the
-     * cost of a half-width load widened whole on a Zen 3 core): the narrow kernels take 4 × 2 blocks of half-width loads.
-     */
-    static final boolean WIDE = V >= 16;
 
     /** {@link OneTokenDecode}'s {@code scorePiece} (4 query rows × whole vectors of tokens, K dim-major) over a bf16 slab. */
     static void scorePiece(float[] qs, int hd, MemorySegment ks, long k0, int stride, int tn,
                            float[] sc, int i0, int o1, int o2, int o3) {
-        if (!WIDE) {
-            scorePieceNarrow(qs, hd, ks, k0, stride, tn, sc, i0, o1, o2, o3);
-            return;
-        }
         int nv = (tn + V - 1) / V, j = 0;
         for (; j + TV <= nv; j += TV) {
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -113,11 +103,6 @@ final class OneTokenBf16 {
     /** {@link OneTokenDecode}'s {@code pvPiece} (o rows += p · V over tn tokens, 4 dim vectors from d0) over a bf16 slab. */
     static void pvPiece(float[] sc, int i0, int p1, int p2, int p3, int tn, MemorySegment vs, long v0, int hd,
                                 float[] o, int d0) {
-        if (!WIDE) {
-            pvPieceNarrow(sc, i0, p1, p2, p3, tn, vs, v0, hd, o, d0);
-            pvPieceNarrow(sc, i0, p1, p2, p3, tn, vs, v0 + 2 * V, hd, o, d0 + 2 * V);
-            return;
-        }
         int o1 = hd + d0, o2 = 2 * hd + d0, o3 = 3 * hd + d0;
         FloatVector a0 = FloatVector.fromArray(F, o, d0), a1 = FloatVector.fromArray(F, o, d0 + V);
         FloatVector a2 = FloatVector.fromArray(F, o, d0 + 2 * V), a3 = FloatVector.fromArray(F, o, d0 + 3 * V);
@@ -172,97 +157,5 @@ final class OneTokenBf16 {
         e1.intoArray(o, o3 + V);
         e2.intoArray(o, o3 + 2 * V);
         e3.intoArray(o, o3 + 3 * V);
-    }
-
-    /** {@link #scorePiece} with 16 vector registers: 4 rows × 2 token vectors, half-width loads widened whole. */
-    private static void scorePieceNarrow(float[] qs, int hd, MemorySegment ks, long k0, int stride, int tn,
-                                         float[] sc, int i0, int o1, int o2, int o3) {
-        int nv = (tn + V - 1) / V, j = 0;
-        for (; j + 2 <= nv; j += 2) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-            long k = k0 + (long) j * V;
-            for (int d = 0; d < hd; d++, k += stride) {
-                FloatVector x0 = ((IntVector) ShortVector.fromMemorySegment(S, ks, (k) << 1, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16)
-                        .reinterpretAsFloats();
-                FloatVector x1 = ((IntVector) ShortVector.fromMemorySegment(S, ks, (k + V) << 1, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16)
-                        .reinterpretAsFloats();
-                FloatVector q = FloatVector.broadcast(F, qs[d]);
-                a0 = x0.fma(q, a0);
-                a1 = x1.fma(q, a1);
-                q = FloatVector.broadcast(F, qs[hd + d]);
-                b0 = x0.fma(q, b0);
-                b1 = x1.fma(q, b1);
-                q = FloatVector.broadcast(F, qs[2 * hd + d]);
-                c0 = x0.fma(q, c0);
-                c1 = x1.fma(q, c1);
-                q = FloatVector.broadcast(F, qs[3 * hd + d]);
-                d0 = x0.fma(q, d0);
-                d1 = x1.fma(q, d1);
-            }
-            int t = i0 + j * V;
-            a0.intoArray(sc, t);
-            a1.intoArray(sc, t + V);
-            b0.intoArray(sc, o1 + t);
-            b1.intoArray(sc, o1 + t + V);
-            c0.intoArray(sc, o2 + t);
-            c1.intoArray(sc, o2 + t + V);
-            d0.intoArray(sc, o3 + t);
-            d1.intoArray(sc, o3 + t + V);
-        }
-        for (; j < nv; j++) {
-            FloatVector a = FloatVector.zero(F), b = a, cc = a, dd = a;
-            long k = k0 + (long) j * V;
-            for (int d = 0; d < hd; d++, k += stride) {
-                FloatVector x = ((IntVector) ShortVector.fromMemorySegment(S, ks, (k) << 1, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16)
-                        .reinterpretAsFloats();
-                a = x.fma(FloatVector.broadcast(F, qs[d]), a);
-                b = x.fma(FloatVector.broadcast(F, qs[hd + d]), b);
-                cc = x.fma(FloatVector.broadcast(F, qs[2 * hd + d]), cc);
-                dd = x.fma(FloatVector.broadcast(F, qs[3 * hd + d]), dd);
-            }
-            int t = i0 + j * V;
-            a.intoArray(sc, t);
-            b.intoArray(sc, o1 + t);
-            cc.intoArray(sc, o2 + t);
-            dd.intoArray(sc, o3 + t);
-        }
-    }
-
-    /** {@link #pvPiece} with 16 vector registers, for 2 of its 4 dim vectors: 4 rows × 2 dim vectors, half-width loads. */
-    private static void pvPieceNarrow(float[] sc, int i0, int p1, int p2, int p3, int tn, MemorySegment vs, long v0, int hd,
-                                      float[] o, int d0) {
-        int o1 = hd + d0, o2 = 2 * hd + d0, o3 = 3 * hd + d0;
-        FloatVector a0 = FloatVector.fromArray(F, o, d0), a1 = FloatVector.fromArray(F, o, d0 + V);
-        FloatVector b0 = FloatVector.fromArray(F, o, o1), b1 = FloatVector.fromArray(F, o, o1 + V);
-        FloatVector c0 = FloatVector.fromArray(F, o, o2), c1 = FloatVector.fromArray(F, o, o2 + V);
-        FloatVector e0 = FloatVector.fromArray(F, o, o3), e1 = FloatVector.fromArray(F, o, o3 + V);
-        long v = v0;
-        for (int t = 0; t < tn; t++, v += hd) {
-            FloatVector x0 = ((IntVector) ShortVector.fromMemorySegment(S, vs, (v) << 1, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16)
-                    .reinterpretAsFloats();
-            FloatVector x1 = ((IntVector) ShortVector.fromMemorySegment(S, vs, (v + V) << 1, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16)
-                    .reinterpretAsFloats();
-            int i = i0 + t;
-            FloatVector p = FloatVector.broadcast(F, sc[i]);
-            a0 = x0.fma(p, a0);
-            a1 = x1.fma(p, a1);
-            p = FloatVector.broadcast(F, sc[p1 + i]);
-            b0 = x0.fma(p, b0);
-            b1 = x1.fma(p, b1);
-            p = FloatVector.broadcast(F, sc[p2 + i]);
-            c0 = x0.fma(p, c0);
-            c1 = x1.fma(p, c1);
-            p = FloatVector.broadcast(F, sc[p3 + i]);
-            e0 = x0.fma(p, e0);
-            e1 = x1.fma(p, e1);
-        }
-        a0.intoArray(o, d0);
-        a1.intoArray(o, d0 + V);
-        b0.intoArray(o, o1);
-        b1.intoArray(o, o1 + V);
-        c0.intoArray(o, o2);
-        c1.intoArray(o, o2 + V);
-        e0.intoArray(o, o3);
-        e1.intoArray(o, o3 + V);
     }
 }
