@@ -35,9 +35,13 @@ final class Bf16Kernels {
         final int q = (r1 - r0) / 4;
         if (q > 0) {
             final long o = r0 * rowBytes, qb = q * rowBytes;
-            float[] xp = CpuTuning.bf16Pairs ? pair(x, xOff, cols, PAIRED.get()) : x;
-            gemv4(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, xp, xp == x ? xOff : 0,
-                    out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q);
+            if (CpuTuning.bf16Pairs) {
+                gemv4(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, pair(x, xOff, cols, PAIRED.get()), 0,
+                        out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q);
+            } else {
+                gemv4Widen(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, x, xOff,
+                        out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q, null, 0, 0, 0);
+            }
         }
         for (int r = r0 + 4 * q; r < r1; r++) gemv1(seg, r * rowBytes, cols, x, xOff, out, oOff + r);
     }
@@ -102,7 +106,6 @@ final class Bf16Kernels {
     static int gemv4(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
                       int cols, float[] xp, int xpOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
                       long[] lim, int limIdx, int progIdx, int step0) {
-        if (!CpuTuning.bf16Pairs) return gemv4Widen(m0, b0, m1, b1, m2, b2, m3, b3, cols, xp, xpOff, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
         final long rowBytes = 2L * cols;
         final int vb2 = cols - cols % (2 * L);
         for (int i = 0; i < n; i++) {
@@ -143,8 +146,11 @@ final class Bf16Kernels {
         return n;
     }
 
-    /** {@link #gemv4} on x as it is, the shorts widened to ints ({@link CpuTuning#bf16Pairs} false; for A/B). */
-    private static int gemv4Widen(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
+    /**
+     * {@link #gemv4} on x as it is, the shorts widened to ints ({@link CpuTuning#bf16Pairs} false; for A/B). Picked by the
+     * callers, not inside gemv4: with both kernels in one compiled method an A/B would time a method C2 compiles differently.
+     */
+    static int gemv4Widen(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
                       int cols, float[] x, int xOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
                       long[] lim, int limIdx, int progIdx, int step0) {
         final long rowBytes = 2L * cols;
