@@ -49,6 +49,7 @@ rm -f "$STAGE"/cs/jre/lib/server/classes*.jsa "$STAGE"/cs/jre/lib/libawt*.so "$S
   "$STAGE"/cs/jre/lib/libjavajpeg.so "$STAGE"/cs/jre/lib/liblcms.so "$STAGE"/cs/jre/lib/libmlib_image.so \
   "$STAGE"/cs/jre/lib/libsplashscreen.so "$STAGE"/cs/jre/lib/libjsound.so
 mkdir -p "$DEST"
-tar -C "$STAGE" -cf - cs | gzip -9 > "$DEST/chunkserve-gpu7.tar.gz"
+rm -f "$DEST/chunkserve-gpu7.tar.gz"
+tar -C "$STAGE" -cf - cs | xz -9 -T0 > "$DEST/chunkserve-gpu7.tar.xz"   # ~3 MB under gzip -9 (run7.sh takes either)
 cp "$ROOT"/tools/gpu/run7.sh "$ROOT"/tools/gpu/torch_decode_bench.py "$ROOT"/tools/gpu/report7.py "$DEST/"
 du -sh "$DEST"/*

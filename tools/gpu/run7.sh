@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU-machine side of issue 7 (the CUDA model backend), everything in one device-tool call:
-#   1. unpack the jlink runtime + jars (chunkserve-gpu7.tar.gz from build_dist7.sh), find libcublas
+#   1. unpack the jlink runtime + jars (chunkserve-gpu7.tar.xz (or .tar.gz) from build_dist7.sh), find libcublas
 #   2. CudaModelCheck: fixtures exact and bf16 vs the CPU backend, random d64/d128 batches with shared prefixes,
 #      the real engine CPU vs CUDA (check.log)
 #   3. CudaServeBench: 1B and 8B shapes through the engine (bench.log)
@@ -18,7 +18,10 @@ STAGES="${1:-all}"
 T0=$(date +%s)
 stamp() { echo "[run7 +$(( $(date +%s) - T0 ))s] $*"; }
 W=/tmp/chunkserve-gpu7
-rm -rf "$W" && mkdir -p "$W" && tar -C "$W" -xzf "$HERE/chunkserve-gpu7.tar.gz" || { echo "RESULT {\"error\":\"unpack failed\"}"; exit 1; }
+# the dist is chunkserve-gpu7.tar.xz (build_dist7.sh since session 13: ~3 MB under gzip's, to stay inside the device tool's
+# 64 MiB beside the tracked files) or an older .tar.gz; GNU tar detects the compression itself
+DIST="$(ls "$HERE"/chunkserve-gpu7.tar.xz "$HERE"/chunkserve-gpu7.tar.gz 2>/dev/null | head -1)"
+rm -rf "$W" && mkdir -p "$W" && tar -C "$W" -xf "$DIST" || { echo "RESULT {\"error\":\"unpack failed\"}"; exit 1; }
 CUBLAS="$(ls /usr/local/cuda/lib64/libcublas.so.13* /usr/local/cuda*/lib64/libcublas.so.1[23]* /opt/torch/.venv/lib/python3*/site-packages/nvidia/cu13/lib/libcublas.so.13* /opt/torch/.venv/lib/python3*/site-packages/nvidia/cublas/lib/libcublas.so.1[23]* 2>/dev/null | head -1)"
 [ -z "$CUBLAS" ] && CUBLAS="$(find / -xdev -name 'libcublas.so.1[23]*' 2>/dev/null | grep -v Lt | head -1)"
 export LD_LIBRARY_PATH="$(dirname "${CUBLAS:-/x/x}"):${LD_LIBRARY_PATH:-}"
