@@ -23,6 +23,9 @@ import jdk.incubator.vector.ShortVector;
  * one row alone), widening a row slice to fp32, and the scratch-free 4×4 / 4×2 / 4×1 / 1×1 register
  * blocks of {@link MatKernels#direct}. Written out per dtype on purpose (see MatKernels: a shared
  * vector-returning widening helper is not inlined and boxes); keep the three dtype classes alike.
+ * The stream and register-block kernels read 2·L weights as L ints against x {@linkplain #pair paired} into even and
+ * odd columns (session 13: no cross-lane widening, up to 2× on an AVX2 core); {@link #gemv4Widen} keeps the widening
+ * one-token kernel for A/B ({@link CpuTuning#bf16Pairs}).
  */
 final class Bf16Kernels {
     private Bf16Kernels() { }
@@ -232,131 +235,9 @@ final class Bf16Kernels {
         for (; i < n; i++) dst[dOff + i] = bf16s(seg, off + 2L * i);
     }
 
-    /** Rows r..r+3 × 4 token(s), columns [c0, c1), bf16 widened in registers (no scratch):
+    /** Rows r..r+3 × 4 token(s), columns [c0, c1), on x {@linkplain #pair paired} per token row (2·L weights a load as L ints):
      *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
-    static void direct4x4(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
-        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
-        final int vb = c0 + (c1 - c0) / L * L;
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        for (int c = c0; c < vb; c += L) {
-            long cb = 2L * c;
-            FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector w1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector w2 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector w3 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
-            a00 = w0.fma(x0, a00);
-            a10 = w1.fma(x0, a10);
-            a20 = w2.fma(x0, a20);
-            a30 = w3.fma(x0, a30);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + c);
-            a01 = w0.fma(x1, a01);
-            a11 = w1.fma(x1, a11);
-            a21 = w2.fma(x1, a21);
-            a31 = w3.fma(x1, a31);
-            FloatVector x2 = FloatVector.fromArray(F, x, xo + 2 * xs + c);
-            a02 = w0.fma(x2, a02);
-            a12 = w1.fma(x2, a12);
-            a22 = w2.fma(x2, a22);
-            a32 = w3.fma(x2, a32);
-            FloatVector x3 = FloatVector.fromArray(F, x, xo + 3 * xs + c);
-            a03 = w0.fma(x3, a03);
-            a13 = w1.fma(x3, a13);
-            a23 = w2.fma(x3, a23);
-            a33 = w3.fma(x3, a33);
-        }
-        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo);
-        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo);
-        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo);
-        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo);
-        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo + 1 * xs);
-        out[oo + 2 * os] += a02.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo + 2 * xs);
-        out[oo + 2 * os + 1] += a12.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo + 2 * xs);
-        out[oo + 2 * os + 2] += a22.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo + 2 * xs);
-        out[oo + 2 * os + 3] += a32.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo + 2 * xs);
-        out[oo + 3 * os] += a03.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo + 3 * xs);
-        out[oo + 3 * os + 1] += a13.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo + 3 * xs);
-        out[oo + 3 * os + 2] += a23.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo + 3 * xs);
-        out[oo + 3 * os + 3] += a33.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo + 3 * xs);
-    }
-
-    /** Rows r..r+3 × 2 token(s), columns [c0, c1), bf16 widened in registers (no scratch):
-     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
-    static void direct4x2(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
-        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
-        final int vb = c0 + (c1 - c0) / L * L;
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-        for (int c = c0; c < vb; c += L) {
-            long cb = 2L * c;
-            FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector w1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector w2 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector w3 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
-            a00 = w0.fma(x0, a00);
-            a10 = w1.fma(x0, a10);
-            a20 = w2.fma(x0, a20);
-            a30 = w3.fma(x0, a30);
-            FloatVector x1 = FloatVector.fromArray(F, x, xo + 1 * xs + c);
-            a01 = w0.fma(x1, a01);
-            a11 = w1.fma(x1, a11);
-            a21 = w2.fma(x1, a21);
-            a31 = w3.fma(x1, a31);
-        }
-        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo);
-        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo);
-        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo);
-        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo);
-        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo + 1 * xs);
-    }
-
-    /** Rows r..r+3 × 1 token(s), columns [c0, c1), bf16 widened in registers (no scratch):
-     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
-    static void direct4x1(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
-        final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
-        final int vb = c0 + (c1 - c0) / L * L;
-        FloatVector a00 = FloatVector.zero(F), a10 = a00, a20 = a00, a30 = a00;
-        for (int c = c0; c < vb; c += L) {
-            long cb = 2L * c;
-            FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector w1 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o1 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector w2 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o2 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector w3 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o3 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
-            a00 = w0.fma(x0, a00);
-            a10 = w1.fma(x0, a10);
-            a20 = w2.fma(x0, a20);
-            a30 = w3.fma(x0, a30);
-        }
-        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo);
-        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_BF16, vb, c1, x, xo);
-        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_BF16, vb, c1, x, xo);
-        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, x, xo);
-    }
-
-    /** Rows r..r+0 × 1 token(s), columns [c0, c1), bf16 widened in registers (no scratch):
-     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
-    static void direct1x1(MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
-        final long rowBytes = 2L * cols, o0 = r * rowBytes;
-        final int vb = c0 + (c1 - c0) / L * L;
-        FloatVector a00 = FloatVector.zero(F);
-        for (int c = c0; c < vb; c += L) {
-            long cb = 2L * c;
-            FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
-            FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
-            a00 = w0.fma(x0, a00);
-        }
-        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_BF16, vb, c1, x, xo);
-    }
-
-    /** As {@link #direct4x4} on x {@linkplain #pair paired} per token (same offsets): 2·L weights a load as L ints. */
-    static void direct4x4Pairs(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
+    static void direct4x4(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
         final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
         final int vb = c0 + (c1 - c0) / (2 * L) * (2 * L);
         FloatVector z = FloatVector.zero(F), a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z, a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
@@ -409,8 +290,9 @@ final class Bf16Kernels {
         out[oo + 3 * os + 3] += a33.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, xp, xo + 3 * xs);
     }
 
-    /** As {@link #direct4x2} on x {@linkplain #pair paired} per token (same offsets): 2·L weights a load as L ints. */
-    static void direct4x2Pairs(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
+    /** Rows r..r+3 × 2 token(s), columns [c0, c1), on x {@linkplain #pair paired} per token row (2·L weights a load as L ints):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x2(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
         final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
         final int vb = c0 + (c1 - c0) / (2 * L) * (2 * L);
         FloatVector z = FloatVector.zero(F), a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
@@ -445,8 +327,9 @@ final class Bf16Kernels {
         out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, xp, xo + 1 * xs);
     }
 
-    /** As {@link #direct4x1} on x {@linkplain #pair paired} per token (same offsets): 2·L weights a load as L ints. */
-    static void direct4x1Pairs(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
+    /** Rows r..r+3 × 1 token(s), columns [c0, c1), on x {@linkplain #pair paired} per token row (2·L weights a load as L ints):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct4x1(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
         final long rowBytes = 2L * cols, o0 = r * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
         final int vb = c0 + (c1 - c0) / (2 * L) * (2 * L);
         FloatVector z = FloatVector.zero(F), a00 = z, a10 = z, a20 = z, a30 = z;
@@ -472,8 +355,9 @@ final class Bf16Kernels {
         out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_BF16, vb, c1, xp, xo);
     }
 
-    /** As {@link #direct1x1} on x {@linkplain #pair paired} per token (same offsets): 2·L weights a load as L ints. */
-    static void direct1x1Pairs(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
+    /** Rows r × 1 token(s), columns [c0, c1), on x {@linkplain #pair paired} per token row (2·L weights a load as L ints):
+     *  out[oo + j·os + i] += Σ_c W[r + i, c]·x[xo + j·xs + c]. */
+    static void direct1x1(MemorySegment seg, int r, int cols, int c0, int c1, float[] xp, int xo, int xs, float[] out, int oo, int os) {
         final long rowBytes = 2L * cols, o0 = r * rowBytes;
         final int vb = c0 + (c1 - c0) / (2 * L) * (2 * L);
         FloatVector z = FloatVector.zero(F), a00 = z;

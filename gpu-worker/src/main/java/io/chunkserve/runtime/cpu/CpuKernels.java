@@ -313,7 +313,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         float[][] outs;
         float[] x;
         float[] xp; // x packed for Gemm, when T > DIRECT_MAX_T
-        float[] xPaired; // x paired per token row for the bf16 direct kernels (T <= DIRECT_MAX_T, CpuTuning.bf16Pairs)
+        float[] xPaired; // x paired per token row for the bf16 register-block kernels (1 < T <= DIRECT_MAX_T)
         private float[] pairedScratch = new float[0];
         int count, T;
         int[] taskStart = new int[9]; // taskStart[j] = first task of weight j; taskStart[count] = total
@@ -331,7 +331,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             this.outs = outs;
             this.xp = null;
             this.xPaired = null;
-            if (T > 1 && T <= MatKernels.DIRECT_MAX_T && CpuTuning.bf16Pairs) {
+            if (T > 1 && T <= MatKernels.DIRECT_MAX_T) {
                 for (int j = 0; j < count; j++) {
                     if (ws[j].dtype() == io.chunkserve.model.DType.BF16) {
                         int cols = ws[0].cols();
@@ -384,7 +384,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             int r1 = Math.min(w.rows(), r0 + taskRows[j]);
             if (xp != null && MatKernels.vectorizable(w.data())) Gemm.gemm(w, xp, T, outs[j], r0, r1);
             else if (xPaired != null && w.dtype() == io.chunkserve.model.DType.BF16 && MatKernels.vectorizable(w.data()))
-                MatKernels.direct(w, x, xPaired, T, outs[j], r0, r1);
+                MatKernels.directKx(w, xPaired, T, outs[j], r0, r1);
             else MatKernels.matmulRows(w, x, T, outs[j], r0, r1);
         }
     }

@@ -19,7 +19,8 @@ public final class CpuTuning {
     /**
      * bf16 one-token matmuls read 2·L weights as L ints against x paired into even and odd columns
      * ({@link Bf16Kernels#pair}); false: as shorts widened to ints (the kernel before session 13). Flip it only between
-     * dispatches (the dispatching thread pairs x, the tasks' kernels read the switch).
+     * dispatches (the dispatching thread pairs x, the tasks' kernels read the switch). The register-block kernels
+     * (1 &lt; T ≤ 24) always read paired x.
      */
     static volatile boolean bf16Pairs = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.bf16Pairs", "true"));
     /** Fewest unclaimed row-steps a helper takes (-1: {@code chunkserve.cpu.minStealSteps}, default 4). */

@@ -75,17 +75,15 @@ final class MatKernels {
      * token tiles find the group's rows in L1/L2, and the 4-token x tile stays in L2.
      */
     static void direct(Weight w, float[] x, int T, float[] out, int r0, int r1) {
-        // bf16 with the paired kernels (CpuTuning.bf16Pairs): x paired per token row
-        direct(w, x, w.dtype() == DType.BF16 && CpuTuning.bf16Pairs ? Bf16Kernels.pairRows(x, T, w.cols()) : null, T, out, r0, r1);
+        directKx(w, w.dtype() == DType.BF16 ? Bf16Kernels.pairRows(x, T, w.cols()) : x, T, out, r0, r1);
     }
 
-    /** As above; for bf16, xPaired (non-null) is x paired per token row ({@link Bf16Kernels#pair}) and picks the paired kernels. */
-    static void direct(Weight w, float[] x, float[] xPaired, int T, float[] out, int r0, int r1) {
+    /** As above with x in the kernels' layout: for bf16 paired per token row ({@link Bf16Kernels#pair}). */
+    static void directKx(Weight w, float[] kx, int T, float[] out, int r0, int r1) {
         final MemorySegment seg = w.data();
         final int rows = w.rows(), cols = w.cols();
-        final boolean pairs = w.dtype() == DType.BF16 && xPaired != null;
-        final int kind = switch (w.dtype()) { case BF16 -> pairs ? K_BF16P : K_BF16; case F16 -> K_F16; case F32 -> K_F32; };
-        if (pairs) x = xPaired;
+        final int kind = switch (w.dtype()) { case BF16 -> K_BF16; case F16 -> K_F16; case F32 -> K_F32; };
+        final float[] x = kx;
         for (int t = 0; t < T; t++) Arrays.fill(out, t * rows + r0, t * rows + r1, 0f);
         for (int tb = 0; tb < T; tb += DIRECT_TB) {
             final int te = Math.min(T, tb + DIRECT_TB);
@@ -110,7 +108,6 @@ final class MatKernels {
     private static void direct4x4(int kind, MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
         switch (kind) {
             case K_BF16 -> Bf16Kernels.direct4x4(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
-            case K_BF16P -> Bf16Kernels.direct4x4Pairs(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
             case K_F16 -> F16Kernels.direct4x4(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
             default -> F32Kernels.direct4x4(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
         }
@@ -119,7 +116,6 @@ final class MatKernels {
     private static void direct4x2(int kind, MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
         switch (kind) {
             case K_BF16 -> Bf16Kernels.direct4x2(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
-            case K_BF16P -> Bf16Kernels.direct4x2Pairs(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
             case K_F16 -> F16Kernels.direct4x2(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
             default -> F32Kernels.direct4x2(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
         }
@@ -128,7 +124,6 @@ final class MatKernels {
     private static void direct4x1(int kind, MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
         switch (kind) {
             case K_BF16 -> Bf16Kernels.direct4x1(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
-            case K_BF16P -> Bf16Kernels.direct4x1Pairs(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
             case K_F16 -> F16Kernels.direct4x1(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
             default -> F32Kernels.direct4x1(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
         }
@@ -137,7 +132,6 @@ final class MatKernels {
     private static void direct1x1(int kind, MemorySegment seg, int r, int cols, int c0, int c1, float[] x, int xo, int xs, float[] out, int oo, int os) {
         switch (kind) {
             case K_BF16 -> Bf16Kernels.direct1x1(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
-            case K_BF16P -> Bf16Kernels.direct1x1Pairs(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
             case K_F16 -> F16Kernels.direct1x1(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
             default -> F32Kernels.direct1x1(seg, r, cols, c0, c1, x, xo, xs, out, oo, os);
         }
@@ -332,7 +326,7 @@ final class MatKernels {
         }
     }
 
-    static final int K_BF16 = 0, K_F16 = 1, K_F32 = 2, K_BF16P = 3;
+    static final int K_BF16 = 0, K_F16 = 1, K_F32 = 2;
 
     /** Σ_{c in [vb, cols)} W(row at byte rowOff)[c]·x[xo + c], scalar (the columns after the vectors). */
     static float tailDot(MemorySegment seg, long rowOff, int kind, int vb, int cols, float[] x, int xo) {
