@@ -39,7 +39,7 @@ final class Bf16Kernels {
         if (q > 0) {
             final long o = r0 * rowBytes, qb = q * rowBytes;
             if (CpuTuning.bf16Pairs) {
-                gemv4(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, pair(x, xOff, cols, PAIRED.get()), 0,
+                gemv4(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, pairRows(x, xOff, 1, cols, PAIRED.get()), 0,
                         out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q);
             } else {
                 gemv4Widen(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, x, xOff,
@@ -49,25 +49,27 @@ final class Bf16Kernels {
         for (int r = r0 + 4 * q; r < r1; r++) gemv1(seg, r * rowBytes, cols, x, xOff, out, oOff + r);
     }
 
-    /** Per-thread scratch for {@link #gemv}'s paired x (grown on demand). */
+    /** Per-thread scratch for the paired x of {@link #gemv} and {@link #pairRows(float[], int, int)} (grown on demand). */
     private static final ThreadLocal<float[][]> PAIRED = ThreadLocal.withInitial(() -> new float[1][0]);
 
     /**
-     * x in the order {@link #gemv4} reads it: per block of 2·L columns, first the L even-numbered columns, then the L
-     * odd-numbered ones; the columns after the last whole block as they are. Returns the array written (holder[0],
-     * grown to cols when shorter).
+     * T token rows of x (cols each, from xOff) in the order the kernels read them ({@link #pair}), into holder[0] (grown
+     * to T·cols when shorter); returns that array.
      */
-    static float[] pair(float[] x, int xOff, int cols, float[][] holder) {
-        if (holder[0].length < cols) holder[0] = new float[cols];
+    static float[] pairRows(float[] x, int xOff, int T, int cols, float[][] holder) {
+        if (holder[0].length < T * cols) holder[0] = new float[T * cols];
         float[] xp = holder[0];
-        pair(x, xOff, cols, xp);
+        for (int t = 0; t < T; t++) pair(x, xOff + t * cols, cols, xp, t * cols);
         return xp;
     }
 
-    /** As above into xp (at least cols long). */
-    static void pair(float[] x, int xOff, int cols, float[] xp) { pair(x, xOff, cols, xp, 0); }
+    /** As above from x[0], into the calling thread's scratch. */
+    static float[] pairRows(float[] x, int T, int cols) { return pairRows(x, 0, T, cols, PAIRED.get()); }
 
-    /** As above into xp[xpOff .. xpOff + cols). */
+    /**
+     * x[xOff .. xOff + cols) into xp[xpOff ..] in the order {@link #gemv4} reads it: per block of 2·L columns, first the
+     * L even-numbered columns, then the L odd-numbered ones; the columns after the last whole block as they are.
+     */
     static void pair(float[] x, int xOff, int cols, float[] xp, int xpOff) {
         final int vb2 = cols - cols % (2 * L);
         for (int b = 0; b < vb2; b += 2 * L) {
@@ -77,15 +79,6 @@ final class Bf16Kernels {
             }
         }
         System.arraycopy(x, xOff + vb2, xp, xpOff + vb2, cols - vb2);
-    }
-
-    /** T token rows of x (cols each), each {@linkplain #pair paired}, into the calling thread's scratch. */
-    static float[] pairRows(float[] x, int T, int cols) {
-        float[][] holder = PAIRED.get();
-        if (holder[0].length < T * cols) holder[0] = new float[T * cols];
-        float[] xp = holder[0];
-        for (int t = 0; t < T; t++) pair(x, t * cols, cols, xp, t * cols);
-        return xp;
     }
 
     /**

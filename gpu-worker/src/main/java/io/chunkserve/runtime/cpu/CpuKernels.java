@@ -314,7 +314,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         float[] x;
         float[] xp; // x packed for Gemm, when T > DIRECT_MAX_T
         float[] xPaired; // x paired per token row for the bf16 register-block kernels (1 < T <= DIRECT_MAX_T)
-        private float[] pairedScratch = new float[0];
+        private final float[][] pairedHolder = {new float[0]};
         int count, T;
         int[] taskStart = new int[9]; // taskStart[j] = first task of weight j; taskStart[count] = total
         int[] taskRows = new int[8];
@@ -334,10 +334,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             if (T > 1 && T <= MatKernels.DIRECT_MAX_T) {
                 for (int j = 0; j < count; j++) {
                     if (ws[j].dtype() == io.chunkserve.model.DType.BF16) {
-                        int cols = ws[0].cols();
-                        if (pairedScratch.length < T * cols) pairedScratch = new float[T * cols];
-                        for (int t = 0; t < T; t++) Bf16Kernels.pair(x, t * cols, cols, pairedScratch, t * cols);
-                        xPaired = pairedScratch;
+                        xPaired = Bf16Kernels.pairRows(x, 0, T, ws[0].cols(), pairedHolder);
                         break;
                     }
                 }

@@ -24,9 +24,12 @@ final class GemvJob implements IntConsumer {
     Weight[] ws = new Weight[8];
     float[][] outs = new float[8][];
     float[] x, residual;
-    /** x in the stream kernels' layout ({@link MatKernels#kernelX}): made once per dispatch by the dispatching thread. */
+    /**
+     * x in the stream kernels' layout ({@link MatKernels#kernelX}), made once per dispatch by the dispatching thread when
+     * the weights are {@link #uniform} (else null: each task's piece list decides).
+     */
     float[] kx;
-    private float[] kxScratch = new float[0];
+    private final float[][] kxHolder = {new float[0]};
     // per-task piece lists, reused: a dispatch allocates nothing
     Weight[][] pw = new Weight[0][];
     float[][][] po = new float[0][][];
@@ -66,13 +69,10 @@ final class GemvJob implements IntConsumer {
         this.totalRows = totalRows;
         this.x = x;
         this.residual = residual;
-        if (x != null) {
-            int cols = ws[0].cols();
-            if (kxScratch.length < cols) kxScratch = new float[cols];
-            this.kx = MatKernels.kernelX(ws[0].dtype(), x, cols, kxScratch);
-        }
+        boolean uniform = uniform();
+        this.kx = x != null && uniform ? MatKernels.kernelX(ws[0].dtype(), x, ws[0].cols(), kxHolder) : null;
         this.tasks = Math.max(1, Math.min(threads, (totalRows + ROW_ALIGN - 1) / ROW_ALIGN));
-        this.help = CpuTuning.help && tasks > 1 && uniform();
+        this.help = CpuTuning.help && tasks > 1 && uniform;
         int pieces = mode == MANY ? count : 2;
         if (pw.length < tasks || pw[0].length < pieces) {
             int n = Math.max(tasks, pw.length), m = Math.max(pieces, pw.length == 0 ? 0 : pw[0].length);
@@ -259,8 +259,8 @@ final class GemvJob implements IntConsumer {
         int a = bound(t), b = bound(t + 1);
         if (a >= b) return;
         int pieces = pieces(t, pw[t], po[t], lo[t], hi[t]);
-        MatKernels.gemvPieces(pw[t], po[t], lo[t], hi[t], pieces, x, uniform() ? kx : MatKernels.kernelX(pw[t][0].dtype(), x, pw[t][0].cols(), null),
-                streamPiece[t], streamRow[t]);
+        if (kx != null) MatKernels.gemvPieces(pw[t], po[t], lo[t], hi[t], pieces, x, kx, streamPiece[t], streamRow[t]);
+        else MatKernels.gemvPieces(pw[t], po[t], lo[t], hi[t], pieces, x, streamPiece[t], streamRow[t]);
         if (mode == RESIDUAL) Vec.add(residual, outs[0], a, b - a);
         else if (mode == GATE_UP) Vec.siluMul(outs[0], outs[1], a, b - a);
     }

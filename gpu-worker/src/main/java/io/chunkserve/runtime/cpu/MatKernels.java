@@ -184,13 +184,11 @@ final class MatKernels {
 
     /**
      * x in the layout the stream kernel of dtype dt reads ({@link #gemvSteps}): bf16 pairs it ({@link Bf16Kernels#pair},
-     * into scratch when that is at least cols long, else a new array), the other dtypes read x as it is.
+     * into holder[0], grown when shorter; a new array with holder null), the other dtypes read x as it is.
      */
-    static float[] kernelX(DType dt, float[] x, int cols, float[] scratch) {
+    static float[] kernelX(DType dt, float[] x, int cols, float[][] holder) {
         if (dt != DType.BF16 || !CpuTuning.bf16Pairs) return x;
-        float[] xp = scratch != null && scratch.length >= cols ? scratch : new float[cols];
-        Bf16Kernels.pair(x, 0, cols, xp);
-        return xp;
+        return Bf16Kernels.pairRows(x, 0, 1, cols, holder != null ? holder : new float[1][0]);
     }
 
     /** As above with x already in the kernel's layout as kx ({@link #kernelX}); x itself for the leftover rows. */

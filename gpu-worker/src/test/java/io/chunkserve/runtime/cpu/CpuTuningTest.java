@@ -134,7 +134,7 @@ class CpuTuningTest {
         float[] x = new float[cols + 2];
         for (int i = 0; i < x.length; i++) x[i] = i;
         float[] xp = new float[cols];
-        Bf16Kernels.pair(x, 2, cols, xp);
+        Bf16Kernels.pair(x, 2, cols, xp, 0);
         for (int b = 0; b < 4 * L; b += 2 * L) {
             for (int j = 0; j < L; j++) {
                 assertEquals(2 + b + 2 * j, xp[b + j]);
