@@ -16,6 +16,7 @@ import io.chunkserve.runtime.cpu.MemoryBandwidth;
 import io.chunkserve.runtime.cpu.Parallel;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -29,11 +30,13 @@ import java.util.Map;
  * comparison is the median of the per-round ratios (variant step / first variant's step) beside
  * per-variant step medians, which moves far less with the machine's load than separate runs do.
  * {@code --phases true} adds mean µs per step per phase. {@code --mode mm}: one-token matmuls of
- * the {@code --mm} shapes (ROWSxCOLS; prefix "gu": a gate/up pair; "hot": two copies, so from cache; suffix "@T": T tokens
+ * the {@code --mm} shapes (ROWSxCOLS; prefix "gu": a gate/up pair; "hot": two copies, so from cache; "4k" before
+ * those: on 4 KiB pages, not huge pages; suffix "@T": T tokens
  * instead of one) from cold copies,
- * alternating.
+ * alternating; a variant named {@code read} reads the same bytes as the bandwidth meter does instead (a reference).
  * A variant may also name {@code kv=f32|bf16|f16} (not a CpuTuning switch): the KV element type of its own pool,
- * default {@code --kv-dtype} (auto: bf16 for the bf16 weights, as a server picks). Also prints the largest logit
+ * default {@code --kv-dtype} (auto: bf16 for the bf16 weights, as a server picks); and {@code pages=4k}: its matrices
+ * copied onto plain 4 KiB pages (the random model is on huge pages otherwise, as a served one). Also prints the largest logit
  * difference between variants at the same position (switches only change timing; KV types change the rounding), and
  * the attention alone afterwards (cache-warm, on all threads and serially: a health check of its compiled code). The
  * read bandwidth is measured before and after; last line {@code RESULT {json}}.
@@ -51,6 +54,7 @@ public final class DecodeAbBench {
         String[][] sets = new String[V][];
         DType kvDefault = a.get("--kv-dtype").equalsIgnoreCase("auto") ? WorkerConfig.autoKvDtype(DType.BF16) : DType.parse(a.get("--kv-dtype"));
         DType[] kvs = new DType[V];
+        boolean[] pages4k = new boolean[V];
         // every variant sets every switch any variant names (the ones it does not name to their defaults)
         Map<String, String> defaults = new LinkedHashMap<>();
         for (int i = 0; i < V; i++) {
@@ -59,7 +63,8 @@ public final class DecodeAbBench {
             sets[i] = p.length < 2 || p[1].isBlank() ? new String[0] : p[1].split(",");
             kvs[i] = kvDefault;
             for (String kv : sets[i]) if (kv.trim().startsWith("kv=")) kvs[i] = DType.parse(kv.trim().substring(3));
-            sets[i] = Arrays.stream(sets[i]).filter(kv -> !kv.trim().startsWith("kv=")).toArray(String[]::new);
+            for (String kv : sets[i]) if (kv.trim().equals("pages=4k")) pages4k[i] = true;
+            sets[i] = Arrays.stream(sets[i]).filter(kv -> !kv.trim().startsWith("kv=") && !kv.trim().startsWith("pages=")).toArray(String[]::new);
             for (String kv : sets[i]) {
                 String[] q = kv.split("=", 2);
                 if (q.length != 2) throw new IllegalArgumentException("switch '" + kv + "' is not name=value");
@@ -82,7 +87,7 @@ public final class DecodeAbBench {
             if (a.get("--mode").equals("mm")) {
                 out.put("matmuls", mm(k, a.get("--mm"), rounds, names, sets));
             } else {
-                out.put(a.get("--shape"), decode(k, a.get("--shape"), rounds, Integer.parseInt(a.get("--context")), names, sets, kvs, bw0,
+                out.put(a.get("--shape"), decode(k, a.get("--shape"), rounds, Integer.parseInt(a.get("--context")), names, sets, kvs, pages4k, bw0,
                         Boolean.parseBoolean(a.get("--phases"))));
             }
             double bw1 = MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30);
@@ -128,7 +133,7 @@ public final class DecodeAbBench {
     }
 
     static Map<String, Object> decode(CpuKernels k, String shape, int rounds, int context, String[] names, String[][] sets, DType[] kvs,
-                                      double bw, boolean phases) {
+                                      boolean[] pages4k, double bw, boolean phases) {
         ModelConfig c = RandomModel.shape(shape);
         int V = names.length, chunk = 64, warmMax = 64;
         Map<String, Object> res = new LinkedHashMap<>();
@@ -138,7 +143,12 @@ public final class DecodeAbBench {
             int perSeq = (context + rounds + warmMax + chunk - 1) / chunk;
             // one pool per variant (each its own KV type and its own copy of the sequence's KV), all filled by the same prompt
             ChunkPool[] pools = new ChunkPool[V];
-            try (CpuModelRunner runner = new CpuModelRunner(c, w, k)) {
+            // variants naming pages=4k run on a copy of the matrices on plain 4 KiB pages, through their own runner
+            ModelWeights w4k = null;
+            for (boolean p4 : pages4k) if (p4 && w4k == null) w4k = w.copyInto(arena);
+            CpuModelRunner[] runners = new CpuModelRunner[V];
+            try (CpuModelRunner runner = new CpuModelRunner(c, w, k); CpuModelRunner runner4k = w4k == null ? null : new CpuModelRunner(c, w4k, k)) {
+                for (int v = 0; v < V; v++) runners[v] = pages4k[v] ? runner4k : runner;
                 int[] table = new int[perSeq];
                 float[][] logits = new float[V][c.vocabSize()];
                 ForwardBatch fb = new ForwardBatch();
@@ -147,7 +157,7 @@ public final class DecodeAbBench {
                 for (int v = 0; v < V; v++) {
                     pools[v] = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, kvs[v]), perSeq);
                     for (int i = 0; i < perSeq; i++) table[i] = pools[v].allocate(); // the same ids in every pool
-                    runner.forward(fb.clear().add(prompt, 0, context, 0, table, true), pools[v], logits[v]);
+                    runners[v].forward(fb.clear().add(prompt, 0, context, 0, table, true), pools[v], logits[v]);
                 }
                 int[] next = new int[1];
                 // untimed rounds until the JIT is quiet (JitQuiet: every variant's path in C2; a fixed count of 64 rounds left
@@ -159,7 +169,7 @@ public final class DecodeAbBench {
                     for (int v = 0; v < V; v++) {
                         apply(sets[v]);
                         next[0] = (wp * 17) % c.vocabSize();
-                        runner.forward(fb.clear().add(next, 0, 1, wp, table, true), pools[v], logits[v]);
+                        runners[v].forward(fb.clear().add(next, 0, 1, wp, table, true), pools[v], logits[v]);
                     }
                     warmRounds++;
                 } while (warmRounds < 3 || !quiet.after());
@@ -179,7 +189,7 @@ public final class DecodeAbBench {
                         next[0] = (pos * 17) % c.vocabSize();
                         fb.clear().add(next, 0, 1, pos, table, true); // same token and position for every variant: same KV write
                         long s0 = System.nanoTime();
-                        runner.forward(fb, pools[v], logits[v]);
+                        runners[v].forward(fb, pools[v], logits[v]);
                         t[v][i] = (System.nanoTime() - s0) / 1e3;
                         for (int q = 0; q < ph[v].length; q++) {
                             ph[v][q] += CpuTuning.PHASE_NS[q];
@@ -244,12 +254,24 @@ public final class DecodeAbBench {
         return res;
     }
 
+    private static final long[] SINK = new long[64];
+
+    /** Reads w's bytes as the meter does (4 interleaved streams a task), one contiguous share per thread of k. */
+    static void readAlike(CpuKernels k, Weight w) {
+        int n = k.threads();
+        long share = w.byteSize() / n & -256L;
+        MemorySegment seg = w.data();
+        k.forRange(n, t -> SINK[8 * t] += MemoryBandwidth.sum(seg, t * share, (int) share));
+    }
+
     static Map<String, Object> mm(CpuKernels k, String shapes, int rounds, String[] names, String[][] sets) {
         int V = names.length;
         Map<String, Object> res = new LinkedHashMap<>();
         for (String sh : shapes.split(",")) {
-            boolean hot = sh.startsWith("hot");
-            String body = hot ? sh.substring(3) : sh;
+            boolean small = sh.startsWith("4k");
+            String sh0 = small ? sh.substring(2) : sh;
+            boolean hot = sh0.startsWith("hot");
+            String body = hot ? sh0.substring(3) : sh0;
             int T = 1; // suffix "@T": T tokens (the register-block or packed kernels)
             if (body.contains("@")) {
                 T = Integer.parseInt(body.substring(body.indexOf('@') + 1));
@@ -263,7 +285,10 @@ public final class DecodeAbBench {
             try (Arena arena = Arena.ofShared()) {
                 long[] st = {7};
                 Weight[] ws = new Weight[copies];
-                for (int i = 0; i < copies; i++) ws[i] = RandomModel.random("w" + i, rows, cols, DType.BF16, arena, st);
+                // huge pages as a served model's matrices ({@link ModelWeights#resident}); prefix "4k": plain 4 KiB pages
+                java.lang.foreign.SegmentAllocator alloc = small ? arena
+                        : java.lang.foreign.SegmentAllocator.slicingAllocator(io.chunkserve.kv.HugePages.allocate(arena, copies * ((wb + 4095) & -4096L)));
+                for (int i = 0; i < copies; i++) ws[i] = RandomModel.random("w" + i, rows, cols, DType.BF16, alloc, st);
                 float[] x = new float[T * cols], out = new float[T * rows], out2 = new float[T * rows];
                 Arrays.fill(x, 0.01f);
                 double[][] t = new double[V][rounds];
@@ -275,7 +300,10 @@ public final class DecodeAbBench {
                         apply(sets[v]);
                         Weight w = ws[ci++ % copies], w2 = gu ? ws[ci++ % copies] : null;
                         long s0 = System.nanoTime();
-                        if (gu) k.gateUpSilu(w, w2, x, T, out, out2);
+                        if (names[v].equals("read")) { // the reference arm: a plain read of the same bytes, the threads' halves
+                            readAlike(k, w);
+                            if (gu) readAlike(k, w2);
+                        } else if (gu) k.gateUpSilu(w, w2, x, T, out, out2);
                         else k.matmul(w, x, T, out);
                         t[v][i] = (System.nanoTime() - s0) / 1e3;
                     }

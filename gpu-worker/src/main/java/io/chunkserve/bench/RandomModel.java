@@ -8,6 +8,7 @@ import io.chunkserve.model.Weight;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Locale;
@@ -32,30 +33,37 @@ public final class RandomModel {
                 new RopeScaling("llama3", 500000, 32, 1, 4, 8192));
     }
 
-    /** Allocates random weights in {@code arena}: small random values, never NaN or Inf. */
+    /**
+     * Allocates random weights in {@code arena}: small random values, never NaN or Inf. The matrices lie in one buffer on
+     * transparent huge pages, in a step's reading order, as a served model's do ({@link ModelWeights#resident}).
+     */
     public static ModelWeights weights(ModelConfig c, DType dtype, Arena arena, long seed) {
         long[] state = {seed * 0x9E3779B97F4A7C15L + 1};
         int h = c.hiddenSize();
-        Weight embed = random("embed", c.vocabSize(), h, dtype, arena, state);
+        long per = (long) c.qDim() * h + 2L * c.kvDim() * h + (long) h * c.qDim() + 3L * c.intermediateSize() * h;
+        long total = ((long) c.vocabSize() * h * (c.tieWordEmbeddings() ? 1 : 2) + per * c.numLayers()) * dtype.bytes()
+                + 4096L * (8 * c.numLayers() + 3);
+        SegmentAllocator alloc = SegmentAllocator.slicingAllocator(io.chunkserve.kv.HugePages.allocate(arena, total));
+        Weight embed = random("embed", c.vocabSize(), h, dtype, alloc, state);
         ModelWeights.Layer[] layers = new ModelWeights.Layer[c.numLayers()];
         float[] ones = new float[h];
         Arrays.fill(ones, 1f);
         for (int i = 0; i < layers.length; i++) {
             layers[i] = new ModelWeights.Layer(ones,
-                    random("wq", c.qDim(), h, dtype, arena, state), random("wk", c.kvDim(), h, dtype, arena, state),
-                    random("wv", c.kvDim(), h, dtype, arena, state), null, null, null, null, null,
-                    random("wo", h, c.qDim(), dtype, arena, state), ones,
-                    random("gate", c.intermediateSize(), h, dtype, arena, state),
-                    random("up", c.intermediateSize(), h, dtype, arena, state),
-                    random("down", h, c.intermediateSize(), dtype, arena, state));
+                    random("wq", c.qDim(), h, dtype, alloc, state), random("wk", c.kvDim(), h, dtype, alloc, state),
+                    random("wv", c.kvDim(), h, dtype, alloc, state), null, null, null, null, null,
+                    random("wo", h, c.qDim(), dtype, alloc, state), ones,
+                    random("gate", c.intermediateSize(), h, dtype, alloc, state),
+                    random("up", c.intermediateSize(), h, dtype, alloc, state),
+                    random("down", h, c.intermediateSize(), dtype, alloc, state));
         }
-        Weight head = c.tieWordEmbeddings() ? embed : random("lm_head", c.vocabSize(), h, dtype, arena, state);
+        Weight head = c.tieWordEmbeddings() ? embed : random("lm_head", c.vocabSize(), h, dtype, alloc, state);
         return new ModelWeights(embed, layers, ones, head);
     }
 
-    static Weight random(String name, int rows, int cols, DType dt, Arena arena, long[] state) {
+    static Weight random(String name, int rows, int cols, DType dt, SegmentAllocator alloc, long[] state) {
         long n = (long) rows * cols;
-        MemorySegment seg = arena.allocate(n * dt.bytes(), 64);
+        MemorySegment seg = alloc.allocate(n * dt.bytes(), 4096);
         long x = state[0];
         for (long i = 0; i < n; i++) {
             x ^= x << 13; x ^= x >>> 7; x ^= x << 17;

@@ -78,7 +78,7 @@ public final class Worker implements AutoCloseable {
                 kernels = new CpuKernels(cfg.threads());
                 kernels.warmUp(); // JIT-compile the kernels now, not on the first requests
                 pool = ChunkPool.ofBytes(layout, cfg.kvBytes());
-                runner = new CpuModelRunner(mc, model.weights(), kernels);
+                runner = new CpuModelRunner(mc, model.cpuWeights(), kernels);
             }
             PrefixCache cache = new PrefixCache(pool);
             Engine engine = new Engine(runner, cache, tok, cfg.engine(),

@@ -40,6 +40,24 @@ public final class Model implements AutoCloseable {
 
     public ModelWeights weights() { return weights; }
 
+    private ModelWeights cpuWeights;
+
+    /**
+     * The weights the CPU backend reads: the matrices copied onto huge pages ({@link ModelWeights#resident}; made on the
+     * first call, freed with the model), or the mapped ones with {@code -Dchunkserve.cpu.residentWeights=false} or when
+     * the copy would take more than half of the machine's memory.
+     */
+    public synchronized ModelWeights cpuWeights() {
+        if (cpuWeights == null) {
+            long total = weights.matrixBytesPerStep();
+            long mem = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                    .getTotalMemorySize();
+            boolean copy = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.residentWeights", "true")) && total <= mem / 2;
+            cpuWeights = copy ? weights.resident(arena) : weights;
+        }
+        return cpuWeights;
+    }
+
     /** A name for the API: the directory's name. */
     public String name() { return dir.toAbsolutePath().normalize().getFileName().toString(); }
 

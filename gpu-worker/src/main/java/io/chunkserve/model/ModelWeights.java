@@ -1,6 +1,7 @@
 package io.chunkserve.model;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Map;
 
@@ -38,6 +39,46 @@ public record ModelWeights(Weight embed, Layer[] layers, float[] norm, Weight lm
         }
         return b;
     }
+
+    /**
+     * The same model with every matrix a decode step reads (the projections and the LM head; the embedding too when it is
+     * the LM head) copied into one anonymous buffer on transparent huge pages ({@link io.chunkserve.kv.HugePages}), in the
+     * order a step reads them; the rest stays as it is. A mapped checkpoint sits on 4 KiB page-cache pages: streamed by
+     * the CPU matmuls each 4 KiB costs a TLB miss, and matrices under 2 MiB (every layer of a small model) never get a huge
+     * page of their own. The copy lives as long as {@code arena}.
+     */
+    public ModelWeights resident(Arena arena) {
+        long total = 4096; // room to align the first matrix where the buffer is not on a huge page (under 2 MiB)
+        for (Weight m : matrices()) total += align(m.byteSize());
+        return copyInto(java.lang.foreign.SegmentAllocator.slicingAllocator(io.chunkserve.kv.HugePages.allocate(arena, total)));
+    }
+
+    /** As {@link #resident}, each matrix copied into memory of {@code alloc} (4 KiB-aligned). */
+    public ModelWeights copyInto(java.lang.foreign.SegmentAllocator alloc) {
+        java.util.function.UnaryOperator<Weight> copy = m -> {
+            MemorySegment dst = alloc.allocate(m.byteSize(), 4096);
+            dst.copyFrom(m.data().asSlice(0, m.byteSize()));
+            return new Weight(m.name(), dst, m.dtype(), m.rows(), m.cols());
+        };
+        Layer[] ls = new Layer[layers.length];
+        for (int i = 0; i < ls.length; i++) {
+            Layer l = layers[i];
+            ls[i] = new Layer(l.attnNorm, copy.apply(l.wq), copy.apply(l.wk), copy.apply(l.wv), l.bq, l.bk, l.bv, l.qNorm, l.kNorm,
+                    copy.apply(l.wo), l.mlpNorm, copy.apply(l.wGate), copy.apply(l.wUp), copy.apply(l.wDown));
+        }
+        Weight head = copy.apply(lmHead);
+        return new ModelWeights(embed == lmHead ? head : embed, ls, norm, head);
+    }
+
+    /** Every matrix {@link #resident} copies, in a step's reading order. */
+    private java.util.List<Weight> matrices() {
+        java.util.List<Weight> all = new java.util.ArrayList<>();
+        for (Layer l : layers) all.addAll(java.util.List.of(l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown));
+        all.add(lmHead);
+        return all;
+    }
+
+    private static long align(long bytes) { return (bytes + 4095) & -4096L; }
 
     public static ModelWeights load(Path dir, ModelConfig cfg, Arena arena) {
         return from(SafeTensors.openModel(dir, arena), cfg);

@@ -16,6 +16,7 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -33,6 +34,39 @@ class ModelLoadingTest {
             for (Path f : files.toList()) Files.copy(f, dest.resolve(f.getFileName()));
         }
         return dest;
+    }
+
+    /** The CPU backend's copy of the matrices: byte for byte the checkpoint's, in one buffer apart from the mapped file. */
+    @Test
+    void cpuWeightsAreAResidentCopy() {
+        for (String name : new String[] {"tiny-llama3", "tiny-qwen2"}) {
+            try (Model m = Model.load(Fixtures.model(name))) {
+                ModelWeights w = m.weights(), c = m.cpuWeights();
+                assertSame(c, m.cpuWeights(), "made once");
+                java.util.List<Weight[]> pairs = new java.util.ArrayList<>();
+                for (int l = 0; l < w.layers().length; l++) {
+                    ModelWeights.Layer a = w.layers()[l], b = c.layers()[l];
+                    pairs.add(new Weight[] {a.wq(), b.wq()});
+                    pairs.add(new Weight[] {a.wk(), b.wk()});
+                    pairs.add(new Weight[] {a.wv(), b.wv()});
+                    pairs.add(new Weight[] {a.wo(), b.wo()});
+                    pairs.add(new Weight[] {a.wGate(), b.wGate()});
+                    pairs.add(new Weight[] {a.wUp(), b.wUp()});
+                    pairs.add(new Weight[] {a.wDown(), b.wDown()});
+                    assertSame(a.attnNorm(), b.attnNorm());
+                }
+                pairs.add(new Weight[] {w.lmHead(), c.lmHead()});
+                long prev = -1;
+                for (Weight[] p : pairs) {
+                    assertEquals(p[0].byteSize(), p[1].byteSize(), p[0].name());
+                    assertEquals(-1L, p[0].data().asSlice(0, p[0].byteSize()).mismatch(p[1].data()), p[0].name() + " copied byte for byte");
+                    assertNotEquals(p[0].data().address(), p[1].data().address(), p[0].name() + " is a copy");
+                    assertTrue(p[1].data().address() > prev, "one buffer in reading order");
+                    prev = p[1].data().address();
+                }
+                assertEquals(w.embed() == w.lmHead(), c.embed() == c.lmHead(), name + ": a tied head stays the embedding");
+            }
+        }
     }
 
     @Test

@@ -30,6 +30,9 @@ import jdk.incubator.vector.ShortVector;
 final class Bf16Kernels {
     private Bf16Kernels() { }
 
+    /** Upper halves of the int lanes: the odd-numbered bf16 of each pair, as fp32 bits. */
+    private static final IntVector HIGH = IntVector.broadcast(I, 0xFFFF_0000);
+
     /** T = 1: out[oOff + r] = Σ_c W[r, c]·x[xOff + c] for r in [r0, r1); W is bf16 (rows × cols) at byte 0 of seg. */
     static void gemv(MemorySegment seg, int cols, float[] x, int xOff, float[] out, int oOff, int r0, int r1) {
         // four row streams far apart (quarters of [r0, r1)): the hardware prefetcher follows each
@@ -38,12 +41,15 @@ final class Bf16Kernels {
         final int q = (r1 - r0) / 4;
         if (q > 0) {
             final long o = r0 * rowBytes, qb = q * rowBytes;
-            if (CpuTuning.bf16Pairs) {
+            if (CpuTuning.bf16Pairs && CpuTuning.bf16Split) {
+                gemv4Split(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, pairRows(x, xOff, 1, cols, PAIRED.get()), 0,
+                        out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q);
+            } else if (CpuTuning.bf16Pairs) {
                 gemv4(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, pairRows(x, xOff, 1, cols, PAIRED.get()), 0,
                         out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q);
             } else {
                 gemv4Widen(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, x, xOff,
-                        out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q, null, 0, 0, 0);
+                        out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q);
             }
         }
         for (int r = r0 + 4 * q; r < r1; r++) gemv1(seg, r * rowBytes, cols, x, xOff, out, oOff + r);
@@ -84,28 +90,16 @@ final class Bf16Kernels {
     /**
      * Four streams of n rows each, read side by side: stream k is the rows at bytes bk, bk + rowBytes, ...
      * of mk (a bf16 matrix of {@code cols} columns); dk[ik + i] = row i of stream k · x, where xp[xpOff ..] is x
-     * {@linkplain #pair paired}.
+     * {@linkplain #pair paired}. No exit inside the row loop (the claims of a stoppable call are made between one-row
+     * calls, {@link MatKernels#gemv4}): a data-dependent exit here let a failed loop predicate make C2 recompile the
+     * kernel without loop predication, every segment access then bounds- and liveness-checked in the loop, 2-3x slower,
+     * in some processes.
      */
     static void gemv4(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
-                          int cols, float[] xp, int xpOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
-        gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, xp, xpOff, d0, i0, d1, i1, d2, i2, d3, i3, n, null, 0, 0, 0);
-    }
-
-    /** Upper halves of the int lanes: the odd-numbered bf16 of each pair, as fp32 bits. */
-    private static final IntVector HIGH = IntVector.broadcast(I, 0xFFFF_0000);
-
-    /**
-     * As above, stoppable (see {@link MatKernels#gemvSteps}): with {@code lim} non-null, before row i it stops when
-     * {@code step0 + i} has reached the limit at {@code lim[limIdx]}, else publishes {@code step0 + i + 1} at
-     * {@code lim[progIdx]} (opaque accesses); returns the rows done.
-     */
-    static int gemv4(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
-                      int cols, float[] xp, int xpOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
-                      long[] lim, int limIdx, int progIdx, int step0) {
+                      int cols, float[] xp, int xpOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
         final long rowBytes = 2L * cols;
         final int vb2 = cols - cols % (2 * L);
         for (int i = 0; i < n; i++) {
-            if (lim != null && !MatKernels.claim(lim, limIdx, progIdx, step0 + i)) return i;
             final long p0 = b0 + i * rowBytes, p1 = b1 + i * rowBytes, p2 = b2 + i * rowBytes, p3 = b3 + i * rowBytes;
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
             // 2·L bf16 as L ints: each int's low half (an even column) shifted up and its high half (the odd column
@@ -139,20 +133,63 @@ final class Bf16Kernels {
             d2[i2 + i] = s2;
             d3[i3 + i] = s3;
         }
-        return n;
+    }
+
+    /**
+     * {@link #gemv4} with each row's two products summed off the accumulator's chain ({@code a += fma(odd, xo, even·xe)}):
+     * C2 unrolls the column loop four times, so the chained form puts eight dependent FMAs on each accumulator per
+     * unrolled iteration (latency-bound: ~11 B a cycle from L2 on a Zen 3 core); here the chain is four adds ({@link
+     * CpuTuning#bf16Split}).
+     */
+    static void gemv4Split(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
+                      int cols, float[] xp, int xpOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
+        final long rowBytes = 2L * cols;
+        final int vb2 = cols - cols % (2 * L);
+        for (int i = 0; i < n; i++) {
+            final long p0 = b0 + i * rowBytes, p1 = b1 + i * rowBytes, p2 = b2 + i * rowBytes, p3 = b3 + i * rowBytes;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            // 2·L bf16 as L ints: each int's low half (an even column) shifted up and its high half (the odd column
+            // after it) masked are exact fp32 values, multiplied with x's even and odd columns (paired beforehand).
+            // Two ALU operations per 2·L weights and no cross-lane widening: on an AVX2 core 1.3–2× the throughput of
+            // widening shorts to ints (S2I); one accumulator per row (the two products chained) measured ~10 % ahead
+            // of two (register pressure with 16 vector registers)
+            for (int c = 0; c < vb2; c += 2 * L) {
+                FloatVector xe = FloatVector.fromArray(F, xp, xpOff + c), xo = FloatVector.fromArray(F, xp, xpOff + c + L);
+                long cb = 2L * c;
+                IntVector h0 = IntVector.fromMemorySegment(I, m0, p0 + cb, LE);
+                a0 = a0.add(h0.and(HIGH).reinterpretAsFloats().fma(xo, h0.lanewise(LSHL, 16).reinterpretAsFloats().mul(xe)));
+                IntVector h1 = IntVector.fromMemorySegment(I, m1, p1 + cb, LE);
+                a1 = a1.add(h1.and(HIGH).reinterpretAsFloats().fma(xo, h1.lanewise(LSHL, 16).reinterpretAsFloats().mul(xe)));
+                IntVector h2 = IntVector.fromMemorySegment(I, m2, p2 + cb, LE);
+                a2 = a2.add(h2.and(HIGH).reinterpretAsFloats().fma(xo, h2.lanewise(LSHL, 16).reinterpretAsFloats().mul(xe)));
+                IntVector h3 = IntVector.fromMemorySegment(I, m3, p3 + cb, LE);
+                a3 = a3.add(h3.and(HIGH).reinterpretAsFloats().fma(xo, h3.lanewise(LSHL, 16).reinterpretAsFloats().mul(xe)));
+            }
+            float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
+            for (int c = vb2; c < cols; c++) { // after the last whole block xp holds x as it is
+                float xc = xp[xpOff + c];
+                long cb = 2L * c;
+                s0 = Math.fma(bf16s(m0, p0 + cb), xc, s0);
+                s1 = Math.fma(bf16s(m1, p1 + cb), xc, s1);
+                s2 = Math.fma(bf16s(m2, p2 + cb), xc, s2);
+                s3 = Math.fma(bf16s(m3, p3 + cb), xc, s3);
+            }
+            d0[i0 + i] = s0;
+            d1[i1 + i] = s1;
+            d2[i2 + i] = s2;
+            d3[i3 + i] = s3;
+        }
     }
 
     /**
      * {@link #gemv4} on x as it is, the shorts widened to ints ({@link CpuTuning#bf16Pairs} false; for A/B). Picked by the
      * callers, not inside gemv4: with both kernels in one compiled method an A/B would time a method C2 compiles differently.
      */
-    static int gemv4Widen(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
-                      int cols, float[] x, int xOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
-                      long[] lim, int limIdx, int progIdx, int step0) {
+    static void gemv4Widen(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
+                      int cols, float[] x, int xOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
         final long rowBytes = 2L * cols;
         final int vb = cols - cols % L, vb2 = cols - cols % (2 * L);
         for (int i = 0; i < n; i++) {
-            if (lim != null && !MatKernels.claim(lim, limIdx, progIdx, step0 + i)) return i;
             final long p0 = b0 + i * rowBytes, p1 = b1 + i * rowBytes, p2 = b2 + i * rowBytes, p3 = b3 + i * rowBytes;
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, e0 = a0, e1 = a0, e2 = a0, e3 = a0;
             int c = 0;
@@ -194,7 +231,6 @@ final class Bf16Kernels {
             d2[i2 + i] = s2;
             d3[i3 + i] = s3;
         }
-        return n;
     }
 
     /** One row: out[oi] = (the bf16 row at byte o0 of seg, cols long) · x[xOff ..]. */

@@ -23,6 +23,11 @@ public final class CpuTuning {
      * (1 &lt; T ≤ 24) always read paired x.
      */
     static volatile boolean bf16Pairs = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.bf16Pairs", "true"));
+    /**
+     * With {@link #bf16Pairs}: the one-token bf16 kernel sums each row's two products before adding them to its accumulator
+     * ({@link Bf16Kernels#gemv4Split}); false: both products chained on the accumulator ({@link Bf16Kernels#gemv4}).
+     */
+    static volatile boolean bf16Split = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.bf16Split", "true"));
     /** Fewest unclaimed row-steps a helper takes (-1: {@code chunkserve.cpu.minStealSteps}, default 4). */
     static volatile int minSteal = -1;
 
@@ -32,7 +37,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, attn1, attnpart, attnra, attnhyb";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, bf16split, attn1, attnpart, attnra, attnhyb";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -41,6 +46,7 @@ public final class CpuTuning {
             case "help" -> String.valueOf(help);
             case "steal" -> String.valueOf(minSteal);
             case "bf16pairs" -> String.valueOf(bf16Pairs);
+            case "bf16split" -> String.valueOf(bf16Split);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
             case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
@@ -63,6 +69,7 @@ public final class CpuTuning {
             case "help" -> help = Boolean.parseBoolean(value);
             case "steal" -> minSteal = Integer.parseInt(value);
             case "bf16pairs" -> bf16Pairs = Boolean.parseBoolean(value);
+            case "bf16split" -> bf16Split = Boolean.parseBoolean(value);
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
             case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));

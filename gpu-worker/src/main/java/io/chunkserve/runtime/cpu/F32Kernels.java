@@ -37,24 +37,15 @@ final class F32Kernels {
     /**
      * Four streams of n rows each, read side by side: stream k is the rows at bytes bk, bk + rowBytes, ...
      * of mk (a f32 matrix of {@code cols} columns); dk[ik + i] = row i of stream k · x[xOff ..].
+     * No exit inside the row loop (the claims of a stoppable call are made between one-row calls, {@link
+     * MatKernels#gemv4}): a data-dependent exit here let a failed loop predicate make C2 recompile the kernel without
+     * loop predication, every segment access then bounds- and liveness-checked in the loop, 2-3x slower, in some processes.
      */
     static void gemv4(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
-                          int cols, float[] x, int xOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
-        gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, x, xOff, d0, i0, d1, i1, d2, i2, d3, i3, n, null, 0, 0, 0);
-    }
-
-    /**
-     * As above, stoppable (see {@link MatKernels#gemvSteps}): with {@code lim} non-null, before row i it stops when
-     * {@code step0 + i} has reached the limit at {@code lim[limIdx]}, else publishes {@code step0 + i + 1} at
-     * {@code lim[progIdx]} (opaque accesses); returns the rows done.
-     */
-    static int gemv4(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
-                      int cols, float[] x, int xOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
-                      long[] lim, int limIdx, int progIdx, int step0) {
+                      int cols, float[] x, int xOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
         final long rowBytes = 4L * cols;
         final int vb = cols - cols % L;
         for (int i = 0; i < n; i++) {
-            if (lim != null && !MatKernels.claim(lim, limIdx, progIdx, step0 + i)) return i;
             final long p0 = b0 + i * rowBytes, p1 = b1 + i * rowBytes, p2 = b2 + i * rowBytes, p3 = b3 + i * rowBytes;
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
             for (int c = 0; c < vb; c += L) {
@@ -83,7 +74,6 @@ final class F32Kernels {
             d2[i2 + i] = s2;
             d3[i3 + i] = s3;
         }
-        return n;
     }
 
     /** One row: out[oi] = (the f32 row at byte o0 of seg, cols long) · x[xOff ..]. */

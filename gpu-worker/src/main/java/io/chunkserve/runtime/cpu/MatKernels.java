@@ -273,19 +273,41 @@ final class MatKernels {
 
     /**
      * The four-stream kernel of this dtype: dk[ik + i] = row i of stream k (rows at bytes bk + i·rowBytes of mk) · x,
-     * kx being x in the kernel's layout ({@link #kernelX}); stoppable with {@code lim} non-null (see the dtype kernels).
-     * Returns the rows done.
+     * kx being x in the kernel's layout ({@link #kernelX}). Stoppable with {@code lim} non-null: before row i it stops
+     * when {@code step0 + i} has reached the limit at {@code lim[limIdx]}, else publishes {@code step0 + i + 1} at
+     * {@code lim[progIdx]} (opaque accesses), the rows then computed one call each (the kernels have no exit in their
+     * row loop: see {@link Bf16Kernels#gemv4}). Returns the rows done.
      */
     static int gemv4(DType dt, MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
                      int cols, float[] kx, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
                      long[] lim, int limIdx, int progIdx, int step0) {
-        return switch (dt) {
-            case BF16 -> CpuTuning.bf16Pairs
-                    ? Bf16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0)
-                    : Bf16Kernels.gemv4Widen(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
-            case F16 -> F16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
-            case F32 -> F32Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n, lim, limIdx, progIdx, step0);
-        };
+        if (lim == null) {
+            gemv4(dt, m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, d0, i0, d1, i1, d2, i2, d3, i3, n);
+            return n;
+        }
+        final long rb = (long) dt.bytes() * cols;
+        for (int i = 0; i < n; i++) {
+            if (!claim(lim, limIdx, progIdx, step0 + i)) return i;
+            gemv4(dt, m0, b0 + i * rb, m1, b1 + i * rb, m2, b2 + i * rb, m3, b3 + i * rb, cols, kx, d0, i0 + i, d1, i1 + i, d2, i2 + i, d3, i3 + i, 1);
+        }
+        return n;
+    }
+
+    private static void gemv4(DType dt, MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
+                              int cols, float[] kx, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
+        switch (dt) {
+            case BF16 -> {
+                if (CpuTuning.bf16Pairs && CpuTuning.bf16Split) {
+                    Bf16Kernels.gemv4Split(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n);
+                } else if (CpuTuning.bf16Pairs) {
+                    Bf16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n);
+                } else {
+                    Bf16Kernels.gemv4Widen(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n);
+                }
+            }
+            case F16 -> F16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n);
+            case F32 -> F32Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n);
+        }
     }
 
     /** The pieces' rows from concatenated index {@code from} on, one at a time. */
