@@ -28,6 +28,11 @@ public final class CpuTuning {
      * ({@link Bf16Kernels#gemv4Split}); false: both products chained on the accumulator ({@link Bf16Kernels#gemv4}).
      */
     static volatile boolean bf16Split = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.bf16Split", "true"));
+    /**
+     * Weight bytes of the row-steps a stoppable one-token matmul task claims at once (at least one step; {@link
+     * MatKernels#gemv4}): short rows, fewer claims and kernel calls; a helper may then duplicate up to that much.
+     */
+    static volatile int claimBytes = Integer.getInteger("chunkserve.cpu.claimBytes", 16 << 10);
     /** Fewest unclaimed row-steps a helper takes (-1: {@code chunkserve.cpu.minStealSteps}, default 4). */
     static volatile int minSteal = -1;
 
@@ -37,7 +42,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, bf16split, attn1, attnpart, attnra, attnhyb";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, bf16split, claimbytes, attn1, attnpart, attnra, attnhyb";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -47,6 +52,7 @@ public final class CpuTuning {
             case "steal" -> String.valueOf(minSteal);
             case "bf16pairs" -> String.valueOf(bf16Pairs);
             case "bf16split" -> String.valueOf(bf16Split);
+            case "claimbytes" -> String.valueOf(claimBytes);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
             case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
@@ -70,6 +76,7 @@ public final class CpuTuning {
             case "steal" -> minSteal = Integer.parseInt(value);
             case "bf16pairs" -> bf16Pairs = Boolean.parseBoolean(value);
             case "bf16split" -> bf16Split = Boolean.parseBoolean(value);
+            case "claimbytes" -> claimBytes = Integer.parseInt(value);
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
             case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));

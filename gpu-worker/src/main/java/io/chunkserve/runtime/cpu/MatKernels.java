@@ -224,13 +224,15 @@ final class MatKernels {
     static final VarHandle LIMIT = MethodHandles.arrayElementVarHandle(long[].class);
 
     /**
-     * A stoppable kernel's claim of its next step (see GemvJob's helping): false when {@code step} has reached the limit
-     * at {@code lim[limIdx]}; else publishes {@code step + 1} at {@code lim[progIdx]} and returns true.
+     * A stoppable kernel's claim of up to {@code want} steps from {@code step} (see GemvJob's helping): 0 when {@code step}
+     * has reached the limit at {@code lim[limIdx]}; else publishes the end of the claimed steps at {@code lim[progIdx]} and
+     * returns their count (at most up to the limit read).
      */
-    static boolean claim(long[] lim, int limIdx, int progIdx, int step) {
-        if (step >= (int) (long) LIMIT.getOpaque(lim, limIdx)) return false;
-        LIMIT.setOpaque(lim, progIdx, (long) (step + 1));
-        return true;
+    static int claim(long[] lim, int limIdx, int progIdx, int step, int want) {
+        int n = Math.min(want, (int) (long) LIMIT.getOpaque(lim, limIdx) - step);
+        if (n <= 0) return 0;
+        LIMIT.setOpaque(lim, progIdx, (long) (step + n));
+        return n;
     }
 
     /**
@@ -273,10 +275,10 @@ final class MatKernels {
 
     /**
      * The four-stream kernel of this dtype: dk[ik + i] = row i of stream k (rows at bytes bk + i·rowBytes of mk) · x,
-     * kx being x in the kernel's layout ({@link #kernelX}). Stoppable with {@code lim} non-null: before row i it stops
-     * when {@code step0 + i} has reached the limit at {@code lim[limIdx]}, else publishes {@code step0 + i + 1} at
-     * {@code lim[progIdx]} (opaque accesses), the rows then computed one call each (the kernels have no exit in their
-     * row loop: see {@link Bf16Kernels#gemv4}). Returns the rows done.
+     * kx being x in the kernel's layout ({@link #kernelX}). Stoppable with {@code lim} non-null: it claims the rows a few
+     * steps at a time ({@link CpuTuning#claimBytes} of weights; {@link #claim}) and stops when {@code step0 + i} has reached the
+     * limit at {@code lim[limIdx]}, each claim then computed by one kernel call (the kernels have no exit in their row loop:
+     * see {@link Bf16Kernels#gemv4}). Returns the rows done.
      */
     static int gemv4(DType dt, MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
                      int cols, float[] kx, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n,
@@ -286,9 +288,12 @@ final class MatKernels {
             return n;
         }
         final long rb = (long) dt.bytes() * cols;
-        for (int i = 0; i < n; i++) {
-            if (!claim(lim, limIdx, progIdx, step0 + i)) return i;
-            gemv4(dt, m0, b0 + i * rb, m1, b1 + i * rb, m2, b2 + i * rb, m3, b3 + i * rb, cols, kx, d0, i0 + i, d1, i1 + i, d2, i2 + i, d3, i3 + i, 1);
+        final int want = (int) Math.max(1, CpuTuning.claimBytes / (4 * rb));
+        for (int i = 0; i < n; ) {
+            int k = claim(lim, limIdx, progIdx, step0 + i, Math.min(want, n - i));
+            if (k == 0) return i;
+            gemv4(dt, m0, b0 + i * rb, m1, b1 + i * rb, m2, b2 + i * rb, m3, b3 + i * rb, cols, kx, d0, i0 + i, d1, i1 + i, d2, i2 + i, d3, i3 + i, k);
+            i += k;
         }
         return n;
     }
