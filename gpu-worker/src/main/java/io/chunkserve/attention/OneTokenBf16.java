@@ -81,7 +81,13 @@ final class OneTokenBf16 {
             d2.intoArray(sc, o3 + t + 2 * V);
             d3.intoArray(sc, o3 + t + 3 * V);
         }
-        for (; j < nv; j++) {
+        scoreTail(qs, hd, ks, k0, stride, j, nv, sc, i0, o1, o2, o3);
+    }
+
+    /** Token vectors j0 .. nv−1 of a score piece, one vector of V tokens at a time, in token order. */
+    private static void scoreTail(float[] qs, int hd, MemorySegment ks, long k0, int stride, int j0, int nv,
+                                  float[] sc, int i0, int o1, int o2, int o3) {
+        for (int j = j0; j < nv; j++) {
             FloatVector a = FloatVector.zero(F), b = a, cc = a, dd = a;
             long k = k0 + (long) j * V;
             for (int d = 0; d < hd; d++, k += stride) {
@@ -157,5 +163,142 @@ final class OneTokenBf16 {
         e1.intoArray(o, o3 + V);
         e2.intoArray(o, o3 + 2 * V);
         e3.intoArray(o, o3 + 3 * V);
+    }
+
+    // ---- paired kernels (OneTokenDecode.pairs: 256-bit vectors, 16 registers) ----
+    // 2·V bf16 loaded as V ints: h << 16 is the even element of each pair, h & 0xFFFF0000 the odd one, both exact fp32,
+    // with two ALU operations and no cross-lane widening (a full-width short vector widened in two parts costs a
+    // cross-lane extract per vector on AVX2). Scores: 4 rows × 2·V tokens per pass (8 accumulators: even and odd tokens
+    // of each row), each block's scores stored even tokens first (token t of a piece below {@link #pairedFull} at
+    // (t & −2V) + (t & 1)·V + (t mod 2V) / 2, the rest at t). P·V: 4 rows × 2·V dims per pass,
+    // the output rows kept even dims first per 2·V block until {@link #unpairRows}.
+
+    private static final IntVector HIGH = IntVector.broadcast(I, 0xFFFF_0000);
+
+    /** Tokens of a piece scored as paired blocks (the rest in token order). */
+    static int pairedFull(int tn) { return tn - tn % (2 * V); }
+
+    /** {@link #scorePiece} in paired blocks of 2·V tokens (even tokens first); the last tn % (2·V) tokens in order. */
+    static void scorePiecePaired(float[] qs, int hd, MemorySegment ks, long k0, int stride, int tn,
+                                 float[] sc, int i0, int o1, int o2, int o3) {
+        int full = pairedFull(tn);
+        for (int j = 0; j < full; j += 2 * V) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+            long k = k0 + j;
+            for (int d = 0; d < hd; d++, k += stride) {
+                IntVector h = IntVector.fromMemorySegment(I, ks, k << 1, LE);
+                FloatVector ev = h.lanewise(LSHL, 16).reinterpretAsFloats(), od = h.and(HIGH).reinterpretAsFloats();
+                FloatVector q = FloatVector.broadcast(F, qs[d]);
+                a0 = ev.fma(q, a0);
+                a1 = od.fma(q, a1);
+                q = FloatVector.broadcast(F, qs[hd + d]);
+                b0 = ev.fma(q, b0);
+                b1 = od.fma(q, b1);
+                q = FloatVector.broadcast(F, qs[2 * hd + d]);
+                c0 = ev.fma(q, c0);
+                c1 = od.fma(q, c1);
+                q = FloatVector.broadcast(F, qs[3 * hd + d]);
+                d0 = ev.fma(q, d0);
+                d1 = od.fma(q, d1);
+            }
+            int t = i0 + j;
+            a0.intoArray(sc, t);
+            a1.intoArray(sc, t + V);
+            b0.intoArray(sc, o1 + t);
+            b1.intoArray(sc, o1 + t + V);
+            c0.intoArray(sc, o2 + t);
+            c1.intoArray(sc, o2 + t + V);
+            d0.intoArray(sc, o3 + t);
+            d1.intoArray(sc, o3 + t + V);
+        }
+        scoreTail(qs, hd, ks, k0, stride, full / V, (tn + V - 1) / V, sc, i0, o1, o2, o3);
+    }
+
+    /**
+     * {@link #pvPiece} for the 2·V dims from d0 (v0 = token 0's element d0), the scores of a piece scored by {@link
+     * #scorePiecePaired}; o's rows hold those dims even ones first.
+     */
+    static void pvPiecePaired(float[] sc, int i0, int p1, int p2, int p3, int tn, MemorySegment vs, long v0, int hd,
+                              float[] o, int d0) {
+        int o1 = hd + d0, o2 = 2 * hd + d0, o3 = 3 * hd + d0, full = pairedFull(tn);
+        FloatVector a0 = FloatVector.fromArray(F, o, d0), a1 = FloatVector.fromArray(F, o, d0 + V);
+        FloatVector b0 = FloatVector.fromArray(F, o, o1), b1 = FloatVector.fromArray(F, o, o1 + V);
+        FloatVector c0 = FloatVector.fromArray(F, o, o2), c1 = FloatVector.fromArray(F, o, o2 + V);
+        FloatVector e0 = FloatVector.fromArray(F, o, o3), e1 = FloatVector.fromArray(F, o, o3 + V);
+        // the paired blocks two tokens at a time (the even token's score at j of its block, the odd one's at V + j: indices
+        // linear in the loop, so their bounds checks leave it), then the rest in token order
+        for (int b = 0; b < full; b += 2 * V) {
+            long v = v0 + (long) b * hd;
+            for (int j = 0, i = i0 + b; j < V; j++, i++, v += 2L * hd) {
+                IntVector h = IntVector.fromMemorySegment(I, vs, v << 1, LE);
+                FloatVector ev = h.lanewise(LSHL, 16).reinterpretAsFloats(), od = h.and(HIGH).reinterpretAsFloats(), p;
+                p = FloatVector.broadcast(F, sc[i]);
+                a0 = ev.fma(p, a0);
+                a1 = od.fma(p, a1);
+                p = FloatVector.broadcast(F, sc[p1 + i]);
+                b0 = ev.fma(p, b0);
+                b1 = od.fma(p, b1);
+                p = FloatVector.broadcast(F, sc[p2 + i]);
+                c0 = ev.fma(p, c0);
+                c1 = od.fma(p, c1);
+                p = FloatVector.broadcast(F, sc[p3 + i]);
+                e0 = ev.fma(p, e0);
+                e1 = od.fma(p, e1);
+                h = IntVector.fromMemorySegment(I, vs, (v + hd) << 1, LE);
+                ev = h.lanewise(LSHL, 16).reinterpretAsFloats();
+                od = h.and(HIGH).reinterpretAsFloats();
+                p = FloatVector.broadcast(F, sc[i + V]);
+                a0 = ev.fma(p, a0);
+                a1 = od.fma(p, a1);
+                p = FloatVector.broadcast(F, sc[p1 + i + V]);
+                b0 = ev.fma(p, b0);
+                b1 = od.fma(p, b1);
+                p = FloatVector.broadcast(F, sc[p2 + i + V]);
+                c0 = ev.fma(p, c0);
+                c1 = od.fma(p, c1);
+                p = FloatVector.broadcast(F, sc[p3 + i + V]);
+                e0 = ev.fma(p, e0);
+                e1 = od.fma(p, e1);
+            }
+        }
+        for (int t = full; t < tn; t++) {
+            int i = i0 + t;
+            IntVector h = IntVector.fromMemorySegment(I, vs, (v0 + (long) t * hd) << 1, LE);
+            FloatVector ev = h.lanewise(LSHL, 16).reinterpretAsFloats(), od = h.and(HIGH).reinterpretAsFloats(), p;
+            p = FloatVector.broadcast(F, sc[i]);
+            a0 = ev.fma(p, a0);
+            a1 = od.fma(p, a1);
+            p = FloatVector.broadcast(F, sc[p1 + i]);
+            b0 = ev.fma(p, b0);
+            b1 = od.fma(p, b1);
+            p = FloatVector.broadcast(F, sc[p2 + i]);
+            c0 = ev.fma(p, c0);
+            c1 = od.fma(p, c1);
+            p = FloatVector.broadcast(F, sc[p3 + i]);
+            e0 = ev.fma(p, e0);
+            e1 = od.fma(p, e1);
+        }
+        a0.intoArray(o, d0);
+        a1.intoArray(o, d0 + V);
+        b0.intoArray(o, o1);
+        b1.intoArray(o, o1 + V);
+        c0.intoArray(o, o2);
+        c1.intoArray(o, o2 + V);
+        e0.intoArray(o, o3);
+        e1.intoArray(o, o3 + V);
+    }
+
+    /** Rows 0 .. rows−1 of o (hd each, kept even dims first per 2·V block by {@link #pvPiecePaired}) back in dim order. */
+    static void unpairRows(float[] o, int rows, int hd, float[] tmp) {
+        for (int r = 0; r < rows; r++) {
+            int base = r * hd;
+            System.arraycopy(o, base, tmp, 0, hd);
+            for (int b = 0; b < hd; b += 2 * V) {
+                for (int j = 0; j < V; j++) {
+                    o[base + b + 2 * j] = tmp[b + j];
+                    o[base + b + 2 * j + 1] = tmp[b + V + j];
+                }
+            }
+        }
     }
 }

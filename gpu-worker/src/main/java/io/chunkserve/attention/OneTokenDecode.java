@@ -42,6 +42,12 @@ final class OneTokenDecode {
      * (all positions, no merge), and only the remaining units are split by positions and merged.
      */
     static volatile boolean hybrid = !Boolean.getBoolean("chunkserve.attention.oneTokenNoHybrid");
+    /**
+     * A/B switch: bf16 K/V read by {@link OneTokenBf16}'s paired kernels (2·V bf16 as V ints, 4 rows × 2 vectors a pass:
+     * 8 accumulators), default on 256-bit vectors (AVX2: 16 registers, where the 4 × 4 blocks of 16 accumulators spill and
+     * the full-width widening costs a cross-lane extract); false: the widening 4 × 4 kernels.
+     */
+    static volatile boolean pairs = V == 8 && !Boolean.getBoolean("chunkserve.attention.noPairs");
     static volatile int minPartTokens = Integer.getInteger("chunkserve.attention.oneTokenMinPart", 32);
 
     private static final int R = 4;        // query rows per pass
@@ -118,6 +124,7 @@ final class OneTokenDecode {
         float[] qs = new float[0];   // (R, hd) scaled queries of the group, padded rows zero
         float[] sc = new float[0];   // (R + 2, cap): score / probability rows, then a zero row and a junk row
         float[] o = new float[0];    // (R, hd) unnormalised outputs of the group
+        float[] tmp = new float[0];  // (hd) a row being put back in dim order (paired kernels)
         float[] m = new float[R], l = new float[R];
         int cap;
         long sink; // sums of the read-ahead, kept so that the loads are not dropped
@@ -129,7 +136,7 @@ final class OneTokenDecode {
         }
 
         void size(int hd, int tokens) {
-            if (qs.length < R * hd) { qs = new float[R * hd]; o = new float[R * hd]; }
+            if (qs.length < R * hd) { qs = new float[R * hd]; o = new float[R * hd]; tmp = new float[hd]; }
             int need = QueryTile.roundUp(tokens, V) + TV * V;
             if (cap < need) {
                 cap = need;
@@ -224,11 +231,13 @@ final class OneTokenDecode {
                     Arrays.fill(s.qs, dst, dst + hd, 0f);
                 }
             }
-            scores(s, lay, ks, h, a, b, rows);
+            boolean paired = pairs && lay.dtype() == DType.BF16 && hd % (2 * V) == 0;
+            scores(s, lay, ks, h, a, b, rows, paired);
             int n = b - a;
             for (int r = 0; r < rows; r++) softmaxVec(s, r, n);
             Arrays.fill(s.o, 0, R * hd, 0f);
-            weighted(s, lay, vs, h, a, b, rows);
+            weighted(s, lay, vs, h, a, b, rows, paired);
+            if (paired) OneTokenBf16.unpairRows(s.o, rows, hd, s.tmp);
             for (int r = 0; r < rows; r++) {
                 int row = h * g + r0 + r;
                 if (direct) {
@@ -266,14 +275,15 @@ final class OneTokenDecode {
         }
 
         /** Scores of positions [a, b) of KV head h for the R rows into s.sc rows (padded rows into the junk row). */
-        private void scores(Scratch s, KvLayout lay, MemorySegment ks, int h, int a, int b, int rows) {
+        private void scores(Scratch s, KvLayout lay, MemorySegment ks, int h, int a, int b, int rows, boolean paired) {
             int c = lay.chunkSize(), cap = s.cap;
             int s1 = rows > 1 ? cap : 5 * cap, s2 = rows > 2 ? 2 * cap : 5 * cap, s3 = rows > 3 ? 3 * cap : 5 * cap;
             boolean bf16 = lay.dtype() == DType.BF16;
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long k0 = lay.keyIndex(chunks[ci], h, slot, 0);
-                if (bf16) OneTokenBf16.scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                if (paired) OneTokenBf16.scorePiecePaired(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                else if (bf16) OneTokenBf16.scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 t = e;
             }
@@ -298,13 +308,18 @@ final class OneTokenDecode {
         }
 
         /** o[r] = Σ_t p[r][t] · v[t] over positions [a, b) of KV head h (padded rows read the zero row). */
-        private void weighted(Scratch s, KvLayout lay, MemorySegment vs, int h, int a, int b, int rows) {
+        private void weighted(Scratch s, KvLayout lay, MemorySegment vs, int h, int a, int b, int rows, boolean paired) {
             int c = lay.chunkSize(), hd = lay.headDim(), cap = s.cap;
             int p1 = rows > 1 ? cap : 4 * cap, p2 = rows > 2 ? 2 * cap : 4 * cap, p3 = rows > 3 ? 3 * cap : 4 * cap;
             boolean bf16 = lay.dtype() == DType.BF16;
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long v0 = lay.index(chunks[ci], h, slot);
+                if (paired) {
+                    for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenBf16.pvPiecePaired(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
+                    t = e;
+                    continue;
+                }
                 for (int d0 = 0; d0 < hd; d0 += DB * V) {
                     if (bf16) OneTokenBf16.pvPiece(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
                     else pvPiece(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);

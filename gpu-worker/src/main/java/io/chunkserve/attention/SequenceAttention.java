@@ -39,6 +39,11 @@ public final class SequenceAttention {
 
     public static boolean oneTokenReadAhead() { return OneTokenDecode.readAhead; }
 
+    /** A/B switch for benchmarks: the one-token path's paired bf16 kernels (default on 256-bit vectors; {@code OneTokenBf16}). */
+    public static void setOneTokenPairs(boolean on) { OneTokenDecode.pairs = on; }
+
+    public static boolean oneTokenPairs() { return OneTokenDecode.pairs; }
+
     /** A/B switch for benchmarks: the one-token path's hybrid split (whole units per thread first, the rest by positions). */
     public static void setOneTokenHybrid(boolean on) { OneTokenDecode.hybrid = on; }
 

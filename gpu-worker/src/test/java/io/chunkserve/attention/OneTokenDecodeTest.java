@@ -20,12 +20,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * dim blocks, chunk sizes of 4 vectors and of 1 (every piece in the one-vector tail loop), contexts on both sides of
  * the chunk and split thresholds, serial and on 2 and 3 threads (split by positions and by KV
  * heads; where the units do not divide, the hybrid split — whole KV heads first — and the plain one), with the
- * slots past the context poisoned. Reached through {@link SequenceAttention}.
+ * slots past the context poisoned; bf16 through the paired kernels (blocks of 2·V tokens, the rest in order) and the
+ * widening ones. Reached through {@link SequenceAttention}.
  */
 class OneTokenDecodeTest {
     @Test
     void matchesNaiveAcrossShapes() {
         int saved = OneTokenDecode.minPartTokens;
+        boolean savedPairs = OneTokenDecode.pairs;
         try (TestSupport.ExecutorParallel two = new TestSupport.ExecutorParallel(2);
              TestSupport.ExecutorParallel three = new TestSupport.ExecutorParallel(3)) {
             Parallel[] pars = {Parallel.SERIAL, two, three};
@@ -41,6 +43,7 @@ class OneTokenDecodeTest {
                                     Parallel p = pars[(n++) % pars.length];
                                     OneTokenDecode.hybrid = (n / pars.length) % 2 == 0; // both splits where units do not divide
                                     DType dt = (n / 2) % 2 == 0 ? DType.F32 : DType.BF16; // pairs of lens alternate, so both kernels see every len
+                                    OneTokenDecode.pairs = (n / 4) % 2 == 0; // bf16: the paired and the widening kernels
                                     KvLayout lay = new KvLayout(2, kvHeads, hd, chunk, dt);
                                     assertTrue(OneTokenDecode.applies(lay));
                                     decodeCase(n * 131L + len, lay, g, len, p);
@@ -53,6 +56,7 @@ class OneTokenDecodeTest {
         } finally {
             OneTokenDecode.minPartTokens = saved;
             OneTokenDecode.hybrid = true;
+            OneTokenDecode.pairs = savedPairs;
         }
     }
 

@@ -42,7 +42,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, bf16split, claimbytes, attn1, attnpart, attnra, attnhyb";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, bf16split, claimbytes, attn1, attnpart, attnra, attnhyb, attnpairs";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -57,6 +57,7 @@ public final class CpuTuning {
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
             case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
             case "attnhyb" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenHybrid());
+            case "attnpairs" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenPairs());
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         };
     }
@@ -81,6 +82,7 @@ public final class CpuTuning {
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
             case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));
             case "attnhyb" -> io.chunkserve.attention.SequenceAttention.setOneTokenHybrid(Boolean.parseBoolean(value));
+            case "attnpairs" -> io.chunkserve.attention.SequenceAttention.setOneTokenPairs(Boolean.parseBoolean(value));
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         }
     }
