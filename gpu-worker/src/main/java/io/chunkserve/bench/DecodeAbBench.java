@@ -287,7 +287,7 @@ public final class DecodeAbBench {
                 Weight[] ws = new Weight[copies];
                 // huge pages as a served model's matrices ({@link ModelWeights#resident}); prefix "4k": plain 4 KiB pages
                 java.lang.foreign.SegmentAllocator alloc = small ? arena
-                        : java.lang.foreign.SegmentAllocator.slicingAllocator(io.chunkserve.kv.HugePages.allocate(arena, copies * ((wb + 4095) & -4096L)));
+                        : java.lang.foreign.SegmentAllocator.slicingAllocator(io.chunkserve.kv.HugePages.allocate(arena, copies * ((wb + 4095) & -4096L) + 4096));
                 for (int i = 0; i < copies; i++) ws[i] = RandomModel.random("w" + i, rows, cols, DType.BF16, alloc, st);
                 float[] x = new float[T * cols], out = new float[T * rows], out2 = new float[T * rows];
                 Arrays.fill(x, 0.01f);
