@@ -41,10 +41,7 @@ final class Bf16Kernels {
         final int q = (r1 - r0) / 4;
         if (q > 0) {
             final long o = r0 * rowBytes, qb = q * rowBytes;
-            if (CpuTuning.bf16Pairs && CpuTuning.bf16Split) {
-                gemv4Split(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, pairRows(x, xOff, 1, cols, PAIRED.get()), 0,
-                        out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q);
-            } else if (CpuTuning.bf16Pairs) {
+            if (CpuTuning.bf16Pairs) {
                 gemv4(seg, o, seg, o + qb, seg, o + 2 * qb, seg, o + 3 * qb, cols, pairRows(x, xOff, 1, cols, PAIRED.get()), 0,
                         out, oOff + r0, out, oOff + r0 + q, out, oOff + r0 + 2 * q, out, oOff + r0 + 3 * q, q);
             } else {
@@ -93,7 +90,9 @@ final class Bf16Kernels {
      * {@linkplain #pair paired}. No exit inside the row loop (the claims of a stoppable call are made between one-row
      * calls, {@link MatKernels#gemv4}): a data-dependent exit here let a failed loop predicate make C2 recompile the
      * kernel without loop predication, every segment access then bounds- and liveness-checked in the loop, 2-3x slower,
-     * in some processes.
+     * in some processes. Each row's two products are summed off its accumulator's chain ({@code a += fma(odd, xo,
+     * even·xe)}): C2 unrolls the column loop four times, and with both products chained onto the accumulator that made
+     * eight dependent FMAs per row per unrolled iteration (latency-bound; session 14: 7-8 % of a SmolLM2 step).
      */
     static void gemv4(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
                       int cols, float[] xp, int xpOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
@@ -105,54 +104,8 @@ final class Bf16Kernels {
             // 2·L bf16 as L ints: each int's low half (an even column) shifted up and its high half (the odd column
             // after it) masked are exact fp32 values, multiplied with x's even and odd columns (paired beforehand).
             // Two ALU operations per 2·L weights and no cross-lane widening: on an AVX2 core 1.3–2× the throughput of
-            // widening shorts to ints (S2I); one accumulator per row (the two products chained) measured ~10 % ahead
-            // of two (register pressure with 16 vector registers)
-            for (int c = 0; c < vb2; c += 2 * L) {
-                FloatVector xe = FloatVector.fromArray(F, xp, xpOff + c), xo = FloatVector.fromArray(F, xp, xpOff + c + L);
-                long cb = 2L * c;
-                IntVector h0 = IntVector.fromMemorySegment(I, m0, p0 + cb, LE);
-                a0 = h0.and(HIGH).reinterpretAsFloats().fma(xo, h0.lanewise(LSHL, 16).reinterpretAsFloats().fma(xe, a0));
-                IntVector h1 = IntVector.fromMemorySegment(I, m1, p1 + cb, LE);
-                a1 = h1.and(HIGH).reinterpretAsFloats().fma(xo, h1.lanewise(LSHL, 16).reinterpretAsFloats().fma(xe, a1));
-                IntVector h2 = IntVector.fromMemorySegment(I, m2, p2 + cb, LE);
-                a2 = h2.and(HIGH).reinterpretAsFloats().fma(xo, h2.lanewise(LSHL, 16).reinterpretAsFloats().fma(xe, a2));
-                IntVector h3 = IntVector.fromMemorySegment(I, m3, p3 + cb, LE);
-                a3 = h3.and(HIGH).reinterpretAsFloats().fma(xo, h3.lanewise(LSHL, 16).reinterpretAsFloats().fma(xe, a3));
-            }
-            float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
-            for (int c = vb2; c < cols; c++) { // after the last whole block xp holds x as it is
-                float xc = xp[xpOff + c];
-                long cb = 2L * c;
-                s0 = Math.fma(bf16s(m0, p0 + cb), xc, s0);
-                s1 = Math.fma(bf16s(m1, p1 + cb), xc, s1);
-                s2 = Math.fma(bf16s(m2, p2 + cb), xc, s2);
-                s3 = Math.fma(bf16s(m3, p3 + cb), xc, s3);
-            }
-            d0[i0 + i] = s0;
-            d1[i1 + i] = s1;
-            d2[i2 + i] = s2;
-            d3[i3 + i] = s3;
-        }
-    }
-
-    /**
-     * {@link #gemv4} with each row's two products summed off the accumulator's chain ({@code a += fma(odd, xo, even·xe)}):
-     * C2 unrolls the column loop four times, so the chained form puts eight dependent FMAs on each accumulator per
-     * unrolled iteration (latency-bound: ~11 B a cycle from L2 on a Zen 3 core); here the chain is four adds ({@link
-     * CpuTuning#bf16Split}).
-     */
-    static void gemv4Split(MemorySegment m0, long b0, MemorySegment m1, long b1, MemorySegment m2, long b2, MemorySegment m3, long b3,
-                      int cols, float[] xp, int xpOff, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
-        final long rowBytes = 2L * cols;
-        final int vb2 = cols - cols % (2 * L);
-        for (int i = 0; i < n; i++) {
-            final long p0 = b0 + i * rowBytes, p1 = b1 + i * rowBytes, p2 = b2 + i * rowBytes, p3 = b3 + i * rowBytes;
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            // 2·L bf16 as L ints: each int's low half (an even column) shifted up and its high half (the odd column
-            // after it) masked are exact fp32 values, multiplied with x's even and odd columns (paired beforehand).
-            // Two ALU operations per 2·L weights and no cross-lane widening: on an AVX2 core 1.3–2× the throughput of
-            // widening shorts to ints (S2I); one accumulator per row (the two products chained) measured ~10 % ahead
-            // of two (register pressure with 16 vector registers)
+            // widening shorts to ints (S2I); one accumulator per row measured ~10 % ahead of two (register pressure
+            // with 16 vector registers)
             for (int c = 0; c < vb2; c += 2 * L) {
                 FloatVector xe = FloatVector.fromArray(F, xp, xpOff + c), xo = FloatVector.fromArray(F, xp, xpOff + c + L);
                 long cb = 2L * c;

@@ -24,11 +24,6 @@ public final class CpuTuning {
      */
     static volatile boolean bf16Pairs = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.bf16Pairs", "true"));
     /**
-     * With {@link #bf16Pairs}: the one-token bf16 kernel sums each row's two products before adding them to its accumulator
-     * ({@link Bf16Kernels#gemv4Split}); false: both products chained on the accumulator ({@link Bf16Kernels#gemv4}).
-     */
-    static volatile boolean bf16Split = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.bf16Split", "true"));
-    /**
      * Weight bytes of the row-steps a stoppable one-token matmul task claims at once (at least one step; {@link
      * MatKernels#gemv4}): short rows, fewer claims and kernel calls; a helper may then duplicate up to that much.
      */
@@ -42,7 +37,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, bf16split, claimbytes, attn1, attnpart, attnra, attnhyb, attnpairs";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, attn1, attnpart, attnra, attnhyb, attnpairs";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -51,7 +46,6 @@ public final class CpuTuning {
             case "help" -> String.valueOf(help);
             case "steal" -> String.valueOf(minSteal);
             case "bf16pairs" -> String.valueOf(bf16Pairs);
-            case "bf16split" -> String.valueOf(bf16Split);
             case "claimbytes" -> String.valueOf(claimBytes);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
@@ -76,7 +70,6 @@ public final class CpuTuning {
             case "help" -> help = Boolean.parseBoolean(value);
             case "steal" -> minSteal = Integer.parseInt(value);
             case "bf16pairs" -> bf16Pairs = Boolean.parseBoolean(value);
-            case "bf16split" -> bf16Split = Boolean.parseBoolean(value);
             case "claimbytes" -> claimBytes = Integer.parseInt(value);
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));

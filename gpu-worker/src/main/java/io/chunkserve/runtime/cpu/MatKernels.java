@@ -302,9 +302,7 @@ final class MatKernels {
                               int cols, float[] kx, float[] d0, int i0, float[] d1, int i1, float[] d2, int i2, float[] d3, int i3, int n) {
         switch (dt) {
             case BF16 -> {
-                if (CpuTuning.bf16Pairs && CpuTuning.bf16Split) {
-                    Bf16Kernels.gemv4Split(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n);
-                } else if (CpuTuning.bf16Pairs) {
+                if (CpuTuning.bf16Pairs) {
                     Bf16Kernels.gemv4(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n);
                 } else {
                     Bf16Kernels.gemv4Widen(m0, b0, m1, b1, m2, b2, m3, b3, cols, kx, 0, d0, i0, d1, i1, d2, i2, d3, i3, n);

@@ -74,8 +74,7 @@ class CpuTuningTest {
     }
 
     /**
-     * The bf16 kernels on paired x (default: each row's two products summed off the accumulator's chain; bf16split=false:
-     * chained) and widening shorts (bf16pairs=false) all give the reference on every
+     * The bf16 kernels on paired x (default) and widening shorts (bf16pairs=false) both give the reference on every
      * one-token dispatch (plain, residual, gate/up, the single-thread gemv) and for 7 tokens (the register-block kernels,
      * dispatched and alone), for column counts with and without a scalar tail.
      */
@@ -91,9 +90,8 @@ class CpuTuningTest {
                 float[] res0 = CpuKernelsTest.randomFloats(rnd, rows);
                 double[][] ref = CpuKernelsTest.reference(w, x, 1);
                 double[][] refUp = CpuKernelsTest.reference(up, x, 1);
-                for (String pairs : new String[] {"true", "chain", "false"}) { // paired with split sums, paired chained, widening
-                    CpuTuning.set("bf16pairs", String.valueOf(!pairs.equals("false")));
-                    CpuTuning.set("bf16split", String.valueOf(pairs.equals("true")));
+                for (String pairs : new String[] {"true", "false"}) {
+                    CpuTuning.set("bf16pairs", pairs);
                     for (CpuKernels k : new CpuKernels[] {CpuKernelsTest.kernels[1], CpuKernelsTest.kernels[2]}) {
                         float[] out = new float[rows], o2 = new float[rows], res = res0.clone(), g = new float[rows], u = new float[rows], one = new float[rows];
                         k.matmul(w, x, 1, out);
@@ -126,7 +124,6 @@ class CpuTuningTest {
             }
         } finally {
             CpuTuning.set("bf16pairs", "true");
-            CpuTuning.set("bf16split", "true");
         }
     }
 
