@@ -28,6 +28,11 @@ public final class CpuTuning {
      * MatKernels#gemv4}): short rows, fewer claims and kernel calls; a helper may then duplicate up to that much.
      */
     static volatile int claimBytes = Integer.getInteger("chunkserve.cpu.claimBytes", 16 << 10);
+    /**
+     * Diagnostic only (wrong results): the one-token matmul kernels read their rows as the bandwidth meter does and write
+     * zeros, the dispatch unchanged: a step's time with the kernels' arithmetic taken away.
+     */
+    static volatile boolean readOnly;
     /** Fewest unclaimed row-steps a helper takes (-1: {@code chunkserve.cpu.minStealSteps}, default 4). */
     static volatile int minSteal = -1;
 
@@ -37,7 +42,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, attn1, attnpart, attnra, attnhyb, attnpairs";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, readonly, attn1, attnpart, attnra, attnhyb, attnpairs";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -47,6 +52,7 @@ public final class CpuTuning {
             case "steal" -> String.valueOf(minSteal);
             case "bf16pairs" -> String.valueOf(bf16Pairs);
             case "claimbytes" -> String.valueOf(claimBytes);
+            case "readonly" -> String.valueOf(readOnly);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
             case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
@@ -71,6 +77,7 @@ public final class CpuTuning {
             case "steal" -> minSteal = Integer.parseInt(value);
             case "bf16pairs" -> bf16Pairs = Boolean.parseBoolean(value);
             case "claimbytes" -> claimBytes = Integer.parseInt(value);
+            case "readonly" -> readOnly = Boolean.parseBoolean(value);
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));
             case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));
