@@ -264,6 +264,18 @@ public final class DecodeAbBench {
         k.forRange(n, t -> SINK[8 * t] += MemoryBandwidth.sum(seg, t * share, (int) share));
     }
 
+    /** One call of an mm arm: w (and w2, a gate/up pair's up) times x, or, for the arm named "read", their bytes read. */
+    private static void arm(CpuKernels k, String name, Weight w, Weight w2, float[] x, int T, float[] out, float[] out2) {
+        if (name.equals("read")) { // the reference arm: a plain read of the same bytes, the threads' halves
+            readAlike(k, w);
+            if (w2 != null) readAlike(k, w2);
+        } else if (w2 != null) {
+            k.gateUpSilu(w, w2, x, T, out, out2);
+        } else {
+            k.matmul(w, x, T, out);
+        }
+    }
+
     static Map<String, Object> mm(CpuKernels k, String shapes, int rounds, String[] names, String[][] sets) {
         int V = names.length;
         Map<String, Object> res = new LinkedHashMap<>();
@@ -301,9 +313,7 @@ public final class DecodeAbBench {
                     for (int v = 0; v < V; v++) {
                         apply(sets[v]);
                         Weight w = ws[ci++ % copies], w2 = gu ? ws[ci++ % copies] : null;
-                        if (names[v].equals("read")) readAlike(k, w);
-                        else if (gu) k.gateUpSilu(w, w2, x, T, out, out2);
-                        else k.matmul(w, x, T, out);
+                        arm(k, names[v], w, w2, x, T, out, out2);
                     }
                 } while (++warm < 2 * copies || !quiet.after());
                 for (int i = 0; i < rounds; i++) {
@@ -312,11 +322,7 @@ public final class DecodeAbBench {
                         apply(sets[v]);
                         Weight w = ws[ci++ % copies], w2 = gu ? ws[ci++ % copies] : null;
                         long s0 = System.nanoTime();
-                        if (names[v].equals("read")) { // the reference arm: a plain read of the same bytes, the threads' halves
-                            readAlike(k, w);
-                            if (gu) readAlike(k, w2);
-                        } else if (gu) k.gateUpSilu(w, w2, x, T, out, out2);
-                        else k.matmul(w, x, T, out);
+                        arm(k, names[v], w, w2, x, T, out, out2);
                         t[v][i] = (System.nanoTime() - s0) / 1e3;
                     }
                 }
