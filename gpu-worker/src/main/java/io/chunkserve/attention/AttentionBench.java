@@ -47,7 +47,7 @@ public final class AttentionBench {
     /** Settings from the command line. */
     record Config(int batch, int qHeads, int kvHeads, int headDim, int shared, int unique, int chunk, DType dtype,
                   int threads, int layers, int reps, int warmup, int warmupMs, long workingSetBytes, long bandwidthBytes, boolean grid,
-                  boolean cpuClock) { }
+                  boolean cpuClock, String ab) { }
 
     /**
      * Measured figures of one (B, P, S) point. uniqueBytes = 2·H_kv·d·elem·(P+B·S)·layers (what the
@@ -84,7 +84,9 @@ public final class AttentionBench {
                 usage: bench attention [--batch 16] [--q-heads 8] [--kv-heads 8] [--head-dim 64] [--shared 2048]
                                        [--unique 128] [--chunk 64] [--dtype f32|f16|bf16] [--threads N] [--layers 16]
                                        [--reps 40] [--warmup 15] [--warmup-ms 1000] [--working-set-mb 1024] [--bandwidth-mb 1024] [--no-grid]
-                                       [--clock wall|cpu]   (cpu: the caller's CPU time, needs --threads 1; for a busy machine)""";
+                                       [--clock wall|cpu]   (cpu: the caller's CPU time, needs --threads 1; for a busy machine)
+                                       [--ab SWITCH=VALUE[,...]]  (the default point's aware call also under these switches,
+                                        alternating rep by rep in this process: prefetch, warm, directv, pfmin)""";
     }
 
     static Config parse(String[] args) {
@@ -106,9 +108,10 @@ public final class AttentionBench {
                     case "wall" -> false;
                     case "cpu" -> true;
                     default -> throw new IllegalArgumentException("--clock is wall or cpu");
-                });
+                }, m.get("ab"));
+        if (c.ab != null) switches(c.ab); // fails early on an unknown switch
         m.keySet().removeAll(List.of("batch", "q-heads", "kv-heads", "head-dim", "shared", "unique", "chunk", "dtype", "threads",
-                "layers", "reps", "warmup", "warmup-ms", "working-set-mb", "bandwidth-mb", "clock"));
+                "layers", "reps", "warmup", "warmup-ms", "working-set-mb", "bandwidth-mb", "clock", "ab"));
         if (!m.isEmpty()) throw new IllegalArgumentException("unknown option(s) " + m.keySet());
         if (c.cpuClock && c.threads != 1) throw new IllegalArgumentException("--clock cpu needs --threads 1");
         if (c.qHeads % c.kvHeads != 0) throw new IllegalArgumentException("--q-heads must be a multiple of --kv-heads");
@@ -131,6 +134,7 @@ public final class AttentionBench {
     /** Runs the default point and the grid; returns the whole report (table and RESULT line). */
     static String run(Config cfg) {
         StringBuilder out = new StringBuilder();
+        lastAb = null;
         // the runtime's own pool (the one the engine's attention runs on), so the bench measures its dispatch
         try (CpuKernels par = new CpuKernels(cfg.threads)) {
             // the same meter (and so the same roofline denominator) as bench decode and bench kernels
@@ -217,16 +221,45 @@ public final class AttentionBench {
             // point is the first to use (a point with fewer rows or a partial last chunk takes other
             // loops of the tiles; until compiled they run the Vector API's Java fallback)
             long warmEnd = System.nanoTime() + cfg.warmupMs * 1_000_000L;
+            // --ab: at the default point, the aware call under the variant's switches too, the two arms in alternating order
+            boolean ab = cfg.ab != null && batch == cfg.batch && shared == cfg.shared && unique == cfg.unique;
+            Map<String, String> variant = ab ? switches(cfg.ab) : Map.of(), base = new HashMap<>();
+            for (String k : variant.keySet()) base.put(k, getSwitch(k));
+            TwoPhaseAttention kVariant = ab ? new TwoPhaseAttention(cfg.threads) : null;
+            double[] tV = new double[cfg.reps];
+            float[] oVariant = new float[q.length];
             int rot = 0; // layer rotation over every rep, warm-up included
             for (int r = -cfg.warmup; r < cfg.reps; r++) {
                 if (r == 0 && System.nanoTime() < warmEnd) r = -1; // one more warm-up rep
                 int first = Math.floorMod(rot++ * cfg.layers, poolLayers);
+                double tv = 0;
+                if (ab && (r & 1) == 0) tv = timeVariant(cfg, kVariant, pool, (first + half / 2) % poolLayers, poolLayers, aware, q, oVariant, par, variant, base);
                 long t0 = now(cfg);
                 for (int l = 0; l < cfg.layers; l++) kAware.decode(pool, (first + l) % poolLayers, aware, cfg.qHeads, q, oAware, par);
                 long t1 = now(cfg);
+                if (ab && (r & 1) != 0) tv = timeVariant(cfg, kVariant, pool, (first + half / 2) % poolLayers, poolLayers, aware, q, oVariant, par, variant, base);
+                long t1b = now(cfg);
                 for (int l = 0; l < cfg.layers; l++) kUnaware.decode(pool, (first + half + l) % poolLayers, unaware, cfg.qHeads, q, oUnaware, par);
                 long t2 = now(cfg);
-                if (r >= 0) { tA[r] = (t1 - t0) / 1e6; tU[r] = (t2 - t1) / 1e6; }
+                if (r >= 0) { tA[r] = (t1 - t0) / 1e6; tU[r] = (t2 - t1b) / 1e6; tV[r] = tv; }
+            }
+            if (ab) {
+                double[] ratio = new double[cfg.reps];
+                for (int r = 0; r < cfg.reps; r++) ratio[r] = tV[r] / tA[r];
+                double diffV = 0;
+                kAware.decode(pool, 0, aware, cfg.qHeads, q, oAware, par);
+                applySwitches(variant);
+                try {
+                    kVariant.decode(pool, 0, aware, cfg.qHeads, q, oVariant, par);
+                } finally {
+                    applySwitches(base);
+                }
+                for (int i = 0; i < q.length; i++) diffV = Math.max(diffV, Math.abs(oAware[i] - oVariant[i]));
+                lastAb = String.format(Locale.ROOT, "{\"variant\":\"%s\",\"base_aware_ms\":%.4f,\"variant_aware_ms\":%.4f,\"base_aware_min_ms\":%.4f,"
+                        + "\"variant_aware_min_ms\":%.4f,\"median_ratio\":%.4f,\"max_abs_diff\":%.3e}", cfg.ab, median(tA), median(tV), min(tA), min(tV),
+                        median(ratio), diffV);
+                System.out.printf(Locale.ROOT, "A/B at the default point, aware, %d reps alternating: base %.3f ms (min %.3f), [%s] %.3f ms (min %.3f), "
+                        + "median per-rep ratio %.4f, max |diff| %.1e%n", cfg.reps, median(tA), min(tA), cfg.ab, median(tV), min(tV), median(ratio), diffV);
             }
             kAware.decode(pool, 0, aware, cfg.qHeads, q, oAware, par);
             kUnaware.decode(pool, 0, unaware, cfg.qHeads, q, oUnaware, par);
@@ -265,6 +298,57 @@ public final class AttentionBench {
         }
     }
 
+    /** The last --ab result (JSON), for the RESULT line. */
+    private static String lastAb;
+
+    /** One aware call over layers first.. under the variant's switches (base restored after); ms. */
+    private static double timeVariant(Config cfg, TwoPhaseAttention k, ChunkPool pool, int first, int poolLayers, TwoPhasePlan plan,
+                                      float[] q, float[] out, CpuKernels par, Map<String, String> variant, Map<String, String> base) {
+        applySwitches(variant);
+        try {
+            long t0 = now(cfg);
+            for (int l = 0; l < cfg.layers; l++) k.decode(pool, (first + l) % poolLayers, plan, cfg.qHeads, q, out, par);
+            return (now(cfg) - t0) / 1e6;
+        } finally {
+            applySwitches(base);
+        }
+    }
+
+    /** Parses "name=value,..." into switches (each name checked). */
+    static Map<String, String> switches(String spec) {
+        Map<String, String> m = new java.util.LinkedHashMap<>();
+        for (String kv : spec.split(",")) {
+            String[] p = kv.split("=", 2);
+            if (p.length != 2) throw new IllegalArgumentException("--ab: '" + kv + "' is not name=value");
+            getSwitch(p[0].trim());
+            m.put(p[0].trim(), p[1].trim());
+        }
+        return m;
+    }
+
+    private static String getSwitch(String k) {
+        return switch (k) {
+            case "prefetch" -> String.valueOf(Prefetch.enabled);
+            case "warm" -> String.valueOf(Workspace.WARM_FIRST);
+            case "directv" -> String.valueOf(Workspace.DIRECT_V);
+            case "pfmin" -> String.valueOf(Workspace.pfMinStep);
+            default -> throw new IllegalArgumentException("--ab: unknown switch '" + k + "' (known: prefetch, warm, directv, pfmin)");
+        };
+    }
+
+    private static void applySwitches(Map<String, String> m) {
+        for (var e : m.entrySet()) {
+            String v = e.getValue();
+            switch (e.getKey()) {
+                case "prefetch" -> Prefetch.enabled = Boolean.parseBoolean(v);
+                case "warm" -> Workspace.WARM_FIRST = Boolean.parseBoolean(v);
+                case "directv" -> Workspace.DIRECT_V = Boolean.parseBoolean(v);
+                case "pfmin" -> Workspace.pfMinStep = Integer.parseInt(v);
+                default -> throw new IllegalArgumentException(e.getKey());
+            }
+        }
+    }
+
     private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
 
     /** Wall clock, or with --clock cpu the calling thread's CPU time (unaffected by time spent descheduled). */
@@ -290,6 +374,7 @@ public final class AttentionBench {
                 bytesPerSecond / 1e9, cfg.threads, VectorMath.F.vectorBitSize(), Runtime.getRuntime().availableProcessors()));
         j.append(String.format(Locale.ROOT, "\"q_heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"chunk\":%d,\"dtype\":\"%s\",\"layers\":%d,\"reps\":%d,\"warmup_ms\":%d,",
                 cfg.qHeads, cfg.kvHeads, cfg.headDim, cfg.chunk, cfg.dtype.name().toLowerCase(Locale.ROOT), cfg.layers, cfg.reps, cfg.warmupMs));
+        if (lastAb != null) j.append("\"ab\":").append(lastAb).append(',');
         j.append("\"default\":").append(pointJson(def)).append(",\"grid\":[");
         for (int i = 0; i < grid.size(); i++) j.append(i == 0 ? "" : ",").append(pointJson(grid.get(i)));
         return j.append("]}").toString();

@@ -98,7 +98,7 @@ final class Workspace {
                     // K's valid part spans every dim row of the block; V's is the first nTok rows (fewer lines)
                     int lines = (int) (((long) ((hd - 1) * c + nTok) * esz + Prefetch.LINE - 1) / Prefetch.LINE);
                     // sites: every 8 tokens of the P·V loop, once per 4 vectors of scores (≈ 9·tn/64 with 16 lanes)
-                    tiles[h - h0].prefetchDuring(kBase + nx, vBase + nx, lines, Math.max(PF_MIN_STEP, (lines * 64 + 9 * tn - 1) / (9 * tn)));
+                    tiles[h - h0].prefetchDuring(kBase + nx, vBase + nx, lines, Math.max(pfMinStep, (lines * 64 + 9 * tn - 1) / (9 * tn)));
                 }
                 if (inPlace) {
                     ((LaneDimsTile) tiles[h - h0]).accumulateInPlace(ks, base, c, vs, base, kind, tn, pos0);
@@ -127,7 +127,7 @@ final class Workspace {
         boolean directV = DIRECT_V && f32 && LaneRowsTile.directVOk(hd);
         boolean pf = Prefetch.AVAILABLE && Prefetch.enabled;
         int lines = (int) (((long) elems * lay.dtype().bytes() + Prefetch.LINE - 1) / Prefetch.LINE);
-        int step = Math.max(PF_MIN_STEP, (lines + ((LaneRowsTile) tiles[0]).prefetchSites() - 1) / Math.max(1, ((LaneRowsTile) tiles[0]).prefetchSites()));
+        int step = Math.max(pfMinStep, (lines + ((LaneRowsTile) tiles[0]).prefetchSites() - 1) / Math.max(1, ((LaneRowsTile) tiles[0]).prefetchSites()));
         long kBase = ks.address(), vBase = vs.address();
         for (int i = from; i < to; i++) {
             int tn = i == to - 1 ? lastTokens : c, pos0 = (i - from) * c;
@@ -151,15 +151,15 @@ final class Workspace {
         }
     }
 
-    /** The fewest lines a prefetch site requests. */
-    static final int PF_MIN_STEP = 4;
+    /** The fewest lines a prefetch site requests (a switch of {@code bench attention --ab}). */
+    static volatile int pfMinStep = 4;
     /**
      * A/B switches for benchmarks in one process (results never change): the rows tile reads
      * prefetched fp32 V straight from the slab instead of a scratch copy; each task requests its
      * first block's lines at its start ({@link #warm}). Session 5, in one process at the default
      * bench point: 10.0 → 9.45 ms per 16-layer call with both (BENCHMARKS.md).
      */
-    static boolean DIRECT_V = true, WARM_FIRST = true;
+    static volatile boolean DIRECT_V = true, WARM_FIRST = true;
 
     /**
      * Requests the lines of the first (chunk, head) block a task will fold, at the task's start

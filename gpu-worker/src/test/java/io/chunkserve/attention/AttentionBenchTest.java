@@ -50,6 +50,23 @@ class AttentionBenchTest {
         assertTrue(number(result, "max_abs_diff") < 1e-4, "aware and unaware runs disagree: " + result);
     }
 
+    @Test
+    void abArmAlternatesAVariantAndRestoresTheSwitches() {
+        assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--ab", "frobnicate=1"}));
+        assertThrows(IllegalArgumentException.class, () -> AttentionBench.parse(new String[] {"--ab", "prefetch"}));
+        boolean before = Prefetch.enabled;
+        AttentionBench.Config c = AttentionBench.parse(new String[] {"--batch", "3", "--q-heads", "4", "--kv-heads", "2",
+                "--head-dim", "32", "--shared", "80", "--unique", "7", "--chunk", "16", "--threads", "2", "--ab", "prefetch=false,warm=false",
+                "--reps", "3", "--warmup", "1", "--warmup-ms", "0", "--working-set-mb", "4", "--bandwidth-mb", "16", "--no-grid"});
+        String result = AttentionBench.run(c).lines().filter(l -> l.startsWith("RESULT ")).findFirst().orElseThrow();
+        assertTrue(result.contains("\"variant\":\"prefetch=false,warm=false\""), result);
+        assertTrue(number(result, "variant_aware_ms") > 0, result);
+        // the switches only change timing: the variant's output equals the base's
+        assertEquals(0.0, number(result.substring(result.indexOf("\"ab\"")), "max_abs_diff"), 1e-6);
+        assertEquals(before, Prefetch.enabled, "switch not restored");
+        assertTrue(Workspace.WARM_FIRST, "switch not restored");
+    }
+
     private static double number(String json, String key) {
         Matcher m = Pattern.compile("\"" + key + "\":([-0-9.eE+]+)").matcher(json);
         assertTrue(m.find(), key);
