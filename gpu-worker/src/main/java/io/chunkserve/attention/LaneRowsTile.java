@@ -146,16 +146,20 @@ final class LaneRowsTile extends QueryTile {
         boolean masked = (long) pos0 + tn - 1 > minLimit;
         // the 4-vector score kernel covers every token and no lane is masked: it keeps the rows' lane maxima
         boolean fused = LAZY && WIDE_REGS && !masked && tn % (4 * V) == 0;
+        // 16-register machines, head dim 64, keys 64 apart in K (64-token chunks): the kernels with constant strides
+        boolean c64 = C64 && !WIDE_REGS && V == 8 && dim == 64 && kStride == 64 && tn % 16 == 0;
         for (int rb = 0; rb < blocks; rb++) {
             int r1 = realRows(rb);
             for (int r = 0; r < r1; r += RG) {
-                scores(ks, kOff, kStride, tn, rb, r, fused);
+                if (c64) scores4x2C64(ks, kOff, tn, rb, r);
+                else scores(ks, kOff, kStride, tn, rb, r, fused);
                 ahead();
             }
             softmax(tn, pos0, masked, rb, r1, fused);
             ahead();
             for (int r = 0; r < r1; r += RG) {
                 if (vs != null) pv4x4Seg(vs, vb, tn, rb, r);
+                else if (c64) { pv4x2D64(vt, tn, rb, r, 0); pv4x2D64(vt, tn, rb, r, 2 * V); pv4x2D64(vt, tn, rb, r, 4 * V); pv4x2D64(vt, tn, rb, r, 6 * V); }
                 else weightedSum(vt, tn, rb, r);
                 ahead();
             }
@@ -524,6 +528,90 @@ final class LaneRowsTile extends QueryTile {
         a31.intoArray(out, o3 + V);
         a32.intoArray(out, o3 + 2 * V);
         a33.intoArray(out, o3 + 3 * V);
+    }
+
+    /**
+     * A/B switch ({@code bench attention --ab c64=false}): the constant-stride kernels ({@link #scores4x2C64},
+     * {@link #pv4x2D64}) where they apply.
+     */
+    static volatile boolean C64 = true;
+
+    /**
+     * {@link #scores} for 8-lane vectors, head dim 64 and K rows 64 floats apart (64-token chunks), tn a multiple of 16:
+     * 4 rows × 2 key vectors, two head dims an iteration. The constant strides let C2 prove the segment and array
+     * accesses in bounds once per loop instead of per access (with a variable stride it checks every load), and the
+     * second dim halves the loop overhead per FMA.
+     */
+    private void scores4x2C64(MemorySegment ks, long kOff, int tn, int rb, int r0) {
+        final int q0 = (rb * V + r0) * 64, q1 = q0 + 64, q2 = q1 + 64, q3 = q2 + 64;
+        final int s0 = r0 * ts, s1 = s0 + ts, s2 = s1 + ts, s3 = s2 + ts;
+        final float[] qa = q, s = st;
+        final MemorySegment k = ks;
+        for (int j = 0; j < tn; j += 16) {
+            FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            final long kb = (kOff + j) * 4;
+            long b = kb;
+            for (int d = 0; d < 64; d++, b += 256) {
+                FloatVector k0 = FloatVector.fromMemorySegment(F, k, b, LE), k1 = FloatVector.fromMemorySegment(F, k, b + 32, LE);
+                FloatVector x = FloatVector.broadcast(F, qa[q0 + d]);
+                a00 = k0.fma(x, a00);
+                a01 = k1.fma(x, a01);
+                x = FloatVector.broadcast(F, qa[q1 + d]);
+                a10 = k0.fma(x, a10);
+                a11 = k1.fma(x, a11);
+                x = FloatVector.broadcast(F, qa[q2 + d]);
+                a20 = k0.fma(x, a20);
+                a21 = k1.fma(x, a21);
+                x = FloatVector.broadcast(F, qa[q3 + d]);
+                a30 = k0.fma(x, a30);
+                a31 = k1.fma(x, a31);
+            }
+            a00.intoArray(s, s0 + j);
+            a01.intoArray(s, s0 + j + 8);
+            a10.intoArray(s, s1 + j);
+            a11.intoArray(s, s1 + j + 8);
+            a20.intoArray(s, s2 + j);
+            a21.intoArray(s, s2 + j + 8);
+            a30.intoArray(s, s3 + j);
+            a31.intoArray(s, s3 + j + 8);
+        }
+    }
+
+    /** {@link #pv4x2} for head dim 64 and tn a multiple of 2: constant strides, two tokens an iteration. */
+    private void pv4x2D64(float[] vt, int tn, int rb, int r0, int d0) {
+        final int TS = ts;
+        final float[] v = vt, p = st, out = o;
+        final int o0 = (rb * V + r0) * 64 + d0, o1 = o0 + 64, o2 = o1 + 64, o3 = o2 + 64;
+        final int vb0 = vOff + d0, sb0 = r0 * TS;
+        float f0 = cf[r0], f1 = cf[r0 + 1], f2 = cf[r0 + 2], f3 = cf[r0 + 3];
+        FloatVector a00 = FloatVector.fromArray(F, out, o0).mul(f0), a01 = FloatVector.fromArray(F, out, o0 + 8).mul(f0);
+        FloatVector a10 = FloatVector.fromArray(F, out, o1).mul(f1), a11 = FloatVector.fromArray(F, out, o1 + 8).mul(f1);
+        FloatVector a20 = FloatVector.fromArray(F, out, o2).mul(f2), a21 = FloatVector.fromArray(F, out, o2 + 8).mul(f2);
+        FloatVector a30 = FloatVector.fromArray(F, out, o3).mul(f3), a31 = FloatVector.fromArray(F, out, o3 + 8).mul(f3);
+        for (int t = 0; t < tn; t++) {
+            int vb = vb0 + t * 64, sb = sb0 + t;
+            FloatVector v0 = FloatVector.fromArray(F, v, vb), v1 = FloatVector.fromArray(F, v, vb + 8);
+            FloatVector x = FloatVector.broadcast(F, p[sb]);
+            a00 = v0.fma(x, a00);
+            a01 = v1.fma(x, a01);
+            x = FloatVector.broadcast(F, p[sb + TS]);
+            a10 = v0.fma(x, a10);
+            a11 = v1.fma(x, a11);
+            x = FloatVector.broadcast(F, p[sb + 2 * TS]);
+            a20 = v0.fma(x, a20);
+            a21 = v1.fma(x, a21);
+            x = FloatVector.broadcast(F, p[sb + 3 * TS]);
+            a30 = v0.fma(x, a30);
+            a31 = v1.fma(x, a31);
+        }
+        a00.intoArray(out, o0);
+        a01.intoArray(out, o0 + 8);
+        a10.intoArray(out, o1);
+        a11.intoArray(out, o1 + 8);
+        a20.intoArray(out, o2);
+        a21.intoArray(out, o2 + 8);
+        a30.intoArray(out, o3);
+        a31.intoArray(out, o3 + 8);
     }
 
     /** 4 rows × 2 vectors of dims from d0 (8 accumulators, for 16-register machines). */
