@@ -105,9 +105,82 @@ final class LaneDimsTile extends QueryTile {
 
     private void single(MemorySegment ks, long kOff, int kStride, MemorySegment vs, long vOff, int kind, int cnt, int r) {
         if (cnt <= 0) return;
-        scores(ks, kind, kOff, kStride, cnt, r);
+        // fp32 only: with the bf16 widening inlined 8 times per loop C2 passes its inlining cutoff and boxes the vectors
+        boolean whole = WHOLE_ROWS && V == 8 && dim == 64 && kind == VectorMath.KIND_F32;
+        if (whole && kStride == 64 && cnt == 64) scoresWhole(ks, kind, kOff, r);
+        else scores(ks, kind, kOff, kStride, cnt, r);
         float corr = softmax(s, cnt, cnt, r);
-        weightedSum(vs, kind, vOff, cnt, r, corr);
+        if (whole) weightedSumWhole(vs, kind, vOff, cnt, r, corr);
+        else weightedSum(vs, kind, vOff, cnt, r, corr);
+    }
+
+    /**
+     * A/B switch ({@code bench attention --ab whole=false}): one row over fp32 K/V of head dim 64 with 8-lane vectors reads each K
+     * row (the 64 keys of one dim) and each V row (the 64 dims of one token) whole, in address order
+     * ({@link #scoresWhole}, {@link #weightedSumWhole}), instead of in two half-row passes.
+     */
+    static volatile boolean WHOLE_ROWS = true;
+
+    /**
+     * {@link #scores} for one row, a full 64-token chunk, head dim 64, 8 lanes: 8 accumulators cover all 64 keys, so
+     * each dim's K row is read whole and the block front to back (one sequential stream; the general kernel reads it
+     * as two passes over half rows, 256 bytes apart at fp32, which the hardware prefetcher follows less well).
+     */
+    private void scoresWhole(MemorySegment ks, int kind, long kOff, int r) {
+        final int qb = r * 64;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        long k = kOff;
+        for (int d = 0; d < 64; d++, k += 64) {
+            FloatVector x = FloatVector.broadcast(F, q[qb + d]);
+            a0 = VectorMath.loadVec(ks, kind, k).fma(x, a0);
+            a1 = VectorMath.loadVec(ks, kind, k + 8).fma(x, a1);
+            a2 = VectorMath.loadVec(ks, kind, k + 16).fma(x, a2);
+            a3 = VectorMath.loadVec(ks, kind, k + 24).fma(x, a3);
+            a4 = VectorMath.loadVec(ks, kind, k + 32).fma(x, a4);
+            a5 = VectorMath.loadVec(ks, kind, k + 40).fma(x, a5);
+            a6 = VectorMath.loadVec(ks, kind, k + 48).fma(x, a6);
+            a7 = VectorMath.loadVec(ks, kind, k + 56).fma(x, a7);
+            if ((d & 31) == 31) ahead();
+        }
+        a0.intoArray(s, 0);
+        a1.intoArray(s, 8);
+        a2.intoArray(s, 16);
+        a3.intoArray(s, 24);
+        a4.intoArray(s, 32);
+        a5.intoArray(s, 40);
+        a6.intoArray(s, 48);
+        a7.intoArray(s, 56);
+    }
+
+    /** {@link #weightedSum} for head dim 64 with 8 lanes: 8 accumulators cover the whole output row, V read token by token. */
+    private void weightedSumWhole(MemorySegment vs, int kind, long off, int cnt, int r, float corr) {
+        final int ob = r * 64;
+        final float[] out = o;
+        FloatVector a0 = FloatVector.fromArray(F, out, ob).mul(corr), a1 = FloatVector.fromArray(F, out, ob + 8).mul(corr);
+        FloatVector a2 = FloatVector.fromArray(F, out, ob + 16).mul(corr), a3 = FloatVector.fromArray(F, out, ob + 24).mul(corr);
+        FloatVector a4 = FloatVector.fromArray(F, out, ob + 32).mul(corr), a5 = FloatVector.fromArray(F, out, ob + 40).mul(corr);
+        FloatVector a6 = FloatVector.fromArray(F, out, ob + 48).mul(corr), a7 = FloatVector.fromArray(F, out, ob + 56).mul(corr);
+        long v = off;
+        for (int t = 0; t < cnt; t++, v += 64) {
+            FloatVector p = FloatVector.broadcast(F, s[t]);
+            a0 = VectorMath.loadVec(vs, kind, v).fma(p, a0);
+            a1 = VectorMath.loadVec(vs, kind, v + 8).fma(p, a1);
+            a2 = VectorMath.loadVec(vs, kind, v + 16).fma(p, a2);
+            a3 = VectorMath.loadVec(vs, kind, v + 24).fma(p, a3);
+            a4 = VectorMath.loadVec(vs, kind, v + 32).fma(p, a4);
+            a5 = VectorMath.loadVec(vs, kind, v + 40).fma(p, a5);
+            a6 = VectorMath.loadVec(vs, kind, v + 48).fma(p, a6);
+            a7 = VectorMath.loadVec(vs, kind, v + 56).fma(p, a7);
+            if ((t & 15) == 15) ahead();
+        }
+        a0.intoArray(out, ob);
+        a1.intoArray(out, ob + 8);
+        a2.intoArray(out, ob + 16);
+        a3.intoArray(out, ob + 24);
+        a4.intoArray(out, ob + 32);
+        a5.intoArray(out, ob + 40);
+        a6.intoArray(out, ob + 48);
+        a7.intoArray(out, ob + 56);
     }
 
     /**

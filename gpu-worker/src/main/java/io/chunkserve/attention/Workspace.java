@@ -85,7 +85,7 @@ final class Workspace {
         }
         boolean inPlace = lay.dtype() != DType.F16;
         int kind = VectorMath.kind(lay.dtype());
-        boolean pf = inPlace && Prefetch.AVAILABLE && Prefetch.enabled;
+        boolean pf = inPlace && Prefetch.AVAILABLE && Prefetch.enabled && dimsPrefetch;
         long kBase = pf ? ks.address() : 0, vBase = pf ? vs.address() : 0;
         int esz = lay.dtype().bytes();
         for (int i = from; i < to; i++) {
@@ -151,6 +151,8 @@ final class Workspace {
         }
     }
 
+    /** Whether the dims tile requests the next block's lines (a switch of {@code bench attention --ab}). */
+    static volatile boolean dimsPrefetch = true;
     /** The fewest lines a prefetch site requests (a switch of {@code bench attention --ab}). */
     static volatile int pfMinStep = 4;
     /**
