@@ -86,7 +86,7 @@ public final class AttentionBench {
                                        [--reps 40] [--warmup 15] [--warmup-ms 1000] [--working-set-mb 1024] [--bandwidth-mb 1024] [--no-grid]
                                        [--clock wall|cpu]   (cpu: the caller's CPU time, needs --threads 1; for a busy machine)
                                        [--ab SWITCH=VALUE[,...]]  (the default point's aware call also under these switches,
-                                        alternating rep by rep in this process: prefetch, warm, directv, pfmin, c64, dimspf, whole)""";
+                                        alternating rep by rep in this process: prefetch, warm, directv, pfmin, c64, dimspf, whole, onetoken)""";
     }
 
     static Config parse(String[] args) {
@@ -335,7 +335,8 @@ public final class AttentionBench {
             case "c64" -> String.valueOf(LaneRowsTile.C64);
             case "dimspf" -> String.valueOf(Workspace.dimsPrefetch);
             case "whole" -> String.valueOf(LaneDimsTile.WHOLE_ROWS);
-            default -> throw new IllegalArgumentException("--ab: unknown switch '" + k + "' (known: prefetch, warm, directv, pfmin, c64, dimspf, whole)");
+            case "onetoken" -> String.valueOf(TwoPhaseAttention.ONE_TOKEN_PRIVATE);
+            default -> throw new IllegalArgumentException("--ab: unknown switch '" + k + "' (known: prefetch, warm, directv, pfmin, c64, dimspf, whole, onetoken)");
         };
     }
 
@@ -350,6 +351,7 @@ public final class AttentionBench {
                 case "c64" -> LaneRowsTile.C64 = Boolean.parseBoolean(v);
                 case "dimspf" -> Workspace.dimsPrefetch = Boolean.parseBoolean(v);
                 case "whole" -> LaneDimsTile.WHOLE_ROWS = Boolean.parseBoolean(v);
+                case "onetoken" -> TwoPhaseAttention.ONE_TOKEN_PRIVATE = Boolean.parseBoolean(v);
                 default -> throw new IllegalArgumentException(e.getKey());
             }
         }

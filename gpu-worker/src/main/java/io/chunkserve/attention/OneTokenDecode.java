@@ -82,6 +82,30 @@ final class OneTokenDecode {
         job.clear();
     }
 
+    /**
+     * The two-phase decode's private phase for one sequence ({@link TwoPhaseAttention}): its query heads of KV heads h0 ..
+     * h1−1 (q: (qHeads, headDim) at qOff) over positions 0 .. len−1 of the chunk table chunks[from ..], on the calling
+     * thread. Leaves each row's unnormalised output in o, its max (log2 units) in m and its sum in l, at row base + h·g + j
+     * (o: headDim floats a row). The same kernels as a batch-1 step (with bf16 K/V the paired ones: 2·V values read as V
+     * ints, no widening); each KV head's K/V span is read ahead (plain loads) before its arithmetic, one head at a time.
+     */
+    static void partial(ChunkPool pool, int layer, int[] chunks, int from, int len, int qHeads, int h0, int h1, float[] q, int qOff,
+                        float[] o, float[] m, float[] l, int base) {
+        Scratch s = LOCAL.get();
+        Job job = s.job();
+        job.set(pool, layer, chunks, len, qHeads, q, qOff, null, 0, 1, false);
+        job.c0 = from;
+        job.extO = o;
+        job.extM = m;
+        job.extL = l;
+        job.extBase = base;
+        try {
+            job.heads(h0, h1);
+        } finally {
+            job.clear();
+        }
+    }
+
     private static volatile boolean warmedUp;
 
     /**
@@ -152,6 +176,10 @@ final class OneTokenDecode {
         private float[] q, out;
         private int layer, len, qHeads, qOff, outOff, tasks;
         private int whole; // split by positions: units each task takes whole first (hybrid split; 0: none)
+        private int c0;    // the chunk table starts at chunks[c0] (a two-phase plan's private chunks: see partial)
+        // partial: each row's unnormalised output, max and sum go to these arrays at row extBase + h·g + j
+        private float[] extO, extM, extL;
+        private int extBase;
         private boolean byPositions;
         private final PositionParts pp = new PositionParts();
 
@@ -169,6 +197,7 @@ final class OneTokenDecode {
             this.tasks = tasks;
             this.byPositions = byPositions;
             this.whole = 0;
+            this.c0 = 0;
             if (byPositions) pp.size(tasks, qHeads, pool.layout().headDim());
         }
 
@@ -176,6 +205,7 @@ final class OneTokenDecode {
             pool = null;
             chunks = null;
             q = out = null;
+            extO = extM = extL = null;
         }
 
         private int bound(int p) { return PositionParts.bound(p, tasks, len); }
@@ -217,6 +247,20 @@ final class OneTokenDecode {
             }
         }
 
+        /** Every row group of KV heads h0 .. h1−1 over all positions, on the calling thread, into the ext arrays (see partial). */
+        void heads(int h0, int h1) {
+            KvLayout lay = pool.layout();
+            int g = qHeads / lay.kvHeads(), groups = (g + R - 1) / R, hd = lay.headDim();
+            Scratch s = LOCAL.get();
+            s.size(hd, len);
+            float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
+            MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
+            for (int h = h0; h < h1; h++) {
+                if (readAhead) readAhead(lay, ks, vs, h, h + 1, 0, len, s); // one head's span at a time: it stays in L2
+                for (int gi = 0; gi < groups; gi++) unit(s, lay, ks, vs, scale, h, gi * R, Math.min(R, g - gi * R), 0, len, 0, false);
+            }
+        }
+
         /** Rows r0 .. r0+rows-1 (rows ≤ R) of KV head h's group over positions [a, b): normalised into out (direct), or part p's partials. */
         private void unit(Scratch s, KvLayout lay, MemorySegment ks, MemorySegment vs, float scale, int h, int r0, int rows,
                           int a, int b, int p, boolean direct) {
@@ -240,7 +284,12 @@ final class OneTokenDecode {
             if (paired) OneTokenBf16.unpairRows(s.o, rows, hd, s.tmp);
             for (int r = 0; r < rows; r++) {
                 int row = h * g + r0 + r;
-                if (direct) {
+                if (extO != null) {
+                    int i = extBase + row;
+                    extM[i] = s.m[r];
+                    extL[i] = s.l[r];
+                    System.arraycopy(s.o, r * hd, extO, i * hd, hd);
+                } else if (direct) {
                     float inv = 1f / s.l[r];
                     int o = outOff + row * hd;
                     for (int d = 0; d < hd; d++) out[o + d] = s.o[r * hd + d] * inv;
@@ -265,7 +314,7 @@ final class OneTokenDecode {
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 for (int h = h0; h < h1; h++) {
-                    long off = lay.index(chunks[ci], h, slot) * eb, kOff = lay.keyIndex(chunks[ci], h, slot, 0) * eb;
+                    long off = lay.index(chunks[c0 + ci], h, slot) * eb, kOff = lay.keyIndex(chunks[c0 + ci], h, slot, 0) * eb;
                     int len = (e - t) * hd * eb, kLen = ((hd - 1) * c + e - t) * eb; // K: dim-major, slots slot .. e-1 of every dim row
                     acc += MemoryBandwidth.sum(ks, kOff, kLen) + MemoryBandwidth.sum(vs, off, len);
                 }
@@ -281,7 +330,7 @@ final class OneTokenDecode {
             boolean bf16 = lay.dtype() == DType.BF16;
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
-                long k0 = lay.keyIndex(chunks[ci], h, slot, 0);
+                long k0 = lay.keyIndex(chunks[c0 + ci], h, slot, 0);
                 if (paired) OneTokenBf16.scorePiecePaired(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else if (bf16) OneTokenBf16.scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
@@ -314,7 +363,7 @@ final class OneTokenDecode {
             boolean bf16 = lay.dtype() == DType.BF16;
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
-                long v0 = lay.index(chunks[ci], h, slot);
+                long v0 = lay.index(chunks[c0 + ci], h, slot);
                 if (paired) {
                     for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenBf16.pvPiecePaired(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;

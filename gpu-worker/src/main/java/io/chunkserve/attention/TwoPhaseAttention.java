@@ -57,6 +57,7 @@ public final class TwoPhaseAttention {
      */
     static boolean SHARED_FIRST = Boolean.parseBoolean(System.getProperty("chunkserve.attention.sharedFirst", "true"));
 
+    static volatile int PRIV_MIN_ROWS = Integer.getInteger("privMinRows", 0);
     private final int threads;
     private final int wideMinRows;
 
@@ -146,6 +147,20 @@ public final class TwoPhaseAttention {
         }
     }
 
+    /**
+     * The private phase of a GQA group (g ≥ 2 query heads a KV head) through {@link OneTokenDecode#partial}, the batch-1
+     * kernels (4 rows a pass, 4 token vectors; bf16 read as pairs of ints), for fp32 and bf16 K/V with 8-lane vectors;
+     * the dims tile (1–4 rows) reads bf16 through a cross-lane widening and half-row passes. Session 15, in one process
+     * ({@code bench attention --ab onetoken=false}, B = 16, 512 private tokens each): g = 4 bf16 1.74×, fp32 1.65×;
+     * g = 3 1.21× / 1.31×; g = 2 fp32 1.19×; with a 2048-token shared prefix 1.04–1.10×. At g = 1 its 4-row passes would
+     * waste three rows (0.91× at bf16): the dims tile stays.
+     */
+    static volatile boolean ONE_TOKEN_PRIVATE = true;
+
+    private static boolean oneTokenPrivate(KvLayout lay) {
+        return ONE_TOKEN_PRIVATE && VectorMath.V == 8 && OneTokenDecode.applies(lay); // fp32 or bf16, head dim a multiple of 32
+    }
+
     private static int splits(int heads, int span) { return (heads + span - 1) / span; }
 
     /** Piece p of a shared group, KV heads h0..h1-1: all rows of the group over the piece's chunks → partials. */
@@ -182,9 +197,14 @@ public final class TwoPhaseAttention {
         int hd = lay.headDim();
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
         int e0 = plan.privStart[b], e1 = plan.privStart[b + 1];
+        if (e1 > e0 && g >= 2 && oneTokenPrivate(lay) && plan.privIndex[e1 - 1] - plan.privIndex[e0] == e1 - e0 - 1) { // the batch-1 kernels (paired for bf16) over this sequence's private chunks
+            int len = (e1 - e0 - 1) * lay.chunkSize() + plan.validTokens(b, plan.privIndex[e1 - 1]);
+            OneTokenDecode.partial(pool, layer, plan.privChunks, e0, len, qHeads, h0, h1, q, b * qHeads * hd, out, privM, privL, b * qHeads);
+            return;
+        }
         if (e1 > e0) Workspace.warm(pool, layer, plan.privChunks[e0], h0, e1 - e0 == 1 ? plan.validTokens(b, plan.privIndex[e0]) : lay.chunkSize());
         Workspace ws = Workspace.get();
-        QueryTile[] tiles = ws.tiles(h1 - h0, g, lay, wideMinRows);
+        QueryTile[] tiles = ws.tiles(h1 - h0, g, lay, PRIV_MIN_ROWS > 0 && lay.dtype() != io.chunkserve.model.DType.F32 ? PRIV_MIN_ROWS : wideMinRows);
         for (int h = h0; h < h1; h++) {
             for (int j = 0; j < g; j++) tiles[h - h0].setQuery(j, q, (b * qHeads + h * g + j) * hd, scale, Integer.MAX_VALUE);
         }
