@@ -155,7 +155,7 @@ public final class TwoPhaseAttention {
      * g = 3 1.21× / 1.31×; g = 2 fp32 1.19×; with a 2048-token shared prefix 1.04–1.10×. At g = 1 its 4-row passes would
      * waste three rows (0.91× at bf16): the dims tile stays.
      */
-    static volatile boolean ONE_TOKEN_PRIVATE = true;
+    static volatile boolean ONE_TOKEN_PRIVATE = !Boolean.getBoolean("chunkserve.attention.noOneTokenPrivate");
 
     private static boolean oneTokenPrivate(KvLayout lay) {
         return ONE_TOKEN_PRIVATE && VectorMath.V == 8 && OneTokenDecode.applies(lay); // fp32 or bf16, head dim a multiple of 32
