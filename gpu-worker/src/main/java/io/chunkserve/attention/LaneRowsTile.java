@@ -538,9 +538,10 @@ final class LaneRowsTile extends QueryTile {
 
     /**
      * {@link #scores} for 8-lane vectors, head dim 64 and K rows 64 floats apart (64-token chunks), tn a multiple of 16:
-     * 4 rows × 2 key vectors, two head dims an iteration. The constant strides let C2 prove the segment and array
-     * accesses in bounds once per loop instead of per access (with a variable stride it checks every load), and the
-     * second dim halves the loop overhead per FMA.
+     * 4 rows × 2 key vectors. The constant strides and trip count let C2 prove the segment and array accesses in bounds
+     * once per loop instead of at every load (with the general kernel's variable stride it checks each one). Measured
+     * slower (session 15): a 2×-unrolled version (C2 hoisted all eight broadcasts and spilled accumulators) and this one
+     * with the head dim as a variable loop bound (level at d 64, 0.96× at d 128).
      */
     private void scores4x2C64(MemorySegment ks, long kOff, int tn, int rb, int r0) {
         final int q0 = (rb * V + r0) * 64, q1 = q0 + 64, q2 = q1 + 64, q3 = q2 + 64;
