@@ -252,7 +252,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
     private final float[][] pairOut = new float[2][];
 
     private void dispatch(MatmulJob j) {
-        if (j.T > MatKernels.DIRECT_MAX_T && MatKernels.vectorizable(j.ws[0].data())) {
+        if (j.T > CpuTuning.directMaxT(j.ws[0].cols()) && MatKernels.vectorizable(j.ws[0].data())) {
             // the packed GEMM: transpose x into token tiles once, on all threads, for all weights
             int cols = j.ws[0].cols(), need = cols * Gemm.padT(j.T);
             if (xpack.length < need) xpack = new float[need];
@@ -312,8 +312,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
         Weight[] ws;
         float[][] outs;
         float[] x;
-        float[] xp; // x packed for Gemm, when T > DIRECT_MAX_T
-        float[] xPaired; // x paired per token row for the bf16 register-block kernels (1 < T <= DIRECT_MAX_T)
+        float[] xp; // x packed for Gemm, when T > CpuTuning.directMaxT(cols)
+        float[] xPaired; // x paired per token row for the bf16 register-block kernels (1 < T <= CpuTuning.directMaxT(cols))
         private final float[][] pairedHolder = {new float[0]};
         int count, T;
         int[] taskStart = new int[9]; // taskStart[j] = first task of weight j; taskStart[count] = total
@@ -331,7 +331,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             this.outs = outs;
             this.xp = null;
             this.xPaired = null;
-            if (T > 1 && T <= MatKernels.DIRECT_MAX_T) {
+            if (T > 1 && T <= CpuTuning.directMaxT(ws[0].cols())) {
                 for (int j = 0; j < count; j++) {
                     if (ws[j].dtype() == io.chunkserve.model.DType.BF16) {
                         xPaired = Bf16Kernels.pairRows(x, 0, T, ws[0].cols(), pairedHolder);
@@ -339,7 +339,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                     }
                 }
             }
-            final int align = T > MatKernels.DIRECT_MAX_T ? Gemm.R : 4;
+            final int align = T > CpuTuning.directMaxT(ws[0].cols()) ? Gemm.R : 4;
             long totalBytes = 0;
             for (int j = 0; j < count; j++) totalBytes += ws[j].byteSize();
             int total = 0;
@@ -524,7 +524,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
 
     /** A short description of the vector configuration, for logs and benchmarks. */
     public static String describe() {
-        return Vec.F + ", T<=" + MatKernels.DIRECT_MAX_T + ": 4x4 in-register widening, larger T: packed "
+        return Vec.F + ", T<=" + CpuTuning.directMaxT(4096) + " (rows of 4096): " + (Vec.WIDE_REGISTER_FILE ? "4x4" : "4x2") + " in-register widening, larger T: packed "
                 + Gemm.R + "x" + Gemm.TILE + " GEMM";
     }
 

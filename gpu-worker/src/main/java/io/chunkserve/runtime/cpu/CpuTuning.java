@@ -33,6 +33,24 @@ public final class CpuTuning {
      * zeros, the dispatch unchanged: a step's time with the kernels' arithmetic taken away.
      */
     static volatile boolean readOnly;
+    /**
+     * Largest token count T &gt; 1 a matmul runs through the scratch-free register-block kernels ({@link MatKernels#direct});
+     * larger T goes to the packed {@link Gemm}. -1 (the default; {@code -Dchunkserve.cpu.directMaxT} sets a fixed one):
+     * {@link #directMaxT(int)}'s rule.
+     */
+    static volatile int directMaxT = Integer.getInteger("chunkserve.cpu.directMaxT", -1);
+
+    /**
+     * The largest T for the register-block kernels on rows of {@code cols} weights. With 32 vector registers their 4 × 4
+     * blocks win up to T = 24 ({@link MatKernels#DIRECT_MAX_T}); with 16 (AVX2) only 4 × 2 blocks fit, and the packed
+     * GEMM overtakes them from T = 7 on rows of 576 weights and from T ≈ 13–16 on rows of 2048 (session 15, {@code bench
+     * decode-ab --mode mm}, bf16, alternating in one process: BENCHMARKS.md).
+     */
+    static int directMaxT(int cols) {
+        int v = directMaxT;
+        if (v >= 0) return v;
+        return Vec.WIDE_REGISTER_FILE ? MatKernels.DIRECT_MAX_T : cols >= 2048 ? 12 : 6;
+    }
     /** Fewest unclaimed row-steps a helper takes (-1: {@code chunkserve.cpu.minStealSteps}, default 4). */
     static volatile int minSteal = -1;
 
@@ -42,7 +60,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, readonly, attn1, attnpart, attnra, attnhyb, attnpairs";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, directmaxt";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -52,6 +70,7 @@ public final class CpuTuning {
             case "steal" -> String.valueOf(minSteal);
             case "bf16pairs" -> String.valueOf(bf16Pairs);
             case "claimbytes" -> String.valueOf(claimBytes);
+            case "directmaxt" -> String.valueOf(directMaxT);
             case "readonly" -> String.valueOf(readOnly);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
             case "attnpart" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenMinPart());
@@ -77,6 +96,7 @@ public final class CpuTuning {
             case "steal" -> minSteal = Integer.parseInt(value);
             case "bf16pairs" -> bf16Pairs = Boolean.parseBoolean(value);
             case "claimbytes" -> claimBytes = Integer.parseInt(value);
+            case "directmaxt" -> directMaxT = Integer.parseInt(value);
             case "readonly" -> readOnly = Boolean.parseBoolean(value);
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));
             case "attnpart" -> io.chunkserve.attention.SequenceAttention.setOneTokenMinPart(Integer.parseInt(value));

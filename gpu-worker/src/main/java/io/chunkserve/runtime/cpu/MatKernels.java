@@ -16,7 +16,7 @@ import java.util.Arrays;
  *   <li>T = 1 ({@code gemv*}): per-dtype streaming kernels, four rows at a time sharing each x
  *       load, widened in registers straight from the (possibly unaligned, memory-mapped)
  *       segment. Memory-bandwidth bound.</li>
- *   <li>1 &lt; T ≤ DIRECT_MAX_T ({@link #direct}): the same in-register widening with a 4 rows ×
+ *   <li>1 &lt; T ≤ {@link CpuTuning#directMaxT(int)} ({@link #direct}): the same in-register widening with a 4 rows ×
  *       4 tokens register block (16 accumulators), blocked over columns and tokens. Close to
  *       memory bound up to T ≈ 4 and compute bound beyond.</li>
  *   <li>larger T ({@link Gemm}): packed, cache-blocked GEMM in broadcast form; W is widened once
@@ -33,8 +33,8 @@ import java.util.Arrays;
 final class MatKernels {
     private MatKernels() { }
 
-    /** Largest T served by the scratch-free kernels; larger T goes to the packed {@link Gemm}. */
-    static final int DIRECT_MAX_T = Integer.getInteger("chunkserve.cpu.directMaxT", 24);
+    /** Largest T served by the scratch-free kernels with 32 vector registers; larger T goes to the packed {@link Gemm} (see {@link CpuTuning#directMaxT(int)}). */
+    static final int DIRECT_MAX_T = 24;
     /** Column block of the scratch-free kernels (a multiple of every vector length). */
     static final int DIRECT_KC = Math.max(64, Integer.getInteger("chunkserve.cpu.direct.kc", 16384) & ~63);
     /** Token block of the scratch-free kernels. */
@@ -48,7 +48,7 @@ final class MatKernels {
 
     /**
      * Rows [r0, r1) of out = x · Wᵀ, any T ≥ 1. x: (T, cols) at 0; out: (T, rows) at 0. For
-     * T &gt; DIRECT_MAX_T this packs x itself; parallel callers pack once ({@link Gemm#pack}) and
+     * T above {@link CpuTuning#directMaxT(int)} this packs x itself; parallel callers pack once ({@link Gemm#pack}) and
      * call {@link Gemm#gemm} per row range.
      */
     static void matmulRows(Weight w, float[] x, int T, float[] out, int r0, int r1) {
@@ -61,7 +61,7 @@ final class MatKernels {
                 case F16 -> F16Kernels.gemv(seg, w.cols(), x, 0, out, 0, r0, r1);
                 case F32 -> F32Kernels.gemv(seg, w.cols(), x, 0, out, 0, r0, r1);
             }
-        } else if (T <= DIRECT_MAX_T) {
+        } else if (T <= CpuTuning.directMaxT(w.cols())) {
             direct(w, x, T, out, r0, r1);
         } else {
             Gemm.gemm(w, Gemm.pack(x, w.cols(), T), T, out, r0, r1);

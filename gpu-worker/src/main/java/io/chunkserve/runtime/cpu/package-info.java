@@ -18,11 +18,13 @@
  *       exact bit trick; f32: direct), fp32 FMA. Memory-bound for bf16 and f32. One row range per
  *       thread, read as four long streams; a thread done with its range takes the far half of what
  *       another has not claimed ({@link io.chunkserve.runtime.cpu.GemvJob}).</li>
- *   <li>2 ≤ T ≤ 24 ({@code chunkserve.cpu.directMaxT}): the same in-register widening with a
- *       4 × 4 (rows × tokens) register block, blocked over 16384 columns (whole rows in
+ *   <li>2 ≤ T ≤ 24 with 32 vector registers; with 16 (AVX2) T ≤ 6 on rows under 2048 weights, T ≤ 12 on longer
+ *       ones (session 15 measured the packed GEMM ahead beyond: {@code CpuTuning.directMaxT(int)};
+ *       {@code chunkserve.cpu.directMaxT} fixes one bound for all): the same in-register widening with a
+ *       4 × 4 (rows × tokens) register block (4 × 2 with 16 registers), blocked over 16384 columns (whole rows in
  *       practice: long streams for the prefetcher; 2048-column blocks measured 25% slower) and
  *       64 tokens.</li>
- *   <li>T &gt; 24: {@link io.chunkserve.runtime.cpu.Gemm}, a packed GEMM in broadcast form
+ *   <li>larger T: {@link io.chunkserve.runtime.cpu.Gemm}, a packed GEMM in broadcast form
  *       (8 rows × 32 tokens of accumulators, no horizontal reductions); x is transposed into
  *       token tiles once per call on all threads, W is widened once per 128 tokens.</li>
  * </ul>
@@ -31,7 +33,7 @@
  * {@code chunkserve.cpu.vectorBits} (128/256/512; default: the preferred species, 512 on
  * AVX-512 machines, where it measured about 2× faster than 256 on compute-bound shapes),
  * {@code chunkserve.cpu.spinMicros} (worker spin before parking, 200),
- * {@code chunkserve.cpu.directMaxT} (24), {@code chunkserve.cpu.direct.kc} (16384),
+ * {@code chunkserve.cpu.directMaxT} (by register file and row length, above), {@code chunkserve.cpu.direct.kc} (16384),
  * {@code chunkserve.cpu.direct.tb} (64), {@code chunkserve.cpu.gemm.kc} (256),
  * {@code chunkserve.cpu.gemm.kw} (8192), {@code chunkserve.cpu.gemm.wp} (131072 floats),
  * {@code chunkserve.cpu.gemm.tb} (128), {@code chunkserve.cpu.warmUpSeconds} (30),

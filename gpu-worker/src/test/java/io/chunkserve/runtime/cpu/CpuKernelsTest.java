@@ -91,6 +91,38 @@ class CpuKernelsTest {
         }
     }
 
+    /**
+     * Both kernels a batch of T tokens can take (the register-block kernels and the packed GEMM: which one depends on the
+     * register file and the row length, {@link CpuTuning#directMaxT(int)}) match the reference at every T from 2 to 24,
+     * alone and in a many-weights dispatch.
+     */
+    @Test
+    void registerBlockAndPackedKernelsBothMatchTheReferenceAtEveryBatchUpTo24() {
+        SplittableRandom rnd = new SplittableRandom(5);
+        String before = CpuTuning.get("directmaxt");
+        try {
+            for (String bound : new String[] {"24", "1", "-1"}) {
+                CpuTuning.set("directmaxt", bound);
+                for (DType dt : DType.values()) {
+                    Weight w = randomWeight(rnd, dt, 13, 70, 3, false), w2 = randomWeight(rnd, dt, 9, 70, 2, false);
+                    for (int T = 2; T <= 24; T += 1 + T / 8) {
+                        float[] x = randomFloats(rnd, T * 70);
+                        for (CpuKernels k : kernels) {
+                            float[] out = new float[T * 13], out2 = new float[T * 9];
+                            k.matmul(w, x, T, out);
+                            assertClose(reference(w, x, T), out, T * 13, dt + " bound " + bound + " T=" + T + " threads=" + k.threads());
+                            float[] o1 = new float[T * 13];
+                            k.matmulMany(new Weight[] {w, w2}, x, T, new float[][] {o1, out2});
+                            assertClose(reference(w2, x, T), out2, T * 9, dt + " many bound " + bound + " T=" + T);
+                        }
+                    }
+                }
+            }
+        } finally {
+            CpuTuning.set("directmaxt", before);
+        }
+    }
+
     @Test
     void matmulMatchesReferenceForEveryDtypeShapeBatchAndThreadCount() {
         SplittableRandom rnd = new SplittableRandom(1);
