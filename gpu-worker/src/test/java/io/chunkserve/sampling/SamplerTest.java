@@ -121,7 +121,12 @@ class SamplerTest {
         for (int step = 0; step < 50; step++) {
             SampledToken x = a.sample(packed, n, n);
             SampledToken y = b.sample(logits, 0, n);
-            assertEquals(y, x);
+            // same token and candidates; log-probabilities to 1e-5, not bit for bit: C2 may compile the log-sum-exp kernel
+            // between the two calls, and its vector sums and exp round differently from the interpreter's (LogitKernels)
+            assertEquals(y.tokenId(), x.tokenId(), "step " + step);
+            assertArrayEquals(y.topTokenIds(), x.topTokenIds(), "step " + step);
+            assertEquals(y.logprob(), x.logprob(), 1e-5f, "step " + step);
+            assertArrayEquals(y.topLogprobs(), x.topLogprobs(), 1e-5f, "step " + step);
             a.accept(x.tokenId());
             b.accept(y.tokenId());
         }
