@@ -100,7 +100,7 @@ final class OneTokenDecode {
         job.extL = l;
         job.extBase = base;
         try {
-            job.heads(h0, h1);
+            job.heads(s, h0, h1);
         } finally {
             job.clear();
         }
@@ -248,10 +248,9 @@ final class OneTokenDecode {
         }
 
         /** Every row group of KV heads h0 .. h1−1 over all positions, on the calling thread, into the ext arrays (see partial). */
-        void heads(int h0, int h1) {
+        void heads(Scratch s, int h0, int h1) {
             KvLayout lay = pool.layout();
             int g = qHeads / lay.kvHeads(), groups = (g + R - 1) / R, hd = lay.headDim();
-            Scratch s = LOCAL.get();
             s.size(hd, len);
             float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
             MemorySegment ks = pool.keys(layer), vs = pool.values(layer);

@@ -57,7 +57,6 @@ public final class TwoPhaseAttention {
      */
     static boolean SHARED_FIRST = Boolean.parseBoolean(System.getProperty("chunkserve.attention.sharedFirst", "true"));
 
-    static volatile int PRIV_MIN_ROWS = Integer.getInteger("privMinRows", 0);
     private final int threads;
     private final int wideMinRows;
 
@@ -197,14 +196,16 @@ public final class TwoPhaseAttention {
         int hd = lay.headDim();
         float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
         int e0 = plan.privStart[b], e1 = plan.privStart[b + 1];
-        if (e1 > e0 && g >= 2 && oneTokenPrivate(lay) && plan.privIndex[e1 - 1] - plan.privIndex[e0] == e1 - e0 - 1) { // the batch-1 kernels (paired for bf16) over this sequence's private chunks
+        // a GQA group over a run of consecutive private chunks (always, in a prefix tree): the batch-1 kernels
+        boolean run = e1 > e0 && plan.privIndex[e1 - 1] - plan.privIndex[e0] == e1 - e0 - 1;
+        if (run && g >= 2 && oneTokenPrivate(lay)) {
             int len = (e1 - e0 - 1) * lay.chunkSize() + plan.validTokens(b, plan.privIndex[e1 - 1]);
             OneTokenDecode.partial(pool, layer, plan.privChunks, e0, len, qHeads, h0, h1, q, b * qHeads * hd, out, privM, privL, b * qHeads);
             return;
         }
         if (e1 > e0) Workspace.warm(pool, layer, plan.privChunks[e0], h0, e1 - e0 == 1 ? plan.validTokens(b, plan.privIndex[e0]) : lay.chunkSize());
         Workspace ws = Workspace.get();
-        QueryTile[] tiles = ws.tiles(h1 - h0, g, lay, PRIV_MIN_ROWS > 0 && lay.dtype() != io.chunkserve.model.DType.F32 ? PRIV_MIN_ROWS : wideMinRows);
+        QueryTile[] tiles = ws.tiles(h1 - h0, g, lay, wideMinRows);
         for (int h = h0; h < h1; h++) {
             for (int j = 0; j < g; j++) tiles[h - h0].setQuery(j, q, (b * qHeads + h * g + j) * hd, scale, Integer.MAX_VALUE);
         }
