@@ -54,7 +54,8 @@ public final class AttentionBench {
      * floor reads); unawareBytes = 2·H_kv·d·elem·B·(P+S)·layers (what a prefix-unaware kernel reads).
      */
     record Point(int batch, int shared, int unique, double awareMs, double unawareMs, double awareMinMs, double unawareMinMs,
-                 long uniqueBytes, long unawareBytes, long poolBytes, double maxDiff, int groups, int tasks, double bytesPerSecond) {
+                 long uniqueBytes, long unawareBytes, long poolBytes, double maxDiff, int groups, int tasks, double bytesPerSecond,
+                 String ab) { // ab: the --ab result as JSON, or null
         double speedup() { return unawareMs / awareMs; }
         double ideal() { return (double) batch * (shared + unique) / (shared + (double) batch * unique); }
         double floorMs() { return uniqueBytes / bytesPerSecond * 1e3; }
@@ -62,7 +63,7 @@ public final class AttentionBench {
         double floorRatio() { return awareMs / floorMs(); }
         Point withBandwidth(double bps) {
             return new Point(batch, shared, unique, awareMs, unawareMs, awareMinMs, unawareMinMs, uniqueBytes, unawareBytes,
-                    poolBytes, maxDiff, groups, tasks, bps);
+                    poolBytes, maxDiff, groups, tasks, bps, ab);
         }
     }
 
@@ -86,7 +87,7 @@ public final class AttentionBench {
                                        [--reps 40] [--warmup 15] [--warmup-ms 1000] [--working-set-mb 1024] [--bandwidth-mb 1024] [--no-grid]
                                        [--clock wall|cpu]   (cpu: the caller's CPU time, needs --threads 1; for a busy machine)
                                        [--ab SWITCH=VALUE[,...]]  (the default point's aware call also under these switches,
-                                        alternating rep by rep in this process: prefetch, warm, directv, pfmin, c64, dimspf, whole, onetoken)""";
+                                        alternating rep by rep in this process:""" + " " + String.join(", ", SWITCHES.keySet()) + ")";
     }
 
     static Config parse(String[] args) {
@@ -134,7 +135,6 @@ public final class AttentionBench {
     /** Runs the default point and the grid; returns the whole report (table and RESULT line). */
     static String run(Config cfg) {
         StringBuilder out = new StringBuilder();
-        lastAb = null;
         // the runtime's own pool (the one the engine's attention runs on), so the bench measures its dispatch
         try (CpuKernels par = new CpuKernels(cfg.threads)) {
             // the same meter (and so the same roofline denominator) as bench decode and bench kernels
@@ -228,16 +228,20 @@ public final class AttentionBench {
             TwoPhaseAttention kVariant = ab ? new TwoPhaseAttention(cfg.threads) : null;
             double[] tV = new double[cfg.reps];
             float[] oVariant = new float[q.length];
+            String abJson = null;
+            // the variant's call reads its own copies (a quarter of the pool away from the base's): ms
+            java.util.function.IntToDoubleFunction variantArm = first -> timeVariant(cfg, kVariant, pool, (first + half / 2) % poolLayers,
+                    poolLayers, aware, q, oVariant, par, variant, base);
             int rot = 0; // layer rotation over every rep, warm-up included
             for (int r = -cfg.warmup; r < cfg.reps; r++) {
                 if (r == 0 && System.nanoTime() < warmEnd) r = -1; // one more warm-up rep
                 int first = Math.floorMod(rot++ * cfg.layers, poolLayers);
                 double tv = 0;
-                if (ab && (r & 1) == 0) tv = timeVariant(cfg, kVariant, pool, (first + half / 2) % poolLayers, poolLayers, aware, q, oVariant, par, variant, base);
+                if (ab && (r & 1) == 0) tv = variantArm.applyAsDouble(first); // the variant first on even reps, second on odd ones
                 long t0 = now(cfg);
                 for (int l = 0; l < cfg.layers; l++) kAware.decode(pool, (first + l) % poolLayers, aware, cfg.qHeads, q, oAware, par);
                 long t1 = now(cfg);
-                if (ab && (r & 1) != 0) tv = timeVariant(cfg, kVariant, pool, (first + half / 2) % poolLayers, poolLayers, aware, q, oVariant, par, variant, base);
+                if (ab && (r & 1) != 0) tv = variantArm.applyAsDouble(first);
                 long t1b = now(cfg);
                 for (int l = 0; l < cfg.layers; l++) kUnaware.decode(pool, (first + half + l) % poolLayers, unaware, cfg.qHeads, q, oUnaware, par);
                 long t2 = now(cfg);
@@ -255,7 +259,7 @@ public final class AttentionBench {
                     applySwitches(base);
                 }
                 for (int i = 0; i < q.length; i++) diffV = Math.max(diffV, Math.abs(oAware[i] - oVariant[i]));
-                lastAb = String.format(Locale.ROOT, "{\"variant\":\"%s\",\"base_aware_ms\":%.4f,\"variant_aware_ms\":%.4f,\"base_aware_min_ms\":%.4f,"
+                abJson = String.format(Locale.ROOT, "{\"variant\":\"%s\",\"base_aware_ms\":%.4f,\"variant_aware_ms\":%.4f,\"base_aware_min_ms\":%.4f,"
                         + "\"variant_aware_min_ms\":%.4f,\"median_ratio\":%.4f,\"max_abs_diff\":%.3e}", cfg.ab, median(tA), median(tV), min(tA), min(tV),
                         median(ratio), diffV);
                 System.out.printf(Locale.ROOT, "A/B at the default point, aware, %d reps alternating: base %.3f ms (min %.3f), [%s] %.3f ms (min %.3f), "
@@ -269,7 +273,7 @@ public final class AttentionBench {
             long poolBytes = 2L * poolLayers * perSet * lay.chunkElements() * cfg.dtype.bytes();
             return new Point(batch, shared, unique, median(tA), median(tU), min(tA), min(tU),
                     tokenBytes * (shared + (long) batch * unique), tokenBytes * batch * (shared + unique), poolBytes, diff,
-                    aware.groupCount(), kAware.chunkFirstTasks(), Double.NaN);
+                    aware.groupCount(), kAware.chunkFirstTasks(), Double.NaN, abJson);
         }
     }
 
@@ -298,9 +302,6 @@ public final class AttentionBench {
         }
     }
 
-    /** The last --ab result (JSON), for the RESULT line. */
-    private static String lastAb;
-
     /** One aware call over layers first.. under the variant's switches (base restored after); ms. */
     private static double timeVariant(Config cfg, TwoPhaseAttention k, ChunkPool pool, int first, int poolLayers, TwoPhasePlan plan,
                                       float[] q, float[] out, CpuKernels par, Map<String, String> variant, Map<String, String> base) {
@@ -326,35 +327,31 @@ public final class AttentionBench {
         return m;
     }
 
+    /** An --ab switch: reads its current value, sets one. */
+    private record Switch(java.util.function.Supplier<String> get, java.util.function.Consumer<String> set) { }
+
+    /** The --ab switches (timing only: every one leaves the results unchanged). */
+    private static final Map<String, Switch> SWITCHES = new java.util.LinkedHashMap<>();
+    static {
+        SWITCHES.put("prefetch", new Switch(() -> String.valueOf(Prefetch.enabled), v -> Prefetch.enabled = Boolean.parseBoolean(v)));
+        SWITCHES.put("warm", new Switch(() -> String.valueOf(Workspace.WARM_FIRST), v -> Workspace.WARM_FIRST = Boolean.parseBoolean(v)));
+        SWITCHES.put("directv", new Switch(() -> String.valueOf(Workspace.DIRECT_V), v -> Workspace.DIRECT_V = Boolean.parseBoolean(v)));
+        SWITCHES.put("pfmin", new Switch(() -> String.valueOf(Workspace.pfMinStep), v -> Workspace.pfMinStep = Integer.parseInt(v)));
+        SWITCHES.put("c64", new Switch(() -> String.valueOf(LaneRowsTile.C64), v -> LaneRowsTile.C64 = Boolean.parseBoolean(v)));
+        SWITCHES.put("dimspf", new Switch(() -> String.valueOf(Workspace.dimsPrefetch), v -> Workspace.dimsPrefetch = Boolean.parseBoolean(v)));
+        SWITCHES.put("whole", new Switch(() -> String.valueOf(LaneDimsTile.WHOLE_ROWS), v -> LaneDimsTile.WHOLE_ROWS = Boolean.parseBoolean(v)));
+        SWITCHES.put("onetoken", new Switch(() -> String.valueOf(TwoPhaseAttention.ONE_TOKEN_PRIVATE),
+                v -> TwoPhaseAttention.ONE_TOKEN_PRIVATE = Boolean.parseBoolean(v)));
+    }
+
     private static String getSwitch(String k) {
-        return switch (k) {
-            case "prefetch" -> String.valueOf(Prefetch.enabled);
-            case "warm" -> String.valueOf(Workspace.WARM_FIRST);
-            case "directv" -> String.valueOf(Workspace.DIRECT_V);
-            case "pfmin" -> String.valueOf(Workspace.pfMinStep);
-            case "c64" -> String.valueOf(LaneRowsTile.C64);
-            case "dimspf" -> String.valueOf(Workspace.dimsPrefetch);
-            case "whole" -> String.valueOf(LaneDimsTile.WHOLE_ROWS);
-            case "onetoken" -> String.valueOf(TwoPhaseAttention.ONE_TOKEN_PRIVATE);
-            default -> throw new IllegalArgumentException("--ab: unknown switch '" + k + "' (known: prefetch, warm, directv, pfmin, c64, dimspf, whole, onetoken)");
-        };
+        Switch sw = SWITCHES.get(k);
+        if (sw == null) throw new IllegalArgumentException("--ab: unknown switch '" + k + "' (known: " + String.join(", ", SWITCHES.keySet()) + ")");
+        return sw.get().get();
     }
 
     private static void applySwitches(Map<String, String> m) {
-        for (var e : m.entrySet()) {
-            String v = e.getValue();
-            switch (e.getKey()) {
-                case "prefetch" -> Prefetch.enabled = Boolean.parseBoolean(v);
-                case "warm" -> Workspace.WARM_FIRST = Boolean.parseBoolean(v);
-                case "directv" -> Workspace.DIRECT_V = Boolean.parseBoolean(v);
-                case "pfmin" -> Workspace.pfMinStep = Integer.parseInt(v);
-                case "c64" -> LaneRowsTile.C64 = Boolean.parseBoolean(v);
-                case "dimspf" -> Workspace.dimsPrefetch = Boolean.parseBoolean(v);
-                case "whole" -> LaneDimsTile.WHOLE_ROWS = Boolean.parseBoolean(v);
-                case "onetoken" -> TwoPhaseAttention.ONE_TOKEN_PRIVATE = Boolean.parseBoolean(v);
-                default -> throw new IllegalArgumentException(e.getKey());
-            }
-        }
+        for (var e : m.entrySet()) SWITCHES.get(e.getKey()).set().accept(e.getValue());
     }
 
     private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
@@ -382,7 +379,7 @@ public final class AttentionBench {
                 bytesPerSecond / 1e9, cfg.threads, VectorMath.F.vectorBitSize(), Runtime.getRuntime().availableProcessors()));
         j.append(String.format(Locale.ROOT, "\"q_heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"chunk\":%d,\"dtype\":\"%s\",\"layers\":%d,\"reps\":%d,\"warmup_ms\":%d,",
                 cfg.qHeads, cfg.kvHeads, cfg.headDim, cfg.chunk, cfg.dtype.name().toLowerCase(Locale.ROOT), cfg.layers, cfg.reps, cfg.warmupMs));
-        if (lastAb != null) j.append("\"ab\":").append(lastAb).append(',');
+        if (def.ab() != null) j.append("\"ab\":").append(def.ab()).append(',');
         j.append("\"default\":").append(pointJson(def)).append(",\"grid\":[");
         for (int i = 0; i < grid.size(); i++) j.append(i == 0 ? "" : ",").append(pointJson(grid.get(i)));
         return j.append("]}").toString();

@@ -331,7 +331,8 @@ public final class CpuKernels implements Parallel, AutoCloseable {
             this.outs = outs;
             this.xp = null;
             this.xPaired = null;
-            if (T > 1 && T <= CpuTuning.directMaxT(ws[0].cols())) {
+            final int directMaxT = CpuTuning.directMaxT(ws[0].cols()); // read once: the pairing and the row alignment agree
+            if (T > 1 && T <= directMaxT) {
                 for (int j = 0; j < count; j++) {
                     if (ws[j].dtype() == io.chunkserve.model.DType.BF16) {
                         xPaired = Bf16Kernels.pairRows(x, 0, T, ws[0].cols(), pairedHolder);
@@ -339,7 +340,7 @@ public final class CpuKernels implements Parallel, AutoCloseable {
                     }
                 }
             }
-            final int align = T > CpuTuning.directMaxT(ws[0].cols()) ? Gemm.R : 4;
+            final int align = T > directMaxT ? Gemm.R : 4;
             long totalBytes = 0;
             for (int j = 0; j < count; j++) totalBytes += ws[j].byteSize();
             int total = 0;
