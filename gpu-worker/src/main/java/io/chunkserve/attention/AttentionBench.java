@@ -4,6 +4,7 @@ import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
 import io.chunkserve.runtime.cpu.CpuKernels;
+import io.chunkserve.runtime.cpu.FmaPeak;
 import io.chunkserve.runtime.cpu.MemoryBandwidth;
 
 import java.lang.foreign.MemorySegment;
@@ -55,15 +56,19 @@ public final class AttentionBench {
      */
     record Point(int batch, int shared, int unique, double awareMs, double unawareMs, double awareMinMs, double unawareMinMs,
                  long uniqueBytes, long unawareBytes, long poolBytes, double maxDiff, int groups, int tasks, double bytesPerSecond,
-                 String ab) { // ab: the --ab result as JSON, or null
+                 long fmas, double fmasPerSecond, String ab) { // ab: the --ab result as JSON, or null
         double speedup() { return unawareMs / awareMs; }
         double ideal() { return (double) batch * (shared + unique) / (shared + (double) batch * unique); }
         double floorMs() { return uniqueBytes / bytesPerSecond * 1e3; }
         double unawareFloorMs() { return unawareBytes / bytesPerSecond * 1e3; }
         double floorRatio() { return awareMs / floorMs(); }
-        Point withBandwidth(double bps) {
+        /** The call's arithmetic alone at the measured FMA peak (aware and unaware compute the same products). */
+        double computeFloorMs() { return fmas / fmasPerSecond * 1e3; }
+        /** The aware call's lower bound on this machine: its unique bytes at the bus rate or its FMAs at the FMA peak. */
+        double boundMs() { return Math.max(floorMs(), computeFloorMs()); }
+        Point withRates(double bps, double fps) {
             return new Point(batch, shared, unique, awareMs, unawareMs, awareMinMs, unawareMinMs, uniqueBytes, unawareBytes,
-                    poolBytes, maxDiff, groups, tasks, bps, ab);
+                    poolBytes, maxDiff, groups, tasks, bps, fmas, fps, ab);
         }
     }
 
@@ -139,29 +144,32 @@ public final class AttentionBench {
         try (CpuKernels par = new CpuKernels(cfg.threads)) {
             // the same meter (and so the same roofline denominator) as bench decode and bench kernels
             double bw = MemoryBandwidth.measureReadBytesPerSecond(par, cfg.bandwidthBytes);
+            double fps = FmaPeak.measureFmasPerSecond(par);
             out.append(String.format(Locale.ROOT, "attention bench: decode, two-phase (prefix-aware) vs the same kernel with sharing off%n"));
             out.append(String.format(Locale.ROOT, "machine: %d cpus, %s %s, java %s, float vectors %d-bit (%d lanes), threads %d%n",
                     Runtime.getRuntime().availableProcessors(), System.getProperty("os.arch"), System.getProperty("os.name"),
                     System.getProperty("java.version"), VectorMath.F.vectorBitSize(), VectorMath.V, cfg.threads));
             out.append(String.format(Locale.ROOT, "read bandwidth: %.1f GB/s (MemoryBandwidth: best of 8 passes; %d MiB off-heap, %d threads)%n",
                     bw / 1e9, cfg.bandwidthBytes >> 20, cfg.threads));
+            out.append(String.format(Locale.ROOT, "fp32 FMA peak: %.1f G lane-FMAs/s (FmaPeak: %d chains of %d-lane FMAs a thread, best of %d passes, %d threads); "
+                    + "\"fma ms\" = the call's 2·B·Hq·(P+S)·d·layers FMAs at that rate%n", fps / 1e9, FmaPeak.CHAINS, VectorMath.V, FmaPeak.PASSES, cfg.threads));
             out.append(String.format(Locale.ROOT, "shape: Hq/Hkv %d/%d, d %d, chunk %d, %s, %d layer(s) per call; median of %d reps after ≥ %d warm-up reps and ≥ %d ms; %s%n",
                     cfg.qHeads, cfg.kvHeads, cfg.headDim, cfg.chunk, cfg.dtype.name().toLowerCase(Locale.ROOT), cfg.layers, cfg.reps, cfg.warmup, cfg.warmupMs,
                     cfg.cpuClock ? "CPU time of the calling thread" : "wall clock"));
-            out.append(String.format(Locale.ROOT, "%4s %6s %5s | %9s %9s %7s %6s | %8s %8s %9s | %9s %8s %7s | %7s %7s%n",
-                    "B", "P", "S", "aware ms", "unaw. ms", "speedup", "ideal", "floor ms", "aw/floor", "unaw. eff", "unique MB", "pool MB",
-                    "maxdiff", "aw min", "un min"));
+            out.append(String.format(Locale.ROOT, "%4s %6s %5s | %9s %9s %7s %6s | %8s %8s %9s | %8s %8s | %9s %8s %7s | %7s %7s%n",
+                    "B", "P", "S", "aware ms", "unaw. ms", "speedup", "ideal", "floor ms", "aw/floor", "unaw. eff", "fma ms", "aw/bound",
+                    "unique MB", "pool MB", "maxdiff", "aw min", "un min"));
             System.out.print(out);
             out.setLength(0);
             List<Point> raw = new ArrayList<>();
             raw.add(point(cfg, par, cfg.batch, cfg.shared, cfg.unique));
-            printRow(raw.get(0), bw, "  (default)");
+            printRow(raw.get(0), bw, fps, "  (default)");
             if (cfg.grid) {
                 for (int p : new int[] {512, 2048}) {
                     for (int s : new int[] {32, 128}) {
                         for (int b : new int[] {4, 16}) {
                             raw.add(point(cfg, par, b, p, s));
-                            printRow(raw.getLast(), bw, "");
+                            printRow(raw.getLast(), bw, fps, "");
                         }
                     }
                 }
@@ -169,21 +177,24 @@ public final class AttentionBench {
             // bandwidth again after the timings; the floor uses the better figure (the stricter floor)
             double bw2 = MemoryBandwidth.measureReadBytesPerSecond(par, cfg.bandwidthBytes);
             double bps = Math.max(bw, bw2);
-            out.append(String.format(Locale.ROOT, "read bandwidth after: %.1f GB/s; floors use %.1f GB/s:%n", bw2 / 1e9, bps / 1e9));
+            double fps2 = FmaPeak.measureFmasPerSecond(par), fpsBest = Math.max(fps, fps2);
+            out.append(String.format(Locale.ROOT, "read bandwidth after: %.1f GB/s, FMA peak after: %.1f G/s; floors use %.1f GB/s and %.1f G/s:%n",
+                    bw2 / 1e9, fps2 / 1e9, bps / 1e9, fpsBest / 1e9));
             System.out.print(out);
             out.setLength(0);
-            List<Point> pts = raw.stream().map(p -> p.withBandwidth(bps)).toList();
-            for (int i = 0; i < pts.size(); i++) printRow(pts.get(i), bps, i == 0 ? "  (default)" : "");
-            out.append("RESULT ").append(json(cfg, bps, pts.get(0), pts.subList(1, pts.size())));
+            List<Point> pts = raw.stream().map(p -> p.withRates(bps, fpsBest)).toList();
+            for (int i = 0; i < pts.size(); i++) printRow(pts.get(i), bps, fpsBest, i == 0 ? "  (default)" : "");
+            out.append("RESULT ").append(json(cfg, bps, fpsBest, pts.get(0), pts.subList(1, pts.size())));
         }
         return out.toString();
     }
 
-    private static void printRow(Point raw, double bytesPerSecond, String note) {
-        Point p = raw.withBandwidth(bytesPerSecond);
-        System.out.printf(Locale.ROOT, "%4d %6d %5d | %9.3f %9.3f %6.2fx %5.2fx | %8.3f %7.2fx %8.0f%% | %9.1f %8.0f %7.1e | %7.3f %7.3f%s%n",
+    private static void printRow(Point raw, double bytesPerSecond, double fmasPerSecond, String note) {
+        Point p = raw.withRates(bytesPerSecond, fmasPerSecond);
+        System.out.printf(Locale.ROOT, "%4d %6d %5d | %9.3f %9.3f %6.2fx %5.2fx | %8.3f %7.2fx %8.0f%% | %8.3f %7.2fx | %9.1f %8.0f %7.1e | %7.3f %7.3f%s%n",
                 p.batch, p.shared, p.unique, p.awareMs, p.unawareMs, p.speedup(), p.ideal(), p.floorMs(), p.floorRatio(),
-                100 * p.unawareFloorMs() / p.unawareMs, p.uniqueBytes / 1e6, p.poolBytes / 1048576.0, p.maxDiff,
+                100 * p.unawareFloorMs() / p.unawareMs, p.computeFloorMs(), p.awareMs / p.boundMs(), p.uniqueBytes / 1e6,
+                p.poolBytes / 1048576.0, p.maxDiff,
                 p.awareMinMs, p.unawareMinMs, note);
     }
 
@@ -271,9 +282,12 @@ public final class AttentionBench {
             for (int i = 0; i < q.length; i++) diff = Math.max(diff, Math.abs(oAware[i] - oUnaware[i]));
             long tokenBytes = 2L * cfg.kvHeads * cfg.headDim * cfg.dtype.bytes() * cfg.layers;
             long poolBytes = 2L * poolLayers * perSet * lay.chunkElements() * cfg.dtype.bytes();
+            // every query row (Hq per sequence) takes a d-long dot product with each of its P + S keys and adds as many
+            // weighted d-long V rows: the same count with sharing on or off
+            long fmas = 2L * batch * cfg.qHeads * (shared + (long) unique) * cfg.headDim * cfg.layers;
             return new Point(batch, shared, unique, median(tA), median(tU), min(tA), min(tU),
                     tokenBytes * (shared + (long) batch * unique), tokenBytes * batch * (shared + unique), poolBytes, diff,
-                    aware.groupCount(), kAware.chunkFirstTasks(), Double.NaN, abJson);
+                    aware.groupCount(), kAware.chunkFirstTasks(), Double.NaN, fmas, Double.NaN, abJson);
         }
     }
 
@@ -369,12 +383,17 @@ public final class AttentionBench {
 
     private static double min(double[] x) { return Arrays.stream(x).min().orElse(Double.NaN); }
 
-    private static String json(Config cfg, double bytesPerSecond, Point def, List<Point> grid) {
+    private static String json(Config cfg, double bytesPerSecond, double fmasPerSecond, Point def, List<Point> grid) {
         StringBuilder j = new StringBuilder("{");
         j.append(String.format(Locale.ROOT, "\"speedup_vs_unaware\":%.3f,\"ideal_speedup\":%.3f,\"floor_ratio\":%.3f,",
                 def.speedup(), def.ideal(), def.floorRatio()));
         j.append(String.format(Locale.ROOT, "\"speedup_vs_unaware_min\":%.3f,\"floor_ratio_min\":%.3f,\"clock\":\"%s\",",
                 def.unawareMinMs / def.awareMinMs, def.awareMinMs / def.floorMs(), cfg.cpuClock ? "cpu" : "wall"));
+        // the arithmetic bound: the default call's FMAs at the measured peak, and what it leaves of the targets
+        j.append(String.format(Locale.ROOT, "\"fma_peak_g_per_s\":%.2f,\"compute_floor_ms\":%.4f,\"compute_floor_over_floor\":%.3f,"
+                        + "\"fraction_of_fma_peak\":%.3f,\"bound_ratio\":%.3f,\"speedup_bound\":%.3f,",
+                fmasPerSecond / 1e9, def.computeFloorMs(), def.computeFloorMs() / def.floorMs(), def.computeFloorMs() / def.awareMs,
+                def.awareMs / def.boundMs(), def.unawareMs / def.boundMs()));
         j.append(String.format(Locale.ROOT, "\"read_bw_gbs\":%.2f,\"threads\":%d,\"vector_bits\":%d,\"cpus\":%d,",
                 bytesPerSecond / 1e9, cfg.threads, VectorMath.F.vectorBitSize(), Runtime.getRuntime().availableProcessors()));
         j.append(String.format(Locale.ROOT, "\"q_heads\":%d,\"kv_heads\":%d,\"head_dim\":%d,\"chunk\":%d,\"dtype\":\"%s\",\"layers\":%d,\"reps\":%d,\"warmup_ms\":%d,",
@@ -389,8 +408,9 @@ public final class AttentionBench {
         return String.format(Locale.ROOT, "{\"batch\":%d,\"shared\":%d,\"unique\":%d,\"aware_ms\":%.4f,\"unaware_ms\":%.4f,"
                         + "\"aware_min_ms\":%.4f,\"unaware_min_ms\":%.4f,\"speedup\":%.3f,\"ideal_speedup\":%.3f,\"floor_ms\":%.4f,"
                         + "\"floor_ratio\":%.3f,\"unaware_floor_ms\":%.4f,\"unique_bytes\":%d,\"pool_bytes\":%d,\"max_abs_diff\":%.3e,"
-                        + "\"groups\":%d,\"chunk_first_tasks\":%d}",
+                        + "\"groups\":%d,\"chunk_first_tasks\":%d,\"fmas\":%d,\"compute_floor_ms\":%.4f,\"bound_ratio\":%.3f}",
                 p.batch, p.shared, p.unique, p.awareMs, p.unawareMs, p.awareMinMs, p.unawareMinMs, p.speedup(), p.ideal(), p.floorMs(),
-                p.floorRatio(), p.unawareFloorMs(), p.uniqueBytes, p.poolBytes, p.maxDiff, p.groups, p.tasks);
+                p.floorRatio(), p.unawareFloorMs(), p.uniqueBytes, p.poolBytes, p.maxDiff, p.groups, p.tasks, p.fmas,
+                p.computeFloorMs(), p.awareMs / p.boundMs());
     }
 }

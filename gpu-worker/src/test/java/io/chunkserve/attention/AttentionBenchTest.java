@@ -48,6 +48,14 @@ class AttentionBenchTest {
         // ideal = B(P+S) / (P+BS) = 3·87 / (80+21)
         assertEquals(3.0 * 87 / 101, number(result, "ideal_speedup"), 1e-3);
         assertTrue(number(result, "max_abs_diff") < 1e-4, "aware and unaware runs disagree: " + result);
+        // the arithmetic bound: 2·B·Hq·(P+S)·d·layers FMAs (default 16 layers) at the measured peak
+        String def = result.substring(result.indexOf("\"default\""));
+        assertEquals(2.0 * 3 * 4 * 87 * 32 * 16, number(def, "fmas"), 0.5);
+        double peak = number(result, "fma_peak_g_per_s");
+        assertTrue(peak > 0, result);
+        assertEquals(number(def, "fmas") / (peak * 1e9) * 1e3, number(def, "compute_floor_ms"), 1e-2 * number(def, "compute_floor_ms") + 1e-4);
+        double bound = Math.max(number(def, "floor_ms"), number(def, "compute_floor_ms"));
+        assertEquals(number(def, "aware_ms") / bound, number(def, "bound_ratio"), 1e-2 * number(def, "bound_ratio")); // 4-decimal ms
     }
 
     @Test
