@@ -354,6 +354,8 @@ public final class AttentionBench {
         SWITCHES.put("c64", new Switch(() -> String.valueOf(LaneRowsTile.C64), v -> LaneRowsTile.C64 = Boolean.parseBoolean(v)));
         SWITCHES.put("dimspf", new Switch(() -> String.valueOf(Workspace.dimsPrefetch), v -> Workspace.dimsPrefetch = Boolean.parseBoolean(v)));
         SWITCHES.put("whole", new Switch(() -> String.valueOf(LaneDimsTile.WHOLE_ROWS), v -> LaneDimsTile.WHOLE_ROWS = Boolean.parseBoolean(v)));
+        SWITCHES.put("sharedtasks", new Switch(() -> String.valueOf(TwoPhaseAttention.SHARED_TASKS_PER_THREAD),
+                v -> TwoPhaseAttention.SHARED_TASKS_PER_THREAD = Math.max(1, Integer.parseInt(v)))); // read when a schedule is built
         SWITCHES.put("onetoken", new Switch(() -> String.valueOf(TwoPhaseAttention.ONE_TOKEN_PRIVATE),
                 v -> TwoPhaseAttention.ONE_TOKEN_PRIVATE = Boolean.parseBoolean(v)));
     }
