@@ -1,8 +1,7 @@
 package io.chunkserve.engine;
 
-import io.chunkserve.kv.KvSequence;
 import io.chunkserve.kv.KvStats;
-import io.chunkserve.engine.sched.AdmitOutcome;
+import io.chunkserve.engine.TokenOutputs.Sampled;
 import io.chunkserve.engine.sched.QueuedRequest;
 import io.chunkserve.engine.sched.SchedulerConfig;
 import io.chunkserve.engine.sched.SchedulingPolicy;
@@ -11,7 +10,6 @@ import io.chunkserve.model.ModelConfig;
 import io.chunkserve.runtime.ForwardBatch;
 import io.chunkserve.runtime.ModelRunner;
 import io.chunkserve.sampling.FinishReason;
-import io.chunkserve.sampling.SampledToken;
 import io.chunkserve.sampling.Sampler;
 import io.chunkserve.sampling.StopStringMatcher;
 import io.chunkserve.tokenizer.IncrementalDetokenizer;
@@ -64,8 +62,10 @@ public final class Engine implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final EngineConfig cfg;
     private final ModelConfig model;
-    private final int[] eosIds;
     private final SchedulingPolicy scheduler;
+    private final Admission admission;
+    private final TokenOutputs outputs;
+    private final BatchBuilder batches;
 
     private final ConcurrentLinkedQueue<Runnable> inbox = new ConcurrentLinkedQueue<>();
     private final Thread thread;
@@ -98,11 +98,13 @@ public final class Engine implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.cfg = cfg;
         this.model = runner.config();
-        this.eosIds = tokenizer.eosTokenIds();
         this.pipelined = runner.pipelines();
         this.overlap = runner.overlapsHostWork() || pipelined;
         this.scheduler = scheduling.create(q -> cache.matchLength(((RequestState) q.attachment()).request.promptIds(),
                 ((RequestState) q.attachment()).request.cacheSalt()));
+        this.admission = new Admission(cache, cfg, scheduler, waiting, running, runningQueued);
+        this.outputs = new TokenOutputs(tokenizer, model);
+        this.batches = new BatchBuilder(cache, cfg, model, picks, admission, running, endedWithoutSample);
         this.thread = Thread.ofPlatform().name("chunkserve-engine").daemon(true).unstarted(this::loop);
         this.thread.start();
     }
@@ -226,25 +228,11 @@ public final class Engine implements AutoCloseable {
         for (QueuedRequest q : new ArrayList<>(waiting)) fail((RequestState) q.attachment(), "the server is shutting down");
     }
 
-    /** One step's batch and, per batch row, its choice, token count and the KV sequence it ran in. */
-    private static final class Step {
-        final ForwardBatch batch = new ForwardBatch();
-        final List<Choice> choices = new ArrayList<>();
-        int[] counts = new int[16];
-        final List<KvSequence> kvs = new ArrayList<>();
-
-        void clear() {
-            batch.clear();
-            choices.clear();
-            kvs.clear();
-        }
-    }
-
     void step() {
         if (!aborting.isEmpty()) flushDeferred();
         handleAborts();
-        scheduler.schedule(waiting, q -> tryAdmit((RequestState) q.attachment()));
-        openForks();
+        scheduler.schedule(waiting, q -> admission.tryAdmit((RequestState) q.attachment()));
+        admission.openForks();
         if (inflight == null && deferred.isEmpty()) {
             pipelined = runner.pipelines();
             picks.refresh(runner);
@@ -252,7 +240,7 @@ public final class Engine implements AutoCloseable {
         }
         Step ahead = inflight;   // on the device still: this batch is built one step ahead of its results
         Step cur = ahead == stepBuffers[0] ? stepBuffers[1] : stepBuffers[0];
-        buildBatch(cur, ahead);
+        batches.build(cur, ahead);
         if (!endedWithoutSample.isEmpty()) flushDeferred();
         for (RequestState s : endedWithoutSample) {
             List<RequestOutput.ChoiceDelta> d = new ArrayList<>();
@@ -393,12 +381,12 @@ public final class Engine implements AutoCloseable {
             List<Sampled> list = deltas.computeIfAbsent(s, k -> new ArrayList<>());
             boolean now = !deferrable(s);
             if (c.index == 0 && s.fresh() && s.choices.length > 1) {
-                forkSiblings(s);
+                admission.forkSiblings(s);
                 for (Choice sib : s.choices) {
-                    if (sib.index != 0 && sib.kv != null && sib.generated() == 0) list.add(sampleNext(batch, sib, i, now, null));
+                    if (sib.index != 0 && sib.kv != null && sib.generated() == 0) list.add(outputs.sample(batch, sib, i, now, null, logits));
                 }
             }
-            list.add(sampleNext(batch, c, i, now, pre == null ? null : pre[i]));
+            list.add(outputs.sample(batch, c, i, now, pre == null ? null : pre[i], logits));
         }
         for (RequestState s : touched) s.queued.addOutputTokens(deltas.get(s).size());
         scheduler.onStep(runningQueued);
@@ -406,7 +394,7 @@ public final class Engine implements AutoCloseable {
             List<Sampled> list = deltas.get(s);
             if (!deferrable(s)) {
                 List<RequestOutput.ChoiceDelta> d = new ArrayList<>(list.size());
-                for (Sampled x : list) d.add(x.delta);
+                for (Sampled x : list) d.add(x.delta());
                 emit(s, d);
                 continue;
             }
@@ -433,9 +421,6 @@ public final class Engine implements AutoCloseable {
     /** Rows that ran one step ahead on a pick the runner then did not make (a non-finite logit), dropped. */
     public long staleRows() { return staleRows; }
 
-    /** A sampled token: its delta when its text is made at once, else what making it later needs. */
-    private record Sampled(Choice c, SampledToken t, FinishReason finish, RequestOutput.ChoiceDelta delta) { }
-
     /** A step's output of one request whose text and delivery wait for the next forward (see the class comment). */
     private record Deferred(RequestState s, List<Sampled> sampled, boolean done, RequestOutput.Usage usage) { }
 
@@ -451,219 +436,12 @@ public final class Engine implements AutoCloseable {
         deferred.clear();
         for (Deferred d : now) {
             List<RequestOutput.ChoiceDelta> list = new ArrayList<>(d.sampled.size());
-            for (Sampled x : d.sampled) list.add(text(x.c, x.t, x.finish));
+            for (Sampled x : d.sampled) list.add(outputs.text(x.c(), x.t(), x.finish()));
             deliver(d.s, new RequestOutput(d.s.request.id(), list, d.done, d.usage, null));
         }
     }
 
     private static RequestState owner(Choice c) { return c.owner; }
-
-    /** Runs the scheduler's admission of one waiting request: KV for its remaining prompt, a batch slot. */
-    private AdmitOutcome tryAdmit(RequestState s) {
-        int runningSeqs = 0;
-        for (RequestState r : running) runningSeqs += r.activeChoices();
-        if (runningSeqs + s.activeChoices() > cfg.maxRunningSequences() && !running.isEmpty()) return AdmitOutcome.BATCH_FULL;
-        List<Choice> opened = new ArrayList<>();
-        boolean fresh = s.fresh();
-        for (Choice c : s.choices) {
-            if (c.finished() || (fresh && c.index > 0)) continue; // siblings of a fresh request fork from choice 0
-            KvSequence kv = cache.open(c.allTokens(), s.request.cacheSalt());
-            c.kv = kv;
-            opened.add(c);
-            if (!cache.reserve(kv, c.size - kv.length())) {
-                for (Choice o : opened) {
-                    cache.release(o.kv);
-                    o.kv = null;
-                }
-                return AdmitOutcome.NO_KV_MEMORY;
-            }
-            if (s.cachedTokens < 0 && c.index == 0) s.cachedTokens = kv.cachedTokens();
-        }
-        s.queued.setCachedTokens(Math.max(0, s.cachedTokens));
-        running.add(s);
-        runningQueued.add(s.queued);
-        return AdmitOutcome.ADMITTED;
-    }
-
-    /** Siblings whose fork failed for lack of memory open on their own (their prompt prefix is cached by now). */
-    private void openForks() {
-        for (RequestState s : running) {
-            if (s.fresh()) continue;
-            for (Choice c : s.choices) {
-                if (c.kv != null || c.finished()) continue;
-                KvSequence kv = cache.open(c.allTokens(), s.request.cacheSalt());
-                if (cache.reserve(kv, c.size - kv.length())) c.kv = kv;
-                else cache.release(kv);
-            }
-        }
-    }
-
-    private void forkSiblings(RequestState s) {
-        Choice first = s.choices[0];
-        for (Choice c : s.choices) {
-            if (c.index == 0 || c.kv != null) continue;
-            c.kv = cache.fork(first.kv);
-        }
-    }
-
-    /**
-     * Fills {@code st} with this step's work. With {@code ahead} (a launched step whose results are not back), a
-     * choice whose next token that step picks on the device continues with it ({@link ForwardBatch#addFromPrevious})
-     * when it cannot end by length and its next position has room without preempting; other choices in flight
-     * sit this step out, except for more of a prefill.
-     */
-    private void buildBatch(Step st, Step ahead) {
-        st.clear();
-        int budget = cfg.maxBatchTokens();
-        // Decodes first: every running sequence advances one token per step.
-        for (int ri = 0; ri < running.size(); ri++) {
-            RequestState s = running.get(ri);
-            for (Choice c : s.choices) {
-                if (c.kv == null || c.finished()) continue;
-                if (c.inflight > 0) {
-                    if (ahead != null && c.pickStep == ahead && continuesAfterPick(c) && cache.reserve(c.kv, c.inflight + 1)) {
-                        int row = c.pickRow;
-                        st.batch.addFromPrevious(row, c.size, c.kv.chunkTable());
-                        picks.mark(st.batch, c, 1);   // (the draw after the one of the step on the device)
-                        noteRow(st, c, 1, true);
-                        budget--;
-                    }
-                    continue;
-                }
-                if (c.pending() != 1) continue;
-                while (c.kv.reservedTokens() < 1 && !cache.reserve(c.kv, 1)) {
-                    if (running.size() == 1) {
-                        // Alone and still out of room: the KV cache cannot hold more of this sequence.
-                        c.finish = FinishReason.LENGTH;
-                        cache.release(c.kv);
-                        c.kv = null;
-                        endedWithoutSample.add(s);
-                        break;
-                    }
-                    if (!preemptOne(s)) break;
-                }
-                if (c.kv == null || c.kv.reservedTokens() < 1) continue; // s itself was preempted
-                add(st, c, 1, true);
-                budget--;
-            }
-        }
-        // Then prefill chunks in admission order, within the token budget.
-        for (RequestState s : running) {
-            for (Choice c : s.choices) {
-                if (budget <= 0) return;
-                if (c.kv == null || c.finished() || c.pickStep != null) continue;
-                int pending = c.pending();
-                if (pending <= 1 && !(pending == 1 && c.inflight > 0)) continue;
-                int n = Math.min(pending, budget);
-                add(st, c, n, n == pending);
-                budget -= n;
-            }
-        }
-    }
-
-    /** Whether c goes on after the token being picked for it now, whatever that token is (no length end). */
-    private boolean continuesAfterPick(Choice c) {
-        return c.generated() + 1 < owner(c).request.params().maxTokens() && c.size + 1 < model.maxPositions();
-    }
-
-    private void add(Step st, Choice c, int n, boolean wantLogits) {
-        int start = c.kv.length() + c.inflight;
-        st.batch.add(c.tokens, start, n, start, c.kv.chunkTable(), wantLogits);
-        if (wantLogits) picks.mark(st.batch, c, 0);
-        noteRow(st, c, n, wantLogits);
-    }
-
-    private void noteRow(Step st, Choice c, int n, boolean wantLogits) {
-        int row = st.choices.size();
-        if (row == st.counts.length) st.counts = Arrays.copyOf(st.counts, row * 2);
-        st.counts[row] = n;
-        st.choices.add(c);
-        st.kvs.add(c.kv);
-        c.inflight += n;
-        if (wantLogits && st.batch.isGreedy(row)) {
-            c.pickStep = st;
-            c.pickRow = row;
-        }
-    }
-
-    /**
-     * Frees KV by preempting the most recently admitted running request (its chunks are released,
-     * full ones stay cached, and it is recomputed later). Returns false if nothing but
-     * {@code needy} itself could be preempted and it was.
-     */
-    private boolean preemptOne(RequestState needy) {
-        RequestState victim = running.get(running.size() - 1);
-        for (Choice c : victim.choices) {
-            if (c.kv != null) {
-                cache.release(c.kv);
-                c.kv = null;
-            }
-        }
-        running.remove(victim);
-        runningQueued.remove(victim.queued);
-        scheduler.onPreempt(victim.queued);
-        waiting.add(0, victim.queued);
-        // The victim is the last running request, so none of its sequences is in this step's batch yet.
-        return victim != needy;
-    }
-
-    /**
-     * Picks row's next token for c and decides, from the token alone, whether c ends; with {@code now} also its
-     * text (detokenizer, stop strings, which may end c too), else {@link #text} does that later.
-     */
-    private Sampled sampleNext(ForwardBatch batch, Choice c, int row, boolean now, Object drawn) {
-        int picked = batch.sampled(row);
-        if (drawn instanceof RuntimeException e) throw e;   // as if drawn here
-        if (picked >= 0 && batch.isRunnerSampled(row)) c.sampler.skipDraw();   // the runner used the sampler's next draw
-        SampledToken t = picked >= 0 ? (batch.sampledToken(row) != null ? batch.sampledToken(row) : SampledToken.of(picked))
-                : drawn instanceof SampledToken d ? d : c.sampler.sample(logits, row * model.vocabSize(), model.vocabSize());
-        int id = t.tokenId();
-        c.sampler.accept(id);
-        c.append(id);
-        var params = owner(c).request.params();
-        FinishReason finish = null;
-        boolean eos = !params.ignoreEos() && contains(eosIds, id);
-        if (eos || params.stopTokenIds().contains(id)) finish = FinishReason.STOP;
-        else if (c.generated() >= params.maxTokens() || c.size >= model.maxPositions()) finish = FinishReason.LENGTH;
-        c.finish = finish;
-        return new Sampled(c, t, finish, now ? text(c, t, finish) : null);
-    }
-
-    /** The delta of a sampled token: its text through c's detokenizer and stop strings (which may end c). */
-    private RequestOutput.ChoiceDelta text(Choice c, SampledToken t, FinishReason finish) {
-        int id = t.tokenId();
-        var params = owner(c).request.params();
-        String text = finish == FinishReason.STOP ? "" : c.detok.push(id);
-        StopStringMatcher.Result r = c.stops.push(text);
-        String out = r.text();
-        if (r.stopped()) {
-            finish = FinishReason.STOP;
-            c.finish = finish;   // (never for a deferred delta: no stop strings; its finish was set when sampled)
-        } else if (finish != null) {
-            StopStringMatcher.Result tail = c.stops.push(c.detok.flush());
-            out += tail.text();
-            if (!tail.stopped()) out += c.stops.flush();
-        }
-        List<RequestOutput.TokenLogprob> lps = List.of();
-        if (params.logprobs()) lps = List.of(logprob(t));
-        return new RequestOutput.ChoiceDelta(c.index, new int[]{id}, out, lps, finish);
-    }
-
-    private RequestOutput.TokenLogprob logprob(SampledToken t) {
-        List<RequestOutput.TokenLogprob> top = new ArrayList<>();
-        int[] ids = t.topTokenIds();
-        float[] lp = t.topLogprobs();
-        for (int i = 0; ids != null && i < ids.length; i++) {
-            top.add(new RequestOutput.TokenLogprob(ids[i], tokenizer.tokenString(ids[i]), lp[i], List.of(), tokenizer.tokenBytes(ids[i])));
-        }
-        return new RequestOutput.TokenLogprob(t.tokenId(), tokenizer.tokenString(t.tokenId()), t.logprob(), top,
-                tokenizer.tokenBytes(t.tokenId()));
-    }
-
-    private static boolean contains(int[] a, int x) {
-        for (int v : a) if (v == x) return true;
-        return false;
-    }
 
     private void emit(RequestState s, List<RequestOutput.ChoiceDelta> deltas) {
         boolean done = releaseFinished(s);
