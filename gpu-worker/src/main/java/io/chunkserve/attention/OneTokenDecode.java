@@ -146,7 +146,9 @@ final class OneTokenDecode {
     /** Per-thread buffers. */
     private static final class Scratch {
         float[] qs = new float[0];   // (R, hd) scaled queries of the group, padded rows zero
+        float[] qi = new float[0];   // (hd, R) the same interleaved: qi[R·d + r] = qs[r·hd + d] (the paired score kernel)
         float[] sc = new float[0];   // (R + 2, cap): score / probability rows, then a zero row and a junk row
+        float[] pi = new float[0];   // (cap, R) the probability rows interleaved: pi[R·i + r] (the paired P·V kernel)
         float[] o = new float[0];    // (R, hd) unnormalised outputs of the group
         float[] tmp = new float[0];  // (hd) a row being put back in dim order (paired kernels)
         float[] m = new float[R], l = new float[R];
@@ -160,11 +162,12 @@ final class OneTokenDecode {
         }
 
         void size(int hd, int tokens) {
-            if (qs.length < R * hd) { qs = new float[R * hd]; o = new float[R * hd]; tmp = new float[hd]; }
+            if (qs.length < R * hd) { qs = new float[R * hd]; qi = new float[R * hd]; o = new float[R * hd]; tmp = new float[hd]; }
             int need = QueryTile.roundUp(tokens, V) + TV * V;
             if (cap < need) {
                 cap = need;
                 sc = new float[(R + 2) * cap];
+                pi = new float[R * cap];
             }
         }
     }
@@ -275,6 +278,9 @@ final class OneTokenDecode {
                 }
             }
             boolean paired = pairs && lay.dtype() == DType.BF16 && hd % (2 * V) == 0;
+            if (paired) { // the paired score kernel reads the rows' queries interleaved
+                for (int r = 0; r < R; r++) for (int d = 0; d < hd; d++) s.qi[R * d + r] = s.qs[r * hd + d];
+            }
             scores(s, lay, ks, h, a, b, rows, paired);
             int n = b - a;
             for (int r = 0; r < rows; r++) softmaxVec(s, r, n);
@@ -330,7 +336,7 @@ final class OneTokenDecode {
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long k0 = lay.keyIndex(chunks[c0 + ci], h, slot, 0);
-                if (paired) OneTokenBf16.scorePiecePaired(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                if (paired) OneTokenBf16.scorePiecePaired(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else if (bf16) OneTokenBf16.scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 t = e;
@@ -360,11 +366,21 @@ final class OneTokenDecode {
             int c = lay.chunkSize(), hd = lay.headDim(), cap = s.cap;
             int p1 = rows > 1 ? cap : 4 * cap, p2 = rows > 2 ? 2 * cap : 4 * cap, p3 = rows > 3 ? 3 * cap : 4 * cap;
             boolean bf16 = lay.dtype() == DType.BF16;
+            if (paired) { // the paired kernel reads the rows' probabilities interleaved; rows past `rows` the zero row
+                float[] sc = s.sc, pi = s.pi;
+                int n = b - a;
+                for (int i = 0; i < n; i++) {
+                    pi[4 * i] = sc[i];
+                    pi[4 * i + 1] = sc[p1 + i];
+                    pi[4 * i + 2] = sc[p2 + i];
+                    pi[4 * i + 3] = sc[p3 + i];
+                }
+            }
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long v0 = lay.index(chunks[c0 + ci], h, slot);
                 if (paired) {
-                    for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenBf16.pvPiecePaired(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
+                    for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenBf16.pvPiecePaired(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;
                     continue;
                 }
