@@ -292,6 +292,98 @@ final class OneTokenBf16 {
         e1.intoArray(o, o3 + V);
     }
 
+    /**
+     * {@link #scorePiecePaired} for a group of 3 query rows (GQA with 3 query heads a KV head, SmolLM2's, or the last
+     * 3 of a larger group): 6 accumulators, no padded fourth row (a quarter of the 4-row kernel's FMAs). Row 3's scores
+     * are not written (its offset o3 is the junk row: the tail vectors write it).
+     */
+    static void scorePiecePaired3(float[] qi, float[] qs, int hd, MemorySegment ks, long k0, int stride, int tn,
+                                  float[] sc, int i0, int o1, int o2, int o3) {
+        int full = pairedFull(tn);
+        for (int j = 0; j < full; j += 2 * V) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0;
+            long k = k0 + j;
+            for (int d = 0; d < hd; d++, k += stride) {
+                IntVector h = IntVector.fromMemorySegment(I, ks, k << 1, LE);
+                FloatVector ev = h.lanewise(LSHL, 16).reinterpretAsFloats(), od = h.and(HIGH).reinterpretAsFloats();
+                int qd = 4 * d;
+                FloatVector q = FloatVector.broadcast(F, qi[qd]);
+                a0 = ev.fma(q, a0);
+                a1 = od.fma(q, a1);
+                q = FloatVector.broadcast(F, qi[qd + 1]);
+                b0 = ev.fma(q, b0);
+                b1 = od.fma(q, b1);
+                q = FloatVector.broadcast(F, qi[qd + 2]);
+                c0 = ev.fma(q, c0);
+                c1 = od.fma(q, c1);
+            }
+            int t = i0 + j;
+            a0.intoArray(sc, t);
+            a1.intoArray(sc, t + V);
+            b0.intoArray(sc, o1 + t);
+            b1.intoArray(sc, o1 + t + V);
+            c0.intoArray(sc, o2 + t);
+            c1.intoArray(sc, o2 + t + V);
+        }
+        scoreTail(qs, hd, ks, k0, stride, full / V, (tn + V - 1) / V, sc, i0, o1, o2, o3);
+    }
+
+    /** {@link #pvPiecePaired} for a group of 3 query rows (see {@link #scorePiecePaired3}): o's rows 0..2 only. */
+    static void pvPiecePaired3(float[] pi, int i0, int tn, MemorySegment vs, long v0, int hd, float[] o, int d0) {
+        int o1 = hd + d0, o2 = 2 * hd + d0, full = pairedFull(tn);
+        FloatVector a0 = FloatVector.fromArray(F, o, d0), a1 = FloatVector.fromArray(F, o, d0 + V);
+        FloatVector b0 = FloatVector.fromArray(F, o, o1), b1 = FloatVector.fromArray(F, o, o1 + V);
+        FloatVector c0 = FloatVector.fromArray(F, o, o2), c1 = FloatVector.fromArray(F, o, o2 + V);
+        for (int b = 0; b < full; b += 2 * V) {
+            long v = v0 + (long) b * hd;
+            for (int j = 0, i = 4 * (i0 + b); j < V; j++, i += 4, v += 2L * hd) {
+                IntVector h = IntVector.fromMemorySegment(I, vs, v << 1, LE);
+                FloatVector ev = h.lanewise(LSHL, 16).reinterpretAsFloats(), od = h.and(HIGH).reinterpretAsFloats(), p;
+                p = FloatVector.broadcast(F, pi[i]);
+                a0 = ev.fma(p, a0);
+                a1 = od.fma(p, a1);
+                p = FloatVector.broadcast(F, pi[i + 1]);
+                b0 = ev.fma(p, b0);
+                b1 = od.fma(p, b1);
+                p = FloatVector.broadcast(F, pi[i + 2]);
+                c0 = ev.fma(p, c0);
+                c1 = od.fma(p, c1);
+                h = IntVector.fromMemorySegment(I, vs, (v + hd) << 1, LE);
+                ev = h.lanewise(LSHL, 16).reinterpretAsFloats();
+                od = h.and(HIGH).reinterpretAsFloats();
+                p = FloatVector.broadcast(F, pi[i + 4 * V]);
+                a0 = ev.fma(p, a0);
+                a1 = od.fma(p, a1);
+                p = FloatVector.broadcast(F, pi[i + 4 * V + 1]);
+                b0 = ev.fma(p, b0);
+                b1 = od.fma(p, b1);
+                p = FloatVector.broadcast(F, pi[i + 4 * V + 2]);
+                c0 = ev.fma(p, c0);
+                c1 = od.fma(p, c1);
+            }
+        }
+        for (int t = full; t < tn; t++) {
+            int i = 4 * (i0 + t);
+            IntVector h = IntVector.fromMemorySegment(I, vs, (v0 + (long) t * hd) << 1, LE);
+            FloatVector ev = h.lanewise(LSHL, 16).reinterpretAsFloats(), od = h.and(HIGH).reinterpretAsFloats(), p;
+            p = FloatVector.broadcast(F, pi[i]);
+            a0 = ev.fma(p, a0);
+            a1 = od.fma(p, a1);
+            p = FloatVector.broadcast(F, pi[i + 1]);
+            b0 = ev.fma(p, b0);
+            b1 = od.fma(p, b1);
+            p = FloatVector.broadcast(F, pi[i + 2]);
+            c0 = ev.fma(p, c0);
+            c1 = od.fma(p, c1);
+        }
+        a0.intoArray(o, d0);
+        a1.intoArray(o, d0 + V);
+        b0.intoArray(o, o1);
+        b1.intoArray(o, o1 + V);
+        c0.intoArray(o, o2);
+        c1.intoArray(o, o2 + V);
+    }
+
     /** Rows 0 .. rows−1 of o (hd each, kept even dims first per 2·V block by {@link #pvPiecePaired}) back in dim order. */
     static void unpairRows(float[] o, int rows, int hd, float[] tmp) {
         for (int r = 0; r < rows; r++) {

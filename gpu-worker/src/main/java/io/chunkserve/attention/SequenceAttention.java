@@ -44,6 +44,11 @@ public final class SequenceAttention {
 
     public static boolean oneTokenPairs() { return OneTokenDecode.pairs; }
 
+    /** Benchmarks: 3-row groups through the one-token path's 3-row paired kernels (true) or the 4-row ones with a padded row. */
+    public static void setOneTokenThree(boolean on) { OneTokenDecode.three = on; }
+
+    public static boolean oneTokenThree() { return OneTokenDecode.three; }
+
     /** A/B switch for benchmarks: the one-token path's hybrid split (whole units per thread first, the rest by positions). */
     public static void setOneTokenHybrid(boolean on) { OneTokenDecode.hybrid = on; }
 
