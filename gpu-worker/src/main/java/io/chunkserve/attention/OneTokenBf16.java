@@ -384,6 +384,139 @@ final class OneTokenBf16 {
         c1.intoArray(o, o2 + V);
     }
 
+    /**
+     * {@link #scorePiecePaired} for a group of 2 query rows (GQA with 2 query heads a KV head, Qwen3-0.6B's and -1.7B's, or
+     * the last 2 of a 6-row group): two paired blocks (4·V tokens) a pass, so 8 accumulators as in the 4-row kernel, no
+     * padded rows (half of the 4-row kernel's FMAs). Rows 2 and 3's scores are not written (their offsets are the junk
+     * row: the tail vectors write it).
+     */
+    static void scorePiecePaired2(float[] qi, float[] qs, int hd, MemorySegment ks, long k0, int stride, int tn,
+                                  float[] sc, int i0, int o1, int o2, int o3) {
+        int full = pairedFull(tn), j = 0;
+        for (; j + 4 * V <= full; j += 4 * V) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            long k = k0 + j;
+            for (int d = 0; d < hd; d++, k += stride) {
+                IntVector h = IntVector.fromMemorySegment(I, ks, k << 1, LE), g = IntVector.fromMemorySegment(I, ks, (k + 2 * V) << 1, LE);
+                FloatVector ev = h.lanewise(LSHL, 16).reinterpretAsFloats(), od = h.and(HIGH).reinterpretAsFloats();
+                FloatVector ew = g.lanewise(LSHL, 16).reinterpretAsFloats(), ow = g.and(HIGH).reinterpretAsFloats();
+                int qd = 4 * d;
+                FloatVector q = FloatVector.broadcast(F, qi[qd]);
+                a0 = ev.fma(q, a0);
+                a1 = od.fma(q, a1);
+                a2 = ew.fma(q, a2);
+                a3 = ow.fma(q, a3);
+                q = FloatVector.broadcast(F, qi[qd + 1]);
+                b0 = ev.fma(q, b0);
+                b1 = od.fma(q, b1);
+                b2 = ew.fma(q, b2);
+                b3 = ow.fma(q, b3);
+            }
+            int t = i0 + j;
+            a0.intoArray(sc, t);
+            a1.intoArray(sc, t + V);
+            a2.intoArray(sc, t + 2 * V);
+            a3.intoArray(sc, t + 3 * V);
+            b0.intoArray(sc, o1 + t);
+            b1.intoArray(sc, o1 + t + V);
+            b2.intoArray(sc, o1 + t + 2 * V);
+            b3.intoArray(sc, o1 + t + 3 * V);
+        }
+        if (j < full) { // one paired block left
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0;
+            long k = k0 + j;
+            for (int d = 0; d < hd; d++, k += stride) {
+                IntVector h = IntVector.fromMemorySegment(I, ks, k << 1, LE);
+                FloatVector ev = h.lanewise(LSHL, 16).reinterpretAsFloats(), od = h.and(HIGH).reinterpretAsFloats();
+                int qd = 4 * d;
+                FloatVector q = FloatVector.broadcast(F, qi[qd]);
+                a0 = ev.fma(q, a0);
+                a1 = od.fma(q, a1);
+                q = FloatVector.broadcast(F, qi[qd + 1]);
+                b0 = ev.fma(q, b0);
+                b1 = od.fma(q, b1);
+            }
+            int t = i0 + j;
+            a0.intoArray(sc, t);
+            a1.intoArray(sc, t + V);
+            b0.intoArray(sc, o1 + t);
+            b1.intoArray(sc, o1 + t + V);
+        }
+        scoreTail(qs, hd, ks, k0, stride, full / V, (tn + V - 1) / V, sc, i0, o1, o2, o3);
+    }
+
+    /**
+     * {@link #pvPiecePaired} for a group of 2 query rows (see {@link #scorePiecePaired2}) over the 4·V dims from d0 (two
+     * paired dim blocks, 8 accumulators): o's rows 0 and 1 only, each dim block even dims first as there.
+     */
+    static void pvPiecePaired2(float[] pi, int i0, int tn, MemorySegment vs, long v0, int hd, float[] o, int d0) {
+        int o1 = hd + d0, full = pairedFull(tn);
+        FloatVector a0 = FloatVector.fromArray(F, o, d0), a1 = FloatVector.fromArray(F, o, d0 + V);
+        FloatVector a2 = FloatVector.fromArray(F, o, d0 + 2 * V), a3 = FloatVector.fromArray(F, o, d0 + 3 * V);
+        FloatVector b0 = FloatVector.fromArray(F, o, o1), b1 = FloatVector.fromArray(F, o, o1 + V);
+        FloatVector b2 = FloatVector.fromArray(F, o, o1 + 2 * V), b3 = FloatVector.fromArray(F, o, o1 + 3 * V);
+        for (int b = 0; b < full; b += 2 * V) {
+            long v = v0 + (long) b * hd;
+            // tokens two at a time: the even one's probability at score index i, the odd one's at i + V (the paired order)
+            for (int m = 0, i = 4 * (i0 + b); m < V; m++, i += 4, v += 2L * hd) {
+                IntVector h = IntVector.fromMemorySegment(I, vs, v << 1, LE), g = IntVector.fromMemorySegment(I, vs, (v + 2 * V) << 1, LE);
+                FloatVector ev = h.lanewise(LSHL, 16).reinterpretAsFloats(), od = h.and(HIGH).reinterpretAsFloats();
+                FloatVector ew = g.lanewise(LSHL, 16).reinterpretAsFloats(), ow = g.and(HIGH).reinterpretAsFloats();
+                FloatVector p = FloatVector.broadcast(F, pi[i]);
+                a0 = ev.fma(p, a0);
+                a1 = od.fma(p, a1);
+                a2 = ew.fma(p, a2);
+                a3 = ow.fma(p, a3);
+                p = FloatVector.broadcast(F, pi[i + 1]);
+                b0 = ev.fma(p, b0);
+                b1 = od.fma(p, b1);
+                b2 = ew.fma(p, b2);
+                b3 = ow.fma(p, b3);
+                h = IntVector.fromMemorySegment(I, vs, (v + hd) << 1, LE);
+                g = IntVector.fromMemorySegment(I, vs, (v + hd + 2 * V) << 1, LE);
+                ev = h.lanewise(LSHL, 16).reinterpretAsFloats();
+                od = h.and(HIGH).reinterpretAsFloats();
+                ew = g.lanewise(LSHL, 16).reinterpretAsFloats();
+                ow = g.and(HIGH).reinterpretAsFloats();
+                p = FloatVector.broadcast(F, pi[i + 4 * V]);
+                a0 = ev.fma(p, a0);
+                a1 = od.fma(p, a1);
+                a2 = ew.fma(p, a2);
+                a3 = ow.fma(p, a3);
+                p = FloatVector.broadcast(F, pi[i + 4 * V + 1]);
+                b0 = ev.fma(p, b0);
+                b1 = od.fma(p, b1);
+                b2 = ew.fma(p, b2);
+                b3 = ow.fma(p, b3);
+            }
+        }
+        for (int t = full; t < tn; t++) {
+            int i = 4 * (i0 + t);
+            long v = v0 + (long) t * hd;
+            IntVector h = IntVector.fromMemorySegment(I, vs, v << 1, LE), g = IntVector.fromMemorySegment(I, vs, (v + 2 * V) << 1, LE);
+            FloatVector ev = h.lanewise(LSHL, 16).reinterpretAsFloats(), od = h.and(HIGH).reinterpretAsFloats();
+            FloatVector ew = g.lanewise(LSHL, 16).reinterpretAsFloats(), ow = g.and(HIGH).reinterpretAsFloats();
+            FloatVector p = FloatVector.broadcast(F, pi[i]);
+            a0 = ev.fma(p, a0);
+            a1 = od.fma(p, a1);
+            a2 = ew.fma(p, a2);
+            a3 = ow.fma(p, a3);
+            p = FloatVector.broadcast(F, pi[i + 1]);
+            b0 = ev.fma(p, b0);
+            b1 = od.fma(p, b1);
+            b2 = ew.fma(p, b2);
+            b3 = ow.fma(p, b3);
+        }
+        a0.intoArray(o, d0);
+        a1.intoArray(o, d0 + V);
+        a2.intoArray(o, d0 + 2 * V);
+        a3.intoArray(o, d0 + 3 * V);
+        b0.intoArray(o, o1);
+        b1.intoArray(o, o1 + V);
+        b2.intoArray(o, o1 + 2 * V);
+        b3.intoArray(o, o1 + 3 * V);
+    }
+
     /** Rows 0 .. rows−1 of o (hd each, kept even dims first per 2·V block by {@link #pvPiecePaired}) back in dim order. */
     static void unpairRows(float[] o, int rows, int hd, float[] tmp) {
         for (int r = 0; r < rows; r++) {

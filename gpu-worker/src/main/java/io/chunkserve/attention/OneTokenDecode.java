@@ -48,7 +48,7 @@ final class OneTokenDecode {
      * the full-width widening costs a cross-lane extract); false: the widening 4 × 4 kernels.
      */
     static volatile boolean pairs = V == 8 && !Boolean.getBoolean("chunkserve.attention.noPairs");
-    /** A/B switch: groups of 3 rows through the 3-row paired kernels ({@link OneTokenBf16#scorePiecePaired3}). */
+    /** A/B switch: groups of 2 or 3 rows through the 2- and 3-row paired kernels ({@link OneTokenBf16#scorePiecePaired3}). */
     static volatile boolean three = !Boolean.getBoolean("chunkserve.attention.oneTokenNoThree");
     static volatile int minPartTokens = Integer.getInteger("chunkserve.attention.oneTokenMinPart", 32);
 
@@ -338,7 +338,8 @@ final class OneTokenDecode {
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long k0 = lay.keyIndex(chunks[c0 + ci], h, slot, 0);
-                if (paired && rows == 3 && three) OneTokenBf16.scorePiecePaired3(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                if (paired && rows == 2 && three) OneTokenBf16.scorePiecePaired2(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                else if (paired && rows == 3 && three) OneTokenBf16.scorePiecePaired3(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else if (paired) OneTokenBf16.scorePiecePaired(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else if (bf16) OneTokenBf16.scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
@@ -382,6 +383,11 @@ final class OneTokenDecode {
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long v0 = lay.index(chunks[c0 + ci], h, slot);
+                if (paired && rows == 2 && three && hd % (4 * V) == 0) {
+                    for (int d0 = 0; d0 < hd; d0 += 4 * V) OneTokenBf16.pvPiecePaired2(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
+                    t = e;
+                    continue;
+                }
                 if (paired && rows == 3 && three) {
                     for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenBf16.pvPiecePaired3(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;

@@ -25,6 +25,7 @@ public final class RandomModel {
             "llama-3.2-1b", new int[]{2048, 8192, 16, 32, 8, 64, 128256, 1},
             "qwen2.5-0.5b", new int[]{896, 4864, 24, 14, 2, 64, 151936, 1},
             "qwen1.5-0.5b", new int[]{1024, 2816, 24, 16, 16, 64, 151936, 1}, // multi-head (no GQA)
+            "qwen3-0.6b", new int[]{1024, 3072, 28, 16, 8, 128, 151936, 1},    // 2 query heads a KV head (no q/k norms here)
             "llama-3-8b", new int[]{4096, 14336, 32, 32, 8, 128, 128256, 0});
 
     public static ModelConfig shape(String name) {
