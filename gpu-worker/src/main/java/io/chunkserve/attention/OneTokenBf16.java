@@ -517,6 +517,116 @@ final class OneTokenBf16 {
         b3.intoArray(o, o1 + 3 * V);
     }
 
+    /**
+     * {@link #scorePiecePaired} for one query row (multi-head models: one query head a KV head): four paired blocks (8·V
+     * tokens) a pass into 8 accumulators, where the 4-row kernels spent three quarters of their FMAs on padded rows.
+     * Rows 1..3's scores are not written (their offsets are the junk row: the tail vectors write it).
+     */
+    static void scorePiecePaired1(float[] qi, float[] qs, int hd, MemorySegment ks, long k0, int stride, int tn,
+                                  float[] sc, int i0, int o1, int o2, int o3) {
+        int full = pairedFull(tn), j = 0;
+        for (; j + 8 * V <= full; j += 8 * V) {
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+            long k = k0 + j;
+            for (int d = 0; d < hd; d++, k += stride) {
+                FloatVector q = FloatVector.broadcast(F, qi[4 * d]);
+                IntVector h = IntVector.fromMemorySegment(I, ks, k << 1, LE);
+                a0 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(q, a0);
+                a1 = h.and(HIGH).reinterpretAsFloats().fma(q, a1);
+                h = IntVector.fromMemorySegment(I, ks, (k + 2 * V) << 1, LE);
+                a2 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(q, a2);
+                a3 = h.and(HIGH).reinterpretAsFloats().fma(q, a3);
+                h = IntVector.fromMemorySegment(I, ks, (k + 4 * V) << 1, LE);
+                a4 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(q, a4);
+                a5 = h.and(HIGH).reinterpretAsFloats().fma(q, a5);
+                h = IntVector.fromMemorySegment(I, ks, (k + 6 * V) << 1, LE);
+                a6 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(q, a6);
+                a7 = h.and(HIGH).reinterpretAsFloats().fma(q, a7);
+            }
+            int t = i0 + j;
+            a0.intoArray(sc, t);
+            a1.intoArray(sc, t + V);
+            a2.intoArray(sc, t + 2 * V);
+            a3.intoArray(sc, t + 3 * V);
+            a4.intoArray(sc, t + 4 * V);
+            a5.intoArray(sc, t + 5 * V);
+            a6.intoArray(sc, t + 6 * V);
+            a7.intoArray(sc, t + 7 * V);
+        }
+        for (; j < full; j += 2 * V) { // paired blocks left (pieces shorter than 8·V tokens)
+            FloatVector a0 = FloatVector.zero(F), a1 = a0;
+            long k = k0 + j;
+            for (int d = 0; d < hd; d++, k += stride) {
+                FloatVector q = FloatVector.broadcast(F, qi[4 * d]);
+                IntVector h = IntVector.fromMemorySegment(I, ks, k << 1, LE);
+                a0 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(q, a0);
+                a1 = h.and(HIGH).reinterpretAsFloats().fma(q, a1);
+            }
+            int t = i0 + j;
+            a0.intoArray(sc, t);
+            a1.intoArray(sc, t + V);
+        }
+        scoreTail(qs, hd, ks, k0, stride, full / V, (tn + V - 1) / V, sc, i0, o1, o2, o3);
+    }
+
+    /**
+     * {@link #pvPiecePaired} for one query row (see {@link #scorePiecePaired1}) over the 8·V dims from d0 (four paired dim
+     * blocks, 8 accumulators): o's row 0 only, each dim block even dims first as there.
+     */
+    static void pvPiecePaired1(float[] pi, int i0, int tn, MemorySegment vs, long v0, int hd, float[] o, int d0) {
+        int full = pairedFull(tn);
+        FloatVector a0 = FloatVector.fromArray(F, o, d0), a1 = FloatVector.fromArray(F, o, d0 + V);
+        FloatVector a2 = FloatVector.fromArray(F, o, d0 + 2 * V), a3 = FloatVector.fromArray(F, o, d0 + 3 * V);
+        FloatVector a4 = FloatVector.fromArray(F, o, d0 + 4 * V), a5 = FloatVector.fromArray(F, o, d0 + 5 * V);
+        FloatVector a6 = FloatVector.fromArray(F, o, d0 + 6 * V), a7 = FloatVector.fromArray(F, o, d0 + 7 * V);
+        for (int b = 0; b < full; b += 2 * V) {
+            long v = v0 + (long) b * hd;
+            // tokens two at a time: the even one's probability at score index i, the odd one's at i + V (the paired order)
+            for (int m = 0, i = 4 * (i0 + b); m < V; m++, i += 4, v += 2L * hd) {
+                for (int u = 0; u < 2; u++) {
+                    long w = v + u * hd;
+                    FloatVector p = FloatVector.broadcast(F, pi[i + u * 4 * V]);
+                    IntVector h = IntVector.fromMemorySegment(I, vs, w << 1, LE);
+                    a0 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(p, a0);
+                    a1 = h.and(HIGH).reinterpretAsFloats().fma(p, a1);
+                    h = IntVector.fromMemorySegment(I, vs, (w + 2 * V) << 1, LE);
+                    a2 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(p, a2);
+                    a3 = h.and(HIGH).reinterpretAsFloats().fma(p, a3);
+                    h = IntVector.fromMemorySegment(I, vs, (w + 4 * V) << 1, LE);
+                    a4 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(p, a4);
+                    a5 = h.and(HIGH).reinterpretAsFloats().fma(p, a5);
+                    h = IntVector.fromMemorySegment(I, vs, (w + 6 * V) << 1, LE);
+                    a6 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(p, a6);
+                    a7 = h.and(HIGH).reinterpretAsFloats().fma(p, a7);
+                }
+            }
+        }
+        for (int t = full; t < tn; t++) {
+            long w = v0 + (long) t * hd;
+            FloatVector p = FloatVector.broadcast(F, pi[4 * (i0 + t)]);
+            IntVector h = IntVector.fromMemorySegment(I, vs, w << 1, LE);
+            a0 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(p, a0);
+            a1 = h.and(HIGH).reinterpretAsFloats().fma(p, a1);
+            h = IntVector.fromMemorySegment(I, vs, (w + 2 * V) << 1, LE);
+            a2 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(p, a2);
+            a3 = h.and(HIGH).reinterpretAsFloats().fma(p, a3);
+            h = IntVector.fromMemorySegment(I, vs, (w + 4 * V) << 1, LE);
+            a4 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(p, a4);
+            a5 = h.and(HIGH).reinterpretAsFloats().fma(p, a5);
+            h = IntVector.fromMemorySegment(I, vs, (w + 6 * V) << 1, LE);
+            a6 = h.lanewise(LSHL, 16).reinterpretAsFloats().fma(p, a6);
+            a7 = h.and(HIGH).reinterpretAsFloats().fma(p, a7);
+        }
+        a0.intoArray(o, d0);
+        a1.intoArray(o, d0 + V);
+        a2.intoArray(o, d0 + 2 * V);
+        a3.intoArray(o, d0 + 3 * V);
+        a4.intoArray(o, d0 + 4 * V);
+        a5.intoArray(o, d0 + 5 * V);
+        a6.intoArray(o, d0 + 6 * V);
+        a7.intoArray(o, d0 + 7 * V);
+    }
+
     /** Rows 0 .. rows−1 of o (hd each, kept even dims first per 2·V block by {@link #pvPiecePaired}) back in dim order. */
     static void unpairRows(float[] o, int rows, int hd, float[] tmp) {
         for (int r = 0; r < rows; r++) {

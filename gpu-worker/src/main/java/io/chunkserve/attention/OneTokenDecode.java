@@ -48,8 +48,17 @@ final class OneTokenDecode {
      * the full-width widening costs a cross-lane extract); false: the widening 4 × 4 kernels.
      */
     static volatile boolean pairs = V == 8 && !Boolean.getBoolean("chunkserve.attention.noPairs");
-    /** A/B switch: groups of 2 or 3 rows through the 2- and 3-row paired kernels ({@link OneTokenBf16#scorePiecePaired3}). */
-    static volatile boolean three = !Boolean.getBoolean("chunkserve.attention.oneTokenNoThree");
+    /**
+     * A/B switch: groups of 1, 2 or 3 rows through the 1-, 2- and 3-row paired kernels ({@link OneTokenBf16#scorePiecePaired1},
+     * …2, …3) instead of the 4-row ones with padded rows; with it, multi-head models (g = 1) with bf16 K/V come here too
+     * ({@link #singleRow}) instead of the dims tile.
+     */
+    static volatile boolean narrow = !Boolean.getBoolean("chunkserve.attention.oneTokenNoNarrow");
+
+    /** Whether a multi-head model's one-token attention takes this path: bf16 K/V read as paired ints, head dims of 8·V. */
+    static boolean singleRow(KvLayout lay) {
+        return narrow && pairs && lay.dtype() == DType.BF16 && lay.headDim() % (8 * V) == 0;
+    }
     static volatile int minPartTokens = Integer.getInteger("chunkserve.attention.oneTokenMinPart", 32);
 
     private static final int R = 4;        // query rows per pass
@@ -338,8 +347,9 @@ final class OneTokenDecode {
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long k0 = lay.keyIndex(chunks[c0 + ci], h, slot, 0);
-                if (paired && rows == 2 && three) OneTokenBf16.scorePiecePaired2(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
-                else if (paired && rows == 3 && three) OneTokenBf16.scorePiecePaired3(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                if (paired && rows == 1 && narrow) OneTokenBf16.scorePiecePaired1(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                else if (paired && rows == 2 && narrow) OneTokenBf16.scorePiecePaired2(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                else if (paired && rows == 3 && narrow) OneTokenBf16.scorePiecePaired3(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else if (paired) OneTokenBf16.scorePiecePaired(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else if (bf16) OneTokenBf16.scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
@@ -383,12 +393,17 @@ final class OneTokenDecode {
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long v0 = lay.index(chunks[c0 + ci], h, slot);
-                if (paired && rows == 2 && three && hd % (4 * V) == 0) {
+                if (paired && rows == 1 && narrow && hd % (8 * V) == 0) {
+                    for (int d0 = 0; d0 < hd; d0 += 8 * V) OneTokenBf16.pvPiecePaired1(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
+                    t = e;
+                    continue;
+                }
+                if (paired && rows == 2 && narrow && hd % (4 * V) == 0) {
                     for (int d0 = 0; d0 < hd; d0 += 4 * V) OneTokenBf16.pvPiecePaired2(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;
                     continue;
                 }
-                if (paired && rows == 3 && three) {
+                if (paired && rows == 3 && narrow) {
                     for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenBf16.pvPiecePaired3(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;
                     continue;

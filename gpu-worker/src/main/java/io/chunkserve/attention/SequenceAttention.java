@@ -44,10 +44,10 @@ public final class SequenceAttention {
 
     public static boolean oneTokenPairs() { return OneTokenDecode.pairs; }
 
-    /** Benchmarks: 3-row groups through the one-token path's 3-row paired kernels (true) or the 4-row ones with a padded row. */
-    public static void setOneTokenThree(boolean on) { OneTokenDecode.three = on; }
+    /** Benchmarks: groups of 1-3 rows through the one-token path's narrow paired kernels (true) or the 4-row ones with padded rows. */
+    public static void setOneTokenNarrow(boolean on) { OneTokenDecode.narrow = on; }
 
-    public static boolean oneTokenThree() { return OneTokenDecode.three; }
+    public static boolean oneTokenNarrow() { return OneTokenDecode.narrow; }
 
     /** A/B switch for benchmarks: the one-token path's hybrid split (whole units per thread first, the rest by positions). */
     public static void setOneTokenHybrid(boolean on) { OneTokenDecode.hybrid = on; }
@@ -90,10 +90,11 @@ public final class SequenceAttention {
         if ((long) chunks.length * c < (long) start + n) {
             throw new IllegalArgumentException("chunk table of " + chunks.length + " chunks cannot hold " + (start + n) + " positions");
         }
-        // one token of a GQA model: the batch-1 kernels (4 query rows a pass). Multi-head models (g = 1) would fill three of
-        // the four rows with padding: the dims tile below measured faster there (session 15, Qwen1.5-0.5B shape: attention
-        // 2.68 vs 3.16 ms a step at context ~250, 8.36 vs 9.77 at ~1100, in one process)
-        if (n == 1 && OneTokenDecode.enabled && OneTokenDecode.applies(lay) && qHeads / kvHeads >= 2) {
+        // one token of a GQA model: the batch-1 kernels (4 query rows a pass, narrower groups through 3-, 2- and 1-row
+        // kernels). Multi-head models (g = 1) come here with bf16 K/V (the 1-row paired kernels, session 16); with fp32
+        // the 4-row kernels would fill three rows with padding and the dims tile below measured faster (session 15)
+        if (n == 1 && OneTokenDecode.enabled && OneTokenDecode.applies(lay)
+                && (qHeads / kvHeads >= 2 || OneTokenDecode.singleRow(lay))) {
             OneTokenDecode.attend(pool, layer, chunks, start, qHeads, q, qOff, out, outOff, par);
             return;
         }

@@ -60,7 +60,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, attn3, directmaxt";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, attnnarrow, directmaxt";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -77,7 +77,7 @@ public final class CpuTuning {
             case "attnra" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenReadAhead());
             case "attnhyb" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenHybrid());
             case "attnpairs" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenPairs());
-            case "attn3" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenThree());
+            case "attnnarrow" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenNarrow());
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         };
     }
@@ -104,7 +104,7 @@ public final class CpuTuning {
             case "attnra" -> io.chunkserve.attention.SequenceAttention.setOneTokenReadAhead(Boolean.parseBoolean(value));
             case "attnhyb" -> io.chunkserve.attention.SequenceAttention.setOneTokenHybrid(Boolean.parseBoolean(value));
             case "attnpairs" -> io.chunkserve.attention.SequenceAttention.setOneTokenPairs(Boolean.parseBoolean(value));
-            case "attn3" -> io.chunkserve.attention.SequenceAttention.setOneTokenThree(Boolean.parseBoolean(value));
+            case "attnnarrow" -> io.chunkserve.attention.SequenceAttention.setOneTokenNarrow(Boolean.parseBoolean(value));
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         }
     }
