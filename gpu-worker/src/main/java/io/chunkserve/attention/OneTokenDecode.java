@@ -18,7 +18,8 @@ import static io.chunkserve.attention.VectorMath.V;
 
 /**
  * One decode token of one sequence (batch-1 decode), lean: for each group of up to 4 query rows
- * of a KV head (a GQA group; padded with zero rows), all scores of the part's positions into one
+ * of a KV head (a GQA group; padded with zero rows, except that bf16 groups of 1, 2 or 3 rows run
+ * kernels of their width, {@link #narrow}), all scores of the part's positions into one
  * buffer (K dim-major, keys in lanes, 4 rows × 4 token vectors per pass), one exact softmax over
  * the buffer, then P·V with head dims in lanes (4 rows × 4 dim vectors per pass). No online
  * rescaling per chunk, no per-chunk tile calls, no prefetch cursor: small monomorphic loops that
