@@ -50,8 +50,8 @@ final class OneTokenDecode {
      */
     static volatile boolean pairs = V == 8 && !Boolean.getBoolean("chunkserve.attention.noPairs");
     /**
-     * A/B switch: groups of 1, 2 or 3 rows through the 1-, 2- and 3-row paired kernels ({@link OneTokenBf16#scorePiecePaired1},
-     * …2, …3) instead of the 4-row ones with padded rows; with it, multi-head models (g = 1) with bf16 K/V come here too
+     * A/B switch: groups of 1, 2 or 3 rows through the 1-, 2- and 3-row paired kernels ({@link OneTokenNarrow}) instead
+     * of the 4-row ones with padded rows; with it, multi-head models (g = 1) with bf16 K/V come here too
      * ({@link #singleRow}) instead of the dims tile.
      */
     static volatile boolean narrow = !Boolean.getBoolean("chunkserve.attention.oneTokenNoNarrow");
@@ -348,9 +348,9 @@ final class OneTokenDecode {
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long k0 = lay.keyIndex(chunks[c0 + ci], h, slot, 0);
-                if (paired && rows == 1 && narrow) OneTokenBf16.scorePiecePaired1(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
-                else if (paired && rows == 2 && narrow) OneTokenBf16.scorePiecePaired2(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
-                else if (paired && rows == 3 && narrow) OneTokenBf16.scorePiecePaired3(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                if (paired && rows == 1 && narrow) OneTokenNarrow.scorePiecePaired1(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                else if (paired && rows == 2 && narrow) OneTokenNarrow.scorePiecePaired2(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                else if (paired && rows == 3 && narrow) OneTokenNarrow.scorePiecePaired3(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else if (paired) OneTokenBf16.scorePiecePaired(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else if (bf16) OneTokenBf16.scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
                 else scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
@@ -395,17 +395,17 @@ final class OneTokenDecode {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long v0 = lay.index(chunks[c0 + ci], h, slot);
                 if (paired && rows == 1 && narrow && hd % (8 * V) == 0) {
-                    for (int d0 = 0; d0 < hd; d0 += 8 * V) OneTokenBf16.pvPiecePaired1(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
+                    for (int d0 = 0; d0 < hd; d0 += 8 * V) OneTokenNarrow.pvPiecePaired1(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;
                     continue;
                 }
                 if (paired && rows == 2 && narrow && hd % (4 * V) == 0) {
-                    for (int d0 = 0; d0 < hd; d0 += 4 * V) OneTokenBf16.pvPiecePaired2(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
+                    for (int d0 = 0; d0 < hd; d0 += 4 * V) OneTokenNarrow.pvPiecePaired2(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;
                     continue;
                 }
                 if (paired && rows == 3 && narrow) {
-                    for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenBf16.pvPiecePaired3(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
+                    for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenNarrow.pvPiecePaired3(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;
                     continue;
                 }
