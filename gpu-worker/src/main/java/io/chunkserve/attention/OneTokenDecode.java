@@ -61,6 +61,11 @@ final class OneTokenDecode {
         return narrow && pairs && lay.dtype() == DType.BF16 && lay.headDim() % (8 * V) == 0;
     }
     static volatile int minPartTokens = Integer.getInteger("chunkserve.attention.oneTokenMinPart", 32);
+    /**
+     * A/B switch: bytes of K (then of V) read ahead at a time inside a unit, each block just before its arithmetic
+     * ({@link Job#unit}); 0: the whole task's K/V spans before any arithmetic (split by positions only), as before.
+     */
+    static volatile int blockBytes = Integer.getInteger("chunkserve.attention.oneTokenBlockBytes", 65536);
 
     private static final int R = 4;        // query rows per pass
     static final int TV = 4;               // token vectors per score pass (OneTokenBf16 too)
@@ -248,7 +253,7 @@ final class OneTokenDecode {
             float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
             MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
             // (split by positions only: with a split by KV heads, Llama-3.2-1B, it measured no better: 549 vs 501 µs a step)
-            if (readAhead && byPositions) {
+            if (readAhead && byPositions && blockBytes <= 0) {
                 if (w1 > w0) readAhead(lay, ks, vs, w0 / groups, (w1 - 1) / groups + 1, 0, len, s);
                 readAhead(lay, ks, vs, u0 / groups, (u1 - 1) / groups + 1, a, b, s);
             }
@@ -293,11 +298,33 @@ final class OneTokenDecode {
             if (paired) { // the paired score kernel reads the rows' queries interleaved
                 for (int r = 0; r < R; r++) for (int d = 0; d < hd; d++) s.qi[R * d + r] = s.qs[r * hd + d];
             }
-            scores(s, lay, ks, h, a, b, rows, paired);
+            // K of each block read ahead just before its scores, then V of each block before its P·V: with a split by
+            // positions always (it replaced reading the task's whole spans first), with a split by KV heads once a head's K
+            // span outgrows one block (below that, no read-ahead measured faster: Llama-3.2-1B, context 200)
             int n = b - a;
+            int blk = blockBytes > 0 && readAhead && extO == null
+                    && (byPositions || (long) n * hd * lay.dtype().bytes() > blockBytes) ? blockTokens(lay) : 0;
+            if (blk > 0) {
+                for (int t0 = a, t1; t0 < b; t0 = t1) {
+                    t1 = blockEnd(lay, t0, b, blk);
+                    readSpan(lay, ks, true, h, t0, t1, s);
+                    scores(s, lay, ks, h, t0, t1, a, rows, paired);
+                }
+            } else {
+                scores(s, lay, ks, h, a, b, a, rows, paired);
+            }
             for (int r = 0; r < rows; r++) softmaxVec(s, r, n);
             Arrays.fill(s.o, 0, R * hd, 0f);
-            weighted(s, lay, vs, h, a, b, rows, paired);
+            if (paired) interleave(s, rows, n);
+            if (blk > 0) {
+                for (int t0 = a, t1; t0 < b; t0 = t1) {
+                    t1 = blockEnd(lay, t0, b, blk);
+                    readSpan(lay, vs, false, h, t0, t1, s);
+                    weighted(s, lay, vs, h, t0, t1, a, rows, paired);
+                }
+            } else {
+                weighted(s, lay, vs, h, a, b, a, rows, paired);
+            }
             if (paired) OneTokenBf16.unpairRows(s.o, rows, hd, s.tmp);
             for (int r = 0; r < rows; r++) {
                 int row = h * g + r0 + r;
@@ -340,20 +367,48 @@ final class OneTokenDecode {
             s.sink += acc;
         }
 
-        /** Scores of positions [a, b) of KV head h for the R rows into s.sc rows (padded rows into the junk row). */
-        private void scores(Scratch s, KvLayout lay, MemorySegment ks, int h, int a, int b, int rows, boolean paired) {
+        /** Positions per read-ahead block: {@link #blockBytes} of one head's K (or V), whole chunks, at least one. */
+        private static int blockTokens(KvLayout lay) {
+            int c = lay.chunkSize(), perChunk = c * lay.headDim() * lay.dtype().bytes();
+            return Math.max(1, blockBytes / perChunk) * c;
+        }
+
+        /**
+         * The end of the block from t0: a chunk boundary (or b), so that the kernels see the same per-chunk pieces as
+         * without blocks (the paired kernels' score order, and with it every sum, depends on where a piece starts).
+         */
+        private static int blockEnd(KvLayout lay, int t0, int b, int blk) {
+            int c = lay.chunkSize();
+            return Math.min(b, t0 - t0 % c + blk);
+        }
+
+        /** Reads KV head h's K (keys) or V span of positions [a, b) with plain loads ({@link #readAhead}, one of the two). */
+        private void readSpan(KvLayout lay, MemorySegment seg, boolean keys, int h, int a, int b, Scratch s) {
+            int c = lay.chunkSize(), hd = lay.headDim(), eb = lay.dtype().bytes();
+            long acc = 0;
+            for (int t = a; t < b; ) {
+                int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
+                if (keys) acc += MemoryBandwidth.sum(seg, lay.keyIndex(chunks[c0 + ci], h, slot, 0) * eb, ((hd - 1) * c + e - t) * eb);
+                else acc += MemoryBandwidth.sum(seg, lay.index(chunks[c0 + ci], h, slot) * eb, (e - t) * hd * eb);
+                t = e;
+            }
+            s.sink += acc;
+        }
+
+        /** Scores of positions [a, b) of KV head h for the R rows into s.sc rows at t − base (padded rows into the junk row). */
+        private void scores(Scratch s, KvLayout lay, MemorySegment ks, int h, int a, int b, int base, int rows, boolean paired) {
             int c = lay.chunkSize(), cap = s.cap;
             int s1 = rows > 1 ? cap : 5 * cap, s2 = rows > 2 ? 2 * cap : 5 * cap, s3 = rows > 3 ? 3 * cap : 5 * cap;
             boolean bf16 = lay.dtype() == DType.BF16;
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long k0 = lay.keyIndex(chunks[c0 + ci], h, slot, 0);
-                if (paired && rows == 1 && narrow) OneTokenNarrow.scorePiecePaired1(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
-                else if (paired && rows == 2 && narrow) OneTokenNarrow.scorePiecePaired2(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
-                else if (paired && rows == 3 && narrow) OneTokenNarrow.scorePiecePaired3(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
-                else if (paired) OneTokenBf16.scorePiecePaired(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
-                else if (bf16) OneTokenBf16.scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
-                else scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - a, s1, s2, s3);
+                if (paired && rows == 1 && narrow) OneTokenNarrow.scorePiecePaired1(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - base, s1, s2, s3);
+                else if (paired && rows == 2 && narrow) OneTokenNarrow.scorePiecePaired2(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - base, s1, s2, s3);
+                else if (paired && rows == 3 && narrow) OneTokenNarrow.scorePiecePaired3(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - base, s1, s2, s3);
+                else if (paired) OneTokenBf16.scorePiecePaired(s.qi, s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - base, s1, s2, s3);
+                else if (bf16) OneTokenBf16.scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - base, s1, s2, s3);
+                else scorePiece(s.qs, lay.headDim(), ks, k0, c, e - t, s.sc, t - base, s1, s2, s3);
                 t = e;
             }
         }
@@ -376,47 +431,49 @@ final class OneTokenDecode {
             s.l[r] = sum.reduceLanes(VectorOperators.ADD);
         }
 
-        /** o[r] = Σ_t p[r][t] · v[t] over positions [a, b) of KV head h (padded rows read the zero row). */
-        private void weighted(Scratch s, KvLayout lay, MemorySegment vs, int h, int a, int b, int rows, boolean paired) {
+        /** The paired P·V kernels read the rows' n probabilities interleaved (s.pi); rows past `rows` read the zero row. */
+        private static void interleave(Scratch s, int rows, int n) {
+            int cap = s.cap, p1 = rows > 1 ? cap : 4 * cap, p2 = rows > 2 ? 2 * cap : 4 * cap, p3 = rows > 3 ? 3 * cap : 4 * cap;
+            float[] sc = s.sc, pi = s.pi;
+            for (int i = 0; i < n; i++) {
+                pi[4 * i] = sc[i];
+                pi[4 * i + 1] = sc[p1 + i];
+                pi[4 * i + 2] = sc[p2 + i];
+                pi[4 * i + 3] = sc[p3 + i];
+            }
+        }
+
+        /** o[r] += Σ_t p[r][t − base] · v[t] over positions [a, b) of KV head h (padded rows read the zero row; paired: s.pi filled). */
+        private void weighted(Scratch s, KvLayout lay, MemorySegment vs, int h, int a, int b, int base, int rows, boolean paired) {
             int c = lay.chunkSize(), hd = lay.headDim(), cap = s.cap;
             int p1 = rows > 1 ? cap : 4 * cap, p2 = rows > 2 ? 2 * cap : 4 * cap, p3 = rows > 3 ? 3 * cap : 4 * cap;
             boolean bf16 = lay.dtype() == DType.BF16;
-            if (paired) { // the paired kernel reads the rows' probabilities interleaved; rows past `rows` the zero row
-                float[] sc = s.sc, pi = s.pi;
-                int n = b - a;
-                for (int i = 0; i < n; i++) {
-                    pi[4 * i] = sc[i];
-                    pi[4 * i + 1] = sc[p1 + i];
-                    pi[4 * i + 2] = sc[p2 + i];
-                    pi[4 * i + 3] = sc[p3 + i];
-                }
-            }
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
                 long v0 = lay.index(chunks[c0 + ci], h, slot);
                 if (paired && rows == 1 && narrow && hd % (8 * V) == 0) {
-                    for (int d0 = 0; d0 < hd; d0 += 8 * V) OneTokenNarrow.pvPiecePaired1(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
+                    for (int d0 = 0; d0 < hd; d0 += 8 * V) OneTokenNarrow.pvPiecePaired1(s.pi, t - base, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;
                     continue;
                 }
                 if (paired && rows == 2 && narrow && hd % (4 * V) == 0) {
-                    for (int d0 = 0; d0 < hd; d0 += 4 * V) OneTokenNarrow.pvPiecePaired2(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
+                    for (int d0 = 0; d0 < hd; d0 += 4 * V) OneTokenNarrow.pvPiecePaired2(s.pi, t - base, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;
                     continue;
                 }
                 if (paired && rows == 3 && narrow) {
-                    for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenNarrow.pvPiecePaired3(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
+                    for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenNarrow.pvPiecePaired3(s.pi, t - base, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;
                     continue;
                 }
                 if (paired) {
-                    for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenBf16.pvPiecePaired(s.pi, t - a, e - t, vs, v0 + d0, hd, s.o, d0);
+                    for (int d0 = 0; d0 < hd; d0 += 2 * V) OneTokenBf16.pvPiecePaired(s.pi, t - base, e - t, vs, v0 + d0, hd, s.o, d0);
                     t = e;
                     continue;
                 }
                 for (int d0 = 0; d0 < hd; d0 += DB * V) {
-                    if (bf16) OneTokenBf16.pvPiece(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
-                    else pvPiece(s.sc, t - a, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
+                    if (bf16) OneTokenBf16.pvPiece(s.sc, t - base, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
+                    else pvPiece(s.sc, t - base, p1, p2, p3, e - t, vs, v0 + d0, hd, s.o, d0);
                 }
                 t = e;
             }

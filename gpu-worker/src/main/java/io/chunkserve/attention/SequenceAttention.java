@@ -39,6 +39,11 @@ public final class SequenceAttention {
 
     public static boolean oneTokenReadAhead() { return OneTokenDecode.readAhead; }
 
+    /** A/B switch for benchmarks: bytes of one head's K (then V) the one-token path reads ahead at a time (0: whole spans before the arithmetic). */
+    public static void setOneTokenBlockBytes(int bytes) { OneTokenDecode.blockBytes = bytes; }
+
+    public static int oneTokenBlockBytes() { return OneTokenDecode.blockBytes; }
+
     /** A/B switch for benchmarks: the one-token path's paired bf16 kernels (default on 256-bit vectors; {@code OneTokenBf16}). */
     public static void setOneTokenPairs(boolean on) { OneTokenDecode.pairs = on; }
 

@@ -60,6 +60,50 @@ class OneTokenDecodeTest {
         }
     }
 
+    /**
+     * K and V read ahead a block at a time ({@link OneTokenDecode#blockBytes}: blocks of 1 and 3 chunks, so a head's
+     * span is several blocks, and with a split by positions they start mid-chunk) give the reference's result and
+     * exactly the sums of reading whole spans (0): the blocks end on chunk boundaries, so the kernels see the same pieces.
+     */
+    @Test
+    void readAheadBlocksLeaveEverySumAsIs() {
+        int saved = OneTokenDecode.blockBytes;
+        try (TestSupport.ExecutorParallel two = new TestSupport.ExecutorParallel(2);
+             TestSupport.ExecutorParallel three = new TestSupport.ExecutorParallel(3)) {
+            Parallel[] pars = {two, three, Parallel.SERIAL};
+            KvLayout[] lays = {new KvLayout(2, 2, 8 * VectorMath.V, 64, DType.BF16), new KvLayout(2, 3, 8 * VectorMath.V, 64, DType.BF16),
+                    new KvLayout(2, 3, 4 * VectorMath.V, 16, DType.F32), new KvLayout(2, 2, 4 * VectorMath.V, 16, DType.BF16)};
+            int n = 0;
+            for (KvLayout lay : lays) {
+                int chunkBytes = lay.chunkSize() * lay.headDim() * lay.dtype().bytes();
+                for (int chunks : new int[] {1, 3}) {
+                    for (int g : new int[] {1, 2, 3, 4}) {
+                        for (int len : new int[] {129, 300, 701}) {
+                            Parallel p = pars[(n++) % pars.length];
+                            int blockBytes = chunks * chunkBytes;
+                            String what = "threads " + p.threads() + " blocks of " + chunks + " chunks";
+                            TestSupport.decodeVsNaive(n * 977L + len, lay, g, len, what, (pool, table, pos, qHeads, q, qOff, out, outOff) -> {
+                                float[] whole = new float[out.length];
+                                OneTokenDecode.blockBytes = 0;
+                                SequenceAttention.attend(pool, 1, table, pos, 1, qHeads, q, qOff, whole, outOff, p);
+                                OneTokenDecode.blockBytes = blockBytes;
+                                SequenceAttention.attend(pool, 1, table, pos, 1, qHeads, q, qOff, out, outOff, p);
+                                for (int i = outOff; i < outOff + qHeads * lay.headDim(); i++) {
+                                    if (Float.floatToRawIntBits(out[i]) != Float.floatToRawIntBits(whole[i])) {
+                                        throw new AssertionError("len " + len + " g " + g + " " + lay.dtype() + " " + what + ": element " + i
+                                                + " " + out[i] + " with blocks, " + whole[i] + " without");
+                                    }
+                                }
+                            });
+                        }
+                    }
+                }
+            }
+        } finally {
+            OneTokenDecode.blockBytes = saved;
+        }
+    }
+
     @Test
     void otherDtypesAndHeadDimsTakeTheGeneralPaths() {
         assertTrue(OneTokenDecode.applies(new KvLayout(1, 2, 64, 64, DType.BF16)));

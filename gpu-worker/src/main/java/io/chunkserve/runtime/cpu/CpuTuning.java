@@ -60,7 +60,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, attnnarrow, directmaxt";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, attnnarrow, attnblock, directmaxt";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -78,6 +78,7 @@ public final class CpuTuning {
             case "attnhyb" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenHybrid());
             case "attnpairs" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenPairs());
             case "attnnarrow" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenNarrow());
+            case "attnblock" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneTokenBlockBytes());
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         };
     }
@@ -105,6 +106,7 @@ public final class CpuTuning {
             case "attnhyb" -> io.chunkserve.attention.SequenceAttention.setOneTokenHybrid(Boolean.parseBoolean(value));
             case "attnpairs" -> io.chunkserve.attention.SequenceAttention.setOneTokenPairs(Boolean.parseBoolean(value));
             case "attnnarrow" -> io.chunkserve.attention.SequenceAttention.setOneTokenNarrow(Boolean.parseBoolean(value));
+            case "attnblock" -> io.chunkserve.attention.SequenceAttention.setOneTokenBlockBytes(Integer.parseInt(value));
             default -> throw new IllegalArgumentException("unknown switch '" + key + "' (known: " + KNOWN + ")");
         }
     }
