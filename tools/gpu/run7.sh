@@ -8,7 +8,7 @@
 #   5. (attn) CudaAttentionCheck, 150 cases of the two-phase kernels alone (attncheck.log)
 #   6. (nooverlap) CudaServeBench at B = 64 and 128 with the engine's host work not overlapped (-Dchunkserve.cuda.overlap=false),
 #      for the A/B beside stage 3 (bench-nooverlap.log)
-# Usage: bash run7.sh [check|wcheck|bench|base|ab|avars|memcheck|wide|opts|gemm|torch|attn|nooverlap|all ...] [-- extra CudaServeBench args]; logs in $OUT
+# Usage: bash run7.sh [check|wcheck|bench|base|ab|avars|memcheck|wide|opts|gemm|torch|attn|nooverlap|ncu|all ...] [-- extra CudaServeBench args]; logs in $OUT
 # (or ./gpu-out). JEXTRA: extra JVM options for every Java stage.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -49,6 +49,18 @@ if [[ "$STAGES" == *attn* || "$STAGES" == all ]]; then
   timeout 180 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaAttentionCheck --cases 150 > "$OUT/attncheck.log" 2>&1
   echo "attncheck exit $?" >> "$OUT/attncheck.log"
   grep -E "^FAIL|passed|exit|Exception" "$OUT/attncheck.log" | head -20
+fi
+if [[ "$STAGES" == *ncu* ]]; then
+  # Nsight Compute on kernels of the decode-only B = 64 steps (the bench brackets that run with cuProfilerStart/Stop):
+  # NCU_KERNEL (regex), NCU_SKIP / NCU_COUNT (matching launches inside the range), NCU_SHAPE, NCU_SET (ncu options)
+  NCU="$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)"
+  stamp "ncu ($NCU): ${NCU_KERNEL:-cs_attn_partials}, ${NCU_SHAPE:-llama-3.2-1b} B = 64"
+  timeout 420 "$NCU" --profile-from-start off --target-processes all -k "regex:${NCU_KERNEL:-cs_attn_partials}" \
+    --launch-skip "${NCU_SKIP:-160}" --launch-count "${NCU_COUNT:-2}" ${NCU_SET:---set full} \
+    "$J" "${JOPTS[@]}" -Dchunkserve.cuda.profileB=64 io.chunkserve.runtime.cuda.CudaServeBench --shapes "${NCU_SHAPE:-llama-3.2-1b}" \
+    --batches 64 --gen 16 > "$OUT/ncu.log" 2>&1
+  echo "ncu exit $?" >> "$OUT/ncu.log"
+  grep -E "^  [a-z_]+.*\(|Duration|exit" "$OUT/ncu.log" | head -20
 fi
 shift || true
 [ "${1:-}" = "--" ] && shift

@@ -358,6 +358,7 @@ public final class AttentionBench {
                 v -> TwoPhaseAttention.SHARED_TASKS_PER_THREAD = Math.max(1, Integer.parseInt(v)))); // read when a schedule is built
         SWITCHES.put("onetoken", new Switch(() -> String.valueOf(TwoPhaseAttention.ONE_TOKEN_PRIVATE),
                 v -> TwoPhaseAttention.ONE_TOKEN_PRIVATE = Boolean.parseBoolean(v)));
+        SWITCHES.put("blockbytes", new Switch(() -> String.valueOf(OneTokenDecode.blockBytes), v -> OneTokenDecode.blockBytes = Integer.parseInt(v)));
     }
 
     private static String getSwitch(String k) {

@@ -275,7 +275,8 @@ final class OneTokenDecode {
             float scale = (float) (VectorMath.LOG2E / Math.sqrt(hd));
             MemorySegment ks = pool.keys(layer), vs = pool.values(layer);
             for (int h = h0; h < h1; h++) {
-                if (readAhead) readAhead(lay, ks, vs, h, h + 1, 0, len, s); // one head's span at a time: it stays in L2
+                // one head's span at a time: it stays in L2 (longer ones a block at a time, in unit)
+                if (readAhead && !blocked(lay, len)) readAhead(lay, ks, vs, h, h + 1, 0, len, s);
                 for (int gi = 0; gi < groups; gi++) unit(s, lay, ks, vs, scale, h, gi * R, Math.min(R, g - gi * R), 0, len, 0, false);
             }
         }
@@ -299,11 +300,12 @@ final class OneTokenDecode {
                 for (int r = 0; r < R; r++) for (int d = 0; d < hd; d++) s.qi[R * d + r] = s.qs[r * hd + d];
             }
             // K of each block read ahead just before its scores, then V of each block before its P·V: with a split by
-            // positions always (it replaced reading the task's whole spans first), with a split by KV heads once a head's K
-            // span outgrows one block (below that, no read-ahead measured faster: Llama-3.2-1B, context 200)
+            // positions always (it replaced reading the task's whole spans first), with a split by KV heads and in the
+            // two-phase private phase once a head's K span outgrows one block (below that, no read-ahead measured faster
+            // with a split by heads: Llama-3.2-1B, context 200)
             int n = b - a;
-            int blk = blockBytes > 0 && readAhead && extO == null
-                    && (byPositions || (long) n * hd * lay.dtype().bytes() > blockBytes) ? blockTokens(lay) : 0;
+            // (the two-phase private phase, extO: the head's whole span read first where it fits one block, see heads)
+            int blk = blocked(lay, n) || readAhead && blockBytes > 0 && byPositions && extO == null ? blockTokens(lay) : 0;
             if (blk > 0) {
                 for (int t0 = a, t1; t0 < b; t0 = t1) {
                     t1 = blockEnd(lay, t0, b, blk);
@@ -365,6 +367,11 @@ final class OneTokenDecode {
                 t = e;
             }
             s.sink += acc;
+        }
+
+        /** Whether n positions of one head's K outgrow one read-ahead block ({@link #blockBytes}; 0: never). */
+        private static boolean blocked(KvLayout lay, int n) {
+            return readAhead && blockBytes > 0 && (long) n * lay.headDim() * lay.dtype().bytes() > blockBytes;
         }
 
         /** Positions per read-ahead block: {@link #blockBytes} of one head's K (or V), whole chunks, at least one. */

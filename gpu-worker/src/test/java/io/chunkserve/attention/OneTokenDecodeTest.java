@@ -104,6 +104,55 @@ class OneTokenDecodeTest {
         }
     }
 
+    /**
+     * The two-phase private phase ({@link OneTokenDecode#partial}: a sequence's private chunks from an offset in its
+     * table, KV heads h0..h1−1) with blocks of 1 and 3 chunks: the same unnormalised outputs, maxima and sums, bit for bit,
+     * as with each head's whole span read first.
+     */
+    @Test
+    void privatePhaseBlocksLeaveEverySumAsIs() {
+        int saved = OneTokenDecode.blockBytes;
+        try {
+            Random rnd = new Random(5);
+            for (KvLayout lay : new KvLayout[] {new KvLayout(2, 3, 8 * VectorMath.V, 64, DType.BF16), new KvLayout(2, 2, 4 * VectorMath.V, 16, DType.F32)}) {
+                int hd = lay.headDim(), chunkBytes = lay.chunkSize() * hd * lay.dtype().bytes();
+                for (int g : new int[] {1, 3, 4, 6}) {
+                    for (int len : new int[] {77, 450, 900}) {
+                        int from = 2, nChunks = from + (len + lay.chunkSize() - 1) / lay.chunkSize(), qHeads = lay.kvHeads() * g;
+                        try (ChunkPool pool = new ChunkPool(lay, nChunks + 1)) {
+                            int[] table = new int[nChunks];
+                            for (int i = 0; i < nChunks; i++) table[nChunks - 1 - i] = pool.allocate();
+                            TestSupport.fillRandom(pool, table, rnd);
+                            float[] q = gaussian(qHeads * hd, 2, rnd);
+                            float[][] o = new float[3][], m = new float[3][], l = new float[3][];
+                            int[] blocks = {0, chunkBytes, 3 * chunkBytes};
+                            for (int v = 0; v < 3; v++) {
+                                OneTokenDecode.blockBytes = blocks[v];
+                                o[v] = new float[(qHeads + 1) * hd];
+                                m[v] = new float[qHeads + 1];
+                                l[v] = new float[qHeads + 1];
+                                OneTokenDecode.partial(pool, 1, table, from, len, qHeads, 1, lay.kvHeads(), q, 0, o[v], m[v], l[v], 1);
+                            }
+                            for (int v = 1; v < 3; v++) {
+                                String what = lay.dtype() + " g " + g + " len " + len + " blocks of " + blocks[v] + " bytes";
+                                for (int i = 0; i < o[0].length; i++) {
+                                    if (Float.floatToRawIntBits(o[v][i]) != Float.floatToRawIntBits(o[0][i])) throw new AssertionError(what + ": o[" + i + "]");
+                                }
+                                for (int i = 0; i < m[0].length; i++) {
+                                    if (Float.floatToRawIntBits(m[v][i]) != Float.floatToRawIntBits(m[0][i])
+                                            || Float.floatToRawIntBits(l[v][i]) != Float.floatToRawIntBits(l[0][i])) throw new AssertionError(what + ": m/l[" + i + "]");
+                                }
+                            }
+                            assertTrue(l[0][qHeads] > 0, "the last row has its sum");   // rows of KV heads 1.. were written
+                        }
+                    }
+                }
+            }
+        } finally {
+            OneTokenDecode.blockBytes = saved;
+        }
+    }
+
     @Test
     void otherDtypesAndHeadDimsTakeTheGeneralPaths() {
         assertTrue(OneTokenDecode.applies(new KvLayout(1, 2, 64, 64, DType.BF16)));

@@ -122,7 +122,11 @@ public final class CudaServeBench {
                                 shape, P, U, hit, P, miss);
                         for (int B : batches) {
                             runner.decodeTiming(B, true);
+                            // profilers (ncu --profile-from-start off): -Dchunkserve.cuda.profileB=B limits the profiled range to this run
+                            boolean prof = Integer.getInteger("chunkserve.cuda.profileB", -1) == B;
+                            if (prof) jcuda.driver.JCudaDriver.cuProfilerStart();
                             Run x = run(engine, system, U, G, B, rnd, c.vocabSize(), 0);
+                            if (prof) jcuda.driver.JCudaDriver.cuProfilerStop();
                             double[] tm = runner.decodeTiming(B, false);
                             double gpuMs = tm == null ? Double.NaN : tm[1], hostMs = tm == null ? Double.NaN : tm[2];
                             double avgCtx = P + U + G / 2.0;
