@@ -359,8 +359,8 @@ public final class CudaAttention implements AutoCloseable {
             planDirect = plan.hasDirectRows();
             planMerge = plan.needsMerge();
 
-            dPartO = ensure(dPartO, (long) plan.records() * layout.headDim() * 4);
-            dPartML = ensure(dPartML, (long) plan.records() * 8);
+            dPartO = DeviceBuffer.atLeast(dPartO, (long) plan.records() * layout.headDim() * 4);
+            dPartML = DeviceBuffer.atLeast(dPartML, (long) plan.records() * 8);
             planUploads++;
         } else {
             plan.updateLengths(lengths);
@@ -369,14 +369,8 @@ public final class CudaAttention implements AutoCloseable {
         return rebuild;
     }
 
-    private static DeviceBuffer ensure(DeviceBuffer b, long bytes) {
-        if (b != null && b.bytes() >= bytes) return b;
-        if (b != null) b.close();
-        return DeviceBuffer.allocate(Math.max(bytes, b == null ? 0 : b.bytes() * 3 / 2));
-    }
-
     private DeviceBuffer upload(DeviceBuffer b, int[] a) {
-        DeviceBuffer r = ensure(b, 4L * a.length);
+        DeviceBuffer r = DeviceBuffer.atLeast(b, 4L * a.length);
         if (stage != null) stage.upload(r.ptr(), a, a.length);
         else r.upload(a);
         return r;

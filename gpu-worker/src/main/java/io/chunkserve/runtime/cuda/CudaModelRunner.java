@@ -23,20 +23,15 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
  * the K/V live in device slabs indexed by the host pool's chunk ids; the host pool only keeps the bookkeeping.
  *
  * <p>Per step: the batch's sequences are reordered (single-token sequences first), their token ids, positions,
- * KV slots, attention work units and chunk tables go to the device in one copy; then embedding, and per layer
- * RMSNorm → fused q|k|v GEMM → epilogue (bias, q/k norm, RoPE, KV append) → attention → o GEMM accumulating
- * into the fp32 residual → RMSNorm → fused gate|up GEMM → SiLU·mul → down GEMM accumulating into the residual;
- * then the final norm and LM head for the sequences that want logits only, the argmax on the device for plain
- * greedy ones (their ids come back, not their logits) and the logits rows of the others. Attention: the
- * two-phase decode kernels ({@link CudaAttention}) for the single-token sequences when the KV type is 16-bit,
- * the head dim 64 or 128 and the precision bf16; the generic causal kernel (model.cu) for everything else.
+ * KV slots, attention work units and chunk tables go to the device in one copy ({@link StepInts}); {@link StepKernels}
+ * queues the layers and the head (the argmax or draw on the device for greedy-marked rows: their ids come back, not
+ * their logits); steps may be queued one ahead of their results ({@link #launch} / {@link #collect}), the engine's host
+ * work runs once the device's backlog covers it ({@link StepTiming}). Penalties: {@link DevicePenalties}.
  *
  * <p>Matrix multiplies: cuBLAS ({@link Cublas}, fp32 output, the residual add fused as beta = 1), or model.cu's skinny
- * tensor-core kernels for bf16 GEMMs of ≤ 64 tokens where they measured faster ({@link SkinnyGemm#prefers}); at
- * 32 < T ≤ 64 the gate|up GEMM also applies SiLU·mul in its epilogue (interleaved gate|up rows, no fp32 gate|up
- * buffer). Kernels launch through {@link Launcher} ({@code java.lang.foreign} into libcuda, nothing allocated per
- * launch); on sm_90 the model.cu kernels and the attention partials launch as programmatic dependents of the kernel
- * before them (each waits in {@code griddepcontrol.wait} before touching its data).
+ * tensor-core kernels for bf16 GEMMs of ≤ 64 tokens where they measured faster ({@link SkinnyGemm#prefers}). Kernels
+ * launch through {@link Launcher} ({@code java.lang.foreign} into libcuda, nothing allocated per launch); on sm_90 as
+ * programmatic dependents of the kernel before them (each waits in {@code griddepcontrol.wait} first).
  *
  * <p>All work runs on the legacy default stream; one thread (the engine's) calls {@link #forward}.
  */
@@ -50,43 +45,24 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     private final DeviceWeights.Precision precision;
     private final boolean ownsWeights;
     private final CUmodule module;
-    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fPenalize, fPenScatter, fLogprobs, fConvert;
     // rows drawn with temperature / top_k / top_p / min_p on the device (-Dchunkserve.cuda.deviceSampling=false: on the host)
     private final boolean deviceSampling = !"false".equals(System.getProperty("chunkserve.cuda.deviceSampling"));
     // penalties of the rows it picks applied on the device (cs_penalize; -Dchunkserve.cuda.devicePenalties=false: such rows on the host)
     private final boolean devicePenalties = !"false".equals(System.getProperty("chunkserve.cuda.devicePenalties"));
     private boolean penaltiesOn = true;
-    private long penalizedRows;
-    // the lists kept on the device across steps, only what changed uploaded (PenaltyArena; -Dchunkserve.cuda.residentPenalties=false:
-    // every penalized row's whole list uploaded every step, as before)
-    private volatile boolean residentPenalties = !"false".equals(System.getProperty("chunkserve.cuda.residentPenalties"));
-    private final PenaltyArena penArena = new PenaltyArena(0);
-    private DeviceBuffer penArenaBuf;
-    private long inlineEntries;   // entries uploaded whole with the step's ints (not resident)
+    private final DevicePenalties penalties = new DevicePenalties();
     // log-probabilities of the rows it picks reported from the device (cs_logprobs; -Dchunkserve.cuda.deviceLogprobs=false: such rows on the host)
     private final boolean deviceLogprobs = !"false".equals(System.getProperty("chunkserve.cuda.deviceLogprobs"));
     private boolean logprobsOn = true;
-    private long logprobRows;
-    private static final int LP_STRIDE = 2 + 2 * ForwardBatch.MAX_TOP_LOGPROBS;   // model.cu CS_LP_STRIDE
-    /** The q/k/v epilogue with a head in registers (head dims 64 and 128; -Dchunkserve.cuda.postReg=false: the loop kernel). */
-    private final boolean postReg;
-    /** RMSNorm threads a block (-Dchunkserve.cuda.normThreads; 0: by the hidden size). */
-    private final int normThreadsProp = Integer.getInteger("chunkserve.cuda.normThreads", 0);
-    private final Launcher k = new Launcher();
+    private static final int LP_STRIDE = StepKernels.LP_STRIDE;
     private final DeviceKvCache kvCache;          // when the two-phase kernels apply: its slabs are the KV
     private final DeviceBuffer[] kSlabs, vSlabs;
     private final CudaAttention twoPhase;         // null when it does not apply
     private final Cublas blas;
     private final SkinnyGemm skinny;              // bf16 GEMMs of ≤ 32 tokens (where it wins); null in the exact mode or when disabled
-    private final DeviceBuffer invFreq;
     private final int qt;                         // query tokens per generic-attention unit
-    private final int attnThreads;                // 64 rows × max(1, D/32) threads per row (model.cu AttnShape)
-    private final float scaleLog2;
     private boolean useTwoPhase = true;
-    // the model.cu kernels of a layer launch as programmatic dependents (sm_90+; -Dchunkserve.cuda.pdl=false: plain)
-    private final boolean pdl;
-    // -Dchunkserve.cuda.fuseSilu=false: the gate|up GEMM writes fp32 and the SiLU·mul kernel runs (A/B)
-    private final boolean fuseSiluMul = !"false".equals(System.getProperty("chunkserve.cuda.fuseSilu"));
+    private final StepKernels kernels;            // the step's launches and scratch
     private final boolean overlap = !"false".equals(System.getProperty("chunkserve.cuda.overlap"));
     /**
      * Diagnostics only (CudaServeBench --skip-ab): decode-only steps leave out the launches of the ops in this mask
@@ -98,31 +74,20 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     public static final java.util.List<String> SKIP_NAMES = java.util.List.of("attn", "post", "norm", "qkv", "o", "gu", "down", "head", "merge", "private");
     private Runnable pendingHostWork;             // the caller's host work of this step, until it ran
     private long hostWorkNs;                      // its time in this step (left out of the enqueue time)
-    private double hostWorkMs = 0.3;              // its recent time (moving average; a first guess before any)
-    // lowest GPU ms per layer seen in decode steps of the current batch size (a step whose host work ran early
-    // may have left the device idle, which its ev0..ev1 time includes: the minimum does not feed on that)
-    private double gpuMsPerLayer;
-    private int gpuMsBatch;
+    private final StepTiming timing = new StepTiming();
 
-    // scratch, grown as needed
-    private DeviceBuffer dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN;
-    private final DeviceBuffer[] lg = new DeviceBuffer[2], ids = new DeviceBuffer[2];   // per step parity
-    private final DeviceBuffer[] penSaved = new DeviceBuffer[2];   // per parity: the raw logits cs_penalize replaced
-    private final DeviceBuffer[] lpOut = new DeviceBuffer[2];      // per parity: cs_logprobs' results
+    private DeviceBuffer dInts;                   // the step's ints (grown as needed)
     private int[] hostInts = new int[1024];
     private int[] idsHost = new int[16];
     private long steps;
     private boolean pipeline = !"false".equals(System.getProperty("chunkserve.cuda.pipeline"));
     private final PinnedStage stage = new PinnedStage(1 << 16);
-    private final java.util.ArrayDeque<Launched> launched = new java.util.ArrayDeque<>();
+    private final java.util.ArrayDeque<LaunchedStep> launched = new java.util.ArrayDeque<>();
     private long launches;
     private int[] prevGreedyIndex = new int[0];   // the last launched step's rows → index of their pick in its ids buffer
     // per step, three in rotation: collecting step n reads step n-1's end while step n+1 has recorded its own
     private final jcuda.driver.CUevent[] ev0 = events(3), ev1 = events(3), evDone = events(3);
     private int lastEv = -1;   // the event slot of the last launched step
-    private int lastDecodeSize = -1;   // its batch size when it was decode-only
-    // B → {steps, gpu ms, host enqueue ms, prep ms, host work ms, engine ms}
-    private final java.util.Map<Integer, double[]> decodeTiming = new java.util.HashMap<>();
     private long entryNs, prepNs, lastReturnNs, engineNs;   // this step's entry, its prep before the first launch; the last return
     private final OpProfile ops = new OpProfile(); // benchmarks: per-op GPU time of decode steps
 
@@ -151,26 +116,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 new CudaUnavailableException("CUDA unavailable: this build carries no model kernels (kernels module built without nvcc)"));
         device.makeCurrent();
         module = device.loadModule(image);
-        String a = precision.suffix, kv = kvName(layout.dtype());
-        fEmbed = Launcher.handle(CudaDevice.function(module, "cs_embed_" + a));
-        fNorm = Launcher.handle(CudaDevice.function(module, "cs_rmsnorm_" + a));
-        fRope = Launcher.handle(CudaDevice.function(module, "cs_rope_table"));
-        postReg = (hd == 64 || hd == 128) && !"false".equals(System.getProperty("chunkserve.cuda.postReg"));
-        fPost = Launcher.handle(CudaDevice.function(module, postReg ? "cs_qkv_post_reg_" + kv + "_d" + hd : "cs_qkv_post_" + kv));
-        fAttn = Launcher.handle(CudaDevice.function(module, "cs_attn_prefill_" + kv + "_" + a + "_d" + hd));
-        fSilu = Launcher.handle(CudaDevice.function(module, "cs_silu_mul_" + a));
-        fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
-        fSample = Launcher.handle(CudaDevice.function(module, "cs_sample"));
-        fPenalize = Launcher.handle(CudaDevice.function(module, "cs_penalize"));
-        fPenScatter = Launcher.handle(CudaDevice.function(module, "cs_pen_scatter"));
-        fLogprobs = Launcher.handle(CudaDevice.function(module, "cs_logprobs"));
-        fConvert = layout.dtype() == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         skinny = precision == DeviceWeights.Precision.BF16 && !"false".equals(System.getProperty("chunkserve.cuda.skinnyGemm"))
                 ? new SkinnyGemm(module, device) : null;
-        pdl = device.computeCapability() >= 90 && !"false".equals(System.getProperty("chunkserve.cuda.pdl"));
+        boolean pdl = device.computeCapability() >= 90 && !"false".equals(System.getProperty("chunkserve.cuda.pdl"));
         qt = Math.max(1, 64 / cfg.groupSize());
-        attnThreads = 64 * (hd >= 64 ? hd / 32 : 1);
-        scaleLog2 = (float) (1.0 / Math.sqrt(hd) / Math.log(2.0));
         boolean eligible = precision == DeviceWeights.Precision.BF16 && layout.dtype() != DType.F32 && (hd == 64 || hd == 128)
                 && KernelImages.attention().isPresent();
         DeviceKvCache cache = null;
@@ -210,8 +159,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         if (tp != null) tp.dependentPartials(pdl && !"false".equals(System.getProperty("chunkserve.cuda.dependentPartials")));
         if (tp != null) tp.stageUploads(stage);
         if (tp != null) tp.profile(ops);
-        invFreq = DeviceBuffer.allocate(4L * (hd / 2));
-        invFreq.upload(cfg.rope().inverseFrequencies(hd));
+        kernels = new StepKernels(device, module, cfg, w, layout.dtype(), sp, kSlabs, vSlabs, tp, blas, skinny, penalties, ops, pdl);
         pool.setMirror(this);
     }
 
@@ -219,14 +167,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         jcuda.driver.CUevent[] e = new jcuda.driver.CUevent[n];
         for (int i = 0; i < n; i++) e[i] = CudaDevice.event();
         return e;
-    }
-
-    private static String kvName(DType d) {
-        return switch (d) {
-            case F32 -> "f32";
-            case F16 -> "f16";
-            case BF16 -> "bf16";
-        };
     }
 
     @Override
@@ -254,7 +194,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** Tests and benchmarks: route single-token sequences through the generic kernel instead. */
     public void setTwoPhase(boolean on) { useTwoPhase = on; }
 
-    /** The two-phase kernels' current plan (null when they do not apply or ran no step yet). */
     /** The two-phase partials kernel variant and its resident blocks per multiprocessor, or "none". */
     public String attentionKernel() {
         return twoPhase == null ? "none" : twoPhase.variant() + ", " + twoPhase.blocksPerMultiprocessor() + " blocks an SM, warp items "
@@ -263,6 +202,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 + (twoPhase.plan() == null ? "" : " (last plan: " + twoPhase.plan() + ")");
     }
 
+    /** The two-phase kernels' current plan (null when they do not apply or ran no step yet). */
     public CudaPlan attentionPlan() { return twoPhase == null ? null : twoPhase.plan(); }
 
     /** Benchmarks: the two-phase plans' warp item mode ({@link CudaPlan#WARP_OFF}, {@code WARP_AUTO}, {@code WARP_ALWAYS}). */
@@ -324,13 +264,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
     }
 
-    private static DeviceBuffer ensure(DeviceBuffer b, long bytes) {
-        if (b != null && b.bytes() >= bytes) return b;
-        long size = Math.max(bytes, b == null ? 0 : b.bytes() * 3 / 2);
-        if (b != null) b.close();
-        return DeviceBuffer.allocate(size);
-    }
-
     private int[] ints(int n) {
         if (hostInts.length < n) hostInts = new int[Math.max(n, hostInts.length * 2)];
         return hostInts;
@@ -366,23 +299,20 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     public void setDevicePenalties(boolean on) { penaltiesOn = on; }
 
     /** Rows penalized on the device so far (checks). */
-    public long penalizedRows() { return penalizedRows; }
+    public long penalizedRows() { return kernels.penalizedRows(); }
 
     /**
      * Benchmarks (A/B), checks: whether penalized rows' lists stay on the device across steps (only the entries a step
      * changed go up) or go up whole every step. Set when no step is in flight.
      */
-    public void setResidentPenalties(boolean on) { residentPenalties = on; }
+    public void setResidentPenalties(boolean on) { penalties.setResident(on); }
 
     /**
      * Penalty entries uploaded so far: {entries of resident lists (changes and first uploads), whole resident lists
      * uploaded, entries uploaded whole with a step's ints}; and the resident lists' arena: {live lists, arena entries,
      * free entries, free blocks}.
      */
-    public long[] penaltyUploads() {
-        return new long[] {penArena.uploadedEntries(), penArena.fullUploads(), inlineEntries,
-                penArena.liveSlots(), penArena.capacity(), penArena.freeEntries(), penArena.freeBlocks()};
-    }
+    public long[] penaltyUploads() { return penalties.uploads(); }
 
     /**
      * Rows it picks that are marked for log-probabilities ({@link ForwardBatch#markLogprobs}) get them from the device
@@ -395,22 +325,13 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     public void setDeviceLogprobs(boolean on) { logprobsOn = on; }
 
     /** Rows whose log-probabilities came from the device so far (checks). */
-    public long logprobRows() { return logprobRows; }
+    public long logprobRows() { return kernels.logprobRows(); }
 
     /** Benchmarks (A/B): whether the engine hands this runner its stochastic rows (read when no step is in flight). */
     public void setDeviceSampling(boolean on) { samplingOn = on; }
 
     /** Benchmarks (A/B): whether engines built on this runner from now on pipeline its steps. */
     public void setPipelining(boolean on) { pipeline = on; }
-
-    /** A step queued on the device whose results were not read yet. */
-    private static final class Launched {
-        ForwardBatch b;
-        int parity, ev, prevEv, nLog, nGreedy, nNeed;
-        int[] logSeq, penSlot, lpSeq;
-        long hostNs, idsHandle, lpHandle;
-        boolean ahead, profiled, empty, afterSameDecode;   // afterSameDecode: the step before was a decode-only one of this size
-    }
 
     /**
      * Runs {@code whileRunning} (when not null) once the queued part of the step is estimated to keep the device
@@ -423,7 +344,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         entryNs = System.nanoTime();
         engineNs = lastReturnNs == 0 ? 0 : entryNs - lastReturnNs;
         try {
-            Launched l = enqueue(b, pool, whileRunning);
+            LaunchedStep l = enqueue(b, pool, whileRunning);
             if (pendingHostWork != null) runHostWork();
             finish(l, logits);
         } finally {
@@ -442,7 +363,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     @Override
     public void collect(ForwardBatch b, float[] logits) {
-        Launched l = launched.poll();
+        LaunchedStep l = launched.poll();
         if (l == null || l.b != b) throw new IllegalStateException("collect of a step that is not the oldest launched");
         try {
             finish(l, logits);
@@ -465,33 +386,26 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         r.run();
         long ns = System.nanoTime() - t;
         hostWorkNs += ns;
-        hostWorkMs = hostWorkMs <= 0 ? ns / 1e6 : 0.7 * hostWorkMs + 0.3 * ns / 1e6;
-    }
-
-    /** After layersQueued layers are queued: whether the device's backlog covers the host work. */
-    private boolean backlogCoversHostWork(int layersQueued, long firstLaunchNs, ForwardBatch b) {
-        if (gpuMsPerLayer <= 0 || hostWorkMs <= 0 || !b.isDecodeOnly() || b.size() != gpuMsBatch) return false;
-        double backlogMs = layersQueued * gpuMsPerLayer - (System.nanoTime() - firstLaunchNs) / 1e6;
-        return backlogMs >= hostWorkMs + 0.02;
+        timing.hostWorkRan(ns);
     }
 
     /** Queues a step on the device (nothing waits for it) and returns what reading its results needs. */
-    private Launched enqueue(ForwardBatch b, ChunkPool pool, Runnable whileRunning) {
+    private LaunchedStep enqueue(ForwardBatch b, ChunkPool pool, Runnable whileRunning) {
         try {
             return enqueueStep(b, pool, whileRunning);
         } catch (RuntimeException | Error e) {
-            penArena.clear();   // this step's list changes may not have reached the device: upload every list whole next time
+            penalties.forgetDevice();   // this step's list changes may not have reached the device: upload every list whole next time
             throw e;
         }
     }
 
     private final StepInts sp = new StepInts();
 
-    private Launched enqueueStep(ForwardBatch b, ChunkPool pool, Runnable whileRunning) {
+    private LaunchedStep enqueueStep(ForwardBatch b, ChunkPool pool, Runnable whileRunning) {
         if (pool != this.pool) throw new IllegalArgumentException("this runner serves the pool it was built with");
         pendingHostWork = whileRunning;
         hostWorkNs = 0;
-        Launched st = new Launched();
+        LaunchedStep st = new LaunchedStep();
         st.b = b;
         st.ahead = !launched.isEmpty();
         int S = b.size();
@@ -504,11 +418,10 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         st.ev = (int) (launches++ % 3);
         st.prevEv = lastEv;
         lastEv = st.ev;
-        st.afterSameDecode = b.isDecodeOnly() && lastDecodeSize == S;
-        lastDecodeSize = b.isDecodeOnly() ? S : -1;
+        st.afterSameDecode = timing.afterSameDecode(b.isDecodeOnly(), S);
         if (ops.isOn() && st.ahead) {
             // the per-op marks are the last queued step's: read the one before first (profiling gives up the overlap)
-            Launched p = launched.peekLast();
+            LaunchedStep p = launched.peekLast();
             jcuda.driver.JCudaDriver.cuEventSynchronize(evDone[p.ev]);
             ops.finishStep(p.b.isDecodeOnly());
             p.profiled = true;
@@ -516,14 +429,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         device.makeCurrent();
         sp.plan(b, cfg, layout.chunkSize(), precision.bytes, qt, twoPhase != null && useTwoPhase, prevGreedyIndex,
                 deviceSampling, devicePenalties, deviceLogprobs);
-        placePenaltyLists(b);
-        sp.fill(b, prevGreedyIndex, penArena.deltas(), this::ints);
+        penalties.place(b, sp, device);
+        sp.fill(b, prevGreedyIndex, penalties.deltas(), this::ints);
         uploadStepInts(st);
-        ensureScratch(b);
+        kernels.ensureScratch(b);
         long hostStart = System.nanoTime();
         prepNs = hostStart - entryNs;
         int p = st.parity;
-        DeviceBuffer prevIds = ids[1 - p];
+        DeviceBuffer prevIds = kernels.ids(1 - p);
         int e = st.ev;
         CudaDevice.record(ev0[e]);
         ops.reset();
@@ -532,7 +445,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         sp.p = p;
         sp.prevIds = prevIds;
         sp.e = e;
-        launchLayers(b);
+        kernels.layers(b, skipOps, partialsDiag, layers -> {
+            if (pendingHostWork != null && timing.backlogCoversHostWork(layers, hostStart, b.isDecodeOnly(), b.size())) runHostWork();
+        });
         int nLog = sp.nLog, nGreedy = sp.nGreedy;
         steps++;
         ops.mark(OpProfile.C_HEAD);
@@ -551,55 +466,24 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
             return st;
         }
-        launchHead(st);
+        kernels.head();
+        int nNeed = nLog - nGreedy, nLp = sp.nLp;
+        for (int i = 0; i < nGreedy; i++) prevGreedyIndex[sp.logSeq[nNeed + i]] = i;
+        ops.mark(OpProfile.C_HEAD);   // the end mark
+        CudaDevice.record(ev1[e]);
+        if (nGreedy > 0) st.idsHandle = stage.downloadAsync(kernels.ids(p).ptr(), nGreedy);
+        if (nLp > 0) st.lpHandle = stage.downloadAsync(kernels.logprobs(p).ptr(), LP_STRIDE * nLp);
+        CudaDevice.record(evDone[e]);
+        st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
         return st;
     }
 
-    /** Resident penalty lists: places each penalized row's list in the arena (growing its device copy), or counts inline entries. */
-    private void placePenaltyLists(ForwardBatch b) {
-        int S = sp.S, nPen = sp.nPen, nEnt = sp.nEnt;
-        // resident penalty lists: each penalized row's list placed in the arena, the entries its device copy lacks queued
-        boolean resident = nPen > 0 && residentPenalties;
-        int[] penFirst = null;
-        int nDelta = 0, nEntInline = resident ? 0 : nEnt;
-        if (resident) {
-            penFirst = new int[S];
-            penArena.beginStep();
-            for (int s = 0; s < S; s++) {
-                if (!b.wantsLogits(s) || !b.isGreedy(s) || !b.isPenalized(s)) continue;
-                Object key = b.penaltyKey(s);
-                // (a row marked without a key: a list of its own for this step, uploaded whole)
-                penFirst[s] = key != null
-                        ? penArena.place(key, b.penaltyIds(s), b.penaltyCounts(s), b.penaltyEntries(s), b.penaltyRecords(s), b.penaltyLastEntry(s))
-                        : penArena.place(new Object(), b.penaltyIds(s), b.penaltyCounts(s), b.penaltyEntries(s), 0, -1);
-            }
-            penArena.endStep();
-            nDelta = penArena.deltaCount();
-            long need = 8L * Math.max(1, penArena.capacity());
-            if (penArenaBuf == null || penArenaBuf.bytes() < need) {   // grown at its end: positions stay, the old entries copied
-                DeviceBuffer nb = DeviceBuffer.allocate(need);
-                if (penArenaBuf != null) {
-                    cuMemcpyDtoDAsync(nb.ptr(), penArenaBuf.ptr(), penArenaBuf.bytes(), null);
-                    device.synchronize();
-                    penArenaBuf.close();
-                }
-                penArenaBuf = nb;
-            }
-        } else {
-            inlineEntries += nEnt;
-        }
-        sp.resident = resident;
-        sp.penFirst = penFirst;
-        sp.nDelta = nDelta;
-        sp.nEntInline = nEntInline;
-    }
-
     /** Uploads the step's ints (through the pinned stage of its parity) and points at their sections on the device. */
-    private void uploadStepInts(Launched st) {
+    private void uploadStepInts(LaunchedStep st) {
         int T = sp.T, total = sp.total;
         int oUnits = sp.oUnits, oTables = sp.oTables, oRows = sp.oRows, oDraw = sp.oDraw, oPen = sp.oPen, oEnt = sp.oEnt, oLp = sp.oLp, oDelta = sp.oDelta;
         int[] in = sp.in;
-        dInts = ensure(dInts, 4L * total);
+        dInts = DeviceBuffer.atLeast(dInts, 4L * total);
         stage.begin(st.parity);
         stage.upload(dInts.ptr(), in, total);
         CUdeviceptr dTok = dInts.at(0), dPos = dInts.at(4L * T), dChunk = dInts.at(8L * T), dSlot = dInts.at(12L * T);
@@ -610,158 +494,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         sp.dPen = dPen; sp.dEnt = dEnt; sp.dLp = dLp; sp.dDelta = dDelta;
     }
 
-    /** Sizes the step's scratch buffers and, when the two-phase kernels apply, prepares their plan for the decode rows. */
-    private void ensureScratch(ForwardBatch b) {
-        int T = sp.T, h = sp.h, qDim = sp.qDim, kvDim = sp.kvDim, inter = sp.inter, half = sp.half, A = sp.A, nDec = sp.nDec;
-        boolean tp = sp.tp;
-        // 3. scratch
-        x = ensure(x, 4L * T * h);
-        hn = ensure(hn, (long) A * T * Math.max(h, Math.max(qDim, inter)));
-        qkv = ensure(qkv, 4L * T * (qDim + 2 * kvDim));
-        att = ensure(att, (long) A * T * qDim);
-        gu = ensure(gu, 8L * T * inter);
-        act = ensure(act, (long) A * T * inter);
-        cosT = ensure(cosT, 4L * T * half);
-        sinT = ensure(sinT, 4L * T * half);
-        if (tp) {
-            q16 = ensure(q16, 2L * nDec * qDim);
-            if (fConvert != 0) att16 = ensure(att16, 2L * nDec * qDim);
-            int[][] tables = new int[nDec][];
-            int[] lengths = new int[nDec];
-            for (int i = 0; i < nDec; i++) {
-                tables[i] = b.chunkTable(sp.order[i]);
-                lengths[i] = b.startPosition(sp.order[i]) + 1;
-            }
-            twoPhase.prepare(tables, lengths, true);
-        }
-    }
-
-    /** Queues the embedding, the RoPE tables and every decoder layer (running the host work once the backlog covers it). */
-    private void launchLayers(ForwardBatch b) {
-        int T = sp.T, logC = sp.logC, h = sp.h, qDim = sp.qDim, kvDim = sp.kvDim, inter = sp.inter;
-        int hq = sp.hq, hkv = sp.hkv, hd = sp.hd, half = sp.half, nDec = sp.nDec, units = sp.units;
-        boolean tp = sp.tp;
-        CUdeviceptr dTok = sp.dTok, dPos = sp.dPos, dChunk = sp.dChunk, dSlot = sp.dSlot, dUnits = sp.dUnits, dTables = sp.dTables;
-        DeviceBuffer prevIds = sp.prevIds;
-        long hostStart = sp.hostStart;
-        // 4. embedding and RoPE tables
-        k.begin().ptr(w.embed()).ptr(dTok).ptr(prevIds).ptr(x).i32(h).launch(fEmbed, T, 1, 256, 0);
-        k.begin().ptr(dPos).ptr(invFreq).ptr(cosT).ptr(sinT).i32(T).i32(half)
-                .launch(fRope, Math.max(1, Math.min((T * half + 255) / 256, 4096)), 1, 256, 0);
-        float eps = cfg.rmsNormEps();
-        int normThreads = normThreadsProp > 0 ? normThreadsProp : h >= 4096 ? 1024 : h >= 1024 ? 512 : h >= 256 ? 256 : 64;
-        long wqkvN = qDim + 2L * kvDim;
-        long siluN = (long) T * inter;
-        int postBlocksY = (hq + 2 * hkv + 7) / 8;   // one warp per head, 8 warps a block
-        // SiLU·mul in the gate|up GEMM's epilogue (bf16, interleaved gate|up rows, the wide skinny kernel's T range)
-        boolean fuseSilu = fuseSiluMul && skinny != null && w.gateUpInterleaved() && skinny.fusesSiluMul(T, 2 * inter, h);
-        int siluBlocks = (int) Math.min((siluN / 4 + 255) / 256 + 1, 8L * device.multiprocessors() * 8);   // (4 elements a thread when inter % 4 == 0)
-        final int skip = b.isDecodeOnly() ? skipOps : 0;   // diagnostics only (setSkipOps)
-        if (twoPhase != null) twoPhase.skipMerge((skip & 256) != 0);   // "merge": the partials alone
-        if (twoPhase != null) twoPhase.skipPrivate((skip & 512) != 0);   // "private": the partials' block items alone
-        if (twoPhase != null) twoPhase.partialsDiag(b.isDecodeOnly() ? partialsDiag : 0);
-        sp.eps = eps;
-        sp.normThreads = normThreads;
-        sp.skip = skip;
-        // 5. layers
-        for (int l = 0; l < cfg.numLayers(); l++) {
-            DeviceWeights.Layer L = w.layer(l);
-            ops.mark(OpProfile.C_NORM);
-            boolean zq = zeroFirst(T, (int) wqkvN, h);
-            k.begin().ptr(x).ptr((Pointer) null).ptr(L.attnNorm()).ptr(hn).i32(h).f32(eps).ptr(zq ? qkv : null).i32(zq ? (int) (T * wqkvN) : 0);
-            if ((skip & 4) == 0) launch(fNorm, T, 1, normThreads);
-            ops.mark(OpProfile.C_QKV);
-            if ((skip & 8) == 0) gemm(L.wqkv(), hn, qkv, T, (int) wqkvN, h, false, zq);
-            ops.mark(OpProfile.C_POST);
-            if ((skip & 2) == 0) {
-                k.begin().ptr(qkv).ptr(L.bias()).ptr(L.qNorm()).ptr(L.kNorm()).ptr(cosT).ptr(sinT).ptr(kSlabs[l]).ptr(vSlabs[l])
-                        .ptr(dChunk).ptr(dSlot).ptr(tp ? q16 : null).i32(tp ? nDec : 0).i32(hq).i32(hkv).i32(hd).i32(logC).f32(eps);
-                launch(fPost, T, postBlocksY, 256);
-            }
-            ops.mark(OpProfile.C_ATTN);
-            if (tp && (skip & 1) == 0) {
-                if (fConvert == 0) {
-                    twoPhase.decode(l, q16.ptr(), att.ptr());
-                } else {
-                    twoPhase.decode(l, q16.ptr(), att16.ptr());
-                    long n = (long) nDec * qDim;
-                    k.begin().ptr(att16).ptr(att).i64(n).launch(fConvert, (int) Math.min((n + 255) / 256, 4096), 1, 256, 0);
-                }
-            }
-            if (units > 0) {
-                k.begin().ptr(qkv).ptr(kSlabs[l]).ptr(vSlabs[l]).ptr(dUnits).ptr(dTables).ptr(att).i32(hq).i32(hkv).i32(logC)
-                        .f32(scaleLog2).launch(fAttn, units, hkv, attnThreads, 0);
-            }
-            ops.mark(OpProfile.C_O);
-            if ((skip & 16) == 0) gemm(L.wo(), att, x, T, h, qDim, true, false);
-            ops.mark(OpProfile.C_NORM);
-            boolean zg = !fuseSilu && zeroFirst(T, 2 * inter, h);
-            k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).ptr(zg ? gu : null).i32(zg ? T * 2 * inter : 0);
-            if ((skip & 4) == 0) launch(fNorm, T, 1, normThreads);
-            ops.mark(OpProfile.C_GU);
-            if ((skip & 32) != 0) {
-                // diagnostics: gate|up (and SiLU·mul) left out
-            } else if (fuseSilu) {
-                skinny.runSiluMul(Cublas.address(L.wgu().ptr()), Cublas.address(hn.ptr()), Cublas.address(act.ptr()), T, 2 * inter, h);
-            } else {
-                gemm(L.wgu(), hn, gu, T, 2 * inter, h, false, zg);
-                ops.mark(OpProfile.C_SILU);
-                k.begin().ptr(gu).ptr(act).i64(siluN).i32(inter).i32(w.gateUpInterleaved() ? 1 : 0);
-                launch(fSilu, siluBlocks, 1, 256);
-            }
-            ops.mark(OpProfile.C_DOWN);
-            if ((skip & 64) == 0) gemm(L.wdown(), act, x, T, h, inter, true, false);
-            if (pendingHostWork != null && l + 1 < cfg.numLayers() && backlogCoversHostWork(l + 1, hostStart, b)) runHostWork();
-        }
-    }
-
-    /** Queues the final norm and LM head for the rows that want logits, the penalties, the device's picks and log-probabilities, and their downloads. */
-    private void launchHead(Launched st) {
-        int h = sp.h, vocab = sp.vocab, A = sp.A, nLog = sp.nLog, nGreedy = sp.nGreedy, nDraw = sp.nDraw, nPen = sp.nPen, nEnt = sp.nEnt;
-        int nLp = sp.nLp, nDelta = sp.nDelta, p = sp.p, e = sp.e, normThreads = sp.normThreads, skip = sp.skip;
-        boolean resident = sp.resident;
-        float eps = sp.eps;
-        int[] logSeq = sp.logSeq;
-        long hostStart = sp.hostStart;
-        DeviceBuffer prevIds = sp.prevIds;
-        CUdeviceptr dRows = sp.dRows, dDraw = sp.dDraw, dPen = sp.dPen, dEnt = sp.dEnt, dLp = sp.dLp, dDelta = sp.dDelta;
-        // 6. final norm and LM head for the rows that want logits; greedy ones picked on the device
-        lastN = ensure(lastN, (long) A * nLog * h);
-        lg[p] = ensure(lg[p], 4L * nLog * vocab);
-        k.begin().ptr(x).ptr(dRows).ptr(w.norm()).ptr(lastN).i32(h).f32(eps).ptr((Pointer) null).i32(0);
-        if ((skip & 128) == 0) {   // diagnostics: the final norm and LM head left out (the argmax reads stale logits)
-            launch(fNorm, nLog, 1, normThreads);
-            gemm(w.lmHead(), lastN, lg[p], nLog, vocab, h, false, false);
-        }
-        int nNeed = nLog - nGreedy;
-        if (nGreedy > 0) {
-            ids[p] = ensure(ids[p], 4L * nGreedy);
-            if (nPen > 0) {
-                penSaved[p] = ensure(penSaved[p], 8L * (nEnt + nPen));
-                if (nDelta > 0) k.begin().ptr(penArenaBuf).ptr(dDelta).i32(nDelta).launch(fPenScatter, (nDelta + 255) / 256, 1, 256, 0);
-                k.begin().ptr(lg[p]).i32(vocab).ptr(dPen).ptr(resident ? penArenaBuf.ptr() : dEnt).ptr(prevIds).ptr(penSaved[p]).launch(fPenalize, nPen, 1, 256, 0);
-                penalizedRows += nPen;
-            }
-            int nArg = nGreedy - nDraw;
-            if (nArg > 0) k.begin().ptr(lg[p].at(4L * nNeed * vocab)).i32(vocab).ptr(ids[p]).launch(fArgmax, nArg, 1, 1024, 0);
-            if (nDraw > 0) k.begin().ptr(lg[p]).i32(vocab).ptr(dDraw).ptr(ids[p].at(4L * nArg)).launch(fSample, nDraw, 1, 512, 0);
-            if (nLp > 0) {
-                lpOut[p] = ensure(lpOut[p], 4L * LP_STRIDE * nLp);
-                k.begin().ptr(lg[p]).i32(vocab).ptr(dLp).ptr(ids[p]).ptr(nPen > 0 ? penSaved[p] : null).ptr(lpOut[p]).launch(fLogprobs, nLp, 1, 512, 0);
-                logprobRows += nLp;
-            }
-            for (int i = 0; i < nGreedy; i++) prevGreedyIndex[logSeq[nNeed + i]] = i;
-        }
-        ops.mark(OpProfile.C_HEAD);   // the end mark
-        CudaDevice.record(ev1[e]);
-        if (nGreedy > 0) st.idsHandle = stage.downloadAsync(ids[p].ptr(), nGreedy);
-        if (nLp > 0) st.lpHandle = stage.downloadAsync(lpOut[p].ptr(), LP_STRIDE * nLp);
-        CudaDevice.record(evDone[e]);
-        st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
-    }
-
     /** Waits for a queued step's results and completes its batch: the device's picks and the other logits rows. */
-    private void finish(Launched st, float[] logits) {
+    private void finish(LaunchedStep st, float[] logits) {
         if (st.empty) return;
         ForwardBatch b = st.b;
         int p = st.parity, nGreedy = st.nGreedy, nNeed = st.nNeed, vocab = cfg.vocabSize();
@@ -776,7 +510,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 if (idsHost[i] >= 0) b.setSampled(s, idsHost[i]);
                 else {
                     downloadRow(logits, s, nNeed + i, vocab, p);   // a non-finite logit: the host sampler decides
-                    if (st.penSlot != null && st.penSlot[nNeed + i] >= 0) restoreRaw(logits, s, st.penSlot[nNeed + i], b.penaltyEntries(s), vocab, p);
+                    if (st.penSlot != null && st.penSlot[nNeed + i] >= 0) penalties.restoreRaw(logits, s, st.penSlot[nNeed + i], b.penaltyEntries(s), vocab, p);
                 }
             }
             if (st.lpSeq != null) {
@@ -802,17 +536,11 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             boolean contiguous = true;
             for (int i = 0; i < nNeed; i++) contiguous &= logSeq[i] == logSeq[0] + i;
             if (contiguous) {
-                cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * logSeq[0] * vocab), lg[p].ptr(), 4L * nNeed * vocab);
+                cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * logSeq[0] * vocab), kernels.logits(p).ptr(), 4L * nNeed * vocab);
             } else {
                 for (int i = 0; i < nNeed; i++) downloadRow(logits, logSeq[i], i, vocab, p);
             }
-            if (b.isDecodeOnly()) {
-                double[] t = decodeTiming.get(b.size());
-                if (t != null) {
-                    t[8]++;
-                    t[9] += (System.nanoTime() - d0) / 1e6;
-                }
-            }
+            if (b.isDecodeOnly()) timing.noteDownload(b.size(), (System.nanoTime() - d0) / 1e6);
         }
     }
 
@@ -826,29 +554,13 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
      * After a step's events completed: its GPU time, for decode-only steps. For a step queued behind another, the
      * time from the previous step's end when that is shorter (its first launch waited for the device).
      */
-    private void noteTiming(Launched st) {
+    private void noteTiming(LaunchedStep st) {
         boolean decode = st.b.isDecodeOnly();
         if (!st.profiled) ops.finishStep(decode);
         if (!decode) return;
-        double[] t = decodeTiming.computeIfAbsent(st.b.size(), k -> new double[10]);
         double gpuMs = CudaDevice.elapsedMs(ev0[st.ev], ev1[st.ev]);
         double period = st.prevEv >= 0 && !st.profiled ? CudaDevice.elapsedMs(ev1[st.prevEv], ev1[st.ev]) : Double.NaN;
-        if (st.ahead && period < gpuMs) gpuMs = period;
-        if (st.afterSameDecode && period > 0) {
-            // device time from the end of the step before, a decode of the same size: the step's period on the
-            // device, idle gaps between steps included
-            t[6]++;
-            t[7] += period;
-        }
-        double per = gpuMs / cfg.numLayers();
-        if (st.b.size() != gpuMsBatch || per < gpuMsPerLayer) gpuMsPerLayer = per;
-        gpuMsBatch = st.b.size();
-        t[0]++;
-        t[1] += gpuMs;
-        t[3] += prepNs / 1e6;
-        t[4] += hostWorkNs / 1e6;
-        t[5] += engineNs / 1e6;
-        t[2] += st.hostNs / 1e6;
+        timing.note(st.b.size(), cfg.numLayers(), gpuMs, period, st.ahead, st.afterSameDecode, prepNs, hostWorkNs, engineNs, st.hostNs);
     }
 
     /**
@@ -859,51 +571,11 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
      * the same size (the step's period on the device, idle between steps included), mean ms to download the
      * logits rows sampled on the host (NaN: none)}; null when there were none. Clears the record when {@code reset}.
      */
-    public double[] decodeTiming(int B, boolean reset) {
-        double[] t = decodeTiming.get(B);
-        if (reset) decodeTiming.clear();
-        return t == null ? null : new double[] {t[0], t[1] / t[0], t[2] / t[0], t[3] / t[0], t[4] / t[0], t[5] / t[0],
-                t[6] == 0 ? Double.NaN : t[7] / t[6], t[8] == 0 ? Double.NaN : t[9] / t[8]};
-    }
-
-    /** Undoes cs_penalize on a downloaded row: its saved (id, raw bits) pairs, n + 1 from slot {@code slot}. */
-    private void restoreRaw(float[] logits, int seq, int slot, int n, int vocab, int parity) {
-        int[] pairs = new int[2 * (n + 1)];
-        cuMemcpyDtoH(Pointer.to(pairs), penSaved[parity].at(8L * slot), 8L * (n + 1));
-        for (int j = 0; j <= n; j++) {
-            int id = pairs[2 * j];
-            if (id >= 0 && id < vocab) logits[seq * vocab + id] = Float.intBitsToFloat(pairs[2 * j + 1]);
-        }
-    }
+    public double[] decodeTiming(int B, boolean reset) { return timing.decodeTiming(B, reset); }
 
     private void downloadRow(float[] logits, int seq, int lgRow, int vocab, int parity) {
-        cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * seq * vocab), lg[parity].at(4L * lgRow * vocab), 4L * vocab);
+        cuMemcpyDtoH(Pointer.to(logits).withByteOffset(4L * seq * vocab), kernels.logits(parity).at(4L * lgRow * vocab), 4L * vocab);
     }
-
-    /**
-     * Launches the kernel whose arguments {@link #k} holds: as a programmatic dependent of the kernel before it
-     * where that is on (sm_90+; the model.cu kernels wait for it in {@code pdl_wait} first), else plainly.
-     */
-    private void launch(long f, int gx, int gy, int threads) {
-        if (pdl) k.launchDependent(f, gx, gy, threads, 0);
-        else k.launch(f, gx, gy, threads, 0);
-    }
-
-    /** Whether the GEMM y = x·Wᵀ of this shape adds k-slices atomically into y, which must be zeroed first. */
-    private boolean zeroFirst(int T, int n, int k) {
-        return skinny != null && skinny.prefers(T, n, k) && skinny.splitsK(T, n, k);
-    }
-
-    /** y (T, n) fp32 = x (T, k) · Wᵀ (+ y when accumulate), in the precision's types; yZeroed: see zeroFirst. */
-    private void gemm(DeviceBuffer wm, DeviceBuffer xin, DeviceBuffer y, int T, int n, int k, boolean accumulate, boolean yZeroed) {
-        if (skinny != null && skinny.prefers(T, n, k)) {
-            skinny.run(Cublas.address(wm.ptr()), Cublas.address(xin.ptr()), Cublas.address(y.ptr()), T, n, k, accumulate, yZeroed);
-            return;
-        }
-        blas.linear(Cublas.address(wm.ptr()), precision.cudaType, Cublas.address(xin.ptr()), precision.cudaType,
-                Cublas.address(y.ptr()), T, n, k, accumulate);
-    }
-
 
     @Override
     public void close() {
@@ -917,10 +589,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             kSlabs[l].close();
             vSlabs[l].close();
         }
-        for (DeviceBuffer d : new DeviceBuffer[] {dInts, x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], penSaved[0], penSaved[1], lpOut[0], lpOut[1], invFreq, penArenaBuf}) {
-            if (d != null) d.close();
-        }
-        penArena.clear();
+        kernels.close();
+        if (dInts != null) dInts.close();
+        penalties.close();
         stage.close();
         cuModuleUnload(module);
         if (ownsWeights) w.close();

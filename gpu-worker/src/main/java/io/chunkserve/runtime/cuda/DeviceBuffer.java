@@ -21,6 +21,17 @@ public final class DeviceBuffer implements AutoCloseable {
         this.bytes = bytes;
     }
 
+    /**
+     * b when it holds at least {@code bytes}, else a new buffer of max(bytes, 1.5 × b's size) (b freed, its contents not
+     * kept): scratch that grows with the largest request seen.
+     */
+    static DeviceBuffer atLeast(DeviceBuffer b, long bytes) {
+        if (b != null && b.bytes() >= bytes) return b;
+        long size = Math.max(bytes, b == null ? 0 : b.bytes() * 3 / 2);
+        if (b != null) b.close();
+        return allocate(size);
+    }
+
     /** At least one byte, so that an empty array still has a valid pointer to pass. */
     public static DeviceBuffer allocate(long bytes) {
         CUdeviceptr p = new CUdeviceptr();
