@@ -3,8 +3,6 @@ package io.chunkserve.runtime.cuda;
 import io.chunkserve.bench.RandomModel;
 import io.chunkserve.engine.Engine;
 import io.chunkserve.engine.EngineConfig;
-import io.chunkserve.engine.GenerationRequest;
-import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.engine.sched.SchedulerConfig;
 import io.chunkserve.kernels.KernelImages;
 import io.chunkserve.kv.ChunkPool;
@@ -14,26 +12,16 @@ import io.chunkserve.model.DType;
 import io.chunkserve.model.ModelConfig;
 import io.chunkserve.sampling.SamplingParams;
 import io.chunkserve.tokenizer.Tokenizer;
-import jcuda.driver.CUevent;
 import jcuda.driver.CUmodule;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.DoubleSupplier;
-import java.util.function.IntFunction;
-import java.util.function.BiFunction;
 
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
+import static io.chunkserve.runtime.cuda.ServeBenchRuns.*;
 
 /**
  * Serving benchmark of the CUDA backend through the real engine (scheduler, prefix cache, engine thread):
@@ -113,8 +101,8 @@ public final class CudaServeBench {
                         // TTFT: a prefix hit (the system prompt is cached) and a miss (salted: nothing cached)
                         double hit = Double.MAX_VALUE, miss = Double.MAX_VALUE;
                         for (int i = 0; i < 3; i++) {
-                            hit = Math.min(hit, run(engine, system, U, 1, 1, rnd, c.vocabSize(), 0).ttftMs);
-                            miss = Math.min(miss, run(engine, system, U, 1, 1, rnd, c.vocabSize(), 1000 + i).ttftMs);
+                            hit = Math.min(hit, run(engine, system, U, 1, 1, rnd, c.vocabSize(), 0).ttftMs());
+                            miss = Math.min(miss, run(engine, system, U, 1, 1, rnd, c.vocabSize(), 1000 + i).ttftMs());
                         }
                         r.put("ttft_ms_prefix_hit", round(hit));
                         r.put("ttft_ms_no_hit", round(miss));
@@ -133,17 +121,17 @@ public final class CudaServeBench {
                             double kvStep = (P + B * (avgCtx - P)) * layout.bytesPerToken();
                             double roofStep = (w.matrixBytesPerStep() + kvStep) / bw;
                             double roofTps = B / roofStep;
-                            double stepMs = B / x.decodeTps * 1e3;
+                            double stepMs = B / x.decodeTps() * 1e3;
                             double prepMs = tm == null ? Double.NaN : tm[3], overlapMs = tm == null ? Double.NaN : tm[4];
                             double engineMs = tm == null ? Double.NaN : tm[5];
                             double periodMs = tm == null ? Double.NaN : tm[6];
-                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d %9.3f %9.3f %9.3f %9.3f %7.1f%%%n", shape, B, x.decodeTps, roofTps,
-                                    100 * x.decodeTps / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps, prepMs, engineMs, overlapMs,
+                            System.out.printf(Locale.ROOT, "%-13s %5d %10.0f %10.0f %7.0f%% %9.3f %9.3f %9.3f %9.3f %8d %9.3f %9.3f %9.3f %9.3f %7.1f%%%n", shape, B, x.decodeTps(), roofTps,
+                                    100 * x.decodeTps() / roofTps, stepMs, gpuMs, hostMs, roofStep * 1e3, x.decodeSteps(), prepMs, engineMs, overlapMs,
                                     periodMs, 100 * roofStep * 1e3 / periodMs);
                             Map<String, Object> rb = new LinkedHashMap<>();
-                            rb.put("decode_tok_s", round(x.decodeTps));
+                            rb.put("decode_tok_s", round(x.decodeTps()));
                             rb.put("roofline_tok_s", round(roofTps));
-                            rb.put("fraction_of_roofline", Math.round(1000 * x.decodeTps / roofTps) / 1000.0);
+                            rb.put("fraction_of_roofline", Math.round(1000 * x.decodeTps() / roofTps) / 1000.0);
                             rb.put("step_ms", round(stepMs));
                             rb.put("roofline_step_ms", round(roofStep * 1e3));
                             rb.put("gpu_ms_per_decode_step", round(gpuMs));
@@ -330,7 +318,7 @@ public final class CudaServeBench {
                                 runner.setProfile(false);
                                 System.out.printf(Locale.ROOT, "%-13s B=%d attention pieces %s: attention %.3f ms/step (profiled), GPU %.3f ms/step, %.0f tok/s; %s%n",
                                         shape, pb, tiles == 0 ? "auto" : tiles + " tiles", attention(prof), tm == null ? Double.NaN : tm[1],
-                                        x.decodeTps, runner.attentionPlan());
+                                        x.decodeTps(), runner.attentionPlan());
                             }
                             runner.forceAttentionTiles(0);
                         }
@@ -355,7 +343,7 @@ public final class CudaServeBench {
                                 runner.setSkipOps(f.length > 4 ? skipMask(f[4]) : 0);
                                 Timed t = timedThenProfiled(cx);
                                 System.out.printf(Locale.ROOT, "%-13s B=%d attn-ab %-9s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; attention %.3f ms/step (profiled); %s%n",
-                                        shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], 1e3 * pb / t.x().decodeTps, t.x().decodeTps,
+                                        shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], 1e3 * pb / t.x().decodeTps(), t.x().decodeTps(),
                                         attention(t.prof()), t.plan());
                                 Map<String, Object> one = new LinkedHashMap<>();
                                 one.put("gpu_ms", ms3(t.at(1)));
@@ -381,7 +369,7 @@ public final class CudaServeBench {
                                 Timed t = timedThenProfiled(cx);
                                 Map<String, Double> prof = t.prof();
                                 System.out.printf(Locale.ROOT, "%-13s B=%d gemm-ab %-14s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; profiled ms/step: qkv %.3f, o %.3f, gate_up %.3f, down %.3f, rmsnorm %.3f, lm head %.3f%n",
-                                        shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], 1e3 * pb / t.x().decodeTps, t.x().decodeTps,
+                                        shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], 1e3 * pb / t.x().decodeTps(), t.x().decodeTps(),
                                         prof.get("gemm qkv"), prof.get("gemm o"), prof.get("gemm gate_up"), prof.get("gemm down"), prof.get("rmsnorm"),
                                         prof.get("lm head+argmax"));
                             }
@@ -433,229 +421,5 @@ public final class CudaServeBench {
         StringBuilder sb = new StringBuilder("{");
         json(sb, result);
         System.out.println("RESULT " + sb.append("}"));
-    }
-
-    /** CudaModelRunner.setSkipOps mask of "+"-joined op names ({@link CudaModelRunner#SKIP_NAMES}; "none": 0). */
-    static int skipMask(String spec) {
-        int mask = 0;
-        if (!spec.equals("none")) {
-            for (String op : spec.split("\\+")) {
-                int bit = CudaModelRunner.SKIP_NAMES.indexOf(op);
-                if (bit < 0) throw new IllegalArgumentException("unknown op to skip " + op + " (" + CudaModelRunner.SKIP_NAMES + ")");
-                mask |= 1 << bit;
-            }
-        }
-        return mask;
-    }
-
-    static double ms3(double v) { return Math.round(v * 1000) / 1000.0; }
-
-    static SamplingParams greedy(int G) { return SamplingParams.builder().temperature(0).maxTokens(G).ignoreEos(true).build(); }
-
-    /** The two-phase attention's profiled ms (partials, and the merge launch, which has its own category since session 9). */
-    static double attention(Map<String, Double> prof) {
-        return prof.getOrDefault("attention", Double.NaN) + prof.getOrDefault("attn merge", 0.0);
-    }
-
-    /** The engine, runner and workload of one shape's A/B runs at B = pb (G tokens a request). */
-    record Ctx(Engine engine, CudaModelRunner runner, int[] system, int U, int G, int pb, java.util.Random rnd, int vocab) {
-        Run run(int gen, SamplingParams p) throws Exception { return CudaServeBench.run(engine, system, U, gen, pb, rnd, vocab, 0, p); }
-    }
-
-    /** An arm's means over its rounds (fields of {@link CudaModelRunner#decodeTiming}), and per round tok/s, prep, period. */
-    static final class ArmStats {
-        double tps, gpuMs, prep, engMs, period, dl, extra;
-        final List<Double> roundTps = new ArrayList<>(), roundPrep = new ArrayList<>(), roundPeriod = new ArrayList<>(), roundGpu = new ArrayList<>();
-
-        void add(Timed t, double extraValue, int rounds) {
-            tps += t.x().decodeTps / rounds;
-            gpuMs += t.at(1) / rounds;
-            prep += t.at(3) / rounds;
-            engMs += t.at(5) / rounds;
-            period += t.at(6) / rounds;
-            dl += t.at(7) / rounds;
-            extra += extraValue / rounds;
-            roundTps.add((double) Math.round(t.x().decodeTps));
-            roundPrep.add(ms3(t.at(3)));
-            roundPeriod.add(ms3(t.at(6)));
-            roundGpu.add(ms3(t.at(1)));
-        }
-
-        /** The arm's console line (the runner prep after the device period when {@code withPrep}). */
-        String line(String shape, int pb, String name, int width, boolean withPrep) {
-            return String.format(Locale.ROOT, "%-13s B=%d %-" + width + "s %8.0f tok/s, step %.3f ms, GPU %.3f ms, device period %.3f ms", shape, pb, name, tps,
-                    1e3 * pb / tps, gpuMs, period) + (withPrep ? String.format(Locale.ROOT, ", runner prep %.3f ms", prep) : "")
-                    + String.format(Locale.ROOT, ", engine between steps %.3f ms, logits download %.3f ms", engMs, dl);
-        }
-
-        Map<String, Object> json(boolean withPrep) {
-            Map<String, Object> one = new LinkedHashMap<>();
-            one.put("tok_s", round(tps));
-            one.put("gpu_ms", ms3(gpuMs));
-            one.put("device_period_ms", ms3(period));
-            if (withPrep) one.put("runner_prep_ms", ms3(prep));
-            one.put("engine_between_steps_ms", ms3(engMs));
-            one.put("logits_download_ms", ms3(dl));
-            return one;
-        }
-    }
-
-    /**
-     * Runs {@code arms} arms alternately, round by round, B = pb requests of G tokens each: {@code setup(arm, round)} sets
-     * the runner's switches (the engine reads them when no step is in flight) and returns the requests' sampling
-     * parameters; {@code probe(arm)}, when given, is called right before the run and returns what is called right
-     * after it: a check (it may throw) giving an extra figure to average. The caller restores the switches.
-     */
-    static ArmStats[] runArms(Ctx c, int rounds, int arms, BiFunction<Integer, Integer, SamplingParams> setup, IntFunction<DoubleSupplier> probe)
-            throws Exception {
-        ArmStats[] st = new ArmStats[arms];
-        for (int v = 0; v < arms; v++) st[v] = new ArmStats();
-        for (int round = 0; round < rounds; round++) {
-            for (int v = 0; v < arms; v++) {
-                SamplingParams sp = setup.apply(v, round);
-                c.runner().decodeTiming(c.pb(), true);
-                DoubleSupplier after = probe == null ? null : probe.apply(v);
-                Run x = c.run(c.G(), sp);
-                Timed t = new Timed(x, c.runner().decodeTiming(c.pb(), false), null, null);
-                st[v].add(t, after == null ? 0 : after.getAsDouble(), rounds);
-            }
-        }
-        return st;
-    }
-
-    /** A run's figures: its {@link CudaModelRunner#decodeTiming} (null: no decode steps), the profile and plan when taken. */
-    record Timed(Run x, double[] tm, Map<String, Double> prof, CudaPlan plan) {
-        double at(int i) { return tm == null ? Double.NaN : tm[i]; }
-    }
-
-    /** An unprofiled 32-token greedy run at B = pb (GPU ms a step, tok/s). */
-    static Timed timed(Ctx c) throws Exception {
-        c.runner().decodeTiming(c.pb(), true);
-        Run x = c.run(32, greedy(32));
-        return new Timed(x, c.runner().decodeTiming(c.pb(), true), null, c.runner().attentionPlan());
-    }
-
-    /** {@link #timed}, then a profiled 16-token run (events around each op). */
-    static Timed timedThenProfiled(Ctx c) throws Exception {
-        Timed t = timed(c);
-        c.runner().setProfile(true);
-        c.run(16, greedy(16));
-        Map<String, Double> prof = c.runner().profile();
-        c.runner().setProfile(false);
-        return new Timed(t.x(), t.tm(), prof, t.plan());
-    }
-
-    static double round(double v) { return Math.round(v * 100) / 100.0; }
-
-    @SuppressWarnings("unchecked")
-    static void json(StringBuilder sb, Map<String, Object> m) {
-        boolean first = true;
-        for (var e : m.entrySet()) {
-            if (!first) sb.append(',');
-            first = false;
-            sb.append('"').append(e.getKey()).append("\":");
-            Object v = e.getValue();
-            if (v instanceof Map) {
-                sb.append('{');
-                json(sb, (Map<String, Object>) v);
-                sb.append('}');
-            } else if (v instanceof String s) {
-                sb.append('"').append(s.replace("\"", "'")).append('"');
-            } else {
-                sb.append(v);
-            }
-        }
-    }
-
-    record Run(double ttftMs, double decodeTps, long decodeSteps) { }
-
-    /**
-     * B requests (system prompt + U unique tokens, G greedy tokens each, ignoring EOS) submitted at once; waits for
-     * all. Decode throughput counts the tokens produced after the last request's first token.
-     */
-    static Run run(Engine engine, int[] system, int U, int G, int B, java.util.Random rnd, int vocab, long salt) throws Exception {
-        return run(engine, system, U, G, B, rnd, vocab, salt, SamplingParams.builder().temperature(0).maxTokens(G).ignoreEos(true).build());
-    }
-
-    static Run run(Engine engine, int[] system, int U, int G, int B, java.util.Random rnd, int vocab, long salt, SamplingParams p)
-            throws Exception {
-        long[] first = new long[B], last = new long[B];
-        List<long[]> stamps = new ArrayList<>();   // per request: time of each token
-        List<CompletableFuture<Void>> done = new ArrayList<>();
-        AtomicLong seq = new AtomicLong();
-        long t0 = System.nanoTime();
-        for (int i = 0; i < B; i++) {
-            int[] prompt = Arrays.copyOf(system, system.length + U);
-            for (int j = 0; j < U; j++) prompt[system.length + j] = 10 + rnd.nextInt(vocab - 20);
-            long[] ts = new long[G];
-            stamps.add(ts);
-            int k = i;
-            int[] n = {0};
-            CompletableFuture<Void> f = new CompletableFuture<>();
-            done.add(f);
-            engine.submit(new GenerationRequest("r" + seq.incrementAndGet() + "-" + System.nanoTime(), "t", prompt, p, salt), out -> {
-                long now = System.nanoTime();
-                for (RequestOutput.ChoiceDelta d : out.choices()) for (int t : d.tokenIds()) if (n[0] < G) ts[n[0]++] = now;
-                if (out.error() != null) f.completeExceptionally(new IllegalStateException(out.error()));
-                else if (out.finished()) {
-                    first[k] = ts[0];
-                    last[k] = now;
-                    f.complete(null);
-                }
-            });
-        }
-        for (CompletableFuture<Void> f : done) f.get(600, TimeUnit.SECONDS);
-        long start = Arrays.stream(first).max().orElse(t0), end = Arrays.stream(last).max().orElse(t0);
-        long after = 0;
-        java.util.TreeSet<Long> steps = new java.util.TreeSet<>();
-        for (long[] ts : stamps) {
-            for (long t : ts) {
-                if (t > start) {
-                    after++;
-                    steps.add(t);
-                }
-            }
-        }
-        double ttft = (Arrays.stream(first).min().orElse(t0) - t0) / 1e6;
-        double tps = end > start ? after / ((end - start) / 1e9) : 0;
-        return new Run(ttft, tps, steps.size());
-    }
-
-    /** Device-to-device copy of 1 GiB, bytes read + written over the median time of 10 (after 3 warm-ups). */
-    static double copyBandwidth(CudaDevice dev) {
-        long n = 1L << 30;
-        try (DeviceBuffer s = DeviceBuffer.allocate(n); DeviceBuffer d = DeviceBuffer.allocate(n)) {
-            s.fill32(0x3f800000);
-            CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
-            double[] ms = new double[10];
-            for (int i = -3; i < ms.length; i++) {
-                CudaDevice.record(e0);
-                cuMemcpyDtoD(d.ptr(), s.ptr(), n);
-                CudaDevice.record(e1);
-                float t = CudaDevice.elapsedMs(e0, e1);
-                if (i >= 0) ms[i] = t;
-            }
-            Arrays.sort(ms);
-            return 2.0 * n / (ms[ms.length / 2] / 1e3);
-        }
-    }
-
-    /**
-     * A word-level tokenizer.json of {@code n} tokens ("t0" … "tN", decoded with spaces): the random models'
-     * ids decode like a real vocabulary's (the engine detokenizes every token), and EOS never appears (ignored).
-     */
-    static Path writeTokenizer(int n) throws IOException {
-        Path dir = Files.createTempDirectory("cs-bench-tok");
-        StringBuilder v = new StringBuilder();
-        for (int i = 0; i < n; i++) {
-            if (i > 0) v.append(',');
-            v.append("\"t").append(i).append("\":").append(i);
-        }
-        String json = "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[],\"normalizer\":null,"
-                + "\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},\"post_processor\":null,\"decoder\":null,"
-                + "\"model\":{\"type\":\"WordLevel\",\"vocab\":{" + v + "},\"unk_token\":\"t0\"}}";
-        Files.writeString(dir.resolve("tokenizer.json"), json);
-        Files.writeString(dir.resolve("config.json"), "{\"eos_token_id\": 1}");
-        return dir;
     }
 }
