@@ -300,31 +300,23 @@ final class OneTokenDecode {
             }
             // K of each block read ahead just before its scores, then V of each block before its P·V: with a split by
             // positions always (it replaced reading the task's whole spans first), with a split by KV heads and in the
-            // two-phase private phase once a head's K span outgrows one block (below that, no read-ahead measured faster
-            // with a split by heads: Llama-3.2-1B, context 200)
+            // two-phase private phase (extO; there a head's span that fits one block is read whole first, see heads) once a
+            // head's K span outgrows one block (below that, no read-ahead measured faster with a split by heads:
+            // Llama-3.2-1B, context 200); blk = 0: no blocks, one piece [a, b)
             int n = b - a;
-            // (the two-phase private phase, extO: the head's whole span read first where it fits one block, see heads)
             int blk = blocked(lay, n) || readAhead && blockBytes > 0 && byPositions && extO == null ? blockTokens(lay) : 0;
-            if (blk > 0) {
-                for (int t0 = a, t1; t0 < b; t0 = t1) {
-                    t1 = blockEnd(lay, t0, b, blk);
-                    readSpan(lay, ks, true, h, t0, t1, s);
-                    scores(s, lay, ks, h, t0, t1, a, rows, paired);
-                }
-            } else {
-                scores(s, lay, ks, h, a, b, a, rows, paired);
+            for (int t0 = a, t1; t0 < b; t0 = t1) {
+                t1 = blk > 0 ? blockEnd(lay, t0, b, blk) : b;
+                if (blk > 0) readSpan(lay, ks, true, h, t0, t1, s);
+                scores(s, lay, ks, h, t0, t1, a, rows, paired);
             }
             for (int r = 0; r < rows; r++) softmaxVec(s, r, n);
             Arrays.fill(s.o, 0, R * hd, 0f);
             if (paired) interleave(s, rows, n);
-            if (blk > 0) {
-                for (int t0 = a, t1; t0 < b; t0 = t1) {
-                    t1 = blockEnd(lay, t0, b, blk);
-                    readSpan(lay, vs, false, h, t0, t1, s);
-                    weighted(s, lay, vs, h, t0, t1, a, rows, paired);
-                }
-            } else {
-                weighted(s, lay, vs, h, a, b, a, rows, paired);
+            for (int t0 = a, t1; t0 < b; t0 = t1) {
+                t1 = blk > 0 ? blockEnd(lay, t0, b, blk) : b;
+                if (blk > 0) readSpan(lay, vs, false, h, t0, t1, s);
+                weighted(s, lay, vs, h, t0, t1, a, rows, paired);
             }
             if (paired) OneTokenBf16.unpairRows(s.o, rows, hd, s.tmp);
             for (int r = 0; r < rows; r++) {
