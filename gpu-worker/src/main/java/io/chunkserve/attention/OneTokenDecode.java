@@ -346,18 +346,10 @@ final class OneTokenDecode {
          * and P·V loops, whose loads sit between dependent FMAs; those then read L1/L2 (as SplitDecode does).
          */
         private void readAhead(KvLayout lay, MemorySegment ks, MemorySegment vs, int h0, int h1, int a, int b, Scratch s) {
-            int c = lay.chunkSize(), hd = lay.headDim(), eb = lay.dtype().bytes();
-            long acc = 0;
-            for (int t = a; t < b; ) {
-                int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
-                for (int h = h0; h < h1; h++) {
-                    long off = lay.index(chunks[c0 + ci], h, slot) * eb, kOff = lay.keyIndex(chunks[c0 + ci], h, slot, 0) * eb;
-                    int len = (e - t) * hd * eb, kLen = ((hd - 1) * c + e - t) * eb; // K: dim-major, slots slot .. e-1 of every dim row
-                    acc += MemoryBandwidth.sum(ks, kOff, kLen) + MemoryBandwidth.sum(vs, off, len);
-                }
-                t = e;
+            for (int h = h0; h < h1; h++) {
+                readSpan(lay, ks, true, h, a, b, s);
+                readSpan(lay, vs, false, h, a, b, s);
             }
-            s.sink += acc;
         }
 
         /** Whether n positions of one head's K outgrow one read-ahead block ({@link #blockBytes}; 0: never). */
@@ -386,6 +378,7 @@ final class OneTokenDecode {
             long acc = 0;
             for (int t = a; t < b; ) {
                 int ci = t / c, slot = t - ci * c, e = Math.min(b, (ci + 1) * c);
+                // (K: dim-major, slots slot .. e-1 of every dim row)
                 if (keys) acc += MemoryBandwidth.sum(seg, lay.keyIndex(chunks[c0 + ci], h, slot, 0) * eb, ((hd - 1) * c + e - t) * eb);
                 else acc += MemoryBandwidth.sum(seg, lay.index(chunks[c0 + ci], h, slot) * eb, (e - t) * hd * eb);
                 t = e;

@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
 
 /**
  * Decode-attention benchmark on the GPU through the Java launch path: the paper's grid (B = 32, 64; 32 query
@@ -63,7 +62,7 @@ public final class CudaAttentionBench {
         double copyBps;
         try (DeviceBuffer flush = DeviceBuffer.allocate(flushBytes)) {
             flush.fill32(0x3c003c00);
-            copyBps = copyBandwidth(dev);
+            copyBps = dev.copyBandwidth();
             System.out.printf("device copy: %.0f GB/s (bytes read + written)%n", copyBps / 1e9);
             List<String> rows = new ArrayList<>();
             rows.add("# device\t" + dev.name() + "\tcopy_GBps\t" + String.format("%.1f", copyBps / 1e9));
@@ -182,24 +181,6 @@ public final class CudaAttentionBench {
             }
             System.out.printf("launch floor (L2 flushed, one tiny kernel between events): median %.2f us, min %.2f us%n", median(us), min(us));
             System.out.println("partials blocks per multiprocessor (occupancy): " + att.blocksPerMultiprocessor() + " (variant " + att.variant() + ")");
-        }
-    }
-
-    /** Bytes read plus written per second by a 1 GiB device-to-device copy (median of 10). */
-    static double copyBandwidth(CudaDevice dev) {
-        long n = 1L << 30;
-        try (DeviceBuffer a = DeviceBuffer.allocate(n); DeviceBuffer b = DeviceBuffer.allocate(n)) {
-            a.fill32(0x3c003c00);
-            CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
-            float[] ms = new float[10];
-            for (int i = -3; i < ms.length; i++) {
-                CudaDevice.record(e0);
-                cuMemcpyDtoD(b.ptr(), a.ptr(), n);
-                CudaDevice.record(e1);
-                float t = CudaDevice.elapsedMs(e0, e1);
-                if (i >= 0) ms[i] = t;
-            }
-            return 2.0 * n / (median(ms) * 1e-3);
         }
     }
 

@@ -28,6 +28,7 @@ import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
 import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor;
@@ -243,5 +244,27 @@ public final class CudaDevice implements AutoCloseable {
         if (closed) return;
         closed = true;
         cuDevicePrimaryCtxRelease(device);
+    }
+
+    /**
+     * Bytes read plus written per second by a 1 GiB device-to-device copy on this device (the benchmarks' roofline
+     * bandwidth): the median of 10 timed copies after 3 warm-ups, CUDA events around each.
+     */
+    public double copyBandwidth() {
+        long n = 1L << 30;
+        try (DeviceBuffer a = DeviceBuffer.allocate(n); DeviceBuffer b = DeviceBuffer.allocate(n)) {
+            a.fill32(0x3c003c00);
+            CUevent e0 = event(), e1 = event();
+            double[] ms = new double[10];
+            for (int i = -3; i < ms.length; i++) {
+                record(e0);
+                cuMemcpyDtoD(b.ptr(), a.ptr(), n);
+                record(e1);
+                float t = elapsedMs(e0, e1);
+                if (i >= 0) ms[i] = t;
+            }
+            java.util.Arrays.sort(ms);
+            return 2.0 * n / ((ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2 * 1e-3);
+        }
     }
 }

@@ -379,6 +379,13 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         device.synchronize();
     }
 
+    /** After each queued layer of the step being enqueued (sp): the host work, once the device's backlog covers it. */
+    private final java.util.function.IntConsumer layerQueued = this::afterLayer;
+
+    private void afterLayer(int layers) {
+        if (pendingHostWork != null && timing.backlogCoversHostWork(layers, sp.hostStart, sp.decodeOnly, sp.S)) runHostWork();
+    }
+
     private void runHostWork() {
         Runnable r = pendingHostWork;
         pendingHostWork = null;
@@ -445,9 +452,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         sp.p = p;
         sp.prevIds = prevIds;
         sp.e = e;
-        kernels.layers(b, skipOps, partialsDiag, layers -> {
-            if (pendingHostWork != null && timing.backlogCoversHostWork(layers, hostStart, b.isDecodeOnly(), b.size())) runHostWork();
-        });
+        kernels.layers(b, skipOps, partialsDiag, layerQueued);
         int nLog = sp.nLog, nGreedy = sp.nGreedy;
         steps++;
         ops.mark(OpProfile.C_HEAD);
@@ -460,16 +465,12 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         st.logSeq = sp.logSeq;
         st.penSlot = sp.penSlot;
         st.lpSeq = sp.lpSeq;
-        if (nLog == 0) {
-            CudaDevice.record(ev1[e]);
-            CudaDevice.record(evDone[e]);
-            st.hostNs = System.nanoTime() - hostStart - hostWorkNs;
-            return st;
+        int nLp = sp.nLp;   // (no rows wanting logits: no picks nor log-probabilities either)
+        if (nLog > 0) {
+            kernels.head();
+            for (int i = 0; i < nGreedy; i++) prevGreedyIndex[sp.logSeq[nLog - nGreedy + i]] = i;
+            ops.mark(OpProfile.C_HEAD);   // the end mark
         }
-        kernels.head();
-        int nNeed = nLog - nGreedy, nLp = sp.nLp;
-        for (int i = 0; i < nGreedy; i++) prevGreedyIndex[sp.logSeq[nNeed + i]] = i;
-        ops.mark(OpProfile.C_HEAD);   // the end mark
         CudaDevice.record(ev1[e]);
         if (nGreedy > 0) st.idsHandle = stage.downloadAsync(kernels.ids(p).ptr(), nGreedy);
         if (nLp > 0) st.lpHandle = stage.downloadAsync(kernels.logprobs(p).ptr(), LP_STRIDE * nLp);

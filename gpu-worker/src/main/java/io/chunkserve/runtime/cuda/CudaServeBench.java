@@ -68,7 +68,7 @@ public final class CudaServeBench {
         Map<String, Object> result = new LinkedHashMap<>();
         try (CudaDevice dev = CudaDevice.open(); Tokenizer tok = Tokenizer.load(tokDir)) {
             CUmodule mod = dev.loadModule(KernelImages.model().orElseThrow());
-            double bw = copyBandwidth(dev);
+            double bw = dev.copyBandwidth();
             System.out.printf(Locale.ROOT, "device: %s; cuBLAS %s; device copy %.0f GB/s (read + write, 1 GiB cuMemcpyDtoD, median of 10)%n",
                     dev.describe(), Cublas.library(), bw / 1e9);
             result.put("device", dev.name());

@@ -4,7 +4,6 @@ import io.chunkserve.engine.Engine;
 import io.chunkserve.engine.GenerationRequest;
 import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.sampling.SamplingParams;
-import jcuda.driver.CUevent;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,7 +21,6 @@ import java.util.function.DoubleSupplier;
 import java.util.function.IntFunction;
 import java.util.function.BiFunction;
 
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
 
 /**
  * {@link CudaServeBench}'s workload and measurement helpers: a run of B requests through the engine (TTFT, decode tok/s),
@@ -215,25 +213,6 @@ final class ServeBenchRuns {
         double ttft = (Arrays.stream(first).min().orElse(t0) - t0) / 1e6;
         double tps = end > start ? after / ((end - start) / 1e9) : 0;
         return new Run(ttft, tps, steps.size());
-    }
-
-    /** Device-to-device copy of 1 GiB, bytes read + written over the median time of 10 (after 3 warm-ups). */
-    static double copyBandwidth(CudaDevice dev) {
-        long n = 1L << 30;
-        try (DeviceBuffer s = DeviceBuffer.allocate(n); DeviceBuffer d = DeviceBuffer.allocate(n)) {
-            s.fill32(0x3f800000);
-            CUevent e0 = CudaDevice.event(), e1 = CudaDevice.event();
-            double[] ms = new double[10];
-            for (int i = -3; i < ms.length; i++) {
-                CudaDevice.record(e0);
-                cuMemcpyDtoD(d.ptr(), s.ptr(), n);
-                CudaDevice.record(e1);
-                float t = CudaDevice.elapsedMs(e0, e1);
-                if (i >= 0) ms[i] = t;
-            }
-            Arrays.sort(ms);
-            return 2.0 * n / (ms[ms.length / 2] / 1e3);
-        }
     }
 
     /**

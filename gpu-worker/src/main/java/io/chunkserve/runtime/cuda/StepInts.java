@@ -18,7 +18,7 @@ final class StepInts {
     int[] order = new int[16];
     int S, T, C, logC, h, qDim, kvDim, inter, vocab, hq, hkv, hd, half, A, qt;
     int nDec, units, tableInts, nLog, nGreedy, nDraw, nPen, nEnt, nLp, nDelta, nEntInline;
-    boolean tp, resident;
+    boolean tp, resident, decodeOnly;
     int[] penFirst;
     int oUnits, oTables, oRows, oDraw, oPen, oEnt, oLp, oDelta, total;
     int[] in, logSeq, penSlot, lpSeq;
@@ -37,6 +37,7 @@ final class StepInts {
     void plan(ForwardBatch b, ModelConfig cfg, int chunkSize, int actBytes, int qt, boolean twoPhase, int[] prevGreedyIndex,
               boolean sampling, boolean penalties, boolean logprobs) {
         int S = b.size();
+        decodeOnly = b.isDecodeOnly();
         int T = b.totalTokens(), C = chunkSize, logC = Integer.numberOfTrailingZeros(C);
         int h = cfg.hiddenSize(), qDim = cfg.qDim(), kvDim = cfg.kvDim(), inter = cfg.intermediateSize(), vocab = cfg.vocabSize();
         int hq = cfg.numHeads(), hkv = cfg.numKvHeads(), hd = cfg.headDim(), half = hd / 2, A = actBytes;
