@@ -1,5 +1,6 @@
 package io.chunkserve.attention;
 
+import io.chunkserve.runtime.cpu.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
@@ -436,7 +437,10 @@ final class LaneDimsTile extends QueryTile {
             sum = sum.add(p);
         }
         float corr = VectorMath.exp2(m[r] - mRef);
-        l[r] = l[r] * corr + sum.reduceLanes(VectorOperators.ADD);
+        sum = sum.add(sum.rearrange(Lanes.PSUM1));
+        if (Lanes.PL >= 8) sum = sum.add(sum.rearrange(Lanes.PSUM2));
+        if (Lanes.PL >= 16) sum = sum.add(sum.rearrange(Lanes.PSUM3));
+        l[r] = l[r] * corr + (sum.lane(0) + sum.lane(1));
         m[r] = mNew;
         if (upTo > padded) Arrays.fill(sc, padded, upTo, 0f);
         return corr;

@@ -1,5 +1,6 @@
 package io.chunkserve.attention;
 
+import io.chunkserve.runtime.cpu.Lanes;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
@@ -419,7 +420,10 @@ final class OneTokenDecode {
                 sum = sum.add(p);
             }
             s.m[r] = m;
-            s.l[r] = sum.reduceLanes(VectorOperators.ADD);
+            sum = sum.add(sum.rearrange(Lanes.PSUM1));
+            if (Lanes.PL >= 8) sum = sum.add(sum.rearrange(Lanes.PSUM2));
+            if (Lanes.PL >= 16) sum = sum.add(sum.rearrange(Lanes.PSUM3));
+            s.l[r] = (sum.lane(0) + sum.lane(1));
         }
 
         /** The paired P·V kernels read the rows' n probabilities interleaved (s.pi); rows past `rows` read the zero row. */

@@ -1,6 +1,8 @@
 package io.chunkserve.sampling;
 
+import io.chunkserve.runtime.cpu.Lanes;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -10,13 +12,11 @@ import jdk.incubator.vector.VectorSpecies;
  * ({@code jdk.incubator.vector}) on the platform's preferred float species (16 lanes with
  * AVX-512). Everything else in the sampler touches only a small candidate set.
  *
- * <p>Floating-point notes: lane-wise operations are IEEE-exact per lane; horizontal reductions
- * ({@code reduceLanes(ADD)}) have an unspecified association order, and the vector {@code EXP}
- * may differ from {@link Math#exp} by an ulp. Both also depend on the JIT tier running the code
- * (the interpreter and C1 sum lanes in order and call {@link Math#exp}; C2 sums pairwise and uses
- * its own exp), so results may differ in the last bits before and after C2 compiles a kernel, and
- * across JVMs and CPUs (see the determinism note in BENCHMARKS.md, issue 2). Reductions of
- * <em>maximum</em> are exact.
+ * <p>Floating-point notes: lane-wise operations are IEEE-exact per lane; lane sums and e^x go through
+ * {@link Lanes} (a fixed pairwise order; Cody–Waite exp within 2 ulp of {@link Math#exp}), not the Vector API's
+ * {@code reduceLanes(ADD)} / {@code lanewise(EXP)}, whose bits depend on the JIT tier running the code: so a
+ * seeded draw is the same before and after C2 compiles a kernel. Results can still differ across CPUs whose
+ * preferred species has another lane count. Reductions of <em>maximum</em> are exact.
  */
 final class LogitKernels {
     private LogitKernels() { }
@@ -71,16 +71,27 @@ final class LogitKernels {
             int sinceFlush = 0;
             for (; i < bound; i += LANES) {
                 FloatVector v = FloatVector.fromArray(F, a, off + i).sub(shift);
-                acc = acc.add(v.lanewise(VectorOperators.EXP));
+                FloatVector xc = v.max(Lanes.EXP_MIN).min(Lanes.EXP_MAX), t = xc.fma(Lanes.LOG2E, Lanes.ROUND_MAGIC), k = t.sub(Lanes.ROUND_MAGIC), r = xc.sub(k.mul(Lanes.LN2_HI)).sub(k.mul(Lanes.LN2_LO));
+                IntVector ni = t.reinterpretAsInts().sub(Lanes.ROUND_MAGIC_BITS), h = ni.lanewise(VectorOperators.ASHR, 1);
+                FloatVector ev = r.fma(Lanes.E7, Lanes.E6).mul(r).add(Lanes.E5).mul(r).add(Lanes.E4).mul(r).add(Lanes.E3).mul(r).add(Lanes.E2).mul(r).add(1f).mul(r).add(1f)
+                        .mul(h.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats()).mul(ni.sub(h).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats())
+                        .blend(Float.POSITIVE_INFINITY, v.compare(VectorOperators.GT, Lanes.EXP_MAX)).blend(0f, v.compare(VectorOperators.LT, Lanes.EXP_MIN));
+                acc = acc.add(ev);
                 // Each lane holds at most BLOCK/LANES terms <= 1 before being flushed into a
                 // double, which bounds the float accumulation error to ~1e-5 relative at worst.
                 if (++sinceFlush == BLOCK / LANES) {
-                    total += acc.reduceLanes(VectorOperators.ADD);
+                    acc = acc.add(acc.rearrange(Lanes.PSUM1));
+                    if (Lanes.PL >= 8) acc = acc.add(acc.rearrange(Lanes.PSUM2));
+                    if (Lanes.PL >= 16) acc = acc.add(acc.rearrange(Lanes.PSUM3));
+                    total += acc.lane(0) + acc.lane(1);
                     acc = FloatVector.zero(F);
                     sinceFlush = 0;
                 }
             }
-            total += acc.reduceLanes(VectorOperators.ADD);
+            acc = acc.add(acc.rearrange(Lanes.PSUM1));
+            if (Lanes.PL >= 8) acc = acc.add(acc.rearrange(Lanes.PSUM2));
+            if (Lanes.PL >= 16) acc = acc.add(acc.rearrange(Lanes.PSUM3));
+            total += acc.lane(0) + acc.lane(1);
         }
         for (; i < n; i++) total += Math.exp(a[off + i] - shift);
         return total;
@@ -105,13 +116,20 @@ final class LogitKernels {
             if (bound > start) {
                 FloatVector acc = FloatVector.zero(F);
                 for (; i < bound; i += LANES) {
-                    FloatVector x = FloatVector.fromArray(F, src, off + i).sub(max).mul(invT)
-                            .lanewise(VectorOperators.EXP);
+                    FloatVector y = FloatVector.fromArray(F, src, off + i).sub(max).mul(invT);
+                    FloatVector xc = y.max(Lanes.EXP_MIN).min(Lanes.EXP_MAX), t = xc.fma(Lanes.LOG2E, Lanes.ROUND_MAGIC), k = t.sub(Lanes.ROUND_MAGIC), r = xc.sub(k.mul(Lanes.LN2_HI)).sub(k.mul(Lanes.LN2_LO));
+                    IntVector ni = t.reinterpretAsInts().sub(Lanes.ROUND_MAGIC_BITS), h = ni.lanewise(VectorOperators.ASHR, 1);
+                    FloatVector x = r.fma(Lanes.E7, Lanes.E6).mul(r).add(Lanes.E5).mul(r).add(Lanes.E4).mul(r).add(Lanes.E3).mul(r).add(Lanes.E2).mul(r).add(1f).mul(r).add(1f)
+                            .mul(h.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats()).mul(ni.sub(h).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats())
+                            .blend(Float.POSITIVE_INFINITY, y.compare(VectorOperators.GT, Lanes.EXP_MAX)).blend(0f, y.compare(VectorOperators.LT, Lanes.EXP_MIN));
                     if (filter) x = x.blend(0f, x.lt(minP));
                     x.intoArray(e, i);
                     acc = acc.add(x);
                 }
-                blockSum = acc.reduceLanes(VectorOperators.ADD);
+                acc = acc.add(acc.rearrange(Lanes.PSUM1));
+                if (Lanes.PL >= 8) acc = acc.add(acc.rearrange(Lanes.PSUM2));
+                if (Lanes.PL >= 16) acc = acc.add(acc.rearrange(Lanes.PSUM3));
+                blockSum = acc.lane(0) + acc.lane(1);
             }
             for (; i < end; i++) {
                 float x = (float) Math.exp((src[off + i] - max) * invT);
@@ -211,7 +229,11 @@ final class LogitKernels {
                 FloatVector v = FloatVector.fromArray(F, e, i);
                 VectorMask<Float> member = v.compare(VectorOperators.GE, lo);
                 if (!member.anyTrue()) continue;
-                double s = v.blend(0f, member.not()).reduceLanes(VectorOperators.ADD);
+                FloatVector w = v.blend(0f, member.not());
+                w = w.add(w.rearrange(Lanes.PSUM1));
+                if (Lanes.PL >= 8) w = w.add(w.rearrange(Lanes.PSUM2));
+                if (Lanes.PL >= 16) w = w.add(w.rearrange(Lanes.PSUM3));
+                double s = w.lane(0) + w.lane(1);
                 if (!(u < acc + s)) {
                     acc += s;
                     last = i + 63 - Long.numberOfLeadingZeros(member.toLong()); // highest member lane

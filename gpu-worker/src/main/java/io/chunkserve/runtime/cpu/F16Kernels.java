@@ -7,8 +7,10 @@ import static io.chunkserve.runtime.cpu.Vec.F;
 import static io.chunkserve.runtime.cpu.Vec.I;
 import static io.chunkserve.runtime.cpu.Vec.L;
 import static io.chunkserve.runtime.cpu.Vec.LE;
+import static io.chunkserve.runtime.cpu.Vec.SUM1;
+import static io.chunkserve.runtime.cpu.Vec.SUM2;
+import static io.chunkserve.runtime.cpu.Vec.SUM3;
 import static io.chunkserve.runtime.cpu.Vec.S;
-import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.GE;
 import static jdk.incubator.vector.VectorOperators.I2F;
 import static jdk.incubator.vector.VectorOperators.LSHL;
@@ -85,7 +87,15 @@ final class F16Kernels {
                         .or(h3.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
                 a3 = w3.fma(xv, a3);
             }
-            float s0 = a0.reduceLanes(ADD), s1 = a1.reduceLanes(ADD), s2 = a2.reduceLanes(ADD), s3 = a3.reduceLanes(ADD);
+            float ra0, ra1, ra2, ra3;
+            {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
+                FloatVector q0 = a0, q1 = a1, q2 = a2, q3 = a3;
+                q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
+                if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
+                if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
+                ra0 = q0.lane(0) + q0.lane(1); ra1 = q1.lane(0) + q1.lane(1); ra2 = q2.lane(0) + q2.lane(1); ra3 = q3.lane(0) + q3.lane(1);
+            }
+            float s0 = ra0, s1 = ra1, s2 = ra2, s3 = ra3;
             for (int c = vb; c < cols; c++) {
                 float xc = x[xOff + c];
                 long cb = 2L * c;
@@ -128,7 +138,15 @@ final class F16Kernels {
                     .or(h0.lanewise(LSHL, 16).and(0x8000_0000)).reinterpretAsFloats();
             a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
         }
-        float s0 = a0.add(a1).reduceLanes(ADD);
+        float ra0a1;
+        {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
+            FloatVector q0 = a0.add(a1);
+            q0 = q0.add(q0.rearrange(SUM1));
+            if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); }
+            if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); }
+            ra0a1 = q0.lane(0) + q0.lane(1);
+        }
+        float s0 = ra0a1;
         for (c = vb; c < cols; c++) s0 = Math.fma(f16s(seg, o0 + 2L * c), x[xOff + c], s0);
         out[oi] = s0;
     }
@@ -197,22 +215,54 @@ final class F16Kernels {
             a23 = w2.fma(x3, a23);
             a33 = w3.fma(x3, a33);
         }
-        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo);
-        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo);
-        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo);
-        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo);
-        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo + 1 * xs);
-        out[oo + 2 * os] += a02.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo + 2 * xs);
-        out[oo + 2 * os + 1] += a12.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo + 2 * xs);
-        out[oo + 2 * os + 2] += a22.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo + 2 * xs);
-        out[oo + 2 * os + 3] += a32.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo + 2 * xs);
-        out[oo + 3 * os] += a03.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo + 3 * xs);
-        out[oo + 3 * os + 1] += a13.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo + 3 * xs);
-        out[oo + 3 * os + 2] += a23.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo + 3 * xs);
-        out[oo + 3 * os + 3] += a33.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo + 3 * xs);
+        float ra00, ra10, ra20, ra30;
+        {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
+            FloatVector q0 = a00, q1 = a10, q2 = a20, q3 = a30;
+            q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
+            if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
+            if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
+            ra00 = q0.lane(0) + q0.lane(1); ra10 = q1.lane(0) + q1.lane(1); ra20 = q2.lane(0) + q2.lane(1); ra30 = q3.lane(0) + q3.lane(1);
+        }
+        float ra01, ra11, ra21, ra31;
+        {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
+            FloatVector q0 = a01, q1 = a11, q2 = a21, q3 = a31;
+            q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
+            if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
+            if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
+            ra01 = q0.lane(0) + q0.lane(1); ra11 = q1.lane(0) + q1.lane(1); ra21 = q2.lane(0) + q2.lane(1); ra31 = q3.lane(0) + q3.lane(1);
+        }
+        float ra02, ra12, ra22, ra32;
+        {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
+            FloatVector q0 = a02, q1 = a12, q2 = a22, q3 = a32;
+            q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
+            if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
+            if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
+            ra02 = q0.lane(0) + q0.lane(1); ra12 = q1.lane(0) + q1.lane(1); ra22 = q2.lane(0) + q2.lane(1); ra32 = q3.lane(0) + q3.lane(1);
+        }
+        float ra03, ra13, ra23, ra33;
+        {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
+            FloatVector q0 = a03, q1 = a13, q2 = a23, q3 = a33;
+            q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
+            if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
+            if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
+            ra03 = q0.lane(0) + q0.lane(1); ra13 = q1.lane(0) + q1.lane(1); ra23 = q2.lane(0) + q2.lane(1); ra33 = q3.lane(0) + q3.lane(1);
+        }
+        out[oo] += ra00 + tailDot(seg, o0, K_F16, vb, c1, x, xo);
+        out[oo + 1] += ra10 + tailDot(seg, o1, K_F16, vb, c1, x, xo);
+        out[oo + 2] += ra20 + tailDot(seg, o2, K_F16, vb, c1, x, xo);
+        out[oo + 3] += ra30 + tailDot(seg, o3, K_F16, vb, c1, x, xo);
+        out[oo + 1 * os] += ra01 + tailDot(seg, o0, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += ra11 + tailDot(seg, o1, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += ra21 + tailDot(seg, o2, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += ra31 + tailDot(seg, o3, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 2 * os] += ra02 + tailDot(seg, o0, K_F16, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 1] += ra12 + tailDot(seg, o1, K_F16, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 2] += ra22 + tailDot(seg, o2, K_F16, vb, c1, x, xo + 2 * xs);
+        out[oo + 2 * os + 3] += ra32 + tailDot(seg, o3, K_F16, vb, c1, x, xo + 2 * xs);
+        out[oo + 3 * os] += ra03 + tailDot(seg, o0, K_F16, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 1] += ra13 + tailDot(seg, o1, K_F16, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 2] += ra23 + tailDot(seg, o2, K_F16, vb, c1, x, xo + 3 * xs);
+        out[oo + 3 * os + 3] += ra33 + tailDot(seg, o3, K_F16, vb, c1, x, xo + 3 * xs);
     }
 
     /** Rows r..r+3 × 2 token(s), columns [c0, c1), f16 widened in registers (no scratch):
@@ -254,14 +304,30 @@ final class F16Kernels {
             a21 = w2.fma(x1, a21);
             a31 = w3.fma(x1, a31);
         }
-        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo);
-        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo);
-        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo);
-        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo);
-        out[oo + 1 * os] += a01.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 1] += a11.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 2] += a21.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo + 1 * xs);
-        out[oo + 1 * os + 3] += a31.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo + 1 * xs);
+        float ra00, ra10, ra20, ra30;
+        {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
+            FloatVector q0 = a00, q1 = a10, q2 = a20, q3 = a30;
+            q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
+            if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
+            if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
+            ra00 = q0.lane(0) + q0.lane(1); ra10 = q1.lane(0) + q1.lane(1); ra20 = q2.lane(0) + q2.lane(1); ra30 = q3.lane(0) + q3.lane(1);
+        }
+        float ra01, ra11, ra21, ra31;
+        {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
+            FloatVector q0 = a01, q1 = a11, q2 = a21, q3 = a31;
+            q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
+            if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
+            if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
+            ra01 = q0.lane(0) + q0.lane(1); ra11 = q1.lane(0) + q1.lane(1); ra21 = q2.lane(0) + q2.lane(1); ra31 = q3.lane(0) + q3.lane(1);
+        }
+        out[oo] += ra00 + tailDot(seg, o0, K_F16, vb, c1, x, xo);
+        out[oo + 1] += ra10 + tailDot(seg, o1, K_F16, vb, c1, x, xo);
+        out[oo + 2] += ra20 + tailDot(seg, o2, K_F16, vb, c1, x, xo);
+        out[oo + 3] += ra30 + tailDot(seg, o3, K_F16, vb, c1, x, xo);
+        out[oo + 1 * os] += ra01 + tailDot(seg, o0, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 1] += ra11 + tailDot(seg, o1, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 2] += ra21 + tailDot(seg, o2, K_F16, vb, c1, x, xo + 1 * xs);
+        out[oo + 1 * os + 3] += ra31 + tailDot(seg, o3, K_F16, vb, c1, x, xo + 1 * xs);
     }
 
     /** Rows r..r+3 × 1 token(s), columns [c0, c1), f16 widened in registers (no scratch):
@@ -298,10 +364,18 @@ final class F16Kernels {
             a20 = w2.fma(x0, a20);
             a30 = w3.fma(x0, a30);
         }
-        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo);
-        out[oo + 1] += a10.reduceLanes(ADD) + tailDot(seg, o1, K_F16, vb, c1, x, xo);
-        out[oo + 2] += a20.reduceLanes(ADD) + tailDot(seg, o2, K_F16, vb, c1, x, xo);
-        out[oo + 3] += a30.reduceLanes(ADD) + tailDot(seg, o3, K_F16, vb, c1, x, xo);
+        float ra00, ra10, ra20, ra30;
+        {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
+            FloatVector q0 = a00, q1 = a10, q2 = a20, q3 = a30;
+            q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
+            if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
+            if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
+            ra00 = q0.lane(0) + q0.lane(1); ra10 = q1.lane(0) + q1.lane(1); ra20 = q2.lane(0) + q2.lane(1); ra30 = q3.lane(0) + q3.lane(1);
+        }
+        out[oo] += ra00 + tailDot(seg, o0, K_F16, vb, c1, x, xo);
+        out[oo + 1] += ra10 + tailDot(seg, o1, K_F16, vb, c1, x, xo);
+        out[oo + 2] += ra20 + tailDot(seg, o2, K_F16, vb, c1, x, xo);
+        out[oo + 3] += ra30 + tailDot(seg, o3, K_F16, vb, c1, x, xo);
     }
 
     /** Rows r..r+0 × 1 token(s), columns [c0, c1), f16 widened in registers (no scratch):
@@ -320,6 +394,14 @@ final class F16Kernels {
             FloatVector x0 = FloatVector.fromArray(F, x, xo + c);
             a00 = w0.fma(x0, a00);
         }
-        out[oo] += a00.reduceLanes(ADD) + tailDot(seg, o0, K_F16, vb, c1, x, xo);
+        float ra00;
+        {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
+            FloatVector q0 = a00;
+            q0 = q0.add(q0.rearrange(SUM1));
+            if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); }
+            if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); }
+            ra00 = q0.lane(0) + q0.lane(1);
+        }
+        out[oo] += ra00 + tailDot(seg, o0, K_F16, vb, c1, x, xo);
     }
 }

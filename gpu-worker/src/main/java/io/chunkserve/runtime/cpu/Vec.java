@@ -3,8 +3,10 @@ package io.chunkserve.runtime.cpu;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -27,6 +29,15 @@ final class Vec {
     static final int L = F.length();
     /** True when the hardware has 32 vector registers (AVX-512): allows the 4×4 register block. */
     static final boolean WIDE_REGISTER_FILE = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512;
+
+    /**
+     * The shuffles of a lane sum that every JIT tier computes alike ({@link Lanes}): lane i ↔ i ^ L/2, i ^ L/4, i ^ L/8
+     * (the last two used only where L ≥ 8, L ≥ 16). A kernel adds v and v rearranged by each, then lanes 0 and 1: C2's
+     * own reduction order. Written out in each kernel (no helper call: C2 stops inlining our methods into a kernel
+     * once it is big, and a vector passed to a call that is not inlined is boxed).
+     */
+    static final VectorShuffle<Float> SUM1 = Lanes.xorShuffleVec(F, L / 2), SUM2 = Lanes.xorShuffleVec(F, L / 4),
+            SUM3 = Lanes.xorShuffleVec(F, L / 8);
 
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
@@ -59,7 +70,11 @@ final class Vec {
         for (int ub = n - L; i <= ub; i += L) {
             s0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), s0);
         }
-        float s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        FloatVector q = s0.add(s1).add(s2.add(s3));
+        q = q.add(q.rearrange(SUM1));
+        if (L >= 8) q = q.add(q.rearrange(SUM2));
+        if (L >= 16) q = q.add(q.rearrange(SUM3));
+        float s = q.lane(0) + q.lane(1);   // a fixed tree (Lanes): the same bits in every JIT tier
         for (; i < n; i++) s = Math.fma(a[aOff + i], b[bOff + i], s);
         return s;
     }
@@ -87,7 +102,11 @@ final class Vec {
             FloatVector a = FloatVector.fromArray(F, x, off + i);
             s0 = a.fma(a, s0);
         }
-        float s = s0.add(s1).reduceLanes(VectorOperators.ADD);
+        FloatVector q = s0.add(s1);
+        q = q.add(q.rearrange(SUM1));
+        if (L >= 8) q = q.add(q.rearrange(SUM2));
+        if (L >= 16) q = q.add(q.rearrange(SUM3));
+        float s = q.lane(0) + q.lane(1);   // a fixed tree (Lanes): the same bits in every JIT tier
         for (; i < n; i++) s = Math.fma(x[off + i], x[off + i], s);
         return s;
     }
@@ -109,20 +128,19 @@ final class Vec {
     static void siluMul(float[] gate, float[] up, int off, int n) { siluMulTo(gate, gate, up, off, n); }
 
     /**
-     * dst[i] = silu(g[i]) · u[i] for i in [off, off + n), every element through the same vector code (the
-     * last partial vector masked), so an element's value does not depend on where a range starts or ends.
+     * dst[i] = silu(g[i]) · u[i] for i in [off, off + n), every element through the same masked vector code, so an
+     * element's value does not depend on where a range starts or ends. e^−g is {@link Lanes#expVec} written out (the
+     * same bits in every JIT tier; no call C2 could leave out of line).
      */
     static void siluMulTo(float[] dst, float[] g, float[] u, int off, int n) {
-        int i = off, end = off + n;
-        for (int ub = end - L; i <= ub; i += L) {
-            FloatVector gv = FloatVector.fromArray(F, g, i);
-            FloatVector e = gv.neg().lanewise(VectorOperators.EXP);
-            gv.div(e.add(1f)).mul(FloatVector.fromArray(F, u, i)).intoArray(dst, i);
-        }
-        if (i < end) {
+        for (int i = off, end = off + n; i < end; i += L) {
             VectorMask<Float> m = F.indexInRange(i, end);
-            FloatVector gv = FloatVector.fromArray(F, g, i, m);
-            FloatVector e = gv.neg().lanewise(VectorOperators.EXP);
+            FloatVector gv = FloatVector.fromArray(F, g, i, m), x = gv.neg();
+            FloatVector xc = x.max(Lanes.EXP_MIN).min(Lanes.EXP_MAX), t = xc.fma(Lanes.LOG2E, Lanes.ROUND_MAGIC), k = t.sub(Lanes.ROUND_MAGIC), r = xc.sub(k.mul(Lanes.LN2_HI)).sub(k.mul(Lanes.LN2_LO));
+            IntVector ni = t.reinterpretAsInts().sub(Lanes.ROUND_MAGIC_BITS), h = ni.lanewise(VectorOperators.ASHR, 1);
+            FloatVector e = r.fma(Lanes.E7, Lanes.E6).mul(r).add(Lanes.E5).mul(r).add(Lanes.E4).mul(r).add(Lanes.E3).mul(r).add(Lanes.E2).mul(r).add(1f).mul(r).add(1f)
+                    .mul(h.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats()).mul(ni.sub(h).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats())
+                    .blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, Lanes.EXP_MAX)).blend(0f, x.compare(VectorOperators.LT, Lanes.EXP_MIN));
             gv.div(e.add(1f)).mul(FloatVector.fromArray(F, u, i, m)).intoArray(dst, i, m);
         }
     }
