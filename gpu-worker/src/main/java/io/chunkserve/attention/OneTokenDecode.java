@@ -1,9 +1,9 @@
 package io.chunkserve.attention;
 
-import io.chunkserve.runtime.cpu.Lanes;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
+import io.chunkserve.runtime.cpu.Lanes;
 import io.chunkserve.runtime.cpu.MemoryBandwidth;
 import io.chunkserve.runtime.cpu.Parallel;
 import jdk.incubator.vector.FloatVector;
