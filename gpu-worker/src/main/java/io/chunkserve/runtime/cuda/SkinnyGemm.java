@@ -255,20 +255,23 @@ public final class SkinnyGemm {
         else l.launch(fns[v], rowBlocks, slices, var.threads(), var.smem());
     }
 
-    private static final java.lang.invoke.MethodHandle MEMSET;
-    static {
-        java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
-        java.lang.foreign.SymbolLookup cuda = java.lang.foreign.SymbolLookup.libraryLookup("libcuda.so.1", java.lang.foreign.Arena.global());
-        // CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int ui, size_t n, CUstream s)
-        MEMSET = linker.downcallHandle(cuda.findOrThrow("cuMemsetD32Async"), java.lang.foreign.FunctionDescriptor.of(
-                java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_LONG, java.lang.foreign.ValueLayout.JAVA_INT,
-                java.lang.foreign.ValueLayout.JAVA_LONG, java.lang.foreign.ValueLayout.JAVA_LONG));
+    /** cuMemsetD32Async, bound on first use (the class itself loads without libcuda: its options parse anywhere). */
+    private static final class Memset {
+        static final java.lang.invoke.MethodHandle H;
+        static {
+            java.lang.foreign.Linker linker = java.lang.foreign.Linker.nativeLinker();
+            java.lang.foreign.SymbolLookup cuda = java.lang.foreign.SymbolLookup.libraryLookup("libcuda.so.1", java.lang.foreign.Arena.global());
+            // CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int ui, size_t n, CUstream s)
+            H = linker.downcallHandle(cuda.findOrThrow("cuMemsetD32Async"), java.lang.foreign.FunctionDescriptor.of(
+                    java.lang.foreign.ValueLayout.JAVA_INT, java.lang.foreign.ValueLayout.JAVA_LONG, java.lang.foreign.ValueLayout.JAVA_INT,
+                    java.lang.foreign.ValueLayout.JAVA_LONG, java.lang.foreign.ValueLayout.JAVA_LONG));
+        }
     }
 
     private static void zero(long y, long words) {
         int st;
         try {
-            st = (int) MEMSET.invokeExact(y, 0, words, 0L);
+            st = (int) Memset.H.invokeExact(y, 0, words, 0L);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
