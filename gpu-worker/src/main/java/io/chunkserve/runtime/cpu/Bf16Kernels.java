@@ -120,15 +120,14 @@ final class Bf16Kernels {
                 IntVector h3 = IntVector.fromMemorySegment(I, m3, p3 + cb, LE);
                 a3 = a3.add(h3.and(HIGH).reinterpretAsFloats().fma(xo, h3.lanewise(LSHL, 16).reinterpretAsFloats().mul(xe)));
             }
-            float ra0, ra1, ra2, ra3;
+            float s0, s1, s2, s3;
             {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
                 FloatVector q0 = a0, q1 = a1, q2 = a2, q3 = a3;
                 q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
                 if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
                 if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
-                ra0 = q0.lane(0) + q0.lane(1); ra1 = q1.lane(0) + q1.lane(1); ra2 = q2.lane(0) + q2.lane(1); ra3 = q3.lane(0) + q3.lane(1);
+                s0 = q0.lane(0) + q0.lane(1); s1 = q1.lane(0) + q1.lane(1); s2 = q2.lane(0) + q2.lane(1); s3 = q3.lane(0) + q3.lane(1);
             }
-            float s0 = ra0, s1 = ra1, s2 = ra2, s3 = ra3;
             for (int c = vb2; c < cols; c++) { // after the last whole block xp holds x as it is
                 float xc = xp[xpOff + c];
                 long cb = 2L * c;
@@ -180,15 +179,14 @@ final class Bf16Kernels {
                 a2 = ((IntVector) ShortVector.fromMemorySegment(S, m2, p2 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats().fma(xv, a2);
                 a3 = ((IntVector) ShortVector.fromMemorySegment(S, m3, p3 + cb, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats().fma(xv, a3);
             }
-            float ra0e0, ra1e1, ra2e2, ra3e3;
+            float s0, s1, s2, s3;
             {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
                 FloatVector q0 = a0.add(e0), q1 = a1.add(e1), q2 = a2.add(e2), q3 = a3.add(e3);
                 q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
                 if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
                 if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
-                ra0e0 = q0.lane(0) + q0.lane(1); ra1e1 = q1.lane(0) + q1.lane(1); ra2e2 = q2.lane(0) + q2.lane(1); ra3e3 = q3.lane(0) + q3.lane(1);
+                s0 = q0.lane(0) + q0.lane(1); s1 = q1.lane(0) + q1.lane(1); s2 = q2.lane(0) + q2.lane(1); s3 = q3.lane(0) + q3.lane(1);
             }
-            float s0 = ra0e0, s1 = ra1e1, s2 = ra2e2, s3 = ra3e3;
             for (c = vb; c < cols; c++) {
                 float xc = x[xOff + c];
                 long cb = 2L * c;
@@ -219,15 +217,14 @@ final class Bf16Kernels {
             FloatVector w0 = ((IntVector) ShortVector.fromMemorySegment(S, seg, o0 + 2L * c, LE).convertShape(S2I, I, 0)).lanewise(LSHL, 16).reinterpretAsFloats();
             a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
         }
-        float ra0a1;
+        float s0;
         {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
             FloatVector q0 = a0.add(a1);
             q0 = q0.add(q0.rearrange(SUM1));
             if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); }
             if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); }
-            ra0a1 = q0.lane(0) + q0.lane(1);
+            s0 = q0.lane(0) + q0.lane(1);
         }
-        float s0 = ra0a1;
         for (c = vb; c < cols; c++) s0 = Math.fma(bf16s(seg, o0 + 2L * c), x[xOff + c], s0);
         out[oi] = s0;
     }

@@ -62,15 +62,14 @@ final class F32Kernels {
                 FloatVector w3 = FloatVector.fromMemorySegment(F, m3, p3 + cb, LE);
                 a3 = w3.fma(xv, a3);
             }
-            float ra0, ra1, ra2, ra3;
+            float s0, s1, s2, s3;
             {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
                 FloatVector q0 = a0, q1 = a1, q2 = a2, q3 = a3;
                 q0 = q0.add(q0.rearrange(SUM1)); q1 = q1.add(q1.rearrange(SUM1)); q2 = q2.add(q2.rearrange(SUM1)); q3 = q3.add(q3.rearrange(SUM1));
                 if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); q1 = q1.add(q1.rearrange(SUM2)); q2 = q2.add(q2.rearrange(SUM2)); q3 = q3.add(q3.rearrange(SUM2)); }
                 if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); q1 = q1.add(q1.rearrange(SUM3)); q2 = q2.add(q2.rearrange(SUM3)); q3 = q3.add(q3.rearrange(SUM3)); }
-                ra0 = q0.lane(0) + q0.lane(1); ra1 = q1.lane(0) + q1.lane(1); ra2 = q2.lane(0) + q2.lane(1); ra3 = q3.lane(0) + q3.lane(1);
+                s0 = q0.lane(0) + q0.lane(1); s1 = q1.lane(0) + q1.lane(1); s2 = q2.lane(0) + q2.lane(1); s3 = q3.lane(0) + q3.lane(1);
             }
-            float s0 = ra0, s1 = ra1, s2 = ra2, s3 = ra3;
             for (int c = vb; c < cols; c++) {
                 float xc = x[xOff + c];
                 long cb = 4L * c;
@@ -101,15 +100,14 @@ final class F32Kernels {
             FloatVector w0 = FloatVector.fromMemorySegment(F, seg, o0 + 4L * c, LE);
             a0 = w0.fma(FloatVector.fromArray(F, x, xOff + c), a0);
         }
-        float ra0a1;
+        float s0;
         {   // lane sums in a fixed tree (Lanes): the same bits in every JIT tier
             FloatVector q0 = a0.add(a1);
             q0 = q0.add(q0.rearrange(SUM1));
             if (L >= 8) { q0 = q0.add(q0.rearrange(SUM2)); }
             if (L >= 16) { q0 = q0.add(q0.rearrange(SUM3)); }
-            ra0a1 = q0.lane(0) + q0.lane(1);
+            s0 = q0.lane(0) + q0.lane(1);
         }
-        float s0 = ra0a1;
         for (c = vb; c < cols; c++) s0 = Math.fma(f32s(seg, o0 + 4L * c), x[xOff + c], s0);
         out[oi] = s0;
     }
