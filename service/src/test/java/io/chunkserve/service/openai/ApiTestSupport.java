@@ -5,6 +5,7 @@ import io.chunkserve.engine.WorkerConfig;
 import io.chunkserve.kv.KvStats;
 import io.chunkserve.service.Server;
 import io.chunkserve.service.ServiceConfig;
+import io.chunkserve.service.ws.ServiceTestSupport;
 import io.vertx.core.json.JsonObject;
 
 import java.io.IOException;
@@ -181,6 +182,28 @@ public final class ApiTestSupport {
     }
 
     /** Waits until no sequence is live and no chunk is referenced. */
+    /** Waits until the tenant has been charged at least {@code tokens} output tokens (60 s at most). */
+    public static void awaitTenantOutput(Server s, String tenant, long tokens) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        long got;
+        while ((got = outputTokens(s, tenant)) < tokens) {
+            if (System.nanoTime() > deadline) throw new AssertionError(tenant + ": " + got + " of " + tokens + " output tokens");
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    private static long outputTokens(Server s, String tenant) {
+        try {
+            return ServiceTestSupport.outputTokensOrZero(s, tenant);
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
     public static KvStats awaitKvIdle(Server s) {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         KvStats k;

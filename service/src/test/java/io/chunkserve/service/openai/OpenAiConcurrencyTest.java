@@ -98,7 +98,8 @@ class OpenAiConcurrencyTest {
         try (RawHttp c = RawHttp.post(server.port(), "/v1/chat/completions", streamed.encode(), 4096)) {
             // Read nothing until the engine has finished: the server holds the rest, coalesced, without the client.
             c.readHead();
-            Thread.sleep(200);
+            // The head is written before the engine admits the request: wait for its tokens, then for its KV.
+            ApiTestSupport.awaitTenantOutput(server, "slow", (long) maxTokens * (n + 1));
             ApiTestSupport.awaitKvIdle(server);
             String body = c.readChunkedBody();
             ApiTestSupport.ChoiceStreams got = ApiTestSupport.ChoiceStreams.of(chunks(body), n);

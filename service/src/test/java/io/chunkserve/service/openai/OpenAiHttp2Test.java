@@ -224,7 +224,10 @@ class OpenAiHttp2Test {
             Buffer all = Buffer.buffer();
             Promise<Void> end = Promise.promise();
             resp.handler(all::appendBuffer).endHandler(v -> end.complete()).exceptionHandler(end::tryFail);
-            ApiTestSupport.awaitKvIdle(server); // the engine has finished the request while the client read nothing
+            // The engine has generated every token of the request while the client read nothing (the head is
+            // written before the engine admits the request, so "KV idle" alone could be seen before it started).
+            ApiTestSupport.awaitTenantOutput(server, "slow-h2", (long) maxTokens * (n + 1));
+            ApiTestSupport.awaitKvIdle(server);
             resp.resume();
             end.future().await(60, TimeUnit.SECONDS);
             String body = all.toString();
