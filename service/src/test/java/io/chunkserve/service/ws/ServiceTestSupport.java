@@ -57,6 +57,19 @@ public final class ServiceTestSupport {
         fail("KV not freed: " + s.kv() + ", running " + s.running() + ", waiting " + s.waiting());
     }
 
+    /**
+     * After {@link #awaitKvFreed}: waits until the engine's last outputs have been handled on {@code ctx}. The
+     * engine answers a stats request in its inbox drain and delivers a finished request's deferred outputs when
+     * it goes idle after that drain, so a second stats round trip comes after that delivery was handed to the
+     * event loop; a task queued on {@code ctx} after it runs after the delivery.
+     */
+    public static void awaitOutputsDelivered(Server server, io.vertx.core.Context ctx) throws Exception {
+        server.worker().engine().stats().get(5, TimeUnit.SECONDS);
+        java.util.concurrent.CompletableFuture<Void> barrier = new java.util.concurrent.CompletableFuture<>();
+        ctx.runOnContext(v -> barrier.complete(null));
+        barrier.get(5, TimeUnit.SECONDS);
+    }
+
     /** Waits until no request holds an admission ticket of {@code ctx} (every front end gives its ticket back when a request ends). */
     public static void awaitAdmissionReleased(io.chunkserve.service.ServiceContext ctx) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);

@@ -87,7 +87,7 @@ class WsBackpressureTest {
             Thread.sleep(20);
         }
         ServiceTestSupport.awaitKvFreed(server);
-        Thread.sleep(100); // let the last output reach the session's context
+        ServiceTestSupport.awaitOutputsDelivered(server, ctx); // the last output has reached the session's context
         assertEquals(List.of(), socket.written);
         assertTrue(socket.paused, "reading stops while the write queue is full");
 
