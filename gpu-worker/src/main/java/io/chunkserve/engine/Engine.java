@@ -132,6 +132,10 @@ public final class Engine implements AutoCloseable {
         for (int id : r.promptIds()) {
             if (id < 0 || id >= model.vocabSize()) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary");
         }
+        int biased = r.params().logitBias().maxId();
+        if (biased >= model.vocabSize()) {
+            throw new IllegalArgumentException("logit_bias names token " + biased + ", outside the vocabulary (" + model.vocabSize() + " tokens)");
+        }
         if (!cache.canEverFit(len + 1)) {
             throw new IllegalArgumentException("the prompt has " + len + " tokens, more than the KV cache can hold ("
                     + (long) cache.pool().numChunks() * cache.chunkSize() + " tokens)");

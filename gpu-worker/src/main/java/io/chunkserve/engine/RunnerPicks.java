@@ -58,19 +58,19 @@ final class RunnerPicks {
 
     /**
      * Whether the runner may pick c's tokens when it is not plain greedy: the rest (penalties, log-probabilities) on
-     * the runner, and not the first pick of an n > 1 request (every choice's first token is drawn on the host from
+     * the runner, no logit_bias (the host sampler applies it), and not the first pick of an n > 1 request (every choice's first token is drawn on the host from
      * choice 0's logits; after that each choice is a sequence of its own, with its own sampler).
      */
     private boolean runnerPicks(Choice c) {
         RequestState s = c.owner;
         SamplingParams p = s.request.params();
-        if ((s.choices.length != 1 && s.fresh()) || (p.logprobs() && !logprobs)) return false;
+        if ((s.choices.length != 1 && s.fresh()) || (p.logprobs() && !logprobs) || p.hasLogitBias()) return false;
         if (p.isGreedy()) return (penalties || !c.sampler.penalized()) && (logprobs || !p.logprobs());   // (plain greedy: apart)
         return sampling && c.sampler.runnerSamplable(penalties, logprobs);
     }
 
     /** Argmax sampling with nothing else: the runner may pick such tokens itself (on the device). */
     private static boolean plainGreedy(SamplingParams p) {
-        return p.isGreedy() && !p.hasPenalties() && !p.logprobs();
+        return p.isGreedy() && !p.hasPenalties() && !p.logprobs() && !p.hasLogitBias();
     }
 }

@@ -15,6 +15,7 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <h2>Pipeline (vLLM v1 order)</h2>
  * <ol>
+ *   <li><b>logit_bias</b> ({@link LogitBias}): each listed token's value added to its logit.</li>
  *   <li><b>Repetition penalty</b> (HF semantics) on every token of the prompt or the output:
  *       {@code l > 0 ? l / r : l * r}, each distinct token once.</li>
  *   <li><b>Presence/frequency penalties</b> (OpenAI formula) on output tokens only:
@@ -93,6 +94,7 @@ public final class Sampler {
     private final boolean greedy;
     private final TokenFilters filters; // null when greedy
     private final Penalties penalties;
+    private final LogitBias bias;
     private int outputLength;
 
     /** Sample 0 of a request, using the calling thread's workspace. */
@@ -132,6 +134,7 @@ public final class Sampler {
         this.greedy = params.isGreedy();
         this.filters = greedy ? null : new TokenFilters(params);
         this.penalties = new Penalties(params, promptTokenIds);
+        this.bias = params.logitBias();
     }
 
     /**
@@ -179,7 +182,7 @@ public final class Sampler {
 
     /**
      * Whether a runner may draw this sequence's tokens itself, from the logits it computed (the CUDA runner, on the
-     * device): stochastic, without penalties or log-probabilities — temperature, top_k, top_p and min_p only, by the
+     * device): stochastic, without logit_bias, penalties or log-probabilities — temperature, top_k, top_p and min_p only, by the
      * same distribution as {@link #sample} ({@link SamplingReference}).
      */
     public boolean runnerSamplable() {
@@ -198,7 +201,7 @@ public final class Sampler {
     public boolean runnerSamplable(boolean runnerPenalizes, boolean runnerLogprobs) {
         // (a configured penalty, not only one that changes a logit now: a step built ahead of the last pick sees a
         // state one token behind, in which a presence penalty may not apply yet)
-        return !greedy && (runnerPenalizes || !penalties.active()) && (runnerLogprobs || !params.logprobs());
+        return !greedy && bias.isEmpty() && (runnerPenalizes || !penalties.active()) && (runnerLogprobs || !params.logprobs());
     }
 
     /** Whether a penalty is configured (repetition ≠ 1, presence or frequency ≠ 0), whether or not it changes a logit yet. */
@@ -288,7 +291,7 @@ public final class Sampler {
         // Penalized logits (a sparse update of a reused copy, or the raw logits themselves) and
         // their maximum. A NaN or +inf anywhere shows up in the maximum (Math.max semantics; a
         // penalized +inf is already clamped), and only then is a sanitized copy made.
-        boolean penalize = penalties.changeSomething();
+        boolean penalize = penalties.changeSomething() || !bias.isEmpty();
         float[] raw = logits;
         int rawOff = offset;
         float[] w = penalize ? ws.work(n) : raw;
@@ -314,21 +317,31 @@ public final class Sampler {
         return Logprobs.of(token, raw, rawOff, n, rawMax, params.topLogprobs(), ws);
     }
 
-    /** Copies and penalizes {@code raw} into {@code w} if {@code penalize}; returns max(w). */
+    /** Copies {@code raw} into {@code w}, then biases and penalizes it, if {@code penalize}; returns max(w). */
     private float penalizedMax(float[] raw, int rawOff, int n, float[] w, boolean penalize) {
         if (!penalize) return LogitKernels.max(raw, rawOff, n);
         System.arraycopy(raw, rawOff, w, 0, n);
-        penalties.applyTo(w, n);
+        biasAndPenalize(w, n);
         return LogitKernels.max(w, 0, n);
     }
 
+    /** The logit_bias, then the penalties (vLLM v1's order), in place; {@code +inf} clamped as the penalties do. */
+    private void biasAndPenalize(float[] w, int n) {
+        for (int i = 0, s = bias.size(); i < s; i++) {
+            int t = bias.id(i);
+            if (t >= n) break;
+            w[t] = Penalties.finite(w[t] + bias.value(i));
+        }
+        if (penalties.changeSomething()) penalties.applyTo(w, n);
+    }
+
     /**
-     * The logits after penalties, as {@link #sample} sees them (a new array; for tests and
+     * The logits after the logit_bias and the penalties, as {@link #sample} sees them (a new array; for tests and
      * debugging, not the hot path).
      */
     float[] penalizedLogits(float[] logits, int offset, int vocabSize) {
         float[] w = Arrays.copyOfRange(logits, offset, offset + vocabSize);
-        if (penalties.changeSomething()) penalties.applyTo(w, vocabSize);
+        biasAndPenalize(w, vocabSize);
         return w;
     }
 

@@ -38,6 +38,8 @@ import java.util.List;
  * @param topLogprobs       number of most likely alternatives to return per position, in
  *                          [0, 20] (OpenAI); a positive value requires {@code logprobs}.
  * @param n                 number of independent samples (choices) for the prompt, {@code >= 1}.
+ * @param logitBias         OpenAI's {@code logit_bias}, added to the logits before the penalties;
+ *                          never null ({@link LogitBias#NONE}).
  */
 public record SamplingParams(
         double temperature,
@@ -54,7 +56,8 @@ public record SamplingParams(
         boolean ignoreEos,
         boolean logprobs,
         int topLogprobs,
-        int n) {
+        int n,
+        LogitBias logitBias) {
 
     /** Temperatures below this are treated as greedy (same threshold as vLLM). */
     public static final double GREEDY_EPSILON = 1e-5;
@@ -103,6 +106,7 @@ public record SamplingParams(
         if (n < 1) {
             throw new IllegalArgumentException("n must be at least 1, got " + n);
         }
+        if (logitBias == null) logitBias = LogitBias.NONE;
     }
 
     private static List<String> copyStops(List<String> stop) {
@@ -149,7 +153,7 @@ public record SamplingParams(
                 .presencePenalty(presencePenalty).frequencyPenalty(frequencyPenalty)
                 .repetitionPenalty(repetitionPenalty).maxTokens(maxTokens).stop(stop)
                 .stopTokenIds(stopTokenIds).ignoreEos(ignoreEos).logprobs(logprobs)
-                .topLogprobs(topLogprobs).n(n);
+                .topLogprobs(topLogprobs).n(n).logitBias(logitBias);
     }
 
     /** Whether decoding is greedy (temperature below {@link #GREEDY_EPSILON}). */
@@ -160,6 +164,11 @@ public record SamplingParams(
     /** Whether top-k filtering is on ({@code topK > 0}). */
     public boolean topKEnabled() {
         return topK > 0;
+    }
+
+    /** Whether a {@code logit_bias} changes some logit. */
+    public boolean hasLogitBias() {
+        return !logitBias.isEmpty();
     }
 
     /** Whether any of repetition, presence or frequency penalty is active. */
@@ -203,6 +212,7 @@ public record SamplingParams(
         private boolean logprobs;
         private int topLogprobs;
         private int n = 1;
+        private LogitBias logitBias = LogitBias.NONE;
 
         private Builder() { }
 
@@ -223,12 +233,15 @@ public record SamplingParams(
         /** Sets {@code top_logprobs}; does not imply {@code logprobs}. */
         public Builder topLogprobs(int v) { topLogprobs = v; return this; }
         public Builder n(int v) { n = v; return this; }
+        public Builder logitBias(LogitBias v) { logitBias = v; return this; }
+        /** @throws IllegalArgumentException as {@link LogitBias#of} */
+        public Builder logitBias(java.util.Map<Integer, Double> v) { logitBias = LogitBias.of(v); return this; }
 
         /** @throws IllegalArgumentException naming the first invalid parameter */
         public SamplingParams build() {
             return new SamplingParams(temperature, topK, topP, minP, seed, presencePenalty,
                     frequencyPenalty, repetitionPenalty, maxTokens, stop, stopTokenIds, ignoreEos,
-                    logprobs, topLogprobs, n);
+                    logprobs, topLogprobs, n, logitBias);
         }
     }
 }

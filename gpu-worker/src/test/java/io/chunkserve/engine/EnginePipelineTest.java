@@ -373,6 +373,7 @@ class EnginePipelineTest {
                             case 12 -> sp.repetitionPenalty(1.05).presencePenalty(-0.4).frequencyPenalty(0.15).maxTokens(24)
                                     .logprobs(true).topLogprobs(5);
                             case 10 -> sp.logprobs(true).topLogprobs(3);
+                            case 8 -> sp.logitBias(java.util.Map.of(system[2], 100.0));          // greedy with a bias: picked on the host
                             default -> { }
                         }
                     }

@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A runner that picks plain-greedy tokens itself (as the CUDA one does on the device) and leaves those logits
- * rows as NaN: the engine must use the picked ids for exactly those rows and sample the others from the logits,
+ * rows as NaN (a greedy request with a penalty, log-probabilities or a logit_bias is not plain): the engine must use the picked ids for exactly those rows and sample the others from the logits,
  * giving the same tokens as the CPU runner that writes every row.
  */
 class RunnerGreedyTest {
@@ -95,6 +95,7 @@ class RunnerGreedyTest {
                         default -> sp.temperature(0.8).seed(42L + i);
                     }
                     if (i == 4) sp.n(2);
+                    if (i == 5) sp.repetitionPenalty(1).logitBias(java.util.Map.of(p[0], 100.0)); // greedy with a bias: not plain
                     Collector col = new Collector();
                     e.submit(new GenerationRequest("r" + i, "t", p, sp.build(), 0), col);
                     cs.add(col);

@@ -9,6 +9,7 @@ import io.chunkserve.service.ServiceContext;
 import io.chunkserve.service.TenantResolver.Tenant;
 import io.chunkserve.service.auth.AdmissionControl;
 import io.chunkserve.service.request.InvalidParameter;
+import io.chunkserve.service.request.SamplingFields;
 import io.chunkserve.service.request.RequestedSampling;
 import io.chunkserve.tokenizer.ChatMessage;
 import io.vertx.core.Future;
@@ -158,7 +159,7 @@ public final class StreamingGeneration {
             sink.onFailure(Failure.INVALID_REQUEST, e.getMessage(), e.param());
         } catch (IllegalArgumentException e) { // the engine refused the prompt (too big for the KV cache, ...)
             end();
-            sink.onFailure(Failure.INVALID_REQUEST, e.getMessage(), input);
+            sink.onFailure(Failure.INVALID_REQUEST, e.getMessage(), SamplingFields.engineRefusalParam(e.getMessage(), input));
         } catch (IllegalStateException e) {
             end();
             sink.onFailure(Failure.UNAVAILABLE, e.getMessage(), null);

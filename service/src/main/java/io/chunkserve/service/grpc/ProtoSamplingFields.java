@@ -4,6 +4,7 @@ import io.chunkserve.service.grpc.v1.SamplingParams;
 import io.chunkserve.service.request.RequestFields;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -11,7 +12,7 @@ import java.util.Map;
  * The protobuf {@link SamplingParams} seen as request fields by their OpenAI wire names. Protobuf
  * fixes the types; an unset optional field reads as absent, and the unsigned fields
  * ({@code max_tokens}, {@code stop_token_ids}) read as the unsigned values sent, so range errors
- * quote what the client wrote. Fields the message lacks ({@code n}, {@code logprobs}, ...) are absent.
+ * quote what the client wrote ({@code logit_bias}'s uint32 keys too). Fields the message lacks ({@code n}, {@code logprobs}, ...) are absent.
  */
 final class ProtoSamplingFields implements RequestFields {
     private final SamplingParams p;
@@ -25,6 +26,7 @@ final class ProtoSamplingFields implements RequestFields {
         return switch (name) {
             case "stop" -> p.getStopCount() > 0;
             case "stop_token_ids" -> p.getStopTokenIdsCount() > 0;
+            case "logit_bias" -> p.getLogitBiasCount() > 0;
             default -> number(name) != null || integer(name) != null || bool(name) != null;
         };
     }
@@ -71,5 +73,10 @@ final class ProtoSamplingFields implements RequestFields {
     }
 
     @Override
-    public Map<String, Object> map(String name) { return null; }
+    public Map<String, Object> map(String name) {
+        if (!name.equals("logit_bias")) return null;
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (Map.Entry<Integer, Double> e : p.getLogitBiasMap().entrySet()) out.put(Integer.toUnsignedString(e.getKey()), e.getValue()); // uint32
+        return out;
+    }
 }

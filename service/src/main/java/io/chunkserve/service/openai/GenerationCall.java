@@ -7,6 +7,7 @@ import io.chunkserve.service.EngineBridge;
 import io.chunkserve.service.TenantResolver.Tenant;
 import io.chunkserve.service.auth.AdmissionControl;
 import io.chunkserve.service.request.InvalidParameter;
+import io.chunkserve.service.request.SamplingFields;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Future;
 import io.vertx.core.http.HttpConnection;
@@ -112,7 +113,7 @@ final class GenerationCall {
         try {
             api.bridge().submit(new GenerationRequest(id, tenant.name(), promptIds, params, tenant.cacheSalt()), this::onOutput);
         } catch (IllegalArgumentException e) {
-            throw OpenAiError.invalid(e.getMessage(), req.endpoint().inputParam);
+            throw OpenAiError.invalid(e.getMessage(), SamplingFields.engineRefusalParam(e.getMessage(), req.endpoint().inputParam));
         } catch (IllegalStateException e) {
             throw new OpenAiError(503, "server_error", e.getMessage(), null, "service_unavailable");
         }

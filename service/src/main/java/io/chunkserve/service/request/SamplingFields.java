@@ -1,8 +1,10 @@
 package io.chunkserve.service.request;
 
+import io.chunkserve.sampling.LogitBias;
 import io.chunkserve.sampling.SamplingParams;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -13,8 +15,9 @@ import java.util.Map;
  * {@code max_tokens} ({@code max_completion_tokens} in chat, where it wins), {@code n},
  * {@code logprobs} (a boolean with {@code top_logprobs} in chat, an integer in completions); and
  * vLLM's extensions {@code top_k}, {@code min_p}, {@code repetition_penalty},
- * {@code stop_token_ids}, {@code ignore_eos}. Features this server cannot honour
- * ({@code logit_bias}, {@code best_of} other than {@code n}) are refused, not silently dropped.
+ * {@code stop_token_ids}, {@code ignore_eos}; {@code logit_bias} (token id strings to values in
+ * [-100, 100]). Features this server cannot honour ({@code best_of} other than {@code n}) are
+ * refused, not silently dropped.
  * Range rules are {@link SamplingParams}'s; its messages start with the field's wire name.
  */
 public final class SamplingFields {
@@ -52,6 +55,7 @@ public final class SamplingFields {
         if (ignoreEos != null) b.ignoreEos(ignoreEos);
         b.stop(f.strings("stop"));
         b.stopTokenIds(stopTokenIds(f));
+        b.logitBias(logitBias(f));
         Integer n = int32(f, "n");
         if (n != null) b.n(checkN(n, caps.maxN()));
         logprobs(f, kind, caps, b);
@@ -59,8 +63,6 @@ public final class SamplingFields {
     }
 
     private static void refuseUnsupported(RequestFields f) {
-        Map<String, Object> bias = f.map("logit_bias");
-        if (bias != null && !bias.isEmpty()) throw InvalidParameter.unsupported("logit_bias");
         Integer bestOf = int32(f, "best_of");
         Integer n = int32(f, "n");
         if (bestOf != null && bestOf != (n == null ? 1 : n)) throw InvalidParameter.unsupported("best_of");
@@ -84,6 +86,34 @@ public final class SamplingFields {
             out.add((int) id);
         }
         return out;
+    }
+
+    /** OpenAI's map of token ids (as strings: JSON keys) to biases; range rules are {@link LogitBias#of}'s. */
+    private static LogitBias logitBias(RequestFields f) {
+        Map<String, Object> raw = f.map("logit_bias");
+        if (raw == null || raw.isEmpty()) return LogitBias.NONE;
+        Map<Integer, Double> bias = new HashMap<>(raw.size() * 2);
+        for (Map.Entry<String, Object> e : raw.entrySet()) {
+            long id;
+            try {
+                id = Long.parseLong(e.getKey());
+            } catch (NumberFormatException x) {
+                throw InvalidParameter.of("logit_bias keys must be token ids (integers), got \"" + e.getKey() + "\"", "logit_bias");
+            }
+            if (id < 0 || id > Integer.MAX_VALUE) {
+                throw InvalidParameter.of("logit_bias keys must be token ids in [0, " + Integer.MAX_VALUE + "], got " + e.getKey(), "logit_bias");
+            }
+            if (!(e.getValue() instanceof Number v)) {
+                throw InvalidParameter.of("logit_bias values must be numbers in [-100, 100], got " + e.getValue() + " for token " + e.getKey(),
+                        "logit_bias");
+            }
+            bias.put((int) id, v.doubleValue());
+        }
+        try {
+            return LogitBias.of(bias);
+        } catch (IllegalArgumentException x) {
+            throw InvalidParameter.of(x.getMessage(), "logit_bias");
+        }
     }
 
     private static void logprobs(RequestFields f, RequestKind kind, Capabilities caps, SamplingParams.Builder b) {
@@ -126,6 +156,14 @@ public final class SamplingFields {
         Long v = f.integer(name);
         if (v != null && v != v.intValue()) throw InvalidParameter.outOfRange(name, v);
         return v == null ? null : v.intValue();
+    }
+
+    /**
+     * The parameter an engine refusal at submission names: {@code logit_bias} when it names a token outside the
+     * vocabulary, else the request's input ({@code prompt} / {@code messages}: too long, too big for the KV cache).
+     */
+    public static String engineRefusalParam(String message, String inputParam) {
+        return message != null && message.startsWith("logit_bias ") ? "logit_bias" : inputParam;
     }
 
     /** SamplingParams messages start with the parameter's wire name. */

@@ -95,6 +95,22 @@ class GrpcApiTest {
     }
 
     @Test
+    void logitBiasSteersGenerateAsInTheEngine() throws Exception {
+        String prompt = "Once upon a time there was";
+        int[] ids = server.worker().tokenizer().encode(prompt, true);
+        int banned = ServiceTestSupport.engineGreedy(server, ids, 1).tokenIds().get(0);
+        ServiceTestSupport.Reference ref = ServiceTestSupport.engine(server, ids, io.chunkserve.sampling.SamplingParams.builder()
+                .temperature(0).maxTokens(10).ignoreEos(true).logitBias(java.util.Map.of(banned, -100.0, ids[1], 2.5)).build());
+        assertTrue(!ref.tokenIds().contains(banned), ref.tokenIds().toString());
+        Call<GenerateResponse> call = call(address, GENERATE, GenerateRequest.newBuilder().setPrompt(prompt)
+                .setParams(SamplingParams.newBuilder().setMaxTokens(10).setTemperature(0).setIgnoreEos(true)
+                        .putLogitBias(banned, -100).putLogitBias(ids[1], 2.5)).build(), m -> { });
+        assertEquals(GrpcStatus.OK, call.status(), call.statusMessage);
+        assertEquals(ref.tokenIds(), call.tokenIds());
+        assertEquals(ref.text(), call.text());
+    }
+
+    @Test
     void chatStreamsToCompletion() throws Exception {
         Call<GenerateResponse> call = call(address, CHAT, ChatRequest.newBuilder()
                 .addMessages(ChatMessage.newBuilder().setRole("system").setContent("Be brief."))

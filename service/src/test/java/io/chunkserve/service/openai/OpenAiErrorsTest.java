@@ -107,7 +107,8 @@ class OpenAiErrorsTest {
                 new Case("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]", "stop"), new Case("\"stop\":\"\"", "stop"),
                 new Case("\"top_logprobs\":3", "top_logprobs"), new Case("\"logprobs\":true,\"top_logprobs\":21", "top_logprobs"),
                 new Case("\"stream_options\":{\"include_usage\":true}", "stream_options"),
-                new Case("\"echo\":true", "echo"), new Case("\"logit_bias\":{\"1\":5}", "logit_bias"),
+                new Case("\"echo\":true", "echo"), new Case("\"logit_bias\":{\"1\":500}", "logit_bias"),
+                new Case("\"logit_bias\":{\"485\":5}", "logit_bias"),
                 new Case("\"tools\":[{\"type\":\"function\"}]", "tools"), new Case("\"response_format\":{\"type\":\"json_object\"}", "response_format"),
                 new Case("\"user\":\"" + "u".repeat(300) + "\"", "user"))) {
             JsonObject e = chatError("{" + m + "," + c.extra + "}", 400);

@@ -5,6 +5,7 @@ import io.chunkserve.engine.RequestOutput;
 import io.chunkserve.sampling.SamplingParams;
 import io.chunkserve.service.Main;
 import io.chunkserve.service.Server;
+import io.chunkserve.service.ws.ServiceTestSupport;
 import io.chunkserve.tokenizer.ChatMessage;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -19,6 +20,7 @@ import java.net.http.HttpRequest;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -212,6 +214,47 @@ class OpenAiResponseTest {
             if (i > 0) assertEquals(offsets.getInteger(i - 1) + lp.getJsonArray("tokens").getString(i - 1).length(), offsets.getInteger(i));
         }
         assertEquals(String.join("", lp.getJsonArray("tokens").stream().map(Object::toString).toList()), c.getString("text"));
+    }
+
+    /**
+     * logit_bias through the API: +100 makes one token the only pick, -100 bans the one greedy decoding would take;
+     * the text is the engine's own for the same settings, streamed or not, in completions and chat.
+     */
+    @Test
+    void logitBiasForcesAndBansTokensAsTheEngineDoes() throws Exception {
+        String prompt = "The quick brown fox";
+        int[] ids = server.worker().tokenizer().encode(prompt, true);
+        SamplingParams plain = SamplingParams.builder().temperature(0).maxTokens(6).ignoreEos(true).build();
+        List<Integer> greedy = ServiceTestSupport.engine(server, ids, plain).tokenIds();
+        int banned = greedy.get(0), forced = ids[ids.length - 1];
+        record Case(Map<Integer, Double> bias, java.util.function.Predicate<List<Integer>> holds) { }
+        for (Case c : List.of(new Case(Map.of(forced, 100.0), t -> t.stream().allMatch(x -> x == forced)),
+                new Case(Map.of(banned, -100.0), t -> t.get(0) != banned && !t.contains(banned)))) {
+            ServiceTestSupport.Reference ref = ServiceTestSupport.engine(server, ids, plain.toBuilder().logitBias(c.bias()).build());
+            assertTrue(c.holds().test(ref.tokenIds()), c.bias() + " -> " + ref.tokenIds() + " (greedy " + greedy + ")");
+            JsonObject bias = new JsonObject();
+            c.bias().forEach((k, v) -> bias.put(Integer.toString(k), v));
+            JsonObject req = new JsonObject().put("prompt", prompt).put("max_tokens", 6).put("temperature", 0).put("ignore_eos", true)
+                    .put("logit_bias", bias);
+            var r = post(server, "/v1/completions", req.encode());
+            assertEquals(200, r.status(), r.body());
+            assertEquals(ref.text(), r.json().getJsonArray("choices").getJsonObject(0).getString("text"), c.bias().toString());
+            StringBuilder streamed = new StringBuilder();
+            for (JsonObject ch : chunks(post(server, "/v1/completions", req.copy().put("stream", true).encode()).body())) {
+                streamed.append(ch.getJsonArray("choices").getJsonObject(0).getString("text"));
+            }
+            assertEquals(ref.text(), streamed.toString());
+        }
+        // chat: +100 on one token, the content is that token six times
+        String text = server.worker().chatTemplate().orElseThrow().render(List.of(ChatMessage.user("Hi")), true);
+        int[] chatIds = server.worker().tokenizer().encode(text, false);
+        ServiceTestSupport.Reference ref = ServiceTestSupport.engine(server, chatIds, plain.toBuilder().logitBias(Map.of(forced, 100.0)).build());
+        assertEquals(java.util.Collections.nCopies(6, forced), ref.tokenIds());
+        JsonObject j = post(server, "/v1/chat/completions", new JsonObject()
+                .put("messages", new JsonArray().add(new JsonObject().put("role", "user").put("content", "Hi")))
+                .put("max_tokens", 6).put("temperature", 0).put("ignore_eos", true)
+                .put("logit_bias", new JsonObject().put(Integer.toString(forced), 100)).encode()).json();
+        assertEquals(ref.text(), j.getJsonArray("choices").getJsonObject(0).getJsonObject("message").getString("content"));
     }
 
     @Test

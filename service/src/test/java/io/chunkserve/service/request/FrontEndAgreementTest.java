@@ -52,6 +52,7 @@ class FrontEndAgreementTest {
     private static Server server;
     private static Vertx clientVertx;
     private static GrpcClient grpc;
+    private static io.vertx.core.http.WebSocketClient wsClient;
     private static WebSocket ws;
     private static final BlockingQueue<JsonObject> frames = new LinkedBlockingQueue<>();
 
@@ -61,7 +62,9 @@ class FrontEndAgreementTest {
         server = Server.start(ServiceTestSupport.config());
         clientVertx = Vertx.vertx();
         grpc = GrpcClient.client(clientVertx);
-        ws = clientVertx.createWebSocketClient().connect(new WebSocketConnectOptions().setHost("127.0.0.1").setPort(server.port())
+        // the client is kept: Vert.x closes a client (and its WebSocket) once the client object is unreachable
+        wsClient = clientVertx.createWebSocketClient();
+        ws = wsClient.connect(new WebSocketConnectOptions().setHost("127.0.0.1").setPort(server.port())
                 .setURI(WebSocketApi.PATH)).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         ws.textMessageHandler(t -> frames.add(new JsonObject(t)));
     }
@@ -111,6 +114,10 @@ class FrontEndAgreementTest {
                 new Case("{\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", false, "stop"),
                 new Case("{\"stop\":[\"\"]}", true, "stop"),
                 new Case("{\"stop_token_ids\":[4294967295]}", false, "stop_token_ids"),
+                new Case("{\"logit_bias\":{\"1\":101}}", false, "logit_bias"),
+                new Case("{\"logit_bias\":{\"7\":-100.5}}", true, "logit_bias"),
+                new Case("{\"logit_bias\":{\"999999\":5}}", false, "logit_bias"),  // outside the vocabulary: the engine refuses it
+                new Case("{\"logit_bias\":{\"4294967295\":5}}", true, "logit_bias"),
                 new Case("{\"model\":\"gpt-4\"}", false, "model"),
                 new Case("{\"model\":\"gpt-4\"}", true, "model"),
                 new Case("{\"user\":\"" + "u".repeat(300) + "\"}", false, "user"),
@@ -130,7 +137,9 @@ class FrontEndAgreementTest {
                 new Case("{\"stop_token_ids\":[\"x\"]}", false, "stop_token_ids[0]"),
                 new Case("{\"ignore_eos\":\"yes\"}", false, "ignore_eos"),
                 new Case("{\"n\":0}", false, "n"),
-                new Case("{\"logit_bias\":{\"1\":5}}", false, "logit_bias"),
+                new Case("{\"logit_bias\":{\"one\":5}}", false, "logit_bias"),
+                new Case("{\"logit_bias\":{\"1\":\"5\"}}", true, "logit_bias"),
+                new Case("{\"logit_bias\":[1]}", false, "logit_bias"),
                 new Case("{\"best_of\":3}", false, "best_of"),
                 new Case("{\"max_completion_tokens\":-1}", true, "max_completion_tokens"),
                 new Case("{\"messages\":[{\"role\":\"user\"}]}", true, "messages[0].content"),
@@ -231,6 +240,7 @@ class FrontEndAgreementTest {
                 case "max_tokens" -> b.setMaxTokens((int) ((Number) v).longValue());
                 case "stop" -> ((JsonArray) v).forEach(s -> b.addStop((String) s));
                 case "stop_token_ids" -> ((JsonArray) v).forEach(id -> b.addStopTokenIds((int) ((Number) id).longValue()));
+                case "logit_bias" -> ((JsonObject) v).forEach(e -> b.putLogitBias((int) Long.parseLong(e.getKey()), ((Number) e.getValue()).doubleValue()));
                 case "prompt", "messages", "model", "user" -> { } // request fields, not sampling
                 default -> throw new IllegalArgumentException("no protobuf field for " + k);
             }

@@ -99,9 +99,14 @@ public final class ServiceTestSupport {
     public record Reference(List<Integer> tokenIds, String text) { }
 
     public static Reference engineGreedy(Server server, int[] promptIds, int maxTokens) throws InterruptedException {
+        return engine(server, promptIds, SamplingParams.greedy(maxTokens));
+    }
+
+    /** The engine's output (choice 0) for {@code params}, submitted straight to it. */
+    public static Reference engine(Server server, int[] promptIds, SamplingParams params) throws InterruptedException {
         BlockingQueue<RequestOutput> outs = new LinkedBlockingQueue<>();
         server.worker().engine().submit(new GenerationRequest("ref-" + System.nanoTime(), "ref", promptIds,
-                SamplingParams.greedy(maxTokens), 0), outs::add);
+                params, 0), outs::add);
         List<Integer> ids = new ArrayList<>();
         StringBuilder text = new StringBuilder();
         while (true) {
