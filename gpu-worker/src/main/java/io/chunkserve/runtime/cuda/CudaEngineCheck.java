@@ -127,7 +127,17 @@ final class CudaEngineCheck {
             SamplingParams sampled = SamplingParams.builder().temperature(0.9).topP(0.9).topK(50).seed(77L).maxTokens(16).ignoreEos(true).build();
             int[] sp = concat(system, rnd.ints(6, 3, vocab - 3).toArray());
             for (String id : new String[] {"sampA", "sampB"}) all.add(submit(w, id, sp, sampled, res, null));
+            // logit_bias (picked by the host sampler from the device's logits rows with the CUDA runner, beside rows
+            // picked on the device): a greedy request on the first prompt with its first token banned, with
+            // log-probabilities (raw), and a seeded sampled one: both the CPU's tokens
+            int firstToken = res.get("first").tokens().get(0).get(0);
+            all.add(submit(w, "bias0", firstPrompt, SamplingParams.builder().temperature(0).maxTokens(14).ignoreEos(true).logprobs(true)
+                    .topLogprobs(3).logitBias(bias(system[3], 2.5, system[5], -1.5, firstToken, -100.0)).build(), res, null));
+            all.add(submit(w, "bias1", concat(system, rnd.ints(7, 3, vocab - 3).toArray()), SamplingParams.builder().temperature(0.9).topP(0.9)
+                    .seed(80L).maxTokens(16).ignoreEos(true).logitBias(bias(system[1], 3.0, system[2], -100.0)).build(), res, null));
             for (CompletableFuture<?> f : all) f.get(60, TimeUnit.SECONDS);
+            List<Integer> biased = res.get("bias0").tokens().get(0);
+            check(biased.size() == 14 && !biased.contains(firstToken), "engine: logit_bias -100 bans the greedy first token " + firstToken + ": " + biased);
             // wave 4: penalized requests (penalties applied on the device by the CUDA runner, steps one ahead): greedy
             // ones must get the CPU's tokens; two identical seeded sampled ones the same tokens
             all.clear();
@@ -196,6 +206,13 @@ final class CudaEngineCheck {
             }
         }
         return res;
+    }
+
+    /** A logit_bias from (id, value) pairs; a later pair wins over an earlier one of the same id. */
+    static Map<Integer, Double> bias(double... idValue) {
+        Map<Integer, Double> m = new java.util.HashMap<>();
+        for (int i = 0; i < idValue.length; i += 2) m.put((int) idValue[i], idValue[i + 1]);
+        return m;
     }
 
     static int[] concat(int[] a, int[] b) {
