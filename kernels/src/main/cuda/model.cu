@@ -538,7 +538,8 @@ extern "C" __global__ void cs_fill_bf16(__nv_bfloat16* p, long long n, unsigned 
 // byte fall as 1/MT (MT = 1 was bound by them at NT = 64). The first stages' weights are requested before
 // pdl_wait (they do not depend on the kernel before), x after it. mode 0: y = result (one k-slice), 1: y += result
 // (one k-slice, the block owns its outputs), 2: atomicAdd into y (several k-slices; y zeroed first unless
-// accumulating), 3: SiLU·mul epilogue (one k-slice; W's rows are gate|up interleaved in blocks of 8, see
+// accumulating), 4: several k-slices, each block's partial tile into ws for cs_splitk_reduce, which sums them in slice
+// order into y (flags & 1 and n % 4 == 0 only: the same bits every run, no zeroed y), 3: SiLU·mul epilogue (one k-slice; W's rows are gate|up interleaved in blocks of 8, see
 // silu_mul): y is then the bf16 activation (T, n/2), act[t, 8q + i] = silu(row 16q + i) · row 16q + 8 + i, which
 // one thread holds both of (accumulator rows lane/4 and lane/4 + 8). flags & 1 (modes 0-2, n % 4 == 0): the
 // block's sums go through shared memory first and out as (token, 4 consecutive rows) pieces, consecutive threads
@@ -550,7 +551,7 @@ constexpr int GK = 64;
 
 template <int NT, int MT, int WARPS, int STAGES>
 __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
-                            int T, int n, int k, int kSlice, int mode, int flags, unsigned char* smem) {
+                            int T, int n, int k, int kSlice, int mode, int flags, float* __restrict__ ws, unsigned char* smem) {
     using namespace cs;
     constexpr int BR = 16 * MT * WARPS, THREADS = 32 * WARPS;
     constexpr int WT = BR * GK, XT = NT * GK, STAGE = WT + XT;   // elements
@@ -667,6 +668,16 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
             }
         }
         __syncthreads();
+        if (mode >= 4) {
+            // ordered split-k: this block's partial tile (token-major, row stride BR) into ws, slice-major; the sums in
+            // slice order are cs_splitk_reduce's, launched after this grid
+            float* part = ws + ((size_t)blockIdx.y * gridDim.x + blockIdx.x) * (NT * BR);
+            for (int q = tid; q < T * (BR / 4); q += THREADS) {
+                const int t = q / (BR / 4), c = (q - t * (BR / 4)) * 4;
+                *reinterpret_cast<float4*>(part + t * BR + c) = *reinterpret_cast<const float4*>(red + t * RS + c);
+            }
+            return;
+        }
         for (int q = tid; q < T * (BR / 4); q += THREADS) {
             const int t = q / (BR / 4), c = (q - t * (BR / 4)) * 4, row = r0 + c;
             if (row >= n) continue;   // n % 4 == 0: a piece is all in or all out
@@ -711,9 +722,10 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
 
 #define CS_GEMM(NAME, NT, MT, WARPS, STAGES)                                                                  \
     extern "C" __global__ void __launch_bounds__(32 * WARPS)                                                 \
-    NAME(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k, int kSlice, int mode, int flags) { \
+    NAME(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k, int kSlice, int mode, int flags, \
+         float* ws) {                                                                                        \
         extern __shared__ __align__(128) unsigned char smem[];                                               \
-        csm::gemm_skinny<NT, MT, WARPS, STAGES>(w, x, y, T, n, k, kSlice, mode, flags, smem);                \
+        csm::gemm_skinny<NT, MT, WARPS, STAGES>(w, x, y, T, n, k, kSlice, mode, flags, ws, smem);            \
     }
 // the T ≤ 32 / 128 kernels of sessions 2-3 (one 16-row tile a warp, 4 warps, 4 stages)
 CS_GEMM(cs_gemm_skinny_t16, 16, 1, 4, 4)
@@ -730,6 +742,39 @@ CS_GEMM(cs_gemm_skinny_t64_m2w7s4, 64, 2, 7, 4)
 // session 7: 64-row blocks with 6 stages (2 blocks an SM: 80 KiB of weights in flight an SM instead of 48): the 1B
 // fused gate|up
 CS_GEMM(cs_gemm_skinny_t64_m1w4s6, 64, 1, 4, 6)
+
+// The ordered split-k's sums (SkinnyGemm, splitk=ordered): y[t, r..r+3] (+)= Σ_j ws tile (j, r / br) [t][r % br ..], j
+// = 0, 1, ..., S-1 in that order — the same bits every run, whatever order the GEMM's blocks finished in. One thread a
+// (token, 4 rows) piece; loads eight slices ahead, adds in slice order. A dependent launch after the GEMM.
+extern "C" __global__ void __launch_bounds__(256) cs_splitk_reduce(const float* __restrict__ ws, float* __restrict__ y, int T, int n,
+                                                                   int S, int br, int nt, int rowBlocks, int accumulate) {
+    csm::pdl_wait();
+    csm::pdl_trigger();
+    const int q = blockIdx.x * blockDim.x + threadIdx.x, per = n >> 2;
+    if (q >= T * per) return;
+    const int t = q / per, r = (q - t * per) * 4, rb = r / br;
+    const float* p0 = ws + (size_t)rb * nt * br + (size_t)t * br + (r - rb * br);
+    const size_t stride = (size_t)rowBlocks * nt * br;
+    float4 v = *reinterpret_cast<const float4*>(p0);
+    int j = 1;
+    for (; j + 8 <= S; j += 8) {
+        float4 u[8];
+        #pragma unroll
+        for (int i = 0; i < 8; ++i) u[i] = *reinterpret_cast<const float4*>(p0 + (j + i) * stride);
+        #pragma unroll
+        for (int i = 0; i < 8; ++i) { v.x += u[i].x; v.y += u[i].y; v.z += u[i].z; v.w += u[i].w; }
+    }
+    for (; j < S; ++j) {
+        const float4 u = *reinterpret_cast<const float4*>(p0 + j * stride);
+        v.x += u.x; v.y += u.y; v.z += u.z; v.w += u.w;
+    }
+    float* dst = y + (size_t)t * n + r;
+    if (accumulate) {
+        const float4 o = *reinterpret_cast<const float4*>(dst);
+        v.x = o.x + v.x; v.y = o.y + v.y; v.z = o.z + v.z; v.w = o.w + v.w;
+    }
+    *reinterpret_cast<float4*>(dst) = v;
+}
 
 // ---------------------------------------------------------------------------------------------- sampling on the device
 // One block per row of logits: temperature, top_k, min_p, top_p and an inverse-CDF draw at the row's u, the host

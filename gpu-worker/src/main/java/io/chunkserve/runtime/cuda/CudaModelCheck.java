@@ -283,14 +283,28 @@ public final class CudaModelCheck {
                 g.setTwoPhase(false);
                 generic = batchRun(g, dp, prefix, suffix, forced);
             }
-            List<float[]> skinny;
+            List<float[]> skinny, again, atomic, atomicAgain;
             System.setProperty("chunkserve.cuda.skinnyGemm", "force");
-            try (ChunkPool dp = devicePool(c, chunk, DType.BF16, 256);
-                 CudaModelRunner g = new CudaModelRunner(dev, c, DeviceWeights.upload(c, w, DeviceWeights.Precision.BF16), dp, true)) {
-                skinny = batchRun(g, dp, prefix, suffix, forced);
+            try {
+                atomic = skinnyRun(dev, c, w, chunk, prefix, suffix, forced, null);
+                atomicAgain = skinnyRun(dev, c, w, chunk, prefix, suffix, forced, null);
+                skinny = skinnyRun(dev, c, w, chunk, prefix, suffix, forced, "vec:splitk=ordered");
+                again = skinnyRun(dev, c, w, chunk, prefix, suffix, forced, "vec:splitk=ordered");
             } finally {
                 System.clearProperty("chunkserve.cuda.skinnyGemm");
             }
+            // session 19: with splitk=ordered the k-slices are summed in slice order by the last block to arrive —
+            // every run the same bits (the default, atomic, adds them in arrival order)
+            boolean same = true, sameAtomic = true;
+            double eOrd = 0;
+            for (int i = 0; i < skinny.size(); i++) {
+                same &= java.util.Arrays.equals(skinny.get(i), again.get(i));
+                sameAtomic &= java.util.Arrays.equals(atomic.get(i), atomicAgain.get(i));
+                eOrd = Math.max(eOrd, relError(skinny.get(i), atomic.get(i)));
+            }
+            check(same, "random d" + hd + ": skinny GEMMs with ordered split-k: two runs give bit-identical logits (" + skinny.size() + " rows of steps)");
+            check(eOrd < 1e-2, String.format(Locale.ROOT, "random d%d: ordered vs atomic split-k: rel err worst %.2e (tol 1e-2; atomic runs bit-identical to each other: %s)",
+                    hd, eOrd, sameAtomic));
             double e4 = 0, e5 = 0;
             for (int i = 0; i < ref.size(); i++) {
                 e4 = Math.max(e4, relError(skinny.get(i), twoPhase.get(i)));
@@ -312,6 +326,17 @@ public final class CudaModelCheck {
             // the two-phase kernels round the softmax probabilities to bf16 for the tensor-core P·V product, the
             // generic kernel keeps them fp32: ~2^-9 relative per weight, 5.5e-3 measured on an H200
             check(e3 < 1e-2, String.format(Locale.ROOT, "random d%d: bf16 two-phase vs generic decode kernel: rel err worst %.2e (tol 1e-2)", hd, e3));
+        }
+    }
+
+    /** batchRun on a fresh bf16 runner (skinny GEMMs as the properties say), with the given gemm options (null: default). */
+    static List<float[]> skinnyRun(CudaDevice dev, ModelConfig c, ModelWeights w, int chunk, int[] prefix, int[][] suffix, int[][] forced, String opts) {
+        if (opts != null) System.setProperty("chunkserve.cuda.gemmOptions", opts);
+        try (ChunkPool dp = devicePool(c, chunk, DType.BF16, 256);
+             CudaModelRunner g = new CudaModelRunner(dev, c, DeviceWeights.upload(c, w, DeviceWeights.Precision.BF16), dp, true)) {
+            return batchRun(g, dp, prefix, suffix, forced);
+        } finally {
+            if (opts != null) System.clearProperty("chunkserve.cuda.gemmOptions");
         }
     }
 

@@ -7,7 +7,10 @@ import jcuda.driver.CUmodule;
  * The decode-sized GEMM of model.cu ({@code cs_gemm_skinny_*}): y (T, n) fp32 (+)= x (T, k) · Wᵀ with W (n, k) and
  * x bf16, T ≤ 128, k a multiple of 64. Streams each weight byte once through a cp.async pipeline into tensor
  * cores; when the row blocks alone cannot fill the GPU, k is split into slices whose partial sums are added
- * atomically (so the fp32 sums of such shapes are not bitwise reproducible run to run, ~1e-7 relative). Kernel
+ * atomically ({@code splitk=atomic}, the default: in arrival order, so such shapes' fp32 sums are not bitwise
+ * reproducible run to run, ~1e-7 relative) or in slice order by the last block of each row block to finish (session
+ * 19, {@code -Dchunkserve.cuda.gemmOptions=vec:splitk=ordered}: each block stores its partial tile, then
+ * {@code cs_splitk_reduce} adds the slices in slice order — the same bits every run, at a cost). Kernel
  * variants differ in rows a warp (16·mt), warps a block and pipeline stages; for 32 < T ≤ 64 the wide ones
  * (several 16-row tiles a warp: x's shared-memory reads per weight byte fall as 1/mt). Chosen over cuBLAS for the
  * shapes where CudaGemmBench measured it faster (BENCHMARKS.md). On sm_90 and newer it launches as a programmatic
@@ -40,15 +43,18 @@ public final class SkinnyGemm {
      * The session-6 options (class comment): the epilogue, "direct" (per fragment) or "vec" (staged, 16-byte); session
      * 7 adds, for 32 < T ≤ 64, the variant of the fused gate|up GEMM ({@code gu=NAME}, -1: the size rule of
      * {@link #runSiluMul}), of the other GEMMs below the LM head ({@code res=NAME}: q|k|v, o, down; -1: the wide
-     * default) and a cap on their k-slices ({@code slices=N}, 0: none): "vec:gu=t64_m1w4s6:res=t64:slices=8".
+     * default) and a cap on their k-slices ({@code slices=N}, 0: none): "vec:gu=t64_m1w4s6:res=t64:slices=8"; session
+     * 19, how k-slices are summed ({@code splitk=atomic}, the default, or {@code ordered}: the same bits every run, at a
+     * cost — BENCHMARKS.md issue 7, session 19; ordered needs vec).
      */
-    public record Options(boolean vec, int gu, int res, int maxSlices) {
-        public Options(boolean vec) { this(vec, -1, -1, 0); }
+    public record Options(boolean vec, int gu, int res, int maxSlices, boolean ordered) {
+        public Options(boolean vec) { this(vec, -1, -1, 0, false); }
 
         public static Options parse(String spec) {
             String[] f = spec.split(":");
             if (!f[0].equals("direct") && !f[0].equals("vec")) throw new IllegalArgumentException("gemm options: direct or vec, not " + spec);
             int gu = -1, res = -1, slices = 0;
+            boolean ordered = false;
             for (int i = 1; i < f.length; i++) {
                 String[] kv = f[i].split("=", 2);
                 if (kv.length != 2) throw new IllegalArgumentException("gemm options: KEY=VALUE after ':', not " + f[i]);
@@ -60,10 +66,15 @@ public final class SkinnyGemm {
                         else res = v;
                     }
                     case "slices" -> slices = Integer.parseInt(kv[1]);
-                    default -> throw new IllegalArgumentException("gemm options: gu, res or slices, not " + kv[0]);
+                    case "splitk" -> {
+                        if (!kv[1].equals("ordered") && !kv[1].equals("atomic")) throw new IllegalArgumentException("gemm options: splitk=ordered or atomic, not " + kv[1]);
+                        if (kv[1].equals("ordered") && !f[0].equals("vec")) throw new IllegalArgumentException("gemm options: splitk=ordered needs vec");
+                        ordered = kv[1].equals("ordered");
+                    }
+                    default -> throw new IllegalArgumentException("gemm options: gu, res, slices or splitk, not " + kv[0]);
                 }
             }
-            return new Options(f[0].equals("vec"), gu, res, slices);
+            return new Options(f[0].equals("vec"), gu, res, slices, ordered);
         }
 
         /** The kernel's flags argument (model.cu gemm_skinny). */
@@ -71,7 +82,7 @@ public final class SkinnyGemm {
 
         @Override public String toString() {
             return (vec ? "vec" : "direct") + (gu >= 0 ? ":gu=" + VARIANTS[gu].name() : "") + (res >= 0 ? ":res=" + VARIANTS[res].name() : "")
-                    + (maxSlices > 0 ? ":slices=" + maxSlices : "");
+                    + (maxSlices > 0 ? ":slices=" + maxSlices : "") + (ordered ? ":splitk=ordered" : "");
         }
     }
 
@@ -86,6 +97,7 @@ public final class SkinnyGemm {
     public void configure(Options o) { options = o; }
 
     private final long[] fns = new long[VARIANTS.length];
+    private final long reduce;   // cs_splitk_reduce (splitk=ordered)
     private final int[] occupancy = new int[VARIANTS.length];   // resident blocks per SM
     private final int sms;
     private final Launcher l = new Launcher();
@@ -101,6 +113,7 @@ public final class SkinnyGemm {
             fns[i] = Launcher.handle(f);
             occupancy[i] = Math.max(1, CudaDevice.blocksPerMultiprocessor(f, VARIANTS[i].threads(), VARIANTS[i].smem()));
         }
+        reduce = Launcher.handle(CudaDevice.function(module, "cs_splitk_reduce"));
         sms = device.multiprocessors();
         pdl = device.computeCapability() >= 90 && !"false".equals(System.getProperty("chunkserve.cuda.pdl"));
         String w = System.getProperty("chunkserve.cuda.skinnyWide", DEFAULT_WIDE);
@@ -192,7 +205,34 @@ public final class SkinnyGemm {
     /** Whether {@link #run} with accumulate == false needs y zeroed first (the k-slices add into it atomically). */
     public boolean splitsK(int T, int n, int k) {
         int v = variantFor(T, n);
-        return tilesPerSlice(v, targetFor(v), n, k) < k / 64;
+        return tilesPerSlice(v, targetFor(v), n, k) < k / 64 && !ordered(n);
+    }
+
+    /** Whether k-slices of an n-row GEMM are summed in slice order (the staged epilogue's 4-row pieces need n % 4 == 0). */
+    private boolean ordered(int n) {
+        Options o = options;
+        return o.vec() && o.ordered() && n % 4 == 0;
+    }
+
+    /** The ordered split-k's partial tiles (floats, slice-major). Grown, never shrunk; a replaced buffer is freed at
+     * {@link #close} only (a kernel queued before may still read it). */
+    private DeviceBuffer ws;
+    private final java.util.List<DeviceBuffer> retired = new java.util.ArrayList<>();
+
+    private long workspace(long floats) {
+        if (ws == null || ws.bytes() < 4 * floats) {
+            if (ws != null) retired.add(ws);
+            ws = DeviceBuffer.allocate(Math.max(4 * floats, 4L << 20));
+        }
+        return Cublas.address(ws.ptr());
+    }
+
+    /** Frees the ordered split-k's workspace (after the device finished every GEMM). */
+    public void close() {
+        for (DeviceBuffer b : retired) b.close();
+        retired.clear();
+        if (ws != null) ws.close();
+        ws = null;
     }
 
     /** y (+)= x · Wᵀ (device addresses); see the class comment. */
@@ -231,7 +271,7 @@ public final class SkinnyGemm {
                 : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide
                 : b64 <= occupancy[GU64] * sms ? GU64 : T64;
         Variant var = VARIANTS[v];
-        l.begin().i64(w).i64(x).i64(act).i32(T).i32(n).i32(k).i32(k).i32(3).i32(0);
+        l.begin().i64(w).i64(x).i64(act).i32(T).i32(n).i32(k).i32(k).i32(3).i32(0).i64(0L);
         int rowBlocks = (n + var.rows() - 1) / var.rows();
         if (pdl) l.launchDependent(fns[v], rowBlocks, 1, var.threads(), var.smem());
         else l.launch(fns[v], rowBlocks, 1, var.threads(), var.smem());
@@ -247,12 +287,20 @@ public final class SkinnyGemm {
         int rowBlocks = (n + var.rows() - 1) / var.rows(), kTiles = k / 64;
         int perSlice = tilesPerSlice(v, target, n, k);
         int slices = (kTiles + perSlice - 1) / perSlice;
-        int mode = slices == 1 ? (accumulate ? 1 : 0) : 2;
+        int mode = slices == 1 ? (accumulate ? 1 : 0) : ordered(n) ? 4 : 2;
         boolean memset = mode == 2 && !accumulate && !yZeroed;
         if (memset) zero(y, (long) T * n);
-        l.begin().i64(w).i64(x).i64(y).i32(T).i32(n).i32(k).i32(perSlice * 64).i32(mode).i32(options.flags());
+        long wsa = mode == 4 ? workspace((long) slices * rowBlocks * var.nt() * var.rows()) : 0L;
+        l.begin().i64(w).i64(x).i64(y).i32(T).i32(n).i32(k).i32(perSlice * 64).i32(mode).i32(options.flags()).i64(wsa);
         if (dependent && !memset) l.launchDependent(fns[v], rowBlocks, slices, var.threads(), var.smem());
         else l.launch(fns[v], rowBlocks, slices, var.threads(), var.smem());
+        if (mode == 4) {
+            // the slices' partial tiles summed in slice order into y (= or +=), one thread a (token, 4 rows) piece
+            l.begin().i64(wsa).i64(y).i32(T).i32(n).i32(slices).i32(var.rows()).i32(var.nt()).i32(rowBlocks).i32(accumulate ? 1 : 0);
+            int pieces = T * (n / 4);
+            if (dependent) l.launchDependent(reduce, (pieces + 255) / 256, 1, 256, 0);
+            else l.launch(reduce, (pieces + 255) / 256, 1, 256, 0);
+        }
     }
 
     /** cuMemsetD32Async, bound on first use (the class itself loads without libcuda: its options parse anywhere). */
