@@ -329,14 +329,16 @@ public final class CudaModelCheck {
         }
     }
 
-    /** batchRun on a fresh bf16 runner (skinny GEMMs as the properties say), with the given gemm options (null: default). */
+    /** batchRun on a fresh bf16 runner (skinny GEMMs as the properties say), with the given gemm options (null: as set). */
     static List<float[]> skinnyRun(CudaDevice dev, ModelConfig c, ModelWeights w, int chunk, int[] prefix, int[][] suffix, int[][] forced, String opts) {
+        String before = System.getProperty("chunkserve.cuda.gemmOptions");
         if (opts != null) System.setProperty("chunkserve.cuda.gemmOptions", opts);
         try (ChunkPool dp = devicePool(c, chunk, DType.BF16, 256);
              CudaModelRunner g = new CudaModelRunner(dev, c, DeviceWeights.upload(c, w, DeviceWeights.Precision.BF16), dp, true)) {
             return batchRun(g, dp, prefix, suffix, forced);
         } finally {
-            if (opts != null) System.clearProperty("chunkserve.cuda.gemmOptions");
+            if (before != null) System.setProperty("chunkserve.cuda.gemmOptions", before);
+            else System.clearProperty("chunkserve.cuda.gemmOptions");
         }
     }
 
