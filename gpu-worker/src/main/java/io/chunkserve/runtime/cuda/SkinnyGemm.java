@@ -8,8 +8,8 @@ import jcuda.driver.CUmodule;
  * x bf16, T ≤ 128, k a multiple of 64. Streams each weight byte once through a cp.async pipeline into tensor
  * cores; when the row blocks alone cannot fill the GPU, k is split into slices whose partial sums are added
  * atomically ({@code splitk=atomic}, the default: in arrival order, so such shapes' fp32 sums are not bitwise
- * reproducible run to run, ~1e-7 relative) or in slice order by the last block of each row block to finish (session
- * 19, {@code -Dchunkserve.cuda.gemmOptions=vec:splitk=ordered}: each block stores its partial tile, then
+ * reproducible run to run, ~1e-7 relative) or in slice order (session 19,
+ * {@code -Dchunkserve.cuda.gemmOptions=vec:splitk=ordered}: each block stores its partial tile, then
  * {@code cs_splitk_reduce} adds the slices in slice order — the same bits every run, at a cost). Kernel
  * variants differ in rows a warp (16·mt), warps a block and pipeline stages; for 32 < T ≤ 64 the wide ones
  * (several 16-row tiles a warp: x's shared-memory reads per weight byte fall as 1/mt). Chosen over cuBLAS for the
