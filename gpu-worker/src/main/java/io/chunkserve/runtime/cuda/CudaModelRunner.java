@@ -591,7 +591,6 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
             vSlabs[l].close();
         }
         kernels.close();
-        if (skinny != null) skinny.close();
         if (dInts != null) dInts.close();
         penalties.close();
         stage.close();

@@ -285,5 +285,6 @@ final class StepKernels implements AutoCloseable {
         for (DeviceBuffer d : new DeviceBuffer[] {x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], lpOut[0], lpOut[1], invFreq}) {
             if (d != null) d.close();
         }
+        if (skinny != null) skinny.close();   // its split-k workspace; the GEMMs are this class's
     }
 }
