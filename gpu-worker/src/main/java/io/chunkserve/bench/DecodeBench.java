@@ -29,13 +29,14 @@ public final class DecodeBench {
     public static void main(String[] args) {
         Map<String, String> a = Args.parse(args, Map.of("--shape", "smollm2-135m,llama-3.2-1b", "--dtype", "bf16", "--threads",
                 String.valueOf(Runtime.getRuntime().availableProcessors()), "--steps", "64", "--context", "64", "--batch", "16",
-                "--kv-dtype", "auto"));
+                "--kv-dtype", "auto", "--prefill", "512"));
         List<String> shapes = List.of(a.get("--shape").split(","));
         DType dt = DType.parse(a.get("--dtype"));
         // the KV element type a server picks for such a checkpoint by default (serve --kv-dtype auto), or the one asked for
         DType kvDt = a.get("--kv-dtype").equalsIgnoreCase("auto") ? WorkerConfig.autoKvDtype(dt) : DType.parse(a.get("--kv-dtype"));
         int threads = Integer.parseInt(a.get("--threads")), steps = Integer.parseInt(a.get("--steps"));
         int context = Integer.parseInt(a.get("--context")), batch = Integer.parseInt(a.get("--batch"));
+        int prefillTokens = Integer.parseInt(a.get("--prefill"));
         try (CpuKernels k = new CpuKernels(threads)) {
             k.warmUp(); // compile every kernel path before anything is timed
             // Bandwidth is measured before each shape and after the last (each the best of 8 passes), and
@@ -45,6 +46,7 @@ public final class DecodeBench {
             List<Double> bws = new ArrayList<>();
             List<double[]> runs = new ArrayList<>(); // per shape: bytes, b1, bn (means), b1, bn (median windows), paired b1 fraction
             List<double[]> paired = new ArrayList<>(); // per shape: the meter beside each b1 window (GB/s), then each window's fraction
+            List<double[]> prefills = new ArrayList<>(); // per shape: prefill seconds (best of 2), matrix FMAs, the FMA peak (scalar FMAs/s)
             for (String shape : shapes) {
                 ModelConfig c = RandomModel.shape(shape);
                 try (Arena arena = Arena.ofShared()) {
@@ -54,6 +56,7 @@ public final class DecodeBench {
                     double[] bn = run(c, w, k, batch, context, Math.max(WINDOWS, steps / 4), false, kvDt);
                     runs.add(new double[] {w.matrixBytesPerStep(), b1[0], bn[0], b1[1], bn[1]});
                     paired.add(java.util.Arrays.copyOfRange(b1, 2, b1.length));
+                    prefills.add(prefillTokens > 0 ? prefill(c, w, k, prefillTokens, kvDt) : null);
                 }
             }
             bws.add(MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30));
@@ -105,6 +108,18 @@ public final class DecodeBench {
                 r.put("paired_fraction_of_roofline_b1", round(pairFrac));
                 r.put("paired_window_fractions_b1", java.util.Arrays.stream(fr).map(DecodeBench::round).boxed().toList());
                 r.put("paired_meter_gb_s", java.util.Arrays.stream(pr, 0, WINDOWS + 1).map(x -> round(x / 1e9)).boxed().toList());
+                double[] pf = prefills.get(i);
+                if (pf != null) {
+                    // a prompt's first token (TTFT on an idle server): the prompt's matrix FMAs against the FMA peak
+                    double fmaRate = pf[1] / pf[0];
+                    System.out.printf(Locale.ROOT, "  %s prefill of %d tokens: %.0f ms (best of 2), %.1f tok/s; matrix FMAs %.1f G/s = %.0f%% of the FMA peak (%.1f G/s, measured beside it)%n",
+                            shape, prefillTokens, pf[0] * 1e3, prefillTokens / pf[0], fmaRate / 1e9, 100 * fmaRate / pf[2], pf[2] / 1e9);
+                    r.put("prefill_tokens", prefillTokens);
+                    r.put("prefill_ms", round(pf[0] * 1e3));
+                    r.put("prefill_tokens_per_s", round(prefillTokens / pf[0]));
+                    r.put("prefill_fraction_of_fma_peak", round(fmaRate / pf[2]));
+                    r.put("fma_peak_g_per_s", round(pf[2] / 1e9));
+                }
                 result.put(shape, r);
             }
             Map<String, Object> out = new LinkedHashMap<>();
@@ -122,6 +137,38 @@ public final class DecodeBench {
 
     @SuppressWarnings("unchecked")
     private static Map<String, Object> castMap(Object o) { return (Map<String, Object>) o; }
+
+    /**
+     * One prompt of {@code tokens} tokens prefilled into empty KV, twice (the second after the first warmed the JIT):
+     * {best seconds, the prompt's matrix FMAs (every layer's matrices for every token, the LM head for the last one
+     * only), the FMA peak measured right after (FmaPeak, scalar FMAs/s)}.
+     */
+    static double[] prefill(ModelConfig c, ModelWeights w, CpuKernels k, int tokens, DType kvDt) {
+        int chunk = 64, perSeq = (tokens + chunk - 1) / chunk;
+        double best = Double.MAX_VALUE;
+        try (CpuModelRunner runner = new CpuModelRunner(c, w, k);
+             ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, kvDt), perSeq)) {
+            int[] table = new int[perSeq];
+            for (int i = 0; i < perSeq; i++) table[i] = pool.allocate();
+            int[] prompt = new int[tokens];
+            for (int i = 0; i < tokens; i++) prompt[i] = (i * 37 + 11) % c.vocabSize();
+            float[] logits = new float[c.vocabSize()];
+            ForwardBatch fb = new ForwardBatch();
+            for (int rep = 0; rep < 2; rep++) {
+                long t0 = System.nanoTime();
+                runner.forward(fb.clear().add(prompt, 0, tokens, 0, table, true), pool, logits);
+                best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+            }
+        }
+        double layerParams = 0;
+        for (ModelWeights.Layer l : w.layers()) {
+            for (io.chunkserve.model.Weight m : new io.chunkserve.model.Weight[] {l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()}) {
+                layerParams += (double) m.rows() * m.cols();
+            }
+        }
+        double fmas = layerParams * tokens + (double) w.lmHead().rows() * w.lmHead().cols();
+        return new double[] {best, fmas, io.chunkserve.runtime.cpu.FmaPeak.measureFmasPerSecond(k)};
+    }
 
     private static final int WARM_POSITIONS = 64;
     private static final int WINDOWS = 4;
