@@ -148,10 +148,7 @@ public final class DecodeBench {
         double best = Double.MAX_VALUE;
         try (CpuModelRunner runner = new CpuModelRunner(c, w, k);
              ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, kvDt), perSeq)) {
-            int[] table = new int[perSeq];
-            for (int i = 0; i < perSeq; i++) table[i] = pool.allocate();
-            int[] prompt = new int[tokens];
-            for (int i = 0; i < tokens; i++) prompt[i] = (i * 37 + 11) % c.vocabSize();
+            int[] table = table(pool, perSeq), prompt = prompt(tokens, c.vocabSize());
             float[] logits = new float[c.vocabSize()];
             ForwardBatch fb = new ForwardBatch();
             for (int rep = 0; rep < 2; rep++) {
@@ -160,14 +157,24 @@ public final class DecodeBench {
                 best = Math.min(best, (System.nanoTime() - t0) / 1e9);
             }
         }
-        double layerParams = 0;
-        for (ModelWeights.Layer l : w.layers()) {
-            for (io.chunkserve.model.Weight m : new io.chunkserve.model.Weight[] {l.wq(), l.wk(), l.wv(), l.wo(), l.wGate(), l.wUp(), l.wDown()}) {
-                layerParams += (double) m.rows() * m.cols();
-            }
-        }
-        double fmas = layerParams * tokens + (double) w.lmHead().rows() * w.lmHead().cols();
+        // the bench's random matrices share one dtype: a step's matrix bytes / its size = every weight once
+        double head = (double) w.lmHead().rows() * w.lmHead().cols();
+        double fmas = (w.matrixBytesPerStep() / (double) w.lmHead().dtype().bytes() - head) * tokens + head;
         return new double[] {best, fmas, io.chunkserve.runtime.cpu.FmaPeak.measureFmasPerSecond(k)};
+    }
+
+    /** A block table of {@code chunks} chunks taken from {@code pool}. */
+    private static int[] table(ChunkPool pool, int chunks) {
+        int[] t = new int[chunks];
+        for (int i = 0; i < chunks; i++) t[i] = pool.allocate();
+        return t;
+    }
+
+    /** The bench's synthetic prompt of {@code n} tokens. */
+    private static int[] prompt(int n, int vocab) {
+        int[] p = new int[n];
+        for (int i = 0; i < n; i++) p[i] = (i * 31 + 7) % vocab;
+        return p;
     }
 
     private static final int WARM_POSITIONS = 64;
@@ -187,15 +194,10 @@ public final class DecodeBench {
         try (CpuModelRunner runner = new CpuModelRunner(c, w, k);
              ChunkPool pool = new ChunkPool(new KvLayout(c.numLayers(), c.numKvHeads(), c.headDim(), chunk, kvDt), perSeq * batch)) {
             List<int[]> tables = new ArrayList<>();
-            for (int s = 0; s < batch; s++) {
-                int[] t = new int[perSeq];
-                for (int i = 0; i < perSeq; i++) t[i] = pool.allocate();
-                tables.add(t);
-            }
+            for (int s = 0; s < batch; s++) tables.add(table(pool, perSeq));
             float[] logits = new float[batch * c.vocabSize()];
             ForwardBatch fb = new ForwardBatch();
-            int[] prompt = new int[context];
-            for (int i = 0; i < context; i++) prompt[i] = (i * 31 + 7) % c.vocabSize();
+            int[] prompt = prompt(context, c.vocabSize());
             for (int s = 0; s < batch; s++) runner.forward(fb.clear().add(prompt, 0, context, 0, tables.get(s), true), pool, logits);
             int[] next = new int[1];
             // untimed warm-up steps until the JIT is quiet (see JitQuiet): the per-layer code is called 30 times a step and
