@@ -26,7 +26,7 @@ def main():
         t = torch.get(shape, {})
         out[shape] = {"ttft_ms_prefix_hit": r.get("ttft_ms_prefix_hit"), "ttft_ms_no_hit": r.get("ttft_ms_no_hit")}
         for k, b in r.items():
-            if not (isinstance(b, dict) and k.startswith("b")):
+            if not (isinstance(b, dict) and k[:1] == "b" and k[1:].isdigit()):   # b1, b64, ... (not bias_ab_b64)
                 continue
             tb = t.get(k, {})
             best = max([v for v in (tb.get("eager_tok_s"), tb.get("graph_tok_s")) if isinstance(v, (int, float)) and v == v] or [float("nan")])

@@ -1109,6 +1109,30 @@ extern "C" __global__ void __launch_bounds__(256) cs_penalize(float* logits, int
     }
 }
 
+// One block per row with a logit_bias (OpenAI's), before cs_penalize, in place: each listed token's logit plus its bias,
+// as the host Sampler does (io.chunkserve.sampling.Sampler#biasAndPenalize: round-to-nearest float add, +inf clamped
+// to FLT_MAX), the penalties then applying to the biased value. Ids are distinct within a row. Each touched logit's old
+// value is saved as an (id, bits) pair (one slot an entry; id -1 for an id outside the vocabulary, left as it is), so
+// that the raw logits can be restored (cs_logprobs, or a row left to the host sampler) after cs_penalize's pairs.
+// hdr per row (4 ints): first entry, entries n, the row's index in logits, its first saved slot.
+// entries: (id, bias float bits) pairs.
+extern "C" __global__ void __launch_bounds__(256) cs_bias(float* logits, int vocab, const int* hdr, const int* entries, int* saved) {
+    const int* h = hdr + 4 * blockIdx.x;
+    const int first = h[0], n = h[1];
+    float* row = logits + (size_t)h[2] * vocab;
+    int* sv = saved + 2 * h[3];
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        int id = entries[2 * (first + j)];
+        if (id < 0 || id >= vocab) { sv[2 * j] = -1; continue; }
+        float v = row[id];
+        sv[2 * j] = id;
+        sv[2 * j + 1] = __float_as_int(v);
+        v = __fadd_rn(v, __int_as_float(entries[2 * (first + j) + 1]));
+        if (v == INFINITY) v = __int_as_float(0x7f7fffff);   // FLT_MAX
+        row[id] = v;
+    }
+}
+
 // The device-resident penalty lists (CudaModelRunner / PenaltyArena): a step's changed entries, n (arena position, id,
 // count) triples, written into the arena of (id, count) pairs before cs_penalize reads it (a plain launch: it follows
 // every kernel queued before, so no step still reading a reused region is overtaken).
@@ -1123,13 +1147,13 @@ extern "C" __global__ void __launch_bounds__(256) cs_pen_scatter(int* arena, con
 // ---------------------------------------------------------------------------------------------- log-probabilities on the device
 // One block per row whose pick also reports log-probabilities (after cs_penalize and the argmax / draw), as the host
 // sampler does (io.chunkserve.sampling.Logprobs, vLLM's raw_logprobs): the log-softmax of the raw logits — a
-// penalized row is first restored from cs_penalize's saved pairs — for the picked token and the K (<= 20) largest,
+// penalized or biased row is first restored from cs_penalize's saved pairs, then cs_bias's — for the picked token and the K (<= 20) largest,
 // ordered by (logit desc, id asc). One pass over the row (float4 loads, 512 threads): each thread keeps a running
 // (max, Σ expf(l − max)) in double, merged across the block (the host sums expf(l − max) with the global max: the same
 // to ~1e-7), and its own sorted K best; then K rounds of a block-wide pick among the threads' heads.
 // lse = max + log(Σ), each logprob (float)(l − lse).
 // hdr per row (8 ints): the row's index in logits, its pick's index in picks, its first saved slot (-1: not
-// penalized), saved slots, K. out per row (CS_LP_STRIDE ints): the pick's logprob (float bits; -1: no pick, the host
+// penalized), saved slots, K, its first slot in bsaved (-1: no logit_bias), bsaved slots. out per row (CS_LP_STRIDE ints): the pick's logprob (float bits; -1: no pick, the host
 // decides), the count k found, then k (id, logprob bits) pairs.
 #define CS_LP_K 20
 #define CS_LP_STRIDE (2 + 2 * CS_LP_K)
@@ -1144,7 +1168,7 @@ __device__ __forceinline__ void cs_lse_merge(float& m, double& s, float om, doub
 }
 
 extern "C" __global__ void __launch_bounds__(512) cs_logprobs(float* logits, int vocab, const int* hdr, const int* picks,
-                                                              const int* saved, int* out) {
+                                                              const int* saved, const int* bsaved, int* out) {
     constexpr int NT = 512, NW = NT / 32;
     __shared__ float sf[NW];
     __shared__ double sd[NW];
@@ -1158,10 +1182,17 @@ extern "C" __global__ void __launch_bounds__(512) cs_logprobs(float* logits, int
         if (threadIdx.x == 0) { o[0] = -1; o[1] = 0; }
         return;
     }
-    if (slot >= 0) {   // back to the raw logits
+    if (slot >= 0) {   // back to the raw logits: the penalties' pairs (biased values), then the bias's (raw ones)
         for (int j = threadIdx.x; j < nSaved; j += NT) {
             int id = saved[2 * (slot + j)];
             if (id >= 0 && id < vocab) row[id] = __int_as_float(saved[2 * (slot + j) + 1]);
+        }
+        __syncthreads();
+    }
+    if (h[5] >= 0) {
+        for (int j = threadIdx.x, b = h[5], nb = h[6]; j < nb; j += NT) {
+            int id = bsaved[2 * (b + j)];
+            if (id >= 0 && id < vocab) row[id] = __int_as_float(bsaved[2 * (b + j) + 1]);
         }
         __syncthreads();
     }

@@ -14,11 +14,13 @@ final class RunnerPicks {
     private boolean sampling;    // ModelRunner#samplesOnDevice
     private boolean penalties;   // ModelRunner#penalizesOnDevice
     private boolean logprobs;    // ModelRunner#logprobsOnDevice
+    private boolean bias;        // ModelRunner#biasesOnDevice
 
     void refresh(ModelRunner runner) {
         sampling = runner.samplesOnDevice();
         penalties = runner.penalizesOnDevice();
         logprobs = runner.logprobsOnDevice();
+        bias = runner.biasesOnDevice();
     }
 
     /**
@@ -37,7 +39,7 @@ final class RunnerPicks {
      * {@link ModelRunner#penalizesOnDevice penalizes}, also such rows with penalties (greedy or drawn), marked with
      * their penalty list ({@code ahead} = 1: the row runs on the token picked in the step on the device, which the
      * runner adds to the list); with one that {@link ModelRunner#logprobsOnDevice reports log-probabilities}, rows
-     * that want them.
+     * that want them; with one that {@link ModelRunner#biasesOnDevice adds the logit_bias}, biased rows, marked with it.
      */
     void mark(ForwardBatch b, Choice c, int ahead) {
         SamplingParams p = c.owner.request.params();
@@ -53,20 +55,21 @@ final class RunnerPicks {
             b.markPenalties(sm.repetitionPenalty(), sm.presencePenalty(), sm.frequencyPenalty(), sm.penaltyIds(), sm.penaltyCounts(),
                     sm.penaltyEntries(), sm.penaltyKey(), sm.penaltyRecords(), sm.penaltyLastEntry());
         }
+        if (p.hasLogitBias()) b.markBias(p.logitBias());
         if (p.logprobs()) b.markLogprobs(p.topLogprobs());
     }
 
     /**
-     * Whether the runner may pick c's tokens when it is not plain greedy: the rest (penalties, log-probabilities) on
-     * the runner, no logit_bias (the host sampler applies it), and not the first pick of an n > 1 request (every choice's first token is drawn on the host from
-     * choice 0's logits; after that each choice is a sequence of its own, with its own sampler).
+     * Whether the runner may pick c's tokens when it is not plain greedy: the rest (penalties, log-probabilities, the
+     * logit_bias) on the runner, and not the first pick of an n > 1 request (every choice's first token is drawn on the
+     * host from choice 0's logits; after that each choice is a sequence of its own, with its own sampler).
      */
     private boolean runnerPicks(Choice c) {
         RequestState s = c.owner;
         SamplingParams p = s.request.params();
-        if ((s.choices.length != 1 && s.fresh()) || (p.logprobs() && !logprobs) || p.hasLogitBias()) return false;
+        if ((s.choices.length != 1 && s.fresh()) || (p.logprobs() && !logprobs) || (p.hasLogitBias() && !bias)) return false;
         if (p.isGreedy()) return (penalties || !c.sampler.penalized()) && (logprobs || !p.logprobs());   // (plain greedy: apart)
-        return sampling && c.sampler.runnerSamplable(penalties, logprobs);
+        return sampling && c.sampler.runnerSamplable(penalties, logprobs, bias);
     }
 
     /** Argmax sampling with nothing else: the runner may pick such tokens itself (on the device). */

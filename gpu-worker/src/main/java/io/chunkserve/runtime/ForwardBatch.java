@@ -29,6 +29,8 @@ public final class ForwardBatch {
     private long[] penaltyRecords = new long[8];
     private int[] penaltyLastEntry = new int[8];
     private int penalizedRows;
+    private io.chunkserve.sampling.LogitBias[] bias = new io.chunkserve.sampling.LogitBias[8];   // rows the runner biases (markBias), else null
+    private int biasedRows, biasEntries;
     private int[] logprobsK = new int[8];   // -1, or the top_logprobs count of a row whose log-probabilities the runner reports
     private io.chunkserve.sampling.SampledToken[] picked = new io.chunkserve.sampling.SampledToken[8];
     private int fromPrevious;
@@ -39,6 +41,8 @@ public final class ForwardBatch {
         offsets[0] = 0;
         fromPrevious = 0;
         penalizedRows = 0;
+        biasedRows = 0;
+        biasEntries = 0;
         return this;
     }
 
@@ -77,6 +81,7 @@ public final class ForwardBatch {
             penaltyRecords = Arrays.copyOf(penaltyRecords, cap);
             penaltyLastEntry = Arrays.copyOf(penaltyLastEntry, cap);
             logprobsK = Arrays.copyOf(logprobsK, cap);
+            bias = Arrays.copyOf(bias, cap);
             picked = Arrays.copyOf(picked, cap);
         }
         int t = offsets[size];
@@ -94,6 +99,7 @@ public final class ForwardBatch {
         penaltyCounts[size] = null;
         penaltyKey[size] = null;
         logprobsK[size] = -1;
+        bias[size] = null;
         picked[size] = null;
         offsets[++size] = t + n;
         return this;
@@ -203,6 +209,31 @@ public final class ForwardBatch {
         logprobsK[s] = topLogprobs;
         return this;
     }
+
+    /**
+     * Marks the last added sequence, which the runner picks, with its request's logit_bias, added by the runner to the
+     * logits before the penalties ({@link ModelRunner#biasesOnDevice}), as {@link io.chunkserve.sampling.Sampler} does;
+     * log-probabilities stay those of the raw logits.
+     */
+    public ForwardBatch markBias(io.chunkserve.sampling.LogitBias logitBias) {
+        int s = size - 1;
+        if (size == 0 || !greedy[s]) throw new IllegalStateException("mark a logit_bias on a sequence the runner picks");
+        if (logitBias.isEmpty()) throw new IllegalArgumentException("an empty logit_bias");
+        if (bias[s] != null) throw new IllegalStateException("sequence " + s + " has its logit_bias already");
+        bias[s] = logitBias;
+        biasedRows++;
+        biasEntries += logitBias.size();
+        return this;
+    }
+
+    /** Sequence s's logit_bias applied by the runner ({@link #markBias}), or null. */
+    public io.chunkserve.sampling.LogitBias bias(int s) { return bias[s]; }
+
+    /** Sequences marked with {@link #markBias}. */
+    public int biasedRows() { return biasedRows; }
+
+    /** The entries of their logit_biases, all together. */
+    public int biasEntries() { return biasEntries; }
 
     /** The most top log-probabilities a runner reports a row. */
     public static final int MAX_TOP_LOGPROBS = io.chunkserve.sampling.SamplingParams.MAX_TOP_LOGPROBS;

@@ -51,6 +51,13 @@ public interface ModelRunner extends AutoCloseable {
      */
     default boolean logprobsOnDevice() { return false; }
 
+    /**
+     * Whether this runner adds the logit_bias of rows it picks when they are marked with {@link ForwardBatch#markBias}
+     * (before their penalties, as {@link io.chunkserve.sampling.Sampler} does; log-probabilities of the raw logits), so
+     * that biased rows need not return their logits.
+     */
+    default boolean biasesOnDevice() { return false; }
+
     /** Whether {@link #forward(ForwardBatch, ChunkPool, float[], Runnable)} overlaps the host work with the step. */
     default boolean overlapsHostWork() { return false; }
 

@@ -65,6 +65,19 @@ public final class LogitBias {
 
     public float value(int i) { return values[i]; }
 
+    /**
+     * Adds each value to its token's logit in {@code w[off .. off + n)} (ids ≥ n are left out), {@code +inf} clamped to
+     * {@code Float.MAX_VALUE} as the penalties do: what the sampler does first (the CUDA runner's {@code cs_bias} bit
+     * for bit).
+     */
+    public void applyTo(float[] w, int off, int n) {
+        for (int i = 0; i < ids.length; i++) {
+            int t = ids[i];
+            if (t >= n) break;
+            w[off + t] = Penalties.finite(w[off + t] + values[i]);
+        }
+    }
+
     /** The largest biased id, or -1 when empty. */
     public int maxId() { return ids.length == 0 ? -1 : ids[ids.length - 1]; }
 

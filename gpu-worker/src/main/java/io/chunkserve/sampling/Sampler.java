@@ -199,9 +199,14 @@ public final class Sampler {
 
     /** {@link #runnerSamplable(boolean)} for a runner that also reports log-probabilities when {@code runnerLogprobs}. */
     public boolean runnerSamplable(boolean runnerPenalizes, boolean runnerLogprobs) {
+        return runnerSamplable(runnerPenalizes, runnerLogprobs, false);
+    }
+
+    /** {@link #runnerSamplable(boolean, boolean)} for a runner that also adds the logit_bias when {@code runnerBiases}. */
+    public boolean runnerSamplable(boolean runnerPenalizes, boolean runnerLogprobs, boolean runnerBiases) {
         // (a configured penalty, not only one that changes a logit now: a step built ahead of the last pick sees a
         // state one token behind, in which a presence penalty may not apply yet)
-        return !greedy && bias.isEmpty() && (runnerPenalizes || !penalties.active()) && (runnerLogprobs || !params.logprobs());
+        return !greedy && (runnerBiases || bias.isEmpty()) && (runnerPenalizes || !penalties.active()) && (runnerLogprobs || !params.logprobs());
     }
 
     /** Whether a penalty is configured (repetition ≠ 1, presence or frequency ≠ 0), whether or not it changes a logit yet. */
@@ -327,11 +332,7 @@ public final class Sampler {
 
     /** The logit_bias, then the penalties (vLLM v1's order), in place; {@code +inf} clamped as the penalties do. */
     private void biasAndPenalize(float[] w, int n) {
-        for (int i = 0, s = bias.size(); i < s; i++) {
-            int t = bias.id(i);
-            if (t >= n) break;
-            w[t] = Penalties.finite(w[t] + bias.value(i));
-        }
+        bias.applyTo(w, 0, n);
         if (penalties.changeSomething()) penalties.applyTo(w, n);
     }
 

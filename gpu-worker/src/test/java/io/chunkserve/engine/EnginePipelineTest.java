@@ -53,7 +53,9 @@ class EnginePipelineTest {
         final boolean pipelining, sampling, penalizing, logprobs;
         final ArrayDeque<Launched> launched = new ArrayDeque<>();
         int[] lastPicks;
-        int fromPrevious, launches, launchedWhileAnother, draws, penalized, penalizedAhead, logprobRows;
+        int fromPrevious, launches, launchedWhileAnother, draws, penalized, penalizedAhead, logprobRows, biased, biasedAhead;
+        /** adds the logit_bias of rows marked with one (before their penalties, as the CUDA runner's cs_bias does) */
+        boolean biasing;
         /**
          * > 0: every declineEvery-th plain greedy row (by a launch/row hash) gets no pick, as the device's argmax gives
          * none for a non-finite logit: its logits go to the host, and a row launched after it on that pick runs on a
@@ -96,6 +98,8 @@ class EnginePipelineTest {
 
         @Override public boolean logprobsOnDevice() { return logprobs; }
 
+        @Override public boolean biasesOnDevice() { return biasing; }
+
         @Override
         public void forward(ForwardBatch b, ChunkPool pool, float[] logits) {
             if (pipelining) throw new AssertionError("a pipelined engine launches");
@@ -136,6 +140,14 @@ class EnginePipelineTest {
             inner.forward(r, pool, lg);
             float[] raw = lg.clone();   // log-probabilities are of the raw logits
             for (int s = 0; s < b.size(); s++) {
+                if (b.bias(s) == null) continue;
+                if (!biasing) throw new AssertionError("a row marked with a logit_bias, but this runner does not add it");
+                if (!b.isGreedy(s)) throw new AssertionError("a logit_bias on a row the runner does not pick");
+                b.bias(s).applyTo(lg, s * v, v);
+                biased++;
+                if (b.previousRow(s) >= 0) biasedAhead++;
+            }
+            for (int s = 0; s < b.size(); s++) {
                 if (!b.isPenalized(s)) continue;
                 if (!penalizing) throw new AssertionError("a row marked with penalties, but this runner does not apply them");
                 if (!b.isGreedy(s)) throw new AssertionError("penalties on a row the runner does not pick");
@@ -159,7 +171,7 @@ class EnginePipelineTest {
                 int best = 0;
                 for (int i = 1; i < v; i++) if (lg[s * v + i] > lg[s * v + best]) best = i;
                 picks[s] = best;
-                if (declineEvery > 0 && !b.isPenalized(s) && !b.wantsRunnerLogprobs(s) && (launches * 31 + s * 7) % declineEvery == 0) {
+                if (declineEvery > 0 && !b.isPenalized(s) && b.bias(s) == null && !b.wantsRunnerLogprobs(s) && (launches * 31 + s * 7) % declineEvery == 0) {
                     picks[s] = -1;   // the host decides from the raw logits: the same argmax
                     declined++;
                 }
@@ -259,6 +271,31 @@ class EnginePipelineTest {
     }
 
     /**
+     * Rows whose logit_bias the runner adds (greedy ones — one with a +100 bias, one with penalties on the same ids and
+     * log-probabilities — and drawn ones), with steps built ahead of their last pick: greedy ones get exactly the host
+     * sampler's tokens and raw log-probabilities (the plain CPU engine, which biases on the host), drawn ones the same
+     * tokens pipelined or not; and the bias acts (request 12's tokens differ from its unbiased run).
+     */
+    @Test
+    void runnerLogitBiasGivesTheHostTokensPipelined() throws Exception {
+        Path dir = Fixtures.model("tiny-llama3");
+        Run plain0 = run(dir, false, -1, false, true);
+        int stopId = plain0.outcome.ids.get(plain0.outcome.firstChoice.get(7))[4];
+        Run host = run(dir, false, stopId, false, true, 0, true), piped = run(dir, true, stopId, false, true, 0, true);
+        assertTrue(piped.runner.biased > 30 && piped.runner.biasedAhead > 10,
+                "biased rows: " + piped.runner.biased + ", of them built ahead of their last token: " + piped.runner.biasedAhead);
+        assertTrue(piped.runner.launchedWhileAnother > 20, "steps launched ahead: " + piped.runner.launchedWhileAnother);
+        assertSameOutputs(host, piped);
+        Run unbiased = run(dir, false, stopId, false, true);
+        int r12 = host.outcome.firstChoice.get(12);
+        assertTrue(!Arrays.equals(unbiased.outcome.ids.get(r12), host.outcome.ids.get(r12)), "the bias changes request 12's tokens");
+
+        Run drawn = run(dir, false, stopId, true, true, 0, true), drawnPiped = run(dir, true, stopId, true, true, 0, true);
+        assertTrue(drawn.runner.biased > 30 && drawnPiped.runner.biasedAhead > 10, "biased rows " + drawnPiped.runner.biased);
+        assertSameOutputs(drawn, drawnPiped);
+    }
+
+    /**
      * Rows the runner gives no pick (a non-finite logit on the device: the host sampler decides) while the next step,
      * already launched, holds a row run on that missing pick: the engine drops that row and continues the choice from
      * the host's token, so every output equals the plain run's.
@@ -329,6 +366,14 @@ class EnginePipelineTest {
 
     /** declineEvery: see {@link LaggingRunner#declineEvery} */
     static Run run(Path dir, boolean pipelined, int stopId, boolean sampled, boolean penalties, int declineEvery) throws Exception {
+        return run(dir, pipelined, stopId, sampled, penalties, declineEvery, false);
+    }
+
+    /**
+     * biases (with penalties): requests 12 (greedy: +4 and -100 on two prompt tokens, which its repetition penalty also
+     * lists) and 9 (+3 on a prompt token) get a logit_bias besides request 8's; the runner adds them when it has one
+     */
+    static Run run(Path dir, boolean pipelined, int stopId, boolean sampled, boolean penalties, int declineEvery, boolean biases) throws Exception {
         try (Model m = Model.load(dir); Tokenizer tok = Tokenizer.load(dir); CpuKernels k = new CpuKernels(2)) {
             ModelConfig c = m.config();
             // 16 chunks of 16 tokens: not enough for every sequence at once (preemption happens)
@@ -336,7 +381,10 @@ class EnginePipelineTest {
             CpuModelRunner cpu = new CpuModelRunner(c, m.weights(), k);
             LaggingRunner lag = sampled || (penalties && pipelined) ? new LaggingRunner(cpu, pipelined, sampled, penalties, penalties)
                     : pipelined ? new LaggingRunner(cpu) : null;
-            if (lag != null) lag.declineEvery = declineEvery;
+            if (lag != null) {
+                lag.declineEvery = declineEvery;
+                lag.biasing = biases;
+            }
             ModelRunner r = lag != null ? lag : cpu;
             Engine e = new Engine(r, new PrefixCache(pool), tok, new EngineConfig(8, 40), SchedulerConfig.of("fcfs"));
             try {
@@ -377,6 +425,8 @@ class EnginePipelineTest {
                             default -> { }
                         }
                     }
+                    if (biases && i == 12) sp.logitBias(java.util.Map.of(system[3], 4.0, system[4], -100.0));
+                    if (biases && i == 9) sp.logitBias(java.util.Map.of(system[5], 3.0));
                     Collector col = new Collector();
                     e.submit(new GenerationRequest("r" + i, "t", p, sp.build(), 0), col);
                     cs.add(col);

@@ -112,10 +112,26 @@ class LogitBiasTest {
     }
 
     @Test
-    void aBiasedSequenceIsNeverLeftToTheRunner() {
+    void aBiasedSequenceIsLeftToARunnerOnlyWhenItAddsTheBias() {
         SamplingParams p = seeded(1).temperature(0.8).logitBias(Map.of(3, 1.0)).build();
         assertFalse(new Sampler(p, NO_PROMPT).runnerSamplable(true, true));
+        assertFalse(new Sampler(p, NO_PROMPT).runnerSamplable(true, true, false));
+        assertTrue(new Sampler(p, NO_PROMPT).runnerSamplable(true, true, true));
         assertTrue(new Sampler(p.toBuilder().logitBias(Map.of()).build(), NO_PROMPT).runnerSamplable(true, true));
+    }
+
+    @Test
+    void applyToAddsInARowAtItsOffsetClampsInfinityAndSkipsIdsBeyondTheRow() {
+        float[] w = {9f, 9f, 1f, Float.MAX_VALUE, -2f, Float.NEGATIVE_INFINITY, 9f};
+        LogitBias.of(Map.of(0, 0.5, 1, 100.0, 3, -1.5, 5, 7.0)).applyTo(w, 2, 4);   // the row is w[2 .. 6)
+        assertArrayEquals(new float[] {9f, 9f, 1.5f, Float.MAX_VALUE, -2f, Float.NEGATIVE_INFINITY, 9f}, w,
+                "FLT_MAX + 100 rounds back to FLT_MAX, -inf stays, id 5 is beyond the 4-wide row");
+        float[] big = {Float.MAX_VALUE};
+        LogitBias.of(Map.of(0, 100.0)).applyTo(big, 0, 1);
+        assertEquals(Float.MAX_VALUE, big[0]);
+        float[] inf = {Float.POSITIVE_INFINITY};
+        LogitBias.of(Map.of(0, -1.0)).applyTo(inf, 0, 1);
+        assertEquals(Float.MAX_VALUE, inf[0], "+inf clamped as the penalties clamp it");
     }
 
     @Test

@@ -43,12 +43,17 @@ final class CudaEngineCheck {
                 fail("engine " + name + " " + id + ": no CUDA outcome");
                 continue;
             }
-            if (id.startsWith("samp") || id.startsWith("spen") || id.startsWith("sfork")) {
+            if (id.startsWith("samp") || id.startsWith("spen") || id.startsWith("sfork") || id.startsWith("sbias")) {
                 // drawn on the device by the CUDA runner (its own walk order): reproducible within a backend
                 if (id.equals("sampA")) {
                     check(a.tokens().equals(cpuOut.get("sampB").tokens()) && g.tokens().equals(gpuOut.get("sampB").tokens())
                                     && g.tokens().get(0).size() == 16,
                             "engine " + name + ": two identical seeded sampled requests get the same 16 tokens (CPU and CUDA each)");
+                }
+                if (id.equals("sbiasA")) {
+                    check(a.tokens().equals(cpuOut.get("sbiasB").tokens()) && g.tokens().equals(gpuOut.get("sbiasB").tokens())
+                                    && g.tokens().get(0).size() == 16,
+                            "engine " + name + ": two identical seeded sampled biased requests get the same 16 tokens (CPU and CUDA each)");
                 }
                 if (id.equals("spenA")) {
                     check(a.tokens().equals(cpuOut.get("spenB").tokens()) && g.tokens().equals(gpuOut.get("spenB").tokens())
@@ -127,17 +132,36 @@ final class CudaEngineCheck {
             SamplingParams sampled = SamplingParams.builder().temperature(0.9).topP(0.9).topK(50).seed(77L).maxTokens(16).ignoreEos(true).build();
             int[] sp = concat(system, rnd.ints(6, 3, vocab - 3).toArray());
             for (String id : new String[] {"sampA", "sampB"}) all.add(submit(w, id, sp, sampled, res, null));
-            // logit_bias (picked by the host sampler from the device's logits rows with the CUDA runner, beside rows
-            // picked on the device): a greedy request on the first prompt with its first token banned, with
-            // log-probabilities (raw), and a seeded sampled one: both the CPU's tokens
+            // logit_bias (added on the device by the CUDA runner, cs_bias, steps one ahead): a greedy request on the
+            // first prompt with its first token banned, with log-probabilities (raw); a seeded sampled one; a greedy one
+            // whose bias and repetition / presence penalties touch the same prompt tokens, with top-5 log-probabilities
+            // (the raw logits restored through both kernels' saved values, in order): all the CPU's tokens
             int firstToken = res.get("first").tokens().get(0).get(0);
-            all.add(submit(w, "bias0", firstPrompt, SamplingParams.builder().temperature(0).maxTokens(14).ignoreEos(true).logprobs(true)
-                    .topLogprobs(3).logitBias(bias(system[3], 2.5, system[5], -1.5, firstToken, -100.0)).build(), res, null));
-            all.add(submit(w, "bias1", concat(system, rnd.ints(7, 3, vocab - 3).toArray()), SamplingParams.builder().temperature(0.9).topP(0.9)
-                    .seed(80L).maxTokens(16).ignoreEos(true).logitBias(bias(system[1], 3.0, system[2], -100.0)).build(), res, null));
+            SamplingParams bias0 = SamplingParams.builder().temperature(0).maxTokens(14).ignoreEos(true).logprobs(true)
+                    .topLogprobs(3).logitBias(bias(system[3], 2.5, system[5], -1.5, firstToken, -100.0)).build();
+            all.add(submit(w, "bias0", firstPrompt, bias0, res, null));
+            SamplingParams sbias = SamplingParams.builder().temperature(0.9).topP(0.9).seed(80L).maxTokens(16).ignoreEos(true)
+                    .logitBias(bias(system[1], 3.0, system[2], -100.0)).build();
+            int[] sbp = concat(system, rnd.ints(7, 3, vocab - 3).toArray());
+            for (String id : new String[] {"sbiasA", "sbiasB"}) all.add(submit(w, id, sbp, sbias, res, null));
+            all.add(submit(w, "bias2", concat(system, rnd.ints(4, 3, vocab - 3).toArray()), SamplingParams.builder().temperature(0).maxTokens(18)
+                    .ignoreEos(true).repetitionPenalty(1.3).presencePenalty(0.4).logprobs(true).topLogprobs(5)
+                    .logitBias(bias(system[0], 4.0, system[6], 1.5, system[7], -100.0, firstToken, -3.0)).build(), res, null));
             for (CompletableFuture<?> f : all) f.get(60, TimeUnit.SECONDS);
-            List<Integer> biased = res.get("bias0").tokens().get(0);
+            List<Integer> biased = res.get("bias0").tokens().get(0), sb = res.get("sbiasA").tokens().get(0);
             check(biased.size() == 14 && !biased.contains(firstToken), "engine: logit_bias -100 bans the greedy first token " + firstToken + ": " + biased);
+            check(sb.size() == 16 && !sb.contains(system[2]) && !res.get("bias2").tokens().get(0).contains(system[7]),
+                    "engine: logit_bias -100 bans a token in a sampled and a penalized greedy request");
+            // the same greedy biased request with the bias left to the host sampler (the row comes back): the same tokens
+            CudaModelRunner cb = cuda && w.runner() instanceof CudaModelRunner c ? c : null;
+            long biasedBefore = cb != null ? cb.biasedRows() : 0;
+            if (cb != null) cb.setDeviceBias(false);   // (no step in flight)
+            submit(w, "bias0host", firstPrompt, bias0, res, null).get(60, TimeUnit.SECONDS);
+            if (cb != null) {
+                cb.setDeviceBias(true);
+                check(cb.biasedRows() == biasedBefore && biasedBefore >= 40, "engine: rows biased on the device: " + biasedBefore
+                        + ", none with the switch off");
+            }
             // wave 4: penalized requests (penalties applied on the device by the CUDA runner, steps one ahead): greedy
             // ones must get the CPU's tokens; two identical seeded sampled ones the same tokens
             all.clear();

@@ -8,7 +8,6 @@ import io.chunkserve.model.ModelConfig;
 import io.chunkserve.runtime.ForwardBatch;
 import io.chunkserve.runtime.ModelRunner;
 import jcuda.Pointer;
-import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUmodule;
 
 import java.util.Arrays;
@@ -54,6 +53,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     // log-probabilities of the rows it picks reported from the device (cs_logprobs; -Dchunkserve.cuda.deviceLogprobs=false: such rows on the host)
     private final boolean deviceLogprobs = !"false".equals(System.getProperty("chunkserve.cuda.deviceLogprobs"));
     private boolean logprobsOn = true;
+    // logit_biases of the rows it picks added on the device (cs_bias; -Dchunkserve.cuda.deviceBias=false: such rows on the host)
+    private final boolean deviceBias = !"false".equals(System.getProperty("chunkserve.cuda.deviceBias"));
+    private boolean biasOn = true;
     private static final int LP_STRIDE = StepKernels.LP_STRIDE;
     private final DeviceKvCache kvCache;          // when the two-phase kernels apply: its slabs are the KV
     private final DeviceBuffer[] kSlabs, vSlabs;
@@ -327,6 +329,16 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** Rows whose log-probabilities came from the device so far (checks). */
     public long logprobRows() { return kernels.logprobRows(); }
 
+    /** Rows it picks that are marked with a logit_bias ({@link ForwardBatch#markBias}) get it added on the device ({@code cs_bias}). */
+    @Override
+    public boolean biasesOnDevice() { return deviceBias && biasOn; }
+
+    /** Benchmarks (A/B): whether the engine hands this runner its biased rows (read when no step is in flight). */
+    public void setDeviceBias(boolean on) { biasOn = on; }
+
+    /** Rows whose logit_bias was added on the device so far (checks). */
+    public long biasedRows() { return kernels.biasedRows(); }
+
     /** Benchmarks (A/B): whether the engine hands this runner its stochastic rows (read when no step is in flight). */
     public void setDeviceSampling(boolean on) { samplingOn = on; }
 
@@ -435,7 +447,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         }
         device.makeCurrent();
         sp.plan(b, cfg, layout.chunkSize(), precision.bytes, qt, twoPhase != null && useTwoPhase, prevGreedyIndex,
-                deviceSampling, devicePenalties, deviceLogprobs);
+                deviceSampling, devicePenalties, deviceLogprobs, deviceBias);
         penalties.place(b, sp, device);
         sp.fill(b, prevGreedyIndex, penalties.deltas(), this::ints);
         uploadStepInts(st);
@@ -465,6 +477,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
         st.logSeq = sp.logSeq;
         st.penSlot = sp.penSlot;
         st.lpSeq = sp.lpSeq;
+        st.biasSlot = sp.biasSlot;
         int nLp = sp.nLp;   // (no rows wanting logits: no picks nor log-probabilities either)
         if (nLog > 0) {
             kernels.head();
@@ -481,18 +494,14 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     /** Uploads the step's ints (through the pinned stage of its parity) and points at their sections on the device. */
     private void uploadStepInts(LaunchedStep st) {
-        int T = sp.T, total = sp.total;
-        int oUnits = sp.oUnits, oTables = sp.oTables, oRows = sp.oRows, oDraw = sp.oDraw, oPen = sp.oPen, oEnt = sp.oEnt, oLp = sp.oLp, oDelta = sp.oDelta;
-        int[] in = sp.in;
-        dInts = DeviceBuffer.atLeast(dInts, 4L * total);
+        int T = sp.T;
+        dInts = DeviceBuffer.atLeast(dInts, 4L * sp.total);
         stage.begin(st.parity);
-        stage.upload(dInts.ptr(), in, total);
-        CUdeviceptr dTok = dInts.at(0), dPos = dInts.at(4L * T), dChunk = dInts.at(8L * T), dSlot = dInts.at(12L * T);
-        CUdeviceptr dUnits = dInts.at(4L * oUnits), dTables = dInts.at(4L * oTables), dRows = dInts.at(4L * oRows), dDraw = dInts.at(4L * oDraw);
-        CUdeviceptr dPen = dInts.at(4L * oPen), dEnt = dInts.at(4L * oEnt), dLp = dInts.at(4L * oLp), dDelta = dInts.at(4L * oDelta);
-        sp.dTok = dTok; sp.dPos = dPos; sp.dChunk = dChunk; sp.dSlot = dSlot;
-        sp.dUnits = dUnits; sp.dTables = dTables; sp.dRows = dRows; sp.dDraw = dDraw;
-        sp.dPen = dPen; sp.dEnt = dEnt; sp.dLp = dLp; sp.dDelta = dDelta;
+        stage.upload(dInts.ptr(), sp.in, sp.total);
+        sp.dTok = dInts.at(0); sp.dPos = dInts.at(4L * T); sp.dChunk = dInts.at(8L * T); sp.dSlot = dInts.at(12L * T);
+        sp.dUnits = dInts.at(4L * sp.oUnits); sp.dTables = dInts.at(4L * sp.oTables); sp.dRows = dInts.at(4L * sp.oRows); sp.dDraw = dInts.at(4L * sp.oDraw);
+        sp.dPen = dInts.at(4L * sp.oPen); sp.dEnt = dInts.at(4L * sp.oEnt); sp.dLp = dInts.at(4L * sp.oLp); sp.dDelta = dInts.at(4L * sp.oDelta);
+        sp.dBias = dInts.at(4L * sp.oBias); sp.dBiasEnt = dInts.at(4L * sp.oBiasEnt);
     }
 
     /** Waits for a queued step's results and completes its batch: the device's picks and the other logits rows. */
@@ -511,25 +520,13 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
                 if (idsHost[i] >= 0) b.setSampled(s, idsHost[i]);
                 else {
                     downloadRow(logits, s, nNeed + i, vocab, p);   // a non-finite logit: the host sampler decides
-                    if (st.penSlot != null && st.penSlot[nNeed + i] >= 0) penalties.restoreRaw(logits, s, st.penSlot[nNeed + i], b.penaltyEntries(s), vocab, p);
+                    kernels.restoreRaw(logits, st, nNeed + i, s, vocab);
                 }
             }
             if (st.lpSeq != null) {
-                int n = st.lpSeq.length;
-                int[] r = new int[LP_STRIDE * n];
+                int[] r = new int[LP_STRIDE * st.lpSeq.length];
                 stage.readInts(st.lpHandle, r, r.length);
-                for (int q = 0; q < n; q++) {
-                    int s = st.lpSeq[q], o = LP_STRIDE * q;
-                    if (b.sampled(s) < 0) continue;   // no pick: the host sampler decides, log-probabilities included
-                    int kk = r[o + 1];
-                    int[] top = new int[kk];
-                    float[] lps = new float[kk];
-                    for (int j = 0; j < kk; j++) {
-                        top[j] = r[o + 2 + 2 * j];
-                        lps[j] = Float.intBitsToFloat(r[o + 3 + 2 * j]);
-                    }
-                    b.setSampled(s, new io.chunkserve.sampling.SampledToken(b.sampled(s), Float.intBitsToFloat(r[o]), top, lps));
-                }
+                StepKernels.setLogprobs(b, st.lpSeq, r);
             }
         }
         if (nNeed > 0) {

@@ -108,12 +108,16 @@ final class CudaSamplingCheck {
      * cs_penalize against {@link io.chunkserve.sampling.PenaltyList} (the host sampler's penalties, bit for bit):
      * rows of vocab 300 and 128,256 (zeros, ±FLT_MAX, NaN and ±inf among the logits), lists of up to 3,000 entries
      * with counts 0-5 and ids outside the vocabulary, an extra token listed, not listed or none, repetition above
-     * and below 1, negative presence / frequency; then the saved (id, raw) pairs restore the raw rows exactly, and
-     * cs_argmax on the penalized rows gives the reference's argmax (or -1 where a logit is not finite).
+     * and below 1, negative presence / frequency; most rows also with a logit_bias first (cs_bias: up to 1,024 entries
+     * in [-100, 100], ids shared with the penalty list and the extra token, ids outside the vocabulary), as the host
+     * sampler ({@link io.chunkserve.sampling.LogitBias#applyTo}, then PenaltyList); then the saved (id, raw) pairs —
+     * cs_penalize's, then cs_bias's — restore the raw rows exactly, and cs_argmax on the penalized rows gives the
+     * reference's argmax (or -1 where a logit is not finite).
      */
     static void penalties(CudaDevice dev) {
         jcuda.driver.CUmodule mod = dev.loadModule(io.chunkserve.kernels.KernelImages.model().orElseThrow());
         long fPen = Launcher.handle(CudaDevice.function(mod, "cs_penalize"));
+        long fBias = Launcher.handle(CudaDevice.function(mod, "cs_bias"));
         long fArg = Launcher.handle(CudaDevice.function(mod, "cs_argmax"));
         java.util.Random rnd = new java.util.Random(23);
         float[][] sets = {{1.3f, 0, 0}, {1, 0.7f, 0.25f}, {1.15f, 0.4f, 0.3f}, {0.8f, -0.5f, 0.5f}, {1, 0, -0.2f}, {0.5f, 1.5f, 0}};
@@ -161,6 +165,38 @@ final class CudaSamplingCheck {
                 hdr[o + 7] = ent + r;
                 ent += n;
             }
+            // logit_biases: rows r % 5 != 4, ids from the row's list, its extra token and anywhere (row 8: past the vocabulary too)
+            io.chunkserve.sampling.LogitBias[] biases = new io.chunkserve.sampling.LogitBias[rows];
+            int[] bhdr = new int[4 * rows];
+            List<Integer> bent = new ArrayList<>();
+            int nb = 0;
+            for (int r = 0; r < rows; r++) {
+                if (r % 5 == 4) continue;
+                java.util.Map<Integer, Double> m = new java.util.HashMap<>();
+                int want = r == 10 ? Math.min(io.chunkserve.sampling.LogitBias.MAX_ENTRIES, vocab) : 1 + rnd.nextInt(Math.min(60, vocab / 3));
+                int[] list = lists.get(r);
+                for (int t = 0; t < want && m.size() < want; t++) {
+                    int q = rnd.nextInt(4);
+                    int id = q == 0 && list.length > 0 ? list[2 * rnd.nextInt(list.length / 2)] : q == 1 && extras[r] >= 0 ? extras[r]
+                            : rnd.nextInt(vocab + (r == 8 ? 50 : 0));
+                    double v = rnd.nextInt(8) == 0 ? (rnd.nextBoolean() ? 100.0 : -100.0) : (rnd.nextDouble() * 2 - 1) * 100;
+                    m.put(id, v);
+                }
+                while (m.size() < want) m.put(rnd.nextInt(vocab), (rnd.nextDouble() * 2 - 1) * 10);
+                biases[r] = io.chunkserve.sampling.LogitBias.of(m);
+                int o = 4 * nb++;
+                bhdr[o] = bent.size() / 2;
+                bhdr[o + 1] = biases[r].size();
+                bhdr[o + 2] = r;
+                bhdr[o + 3] = bent.size() / 2;
+                for (int j = 0; j < biases[r].size(); j++) {
+                    bent.add(biases[r].id(j));
+                    bent.add(Float.floatToRawIntBits(biases[r].value(j)));
+                }
+            }
+            int[] bentA = new int[Math.max(2, bent.size())];
+            for (int i = 0; i < bent.size(); i++) bentA[i] = bent.get(i);
+            int[] bsaved = new int[bentA.length];
             int[] entries = new int[2 * Math.max(1, ent)];
             for (int r = 0, q = 0; r < rows; r++) {
                 System.arraycopy(lists.get(r), 0, entries, q, lists.get(r).length);
@@ -171,17 +207,23 @@ final class CudaSamplingCheck {
             int[] am = new int[rows];
             try (DeviceBuffer dl = DeviceBuffer.allocate(4L * raw.length); DeviceBuffer dh = DeviceBuffer.allocate(4L * hdr.length);
                  DeviceBuffer de = DeviceBuffer.allocate(4L * entries.length); DeviceBuffer dp = DeviceBuffer.allocate(4L * rows);
-                 DeviceBuffer ds = DeviceBuffer.allocate(4L * saved.length); DeviceBuffer da = DeviceBuffer.allocate(4L * rows)) {
+                 DeviceBuffer ds = DeviceBuffer.allocate(4L * saved.length); DeviceBuffer da = DeviceBuffer.allocate(4L * rows);
+                 DeviceBuffer dbh = DeviceBuffer.allocate(4L * bhdr.length); DeviceBuffer dbe = DeviceBuffer.allocate(4L * bentA.length);
+                 DeviceBuffer dbs = DeviceBuffer.allocate(4L * bsaved.length)) {
                 dl.upload(raw);
                 dh.upload(hdr);
                 de.upload(entries);
                 dp.upload(prev);
+                dbh.upload(bhdr);
+                dbe.upload(bentA);
+                new Launcher().begin().ptr(dl).i32(vocab).ptr(dbh).ptr(dbe).ptr(dbs).launch(fBias, nb, 1, 256, 0);
                 new Launcher().begin().ptr(dl).i32(vocab).ptr(dh).ptr(de).ptr(dp).ptr(ds).launch(fPen, rows, 1, 256, 0);
                 new Launcher().begin().ptr(dl).i32(vocab).ptr(da).launch(fArg, rows, 1, 1024, 0);
                 dev.synchronize();
                 dl.download(got);
                 ds.download(saved);
                 da.download(am);
+                dbs.download(bsaved);
             }
             int badRows = 0, badArg = 0;
             String first = "";
@@ -196,6 +238,7 @@ final class CudaSamplingCheck {
                     lc[j] = list[2 * j + 1];
                 }
                 float[] ref = Arrays.copyOfRange(raw, r * vocab, (r + 1) * vocab);
+                if (biases[r] != null) biases[r].applyTo(ref, 0, vocab);
                 io.chunkserve.sampling.PenaltyList.apply(ref, 0, vocab, set[0], set[1], set[2], lid, lc, n, extras[r]);
                 for (int i = 0; i < vocab; i++) {
                     if (Float.floatToIntBits(ref[i]) != Float.floatToIntBits(got[r * vocab + i])) {   // (bits; any NaN one value)
@@ -208,6 +251,13 @@ final class CudaSamplingCheck {
                     int id = saved[2 * (s0 + j)];
                     if (id >= 0 && id < vocab) restored[r * vocab + id] = Float.intBitsToFloat(saved[2 * (s0 + j) + 1]);
                 }
+                for (int q = 0; q < nb; q++) {   // then cs_bias's pairs (the raw values under the penalties' biased ones)
+                    if (bhdr[4 * q + 2] != r) continue;
+                    for (int j = 0, b0 = bhdr[4 * q + 3]; j < bhdr[4 * q + 1]; j++) {
+                        int id = bsaved[2 * (b0 + j)];
+                        if (id >= 0 && id < vocab) restored[r * vocab + id] = Float.intBitsToFloat(bsaved[2 * (b0 + j) + 1]);
+                    }
+                }
                 boolean finite = true;
                 int best = 0;
                 for (int i = 0; i < vocab; i++) {
@@ -218,9 +268,10 @@ final class CudaSamplingCheck {
             }
             boolean restoredOk = true;
             for (int i = 0; i < raw.length; i++) restoredOk &= Float.floatToIntBits(raw[i]) == Float.floatToIntBits(restored[i]);
-            check(badRows == 0, "penalties vocab " + vocab + ": " + rows + " rows (" + ent + " entries) penalized on the device = PenaltyList bit for bit"
+            check(badRows == 0, "penalties vocab " + vocab + ": " + rows + " rows (" + ent + " entries; " + nb + " with a logit_bias, " + bent.size() / 2
+                    + " entries) biased and penalized on the device = LogitBias + PenaltyList bit for bit"
                     + (badRows == 0 ? "" : " (" + badRows + " rows differ; first: " + first + ")"));
-            check(restoredOk, "penalties vocab " + vocab + ": the saved (id, raw) pairs restore every raw row exactly");
+            check(restoredOk, "penalties vocab " + vocab + ": the saved (id, raw) pairs (cs_penalize's, then cs_bias's) restore every raw row exactly");
             check(badArg == 0, "penalties vocab " + vocab + ": cs_argmax of the penalized rows = the reference's (" + badArg + " differ)");
         }
         jcuda.driver.JCudaDriver.cuModuleUnload(mod);
@@ -231,8 +282,10 @@ final class CudaSamplingCheck {
     /**
      * cs_logprobs against the host sampler's log-probabilities ({@link io.chunkserve.sampling.SamplingReference#logprobs}):
      * rows of vocab 300 and 128,256 with tied values, K = 0, 1, 5 and 20, the picked token anywhere, some rows
-     * "penalized" (values changed, their raw values in saved pairs: the kernel must restore them first), one row with
-     * no pick (-1): the same top ids in the same order, every log-probability within 1e-4.
+     * "penalized" (values changed, their raw values in saved pairs: the kernel must restore them first), some "biased"
+     * (raw values in cs_bias's pairs), some both on shared ids (the penalties' pairs then hold the biased values, which
+     * the bias's pairs must overwrite), one row with no pick (-1): the same top ids in the same order, every
+     * log-probability within 1e-4.
      */
     static void logprobs(CudaDevice dev) {
         jcuda.driver.CUmodule mod = dev.loadModule(io.chunkserve.kernels.KernelImages.model().orElseThrow());
@@ -253,42 +306,65 @@ final class CudaSamplingCheck {
             }
             float[] dev0 = raw.clone();
             int[] hdr = new int[8 * rows], picks = new int[rows];
-            List<Integer> savedL = new ArrayList<>();
+            List<Integer> savedL = new ArrayList<>(), bsavedL = new ArrayList<>();
             for (int r = 0; r < rows; r++) {
                 picks[r] = r == 7 ? -1 : rnd.nextInt(vocab);
                 int o = 8 * r;
                 hdr[o] = r;
                 hdr[o + 1] = r;
                 hdr[o + 4] = ks[r % ks.length];
-                if (r % 2 == 1) {   // penalized: some values changed on the device copy, their raw values saved
+                boolean biased = r % 4 == 1 || r % 4 == 2;   // (1: penalized too)
+                java.util.Set<Integer> used = new java.util.HashSet<>();
+                if (r % 2 == 1) {   // penalized: some values changed on the device copy, their (biased) raw values saved
                     int n = 1 + rnd.nextInt(Math.min(500, vocab / 2));
                     hdr[o + 2] = savedL.size() / 2;
                     hdr[o + 3] = n + 1;
-                    java.util.Set<Integer> used = new java.util.HashSet<>();
                     for (int j = 0; j < n; j++) {
                         int id = rnd.nextInt(vocab);
                         if (!used.add(id)) id = -1;
+                        float before = id >= 0 && biased ? raw[r * vocab + id] + 0.5f : id >= 0 ? raw[r * vocab + id] : 0;
                         savedL.add(id);
-                        savedL.add(id >= 0 ? Float.floatToRawIntBits(raw[r * vocab + id]) : 0);
-                        if (id >= 0) dev0[r * vocab + id] = raw[r * vocab + id] * 1.7f - 2f;
+                        savedL.add(Float.floatToRawIntBits(before));
+                        if (id >= 0) dev0[r * vocab + id] = before * 1.7f - 2f;
                     }
                     savedL.add(-1);
                     savedL.add(0);
                 } else {
                     hdr[o + 2] = -1;
                 }
+                hdr[o + 5] = -1;
+                if (biased) {   // biased: cs_bias's pairs hold the raw values (of the penalized ids too: their 0.5 above)
+                    hdr[o + 5] = bsavedL.size() / 2;
+                    int nb = 0;
+                    for (int id : used) {
+                        bsavedL.add(id);
+                        bsavedL.add(Float.floatToRawIntBits(raw[r * vocab + id]));
+                        nb++;
+                    }
+                    for (int j = 0; j < 1 + rnd.nextInt(40); j++) {
+                        int id = rnd.nextInt(vocab);
+                        if (!used.add(id)) continue;
+                        bsavedL.add(id);
+                        bsavedL.add(Float.floatToRawIntBits(raw[r * vocab + id]));
+                        dev0[r * vocab + id] = raw[r * vocab + id] + 3f;
+                        nb++;
+                    }
+                    hdr[o + 6] = nb;
+                }
             }
-            int[] saved = new int[Math.max(2, savedL.size())];
+            int[] saved = new int[Math.max(2, savedL.size())], bsaved = new int[Math.max(2, bsavedL.size())];
             for (int i = 0; i < savedL.size(); i++) saved[i] = savedL.get(i);
+            for (int i = 0; i < bsavedL.size(); i++) bsaved[i] = bsavedL.get(i);
             int[] out = new int[stride * rows];
             try (DeviceBuffer dl = DeviceBuffer.allocate(4L * raw.length); DeviceBuffer dh = DeviceBuffer.allocate(4L * hdr.length);
                  DeviceBuffer dp = DeviceBuffer.allocate(4L * rows); DeviceBuffer ds = DeviceBuffer.allocate(4L * saved.length);
-                 DeviceBuffer dout = DeviceBuffer.allocate(4L * out.length)) {
+                 DeviceBuffer dout = DeviceBuffer.allocate(4L * out.length); DeviceBuffer dbs = DeviceBuffer.allocate(4L * bsaved.length)) {
                 dl.upload(dev0);
                 dh.upload(hdr);
                 dp.upload(picks);
                 ds.upload(saved);
-                new Launcher().begin().ptr(dl).i32(vocab).ptr(dh).ptr(dp).ptr(ds).ptr(dout).launch(f, rows, 1, 512, 0);
+                dbs.upload(bsaved);
+                new Launcher().begin().ptr(dl).i32(vocab).ptr(dh).ptr(dp).ptr(ds).ptr(dbs).ptr(dout).launch(f, rows, 1, 512, 0);
                 dev.synchronize();
                 dout.download(out);
             }
@@ -314,7 +390,7 @@ final class CudaSamplingCheck {
                             + ", reference " + ref;
                 }
             }
-            check(bad == 0, String.format(Locale.ROOT, "logprobs vocab %d: %d rows (K 0-20, ties, restored penalized rows, a row without pick): same top ids, "
+            check(bad == 0, String.format(Locale.ROOT, "logprobs vocab %d: %d rows (K 0-20, ties, restored penalized / biased / both rows, a row without pick): same top ids, "
                     + "log-probabilities within 1e-4 of the host's (worst %.1e)%s", vocab, rows, worst, bad == 0 ? "" : " (" + bad + " rows not; first: " + first + ")"));
         }
         jcuda.driver.JCudaDriver.cuModuleUnload(mod);

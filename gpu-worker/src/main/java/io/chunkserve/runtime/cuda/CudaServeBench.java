@@ -33,11 +33,12 @@ import static io.chunkserve.runtime.cuda.ServeBenchRuns.*;
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
  * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]
- * [--gemm-ab direct,vec] [--sampled-ab ROUNDS] [--penalized-ab ROUNDS] [--logprobs-ab ROUNDS] [--merge-ab plain,pre[:ROUNDS]]}
+ * [--gemm-ab direct,vec] [--sampled-ab ROUNDS] [--penalized-ab ROUNDS] [--logprobs-ab ROUNDS] [--bias-ab ROUNDS] [--merge-ab plain,pre[:ROUNDS]]}
  * (--penalized-ab: B = 64 requests with repetition 1.1, presence 0.3 and frequency 0.2 penalties, greedy and sampled,
  * their penalties applied on the device — lists resident there, only what a step changed uploaded, or uploaded whole every
  * step (the runner prep per step compares the two) — vs on the host, alternating in this process; --logprobs-ab: B = 64 greedy
- * and sampled requests with logprobs and top_logprobs 5, reported from the device vs from the host)
+ * and sampled requests with logprobs and top_logprobs 5, reported from the device vs from the host; --bias-ab: B = 64
+ * greedy and sampled requests with a 20-token logit_bias, added on the device vs by the host sampler)
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N
  * [: partials diagnostics 0|1 (loads only)|2 (math only)|3 (the other of f64 / f64z)|4 (the other of f64z / f64w8; f64z
@@ -59,6 +60,7 @@ public final class CudaServeBench {
         a.put("--penalized-ab", "0");
         a.put("--logprobs-ab", "0");
         a.put("--merge-ab", "");
+        a.put("--bias-ab", "0");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -251,6 +253,43 @@ public final class CudaServeBench {
                             lr.put("sampled_device_vs_host", Math.round(100 * st[2].tps / st[3].tps) / 100.0);
                             System.out.printf(Locale.ROOT, "%-13s B=%d logprobs: device / host %.2fx greedy, %.2fx sampled%n", shape, pb, st[0].tps / st[1].tps, st[2].tps / st[3].tps);
                             r.put("logprobs_ab_b" + pb, lr);
+                        }
+                        int biasRounds = Integer.parseInt(a.get("--bias-ab"));
+                        if (biasRounds > 0) {
+                            // B = pb requests with a logit_bias (16 tokens banned, 4 raised by 2), greedy and sampled (temperature
+                            // 0.8, top_p 0.95): the bias added on the device (cs_bias, pipelined) vs by the host sampler (the row comes
+                            // back, no step ahead), beside unbiased greedy requests
+                            String[] names = {"greedy", "greedy+bias device", "greedy+bias host", "sampled+bias device", "sampled+bias host"};
+                            Map<Integer, Double> bias = new java.util.HashMap<>();
+                            while (bias.size() < 20) bias.put(3 + rnd.nextInt(c.vocabSize() - 3), bias.size() < 16 ? -100.0 : 2.0);
+                            ArmStats[] st;
+                            try {
+                                st = runArms(cx, biasRounds, names.length, (v, round) -> {
+                                    runner.setDeviceBias(v == 1 || v == 3);
+                                    SamplingParams.Builder sb = SamplingParams.builder().maxTokens(G).ignoreEos(true);
+                                    if (v > 0) sb.logitBias(bias);
+                                    return v < 3 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
+                                }, v -> {
+                                    long b0 = runner.biasedRows();
+                                    return () -> {
+                                        if ((runner.biasedRows() > b0) != (v == 1 || v == 3)) throw new IllegalStateException(names[v] + ": rows biased on the device " + (runner.biasedRows() - b0));
+                                        return 0;
+                                    };
+                                });
+                            } finally {
+                                runner.setDeviceBias(true);
+                            }
+                            Map<String, Object> br = new LinkedHashMap<>();
+                            for (int v = 0; v < names.length; v++) {
+                                System.out.println(st[v].line(shape, pb, names[v], 20, false));
+                                br.put(names[v].replace(' ', '_').replace('+', '_'), st[v].json(false));
+                            }
+                            br.put("greedy_device_vs_host", Math.round(100 * st[1].tps / st[2].tps) / 100.0);
+                            br.put("sampled_device_vs_host", Math.round(100 * st[3].tps / st[4].tps) / 100.0);
+                            br.put("greedy_biased_device_vs_unbiased", Math.round(100 * st[1].tps / st[0].tps) / 100.0);
+                            System.out.printf(Locale.ROOT, "%-13s B=%d logit_bias: device / host %.2fx greedy, %.2fx sampled; biased on the device / unbiased %.2fx%n",
+                                    shape, pb, st[1].tps / st[2].tps, st[3].tps / st[4].tps, st[1].tps / st[0].tps);
+                            r.put("bias_ab_b" + pb, br);
                         }
                         if (!a.get("--merge-ab").isEmpty()) {
                             // the two-phase merge kernels (CudaAttention.MERGE_VARIANTS) at B = pb, greedy, alternating in this

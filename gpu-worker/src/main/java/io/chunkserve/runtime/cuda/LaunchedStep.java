@@ -6,7 +6,7 @@ import io.chunkserve.runtime.ForwardBatch;
 final class LaunchedStep {
     ForwardBatch b;
     int parity, ev, prevEv, nLog, nGreedy, nNeed;
-    int[] logSeq, penSlot, lpSeq;
+    int[] logSeq, penSlot, lpSeq, biasSlot;
     long hostNs, idsHandle, lpHandle;
     boolean ahead, profiled, empty, afterSameDecode;   // afterSameDecode: the step before was a decode-only one of this size
 }

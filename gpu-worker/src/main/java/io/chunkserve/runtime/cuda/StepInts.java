@@ -17,12 +17,12 @@ final class StepInts {
     /** The step's sequences, single-token ones first (the two-phase kernels read their queries as rows 0 .. nDec−1). */
     int[] order = new int[16];
     int S, T, C, logC, h, qDim, kvDim, inter, vocab, hq, hkv, hd, half, A, qt;
-    int nDec, units, tableInts, nLog, nGreedy, nDraw, nPen, nEnt, nLp, nDelta, nEntInline;
+    int nDec, units, tableInts, nLog, nGreedy, nDraw, nPen, nEnt, nLp, nDelta, nEntInline, nBias, nBiasEnt;
     boolean tp, resident, decodeOnly;
     int[] penFirst;
-    int oUnits, oTables, oRows, oDraw, oPen, oEnt, oLp, oDelta, total;
-    int[] in, logSeq, penSlot, lpSeq;
-    CUdeviceptr dTok, dPos, dChunk, dSlot, dUnits, dTables, dRows, dDraw, dPen, dEnt, dLp, dDelta;
+    int oUnits, oTables, oRows, oDraw, oPen, oEnt, oLp, oDelta, oBias, oBiasEnt, total;
+    int[] in, logSeq, penSlot, lpSeq, biasSlot;
+    CUdeviceptr dTok, dPos, dChunk, dSlot, dUnits, dTables, dRows, dDraw, dPen, dEnt, dLp, dDelta, dBias, dBiasEnt;
     long hostStart;
     int p, e, normThreads, skip;
     float eps;
@@ -30,12 +30,12 @@ final class StepInts {
 
     /**
      * Host side of a step: checks its tokens, orders its sequences (single-token first) and counts its units and rows.
-     * {@code twoPhase}: the decode rows go to the two-phase kernels; {@code sampling}, {@code penalties}, {@code logprobs}:
-     * whether the runner may draw, penalize and report log-probabilities on the device (rows marked for what it does not
-     * do are refused).
+     * {@code twoPhase}: the decode rows go to the two-phase kernels; {@code sampling}, {@code penalties}, {@code logprobs},
+     * {@code bias}: whether the runner may draw, penalize, report log-probabilities and add logit_biases on the device
+     * (rows marked for what it does not do are refused).
      */
     void plan(ForwardBatch b, ModelConfig cfg, int chunkSize, int actBytes, int qt, boolean twoPhase, int[] prevGreedyIndex,
-              boolean sampling, boolean penalties, boolean logprobs) {
+              boolean sampling, boolean penalties, boolean logprobs, boolean bias) {
         int S = b.size();
         decodeOnly = b.isDecodeOnly();
         int T = b.totalTokens(), C = chunkSize, logC = Integer.numberOfTrailingZeros(C);
@@ -66,7 +66,7 @@ final class StepInts {
             units += (b.count(s) + qt - 1) / qt;
             tableInts += (b.startPosition(s) + b.count(s) + C - 1) / C;
         }
-        int nLog = 0, nGreedy = 0, nDraw = 0, nPen = 0, nEnt = 0, nLp = 0;
+        int nLog = 0, nGreedy = 0, nDraw = 0, nPen = 0, nEnt = 0, nLp = 0, nBias = 0, nBiasEnt = 0;
         for (int s = 0; s < S; s++) {
             if (b.wantsLogits(s)) {
                 nLog++;
@@ -77,29 +77,37 @@ final class StepInts {
                     nEnt += b.penaltyEntries(s);
                 }
                 if (b.isGreedy(s) && b.wantsRunnerLogprobs(s)) nLp++;
+                if (b.isGreedy(s) && b.bias(s) != null) {
+                    nBias++;
+                    nBiasEnt += b.bias(s).size();
+                }
             }
         }
         if (nDraw > 0 && !sampling) throw new IllegalStateException("rows marked for a draw, but this runner does not sample");
         if (nPen > 0 && !penalties) throw new IllegalStateException("rows marked with penalties, but this runner does not apply them");
         if (nLp > 0 && !logprobs) throw new IllegalStateException("rows marked for log-probabilities, but this runner does not report them");
+        if (nBias > 0 && !bias) throw new IllegalStateException("rows marked with a logit_bias, but this runner does not add it");
         this.S = S; this.T = T; this.C = C; this.logC = logC; this.qt = qt;
         this.h = h; this.qDim = qDim; this.kvDim = kvDim; this.inter = inter; this.vocab = vocab;
         this.hq = hq; this.hkv = hkv; this.hd = hd; this.half = half; this.A = A;
         this.nDec = nDec; this.tp = tp; this.units = units; this.tableInts = tableInts;
         this.nLog = nLog; this.nGreedy = nGreedy; this.nDraw = nDraw; this.nPen = nPen; this.nEnt = nEnt; this.nLp = nLp;
+        this.nBias = nBias; this.nBiasEnt = nBiasEnt;
     }
 
     /**
      * Fills the step's host ints (after {@link #plan} and the runner's placing of resident penalty lists): token rows,
      * attention units and tables, logit rows, draw/penalty/logprob headers, the lists' changes ({@code deltas}, 3 ints
-     * each). {@code ints} returns a host buffer of at least n ints (reused across steps).
+     * each), the logit_bias headers and entries. {@code ints} returns a host buffer of at least n ints (reused across steps).
      */
     void fill(ForwardBatch b, int[] prevGreedyIndex, int[] deltas, IntFunction<int[]> ints) {
         int oUnits = (4 * T + 3) & ~3, oTables = oUnits + 4 * units, oRows = oTables + tableInts, oDraw = oRows + nLog;
         int oPen = oDraw + 8 * nDraw, oEnt = oPen + 8 * nPen;   // penalized rows' headers (8 ints), their entries (id, count) unless resident
         int oLp = oEnt + 2 * nEntInline;   // rows with log-probabilities: headers (8 ints)
         int oDelta = oLp + 8 * nLp;        // resident lists' changes: (arena position, id, count)
-        int total = oDelta + 3 * nDelta;
+        int oBias = oDelta + 3 * nDelta;   // biased rows: headers (4 ints: first entry, n, logits row, first saved slot)
+        int oBiasEnt = oBias + 4 * nBias;  // their entries: (id, bias bits); one saved slot each
+        int total = oBiasEnt + 2 * nBiasEnt;
         int[] in = ints.apply(total);
         int row = 0;
         int[] rowOf = new int[S];   // first internal token row of each batch sequence
@@ -134,6 +142,8 @@ final class StepInts {
         // (their parameters: 1/T, top_k, top_p, min_p, u as two words, the logits row, 0)
         int[] logSeq = new int[nLog];
         int[] penSlot = nPen > 0 ? new int[nLog] : null;   // logits row → first saved slot of a penalized row, else -1
+        int[] biasSlot = nBias > 0 ? new int[nLog] : null; // logits row → first bias saved slot of a biased row, else -1
+        int bi = 0, be = 0;                                // biased rows and their entries so far
         int li = 0, di = 0, pi = 0, ei = 0, lpi = 0, ii = 0;   // ei: saved slots before the row; ii: inline entries
         int nNeedRows = nLog - nGreedy;
         int[] lpSeq = nLp > 0 ? new int[nLp] : null;
@@ -176,6 +186,22 @@ final class StepInts {
                 } else if (penSlot != null) {
                     penSlot[li] = -1;
                 }
+                io.chunkserve.sampling.LogitBias bias = pass > 0 ? b.bias(s) : null;
+                if (bias != null) {
+                    int o = oBias + 4 * bi++, n = bias.size();
+                    in[o] = be;
+                    in[o + 1] = n;
+                    in[o + 2] = li;
+                    in[o + 3] = be;
+                    biasSlot[li] = be;
+                    for (int j = 0, q = oBiasEnt + 2 * be; j < n; j++, q += 2) {
+                        in[q] = bias.id(j);
+                        in[q + 1] = Float.floatToRawIntBits(bias.value(j));
+                    }
+                    be += n;
+                } else if (biasSlot != null) {
+                    biasSlot[li] = -1;
+                }
                 if (pass > 0 && b.wantsRunnerLogprobs(s)) {
                     int o = oLp + 8 * lpi;
                     boolean pen = b.isPenalized(s);
@@ -184,6 +210,9 @@ final class StepInts {
                     in[o + 2] = pen ? penSlot[li] : -1;
                     in[o + 3] = pen ? b.penaltyEntries(s) + 1 : 0;
                     in[o + 4] = b.topLogprobs(s);
+                    in[o + 5] = bias != null ? biasSlot[li] : -1;   // restored after the penalties' pairs
+                    in[o + 6] = bias != null ? bias.size() : 0;
+                    in[o + 7] = 0;
                     lpSeq[lpi++] = s;
                 }
                 logSeq[li] = s;
@@ -192,10 +221,12 @@ final class StepInts {
         }
         if (nDelta > 0) System.arraycopy(deltas, 0, in, oDelta, 3 * nDelta);
         this.oUnits = oUnits; this.oTables = oTables; this.oRows = oRows; this.oDraw = oDraw;
-        this.oPen = oPen; this.oEnt = oEnt; this.oLp = oLp; this.oDelta = oDelta; this.total = total;
+        this.oPen = oPen; this.oEnt = oEnt; this.oLp = oLp; this.oDelta = oDelta; this.oBias = oBias; this.oBiasEnt = oBiasEnt;
+        this.total = total;
         this.in = in;
         this.logSeq = logSeq;
         this.penSlot = penSlot;
+        this.biasSlot = biasSlot;
         this.lpSeq = lpSeq;
     }
 }

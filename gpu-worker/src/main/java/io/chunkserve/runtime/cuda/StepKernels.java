@@ -32,7 +32,7 @@ final class StepKernels implements AutoCloseable {
     private final DevicePenalties penalties;
     private final OpProfile ops;
     private final DeviceWeights.Precision precision;
-    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fPenalize, fPenScatter, fLogprobs, fConvert;
+    private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fPenalize, fPenScatter, fLogprobs, fConvert, fBias;
     /** RMSNorm threads a block (-Dchunkserve.cuda.normThreads; 0: by the hidden size). */
     private final int normThreadsProp = Integer.getInteger("chunkserve.cuda.normThreads", 0);
     // -Dchunkserve.cuda.fuseSilu=false: the gate|up GEMM writes fp32 and the SiLU·mul kernel runs (A/B)
@@ -43,12 +43,13 @@ final class StepKernels implements AutoCloseable {
     private final float scaleLog2;
     private final DeviceBuffer invFreq;
     private final Launcher k = new Launcher();
-    private long penalizedRows, logprobRows;
+    private long penalizedRows, logprobRows, biasedRows;
 
     // scratch, grown as needed
     private DeviceBuffer x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN;
     private final DeviceBuffer[] lg = new DeviceBuffer[2], ids = new DeviceBuffer[2];   // per step parity
     private final DeviceBuffer[] lpOut = new DeviceBuffer[2];      // per parity: cs_logprobs' results
+    private final DeviceBuffer[] biasSaved = new DeviceBuffer[2];  // per parity: the raw logits cs_bias replaced
 
     StepKernels(CudaDevice device, CUmodule module, ModelConfig cfg, DeviceWeights w, DType kvType, StepInts sp,
                 DeviceBuffer[] kSlabs, DeviceBuffer[] vSlabs, CudaAttention twoPhase, Cublas blas, SkinnyGemm skinny,
@@ -85,6 +86,7 @@ final class StepKernels implements AutoCloseable {
         fPenalize = Launcher.handle(CudaDevice.function(module, "cs_penalize"));
         fPenScatter = Launcher.handle(CudaDevice.function(module, "cs_pen_scatter"));
         fLogprobs = Launcher.handle(CudaDevice.function(module, "cs_logprobs"));
+        fBias = Launcher.handle(CudaDevice.function(module, "cs_bias"));
         fConvert = kvType == DType.F16 ? Launcher.handle(CudaDevice.function(module, "cs_convert_f16_bf16")) : 0;
         attnThreads = 64 * (hd >= 64 ? hd / 32 : 1);
         scaleLog2 = (float) (1.0 / Math.sqrt(hd) / Math.log(2.0));
@@ -106,6 +108,43 @@ final class StepKernels implements AutoCloseable {
 
     /** Rows whose log-probabilities came from the device so far. */
     long logprobRows() { return logprobRows; }
+
+    /** Rows whose logit_bias was added on the device so far. */
+    long biasedRows() { return biasedRows; }
+
+    /**
+     * A picked row the device left to the host sampler (a non-finite logit), downloaded: back to its raw logits —
+     * cs_penalize's saved pairs (the biased values), then cs_bias's (the raw ones).
+     */
+    void restoreRaw(float[] logits, LaunchedStep st, int row, int seq, int vocab) {
+        ForwardBatch b = st.b;
+        if (st.penSlot != null && st.penSlot[row] >= 0) penalties.restoreRaw(logits, seq, st.penSlot[row], b.penaltyEntries(seq), vocab, st.parity);
+        if (st.biasSlot != null && st.biasSlot[row] >= 0) {
+            int n = b.bias(seq).size();
+            int[] pairs = new int[2 * n];
+            jcuda.driver.JCudaDriver.cuMemcpyDtoH(Pointer.to(pairs), biasSaved[st.parity].at(8L * st.biasSlot[row]), 8L * n);
+            for (int j = 0; j < n; j++) {
+                int id = pairs[2 * j];
+                if (id >= 0 && id < vocab) logits[seq * vocab + id] = Float.intBitsToFloat(pairs[2 * j + 1]);
+            }
+        }
+    }
+
+    /** Sets the picks of a step's rows with device log-probabilities from cs_logprobs' results {@code r} (rows lpSeq). */
+    static void setLogprobs(ForwardBatch b, int[] lpSeq, int[] r) {
+        for (int q = 0; q < lpSeq.length; q++) {
+            int s = lpSeq[q], o = LP_STRIDE * q;
+            if (b.sampled(s) < 0) continue;   // no pick: the host sampler decides, log-probabilities included
+            int kk = r[o + 1];
+            int[] top = new int[kk];
+            float[] lps = new float[kk];
+            for (int j = 0; j < kk; j++) {
+                top[j] = r[o + 2 + 2 * j];
+                lps[j] = Float.intBitsToFloat(r[o + 3 + 2 * j]);
+            }
+            b.setSampled(s, new io.chunkserve.sampling.SampledToken(b.sampled(s), Float.intBitsToFloat(r[o]), top, lps));
+        }
+    }
 
     /** Sizes the step's scratch buffers and, when the two-phase kernels apply, prepares their plan for the decode rows. */
     void ensureScratch(ForwardBatch b) {
@@ -237,6 +276,11 @@ final class StepKernels implements AutoCloseable {
         int nNeed = nLog - nGreedy;
         if (nGreedy > 0) {
             ids[p] = DeviceBuffer.atLeast(ids[p], 4L * nGreedy);
+            if (sp.nBias > 0) {   // the logit_bias first, then the penalties (the host sampler's order)
+                biasSaved[p] = DeviceBuffer.atLeast(biasSaved[p], 8L * sp.nBiasEnt);
+                k.begin().ptr(lg[p]).i32(vocab).ptr(sp.dBias).ptr(sp.dBiasEnt).ptr(biasSaved[p]).launch(fBias, sp.nBias, 1, 256, 0);
+                biasedRows += sp.nBias;
+            }
             if (nPen > 0) {
                 DeviceBuffer saved = penalties.saved(p, 8L * (nEnt + nPen));
                 if (nDelta > 0) k.begin().ptr(penalties.arenaBuffer()).ptr(dDelta).i32(nDelta).launch(fPenScatter, (nDelta + 255) / 256, 1, 256, 0);
@@ -248,7 +292,8 @@ final class StepKernels implements AutoCloseable {
             if (nDraw > 0) k.begin().ptr(lg[p]).i32(vocab).ptr(dDraw).ptr(ids[p].at(4L * nArg)).launch(fSample, nDraw, 1, 512, 0);
             if (nLp > 0) {
                 lpOut[p] = DeviceBuffer.atLeast(lpOut[p], 4L * LP_STRIDE * nLp);
-                k.begin().ptr(lg[p]).i32(vocab).ptr(dLp).ptr(ids[p]).ptr(nPen > 0 ? penalties.saved(p) : null).ptr(lpOut[p]).launch(fLogprobs, nLp, 1, 512, 0);
+                k.begin().ptr(lg[p]).i32(vocab).ptr(dLp).ptr(ids[p]).ptr(nPen > 0 ? penalties.saved(p) : null)
+                        .ptr(sp.nBias > 0 ? biasSaved[p] : null).ptr(lpOut[p]).launch(fLogprobs, nLp, 1, 512, 0);
                 logprobRows += nLp;
             }
         }
@@ -282,7 +327,8 @@ final class StepKernels implements AutoCloseable {
 
     @Override
     public void close() {
-        for (DeviceBuffer d : new DeviceBuffer[] {x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], lpOut[0], lpOut[1], invFreq}) {
+        for (DeviceBuffer d : new DeviceBuffer[] {x, hn, qkv, q16, att, att16, gu, act, cosT, sinT, lastN, lg[0], lg[1], ids[0], ids[1], lpOut[0], lpOut[1],
+                biasSaved[0], biasSaved[1], invFreq}) {
             if (d != null) d.close();
         }
         if (skinny != null) skinny.close();   // its split-k workspace; the GEMMs are this class's
