@@ -362,6 +362,155 @@ __device__ void attn_prefill(const float* __restrict__ qkv, const KV* __restrict
     }
 }
 
+// The same causal attention on tensor cores (flash-attention style), for bf16 activations over f16 / bf16 KV at head
+// dims 64 and 128: the same units, grid (units, kv heads) and arguments. A block of 4 warps takes the unit's ≤ 64 rows
+// (token, query head of the group), 16 a warp; tiles of 64 keys (gathered through the chunk table, any chunk size ≥ 8)
+// go through shared memory by cp.async, double-buffered, 16-byte pieces XOR-swizzled; S = Q·Kᵀ by mma.sync with Q's
+// fragments (scaled into log2 units, rounded to the KV type) in registers and K by ldmatrix, an online softmax on S's
+// fragments (a row spread over a lane quad), then O += P·V with P rounded to the KV type and V by ldmatrix.trans.
+// Dynamic shared memory: 4 tiles of 64 × D 16-bit elements (K and V, two stages).
+template <typename KV, int D>
+__device__ void attn_prefill_tc(const float* __restrict__ qkv, const KV* __restrict__ kc, const KV* __restrict__ vc,
+                                const int* __restrict__ units, const int* __restrict__ tables, __nv_bfloat16* __restrict__ out,
+                                int hq, int hkv, int logC, float scaleLog2) {
+    using E = cs::Elem<KV>;
+    constexpr int KT = 64, KS = D / 16, NP = D / 8;
+    extern __shared__ __align__(16) unsigned char tc_smem[];
+    KV* sm = reinterpret_cast<KV*>(tc_smem);   // K stage 0, K stage 1, V stage 0, V stage 1
+    const int4 u = __ldg(reinterpret_cast<const int4*>(units) + blockIdx.x);
+    const int tableOff = u.x, row0 = u.y, nq = u.z, pos0 = u.w;
+    const int h = blockIdx.y, g = hq / hkv, C = 1 << logC;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gr = lane >> 2, tq = lane & 3;
+    const int stride = (hq + 2 * hkv) * D, nKeys = pos0 + nq;
+    // this thread's two rows of the warp's 16 (gr, gr + 8): (token, head of the group); rows past the unit clamp to its
+    // last token (their keys stay finite) and are not written
+    int qi[2], gi[2], pos[2];
+    bool valid[2];
+    #pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        int R = warp * 16 + gr + 8 * r;
+        qi[r] = R / g;
+        gi[r] = R - qi[r] * g;
+        valid[r] = qi[r] < nq;
+        pos[r] = pos0 + (valid[r] ? qi[r] : nq - 1);
+    }
+    uint32_t qa[KS][4];
+    #pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const float* q = qkv + (size_t)(row0 + (valid[r] ? qi[r] : 0)) * stride + (h * g + gi[r]) * D;
+        #pragma unroll
+        for (int k = 0; k < KS; ++k) {
+            int d = k * 16 + 2 * tq;
+            qa[k][r] = valid[r] ? E::pack(q[d] * scaleLog2, q[d + 1] * scaleLog2) : 0u;
+            qa[k][2 + r] = valid[r] ? E::pack(q[d + 8] * scaleLog2, q[d + 9] * scaleLog2) : 0u;
+        }
+    }
+    auto load = [&](int t, int stage) {
+        KV* ks = sm + stage * KT * D;
+        KV* vs = sm + (2 + stage) * KT * D;
+        for (int e = tid; e < KT * NP; e += blockDim.x) {
+            int j = e / NP, p = e - j * NP, kp = t * KT + j;
+            bool ok = kp < nKeys;
+            size_t idx = 0;
+            if (ok) {
+                int c = __ldg(tables + tableOff + (kp >> logC));
+                idx = ((((size_t)c * hkv + h) << logC) + (kp & (C - 1))) * D + p * 8;
+            }
+            int at = cs::swz<D>(j, p);
+            cs::cp_async16(cs::smem_u32(ks + at), kc + idx, ok);
+            cs::cp_async16(cs::smem_u32(vs + at), vc + idx, ok);
+        }
+        cs::cp_async_commit();
+    };
+    float o[2 * KS][4];
+    #pragma unroll
+    for (int j = 0; j < 2 * KS; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    const int nT = (nKeys + KT - 1) / KT, mi = lane >> 3, rr = lane & 7;
+    load(0, 0);
+    for (int t = 0; t < nT; ++t) {
+        if (t + 1 < nT) load(t + 1, (t + 1) & 1);
+        else cs::cp_async_commit();   // (an empty group: the wait below still leaves one pending)
+        cs::cp_async_wait<1>();
+        __syncthreads();
+        const KV* ks = sm + (t & 1) * KT * D;
+        const KV* vs = sm + (2 + (t & 1)) * KT * D;
+        float s[8][4];
+        #pragma unroll
+        for (int j = 0; j < 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+        #pragma unroll
+        for (int k = 0; k < KS; ++k) {
+            #pragma unroll
+            for (int np = 0; np < 4; ++np) {   // keys np·16 .. +15: ldmatrix of (keys 0-7 | 8-15) × (dims lo | hi)
+                uint32_t b0, b1, b2, b3;
+                cs::ldsm_x4(b0, b1, b2, b3, cs::smem_u32(ks + cs::swz<D>(np * 16 + (mi >> 1) * 8 + rr, 2 * k + (mi & 1))));
+                E::mma(s[2 * np], qa[k], b0, b1);
+                E::mma(s[2 * np + 1], qa[k], b2, b3);
+            }
+        }
+        float mx[2] = {-INFINITY, -INFINITY};
+        #pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                int key = t * KT + j * 8 + 2 * tq + (e & 1);
+                if (key > pos[e >> 1]) s[j][e] = -INFINITY;
+                mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
+            }
+        }
+        float alpha[2];
+        #pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            float mn = fmaxf(m[r], mx[r]);   // finite: key 0 is in every row's range
+            alpha[r] = exp2f(m[r] - mn);
+            m[r] = mn;
+            l[r] *= alpha[r];
+        }
+        #pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            #pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                s[j][e] = exp2f(s[j][e] - m[e >> 1]);
+                l[e >> 1] += s[j][e];
+            }
+        }
+        #pragma unroll
+        for (int j = 0; j < 2 * KS; ++j) {
+            o[j][0] *= alpha[0];
+            o[j][1] *= alpha[0];
+            o[j][2] *= alpha[1];
+            o[j][3] *= alpha[1];
+        }
+        #pragma unroll
+        for (int kk = 0; kk < 4; ++kk) {   // keys kk·16 .. +15: P's A fragment from S's two n8 tiles
+            uint32_t pa[4] = {E::pack(s[2 * kk][0], s[2 * kk][1]), E::pack(s[2 * kk][2], s[2 * kk][3]),
+                              E::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]), E::pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+            #pragma unroll
+            for (int dp = 0; dp < KS; ++dp) {   // dims dp·16 .. +15: ldmatrix.trans of (keys lo | hi) × (dims 0-7 | 8-15)
+                uint32_t v0, v1, v2, v3;
+                cs::ldsm_x4_t(v0, v1, v2, v3, cs::smem_u32(vs + cs::swz<D>(kk * 16 + (mi & 1) * 8 + rr, 2 * dp + (mi >> 1))));
+                E::mma(o[2 * dp], pa, v0, v1);
+                E::mma(o[2 * dp + 1], pa, v2, v3);
+            }
+        }
+        __syncthreads();   // every warp is done with this stage before it is loaded again
+    }
+    #pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+        if (!valid[r]) continue;
+        float inv = 1.f / l[r];
+        __nv_bfloat16* dst = out + (size_t)(row0 + qi[r]) * hq * D + (h * g + gi[r]) * D + 2 * tq;
+        #pragma unroll
+        for (int j = 0; j < 2 * KS; ++j) {
+            *reinterpret_cast<__nv_bfloat162*>(dst + j * 8) = __floats2bfloat162_rn(o[j][2 * r] * inv, o[j][2 * r + 1] * inv);
+        }
+    }
+}
+
 // out[t, :] = silu(gate) · up for each row t of gu: gate = gu[t, :I], up = gu[t, I:2I]; or, interleaved (the
 // layout of DeviceWeights when I % 8 == 0), gate j = gu[t, 16·(j/8) + j%8] and up j 8 columns after it. Grid-stride.
 template <typename A>
@@ -471,6 +620,17 @@ CS_ATTN_D(16)
 CS_ATTN_D(32)
 CS_ATTN_D(64)
 CS_ATTN_D(128)
+
+#define CS_ATTN_TC(NAME, KV, D)                                                                              \
+    extern "C" __global__ void __launch_bounds__(128)                                                         \
+    NAME(const float* qkv, const KV* kc, const KV* vc, const int* units, const int* tables, __nv_bfloat16* out, \
+         int hq, int hkv, int logC, float scaleLog2) {                                                        \
+        csm::attn_prefill_tc<KV, D>(qkv, kc, vc, units, tables, out, hq, hkv, logC, scaleLog2);             \
+    }
+CS_ATTN_TC(cs_attn_prefill_tc_f16_d64, __half, 64)
+CS_ATTN_TC(cs_attn_prefill_tc_bf16_d64, __nv_bfloat16, 64)
+CS_ATTN_TC(cs_attn_prefill_tc_f16_d128, __half, 128)
+CS_ATTN_TC(cs_attn_prefill_tc_bf16_d128, __nv_bfloat16, 128)
 
 #define CS_SILU(NAME, A)                                                                                      \
     extern "C" __global__ void NAME(const float* gu, A* out, long long n, int inter, int interleaved) {         \

@@ -99,6 +99,12 @@ public final class CudaModelCheck {
                     fail("logprobs: " + e);
                     e.printStackTrace(System.out);
                 }
+                try {
+                    CudaPrefillCheck.prefill(dev);
+                } catch (RuntimeException e) {
+                    fail("prefill attention: " + e);
+                    e.printStackTrace(System.out);
+                }
             }
             if (engine) {
                 for (String n : new String[] {"tiny-llama3", "tiny-qwen3"}) {
@@ -266,7 +272,7 @@ public final class CudaModelCheck {
                  CpuModelRunner cr = new CpuModelRunner(c, w, cpu)) {
                 ref = batchRun(cr, hp, prefix, suffix, forced);
             }
-            List<float[]> exact, twoPhase, generic;
+            List<float[]> exact, twoPhase, generic, genericFp32;
             try (ChunkPool dp = devicePool(c, chunk, DType.F16, 256);
                  CudaModelRunner g = new CudaModelRunner(dev, c, DeviceWeights.upload(c, w, DeviceWeights.Precision.F32), dp, true)) {
                 exact = batchRun(g, dp, prefix, suffix, forced);
@@ -282,6 +288,8 @@ public final class CudaModelCheck {
                 twoPhase = batchRun(g, dp, prefix, suffix, forced);
                 g.setTwoPhase(false);
                 generic = batchRun(g, dp, prefix, suffix, forced);
+                g.setTensorCorePrefill(false, 0);   // every row through the fp32 kernel
+                genericFp32 = batchRun(g, dp, prefix, suffix, forced);
             }
             List<float[]> skinny, again, atomic, atomicAgain;
             System.setProperty("chunkserve.cuda.skinnyGemm", "force");
@@ -326,6 +334,16 @@ public final class CudaModelCheck {
             // the two-phase kernels round the softmax probabilities to bf16 for the tensor-core P·V product, the
             // generic kernel keeps them fp32: ~2^-9 relative per weight, 5.5e-3 measured on an H200
             check(e3 < 1e-2, String.format(Locale.ROOT, "random d%d: bf16 two-phase vs generic decode kernel: rel err worst %.2e (tol 1e-2)", hd, e3));
+            // session 20: prefill (and here every) row through the tensor-core kernel vs the fp32 one; they must differ
+            // (P rounded to bf16: the tensor-core path ran) and agree within the two-phase kernels' tolerance
+            double e6 = 0;
+            boolean identical = true;
+            for (int i = 0; i < ref.size(); i++) {
+                e6 = Math.max(e6, relError(generic.get(i), genericFp32.get(i)));
+                identical &= java.util.Arrays.equals(generic.get(i), genericFp32.get(i));
+            }
+            check(e6 < 1e-2 && !identical, String.format(Locale.ROOT, "random d%d: bf16 attention of prefill and decode rows on tensor cores vs the fp32 kernel: rel err worst %.2e (tol 1e-2)%s",
+                    hd, e6, identical ? "; bit-identical: the tensor-core kernel did not run" : ""));
         }
     }
 

@@ -196,6 +196,9 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     /** Tests and benchmarks: route single-token sequences through the generic kernel instead. */
     public void setTwoPhase(boolean on) { useTwoPhase = on; }
 
+    /** Checks, benchmarks: the other rows' attention on tensor cores where it applies (the default), or in fp32; diag: see StepKernels. */
+    public void setTensorCorePrefill(boolean on, int diag) { kernels.setTensorCorePrefill(on, diag); }
+
     /** The two-phase partials kernel variant and its resident blocks per multiprocessor, or "none". */
     public String attentionKernel() {
         return twoPhase == null ? "none" : twoPhase.variant() + ", " + twoPhase.blocksPerMultiprocessor() + " blocks an SM, warp items "

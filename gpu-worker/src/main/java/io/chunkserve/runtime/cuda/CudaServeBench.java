@@ -33,12 +33,14 @@ import static io.chunkserve.runtime.cuda.ServeBenchRuns.*;
  *
  * <p>Usage: {@code CudaServeBench [--shapes llama-3.2-1b,llama-3-8b] [--batches 1,32,64,128] [--prefix 2048]
  * [--unique 256] [--gen 64] [--chunk 64] [--kv bf16] [--attn-tiles 0,4,8,16] [--attn-ab off:0,auto:0,auto:12] [--pipeline-ab ROUNDS]
- * [--gemm-ab direct,vec] [--sampled-ab ROUNDS] [--penalized-ab ROUNDS] [--logprobs-ab ROUNDS] [--bias-ab ROUNDS] [--merge-ab plain,pre[:ROUNDS]]}
+ * [--gemm-ab direct,vec] [--sampled-ab ROUNDS] [--penalized-ab ROUNDS] [--logprobs-ab ROUNDS] [--bias-ab ROUNDS] [--prefill-ab ROUNDS]
+ * [--merge-ab plain,pre[:ROUNDS]]}
  * (--penalized-ab: B = 64 requests with repetition 1.1, presence 0.3 and frequency 0.2 penalties, greedy and sampled,
  * their penalties applied on the device — lists resident there, only what a step changed uploaded, or uploaded whole every
  * step (the runner prep per step compares the two) — vs on the host, alternating in this process; --logprobs-ab: B = 64 greedy
  * and sampled requests with logprobs and top_logprobs 5, reported from the device vs from the host; --bias-ab: B = 64
- * greedy and sampled requests with a 20-token logit_bias, added on the device vs by the host sampler)
+ * greedy and sampled requests with a 20-token logit_bias, added on the device vs by the host sampler; --prefill-ab: TTFT
+ * with the prefill attention on tensor cores vs in fp32)
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N
  * [: partials diagnostics 0|1 (loads only)|2 (math only)|3 (the other of f64 / f64z)|4 (the other of f64z / f64w8; f64z
@@ -61,6 +63,7 @@ public final class CudaServeBench {
         a.put("--logprobs-ab", "0");
         a.put("--merge-ab", "");
         a.put("--bias-ab", "0");
+        a.put("--prefill-ab", "0");
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         int P = Integer.parseInt(a.get("--prefix")), U = Integer.parseInt(a.get("--unique")), G = Integer.parseInt(a.get("--gen"));
         int chunk = Integer.parseInt(a.get("--chunk")), budget = Integer.parseInt(a.get("--budget"));
@@ -110,6 +113,27 @@ public final class CudaServeBench {
                         r.put("ttft_ms_no_hit", round(miss));
                         System.out.printf(Locale.ROOT, "%-13s TTFT (one request, %d + %d tokens): %.1f ms with the %d-token prefix cached, %.1f ms without%n",
                                 shape, P, U, hit, P, miss);
+                        int pfRounds = Integer.parseInt(a.get("--prefill-ab"));
+                        if (pfRounds > 0) {
+                            // TTFT with the prefill attention on tensor cores (the default) vs the fp32 kernel, alternating
+                            double[][] best = {{Double.MAX_VALUE, Double.MAX_VALUE}, {Double.MAX_VALUE, Double.MAX_VALUE}};
+                            try {
+                                for (int round = 0; round < pfRounds; round++) {
+                                    for (int v = 0; v < 2; v++) {
+                                        runner.setTensorCorePrefill(v == 0, 0);
+                                        best[v][0] = Math.min(best[v][0], run(engine, system, U, 1, 1, rnd, c.vocabSize(), 0).ttftMs());
+                                        best[v][1] = Math.min(best[v][1], run(engine, system, U, 1, 1, rnd, c.vocabSize(), 2000 + 10 * round + v).ttftMs());
+                                    }
+                                }
+                            } finally {
+                                runner.setTensorCorePrefill(true, 0);
+                            }
+                            System.out.printf(Locale.ROOT, "%-13s TTFT prefill attention A/B (best of %d, alternating): tensor cores %.1f / %.1f ms, fp32 %.1f / %.1f ms "
+                                    + "(prefix cached / not): %.2fx / %.2fx%n", shape, pfRounds, best[0][0], best[0][1], best[1][0], best[1][1],
+                                    best[1][0] / best[0][0], best[1][1] / best[0][1]);
+                            r.put("ttft_prefill_ab", Map.of("tc_hit_ms", round(best[0][0]), "tc_no_hit_ms", round(best[0][1]),
+                                    "fp32_hit_ms", round(best[1][0]), "fp32_no_hit_ms", round(best[1][1])));
+                        }
                         for (int B : batches) {
                             runner.decodeTiming(B, true);
                             // profilers (ncu --profile-from-start off): -Dchunkserve.cuda.profileB=B limits the profiled range to this run
@@ -253,6 +277,23 @@ public final class CudaServeBench {
                             lr.put("sampled_device_vs_host", Math.round(100 * st[2].tps / st[3].tps) / 100.0);
                             System.out.printf(Locale.ROOT, "%-13s B=%d logprobs: device / host %.2fx greedy, %.2fx sampled%n", shape, pb, st[0].tps / st[1].tps, st[2].tps / st[3].tps);
                             r.put("logprobs_ab_b" + pb, lr);
+                        }
+                        if (pfRounds > 0) {
+                            // decode at B = pb after its requests were prefilled with the tensor-core attention or the fp32 one
+                            ArmStats[] st;
+                            try {
+                                st = runArms(cx, pfRounds, 4, (v, round) -> {   // tc, fp32, both (fp32 output), both (tc output)
+                                    runner.setTensorCorePrefill(v != 1, v == 2 ? 1 : v == 3 ? 2 : 0);
+                                    return greedy(G);
+                                }, null);
+                            } finally {
+                                runner.setTensorCorePrefill(true, 0);
+                            }
+                            String[] names = {"prefill tc", "prefill fp32", "both, fp32 kept", "both, tc kept"};
+                            for (int v = 0; v < 4; v++) {
+                                System.out.println(st[v].line(shape, pb, names[v], 14, false) + "; rounds: GPU ms " + st[v].roundGpu + ", period ms " + st[v].roundPeriod
+                                        + ", steps at B=" + pb + " / steps after the last first token " + st[v].roundSteps);
+                            }
                         }
                         int biasRounds = Integer.parseInt(a.get("--bias-ab"));
                         if (biasRounds > 0) {

@@ -60,6 +60,7 @@ final class ServeBenchRuns {
     static final class ArmStats {
         double tps, gpuMs, prep, engMs, period, dl, extra;
         final List<Double> roundTps = new ArrayList<>(), roundPrep = new ArrayList<>(), roundPeriod = new ArrayList<>(), roundGpu = new ArrayList<>();
+        final List<Long> roundSteps = new ArrayList<>();   // decode-only steps at B = pb, and all decode steps of the run
 
         void add(Timed t, double extraValue, int rounds) {
             tps += t.x().decodeTps / rounds;
@@ -73,6 +74,8 @@ final class ServeBenchRuns {
             roundPrep.add(ms3(t.at(3)));
             roundPeriod.add(ms3(t.at(6)));
             roundGpu.add(ms3(t.at(1)));
+            roundSteps.add((long) t.at(0));
+            roundSteps.add(t.x().decodeSteps());
         }
 
         /** The arm's console line (the runner prep after the device period when {@code withPrep}). */

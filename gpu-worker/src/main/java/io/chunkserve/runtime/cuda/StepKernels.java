@@ -33,6 +33,14 @@ final class StepKernels implements AutoCloseable {
     private final OpProfile ops;
     private final DeviceWeights.Precision precision;
     private final long fEmbed, fNorm, fRope, fPost, fAttn, fSilu, fArgmax, fSample, fPenalize, fPenScatter, fLogprobs, fConvert, fBias;
+    /**
+     * The tensor-core prefill attention (model.cu attn_prefill_tc: bf16 activations, f16 / bf16 KV, head dims 64 and 128;
+     * 0 elsewhere) and its dynamic shared memory; used instead of the fp32 kernel while {@link #tcPrefill}
+     * (-Dchunkserve.cuda.prefillAttn=scalar: the fp32 kernel, as before session 20).
+     */
+    private final long fAttnTc;
+    private final int attnTcSmem;
+    private boolean tcPrefill = !"scalar".equals(System.getProperty("chunkserve.cuda.prefillAttn"));
     /** RMSNorm threads a block (-Dchunkserve.cuda.normThreads; 0: by the hidden size). */
     private final int normThreadsProp = Integer.getInteger("chunkserve.cuda.normThreads", 0);
     // -Dchunkserve.cuda.fuseSilu=false: the gate|up GEMM writes fp32 and the SiLU·mul kernel runs (A/B)
@@ -80,6 +88,15 @@ final class StepKernels implements AutoCloseable {
         boolean postReg = (hd == 64 || hd == 128) && !"false".equals(System.getProperty("chunkserve.cuda.postReg"));
         fPost = Launcher.handle(CudaDevice.function(module, postReg ? "cs_qkv_post_reg_" + kv + "_d" + hd : "cs_qkv_post_" + kv));
         fAttn = Launcher.handle(CudaDevice.function(module, "cs_attn_prefill_" + kv + "_" + a + "_d" + hd));
+        if (precision == DeviceWeights.Precision.BF16 && kvType != DType.F32 && (hd == 64 || hd == 128)) {
+            attnTcSmem = 4 * 64 * hd * 2;   // K and V tiles of 64 keys, two stages
+            jcuda.driver.CUfunction f = CudaDevice.function(module, "cs_attn_prefill_tc_" + kv + "_d" + hd);
+            CudaDevice.setDynamicShared(f, attnTcSmem);
+            fAttnTc = Launcher.handle(f);
+        } else {
+            attnTcSmem = 0;
+            fAttnTc = 0;
+        }
         fSilu = Launcher.handle(CudaDevice.function(module, "cs_silu_mul_" + a));
         fArgmax = Launcher.handle(CudaDevice.function(module, "cs_argmax"));
         fSample = Launcher.handle(CudaDevice.function(module, "cs_sample"));
@@ -111,6 +128,20 @@ final class StepKernels implements AutoCloseable {
 
     /** Rows whose logit_bias was added on the device so far. */
     long biasedRows() { return biasedRows; }
+
+    /**
+     * Whether the attention of rows outside the two-phase kernels runs on tensor cores (where it can); false: fp32.
+     * diag (benchmarks), with it on: 1 = the fp32 kernel runs too, after it (the fp32 output kept), 2 = before it.
+     */
+    void setTensorCorePrefill(boolean on, int diag) {
+        tcPrefill = on;
+        prefillDiag = diag;
+    }
+
+    private int prefillDiag;
+
+    /** Whether it does now (a model and precision it applies to, and not switched off). */
+    boolean tensorCorePrefill() { return tcPrefill && fAttnTc != 0; }
 
     /**
      * A picked row the device left to the host sampler (a non-finite logit), downloaded: back to its raw logits —
@@ -227,8 +258,14 @@ final class StepKernels implements AutoCloseable {
                 }
             }
             if (units > 0) {
-                k.begin().ptr(qkv).ptr(kSlabs[l]).ptr(vSlabs[l]).ptr(dUnits).ptr(dTables).ptr(att).i32(hq).i32(hkv).i32(logC)
-                        .f32(scaleLog2).launch(fAttn, units, hkv, attnThreads, 0);
+                k.begin().ptr(qkv).ptr(kSlabs[l]).ptr(vSlabs[l]).ptr(dUnits).ptr(dTables).ptr(att).i32(hq).i32(hkv).i32(logC).f32(scaleLog2);
+                if (tensorCorePrefill()) {
+                    if (prefillDiag == 2) k.launch(fAttn, units, hkv, attnThreads, 0);   // diagnostics: both, the tensor cores' output kept
+                    k.launch(fAttnTc, units, hkv, 128, attnTcSmem);
+                    if (prefillDiag == 1) k.launch(fAttn, units, hkv, attnThreads, 0);   // diagnostics: both, the fp32 output kept
+                } else {
+                    k.launch(fAttn, units, hkv, attnThreads, 0);
+                }
             }
             ops.mark(OpProfile.C_O);
             if ((skip & 16) == 0) gemm(L.wo(), att, x, T, h, qDim, true, false);
