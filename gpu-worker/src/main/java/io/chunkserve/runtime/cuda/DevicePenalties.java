@@ -89,9 +89,14 @@ final class DevicePenalties implements AutoCloseable {
 
     /** Undoes cs_penalize on a downloaded row: its saved (id, raw bits) pairs, n + 1 from slot {@code slot}. */
     void restoreRaw(float[] logits, int seq, int slot, int n, int vocab, int parity) {
-        int[] pairs = new int[2 * (n + 1)];
-        cuMemcpyDtoH(Pointer.to(pairs), saved[parity].at(8L * slot), 8L * (n + 1));
-        for (int j = 0; j <= n; j++) {
+        restorePairs(logits, seq, saved[parity], slot, n + 1, vocab);
+    }
+
+    /** Writes n saved (id, value bits) pairs of {@code buf}, from slot {@code slot}, into row seq of logits (ids outside: skipped). */
+    static void restorePairs(float[] logits, int seq, DeviceBuffer buf, int slot, int n, int vocab) {
+        int[] pairs = new int[2 * n];
+        cuMemcpyDtoH(Pointer.to(pairs), buf.at(8L * slot), 8L * n);
+        for (int j = 0; j < n; j++) {
             int id = pairs[2 * j];
             if (id >= 0 && id < vocab) logits[seq * vocab + id] = Float.intBitsToFloat(pairs[2 * j + 1]);
         }

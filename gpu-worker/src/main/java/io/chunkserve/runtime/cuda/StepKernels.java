@@ -151,13 +151,7 @@ final class StepKernels implements AutoCloseable {
         ForwardBatch b = st.b;
         if (st.penSlot != null && st.penSlot[row] >= 0) penalties.restoreRaw(logits, seq, st.penSlot[row], b.penaltyEntries(seq), vocab, st.parity);
         if (st.biasSlot != null && st.biasSlot[row] >= 0) {
-            int n = b.bias(seq).size();
-            int[] pairs = new int[2 * n];
-            jcuda.driver.JCudaDriver.cuMemcpyDtoH(Pointer.to(pairs), biasSaved[st.parity].at(8L * st.biasSlot[row]), 8L * n);
-            for (int j = 0; j < n; j++) {
-                int id = pairs[2 * j];
-                if (id >= 0 && id < vocab) logits[seq * vocab + id] = Float.intBitsToFloat(pairs[2 * j + 1]);
-            }
+            DevicePenalties.restorePairs(logits, seq, biasSaved[st.parity], st.biasSlot[row], b.bias(seq).size(), vocab);
         }
     }
 
