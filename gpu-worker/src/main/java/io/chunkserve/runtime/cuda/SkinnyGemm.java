@@ -45,16 +45,18 @@ public final class SkinnyGemm {
      * {@link #runSiluMul}), of the other GEMMs below the LM head ({@code res=NAME}: q|k|v, o, down; -1: the wide
      * default) and a cap on their k-slices ({@code slices=N}, 0: none): "vec:gu=t64_m1w4s6:res=t64:slices=8"; session
      * 19, how k-slices are summed ({@code splitk=atomic}, the default, or {@code ordered}: the same bits every run, at a
-     * cost — BENCHMARKS.md issue 7, session 19; ordered needs vec).
+     * cost — BENCHMARKS.md issue 7, session 19; ordered needs vec); session 20, {@code splitk=auto} (the default): in
+     * slice order for the GEMMs where that measured faster on the H200 (T ≤ 4 over matrices of n and k ≥ 4096: the 8B
+     * shape's decode at B = 1, 2, 4 7.1 / 3.1 / 1.5 % faster a step; slower from B = 8), atomically elsewhere.
      */
-    public record Options(boolean vec, int gu, int res, int maxSlices, boolean ordered) {
-        public Options(boolean vec) { this(vec, -1, -1, 0, false); }
+    public record Options(boolean vec, int gu, int res, int maxSlices, boolean ordered, boolean auto) {
+        public Options(boolean vec) { this(vec, -1, -1, 0, false, false); }
 
         public static Options parse(String spec) {
             String[] f = spec.split(":");
             if (!f[0].equals("direct") && !f[0].equals("vec")) throw new IllegalArgumentException("gemm options: direct or vec, not " + spec);
             int gu = -1, res = -1, slices = 0;
-            boolean ordered = false;
+            boolean ordered = false, auto = false;
             for (int i = 1; i < f.length; i++) {
                 String[] kv = f[i].split("=", 2);
                 if (kv.length != 2) throw new IllegalArgumentException("gemm options: KEY=VALUE after ':', not " + f[i]);
@@ -67,14 +69,17 @@ public final class SkinnyGemm {
                     }
                     case "slices" -> slices = Integer.parseInt(kv[1]);
                     case "splitk" -> {
-                        if (!kv[1].equals("ordered") && !kv[1].equals("atomic")) throw new IllegalArgumentException("gemm options: splitk=ordered or atomic, not " + kv[1]);
-                        if (kv[1].equals("ordered") && !f[0].equals("vec")) throw new IllegalArgumentException("gemm options: splitk=ordered needs vec");
+                        if (!kv[1].equals("ordered") && !kv[1].equals("atomic") && !kv[1].equals("auto")) {
+                            throw new IllegalArgumentException("gemm options: splitk=ordered, atomic or auto, not " + kv[1]);
+                        }
+                        if (!kv[1].equals("atomic") && !f[0].equals("vec")) throw new IllegalArgumentException("gemm options: splitk=" + kv[1] + " needs vec");
                         ordered = kv[1].equals("ordered");
+                        auto = kv[1].equals("auto");
                     }
                     default -> throw new IllegalArgumentException("gemm options: gu, res, slices or splitk, not " + kv[0]);
                 }
             }
-            return new Options(f[0].equals("vec"), gu, res, slices, ordered);
+            return new Options(f[0].equals("vec"), gu, res, slices, ordered, auto);
         }
 
         /** The kernel's flags argument (model.cu gemm_skinny). */
@@ -82,12 +87,14 @@ public final class SkinnyGemm {
 
         @Override public String toString() {
             return (vec ? "vec" : "direct") + (gu >= 0 ? ":gu=" + VARIANTS[gu].name() : "") + (res >= 0 ? ":res=" + VARIANTS[res].name() : "")
-                    + (maxSlices > 0 ? ":slices=" + maxSlices : "") + (ordered ? ":splitk=ordered" : "");
+                    + (maxSlices > 0 ? ":slices=" + maxSlices : "") + (ordered ? ":splitk=ordered" : "") + (auto ? ":splitk=auto" : "");
         }
     }
 
-    /** Measured by CudaServeBench --gemm-ab on the H200 (BENCHMARKS.md, issue 7, session 6). */
-    static final String DEFAULT_OPTIONS = "vec";
+    /** Measured by CudaServeBench --gemm-ab on the H200 (BENCHMARKS.md, issue 7, sessions 6 and 20). */
+    static final String DEFAULT_OPTIONS = "vec:splitk=auto";
+    /** splitk=auto: the most tokens a GEMM summed in slice order has (session 20: faster at T = 1, 2, 4; slower at 8, 16). */
+    static final int AUTO_MAX_T = 4;
     private volatile Options options = Options.parse(System.getProperty("chunkserve.cuda.gemmOptions", DEFAULT_OPTIONS));
 
     /** The session-6 options in force. */
@@ -205,14 +212,20 @@ public final class SkinnyGemm {
     /** Whether {@link #run} with accumulate == false needs y zeroed first (the k-slices add into it atomically). */
     public boolean splitsK(int T, int n, int k) {
         int v = variantFor(T, n);
-        return tilesPerSlice(v, targetFor(v), n, k) < k / 64 && !ordered(n);
+        return tilesPerSlice(v, targetFor(v), n, k) < k / 64 && !ordered(T, n, k);
     }
 
-    /** Whether k-slices of an n-row GEMM are summed in slice order (the staged epilogue's 4-row pieces need n % 4 == 0). */
-    private boolean ordered(int n) {
+    /**
+     * Whether k-slices of this GEMM are summed in slice order: splitk=ordered, or splitk=auto at T ≤ 4 with n, k ≥ 4096
+     * (the staged epilogue's 4-row pieces need n % 4 == 0).
+     */
+    private boolean ordered(int T, int n, int k) {
         Options o = options;
-        return o.vec() && o.ordered() && n % 4 == 0;
+        return o.vec() && n % 4 == 0 && (o.ordered() || (o.auto() && autoOrders(T, n, k)));
     }
+
+    /** splitk=auto's rule: the shapes whose k-slices it sums in slice order (T ≤ 4, n and k ≥ 4096). */
+    static boolean autoOrders(int T, int n, int k) { return T <= AUTO_MAX_T && n >= 4096 && k >= 4096; }
 
     /** The ordered split-k's partial tiles (floats, slice-major). Grown, never shrunk; a replaced buffer is freed at
      * {@link #close} only (a kernel queued before may still read it). */
@@ -287,7 +300,7 @@ public final class SkinnyGemm {
         int rowBlocks = (n + var.rows() - 1) / var.rows(), kTiles = k / 64;
         int perSlice = tilesPerSlice(v, target, n, k);
         int slices = (kTiles + perSlice - 1) / perSlice;
-        int mode = slices == 1 ? (accumulate ? 1 : 0) : ordered(n) ? 4 : 2;
+        int mode = slices == 1 ? (accumulate ? 1 : 0) : ordered(T, n, k) ? 4 : 2;
         boolean memset = mode == 2 && !accumulate && !yZeroed;
         if (memset) zero(y, (long) T * n);
         long wsa = mode == 4 ? workspace((long) slices * rowBlocks * var.nt() * var.rows()) : 0L;

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 class SkinnyGemmOptionsTest {
     @Test
     void specsRoundTrip() {
-        for (String spec : new String[] {"vec", "direct", "vec:res=t64:slices=8", "vec:gu=t64_m1w4s6:res=t64_m2w4s4", "vec:splitk=ordered"}) {
+        for (String spec : new String[] {"vec", "direct", "vec:res=t64:slices=8", "vec:gu=t64_m1w4s6:res=t64_m2w4s4", "vec:splitk=ordered", "vec:splitk=auto"}) {
             assertEquals(spec, SkinnyGemm.Options.parse(spec).toString());
         }
         SkinnyGemm.Options o = SkinnyGemm.Options.parse("vec:gu=t64_m1w4s6:slices=4");
@@ -24,6 +24,23 @@ class SkinnyGemmOptionsTest {
         assertEquals(false, SkinnyGemm.Options.parse("vec:splitk=ordered:splitk=atomic").ordered());
         assertEquals(false, SkinnyGemm.Options.parse("direct").ordered());
         assertEquals("vec", SkinnyGemm.Options.parse("vec:splitk=atomic").toString());
+        assertEquals(true, SkinnyGemm.Options.parse("vec:splitk=auto").auto());
+        assertEquals(false, SkinnyGemm.Options.parse("vec:splitk=auto").ordered());
+    }
+
+    @Test
+    void splitkAutoOrdersTheEightBShapesAtFewTokensOnly() {
+        assertEquals("vec:splitk=auto", SkinnyGemm.DEFAULT_OPTIONS);
+        // Llama-3-8B decode (hidden 4096, intermediate 14336): q|k|v, o, down at B = 1, 2, 4 — where ordered measured faster
+        for (int T : new int[] {1, 2, 4}) {
+            assertEquals(true, SkinnyGemm.autoOrders(T, 6144, 4096));
+            assertEquals(true, SkinnyGemm.autoOrders(T, 4096, 4096));
+            assertEquals(true, SkinnyGemm.autoOrders(T, 4096, 14336));
+        }
+        assertEquals(false, SkinnyGemm.autoOrders(8, 4096, 4096));      // slower from B = 8
+        assertEquals(false, SkinnyGemm.autoOrders(16, 6144, 4096));
+        assertEquals(false, SkinnyGemm.autoOrders(1, 2048, 8192));      // Llama-3.2-1B down: slower ordered
+        assertEquals(false, SkinnyGemm.autoOrders(1, 16384, 2048));     // 1B gate|up
     }
 
     @Test
@@ -34,5 +51,6 @@ class SkinnyGemmOptionsTest {
         assertThrows(IllegalArgumentException.class, () -> SkinnyGemm.Options.parse("vec:slices"));
         assertThrows(IllegalArgumentException.class, () -> SkinnyGemm.Options.parse("vec:splitk=sorted"));
         assertThrows(IllegalArgumentException.class, () -> SkinnyGemm.Options.parse("direct:splitk=ordered"));
+        assertThrows(IllegalArgumentException.class, () -> SkinnyGemm.Options.parse("direct:splitk=auto"));
     }
 }
