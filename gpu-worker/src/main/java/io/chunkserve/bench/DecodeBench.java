@@ -118,6 +118,15 @@ public final class DecodeBench {
                     r.put("prefill_ms", round(pf[0] * 1e3));
                     r.put("prefill_tokens_per_s", round(prefillTokens / pf[0]));
                     r.put("prefill_fraction_of_fma_peak", round(fmaRate / pf[2]));
+                    StringBuilder phl = new StringBuilder();
+                    Map<String, Object> phm = new LinkedHashMap<>();
+                    for (int q = 0; q < io.chunkserve.runtime.cpu.CpuTuning.PHASE_NAMES.length; q++) {
+                        String n = io.chunkserve.runtime.cpu.CpuTuning.PHASE_NAMES[q];
+                        phl.append(q == 0 ? "" : ", ").append(n).append(' ').append(String.format(Locale.ROOT, "%.0f", pf[3 + q]));
+                        phm.put(n, round(pf[3 + q]));
+                    }
+                    System.out.printf(Locale.ROOT, "  %s prefill phases (ms, a third run): %s%n", shape, phl);
+                    r.put("prefill_phases_ms", phm);
                     r.put("fma_peak_g_per_s", round(pf[2] / 1e9));
                 }
                 result.put(shape, r);
@@ -141,7 +150,8 @@ public final class DecodeBench {
     /**
      * One prompt of {@code tokens} tokens prefilled into empty KV, twice (the second after the first warmed the JIT):
      * {best seconds, the prompt's matrix FMAs (every layer's matrices for every token, the LM head for the last one
-     * only), the FMA peak measured right after (FmaPeak, scalar FMAs/s)}.
+     * only), the FMA peak measured right after (FmaPeak, scalar FMAs/s), then ms per forward phase
+     * ({@code CpuTuning.PHASE_NAMES}) of a third run timed phase by phase}.
      */
     static double[] prefill(ModelConfig c, ModelWeights w, CpuKernels k, int tokens, DType kvDt) {
         int chunk = 64, perSeq = (tokens + chunk - 1) / chunk;
@@ -156,11 +166,25 @@ public final class DecodeBench {
                 runner.forward(fb.clear().add(prompt, 0, tokens, 0, table, true), pool, logits);
                 best = Math.min(best, (System.nanoTime() - t0) / 1e9);
             }
+            // a third run with the forward's phases timed (where a prefill's time goes; not in the figure above)
+            java.util.Arrays.fill(io.chunkserve.runtime.cpu.CpuTuning.PHASE_NS, 0);
+            io.chunkserve.runtime.cpu.CpuTuning.phases = true;
+            try {
+                runner.forward(fb.clear().add(prompt, 0, tokens, 0, table, true), pool, logits);
+            } finally {
+                io.chunkserve.runtime.cpu.CpuTuning.phases = false;
+            }
         }
+        long[] ph = io.chunkserve.runtime.cpu.CpuTuning.PHASE_NS;
         // the bench's random matrices share one dtype: a step's matrix bytes / its size = every weight once
         double head = (double) w.lmHead().rows() * w.lmHead().cols();
         double fmas = (w.matrixBytesPerStep() / (double) w.lmHead().dtype().bytes() - head) * tokens + head;
-        return new double[] {best, fmas, io.chunkserve.runtime.cpu.FmaPeak.measureFmasPerSecond(k)};
+        double[] r = new double[3 + ph.length];
+        r[0] = best;
+        r[1] = fmas;
+        r[2] = io.chunkserve.runtime.cpu.FmaPeak.measureFmasPerSecond(k);
+        for (int i = 0; i < ph.length; i++) r[3 + i] = ph[i] / 1e6;   // ms a phase
+        return r;
     }
 
     /** A block table of {@code chunks} chunks taken from {@code pool}. */
