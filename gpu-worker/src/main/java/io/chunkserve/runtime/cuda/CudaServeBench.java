@@ -258,21 +258,11 @@ public final class CudaServeBench {
                                     runner.setDeviceLogprobs(v % 2 == 0);
                                     SamplingParams.Builder sb = SamplingParams.builder().maxTokens(G).ignoreEos(true).logprobs(true).topLogprobs(5);
                                     return v < 2 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
-                                }, v -> {
-                                    long lp0 = runner.logprobRows();
-                                    return () -> {
-                                        if ((runner.logprobRows() > lp0) != (v % 2 == 0)) throw new IllegalStateException(names[v] + ": rows with device log-probabilities " + (runner.logprobRows() - lp0));
-                                        return 0;
-                                    };
-                                });
+                                }, deviceRows(runner::logprobRows, v -> v % 2 == 0, names, "with log-probabilities"));
                             } finally {
                                 runner.setDeviceLogprobs(true);
                             }
-                            Map<String, Object> lr = new LinkedHashMap<>();
-                            for (int v = 0; v < names.length; v++) {
-                                System.out.println(st[v].line(shape, pb, names[v], 18, false));
-                                lr.put(names[v].replace(' ', '_').replace('+', '_'), st[v].json(false));
-                            }
+                            Map<String, Object> lr = armLines(shape, pb, names, st, 18);
                             lr.put("greedy_device_vs_host", Math.round(100 * st[0].tps / st[1].tps) / 100.0);
                             lr.put("sampled_device_vs_host", Math.round(100 * st[2].tps / st[3].tps) / 100.0);
                             System.out.printf(Locale.ROOT, "%-13s B=%d logprobs: device / host %.2fx greedy, %.2fx sampled%n", shape, pb, st[0].tps / st[1].tps, st[2].tps / st[3].tps);
@@ -310,21 +300,11 @@ public final class CudaServeBench {
                                     SamplingParams.Builder sb = SamplingParams.builder().maxTokens(G).ignoreEos(true);
                                     if (v > 0) sb.logitBias(bias);
                                     return v < 3 ? sb.temperature(0).build() : sb.temperature(0.8).topP(0.95).seed(round * 1000L + v).build();
-                                }, v -> {
-                                    long b0 = runner.biasedRows();
-                                    return () -> {
-                                        if ((runner.biasedRows() > b0) != (v == 1 || v == 3)) throw new IllegalStateException(names[v] + ": rows biased on the device " + (runner.biasedRows() - b0));
-                                        return 0;
-                                    };
-                                });
+                                }, deviceRows(runner::biasedRows, v -> v == 1 || v == 3, names, "biased"));
                             } finally {
                                 runner.setDeviceBias(true);
                             }
-                            Map<String, Object> br = new LinkedHashMap<>();
-                            for (int v = 0; v < names.length; v++) {
-                                System.out.println(st[v].line(shape, pb, names[v], 20, false));
-                                br.put(names[v].replace(' ', '_').replace('+', '_'), st[v].json(false));
-                            }
+                            Map<String, Object> br = armLines(shape, pb, names, st, 20);
                             br.put("greedy_device_vs_host", Math.round(100 * st[1].tps / st[2].tps) / 100.0);
                             br.put("sampled_device_vs_host", Math.round(100 * st[3].tps / st[4].tps) / 100.0);
                             br.put("greedy_biased_device_vs_unbiased", Math.round(100 * st[1].tps / st[0].tps) / 100.0);

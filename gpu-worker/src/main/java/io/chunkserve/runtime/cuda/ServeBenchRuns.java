@@ -120,6 +120,31 @@ final class ServeBenchRuns {
         return st;
     }
 
+    /**
+     * A probe for {@link #runArms} of a device-vs-host A/B: fails an arm whose rows the device counter saw
+     * ({@code rows}, e.g. {@link CudaModelRunner#biasedRows}) when they should have gone to the host, or the reverse.
+     */
+    static IntFunction<DoubleSupplier> deviceRows(java.util.function.LongSupplier rows, java.util.function.IntPredicate onDevice, String[] names, String what) {
+        return v -> {
+            long r0 = rows.getAsLong();
+            return () -> {
+                long n = rows.getAsLong() - r0;
+                if ((n > 0) != onDevice.test(v)) throw new IllegalStateException(names[v] + ": rows " + what + " on the device " + n);
+                return 0;
+            };
+        };
+    }
+
+    /** Prints each arm's line and returns their JSON by arm name ("greedy+bias device" → "greedy_bias_device"). */
+    static Map<String, Object> armLines(String shape, int pb, String[] names, ArmStats[] st, int width) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int v = 0; v < names.length; v++) {
+            System.out.println(st[v].line(shape, pb, names[v], width, false));
+            m.put(names[v].replace(' ', '_').replace('+', '_'), st[v].json(false));
+        }
+        return m;
+    }
+
     /** A run's figures: its {@link CudaModelRunner#decodeTiming} (null: no decode steps), the profile and plan when taken. */
     record Timed(Run x, double[] tm, Map<String, Double> prof, CudaPlan plan) {
         double at(int i) { return tm == null ? Double.NaN : tm[i]; }
