@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds one fatbin per src/main/cuda/*.cu (attention.fatbin, model.fatbin; sm_80 + sm_90 machine code + compute_90 PTX) from src/main/cuda with nvcc, when nvcc
+# Builds one fatbin per src/main/cuda/*.cu (attention.fatbin, model.fatbin; sm_80 + sm_90a machine code + compute_90 PTX) from src/main/cuda with nvcc, when nvcc
 # exists; otherwise says so and succeeds (the CPU path is the default, the resource is then absent).
 #   build-fatbin.sh SRC_DIR OUT_DIR
 set -euo pipefail
@@ -22,10 +22,10 @@ for cu in "$src"/*.cu; do
     echo "[kernels] $name.fatbin up to date"
     continue
   fi
-  echo "[kernels] $("$nvcc_bin" --version | tail -n 2 | head -n 1): building $name.fatbin (sm_80, sm_90, compute_90)"
+  echo "[kernels] $("$nvcc_bin" --version | tail -n 2 | head -n 1): building $name.fatbin (sm_80, sm_90a, compute_90)"
   "$nvcc_bin" -O3 -std=c++17 -fatbin -o "$fatbin.tmp" \
     -gencode=arch=compute_80,code=sm_80 \
-    -gencode=arch=compute_90,code=sm_90 \
+    -gencode=arch=compute_90a,code=sm_90a \
     -gencode=arch=compute_90,code=compute_90 \
     "$cu"
   mv "$fatbin.tmp" "$fatbin"

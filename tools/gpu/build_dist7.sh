@@ -36,7 +36,7 @@ if [ "${DIST_SM90:-0}" = 1 ]; then
   NVCC="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
   mkdir -p "$STAGE/fb/io/chunkserve/kernels"
   for f in attention model; do
-    "$NVCC" -O3 -std=c++17 -fatbin -gencode=arch=compute_90,code=sm_90 -o "$STAGE/fb/io/chunkserve/kernels/$f.fatbin" "$ROOT/kernels/src/main/cuda/$f.cu" 2>/dev/null
+    "$NVCC" -O3 -std=c++17 -fatbin -gencode=arch=compute_90a,code=sm_90a -o "$STAGE/fb/io/chunkserve/kernels/$f.fatbin" "$ROOT/kernels/src/main/cuda/$f.cu" 2>/dev/null
   done
   jar --update --file "$STAGE/cs/lib/kernels-0.1.0-SNAPSHOT.jar" -C "$STAGE/fb" io/chunkserve/kernels/attention.fatbin -C "$STAGE/fb" io/chunkserve/kernels/model.fatbin
 fi

@@ -709,15 +709,57 @@ extern "C" __global__ void cs_fill_bf16(__nv_bfloat16* p, long long n, unsigned 
 namespace csm {
 constexpr int GK = 64;
 
-template <int NT, int MT, int WARPS, int STAGES>
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define CS_WGMMA 1
+// Hopper's warpgroup MMA (sm_90a): a shared-memory matrix descriptor for a K-major tile of 64-element (128-byte) rows
+// in the 128-byte swizzle (swz<64> from a 1024-byte aligned base: 16-byte piece p of row r at p ^ (r & 7)); the
+// 8-row core matrices 1024 bytes apart (stride), the leading offset unused by swizzled K-major layouts.
+__device__ __forceinline__ uint64_t wg_desc(uint32_t addr) {
+    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// d (64 rows × 64 columns, fp32, the m64n64 accumulator fragment: d[j][e] = row 16·warp + lane/4 (+8 for e ≥ 2), column
+// 8j + 2·(lane%4) + (e & 1)) += A (64 × 16 at descriptor a) · B (16 × 64, K-major at descriptor b)
+__device__ __forceinline__ void wgmma_64x64(float (&d)[8][4], uint64_t a, uint64_t b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "l"(a), "l"(b)
+        : "memory");
+}
+#else
+#define CS_WGMMA 0
+#endif
+
+// WG (session 21): the tensor-core step as Hopper warpgroup MMAs (wgmma.mma_async, sm_90a) straight from the
+// shared-memory stages — one m64n64k16 a k-step for a warpgroup's 64 weight rows, x read once a warpgroup instead of
+// once a warp through ldmatrix, no register-staged fragments (the ldmatrix → mma latency chains session 17's Nsight
+// profile found the small-T GEMMs stalled on). MT = 1, NT = 64, WARPS a multiple of 4; the accumulator fragment is
+// the mma.sync one, so the epilogues are shared. Built without sm_90a (other GPUs, PTX) the same variants run the
+// mma.sync step. DEFER: each k-tile's MMAs are waited for one tile later (wgmma.wait_group 1), overlapping them with
+// the next tile's barrier, and the stages are refilled one tile later (STAGES - 2 tiles in flight, not STAGES - 1).
+template <int NT, int MT, int WARPS, int STAGES, bool WG = false, bool DEFER = false>
 __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
                             int T, int n, int k, int kSlice, int mode, int flags, float* __restrict__ ws, unsigned char* smem) {
     using namespace cs;
+    static_assert(!WG || (MT == 1 && NT == 64 && WARPS % 4 == 0), "warpgroup variants: MT 1, NT 64, whole warpgroups");
     constexpr int BR = 16 * MT * WARPS, THREADS = 32 * WARPS;
     constexpr int WT = BR * GK, XT = NT * GK, STAGE = WT + XT;   // elements
+    constexpr int LOOK = WG && DEFER && CS_WGMMA ? STAGES - 2 : STAGES - 1;   // k-tiles requested ahead
+    static_assert(LOOK >= 1, "stages");
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int r0 = blockIdx.x * BR, k0 = blockIdx.y * kSlice;
     const int nk = min(kSlice, k - k0) / GK;
+    if constexpr (WG) smem += (1024u - (smem_u32(smem) & 1023u)) & 1023u;   // the swizzle atoms' alignment (+1 KiB asked)
     __nv_bfloat16* st = reinterpret_cast<__nv_bfloat16*>(smem);
     pdl_trigger();
     auto loadW = [&](int kt, int s) {
@@ -743,12 +785,12 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         }
     };
     #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
+    for (int s = 0; s < LOOK; ++s) {
         if (s < nk) loadW(s, s);
     }
     pdl_wait();
     #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
+    for (int s = 0; s < LOOK; ++s) {
         if (s < nk) loadX(s, s);
         cp_async_commit();
     }
@@ -758,15 +800,32 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         #pragma unroll
         for (int i = 0; i < NT / 8; ++i) acc[m][i][0] = acc[m][i][1] = acc[m][i][2] = acc[m][i][3] = 0.f;
     for (int i = 0; i < nk; ++i) {
-        cp_async_wait<STAGES - 2>();
+        cp_async_wait<LOOK - 1>();
+#if CS_WGMMA
+        if constexpr (WG) fence_proxy_async();   // this thread's cp.async writes, before the async proxy reads them
+#endif
         __syncthreads();
-        if (i + STAGES - 1 < nk) {
-            loadW(i + STAGES - 1, (i + STAGES - 1) % STAGES);
-            loadX(i + STAGES - 1, (i + STAGES - 1) % STAGES);
+        if (i + LOOK < nk) {
+            loadW(i + LOOK, (i + LOOK) % STAGES);
+            loadX(i + LOOK, (i + LOOK) % STAGES);
         }
         cp_async_commit();
         const __nv_bfloat16* ws = st + (i % STAGES) * STAGE;
         const __nv_bfloat16* xs = ws + WT;
+#if CS_WGMMA
+        if constexpr (WG) {
+            // this warpgroup's 64 rows × the 64 tokens, four k-steps of 16 (32 bytes into the swizzled rows); done
+            // before the next iteration's barrier, after which this stage is refilled
+            const uint32_t wa = smem_u32(ws + (warp >> 2) * 64 * GK), xa = smem_u32(xs);
+            wg_fence();
+            #pragma unroll
+            for (int kk = 0; kk < GK / 16; ++kk) wgmma_64x64(acc[0], wg_desc(wa + 32 * kk), wg_desc(xa + 32 * kk));
+            wg_commit();
+            if constexpr (DEFER) wg_wait<1>();   // the tile before this one's: its stage is refilled next iteration
+            else wg_wait<0>();
+        } else
+#endif
+        {
         #pragma unroll
         for (int kk = 0; kk < GK / 16; ++kk) {
             uint32_t a[MT][4];
@@ -788,7 +847,11 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
                 }
             }
         }
+        }
     }
+#if CS_WGMMA
+    if constexpr (WG && DEFER) wg_wait<0>();
+#endif
     cp_async_wait<0>();
     // acc[m][nt][e]: W row r0 + (warp·MT + m)·16 + lane/4 (+8 for e ≥ 2), token nt·8 + 2·(lane%4) + (e & 1)
     if (mode == 3) {
@@ -880,13 +943,14 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
 
 }  // namespace csm
 
-#define CS_GEMM(NAME, NT, MT, WARPS, STAGES)                                                                  \
+#define CS_GEMM_WG(NAME, NT, MT, WARPS, STAGES, WG, DEFER)                                                   \
     extern "C" __global__ void __launch_bounds__(32 * WARPS)                                                 \
     NAME(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k, int kSlice, int mode, int flags, \
          float* ws) {                                                                                        \
         extern __shared__ __align__(128) unsigned char smem[];                                               \
-        csm::gemm_skinny<NT, MT, WARPS, STAGES>(w, x, y, T, n, k, kSlice, mode, flags, ws, smem);            \
+        csm::gemm_skinny<NT, MT, WARPS, STAGES, WG, DEFER>(w, x, y, T, n, k, kSlice, mode, flags, ws, smem); \
     }
+#define CS_GEMM(NAME, NT, MT, WARPS, STAGES) CS_GEMM_WG(NAME, NT, MT, WARPS, STAGES, false, false)
 // the T ≤ 32 / 128 kernels of sessions 2-3 (one 16-row tile a warp, 4 warps, 4 stages)
 CS_GEMM(cs_gemm_skinny_t16, 16, 1, 4, 4)
 CS_GEMM(cs_gemm_skinny_t32, 32, 1, 4, 4)
@@ -902,6 +966,16 @@ CS_GEMM(cs_gemm_skinny_t64_m2w7s4, 64, 2, 7, 4)
 // session 7: 64-row blocks with 6 stages (2 blocks an SM: 80 KiB of weights in flight an SM instead of 48): the 1B
 // fused gate|up
 CS_GEMM(cs_gemm_skinny_t64_m1w4s6, 64, 1, 4, 6)
+// session 21: warpgroup MMAs (name: t64_wg<warpgroups>s<STAGES>[d: DEFER]; 1 KiB more shared memory for the alignment)
+CS_GEMM_WG(cs_gemm_skinny_t64_wg1s4, 64, 1, 4, 4, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t64_wg1s6, 64, 1, 4, 6, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t64_wg1s8, 64, 1, 4, 8, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t64_wg2s4, 64, 1, 8, 4, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t64_wg2s6, 64, 1, 8, 6, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t64_wg3s4, 64, 1, 12, 4, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t64_wg4s4, 64, 1, 16, 4, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t64_wg1s5d, 64, 1, 4, 5, true, true)
+CS_GEMM_WG(cs_gemm_skinny_t64_wg2s5d, 64, 1, 8, 5, true, true)
 
 // The ordered split-k's sums (SkinnyGemm, splitk=ordered): y[t, r..r+3] (+)= Σ_j ws tile (j, r / br) [t][r % br ..], j
 // = 0, 1, ..., S-1 in that order — the same bits every run, whatever order the GEMM's blocks finished in. One thread a

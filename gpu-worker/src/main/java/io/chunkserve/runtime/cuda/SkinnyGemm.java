@@ -23,11 +23,15 @@ import jcuda.driver.CUmodule;
  * atomic an element; {@code direct}: the per-fragment epilogue of sessions 2-5.
  */
 public final class SkinnyGemm {
-    /** One compiled variant: cs_gemm_skinny_{name}, nt tokens, mt 16-row tiles a warp, warps a block, stages. */
-    record Variant(String name, int nt, int mt, int warps, int stages) {
+    /**
+     * One compiled variant: cs_gemm_skinny_{name}, nt tokens, mt 16-row tiles a warp, warps a block, stages; wg: the
+     * tensor-core step as warpgroup MMAs (sm_90a; 1 KiB more shared memory for the tiles' 1 KiB alignment).
+     */
+    record Variant(String name, int nt, int mt, int warps, int stages, boolean wg) {
+        Variant(String name, int nt, int mt, int warps, int stages) { this(name, nt, mt, warps, stages, false); }
         int rows() { return 16 * mt * warps; }
         int threads() { return 32 * warps; }
-        int smem() { return stages * (rows() + nt) * 64 * 2; }
+        int smem() { return stages * (rows() + nt) * 64 * 2 + (wg ? 1024 : 0); }
     }
 
     static final Variant[] VARIANTS = {
@@ -36,8 +40,17 @@ public final class SkinnyGemm {
             new Variant("t64_m2w4s4", 64, 2, 4, 4), new Variant("t64_m2w4s3", 64, 2, 4, 3), new Variant("t64_m4w4s4", 64, 4, 4, 4),
             new Variant("t64_m2w8s4", 64, 2, 8, 4), new Variant("t32_m2w4s4", 32, 2, 4, 4), new Variant("t64_m2w7s4", 64, 2, 7, 4),
             // session 7: 64-row blocks, 6 stages (the 1B fused gate|up)
-            new Variant("t64_m1w4s6", 64, 1, 4, 6)};
+            new Variant("t64_m1w4s6", 64, 1, 4, 6),
+            // session 21: warpgroup MMAs (64-row warpgroups, x read once a warpgroup)
+            new Variant("t64_wg1s4", 64, 1, 4, 4, true), new Variant("t64_wg1s6", 64, 1, 4, 6, true),
+            new Variant("t64_wg1s8", 64, 1, 4, 8, true), new Variant("t64_wg2s4", 64, 1, 8, 4, true),
+            new Variant("t64_wg2s6", 64, 1, 8, 6, true), new Variant("t64_wg3s4", 64, 1, 12, 4, true),
+            new Variant("t64_wg4s4", 64, 1, 16, 4, true), new Variant("t64_wg1s5d", 64, 1, 4, 5, true),
+            new Variant("t64_wg2s5d", 64, 1, 8, 5, true)};
     private static final int T16 = 0, T32 = 1, T64 = 2, T128 = 3, W7 = 9, GU64 = 10;
+    static final int WG1S6 = 12, WG2S4 = 14, WG2S6 = 15, WG4S4 = 17, WG2S5D = 19;
+    /** The fused gate|up's warpgroup candidates, in order of preference on a tie (see {@link #wgGateUp}). */
+    private static final int[] WG_GATE_UP = {WG1S6, WG2S6, WG2S4, WG4S4};
 
     /**
      * The session-6 options (class comment): the epilogue, "direct" (per fragment) or "vec" (staged, 16-byte); session
@@ -47,27 +60,34 @@ public final class SkinnyGemm {
      * 19, how k-slices are summed ({@code splitk=atomic}, the default, or {@code ordered}: the same bits every run, at a
      * cost — BENCHMARKS.md issue 7, session 19; ordered needs vec); session 20, {@code splitk=auto} (the default): in
      * slice order for the GEMMs where that measured faster on the H200 (T ≤ 4 over matrices of n and k ≥ 4096: the 8B
-     * shape's decode at B = 1, 2, 4 7.1 / 3.1 / 1.5 % faster a step; slower from B = 8), atomically elsewhere.
+     * shape's decode at B = 1, 2, 4 7.1 / 3.1 / 1.5 % faster a step; slower from B = 8), atomically elsewhere; session 21,
+     * {@code head=NAME} (the LM head's variant for 32 < T ≤ 64) and {@code wg=on|off} (the warpgroup-MMA variants where
+     * the device runs them, {@link #warpgroups}: on by default; off = session 20's choice, for A/B).
      */
-    public record Options(boolean vec, int gu, int res, int maxSlices, boolean ordered, boolean auto) {
-        public Options(boolean vec) { this(vec, -1, -1, 0, false, false); }
+    public record Options(boolean vec, int gu, int res, int maxSlices, boolean ordered, boolean auto, int head, boolean wg) {
+        public Options(boolean vec) { this(vec, -1, -1, 0, false, false, -1, true); }
 
         public static Options parse(String spec) {
             String[] f = spec.split(":");
             if (!f[0].equals("direct") && !f[0].equals("vec")) throw new IllegalArgumentException("gemm options: direct or vec, not " + spec);
-            int gu = -1, res = -1, slices = 0;
-            boolean ordered = false, auto = false;
+            int gu = -1, res = -1, head = -1, slices = 0;
+            boolean ordered = false, auto = false, wg = true;
             for (int i = 1; i < f.length; i++) {
                 String[] kv = f[i].split("=", 2);
                 if (kv.length != 2) throw new IllegalArgumentException("gemm options: KEY=VALUE after ':', not " + f[i]);
                 switch (kv[0]) {
-                    case "gu", "res" -> {
+                    case "gu", "res", "head" -> {
                         int v = variantIndex(kv[1]);
                         if (v < 0 || VARIANTS[v].nt() != 64) throw new IllegalArgumentException("gemm options: no 64-token variant " + kv[1]);
                         if (kv[0].equals("gu")) gu = v;
-                        else res = v;
+                        else if (kv[0].equals("res")) res = v;
+                        else head = v;
                     }
                     case "slices" -> slices = Integer.parseInt(kv[1]);
+                    case "wg" -> {
+                        if (!kv[1].equals("on") && !kv[1].equals("off")) throw new IllegalArgumentException("gemm options: wg=on or off, not " + kv[1]);
+                        wg = kv[1].equals("on");
+                    }
                     case "splitk" -> {
                         if (!kv[1].equals("ordered") && !kv[1].equals("atomic") && !kv[1].equals("auto")) {
                             throw new IllegalArgumentException("gemm options: splitk=ordered, atomic or auto, not " + kv[1]);
@@ -76,10 +96,10 @@ public final class SkinnyGemm {
                         ordered = kv[1].equals("ordered");
                         auto = kv[1].equals("auto");
                     }
-                    default -> throw new IllegalArgumentException("gemm options: gu, res, slices or splitk, not " + kv[0]);
+                    default -> throw new IllegalArgumentException("gemm options: gu, res, head, wg, slices or splitk, not " + kv[0]);
                 }
             }
-            return new Options(f[0].equals("vec"), gu, res, slices, ordered, auto);
+            return new Options(f[0].equals("vec"), gu, res, slices, ordered, auto, head, wg);
         }
 
         /** The kernel's flags argument (model.cu gemm_skinny). */
@@ -87,7 +107,9 @@ public final class SkinnyGemm {
 
         @Override public String toString() {
             return (vec ? "vec" : "direct") + (gu >= 0 ? ":gu=" + VARIANTS[gu].name() : "") + (res >= 0 ? ":res=" + VARIANTS[res].name() : "")
-                    + (maxSlices > 0 ? ":slices=" + maxSlices : "") + (ordered ? ":splitk=ordered" : "") + (auto ? ":splitk=auto" : "");
+                    + (head >= 0 ? ":head=" + VARIANTS[head].name() : "")
+                    + (maxSlices > 0 ? ":slices=" + maxSlices : "") + (ordered ? ":splitk=ordered" : "") + (auto ? ":splitk=auto" : "")
+                    + (wg ? "" : ":wg=off");
         }
     }
 
@@ -109,6 +131,7 @@ public final class SkinnyGemm {
     private final int sms;
     private final Launcher l = new Launcher();
     private final boolean pdl;
+    private final boolean wgmma;
     /** the variant and target blocks (× SMs) for 32 < T ≤ 64; wide == -1: cuBLAS there (unless forced) */
     private final int wide;
     private final int wideTarget;
@@ -122,6 +145,9 @@ public final class SkinnyGemm {
         }
         reduce = Launcher.handle(CudaDevice.function(module, "cs_splitk_reduce"));
         sms = device.multiprocessors();
+        // the warpgroup variants' sm_90a code runs on compute capability 9.0 only (elsewhere they would run their mma.sync
+        // fallback, never measured): -Dchunkserve.cuda.wgmma=false keeps session 20's variants there too
+        wgmma = device.computeCapability() == 90 && !"false".equals(System.getProperty("chunkserve.cuda.wgmma"));
         pdl = device.computeCapability() >= 90 && !"false".equals(System.getProperty("chunkserve.cuda.pdl"));
         String w = System.getProperty("chunkserve.cuda.skinnyWide", DEFAULT_WIDE);
         wide = variantIndex(w);
@@ -154,8 +180,10 @@ public final class SkinnyGemm {
 
     /** The GEMM policy in words (benchmark output). */
     public String describe() {
-        return "skinny kernels for T<=32 where they win" + (wide >= 0 ? ", " + VARIANTS[wide].name() + " for 32<T<=64 ("
-                + widePolicy + " shapes; gate|up with SiLU·mul fused)" : "") + ", else cuBLAS" + (pdl ? "; dependent launches" : "")
+        return "skinny kernels for T<=32 where they win" + (wide >= 0 ? ", " + (warpgroups()
+                ? "warpgroup MMAs for 32<T<=64 (t64_wg2s5d small / t64_wg2s4 other matrices, gate|up " + VARIANTS[wgGateUp(28672)].name()
+                  + " at n=28672, " + VARIANTS[wgGateUp(16384)].name() + " at n=16384"
+                : VARIANTS[wide].name() + " for 32<T<=64 (") + widePolicy + " shapes; gate|up with SiLU·mul fused)" : "") + ", else cuBLAS" + (pdl ? "; dependent launches" : "")
                 + "; epilogue options " + options;
     }
 
@@ -203,15 +231,50 @@ public final class SkinnyGemm {
 
     private int targetFor(int v) { return v == wide || v >= 4 ? wideTarget : 3; }
 
-    /** The variant of a GEMM of this shape: variantFor(T), or the options' res variant for 32 < T ≤ 64 below the LM head. */
-    private int variantFor(int T, int n) {
-        int v = variantFor(T), r = options.res();
-        return r >= 0 && v == wide && T > 32 && n < 65536 ? r : v;
+    /**
+     * The variant of a GEMM of this shape: variantFor(T); for 32 < T ≤ 64 the options' res variant below the LM head
+     * (head: the LM head's), else with warpgroup MMAs ({@link #warpgroups}) t64_wg2s5d for the "small" matrices
+     * ({@link #wideShape}: the 1B shape's q|k|v, o, down) and t64_wg2s4 for the others and LM heads (session 21,
+     * CudaGemmBench --opts and the step on the H200: BENCHMARKS.md issue 7).
+     */
+    private int variantFor(int T, int n, int k) {
+        int v = variantFor(T);
+        if (v != wide || T <= 32) return v;
+        int r = n < 65536 ? options.res() : options.head();
+        if (r >= 0) return r;
+        if (warpgroups()) return n < 65536 && wideShape(n, k) ? WG2S5D : WG2S4;
+        return v;
+    }
+
+    /** Whether the warpgroup-MMA variants are in use: compute capability 9.0 (their sm_90a code) and the options' wg on. */
+    boolean warpgroups() { return wgmma && options.wg(); }
+
+    /**
+     * The fused gate|up's warpgroup variant: of {@link #WG_GATE_UP} the one whose blocks fill the largest part of one wave
+     * (blocks ≤ resident blocks × SMs; ties: the earlier); none in one wave: t64_wg2s4. Measured (session 21): 1B
+     * (n = 16,384) t64_wg1s6, 256 blocks at 2 an SM, 20.8 µs vs 26.0 for session 7's t64_m1w4s6; 8B (n = 28,672) t64_wg2s4,
+     * 224 blocks, the step's gate|up 2.17 vs 2.37 ms.
+     */
+    int wgGateUp(int n) { return wgGateUp(n, occupancy, sms); }
+
+    /** {@link #wgGateUp(int)} with the variants' resident blocks per SM (by variant index) and the SM count given. */
+    static int wgGateUp(int n, int[] occupancy, int sms) {
+        int best = WG2S4;
+        double bestFill = 0;
+        for (int v : WG_GATE_UP) {
+            int blocks = (n + VARIANTS[v].rows() - 1) / VARIANTS[v].rows();
+            double fill = (double) blocks / ((long) occupancy[v] * sms);
+            if (fill <= 1 && fill > bestFill + 1e-9) {
+                best = v;
+                bestFill = fill;
+            }
+        }
+        return best;
     }
 
     /** Whether {@link #run} with accumulate == false needs y zeroed first (the k-slices add into it atomically). */
     public boolean splitsK(int T, int n, int k) {
-        int v = variantFor(T, n);
+        int v = variantFor(T, n, k);
         return tilesPerSlice(v, targetFor(v), n, k) < k / 64 && !ordered(T, n, k);
     }
 
@@ -255,7 +318,7 @@ public final class SkinnyGemm {
 
     /** As {@link #run(long, long, long, int, int, int, boolean)}; yZeroed: the caller zeroed y (split-k, no accumulate). */
     public void run(long w, long x, long y, int T, int n, int k, boolean accumulate, boolean yZeroed) {
-        int v = variantFor(T, n);
+        int v = variantFor(T, n, k);
         run(v, targetFor(v), pdl, w, x, y, T, n, k, accumulate, yZeroed);
     }
 
@@ -280,7 +343,7 @@ public final class SkinnyGemm {
         // 224-row blocks when they make one full wave of 1 block an SM (8B: 128 blocks, 65.3 µs vs 69.1 with 128 rows)
         int v7 = W7, b7 = (n + VARIANTS[W7].rows() - 1) / VARIANTS[W7].rows();
         int b64 = (n + VARIANTS[GU64].rows() - 1) / VARIANTS[GU64].rows();
-        int v = options.gu() >= 0 ? options.gu() : b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
+        int v = options.gu() >= 0 ? options.gu() : warpgroups() ? wgGateUp(n) : b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
                 : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide
                 : b64 <= occupancy[GU64] * sms ? GU64 : T64;
         Variant var = VARIANTS[v];

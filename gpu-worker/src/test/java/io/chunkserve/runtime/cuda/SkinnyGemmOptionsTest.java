@@ -12,7 +12,8 @@ import org.junit.jupiter.api.Test;
 class SkinnyGemmOptionsTest {
     @Test
     void specsRoundTrip() {
-        for (String spec : new String[] {"vec", "direct", "vec:res=t64:slices=8", "vec:gu=t64_m1w4s6:res=t64_m2w4s4", "vec:splitk=ordered", "vec:splitk=auto"}) {
+        for (String spec : new String[] {"vec", "direct", "vec:res=t64:slices=8", "vec:gu=t64_m1w4s6:res=t64_m2w4s4", "vec:splitk=ordered", "vec:splitk=auto",
+                "vec:gu=t64_wg1s6:res=t64_wg2s5d:head=t64_wg2s4", "vec:splitk=auto:wg=off"}) {
             assertEquals(spec, SkinnyGemm.Options.parse(spec).toString());
         }
         SkinnyGemm.Options o = SkinnyGemm.Options.parse("vec:gu=t64_m1w4s6:slices=4");
@@ -26,6 +27,41 @@ class SkinnyGemmOptionsTest {
         assertEquals("vec", SkinnyGemm.Options.parse("vec:splitk=atomic").toString());
         assertEquals(true, SkinnyGemm.Options.parse("vec:splitk=auto").auto());
         assertEquals(false, SkinnyGemm.Options.parse("vec:splitk=auto").ordered());
+        assertEquals(true, SkinnyGemm.Options.parse("vec").wg());
+        assertEquals(false, SkinnyGemm.Options.parse("vec:wg=off").wg());
+        assertEquals(SkinnyGemm.variantIndex("t64_wg2s4"), SkinnyGemm.Options.parse("vec:head=t64_wg2s4").head());
+    }
+
+    @Test
+    void warpgroupVariantConstantsNameTheirKernels() {
+        assertEquals(SkinnyGemm.variantIndex("t64_wg1s6"), SkinnyGemm.WG1S6);
+        assertEquals(SkinnyGemm.variantIndex("t64_wg2s4"), SkinnyGemm.WG2S4);
+        assertEquals(SkinnyGemm.variantIndex("t64_wg2s6"), SkinnyGemm.WG2S6);
+        assertEquals(SkinnyGemm.variantIndex("t64_wg4s4"), SkinnyGemm.WG4S4);
+        assertEquals(SkinnyGemm.variantIndex("t64_wg2s5d"), SkinnyGemm.WG2S5D);
+        for (SkinnyGemm.Variant v : SkinnyGemm.VARIANTS) {
+            // a warpgroup variant is whole warpgroups of one 16-row tile a warp, 64 tokens, its stages 1 KiB-aligned
+            if (v.wg()) {
+                assertEquals(0, v.warps() % 4, v.name());
+                assertEquals(1, v.mt(), v.name());
+                assertEquals(64, v.nt(), v.name());
+                assertEquals(v.stages() * (v.rows() + 64) * 128 + 1024, v.smem(), v.name());
+                assertEquals(0, (v.rows() + 64) * 128 % 1024, v.name());
+            }
+        }
+    }
+
+    @Test
+    void gateUpTakesTheWarpgroupVariantFillingMostOfOneWave() {
+        // resident blocks per SM as on the H200 (shared memory bound): wg1s6 2, wg2s6 1, wg2s4 2, wg4s4 1; 132 SMs
+        int[] occ = new int[SkinnyGemm.VARIANTS.length];
+        java.util.Arrays.fill(occ, 1);
+        occ[SkinnyGemm.WG1S6] = 2;
+        occ[SkinnyGemm.WG2S4] = 2;
+        assertEquals(SkinnyGemm.WG1S6, SkinnyGemm.wgGateUp(16384, occ, 132));   // Llama-3.2-1B: 256 blocks of 64 rows, 0.97 wave
+        assertEquals(SkinnyGemm.WG2S4, SkinnyGemm.wgGateUp(28672, occ, 132));   // Llama-3-8B: 224 of 128 (wg1s6 would be 1.7 waves)
+        assertEquals(SkinnyGemm.WG2S4, SkinnyGemm.wgGateUp(37888, occ, 132));   // no candidate in one wave
+        assertEquals(SkinnyGemm.WG1S6, SkinnyGemm.wgGateUp(3072, occ, 132));    // SmolLM2: small, the 64-row blocks
     }
 
     @Test
