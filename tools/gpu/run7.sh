@@ -150,8 +150,8 @@ if [[ "$STAGES" == *opts* ]]; then
   # session 6: the skinny GEMM's options (SkinnyGemm.Options: direct|vec), checked and timed alternately in
   # one process at T = 64 (CudaGemmBench --opts T SPECS ROUNDS)
   O="${OPTS:-direct,vec}"
-  stamp "skinny GEMM options (CudaGemmBench --opts 64 $O ${ROUNDS:-3})"
-  timeout 240 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaGemmBench --opts 64 "$O" "${ROUNDS:-3}" > "$OUT/opts.log" 2>&1
+  stamp "skinny GEMM options (CudaGemmBench --opts ${OPTS_T:-64} $O ${ROUNDS:-3})"
+  timeout 240 "$J" "${JOPTS[@]}" io.chunkserve.runtime.cuda.CudaGemmBench --opts "${OPTS_T:-64}" "$O" "${ROUNDS:-3}" > "$OUT/opts.log" 2>&1
   echo "opts exit $?" >> "$OUT/opts.log"
   grep -E "^# (skinny|mean|option)|FAIL|exit|Exception" "$OUT/opts.log"
 fi

@@ -721,18 +721,32 @@ __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.alig
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-// d (64 rows × 64 columns, fp32, the m64n64 accumulator fragment: d[j][e] = row 16·warp + lane/4 (+8 for e ≥ 2), column
-// 8j + 2·(lane%4) + (e & 1)) += A (64 × 16 at descriptor a) · B (16 × 64, K-major at descriptor b)
-__device__ __forceinline__ void wgmma_64x64(float (&d)[8][4], uint64_t a, uint64_t b) {
+// d (64 rows × N columns, fp32, the m64nN accumulator fragment: d[j][e] = row 16·warp + lane/4 (+8 for e ≥ 2), column
+// 8j + 2·(lane%4) + (e & 1)) += A (64 × 16 at descriptor a) · B (16 × N, K-major at descriptor b); N = 32, 64, 128
+__device__ __forceinline__ void wgmma_64xn(float (&d)[4][4], uint64_t a, uint64_t b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])
+        : "l"(a), "l"(b)
+        : "memory");
+}
+__device__ __forceinline__ void wgmma_64xn(float (&d)[8][4], uint64_t a, uint64_t b) {
     asm volatile(
         "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
         "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "l"(a), "l"(b)
+        : "memory");
+}
+__device__ __forceinline__ void wgmma_64xn(float (&d)[16][4], uint64_t a, uint64_t b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
         : "l"(a), "l"(b)
         : "memory");
 }
@@ -743,7 +757,7 @@ __device__ __forceinline__ void wgmma_64x64(float (&d)[8][4], uint64_t a, uint64
 // WG (session 21): the tensor-core step as Hopper warpgroup MMAs (wgmma.mma_async, sm_90a) straight from the
 // shared-memory stages — one m64n64k16 a k-step for a warpgroup's 64 weight rows, x read once a warpgroup instead of
 // once a warp through ldmatrix, no register-staged fragments (the ldmatrix → mma latency chains session 17's Nsight
-// profile found the small-T GEMMs stalled on). MT = 1, NT = 64, WARPS a multiple of 4; the accumulator fragment is
+// profile found the small-T GEMMs stalled on). MT = 1, NT = 32 / 64 / 128, WARPS a multiple of 4; the accumulator fragment is
 // the mma.sync one, so the epilogues are shared. Built without sm_90a (other GPUs, PTX) the same variants run the
 // mma.sync step. DEFER: each k-tile's MMAs are waited for one tile later (wgmma.wait_group 1), overlapping them with
 // the next tile's barrier, and the stages are refilled one tile later (STAGES - 2 tiles in flight, not STAGES - 1).
@@ -751,7 +765,7 @@ template <int NT, int MT, int WARPS, int STAGES, bool WG = false, bool DEFER = f
 __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
                             int T, int n, int k, int kSlice, int mode, int flags, float* __restrict__ ws, unsigned char* smem) {
     using namespace cs;
-    static_assert(!WG || (MT == 1 && NT == 64 && WARPS % 4 == 0), "warpgroup variants: MT 1, NT 64, whole warpgroups");
+    static_assert(!WG || (MT == 1 && (NT == 32 || NT == 64 || NT == 128) && WARPS % 4 == 0), "warpgroup variants: MT 1, NT 32/64/128, whole warpgroups");
     constexpr int BR = 16 * MT * WARPS, THREADS = 32 * WARPS;
     constexpr int WT = BR * GK, XT = NT * GK, STAGE = WT + XT;   // elements
     constexpr int LOOK = WG && DEFER && CS_WGMMA ? STAGES - 2 : STAGES - 1;   // k-tiles requested ahead
@@ -814,12 +828,12 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         const __nv_bfloat16* xs = ws + WT;
 #if CS_WGMMA
         if constexpr (WG) {
-            // this warpgroup's 64 rows × the 64 tokens, four k-steps of 16 (32 bytes into the swizzled rows); done
+            // this warpgroup's 64 rows × the NT tokens, four k-steps of 16 (32 bytes into the swizzled rows); done
             // before the next iteration's barrier, after which this stage is refilled
             const uint32_t wa = smem_u32(ws + (warp >> 2) * 64 * GK), xa = smem_u32(xs);
             wg_fence();
             #pragma unroll
-            for (int kk = 0; kk < GK / 16; ++kk) wgmma_64x64(acc[0], wg_desc(wa + 32 * kk), wg_desc(xa + 32 * kk));
+            for (int kk = 0; kk < GK / 16; ++kk) wgmma_64xn(acc[0], wg_desc(wa + 32 * kk), wg_desc(xa + 32 * kk));
             wg_commit();
             if constexpr (DEFER) wg_wait<1>();   // the tile before this one's: its stage is refilled next iteration
             else wg_wait<0>();
@@ -976,6 +990,14 @@ CS_GEMM_WG(cs_gemm_skinny_t64_wg3s4, 64, 1, 12, 4, true, false)
 CS_GEMM_WG(cs_gemm_skinny_t64_wg4s4, 64, 1, 16, 4, true, false)
 CS_GEMM_WG(cs_gemm_skinny_t64_wg1s5d, 64, 1, 4, 5, true, true)
 CS_GEMM_WG(cs_gemm_skinny_t64_wg2s5d, 64, 1, 8, 5, true, true)
+// the same for 16 < T ≤ 32 and 64 < T ≤ 128
+CS_GEMM_WG(cs_gemm_skinny_t32_wg1s4, 32, 1, 4, 4, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t32_wg1s6, 32, 1, 4, 6, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t32_wg2s4, 32, 1, 8, 4, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t128_wg1s4, 128, 1, 4, 4, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t128_wg2s3, 128, 1, 8, 3, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t128_wg2s4, 128, 1, 8, 4, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t128_wg1s6, 128, 1, 4, 6, true, false)
 
 // The ordered split-k's sums (SkinnyGemm, splitk=ordered): y[t, r..r+3] (+)= Σ_j ws tile (j, r / br) [t][r % br ..], j
 // = 0, 1, ..., S-1 in that order — the same bits every run, whatever order the GEMM's blocks finished in. One thread a

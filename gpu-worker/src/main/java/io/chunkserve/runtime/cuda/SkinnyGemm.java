@@ -46,11 +46,26 @@ public final class SkinnyGemm {
             new Variant("t64_wg1s8", 64, 1, 4, 8, true), new Variant("t64_wg2s4", 64, 1, 8, 4, true),
             new Variant("t64_wg2s6", 64, 1, 8, 6, true), new Variant("t64_wg3s4", 64, 1, 12, 4, true),
             new Variant("t64_wg4s4", 64, 1, 16, 4, true), new Variant("t64_wg1s5d", 64, 1, 4, 5, true),
-            new Variant("t64_wg2s5d", 64, 1, 8, 5, true)};
+            new Variant("t64_wg2s5d", 64, 1, 8, 5, true),
+            // the same for 16 < T ≤ 32 and 64 < T ≤ 128
+            new Variant("t32_wg1s4", 32, 1, 4, 4, true), new Variant("t32_wg1s6", 32, 1, 4, 6, true),
+            new Variant("t32_wg2s4", 32, 1, 8, 4, true), new Variant("t128_wg1s4", 128, 1, 4, 4, true),
+            new Variant("t128_wg2s3", 128, 1, 8, 3, true), new Variant("t128_wg2s4", 128, 1, 8, 4, true),
+            new Variant("t128_wg1s6", 128, 1, 4, 6, true)};
     private static final int T16 = 0, T32 = 1, T64 = 2, T128 = 3, W7 = 9, GU64 = 10;
     static final int WG1S6 = 12, WG2S4 = 14, WG2S6 = 15, WG4S4 = 17, WG2S5D = 19;
-    /** The fused gate|up's warpgroup candidates, in order of preference on a tie (see {@link #wgGateUp}). */
-    private static final int[] WG_GATE_UP = {WG1S6, WG2S6, WG2S4, WG4S4};
+    static final int T32_WG1S4 = 20, T32_WG1S6 = 21, T32_WG2S4 = 22, T128_WG1S4 = 23, T128_WG2S3 = 24, T128_WG2S4 = 25, T128_WG1S6 = 26;
+    /** The fused gate|up's warpgroup candidates per token class (32, 64, 128), in order of preference on a tie (see {@link #wgGateUp}). */
+    private static final int[][] WG_GATE_UP = {{T32_WG1S6, T32_WG1S4, T32_WG2S4}, {WG1S6, WG2S6, WG2S4, WG4S4},
+            {T128_WG1S4, T128_WG1S6, T128_WG2S3, T128_WG2S4}};
+    /** Per token class (32, 64, 128): the split-k GEMMs' variant for "small" matrices ({@link #wideShape}), for the others and LM heads. */
+    private static final int[] WG_SMALL = {T32_WG1S6, WG2S5D, T128_WG1S4}, WG_OTHER = {T32_WG1S6, WG2S4, T128_WG1S4};
+    /**
+     * Token classes the warpgroup variants serve by default (bits: 1 = 16 < T ≤ 32, 2 = 32 < T ≤ 64, 4 = 64 < T ≤ 128):
+     * 32 and 64 (session 21, the step on the H200: B = 32 1B −12 %, 8B −5.5 %; B = 64 1B −10 %, 8B −5 %); not 128, where
+     * cuBLAS stays (B = 128: 1B level, 8B 10 % faster than t128_wg*; {@code wg=on} turns it on for A/B).
+     */
+    static final int DEFAULT_WG_CLASSES = 3;
 
     /**
      * The session-6 options (class comment): the epilogue, "direct" (per fragment) or "vec" (staged, 16-byte); session
@@ -64,30 +79,28 @@ public final class SkinnyGemm {
      * {@code head=NAME} (the LM head's variant for 32 < T ≤ 64) and {@code wg=on|off} (the warpgroup-MMA variants where
      * the device runs them, {@link #warpgroups}: on by default; off = session 20's choice, for A/B).
      */
-    public record Options(boolean vec, int gu, int res, int maxSlices, boolean ordered, boolean auto, int head, boolean wg) {
-        public Options(boolean vec) { this(vec, -1, -1, 0, false, false, -1, true); }
+    public record Options(boolean vec, int gu, int res, int maxSlices, boolean ordered, boolean auto, int head, int wg) {
+        public Options(boolean vec) { this(vec, -1, -1, 0, false, false, -1, DEFAULT_WG_CLASSES); }
 
         public static Options parse(String spec) {
             String[] f = spec.split(":");
             if (!f[0].equals("direct") && !f[0].equals("vec")) throw new IllegalArgumentException("gemm options: direct or vec, not " + spec);
             int gu = -1, res = -1, head = -1, slices = 0;
-            boolean ordered = false, auto = false, wg = true;
+            boolean ordered = false, auto = false;
+            int wg = DEFAULT_WG_CLASSES;
             for (int i = 1; i < f.length; i++) {
                 String[] kv = f[i].split("=", 2);
                 if (kv.length != 2) throw new IllegalArgumentException("gemm options: KEY=VALUE after ':', not " + f[i]);
                 switch (kv[0]) {
                     case "gu", "res", "head" -> {
                         int v = variantIndex(kv[1]);
-                        if (v < 0 || VARIANTS[v].nt() != 64) throw new IllegalArgumentException("gemm options: no 64-token variant " + kv[1]);
+                        if (v < 0 || VARIANTS[v].nt() < 32) throw new IllegalArgumentException("gemm options: no 32-, 64- or 128-token variant " + kv[1]);
                         if (kv[0].equals("gu")) gu = v;
                         else if (kv[0].equals("res")) res = v;
                         else head = v;
                     }
                     case "slices" -> slices = Integer.parseInt(kv[1]);
-                    case "wg" -> {
-                        if (!kv[1].equals("on") && !kv[1].equals("off")) throw new IllegalArgumentException("gemm options: wg=on or off, not " + kv[1]);
-                        wg = kv[1].equals("on");
-                    }
+                    case "wg" -> wg = wgClasses(kv[1]);
                     case "splitk" -> {
                         if (!kv[1].equals("ordered") && !kv[1].equals("atomic") && !kv[1].equals("auto")) {
                             throw new IllegalArgumentException("gemm options: splitk=ordered, atomic or auto, not " + kv[1]);
@@ -105,11 +118,35 @@ public final class SkinnyGemm {
         /** The kernel's flags argument (model.cu gemm_skinny). */
         int flags() { return vec ? 1 : 0; }
 
+        /** "on" (every class), "off", or classes joined by '+': "64", "32+64", "64+128". */
+        static int wgClasses(String v) {
+            if (v.equals("on")) return 7;
+            if (v.equals("off")) return 0;
+            int m = 0;
+            for (String c : v.split("\\+")) {
+                m |= switch (c) {
+                    case "32" -> 1;
+                    case "64" -> 2;
+                    case "128" -> 4;
+                    default -> throw new IllegalArgumentException("gemm options: wg=on, off or token classes 32, 64, 128 joined by '+', not " + v);
+                };
+            }
+            return m;
+        }
+
+        static String wgName(int m) {
+            if (m == 7) return "on";
+            if (m == 0) return "off";
+            StringBuilder b = new StringBuilder();
+            for (int i = 0; i < 3; i++) if ((m & (1 << i)) != 0) b.append(b.length() > 0 ? "+" : "").append(32 << i);
+            return b.toString();
+        }
+
         @Override public String toString() {
             return (vec ? "vec" : "direct") + (gu >= 0 ? ":gu=" + VARIANTS[gu].name() : "") + (res >= 0 ? ":res=" + VARIANTS[res].name() : "")
                     + (head >= 0 ? ":head=" + VARIANTS[head].name() : "")
                     + (maxSlices > 0 ? ":slices=" + maxSlices : "") + (ordered ? ":splitk=ordered" : "") + (auto ? ":splitk=auto" : "")
-                    + (wg ? "" : ":wg=off");
+                    + (wg == DEFAULT_WG_CLASSES ? "" : ":wg=" + wgName(wg));
         }
     }
 
@@ -181,8 +218,8 @@ public final class SkinnyGemm {
     /** The GEMM policy in words (benchmark output). */
     public String describe() {
         return "skinny kernels for T<=32 where they win" + (wide >= 0 ? ", " + (warpgroups()
-                ? "warpgroup MMAs for 32<T<=64 (t64_wg2s5d small / t64_wg2s4 other matrices, gate|up " + VARIANTS[wgGateUp(28672)].name()
-                  + " at n=28672, " + VARIANTS[wgGateUp(16384)].name() + " at n=16384"
+                ? "warpgroup MMAs for T in classes " + Options.wgName(options.wg()) + " (T<=64: t64_wg2s5d small / t64_wg2s4 other matrices, gate|up "
+                  + VARIANTS[wgGateUp(64, 28672)].name() + " at n=28672, " + VARIANTS[wgGateUp(64, 16384)].name() + " at n=16384"
                 : VARIANTS[wide].name() + " for 32<T<=64 (") + widePolicy + " shapes; gate|up with SiLU·mul fused)" : "") + ", else cuBLAS" + (pdl ? "; dependent launches" : "")
                 + "; epilogue options " + options;
     }
@@ -202,6 +239,7 @@ public final class SkinnyGemm {
     public boolean prefers(int T, int n, int k) {
         if (!fits(T, k)) return false;
         if (forced) return true;
+        if (wgClass(T) >= 0) return true;
         if (T <= 32) return tilesPerSlice(T16, 3, n, k) >= 8;
         return T <= 64 && wide >= 0 && T <= VARIANTS[wide].nt() && (widePolicy.equals("all") || wideShape(n, k));
     }
@@ -232,36 +270,51 @@ public final class SkinnyGemm {
     private int targetFor(int v) { return v == wide || v >= 4 ? wideTarget : 3; }
 
     /**
-     * The variant of a GEMM of this shape: variantFor(T); for 32 < T ≤ 64 the options' res variant below the LM head
-     * (head: the LM head's), else with warpgroup MMAs ({@link #warpgroups}) t64_wg2s5d for the "small" matrices
-     * ({@link #wideShape}: the 1B shape's q|k|v, o, down) and t64_wg2s4 for the others and LM heads (session 21,
-     * CudaGemmBench --opts and the step on the H200: BENCHMARKS.md issue 7).
+     * The variant of a GEMM of this shape. With warpgroup MMAs for T's token class ({@link #wgClass}): the options' res
+     * variant below the LM head (head: the LM head's) when it is of that class, else the class's t*_wg variant for
+     * "small" matrices ({@link #wideShape}: at T ≤ 64 t64_wg2s5d, the 1B shape's q|k|v, o, down) or for the others and LM
+     * heads (t64_wg2s4) (session 21, CudaGemmBench --opts and the step on the H200: BENCHMARKS.md issue 7). Otherwise
+     * variantFor(T), for 32 < T ≤ 64 the options' res / head variant when the wide variant is on.
      */
     private int variantFor(int T, int n, int k) {
+        int c = wgClass(T);
+        int r = n < 65536 ? options.res() : options.head();
+        if (c >= 0) {
+            if (r >= 0 && VARIANTS[r].nt() == 32 << c) return r;
+            return n < 65536 && wideShape(n, k) ? WG_SMALL[c] : WG_OTHER[c];
+        }
         int v = variantFor(T);
         if (v != wide || T <= 32) return v;
-        int r = n < 65536 ? options.res() : options.head();
-        if (r >= 0) return r;
-        if (warpgroups()) return n < 65536 && wideShape(n, k) ? WG2S5D : WG2S4;
-        return v;
+        return r >= 0 && VARIANTS[r].nt() == 64 ? r : v;
     }
 
-    /** Whether the warpgroup-MMA variants are in use: compute capability 9.0 (their sm_90a code) and the options' wg on. */
-    boolean warpgroups() { return wgmma && options.wg(); }
+    /** Whether the warpgroup-MMA variants are in use for T ≤ 64 (compute capability 9.0 and the options' class 64 on). */
+    boolean warpgroups() { return wgClass(64) == 1; }
 
     /**
-     * The fused gate|up's warpgroup variant: of {@link #WG_GATE_UP} the one whose blocks fill the largest part of one wave
-     * (blocks ≤ resident blocks × SMs; ties: the earlier); none in one wave: t64_wg2s4. Measured (session 21): 1B
-     * (n = 16,384) t64_wg1s6, 256 blocks at 2 an SM, 20.8 µs vs 26.0 for session 7's t64_m1w4s6; 8B (n = 28,672) t64_wg2s4,
-     * 224 blocks, the step's gate|up 2.17 vs 2.37 ms.
+     * T's token class for the warpgroup variants (0: 16 < T ≤ 32, 1: 32 < T ≤ 64, 2: 64 < T ≤ 128) when they serve it —
+     * compute capability 9.0 (their sm_90a code) and the class in the options' wg — else -1.
      */
-    int wgGateUp(int n) { return wgGateUp(n, occupancy, sms); }
+    int wgClass(int T) {
+        int c = T <= 16 || T > 128 ? -1 : T <= 32 ? 0 : T <= 64 ? 1 : 2;
+        return c >= 0 && wgmma && (options.wg() & (1 << c)) != 0 ? c : -1;
+    }
 
-    /** {@link #wgGateUp(int)} with the variants' resident blocks per SM (by variant index) and the SM count given. */
-    static int wgGateUp(int n, int[] occupancy, int sms) {
-        int best = WG2S4;
+    /**
+     * The fused gate|up's warpgroup variant for T's class: of the class's candidates ({@link #WG_GATE_UP}) the one
+     * whose blocks fill the largest part of one wave (blocks ≤ resident blocks × SMs; ties: the earlier); none in one
+     * wave: the class's last-but-one (t64_wg2s4 at T ≤ 64). Measured (session 21): 1B (n = 16,384) t64_wg1s6, 256 blocks
+     * at 2 an SM, 20.8 µs vs 26.0 for session 7's t64_m1w4s6; 8B (n = 28,672) t64_wg2s4, 224 blocks, the step's gate|up
+     * 2.17 vs 2.37 ms.
+     */
+    int wgGateUp(int T, int n) { return wgGateUp(Math.max(0, wgClass(T)), n, occupancy, sms); }
+
+    /** {@link #wgGateUp(int, int)} for class c with the variants' resident blocks per SM (by variant index) and the SM count given. */
+    static int wgGateUp(int c, int n, int[] occupancy, int sms) {
+        int[] cand = WG_GATE_UP[c];
+        int best = cand[cand.length - 2];
         double bestFill = 0;
-        for (int v : WG_GATE_UP) {
+        for (int v : cand) {
             int blocks = (n + VARIANTS[v].rows() - 1) / VARIANTS[v].rows();
             double fill = (double) blocks / ((long) occupancy[v] * sms);
             if (fill <= 1 && fill > bestFill + 1e-9) {
@@ -327,6 +380,7 @@ public final class SkinnyGemm {
      * out): 32 < T ≤ 64 with the wide variant on.
      */
     public boolean fusesSiluMul(int T, int n, int k) {
+        if (fits(T, k) && wgClass(T) >= 0 && n % 16 == 0) return true;
         return fits(T, k) && T > 32 && T <= 64 && wide >= 0 && T <= VARIANTS[wide].nt() && n % 16 == 0;
     }
 
@@ -343,7 +397,9 @@ public final class SkinnyGemm {
         // 224-row blocks when they make one full wave of 1 block an SM (8B: 128 blocks, 65.3 µs vs 69.1 with 128 rows)
         int v7 = W7, b7 = (n + VARIANTS[W7].rows() - 1) / VARIANTS[W7].rows();
         int b64 = (n + VARIANTS[GU64].rows() - 1) / VARIANTS[GU64].rows();
-        int v = options.gu() >= 0 ? options.gu() : warpgroups() ? wgGateUp(n) : b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
+        int c = wgClass(T);
+        int v = c >= 0 ? (options.gu() >= 0 && VARIANTS[options.gu()].nt() == 32 << c ? options.gu() : wgGateUp(T, n))
+                : options.gu() >= 0 && VARIANTS[options.gu()].nt() == 64 ? options.gu() : b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
                 : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide
                 : b64 <= occupancy[GU64] * sms ? GU64 : T64;
         Variant var = VARIANTS[v];

@@ -13,7 +13,7 @@ class SkinnyGemmOptionsTest {
     @Test
     void specsRoundTrip() {
         for (String spec : new String[] {"vec", "direct", "vec:res=t64:slices=8", "vec:gu=t64_m1w4s6:res=t64_m2w4s4", "vec:splitk=ordered", "vec:splitk=auto",
-                "vec:gu=t64_wg1s6:res=t64_wg2s5d:head=t64_wg2s4", "vec:splitk=auto:wg=off"}) {
+                "vec:gu=t64_wg1s6:res=t64_wg2s5d:head=t64_wg2s4", "vec:splitk=auto:wg=off", "vec:wg=64+128", "vec:gu=t128_wg1s4:wg=on", "vec:wg=64"}) {
             assertEquals(spec, SkinnyGemm.Options.parse(spec).toString());
         }
         SkinnyGemm.Options o = SkinnyGemm.Options.parse("vec:gu=t64_m1w4s6:slices=4");
@@ -27,8 +27,13 @@ class SkinnyGemmOptionsTest {
         assertEquals("vec", SkinnyGemm.Options.parse("vec:splitk=atomic").toString());
         assertEquals(true, SkinnyGemm.Options.parse("vec:splitk=auto").auto());
         assertEquals(false, SkinnyGemm.Options.parse("vec:splitk=auto").ordered());
-        assertEquals(true, SkinnyGemm.Options.parse("vec").wg());
-        assertEquals(false, SkinnyGemm.Options.parse("vec:wg=off").wg());
+        assertEquals(SkinnyGemm.DEFAULT_WG_CLASSES, SkinnyGemm.Options.parse("vec").wg());
+        assertEquals(0, SkinnyGemm.Options.parse("vec:wg=off").wg());
+        assertEquals(7, SkinnyGemm.Options.parse("vec:wg=on").wg());
+        assertEquals(1 | 4, SkinnyGemm.Options.parse("vec:wg=128+32").wg());
+        assertEquals("vec:wg=32+128", SkinnyGemm.Options.parse("vec:wg=128+32").toString());
+        assertEquals("vec", SkinnyGemm.Options.parse("vec:wg=32+64").toString());   // the default classes print as nothing
+        assertThrows(IllegalArgumentException.class, () -> SkinnyGemm.Options.parse("vec:wg=16"));
         assertEquals(SkinnyGemm.variantIndex("t64_wg2s4"), SkinnyGemm.Options.parse("vec:head=t64_wg2s4").head());
     }
 
@@ -39,14 +44,22 @@ class SkinnyGemmOptionsTest {
         assertEquals(SkinnyGemm.variantIndex("t64_wg2s6"), SkinnyGemm.WG2S6);
         assertEquals(SkinnyGemm.variantIndex("t64_wg4s4"), SkinnyGemm.WG4S4);
         assertEquals(SkinnyGemm.variantIndex("t64_wg2s5d"), SkinnyGemm.WG2S5D);
+        assertEquals(SkinnyGemm.variantIndex("t32_wg1s4"), SkinnyGemm.T32_WG1S4);
+        assertEquals(SkinnyGemm.variantIndex("t32_wg1s6"), SkinnyGemm.T32_WG1S6);
+        assertEquals(SkinnyGemm.variantIndex("t32_wg2s4"), SkinnyGemm.T32_WG2S4);
+        assertEquals(SkinnyGemm.variantIndex("t128_wg1s4"), SkinnyGemm.T128_WG1S4);
+        assertEquals(SkinnyGemm.variantIndex("t128_wg2s3"), SkinnyGemm.T128_WG2S3);
+        assertEquals(SkinnyGemm.variantIndex("t128_wg2s4"), SkinnyGemm.T128_WG2S4);
+        assertEquals(SkinnyGemm.variantIndex("t128_wg1s6"), SkinnyGemm.T128_WG1S6);
         for (SkinnyGemm.Variant v : SkinnyGemm.VARIANTS) {
             // a warpgroup variant is whole warpgroups of one 16-row tile a warp, 64 tokens, its stages 1 KiB-aligned
             if (v.wg()) {
                 assertEquals(0, v.warps() % 4, v.name());
                 assertEquals(1, v.mt(), v.name());
-                assertEquals(64, v.nt(), v.name());
-                assertEquals(v.stages() * (v.rows() + 64) * 128 + 1024, v.smem(), v.name());
-                assertEquals(0, (v.rows() + 64) * 128 % 1024, v.name());
+                assertEquals(true, v.nt() == 32 || v.nt() == 64 || v.nt() == 128, v.name());
+                assertEquals(v.stages() * (v.rows() + v.nt()) * 128 + 1024, v.smem(), v.name());
+                assertEquals(0, (v.rows() + v.nt()) * 128 % 1024, v.name());
+                assertEquals(true, v.name().startsWith("t" + v.nt() + "_wg" + v.warps() / 4 + "s" + v.stages()), v.name());
             }
         }
     }
@@ -58,10 +71,14 @@ class SkinnyGemmOptionsTest {
         java.util.Arrays.fill(occ, 1);
         occ[SkinnyGemm.WG1S6] = 2;
         occ[SkinnyGemm.WG2S4] = 2;
-        assertEquals(SkinnyGemm.WG1S6, SkinnyGemm.wgGateUp(16384, occ, 132));   // Llama-3.2-1B: 256 blocks of 64 rows, 0.97 wave
-        assertEquals(SkinnyGemm.WG2S4, SkinnyGemm.wgGateUp(28672, occ, 132));   // Llama-3-8B: 224 of 128 (wg1s6 would be 1.7 waves)
-        assertEquals(SkinnyGemm.WG2S4, SkinnyGemm.wgGateUp(37888, occ, 132));   // no candidate in one wave
-        assertEquals(SkinnyGemm.WG1S6, SkinnyGemm.wgGateUp(3072, occ, 132));    // SmolLM2: small, the 64-row blocks
+        assertEquals(SkinnyGemm.WG1S6, SkinnyGemm.wgGateUp(1, 16384, occ, 132));   // Llama-3.2-1B: 256 blocks of 64 rows, 0.97 wave
+        assertEquals(SkinnyGemm.WG2S4, SkinnyGemm.wgGateUp(1, 28672, occ, 132));   // Llama-3-8B: 224 of 128 (wg1s6 would be 1.7 waves)
+        assertEquals(SkinnyGemm.WG2S4, SkinnyGemm.wgGateUp(1, 37888, occ, 132));   // no candidate in one wave
+        assertEquals(SkinnyGemm.WG1S6, SkinnyGemm.wgGateUp(1, 3072, occ, 132));    // SmolLM2: small, the 64-row blocks
+        // the 128-token class: t128_wg1s4 at 2 an SM, the others 1
+        occ[SkinnyGemm.T128_WG1S4] = 2;
+        assertEquals(SkinnyGemm.T128_WG1S4, SkinnyGemm.wgGateUp(2, 16384, occ, 132));   // 256 blocks of 64 rows
+        assertEquals(SkinnyGemm.T128_WG2S3, SkinnyGemm.wgGateUp(2, 28672, occ, 132));  // none in one wave: the class's fallback
     }
 
     @Test
