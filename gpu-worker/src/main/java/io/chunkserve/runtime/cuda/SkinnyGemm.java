@@ -217,10 +217,15 @@ public final class SkinnyGemm {
 
     /** The GEMM policy in words (benchmark output). */
     public String describe() {
-        return "skinny kernels for T<=32 where they win" + (wide >= 0 ? ", " + (warpgroups()
-                ? "warpgroup MMAs for T in classes " + Options.wgName(options.wg()) + " (T<=64: t64_wg2s5d small / t64_wg2s4 other matrices, gate|up "
-                  + VARIANTS[wgGateUp(64, 28672)].name() + " at n=28672, " + VARIANTS[wgGateUp(64, 16384)].name() + " at n=16384"
-                : VARIANTS[wide].name() + " for 32<T<=64 (") + widePolicy + " shapes; gate|up with SiLU·mul fused)" : "") + ", else cuBLAS" + (pdl ? "; dependent launches" : "")
+        if (wgClass(64) >= 0 || wgClass(32) >= 0) {
+            return "warpgroup-MMA skinny kernels for T in classes " + Options.wgName(options.wg()) + " (16<T<=32 / 32<T<=64 / 64<T<=128; at T=64 "
+                    + VARIANTS[variantFor(64, 2048, 2048)].name() + " for small matrices, " + VARIANTS[variantFor(64, 4096, 4096)].name()
+                    + " for the others, gate|up with SiLU·mul fused " + VARIANTS[wgGateUp(64, 16384)].name() + " at n=16384, "
+                    + VARIANTS[wgGateUp(64, 28672)].name() + " at n=28672), T<=16 skinny where it wins, else cuBLAS"
+                    + (pdl ? "; dependent launches" : "") + "; epilogue options " + options;
+        }
+        return "skinny kernels for T<=32 where they win" + (wide >= 0 ? ", " + VARIANTS[wide].name() + " for 32<T<=64 ("
+                + widePolicy + " shapes; gate|up with SiLU·mul fused)" : "") + ", else cuBLAS" + (pdl ? "; dependent launches" : "")
                 + "; epilogue options " + options;
     }
 
