@@ -722,7 +722,25 @@ __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.s
 template <int N> __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 // d (64 rows × N columns, fp32, the m64nN accumulator fragment: d[j][e] = row 16·warp + lane/4 (+8 for e ≥ 2), column
-// 8j + 2·(lane%4) + (e & 1)) += A (64 × 16 at descriptor a) · B (16 × N, K-major at descriptor b); N = 32, 64, 128
+// 8j + 2·(lane%4) + (e & 1)) += A (64 × 16 at descriptor a) · B (16 × N, K-major at descriptor b); N = 8, 16, 32, 64, 128
+__device__ __forceinline__ void wgmma_64xn(float (&d)[1][4], uint64_t a, uint64_t b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n8k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3}, %4, %5, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3])
+        : "l"(a), "l"(b)
+        : "memory");
+}
+__device__ __forceinline__ void wgmma_64xn(float (&d)[2][4], uint64_t a, uint64_t b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7}, %8, %9, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3])
+        : "l"(a), "l"(b)
+        : "memory");
+}
 __device__ __forceinline__ void wgmma_64xn(float (&d)[4][4], uint64_t a, uint64_t b) {
     asm volatile(
         "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
@@ -757,7 +775,7 @@ __device__ __forceinline__ void wgmma_64xn(float (&d)[16][4], uint64_t a, uint64
 // WG (session 21): the tensor-core step as Hopper warpgroup MMAs (wgmma.mma_async, sm_90a) straight from the
 // shared-memory stages — one m64n64k16 a k-step for a warpgroup's 64 weight rows, x read once a warpgroup instead of
 // once a warp through ldmatrix, no register-staged fragments (the ldmatrix → mma latency chains session 17's Nsight
-// profile found the small-T GEMMs stalled on). MT = 1, NT = 32 / 64 / 128, WARPS a multiple of 4; the accumulator fragment is
+// profile found the small-T GEMMs stalled on). MT = 1, NT = 8 / 16 / 32 / 64 / 128, WARPS a multiple of 4; the accumulator fragment is
 // the mma.sync one, so the epilogues are shared. Built without sm_90a (other GPUs, PTX) the same variants run the
 // mma.sync step. DEFER: each k-tile's MMAs are waited for one tile later (wgmma.wait_group 1), overlapping them with
 // the next tile's barrier, and the stages are refilled one tile later (STAGES - 2 tiles in flight, not STAGES - 1).
@@ -765,7 +783,8 @@ template <int NT, int MT, int WARPS, int STAGES, bool WG = false, bool DEFER = f
 __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
                             int T, int n, int k, int kSlice, int mode, int flags, float* __restrict__ ws, unsigned char* smem) {
     using namespace cs;
-    static_assert(!WG || (MT == 1 && (NT == 32 || NT == 64 || NT == 128) && WARPS % 4 == 0), "warpgroup variants: MT 1, NT 32/64/128, whole warpgroups");
+    static_assert(!WG || (MT == 1 && (NT == 8 || NT == 16 || NT == 32 || NT == 64 || NT == 128) && WARPS % 4 == 0),
+                  "warpgroup variants: MT 1, NT 8/16/32/64/128, whole warpgroups");
     constexpr int BR = 16 * MT * WARPS, THREADS = 32 * WARPS;
     constexpr int WT = BR * GK, XT = NT * GK, STAGE = WT + XT;   // elements
     constexpr int LOOK = WG && DEFER && CS_WGMMA ? STAGES - 2 : STAGES - 1;   // k-tiles requested ahead
@@ -840,6 +859,7 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         } else
 #endif
         {
+        if constexpr (NT < 16) __trap();   // the t8 warpgroup variants have no mma.sync step (sm_90a only)
         #pragma unroll
         for (int kk = 0; kk < GK / 16; ++kk) {
             uint32_t a[MT][4];
@@ -998,6 +1018,13 @@ CS_GEMM_WG(cs_gemm_skinny_t128_wg1s4, 128, 1, 4, 4, true, false)
 CS_GEMM_WG(cs_gemm_skinny_t128_wg2s3, 128, 1, 8, 3, true, false)
 CS_GEMM_WG(cs_gemm_skinny_t128_wg2s4, 128, 1, 8, 4, true, false)
 CS_GEMM_WG(cs_gemm_skinny_t128_wg1s6, 128, 1, 4, 6, true, false)
+// and T ≤ 8, 8 < T ≤ 16 (m64n8k16 / m64n16k16)
+CS_GEMM_WG(cs_gemm_skinny_t8_wg1s8, 8, 1, 4, 8, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t8_wg1s12, 8, 1, 4, 12, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t8_wg2s6, 8, 1, 8, 6, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t16_wg1s6, 16, 1, 4, 6, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t16_wg1s8, 16, 1, 4, 8, true, false)
+CS_GEMM_WG(cs_gemm_skinny_t16_wg2s6, 16, 1, 8, 6, true, false)
 
 // The ordered split-k's sums (SkinnyGemm, splitk=ordered): y[t, r..r+3] (+)= Σ_j ws tile (j, r / br) [t][r % br ..], j
 // = 0, 1, ..., S-1 in that order — the same bits every run, whatever order the GEMM's blocks finished in. One thread a

@@ -51,21 +51,30 @@ public final class SkinnyGemm {
             new Variant("t32_wg1s4", 32, 1, 4, 4, true), new Variant("t32_wg1s6", 32, 1, 4, 6, true),
             new Variant("t32_wg2s4", 32, 1, 8, 4, true), new Variant("t128_wg1s4", 128, 1, 4, 4, true),
             new Variant("t128_wg2s3", 128, 1, 8, 3, true), new Variant("t128_wg2s4", 128, 1, 8, 4, true),
-            new Variant("t128_wg1s6", 128, 1, 4, 6, true)};
+            new Variant("t128_wg1s6", 128, 1, 4, 6, true),
+            // and T ≤ 8, 8 < T ≤ 16 (the t8 ones have no mma.sync fallback: compute capability 9.0 only)
+            new Variant("t8_wg1s8", 8, 1, 4, 8, true), new Variant("t8_wg1s12", 8, 1, 4, 12, true),
+            new Variant("t8_wg2s6", 8, 1, 8, 6, true), new Variant("t16_wg1s6", 16, 1, 4, 6, true),
+            new Variant("t16_wg1s8", 16, 1, 4, 8, true), new Variant("t16_wg2s6", 16, 1, 8, 6, true)};
     private static final int T16 = 0, T32 = 1, T64 = 2, T128 = 3, W7 = 9, GU64 = 10;
     static final int WG1S6 = 12, WG2S4 = 14, WG2S6 = 15, WG4S4 = 17, WG2S5D = 19;
     static final int T32_WG1S4 = 20, T32_WG1S6 = 21, T32_WG2S4 = 22, T128_WG1S4 = 23, T128_WG2S3 = 24, T128_WG2S4 = 25, T128_WG1S6 = 26;
-    /** The fused gate|up's warpgroup candidates per token class (32, 64, 128), in order of preference on a tie (see {@link #wgGateUp}). */
+    static final int T8_WG1S8 = 27, T8_WG1S12 = 28, T8_WG2S6 = 29, T16_WG1S6 = 30, T16_WG1S8 = 31, T16_WG2S6 = 32;
+    /** Tokens of each warpgroup class: 0 = 16 < T ≤ 32, 1 = 32 < T ≤ 64, 2 = 64 < T ≤ 128, 3 = 8 < T ≤ 16, 4 = T ≤ 8. */
+    static final int[] WG_NT = {32, 64, 128, 16, 8};
+    /** The fused gate|up's warpgroup candidates per class, in order of preference on a tie (see {@link #wgGateUp}). */
     private static final int[][] WG_GATE_UP = {{T32_WG1S6, T32_WG1S4, T32_WG2S4}, {WG1S6, WG2S6, WG2S4, WG4S4},
-            {T128_WG1S4, T128_WG1S6, T128_WG2S3, T128_WG2S4}};
-    /** Per token class (32, 64, 128): the split-k GEMMs' variant for "small" matrices ({@link #wideShape}), for the others and LM heads. */
-    private static final int[] WG_SMALL = {T32_WG1S6, WG2S5D, T128_WG1S4}, WG_OTHER = {T32_WG1S6, WG2S4, T128_WG1S4};
+            {T128_WG1S4, T128_WG1S6, T128_WG2S3, T128_WG2S4}, {T16_WG1S6, T16_WG1S8, T16_WG2S6}, {T8_WG1S8, T8_WG1S12, T8_WG2S6}};
+    /** Per class: the split-k GEMMs' variant for "small" matrices ({@link #wideShape}), for the others and LM heads. */
+    private static final int[] WG_SMALL = {T32_WG1S6, WG2S5D, T128_WG1S4, T16_WG1S8, T8_WG1S12},
+            WG_OTHER = {T32_WG1S6, WG2S4, T128_WG1S4, T16_WG1S8, T8_WG1S12};
     /**
-     * Token classes the warpgroup variants serve by default (bits: 1 = 16 < T ≤ 32, 2 = 32 < T ≤ 64, 4 = 64 < T ≤ 128):
-     * 32 and 64 (session 21, the step on the H200: B = 32 1B −12 %, 8B −5.5 %; B = 64 1B −10 %, 8B −5 %); not 128, where
-     * cuBLAS stays (B = 128: 1B level, 8B 10 % faster than t128_wg*; {@code wg=on} turns it on for A/B).
+     * Token classes the warpgroup variants serve by default (bit i = class i of {@link #WG_NT}): T ≤ 8, 16, 32, 64
+     * (session 21, the step on the H200 against session 20's kernels: B = 1 1B −14 %, 8B −4 %; B = 16 −16 % / −9 %; B = 32
+     * −12 % / −5.5 %; B = 64 −10 % / −5 %); not 64 < T ≤ 128, where cuBLAS stays (B = 128: 1B level, 8B 10 % faster than
+     * t128_wg*; {@code wg=on} turns it on for A/B).
      */
-    static final int DEFAULT_WG_CLASSES = 3;
+    static final int DEFAULT_WG_CLASSES = 1 | 2 | 8 | 16;
 
     /**
      * The session-6 options (class comment): the epilogue, "direct" (per fragment) or "vec" (staged, 16-byte); session
@@ -94,7 +103,7 @@ public final class SkinnyGemm {
                 switch (kv[0]) {
                     case "gu", "res", "head" -> {
                         int v = variantIndex(kv[1]);
-                        if (v < 0 || VARIANTS[v].nt() < 32) throw new IllegalArgumentException("gemm options: no 32-, 64- or 128-token variant " + kv[1]);
+                        if (v < 0 || (VARIANTS[v].nt() < 32 && !VARIANTS[v].wg())) throw new IllegalArgumentException("gemm options: no 32-, 64- or 128-token or warpgroup variant " + kv[1]);
                         if (kv[0].equals("gu")) gu = v;
                         else if (kv[0].equals("res")) res = v;
                         else head = v;
@@ -118,27 +127,26 @@ public final class SkinnyGemm {
         /** The kernel's flags argument (model.cu gemm_skinny). */
         int flags() { return vec ? 1 : 0; }
 
-        /** "on" (every class), "off", or classes joined by '+': "64", "32+64", "64+128". */
+        /** "on" (every class), "off", or classes by their tokens joined by '+': "64", "32+64", "8+16+64" (see {@link #WG_NT}). */
         static int wgClasses(String v) {
-            if (v.equals("on")) return 7;
+            if (v.equals("on")) return 31;
             if (v.equals("off")) return 0;
             int m = 0;
             for (String c : v.split("\\+")) {
-                m |= switch (c) {
-                    case "32" -> 1;
-                    case "64" -> 2;
-                    case "128" -> 4;
-                    default -> throw new IllegalArgumentException("gemm options: wg=on, off or token classes 32, 64, 128 joined by '+', not " + v);
-                };
+                int bit = -1;
+                for (int i = 0; i < WG_NT.length; i++) if (String.valueOf(WG_NT[i]).equals(c)) bit = i;
+                if (bit < 0) throw new IllegalArgumentException("gemm options: wg=on, off or token classes 8, 16, 32, 64, 128 joined by '+', not " + v);
+                m |= 1 << bit;
             }
             return m;
         }
 
         static String wgName(int m) {
-            if (m == 7) return "on";
+            if (m == 31) return "on";
             if (m == 0) return "off";
             StringBuilder b = new StringBuilder();
-            for (int i = 0; i < 3; i++) if ((m & (1 << i)) != 0) b.append(b.length() > 0 ? "+" : "").append(32 << i);
+            for (int nt = 8; nt <= 128; nt *= 2)
+                for (int i = 0; i < WG_NT.length; i++) if (WG_NT[i] == nt && (m & (1 << i)) != 0) b.append(b.length() > 0 ? "+" : "").append(nt);
             return b.toString();
         }
 
@@ -218,10 +226,10 @@ public final class SkinnyGemm {
     /** The GEMM policy in words (benchmark output). */
     public String describe() {
         if (wgClass(64) >= 0 || wgClass(32) >= 0) {
-            return "warpgroup-MMA skinny kernels for T in classes " + Options.wgName(options.wg()) + " (16<T<=32 / 32<T<=64 / 64<T<=128; at T=64 "
+            return "warpgroup-MMA skinny kernels for T in classes " + Options.wgName(options.wg()) + " (T<=8 / 16 / 32 / 64 / 128; at T=64 "
                     + VARIANTS[variantFor(64, 2048, 2048)].name() + " for small matrices, " + VARIANTS[variantFor(64, 4096, 4096)].name()
                     + " for the others, gate|up with SiLU·mul fused " + VARIANTS[wgGateUp(64, 16384)].name() + " at n=16384, "
-                    + VARIANTS[wgGateUp(64, 28672)].name() + " at n=28672), T<=16 skinny where it wins, else cuBLAS"
+                    + VARIANTS[wgGateUp(64, 28672)].name() + " at n=28672), else cuBLAS"
                     + (pdl ? "; dependent launches" : "") + "; epilogue options " + options;
         }
         return "skinny kernels for T<=32 where they win" + (wide >= 0 ? ", " + VARIANTS[wide].name() + " for 32<T<=64 ("
@@ -285,7 +293,7 @@ public final class SkinnyGemm {
         int c = wgClass(T);
         int r = n < 65536 ? options.res() : options.head();
         if (c >= 0) {
-            if (r >= 0 && VARIANTS[r].nt() == 32 << c) return r;
+            if (r >= 0 && VARIANTS[r].nt() == WG_NT[c]) return r;
             return n < 65536 && wideShape(n, k) ? WG_SMALL[c] : WG_OTHER[c];
         }
         int v = variantFor(T);
@@ -297,11 +305,12 @@ public final class SkinnyGemm {
     boolean warpgroups() { return wgClass(64) == 1; }
 
     /**
-     * T's token class for the warpgroup variants (0: 16 < T ≤ 32, 1: 32 < T ≤ 64, 2: 64 < T ≤ 128) when they serve it —
+     * T's token class for the warpgroup variants ({@link #WG_NT}: 0: 16 < T ≤ 32, 1: 32 < T ≤ 64, 2: 64 < T ≤ 128, 3: 8 < T ≤ 16,
+     * 4: T ≤ 8) when they serve it —
      * compute capability 9.0 (their sm_90a code) and the class in the options' wg — else -1.
      */
     int wgClass(int T) {
-        int c = T <= 16 || T > 128 ? -1 : T <= 32 ? 0 : T <= 64 ? 1 : 2;
+        int c = T < 1 || T > 128 ? -1 : T <= 8 ? 4 : T <= 16 ? 3 : T <= 32 ? 0 : T <= 64 ? 1 : 2;
         return c >= 0 && wgmma && (options.wg() & (1 << c)) != 0 ? c : -1;
     }
 
@@ -403,7 +412,7 @@ public final class SkinnyGemm {
         int v7 = W7, b7 = (n + VARIANTS[W7].rows() - 1) / VARIANTS[W7].rows();
         int b64 = (n + VARIANTS[GU64].rows() - 1) / VARIANTS[GU64].rows();
         int c = wgClass(T);
-        int v = c >= 0 ? (options.gu() >= 0 && VARIANTS[options.gu()].nt() == 32 << c ? options.gu() : wgGateUp(T, n))
+        int v = c >= 0 ? (options.gu() >= 0 && VARIANTS[options.gu()].nt() == WG_NT[c] ? options.gu() : wgGateUp(T, n))
                 : options.gu() >= 0 && VARIANTS[options.gu()].nt() == 64 ? options.gu() : b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
                 : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide
                 : b64 <= occupancy[GU64] * sms ? GU64 : T64;
@@ -421,6 +430,7 @@ public final class SkinnyGemm {
     void run(int v, int target, boolean dependent, long w, long x, long y, int T, int n, int k, boolean accumulate, boolean yZeroed) {
         Variant var = VARIANTS[v];
         if (!fits(T, k) || T > var.nt()) throw new IllegalArgumentException("skinny GEMM " + var.name() + " needs T <= " + var.nt() + " and k % 64 == 0: T=" + T + ", k=" + k);
+        if (var.wg() && var.nt() < 16 && !wgmma) throw new IllegalStateException("skinny GEMM " + var.name() + " runs on compute capability 9.0 only");
         int rowBlocks = (n + var.rows() - 1) / var.rows(), kTiles = k / 64;
         int perSlice = tilesPerSlice(v, target, n, k);
         int slices = (kTiles + perSlice - 1) / perSlice;

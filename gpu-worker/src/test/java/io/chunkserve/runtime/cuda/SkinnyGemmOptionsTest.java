@@ -29,11 +29,12 @@ class SkinnyGemmOptionsTest {
         assertEquals(false, SkinnyGemm.Options.parse("vec:splitk=auto").ordered());
         assertEquals(SkinnyGemm.DEFAULT_WG_CLASSES, SkinnyGemm.Options.parse("vec").wg());
         assertEquals(0, SkinnyGemm.Options.parse("vec:wg=off").wg());
-        assertEquals(7, SkinnyGemm.Options.parse("vec:wg=on").wg());
+        assertEquals(31, SkinnyGemm.Options.parse("vec:wg=on").wg());
+        assertEquals("vec:wg=8+16+64", SkinnyGemm.Options.parse("vec:wg=64+16+8").toString());
         assertEquals(1 | 4, SkinnyGemm.Options.parse("vec:wg=128+32").wg());
         assertEquals("vec:wg=32+128", SkinnyGemm.Options.parse("vec:wg=128+32").toString());
-        assertEquals("vec", SkinnyGemm.Options.parse("vec:wg=32+64").toString());   // the default classes print as nothing
-        assertThrows(IllegalArgumentException.class, () -> SkinnyGemm.Options.parse("vec:wg=16"));
+        assertEquals("vec", SkinnyGemm.Options.parse("vec:wg=8+16+32+64").toString());   // the default classes print as nothing
+        assertThrows(IllegalArgumentException.class, () -> SkinnyGemm.Options.parse("vec:wg=256"));
         assertEquals(SkinnyGemm.variantIndex("t64_wg2s4"), SkinnyGemm.Options.parse("vec:head=t64_wg2s4").head());
     }
 
@@ -51,12 +52,18 @@ class SkinnyGemmOptionsTest {
         assertEquals(SkinnyGemm.variantIndex("t128_wg2s3"), SkinnyGemm.T128_WG2S3);
         assertEquals(SkinnyGemm.variantIndex("t128_wg2s4"), SkinnyGemm.T128_WG2S4);
         assertEquals(SkinnyGemm.variantIndex("t128_wg1s6"), SkinnyGemm.T128_WG1S6);
+        assertEquals(SkinnyGemm.variantIndex("t8_wg1s8"), SkinnyGemm.T8_WG1S8);
+        assertEquals(SkinnyGemm.variantIndex("t8_wg1s12"), SkinnyGemm.T8_WG1S12);
+        assertEquals(SkinnyGemm.variantIndex("t8_wg2s6"), SkinnyGemm.T8_WG2S6);
+        assertEquals(SkinnyGemm.variantIndex("t16_wg1s6"), SkinnyGemm.T16_WG1S6);
+        assertEquals(SkinnyGemm.variantIndex("t16_wg1s8"), SkinnyGemm.T16_WG1S8);
+        assertEquals(SkinnyGemm.variantIndex("t16_wg2s6"), SkinnyGemm.T16_WG2S6);
         for (SkinnyGemm.Variant v : SkinnyGemm.VARIANTS) {
             // a warpgroup variant is whole warpgroups of one 16-row tile a warp, 64 tokens, its stages 1 KiB-aligned
             if (v.wg()) {
                 assertEquals(0, v.warps() % 4, v.name());
                 assertEquals(1, v.mt(), v.name());
-                assertEquals(true, v.nt() == 32 || v.nt() == 64 || v.nt() == 128, v.name());
+                assertEquals(true, java.util.Arrays.stream(SkinnyGemm.WG_NT).anyMatch(nt -> nt == v.nt()), v.name());
                 assertEquals(v.stages() * (v.rows() + v.nt()) * 128 + 1024, v.smem(), v.name());
                 assertEquals(0, (v.rows() + v.nt()) * 128 % 1024, v.name());
                 assertEquals(true, v.name().startsWith("t" + v.nt() + "_wg" + v.warps() / 4 + "s" + v.stages()), v.name());
