@@ -57,9 +57,13 @@ public final class SkinnyGemm {
             new Variant("t8_wg2s6", 8, 1, 8, 6, true), new Variant("t16_wg1s6", 16, 1, 4, 6, true),
             new Variant("t16_wg1s8", 16, 1, 4, 8, true), new Variant("t16_wg2s6", 16, 1, 8, 6, true)};
     private static final int T16 = 0, T32 = 1, T64 = 2, T128 = 3, W7 = 9, GU64 = 10;
-    static final int WG1S6 = 12, WG2S4 = 14, WG2S6 = 15, WG4S4 = 17, WG2S5D = 19;
-    static final int T32_WG1S4 = 20, T32_WG1S6 = 21, T32_WG2S4 = 22, T128_WG1S4 = 23, T128_WG2S3 = 24, T128_WG2S4 = 25, T128_WG1S6 = 26;
-    static final int T8_WG1S8 = 27, T8_WG1S12 = 28, T8_WG2S6 = 29, T16_WG1S6 = 30, T16_WG1S8 = 31, T16_WG2S6 = 32;
+    // the warpgroup variants the policy names (indices into VARIANTS)
+    static final int WG1S6 = variantIndex("t64_wg1s6"), WG2S4 = variantIndex("t64_wg2s4"), WG2S6 = variantIndex("t64_wg2s6"),
+            WG4S4 = variantIndex("t64_wg4s4"), WG2S5D = variantIndex("t64_wg2s5d"), T32_WG1S4 = variantIndex("t32_wg1s4"),
+            T32_WG1S6 = variantIndex("t32_wg1s6"), T32_WG2S4 = variantIndex("t32_wg2s4"), T128_WG1S4 = variantIndex("t128_wg1s4"),
+            T128_WG2S3 = variantIndex("t128_wg2s3"), T128_WG2S4 = variantIndex("t128_wg2s4"), T128_WG1S6 = variantIndex("t128_wg1s6"),
+            T8_WG1S8 = variantIndex("t8_wg1s8"), T8_WG1S12 = variantIndex("t8_wg1s12"), T8_WG2S6 = variantIndex("t8_wg2s6"),
+            T16_WG1S6 = variantIndex("t16_wg1s6"), T16_WG1S8 = variantIndex("t16_wg1s8"), T16_WG2S6 = variantIndex("t16_wg2s6");
     /** Tokens of each warpgroup class: 0 = 16 < T ≤ 32, 1 = 32 < T ≤ 64, 2 = 64 < T ≤ 128, 3 = 8 < T ≤ 16, 4 = T ≤ 8. */
     static final int[] WG_NT = {32, 64, 128, 16, 8};
     /** The fused gate|up's warpgroup candidates per class, in order of preference on a tie (see {@link #wgGateUp}). */
@@ -300,9 +304,6 @@ public final class SkinnyGemm {
         if (v != wide || T <= 32) return v;
         return r >= 0 && VARIANTS[r].nt() == 64 ? r : v;
     }
-
-    /** Whether the warpgroup-MMA variants are in use for T ≤ 64 (compute capability 9.0 and the options' class 64 on). */
-    boolean warpgroups() { return wgClass(64) == 1; }
 
     /**
      * T's token class for the warpgroup variants ({@link #WG_NT}: 0: 16 < T ≤ 32, 1: 32 < T ≤ 64, 2: 64 < T ≤ 128, 3: 8 < T ≤ 16,
