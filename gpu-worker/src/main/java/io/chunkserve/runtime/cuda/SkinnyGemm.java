@@ -297,13 +297,17 @@ public final class SkinnyGemm {
         int c = wgClass(T);
         int r = n < 65536 ? options.res() : options.head();
         if (c >= 0) {
-            if (r >= 0 && VARIANTS[r].nt() == WG_NT[c]) return r;
-            return n < 65536 && wideShape(n, k) ? WG_SMALL[c] : WG_OTHER[c];
+            int o = ofTokens(r, WG_NT[c]);
+            return o >= 0 ? o : n < 65536 && wideShape(n, k) ? WG_SMALL[c] : WG_OTHER[c];
         }
         int v = variantFor(T);
         if (v != wide || T <= 32) return v;
-        return r >= 0 && VARIANTS[r].nt() == 64 ? r : v;
+        int o = ofTokens(r, 64);
+        return o >= 0 ? o : v;
     }
+
+    /** An options' variant (gu / res / head) where it serves nt-token GEMMs (each applies to its own token class), else -1. */
+    private static int ofTokens(int v, int nt) { return v >= 0 && VARIANTS[v].nt() == nt ? v : -1; }
 
     /**
      * T's token class for the warpgroup variants ({@link #WG_NT}: 0: 16 < T ≤ 32, 1: 32 < T ≤ 64, 2: 64 < T ≤ 128, 3: 8 < T ≤ 16,
@@ -413,8 +417,8 @@ public final class SkinnyGemm {
         int v7 = W7, b7 = (n + VARIANTS[W7].rows() - 1) / VARIANTS[W7].rows();
         int b64 = (n + VARIANTS[GU64].rows() - 1) / VARIANTS[GU64].rows();
         int c = wgClass(T);
-        int v = c >= 0 ? (options.gu() >= 0 && VARIANTS[options.gu()].nt() == WG_NT[c] ? options.gu() : wgGateUp(T, n))
-                : options.gu() >= 0 && VARIANTS[options.gu()].nt() == 64 ? options.gu() : b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
+        int g = ofTokens(options.gu(), c >= 0 ? WG_NT[c] : 64);
+        int v = g >= 0 ? g : c >= 0 ? wgGateUp(T, n) : b7 * 100 >= 95 * sms && b7 <= occupancy[v7] * sms ? v7
                 : (n + VARIANTS[wide].rows() - 1) / VARIANTS[wide].rows() >= sms ? wide
                 : b64 <= occupancy[GU64] * sms ? GU64 : T64;
         Variant var = VARIANTS[v];
