@@ -33,6 +33,7 @@
 //   record mergeEnt[2e] + kvh·mergeEnt[2e+1] + j.
 
 #include "common.cuh"
+#include "wgmma.cuh"
 
 #include <type_traits>
 
@@ -115,7 +116,7 @@ __device__ __forceinline__ float ex2(float x) {
 // 8 / NRS warps each, every one taking its share of each tile's tokens (NT = TL·NRS/NW), so a scheduler holds two
 // warps of a 64-row group item and one hides the other's mma / softmax latency; their (m, l, o) states are combined
 // in shared memory after the loop, as the token split of the ≤ 32-row items always was.
-template <typename T, int D, int STAGES, int TL, int NRS, bool FAST, int DIAG = 0, bool FTZ = false, int NW = 4>
+template <typename T, int D, int STAGES, int TL, int NRS, bool FAST, int DIAG = 0, bool FTZ = false, int NW = 4, bool WG = false>
 __device__ __forceinline__ void partials_body(
         const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q, const Args& A,
         int h, const int* itemRec, int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
@@ -133,6 +134,21 @@ __device__ __forceinline__ void partials_body(
     const int rs = warp % NRS, kp = warp / NRS;
     const bool active = kp < KS;
     const int C = 1 << logC, hq = hkv * g;
+    // WG (the _f64w8h kernels, session 22): a 64-row item's tile math on Hopper's warpgroup MMAs. With 8 warps and 4 row
+    // slices, warps 0-3 (warpgroup 0) hold rows 0-63 × the stage's tokens 0-31 and warps 4-7 rows 0-63 × tokens 32-63,
+    // exactly an m64n32 accumulator each (warp w of a warpgroup: rows 16w + lane/4 (+8), columns 8j + 2(lane%4) + e,
+    // the mma.sync layout of s below), and the query tile and the K / V stages already sit in the 128-byte swizzle of
+    // wgmma operands (swz<64>, 128-byte rows, from a 1024-byte aligned base: partials() aligns it). S = Q·Kᵀ: four
+    // wgmma.m64n32k16 a warpgroup straight from shared memory (Q and K K-major; no ldmatrix, no query fragments in
+    // registers); O += P·V: two wgmma.m64n64k16 with P from registers (the packed probabilities are an m16n8k16 A
+    // fragment already) and the V stage as an MN-major operand (token rows of 64 contiguous d, trans-b). The softmax
+    // between them is unchanged. bf16 only; other targets compile the mma.sync path (CS_WGMMA 0).
+#if CS_WGMMA
+    constexpr bool WGQK = WG && NW == 8 && NRS == 4 && D == 64 && TL == 64 && std::is_same<T, __nv_bfloat16>::value && DIAG == 0;
+    constexpr bool WGPV = WGQK;
+#else
+    constexpr bool WGQK = false;
+#endif
     // the tail length arrives while the first tiles load; only masking and the loop bound need it
     const int tailLen = tailSeq >= 0 ? __ldg(A.lens + tailSeq) : 0;
     const int nTilesFull = (fullTok + TL - 1) / TL;
@@ -237,7 +253,7 @@ __device__ __forceinline__ void partials_body(
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
     // query fragments held in registers through the loop, or (d128 with 32-token stages, 3 blocks an SM: 168
     // registers) read again from shared memory for each tile
-    constexpr bool QREG = !(D >= 128 && TL < 64);
+    constexpr bool QREG = !(D >= 128 && TL < 64) && !WGQK;
     uint32_t qf[QREG ? D / 16 : 1][4];
 
     for (int i = 0; i < nTiles; ++i) {
@@ -246,6 +262,9 @@ __device__ __forceinline__ void partials_body(
         int nextChunk = 0;
         if (wholeTiles && nextTile < nTiles) nextChunk = __ldg(A.chunkIds + chunkOff + ((nextTile * TL) >> logC));
         cp_async_wait<STAGES - 2>();
+#if CS_WGMMA
+        if constexpr (WGQK) fence_proxy_async();   // this thread's cp.async writes, before the async proxy reads them
+#endif
         __syncthreads();
         if (nextTile < nTiles) {
             if (wholeTiles) load_whole(nextTile, nextTile % STAGES, nextChunk, nTok);
@@ -262,6 +281,9 @@ __device__ __forceinline__ void partials_body(
                 int r = r0 + p / PR, c = p % PR;
                 *reinterpret_cast<uint4*>(vs + swz<D>(r, c)) = make_uint4(0u, 0u, 0u, 0u);
             }
+#if CS_WGMMA
+            if constexpr (WGPV) fence_proxy_async();   // these generic stores, before the P·V wgmma reads V
+#endif
             __syncthreads();
         }
         if (!active || DIAG == 1) continue;   // warps without tokens: loads and barriers only
@@ -282,6 +304,19 @@ __device__ __forceinline__ void partials_body(
         float s[NT / 8][4];
         #pragma unroll
         for (int n = 0; n < NT / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#if CS_WGMMA
+        if constexpr (WGQK) {
+            // this warpgroup's 64 rows × its 32 tokens (rows t0.. of the K stage, 4 KiB in: whole swizzle atoms), four
+            // k-steps of 16 (32 bytes into the swizzled rows); waited here, before this stage can be refilled
+            const uint32_t qa = smem_u32(qs), ka = smem_u32(ks + t0 * D);
+            wg_fence();
+            #pragma unroll
+            for (int kk = 0; kk < D / 16; ++kk) wgmma_64xn(s, wg_desc(qa + 32 * kk), wg_desc(ka + 32 * kk));
+            wg_commit();
+            wg_wait<0>();
+            wg_fence_regs(s);
+        } else
+#endif
         #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
             uint32_t qt[4];
@@ -345,6 +380,19 @@ __device__ __forceinline__ void partials_body(
             pf[n >> 1][(n & 1) * 2 + 1] = Elem<T>::pack(p2, p3);
         }
         // O += P·V
+#if CS_WGMMA
+        if constexpr (WGPV) {
+            // this warpgroup's 64 rows × D from its 32 tokens (V stage rows t0.., 4 KiB in), two k-steps of 16 tokens
+            // (2 KiB apart: whole swizzle atoms); waited here (the next tile's rescale reads o)
+            const uint32_t va = smem_u32(vs + t0 * D);
+            wg_fence();
+            #pragma unroll
+            for (int kk = 0; kk < NT / 16; ++kk) wgmma_64x64_rt(o, pf[kk], wg_desc(va + kk * 16 * D * 2));
+            wg_commit();
+            wg_wait<0>();
+            wg_fence_regs(o);
+        } else
+#endif
         #pragma unroll
         for (int kk = 0; kk < NT / 16; ++kk) {
             #pragma unroll
@@ -426,10 +474,13 @@ __device__ __forceinline__ void partials_body(
 #include "attention_warp.cuh"
 
 template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, int DIAG = 0, bool FTZ = false, int NW = 4,
-          bool WPAIR = false>
+          bool WPAIR = false, bool WG = false>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
-    extern __shared__ __align__(128) unsigned char smem[];
+    extern __shared__ __align__(128) unsigned char smemRaw[];
+    // WG: the wgmma descriptors' swizzle atoms need a 1024-byte aligned query tile and stages (CudaAttention asks for
+    // 1 KiB more shared memory for these kernels)
+    unsigned char* smem = WG ? smemRaw + ((1024u - (smem_u32(smemRaw) & 1023u)) & 1023u) : smemRaw;
     const int item = blockIdx.x / A.hkv, h = blockIdx.x - item * A.hkv;
     // items ≥ warpStart are warp items, 4 a block
     const bool warpBlock = WARP && item >= A.warpStart;
@@ -468,7 +519,7 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     } else if (rowCount <= 32) {
         partials_body<T, D, STAGES, TL, 2, FAST, DIAG, FTZ, NW>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     } else {
-        partials_body<T, D, STAGES, TL, 4, FAST, DIAG, FTZ, NW>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+        partials_body<T, D, STAGES, TL, 4, FAST, DIAG, FTZ, NW, WG>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
 }
 
@@ -550,16 +601,19 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 // SM), block items with two warps a 16-row slice, warp blocks still 4 warp items (warps 4..7 leave); _f64w8p (session 10,
 // experiment): _f64w8 with each warp item on two warps (8·(16·64 + 3·2·16·64)·2 = 112 KiB of shared memory); _v0 (64-token stages without FAST: the
 // session-3 kernel) and _t32 (32-token stages, 3 blocks an SM at d128: no faster than _f64) are kept for A/B.
+// _f64w8h (session 22): _f64w8 with the 64-row items' Q·Kᵀ and P·V on warpgroup MMAs (partials_body's WG; bf16 on
+// sm_90a, else the same code as _f64w8), 1 KiB more shared memory for the alignment.
 #define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB) CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, 0, false)
 #define CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ) CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, 4, false)
-#define CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW, WPAIR)                              \
+#define CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW, WPAIR) CS_PARTIALS_G(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW, WPAIR, false)
+#define CS_PARTIALS_G(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW, WPAIR, WG)                          \
     extern "C" __global__ void __launch_bounds__(NW * 32, MINB)                                              \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
          int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
-        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG, FTZ, NW, WPAIR>(         \
+        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG, FTZ, NW, WPAIR, WG>(     \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
 
@@ -573,7 +627,8 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     CS_PARTIALS_D(cs_attn_partials_##NAME_T##_d128_f64z, T, 128, 3, 64, true, 2, 0, true)                    \
     CS_PARTIALS_D(cs_attn_partials_##NAME_T##_d64_f64z, T, 64, 3, 64, true, 3, 0, true)                      \
     CS_PARTIALS_W(cs_attn_partials_##NAME_T##_d64_f64w8, T, 64, 3, 64, true, 2, 0, true, 8, false)           \
-    CS_PARTIALS_W(cs_attn_partials_##NAME_T##_d64_f64w8p, T, 64, 3, 64, true, 2, 0, true, 8, true)
+    CS_PARTIALS_W(cs_attn_partials_##NAME_T##_d64_f64w8p, T, 64, 3, 64, true, 2, 0, true, 8, true)         \
+    CS_PARTIALS_G(cs_attn_partials_##NAME_T##_d64_f64w8h, T, 64, 3, 64, true, 2, 0, true, 8, false, true)
 
 CS_PARTIALS_ALL(__half, f16)
 CS_PARTIALS_ALL(__nv_bfloat16, bf16)

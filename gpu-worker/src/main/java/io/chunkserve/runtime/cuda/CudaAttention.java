@@ -38,6 +38,8 @@ public final class CudaAttention implements AutoCloseable {
      * t32 ran as fast as it there (the extra resident blocks bought nothing more), 1B was 1–2 % better with f64.
      * {@code f64w8} (session 10): the block items of head dim 64 on 8 warps (see DEFAULT_VARIANT's comment); {@code f64w8p}
      * (session 10, A/B only): f64w8 with each warp item on two warps, on every plan (112 KiB of shared memory a block).
+     * {@code f64w8h} (session 22): f64w8 with the 64-row block items' Q·Kᵀ and P·V on Hopper's warpgroup MMAs (bf16 on
+     * compute capability 9.0; elsewhere the f64w8 code), 1 KiB more shared memory a block.
      */
     // f64z (session 9): f64 with the online softmax's 2^x as ex2.approx.ftz (BENCHMARKS.md issue 7, session 9: −0.015 ms a
     // step at 8B B = 64, −0.002 at 1B; same checks as f64)
@@ -46,7 +48,17 @@ public final class CudaAttention implements AutoCloseable {
     // at head dim 128 it is the f64z kernel (no 8-warp instance: 241 registers a thread there). Its plans: W8_PRIVATE_SPLIT.
     // Default since session 10: 1B B = 64 GPU ms a step 1.531 / 1.537 vs 1.570 / 1.575 with f64z (two calls, 4 + 3 rounds
     // alternated in one process), B = 32 1.370 vs 1.425; 8B unchanged (the same kernel and plan)
-    static final String DEFAULT_VARIANT = "f64w8";
+    // f64w8h (session 22): f64w8 with the 64-row block items' tile math on warpgroup MMAs (attention.cu, partials_body's
+    // WG). Default since session 22: Nsight Compute at 1B B = 64 (one partials launch, two calls) 24.1 / 23.9 µs vs 25.8 /
+    // 25.8 with f64w8, 3 % fewer instructions; through the engine 0–1 % of the step (GPU ms a step 1.417–1.434 vs
+    // 1.427–1.439, alternated in one process, two calls); same checks (CudaAttentionCheck incl. --large, CudaModelCheck,
+    // memcheck). On other GPUs and for fp16 KV its code is f64w8's.
+    static final String DEFAULT_VARIANT = "f64w8h";
+    /**
+     * Checks only ({@code -Dchunkserve.cuda.w8Always=true}): the 8-warp kernels on every plan, also where the plan keeps
+     * private lists whole (which run the f64z kernel otherwise, W8_PRIVATE_SPLIT), so that a check's small batches reach them.
+     */
+    private static final boolean W8_ALWAYS = Boolean.getBoolean("chunkserve.cuda.w8Always");
 
     private final CudaDevice device;
     private final DeviceKvCache kv;
@@ -57,7 +69,8 @@ public final class CudaAttention implements AutoCloseable {
     private final CUfunction partials, merge, append, fill, readAll;
     private final long hPartials;
     // [0] = hPartials; [1], [2]: the loads-only / math-only instances, [3]: the other of f64 / f64z (bf16 f64 / f64z only),
-    // [4]: the other of f64z / f64w8 (f64z / f64w8, both dtypes; f64w8p: f64z), [5]: f64w8 (f64w8p only), else 0;
+    // [4]: the other of f64z / f64w8 (f64z / f64w8, both dtypes; f64w8p / f64w8h: f64z), [5]: f64w8 (f64w8p / f64w8h only),
+    // else 0;
     // threadsDiag / smemDiag: their block sizes and dynamic shared memory
     private final long[] hPartialsDiag = new long[6];
     private final int[] threadsDiag = new int[6];
@@ -97,9 +110,9 @@ public final class CudaAttention implements AutoCloseable {
         variant = System.getProperty("chunkserve.cuda.attnVariant", DEFAULT_VARIANT);
         int stages, stageTokens;
         switch (variant) {
-            case "v0", "f64", "f64z", "f64w8", "f64w8p" -> { stages = 3; stageTokens = 64; }
+            case "v0", "f64", "f64z", "f64w8", "f64w8p", "f64w8h" -> { stages = 3; stageTokens = 64; }
             case "t32" -> { stages = layout.headDim() >= 128 ? 3 : 4; stageTokens = 32; }
-            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, f64z, f64w8, f64w8p, t32)");
+            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, f64z, f64w8, f64w8p, f64w8h, t32)");
         }
         int d0 = layout.headDim();
         partials = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + kernelOf(variant, d0));
@@ -238,10 +251,15 @@ public final class CudaAttention implements AutoCloseable {
         return kernelOf(variant, d).startsWith("f64w8") ? 2 * THREADS : THREADS;
     }
 
-    /** Dynamic shared memory of the variant's kernel: f64w8p's warp blocks hold 8 warps' query copies and stages. */
-    private static int smemBytesFor(String variant, int d, int stages, int stageTokens) {
+    /**
+     * Dynamic shared memory of the variant's kernel: f64w8p's warp blocks hold 8 warps' query copies and stages; f64w8h
+     * aligns its tiles to 1 KiB (the wgmma swizzle atoms) inside 1 KiB more.
+     */
+    static int smemBytesFor(String variant, int d, int stages, int stageTokens) {
         int base = smemBytesFor(d, stages, stageTokens);
-        return kernelOf(variant, d).equals("f64w8p") ? Math.max(base, 8 * (16 * d + stages * 2 * 16 * d) * 2) : base;
+        String k = kernelOf(variant, d);
+        if (k.equals("f64w8h")) return base + 1024;
+        return k.equals("f64w8p") ? Math.max(base, 8 * (16 * d + stages * 2 * 16 * d) * 2) : base;
     }
 
     private static int smemBytesFor(int d, int stages, int stageTokens) {
@@ -253,7 +271,7 @@ public final class CudaAttention implements AutoCloseable {
      * without the tile math; 2 = the tile math without the K/V loads (bf16 f64/f64z only; outputs are garbage); 3 = the
      * other of f64 / f64z (an A/B arm with correct outputs: the softmax's 2^x as exp2f vs ex2.approx.ftz); 4 = the other of
      * f64z / f64w8 (an A/B arm with correct outputs: 4- vs 8-warp blocks; the plan stays the one built for the variant's
-     * occupancy).
+     * occupancy); 5 = f64w8 under f64w8p / f64w8h (the A/B arm of the warpgroup-MMA kernel).
      */
     void partialsDiag(int mode) {
         if (mode < 0 || mode >= hPartialsDiag.length || hPartialsDiag[mode] == 0) throw new IllegalArgumentException("partials diagnostics " + mode + " not built for this kernel");
@@ -414,8 +432,8 @@ public final class CudaAttention implements AutoCloseable {
         int blocks = skipPrivate && plan.warpStart() > 0 ? plan.warpStart() * hkv : plan.blockCount();
         long hp = hPartialsDiag[partialsDiag];
         int threads = threadsDiag[partialsDiag], smem = smemDiag[partialsDiag];
-        if (partialsDiag == 0 && variant.equals("f64w8") && partialsThreads > THREADS && plan.privatePieces() == 1) {
-            // f64w8: the 8-warp kernel only beside split private lists; other plans run the f64z kernel (W8_PRIVATE_SPLIT)
+        if (partialsDiag == 0 && !W8_ALWAYS && (variant.equals("f64w8") || variant.equals("f64w8h")) && partialsThreads > THREADS && plan.privatePieces() == 1) {
+            // f64w8 / f64w8h: the 8-warp kernel only beside split private lists; other plans run the f64z kernel (W8_PRIVATE_SPLIT)
             hp = hPartialsDiag[4];
             threads = threadsDiag[4];
             smem = smemDiag[4];

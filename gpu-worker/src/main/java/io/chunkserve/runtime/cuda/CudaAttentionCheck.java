@@ -26,12 +26,13 @@ public final class CudaAttentionCheck {
     public static void main(String[] args) {
         int cases = 100;
         long seed = System.nanoTime();
-        boolean small = false;
+        boolean small = false, large = false;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--cases" -> cases = Integer.parseInt(args[++i]);
                 case "--seed" -> seed = Long.parseLong(args[++i]);
                 case "--small" -> small = true;
+                case "--large" -> large = true;   // B 48-64, GQA 8×4 / 4×8, deep trees: 64-row chunk-first items in every case
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -43,7 +44,7 @@ public final class CudaAttentionCheck {
             System.exit(2);
             return;
         }
-        System.out.println("device: " + dev.describe() + "; seed " + seed + (small ? " (small cases)" : "") + "; partials variant "
+        System.out.println("device: " + dev.describe() + "; seed " + seed + (small ? " (small cases)" : large ? " (large cases)" : "") + "; partials variant "
                 + System.getProperty("chunkserve.cuda.attnVariant", CudaAttention.DEFAULT_VARIANT));
         SplittableRandom rnd = new SplittableRandom(seed);
         int passed = 0, failed = 0;
@@ -59,6 +60,11 @@ public final class CudaAttentionCheck {
             int batch = small ? 1 + rnd.nextInt(6) : 1 + rnd.nextInt(rnd.nextInt(4) == 0 ? 64 : 24);
             int maxDepth = small ? 3 : 1 + rnd.nextInt(rnd.nextInt(3) == 0 ? 40 : 12);
             int forced = small ? rnd.nextInt(3) : new int[] {0, 0, 0, 1, 2, 3}[rnd.nextInt(6)];
+            if (large) {
+                hg = rnd.nextBoolean() ? new int[] {8, 4} : new int[] {4, 8};
+                batch = 48 + rnd.nextInt(17);
+                maxDepth = 8 + rnd.nextInt(33);
+            }
             RandomBatch rb = RandomBatch.generate(rnd, dtype, batch, hg[0], hg[1], headDim, chunk, maxDepth);
             String name = String.format("case %3d %-4s d%-3d C=%-3d B=%-2d hkv=%-2d g=%d depth<=%-2d pieces=%s", c,
                     dtype == DType.F16 ? "f16" : "bf16", headDim, chunk, batch, hg[0], hg[1], maxDepth, forced == 0 ? "auto" : forced + "t");

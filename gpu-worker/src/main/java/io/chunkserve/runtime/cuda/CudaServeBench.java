@@ -44,7 +44,7 @@ import static io.chunkserve.runtime.cuda.ServeBenchRuns.*;
  * (--attn-tiles: a piece-size sweep of the two-phase plan at B = 64 through the engine, 0 = the plan's own choice;
  * --attn-ab: plan configurations, warp items off|auto|always : piece tiles [: private split auto|off|N
  * [: partials diagnostics 0|1 (loads only)|2 (math only)|3 (the other of f64 / f64z)|4 (the other of f64z / f64w8; f64z
- * under f64w8p)|5 (f64w8, under f64w8p)
+ * under f64w8p / f64w8h)|5 (f64w8, under f64w8p / f64w8h)
  * [: ops left out, as --skip-ab]]], in this process in the given order,
  * each with its unprofiled GPU ms a step and its profiled attention)
  */
