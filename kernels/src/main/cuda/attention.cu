@@ -110,7 +110,7 @@ __device__ __forceinline__ float ex2(float x) {
     }
 }
 
-// DIAG (diagnostics only, session 9; separate _f64d1/_f64d2 instances, garbage outputs): 1 = the K/V loads, barriers
+// DIAG (diagnostics only, session 9; separate _f64d1/_f64d2 instances, garbage outputs): DIAG & 3 = 1: the K/V loads, barriers
 // and the finish without the tile math; 2 = the tile math on whatever shared memory holds, without the K/V loads.
 // NW: warps a block (4, or 8 for the _f64w8 kernels, session 10): with 8 the NRS row slices of a 64-row item have
 // 8 / NRS warps each, every one taking its share of each tile's tokens (NT = TL·NRS/NW), so a scheduler holds two
@@ -144,7 +144,7 @@ __device__ __forceinline__ void partials_body(
     // fragment already) and the V stage as an MN-major operand (token rows of 64 contiguous d, trans-b). The softmax
     // between them is unchanged. bf16 only; other targets compile the mma.sync path (CS_WGMMA 0).
 #if CS_WGMMA
-    constexpr bool WGQK = WG && NW == 8 && NRS == 4 && D == 64 && TL == 64 && std::is_same<T, __nv_bfloat16>::value && DIAG == 0;
+    constexpr bool WGQK = WG && NW == 8 && NRS == 4 && D == 64 && TL == 64 && std::is_same<T, __nv_bfloat16>::value;
     constexpr bool WGPV = WGQK;
 #else
     constexpr bool WGQK = false;
@@ -177,7 +177,7 @@ __device__ __forceinline__ void partials_body(
     // (the prologue takes the first chunk ids from the item record; later tiles read chunkIds, from L2)
     // (tiles of the main loop know the tail length by then: there, slots past it are zero-filled, not read)
     auto load_tile = [&](int tile, int stage, auto prologue, int bound) {
-        if constexpr (DIAG == 2) return;
+        if constexpr ((DIAG & 3) == 2) return;
         T* ks = kvs + stage * S::STAGE;
         T* vs = ks + TL * D;
         #pragma unroll
@@ -206,7 +206,7 @@ __device__ __forceinline__ void partials_body(
     // constant + it·THREADS·8 elements (the swizzle depends on row mod 8, which `it` does not change)
     const uint32_t sOffB = (uint32_t)swz<D>(tid / PR, tid % PR) * 2u;
     auto load_whole = [&](int tile, int stage, int chunk, int bound) {
-        if constexpr (DIAG == 2) return;
+        if constexpr ((DIAG & 3) == 2) return;
         const uint32_t ks = smem_u32(kvs + stage * S::STAGE) + sOffB, vs = ks + TL * D * 2;
         const size_t base = (((size_t)chunk * hkv + h) * C + ((tile * TL) & (C - 1))) * D + tid * 8;
         const T* kp0 = kc + base;
@@ -246,6 +246,13 @@ __device__ __forceinline__ void partials_body(
     }
     const int nTok = tailSeq >= 0 ? fullTok - C + ((tailLen - 1) & (C - 1)) + 1 : fullTok;
     const int nTiles = (nTok + TL - 1) / TL;
+    if constexpr ((DIAG & 3) == 2) {   // the math alone runs on zeroed stages (stale shared memory may hold NaN patterns)
+        for (int p = tid; p < STAGES * S::STAGE / 8; p += THREADS) reinterpret_cast<uint4*>(kvs)[p] = make_uint4(0u, 0u, 0u, 0u);
+#if CS_WGMMA
+        fence_proxy_async();
+#endif
+        __syncthreads();
+    }
 
     float o[D / 8][4];
     #pragma unroll
@@ -286,7 +293,7 @@ __device__ __forceinline__ void partials_body(
 #endif
             __syncthreads();
         }
-        if (!active || DIAG == 1) continue;   // warps without tokens: loads and barriers only
+        if (!active || (DIAG & 3) == 1) continue;   // warps without tokens: loads and barriers only
         auto load_q = [&](int kk, uint32_t (&f)[4]) {
             int mat = lane >> 3;
             int row = rs * 16 + (lane & 7) + ((mat & 1) << 3);
@@ -411,6 +418,10 @@ __device__ __forceinline__ void partials_body(
     const int rowStart = ja.w, rowCount = jb.x, partBase = jb.y, partStride = jb.z;
     const int k0 = rowStart / g;
 
+    if constexpr ((DIAG & 3) != 0) {   // diagnostics: finite records and outputs (their values are meaningless)
+        m0 = m1 = 0.f;
+        l0 = l1 = 1.f;
+    }
     // each warp: row sums over its quad; then combine the warps that share a row slice
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -473,22 +484,53 @@ __device__ __forceinline__ void partials_body(
 
 #include "attention_warp.cuh"
 
+// DIAG & 4 (diagnostics only, session 23; the _tl / _tld instances): a timeline of the launch, per block b < TL_MAX six values
+// in cs_attn_tl[6b ..]: globaltimer (ns) when the block began and after its dependency wait, the latest end of its
+// warps (globaltimer, atomicMax), clock64 after the wait and at the latest end (one SM's clock: exact durations), and
+// smid | warp block << 8 | rows << 16 | item tokens << 32. Read by CudaAttention.timeline().
+constexpr int TL_MAX = 8192;
+}  // namespace cs
+__device__ unsigned long long cs_attn_tl[6 * cs::TL_MAX];   // global scope: found by name (cuModuleGetGlobal)
+namespace cs {
+
+__device__ __forceinline__ unsigned long long gtimer() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+__device__ __forceinline__ unsigned smid() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(r));
+    return r;
+}
+
+// the calling warp's end in block b's record (lane 0 of each warp that ran an item)
+__device__ __forceinline__ void tl_end() {
+    if ((threadIdx.x & 31) == 0 && blockIdx.x < TL_MAX) {
+        atomicMax(&cs_attn_tl[6 * blockIdx.x + 2], gtimer());
+        atomicMax(&cs_attn_tl[6 * blockIdx.x + 4], (unsigned long long)clock64());
+    }
+}
+
 template <typename T, int D, int STAGES, int TL, bool FAST, bool WARP, int DIAG = 0, bool FTZ = false, int NW = 4,
-          bool WPAIR = false, bool WG = false>
+          bool WPAIR = false, bool WG = false, int WPB = 4>
 __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __restrict__ vc, const T* __restrict__ q,
                                          const Args& A, const char* planBase, int planLines) {
     extern __shared__ __align__(128) unsigned char smemRaw[];
+    const unsigned long long tlBegin = (DIAG & 4) ? gtimer() : 0ull;
     // WG: the wgmma descriptors' swizzle atoms need a 1024-byte aligned query tile and stages (CudaAttention asks for
     // 1 KiB more shared memory for these kernels)
     unsigned char* smem = WG ? smemRaw + ((1024u - (smem_u32(smemRaw) & 1023u)) & 1023u) : smemRaw;
     const int item = blockIdx.x / A.hkv, h = blockIdx.x - item * A.hkv;
-    // items ≥ warpStart are warp items, 4 a block
+    // items ≥ warpStart are warp items, WPB a block (4, or 8 on 8 warps: the _f64w8hw kernels)
+    static_assert(WPB == 4 || (WPB == 8 && NW == 8 && !WPAIR), "warp items a block");
     const bool warpBlock = WARP && item >= A.warpStart;
-    const int myItem = warpBlock ? A.warpStart + 4 * (item - A.warpStart) + ((threadIdx.x >> 5) & 3) : item;
+    const int myItem = warpBlock ? A.warpStart + WPB * (item - A.warpStart) + ((threadIdx.x >> 5) & (WPB - 1)) : item;
     if (warpBlock && myItem >= A.nItems) return;   // a last block's missing items (the whole warp leaves)
-    // NW = 8: a warp block still runs 4 warp items (warps 0..3, the shared memory of 4); warps 4..7 leave at once
+    // NW = 8, WPB = 4: a warp block runs 4 warp items (warps 0..3, the shared memory of 4); warps 4..7 leave at once
     // (WPAIR: warps w and w + 4 run warp item w together, see partials_warp)
-    if (NW > 4 && !WPAIR && warpBlock && (threadIdx.x >> 5) >= 4) return;
+    if (NW > 4 && !WPAIR && WPB == 4 && warpBlock && (threadIdx.x >> 5) >= 4) return;
     const int* itemRec = A.items + (size_t)myItem * ITEM_INTS;
     const int4* rec = reinterpret_cast<const int4*>(itemRec);
     const int4 ia = __ldg(rec), ib = __ldg(rec + 1), ic = __ldg(rec + 2), id = __ldg(rec + 3);
@@ -507,9 +549,22 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     // before the step) were read above. A no-op on a plain launch.
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+    if constexpr ((DIAG & 4) != 0) {
+        if (threadIdx.x == 0 && blockIdx.x < TL_MAX) {
+            unsigned long long* r = cs_attn_tl + 6 * blockIdx.x;
+            r[0] = tlBegin;
+            r[1] = gtimer();
+            r[2] = 0ull;
+            r[3] = (unsigned long long)clock64();
+            r[4] = 0ull;
+            r[5] = smid() | (warpBlock ? 1u << 8 : 0u) | ((unsigned)min(ib.x, 255) << 16) | ((unsigned long long)(unsigned)ia.y << 32);
+        }
+        __syncwarp();
+    }
     if constexpr (WARP) {
         if (warpBlock) {
-            partials_warp<T, D, STAGES, FTZ, WPAIR>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+            partials_warp<T, D, STAGES, FTZ, WPAIR, WPB == 8, DIAG & 3>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
+            if constexpr ((DIAG & 4) != 0) tl_end();
             return;
         }
     }
@@ -521,6 +576,7 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
     } else {
         partials_body<T, D, STAGES, TL, 4, FAST, DIAG, FTZ, NW, WG>(kc, vc, q, A, h, itemRec, ia, ib, ic, id, smem);
     }
+    if constexpr ((DIAG & 4) != 0) tl_end();
 }
 
 // Per (sequence, query head): log-sum-exp merge of its partial records, out = O / L; with direct = 1 the
@@ -602,18 +658,21 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 // experiment): _f64w8 with each warp item on two warps (8·(16·64 + 3·2·16·64)·2 = 112 KiB of shared memory); _v0 (64-token stages without FAST: the
 // session-3 kernel) and _t32 (32-token stages, 3 blocks an SM at d128: no faster than _f64) are kept for A/B.
 // _f64w8h (session 22): _f64w8 with the 64-row items' Q·Kᵀ and P·V on warpgroup MMAs (partials_body's WG; bf16 on
-// sm_90a, else the same code as _f64w8), 1 KiB more shared memory for the alignment.
+// sm_90a, else the same code as _f64w8), 1 KiB more shared memory for the alignment. _f64w8hw (session 23): _f64w8h with
+// 8 warp items a warp block (every warp its own; 8·(16·64 + 3·2·16·64)·2 + 1024 bytes of shared memory, still 2 an SM).
 #define CS_PARTIALS(NAME, T, D, STAGES, TL, FAST, MINB) CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, 0, false)
 #define CS_PARTIALS_D(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ) CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, 4, false)
 #define CS_PARTIALS_W(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW, WPAIR) CS_PARTIALS_G(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW, WPAIR, false)
 #define CS_PARTIALS_G(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW, WPAIR, WG)                          \
+    CS_PARTIALS_X(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW, WPAIR, WG, 4)
+#define CS_PARTIALS_X(NAME, T, D, STAGES, TL, FAST, MINB, DIAG, FTZ, NW, WPAIR, WG, WPB)                     \
     extern "C" __global__ void __launch_bounds__(NW * 32, MINB)                                              \
     NAME(const T* kc, const T* vc, const T* q, const int* plan, int offChunkIds, int offRowSeqs,             \
          int offSeqInfo, int planLines, const int* lens, float* partO, float* partML, T* out, int hkv,       \
          int g, int logC, float scaleLog2, int direct, int warpStart, int nItems) {                          \
         const cs::Args a{plan, plan + offChunkIds, plan + offRowSeqs, lens, partO, partML,                   \
                          plan + offSeqInfo, out, hkv, g, logC, direct, scaleLog2, warpStart, nItems};        \
-        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG, FTZ, NW, WPAIR, WG>(     \
+        cs::partials<T, D, STAGES, TL, FAST, FAST && TL == 64 && STAGES == 3, DIAG, FTZ, NW, WPAIR, WG, WPB>( \
             kc, vc, q, a, reinterpret_cast<const char*>(plan), planLines);                                   \
     }
 
@@ -628,7 +687,8 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     CS_PARTIALS_D(cs_attn_partials_##NAME_T##_d64_f64z, T, 64, 3, 64, true, 3, 0, true)                      \
     CS_PARTIALS_W(cs_attn_partials_##NAME_T##_d64_f64w8, T, 64, 3, 64, true, 2, 0, true, 8, false)           \
     CS_PARTIALS_W(cs_attn_partials_##NAME_T##_d64_f64w8p, T, 64, 3, 64, true, 2, 0, true, 8, true)         \
-    CS_PARTIALS_G(cs_attn_partials_##NAME_T##_d64_f64w8h, T, 64, 3, 64, true, 2, 0, true, 8, false, true)
+    CS_PARTIALS_G(cs_attn_partials_##NAME_T##_d64_f64w8h, T, 64, 3, 64, true, 2, 0, true, 8, false, true)    \
+    CS_PARTIALS_X(cs_attn_partials_##NAME_T##_d64_f64w8hw, T, 64, 3, 64, true, 2, 0, true, 8, false, true, 8)
 
 CS_PARTIALS_ALL(__half, f16)
 CS_PARTIALS_ALL(__nv_bfloat16, bf16)
@@ -637,6 +697,14 @@ CS_PARTIALS_D(cs_attn_partials_bf16_d128_f64d1, __nv_bfloat16, 128, 3, 64, true,
 CS_PARTIALS_D(cs_attn_partials_bf16_d128_f64d2, __nv_bfloat16, 128, 3, 64, true, 2, 2, false)
 CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d1, __nv_bfloat16, 64, 3, 64, true, 3, 1, false)
 CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64d2, __nv_bfloat16, 64, 3, 64, true, 3, 2, false)
+// diagnostics (CudaAttention.partialsDiag 6, 7): the default kernels with a timeline of each launch (DIAG 4, cs_attn_tl);
+// 8, 9: f64w8h's timeline instances with the K/V loads alone (DIAG 5) / the tile math alone (DIAG 6; warp items too)
+CS_PARTIALS_G(cs_attn_partials_bf16_d64_f64w8htl, __nv_bfloat16, 64, 3, 64, true, 2, 4, true, 8, false, true)
+CS_PARTIALS_X(cs_attn_partials_bf16_d64_f64w8hwtl, __nv_bfloat16, 64, 3, 64, true, 2, 4, true, 8, false, true, 8)
+CS_PARTIALS_D(cs_attn_partials_bf16_d64_f64ztl, __nv_bfloat16, 64, 3, 64, true, 3, 4, true)
+CS_PARTIALS_D(cs_attn_partials_bf16_d128_f64ztl, __nv_bfloat16, 128, 3, 64, true, 2, 4, true)
+CS_PARTIALS_G(cs_attn_partials_bf16_d64_f64w8htld1, __nv_bfloat16, 64, 3, 64, true, 2, 5, true, 8, false, true)
+CS_PARTIALS_G(cs_attn_partials_bf16_d64_f64w8htld2, __nv_bfloat16, 64, 3, 64, true, 2, 6, true, 8, false, true)
 
 // merge variants (CudaAttention.mergeVariant): "" = entries read after the wait (session 8); _pre = the first entries
 // read before the wait (the default since session 9)

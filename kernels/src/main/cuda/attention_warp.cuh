@@ -11,7 +11,11 @@
 // PAIR (the _f64w8p kernels, session 10, 8 warps a block): warps w and w + 4 run item w together, warp w + 4·hf taking
 // the item's 16-token tiles hf, hf + 2, ...; each has its own query copy and stages (8 warps' worth of shared memory:
 // 8·(16·D + WST·2·16·D) elements), and warp w + 4 hands its (m, l, o) to warp w through shared memory at the end.
-template <typename T, int D, int WST, bool FTZ = false, bool PAIR = false>
+// WPB8 (the _f64w8hw kernels, session 23, 8 warps a block): every warp its own item (8 a block), each with its own query
+// copy and stages as in PAIR's layout.
+// MODE (diagnostics, session 23; garbage outputs): 1 = the K/V loads and waits without the tile math, 2 = the tile math
+// on whatever shared memory holds, without the K/V loads.
+template <typename T, int D, int WST, bool FTZ = false, bool PAIR = false, bool WPB8 = false, int MODE = 0>
 __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T* __restrict__ vc,
                                               const T* __restrict__ q, const Args& A, int h, const int* itemRec,
                                               int4 ia, int4 ib, int4 ic, int4 id, unsigned char* smem) {
@@ -20,7 +24,7 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
     constexpr int WSTAGE = 2 * NTW * D;  // elements of one K + V stage
     static_assert(NTW * PR % 32 == 0, "stage load split");
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    constexpr int NWS = PAIR ? 8 : 4;    // warps with their own query copy and stages
+    constexpr int NWS = PAIR || WPB8 ? 8 : 4;    // warps with their own query copy and stages
     const int hf = PAIR ? warp >> 2 : 0;  // which of the pair (tiles hf, hf + TSTEP, ...)
     constexpr int TSTEP = PAIR ? 2 : 1;
     T* qs = reinterpret_cast<T*>(smem) + warp * 16 * D;
@@ -50,6 +54,7 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
     };
     // stage load: tokens tile·16 .. +15 lie in one chunk; slots ≥ nTok are zero-filled, not read
     auto load = [&](int j, int stage, int chunk) {
+        if constexpr (MODE == 2) return;
         const int tok0 = (hf + TSTEP * j) * NTW;
         const T* kb = kc + (((size_t)chunk * hkv + h) * C + (tok0 & (C - 1))) * D;
         const T* vb = vc + (kb - kc);
@@ -67,6 +72,10 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
     for (int s = 0; s < WST - 1; ++s) {
         if (s < nTiles) load(s, s, chunk_of(s));
         cp_async_commit();   // the first group also holds the query rows
+    }
+    if constexpr (MODE == 2) {   // the math alone runs on zeroed stages (stale shared memory may hold NaN patterns)
+        for (int p = lane; p < WST * WSTAGE / 8; p += 32) reinterpret_cast<uint4*>(kvs)[p] = make_uint4(0u, 0u, 0u, 0u);
+        __syncwarp();
     }
     float o[D / 8][4];
     #pragma unroll
@@ -87,6 +96,7 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
                 ldsm_x4(qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3], smem_u32(qs + swz<D>(row, kk * 2 + (mat >> 1))));
             }
         }
+        if constexpr (MODE == 1) continue;
         const T* ks = kvs + (i % WST) * WSTAGE;
         const T* vs = ks + NTW * D;
         float s[2][4];
@@ -151,6 +161,10 @@ __device__ __forceinline__ void partials_warp(const T* __restrict__ kc, const T*
         }
     }
     cp_async_wait<0>();
+    if constexpr (MODE != 0) {   // diagnostics: finite records and outputs (their values are meaningless)
+        m0 = m1 = 0.f;
+        l0 = l1 = 1.f;
+    }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
     l1 += __shfl_xor_sync(0xffffffffu, l1, 1);

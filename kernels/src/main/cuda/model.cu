@@ -823,7 +823,11 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         }
     }
 #if CS_WGMMA
-    if constexpr (WG && DEFER) wg_wait<0>();
+    if constexpr (WG) {
+        if constexpr (DEFER) wg_wait<0>();
+        // the accumulators are final only after the wait: pinned here, so that no epilogue read is scheduled before it
+        wg_fence_regs(acc[0]);
+    }
 #endif
     cp_async_wait<0>();
     // acc[m][nt][e]: W row r0 + (warp·MT + m)·16 + lane/4 (+8 for e ≥ 2), token nt·8 + 2·(lane%4) + (e & 1)

@@ -8,7 +8,10 @@ import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuModuleGetGlobal;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
 
 /**
@@ -72,9 +75,14 @@ public final class CudaAttention implements AutoCloseable {
     // [4]: the other of f64z / f64w8 (f64z / f64w8, both dtypes; f64w8p / f64w8h: f64z), [5]: f64w8 (f64w8p / f64w8h only),
     // else 0;
     // threadsDiag / smemDiag: their block sizes and dynamic shared memory
-    private final long[] hPartialsDiag = new long[6];
-    private final int[] threadsDiag = new int[6];
-    private final int[] smemDiag = new int[6];
+    // [6]: the timeline twin (_tl) of hPartials, [7]: of [4] (bf16 f64z / f64w8h only); [8], [9]: f64w8h's timeline
+    // instances with the K/V loads alone / the tile math alone (bf16 f64w8h only)
+    private final long[] hPartialsDiag = new long[10];
+    private final int[] threadsDiag = new int[10];
+    private final int[] smemDiag = new int[10];
+    private int timelineBlocks;   // blocks of the launch captured with the timeline instance (0: none yet)
+    private boolean tlArmed;      // armTimeline: capture the next launch with ≥ tlMinBatch sequences after tlSkip of them
+    private int tlMinBatch, tlSkip;
     private int partialsDiag;
     private final long[] hMerges = new long[MERGE_VARIANTS.size()];
     private int mergeVariant;
@@ -110,9 +118,9 @@ public final class CudaAttention implements AutoCloseable {
         variant = System.getProperty("chunkserve.cuda.attnVariant", DEFAULT_VARIANT);
         int stages, stageTokens;
         switch (variant) {
-            case "v0", "f64", "f64z", "f64w8", "f64w8p", "f64w8h" -> { stages = 3; stageTokens = 64; }
+            case "v0", "f64", "f64z", "f64w8", "f64w8p", "f64w8h", "f64w8hw" -> { stages = 3; stageTokens = 64; }
             case "t32" -> { stages = layout.headDim() >= 128 ? 3 : 4; stageTokens = 32; }
-            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, f64z, f64w8, f64w8p, f64w8h, t32)");
+            default -> throw new IllegalArgumentException("chunkserve.cuda.attnVariant: unknown partials variant " + variant + " (v0, f64, f64z, f64w8, f64w8p, f64w8h, f64w8hw, t32)");
         }
         int d0 = layout.headDim();
         partials = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + kernelOf(variant, d0));
@@ -134,7 +142,7 @@ public final class CudaAttention implements AutoCloseable {
                 smemDiag[i] = smemBytesFor(layout.headDim(), stages, stageTokens);
             }
         }
-        if (variant.equals("f64z") || variant.startsWith("f64w8")) {
+        if (variant.equals("f64z") || (variant.startsWith("f64w8") && !variant.equals("f64w8hw"))) {   // (f64w8hw's plans: 8 warp items a block)
             String[] others = variant.equals("f64z") ? new String[] {"f64w8"} : variant.equals("f64w8") ? new String[] {"f64z"} : new String[] {"f64z", "f64w8"};
             for (int i = 0; i < others.length; i++) {
                 CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + kernelOf(others[i], d0));
@@ -142,6 +150,21 @@ public final class CudaAttention implements AutoCloseable {
                 CudaDevice.setDynamicShared(f, smemDiag[4 + i]);
                 hPartialsDiag[4 + i] = Launcher.handle(f);
                 threadsDiag[4 + i] = threadsOf(others[i], d0);
+            }
+        }
+        if (layout.dtype() == DType.BF16 && (variant.equals("f64z") || variant.startsWith("f64w8h"))) {
+            // diagnostics 6 / 7: the timeline twins of the default kernels (see timeline())
+            boolean h64 = variant.equals("f64w8h") && d0 == 64;
+            String[] tw = {kernelOf(variant, d0), h64 ? "f64z" : null, h64 ? "f64w8h" : null, h64 ? "f64w8h" : null};
+            String[] sfx = {"tl", "tl", "tld1", "tld2"};
+            for (int i = 0; i < tw.length; i++) {
+                if (tw[i] == null) continue;
+                int slot = 6 + i;   // 6, 7, 8, 9
+                CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + tw[i] + sfx[i]);
+                smemDiag[slot] = smemBytesFor(tw[i], d0, stages, stageTokens);
+                CudaDevice.setDynamicShared(f, smemDiag[slot]);
+                hPartialsDiag[slot] = Launcher.handle(f);
+                threadsDiag[slot] = threadsOf(tw[i], d0);
             }
         }
         for (int i = 0; i < hMerges.length; i++) {
@@ -161,7 +184,7 @@ public final class CudaAttention implements AutoCloseable {
             CUfunction four = CudaDevice.function(module, "cs_attn_partials_" + t + "_f64z");
             int fourSmem = smemBytesFor(d, stages, stageTokens);
             CudaDevice.setDynamicShared(four, fourSmem);
-            planBlocksPerSm = Math.max(1, CudaDevice.blocksPerMultiprocessor(four, THREADS, fourSmem));
+            planBlocksPerSm = Integer.getInteger("chunkserve.cuda.planBlocksPerSm", Math.max(1, CudaDevice.blocksPerMultiprocessor(four, THREADS, fourSmem)));
         } else {
             planBlocksPerSm = blocksPerSm;
         }
@@ -241,6 +264,9 @@ public final class CudaAttention implements AutoCloseable {
         plan = null;
     }
 
+    /** Warp items a warp block of the kernel: 8 for f64w8hw's 8-warp kernels (every warp its own), else 4. */
+    int warpsPerBlock() { return kernelOf(variant, layout.headDim()).equals("f64w8hw") ? 8 : 4; }
+
     /** The kernel name suffix of a partials variant at head dim d (f64w8 has 8-warp kernels at d = 64 only). */
     static String kernelOf(String variant, int d) {
         return variant.startsWith("f64w8") && d != 64 ? "f64z" : variant;
@@ -258,8 +284,10 @@ public final class CudaAttention implements AutoCloseable {
     static int smemBytesFor(String variant, int d, int stages, int stageTokens) {
         int base = smemBytesFor(d, stages, stageTokens);
         String k = kernelOf(variant, d);
+        int eightItems = Math.max(base, 8 * (16 * d + stages * 2 * 16 * d) * 2);   // 8 warps' query copies and stages
         if (k.equals("f64w8h")) return base + 1024;
-        return k.equals("f64w8p") ? Math.max(base, 8 * (16 * d + stages * 2 * 16 * d) * 2) : base;
+        if (k.equals("f64w8hw")) return eightItems + 1024;
+        return k.equals("f64w8p") ? eightItems : base;
     }
 
     private static int smemBytesFor(int d, int stages, int stageTokens) {
@@ -271,7 +299,9 @@ public final class CudaAttention implements AutoCloseable {
      * without the tile math; 2 = the tile math without the K/V loads (bf16 f64/f64z only; outputs are garbage); 3 = the
      * other of f64 / f64z (an A/B arm with correct outputs: the softmax's 2^x as exp2f vs ex2.approx.ftz); 4 = the other of
      * f64z / f64w8 (an A/B arm with correct outputs: 4- vs 8-warp blocks; the plan stays the one built for the variant's
-     * occupancy); 5 = f64w8 under f64w8p / f64w8h (the A/B arm of the warpgroup-MMA kernel).
+     * occupancy); 5 = f64w8 under f64w8p / f64w8h (the A/B arm of the warpgroup-MMA kernel); 6 = the kernel, and its
+     * timeline instance for the launch {@link #armTimeline} picks ({@link #timeline}; bf16 f64z / f64w8h only); 8 / 9 =
+     * as 6 with f64w8h's K/V loads alone / tile math alone in that launch (block and warp items; garbage outputs).
      */
     void partialsDiag(int mode) {
         if (mode < 0 || mode >= hPartialsDiag.length || hPartialsDiag[mode] == 0) throw new IllegalArgumentException("partials diagnostics " + mode + " not built for this kernel");
@@ -357,7 +387,7 @@ public final class CudaAttention implements AutoCloseable {
         boolean rebuild = plan == null || plan.sharing() != sharing || !plan.sameStructure(tables, lengths);
         if (rebuild) {
             CudaPlan.Shape shape = new CudaPlan.Shape(layout.kvHeads(), groupSize, layout.headDim(), layout.chunkSize(),
-                    device.multiprocessors(), planBlocksPerSm, forcedTilesPerPiece, warpItems, privateSplit);
+                    device.multiprocessors(), planBlocksPerSm, forcedTilesPerPiece, warpItems, privateSplit, warpsPerBlock());
             plan = CudaPlan.build(tables, lengths, sharing, shape);
             int[][] sections = {plan.items, plan.chunkIds, plan.rowSeqs, plan.seqInfo, plan.mergeEnt};
             int[] offsets = new int[sections.length];
@@ -430,13 +460,21 @@ public final class CudaAttention implements AutoCloseable {
                 .i32(hkv).i32(groupSize).i32(Integer.numberOfTrailingZeros(layout.chunkSize())).f32(scaleLog2).i32(directNow ? 1 : 0)
                 .i32(plan.warpStart()).i32(plan.itemCount());
         int blocks = skipPrivate && plan.warpStart() > 0 ? plan.warpStart() * hkv : plan.blockCount();
-        long hp = hPartialsDiag[partialsDiag];
-        int threads = threadsDiag[partialsDiag], smem = smemDiag[partialsDiag];
-        if (partialsDiag == 0 && !W8_ALWAYS && (variant.equals("f64w8") || variant.equals("f64w8h")) && partialsThreads > THREADS && plan.privatePieces() == 1) {
+        boolean tlMode = partialsDiag == 6 || partialsDiag >= 8;
+        boolean capture = tlMode && tlArmed && plan.batchSize() >= tlMinBatch && tlSkip-- <= 0;
+        int diag = tlMode && !capture ? 0 : partialsDiag;
+        long hp = hPartialsDiag[diag];
+        int threads = threadsDiag[diag], smem = smemDiag[diag];
+        if ((diag == 0 || diag == 6) && !W8_ALWAYS && (variant.equals("f64w8") || variant.equals("f64w8h")) && partialsThreads > THREADS && plan.privatePieces() == 1) {
             // f64w8 / f64w8h: the 8-warp kernel only beside split private lists; other plans run the f64z kernel (W8_PRIVATE_SPLIT)
-            hp = hPartialsDiag[4];
-            threads = threadsDiag[4];
-            smem = smemDiag[4];
+            int slot = diag == 6 ? 7 : 4;
+            hp = hPartialsDiag[slot];
+            threads = threadsDiag[slot];
+            smem = smemDiag[slot];
+        }
+        if (capture) {
+            tlArmed = false;
+            timelineBlocks = blocks;
         }
         if (dependentPartials) launcher.launchDependent(hp, blocks, 1, threads, smem);
         else launcher.launch(hp, blocks, 1, threads, smem);
@@ -490,6 +528,37 @@ public final class CudaAttention implements AutoCloseable {
     void readOne(DeviceBuffer buf) {
         Pointer p = Pointer.to(Pointer.to(buf.ptr()), Pointer.to(new long[] {1}), Pointer.to(buf.ptr()));
         cuLaunchKernel(readAll, 1, 1, 1, 32, 1, 1, 0, null, p, null);
+    }
+
+    /**
+     * Diagnostics only (with {@code partialsDiag(6)}): the next launch whose plan holds ≥ minBatch sequences, after
+     * {@code skip} such launches, runs the timeline instance; {@link #timeline} then returns what it recorded.
+     */
+    void armTimeline(int minBatch, int skip) {
+        tlArmed = true;
+        tlMinBatch = minBatch;
+        tlSkip = skip;
+        timelineBlocks = 0;
+    }
+
+    /**
+     * Diagnostics only: the timeline of the launch {@link #armTimeline} captured (waits for the device; empty when none
+     * was): per block b, 6 values at [6b ..] — globaltimer ns at the block's start and after its dependency wait, the
+     * latest end of its warps, clock64 after the wait and at the end, and smid | warp block &lt;&lt; 8 | rows &lt;&lt; 16 |
+     * item tokens &lt;&lt; 32 (attention.cu, DIAG 3). Read once.
+     */
+    long[] timeline() {
+        if (timelineBlocks == 0) return new long[0];
+        device.makeCurrent();
+        cuCtxSynchronize();
+        CUdeviceptr p = new CUdeviceptr();
+        long[] size = new long[1];
+        cuModuleGetGlobal(p, size, module, "cs_attn_tl");
+        int n = (int) Math.min(timelineBlocks, size[0] / 48);
+        long[] out = new long[6 * n];
+        cuMemcpyDtoH(Pointer.to(out), p, 48L * n);
+        timelineBlocks = 0;
+        return out;
     }
 
     /** Fills the partial buffers with NaN, so that a record the merge reads but no block wrote shows (tests). */

@@ -222,10 +222,7 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
 
     public String attentionMergeVariant() { return twoPhase == null ? "" : twoPhase.mergeVariant(); }
 
-    /**
-     * Diagnostics only: the two-phase partials' loads-only (1) or math-only (2) instance, or the other of f64 / f64z (3);
-     * 0 = the kernel. Applied to decode-only steps (as {@link #setSkipOps}); an instance that was not built is refused here.
-     */
+    /** Diagnostics only: a partials instance ({@link CudaAttention#partialsDiag}) for decode-only steps; unbuilt ones refused. */
     void attentionPartialsDiag(int mode) {
         if (twoPhase != null) {
             twoPhase.partialsDiag(mode); // throws when that instance was not built
@@ -235,6 +232,8 @@ public final class CudaModelRunner implements ModelRunner, ChunkPool.Mirror {
     }
 
     private volatile int partialsDiag;
+
+    CudaAttention attention() { return twoPhase; }   // diagnostics (CudaAttention.timeline); null without two-phase kernels
 
     /** Benchmarks: the two-phase plans' private list split ({@link CudaPlan#SPLIT_AUTO}, {@code SPLIT_OFF} or N ≥ 2). */
     public void attentionPrivateSplit(int mode) {

@@ -58,14 +58,22 @@ public final class CudaPlan {
      *                        ({@code warpPieceTiles}) may also cut every private list into 2..4 pieces (shorter warp
      *                        items beside shorter group pieces); n ≥ 2: every private list into min(n, chunks) pieces
      *                        at least (checks)
+     * @param warpsPerBlock   warp items a warp block: 4, or 8 (the f64w8hw kernels: every warp of 8 its own item)
      */
     public record Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm,
-                        int forcedTilesPerPiece, int warpItems, int privateSplit) {
+                        int forcedTilesPerPiece, int warpItems, int privateSplit, int warpsPerBlock) {
         public Shape {
+            if (warpsPerBlock != 4 && warpsPerBlock != 8) throw new IllegalArgumentException("warp items a block " + warpsPerBlock);
             if (Integer.bitCount(chunkSize) != 1) throw new IllegalArgumentException("chunk size " + chunkSize + " is not a power of two");
             if (kvHeads < 1 || groupSize < 1 || multiprocessors < 1 || blocksPerSm < 1) throw new IllegalArgumentException("bad shape " + this);
             if (warpItems < WARP_OFF || warpItems > WARP_ALWAYS) throw new IllegalArgumentException("bad warp item mode " + warpItems);
             if (privateSplit < SPLIT_AUTO) throw new IllegalArgumentException("bad private split " + privateSplit);
+        }
+
+        /** 4 warp items a warp block. */
+        public Shape(int kvHeads, int groupSize, int headDim, int chunkSize, int multiprocessors, int blocksPerSm,
+                     int forcedTilesPerPiece, int warpItems, int privateSplit) {
+            this(kvHeads, groupSize, headDim, chunkSize, multiprocessors, blocksPerSm, forcedTilesPerPiece, warpItems, privateSplit, 4);
         }
 
         /** Private lists cut only by the piece size ({@link #SPLIT_OFF}). */
@@ -186,9 +194,12 @@ public final class CudaPlan {
 
     public int itemCount() { return items.length / ITEM_INTS; }
 
-    public int blockCount() { return (warpStart + (itemCount() - warpStart + 3) / 4) * shape.kvHeads(); }
+    public int blockCount() { return (warpStart + warpBlocks(itemCount() - warpStart, shape)) * shape.kvHeads(); }
 
-    /** Index of the first warp item (items from here on run one a warp, 4 a block); the item count when none. */
+    /** Blocks of n warp items. */
+    static int warpBlocks(int n, Shape shape) { return (n + shape.warpsPerBlock() - 1) / shape.warpsPerBlock(); }
+
+    /** Index of the first warp item (items from here on run one a warp, {@code warpsPerBlock} a block); the item count when none. */
     public int warpStart() { return warpStart; }
 
     /** Items that run one a warp. */
@@ -385,7 +396,7 @@ public final class CudaPlan {
             int n = items.length / ITEM_INTS, small = 0;
             for (int i = 0; i < n; i++) if (items[i * ITEM_INTS + 4] <= WARP_ROWS) small++;
             if (small == 0) return;
-            long blocks = (long) (n - small + (small + 3) / 4) * shape.kvHeads();
+            long blocks = (long) (n - small + warpBlocks(small, shape)) * shape.kvHeads();
             if (shape.warpItems() == WARP_AUTO && blocks < shape.multiprocessors()) return;
             int[] out = new int[items.length];
             int big = 0, w = n - small;
@@ -454,7 +465,7 @@ public final class CudaPlan {
                 }
             }
             if (warpItems == 0) return -1;
-            long blocks = (blockItems + (warpItems + 3) / 4) * shape.kvHeads();
+            long blocks = (blockItems + (warpItems + shape.warpsPerBlock() - 1) / shape.warpsPerBlock()) * shape.kvHeads();
             if (blocks > slots || (shape.warpItems() == WARP_AUTO && blocks < shape.multiprocessors())) return -1;
             return longest;
         }

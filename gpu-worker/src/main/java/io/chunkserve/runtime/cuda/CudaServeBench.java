@@ -401,10 +401,18 @@ public final class CudaServeBench {
                                 runner.attentionPrivateSplit(CudaAttention.parsePrivateSplit(f.length > 2 ? f[2] : CudaAttention.DEFAULT_PRIVATE_SPLIT));
                                 runner.attentionPartialsDiag(f.length > 3 ? Integer.parseInt(f[3]) : 0);
                                 runner.setSkipOps(f.length > 4 ? skipMask(f[4]) : 0);
+                                // diagnostics 6, 8, 9: one launch's timeline, a layer of the fourth step or later with all pb sequences
+                                if (f.length > 3 && java.util.Set.of("6", "8", "9").contains(f[3])) runner.attention().armTimeline(pb, 3 * c.numLayers());
                                 Timed t = timedThenProfiled(cx);
                                 System.out.printf(Locale.ROOT, "%-13s B=%d attn-ab %-9s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; attention %.3f ms/step (profiled); %s%n",
                                         shape, pb, spec, t.at(1), t.tm() == null ? 0 : t.tm()[0], 1e3 * pb / t.x().decodeTps(), t.x().decodeTps(),
                                         attention(t.prof()), t.plan());
+                                if (t.timeline() != null && t.timeline().length > 0) {   // diagnostics 6: the last launch's timeline
+                                    AttnTimeline tl = AttnTimeline.of(t.timeline());
+                                    tl.summary(dev.multiprocessors()).forEach(System.out::println);
+                                    String dir = System.getProperty("chunkserve.cuda.timelineDir");
+                                    if (dir != null) tl.csv(java.nio.file.Path.of(dir, "timeline-" + shape + "-b" + pb + "-" + aIdx + ".csv"));
+                                }
                                 Map<String, Object> one = new LinkedHashMap<>();
                                 one.put("gpu_ms", ms3(t.at(1)));
                                 one.put("period_ms", ms3(t.at(6)));

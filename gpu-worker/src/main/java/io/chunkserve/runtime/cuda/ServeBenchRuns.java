@@ -113,7 +113,7 @@ final class ServeBenchRuns {
                 c.runner().decodeTiming(c.pb(), true);
                 DoubleSupplier after = probe == null ? null : probe.apply(v);
                 Run x = c.run(c.G(), sp);
-                Timed t = new Timed(x, c.runner().decodeTiming(c.pb(), false), null, null);
+                Timed t = new Timed(x, c.runner().decodeTiming(c.pb(), false), null, null, null);
                 st[v].add(t, after == null ? 0 : after.getAsDouble(), rounds);
             }
         }
@@ -146,15 +146,20 @@ final class ServeBenchRuns {
     }
 
     /** A run's figures: its {@link CudaModelRunner#decodeTiming} (null: no decode steps), the profile and plan when taken. */
-    record Timed(Run x, double[] tm, Map<String, Double> prof, CudaPlan plan) {
+    record Timed(Run x, double[] tm, Map<String, Double> prof, CudaPlan plan, long[] timeline) {
         double at(int i) { return tm == null ? Double.NaN : tm[i]; }
     }
 
-    /** An unprofiled 32-token greedy run at B = pb (GPU ms a step, tok/s). */
+    /**
+     * An unprofiled 32-token greedy run at B = pb (GPU ms a step, tok/s), and the partials' timeline when one was
+     * armed ({@link CudaAttention#armTimeline}).
+     */
     static Timed timed(Ctx c) throws Exception {
         c.runner().decodeTiming(c.pb(), true);
         Run x = c.run(32, greedy(32));
-        return new Timed(x, c.runner().decodeTiming(c.pb(), true), null, c.runner().attentionPlan());
+        double[] tm = c.runner().decodeTiming(c.pb(), true);
+        CudaAttention a = c.runner().attention();
+        return new Timed(x, tm, null, c.runner().attentionPlan(), a == null ? null : a.timeline());
     }
 
     /** {@link #timed}, then a profiled 16-token run (events around each op). */
@@ -164,7 +169,7 @@ final class ServeBenchRuns {
         c.run(16, greedy(16));
         Map<String, Double> prof = c.runner().profile();
         c.runner().setProfile(false);
-        return new Timed(t.x(), t.tm(), prof, t.plan());
+        return new Timed(t.x(), t.tm(), prof, t.plan(), t.timeline());
     }
 
     static double round(double v) { return Math.round(v * 100) / 100.0; }

@@ -8,6 +8,7 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -35,7 +36,7 @@ class CudaPlanTest {
                 int warp = rnd.nextInt(3);
                 int split = new int[] {CudaPlan.SPLIT_OFF, CudaPlan.SPLIT_AUTO, 2, 3}[rnd.nextInt(4)];
                 CudaPlan plan = CudaPlan.build(rb.tables(), rb.lengths(), sharing,
-                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced, warp, split));
+                        new CudaPlan.Shape(hg[0], hg[1], 8, chunk, sms, 2, forced, warp, split, rnd.nextBoolean() ? 4 : 8));
                 if (split >= 2) assertEquals(split, plan.privatePieces());
                 if (split == CudaPlan.SPLIT_OFF) assertEquals(1, plan.privatePieces());
                 if (warp == CudaPlan.WARP_OFF) assertEquals(plan.itemCount(), plan.warpStart());
@@ -143,6 +144,15 @@ class CudaPlanTest {
         assertEquals(off1.blockCount(), w8.blockCount(), off1 + " vs " + w8);
         assertEquals(off1.tilesPerPiece(), w8.tilesPerPiece());
         assertArrayEquals(off1.items, w8.items);
+        // 8 warp items a warp block (f64w8hw): the same items, half the warp blocks; with the real occupancy (2 an SM)
+        // the one-wave rule then fits each private list in 2 pieces beside the group: (16 + 2 · 64 / 8) · 8 = 256 blocks
+        CudaPlan hw3 = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 64, c, 132, 3, 0, CudaPlan.WARP_AUTO, CudaPlan.SPLIT_AUTO, 8));
+        assertTrue(hw3.blockCount() <= 132 * 3, hw3.toString());
+        assertEquals((hw3.warpStart() + (hw3.warpItemCount() + 7) / 8) * 8, hw3.blockCount(), hw3.toString());
+        CudaPlan hw2 = CudaPlan.build(tables, lengths, true, new CudaPlan.Shape(8, 4, 64, c, 132, 2, 0, CudaPlan.WARP_AUTO, CudaPlan.SPLIT_AUTO, 8));
+        assertEquals(2 * batch, hw2.warpItemCount(), hw2.toString());
+        assertEquals((16 + 2 * batch / 8) * 8, hw2.blockCount(), hw2.toString());
+        assertThrows(IllegalArgumentException.class, () -> new CudaPlan.Shape(8, 4, 64, c, 132, 2, 0, CudaPlan.WARP_AUTO, CudaPlan.SPLIT_AUTO, 6));
         // chunks under 16 tokens: never (a warp's 16-token stage must lie in one chunk)
         CudaPlan small = CudaPlan.build(new int[][] {{0, 1, 2}}, new int[] {20}, true, new CudaPlan.Shape(1, 4, 128, 8, 132, 2, 0, CudaPlan.WARP_ALWAYS));
         assertEquals(0, small.warpItemCount());

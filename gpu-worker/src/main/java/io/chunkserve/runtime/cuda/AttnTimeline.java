@@ -1,0 +1,97 @@
+package io.chunkserve.runtime.cuda;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Diagnostics: what one two-phase partials launch did block by block ({@link CudaAttention#timeline}, the DIAG 3
+ * instances of attention.cu): when each block began, passed its dependency wait and ended, on which SM, and what
+ * item it ran. {@link #summary} says how long each kind of block took, how the blocks filled the SMs over the
+ * launch and how long its tail ran below full occupancy; {@link #csv} writes the raw rows.
+ */
+final class AttnTimeline {
+    /** One block: times in ns from the launch's first block start; kind 0 = warp block, else the block item's rows. */
+    record Block(int index, int sm, int kind, int tokens, double beginNs, double startNs, double endNs, long cycles) { }
+
+    private final List<Block> blocks;
+
+    private AttnTimeline(List<Block> blocks) { this.blocks = blocks; }
+
+    /** Parses {@link CudaAttention#timeline}'s array (blocks whose end was never written are dropped). */
+    static AttnTimeline of(long[] tl) {
+        int n = tl.length / 6;
+        long t0 = Long.MAX_VALUE;
+        for (int b = 0; b < n; b++) if (tl[6 * b + 2] != 0) t0 = Math.min(t0, tl[6 * b]);
+        List<Block> out = new ArrayList<>();
+        for (int b = 0; b < n; b++) {
+            long[] r = Arrays.copyOfRange(tl, 6 * b, 6 * b + 6);
+            if (r[2] == 0) continue;
+            long info = r[5];
+            int sm = (int) (info & 0xff), warp = (int) ((info >> 8) & 1), rows = (int) ((info >> 16) & 0xff);
+            out.add(new Block(b, sm, warp == 1 ? 0 : rows, (int) (info >>> 32), r[0] - t0, r[1] - t0, r[2] - t0, r[4] - r[3]));
+        }
+        return new AttnTimeline(out);
+    }
+
+    List<Block> blocks() { return blocks; }
+
+    static String kindName(int kind) { return kind == 0 ? "warp block" : "item " + kind + " rows"; }
+
+    /** Lines for a log: per kind of block, then the launch as a whole. */
+    List<String> summary(int sms) {
+        List<String> lines = new ArrayList<>();
+        if (blocks.isEmpty()) return lines;
+        double end = blocks.stream().mapToDouble(Block::endNs).max().orElse(0);
+        double firstStart = blocks.stream().mapToDouble(Block::startNs).min().orElse(0);
+        double lastBegin = blocks.stream().mapToDouble(Block::beginNs).max().orElse(0);
+        double firstEnd = blocks.stream().mapToDouble(Block::endNs).min().orElse(0);
+        int[] kinds = blocks.stream().mapToInt(Block::kind).distinct().sorted().toArray();
+        for (int k : kinds) {
+            double[] d = blocks.stream().filter(b -> b.kind() == k).mapToDouble(b -> b.endNs() - b.startNs()).sorted().toArray();
+            double[] st = blocks.stream().filter(b -> b.kind() == k).mapToDouble(Block::startNs).sorted().toArray();
+            double tok = blocks.stream().filter(b -> b.kind() == k).mapToInt(Block::tokens).average().orElse(0);
+            lines.add(String.format(Locale.ROOT, "timeline %-14s %4d blocks, %6.0f tokens avg: duration µs median %.2f, p90 %.2f, max %.2f; starts µs %.2f – %.2f",
+                    kindName(k), d.length, tok, d[d.length / 2] / 1e3, d[(int) (d.length * 0.9)] / 1e3, d[d.length - 1] / 1e3, st[0] / 1e3, st[st.length - 1] / 1e3));
+        }
+        double busy = blocks.stream().mapToDouble(b -> b.endNs() - b.startNs()).sum();
+        long later = blocks.stream().filter(b -> b.startNs() >= firstEnd).count();
+        // resident blocks over time (100 ns bins): when the launch ran below its peak
+        int bins = (int) Math.ceil(end / 100.0) + 1;
+        int[] live = new int[bins];
+        for (Block b : blocks) for (int i = (int) (b.startNs() / 100); i < Math.min(bins, (int) Math.ceil(b.endNs() / 100)); i++) live[i]++;
+        int peak = Arrays.stream(live).max().orElse(0);
+        int half = 0;
+        for (int i = bins - 1; i >= 0; i--) if (live[i] >= peak / 2) { half = i; break; }
+        int[] perSm = new int[256];
+        for (Block b : blocks) perSm[b.sm()]++;
+        int smsUsed = (int) Arrays.stream(perSm).filter(c -> c > 0).count();
+        lines.add(String.format(Locale.ROOT, "timeline launch: %d blocks on %d of %d SMs, span %.2f µs from the first start (waits released %.2f µs after the first begin; "
+                        + "last block began at %.2f µs); %d blocks started after the first ended; mean resident blocks an SM %.2f (peak %d in all); "
+                        + "below half the peak for the last %.2f µs",
+                blocks.size(), smsUsed, sms, (end - firstStart) / 1e3, firstStart / 1e3, lastBegin / 1e3, later, busy / (end - firstStart) / sms,
+                peak, (end - (half + 1) * 100.0) / 1e3));
+        StringBuilder prof = new StringBuilder("timeline resident blocks by µs:");
+        for (int us = 0; us * 1000 < end; us++) {
+            int mx = 0;
+            for (int i = us * 10; i < Math.min(bins, us * 10 + 10); i++) mx = Math.max(mx, live[i]);
+            prof.append(' ').append(mx);
+        }
+        lines.add(prof.toString());
+        return lines;
+    }
+
+    /** The rows as CSV (times in ns from the first block's start). */
+    void csv(Path file) throws IOException {
+        List<String> rows = new ArrayList<>();
+        rows.add("block,sm,kind,tokens,begin_ns,start_ns,end_ns,cycles");
+        for (Block b : blocks) {
+            rows.add(String.format(Locale.ROOT, "%d,%d,%d,%d,%.0f,%.0f,%.0f,%d", b.index(), b.sm(), b.kind(), b.tokens(), b.beginNs(), b.startNs(), b.endNs(), b.cycles()));
+        }
+        Files.write(file, rows);
+    }
+}
