@@ -23,5 +23,8 @@ class CudaAttentionVariantsTest {
         assertEquals(CudaAttention.smemBytesFor("f64z", 128, 3, 64), CudaAttention.smemBytesFor("f64w8h", 128, 3, 64));
         // (64 query rows + 3 stages of 64 K and 64 V tokens) × d × 2 bytes + the row sequences and item counts
         assertEquals((64 * 64 + 3 * 2 * 64 * 64) * 2 + 2 * 64 * 4 + 1024, CudaAttention.smemBytesFor("f64w8h", 64, 3, 64));
+        // session 23's A/B variant: 8 warp items a warp block (8 warps' query copies and 3 stages); f64z at d128
+        assertEquals(8 * (16 * 64 + 3 * 2 * 16 * 64) * 2 + 1024, CudaAttention.smemBytesFor("f64w8hw", 64, 3, 64));
+        assertEquals(CudaAttention.smemBytesFor("f64z", 128, 3, 64), CudaAttention.smemBytesFor("f64w8hw", 128, 3, 64));
     }
 }
