@@ -134,37 +134,20 @@ public final class CudaAttention implements AutoCloseable {
         threadsDiag[0] = partialsThreads;
         smemDiag[0] = smemBytesFor(variant, d0, stages, stageTokens);
         if ((variant.equals("f64") || variant.equals("f64z")) && layout.dtype() == DType.BF16) {
-            for (int i = 1; i <= 3; i++) {
-                CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + (i < 3 ? "_f64d" + i : variant.equals("f64") ? "_f64z" : "_f64"));
-                CudaDevice.setDynamicShared(f, smemBytesFor(layout.headDim(), stages, stageTokens));
-                hPartialsDiag[i] = Launcher.handle(f);
-                threadsDiag[i] = THREADS;
-                smemDiag[i] = smemBytesFor(layout.headDim(), stages, stageTokens);
-            }
+            for (int i = 1; i <= 3; i++) diagSlot(i, t, i < 3 ? "f64d" + i : variant.equals("f64") ? "f64z" : "f64", "f64", stages, stageTokens);
         }
         if (variant.equals("f64z") || (variant.startsWith("f64w8") && !variant.equals("f64w8hw"))) {   // (f64w8hw's plans: 8 warp items a block)
             String[] others = variant.equals("f64z") ? new String[] {"f64w8"} : variant.equals("f64w8") ? new String[] {"f64z"} : new String[] {"f64z", "f64w8"};
-            for (int i = 0; i < others.length; i++) {
-                CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + kernelOf(others[i], d0));
-                smemDiag[4 + i] = smemBytesFor(others[i], d0, stages, stageTokens);
-                CudaDevice.setDynamicShared(f, smemDiag[4 + i]);
-                hPartialsDiag[4 + i] = Launcher.handle(f);
-                threadsDiag[4 + i] = threadsOf(others[i], d0);
-            }
+            for (int i = 0; i < others.length; i++) diagSlot(4 + i, t, kernelOf(others[i], d0), others[i], stages, stageTokens);
         }
         if (layout.dtype() == DType.BF16 && (variant.equals("f64z") || variant.startsWith("f64w8h"))) {
-            // diagnostics 6 / 7: the timeline twins of the default kernels (see timeline())
-            boolean h64 = variant.equals("f64w8h") && d0 == 64;
-            String[] tw = {kernelOf(variant, d0), h64 ? "f64z" : null, h64 ? "f64w8h" : null, h64 ? "f64w8h" : null};
-            String[] sfx = {"tl", "tl", "tld1", "tld2"};
-            for (int i = 0; i < tw.length; i++) {
-                if (tw[i] == null) continue;
-                int slot = 6 + i;   // 6, 7, 8, 9
-                CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + tw[i] + sfx[i]);
-                smemDiag[slot] = smemBytesFor(tw[i], d0, stages, stageTokens);
-                CudaDevice.setDynamicShared(f, smemDiag[slot]);
-                hPartialsDiag[slot] = Launcher.handle(f);
-                threadsDiag[slot] = threadsOf(tw[i], d0);
+            // diagnostics 6 - 9: the timeline twins of the default kernels (see timeline())
+            String k = kernelOf(variant, d0);
+            diagSlot(6, t, k + "tl", k, stages, stageTokens);
+            if (variant.equals("f64w8h") && d0 == 64) {
+                diagSlot(7, t, "f64ztl", "f64z", stages, stageTokens);
+                diagSlot(8, t, "f64w8htld1", "f64w8h", stages, stageTokens);
+                diagSlot(9, t, "f64w8htld2", "f64w8h", stages, stageTokens);
             }
         }
         for (int i = 0; i < hMerges.length; i++) {
@@ -200,6 +183,19 @@ public final class CudaAttention implements AutoCloseable {
         privateSplit = parsePrivateSplit(System.getProperty("chunkserve.cuda.privateSplit", eightWarps ? W8_PRIVATE_SPLIT : DEFAULT_PRIVATE_SPLIT));
         // -Dchunkserve.cuda.dependentMerge=false: plain merge launches (A/B through the engine)
         dependentMerge = device.computeCapability() >= 90 && Boolean.parseBoolean(System.getProperty("chunkserve.cuda.dependentMerge", "true"));
+    }
+
+    /**
+     * Diagnostics slot {@code slot}: kernel cs_attn_partials_{t}_{name}, with the block size and dynamic shared memory of
+     * partials variant {@code sizeOf}.
+     */
+    private void diagSlot(int slot, String t, String name, String sizeOf, int stages, int stageTokens) {
+        int d = layout.headDim();
+        CUfunction f = CudaDevice.function(module, "cs_attn_partials_" + t + "_" + name);
+        smemDiag[slot] = smemBytesFor(sizeOf, d, stages, stageTokens);
+        CudaDevice.setDynamicShared(f, smemDiag[slot]);
+        hPartialsDiag[slot] = Launcher.handle(f);
+        threadsDiag[slot] = threadsOf(sizeOf, d);
     }
 
     public KvLayout layout() { return layout; }
