@@ -1,0 +1,254 @@
+// chainprobe: what the kernel boundaries of a decode step cost on this GPU, and what one persistent kernel would
+// save. A synthetic stand-in for the Llama-3.2-1B B = 64 step of issue 7: per layer the ops norm, q|k|v, epilogue,
+// attention, merge, o, norm, gate|up, down (each reading the bytes that op reads: weights or private K/V from DRAM,
+// activations from L2) and the LM head, 16 layers — ~3.1 GB a step, the roofline's bytes. Each op is a streaming
+// "GEMM-like" kernel: its weight bytes split evenly over the blocks, a block's first stages requested before it
+// waits for the op before (its input), then 16 KiB cp.async stages four deep, a checksum of every byte, a result
+// the next op reads. No tensor-core math: this measures the memory and the boundaries alone.
+//
+// Schemes, each over the whole step, median of rounds:
+//   plain     one launch an op, stream order
+//   pdl       one launch an op with programmatic stream serialization (griddepcontrol: the next op's blocks start and
+//             request their first stages while the op before finishes), captured into a CUDA graph — the shipped runner's scheme
+//   persist   one persistent kernel (2 blocks an SM, all resident): op after op, a block requests its first stages of op i
+//             and then spins until every block has finished op i − 1 (a counter an op, release/acquire)
+//   nodep     persistent, no waits at all (the streaming floor of these bytes in this kernel)
+//   flat      one read of as many contiguous bytes
+// Build and run on the GPU machine:  nvcc -O3 -arch=sm_90a -o chainprobe tools/gpu/chainprobe.cu && ./chainprobe
+// Options: --layers 16 --rounds 10 --scale 1.0 (weight bytes scaled, e.g. 4.0 for the 8B-sized ops). Last line RESULT {json}.
+#include <cuda_runtime.h>
+
+#include "../../kernels/src/main/cuda/common.cuh"
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <vector>
+
+#define CK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); exit(1); } } while (0)
+
+constexpr int THREADS = 256, STAGE = 16384, NST = 4;   // 16 KiB stages, four in flight
+constexpr int SMEM = NST * STAGE;
+
+struct Op { const uint4* w; size_t bytes; };            // bytes: a multiple of 16 · blocks
+
+// the kernels' own cp.async helpers (kernels/src/main/cuda/common.cuh)
+using cs::smem_u32;
+__device__ __forceinline__ void cp16(uint32_t dst, const void* src) { cs::cp_async16(dst, src, true); }
+__device__ __forceinline__ void commit() { cs::cp_async_commit(); }
+template <int N> __device__ __forceinline__ void waitg() { cs::cp_async_wait<N>(); }
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+
+// One block's part of one op: [lo, hi) 16-byte words of op.w. WAIT: 0 none, 1 griddepcontrol.wait, 2 spin on
+// counter[i - 1] reaching the grid's block count. in: the op before's per-block results (read after the wait).
+template <int WAIT>
+__device__ __forceinline__ void run_op(const Op op, int i, const unsigned* in, unsigned* out, unsigned* counters, uint4* st) {
+    const int tid = threadIdx.x, G = gridDim.x, b = blockIdx.x;
+    const size_t words = op.bytes / 16, per = words / G, lo = per * b;
+    constexpr int SW = STAGE / 16;                       // words a stage
+    const int nS = (int)((per + SW - 1) / SW);
+    auto load = [&](int j) {
+        const size_t w0 = lo + (size_t)j * SW;
+        uint4* s = st + (j % NST) * SW;
+        #pragma unroll
+        for (int q = 0; q < SW / THREADS; ++q) {
+            size_t w = w0 + tid + q * THREADS;
+            if (w < lo + per) cp16(smem_u32(s + tid + q * THREADS), op.w + w);
+        }
+    };
+    for (int j = 0; j < NST - 1; ++j) { if (j < nS) load(j); commit(); }   // before the wait: the weights do not depend on it
+    if (WAIT == 1) pdl_wait();
+    if (WAIT == 2 && i > 0) {
+        if (tid == 0) {
+            unsigned v;
+            do { asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(counters + i - 1) : "memory"); } while (v < (unsigned)G);
+        }
+        __syncthreads();
+    }
+    unsigned x = in ? __ldcg(in + (b * 7 + tid) % G) : 1u;   // the op's input: another block's result of the op before
+    unsigned acc = 0;
+    for (int j = 0; j < nS; ++j) {
+        waitg<NST - 2>();
+        __syncthreads();
+        const uint4* s = st + (j % NST) * SW;
+        const size_t w0 = lo + (size_t)j * SW;
+        #pragma unroll
+        for (int q = 0; q < SW / THREADS; ++q)
+            if (w0 + tid + q * THREADS < lo + per) { uint4 v = s[tid + q * THREADS]; acc += (v.x + v.y + v.z + v.w) * x; }
+        __syncthreads();
+        if (j + NST - 1 < nS) load(j + NST - 1);
+        commit();
+    }
+    waitg<0>();
+    // block sum → out[b]
+    __shared__ unsigned red[THREADS / 32];
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if ((tid & 31) == 0) red[tid >> 5] = acc;
+    __syncthreads();
+    if (tid == 0) {
+        unsigned s = 0;
+        for (int w = 0; w < THREADS / 32; ++w) s += red[w];
+        out[b] = s;
+        if (WAIT == 2) {
+            __threadfence();
+            asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counters + i) : "memory");
+        }
+    }
+    __syncthreads();
+}
+
+template <int WAIT>
+__global__ void __launch_bounds__(THREADS) k_op(Op op, int i, const unsigned* in, unsigned* out) {
+    extern __shared__ __align__(128) unsigned char sm[];
+    if (WAIT == 1) pdl_trigger();
+    run_op<WAIT>(op, i, in, out, nullptr, reinterpret_cast<uint4*>(sm));
+}
+
+template <int WAIT>
+__global__ void __launch_bounds__(THREADS) k_persist(const Op* ops, int n, unsigned* res, unsigned* counters) {
+    extern __shared__ __align__(128) unsigned char sm[];
+    const int G = gridDim.x;
+    for (int i = 0; i < n; ++i) run_op<WAIT>(ops[i], i, i > 0 ? res + (size_t)(i - 1) * G : nullptr, res + (size_t)i * G, counters, reinterpret_cast<uint4*>(sm));
+}
+
+__global__ void k_fill(uint32_t* p, size_t n, uint32_t seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        p[i] = (uint32_t)(i * 2654435761u) ^ seed;
+}
+
+static double argd(int argc, char** argv, const char* name, double def) {
+    for (int i = 1; i + 1 < argc; ++i) if (!strcmp(argv[i], name)) return atof(argv[i + 1]);
+    return def;
+}
+
+int main(int argc, char** argv) {
+    const int layers = (int)argd(argc, argv, "--layers", 16), rounds = (int)argd(argc, argv, "--rounds", 10);
+    const double scale = argd(argc, argv, "--scale", 1.0);
+    cudaDeviceProp prop;
+    CK(cudaGetDeviceProperties(&prop, 0));
+    const int G = 2 * prop.multiProcessorCount;
+    // the 1B B = 64 step's ops: bytes each reads (MB); the L2-resident ones (activations) re-read one small buffer
+    struct Spec { const char* name; double mb; bool dram; };
+    const std::vector<Spec> layer = {{"norm", 0.5, false}, {"qkv", 12.58, true}, {"post", 0.4, false}, {"attn", 41.9, true},
+                                     {"merge", 1.6, false}, {"o", 8.39, true}, {"norm", 0.5, false}, {"gate|up", 67.11, true},
+                                     {"down", 33.55, true}};
+    std::vector<Op> ops;
+    std::vector<void*> bufs;
+    size_t dram = 0;
+    const size_t quantum = (size_t)16 * G;
+    void* l2buf;
+    CK(cudaMalloc(&l2buf, 2 << 20));
+    k_fill<<<256, 256>>>((uint32_t*)l2buf, (2 << 20) / 4, 7u);
+    auto add = [&](double mb, bool isDram) {
+        size_t bytes = (size_t)(mb * (isDram ? scale : 1.0) * 1e6) / quantum * quantum;
+        if (!isDram) { ops.push_back({(const uint4*)l2buf, bytes}); return; }
+        void* p;
+        CK(cudaMalloc(&p, bytes));
+        k_fill<<<1024, 256>>>((uint32_t*)p, bytes / 4, (uint32_t)ops.size());
+        bufs.push_back(p);
+        ops.push_back({(const uint4*)p, bytes});
+        dram += bytes;
+    };
+    for (int l = 0; l < layers; ++l) for (auto& s : layer) add(s.mb, s.dram);
+    add(525.3, true);   // the LM head (tied embedding, 128256 × 2048 bf16)
+    const int n = (int)ops.size();
+    Op* dOps;
+    CK(cudaMalloc(&dOps, n * sizeof(Op)));
+    CK(cudaMemcpy(dOps, ops.data(), n * sizeof(Op), cudaMemcpyHostToDevice));
+    unsigned *res, *counters;
+    CK(cudaMalloc(&res, (size_t)n * G * 4));
+    CK(cudaMalloc(&counters, n * 4));
+    void* flat;
+    CK(cudaMalloc(&flat, dram));
+    CK(cudaFuncSetAttribute(k_op<0>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
+    CK(cudaFuncSetAttribute(k_op<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
+    CK(cudaFuncSetAttribute(k_persist<0>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
+    CK(cudaFuncSetAttribute(k_persist<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
+    int occ;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, k_persist<2>, THREADS, SMEM));
+    if (occ < 2) { fprintf(stderr, "persistent kernel: %d blocks an SM fit, 2 needed\n", occ); return 1; }
+    cudaStream_t st;
+    CK(cudaStreamCreate(&st));
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
+    CK(cudaDeviceSynchronize());
+
+    auto plain = [&]() { for (int i = 0; i < n; ++i) k_op<0><<<G, THREADS, SMEM, st>>>(ops[i], i, i ? res + (size_t)(i - 1) * G : nullptr, res + (size_t)i * G); };
+    auto pdlLaunches = [&]() {
+        for (int i = 0; i < n; ++i) {
+            cudaLaunchConfig_t cfg = {};
+            cfg.gridDim = G; cfg.blockDim = THREADS; cfg.dynamicSmemBytes = SMEM; cfg.stream = st;
+            cudaLaunchAttribute at[1];
+            at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            at[0].val.programmaticStreamSerializationAllowed = 1;
+            cfg.attrs = at; cfg.numAttrs = 1;
+            CK(cudaLaunchKernelEx(&cfg, k_op<1>, ops[i], i, (const unsigned*)(i ? res + (size_t)(i - 1) * G : nullptr), res + (size_t)i * G));
+        }
+    };
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+    pdlLaunches();
+    CK(cudaStreamEndCapture(st, &graph));
+    CK(cudaGraphInstantiate(&exec, graph, 0));
+    cudaGraph_t graphPlain;
+    cudaGraphExec_t execPlain;
+    CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+    plain();
+    CK(cudaStreamEndCapture(st, &graphPlain));
+    CK(cudaGraphInstantiate(&execPlain, graphPlain, 0));
+    auto persist = [&](bool dep) {
+        CK(cudaMemsetAsync(counters, 0, n * 4, st));
+        if (dep) k_persist<2><<<G, THREADS, SMEM, st>>>(dOps, n, res, counters);
+        else k_persist<0><<<G, THREADS, SMEM, st>>>(dOps, n, res, counters);
+    };
+    auto flatRead = [&]() {
+        Op f{(const uint4*)flat, dram / quantum * quantum};
+        k_op<0><<<G, THREADS, SMEM, st>>>(f, 0, nullptr, res);
+    };
+    std::vector<std::pair<std::string, std::function<void()>>> schemes = {
+        {"plain (stream)", plain},
+        {"plain (graph)", [&]() { CK(cudaGraphLaunch(execPlain, st)); }},
+        {"pdl (stream)", pdlLaunches},
+        {"pdl (graph)", [&]() { CK(cudaGraphLaunch(exec, st)); }},
+        {"persist", [&]() { persist(true); }},
+        {"nodep", [&]() { persist(false); }},
+        {"flat", flatRead}};
+    // checks: the last op's results equal across the dependent schemes
+    std::vector<unsigned> ref(G), got(G);
+    printf("device: %s, %d SMs; %d ops (%d layers + head), %.1f MB from DRAM a step, %d blocks of %d threads, %d KiB stages x %d\n",
+           prop.name, prop.multiProcessorCount, n, layers, dram / 1e6, G, THREADS, STAGE / 1024, NST);
+    printf("%-16s %10s %10s %12s %10s %8s\n", "scheme", "median_us", "best_us", "us_a_layer", "GB/s", "check");
+    std::string json = std::string("{\"device\":\"") + prop.name + "\",\"dram_bytes\":" + std::to_string(dram) + ",\"ops\":" + std::to_string(n) + ",\"schemes\":{";
+    for (size_t si = 0; si < schemes.size(); ++si) {
+        auto& s = schemes[si];
+        std::vector<float> t;
+        for (int r = 0; r < rounds + 2; ++r) {
+            CK(cudaEventRecord(e0, st));
+            s.second();
+            CK(cudaEventRecord(e1, st));
+            CK(cudaEventSynchronize(e1));
+            float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
+            if (r >= 2) t.push_back(ms * 1000.f);
+        }
+        CK(cudaGetLastError());
+        std::sort(t.begin(), t.end());
+        const char* check = "-";
+        if (si <= 4) {
+            CK(cudaMemcpy(got.data(), res + (size_t)(n - 1) * G, G * 4, cudaMemcpyDeviceToHost));
+            if (si == 0) { ref = got; check = "ref"; } else check = got == ref ? "ok" : "DIFF";
+        }
+        double bytes = si == 6 ? (double)(dram / quantum * quantum) : (double)dram;
+        printf("%-16s %10.1f %10.1f %12.2f %10.0f %8s\n", s.first.c_str(), t[t.size() / 2], t[0], t[t.size() / 2] / layers,
+               bytes / (t[t.size() / 2] * 1e3), check);
+        json += std::string(si ? "," : "") + "\"" + s.first + "\":{\"median_us\":" + std::to_string(t[t.size() / 2]) + ",\"gb_s\":" +
+                std::to_string(bytes / (t[t.size() / 2] * 1e3)) + ",\"check\":\"" + check + "\"}";
+    }
+    printf("RESULT %s}}\n", json.c_str());
+    return 0;
+}
