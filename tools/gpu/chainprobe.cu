@@ -12,10 +12,15 @@
 //             request their first stages while the op before finishes), captured into a CUDA graph — the shipped runner's scheme
 //   persist   one persistent kernel (2 blocks an SM, all resident): op after op, a block requests its first stages of op i
 //             and then spins until every block has finished op i − 1 (a counter an op, release/acquire)
+//   persist-fine  the same with the dependencies a tile-level dataflow kernel would have: the merge needs only its own
+//             block's attention part, the o projection's and down's k-slices (eighths) only the eighth of the op before
+//             that holds their inputs; everything else (the norms, q|k|v, the epilogue, the attention, gate|up) a barrier
 //   nodep     persistent, no waits at all (the streaming floor of these bytes in this kernel)
 //   flat      one read of as many contiguous bytes
 // Build and run on the GPU machine:  nvcc -O3 -arch=sm_90a -o chainprobe tools/gpu/chainprobe.cu && ./chainprobe
-// Options: --layers 16 --rounds 10 --scale 1.0 (weight bytes scaled, e.g. 4.0 for the 8B-sized ops). Last line RESULT {json}.
+// Options: --layers 16 --rounds 10 --scale 1.0 (weight bytes scaled, e.g. 4.0 for the 8B-sized ops), --skips
+// none,norm,qkv,post,attn,merge,o,gu,down,head (the PDL graph again with each op kind left out, as CudaServeBench
+// --skip-ab does to the real step). Last line RESULT {json}.
 #include <cuda_runtime.h>
 
 #include "../../kernels/src/main/cuda/common.cuh"
@@ -34,7 +39,11 @@
 constexpr int THREADS = 256, STAGE = 16384, NST = 4;   // 16 KiB stages, four in flight
 constexpr int SMEM = NST * STAGE;
 
-struct Op { const uint4* w; size_t bytes; };            // bytes: a multiple of 16 · blocks
+// dep: what a block's part of this op waits for in the fine-grained persistent scheme — 0 every block of the op
+// before (a barrier), 1 nothing (its own part of the op before: program order), 2 the eighth of the op before whose
+// parts hold this part's inputs (the o projection's k-slice: its heads' merged attention; down's k-slice: its
+// gate|up rows)
+struct Op { const uint4* w; size_t bytes; int dep; };   // bytes: a multiple of 16 · blocks
 
 // the kernels' own cp.async helpers (kernels/src/main/cuda/common.cuh)
 using cs::smem_u32;
@@ -45,7 +54,8 @@ __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;"
 __device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 
 // One block's part of one op: [lo, hi) 16-byte words of op.w. WAIT: 0 none, 1 griddepcontrol.wait, 2 spin on
-// counter[i - 1] reaching the grid's block count. in: the op before's per-block results (read after the wait).
+// counter[i - 1] reaching the grid's block count, 3 as op.dep says (counters: per op one whole-op count, then 8
+// eighth counts). in: the op before's per-block results (read after the wait: in the eighth / own part it waited for).
 template <int WAIT>
 __device__ __forceinline__ void run_op(const Op op, int i, const unsigned* in, unsigned* out, unsigned* counters, uint4* st) {
     const int tid = threadIdx.x, G = gridDim.x, b = blockIdx.x;
@@ -63,14 +73,20 @@ __device__ __forceinline__ void run_op(const Op op, int i, const unsigned* in, u
     };
     for (int j = 0; j < NST - 1; ++j) { if (j < nS) load(j); commit(); }   // before the wait: the weights do not depend on it
     if (WAIT == 1) pdl_wait();
-    if (WAIT == 2 && i > 0) {
+    const int dep = WAIT == 3 ? op.dep : 0, eighth = b / (G / 8);
+    if ((WAIT == 2 || WAIT == 3) && i > 0 && dep != 1) {
         if (tid == 0) {
+            const unsigned* c = counters + (size_t)(i - 1) * 9 + (dep == 2 ? 1 + eighth : 0);
+            const unsigned want = dep == 2 ? (unsigned)(G / 8) : (unsigned)G;
             unsigned v;
-            do { asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(counters + i - 1) : "memory"); } while (v < (unsigned)G);
+            do { asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(c) : "memory"); } while (v < want);
         }
         __syncthreads();
     }
-    unsigned x = in ? __ldcg(in + (b * 7 + tid) % G) : 1u;   // the op's input: another block's result of the op before
+    // the op's input: a result of the op before — another block's, of the part(s) it waited for
+    // (the same part in every scheme, so that their checksums agree; the other schemes waited for the whole op)
+    const int src = op.dep == 1 ? b : op.dep == 2 ? eighth * (G / 8) + (b * 7 + tid) % (G / 8) : (b * 7 + tid) % G;
+    unsigned x = in ? __ldcg(in + src) : 1u;
     unsigned acc = 0;
     for (int j = 0; j < nS; ++j) {
         waitg<NST - 2>();
@@ -94,9 +110,10 @@ __device__ __forceinline__ void run_op(const Op op, int i, const unsigned* in, u
         unsigned s = 0;
         for (int w = 0; w < THREADS / 32; ++w) s += red[w];
         out[b] = s;
-        if (WAIT == 2) {
+        if (WAIT == 2 || WAIT == 3) {
             __threadfence();
-            asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counters + i) : "memory");
+            asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counters + (size_t)i * 9) : "memory");
+            asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counters + (size_t)i * 9 + 1 + eighth) : "memory");
         }
     }
     __syncthreads();
@@ -133,42 +150,45 @@ int main(int argc, char** argv) {
     CK(cudaGetDeviceProperties(&prop, 0));
     const int G = 2 * prop.multiProcessorCount;
     // the 1B B = 64 step's ops: bytes each reads (MB); the L2-resident ones (activations) re-read one small buffer
-    struct Spec { const char* name; double mb; bool dram; };
-    const std::vector<Spec> layer = {{"norm", 0.5, false}, {"qkv", 12.58, true}, {"post", 0.4, false}, {"attn", 41.9, true},
-                                     {"merge", 1.6, false}, {"o", 8.39, true}, {"norm", 0.5, false}, {"gate|up", 67.11, true},
-                                     {"down", 33.55, true}};
+    struct Spec { const char* name; double mb; bool dram; int dep; };
+    const std::vector<Spec> layer = {{"norm", 0.5, false, 0}, {"qkv", 12.58, true, 0}, {"post", 0.4, false, 0}, {"attn", 41.9, true, 0},
+                                     {"merge", 1.6, false, 1}, {"o", 8.39, true, 2}, {"norm", 0.5, false, 0}, {"gate|up", 67.11, true, 0},
+                                     {"down", 33.55, true, 2}};
     std::vector<Op> ops;
+    std::vector<std::string> kinds;   // each op's kind: the Spec name, "head"
     std::vector<void*> bufs;
     size_t dram = 0;
     const size_t quantum = (size_t)16 * G;
     void* l2buf;
     CK(cudaMalloc(&l2buf, 2 << 20));
     k_fill<<<256, 256>>>((uint32_t*)l2buf, (2 << 20) / 4, 7u);
-    auto add = [&](double mb, bool isDram) {
+    auto add = [&](double mb, bool isDram, int dep) {
         size_t bytes = (size_t)(mb * (isDram ? scale : 1.0) * 1e6) / quantum * quantum;
-        if (!isDram) { ops.push_back({(const uint4*)l2buf, bytes}); return; }
+        if (!isDram) { ops.push_back({(const uint4*)l2buf, bytes, dep}); return; }
         void* p;
         CK(cudaMalloc(&p, bytes));
         k_fill<<<1024, 256>>>((uint32_t*)p, bytes / 4, (uint32_t)ops.size());
         bufs.push_back(p);
-        ops.push_back({(const uint4*)p, bytes});
+        ops.push_back({(const uint4*)p, bytes, dep});
         dram += bytes;
     };
-    for (int l = 0; l < layers; ++l) for (auto& s : layer) add(s.mb, s.dram);
-    add(525.3, true);   // the LM head (tied embedding, 128256 × 2048 bf16)
+    for (int l = 0; l < layers; ++l) for (auto& s : layer) { add(s.mb, s.dram, s.dep); kinds.push_back(s.name); }
+    add(525.3, true, 0);
+    kinds.push_back("head");   // the LM head (tied embedding, 128256 × 2048 bf16)
     const int n = (int)ops.size();
     Op* dOps;
     CK(cudaMalloc(&dOps, n * sizeof(Op)));
     CK(cudaMemcpy(dOps, ops.data(), n * sizeof(Op), cudaMemcpyHostToDevice));
     unsigned *res, *counters;
     CK(cudaMalloc(&res, (size_t)n * G * 4));
-    CK(cudaMalloc(&counters, n * 4));
+    CK(cudaMalloc(&counters, (size_t)n * 9 * 4));
     void* flat;
     CK(cudaMalloc(&flat, dram));
     CK(cudaFuncSetAttribute(k_op<0>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
     CK(cudaFuncSetAttribute(k_op<1>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
     CK(cudaFuncSetAttribute(k_persist<0>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
     CK(cudaFuncSetAttribute(k_persist<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
+    CK(cudaFuncSetAttribute(k_persist<3>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
     int occ;
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, k_persist<2>, THREADS, SMEM));
     if (occ < 2) { fprintf(stderr, "persistent kernel: %d blocks an SM fit, 2 needed\n", occ); return 1; }
@@ -179,6 +199,27 @@ int main(int argc, char** argv) {
     CK(cudaDeviceSynchronize());
 
     auto plain = [&]() { for (int i = 0; i < n; ++i) k_op<0><<<G, THREADS, SMEM, st>>>(ops[i], i, i ? res + (size_t)(i - 1) * G : nullptr, res + (size_t)i * G); };
+    // the PDL chain over the ops whose kind is not in `skip` ("+"-joined kinds; "gu" = gate|up, "attn" = the
+    // attention and its merge, as CudaServeBench --skip-ab leaves them out), each reading the result of the op before it
+    auto skipped = [&](const std::string& skip, int i) {
+        std::string k = kinds[i] == "gate|up" ? "gu" : kinds[i];
+        std::string sk = "+" + skip + "+";
+        return sk.find("+" + k + "+") != std::string::npos || (k == "merge" && sk.find("+attn+") != std::string::npos);
+    };
+    auto pdlChain = [&](const std::string& skip) {
+        int prev = -1;
+        for (int i = 0; i < n; ++i) {
+            if (skipped(skip, i)) continue;
+            cudaLaunchConfig_t cfg = {};
+            cfg.gridDim = G; cfg.blockDim = THREADS; cfg.dynamicSmemBytes = SMEM; cfg.stream = st;
+            cudaLaunchAttribute at[1];
+            at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            at[0].val.programmaticStreamSerializationAllowed = 1;
+            cfg.attrs = at; cfg.numAttrs = 1;
+            CK(cudaLaunchKernelEx(&cfg, k_op<1>, ops[i], i, (const unsigned*)(prev >= 0 ? res + (size_t)prev * G : nullptr), res + (size_t)i * G));
+            prev = i;
+        }
+    };
     auto pdlLaunches = [&]() {
         for (int i = 0; i < n; ++i) {
             cudaLaunchConfig_t cfg = {};
@@ -202,9 +243,10 @@ int main(int argc, char** argv) {
     plain();
     CK(cudaStreamEndCapture(st, &graphPlain));
     CK(cudaGraphInstantiate(&execPlain, graphPlain, 0));
-    auto persist = [&](bool dep) {
-        CK(cudaMemsetAsync(counters, 0, n * 4, st));
-        if (dep) k_persist<2><<<G, THREADS, SMEM, st>>>(dOps, n, res, counters);
+    auto persist = [&](int wait) {
+        CK(cudaMemsetAsync(counters, 0, (size_t)n * 9 * 4, st));
+        if (wait == 2) k_persist<2><<<G, THREADS, SMEM, st>>>(dOps, n, res, counters);
+        else if (wait == 3) k_persist<3><<<G, THREADS, SMEM, st>>>(dOps, n, res, counters);
         else k_persist<0><<<G, THREADS, SMEM, st>>>(dOps, n, res, counters);
     };
     auto flatRead = [&]() {
@@ -216,8 +258,9 @@ int main(int argc, char** argv) {
         {"plain (graph)", [&]() { CK(cudaGraphLaunch(execPlain, st)); }},
         {"pdl (stream)", pdlLaunches},
         {"pdl (graph)", [&]() { CK(cudaGraphLaunch(exec, st)); }},
-        {"persist", [&]() { persist(true); }},
-        {"nodep", [&]() { persist(false); }},
+        {"persist", [&]() { persist(2); }},
+        {"persist-fine", [&]() { persist(3); }},
+        {"nodep", [&]() { persist(0); }},
         {"flat", flatRead}};
     // checks: the last op's results equal across the dependent schemes
     std::vector<unsigned> ref(G), got(G);
@@ -239,16 +282,57 @@ int main(int argc, char** argv) {
         CK(cudaGetLastError());
         std::sort(t.begin(), t.end());
         const char* check = "-";
-        if (si <= 4) {
+        if (si <= 5) {
             CK(cudaMemcpy(got.data(), res + (size_t)(n - 1) * G, G * 4, cudaMemcpyDeviceToHost));
             if (si == 0) { ref = got; check = "ref"; } else check = got == ref ? "ok" : "DIFF";
         }
-        double bytes = si == 6 ? (double)(dram / quantum * quantum) : (double)dram;
+        double bytes = si == 7 ? (double)(dram / quantum * quantum) : (double)dram;
         printf("%-16s %10.1f %10.1f %12.2f %10.0f %8s\n", s.first.c_str(), t[t.size() / 2], t[0], t[t.size() / 2] / layers,
                bytes / (t[t.size() / 2] * 1e3), check);
         json += std::string(si ? "," : "") + "\"" + s.first + "\":{\"median_us\":" + std::to_string(t[t.size() / 2]) + ",\"gb_s\":" +
                 std::to_string(bytes / (t[t.size() / 2] * 1e3)) + ",\"check\":\"" + check + "\"}";
     }
-    printf("RESULT %s}}\n", json.c_str());
+    json += "}";
+    // --skips none,norm,...: the PDL graph with each op kind left out (what each kind adds to the chain, as
+    // CudaServeBench --skip-ab measures the real step)
+    std::string skips;
+    for (int i = 1; i + 1 < argc; ++i) if (!strcmp(argv[i], "--skips")) skips = argv[i + 1];
+    if (!skips.empty()) {
+        printf("\n%-16s %10s %12s\n", "pdl graph, skip", "median_us", "adds_us");
+        json += ",\"skip_pdl_graph_us\":{";
+        double base = 0;
+        size_t p0 = 0;
+        bool firstSkip = true;
+        while (p0 <= skips.size()) {
+            size_t p1 = skips.find(',', p0);
+            std::string sk = skips.substr(p0, p1 == std::string::npos ? std::string::npos : p1 - p0);
+            p0 = p1 == std::string::npos ? skips.size() + 1 : p1 + 1;
+            cudaGraph_t g;
+            cudaGraphExec_t ge;
+            CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+            pdlChain(sk);
+            CK(cudaStreamEndCapture(st, &g));
+            CK(cudaGraphInstantiate(&ge, g, 0));
+            std::vector<float> t;
+            for (int r = 0; r < rounds + 2; ++r) {
+                CK(cudaEventRecord(e0, st));
+                CK(cudaGraphLaunch(ge, st));
+                CK(cudaEventRecord(e1, st));
+                CK(cudaEventSynchronize(e1));
+                float ms; CK(cudaEventElapsedTime(&ms, e0, e1));
+                if (r >= 2) t.push_back(ms * 1000.f);
+            }
+            std::sort(t.begin(), t.end());
+            double med = t[t.size() / 2];
+            if (sk == "none") base = med;
+            printf("%-16s %10.1f %12.1f\n", sk.c_str(), med, base > 0 && sk != "none" ? base - med : 0.0);
+            json += std::string(firstSkip ? "" : ",") + "\"" + sk + "\":" + std::to_string(med);
+            firstSkip = false;
+            CK(cudaGraphExecDestroy(ge));
+            CK(cudaGraphDestroy(g));
+        }
+        json += "}";
+    }
+    printf("RESULT %s}\n", json.c_str());
     return 0;
 }
