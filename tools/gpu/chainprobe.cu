@@ -18,7 +18,8 @@
 //   nodep     persistent, no waits at all (the streaming floor of these bytes in this kernel)
 //   flat      one read of as many contiguous bytes
 // Build and run on the GPU machine:  nvcc -O3 -arch=sm_90a -o chainprobe tools/gpu/chainprobe.cu && ./chainprobe
-// Options: --layers 16 --rounds 10 --scale 1.0 (weight bytes scaled, e.g. 4.0 for the 8B-sized ops), --skips
+// Options: --real 1 (each GEMM-like op also reads its x tiles from L2 after the wait and ends with its split-k
+// reductions, as the 1B step's GEMMs do), --layers 16 --rounds 10 --scale 1.0 (weight bytes scaled, e.g. 4.0 for the 8B-sized ops), --skips
 // none,norm,qkv,post,attn,merge,o,gu,down,head (the PDL graph again with each op kind left out, as CudaServeBench
 // --skip-ab does to the real step). Last line RESULT {json}.
 #include <cuda_runtime.h>
@@ -43,7 +44,10 @@ constexpr int SMEM = NST * STAGE;
 // before (a barrier), 1 nothing (its own part of the op before: program order), 2 the eighth of the op before whose
 // parts hold this part's inputs (the o projection's k-slice: its heads' merged attention; down's k-slice: its
 // gate|up rows)
-struct Op { const uint4* w; size_t bytes; int dep; };   // bytes: a multiple of 16 · blocks
+// With --real: xq, the x words (16 B, L2-resident activations) a block reads after the wait for every 4 weight words
+// (the x tiles beside the weight tiles: 4 at 64-row blocks, 2 at 128-row ones, 0 none), and aw, the 16-byte
+// red.global.add.v4.f32 a block issues at its end into a fp32 output shared by `slices` blocks (a split-k epilogue).
+struct Op { const uint4* w; size_t bytes; int dep; int xq; int aw; int slices; };   // bytes: a multiple of 16 · blocks
 
 // the kernels' own cp.async helpers (kernels/src/main/cuda/common.cuh)
 using cs::smem_u32;
@@ -56,6 +60,8 @@ __device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.lau
 // One block's part of one op: [lo, hi) 16-byte words of op.w. WAIT: 0 none, 1 griddepcontrol.wait, 2 spin on
 // counter[i - 1] reaching the grid's block count, 3 as op.dep says (counters: per op one whole-op count, then 8
 // eighth counts). in: the op before's per-block results (read after the wait: in the eighth / own part it waited for).
+__device__ unsigned char* g_l2;   // 8 MB: activations at 0 (2 MB used), split-k outputs at 4 MB
+
 template <int WAIT>
 __device__ __forceinline__ void run_op(const Op op, int i, const unsigned* in, unsigned* out, unsigned* counters, uint4* st) {
     const int tid = threadIdx.x, G = gridDim.x, b = blockIdx.x;
@@ -88,6 +94,7 @@ __device__ __forceinline__ void run_op(const Op op, int i, const unsigned* in, u
     const int src = op.dep == 1 ? b : op.dep == 2 ? eighth * (G / 8) + (b * 7 + tid) % (G / 8) : (b * 7 + tid) % G;
     unsigned x = in ? __ldcg(in + src) : 1u;
     unsigned acc = 0;
+    const uint4* xs = reinterpret_cast<const uint4*>(g_l2);   // the activations (L2-resident)
     for (int j = 0; j < nS; ++j) {
         waitg<NST - 2>();
         __syncthreads();
@@ -96,11 +103,26 @@ __device__ __forceinline__ void run_op(const Op op, int i, const unsigned* in, u
         #pragma unroll
         for (int q = 0; q < SW / THREADS; ++q)
             if (w0 + tid + q * THREADS < lo + per) { uint4 v = s[tid + q * THREADS]; acc += (v.x + v.y + v.z + v.w) * x; }
+        // the x tiles beside this stage's weights: xq words for every 4 weight words, from L2, after the wait
+        for (int q = 0; q < op.xq * (SW / THREADS) / 4; ++q) {
+            uint4 v = __ldcg(xs + ((size_t)(j * SW / 4 * op.xq + q * THREADS + tid) & ((1u << 17) - 1)));
+            acc += v.x ^ v.z;
+        }
         __syncthreads();
         if (j + NST - 1 < nS) load(j + NST - 1);
         commit();
     }
     waitg<0>();
+    // a split-k epilogue: aw 16-byte fp32 reductions a block into an output that `slices` blocks share
+    if (op.aw > 0) {
+        float* y = reinterpret_cast<float*>(g_l2 + (4u << 20));
+        const size_t base = (size_t)(b % (G / op.slices)) * op.aw * 4;
+        for (int q = tid; q < op.aw; q += THREADS) {
+            float* a = y + base + 4 * (size_t)q;
+            float f = (float)(acc & 1);
+            asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(a), "f"(f), "f"(f), "f"(f), "f"(f) : "memory");
+        }
+    }
     // block sum → out[b]
     __shared__ unsigned red[THREADS / 32];
     for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
@@ -150,30 +172,37 @@ int main(int argc, char** argv) {
     CK(cudaGetDeviceProperties(&prop, 0));
     const int G = 2 * prop.multiProcessorCount;
     // the 1B B = 64 step's ops: bytes each reads (MB); the L2-resident ones (activations) re-read one small buffer
-    struct Spec { const char* name; double mb; bool dram; int dep; };
-    const std::vector<Spec> layer = {{"norm", 0.5, false, 0}, {"qkv", 12.58, true, 0}, {"post", 0.4, false, 0}, {"attn", 41.9, true, 0},
-                                     {"merge", 1.6, false, 1}, {"o", 8.39, true, 2}, {"norm", 0.5, false, 0}, {"gate|up", 67.11, true, 0},
-                                     {"down", 33.55, true, 2}};
+    // xq / aw / slices (with --real): the 1B step's split-k GEMMs on 128-row blocks (x tiles half the weight bytes;
+    // q|k|v 5 k-slices, o and down 8, ~4 MB of fp32 reductions each a layer: aw = 4 MB / 16 B / 264 blocks ≈ 990),
+    // gate|up on 64-row blocks (x tiles as many bytes as the weights, no reductions), the head as the split-k ones' x
+    const bool real = argd(argc, argv, "--real", 0) != 0;
+    struct Spec { const char* name; double mb; bool dram; int dep; int xq, aw, slices; };
+    const std::vector<Spec> layer = {{"norm", 0.5, false, 0, 0, 0, 1}, {"qkv", 12.58, true, 0, 2, 990, 5}, {"post", 0.4, false, 0, 0, 0, 1},
+                                     {"attn", 41.9, true, 0, 0, 0, 1}, {"merge", 1.6, false, 1, 0, 0, 1}, {"o", 8.39, true, 2, 2, 990, 8},
+                                     {"norm", 0.5, false, 0, 0, 0, 1}, {"gate|up", 67.11, true, 0, 4, 0, 1}, {"down", 33.55, true, 2, 2, 990, 8}};
     std::vector<Op> ops;
     std::vector<std::string> kinds;   // each op's kind: the Spec name, "head"
     std::vector<void*> bufs;
     size_t dram = 0;
     const size_t quantum = (size_t)16 * G;
     void* l2buf;
-    CK(cudaMalloc(&l2buf, 2 << 20));
+    CK(cudaMalloc(&l2buf, 8 << 20));
     k_fill<<<256, 256>>>((uint32_t*)l2buf, (2 << 20) / 4, 7u);
-    auto add = [&](double mb, bool isDram, int dep) {
+    CK(cudaMemset((char*)l2buf + (4 << 20), 0, 4 << 20));
+    CK(cudaMemcpyToSymbol(g_l2, &l2buf, sizeof(void*)));
+    auto add = [&](double mb, bool isDram, int dep, int xq, int aw, int slices) {
         size_t bytes = (size_t)(mb * (isDram ? scale : 1.0) * 1e6) / quantum * quantum;
-        if (!isDram) { ops.push_back({(const uint4*)l2buf, bytes, dep}); return; }
+        if (!real) xq = aw = 0;
+        if (!isDram) { ops.push_back({(const uint4*)l2buf, bytes, dep, xq, aw, slices}); return; }
         void* p;
         CK(cudaMalloc(&p, bytes));
         k_fill<<<1024, 256>>>((uint32_t*)p, bytes / 4, (uint32_t)ops.size());
         bufs.push_back(p);
-        ops.push_back({(const uint4*)p, bytes, dep});
+        ops.push_back({(const uint4*)p, bytes, dep, xq, aw, slices});
         dram += bytes;
     };
-    for (int l = 0; l < layers; ++l) for (auto& s : layer) { add(s.mb, s.dram, s.dep); kinds.push_back(s.name); }
-    add(525.3, true, 0);
+    for (int l = 0; l < layers; ++l) for (auto& s : layer) { add(s.mb, s.dram, s.dep, s.xq, s.aw, s.slices); kinds.push_back(s.name); }
+    add(525.3, true, 0, 2, 0, 1);
     kinds.push_back("head");   // the LM head (tied embedding, 128256 × 2048 bf16)
     const int n = (int)ops.size();
     Op* dOps;
