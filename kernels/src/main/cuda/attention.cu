@@ -586,7 +586,15 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
 // PRE: the first MPRE merge entries (plan data, not written by the partials) are read before that wait, so after
 // it only the records' loads remain (session 9; without PRE the entries were read after the wait, in the loop).
 constexpr int MPRE = 4;
-template <typename T, int D, bool PRE, int MT>
+// TL (diagnostics only, session 24; the _tl instances): block b's timeline in cs_merge_tl[6b ..] as cs_attn_tl's (begin,
+// after the wait, end = the latest thread's, clock64 after the wait and at the latest end, smid | 1 << 9 (a merge block)).
+}  // namespace cs
+__device__ unsigned long long cs_merge_tl[6 * cs::TL_MAX];   // global scope: found by name (cuModuleGetGlobal)
+namespace cs {
+// PRE 2 (session 24): the first MPRE records' loads also issued together, before any of their arithmetic — with PRE 1
+// each record's loads sat behind the branch on its entry, so a pair's records came from L2 one round trip after another
+// (the timeline: ~3 µs after the wait for ~3 records); the arithmetic and its order are the same.
+template <typename T, int D, int PRE, int MT, bool TL = false>
 __device__ __forceinline__ void merge(const float* partO, const float* partML,
                                       const int* __restrict__ seqInfo, const int* __restrict__ mergeEnt,
                                       T* __restrict__ out, int batch, int hq, int g, int direct) {
@@ -596,6 +604,7 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     // blocks load their first weight stages while this grid runs, and wait for it before reading the output
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+    const unsigned long long tlBegin = TL ? gtimer() : 0ull;
     int pair = blockIdx.x * (MT / TPP) + threadIdx.x / TPP, c4 = threadIdx.x % TPP;
     if (pair >= batch * hq) return;
     int bIdx = pair / hq, qh = pair - bIdx * hq, kvh = qh / g, j = qh - kvh * g;
@@ -612,13 +621,21 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+    if constexpr (TL) {
+        if (threadIdx.x == 0 && blockIdx.x < TL_MAX) {
+            unsigned long long* r = cs_merge_tl + 6 * blockIdx.x;
+            r[0] = tlBegin;
+            r[1] = gtimer();
+            r[2] = 0ull;
+            r[3] = (unsigned long long)clock64();
+            r[4] = 0ull;
+            r[5] = smid() | (1u << 9);
+        }
+        __syncthreads();   // (threads that left above do not count) the record's start before any end
+    }
     float M = -INFINITY, L = 0.f;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    auto add = [&](int2 me) {
-        size_t rec = (size_t)me.x + (size_t)kvh * me.y + j;
-        // partO / partML were written by the previous grid: plain loads, not the non-coherent path
-        float2 ml = reinterpret_cast<const float2*>(partML)[rec];
-        float4 x = reinterpret_cast<const float4*>(partO)[rec * TPP + c4];
+    auto fold = [&](float2 ml, float4 x) {
         float Mn = fmaxf(M, ml.x);
         float base = Mn == -INFINITY ? 0.f : Mn;
         float c = exp2f(M - base), f = exp2f(ml.x - base);
@@ -627,8 +644,23 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
         acc.z = acc.z * c + f * x.z; acc.w = acc.w * c + f * x.w;
         M = Mn;
     };
+    // partO / partML were written by the previous grid: plain loads, not the non-coherent path
+    auto ml_of = [&](int2 me) { return reinterpret_cast<const float2*>(partML)[(size_t)me.x + (size_t)kvh * me.y + j]; };
+    auto o_of = [&](int2 me) { return reinterpret_cast<const float4*>(partO)[((size_t)me.x + (size_t)kvh * me.y + j) * TPP + c4]; };
+    auto add = [&](int2 me) { fold(ml_of(me), o_of(me)); };
     int e = e0;
-    if constexpr (PRE) {
+    if constexpr (PRE == 2) {
+        // every load first: an entry past e1 is (0, 0) — record j, inside the buffers, loaded and not folded
+        float2 mlv[MPRE];
+        float4 ov[MPRE];
+        #pragma unroll
+        for (int i = 0; i < MPRE; ++i) { mlv[i] = ml_of(pre[i]); ov[i] = o_of(pre[i]); }
+        #pragma unroll
+        for (int i = 0; i < MPRE; ++i) {
+            if (e0 + i < e1) fold(mlv[i], ov[i]);
+        }
+        e = e0 + MPRE;
+    } else if constexpr (PRE == 1) {
         #pragma unroll
         for (int i = 0; i < MPRE; ++i) {
             if (e0 + i < e1) add(pre[i]);
@@ -644,6 +676,12 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     r.z = Elem<T>::bits(acc.z * inv);
     r.w = Elem<T>::bits(acc.w * inv);
     reinterpret_cast<ushort4*>(out)[(size_t)pair * TPP + c4] = r;
+    if constexpr (TL) {
+        if (c4 == 0 && blockIdx.x < TL_MAX) {
+            atomicMax(&cs_merge_tl[6 * blockIdx.x + 2], gtimer());
+            atomicMax(&cs_merge_tl[6 * blockIdx.x + 4], (unsigned long long)clock64());
+        }
+    }
 }
 
 }  // namespace cs
@@ -707,20 +745,27 @@ CS_PARTIALS_G(cs_attn_partials_bf16_d64_f64w8htld1, __nv_bfloat16, 64, 3, 64, tr
 CS_PARTIALS_G(cs_attn_partials_bf16_d64_f64w8htld2, __nv_bfloat16, 64, 3, 64, true, 2, 6, true, 8, false, true)
 
 // merge variants (CudaAttention.mergeVariant): "" = entries read after the wait (session 8); _pre = the first entries
-// read before the wait (the default since session 9)
-#define CS_MERGE(NAME, T, D, PRE, MT)                                                                        \
+// read before the wait (the default since session 9); _prel = _pre with the first records' loads issued together (session 24)
+#define CS_MERGE(NAME, T, D, PRE, MT) CS_MERGE_T(NAME, T, D, PRE, MT, false)
+#define CS_MERGE_T(NAME, T, D, PRE, MT, TL)                                                                  \
     extern "C" __global__ void __launch_bounds__(MT)                                                         \
     NAME(const float* partO, const float* partML, const int* plan, int offSeqInfo, int offMergeEnt, T* out,   \
          int batch, int hq, int g, int direct) {                                                             \
-        cs::merge<T, D, PRE, MT>(partO, partML, plan + offSeqInfo, plan + offMergeEnt, out, batch, hq, g, direct); \
+        cs::merge<T, D, PRE, MT, TL>(partO, partML, plan + offSeqInfo, plan + offMergeEnt, out, batch, hq, g, direct); \
     }
 #define CS_MERGE_ALL(T, NAME_T, D)                                                                           \
-    CS_MERGE(cs_attn_merge_##NAME_T##_d##D, T, D, false, 128)                                                \
-    CS_MERGE(cs_attn_merge_##NAME_T##_d##D##_pre, T, D, true, 128)
+    CS_MERGE(cs_attn_merge_##NAME_T##_d##D, T, D, 0, 128)                                                    \
+    CS_MERGE(cs_attn_merge_##NAME_T##_d##D##_pre, T, D, 1, 128)                                              \
+    CS_MERGE(cs_attn_merge_##NAME_T##_d##D##_prel, T, D, 2, 128)
 
 CS_MERGE_ALL(__half, f16, 128)
 CS_MERGE_ALL(__nv_bfloat16, bf16, 128)
 CS_MERGE_ALL(__half, f16, 64)
 CS_MERGE_ALL(__nv_bfloat16, bf16, 64)
+// diagnostics (session 24): the default merge with a timeline (TL, cs_merge_tl), launched after a timeline partials launch
+CS_MERGE_T(cs_attn_merge_bf16_d64_pre_tl, __nv_bfloat16, 64, 1, 128, true)
+CS_MERGE_T(cs_attn_merge_bf16_d128_pre_tl, __nv_bfloat16, 128, 1, 128, true)
+CS_MERGE_T(cs_attn_merge_bf16_d64_prel_tl, __nv_bfloat16, 64, 2, 128, true)
+CS_MERGE_T(cs_attn_merge_bf16_d128_prel_tl, __nv_bfloat16, 128, 2, 128, true)
 
 #include "kv_append.cuh"

@@ -718,7 +718,26 @@ constexpr int GK = 64;
 // the mma.sync one, so the epilogues are shared. Built without sm_90a (other GPUs, PTX) the same variants run the
 // mma.sync step. DEFER: each k-tile's MMAs are waited for one tile later (wgmma.wait_group 1), overlapping them with
 // the next tile's barrier, and the stages are refilled one tile later (STAGES - 2 tiles in flight, not STAGES - 1).
-template <int NT, int MT, int WARPS, int STAGES, bool WG = false, bool DEFER = false>
+// TL (diagnostics only, session 24; the _tl instances): block b's timeline in cs_gemm_tl[6b ..] — globaltimer (ns) at its
+// start (the kernel's entry), after pdl_wait, at its end (the kernel's exit, after a barrier), clock64 after the wait and
+// at the end, and smid | 2 << 9 (a GEMM block) | row block << 16 | k-slice << 32 — as attention.cu's cs_attn_tl, read by
+// SkinnyGemm.timeline().
+constexpr int GEMM_TL_MAX = 8192;
+}  // namespace csm
+__device__ unsigned long long cs_gemm_tl[6 * csm::GEMM_TL_MAX];   // global scope: found by name (cuModuleGetGlobal)
+namespace csm {
+__device__ __forceinline__ unsigned long long gtimer() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+__device__ __forceinline__ unsigned smid() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(r));
+    return r;
+}
+
+template <int NT, int MT, int WARPS, int STAGES, bool WG = false, bool DEFER = false, bool TL = false>
 __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
                             int T, int n, int k, int kSlice, int mode, int flags, float* __restrict__ ws, unsigned char* smem) {
     using namespace cs;
@@ -761,6 +780,15 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         if (s < nk) loadW(s, s);
     }
     pdl_wait();
+    if constexpr (TL) {
+        const unsigned b = blockIdx.y * gridDim.x + blockIdx.x;
+        if (tid == 0 && b < GEMM_TL_MAX) {
+            unsigned long long* r = cs_gemm_tl + 6 * b;
+            r[1] = gtimer();
+            r[3] = (unsigned long long)clock64();
+            r[5] = smid() | (2u << 9) | ((unsigned)min((int)blockIdx.x, 255) << 16) | ((unsigned long long)blockIdx.y << 32);
+        }
+    }
     #pragma unroll
     for (int s = 0; s < LOOK; ++s) {
         if (s < nk) loadX(s, s);
@@ -927,6 +955,22 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
         extern __shared__ __align__(128) unsigned char smem[];                                               \
         csm::gemm_skinny<NT, MT, WARPS, STAGES, WG, DEFER>(w, x, y, T, n, k, kSlice, mode, flags, ws, smem); \
     }
+// the timeline twin of a variant (TL above; CudaServeBench --attn-ab …:6 records the launch after the timed partials')
+#define CS_GEMM_TL(NAME, NT, MT, WARPS, STAGES, WG, DEFER)                                                   \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS)                                                 \
+    NAME(const __nv_bfloat16* w, const __nv_bfloat16* x, float* y, int T, int n, int k, int kSlice, int mode, int flags, \
+         float* ws) {                                                                                        \
+        extern __shared__ __align__(128) unsigned char smem[];                                               \
+        const unsigned b = blockIdx.y * gridDim.x + blockIdx.x;                                              \
+        const unsigned long long t0 = csm::gtimer();                                                         \
+        csm::gemm_skinny<NT, MT, WARPS, STAGES, WG, DEFER, true>(w, x, y, T, n, k, kSlice, mode, flags, ws, smem); \
+        __syncthreads();                                                                                     \
+        if (threadIdx.x == 0 && b < csm::GEMM_TL_MAX) {                                                      \
+            cs_gemm_tl[6 * b] = t0;                                                                          \
+            cs_gemm_tl[6 * b + 2] = csm::gtimer();                                                           \
+            cs_gemm_tl[6 * b + 4] = (unsigned long long)clock64();                                           \
+        }                                                                                                    \
+    }
 #define CS_GEMM(NAME, NT, MT, WARPS, STAGES) CS_GEMM_WG(NAME, NT, MT, WARPS, STAGES, false, false)
 // the T ≤ 32 / 128 kernels of sessions 2-3 (one 16-row tile a warp, 4 warps, 4 stages)
 CS_GEMM(cs_gemm_skinny_t16, 16, 1, 4, 4)
@@ -953,6 +997,9 @@ CS_GEMM_WG(cs_gemm_skinny_t64_wg3s4, 64, 1, 12, 4, true, false)
 CS_GEMM_WG(cs_gemm_skinny_t64_wg4s4, 64, 1, 16, 4, true, false)
 CS_GEMM_WG(cs_gemm_skinny_t64_wg1s5d, 64, 1, 4, 5, true, true)
 CS_GEMM_WG(cs_gemm_skinny_t64_wg2s5d, 64, 1, 8, 5, true, true)
+// diagnostics: the timeline twins of the 1B (t64_wg2s5d) and 8B (t64_wg2s4) o projection's variants
+CS_GEMM_TL(cs_gemm_skinny_t64_wg2s5d_tl, 64, 1, 8, 5, true, true)
+CS_GEMM_TL(cs_gemm_skinny_t64_wg2s4_tl, 64, 1, 8, 4, true, false)
 // the same for 16 < T ≤ 32 and 64 < T ≤ 128
 CS_GEMM_WG(cs_gemm_skinny_t32_wg1s4, 32, 1, 4, 4, true, false)
 CS_GEMM_WG(cs_gemm_skinny_t32_wg1s6, 32, 1, 4, 6, true, false)

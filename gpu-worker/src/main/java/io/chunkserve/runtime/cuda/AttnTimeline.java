@@ -11,39 +11,81 @@ import java.util.Locale;
 /**
  * Diagnostics: what one two-phase partials launch did block by block ({@link CudaAttention#timeline}, the DIAG 3
  * instances of attention.cu): when each block began, passed its dependency wait and ended, on which SM, and what
- * item it ran. {@link #summary} says how long each kind of block took, how the blocks filled the SMs over the
- * launch and how long its tail ran below full occupancy; {@link #csv} writes the raw rows.
+ * item it ran — and, when they ran with timelines too, the merge launch and the o projection's GEMM after it
+ * (session 24), on the same clock. {@link #summary} says how long each kind of block took, how the blocks filled the
+ * SMs over the partials launch and how long its tail ran below full occupancy, then when the merge's and the o
+ * projection's blocks began, were released from their waits and ended; {@link #csv} writes the raw rows.
  */
 final class AttnTimeline {
-    /** One block: times in ns from the launch's first block start; kind 0 = warp block, else the block item's rows. */
+    /** Kinds of the blocks of the launches after the partials: a merge block, an o projection GEMM block. */
+    static final int MERGE = -1, O_GEMM = -2;
+
+    /**
+     * One block: times in ns from the partials launch's first block begin; kind 0 = warp block, &gt; 0 the block item's
+     * rows, {@link #MERGE}, {@link #O_GEMM}; tokens: the item's (a GEMM block: its k-slice).
+     */
     record Block(int index, int sm, int kind, int tokens, double beginNs, double startNs, double endNs, long cycles) { }
 
     private final List<Block> blocks;
 
     private AttnTimeline(List<Block> blocks) { this.blocks = blocks; }
 
-    /** Parses {@link CudaAttention#timeline}'s array (blocks whose end was never written are dropped). */
+    /**
+     * Parses {@link CudaAttention#timeline}'s array, with the o projection's ({@link SkinnyGemm#timeline}) appended when
+     * it ran (blocks whose end was never written are dropped; a record's kernel is bits 9–10 of its info word; each
+     * kernel's block indices count from 0).
+     */
     static AttnTimeline of(long[] tl) {
         int n = tl.length / 6;
-        long t0 = Long.MAX_VALUE;
-        for (int b = 0; b < n; b++) if (tl[6 * b + 2] != 0) t0 = Math.min(t0, tl[6 * b]);
+        long t0 = Long.MAX_VALUE, any = Long.MAX_VALUE;
+        for (int b = 0; b < n; b++) {
+            if (tl[6 * b + 2] == 0) continue;
+            any = Math.min(any, tl[6 * b]);
+            if (kernel(tl[6 * b + 5]) == 0) t0 = Math.min(t0, tl[6 * b]);
+        }
+        if (t0 == Long.MAX_VALUE) t0 = any;
         List<Block> out = new ArrayList<>();
+        int[] index = new int[4];
         for (int b = 0; b < n; b++) {
             long[] r = Arrays.copyOfRange(tl, 6 * b, 6 * b + 6);
-            if (r[2] == 0) continue;
             long info = r[5];
+            int kernel = kernel(info), idx = index[kernel]++;
+            if (r[2] == 0) continue;
             int sm = (int) (info & 0xff), warp = (int) ((info >> 8) & 1), rows = (int) ((info >> 16) & 0xff);
-            out.add(new Block(b, sm, warp == 1 ? 0 : rows, (int) (info >>> 32), r[0] - t0, r[1] - t0, r[2] - t0, r[4] - r[3]));
+            int kind = kernel == 1 ? MERGE : kernel == 2 ? O_GEMM : warp == 1 ? 0 : rows;
+            out.add(new Block(idx, sm, kind, (int) (info >>> 32), r[0] - t0, r[1] - t0, r[2] - t0, r[4] - r[3]));
         }
         return new AttnTimeline(out);
     }
 
+    private static int kernel(long info) { return (int) ((info >> 9) & 3); }
+
     List<Block> blocks() { return blocks; }
 
-    static String kindName(int kind) { return kind == 0 ? "warp block" : "item " + kind + " rows"; }
+    static String kindName(int kind) {
+        return kind == MERGE ? "merge block" : kind == O_GEMM ? "o GEMM block" : kind == 0 ? "warp block" : "item " + kind + " rows";
+    }
 
-    /** Lines for a log: per kind of block, then the launch as a whole. */
+    /** Lines for a log: per kind of partials block, the partials launch as a whole, then the merge's and o projection's blocks. */
     List<String> summary(int sms) {
+        List<String> lines = partialsSummary(blocks.stream().filter(b -> b.kind() >= 0).toList(), sms);
+        for (int k : new int[] {MERGE, O_GEMM}) {
+            List<Block> after = blocks.stream().filter(b -> b.kind() == k).toList();
+            if (after.isEmpty()) continue;
+            double[] begin = after.stream().mapToDouble(Block::beginNs).sorted().toArray();
+            double[] start = after.stream().mapToDouble(Block::startNs).sorted().toArray();
+            double[] end = after.stream().mapToDouble(Block::endNs).sorted().toArray();
+            double[] d = after.stream().mapToDouble(b -> b.endNs() - b.startNs()).sorted().toArray();
+            lines.add(String.format(Locale.ROOT, "timeline then %-12s %4d blocks on %d SMs: began µs %.2f – %.2f (median %.2f), waits released %.2f – %.2f, "
+                            + "ended %.2f – %.2f (median %.2f); after the wait µs median %.2f, max %.2f",
+                    kindName(k), after.size(), after.stream().mapToInt(Block::sm).distinct().count(), begin[0] / 1e3, begin[begin.length - 1] / 1e3,
+                    begin[begin.length / 2] / 1e3, start[0] / 1e3, start[start.length - 1] / 1e3, end[0] / 1e3, end[end.length - 1] / 1e3,
+                    end[end.length / 2] / 1e3, d[d.length / 2] / 1e3, d[d.length - 1] / 1e3));
+        }
+        return lines;
+    }
+
+    private static List<String> partialsSummary(List<Block> blocks, int sms) {
         List<String> lines = new ArrayList<>();
         if (blocks.isEmpty()) return lines;
         double end = blocks.stream().mapToDouble(Block::endNs).max().orElse(0);

@@ -8,6 +8,8 @@ import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 
+import java.util.Arrays;
+
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
@@ -86,6 +88,9 @@ public final class CudaAttention implements AutoCloseable {
     private int partialsDiag;
     private final long[] hMerges = new long[MERGE_VARIANTS.size()];
     private int mergeVariant;
+    private final long[] hMergeTl = new long[MERGE_VARIANTS.size()];   // timeline twins ("pre", "prel"; bf16 only; 0: none)
+    private int mergeTlBlocks;    // blocks of the merge launch captured with it (0: none yet)
+    private boolean captured;     // a launch was just captured (takeCaptured: the runner's o projection follows)
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
     private int warpItems;   // CudaPlan.WARP_*
@@ -152,6 +157,9 @@ public final class CudaAttention implements AutoCloseable {
         }
         for (int i = 0; i < hMerges.length; i++) {
             hMerges[i] = Launcher.handle(i == 0 ? merge : CudaDevice.function(module, "cs_attn_merge_" + t + "_" + MERGE_VARIANTS.get(i)));
+        }
+        for (int i = 1; i < hMergeTl.length && layout.dtype() == DType.BF16; i++) {   // after a captured partials launch, its merge too
+            hMergeTl[i] = Launcher.handle(CudaDevice.function(module, "cs_attn_merge_" + t + "_" + MERGE_VARIANTS.get(i) + "_tl"));
         }
         mergeVariant(System.getProperty("chunkserve.cuda.mergeVariant", DEFAULT_MERGE));
         int d = layout.headDim();
@@ -428,11 +436,13 @@ public final class CudaAttention implements AutoCloseable {
 
     /**
      * The merge kernels: plain = its merge entries read after the dependency wait (session 8); pre = the first 4
-     * entries (plan data, not written by the partials) read before the wait (the default: −0.003 to −0.005 ms a
-     * step at 1B B = 64, BENCHMARKS.md issue 7 session 9).
+     * entries (plan data, not written by the partials) read before the wait (−0.003 to −0.005 ms a step at 1B B = 64,
+     * BENCHMARKS.md issue 7 session 9); prel = pre with the first 4 records' loads issued together before their
+     * arithmetic (the default since session 24: the merge's work after its wait 2.5–3.0 → 1.8–1.9 µs a layer, the step
+     * −0.026 ms at 1B B = 64, −0.009 at 8B; the same arithmetic in the same order).
      */
-    public static final java.util.List<String> MERGE_VARIANTS = java.util.List.of("plain", "pre");
-    public static final String DEFAULT_MERGE = "pre";
+    public static final java.util.List<String> MERGE_VARIANTS = java.util.List.of("plain", "pre", "prel");
+    public static final String DEFAULT_MERGE = "prel";
 
     /** Picks the merge kernel ({@link #MERGE_VARIANTS}; -Dchunkserve.cuda.mergeVariant). */
     public void mergeVariant(String name) {
@@ -471,6 +481,7 @@ public final class CudaAttention implements AutoCloseable {
         if (capture) {
             tlArmed = false;
             timelineBlocks = blocks;
+            captured = true;
         }
         if (dependentPartials) launcher.launchDependent(hp, blocks, 1, threads, smem);
         else launcher.launch(hp, blocks, 1, threads, smem);
@@ -481,6 +492,10 @@ public final class CudaAttention implements AutoCloseable {
                 .i32(batch).i32(qHeads).i32(groupSize).i32(directNow ? 1 : 0);
         int grid = (batch * qHeads + perBlock - 1) / perBlock;
         long hMerge = hMerges[mergeVariant];
+        if (capture && hMergeTl[mergeVariant] != 0) {   // diagnostics: its merge too
+            hMerge = hMergeTl[mergeVariant];
+            mergeTlBlocks = grid;
+        }
         if (dependentMerge) {
             launcher.launchDependent(hMerge, grid, 1, THREADS, 0);
         } else {
@@ -535,25 +550,45 @@ public final class CudaAttention implements AutoCloseable {
         tlMinBatch = minBatch;
         tlSkip = skip;
         timelineBlocks = 0;
+        mergeTlBlocks = 0;
+        captured = false;
+    }
+
+    /** Diagnostics only: whether the launch just queued was the captured one (then false until the next capture). */
+    boolean takeCaptured() {
+        boolean c = captured;
+        captured = false;
+        return c;
     }
 
     /**
      * Diagnostics only: the timeline of the launch {@link #armTimeline} captured (waits for the device; empty when none
      * was): per block b, 6 values at [6b ..] — globaltimer ns at the block's start and after its dependency wait, the
      * latest end of its warps, clock64 after the wait and at the end, and smid | warp block &lt;&lt; 8 | rows &lt;&lt; 16 |
-     * item tokens &lt;&lt; 32 (attention.cu, DIAG 3). Read once.
+     * item tokens &lt;&lt; 32 (attention.cu, DIAG 3); then, when a "pre" / "prel" merge ran after it, the merge launch's
+     * blocks as records of the same form (cs_merge_tl; info smid | 1 &lt;&lt; 9). Read once.
      */
     long[] timeline() {
         if (timelineBlocks == 0) return new long[0];
         device.makeCurrent();
+        long[] partials = readTimeline(module, "cs_attn_tl", timelineBlocks), merge = readTimeline(module, "cs_merge_tl", mergeTlBlocks);
+        timelineBlocks = 0;
+        mergeTlBlocks = 0;
+        long[] out = Arrays.copyOf(partials, partials.length + merge.length);
+        System.arraycopy(merge, 0, out, partials.length, merge.length);
+        return out;
+    }
+
+    /** The first {@code blocks} six-value records of the timeline array {@code name} in {@code module} (after a device sync). */
+    static long[] readTimeline(CUmodule module, String name, int blocks) {
+        if (blocks == 0) return new long[0];
         cuCtxSynchronize();
         CUdeviceptr p = new CUdeviceptr();
         long[] size = new long[1];
-        cuModuleGetGlobal(p, size, module, "cs_attn_tl");
-        int n = (int) Math.min(timelineBlocks, size[0] / 48);
+        cuModuleGetGlobal(p, size, module, name);
+        int n = (int) Math.min(blocks, size[0] / 48);
         long[] out = new long[6 * n];
         cuMemcpyDtoH(Pointer.to(out), p, 48L * n);
-        timelineBlocks = 0;
         return out;
     }
 

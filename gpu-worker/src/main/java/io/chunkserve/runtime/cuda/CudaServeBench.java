@@ -402,6 +402,7 @@ public final class CudaServeBench {
                                 runner.attentionPartialsDiag(f.length > 3 ? Integer.parseInt(f[3]) : 0);
                                 runner.setSkipOps(f.length > 4 ? skipMask(f[4]) : 0);
                                 // diagnostics 6, 8, 9: one launch's timeline, a layer of the fourth step or later with all pb sequences
+                                // (and, with the default merge and the 1B / 8B o projection's variants, their launches after it)
                                 if (f.length > 3 && java.util.Set.of("6", "8", "9").contains(f[3])) runner.attention().armTimeline(pb, 3 * c.numLayers());
                                 Timed t = timedThenProfiled(cx);
                                 System.out.printf(Locale.ROOT, "%-13s B=%d attn-ab %-9s GPU %.3f ms/step (unprofiled, %.0f steps), step %.3f ms, %.0f tok/s; attention %.3f ms/step (profiled); %s%n",

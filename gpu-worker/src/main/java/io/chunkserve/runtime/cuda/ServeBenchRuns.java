@@ -152,14 +152,21 @@ final class ServeBenchRuns {
 
     /**
      * An unprofiled 32-token greedy run at B = pb (GPU ms a step, tok/s), and the partials' timeline when one was
-     * armed ({@link CudaAttention#armTimeline}).
+     * armed ({@link CudaAttention#armTimeline}), followed by its merge's and its o projection's blocks when they ran
+     * with one ({@link AttnTimeline#of}).
      */
     static Timed timed(Ctx c) throws Exception {
         c.runner().decodeTiming(c.pb(), true);
         Run x = c.run(32, greedy(32));
         double[] tm = c.runner().decodeTiming(c.pb(), true);
         CudaAttention a = c.runner().attention();
-        return new Timed(x, tm, null, c.runner().attentionPlan(), a == null ? null : a.timeline());
+        long[] tl = a == null ? null : a.timeline();
+        if (tl != null && tl.length > 0 && c.runner().skinny() != null) {
+            long[] o = c.runner().skinny().timeline();
+            tl = java.util.Arrays.copyOf(tl, tl.length + o.length);
+            System.arraycopy(o, 0, tl, tl.length - o.length, o.length);
+        }
+        return new Timed(x, tm, null, c.runner().attentionPlan(), tl);
     }
 
     /** {@link #timed}, then a profiled 16-token run (events around each op). */

@@ -179,6 +179,10 @@ public final class SkinnyGemm {
     private final int[] occupancy = new int[VARIANTS.length];   // resident blocks per SM
     private final int sms;
     private final Launcher l = new Launcher();
+    private final CUmodule module;
+    private final long[] fnsTl = new long[VARIANTS.length];   // timeline twins (model.cu TL; 0: none)
+    private boolean tlArmed;   // armTimeline: the next run of a variant with a twin runs the twin
+    private int tlBlocks;      // blocks of the launch that ran a twin (0: none yet)
     private final boolean pdl;
     private final boolean wgmma;
     /** the variant and target blocks (× SMs) for 32 < T ≤ 64; wide == -1: cuBLAS there (unless forced) */
@@ -186,11 +190,17 @@ public final class SkinnyGemm {
     private final int wideTarget;
 
     public SkinnyGemm(CUmodule module, CudaDevice device) {
+        this.module = module;
         for (int i = 0; i < VARIANTS.length; i++) {
             CUfunction f = CudaDevice.function(module, "cs_gemm_skinny_" + VARIANTS[i].name());
             CudaDevice.setDynamicShared(f, VARIANTS[i].smem());
             fns[i] = Launcher.handle(f);
             occupancy[i] = Math.max(1, CudaDevice.blocksPerMultiprocessor(f, VARIANTS[i].threads(), VARIANTS[i].smem()));
+        }
+        for (int i : new int[] {WG2S5D, WG2S4}) {   // the o projection's variants at 1B / 8B: their timeline twins (diagnostics)
+            CUfunction f = CudaDevice.function(module, "cs_gemm_skinny_" + VARIANTS[i].name() + "_tl");
+            CudaDevice.setDynamicShared(f, VARIANTS[i].smem());
+            fnsTl[i] = Launcher.handle(f);
         }
         reduce = Launcher.handle(CudaDevice.function(module, "cs_splitk_reduce"));
         sms = device.multiprocessors();
@@ -428,6 +438,24 @@ public final class SkinnyGemm {
         else l.launch(fns[v], rowBlocks, 1, var.threads(), var.smem());
     }
 
+    /**
+     * Diagnostics only: {@code on} — the next {@link #run} launch, if its variant has a timeline twin (the 1B / 8B o
+     * projection's t64_wg2s5d / t64_wg2s4), runs the twin ({@link #timeline} then returns its blocks); off — no launch
+     * will.
+     */
+    void armTimeline(boolean on) { tlArmed = on; }
+
+    /**
+     * Diagnostics only: the timeline the armed launch recorded (waits for the device; empty when none ran): per block
+     * six values as {@link CudaAttention#timeline}'s (model.cu cs_gemm_tl; info smid | 2 &lt;&lt; 9 | row block &lt;&lt; 16 |
+     * k-slice &lt;&lt; 32). Read once.
+     */
+    long[] timeline() {
+        long[] r = CudaAttention.readTimeline(module, "cs_gemm_tl", tlBlocks);
+        tlBlocks = 0;
+        return r;
+    }
+
     /** Resident blocks per SM of variant v. */
     int occupancy(int v) { return occupancy[v]; }
 
@@ -444,8 +472,16 @@ public final class SkinnyGemm {
         if (memset) zero(y, (long) T * n);
         long wsa = mode == 4 ? workspace((long) slices * rowBlocks * var.nt() * var.rows()) : 0L;
         l.begin().i64(w).i64(x).i64(y).i32(T).i32(n).i32(k).i32(perSlice * 64).i32(mode).i32(options.flags()).i64(wsa);
-        if (dependent && !memset) l.launchDependent(fns[v], rowBlocks, slices, var.threads(), var.smem());
-        else l.launch(fns[v], rowBlocks, slices, var.threads(), var.smem());
+        long f = fns[v];
+        if (tlArmed) {   // diagnostics: this launch with a timeline, when its variant has a twin
+            tlArmed = false;
+            if (fnsTl[v] != 0) {
+                f = fnsTl[v];
+                tlBlocks = rowBlocks * slices;
+            }
+        }
+        if (dependent && !memset) l.launchDependent(f, rowBlocks, slices, var.threads(), var.smem());
+        else l.launch(f, rowBlocks, slices, var.threads(), var.smem());
         if (mode == 4) {
             // the slices' partial tiles summed in slice order into y (= or +=), one thread a (token, 4 rows) piece
             l.begin().i64(wsa).i64(y).i32(T).i32(n).i32(slices).i32(var.rows()).i32(var.nt()).i32(rowBlocks).i32(accumulate ? 1 : 0);

@@ -262,7 +262,11 @@ final class StepKernels implements AutoCloseable {
                 }
             }
             ops.mark(OpProfile.C_O);
+            // diagnostics (CudaAttention.armTimeline): after a captured partials launch, the o projection's timeline too
+            boolean tlO = tp && skinny != null && twoPhase.takeCaptured();
+            if (tlO) skinny.armTimeline(true);
             if ((skip & 16) == 0) gemm(L.wo(), att, x, T, h, qDim, true, false);
+            if (tlO) skinny.armTimeline(false);
             ops.mark(OpProfile.C_NORM);
             boolean zg = !fuseSilu && zeroFirst(T, 2 * inter, h);
             k.begin().ptr(x).ptr((Pointer) null).ptr(L.mlpNorm()).ptr(hn).i32(h).f32(eps).ptr(zg ? gu : null).i32(zg ? T * 2 * inter : 0);

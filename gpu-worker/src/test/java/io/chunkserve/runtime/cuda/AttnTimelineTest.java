@@ -47,6 +47,39 @@ class AttnTimelineTest {
         assertEquals(288, b.get(2).tokens());
     }
 
+    /** A merge (kernel 1) or o projection GEMM (kernel 2) record: the kernel in bits 9–10 of the info word. */
+    private static long[] after(int kernel, long begin, long start, long end, int sm, int slice) {
+        return new long[] {begin, start, end, 0, end - start, sm | ((long) kernel << 9) | ((long) slice << 32)};
+    }
+
+    @Test
+    void theMergeAndTheOProjectionFollowOnThePartialsClock() {
+        long t = 5_000_000L;
+        long[] tl = join(
+                after(1, t - 300, t + 9_000, t + 9_800, 7, 0),               // a merge block resident before the partials began
+                rec(t, t + 400, t + 8_000, 0, 1, 3, false, 64, 512),
+                rec(t + 50, t + 450, t + 8_500, 0, 1, 4, true, 4, 192),
+                after(1, t + 8_100, t + 9_000, t + 9_600, 3, 0),
+                after(2, t + 8_200, t + 9_900, t + 12_900, 3, 5),
+                after(2, t + 8_600, t + 9_900, 0, 4, 6));                    // never ended: dropped
+        AttnTimeline a = AttnTimeline.of(tl);
+        List<AttnTimeline.Block> b = a.blocks();
+        assertEquals(5, b.size());
+        assertEquals(AttnTimeline.MERGE, b.get(0).kind());
+        assertEquals(-300.0, b.get(0).beginNs(), "times count from the partials' first begin, not the merge's");
+        assertEquals(0, b.get(0).index());
+        assertEquals(1, b.get(3).index(), "each kernel's blocks count from 0");
+        assertEquals(AttnTimeline.O_GEMM, b.get(4).kind());
+        assertEquals(5, b.get(4).tokens(), "a GEMM block's k-slice");
+        List<String> s = a.summary(2);
+        String merge = s.stream().filter(l -> l.contains("merge block")).findFirst().orElseThrow();
+        assertTrue(merge.contains("2 blocks on 2 SMs") && merge.contains("began µs -0.30 – 8.10") && merge.contains("waits released 9.00 – 9.00")
+                && merge.contains("ended 9.60 – 9.80"), merge);
+        String o = s.stream().filter(l -> l.contains("o GEMM block")).findFirst().orElseThrow();
+        assertTrue(o.contains("1 blocks on 1 SMs") && o.contains("waits released 9.90 – 9.90") && o.contains("after the wait µs median 3.00"), o);
+        assertTrue(s.stream().anyMatch(l -> l.contains("span 8.10 µs")), "the partials launch line counts partials blocks only: " + s);
+    }
+
     @Test
     void summarySaysWhatRanLateAndHowLong(@TempDir Path dir) throws Exception {
         long t = 0;
