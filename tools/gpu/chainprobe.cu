@@ -249,17 +249,7 @@ int main(int argc, char** argv) {
             prev = i;
         }
     };
-    auto pdlLaunches = [&]() {
-        for (int i = 0; i < n; ++i) {
-            cudaLaunchConfig_t cfg = {};
-            cfg.gridDim = G; cfg.blockDim = THREADS; cfg.dynamicSmemBytes = SMEM; cfg.stream = st;
-            cudaLaunchAttribute at[1];
-            at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            at[0].val.programmaticStreamSerializationAllowed = 1;
-            cfg.attrs = at; cfg.numAttrs = 1;
-            CK(cudaLaunchKernelEx(&cfg, k_op<1>, ops[i], i, (const unsigned*)(i ? res + (size_t)(i - 1) * G : nullptr), res + (size_t)i * G));
-        }
-    };
+    auto pdlLaunches = [&]() { pdlChain(""); };
     cudaGraph_t graph;
     cudaGraphExec_t exec;
     CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));

@@ -493,18 +493,6 @@ constexpr int TL_MAX = 8192;
 __device__ unsigned long long cs_attn_tl[6 * cs::TL_MAX];   // global scope: found by name (cuModuleGetGlobal)
 namespace cs {
 
-__device__ __forceinline__ unsigned long long gtimer() {
-    unsigned long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    return t;
-}
-
-__device__ __forceinline__ unsigned smid() {
-    unsigned r;
-    asm volatile("mov.u32 %0, %%smid;" : "=r"(r));
-    return r;
-}
-
 // the calling warp's end in block b's record (lane 0 of each warp that ran an item)
 __device__ __forceinline__ void tl_end() {
     if ((threadIdx.x & 31) == 0 && blockIdx.x < TL_MAX) {
@@ -551,13 +539,8 @@ __device__ __forceinline__ void partials(const T* __restrict__ kc, const T* __re
 #endif
     if constexpr ((DIAG & 4) != 0) {
         if (threadIdx.x == 0 && blockIdx.x < TL_MAX) {
-            unsigned long long* r = cs_attn_tl + 6 * blockIdx.x;
-            r[0] = tlBegin;
-            r[1] = gtimer();
-            r[2] = 0ull;
-            r[3] = (unsigned long long)clock64();
-            r[4] = 0ull;
-            r[5] = smid() | (warpBlock ? 1u << 8 : 0u) | ((unsigned)min(ib.x, 255) << 16) | ((unsigned long long)(unsigned)ia.y << 32);
+            tl_start(cs_attn_tl + 6 * blockIdx.x, tlBegin,
+                     smid() | (warpBlock ? 1u << 8 : 0u) | ((unsigned)min(ib.x, 255) << 16) | ((unsigned long long)(unsigned)ia.y << 32));
         }
         __syncwarp();
     }
@@ -622,15 +605,7 @@ __device__ __forceinline__ void merge(const float* partO, const float* partML,
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
     if constexpr (TL) {
-        if (threadIdx.x == 0 && blockIdx.x < TL_MAX) {
-            unsigned long long* r = cs_merge_tl + 6 * blockIdx.x;
-            r[0] = tlBegin;
-            r[1] = gtimer();
-            r[2] = 0ull;
-            r[3] = (unsigned long long)clock64();
-            r[4] = 0ull;
-            r[5] = smid() | (1u << 9);
-        }
+        if (threadIdx.x == 0 && blockIdx.x < TL_MAX) tl_start(cs_merge_tl + 6 * blockIdx.x, tlBegin, smid() | (1u << 9));
         __syncthreads();   // (threads that left above do not count) the record's start before any end
     }
     float M = -INFINITY, L = 0.f;

@@ -67,6 +67,30 @@ template <> struct Elem<__nv_bfloat16> {
 template <int D>
 __device__ __forceinline__ int swz(int row, int piece) { return row * D + ((piece ^ (row & 7)) << 3); }
 
+// Diagnostics (the kernels' _tl timeline instances): the global nanosecond timer, this block's SM, and the start of a
+// block's six-value timeline record — begin (given), after its dependency wait (now), end and end clock zeroed for the
+// atomicMax / store at its end, clock64 now, and the info word.
+__device__ __forceinline__ unsigned long long gtimer() {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+__device__ __forceinline__ unsigned smid() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(r));
+    return r;
+}
+
+__device__ __forceinline__ void tl_start(unsigned long long* r, unsigned long long begin, unsigned long long info) {
+    r[0] = begin;
+    r[1] = gtimer();
+    r[2] = 0ull;
+    r[3] = (unsigned long long)clock64();
+    r[4] = 0ull;
+    r[5] = info;
+}
+
 // A uniform value in [-1, 1) from a hash (splitmix64) of (seed, index): random data made on the device, the same
 // for the same (seed, index) on every launch shape.
 __device__ __forceinline__ float hash_uniform(long long i, unsigned int seed) {

@@ -719,23 +719,12 @@ constexpr int GK = 64;
 // mma.sync step. DEFER: each k-tile's MMAs are waited for one tile later (wgmma.wait_group 1), overlapping them with
 // the next tile's barrier, and the stages are refilled one tile later (STAGES - 2 tiles in flight, not STAGES - 1).
 // TL (diagnostics only, session 24; the _tl instances): block b's timeline in cs_gemm_tl[6b ..] — globaltimer (ns) at its
-// start (the kernel's entry), after pdl_wait, at its end (the kernel's exit, after a barrier), clock64 after the wait and
-// at the end, and smid | 2 << 9 (a GEMM block) | row block << 16 | k-slice << 32 — as attention.cu's cs_attn_tl, read by
-// SkinnyGemm.timeline().
+// start, after pdl_wait, at its end (the kernel's exit, after a barrier), clock64 after the wait and at the end, and
+// smid | 2 << 9 (a GEMM block) | row block << 16 | k-slice << 32 — as attention.cu's cs_attn_tl, read by SkinnyGemm.timeline().
 constexpr int GEMM_TL_MAX = 8192;
 }  // namespace csm
 __device__ unsigned long long cs_gemm_tl[6 * csm::GEMM_TL_MAX];   // global scope: found by name (cuModuleGetGlobal)
 namespace csm {
-__device__ __forceinline__ unsigned long long gtimer() {
-    unsigned long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    return t;
-}
-__device__ __forceinline__ unsigned smid() {
-    unsigned r;
-    asm volatile("mov.u32 %0, %%smid;" : "=r"(r));
-    return r;
-}
 
 template <int NT, int MT, int WARPS, int STAGES, bool WG = false, bool DEFER = false, bool TL = false>
 __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bfloat16* __restrict__ x, float* __restrict__ y,
@@ -747,6 +736,7 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
     constexpr int WT = BR * GK, XT = NT * GK, STAGE = WT + XT;   // elements
     constexpr int LOOK = WG && DEFER && CS_WGMMA ? STAGES - 2 : STAGES - 1;   // k-tiles requested ahead
     static_assert(LOOK >= 1, "stages");
+    const unsigned long long tlBegin = TL ? gtimer() : 0ull;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int r0 = blockIdx.x * BR, k0 = blockIdx.y * kSlice;
     const int nk = min(kSlice, k - k0) / GK;
@@ -783,10 +773,7 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
     if constexpr (TL) {
         const unsigned b = blockIdx.y * gridDim.x + blockIdx.x;
         if (tid == 0 && b < GEMM_TL_MAX) {
-            unsigned long long* r = cs_gemm_tl + 6 * b;
-            r[1] = gtimer();
-            r[3] = (unsigned long long)clock64();
-            r[5] = smid() | (2u << 9) | ((unsigned)min((int)blockIdx.x, 255) << 16) | ((unsigned long long)blockIdx.y << 32);
+            tl_start(cs_gemm_tl + 6 * b, tlBegin, smid() | (2u << 9) | ((unsigned)min((int)blockIdx.x, 255) << 16) | ((unsigned long long)blockIdx.y << 32));
         }
     }
     #pragma unroll
@@ -962,12 +949,10 @@ __device__ void gemm_skinny(const __nv_bfloat16* __restrict__ w, const __nv_bflo
          float* ws) {                                                                                        \
         extern __shared__ __align__(128) unsigned char smem[];                                               \
         const unsigned b = blockIdx.y * gridDim.x + blockIdx.x;                                              \
-        const unsigned long long t0 = csm::gtimer();                                                         \
         csm::gemm_skinny<NT, MT, WARPS, STAGES, WG, DEFER, true>(w, x, y, T, n, k, kSlice, mode, flags, ws, smem); \
         __syncthreads();                                                                                     \
         if (threadIdx.x == 0 && b < csm::GEMM_TL_MAX) {                                                      \
-            cs_gemm_tl[6 * b] = t0;                                                                          \
-            cs_gemm_tl[6 * b + 2] = csm::gtimer();                                                           \
+            cs_gemm_tl[6 * b + 2] = cs::gtimer();                                                            \
             cs_gemm_tl[6 * b + 4] = (unsigned long long)clock64();                                           \
         }                                                                                                    \
     }

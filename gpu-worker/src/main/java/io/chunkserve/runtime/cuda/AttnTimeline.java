@@ -1,5 +1,9 @@
 package io.chunkserve.runtime.cuda;
 
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUmodule;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -7,6 +11,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuModuleGetGlobal;
 
 /**
  * Diagnostics: what one two-phase partials launch did block by block ({@link CudaAttention#timeline}, the DIAG 3
@@ -29,6 +37,22 @@ final class AttnTimeline {
     private final List<Block> blocks;
 
     private AttnTimeline(List<Block> blocks) { this.blocks = blocks; }
+
+    /**
+     * The first {@code blocks} six-value records of the kernels' timeline array {@code name} (a {@code __device__} global
+     * of {@code module}), after a device sync; empty for 0 blocks.
+     */
+    static long[] read(CUmodule module, String name, int blocks) {
+        if (blocks == 0) return new long[0];
+        cuCtxSynchronize();
+        CUdeviceptr p = new CUdeviceptr();
+        long[] size = new long[1];
+        cuModuleGetGlobal(p, size, module, name);
+        int n = (int) Math.min(blocks, size[0] / 48);
+        long[] out = new long[6 * n];
+        cuMemcpyDtoH(Pointer.to(out), p, 48L * n);
+        return out;
+    }
 
     /**
      * Parses {@link CudaAttention#timeline}'s array, with the o projection's ({@link SkinnyGemm#timeline}) appended when

@@ -10,10 +10,7 @@ import jcuda.driver.CUmodule;
 
 import java.util.Arrays;
 
-import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
-import static jcuda.driver.JCudaDriver.cuModuleGetGlobal;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
 
 /**
@@ -571,7 +568,7 @@ public final class CudaAttention implements AutoCloseable {
     long[] timeline() {
         if (timelineBlocks == 0) return new long[0];
         device.makeCurrent();
-        long[] partials = readTimeline(module, "cs_attn_tl", timelineBlocks), merge = readTimeline(module, "cs_merge_tl", mergeTlBlocks);
+        long[] partials = AttnTimeline.read(module, "cs_attn_tl", timelineBlocks), merge = AttnTimeline.read(module, "cs_merge_tl", mergeTlBlocks);
         timelineBlocks = 0;
         mergeTlBlocks = 0;
         long[] out = Arrays.copyOf(partials, partials.length + merge.length);
@@ -579,18 +576,6 @@ public final class CudaAttention implements AutoCloseable {
         return out;
     }
 
-    /** The first {@code blocks} six-value records of the timeline array {@code name} in {@code module} (after a device sync). */
-    static long[] readTimeline(CUmodule module, String name, int blocks) {
-        if (blocks == 0) return new long[0];
-        cuCtxSynchronize();
-        CUdeviceptr p = new CUdeviceptr();
-        long[] size = new long[1];
-        cuModuleGetGlobal(p, size, module, name);
-        int n = (int) Math.min(blocks, size[0] / 48);
-        long[] out = new long[6 * n];
-        cuMemcpyDtoH(Pointer.to(out), p, 48L * n);
-        return out;
-    }
 
     /** Fills the partial buffers with NaN, so that a record the merge reads but no block wrote shows (tests). */
     public void poisonScratch() {

@@ -451,7 +451,7 @@ public final class SkinnyGemm {
      * k-slice &lt;&lt; 32). Read once.
      */
     long[] timeline() {
-        long[] r = CudaAttention.readTimeline(module, "cs_gemm_tl", tlBlocks);
+        long[] r = AttnTimeline.read(module, "cs_gemm_tl", tlBlocks);
         tlBlocks = 0;
         return r;
     }
