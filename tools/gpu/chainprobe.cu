@@ -250,18 +250,17 @@ int main(int argc, char** argv) {
         }
     };
     auto pdlLaunches = [&]() { pdlChain(""); };
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-    pdlLaunches();
-    CK(cudaStreamEndCapture(st, &graph));
-    CK(cudaGraphInstantiate(&exec, graph, 0));
-    cudaGraph_t graphPlain;
-    cudaGraphExec_t execPlain;
-    CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-    plain();
-    CK(cudaStreamEndCapture(st, &graphPlain));
-    CK(cudaGraphInstantiate(&execPlain, graphPlain, 0));
+    // a CUDA graph of what fn launches on st
+    auto capture = [&](auto&& fn) {
+        cudaGraph_t g;
+        cudaGraphExec_t ge;
+        CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+        fn();
+        CK(cudaStreamEndCapture(st, &g));
+        CK(cudaGraphInstantiate(&ge, g, 0));
+        return ge;
+    };
+    cudaGraphExec_t exec = capture(pdlLaunches), execPlain = capture(plain);
     auto persist = [&](int wait) {
         CK(cudaMemsetAsync(counters, 0, (size_t)n * 9 * 4, st));
         if (wait == 2) k_persist<2><<<G, THREADS, SMEM, st>>>(dOps, n, res, counters);
@@ -326,12 +325,7 @@ int main(int argc, char** argv) {
             size_t p1 = skips.find(',', p0);
             std::string sk = skips.substr(p0, p1 == std::string::npos ? std::string::npos : p1 - p0);
             p0 = p1 == std::string::npos ? skips.size() + 1 : p1 + 1;
-            cudaGraph_t g;
-            cudaGraphExec_t ge;
-            CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-            pdlChain(sk);
-            CK(cudaStreamEndCapture(st, &g));
-            CK(cudaGraphInstantiate(&ge, g, 0));
+            cudaGraphExec_t ge = capture([&]() { pdlChain(sk); });
             std::vector<float> t;
             for (int r = 0; r < rounds + 2; ++r) {
                 CK(cudaEventRecord(e0, st));
@@ -348,7 +342,6 @@ int main(int argc, char** argv) {
             json += std::string(firstSkip ? "" : ",") + "\"" + sk + "\":" + std::to_string(med);
             firstSkip = false;
             CK(cudaGraphExecDestroy(ge));
-            CK(cudaGraphDestroy(g));
         }
         json += "}";
     }
