@@ -8,8 +8,6 @@ import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 
-import java.util.Arrays;
-
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
 
@@ -79,15 +77,11 @@ public final class CudaAttention implements AutoCloseable {
     private final long[] hPartialsDiag = new long[10];
     private final int[] threadsDiag = new int[10];
     private final int[] smemDiag = new int[10];
-    private int timelineBlocks;   // blocks of the launch captured with the timeline instance (0: none yet)
-    private boolean tlArmed;      // armTimeline: capture the next launch with ≥ tlMinBatch sequences after tlSkip of them
-    private int tlMinBatch, tlSkip;
+    private final TimelineCapture tl = new TimelineCapture();   // diagnostics: the launch run with the timeline twins
     private int partialsDiag;
     private final long[] hMerges = new long[MERGE_VARIANTS.size()];
     private int mergeVariant;
     private final long[] hMergeTl = new long[MERGE_VARIANTS.size()];   // timeline twins ("pre", "prel"; bf16 only; 0: none)
-    private int mergeTlBlocks;    // blocks of the merge launch captured with it (0: none yet)
-    private boolean captured;     // a launch was just captured (takeCaptured: the runner's o projection follows)
     private final Launcher launcher = new Launcher();
     private int forcedTilesPerPiece;
     private int warpItems;   // CudaPlan.WARP_*
@@ -464,7 +458,7 @@ public final class CudaAttention implements AutoCloseable {
                 .i32(plan.warpStart()).i32(plan.itemCount());
         int blocks = skipPrivate && plan.warpStart() > 0 ? plan.warpStart() * hkv : plan.blockCount();
         boolean tlMode = partialsDiag == 6 || partialsDiag >= 8;
-        boolean capture = tlMode && tlArmed && plan.batchSize() >= tlMinBatch && tlSkip-- <= 0;
+        boolean capture = tlMode && tl.captureNow(plan.batchSize());
         int diag = tlMode && !capture ? 0 : partialsDiag;
         long hp = hPartialsDiag[diag];
         int threads = threadsDiag[diag], smem = smemDiag[diag];
@@ -475,11 +469,7 @@ public final class CudaAttention implements AutoCloseable {
             threads = threadsDiag[slot];
             smem = smemDiag[slot];
         }
-        if (capture) {
-            tlArmed = false;
-            timelineBlocks = blocks;
-            captured = true;
-        }
+        if (capture) tl.capturedPartials(blocks);
         if (dependentPartials) launcher.launchDependent(hp, blocks, 1, threads, smem);
         else launcher.launch(hp, blocks, 1, threads, smem);
         if ((directNow && !planMerge) || skipMerge) return;
@@ -491,7 +481,7 @@ public final class CudaAttention implements AutoCloseable {
         long hMerge = hMerges[mergeVariant];
         if (capture && hMergeTl[mergeVariant] != 0) {   // diagnostics: its merge too
             hMerge = hMergeTl[mergeVariant];
-            mergeTlBlocks = grid;
+            tl.capturedMerge(grid);
         }
         if (dependentMerge) {
             launcher.launchDependent(hMerge, grid, 1, THREADS, 0);
@@ -542,21 +532,10 @@ public final class CudaAttention implements AutoCloseable {
      * Diagnostics only (with {@code partialsDiag(6)}): the next launch whose plan holds ≥ minBatch sequences, after
      * {@code skip} such launches, runs the timeline instance; {@link #timeline} then returns what it recorded.
      */
-    void armTimeline(int minBatch, int skip) {
-        tlArmed = true;
-        tlMinBatch = minBatch;
-        tlSkip = skip;
-        timelineBlocks = 0;
-        mergeTlBlocks = 0;
-        captured = false;
-    }
+    void armTimeline(int minBatch, int skip) { tl.arm(minBatch, skip); }
 
     /** Diagnostics only: whether the launch just queued was the captured one (then false until the next capture). */
-    boolean takeCaptured() {
-        boolean c = captured;
-        captured = false;
-        return c;
-    }
+    boolean takeCaptured() { return tl.takeCaptured(); }
 
     /**
      * Diagnostics only: the timeline of the launch {@link #armTimeline} captured (waits for the device; empty when none
@@ -566,14 +545,8 @@ public final class CudaAttention implements AutoCloseable {
      * blocks as records of the same form (cs_merge_tl; info smid | 1 &lt;&lt; 9). Read once.
      */
     long[] timeline() {
-        if (timelineBlocks == 0) return new long[0];
         device.makeCurrent();
-        long[] partials = AttnTimeline.read(module, "cs_attn_tl", timelineBlocks), merge = AttnTimeline.read(module, "cs_merge_tl", mergeTlBlocks);
-        timelineBlocks = 0;
-        mergeTlBlocks = 0;
-        long[] out = Arrays.copyOf(partials, partials.length + merge.length);
-        System.arraycopy(merge, 0, out, partials.length, merge.length);
-        return out;
+        return tl.read(module);
     }
 
 
