@@ -15,6 +15,15 @@
 //   persist-fine  the same with the dependencies a tile-level dataflow kernel would have: the merge needs only its own
 //             block's attention part, the o projection's and down's k-slices (eighths) only the eighth of the op before
 //             that holds their inputs; everything else (the norms, q|k|v, the epilogue, the attention, gate|up) a barrier
+//   ringR[xS][-fine]  persistent, warp-specialised: one producer warp streams every DRAM op's bytes (weights, private
+//             K/V: they do not depend on the step's activations) into a ring of R shared-memory slots of S bytes with
+//             cp.async.bulk, across op boundaries and without waiting for anything but a free slot; eight consumer warps
+//             wait for each op's inputs (as persist, or as persist-fine with -fine) and fold the slots
+//   ring6-nodep / ring6-stream  the ring without waits / also without the per-op input read and block reduction
+//   pdl-dyn   the PDL graph with each op's DRAM bytes cut into 16 KiB chunks that blocks claim from a per-op counter
+//             (fast blocks take more: an op ends when its bytes are read, not when its slowest block's share is)
+//   ring6-dyn the ring with the producer claiming chunks the same way, waiting for whole ops (the two dyn schemes
+//             fold each op into one sum and must agree: check dref / dok)
 //   nodep     persistent, no waits at all (the streaming floor of these bytes in this kernel)
 //   flat      one read of as many contiguous bytes
 // Build and run on the GPU machine:  nvcc -O3 -arch=sm_90a -o chainprobe tools/gpu/chainprobe.cu && ./chainprobe
@@ -47,7 +56,9 @@ constexpr int SMEM = NST * STAGE;
 // With --real: xq, the x words (16 B, L2-resident activations) a block reads after the wait for every 4 weight words
 // (the x tiles beside the weight tiles: 4 at 64-row blocks, 2 at 128-row ones, 0 none), and aw, the 16-byte
 // red.global.add.v4.f32 a block issues at its end into a fp32 output shared by `slices` blocks (a split-k epilogue).
-struct Op { const uint4* w; size_t bytes; int dep; int xq; int aw; int slices; };   // bytes: a multiple of 16 · blocks
+// pre: the op's bytes do not depend on this step's activations (weights, the private K/V), so a producer may request
+// them before the op's inputs exist (the ring schemes); the L2-resident ops' bytes are activations (read after the wait)
+struct Op { const uint4* w; size_t bytes; int dep; int xq; int aw; int slices; int pre; };   // bytes: a multiple of 16 · blocks
 
 // the kernels' own cp.async helpers (kernels/src/main/cuda/common.cuh)
 using cs::smem_u32;
@@ -155,6 +166,286 @@ __global__ void __launch_bounds__(THREADS) k_persist(const Op* ops, int n, unsig
     for (int i = 0; i < n; ++i) run_op<WAIT>(ops[i], i, i > 0 ? res + (size_t)(i - 1) * G : nullptr, res + (size_t)i * G, counters, reinterpret_cast<uint4*>(sm));
 }
 
+// ---- the ring schemes: a persistent kernel whose producer warp streams every op's weight bytes (pre ops) into a ring
+// of RN shared-memory slots (cp.async.bulk completing on each slot's full barrier) as far ahead as the ring allows,
+// across op boundaries and without waiting for any dependency; eight consumer warps wait for each op's inputs (the
+// counters, as persist / persist-fine) and then fold the slots (the stand-in for the math), releasing each slot on its
+// empty barrier. The ops' activations (non-pre ops, x tiles) are read by the consumers after the wait, as before.
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect(uint32_t bar, int bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    asm volatile("{\n .reg .pred p;\n W: mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n @!p bra W;\n}\n"
+                 ::"r"(bar), "r"(parity) : "memory");
+}
+__device__ __forceinline__ void bulk(uint32_t dst, const void* src, int bytes, uint32_t bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n"
+                 ::"r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
+}
+constexpr int CW = 8, RTHREADS = 32 + CW * 32;   // one producer warp, eight consumer warps (256 threads, as the other schemes)
+__device__ __forceinline__ void cbar() { asm volatile("bar.sync 1, %0;" ::"n"(CW * 32) : "memory"); }   // the consumers only
+
+// MODE: 0 every op waits for the whole op before, 1 the op's own dependencies (op.dep), 2 no waits, 3 no waits and
+// no per-op reduction or input read (the ring's own streaming floor)
+template <int RN, int SLOT, int MODE>
+__global__ void __launch_bounds__(RTHREADS) k_ring(const Op* ops, int n, unsigned* res, unsigned* counters) {
+    extern __shared__ __align__(128) unsigned char sm[];
+    uint64_t* full = reinterpret_cast<uint64_t*>(sm);
+    uint64_t* empty = full + RN;
+    unsigned char* ring = sm + 128 * ((16 * RN + 127) / 128);
+    const int tid = threadIdx.x, G = gridDim.x, b = blockIdx.x;
+    constexpr int SW = SLOT / 16;
+    if (tid == 0) {
+        for (int s = 0; s < RN; ++s) { mbar_init(smem_u32(full + s), 1); mbar_init(smem_u32(empty + s), CW); }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    }
+    __syncthreads();
+    if (tid < 32) {   // the producer: every pre op's share of this block, slot after slot, ahead of every wait
+        if (tid != 0) return;
+        unsigned k = 0;
+        for (int i = 0; i < n; ++i) {
+            const Op op = ops[i];
+            if (!op.pre) continue;
+            const size_t per = op.bytes / 16 / G, lo = per * b;
+            for (size_t w = 0; w < per; w += SW, ++k) {
+                const int s = k % RN;
+                mbar_wait(smem_u32(empty + s), ((k / RN) & 1) ^ 1);
+                const int bytes = (int)(min((size_t)SW, per - w) * 16);
+                mbar_expect(smem_u32(full + s), bytes);
+                bulk(smem_u32(ring + (size_t)s * SLOT), op.w + lo + w, bytes, smem_u32(full + s));
+            }
+        }
+        return;
+    }
+    const int ct = tid - 32, lane = tid & 31;
+    __shared__ unsigned red[CW];
+    const uint4* xs = reinterpret_cast<const uint4*>(g_l2);
+    unsigned k = 0;
+    for (int i = 0; i < n; ++i) {
+        const Op op = ops[i];
+        const size_t words = op.bytes / 16, per = words / G, lo = per * b;
+        const int dep = MODE == 1 ? op.dep : 0, eighth = b / (G / 8);
+        if (MODE < 2 && i > 0 && dep != 1) {
+            if (ct == 0) {
+                const unsigned* c = counters + (size_t)(i - 1) * 9 + (dep == 2 ? 1 + eighth : 0);
+                const unsigned want = dep == 2 ? (unsigned)(G / 8) : (unsigned)G;
+                unsigned v;
+                do { asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(c) : "memory"); } while (v < want);
+            }
+            cbar();
+        }
+        const unsigned* in = i > 0 ? res + (size_t)(i - 1) * G : nullptr;
+        const int src = op.dep == 1 ? b : op.dep == 2 ? eighth * (G / 8) + (b * 7 + ct) % (G / 8) : (b * 7 + ct) % G;
+        unsigned x = in && MODE < 3 ? __ldcg(in + src) : 1u;
+        unsigned acc = 0;
+        if (op.pre) {
+            int j = 0;
+            for (size_t w = 0; w < per; w += SW, ++k, ++j) {
+                const int s = k % RN;
+                mbar_wait(smem_u32(full + s), (k / RN) & 1);
+                const uint4* st = reinterpret_cast<const uint4*>(ring + (size_t)s * SLOT);
+                const int nw = (int)min((size_t)SW, per - w);
+                for (int q = ct; q < nw; q += CW * 32) { uint4 v = st[q]; acc += (v.x + v.y + v.z + v.w) * x; }
+                __syncwarp();
+                if (lane == 0) mbar_arrive(smem_u32(empty + s));
+                // the x tiles beside this slot's weights (the same words as the other schemes read for their stage j)
+                constexpr int R = 16384 / SLOT;   // slots a 16 KiB stage of the other schemes
+                if (j % R == R - 1 || w + SW >= per)
+                    for (int q = 0; q < op.xq * (1024 / (CW * 32)) / 4; ++q) {
+                        uint4 v = __ldcg(xs + ((size_t)((j / R) * 1024 / 4 * op.xq + q * CW * 32 + ct) & ((1u << 17) - 1)));
+                        acc += v.x ^ v.z;
+                    }
+            }
+        } else {
+            for (size_t w = lo + ct; w < lo + per; w += CW * 32) { uint4 v = __ldcg(op.w + w); acc += (v.x + v.y + v.z + v.w) * x; }
+        }
+        if (op.aw > 0) {
+            float* y = reinterpret_cast<float*>(g_l2 + (4u << 20));
+            const size_t base = (size_t)(b % (G / op.slices)) * op.aw * 4;
+            for (int q = ct; q < op.aw; q += CW * 32) {
+                float f = (float)(acc & 1);
+                asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(y + base + 4 * (size_t)q), "f"(f), "f"(f), "f"(f), "f"(f) : "memory");
+            }
+        }
+        if (MODE == 3) { if (acc == 0x12345678u) res[b] = acc; continue; }
+        for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (lane == 0) red[ct >> 5] = acc;
+        cbar();
+        if (ct == 0) {
+            unsigned s = 0;
+            for (int w = 0; w < CW; ++w) s += red[w];
+            res[(size_t)i * G + b] = s;
+            __threadfence();
+            asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counters + (size_t)i * 9) : "memory");
+            asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(counters + (size_t)i * 9 + 1 + eighth) : "memory");
+        }
+        cbar();
+    }
+}
+template <int RN, int SLOT> constexpr int ring_smem() { return 128 * ((16 * RN + 127) / 128) + RN * SLOT; }
+
+// ---- the dynamic schemes: an op's DRAM bytes cut into 16 KiB chunks that blocks claim from a per-op counter
+// (dyn[4 i]) as they go, so that fast blocks take more of the op and an op ends when its bytes are read, not when its
+// slowest block's fixed share is. Each op's result is one sum (dyn[4 i + 2], atomically added) that the next op folds
+// in; dyn[4 i + 1] counts the op's finished units (chunks, or blocks for the L2-resident ops) for the ring's waits.
+// The final sum does not depend on who claimed what: ring-dyn and pdl-dyn must agree.
+constexpr int CH = 16384;
+__device__ __forceinline__ unsigned block_sum(unsigned acc, unsigned* red, int nw, int lane, int w, bool consumersOnly) {
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0) red[w] = acc;
+    if (consumersOnly) cbar(); else __syncthreads();
+    unsigned s = 0;
+    for (int q = 0; q < nw; ++q) s += red[q];
+    return s;
+}
+
+// one op a launch, PDL: claims (and requests) its first NST - 1 chunks before the wait
+__global__ void __launch_bounds__(THREADS) k_op_dyn(Op op, int i, unsigned* dyn) {
+    extern __shared__ __align__(128) unsigned char sm[];
+    pdl_trigger();
+    uint4* st = reinterpret_cast<uint4*>(sm);
+    __shared__ int chunk[NST];
+    __shared__ unsigned red[THREADS / 32];
+    const int tid = threadIdx.x, G = gridDim.x, b = blockIdx.x;
+    constexpr int SW = CH / 16;
+    const size_t words = op.bytes / 16;
+    const int nch = (int)((words + SW - 1) / SW);
+    unsigned acc = 0;
+    if (op.pre) {
+        auto load = [&](int j) {   // claim a chunk for stage j % NST and request it
+            if (tid == 0) chunk[j % NST] = (int)atomicAdd(dyn + 4 * i, 1u);
+            __syncthreads();
+            const int c = chunk[j % NST];
+            if (c < nch) {
+                uint4* sst = st + (j % NST) * SW;
+                #pragma unroll
+                for (int q = 0; q < SW / THREADS; ++q) {
+                    size_t w = (size_t)c * SW + tid + q * THREADS;
+                    if (w < words) cp16(smem_u32(sst + tid + q * THREADS), op.w + w);
+                }
+            }
+            commit();
+        };
+        for (int j = 0; j < NST - 1; ++j) load(j);
+        pdl_wait();
+        const unsigned x = i > 0 ? __ldcg(dyn + 4 * (i - 1) + 2) : 1u;
+        for (int j = 0;; ++j) {
+            waitg<NST - 2>();
+            __syncthreads();
+            const int c = chunk[j % NST];
+            if (c >= nch) break;   // claims only grow: every later stage of this block is past the end too
+            const uint4* sst = st + (j % NST) * SW;
+            #pragma unroll
+            for (int q = 0; q < SW / THREADS; ++q) {
+                size_t w = (size_t)c * SW + tid + q * THREADS;
+                if (w < words) { uint4 v = sst[tid + q * THREADS]; acc += (v.x + v.y + v.z + v.w) * x; }
+            }
+            __syncthreads();
+            load(j + NST - 1);
+        }
+        waitg<0>();
+    } else {
+        pdl_wait();
+        const unsigned x = i > 0 ? __ldcg(dyn + 4 * (i - 1) + 2) : 1u;
+        const size_t per = words / G, lo = per * b;
+        for (size_t w = lo + tid; w < lo + per; w += THREADS) { uint4 v = __ldcg(op.w + w); acc += (v.x + v.y + v.z + v.w) * x; }
+    }
+    const unsigned s = block_sum(acc, red, THREADS / 32, tid & 31, tid >> 5, false);
+    if (tid == 0) atomicAdd(dyn + 4 * i + 2, s);
+}
+
+// persistent, the producer claiming chunks ahead of the consumers (the claimed chunk's index travels with its slot)
+template <int RN>
+__global__ void __launch_bounds__(RTHREADS) k_ring_dyn(const Op* ops, int n, unsigned* dyn) {
+    extern __shared__ __align__(128) unsigned char sm[];
+    uint64_t* full = reinterpret_cast<uint64_t*>(sm);
+    uint64_t* empty = full + RN;
+    unsigned char* ring = sm + 128 * ((16 * RN + 127) / 128);
+    __shared__ int meta[RN];
+    __shared__ unsigned red[CW];
+    const int tid = threadIdx.x, G = gridDim.x, b = blockIdx.x;
+    constexpr int SW = CH / 16;
+    if (tid == 0) {
+        for (int s = 0; s < RN; ++s) { mbar_init(smem_u32(full + s), 1); mbar_init(smem_u32(empty + s), CW); }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    }
+    __syncthreads();
+    if (tid < 32) {
+        if (tid != 0) return;
+        unsigned k = 0;
+        for (int i = 0; i < n; ++i) {
+            const Op op = ops[i];
+            if (!op.pre) continue;
+            const size_t words = op.bytes / 16;
+            const int nch = (int)((words + SW - 1) / SW);
+            for (;; ++k) {
+                const int s = k % RN;
+                mbar_wait(smem_u32(empty + s), ((k / RN) & 1) ^ 1);
+                const int c = (int)atomicAdd(dyn + 4 * i, 1u);
+                meta[s] = c;
+                if (c >= nch) { mbar_arrive(smem_u32(full + s)); ++k; break; }   // this block's end of op i
+                const int bytes = (int)(min((size_t)SW, words - (size_t)c * SW) * 16);
+                mbar_expect(smem_u32(full + s), bytes);
+                bulk(smem_u32(ring + (size_t)s * CH), op.w + (size_t)c * SW, bytes, smem_u32(full + s));
+            }
+        }
+        return;
+    }
+    const int ct = tid - 32, lane = tid & 31;
+    unsigned k = 0;
+    int prevUnits = 0;
+    for (int i = 0; i < n; ++i) {
+        const Op op = ops[i];
+        const size_t words = op.bytes / 16;
+        const int nch = (int)((words + SW - 1) / SW);
+        if (i > 0) {
+            if (ct == 0) {
+                unsigned v;
+                do { asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(dyn + 4 * (i - 1) + 1) : "memory"); } while (v < (unsigned)prevUnits);
+            }
+            cbar();
+        }
+        const unsigned x = i > 0 ? __ldcg(dyn + 4 * (i - 1) + 2) : 1u;
+        unsigned acc = 0, units = 0;
+        if (op.pre) {
+            for (;; ++k) {
+                const int s = k % RN;
+                mbar_wait(smem_u32(full + s), (k / RN) & 1);
+                const int c = meta[s];
+                if (c < nch) {
+                    const uint4* st = reinterpret_cast<const uint4*>(ring + (size_t)s * CH);
+                    const int nw = (int)min((size_t)SW, words - (size_t)c * SW);
+                    for (int q = ct; q < nw; q += CW * 32) { uint4 v = st[q]; acc += (v.x + v.y + v.z + v.w) * x; }
+                }
+                __syncwarp();
+                if (lane == 0) mbar_arrive(smem_u32(empty + s));
+                if (c >= nch) { ++k; break; }
+                ++units;
+            }
+            prevUnits = nch;
+        } else {
+            const size_t per = words / G, lo = per * b;
+            for (size_t w = lo + ct; w < lo + per; w += CW * 32) { uint4 v = __ldcg(op.w + w); acc += (v.x + v.y + v.z + v.w) * x; }
+            units = 1;
+            prevUnits = G;
+        }
+        const unsigned s = block_sum(acc, red, CW, lane, ct >> 5, true);
+        if (ct == 0) {
+            atomicAdd(dyn + 4 * i + 2, s);
+            asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(dyn + 4 * i + 1), "r"(units) : "memory");
+        }
+        cbar();
+    }
+}
+
 __global__ void k_fill(uint32_t* p, size_t n, uint32_t seed) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         p[i] = (uint32_t)(i * 2654435761u) ^ seed;
@@ -193,12 +484,12 @@ int main(int argc, char** argv) {
     auto add = [&](double mb, bool isDram, int dep, int xq, int aw, int slices) {
         size_t bytes = (size_t)(mb * (isDram ? scale : 1.0) * 1e6) / quantum * quantum;
         if (!real) xq = aw = 0;
-        if (!isDram) { ops.push_back({(const uint4*)l2buf, bytes, dep, xq, aw, slices}); return; }
+        if (!isDram) { ops.push_back({(const uint4*)l2buf, bytes, dep, xq, aw, slices, 0}); return; }
         void* p;
         CK(cudaMalloc(&p, bytes));
         k_fill<<<1024, 256>>>((uint32_t*)p, bytes / 4, (uint32_t)ops.size());
         bufs.push_back(p);
-        ops.push_back({(const uint4*)p, bytes, dep, xq, aw, slices});
+        ops.push_back({(const uint4*)p, bytes, dep, xq, aw, slices, 1});
         dram += bytes;
     };
     for (int l = 0; l < layers; ++l) for (auto& s : layer) { add(s.mb, s.dram, s.dep, s.xq, s.aw, s.slices); kinds.push_back(s.name); }
@@ -221,6 +512,27 @@ int main(int argc, char** argv) {
     int occ;
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, k_persist<2>, THREADS, SMEM));
     if (occ < 2) { fprintf(stderr, "persistent kernel: %d blocks an SM fit, 2 needed\n", occ); return 1; }
+    // the ring kernels: 2 blocks an SM must fit (all resident: consumers spin on other blocks' counters)
+    auto ringFit = [&](auto kern, int smem) {
+        CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+        int o;
+        CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&o, kern, RTHREADS, smem));
+        if (o < 2) { fprintf(stderr, "ring kernel: %d blocks an SM fit, 2 needed\n", o); exit(1); }
+    };
+    ringFit(k_ring<4, 16384, 0>, ring_smem<4, 16384>());
+    ringFit(k_ring<6, 16384, 0>, ring_smem<6, 16384>());
+    ringFit(k_ring<6, 16384, 1>, ring_smem<6, 16384>());
+    ringFit(k_ring<12, 8192, 1>, ring_smem<12, 8192>());
+    ringFit(k_ring<6, 16384, 2>, ring_smem<6, 16384>());
+    ringFit(k_ring_dyn<6>, ring_smem<6, CH>());
+    CK(cudaFuncSetAttribute(k_op_dyn, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
+    unsigned* dyn;
+    CK(cudaMalloc(&dyn, (size_t)n * 16));
+    ringFit(k_ring<6, 16384, 3>, ring_smem<6, 16384>());
+    ringFit(k_ring<2, 16384, 1>, ring_smem<2, 16384>());
+    ringFit(k_ring<4, 8192, 1>, ring_smem<4, 8192>());
+    ringFit(k_ring<3, 8192, 1>, ring_smem<3, 8192>());
+    ringFit(k_ring<4, 4096, 1>, ring_smem<4, 4096>());
     cudaStream_t st;
     CK(cudaStreamCreate(&st));
     cudaEvent_t e0, e1;
@@ -267,6 +579,23 @@ int main(int argc, char** argv) {
         else if (wait == 3) k_persist<3><<<G, THREADS, SMEM, st>>>(dOps, n, res, counters);
         else k_persist<0><<<G, THREADS, SMEM, st>>>(dOps, n, res, counters);
     };
+    auto ringRun = [&](auto kern, int smem) {
+        CK(cudaMemsetAsync(counters, 0, (size_t)n * 9 * 4, st));
+        kern<<<G, RTHREADS, smem, st>>>(dOps, n, res, counters);
+    };
+    auto pdlDyn = [&]() {
+        CK(cudaMemsetAsync(dyn, 0, (size_t)n * 16, st));
+        for (int i = 0; i < n; ++i) {
+            cudaLaunchConfig_t cfg = {};
+            cfg.gridDim = G; cfg.blockDim = THREADS; cfg.dynamicSmemBytes = SMEM; cfg.stream = st;
+            cudaLaunchAttribute at[1];
+            at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            at[0].val.programmaticStreamSerializationAllowed = 1;
+            cfg.attrs = at; cfg.numAttrs = i > 0;
+            CK(cudaLaunchKernelEx(&cfg, k_op_dyn, ops[i], i, dyn));
+        }
+    };
+    cudaGraphExec_t execDyn = capture(pdlDyn);
     auto flatRead = [&]() {
         Op f{(const uint4*)flat, dram / quantum * quantum};
         k_op<0><<<G, THREADS, SMEM, st>>>(f, 0, nullptr, res);
@@ -278,6 +607,18 @@ int main(int argc, char** argv) {
         {"pdl (graph)", [&]() { CK(cudaGraphLaunch(exec, st)); }},
         {"persist", [&]() { persist(2); }},
         {"persist-fine", [&]() { persist(3); }},
+        {"ring4", [&]() { ringRun(k_ring<4, 16384, 0>, ring_smem<4, 16384>()); }},
+        {"ring6", [&]() { ringRun(k_ring<6, 16384, 0>, ring_smem<6, 16384>()); }},
+        {"ring6-fine", [&]() { ringRun(k_ring<6, 16384, 1>, ring_smem<6, 16384>()); }},
+        {"ring12x8k-fine", [&]() { ringRun(k_ring<12, 8192, 1>, ring_smem<12, 8192>()); }},
+        {"ring2x16k-fine", [&]() { ringRun(k_ring<2, 16384, 1>, ring_smem<2, 16384>()); }},
+        {"ring4x8k-fine", [&]() { ringRun(k_ring<4, 8192, 1>, ring_smem<4, 8192>()); }},
+        {"ring3x8k-fine", [&]() { ringRun(k_ring<3, 8192, 1>, ring_smem<3, 8192>()); }},
+        {"ring4x4k-fine", [&]() { ringRun(k_ring<4, 4096, 1>, ring_smem<4, 4096>()); }},
+        {"pdl-dyn (graph)", [&]() { CK(cudaGraphLaunch(execDyn, st)); }},
+        {"ring6-dyn", [&]() { CK(cudaMemsetAsync(dyn, 0, (size_t)n * 16, st)); k_ring_dyn<6><<<G, RTHREADS, ring_smem<6, CH>(), st>>>(dOps, n, dyn); }},
+        {"ring6-nodep", [&]() { ringRun(k_ring<6, 16384, 2>, ring_smem<6, 16384>()); }},
+        {"ring6-stream", [&]() { ringRun(k_ring<6, 16384, 3>, ring_smem<6, 16384>()); }},
         {"nodep", [&]() { persist(0); }},
         {"flat", flatRead}};
     // checks: the last op's results equal across the dependent schemes
@@ -300,11 +641,17 @@ int main(int argc, char** argv) {
         CK(cudaGetLastError());
         std::sort(t.begin(), t.end());
         const char* check = "-";
-        if (si <= 5) {
+        if (s.first.find("dyn") != std::string::npos) {
+            unsigned v;
+            CK(cudaMemcpy(&v, dyn + 4 * (n - 1) + 2, 4, cudaMemcpyDeviceToHost));
+            static unsigned dref = 0;
+            static bool have = false;
+            if (!have) { dref = v; have = true; check = "dref"; } else check = v == dref ? "dok" : "DDIFF";
+        } else if (si + 5 <= schemes.size()) {
             CK(cudaMemcpy(got.data(), res + (size_t)(n - 1) * G, G * 4, cudaMemcpyDeviceToHost));
             if (si == 0) { ref = got; check = "ref"; } else check = got == ref ? "ok" : "DIFF";
         }
-        double bytes = si == 7 ? (double)(dram / quantum * quantum) : (double)dram;
+        double bytes = si == schemes.size() - 1 ? (double)(dram / quantum * quantum) : (double)dram;
         printf("%-16s %10.1f %10.1f %12.2f %10.0f %8s\n", s.first.c_str(), t[t.size() / 2], t[0], t[t.size() / 2] / layers,
                bytes / (t[t.size() / 2] * 1e3), check);
         json += std::string(si ? "," : "") + "\"" + s.first + "\":{\"median_us\":" + std::to_string(t[t.size() / 2]) + ",\"gb_s\":" +
