@@ -34,6 +34,7 @@
 #include <cuda_runtime.h>
 
 #include "../../kernels/src/main/cuda/common.cuh"
+#include "probe_bulk.cuh"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,28 +172,22 @@ __global__ void __launch_bounds__(THREADS) k_persist(const Op* ops, int n, unsig
 // across op boundaries and without waiting for any dependency; eight consumer warps wait for each op's inputs (the
 // counters, as persist / persist-fine) and then fold the slots (the stand-in for the math), releasing each slot on its
 // empty barrier. The ops' activations (non-pre ops, x tiles) are read by the consumers after the wait, as before.
-__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect(uint32_t bar, int bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    asm volatile("{\n .reg .pred p;\n W: mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n @!p bra W;\n}\n"
-                 ::"r"(bar), "r"(parity) : "memory");
-}
-__device__ __forceinline__ void bulk(uint32_t dst, const void* src, int bytes, uint32_t bar) {
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n"
-                 ::"r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
-}
 constexpr int CW = 8, RTHREADS = 32 + CW * 32;   // one producer warp, eight consumer warps (256 threads, as the other schemes)
 __device__ __forceinline__ void cbar() { asm volatile("bar.sync 1, %0;" ::"n"(CW * 32) : "memory"); }   // the consumers only
 
 // MODE: 0 every op waits for the whole op before, 1 the op's own dependencies (op.dep), 2 no waits, 3 no waits and
 // no per-op reduction or input read (the ring's own streaming floor)
+// the ring's barriers: full (the producer's arrival + the slot's bytes), empty (one arrival a consumer warp)
+template <int RN>
+__device__ __forceinline__ void ring_init(uint64_t* full, uint64_t* empty, int tid) {
+    if (tid == 0) {
+        for (int s = 0; s < RN; ++s) { mbar_init(smem_u32(full + s), 1); mbar_init(smem_u32(empty + s), CW); }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    }
+    __syncthreads();
+}
+
 template <int RN, int SLOT, int MODE>
 __global__ void __launch_bounds__(RTHREADS) k_ring(const Op* ops, int n, unsigned* res, unsigned* counters) {
     extern __shared__ __align__(128) unsigned char sm[];
@@ -201,12 +196,7 @@ __global__ void __launch_bounds__(RTHREADS) k_ring(const Op* ops, int n, unsigne
     unsigned char* ring = sm + 128 * ((16 * RN + 127) / 128);
     const int tid = threadIdx.x, G = gridDim.x, b = blockIdx.x;
     constexpr int SW = SLOT / 16;
-    if (tid == 0) {
-        for (int s = 0; s < RN; ++s) { mbar_init(smem_u32(full + s), 1); mbar_init(smem_u32(empty + s), CW); }
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-    }
-    __syncthreads();
+    ring_init<RN>(full, empty, tid);
     if (tid < 32) {   // the producer: every pre op's share of this block, slot after slot, ahead of every wait
         if (tid != 0) return;
         unsigned k = 0;
@@ -372,12 +362,7 @@ __global__ void __launch_bounds__(RTHREADS) k_ring_dyn(const Op* ops, int n, uns
     __shared__ unsigned red[CW];
     const int tid = threadIdx.x, G = gridDim.x, b = blockIdx.x;
     constexpr int SW = CH / 16;
-    if (tid == 0) {
-        for (int s = 0; s < RN; ++s) { mbar_init(smem_u32(full + s), 1); mbar_init(smem_u32(empty + s), CW); }
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-    }
-    __syncthreads();
+    ring_init<RN>(full, empty, tid);
     if (tid < 32) {
         if (tid != 0) return;
         unsigned k = 0;
@@ -547,17 +532,22 @@ int main(int argc, char** argv) {
         std::string sk = "+" + skip + "+";
         return sk.find("+" + k + "+") != std::string::npos || (k == "merge" && sk.find("+attn+") != std::string::npos);
     };
+    // one op's launch on st: G blocks, SMEM bytes, with programmatic stream serialization when pdl (its blocks start
+    // while the launch before finishes; they wait for it in griddepcontrol.wait)
+    auto pdlLaunch = [&](auto kern, bool pdl, auto... args) {
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = G; cfg.blockDim = THREADS; cfg.dynamicSmemBytes = SMEM; cfg.stream = st;
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        at[0].val.programmaticStreamSerializationAllowed = 1;
+        cfg.attrs = at; cfg.numAttrs = pdl ? 1 : 0;
+        CK(cudaLaunchKernelEx(&cfg, kern, args...));
+    };
     auto pdlChain = [&](const std::string& skip) {
         int prev = -1;
         for (int i = 0; i < n; ++i) {
             if (skipped(skip, i)) continue;
-            cudaLaunchConfig_t cfg = {};
-            cfg.gridDim = G; cfg.blockDim = THREADS; cfg.dynamicSmemBytes = SMEM; cfg.stream = st;
-            cudaLaunchAttribute at[1];
-            at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            at[0].val.programmaticStreamSerializationAllowed = 1;
-            cfg.attrs = at; cfg.numAttrs = 1;
-            CK(cudaLaunchKernelEx(&cfg, k_op<1>, ops[i], i, (const unsigned*)(prev >= 0 ? res + (size_t)prev * G : nullptr), res + (size_t)i * G));
+            pdlLaunch(k_op<1>, true, ops[i], i, (const unsigned*)(prev >= 0 ? res + (size_t)prev * G : nullptr), res + (size_t)i * G);
             prev = i;
         }
     };
@@ -586,13 +576,7 @@ int main(int argc, char** argv) {
     auto pdlDyn = [&]() {
         CK(cudaMemsetAsync(dyn, 0, (size_t)n * 16, st));
         for (int i = 0; i < n; ++i) {
-            cudaLaunchConfig_t cfg = {};
-            cfg.gridDim = G; cfg.blockDim = THREADS; cfg.dynamicSmemBytes = SMEM; cfg.stream = st;
-            cudaLaunchAttribute at[1];
-            at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            at[0].val.programmaticStreamSerializationAllowed = 1;
-            cfg.attrs = at; cfg.numAttrs = i > 0;
-            CK(cudaLaunchKernelEx(&cfg, k_op_dyn, ops[i], i, dyn));
+            pdlLaunch(k_op_dyn, i > 0, ops[i], i, dyn);
         }
     };
     cudaGraphExec_t execDyn = capture(pdlDyn);

@@ -36,20 +36,7 @@ __device__ __forceinline__ void cp16(uint32_t dst, const void* src) { cs::cp_asy
 __device__ __forceinline__ void commit() { cs::cp_async_commit(); }
 template <int N> __device__ __forceinline__ void waitg() { cs::cp_async_wait<N>(); }
 
-__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect(uint32_t bar, int bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    asm volatile("{\n .reg .pred p;\n W: mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n @!p bra W;\n}\n"
-                 ::"r"(bar), "r"(parity) : "memory");
-}
-__device__ __forceinline__ void bulk(uint32_t dst, const void* src, int bytes, uint32_t bar) {
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n"
-                 ::"r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
-}
+#include "probe_bulk.cuh"
 
 // the consume step: each lane folds its 16-byte pieces (the first n of a K run and of a V run) into a checksum
 // (an integer sum: the same in any order, so every scheme must give every item the same value)
