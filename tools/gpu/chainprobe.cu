@@ -74,6 +74,16 @@ __device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.lau
 // eighth counts). in: the op before's per-block results (read after the wait: in the eighth / own part it waited for).
 __device__ unsigned char* g_l2;   // 8 MB: activations at 0 (2 MB used), split-k outputs at 4 MB
 
+// spin (acquire) until *c reaches want
+__device__ __forceinline__ void spin_until(const unsigned* c, unsigned want) {
+    unsigned v;
+    do { asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(c) : "memory"); } while (v < want);
+}
+// op i's wait for op i - 1 in the counter schemes: dep 0 every block of it, 2 the eighth of it that holds this part's inputs
+__device__ __forceinline__ void wait_dep(const unsigned* counters, int i, int dep, int eighth, int G) {
+    spin_until(counters + (size_t)(i - 1) * 9 + (dep == 2 ? 1 + eighth : 0), dep == 2 ? (unsigned)(G / 8) : (unsigned)G);
+}
+
 template <int WAIT>
 __device__ __forceinline__ void run_op(const Op op, int i, const unsigned* in, unsigned* out, unsigned* counters, uint4* st) {
     const int tid = threadIdx.x, G = gridDim.x, b = blockIdx.x;
@@ -93,12 +103,7 @@ __device__ __forceinline__ void run_op(const Op op, int i, const unsigned* in, u
     if (WAIT == 1) pdl_wait();
     const int dep = WAIT == 3 ? op.dep : 0, eighth = b / (G / 8);
     if ((WAIT == 2 || WAIT == 3) && i > 0 && dep != 1) {
-        if (tid == 0) {
-            const unsigned* c = counters + (size_t)(i - 1) * 9 + (dep == 2 ? 1 + eighth : 0);
-            const unsigned want = dep == 2 ? (unsigned)(G / 8) : (unsigned)G;
-            unsigned v;
-            do { asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(c) : "memory"); } while (v < want);
-        }
+        if (tid == 0) wait_dep(counters, i, dep, eighth, G);
         __syncthreads();
     }
     // the op's input: a result of the op before — another block's, of the part(s) it waited for
@@ -223,12 +228,7 @@ __global__ void __launch_bounds__(RTHREADS) k_ring(const Op* ops, int n, unsigne
         const size_t words = op.bytes / 16, per = words / G, lo = per * b;
         const int dep = MODE == 1 ? op.dep : 0, eighth = b / (G / 8);
         if (MODE < 2 && i > 0 && dep != 1) {
-            if (ct == 0) {
-                const unsigned* c = counters + (size_t)(i - 1) * 9 + (dep == 2 ? 1 + eighth : 0);
-                const unsigned want = dep == 2 ? (unsigned)(G / 8) : (unsigned)G;
-                unsigned v;
-                do { asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(c) : "memory"); } while (v < want);
-            }
+            if (ct == 0) wait_dep(counters, i, dep, eighth, G);
             cbar();
         }
         const unsigned* in = i > 0 ? res + (size_t)(i - 1) * G : nullptr;
@@ -393,8 +393,7 @@ __global__ void __launch_bounds__(RTHREADS) k_ring_dyn(const Op* ops, int n, uns
         const int nch = (int)((words + SW - 1) / SW);
         if (i > 0) {
             if (ct == 0) {
-                unsigned v;
-                do { asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(dyn + 4 * (i - 1) + 1) : "memory"); } while (v < (unsigned)prevUnits);
+                spin_until(dyn + 4 * (i - 1) + 1, (unsigned)prevUnits);
             }
             cbar();
         }
