@@ -38,7 +38,8 @@ import java.util.Map;
  * default {@code --kv-dtype} (auto: bf16 for the bf16 weights, as a server picks); and {@code pages=4k}: its matrices
  * copied onto plain 4 KiB pages (the random model is on huge pages otherwise, as a served one). Also prints the largest logit
  * difference between variants at the same position (switches only change timing; KV types change the rounding), and
- * the attention alone afterwards (cache-warm, on all threads and serially: a health check of its compiled code). The
+ * the attention alone afterwards (cache-warm, on all threads and serially: a health check of its compiled code).
+ * {@code --state-by NAME} also splits the rounds by the memory bus's state as variant NAME's steps show it ({@link #byState}). The
  * read bandwidth is measured before and after; last line {@code RESULT {json}}.
  */
 public final class DecodeAbBench {
@@ -47,7 +48,8 @@ public final class DecodeAbBench {
     public static void main(String[] args) {
         Map<String, String> a = Args.parse(args, Map.of("--shape", "smollm2-135m", "--rounds", "100", "--context", "64",
                 "--variants", "base:;notouch:touch=false", "--mode", "decode", "--mm", "960x576,576x576,gu1536x576,576x1536",
-                "--threads", String.valueOf(Runtime.getRuntime().availableProcessors()), "--phases", "false", "--kv-dtype", "auto"));
+                "--threads", String.valueOf(Runtime.getRuntime().availableProcessors()), "--phases", "false", "--kv-dtype", "auto", "--state-by", ""));
+        stateBy = a.get("--state-by");
         String[] specs = a.get("--variants").split(";");
         int V = specs.length;
         String[] names = new String[V];
@@ -247,12 +249,50 @@ public final class DecodeAbBench {
                     res.put(names[v], m);
                 }
                 res.put("max_logit_diff", maxDiff);
+                int ref = Arrays.asList(names).indexOf(stateBy);
+                if (ref >= 0) res.put("by_bus_state", byState(names, t, ratio, ref));
             } finally {
                 for (ChunkPool p : pools) if (p != null) p.close();
             }
         }
         return res;
     }
+
+    /**
+     * The rounds split by the state of the machine's memory bus, read off variant {@code ref}'s step (on a VM whose bus
+     * switches between two rates, e.g. a pure-read variant): "fast" rounds are those where ref's step is within 20 % of its
+     * fastest, the rest "slow"; per state the variants' median steps and median ratios to the first variant.
+     */
+    static Map<String, Object> byState(String[] names, double[][] t, double[][] ratio, int ref) {
+        int V = names.length, rounds = t[0].length;
+        double min = Arrays.stream(t[ref]).min().orElse(0);
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (int fast = 1; fast >= 0; fast--) {
+            int n = 0;
+            for (int i = 0; i < rounds; i++) if ((t[ref][i] <= 1.2 * min) == (fast == 1)) n++;
+            System.out.printf(Locale.ROOT, "%s rounds (%s's step %s 1.2x its fastest): %d%n", fast == 1 ? "fast-bus" : "slow-bus", names[ref],
+                    fast == 1 ? "<=" : ">", n);
+            if (n == 0) continue;
+            Map<String, Object> st = new LinkedHashMap<>();
+            st.put("rounds", n);
+            for (int v = 0; v < V; v++) {
+                double[] tv = new double[n], rv = new double[n];
+                for (int i = 0, j = 0; i < rounds; i++) {
+                    if ((t[ref][i] <= 1.2 * min) != (fast == 1)) continue;
+                    tv[j] = t[v][i];
+                    rv[j++] = ratio[v][i];
+                }
+                double med = median(tv), r = median(rv);
+                System.out.printf(Locale.ROOT, "  %-12s median %8.0f us  ratio_vs_%s %.4f%n", names[v], med, names[0], r);
+                st.put(names[v], Map.of("median_step_us", DecodeBench.round(med), "median_ratio", DecodeBench.round(r)));
+            }
+            out.put(fast == 1 ? "fast" : "slow", st);
+        }
+        return out;
+    }
+
+    /** {@code --state-by}: the variant whose steps tell the bus state ({@link #byState}); empty: no split. */
+    private static String stateBy = "";
 
     private static final long[] SINK = new long[64];
 

@@ -24,10 +24,17 @@ public final class CpuTuning {
      */
     static volatile boolean bf16Pairs = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.bf16Pairs", "true"));
     /**
-     * Weight bytes of the row-steps a stoppable one-token matmul task claims at once (at least one step; {@link
-     * MatKernels#gemv4}): short rows, fewer claims and kernel calls; a helper may then duplicate up to that much.
+     * Weight bytes of the row-steps a stoppable one-token matmul task claims at once, at the least (at least one step;
+     * {@link MatKernels#gemv4}): short rows, fewer claims and kernel calls; a helper may then duplicate up to that much.
      */
-    static volatile int claimBytes = Integer.getInteger("chunkserve.cpu.claimBytes", 16 << 10);
+    static volatile int claimBytes = Integer.getInteger("chunkserve.cpu.claimBytes", 64 << 10);
+    /**
+     * Stoppable one-token matmul tasks claim half of what their call has left at a time (never less than {@link
+     * #claimBytes}): a few long kernel calls per range, short ones only towards its end where helping needs them.
+     * Session 26 (BENCHMARKS.md): fixed 16 KiB claims — one row-step a kernel call at Llama's 2,048 columns — cost
+     * Llama-3.2-1B's batch-1 step ~25 % on a fast bus (60 vs 47 ms), SmolLM2's ~2 %. false: fixed claims of claimBytes.
+     */
+    static volatile boolean guided = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.guided", "true"));
     /**
      * Diagnostic only (wrong results): the one-token matmul kernels read their rows as the bandwidth meter does and write
      * zeros, the dispatch unchanged: a step's time with the kernels' arithmetic taken away.
@@ -60,7 +67,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, attnnarrow, attnblock, directmaxt";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, guided, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, attnnarrow, attnblock, directmaxt";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -70,6 +77,7 @@ public final class CpuTuning {
             case "steal" -> String.valueOf(minSteal);
             case "bf16pairs" -> String.valueOf(bf16Pairs);
             case "claimbytes" -> String.valueOf(claimBytes);
+            case "guided" -> String.valueOf(guided);
             case "directmaxt" -> String.valueOf(directMaxT);
             case "readonly" -> String.valueOf(readOnly);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
@@ -98,6 +106,7 @@ public final class CpuTuning {
             case "steal" -> minSteal = Integer.parseInt(value);
             case "bf16pairs" -> bf16Pairs = Boolean.parseBoolean(value);
             case "claimbytes" -> claimBytes = Integer.parseInt(value);
+            case "guided" -> guided = Boolean.parseBoolean(value);
             case "directmaxt" -> directMaxT = Integer.parseInt(value);
             case "readonly" -> readOnly = Boolean.parseBoolean(value);
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));

@@ -95,8 +95,9 @@ final class GemvJob implements IntConsumer {
     // stops at the limit a helper lowered; both are opaque accesses (no locked instruction, no fence: either one in the
     // streaming loop drains the core's outstanding misses). Without ordering the owner may compute a step or two past a
     // new limit: then both threads write the same values (each row is computed by the same code wherever it runs, and
-    // the epilogues write other arrays than they read), so a duplicate is harmless. The owner claims a few steps at a time
-    // (CpuTuning.claimBytes of weights) and computes each claim with one kernel call: the claim loop lived inside the
+    // the epilogues write other arrays than they read), so a duplicate is harmless. The owner claims half of what it has
+    // left at a time (at least CpuTuning.claimBytes of weights; session 26: claims of one or a few row-steps cost Llama's
+    // step a quarter) and computes each claim with one kernel call: the claim loop lived inside the
     // kernels until session 14, where its data-dependent exit let C2 recompile them without loop predication in some
     // processes (2-3x slower for the whole process).
     boolean help;

@@ -275,8 +275,9 @@ final class MatKernels {
 
     /**
      * The four-stream kernel of this dtype: dk[ik + i] = row i of stream k (rows at bytes bk + i·rowBytes of mk) · x,
-     * kx being x in the kernel's layout ({@link #kernelX}). Stoppable with {@code lim} non-null: it claims the rows a few
-     * steps at a time ({@link CpuTuning#claimBytes} of weights; {@link #claim}) and stops when {@code step0 + i} has reached the
+     * kx being x in the kernel's layout ({@link #kernelX}). Stoppable with {@code lim} non-null: it claims the rows some
+     * steps at a time (half of what is left, at least {@link CpuTuning#claimBytes} of weights, {@link CpuTuning#guided};
+     * {@link #claim}) and stops when {@code step0 + i} has reached the
      * limit at {@code lim[limIdx]}, each claim then computed by one kernel call (the kernels have no exit in their row loop:
      * see {@link Bf16Kernels#gemv4}). Returns the rows done.
      */
@@ -289,8 +290,9 @@ final class MatKernels {
         }
         final long rb = (long) dt.bytes() * cols;
         final int want = (int) Math.max(1, CpuTuning.claimBytes / (4 * rb));
+        final boolean guided = CpuTuning.guided;
         for (int i = 0; i < n; ) {
-            int k = claim(lim, limIdx, progIdx, step0 + i, Math.min(want, n - i));
+            int k = claim(lim, limIdx, progIdx, step0 + i, Math.min(guided ? Math.max(want, (n - i + 1) / 2) : want, n - i));
             if (k == 0) return i;
             gemv4(dt, m0, b0 + i * rb, m1, b1 + i * rb, m2, b2 + i * rb, m3, b3 + i * rb, cols, kx, d0, i0 + i, d1, i1 + i, d2, i2 + i, d3, i3 + i, k);
             i += k;
