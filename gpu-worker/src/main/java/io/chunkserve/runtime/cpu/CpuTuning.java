@@ -35,6 +35,8 @@ public final class CpuTuning {
      * Llama-3.2-1B's batch-1 step ~25 % on a fast bus (60 vs 47 ms), SmolLM2's ~2 %. false: fixed claims of claimBytes.
      */
     static volatile boolean guided = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.guided", "true"));
+    /** With {@link #guided}: the share of what is left a claim takes is 1/claimDiv. */
+    static volatile int claimDiv = Integer.getInteger("chunkserve.cpu.claimDiv", 2);
     /**
      * Diagnostic only (wrong results): the one-token matmul kernels read their rows as the bandwidth meter does and write
      * zeros, the dispatch unchanged: a step's time with the kernels' arithmetic taken away.
@@ -67,7 +69,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, guided, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, attnnarrow, attnblock, directmaxt";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, guided, claimdiv, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, attnnarrow, attnblock, directmaxt";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -78,6 +80,7 @@ public final class CpuTuning {
             case "bf16pairs" -> String.valueOf(bf16Pairs);
             case "claimbytes" -> String.valueOf(claimBytes);
             case "guided" -> String.valueOf(guided);
+            case "claimdiv" -> String.valueOf(claimDiv);
             case "directmaxt" -> String.valueOf(directMaxT);
             case "readonly" -> String.valueOf(readOnly);
             case "attn1" -> String.valueOf(io.chunkserve.attention.SequenceAttention.oneToken());
@@ -107,6 +110,7 @@ public final class CpuTuning {
             case "bf16pairs" -> bf16Pairs = Boolean.parseBoolean(value);
             case "claimbytes" -> claimBytes = Integer.parseInt(value);
             case "guided" -> guided = Boolean.parseBoolean(value);
+            case "claimdiv" -> claimDiv = Math.max(1, Integer.parseInt(value));
             case "directmaxt" -> directMaxT = Integer.parseInt(value);
             case "readonly" -> readOnly = Boolean.parseBoolean(value);
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));

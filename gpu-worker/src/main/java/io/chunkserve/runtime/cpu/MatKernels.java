@@ -290,9 +290,9 @@ final class MatKernels {
         }
         final long rb = (long) dt.bytes() * cols;
         final int want = (int) Math.max(1, CpuTuning.claimBytes / (4 * rb));
-        final boolean guided = CpuTuning.guided;
+        final int div = CpuTuning.guided ? CpuTuning.claimDiv : 0;
         for (int i = 0; i < n; ) {
-            int k = claim(lim, limIdx, progIdx, step0 + i, Math.min(guided ? Math.max(want, (n - i + 1) / 2) : want, n - i));
+            int k = claim(lim, limIdx, progIdx, step0 + i, Math.min(div > 0 ? Math.max(want, (n - i + div - 1) / div) : want, n - i));
             if (k == 0) return i;
             gemv4(dt, m0, b0 + i * rb, m1, b1 + i * rb, m2, b2 + i * rb, m3, b3 + i * rb, cols, kx, d0, i0 + i, d1, i1 + i, d2, i2 + i, d3, i3 + i, k);
             i += k;
