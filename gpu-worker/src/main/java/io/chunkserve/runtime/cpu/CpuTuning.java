@@ -29,13 +29,12 @@ public final class CpuTuning {
      */
     static volatile int claimBytes = Integer.getInteger("chunkserve.cpu.claimBytes", 64 << 10);
     /**
-     * Stoppable one-token matmul tasks claim half of what their call has left at a time (never less than {@link
-     * #claimBytes}): a few long kernel calls per range, short ones only towards its end where helping needs them.
-     * Session 26 (BENCHMARKS.md): fixed 16 KiB claims — one row-step a kernel call at Llama's 2,048 columns — cost
-     * Llama-3.2-1B's batch-1 step ~25 % on a fast bus (60 vs 47 ms), SmolLM2's ~2 %. false: fixed claims of claimBytes.
+     * Stoppable one-token matmul tasks claim 1/claimDiv of what their call has left at a time (never less than {@link
+     * #claimBytes}): a few long kernel calls per range, short ones only towards its end where helping needs them; 0:
+     * fixed claims of claimBytes. Session 26 (BENCHMARKS.md): fixed 16 KiB claims — one row-step a kernel call at Llama's
+     * 2,048 columns — cost Llama-3.2-1B's batch-1 step ~25 % on a fast bus (60 vs 47 ms), SmolLM2's ~2 %; ½, ¼ and ⅛
+     * measured level.
      */
-    static volatile boolean guided = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.guided", "true"));
-    /** With {@link #guided}: the share of what is left a claim takes is 1/claimDiv. */
     static volatile int claimDiv = Integer.getInteger("chunkserve.cpu.claimDiv", 2);
     /**
      * Diagnostic only (wrong results): the one-token matmul kernels read their rows as the bandwidth meter does and write
@@ -69,7 +68,7 @@ public final class CpuTuning {
     /** Written by the forward's calling thread only; the benchmark reads and clears it between steps on the same thread. */
     public static final long[] PHASE_NS = new long[PHASE_NAMES.length];
 
-    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, guided, claimdiv, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, attnnarrow, attnblock, directmaxt";
+    private static final String KNOWN = "touch, help, steal, bf16pairs, claimbytes, claimdiv, readonly, attn1, attnpart, attnra, attnhyb, attnpairs, attnnarrow, attnblock, directmaxt";
 
     /** A switch's current value as {@link #set} takes it. */
     public static String get(String key) {
@@ -79,7 +78,6 @@ public final class CpuTuning {
             case "steal" -> String.valueOf(minSteal);
             case "bf16pairs" -> String.valueOf(bf16Pairs);
             case "claimbytes" -> String.valueOf(claimBytes);
-            case "guided" -> String.valueOf(guided);
             case "claimdiv" -> String.valueOf(claimDiv);
             case "directmaxt" -> String.valueOf(directMaxT);
             case "readonly" -> String.valueOf(readOnly);
@@ -109,8 +107,7 @@ public final class CpuTuning {
             case "steal" -> minSteal = Integer.parseInt(value);
             case "bf16pairs" -> bf16Pairs = Boolean.parseBoolean(value);
             case "claimbytes" -> claimBytes = Integer.parseInt(value);
-            case "guided" -> guided = Boolean.parseBoolean(value);
-            case "claimdiv" -> claimDiv = Math.max(1, Integer.parseInt(value));
+            case "claimdiv" -> claimDiv = Math.max(0, Integer.parseInt(value));
             case "directmaxt" -> directMaxT = Integer.parseInt(value);
             case "readonly" -> readOnly = Boolean.parseBoolean(value);
             case "attn1" -> io.chunkserve.attention.SequenceAttention.setOneToken(Boolean.parseBoolean(value));

@@ -276,7 +276,7 @@ final class MatKernels {
     /**
      * The four-stream kernel of this dtype: dk[ik + i] = row i of stream k (rows at bytes bk + i·rowBytes of mk) · x,
      * kx being x in the kernel's layout ({@link #kernelX}). Stoppable with {@code lim} non-null: it claims the rows some
-     * steps at a time (half of what is left, at least {@link CpuTuning#claimBytes} of weights, {@link CpuTuning#guided};
+     * steps at a time (half of what is left, at least {@link CpuTuning#claimBytes} of weights, {@link CpuTuning#claimDiv};
      * {@link #claim}) and stops when {@code step0 + i} has reached the
      * limit at {@code lim[limIdx]}, each claim then computed by one kernel call (the kernels have no exit in their row loop:
      * see {@link Bf16Kernels#gemv4}). Returns the rows done.
@@ -290,7 +290,7 @@ final class MatKernels {
         }
         final long rb = (long) dt.bytes() * cols;
         final int want = (int) Math.max(1, CpuTuning.claimBytes / (4 * rb));
-        final int div = CpuTuning.guided ? CpuTuning.claimDiv : 0;
+        final int div = CpuTuning.claimDiv;
         for (int i = 0; i < n; ) {
             int k = claim(lim, limIdx, progIdx, step0 + i, Math.min(div > 0 ? Math.max(want, (n - i + div - 1) / div) : want, n - i));
             if (k == 0) return i;

@@ -29,7 +29,7 @@ class GemvHelpTest {
     @AfterAll
     static void tearDown() {
         CpuTuning.set("help", "true");
-        CpuTuning.set("guided", "true");
+        CpuTuning.set("claimdiv", "2");
         CpuKernelsTest.tearDown();
     }
 
@@ -46,8 +46,8 @@ class GemvHelpTest {
     @Test
     void anyOrderAndTimingOfTheTasksGivesTheSameRows() throws Exception {
         SplittableRandom rnd = new SplittableRandom(21);
-        for (String guided : new String[] {"true", "false"}) {
-        CpuTuning.set("guided", guided); // claims: half of what is left (the default), or fixed ones
+        for (String div : new String[] {"2", "0"}) {
+        CpuTuning.set("claimdiv", div); // claims: half of what is left (the default), or fixed ones
         for (DType dt : DType.values()) {
             for (CpuKernels k : new CpuKernels[] {CpuKernelsTest.kernels[1], CpuKernelsTest.kernels[2]}) {
                 int cols = 40 + rnd.nextInt(400), q = 200 + rnd.nextInt(300), kv = 1 + rnd.nextInt(90), inter = 150 + rnd.nextInt(400);
@@ -68,7 +68,7 @@ class GemvHelpTest {
                     CpuTuning.set("help", "false");
                     float[][] want = c.plain(k);
                     CpuTuning.set("help", "true");
-                    String what = dt + (guided.equals("true") ? " guided" : " fixed claims") + " on " + k.threads() + " threads, " + (cases.indexOf(c) == 0 ? "q/k/v" : cases.indexOf(c) == 1 ? "residual" : "gate/up");
+                    String what = dt + (div.equals("0") ? " fixed claims" : " guided claims") + " on " + k.threads() + " threads, " + (cases.indexOf(c) == 0 ? "q/k/v" : cases.indexOf(c) == 1 ? "residual" : "gate/up");
                     // the tasks one after the other: the first takes most of the second's rows
                     GemvJob j = c.job(k);
                     assertEquals(k.threads(), j.tasks(), what);
