@@ -24,8 +24,8 @@ public final class CpuTuning {
      */
     static volatile boolean bf16Pairs = Boolean.parseBoolean(System.getProperty("chunkserve.cpu.bf16Pairs", "true"));
     /**
-     * Weight bytes of the row-steps a stoppable one-token matmul task claims at once, at the least (at least one step;
-     * {@link MatKernels#gemv4}): short rows, fewer claims and kernel calls; a helper may then duplicate up to that much.
+     * The fewest weight bytes of row-steps a stoppable one-token matmul task claims at once (at least one step; {@link
+     * MatKernels#gemv4}, {@link #claimDiv}): fewer claims and kernel calls; a helper may then duplicate up to that much.
      */
     static volatile int claimBytes = Integer.getInteger("chunkserve.cpu.claimBytes", 64 << 10);
     /**

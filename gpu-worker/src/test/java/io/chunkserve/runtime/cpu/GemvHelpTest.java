@@ -45,9 +45,22 @@ class GemvHelpTest {
 
     @Test
     void anyOrderAndTimingOfTheTasksGivesTheSameRows() throws Exception {
+        CpuTuning.set("claimdiv", "2"); // the owners claim half of what they have left (the default)
+        sameRowsInAnyOrder("2");
+    }
+
+    @Test
+    void withFixedClaimsToo() throws Exception {
+        CpuTuning.set("claimdiv", "0"); // the owners claim CpuTuning.claimBytes at a time
+        try {
+            sameRowsInAnyOrder("0");
+        } finally {
+            CpuTuning.set("claimdiv", "2");
+        }
+    }
+
+    private void sameRowsInAnyOrder(String div) throws Exception {
         SplittableRandom rnd = new SplittableRandom(21);
-        for (String div : new String[] {"2", "0"}) {
-        CpuTuning.set("claimdiv", div); // claims: half of what is left (the default), or fixed ones
         for (DType dt : DType.values()) {
             for (CpuKernels k : new CpuKernels[] {CpuKernelsTest.kernels[1], CpuKernelsTest.kernels[2]}) {
                 int cols = 40 + rnd.nextInt(400), q = 200 + rnd.nextInt(300), kv = 1 + rnd.nextInt(90), inter = 150 + rnd.nextInt(400);
@@ -114,7 +127,6 @@ class GemvHelpTest {
                     }
                 }
             }
-        }
         }
     }
 
