@@ -49,7 +49,6 @@ public final class DecodeAbBench {
         Map<String, String> a = Args.parse(args, Map.of("--shape", "smollm2-135m", "--rounds", "100", "--context", "64",
                 "--variants", "base:;notouch:touch=false", "--mode", "decode", "--mm", "960x576,576x576,gu1536x576,576x1536",
                 "--threads", String.valueOf(Runtime.getRuntime().availableProcessors()), "--phases", "false", "--kv-dtype", "auto", "--state-by", ""));
-        stateBy = a.get("--state-by");
         String[] specs = a.get("--variants").split(";");
         int V = specs.length;
         String[] names = new String[V];
@@ -90,7 +89,7 @@ public final class DecodeAbBench {
                 out.put("matmuls", mm(k, a.get("--mm"), rounds, names, sets));
             } else {
                 out.put(a.get("--shape"), decode(k, a.get("--shape"), rounds, Integer.parseInt(a.get("--context")), names, sets, kvs, pages4k, bw0,
-                        Boolean.parseBoolean(a.get("--phases"))));
+                        Boolean.parseBoolean(a.get("--phases")), a.get("--state-by")));
             }
             double bw1 = MemoryBandwidth.measureReadBytesPerSecond(k, 1L << 30);
             System.out.printf(Locale.ROOT, "machine: %s, %d threads, read bandwidth before %.1f GB/s, after %.1f GB/s%n", Args.machine(), threads,
@@ -135,7 +134,7 @@ public final class DecodeAbBench {
     }
 
     static Map<String, Object> decode(CpuKernels k, String shape, int rounds, int context, String[] names, String[][] sets, DType[] kvs,
-                                      boolean[] pages4k, double bw, boolean phases) {
+                                      boolean[] pages4k, double bw, boolean phases, String stateBy) {
         ModelConfig c = RandomModel.shape(shape);
         int V = names.length, chunk = 64, warmMax = 64;
         Map<String, Object> res = new LinkedHashMap<>();
@@ -266,19 +265,21 @@ public final class DecodeAbBench {
     static Map<String, Object> byState(String[] names, double[][] t, double[][] ratio, int ref) {
         int V = names.length, rounds = t[0].length;
         double min = Arrays.stream(t[ref]).min().orElse(0);
+        boolean[] fastRound = new boolean[rounds];
+        for (int i = 0; i < rounds; i++) fastRound[i] = t[ref][i] <= 1.2 * min;
         Map<String, Object> out = new LinkedHashMap<>();
-        for (int fast = 1; fast >= 0; fast--) {
+        for (boolean fast : new boolean[] {true, false}) {
             int n = 0;
-            for (int i = 0; i < rounds; i++) if ((t[ref][i] <= 1.2 * min) == (fast == 1)) n++;
-            System.out.printf(Locale.ROOT, "%s rounds (%s's step %s 1.2x its fastest): %d%n", fast == 1 ? "fast-bus" : "slow-bus", names[ref],
-                    fast == 1 ? "<=" : ">", n);
+            for (boolean f : fastRound) if (f == fast) n++;
+            System.out.printf(Locale.ROOT, "%s rounds (%s's step %s 1.2x its fastest): %d%n", fast ? "fast-bus" : "slow-bus", names[ref],
+                    fast ? "<=" : ">", n);
             if (n == 0) continue;
             Map<String, Object> st = new LinkedHashMap<>();
             st.put("rounds", n);
             for (int v = 0; v < V; v++) {
                 double[] tv = new double[n], rv = new double[n];
                 for (int i = 0, j = 0; i < rounds; i++) {
-                    if ((t[ref][i] <= 1.2 * min) != (fast == 1)) continue;
+                    if (fastRound[i] != fast) continue;
                     tv[j] = t[v][i];
                     rv[j++] = ratio[v][i];
                 }
@@ -286,13 +287,10 @@ public final class DecodeAbBench {
                 System.out.printf(Locale.ROOT, "  %-12s median %8.0f us  ratio_vs_%s %.4f%n", names[v], med, names[0], r);
                 st.put(names[v], Map.of("median_step_us", DecodeBench.round(med), "median_ratio", DecodeBench.round(r)));
             }
-            out.put(fast == 1 ? "fast" : "slow", st);
+            out.put(fast ? "fast" : "slow", st);
         }
         return out;
     }
-
-    /** {@code --state-by}: the variant whose steps tell the bus state ({@link #byState}); empty: no split. */
-    private static String stateBy = "";
 
     private static final long[] SINK = new long[64];
 
