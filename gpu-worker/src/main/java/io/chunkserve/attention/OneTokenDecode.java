@@ -75,7 +75,7 @@ final class OneTokenDecode {
         return (lay.dtype() == DType.F32 || lay.dtype() == DType.BF16) && lay.headDim() % (DB * V) == 0;
     }
 
-    private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
+    static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
 
     /** q: (qHeads, headDim) at qOff; out likewise. The token sits at position pos and attends 0 .. pos. */
     static void attend(ChunkPool pool, int layer, int[] chunks, int pos, int qHeads, float[] q, int qOff,
@@ -125,15 +125,28 @@ final class OneTokenDecode {
 
     private static volatile boolean warmedUp;
 
+    /** The warm-up's head dim (one dim block of the P·V kernels). */
+    static final int WARM_HEAD_DIM = DB * V;
+
+    /**
+     * The warm-up's longest context: past both split thresholds and past one read-ahead block of a bf16 head at
+     * {@link #WARM_HEAD_DIM} ({@link Job#blocked}: a branch first taken after C2 compiled {@code unit} traps there and runs
+     * tier-3 code until C2 has compiled it again).
+     */
+    static int warmUpLength() {
+        int block = blockBytes > 0 ? blockBytes / (WARM_HEAD_DIM * DType.BF16.bytes()) : 0;
+        return Math.max(4 * minPartTokens, block + 64) + 64;
+    }
+
     /**
      * Runs the one-token path on small synthetic pools (a split by positions and a split by KV
-     * heads; contexts on both sides of the thresholds) until C2 has compiled it: before
+     * heads; contexts on both sides of the thresholds, up to past one read-ahead block) until C2 has compiled it: before
      * that its Vector-API code runs in C1's fallback, ~10–50× slower. Once per JVM, at most ~3 s.
      */
     static void warmUp(Parallel par) {
         if (warmedUp) return;
         long deadline = System.nanoTime() + 3_000_000_000L;
-        int hd = DB * V, c = 64, maxLen = 4 * minPartTokens + 64, chunks = (maxLen + c - 1) / c;
+        int hd = WARM_HEAD_DIM, c = 64, maxLen = warmUpLength(), chunks = (maxLen + c - 1) / c;
         // every configuration interleaved from the first call, so that C2's profile has seen each branch
         // (a branch first taken after compilation deoptimises the kernel back to C1 for a while)
         DType[] dts = {DType.F32, DType.F32, DType.BF16, DType.BF16};
@@ -152,6 +165,9 @@ final class OneTokenDecode {
             for (int i = 0; i < q.length; i++) q[i] = (i % 5) * 0.1f;
             for (int i = 0; i < 6000 && System.nanoTime() < deadline; i++) {
                 int p = i % pools.length;
+                // a fresh scratch now and then: its growth stays in the profile (else the first context longer than
+                // these traps in Scratch.size once C2 has compiled it)
+                if (i % 256 == 255) LOCAL.remove();
                 attend(pools[p], 0, tables[p], (i * 37) % maxLen, kvs[p] * gs[p], q, 0, out, 0, par);
             }
         } finally {
