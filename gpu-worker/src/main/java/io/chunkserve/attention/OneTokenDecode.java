@@ -125,8 +125,8 @@ final class OneTokenDecode {
 
     private static volatile boolean warmedUp;
 
-    /** The warm-up's head dim (one dim block of the P·V kernels). */
-    static final int WARM_HEAD_DIM = DB * V;
+    /** The warm-up's head dim (one dim block of the P·V kernels) and chunk size. */
+    static final int WARM_HEAD_DIM = DB * V, WARM_CHUNK = 64;
 
     /**
      * The warm-up's longest context: past both split thresholds and past one read-ahead block of a bf16 head at
@@ -135,7 +135,28 @@ final class OneTokenDecode {
      */
     static int warmUpLength() {
         int block = blockBytes > 0 ? blockBytes / (WARM_HEAD_DIM * DType.BF16.bytes()) : 0;
-        return Math.max(4 * minPartTokens, block + 64) + 64;
+        return Math.max(4 * minPartTokens, block + WARM_CHUNK) + 64;
+    }
+
+    /**
+     * A one-layer pool of {@code kvHeads} KV heads ({@link #WARM_HEAD_DIM}, chunks of {@link #WARM_CHUNK}, dtype dt) whose
+     * first len positions hold a fixed pattern; the chunks' ids go to table (table.length chunks, enough for len).
+     */
+    static ChunkPool patternPool(int kvHeads, DType dt, int len, int[] table) {
+        int hd = WARM_HEAD_DIM, c = WARM_CHUNK;
+        ChunkPool pool = new ChunkPool(new KvLayout(1, kvHeads, hd, c, dt), table.length);
+        float[] kv = new float[kvHeads * hd];
+        for (int i = 0; i < kv.length; i++) kv[i] = (i % 7) * 0.1f;
+        for (int i = 0; i < table.length; i++) table[i] = pool.allocate();
+        for (int t = 0; t < len; t++) pool.write(0, table[t / c], t % c, kv, 0, kv, 0);
+        return pool;
+    }
+
+    /** Query rows for up to 12 query heads of {@link #WARM_HEAD_DIM}, a fixed pattern. */
+    static float[] patternQueries() {
+        float[] q = new float[4 * 3 * WARM_HEAD_DIM];
+        for (int i = 0; i < q.length; i++) q[i] = (i % 5) * 0.1f;
+        return q;
     }
 
     /**
@@ -146,7 +167,7 @@ final class OneTokenDecode {
     static void warmUp(Parallel par) {
         if (warmedUp) return;
         long deadline = System.nanoTime() + 3_000_000_000L;
-        int hd = WARM_HEAD_DIM, c = 64, maxLen = warmUpLength(), chunks = (maxLen + c - 1) / c;
+        int maxLen = warmUpLength(), chunks = (maxLen + WARM_CHUNK - 1) / WARM_CHUNK;
         // every configuration interleaved from the first call, so that C2's profile has seen each branch
         // (a branch first taken after compilation deoptimises the kernel back to C1 for a while)
         DType[] dts = {DType.F32, DType.F32, DType.BF16, DType.BF16};
@@ -154,15 +175,8 @@ final class OneTokenDecode {
         ChunkPool[] pools = new ChunkPool[dts.length];
         int[][] tables = new int[dts.length][chunks];
         try {
-            for (int p = 0; p < pools.length; p++) {
-                pools[p] = new ChunkPool(new KvLayout(1, kvs[p], hd, c, dts[p]), chunks);
-                float[] kv = new float[kvs[p] * hd];
-                for (int i = 0; i < kv.length; i++) kv[i] = (i % 7) * 0.1f;
-                for (int i = 0; i < chunks; i++) tables[p][i] = pools[p].allocate();
-                for (int t = 0; t < maxLen; t++) pools[p].write(0, tables[p][t / c], t % c, kv, 0, kv, 0);
-            }
-            float[] q = new float[4 * 3 * hd], out = new float[q.length];
-            for (int i = 0; i < q.length; i++) q[i] = (i % 5) * 0.1f;
+            for (int p = 0; p < pools.length; p++) pools[p] = patternPool(kvs[p], dts[p], maxLen, tables[p]);
+            float[] q = patternQueries(), out = new float[q.length];
             for (int i = 0; i < 6000 && System.nanoTime() < deadline; i++) {
                 int p = i % pools.length;
                 // a fresh scratch now and then: its growth stays in the profile (else the first context longer than

@@ -1,7 +1,6 @@
 package io.chunkserve.attention;
 
 import io.chunkserve.kv.ChunkPool;
-import io.chunkserve.kv.KvLayout;
 import io.chunkserve.model.DType;
 import io.chunkserve.runtime.cpu.CpuKernels;
 import jdk.jfr.Event;
@@ -90,21 +89,14 @@ class OneTokenWarmUpTest {
             OneTokenDecode.warmUp(k);
             // contexts the warm-up reached past one read-ahead block (the old warm-up stopped at 192); longer ones are
             // not asked for: past its longest, C2's loop predicates may still trap once on some machines
-            int hd = OneTokenDecode.WARM_HEAD_DIM, c = 64, maxLen = OneTokenDecode.warmUpLength();
-            int from = OneTokenDecode.blockBytes / (hd * DType.BF16.bytes()) + 1;
+            int maxLen = OneTokenDecode.warmUpLength();
+            int from = OneTokenDecode.blockBytes / (OneTokenDecode.WARM_HEAD_DIM * DType.BF16.bytes()) + 1;
             int[] kvs = {3, 2}, gs = {3, 4};
             ChunkPool[] pools = new ChunkPool[kvs.length];
-            int[][] tables = new int[kvs.length][(maxLen + c - 1) / c];
+            int[][] tables = new int[kvs.length][(maxLen + OneTokenDecode.WARM_CHUNK - 1) / OneTokenDecode.WARM_CHUNK];
             try {
-                for (int p = 0; p < pools.length; p++) {
-                    pools[p] = new ChunkPool(new KvLayout(1, kvs[p], hd, c, DType.BF16), tables[p].length);
-                    float[] kv = new float[kvs[p] * hd];
-                    for (int i = 0; i < kv.length; i++) kv[i] = (i % 7) * 0.1f;
-                    for (int i = 0; i < tables[p].length; i++) tables[p][i] = pools[p].allocate();
-                    for (int t = 0; t < maxLen; t++) pools[p].write(0, tables[p][t / c], t % c, kv, 0, kv, 0);
-                }
-                float[] q = new float[4 * 3 * hd], out = new float[q.length];
-                for (int i = 0; i < q.length; i++) q[i] = (i % 5) * 0.1f;
+                for (int p = 0; p < pools.length; p++) pools[p] = OneTokenDecode.patternPool(kvs[p], DType.BF16, maxLen, tables[p]);
+                float[] q = OneTokenDecode.patternQueries(), out = new float[q.length];
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
                 for (int i = 0; !compiled.get() && System.nanoTime() < deadline; i++) {
                     int p = i % pools.length;
