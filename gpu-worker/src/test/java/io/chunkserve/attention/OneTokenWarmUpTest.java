@@ -1,5 +1,6 @@
 package io.chunkserve.attention;
 
+import io.chunkserve.ChildJvm;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.model.DType;
 import io.chunkserve.runtime.cpu.CpuKernels;
@@ -10,11 +11,8 @@ import jdk.jfr.consumer.RecordingStream;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
@@ -34,13 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class OneTokenWarmUpTest {
     @Test
     void longContextsAfterTheWarmUpDeoptimiseNothing() throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (!a.startsWith("-javaagent") && !a.startsWith("-agentlib")) cmd.add(a);
-        }
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), OneTokenWarmUpTest.class.getName()));
-        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        Process p = new ProcessBuilder(ChildJvm.command(OneTokenWarmUpTest.class)).redirectError(ProcessBuilder.Redirect.DISCARD).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(2, TimeUnit.MINUTES), "the child did not finish");
         assertEquals(0, p.exitValue(), "the child failed: " + out);

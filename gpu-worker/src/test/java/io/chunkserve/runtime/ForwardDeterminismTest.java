@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.chunkserve.ChildJvm;
 import io.chunkserve.bench.RandomModel;
 import io.chunkserve.kv.ChunkPool;
 import io.chunkserve.kv.KvLayout;
@@ -15,10 +16,7 @@ import io.chunkserve.runtime.cpu.CpuKernels;
 import io.chunkserve.runtime.cpu.CpuModelRunner;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -104,13 +102,7 @@ class ForwardDeterminismTest {
 
     @Test
     void interpreterAndCompiledCodeGiveTheSameLogits() throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (!a.startsWith("-javaagent") && !a.startsWith("-agentlib") && !a.startsWith("-Xint")) cmd.add(a);
-        }
-        cmd.addAll(List.of("-Xint", "-cp", System.getProperty("java.class.path"), ForwardDeterminismTest.class.getName()));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(false).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        Process p = new ProcessBuilder(ChildJvm.command(ForwardDeterminismTest.class, "-Xint")).redirectErrorStream(false).redirectError(ProcessBuilder.Redirect.DISCARD).start();
         String child = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
         assertTrue(p.waitFor(5, TimeUnit.MINUTES), "the -Xint child did not finish");
         assertEquals(0, p.exitValue(), "the -Xint child failed: " + child);
